@@ -1,0 +1,40 @@
+# Every target that runs Python creates .venv first, so a fresh clone needs nothing else.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: test lint typecheck unit demo sandbox e2e bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check rollouts analysis tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict rollouts analysis
+
+test: lint typecheck
+	$(BIN)/pytest -q
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+demo: $(STAMP)
+	$(BIN)/pyrollouts demo
+
+sandbox: $(STAMP)
+	$(BIN)/pyrollouts sandbox --kubeconfig $(CURDIR)/.demo/kubeconfig
+
+e2e: $(STAMP)
+	PYROLLOUTS_E2E=1 $(BIN)/pytest -q tests/scenarios
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.sandbox_throughput
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo

@@ -1,0 +1,1 @@
+"""Everything about measuring a release: analysis runs, providers, conditions, statistics."""

@@ -1,0 +1,57 @@
+"""`pyrollouts`: the sandbox cluster, the controller and the demo, as subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from rollouts import __version__
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from rollouts.sandbox.cluster import serve_forever
+
+    asyncio.run(serve_forever(Path(args.kubeconfig).resolve(), args.port, args.ready_after))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from rollouts.demo import run_demo
+
+    return run_demo(keep_running=args.keep)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pyrollouts", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"pyrollouts {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sandbox = sub.add_parser("sandbox", help="run the local sandbox cluster in the foreground")
+    sandbox.add_argument("--kubeconfig", required=True, help="where to write the kubeconfig (once the API answers)")
+    sandbox.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    sandbox.add_argument(
+        "--ready-after", type=float, default=0.5, help="seconds before a simulated pod turns Ready (default 0.5)"
+    )
+    sandbox.set_defaults(func=_sandbox)
+
+    demo = sub.add_parser("demo", help="start a sandbox and walk through what it offers")
+    demo.add_argument("--keep", action="store_true", help="keep the sandbox running after the tour")
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Run the sandbox: in the foreground (`pyrollouts sandbox`) or in a background thread (tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from rollouts.sandbox.server import ApiServer
+from rollouts.sandbox.store import Store
+from rollouts.sandbox.workloads import Workloads
+
+log = logging.getLogger("pyrollouts.sandbox")
+
+
+def kubeconfig(server_url: str, context: str = "pyrollouts-sandbox") -> dict[str, Any]:
+    """A kubeconfig for the sandbox: plain HTTP on loopback, no credentials needed."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": context, "cluster": {"server": server_url}}],
+        "users": [{"name": context, "user": {"token": "sandbox"}}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": context, "namespace": "default"}}],
+        "current-context": context,
+        "preferences": {},
+    }
+
+
+def write_kubeconfig(path: Path, server_url: str) -> None:
+    """Write atomically, so that a caller waiting for the file never reads half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(kubeconfig(server_url), sort_keys=False))
+    os.replace(tmp, path)
+
+
+class Sandbox:
+    """The API server emulator plus simulated workloads, on the current event loop."""
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1", default_ready_after: float = 0.5) -> None:
+        self.host = host
+        self.port = port
+        self.store = Store()
+        self.api = ApiServer(self.store)
+        self.workloads = Workloads(self.store, default_ready_after=default_ready_after)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        self.workloads.start(asyncio.get_running_loop())
+        self._runner = web.AppRunner(self.api.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        server = site._server
+        assert server is not None
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1]
+        self.api.server_address = f"{self.host}:{self.port}"
+        log.info("sandbox API server listening on %s", self.url)
+
+    async def stop(self) -> None:
+        self.workloads.stop()
+        self.store.close_all_watches()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+class ThreadedSandbox:
+    """A sandbox on its own event loop in a daemon thread: the pytest fixture and benchmark harness."""
+
+    def __init__(self, kubeconfig_path: Path | None = None, default_ready_after: float = 0.5) -> None:
+        self.kubeconfig_path = kubeconfig_path
+        self.default_ready_after = default_ready_after
+        self.loop = asyncio.new_event_loop()
+        self.sandbox: Sandbox | None = None
+        self._thread = threading.Thread(target=self.loop.run_forever, name="sandbox", daemon=True)
+
+    @property
+    def url(self) -> str:
+        assert self.sandbox is not None
+        return self.sandbox.url
+
+    def start(self) -> ThreadedSandbox:
+        self._thread.start()
+
+        async def boot() -> Sandbox:
+            sandbox = Sandbox(default_ready_after=self.default_ready_after)
+            await sandbox.start()
+            return sandbox
+
+        self.sandbox = asyncio.run_coroutine_threadsafe(boot(), self.loop).result(timeout=30)
+        if self.kubeconfig_path is not None:
+            write_kubeconfig(self.kubeconfig_path, self.sandbox.url)
+        return self
+
+    def call(self, func: Any, *args: Any) -> Any:
+        """Run a store function on the sandbox's loop (the store is not thread-safe)."""
+
+        async def run() -> Any:
+            return func(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=30)
+
+    def stop(self) -> None:
+        if self.sandbox is not None:
+            asyncio.run_coroutine_threadsafe(self.sandbox.stop(), self.loop).result(timeout=30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+    def __enter__(self) -> ThreadedSandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def serve_forever(kubeconfig_path: Path, port: int, default_ready_after: float) -> None:
+    """`pyrollouts sandbox`: answer until SIGINT/SIGTERM; write the kubeconfig only once listening."""
+    import signal
+
+    sandbox = Sandbox(port=port, default_ready_after=default_ready_after)
+    await sandbox.start()
+    write_kubeconfig(kubeconfig_path, sandbox.url)
+    print(f"sandbox API server at {sandbox.url}; kubeconfig written to {kubeconfig_path}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("sandbox stopping", flush=True)
+    await sandbox.stop()

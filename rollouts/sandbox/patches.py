@@ -1,0 +1,183 @@
+"""The patch formats the API server accepts: JSON merge, JSON patch, strategic merge, server-side apply."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jsonpatch
+
+from rollouts.sandbox.errors import ApiError, bad_request
+from rollouts.sandbox.jsoncopy import json_copy
+
+# Merge keys of built-in list fields (patchMergeKey in the Kubernetes Go types), by field name.
+# `ports` depends on where it stands: containers key by containerPort, Services by port.
+MERGE_KEYS: dict[str, str] = {
+    "containers": "name",
+    "initContainers": "name",
+    "ephemeralContainers": "name",
+    "env": "name",
+    "volumes": "name",
+    "volumeMounts": "mountPath",
+    "volumeDevices": "devicePath",
+    "imagePullSecrets": "name",
+    "hostAliases": "ip",
+    "conditions": "type",
+    "ownerReferences": "uid",
+    "topologySpreadConstraints": "topologyKey",
+    "resourceClaims": "name",
+    "schedulingGates": "name",
+    "readinessGates": "conditionType",
+}
+# Lists of scalars whose patch strategy is "merge" (set union).
+MERGED_SCALAR_LISTS = frozenset({"finalizers"})
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return json_copy(patch)
+    result: dict[str, Any] = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def json_patch(target: Any, operations: Any) -> Any:
+    """RFC 6902 JSON patch; a failed `test` or a bad path is 422 as on a real server."""
+    if not isinstance(operations, list):
+        raise bad_request("json patch must be a list of operations")
+    try:
+        return jsonpatch.apply_patch(target, operations, in_place=False)
+    except jsonpatch.JsonPatchTestFailed as exc:
+        tested = ", ".join(str(op.get("path")) for op in operations if isinstance(op, dict) and op.get("op") == "test")
+        raise ApiError(
+            422, "Invalid",
+            f"the server rejected our request due to an error in our request: test operation failed for {tested}",
+        ) from exc
+    except (jsonpatch.JsonPatchConflict, jsonpatch.JsonPointerException) as exc:
+        raise ApiError(
+            422, "Invalid", f"the server rejected our request due to an error in our request: {exc}"
+        ) from exc
+    except jsonpatch.InvalidJsonPatch as exc:
+        raise bad_request(f"invalid json patch: {exc}") from exc
+
+
+def _merge_key(field: str, items: list[Any], path: tuple[str, ...]) -> str | None:
+    if field == "ports":
+        # Container ports and Service ports share a field name but not a key.
+        sample = next((i for i in items if isinstance(i, dict)), {})
+        return "containerPort" if "containerPort" in sample or "containers" in path else "port"
+    return MERGE_KEYS.get(field)
+
+
+def strategic_merge_patch(target: Any, patch: Any, path: tuple[str, ...] = ()) -> Any:
+    """Strategic merge patch for built-in kinds: maps merge, keyed lists merge by key, directives honoured."""
+    if not isinstance(patch, dict):
+        return json_copy(patch)
+    if patch.get("$patch") == "replace":
+        return {k: json_copy(v) for k, v in patch.items() if k != "$patch"}
+    if patch.get("$patch") == "delete":
+        return None
+    result: dict[str, Any] = dict(target) if isinstance(target, dict) else {}
+    retain = patch.get("$retainKeys")
+    for key, value in patch.items():
+        if key in ("$patch", "$retainKeys") or key.startswith("$setElementOrder/"):
+            continue
+        if key.startswith("$deleteFromPrimitiveList/"):
+            field = key.split("/", 1)[1]
+            drop = set(map(repr, value or []))
+            result[field] = [v for v in result.get(field) or [] if repr(v) not in drop]
+            continue
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, list):
+            result[key] = _merge_list(key, result.get(key), value, (*path, key))
+        elif isinstance(value, dict):
+            merged = strategic_merge_patch(result.get(key), value, (*path, key))
+            if merged is None:
+                result.pop(key, None)
+            else:
+                result[key] = merged
+        else:
+            result[key] = value
+    for key in list(patch):
+        if key.startswith("$setElementOrder/"):
+            field = key.split("/", 1)[1]
+            result[field] = _reorder(field, result.get(field), patch[key], path)
+    if isinstance(retain, list):
+        keep = set(retain)
+        result = {k: v for k, v in result.items() if k in keep}
+    return result
+
+
+def _merge_list(field: str, current: Any, patch: list[Any], path: tuple[str, ...]) -> list[Any]:
+    existing: list[Any] = list(current) if isinstance(current, list) else []
+    if field in MERGED_SCALAR_LISTS:
+        return existing + [v for v in patch if v not in existing]
+    key = _merge_key(field, patch, path)
+    if key is None or not all(isinstance(i, dict) for i in patch):
+        if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
+            return [json_copy(i) for i in patch if not (isinstance(i, dict) and "$patch" in i)]
+        return [json_copy(i) for i in patch]
+    if any(i.get("$patch") == "replace" for i in patch):
+        return [json_copy(i) for i in patch if "$patch" not in i]
+    result = [json_copy(i) for i in existing]
+    for item in patch:
+        if key not in item:
+            raise bad_request(f"map: {item} does not contain declared merge key: {key}")
+        index = next((n for n, e in enumerate(result) if isinstance(e, dict) and e.get(key) == item[key]), None)
+        if item.get("$patch") == "delete":
+            if index is not None:
+                del result[index]
+        elif index is None:
+            result.append(strategic_merge_patch({}, item, path))
+        else:
+            result[index] = strategic_merge_patch(result[index], item, path)
+    return result
+
+
+def _reorder(field: str, current: Any, order: Any, path: tuple[str, ...]) -> Any:
+    if not isinstance(current, list) or not isinstance(order, list):
+        return current
+    key = _merge_key(field, [o for o in order if isinstance(o, dict)], path)
+    if key is None:
+        ranked = {repr(v): n for n, v in enumerate(order)}
+        return sorted(current, key=lambda v: ranked.get(repr(v), len(ranked)))
+    ranked = {repr(o.get(key)): n for n, o in enumerate(order) if isinstance(o, dict)}
+    return sorted(current, key=lambda v: ranked.get(repr(v.get(key)) if isinstance(v, dict) else "", len(ranked)))
+
+
+def apply_patch(
+    current: Mapping[str, Any], applied: Mapping[str, Any], builtin: bool, previously_applied: Mapping[str, Any] | None
+) -> Any:
+    """Server-side apply, simplified: merge the applied configuration in and drop what this manager
+    applied last time but no longer applies (field ownership between managers is not tracked)."""
+    base: Any = json_copy(dict(current))
+    if previously_applied:
+        base = _remove_unapplied(base, previously_applied, applied)
+    if builtin:
+        return strategic_merge_patch(base, dict(applied))
+    return merge_patch(base, _without_nulls(applied))
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def _remove_unapplied(obj: Any, before: Mapping[str, Any], now: Mapping[str, Any]) -> Any:
+    if not isinstance(obj, dict):
+        return obj
+    for key, old in before.items():
+        if key in ("apiVersion", "kind") or key not in obj:
+            continue
+        if key not in now:
+            obj.pop(key, None)
+        elif isinstance(old, dict) and isinstance(now[key], dict):
+            obj[key] = _remove_unapplied(obj[key], old, now[key])
+    return obj

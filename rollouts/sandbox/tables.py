@@ -1,0 +1,282 @@
+"""Server-side printing: `Table` answers for `kubectl get` (built-in columns and CRD printer columns)."""
+
+from __future__ import annotations
+
+import calendar
+import time
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from jsonpath_ng import parse as parse_jsonpath
+from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
+
+from rollouts.sandbox.resources import ResourceType
+
+Cell = Callable[[Mapping[str, Any], float], Any]
+
+
+def human_duration(seconds: float) -> str:
+    """The age format of `kubectl get` (k8s.io/apimachinery/pkg/util/duration.HumanDuration)."""
+    if seconds < -1:
+        return "<invalid>"
+    s = max(int(seconds), 0)
+    if s < 120:
+        return f"{s}s"
+    minutes = s // 60
+    if minutes < 10:
+        return f"{minutes}m{s % 60}s" if s % 60 else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = s // 3600
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    years = hours // (24 * 365)
+    if years < 8:
+        days = (hours // 24) % 365
+        return f"{years}y{days}d" if days else f"{years}y"
+    return f"{years}y"
+
+
+def parse_timestamp(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return float(calendar.timegm(time.strptime(value.replace(".000000", "")[:19], "%Y-%m-%dT%H:%M:%S")))
+    except ValueError:
+        return None
+
+
+def _age_of(value: Any, now: float) -> str:
+    ts = parse_timestamp(value)
+    return "<unknown>" if ts is None else human_duration(now - ts)
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def _name(obj: Mapping[str, Any], _now: float) -> Any:
+    return _meta(obj).get("name", "")
+
+
+def _age(obj: Mapping[str, Any], now: float) -> Any:
+    return _age_of(_meta(obj).get("creationTimestamp"), now)
+
+
+def _at(*path: str, default: Any = 0) -> Cell:
+    def cell(obj: Mapping[str, Any], _now: float) -> Any:
+        current: Any = obj
+        for part in path:
+            if not isinstance(current, Mapping):
+                return default
+            current = current.get(part)
+        return default if current is None else current
+
+    return cell
+
+
+def _pod_ready(obj: Mapping[str, Any], _now: float) -> str:
+    statuses = (obj.get("status") or {}).get("containerStatuses") or []
+    total = len((obj.get("spec") or {}).get("containers") or [])
+    return f"{sum(1 for s in statuses if s.get('ready'))}/{total}"
+
+
+def _pod_status(obj: Mapping[str, Any], _now: float) -> str:
+    if _meta(obj).get("deletionTimestamp"):
+        return "Terminating"
+    status = obj.get("status") or {}
+    for container in status.get("containerStatuses") or []:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason"):
+            return str(waiting["reason"])
+    return str(status.get("phase", "Pending"))
+
+
+def _pod_restarts(obj: Mapping[str, Any], _now: float) -> int:
+    return sum(int(s.get("restartCount", 0)) for s in (obj.get("status") or {}).get("containerStatuses") or [])
+
+
+def _deploy_ready(obj: Mapping[str, Any], _now: float) -> str:
+    status = obj.get("status") or {}
+    return f"{status.get('readyReplicas', 0)}/{(obj.get('spec') or {}).get('replicas', 0)}"
+
+
+def _service_ports(obj: Mapping[str, Any], _now: float) -> str:
+    ports = (obj.get("spec") or {}).get("ports") or []
+    return ",".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in ports) or "<none>"
+
+
+def _job_status(obj: Mapping[str, Any], _now: float) -> str:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed"):
+            return str(cond["type"])
+    return "Running"
+
+
+def _job_completions(obj: Mapping[str, Any], _now: float) -> str:
+    return f"{(obj.get('status') or {}).get('succeeded', 0)}/{(obj.get('spec') or {}).get('completions', 1)}"
+
+
+def _event_object(obj: Mapping[str, Any], _now: float) -> str:
+    ref = obj.get("involvedObject") or obj.get("regarding") or {}
+    return f"{str(ref.get('kind', '')).lower()}/{ref.get('name', '')}"
+
+
+def _event_last_seen(obj: Mapping[str, Any], now: float) -> str:
+    stamp = obj.get("lastTimestamp") or obj.get("eventTime") or _meta(obj).get("creationTimestamp")
+    return _age_of(stamp, now)
+
+
+def _crd_created(obj: Mapping[str, Any], _now: float) -> Any:
+    return _meta(obj).get("creationTimestamp", "")
+
+
+Column = tuple[str, str, Cell, int]  # (name, type, cell, priority)
+_NAME: Column = ("Name", "string", _name, 0)
+_AGE: Column = ("Age", "string", _age, 0)
+
+BUILTIN_COLUMNS: dict[str, list[Column]] = {
+    "/pods": [
+        _NAME,
+        ("Ready", "string", _pod_ready, 0),
+        ("Status", "string", _pod_status, 0),
+        ("Restarts", "string", _pod_restarts, 0),
+        _AGE,
+        ("IP", "string", _at("status", "podIP", default="<none>"), 1),
+        ("Node", "string", _at("spec", "nodeName", default="<none>"), 1),
+    ],
+    "apps/replicasets": [
+        _NAME,
+        ("Desired", "integer", _at("spec", "replicas"), 0),
+        ("Current", "integer", _at("status", "replicas"), 0),
+        ("Ready", "integer", _at("status", "readyReplicas"), 0),
+        _AGE,
+    ],
+    "apps/deployments": [
+        _NAME,
+        ("Ready", "string", _deploy_ready, 0),
+        ("Up-to-date", "integer", _at("status", "updatedReplicas"), 0),
+        ("Available", "integer", _at("status", "availableReplicas"), 0),
+        _AGE,
+    ],
+    "/services": [
+        _NAME,
+        ("Type", "string", _at("spec", "type", default="ClusterIP"), 0),
+        ("Cluster-IP", "string", _at("spec", "clusterIP", default="<none>"), 0),
+        ("External-IP", "string", _at("spec", "externalIP", default="<none>"), 0),
+        ("Port(s)", "string", _service_ports, 0),
+        _AGE,
+    ],
+    "/namespaces": [_NAME, ("Status", "string", _at("status", "phase", default="Active"), 0), _AGE],
+    "batch/jobs": [_NAME, ("Status", "string", _job_status, 0), ("Completions", "string", _job_completions, 0), _AGE],
+    "/events": [
+        ("Last Seen", "string", _event_last_seen, 0),
+        ("Type", "string", _at("type", default=""), 0),
+        ("Reason", "string", _at("reason", default=""), 0),
+        ("Object", "string", _event_object, 0),
+        ("Message", "string", _at("message", default=""), 0),
+    ],
+    "apiextensions.k8s.io/customresourcedefinitions": [_NAME, ("Created At", "date", _crd_created, 0)],
+}
+
+
+@lru_cache(maxsize=512)
+def _compiled(path: str) -> Any:
+    try:
+        return parse_jsonpath("$" + path if path.startswith(".") else path)
+    except (JsonPathLexerError, JsonPathParserError, Exception):  # noqa: BLE001 - a bad column must not fail a GET
+        return None
+
+
+def _printer_cell(column: Mapping[str, Any]) -> Cell:
+    path = str(column.get("jsonPath", ""))
+    kind = column.get("type", "string")
+
+    def cell(obj: Mapping[str, Any], now: float) -> Any:
+        expr = _compiled(path)
+        found = [m.value for m in expr.find(obj)] if expr is not None else []
+        if not found:
+            return None
+        value = found[0]
+        if kind == "date":
+            return _age_of(value, now)
+        if kind == "integer" and isinstance(value, (int, float)):
+            return int(value)
+        if isinstance(value, (dict, list)):
+            return str(value)
+        return value
+
+    return cell
+
+
+def columns_for(rtype: ResourceType) -> list[Column]:
+    if rtype.printer_columns:
+        cols: list[Column] = [_NAME]
+        for column in rtype.printer_columns:
+            cols.append(
+                (
+                    str(column.get("name", "")),
+                    "string" if column.get("type") == "date" else str(column.get("type", "string")),
+                    _printer_cell(column),
+                    int(column.get("priority", 0)),
+                )
+            )
+        return cols
+    return BUILTIN_COLUMNS.get(rtype.key, [_NAME, _AGE])
+
+
+def _row_object(obj: Mapping[str, Any], include: str) -> dict[str, Any] | None:
+    if include == "None":
+        return None
+    if include == "Object":
+        return dict(obj)
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": dict(_meta(obj))}
+
+
+def table(
+    rtype: ResourceType,
+    objects: list[Mapping[str, Any]],
+    resource_version: str,
+    include: str = "Metadata",
+    with_columns: bool = True,
+    continue_token: str = "",
+    remaining: int | None = None,
+) -> dict[str, Any]:
+    cols = columns_for(rtype)
+    now = time.time()
+    rows = []
+    for obj in objects:
+        row: dict[str, Any] = {"cells": [cell(obj, now) for _n, _t, cell, _p in cols]}
+        embedded = _row_object(obj, include)
+        if embedded is not None:
+            row["object"] = embedded
+        rows.append(row)
+    metadata: dict[str, Any] = {"resourceVersion": resource_version}
+    if continue_token:
+        metadata["continue"] = continue_token
+    if remaining is not None:
+        metadata["remainingItemCount"] = remaining
+    result: dict[str, Any] = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "rows": rows}
+    result["columnDefinitions"] = (
+        [
+            {
+                "name": name,
+                "type": kind,
+                "format": "name" if name == "Name" else "",
+                "description": name,
+                "priority": priority,
+            }
+            for name, kind, _c, priority in cols
+        ]
+        if with_columns
+        else None
+    )
+    return result

@@ -567,7 +567,8 @@ class Store:
         field_manager: str = "",
     ) -> dict[str, Any]:
         old_meta = current["metadata"]
-        new.setdefault("metadata", {})
+        # Patches share untouched sub-dicts with the stored object; never write through them.
+        new = {**new, "metadata": dict(new.get("metadata") or {})}
         if subresource == "status":
             # A /status write changes status only.
             merged = json_copy(current)

@@ -1,0 +1,1 @@
+"""Benchmarks: figures, not pass/fail. Each module prints its table; BENCHMARKS.md records them."""

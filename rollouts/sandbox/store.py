@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import builtins
 import json
 import re
 import secrets
@@ -314,7 +315,7 @@ class Store:
         label_selector: str = "",
         field_selector: str = "",
         send_initial_events: bool | None = None,
-    ) -> tuple[Watcher, list[tuple[str, dict[str, Any]]]]:
+    ) -> tuple[Watcher, builtins.list[tuple[str, dict[str, Any]]]]:
         """Open a watch; returns it with the events it must send first (replayed or synthetic ADDED)."""
         labels = parse_label_selector(label_selector)
         fields = (
@@ -963,7 +964,7 @@ class Store:
         label_selector: str = "",
         field_selector: str = "",
         propagation: str = "",
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         items, _, _, _ = self.list(rtype, namespace, label_selector, field_selector)
         return [
             self.delete(rtype, i["metadata"].get("namespace", ""), i["metadata"]["name"], propagation)[0]

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from rollouts.sandbox import admission, discovery, openapi, tables
+from rollouts.sandbox import admission, discovery, openapi, protobuf, tables
 from rollouts.sandbox.errors import ApiError, bad_request, method_not_allowed, unknown_resource
 from rollouts.sandbox.resources import ResourceType
 from rollouts.sandbox.store import APPLY_PATCH, APPLY_PATCH_CBOR, Store
@@ -49,6 +49,22 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 def _wants_table(request: web.Request) -> bool:
     accept = request.headers.get("Accept", "")
     return "as=Table" in accept.split(",")[0] if accept else False
+
+
+def _decode_protobuf(raw: bytes) -> dict[str, Any]:
+    """A protobuf body (kubectl's typed `create` commands) as JSON; 415 for kinds the decoder does not know."""
+    try:
+        return protobuf.decode(raw)
+    except protobuf.UnsupportedKind as exc:
+        raise ApiError(
+            415,
+            "UnsupportedMediaType",
+            f"{exc}; send JSON or YAML instead: `kubectl create -f FILE` or `kubectl apply -f FILE` "
+            "(`kubectl create ... --dry-run=client -o yaml` writes the manifest)",
+            {"kind": exc.kind} if exc.kind else {},
+        ) from exc
+    except protobuf.ProtobufError as exc:
+        raise bad_request(f"the protobuf request body could not be decoded: {exc}") from exc
 
 
 def _flag(request: web.Request, name: str) -> bool:
@@ -265,6 +281,8 @@ class ApiServer:
         if not raw:
             raise bad_request("the request body is empty")
         content_type = request.content_type
+        if content_type == protobuf.MEDIA_TYPE and request.method in ("POST", "PUT"):
+            return _decode_protobuf(raw)
         try:
             if content_type in (APPLY_PATCH, APPLY_PATCH_CBOR) or content_type.endswith("yaml"):
                 return yaml.safe_load(raw)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import calendar
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from jsonpath_ng import parse as parse_jsonpath
+from jsonpath_ng.parser import parse as parse_jsonpath
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 
 from rollouts.sandbox.resources import ResourceType
@@ -192,7 +192,7 @@ BUILTIN_COLUMNS: dict[str, list[Column]] = {
 def _compiled(path: str) -> Any:
     try:
         return parse_jsonpath("$" + path if path.startswith(".") else path)
-    except (JsonPathLexerError, JsonPathParserError, Exception):  # noqa: BLE001 - a bad column must not fail a GET
+    except (JsonPathLexerError, JsonPathParserError, Exception):  # a bad column must not fail a GET
         return None
 
 
@@ -243,7 +243,7 @@ def _row_object(obj: Mapping[str, Any], include: str) -> dict[str, Any] | None:
 
 def table(
     rtype: ResourceType,
-    objects: list[Mapping[str, Any]],
+    objects: Sequence[Mapping[str, Any]],
     resource_version: str,
     include: str = "Metadata",
     with_columns: bool = True,

@@ -240,7 +240,7 @@ class Workloads:
                 entry["state"] = {"waiting": {"reason": "ContainerCreating"}}
             statuses.append(entry)
         old = pod.get("status") or {}
-        old_ready = next((c for c in old.get("conditions") or [] if c.get("type") == "Ready"), {})
+        old_ready: dict[str, Any] = next((c for c in old.get("conditions") or [] if c.get("type") == "Ready"), {})
         ready_text = "True" if ready else "False"
         transition = old_ready.get("lastTransitionTime", stamp) if old_ready.get("status") == ready_text else stamp
         status = {
@@ -258,7 +258,7 @@ class Workloads:
             ],
             "containerStatuses": statuses,
         }
-        if ready and not old_ready.get("status") == "True":
+        if ready and old_ready.get("status") != "True":
             self._ready_at[meta["uid"]] = self.clock()
         if not (pod.get("spec") or {}).get("nodeName"):
             spec_pod = json_copy(pod)

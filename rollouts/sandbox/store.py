@@ -147,6 +147,9 @@ def _set_path(obj: dict[str, Any], path: str, value: Any) -> None:
     current[parts[-1]] = value
 
 
+# Kinds whose registry answers a finished DELETE with the deleted object rather than a Status.
+_RETURNS_DELETED_OBJECT = frozenset({"/pods", "/services", "/serviceaccounts", "/namespaces"})
+
 # Kinds whose PUT creates a missing object (AllowCreateOnUpdate in their registry strategy).
 _CREATE_ON_UPDATE = frozenset({"/endpoints", "/events", "events.k8s.io/events", "coordination.k8s.io/leases"})
 
@@ -447,7 +450,8 @@ class Store:
     def _check_body(self, rtype: ResourceType, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request(f"the object provided is unrecognized (must be of type {rtype.kind})")
-        obj = json_copy(body)
+        admission.check_shape(rtype, body)
+        obj: dict[str, Any] = json_copy(body)
         api_version = obj.get("apiVersion")
         kind = obj.get("kind")
         if kind is not None and kind != rtype.kind:
@@ -467,6 +471,7 @@ class Store:
     def _admit(
         self, rtype: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, field_validation: str
     ) -> dict[str, Any]:
+        admission.check_metadata(rtype, obj)
         if rtype.schema is not None:
             return admission.admit_custom_resource(rtype, obj, field_validation)
         admission.admit_builtin(rtype, obj, old)
@@ -803,10 +808,42 @@ class Store:
         namespace: str,
         name: str,
         propagation: str = "",
-        preconditions: Mapping[str, Any] | None = None,
+        preconditions: Any = None,
         dry_run: bool = False,
     ) -> tuple[dict[str, Any], int]:
-        """(object, HTTP code): 200 when gone now, 202 when finalizers or foreground deletion hold it."""
+        """(response body, HTTP code) as the server answers a DELETE.
+
+        Like kube-apiserver, the answer is 200 whether the object is gone or held by finalizers
+        (then the body is the object, with its deletionTimestamp). A finished delete answers with
+        the deleted object for the kinds whose registry sets ReturnDeletedObject (pods, services,
+        service accounts) and with a `Status` Success naming the object for every other kind.
+        """
+        obj, gone = self._delete(rtype, namespace, name, propagation, preconditions, dry_run)
+        if gone and rtype.key not in _RETURNS_DELETED_OBJECT:
+            meta = obj["metadata"]
+            details: dict[str, Any] = {"name": meta["name"], "kind": rtype.plural, "uid": meta["uid"]}
+            if rtype.group:
+                details["group"] = rtype.group
+            return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}, 200
+        return obj, 200
+
+    def _delete(
+        self,
+        rtype: ResourceType,
+        namespace: str,
+        name: str,
+        propagation: str = "",
+        preconditions: Any = None,
+        dry_run: bool = False,
+    ) -> tuple[dict[str, Any], bool]:
+        """(object, gone): gone is False when finalizers (or foreground deletion) hold the object."""
+        if preconditions is not None and not isinstance(preconditions, Mapping):
+            raise bad_request("DeleteOptions.preconditions must be an object")
+        if not isinstance(propagation, str) or propagation not in ("", "Background", "Foreground", "Orphan"):
+            raise bad_request(
+                f"propagationPolicy: Unsupported value: {json.dumps(propagation)}: supported values: "
+                '"Foreground", "Background", "Orphan"'
+            )
         current = self.get(rtype, namespace, name)
         meta = current["metadata"]
         pre = preconditions or {}
@@ -825,23 +862,19 @@ class Store:
                 f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
                 f"ResourceVersion in object meta: {meta['resourceVersion']}",
             )
-        if propagation not in ("", "Background", "Foreground", "Orphan"):
-            raise bad_request(
-                f"propagationPolicy: Unsupported value: {propagation!r}: supported values: "
-                '"Foreground", "Background", "Orphan"'
-            )
-        if dry_run:
-            return current, 200
         finalizers = list(meta.get("finalizers") or [])
+        if dry_run:
+            return current, not finalizers and rtype.key != "/namespaces"
         if rtype.key == "/namespaces":
-            return self._delete_namespace(rtype, current), 202
+            ns = self._delete_namespace(rtype, current)
+            return ns, self.find(rtype, "", name) is None
         if propagation == "Foreground" and self._dependents.get(meta["uid"]) and "foregroundDeletion" not in finalizers:
             finalizers.append("foregroundDeletion")
         if propagation == "Orphan":
             self._orphan_dependents(meta["uid"])
         if finalizers:
             if meta.get("deletionTimestamp"):
-                return current, 202
+                return current, False
             new = json_copy(current)
             new["metadata"]["finalizers"] = finalizers
             new["metadata"]["deletionTimestamp"] = now_rfc3339(self.clock)
@@ -852,8 +885,8 @@ class Store:
             if "foregroundDeletion" in finalizers:
                 self._delete_dependents(meta["uid"], "Foreground")
                 stored = self._finish_foreground(meta["uid"]) or stored
-            return stored, 202
-        return self._remove(rtype, current), 200
+            return stored, self.find(rtype, namespace, name) is None
+        return self._remove(rtype, current), True
 
     def _remove(self, rtype: ResourceType, current: dict[str, Any]) -> dict[str, Any]:
         meta = current["metadata"]
@@ -893,7 +926,7 @@ class Store:
             obj = self._objects.get(rkey, {}).get(key)
             if dtype is None or obj is None or obj["metadata"].get("deletionTimestamp"):
                 continue
-            self.delete(dtype, key[0], key[1], propagation)
+            self._delete(dtype, key[0], key[1], propagation)
 
     def _finish_foreground(self, owner_uid: str) -> dict[str, Any] | None:
         located = self._by_uid.get(owner_uid)
@@ -939,7 +972,7 @@ class Store:
                 continue
             for (ns, oname), obj in list(table.items()):
                 if ns == name and not obj["metadata"].get("deletionTimestamp"):
-                    self.delete(otype, ns, oname)
+                    self._delete(otype, ns, oname)
         self.finish_namespace(name)
         return self._table(rtype).get(("", name), current)
 
@@ -967,7 +1000,7 @@ class Store:
     ) -> builtins.list[dict[str, Any]]:
         items, _, _, _ = self.list(rtype, namespace, label_selector, field_selector)
         return [
-            self.delete(rtype, i["metadata"].get("namespace", ""), i["metadata"]["name"], propagation)[0]
+            self._delete(rtype, i["metadata"].get("namespace", ""), i["metadata"]["name"], propagation)[0]
             for i in list(items)
         ]
 
@@ -990,8 +1023,10 @@ class Store:
 
 
 def _same_object(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    strip = lambda o: {**o, "metadata": {k: v for k, v in o["metadata"].items() if k != "resourceVersion"}}  # noqa: E731
-    return bool(strip(a) == strip(b))
+    def strip(o: Mapping[str, Any]) -> dict[str, Any]:
+        return {**o, "metadata": {k: v for k, v in o["metadata"].items() if k != "resourceVersion"}}
+
+    return strip(a) == strip(b)
 
 
 def _record_manager(obj: dict[str, Any], manager: str, operation: str, timestamp: str) -> None:

@@ -58,6 +58,11 @@ def parse_label_selector(text: str) -> list[Requirement]:
     for part in _split_top_level(text or ""):
         if m := _SET_RE.match(part):
             values = frozenset(v.strip() for v in m.group(4).split(",") if v.strip())
+            if not values:
+                raise bad_request(
+                    f"unable to parse requirement: values: Invalid value: {text!r}: "
+                    "for 'in', 'notin' operators, values set can't be empty"
+                )
             requirements.append(Requirement(m.group(1), m.group(3), values))
         elif m := _EQ_RE.match(part):
             operator = "notin" if m.group(3) == "!=" else "in"

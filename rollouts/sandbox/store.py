@@ -514,6 +514,8 @@ class Store:
             }
         elif rtype.key in ("apps/deployments", "apps/replicasets"):
             obj.setdefault("spec", {}).setdefault("replicas", 1)
+        elif rtype.key == "/secrets" and not obj.get("type"):
+            obj["type"] = "Opaque"
 
     # ------------------------------------------------------------------ update / patch
 

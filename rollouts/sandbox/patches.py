@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import jsonpatch
+import jsonpointer
 
 from rollouts.sandbox.errors import ApiError, bad_request
 from rollouts.sandbox.jsoncopy import json_copy
@@ -27,7 +28,6 @@ MERGE_KEYS: dict[str, str] = {
     "topologySpreadConstraints": "topologyKey",
     "resourceClaims": "name",
     "schedulingGates": "name",
-    "readinessGates": "conditionType",
 }
 # Lists of scalars whose patch strategy is "merge" (set union).
 MERGED_SCALAR_LISTS = frozenset({"finalizers"})
@@ -46,24 +46,61 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+def _json_patch_failure(message: str) -> ApiError:
+    """What the server answers when a JSON patch does not apply: 422 with the patch library's error as
+    the cause (errors.NewGenericServerResponse(422, ...) in apiserver/pkg/endpoints/handlers/patch.go)."""
+    return ApiError(
+        422,
+        "Invalid",
+        "the server rejected our request due to an error in our request",
+        {"causes": [{"reason": "UnexpectedServerResponse", "message": message}]},
+    )
+
+
+def _op_failure(op: Mapping[str, Any]) -> str:
+    name, path = op.get("op"), op.get("path")
+    if name == "test":
+        return f"test operation does not apply: is missing path: {path}: missing value"
+    if name in ("move", "copy"):
+        return f'{name} operation does not apply: doc is missing from path: "{op.get("from")}": missing value'
+    if name == "replace":
+        return f"replace operation does not apply: doc is missing key: {path}: missing value"
+    return f'{name} operation does not apply: doc is missing path: "{path}": missing value'
+
+
 def json_patch(target: Any, operations: Any) -> Any:
-    """RFC 6902 JSON patch; a failed `test` or a bad path is 422 as on a real server."""
+    """RFC 6902 JSON patch; an operation that does not apply (a failed `test` included) is a 422 as on a
+    real server, a malformed patch a 400."""
     if not isinstance(operations, list):
-        raise bad_request("json patch must be a list of operations")
-    try:
-        return jsonpatch.apply_patch(target, operations, in_place=False)
-    except jsonpatch.JsonPatchTestFailed as exc:
-        tested = ", ".join(str(op.get("path")) for op in operations if isinstance(op, dict) and op.get("op") == "test")
-        raise ApiError(
-            422, "Invalid",
-            f"the server rejected our request due to an error in our request: test operation failed for {tested}",
-        ) from exc
-    except (jsonpatch.JsonPatchConflict, jsonpatch.JsonPointerException) as exc:
-        raise ApiError(
-            422, "Invalid", f"the server rejected our request due to an error in our request: {exc}"
-        ) from exc
-    except jsonpatch.InvalidJsonPatch as exc:
-        raise bad_request(f"invalid json patch: {exc}") from exc
+        raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+    for op in operations:
+        if not isinstance(op, dict) or not isinstance(op.get("op"), str):
+            raise bad_request(f"invalid JSON patch operation: {op!r}")
+        if op["op"] not in ("add", "remove", "replace", "move", "copy", "test"):
+            raise bad_request(f"Unexpected kind: {op['op']}")
+        from_missing = op["op"] in ("move", "copy") and not isinstance(op.get("from"), str)
+        if not isinstance(op.get("path"), str) or from_missing:
+            raise bad_request(f"invalid JSON patch operation, missing path: {op!r}")
+        if op["op"] in ("add", "replace", "test") and "value" not in op:
+            raise bad_request(f"invalid JSON patch operation, missing value: {op!r}")
+    document = target
+    for op in operations:
+        try:
+            document = jsonpatch.apply_patch(document, [op], in_place=False)
+        except jsonpatch.JsonPatchTestFailed as exc:
+            missing = object()
+            try:
+                found = jsonpointer.resolve_pointer(document, op["path"], missing)
+            except jsonpointer.JsonPointerException:
+                found = missing
+            if found is missing:
+                raise _json_patch_failure(_op_failure(op)) from exc
+            raise _json_patch_failure(f"testing value {op['path']} failed: test failed") from exc
+        except (jsonpatch.JsonPatchConflict, jsonpatch.JsonPointerException, IndexError, KeyError, TypeError) as exc:
+            raise _json_patch_failure(_op_failure(op)) from exc
+        except jsonpatch.InvalidJsonPatch as exc:
+            raise bad_request(f"invalid JSON patch: {exc}") from exc
+    return document
 
 
 def _merge_key(field: str, items: list[Any], path: tuple[str, ...]) -> str | None:
@@ -74,24 +111,48 @@ def _merge_key(field: str, items: list[Any], path: tuple[str, ...]) -> str | Non
     return MERGE_KEYS.get(field)
 
 
+_PATCH_DIRECTIVES = ("replace", "delete", "merge")
+
+
 def strategic_merge_patch(target: Any, patch: Any, path: tuple[str, ...] = ()) -> Any:
-    """Strategic merge patch for built-in kinds: maps merge, keyed lists merge by key, directives honoured."""
+    """Strategic merge patch for built-in kinds: maps merge, keyed lists merge by key, directives honoured
+    ($patch replace/delete/merge, $retainKeys, $setElementOrder/<list>, $deleteFromPrimitiveList/<list>)."""
     if not isinstance(patch, dict):
         return json_copy(patch)
-    if patch.get("$patch") == "replace":
+    directive = patch.get("$patch")
+    if directive is not None and directive not in _PATCH_DIRECTIVES:
+        raise bad_request(f"unknown patch type: {directive} in map: {patch}")
+    if directive == "replace":
         return {k: json_copy(v) for k, v in patch.items() if k != "$patch"}
-    if patch.get("$patch") == "delete":
+    if directive == "delete":
         return None
     result: dict[str, Any] = dict(target) if isinstance(target, dict) else {}
     retain = patch.get("$retainKeys")
+    if retain is not None:
+        if not isinstance(retain, list) or not all(isinstance(k, str) for k in retain):
+            raise bad_request("invalid patch format of retainKeys")
+        for key in patch:
+            if not key.startswith("$") and key not in retain:
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    "the server rejected our request due to an error in our request",
+                    {"causes": [{"reason": "UnexpectedServerResponse",
+                                 "message": "patch content doesn't match retainKeys list"}]},
+                )
     for key, value in patch.items():
         if key in ("$patch", "$retainKeys") or key.startswith("$setElementOrder/"):
             continue
         if key.startswith("$deleteFromPrimitiveList/"):
             field = key.split("/", 1)[1]
-            drop = set(map(repr, value or []))
-            result[field] = [v for v in result.get(field) or [] if repr(v) not in drop]
+            if not isinstance(value, list):
+                raise bad_request("invalid patch format of primitive list")
+            if isinstance(result.get(field), list):
+                drop = {repr(v) for v in value}
+                result[field] = [v for v in result[field] if repr(v) not in drop]
             continue
+        if key.startswith("$"):
+            raise bad_request(f"unknown patch directive: {key}")
         if value is None:
             result.pop(key, None)
         elif isinstance(value, list):
@@ -107,7 +168,10 @@ def strategic_merge_patch(target: Any, patch: Any, path: tuple[str, ...] = ()) -
     for key in list(patch):
         if key.startswith("$setElementOrder/"):
             field = key.split("/", 1)[1]
-            result[field] = _reorder(field, result.get(field), patch[key], path)
+            if not isinstance(patch[key], list):
+                raise bad_request("invalid patch format of setElementOrder list")
+            if isinstance(result.get(field), list):
+                result[field] = _reorder(field, result[field], patch[key], (*path, field))
     if isinstance(retain, list):
         keep = set(retain)
         result = {k: v for k, v in result.items() if k in keep}

@@ -585,6 +585,9 @@ class Store:
             else:
                 merged.pop("status", None)
             new = merged
+            if rtype.schema is not None:
+                # The status strategy validates (and prunes) the object against the CRD schema too.
+                new = admission.admit_custom_resource(rtype, new, field_validation)
         else:
             if rtype.has_status:
                 if "status" in current:

@@ -1,63 +1,214 @@
-"""`kubectl rollouts` (the `kubectl-rollouts` executable kubectl finds on PATH)."""
+"""`kubectl rollouts` (the `kubectl-rollouts` executable kubectl finds on PATH): argument wiring.
+
+Verbs and flags follow `kubectl argo rollouts`. Global flags (`-n/--namespace`, `--kubeconfig`,
+`--context`, `--request-timeout`) are accepted before or after the verb. Exit status: 0 on success,
+1 on an error (printed as `Error: ...` on stderr), 2 on bad usage (with the usage text), 130 when
+interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-from pathlib import Path
-from typing import Any, TextIO
+from collections.abc import Callable, Sequence
+from typing import TextIO
 
-import yaml
+from rollouts.cli import commands
+from rollouts.cli.actions import parse_image_assignment
+from rollouts.cli.client import CLIError
+from rollouts.cli.durations import Duration, parse_go_duration
 
-from rollouts import __version__, schema
+Handler = Callable[[commands.Context], int]
+
+# Boolean flags that, as with cobra, may be written --flag=false / --flag=true.
+_BOOL_FLAGS = {"--watch", "--full", "--no-color", "--all-namespaces", "--skip-current-step", "--skip-all-steps"}
+_BOOL_VALUE = re.compile(r"^(--[a-z-]+)=(true|false|t|f|1|0|True|False|TRUE|FALSE)$")
 
 
-def _lint(args: argparse.Namespace, out: TextIO) -> int:
-    """Check manifests against the CRD schemas, without a cluster."""
-    crds = schema.load_crds()
-    problems = 0
-    checked = 0
-    path = Path(args.filename)
+def _normalise_bools(argv: Sequence[str]) -> list[str]:
+    result = []
+    for arg in argv:
+        match = _BOOL_VALUE.match(arg)
+        if match and match.group(1) in _BOOL_FLAGS:
+            truthy = match.group(2).lower() in ("true", "t", "1")
+            result.append(match.group(1) if truthy else "--no-" + match.group(1)[2:])
+        else:
+            result.append(arg)
+    return result
+
+
+def _duration(text: str) -> Duration:
     try:
-        documents = [d for d in yaml.safe_load_all(path.read_text()) if d]
-    except (OSError, yaml.YAMLError) as exc:
-        print(f"error: cannot read {path}: {exc}", file=sys.stderr)
-        return 2
-    for doc in documents:
-        if not isinstance(doc, dict) or not str(doc.get("apiVersion", "")).startswith("pyrollouts.io/"):
-            continue
-        checked += 1
-        name = f'{doc.get("kind", "?")} "{(doc.get("metadata") or {}).get("name", "")}"'
-        for error in schema.validate_object(crds, doc):
-            problems += 1
-            print(f"{path}: {name}: {error}", file=out)
-    if problems:
-        print(f"{problems} problem(s) in {checked} object(s)", file=out)
-        return 1
-    print(f"{path}: {checked} object(s) valid", file=out)
-    return 0
+        seconds = parse_go_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (use e.g. 30s, 5m, 1h)") from exc
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f'duration "{text}" must not be negative')
+    return Duration(seconds, text)
 
 
-def _version(_args: argparse.Namespace, out: TextIO) -> int:
-    print(f"kubectl-rollouts: v{__version__}", file=out)
-    return 0
+def _request_timeout(text: str) -> float:
+    """kubectl's --request-timeout: a bare number of seconds or a duration; 0 means no timeout."""
+    if re.fullmatch(r"[0-9]+", text):
+        return float(text)
+    return _duration(text).seconds
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kubectl rollouts", description="Manage pyrollouts Rollouts.")
-    sub = parser.add_subparsers(dest="verb", required=True)
-    version = sub.add_parser("version", help="print the plugin's version")
-    version.set_defaults(func=_version)
-    lint = sub.add_parser("lint", help="check Rollout and analysis manifests against the CRD schemas")
-    lint.add_argument("-f", "--filename", required=True, help="a YAML file with one or more documents")
-    lint.set_defaults(func=_lint)
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f'"{text}" is not a whole number') from exc
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    try:
+        return parse_image_assignment(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _global_flags(suppress: bool) -> argparse.ArgumentParser:
+    """The kubectl flags; on sub-commands they default to SUPPRESS so they never undo the top level."""
+    parser = argparse.ArgumentParser(add_help=False)
+    default = argparse.SUPPRESS if suppress else None
+    group = parser.add_argument_group("kubectl flags")
+    group.add_argument("-n", "--namespace", default=default, help="namespace (default: the context's namespace)")
+    group.add_argument(
+        "--kubeconfig", default=default, help="path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)"
+    )
+    group.add_argument("--context", default=default, help="the kubeconfig context to use")
+    group.add_argument("--request-timeout", type=_request_timeout, default=default, metavar="DURATION",
+                       help="how long to wait for one API request (e.g. 10s; 0: no limit)")
     return parser
 
 
-def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    result: Any = args.func(args, out or sys.stdout)
-    return int(result)
+class _Builder:
+    def __init__(self) -> None:
+        self.common = _global_flags(suppress=True)
+
+    def verb(
+        self, sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, handler: Handler | None,
+        help_text: str, aliases: Sequence[str] = (), description: str | None = None,
+    ) -> argparse.ArgumentParser:
+        parser = sub.add_parser(
+            name, aliases=list(aliases), help=help_text, description=description or help_text, parents=[self.common],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if handler is not None:
+            parser.set_defaults(handler=handler)
+        return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    b = _Builder()
+    parser = argparse.ArgumentParser(
+        prog="kubectl rollouts", parents=[_global_flags(suppress=False)],
+        description="Manage pyrollouts Rollouts: watch, promote, abort, retry, pause, restart, undo, set image, lint.",
+    )
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+
+    b.verb(sub, "version", commands.cmd_version, "print the plugin's version")
+
+    lint = b.verb(
+        sub, "lint", commands.cmd_lint, "check Rollout and analysis manifests (schema and semantics), offline"
+    )
+    lint.add_argument("-f", "--filename", required=True, help="a YAML file with one or more documents ('-': stdin)")
+
+    get = b.verb(sub, "get", None, "show a rollout and its revisions, ReplicaSets, Pods and AnalysisRuns")
+    get_sub = get.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
+    get_ro = b.verb(get_sub, "rollout", commands.cmd_get_rollout, "details and tree of a rollout",
+                    aliases=("ro", "rollouts"))
+    get_ro.add_argument("name", metavar="ROLLOUT_NAME")
+    get_ro.add_argument("-w", "--watch", action=argparse.BooleanOptionalAction, default=False,
+                        help="redraw on every change")
+    get_ro.add_argument("--no-color", action="store_true", help="do not colorize the output")
+    get_ro.add_argument("--timeout-seconds", type=_non_negative_int, default=0, metavar="N",
+                        help="with --watch: stop after N seconds (0: never)")
+    get_ro.add_argument("--timeout", type=_duration, default=None, metavar="DURATION",
+                        help="with --watch: stop after this long (e.g. 2m)")
+
+    list_ = b.verb(sub, "list", None, "list rollouts")
+    list_sub = list_.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
+    list_ro = b.verb(list_sub, "rollouts", commands.cmd_list_rollouts, "list rollouts", aliases=("ro", "rollout"))
+    list_ro.add_argument("-A", "--all-namespaces", action="store_true", help="list the rollouts of all namespaces")
+    list_ro.add_argument("--name", default="", help="only the rollout with this name")
+
+    status = b.verb(sub, "status", commands.cmd_status,
+                    "show a rollout's status; by default wait until it is Healthy (exit 0) or Degraded (exit 1)")
+    status.add_argument("name", metavar="ROLLOUT_NAME")
+    status.add_argument("-w", "--watch", action=argparse.BooleanOptionalAction, default=True,
+                        help="wait for the rollout to finish (default; --watch=false prints the status once)")
+    status.add_argument("-t", "--timeout", type=_duration, default=None, metavar="DURATION",
+                        help="give up (exit 1) after this long, e.g. 60s (0: wait forever)")
+
+    promote = b.verb(
+        sub, "promote", commands.cmd_promote,
+        "unpause a paused rollout, or skip the current step; --full: skip all remaining steps and analysis",
+    )
+    promote.add_argument("name", metavar="ROLLOUT_NAME")
+    promote.add_argument("--full", action=argparse.BooleanOptionalAction, default=False,
+                         help="promote fully: skip analysis, pauses and steps")
+    promote.add_argument("-c", "--skip-current-step", action=argparse.BooleanOptionalAction, default=False,
+                         help=argparse.SUPPRESS)
+    promote.add_argument("-a", "--skip-all-steps", action=argparse.BooleanOptionalAction, default=False,
+                         help=argparse.SUPPRESS)
+
+    abort = b.verb(sub, "abort", commands.cmd_abort,
+                   "stop an update and go back to the stable ReplicaSet (spec.template keeps the new version)")
+    abort.add_argument("names", nargs="+", metavar="ROLLOUT_NAME")
+
+    retry = b.verb(sub, "retry", None, "retry an aborted rollout")
+    retry_sub = retry.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
+    retry_ro = b.verb(retry_sub, "rollout", commands.cmd_retry_rollout, "retry an aborted rollout",
+                      aliases=("ro", "rollouts"))
+    retry_ro.add_argument("names", nargs="+", metavar="ROLLOUT_NAME")
+
+    pause = b.verb(sub, "pause", commands.cmd_pause, "pause a rollout (spec.paused=true)")
+    pause.add_argument("names", nargs="+", metavar="ROLLOUT_NAME")
+
+    restart = b.verb(sub, "restart", commands.cmd_restart, "restart the pods of a rollout (spec.restartAt)")
+    restart.add_argument("name", metavar="ROLLOUT_NAME")
+    restart.add_argument("-i", "--in", dest="delay", type=_duration, default=None, metavar="DURATION",
+                         help="restart after this long (e.g. 30s, 5m, 1h)")
+
+    undo = b.verb(sub, "undo", commands.cmd_undo, "roll back to the previous revision, or to --to-revision N")
+    undo.add_argument("name", metavar="ROLLOUT_NAME")
+    undo.add_argument("--to-revision", type=_non_negative_int, default=0, metavar="N",
+                      help="the revision to roll back to (default 0: the previous one)")
+
+    set_ = b.verb(sub, "set", None, "update a rollout's fields")
+    set_sub = set_.add_subparsers(dest="resource", required=True, metavar="FIELD")
+    image = b.verb(set_sub, "image", commands.cmd_set_image,
+                   "set the image of a container (init, regular or ephemeral), or of all with *=IMAGE")
+    image.add_argument("name", metavar="ROLLOUT_NAME")
+    image.add_argument("assignment", type=_assignment, metavar="CONTAINER=IMAGE")
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parsed arguments; exits 2 with the usage text on bad usage (as argparse does)."""
+    return build_parser().parse_args(_normalise_bools(argv))
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    ctx = commands.Context(args, out or sys.stdout, err or sys.stderr)
+    try:
+        return int(args.handler(ctx))
+    except CLIError as exc:
+        ctx.out.flush()
+        print(f"Error: {exc.message}", file=ctx.err)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("Error: interrupted", file=ctx.err)
+        return 130
+    finally:
+        ctx.close()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,300 @@
+"""The plugin's API access: kubeconfig, context, namespace, and plain JSON requests.
+
+The kubeconfig comes from `--kubeconfig`, else `KUBECONFIG` (a list of files, merged as kubectl merges
+them), else `~/.kube/config`, else the in-cluster service account. `--context` picks a context; the
+namespace is `-n`, else the context's namespace, else "default". Requests go through the official
+`kubernetes` client's transport (TLS, client certificates, tokens, exec plugins) but take and return
+plain dicts, so that patches are exactly the JSON we build. Everything is synchronous: the plugin is a
+short-lived command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rollouts.cli.actions import Patch
+
+GROUP = "pyrollouts.io"
+VERSION = "v1alpha1"
+
+
+class CLIError(Exception):
+    """An error the plugin reports as `Error: <message>` and exits with `exit_code`."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+class APIError(CLIError):
+    """A failed API request: `status` is the HTTP code, `body` the Status object when there is one."""
+
+    def __init__(self, status: int, reason: str, body: Mapping[str, Any], message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.body = body
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A namespaced resource type: `kind` for messages, `path` prefix up to the namespace."""
+
+    kind: str
+    group_version: str
+    plural: str
+
+    def collection(self, namespace: str | None) -> str:
+        prefix = f"/api/{self.group_version}" if "/" not in self.group_version else f"/apis/{self.group_version}"
+        if namespace is None:
+            return f"{prefix}/{self.plural}"
+        return f"{prefix}/namespaces/{namespace}/{self.plural}"
+
+    def item(self, namespace: str, name: str, subresource: str = "") -> str:
+        path = f"{self.collection(namespace)}/{name}"
+        return f"{path}/{subresource}" if subresource else path
+
+
+ROLLOUTS = Resource("rollout", f"{GROUP}/{VERSION}", "rollouts")
+ANALYSISRUNS = Resource("analysisrun", f"{GROUP}/{VERSION}", "analysisruns")
+REPLICASETS = Resource("replicaset", "apps/v1", "replicasets")
+DEPLOYMENTS = Resource("deployment", "apps/v1", "deployments")
+PODS = Resource("pod", "v1", "pods")
+PODTEMPLATES = Resource("podtemplate", "v1", "podtemplates")
+WORKLOAD_KINDS = {"Deployment": DEPLOYMENTS, "ReplicaSet": REPLICASETS, "PodTemplate": PODTEMPLATES}
+
+
+def kubeconfig_files(flag: str | None) -> list[str]:
+    """The kubeconfig files to merge: the flag's, else KUBECONFIG's list, else ~/.kube/config."""
+    if flag:
+        return [flag]
+    env = os.environ.get("KUBECONFIG", "")
+    paths = [p for p in env.split(os.pathsep) if p]
+    if paths:
+        return paths
+    return [str(Path("~/.kube/config").expanduser())]
+
+
+def _status_message(body: Mapping[str, Any], fallback: str) -> str:
+    message = body.get("message")
+    return message if isinstance(message, str) and message else fallback
+
+
+class Client:
+    """API access for one plugin invocation, aimed at one namespace."""
+
+    def __init__(self, api: Any, namespace: str, server: str, request_timeout: float | None = None) -> None:
+        self.api = api
+        self.namespace = namespace
+        self.server = server
+        self.request_timeout = request_timeout
+
+    @classmethod
+    def connect(
+        cls,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        namespace: str | None = None,
+        request_timeout: float | None = None,
+    ) -> Client:
+        """Load the kubeconfig (or in-cluster config) and settle the namespace; CLIError if impossible."""
+        from kubernetes import client as k8s_client
+        from kubernetes import config as k8s_config
+        from kubernetes.config.config_exception import ConfigException
+
+        configuration = k8s_client.Configuration()
+        files = kubeconfig_files(kubeconfig)
+        existing = [f for f in files if Path(f).expanduser().exists()]
+        context_namespace: str | None = None
+        if existing:
+            joined = os.pathsep.join(existing)
+            try:
+                k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                    config_file=joined, context=context, client_configuration=configuration, persist_config=False
+                )
+                contexts, active = k8s_config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+                    config_file=joined
+                )
+            except ConfigException as exc:
+                raise CLIError(f"cannot use kubeconfig {joined}: {exc}") from exc
+            chosen = next((c for c in contexts if c.get("name") == context), None) if context else active
+            context_namespace = ((chosen or {}).get("context") or {}).get("namespace")
+        elif "KUBERNETES_SERVICE_HOST" in os.environ and not kubeconfig and context is None:
+            try:
+                k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+                    client_configuration=configuration
+                )
+            except ConfigException as exc:
+                raise CLIError(f"cannot use the in-cluster configuration: {exc}") from exc
+            ns_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+            if ns_file.exists():
+                context_namespace = ns_file.read_text().strip() or None
+        else:
+            raise CLIError(
+                f"no kubeconfig found (looked at {', '.join(files)}): "
+                "pass --kubeconfig PATH or set KUBECONFIG"
+            )
+        configuration.retries = 1
+        api = k8s_client.ApiClient(configuration)
+        return cls(api, namespace or context_namespace or "default", str(configuration.host), request_timeout)
+
+    def close(self) -> None:
+        self.api.close()
+
+    # ------------------------------------------------------------------ raw requests
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float | None = None,
+    ) -> Any:
+        """The urllib3 response of one request (not read yet); CLIError when the server is unreachable."""
+        import urllib3
+
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        method_, url, headers_, _body, _post = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=list((query or {}).items()),
+            header_params=headers,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self.api.call_api(
+                method_, url, header_params=headers_, body=body, _request_timeout=timeout or self.request_timeout
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise CLIError(
+                f"cannot reach the API server at {self.server}: {exc}; check --kubeconfig and --context"
+            ) from exc
+        return response.response
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        """One JSON request; APIError (with the server's Status) for any answer outside 2xx."""
+        response = self._send(method, path, query, body, content_type)
+        data = response.data
+        try:
+            decoded = json.loads(data) if data else {}
+        except ValueError:
+            decoded = {}
+        if not 200 <= response.status < 300:
+            body_map = decoded if isinstance(decoded, dict) else {}
+            text = data.decode("utf-8", "replace").strip() if isinstance(data, bytes) else str(data)
+            raise APIError(
+                response.status,
+                str(body_map.get("reason") or response.reason),
+                body_map,
+                _status_message(body_map, f"{method} {path}: HTTP {response.status} {text}"),
+            )
+        if not isinstance(decoded, dict):
+            raise CLIError(f"{method} {path}: the server answered with something other than a JSON object")
+        return decoded
+
+    def watch(
+        self, path: str, query: Mapping[str, str], timeout_seconds: int = 60
+    ) -> Iterator[dict[str, Any]]:
+        """Watch events ({"type", "object"}) from a collection, until the server ends the stream."""
+        params = {**query, "watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": str(timeout_seconds)}
+        response = self._send("GET", path, params, timeout=timeout_seconds + 10)
+        try:
+            if not 200 <= response.status < 300:
+                data = response.data
+                decoded = json.loads(data) if data else {}
+                body_map = decoded if isinstance(decoded, dict) else {}
+                raise APIError(response.status, str(body_map.get("reason", "")), body_map,
+                               _status_message(body_map, f"watch {path}: HTTP {response.status}"))
+            buffer = b""
+            for chunk in response.stream(4096, decode_content=True):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        event = json.loads(line)
+                        if isinstance(event, dict):
+                            yield event
+        finally:
+            response.release_conn()
+
+    # ------------------------------------------------------------------ objects
+
+    def get(self, resource: Resource, name: str, namespace: str | None = None) -> dict[str, Any]:
+        ns = namespace or self.namespace
+        try:
+            return self.request("GET", resource.item(ns, name))
+        except APIError as exc:
+            if exc.status == 404:
+                raise not_found(resource, name, ns, exc) from exc
+            raise
+
+    def list(
+        self, resource: Resource, namespace: str | None = None, all_namespaces: bool = False,
+        label_selector: str = "", field_selector: str = "",
+    ) -> dict[str, Any]:
+        """The List object (items and metadata.resourceVersion)."""
+        query = {}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
+        path = resource.collection(None if all_namespaces else (namespace or self.namespace))
+        try:
+            return self.request("GET", path, query)
+        except APIError as exc:
+            if exc.status == 404:
+                raise missing_resource_type(resource, exc) from exc
+            raise
+
+    def patch(
+        self, resource: Resource, name: str, patch: Patch, namespace: str | None = None
+    ) -> dict[str, Any]:
+        ns = namespace or self.namespace
+        try:
+            return self.request(
+                "PATCH", resource.item(ns, name, patch.subresource), body=patch.body, content_type=patch.content_type
+            )
+        except APIError as exc:
+            if exc.status == 404:
+                raise not_found(resource, name, ns, exc) from exc
+            raise
+
+
+def not_found(resource: Resource, name: str, namespace: str, exc: APIError) -> CLIError:
+    """`rollout "x" not found in namespace "y"` with what to do next (or a missing CRD, when that is why)."""
+    raw = exc.body.get("details")
+    details: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
+    if details and details.get("name") not in (None, name):
+        return exc
+    if not details.get("name") and resource.group_version.startswith(GROUP):
+        return missing_resource_type(resource, exc)
+    hint = ""
+    if resource is ROLLOUTS:
+        hint = f"; list the rollouts there with: kubectl rollouts list rollouts -n {namespace}"
+    return CLIError(f'{resource.kind} "{name}" not found in namespace "{namespace}"{hint}')
+
+
+def missing_resource_type(resource: Resource, exc: APIError) -> CLIError:
+    if resource.group_version.startswith(GROUP):
+        return CLIError(
+            f'the server has no resource type "{resource.plural}.{GROUP}" ({exc.message}); '
+            "install the pyrollouts CRDs first: kubectl apply -f crds/"
+        )
+    return exc

@@ -1,0 +1,358 @@
+"""The verbs: each reads what it needs through `Client`, computes with the pure modules
+(`info`, `render`, `actions`, `lint`) and writes what `kubectl argo rollouts` writes."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from rollouts import __version__, schema
+from rollouts.cli import actions, lint, render
+from rollouts.cli import info as i
+from rollouts.cli.client import (
+    ANALYSISRUNS,
+    DEPLOYMENTS,
+    PODS,
+    REPLICASETS,
+    ROLLOUTS,
+    WORKLOAD_KINDS,
+    APIError,
+    Client,
+    CLIError,
+    Resource,
+)
+from rollouts.cli.durations import Duration
+from rollouts.cli.watch import RolloutView, report_errors, selector_string
+
+# Redraw a watched view at most this often, and at least every second (ages move).
+MIN_REDRAW_SECONDS = 0.2
+TICK_SECONDS = 1.0
+SET_IMAGE_ATTEMPTS = 5
+
+
+@dataclass
+class Context:
+    """Streams and the (lazily connected) API client of one invocation."""
+
+    args: argparse.Namespace
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    _client: Client | None = None
+
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = Client.connect(
+                kubeconfig=getattr(self.args, "kubeconfig", None),
+                context=getattr(self.args, "context", None),
+                namespace=getattr(self.args, "namespace", None),
+                request_timeout=getattr(self.args, "request_timeout", None),
+            )
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def color(self) -> bool:
+        if getattr(self.args, "no_color", False) or os.environ.get("TERM") == "dumb":
+            return False
+        isatty = getattr(self.out, "isatty", None)
+        return bool(isatty and isatty())
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _action(call: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return call(*args, **kwargs)
+    except actions.ActionError as exc:
+        raise CLIError(str(exc)) from exc
+
+
+def _children(
+    client: Client, ro: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ReplicaSets and Pods matching the rollout's selector, and the namespace's AnalysisRuns."""
+    selector = selector_string(i.spec_of(ro).get("selector"))
+    replicasets = client.list(REPLICASETS, label_selector=selector).get("items") or []
+    pods = client.list(PODS, label_selector=selector).get("items") or []
+    try:
+        runs = client.list(ANALYSISRUNS).get("items") or []
+    except CLIError as exc:
+        if "has no resource type" not in exc.message:
+            raise
+        runs = []  # AnalysisRun CRD not installed: there are no runs to show
+    return replicasets, pods, runs
+
+
+# --------------------------------------------------------------------------- version, lint
+
+
+def cmd_version(ctx: Context) -> int:
+    print(f"kubectl-rollouts: v{__version__}", file=ctx.out)
+    return 0
+
+
+def cmd_lint(ctx: Context) -> int:
+    filename: str = ctx.args.filename
+    try:
+        text = sys.stdin.read() if filename == "-" else Path(filename).read_text()
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except (OSError, yaml.YAMLError) as exc:
+        raise CLIError(f"cannot read {filename}: {exc}") from exc
+    checked, findings = lint.lint_documents(documents, schema.load_crds())
+    for finding in findings:
+        print(f"{filename}: {finding}", file=ctx.out)
+    if findings:
+        print(f"{len(findings)} problem(s) in {checked} object(s)", file=ctx.out)
+        return 1
+    print(f"{filename}: {checked} object(s) valid", file=ctx.out)
+    return 0
+
+
+# --------------------------------------------------------------------------- get, list, status
+
+
+def cmd_get_rollout(ctx: Context) -> int:
+    client = ctx.client()
+    name: str = ctx.args.name
+    ro = client.get(ROLLOUTS, name)
+    color = ctx.color()
+    if not ctx.args.watch:
+        replicasets, pods, runs = _children(client, ro)
+        ctx.out.write(render.render_rollout(i.rollout_info(ro, replicasets, pods, runs), now(), color))
+        return 0
+    return _watch_rollout(ctx, client, ro, color)
+
+
+def _watch_timeout(args: argparse.Namespace) -> float | None:
+    limits = [float(args.timeout_seconds)] if args.timeout_seconds else []
+    if args.timeout is not None and args.timeout.seconds > 0:
+        limits.append(args.timeout.seconds)
+    return min(limits) if limits else None
+
+
+def _watch_rollout(ctx: Context, client: Client, ro: Mapping[str, Any], color: bool) -> int:
+    timeout = _watch_timeout(ctx.args)
+    deadline = time.monotonic() + timeout if timeout else None
+    tty = color or bool(getattr(ctx.out, "isatty", lambda: False)())
+    view = RolloutView(client, ro)
+    reported: set[str] = set()
+    last_text = ""
+    last_draw = 0.0
+    generation = -1
+    try:
+        view.start()
+        while True:
+            report_errors(view, reported, ctx.err)
+            current, replicasets, pods, runs = view.current()
+            if current is None:
+                raise CLIError(f'rollout "{ctx.args.name}" was deleted from namespace "{client.namespace}"')
+            text = render.render_rollout(i.rollout_info(current, replicasets, pods, runs), now(), color)
+            if tty:
+                ctx.out.write(render.CLEAR_SCREEN + text)
+            elif text != last_text:
+                ctx.out.write(("\n" if last_text else "") + text)
+            ctx.out.flush()
+            last_text, last_draw = text, time.monotonic()
+            remaining = deadline - time.monotonic() if deadline is not None else None
+            if remaining is not None and remaining <= 0:
+                return 0
+            wait = TICK_SECONDS if remaining is None else min(TICK_SECONDS, remaining)
+            generation = view.wait(generation, wait)
+            pause = MIN_REDRAW_SECONDS - (time.monotonic() - last_draw)
+            if pause > 0:
+                time.sleep(pause)
+    except KeyboardInterrupt:
+        return 0  # as Argo: Ctrl-C ends a watch normally
+    finally:
+        view.stop()
+
+
+def cmd_list_rollouts(ctx: Context) -> int:
+    client = ctx.client()
+    listing = client.list(ROLLOUTS, all_namespaces=ctx.args.all_namespaces)
+    items = [ro for ro in listing.get("items") or [] if not ctx.args.name or i.meta(ro).get("name") == ctx.args.name]
+    if not items:
+        where = "" if ctx.args.all_namespaces else f' in namespace "{client.namespace}"'
+        print(f"No resources found{where}.", file=ctx.err)
+        return 0
+    items.sort(key=lambda ro: (str(i.meta(ro).get("namespace", "")), str(i.meta(ro).get("name", ""))))
+    ctx.out.write(render.render_list(items, ctx.args.all_namespaces))
+    return 0
+
+
+def _degraded(name: str, message: str) -> CLIError:
+    return CLIError(f'rollout "{name}" is in a degraded state with message: {message}')
+
+
+def cmd_status(ctx: Context) -> int:
+    client = ctx.client()
+    name: str = ctx.args.name
+    ro = client.get(ROLLOUTS, name)
+    if not ctx.args.watch:
+        phase, message = i.rollout_phase(ro)
+        print(phase if phase in ("Healthy", "Degraded") else f"{phase} - {message}", file=ctx.out)
+        if phase == "Degraded":
+            raise _degraded(name, message)
+        return 0
+    timeout: Duration | None = ctx.args.timeout
+    deadline = time.monotonic() + timeout.seconds if timeout is not None and timeout.seconds > 0 else None
+    view = RolloutView(client, ro, children=False)
+    reported: set[str] = set()
+    previous = ""
+    generation = -1
+    phase, message = i.rollout_phase(ro)
+    try:
+        view.start()
+        while True:
+            report_errors(view, reported, ctx.err)
+            current = view.current()[0]
+            if current is None:
+                raise CLIError(f'rollout "{name}" was deleted from namespace "{client.namespace}"')
+            phase, message = i.rollout_phase(current)
+            line = render.status_line(phase, message)
+            if line != previous:
+                print(line, file=ctx.out, flush=True)
+                previous = line
+            if phase == "Healthy":
+                return 0
+            if phase == "Degraded":
+                raise _degraded(name, message)
+            remaining = deadline - time.monotonic() if deadline is not None else None
+            if remaining is not None and remaining <= 0:
+                raise CLIError(
+                    f'rollout "{name}" status watch exceeded timeout ({timeout.text if timeout else ""}) while '
+                    f"{render.status_line(phase, message)}; see why with: kubectl rollouts get rollout {name}"
+                )
+            generation = view.wait(generation, TICK_SECONDS if remaining is None else min(TICK_SECONDS, remaining))
+    except KeyboardInterrupt as exc:
+        where = render.status_line(phase, message)
+        raise CLIError(f'rollout "{name}" status watch interrupted while {where}', 130) from exc
+    finally:
+        view.stop()
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def cmd_promote(ctx: Context) -> int:
+    args = ctx.args
+    if args.skip_current_step:
+        print("Flag --skip-current-step has been deprecated, use without the flag instead ex: promote ROLLOUT_NAME",
+              file=ctx.err)
+    if args.skip_all_steps:
+        print("Flag --skip-all-steps has been deprecated, use --full instead", file=ctx.err)
+    if args.skip_current_step and args.skip_all_steps:
+        raise CLIError(actions.BOTH_SKIP_FLAGS)
+    client = ctx.client()
+    ro = client.get(ROLLOUTS, args.name)
+    patches = _action(
+        actions.promote_patches, ro, full=args.full, skip_current_step=args.skip_current_step,
+        skip_all_steps=args.skip_all_steps,
+    )
+    for patch in patches:
+        client.patch(ROLLOUTS, args.name, patch)
+    print(f"rollout '{args.name}' {'fully promoted' if args.full else 'promoted'}", file=ctx.out)
+    return 0
+
+
+def _patch_each(ctx: Context, patches: list[actions.Patch], done: str) -> int:
+    client = ctx.client()
+    for name in ctx.args.names:
+        for patch in patches:
+            client.patch(ROLLOUTS, name, patch)
+        print(f"rollout '{name}' {done}", file=ctx.out)
+    return 0
+
+
+def cmd_abort(ctx: Context) -> int:
+    return _patch_each(ctx, actions.abort_patches(), "aborted")
+
+
+def cmd_retry_rollout(ctx: Context) -> int:
+    return _patch_each(ctx, actions.retry_patches(), "retried")
+
+
+def cmd_pause(ctx: Context) -> int:
+    return _patch_each(ctx, actions.pause_patches(), "paused")
+
+
+def cmd_restart(ctx: Context) -> int:
+    client = ctx.client()
+    delay: Duration | None = ctx.args.delay
+    patches = actions.restart_patches(now(), delay.seconds if delay is not None else 0.0)
+    for patch in patches:
+        client.patch(ROLLOUTS, ctx.args.name, patch)
+    print(f"rollout '{ctx.args.name}' restarts in {delay.text if delay is not None else '0s'}", file=ctx.out)
+    return 0
+
+
+def _workload(client: Client, ro: Mapping[str, Any]) -> tuple[Resource, dict[str, Any]] | None:
+    """The object a `workloadRef` rollout takes its template from, or None for a plain rollout."""
+    ref = i.spec_of(ro).get("workloadRef")
+    if not isinstance(ref, Mapping):
+        return None
+    kind = str(ref.get("kind", ""))
+    resource = WORKLOAD_KINDS.get(kind)
+    if resource is None:
+        raise CLIError(f"workload of type {kind} is not supported (use Deployment, ReplicaSet or PodTemplate)")
+    return resource, client.get(resource, str(ref.get("name", "")))
+
+
+def cmd_undo(ctx: Context) -> int:
+    client = ctx.client()
+    name: str = ctx.args.name
+    ro = client.get(ROLLOUTS, name)
+    workload = _workload(client, ro)
+    current_template = None
+    if workload is not None:
+        obj = workload[1]
+        holder = obj if workload[0].plural == "podtemplates" else (obj.get("spec") or {})
+        current_template = holder.get("template") or {}
+    replicasets = client.list(REPLICASETS, label_selector=selector_string(i.spec_of(ro).get("selector")))
+    plan = _action(actions.undo_plan, ro, replicasets.get("items") or [], ctx.args.to_revision, current_template)
+    if plan.patch is None:
+        print(plan.message, file=ctx.out)
+        return 0
+    if workload is None:
+        client.patch(ROLLOUTS, name, plan.patch)
+    else:
+        client.patch(workload[0], str(i.meta(workload[1]).get("name", "")), plan.patch)
+    print(f"rollout '{name}' undo", file=ctx.out)
+    return 0
+
+
+def cmd_set_image(ctx: Context) -> int:
+    client = ctx.client()
+    name: str = ctx.args.name
+    container, image = ctx.args.assignment
+    for attempt in range(1, SET_IMAGE_ATTEMPTS + 1):
+        ro = client.get(ROLLOUTS, name)
+        ref = i.spec_of(ro).get("workloadRef")
+        target, target_name, obj = ROLLOUTS, name, ro
+        if isinstance(ref, Mapping):
+            target, target_name = DEPLOYMENTS, str(ref.get("name", ""))
+            obj = client.get(DEPLOYMENTS, target_name)
+        patch = _action(actions.set_image_patch, obj, container, image)
+        try:
+            client.patch(target, target_name, patch)
+        except APIError as exc:
+            # 409/422: the object changed under us (a JSON-patch test failed); read it again.
+            if exc.status in (409, 422) and attempt < SET_IMAGE_ATTEMPTS:
+                continue
+            raise
+        print(f'{target.kind} "{target_name}" image updated', file=ctx.out)
+        return 0
+    raise AssertionError("unreachable: the last attempt returns or raises")

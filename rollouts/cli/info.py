@@ -1,0 +1,696 @@
+"""Pure: what the plugin shows about a Rollout, computed from the objects the API server returns.
+
+This follows `kubectl argo rollouts` (`pkg/kubectl-argo-rollouts/info` and `utils/rollout`): the
+phase a client shows, the current step and set weight, the actual weight, the images with their
+canary/stable/active/preview tags, and the tree of revisions, ReplicaSets, Pods and AnalysisRuns with
+their status icons. Objects are plain dicts (what the API returns as JSON); nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# Status icons, as Argo draws them.
+ICON_WAITING = "◷"
+ICON_PROGRESSING = "◌"
+ICON_WARNING = "⚠"
+ICON_UNKNOWN = "?"
+ICON_OK = "✔"
+ICON_BAD = "✖"
+ICON_PAUSED = "॥"
+ICON_NEUTRAL = "•"
+
+TAG_CANARY = "canary"
+TAG_STABLE = "stable"
+TAG_ACTIVE = "active"
+TAG_PREVIEW = "preview"
+TAG_PING = "ping"
+TAG_PONG = "pong"
+
+# The pyrollouts controller writes the first; Argo's own key is read too, so ReplicaSets a previous
+# Argo Rollouts installation created still show up under their revision.
+REVISION_ANNOTATIONS = ("rollouts.pyrollouts.io/revision", "rollout.argoproj.io/revision")
+SCALE_DOWN_DEADLINE_ANNOTATIONS = (
+    "rollouts.pyrollouts.io/scale-down-deadline",
+    "scale-down-deadline",
+)
+POD_TEMPLATE_HASH_LABEL = "rollouts-pod-template-hash"
+
+# Condition reasons that make a rollout Degraded when the controller has not written a phase.
+_DEGRADED_REASONS = ("RolloutAborted", "ProgressDeadlineExceeded")
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
+
+
+def as_int(value: Any, default: int = 0) -> int:
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return default
+    return default
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """An RFC 3339 timestamp from the API ("2024-05-01T10:00:00Z"), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _map(obj.get("metadata"))
+
+
+def revision_of(obj: Mapping[str, Any]) -> int:
+    """The revision annotation of a ReplicaSet or AnalysisRun; 0 when absent or not a number."""
+    annotations = _map(meta(obj).get("annotations"))
+    for key in REVISION_ANNOTATIONS:
+        if key in annotations:
+            return as_int(annotations[key], 0)
+    return 0
+
+
+def owned_by(obj: Mapping[str, Any], uids: Iterable[str]) -> str | None:
+    """The uid among `uids` that owns `obj` (any ownerReference, as Argo's `ownerRef`)."""
+    wanted = set(uids)
+    for ref in _list(meta(obj).get("ownerReferences")):
+        uid = _map(ref).get("uid")
+        if isinstance(uid, str) and uid in wanted:
+            return uid
+    return None
+
+
+def controlled_by(obj: Mapping[str, Any], uid: str) -> bool:
+    """Whether `obj` has a controller ownerReference to `uid` (`metav1.IsControlledBy`)."""
+    return any(
+        _map(ref).get("uid") == uid and _map(ref).get("controller") is True
+        for ref in _list(meta(obj).get("ownerReferences"))
+    )
+
+
+def pod_template_hash(obj: Mapping[str, Any]) -> str:
+    labels = _map(meta(obj).get("labels"))
+    value = labels.get(POD_TEMPLATE_HASH_LABEL, "")
+    return value if isinstance(value, str) else ""
+
+
+# --------------------------------------------------------------------------- rollout phase
+
+
+def spec_of(ro: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _map(ro.get("spec"))
+
+
+def status_of(ro: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _map(ro.get("status"))
+
+
+def canary_of(ro: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    strategy = _map(spec_of(ro).get("strategy"))
+    canary = strategy.get("canary")
+    return canary if isinstance(canary, Mapping) else None
+
+
+def bluegreen_of(ro: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    strategy = _map(spec_of(ro).get("strategy"))
+    bluegreen = strategy.get("blueGreen")
+    return bluegreen if isinstance(bluegreen, Mapping) else None
+
+
+def steps_of(ro: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    canary = canary_of(ro)
+    return [_map(s) for s in _list(canary.get("steps"))] if canary is not None else []
+
+
+def desired_replicas(ro: Mapping[str, Any]) -> int:
+    replicas = spec_of(ro).get("replicas")
+    return as_int(replicas, 1) if replicas is not None else 1
+
+
+def _generation_observed(ro: Mapping[str, Any]) -> bool:
+    observed = status_of(ro).get("observedGeneration")
+    if isinstance(observed, bool) or observed is None:
+        return True
+    try:
+        observed_number = int(observed)
+    except (TypeError, ValueError):
+        return True  # a pre-1.0 hash-style observedGeneration: nothing to compare
+    generation = as_int(meta(ro).get("generation"), 0)
+    return observed_number >= generation
+
+
+def is_unpausing(ro: Mapping[str, Any]) -> bool:
+    """A user cleared the pause conditions but the controller has not reacted yet."""
+    status = status_of(ro)
+    return bool(status.get("controllerPause")) and not _list(status.get("pauseConditions"))
+
+
+def fully_promoted(ro: Mapping[str, Any]) -> bool:
+    status = status_of(ro)
+    return status.get("stableRS") == status.get("currentPodHash")
+
+
+def rollout_phase(ro: Mapping[str, Any]) -> tuple[str, str]:
+    """The phase and message a client shows (Argo's `GetRolloutPhase`).
+
+    A spec change the controller has not observed yet, or a promote it has not acted on yet, shows as
+    Progressing whatever status.phase says, so that `status --watch` never reports a stale Healthy.
+    """
+    if not _generation_observed(ro):
+        return "Progressing", "waiting for rollout spec update to be observed"
+    if is_unpausing(ro):
+        return "Progressing", "waiting for rollout to unpause"
+    status = status_of(ro)
+    phase = status.get("phase")
+    if isinstance(phase, str) and phase:
+        message = status.get("message")
+        return phase, message if isinstance(message, str) else ""
+    return calculate_phase(ro)
+
+
+def calculate_phase(ro: Mapping[str, Any]) -> tuple[str, str]:
+    """Argo's client-side fallback (`CalculateRolloutPhase`) for a status without a phase."""
+    spec, status = spec_of(ro), status_of(ro)
+    for cond in _list(status.get("conditions")):
+        cond = _map(cond)
+        if cond.get("type") == "InvalidSpec":
+            return "Degraded", f"InvalidSpec: {cond.get('message', '')}"
+        if cond.get("reason") in _DEGRADED_REASONS:
+            return "Degraded", f"{cond.get('reason')}: {cond.get('message', '')}"
+    if spec.get("paused") is True:
+        return "Paused", "manually paused"
+    for pause in _list(status.get("pauseConditions")):
+        return "Paused", str(_map(pause).get("reason", ""))
+    restart_at = spec.get("restartAt")
+    if restart_at and parse_time(restart_at) != parse_time(status.get("restartedAt")):
+        return "Progressing", "rollout is restarting"
+    updated = as_int(status.get("updatedReplicas"))
+    if updated < desired_replicas(ro):
+        return "Progressing", "more replicas need to be updated"
+    if as_int(status.get("availableReplicas")) < updated:
+        return "Progressing", "updated replicas are still becoming available"
+    bluegreen, canary = bluegreen_of(ro), canary_of(ro)
+    if bluegreen is not None:
+        active = _map(status.get("blueGreen")).get("activeSelector", "")
+        if not active or active != status.get("currentPodHash"):
+            return "Progressing", "active service cutover pending"
+        if not status.get("stableRS") or not fully_promoted(ro):
+            post = bluegreen.get("postPromotionAnalysis")
+            run = _map(_map(status.get("blueGreen")).get("postPromotionAnalysisRunStatus"))
+            if post is not None and run.get("status") not in ("Successful", "Failed", "Error", "Inconclusive"):
+                return "Progressing", "waiting for analysis to complete"
+            return "Progressing", "waiting for post-promotion verification to complete"
+    elif canary is not None:
+        if canary.get("trafficRouting") is None and as_int(status.get("replicas")) > updated:
+            return "Progressing", "old replicas are pending termination"
+        if not status.get("stableRS") or not fully_promoted(ro):
+            return "Progressing", "waiting for all steps to complete"
+    return "Healthy", ""
+
+
+def rollout_icon(status: str) -> str:
+    return {
+        "Progressing": ICON_PROGRESSING,
+        "Error": ICON_WARNING,
+        "InvalidSpec": ICON_WARNING,
+        "Paused": ICON_PAUSED,
+        "Healthy": ICON_OK,
+        "Degraded": ICON_BAD,
+        "Unknown": ICON_UNKNOWN,
+        "ScaledDown": ICON_NEUTRAL,
+    }.get(status, " ")
+
+
+# --------------------------------------------------------------------------- steps and weights
+
+
+def current_step(ro: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, int | None]:
+    """(the current canary step or None past the last one, its index); (None, None) without steps."""
+    steps = steps_of(ro)
+    if canary_of(ro) is None or not steps:
+        return None, None
+    index = as_int(status_of(ro).get("currentStepIndex"), 0)
+    if index >= len(steps):
+        return None, index
+    return steps[index], index
+
+
+def max_traffic_weight(ro: Mapping[str, Any]) -> int:
+    canary = canary_of(ro)
+    routing = _map(canary.get("trafficRouting")) if canary is not None else {}
+    value = routing.get("maxTrafficWeight")
+    return as_int(value, 100) if value is not None else 100
+
+
+def set_weight(ro: Mapping[str, Any]) -> int:
+    """The weight the current step asks for (Argo's `GetCurrentSetWeight`), not the weight reached."""
+    if status_of(ro).get("abort") is True:
+        return 0
+    step, index = current_step(ro)
+    if step is None or index is None:
+        return max_traffic_weight(ro)
+    steps = steps_of(ro)
+    for i in range(index, -1, -1):
+        weight = steps[i].get("setWeight")
+        if weight is not None:
+            return as_int(weight)
+    return 0
+
+
+def step_text(ro: Mapping[str, Any]) -> str:
+    """"2/6" (index of the current step / number of steps), or "" when there is nothing to count."""
+    steps = steps_of(ro)
+    index = status_of(ro).get("currentStepIndex")
+    if canary_of(ro) is None or index is None or not steps:
+        return ""
+    return f"{as_int(index)}/{len(steps)}"
+
+
+# --------------------------------------------------------------------------- children
+
+
+@dataclass
+class PodInfo:
+    name: str
+    created: dt.datetime | None
+    status: str
+    icon: str
+    ready: str
+    restarts: int
+
+
+@dataclass
+class ReplicaSetInfo:
+    name: str
+    uid: str
+    created: dt.datetime | None
+    revision: int
+    status: str
+    icon: str
+    replicas: int
+    available: int
+    images: list[str]
+    stable: bool = False
+    canary: bool = False
+    active: bool = False
+    preview: bool = False
+    ping: bool = False
+    pong: bool = False
+    scale_down_deadline: str = ""
+    pods: list[PodInfo] = field(default_factory=list)
+
+
+@dataclass
+class JobInfo:
+    name: str
+    created: dt.datetime | None
+    status: str
+    icon: str
+
+
+@dataclass
+class AnalysisRunInfo:
+    name: str
+    created: dt.datetime | None
+    revision: int
+    status: str
+    icon: str
+    successful: int = 0
+    failed: int = 0
+    inconclusive: int = 0
+    error: int = 0
+    jobs: list[JobInfo] = field(default_factory=list)
+
+
+@dataclass
+class RolloutInfo:
+    name: str
+    namespace: str
+    created: dt.datetime | None
+    status: str
+    message: str
+    icon: str
+    strategy: str
+    step: str
+    set_weight: str
+    actual_weight: str
+    desired: int
+    current: int
+    updated: int
+    ready: int
+    available: int
+    replicasets: list[ReplicaSetInfo] = field(default_factory=list)
+    analysisruns: list[AnalysisRunInfo] = field(default_factory=list)
+
+
+def replicaset_health(rs: Mapping[str, Any]) -> str:
+    """Argo's `getReplicaSetHealth`: Progressing, ReplicaFailure, ScaledDown or Healthy."""
+    spec, status = _map(rs.get("spec")), _map(rs.get("status"))
+    replicas = spec.get("replicas")
+    if as_int(meta(rs).get("generation")) <= as_int(status.get("observedGeneration")):
+        failure = next(
+            (_map(c) for c in _list(status.get("conditions")) if _map(c).get("type") == "ReplicaFailure"), None
+        )
+        if failure is not None and failure.get("status") == "True":
+            return "ReplicaFailure"
+        if replicas is not None and as_int(status.get("availableReplicas")) < as_int(replicas):
+            return "Progressing"
+    else:
+        return "Progressing"
+    if replicas is not None and as_int(replicas) == 0:
+        return "ScaledDown"
+    return "Healthy"
+
+
+def replicaset_icon(status: str) -> str:
+    return {
+        "Progressing": ICON_PROGRESSING,
+        "Healthy": ICON_OK,
+        "ReplicaFailure": ICON_BAD,
+        "ScaledDown": ICON_NEUTRAL,
+    }.get(status, " ")
+
+
+def pod_status(pod: Mapping[str, Any]) -> tuple[str, str, int]:
+    """(status word, "ready/total", restarts) as `kubectl get pods` and Argo's tree show them."""
+    spec, status = _map(pod.get("spec")), _map(pod.get("status"))
+    init_specs = [_map(c) for c in _list(spec.get("initContainers"))]
+    sidecar = {str(c.get("name")): c.get("restartPolicy") == "Always" for c in init_specs}
+    total = len(_list(spec.get("containers")))
+    ready_count = 0
+    restarts = 0
+    reason = str(status.get("reason") or status.get("phase") or "")
+    initializing = False
+    for i, container in enumerate(_map(c) for c in _list(status.get("initContainerStatuses"))):
+        restarts += as_int(container.get("restartCount"))
+        state = _map(container.get("state"))
+        terminated, waiting = state.get("terminated"), state.get("waiting")
+        if isinstance(terminated, Mapping) and as_int(terminated.get("exitCode")) == 0:
+            continue
+        if isinstance(terminated, Mapping):
+            if not terminated.get("reason"):
+                signal = as_int(terminated.get("signal"))
+                reason = f"Init:Signal:{signal}" if signal else f"Init:ExitCode:{as_int(terminated.get('exitCode'))}"
+            else:
+                reason = f"Init:{terminated['reason']}"
+            initializing = True
+        elif sidecar.get(str(container.get("name"))) and container.get("started") is True:
+            if container.get("ready") is True:
+                continue
+        elif isinstance(waiting, Mapping) and waiting.get("reason") and waiting.get("reason") != "PodInitializing":
+            reason = f"Init:{waiting['reason']}"
+            initializing = True
+        else:
+            reason = f"Init:{i}/{len(init_specs)}"
+            initializing = True
+        break
+    if not initializing:
+        restarts = 0
+        has_running = False
+        for container in reversed([_map(c) for c in _list(status.get("containerStatuses"))]):
+            restarts += as_int(container.get("restartCount"))
+            state = _map(container.get("state"))
+            waiting, terminated = _map(state.get("waiting")), state.get("terminated")
+            if waiting.get("reason"):
+                reason = str(waiting["reason"])
+            elif isinstance(terminated, Mapping) and terminated.get("reason"):
+                reason = str(terminated["reason"])
+            elif isinstance(terminated, Mapping):
+                signal = as_int(terminated.get("signal"))
+                reason = f"Signal:{signal}" if signal else f"ExitCode:{as_int(terminated.get('exitCode'))}"
+            elif container.get("ready") is True and isinstance(state.get("running"), Mapping):
+                has_running = True
+                ready_count += 1
+        if reason == "Completed" and has_running:
+            reason = "Running"
+    if meta(pod).get("deletionTimestamp"):
+        reason = "Unknown" if status.get("reason") == "NodeLost" else "Terminating"
+    return reason, f"{ready_count}/{total}", restarts
+
+
+def pod_icon(status: str) -> str:
+    if status.startswith("Init:"):
+        return ICON_PROGRESSING
+    if status.startswith(("Signal:", "ExitCode:")):
+        return ICON_BAD
+    if status.endswith("Error") or status.startswith("Err"):
+        return ICON_WARNING
+    return {
+        "Pending": ICON_PROGRESSING,
+        "Terminating": ICON_PROGRESSING,
+        "ContainerCreating": ICON_PROGRESSING,
+        "Running": ICON_OK,
+        "Completed": ICON_OK,
+        "Failed": ICON_BAD,
+        "InvalidImageName": ICON_BAD,
+        "CrashLoopBackOff": ICON_BAD,
+        "ImagePullBackOff": ICON_WARNING,
+        "RegistryUnavailable": ICON_WARNING,
+        "Unknown": ICON_UNKNOWN,
+    }.get(status, " ")
+
+
+def analysis_icon(phase: str) -> str:
+    return {
+        "Successful": ICON_OK,
+        "Inconclusive": ICON_UNKNOWN,
+        "Failed": ICON_BAD,
+        "Error": ICON_WARNING,
+        "Running": ICON_PROGRESSING,
+        "Pending": ICON_WAITING,
+    }.get(phase, " ")
+
+
+def _sort_key_time(created: dt.datetime | None) -> float:
+    return created.timestamp() if created is not None else 0.0
+
+
+def _pod_info(pod: Mapping[str, Any]) -> PodInfo:
+    status, ready, restarts = pod_status(pod)
+    return PodInfo(
+        name=str(meta(pod).get("name", "")),
+        created=parse_time(meta(pod).get("creationTimestamp")),
+        status=status,
+        icon=pod_icon(status),
+        ready=ready,
+        restarts=restarts,
+    )
+
+
+def _images(template: Any) -> list[str]:
+    containers = _list(_map(_map(template).get("spec")).get("containers"))
+    return [str(_map(c).get("image", "")) for c in containers]
+
+
+def replicaset_infos(
+    ro: Mapping[str, Any] | None,
+    owner_uid: str,
+    replicasets: Iterable[Mapping[str, Any]],
+    pods: Iterable[Mapping[str, Any]],
+) -> list[ReplicaSetInfo]:
+    """The ReplicaSets owned by `owner_uid`, newest revision first, each with its pods (oldest first)."""
+    infos: list[ReplicaSetInfo] = []
+    status = status_of(ro) if ro is not None else {}
+    canary = canary_of(ro) if ro is not None else None
+    bluegreen = bluegreen_of(ro) if ro is not None else None
+    ping_pong = canary is not None and canary.get("pingPong") is not None
+    stable_is_ping = _map(status.get("canary")).get("stablePingPong") == "ping"
+    for rs in replicasets:
+        if owned_by(rs, [owner_uid]) is None:
+            continue
+        rs_meta, rs_status = meta(rs), _map(rs.get("status"))
+        health = replicaset_health(rs)
+        annotations = _map(rs_meta.get("annotations"))
+        deadline = next((str(annotations[k]) for k in SCALE_DOWN_DEADLINE_ANNOTATIONS if k in annotations), "")
+        info = ReplicaSetInfo(
+            name=str(rs_meta.get("name", "")),
+            uid=str(rs_meta.get("uid", "")),
+            created=parse_time(rs_meta.get("creationTimestamp")),
+            revision=revision_of(rs),
+            status=health,
+            icon=replicaset_icon(health),
+            replicas=as_int(rs_status.get("replicas")),
+            available=as_int(rs_status.get("availableReplicas")),
+            images=_images(_map(rs.get("spec")).get("template")),
+            scale_down_deadline=deadline,
+        )
+        rs_hash = pod_template_hash(rs)
+        if canary is not None:
+            if status.get("stableRS") == rs_hash:
+                info.stable = True
+                if ping_pong:
+                    info.ping, info.pong = stable_is_ping, not stable_is_ping
+            elif status.get("currentPodHash") == rs_hash:
+                info.canary = True
+                if ping_pong:
+                    info.ping, info.pong = not stable_is_ping, stable_is_ping
+        if bluegreen is not None:
+            selectors = _map(status.get("blueGreen"))
+            if status.get("stableRS") == rs_hash:
+                info.stable = True
+            if selectors.get("activeSelector") == rs_hash:
+                info.active = True
+            elif selectors.get("previewSelector") == rs_hash:
+                info.preview = True
+        infos.append(info)
+    infos.sort(key=lambda i: (-i.revision, i.name))
+    by_uid = {i.uid: i for i in infos}
+    for pod in pods:
+        uid = owned_by(pod, by_uid)
+        if uid is not None:
+            by_uid[uid].pods.append(_pod_info(pod))
+    for info in infos:
+        info.pods.sort(key=lambda p: (_sort_key_time(p.created), p.name))
+    return infos
+
+
+def analysisrun_infos(owner_uid: str, runs: Iterable[Mapping[str, Any]]) -> list[AnalysisRunInfo]:
+    infos: list[AnalysisRunInfo] = []
+    for run in runs:
+        if owned_by(run, [owner_uid]) is None:
+            continue
+        run_meta, run_status = meta(run), _map(run.get("status"))
+        phase = str(run_status.get("phase") or "")
+        info = AnalysisRunInfo(
+            name=str(run_meta.get("name", "")),
+            created=parse_time(run_meta.get("creationTimestamp")),
+            revision=revision_of(run),
+            status=phase,
+            icon=analysis_icon(phase),
+        )
+        for result in (_map(r) for r in _list(run_status.get("metricResults"))):
+            info.successful += as_int(result.get("successful"))
+            info.failed += as_int(result.get("failed"))
+            info.inconclusive += as_int(result.get("inconclusive"))
+            info.error += as_int(result.get("error"))
+            for measurement in (_map(m) for m in _list(result.get("measurements"))):
+                metadata = _map(measurement.get("metadata"))
+                job_name = metadata.get("job-name")
+                if isinstance(job_name, str):
+                    job_phase = str(measurement.get("phase") or "")
+                    info.jobs.append(
+                        JobInfo(
+                            name=job_name,
+                            created=parse_time(measurement.get("startedAt")),
+                            status=job_phase,
+                            icon=analysis_icon(job_phase),
+                        )
+                    )
+        infos.append(info)
+    # Argo: newest revision first, then oldest first, then by name descending.
+    infos.sort(key=lambda i: (-i.revision, _sort_key_time(i.created), _Reversed(i.name)))
+    return infos
+
+
+@dataclass(frozen=True)
+class _Reversed:
+    value: str
+
+    def __lt__(self, other: _Reversed) -> bool:
+        return self.value > other.value
+
+
+def rollout_info(
+    ro: Mapping[str, Any],
+    replicasets: Sequence[Mapping[str, Any]] = (),
+    pods: Sequence[Mapping[str, Any]] = (),
+    analysisruns: Sequence[Mapping[str, Any]] = (),
+) -> RolloutInfo:
+    """Everything `get rollout` shows, from the Rollout and the objects in its namespace."""
+    ro_meta, status = meta(ro), status_of(ro)
+    uid = str(ro_meta.get("uid", ""))
+    phase, message = rollout_phase(ro)
+    info = RolloutInfo(
+        name=str(ro_meta.get("name", "")),
+        namespace=str(ro_meta.get("namespace", "")),
+        created=parse_time(ro_meta.get("creationTimestamp")),
+        status=phase,
+        message=message,
+        icon=rollout_icon(phase),
+        strategy="",
+        step="",
+        set_weight="",
+        actual_weight="",
+        desired=desired_replicas(ro),
+        current=as_int(status.get("replicas")),
+        updated=as_int(status.get("updatedReplicas")),
+        ready=as_int(status.get("readyReplicas")),
+        available=as_int(status.get("availableReplicas")),
+        replicasets=replicaset_infos(ro, uid, replicasets, pods),
+        analysisruns=analysisrun_infos(uid, analysisruns),
+    )
+    canary = canary_of(ro)
+    if canary is not None:
+        info.strategy = "Canary"
+        info.step = step_text(ro)
+        info.set_weight = str(set_weight(ro))
+        info.actual_weight = "0"
+        step, _index = current_step(ro)
+        if step is None:
+            info.actual_weight = str(max_traffic_weight(ro))
+        elif info.available > 0:
+            if canary.get("trafficRouting") is None:
+                for rs in info.replicasets:
+                    if rs.canary:
+                        info.actual_weight = str(rs.available * max_traffic_weight(ro) // info.available)
+            else:
+                weights = _map(status.get("canary")).get("weights")
+                if isinstance(weights, Mapping):
+                    info.actual_weight = str(as_int(_map(weights.get("canary")).get("weight")))
+                else:
+                    info.actual_weight = info.set_weight
+    elif bluegreen_of(ro) is not None:
+        info.strategy = "BlueGreen"
+    return info
+
+
+@dataclass
+class ImageInfo:
+    image: str
+    tags: list[str]
+
+
+def images(info: RolloutInfo) -> list[ImageInfo]:
+    """Images of the ReplicaSets that have pods, each with its sorted tags, sorted by image."""
+    merged: dict[str, set[str]] = {}
+    for rs in info.replicasets:
+        if rs.replicas <= 0:
+            continue
+        tags = {
+            tag
+            for tag, on in (
+                (TAG_CANARY, rs.canary),
+                (TAG_STABLE, rs.stable),
+                (TAG_ACTIVE, rs.active),
+                (TAG_PREVIEW, rs.preview),
+                (TAG_PING, rs.ping),
+                (TAG_PONG, rs.pong),
+            )
+            if on
+        }
+        for image in rs.images:
+            merged.setdefault(image, set()).update(tags)
+    return [ImageInfo(image, sorted(tags)) for image, tags in sorted(merged.items())]
+
+
+def revisions(info: RolloutInfo) -> list[int]:
+    found = {rs.revision for rs in info.replicasets} | {run.revision for run in info.analysisruns}
+    return sorted(found, reverse=True)

@@ -1,0 +1,287 @@
+"""Pure: RolloutInfo -> the text `get rollout`, `status` and `list rollouts` print.
+
+The layout is `kubectl argo rollouts`' (`cmd/get/get_rollout.go`, `cmd/list/rolloutinfo.go`): a header
+in 17-character label columns, a blank line, then the tree in columns aligned the way Go's tabwriter
+aligns them (each column as wide as its widest cell plus two spaces). Trailing spaces are trimmed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rollouts.cli import info as i
+from rollouts.cli.durations import human_duration
+
+ICON_ROLLOUT = "⟳"
+ICON_REVISION = "#"
+ICON_REPLICASET = "⧉"
+ICON_POD = "□"
+ICON_JOB = "⊞"
+ICON_ANALYSIS = "α"  # noqa: RUF001 (Argo's icon)
+
+CLEAR_SCREEN = "\033[H\033[2J\033[0;0H"
+
+_FG_RED, _FG_GREEN, _FG_YELLOW, _FG_HIBLUE = 31, 32, 33, 94
+_COLORS = {
+    i.ICON_WAITING: _FG_YELLOW,
+    i.ICON_PROGRESSING: _FG_HIBLUE,
+    i.ICON_WARNING: _FG_RED,
+    i.ICON_UNKNOWN: _FG_YELLOW,
+    i.ICON_OK: _FG_GREEN,
+    i.ICON_BAD: _FG_RED,
+    i.TAG_CANARY: _FG_YELLOW,
+    i.TAG_STABLE: _FG_GREEN,
+    i.TAG_ACTIVE: _FG_GREEN,
+    i.TAG_PREVIEW: _FG_HIBLUE,
+    i.TAG_PING: _FG_HIBLUE,
+    i.TAG_PONG: _FG_HIBLUE,
+    "Pending": _FG_HIBLUE,
+    "Running": _FG_HIBLUE,
+}
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class _Painter:
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def __call__(self, text: str, key: str | None = None) -> str:
+        code = _COLORS.get(text if key is None else key)
+        if not self.color or code is None:
+            return text
+        return f"\x1b[{code}m{text}\x1b[0m"
+
+
+def visible_width(text: str) -> int:
+    return len(_ANSI.sub("", text))
+
+
+def tabulate(rows: Sequence[Sequence[str]], padding: int = 2) -> list[str]:
+    """Go tabwriter (padding 2, pad with spaces) for rows whose last cell is not tab-terminated."""
+    widths: dict[int, int] = {}
+    for row in rows:
+        for col, cell in enumerate(row[:-1]):
+            widths[col] = max(widths.get(col, 0), visible_width(cell))
+    lines = []
+    for row in rows:
+        parts = [cell + " " * (widths[col] + padding - visible_width(cell)) for col, cell in enumerate(row[:-1])]
+        lines.append(("".join(parts) + (row[-1] if row else "")).rstrip(" "))
+    return lines
+
+
+def age(created: dt.datetime | None, now: dt.datetime) -> str:
+    if created is None:
+        return ""
+    return human_duration((now - created).total_seconds())
+
+
+def _prefixes(is_last: bool, sub_prefix: str) -> tuple[str, str]:
+    if is_last:
+        return sub_prefix + "└──", sub_prefix + "   "
+    return sub_prefix + "├──", sub_prefix + "│  "
+
+
+def _label(label: str, value: object) -> str:
+    return f"{label:<17}{value}".rstrip(" ")
+
+
+def render_header(ro: i.RolloutInfo, color: bool = False) -> list[str]:
+    paint = _Painter(color)
+    lines = [
+        _label("Name:", ro.name),
+        _label("Namespace:", ro.namespace),
+        _label("Status:", f"{paint(ro.icon)} {ro.status}"),
+    ]
+    if ro.message:
+        lines.append(_label("Message:", ro.message))
+    lines.append(_label("Strategy:", ro.strategy))
+    if ro.strategy == "Canary":
+        lines.append(_label("  Step:", ro.step))
+        lines.append(_label("  SetWeight:", ro.set_weight))
+        lines.append(_label("  ActualWeight:", ro.actual_weight))
+    for n, image in enumerate(i.images(ro)):
+        text = image.image
+        if image.tags:
+            text += " (" + ", ".join(paint(tag) for tag in image.tags) + ")"
+        lines.append(_label("Images:" if n == 0 else "", text))
+    lines.append("Replicas:")
+    lines.append(_label("  Desired:", ro.desired))
+    lines.append(_label("  Current:", ro.current))
+    lines.append(_label("  Updated:", ro.updated))
+    lines.append(_label("  Ready:", ro.ready))
+    lines.append(_label("  Available:", ro.available))
+    return lines
+
+
+def scale_down_delay(deadline: str, now: dt.datetime) -> str:
+    when = i.parse_time(deadline)
+    if when is None:
+        return ""
+    if when < now:
+        return "passed"
+    return human_duration((when - now).total_seconds())
+
+
+def _replicaset_rows(
+    rs: i.ReplicaSetInfo, prefix: str, sub_prefix: str, now: dt.datetime, paint: _Painter
+) -> list[list[str]]:
+    info_cols: list[str] = []
+    name = rs.name
+    for tag, on in ((i.TAG_STABLE, rs.stable),):
+        if on:
+            info_cols.append(paint(tag))
+            name = paint(name, tag)
+    if rs.canary:
+        info_cols.append(paint(i.TAG_CANARY))
+        name = paint(name, i.TAG_CANARY)
+    elif rs.active:
+        info_cols.append(paint(i.TAG_ACTIVE))
+        name = paint(name, i.TAG_ACTIVE)
+    elif rs.preview:
+        info_cols.append(paint(i.TAG_PREVIEW))
+        name = paint(name, i.TAG_PREVIEW)
+    for tag, on in ((i.TAG_PING, rs.ping), (i.TAG_PONG, rs.pong)):
+        if on:
+            info_cols.append(paint(tag))
+            name = paint(name, tag)
+    if rs.scale_down_deadline:
+        info_cols.append(f"delay:{scale_down_delay(rs.scale_down_deadline, now)}")
+    rows = [
+        [
+            f"{prefix}{ICON_REPLICASET} {name}",
+            "ReplicaSet",
+            f"{paint(rs.icon)} {rs.status}",
+            age(rs.created, now),
+            ",".join(info_cols),
+        ]
+    ]
+    for n, pod in enumerate(rs.pods):
+        pod_prefix, _ = _prefixes(n == len(rs.pods) - 1, sub_prefix)
+        pod_cols = [f"ready:{pod.ready}"]
+        if pod.restarts > 0:
+            pod_cols.append(f"restarts:{pod.restarts}")
+        rows.append(
+            [
+                f"{pod_prefix}{ICON_POD} {pod.name}",
+                "Pod",
+                f"{paint(pod.icon)} {pod.status}",
+                age(pod.created, now),
+                ",".join(pod_cols),
+            ]
+        )
+    return rows
+
+
+def _analysisrun_rows(
+    run: i.AnalysisRunInfo, prefix: str, sub_prefix: str, now: dt.datetime, paint: _Painter
+) -> list[list[str]]:
+    counts = []
+    for icon, count in (
+        (i.ICON_OK, run.successful),
+        (i.ICON_BAD, run.failed),
+        (i.ICON_UNKNOWN, run.inconclusive),
+        (i.ICON_WARNING, run.error),
+    ):
+        if count > 0:
+            counts.append(f"{paint(icon)} {count}")
+    rows = [
+        [
+            f"{prefix}{ICON_ANALYSIS} {paint(run.name, run.status)}",
+            "AnalysisRun",
+            f"{paint(run.icon)} {run.status}",
+            age(run.created, now),
+            ",".join(counts),
+        ]
+    ]
+    for n, job in enumerate(run.jobs):
+        job_prefix, _ = _prefixes(n == len(run.jobs) - 1, sub_prefix)
+        rows.append(
+            [
+                f"{job_prefix}{ICON_JOB} {paint(job.name, job.status)}",
+                "Job",
+                f"{paint(job.icon)} {job.status}",
+                age(job.created, now),
+                "",
+            ]
+        )
+    return rows
+
+
+def render_tree(ro: i.RolloutInfo, now: dt.datetime, color: bool = False) -> list[str]:
+    paint = _Painter(color)
+    rows: list[list[str]] = [
+        ["NAME", "KIND", "STATUS", "AGE", "INFO"],
+        [f"{ICON_ROLLOUT} {ro.name}", "Rollout", f"{paint(ro.icon)} {ro.status}", age(ro.created, now), ""],
+    ]
+    revs = i.revisions(ro)
+    for n, revision in enumerate(revs):
+        prefix, sub_prefix = _prefixes(n == len(revs) - 1, "")
+        rows.append([f"{prefix}{ICON_REVISION} revision:{revision}", "", " ", "", ""])
+        children: list[i.ReplicaSetInfo | i.AnalysisRunInfo] = [
+            *(rs for rs in ro.replicasets if rs.revision == revision),
+            *(run for run in ro.analysisruns if run.revision == revision),
+        ]
+        for c, child in enumerate(children):
+            child_prefix, child_sub = _prefixes(c == len(children) - 1, sub_prefix)
+            if isinstance(child, i.ReplicaSetInfo):
+                rows.extend(_replicaset_rows(child, child_prefix, child_sub, now, paint))
+            else:
+                rows.extend(_analysisrun_rows(child, child_prefix, child_sub, now, paint))
+    return tabulate(rows)
+
+
+def render_rollout(ro: i.RolloutInfo, now: dt.datetime, color: bool = False) -> str:
+    """The whole `get rollout` output: header, blank line, tree; ends with a newline."""
+    return "\n".join([*render_header(ro, color), "", *render_tree(ro, now, color)]) + "\n"
+
+
+def status_line(phase: str, message: str) -> str:
+    """`status` prints "Healthy"/"Degraded" alone and "Phase - message" otherwise (watch: always with message)."""
+    return f"{phase} - {message}" if message else phase
+
+
+# --------------------------------------------------------------------------- list rollouts
+
+LIST_HEADER = ["NAME", "STRATEGY", "STATUS", "STEP", "SET-WEIGHT", "READY", "DESIRED", "UP-TO-DATE", "AVAILABLE"]
+_LIST_WIDTHS = [10, 9, 12, 4, 10, 5, 7, 10, 9]
+
+
+def list_row(ro: Mapping[str, Any]) -> list[str]:
+    """One `list rollouts` line's cells, padded as Argo's column format pads them."""
+    status = i.status_of(ro)
+    strategy, step, weight = "unknown", "-", "-"
+    if i.canary_of(ro) is not None:
+        strategy = "Canary"
+        step = i.step_text(ro) or "-"
+        weight = str(i.set_weight(ro))
+    elif i.bluegreen_of(ro) is not None:
+        strategy = "BlueGreen"
+    phase, _ = i.rollout_phase(ro)
+    values = [
+        str(i.meta(ro).get("name", "")),
+        strategy,
+        phase,
+        step,
+        weight,
+        f"{i.as_int(status.get('readyReplicas'))}/{i.as_int(status.get('replicas'))}",
+        str(i.desired_replicas(ro)),
+        str(i.as_int(status.get("updatedReplicas"))),
+        str(i.as_int(status.get("availableReplicas"))),
+    ]
+    return [value.ljust(width) for value, width in zip(values, _LIST_WIDTHS, strict=True)]
+
+
+def render_list(rollouts: Sequence[Mapping[str, Any]], all_namespaces: bool = False) -> str:
+    header = list(LIST_HEADER)
+    rows: list[list[str]] = []
+    for ro in rollouts:
+        row = list_row(ro)
+        if all_namespaces:
+            row.insert(0, str(i.meta(ro).get("namespace", "")).ljust(9))
+        rows.append(row)
+    if all_namespaces:
+        header.insert(0, "NAMESPACE")
+    return "\n".join(tabulate([header, *rows])) + "\n"

@@ -343,7 +343,10 @@ class ApiServer:
             _flag(request, "force"),
             options["field_validation"],
         )
-        return self._render(request, target, obj, 201 if created else 200)
+        # Merge-style patches are partial objects, so their unknown fields are found the same way.
+        json_patch = request.content_type == "application/json-patch+json"
+        warnings = None if json_patch else self._warnings(request, target, body)
+        return self._render(request, target, obj, 201 if created else 200, warnings)
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
         raw = await request.read()

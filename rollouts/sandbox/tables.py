@@ -8,8 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from jsonpath_ng.parser import parse as parse_jsonpath
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
+from jsonpath_ng.parser import parse as parse_jsonpath
 
 from rollouts.sandbox.resources import ResourceType
 
@@ -139,6 +139,70 @@ def _crd_created(obj: Mapping[str, Any], _now: float) -> Any:
     return _meta(obj).get("creationTimestamp", "")
 
 
+def _count(*path: str) -> Cell:
+    def cell(obj: Mapping[str, Any], _now: float) -> int:
+        value: Any = obj
+        for part in path:
+            value = value.get(part) if isinstance(value, Mapping) else None
+        return len(value) if isinstance(value, (Mapping, list)) else 0
+
+    return cell
+
+
+def _data_count(obj: Mapping[str, Any], _now: float) -> int:
+    return sum(len(obj.get(k) or {}) for k in ("data", "binaryData"))
+
+
+def _templ_containers(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return list(spec.get("containers") or [])
+
+
+def _containers(obj: Mapping[str, Any], _now: float) -> str:
+    return ",".join(str(c.get("name", "")) for c in _templ_containers(obj)) or "<none>"
+
+
+def _images(obj: Mapping[str, Any], _now: float) -> str:
+    return ",".join(str(c.get("image", "")) for c in _templ_containers(obj)) or "<none>"
+
+
+def _selector(obj: Mapping[str, Any], _now: float) -> str:
+    selector = (obj.get("spec") or {}).get("selector") or {}
+    parts = [f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()]
+    for req in selector.get("matchExpressions") or []:
+        op, key, values = req.get("operator", ""), req.get("key", ""), ",".join(req.get("values") or [])
+        parts.append(
+            {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key}.get(op, f"!{key}")
+        )
+    return ",".join(parts) or "<none>"
+
+
+def _service_selector(obj: Mapping[str, Any], _now: float) -> str:
+    selector = (obj.get("spec") or {}).get("selector") or {}
+    return ",".join(f"{k}={v}" for k, v in selector.items()) or "<none>"
+
+
+def _endpoints(obj: Mapping[str, Any], _now: float) -> str:
+    found = [
+        f"{a.get('ip')}:{p.get('port')}" if p else str(a.get("ip"))
+        for subset in obj.get("subsets") or []
+        for a in subset.get("addresses") or []
+        for p in (subset.get("ports") or [None])
+    ]
+    if not found:
+        return "<none>"
+    return ",".join(found[:3]) + (f" + {len(found) - 3} more..." if len(found) > 3 else "")
+
+
+def _job_duration(obj: Mapping[str, Any], now: float) -> str:
+    status = obj.get("status") or {}
+    start = parse_timestamp(status.get("startTime"))
+    if start is None:
+        return ""
+    end = parse_timestamp(status.get("completionTime"))
+    return human_duration((end if end is not None else now) - start)
+
+
 Column = tuple[str, str, Cell, int]  # (name, type, cell, priority)
 _NAME: Column = ("Name", "string", _name, 0)
 _AGE: Column = ("Age", "string", _age, 0)
@@ -152,6 +216,8 @@ BUILTIN_COLUMNS: dict[str, list[Column]] = {
         _AGE,
         ("IP", "string", _at("status", "podIP", default="<none>"), 1),
         ("Node", "string", _at("spec", "nodeName", default="<none>"), 1),
+        ("Nominated Node", "string", _at("status", "nominatedNodeName", default="<none>"), 1),
+        ("Readiness Gates", "string", lambda _o, _n: "<none>", 1),
     ],
     "apps/replicasets": [
         _NAME,
@@ -159,6 +225,9 @@ BUILTIN_COLUMNS: dict[str, list[Column]] = {
         ("Current", "integer", _at("status", "replicas"), 0),
         ("Ready", "integer", _at("status", "readyReplicas"), 0),
         _AGE,
+        ("Containers", "string", _containers, 1),
+        ("Images", "string", _images, 1),
+        ("Selector", "string", _selector, 1),
     ],
     "apps/deployments": [
         _NAME,
@@ -166,6 +235,9 @@ BUILTIN_COLUMNS: dict[str, list[Column]] = {
         ("Up-to-date", "integer", _at("status", "updatedReplicas"), 0),
         ("Available", "integer", _at("status", "availableReplicas"), 0),
         _AGE,
+        ("Containers", "string", _containers, 1),
+        ("Images", "string", _images, 1),
+        ("Selector", "string", _selector, 1),
     ],
     "/services": [
         _NAME,
@@ -174,9 +246,29 @@ BUILTIN_COLUMNS: dict[str, list[Column]] = {
         ("External-IP", "string", _at("spec", "externalIP", default="<none>"), 0),
         ("Port(s)", "string", _service_ports, 0),
         _AGE,
+        ("Selector", "string", _service_selector, 1),
     ],
     "/namespaces": [_NAME, ("Status", "string", _at("status", "phase", default="Active"), 0), _AGE],
-    "batch/jobs": [_NAME, ("Status", "string", _job_status, 0), ("Completions", "string", _job_completions, 0), _AGE],
+    "batch/jobs": [
+        _NAME,
+        ("Status", "string", _job_status, 0),
+        ("Completions", "string", _job_completions, 0),
+        ("Duration", "string", _job_duration, 0),
+        _AGE,
+        ("Containers", "string", _containers, 1),
+        ("Images", "string", _images, 1),
+        ("Selector", "string", _selector, 1),
+    ],
+    "/configmaps": [_NAME, ("Data", "integer", _data_count, 0), _AGE],
+    "/secrets": [
+        _NAME,
+        ("Type", "string", _at("type", default="Opaque"), 0),
+        ("Data", "integer", _data_count, 0),
+        _AGE,
+    ],
+    "/serviceaccounts": [_NAME, ("Secrets", "integer", _count("secrets"), 0), _AGE],
+    "/endpoints": [_NAME, ("Endpoints", "string", _endpoints, 0), _AGE],
+    "coordination.k8s.io/leases": [_NAME, ("Holder", "string", _at("spec", "holderIdentity", default=""), 0), _AGE],
     "/events": [
         ("Last Seen", "string", _event_last_seen, 0),
         ("Type", "string", _at("type", default=""), 0),

@@ -227,7 +227,41 @@ class Store:
         self._by_uid[uid] = (rtype.key, key)
         self._index_owners(rtype.key, key, old, obj)
         self._emit(Event(rv, rtype.key, "MODIFIED" if old is not None else "ADDED", obj, old))
+        if obj["metadata"].get("ownerReferences"):
+            self._schedule_dangling_check(rtype.key, key)
         return obj
+
+    def _schedule_dangling_check(self, rkey: str, key: ObjKey) -> None:
+        """The garbage collector looks at every object that names owners, a moment after the write."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # a bare Store (unit tests) has no garbage collector
+        loop.call_soon(self._collect_if_dangling, rkey, key)
+
+    def _collect_if_dangling(self, rkey: str, key: ObjKey) -> None:
+        """As the garbage collector's attemptToDeleteItem: with no owner left the object is deleted; with
+        some owners left, the references to missing owners are removed."""
+        obj = self._objects.get(rkey, {}).get(key)
+        rtype = self.registry.by_key(rkey)
+        if obj is None or rtype is None:
+            return
+        refs = obj["metadata"].get("ownerReferences") or []
+        dangling = [r for r in refs if r.get("uid") not in self._by_uid]
+        if not dangling:
+            return
+        try:
+            if len(dangling) == len(refs):
+                if not obj["metadata"].get("deletionTimestamp"):
+                    finalizers = obj["metadata"].get("finalizers") or []
+                    policy = "Foreground" if "foregroundDeletion" in finalizers else "Background"
+                    self._delete(rtype, key[0], key[1], policy)
+            else:
+                new = json_copy(obj)
+                new["metadata"]["ownerReferences"] = [r for r in refs if r not in dangling]
+                self._replace(rtype, obj, new, "", False)
+        except ApiError:
+            pass  # the next write retries, as the collector's queue would
 
     def _index_owners(
         self, rkey: str, key: ObjKey, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
@@ -374,7 +408,7 @@ class Store:
                     "the namespace of the provided object does not match the namespace sent on the request"
                 )
             meta["namespace"] = namespace or meta.get("namespace") or "default"
-            self._require_namespace(meta["namespace"], creating=True)
+            self._require_namespace(meta["namespace"], True, rtype, meta.get("name") or "")
         else:
             meta.pop("namespace", None)
         if not meta.get("name"):
@@ -435,16 +469,26 @@ class Store:
                 [Cause("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {_DNS_SUBDOMAIN_MSG}')],
             )
 
-    def _require_namespace(self, namespace: str, creating: bool) -> None:
+    def _require_namespace(self, namespace: str, creating: bool, rtype: ResourceType | None = None,
+                           name: str = "") -> None:
         ns = self._table(self._rtype("", "namespaces")).get(("", namespace))
         if ns is None:
             raise not_found("namespaces", "", namespace)
         if creating and ns["metadata"].get("deletionTimestamp"):
+            # The NamespaceLifecycle admission plugin: errors.NewForbidden on the resource being created.
+            resource = rtype.qualified_name if rtype is not None else "namespaces"
+            subject = f'{resource} "{name}"' if name else resource
+            details: dict[str, Any] = {"kind": rtype.plural if rtype is not None else "namespaces"}
+            if name:
+                details["name"] = name
+            if rtype is not None and rtype.group:
+                details["group"] = rtype.group
             raise ApiError(
                 403,
                 "Forbidden",
-                f"unable to create new content in namespace {namespace} because it is being terminated",
-                {"name": namespace, "kind": "namespaces"},
+                f"{subject} is forbidden: unable to create new content in namespace {namespace} "
+                "because it is being terminated",
+                details,
             )
 
     def _check_body(self, rtype: ResourceType, body: Any) -> dict[str, Any]:
@@ -620,7 +664,9 @@ class Store:
                                 "metadata.finalizers",
                                 "FieldValueForbidden",
                                 "Forbidden: no new finalizers can be added if the object is being deleted, "
-                                f"found new finalizers {sorted(added)!r}",
+                                "found new finalizers []string{"
+                                + ", ".join(json.dumps(f) for f in sorted(added))
+                                + "}",
                             )
                         ],
                     )
@@ -915,8 +961,9 @@ class Store:
                 if crtype is not None:
                     self._remove(crtype, obj)
             self.registry.remove_crd(group, plural)
-        if rtype.key == "/namespaces":
-            return
+        if rtype.namespaced:
+            # The last object of a terminating namespace lets the namespace go.
+            self.finish_namespace(final["metadata"].get("namespace", ""))
 
     def _delete_dependents(self, owner_uid: str, propagation: str) -> None:
         for rkey, key in sorted(self._dependents.get(owner_uid, set())):
@@ -925,6 +972,16 @@ class Store:
             if dtype is None or obj is None or obj["metadata"].get("deletionTimestamp"):
                 continue
             self._delete(dtype, key[0], key[1], propagation)
+
+    def _blocking_dependents(self, owner_uid: str) -> bool:
+        """Whether a dependent still blocks its owner's foreground deletion (blockOwnerDeletion: true),
+        as the garbage collector decides it; other dependents are deleted but not waited for."""
+        for rkey, key in self._dependents.get(owner_uid, set()):
+            obj = self._objects.get(rkey, {}).get(key)
+            for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or []:
+                if ref.get("uid") == owner_uid and ref.get("blockOwnerDeletion"):
+                    return True
+        return False
 
     def _finish_foreground(self, owner_uid: str) -> dict[str, Any] | None:
         located = self._by_uid.get(owner_uid)
@@ -936,7 +993,7 @@ class Store:
         if owner is None or rtype is None:
             return None
         finalizers = owner["metadata"].get("finalizers") or []
-        if "foregroundDeletion" not in finalizers or self._dependents.get(owner_uid):
+        if "foregroundDeletion" not in finalizers or self._blocking_dependents(owner_uid):
             return None
         new = json_copy(owner)
         new["metadata"]["finalizers"] = [f for f in finalizers if f != "foregroundDeletion"]

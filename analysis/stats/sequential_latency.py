@@ -1,0 +1,462 @@
+"""Anytime-valid sequential test of canary vs baseline latency distributions.
+
+Input per interval: a latency histogram per version (Prometheus
+``increase(http_request_duration_seconds_bucket[interval])``: ``le -> cumulative
+count``), or raw samples which are binned on the configured bounds.
+
+Test. For every bucket bound ``le_j`` the requests slower than ``le_j`` are
+"events", and the error-rate machinery of `sequential_counts` compares the
+canary's exceedance rate ``P_c(X > le_j)`` with the baseline's, conditionally
+on the interval's total number of exceedances (Lindon & Malek 2022), with the
+same quasi-likelihood dispersion correction for exceedances that cluster in
+time. This is a test of the whole distribution on the histogram's grid -- the
+discrete analogue of comparing time-uniform DKW confidence bands (Howard &
+Ramdas 2022, "Sequential estimation of quantiles with applications to A/B
+testing and best-arm identification", Bernoulli 28:1704): a regression of any
+quantile moves the exceedance rate at the bounds around it. It therefore sees
+what a location test (Mann-Whitney on per-interval means) misses: a variance-only
+increase raises the exceedances above the upper quantiles; an intermittent
+100x slowdown makes nearly every canary request exceed. Indicators are bounded,
+so heavy tails do not hurt.
+
+* FAIL: the canary is slower at some bound. The per-bound e-values are averaged
+  with equal weights -- an average of e-processes is an e-process (Vovk & Wang
+  2021, "E-values: calibration, combination and applications", AoS 49:1736) --
+  and FAIL when the average reaches ``1/alpha_fail``.
+* PASS (non-inferiority): for every bound whose pooled exceedance fraction lies
+  in ``pass_exceedance_range`` (by default the baseline quantiles p50..p99), the
+  canary's exceedance rate is shown below ``pass_ratio`` x the baseline's
+  (intersection-union test: each at ``alpha_pass``, no correction needed).
+  Bounds in the extreme tail never reach enough events to pass and are left out;
+  the reason says which quantiles the PASS covers.
+* Estimate / interval: the exceedance-rate ratio at the bound with the most
+  evidence of a slowdown, with its confidence sequence at ``alpha_ci / J``
+  (Bonferroni over the J bounds, so it stays valid for the selected bound).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from analysis.stats.sequential_counts import CountCore, CountTestConfig, load_arrays
+from analysis.stats.types import Decision, InvalidInput, SequentialResult
+
+__all__ = [
+    "LatencyCore",
+    "LatencyTest",
+    "LatencyTestConfig",
+    "LatencyTestState",
+    "exceedance_counts",
+    "histogram_from_cumulative",
+    "histogram_from_samples",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _default_counts() -> CountTestConfig:
+    # A coarser grid than for error rates: there is one grid per bucket bound.
+    return CountTestConfig(grid_step=math.log(2.0) / 8.0, grid_span=math.log(256.0))
+
+
+@dataclass(frozen=True)
+class LatencyTestConfig:
+    """``buckets``: the bounds (seconds) to test; None takes the finite ``le`` of
+    the first histogram. ``counts``: alphas, ratios, minimum evidence and grid of
+    the per-bound tests (``fail_ratio`` / ``pass_ratio`` are on exceedance rates)."""
+
+    buckets: tuple[float, ...] | None = None
+    counts: CountTestConfig = field(default_factory=_default_counts)
+    pass_exceedance_range: tuple[float, float] = (0.01, 0.5)
+
+    def __post_init__(self) -> None:
+        if self.buckets is not None:
+            _check_bounds(self.buckets)
+        lo, hi = self.pass_exceedance_range
+        if not (0.0 < lo < hi <= 1.0):
+            raise InvalidInput("pass_exceedance_range must satisfy 0 < lo < hi <= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "buckets": None if self.buckets is None else list(self.buckets),
+            "counts": self.counts.to_dict(),
+            "passExceedanceRange": list(self.pass_exceedance_range),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LatencyTestConfig:
+        try:
+            b = d["buckets"]
+            lo, hi = d["passExceedanceRange"]
+            return cls(
+                buckets=None if b is None else tuple(float(x) for x in b),
+                counts=CountTestConfig.from_dict(d["counts"]),
+                pass_exceedance_range=(float(lo), float(hi)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"bad latency-test config: {exc!r}") from None
+
+
+def _check_bounds(bounds: Sequence[float]) -> None:
+    b = np.asarray(bounds, dtype=np.float64)
+    if b.ndim != 1 or b.size == 0 or not np.all(np.isfinite(b)) or np.any(np.diff(b) <= 0):
+        raise InvalidInput("bucket bounds must be a non-empty, finite, strictly increasing list")
+
+
+def exceedance_counts(hist: FloatArray) -> FloatArray:
+    """Requests above each bound from non-cumulative bucket counts (..., B+1) whose
+    last entry is the overflow bucket: shape (..., B)."""
+    cum = np.cumsum(hist, axis=-1)
+    out: FloatArray = cum[..., -1:] - cum[..., :-1]
+    return out
+
+
+def _parse_le(key: object) -> float:
+    if isinstance(key, str):
+        k = key.strip()
+        if k.lower() in ("+inf", "inf"):
+            return math.inf
+        try:
+            return float(k)
+        except ValueError:
+            raise InvalidInput(f"bad bucket bound {key!r}") from None
+    if isinstance(key, int | float):
+        return float(key)
+    raise InvalidInput(f"bad bucket bound {key!r}")
+
+
+def histogram_from_cumulative(
+    buckets: Mapping[Any, float], bounds: Sequence[float] | None = None
+) -> tuple[FloatArray, tuple[float, ...]] | None:
+    """Prometheus ``le -> cumulative count`` to non-cumulative counts on ``bounds``
+    (default: the finite ``le`` given) plus the overflow bucket. Returns None for a
+    missing interval (any NaN). Without ``+Inf`` the largest count is the total.
+    Bounds not present in the histogram are an InvalidInput (buckets cannot be split).
+    Small decreases (``increase()`` extrapolation noise, < 1% of the total) are
+    smoothed out; larger ones are an InvalidInput."""
+    if not isinstance(buckets, Mapping) or not buckets:
+        raise InvalidInput("histogram must be a non-empty mapping le -> cumulative count")
+    items: list[tuple[float, float]] = []
+    for k, v in buckets.items():
+        le = _parse_le(k)
+        try:
+            c = float(v)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"bucket {k!r}: count must be a number, got {v!r}") from None
+        if math.isnan(c):
+            return None
+        if math.isinf(c) or c < 0:
+            raise InvalidInput(f"bucket {k!r}: count must be finite and >= 0, got {c}")
+        if math.isnan(le):
+            raise InvalidInput(f"bad bucket bound {k!r}")
+        items.append((le, c))
+    items.sort()
+    les = np.array([le for le, _ in items])
+    cum = np.array([c for _, c in items])
+    if np.any(np.diff(les) == 0):
+        raise InvalidInput("duplicate bucket bounds")
+    total = float(cum[-1]) if math.isinf(les[-1]) else float(cum.max())
+    fixed = np.maximum.accumulate(cum)
+    if np.any(fixed - cum > 0.01 * max(total, 1.0) + 1e-9):
+        raise InvalidInput("cumulative bucket counts decrease with le")
+    total = max(total, float(fixed[-1]))
+    finite = ~np.isinf(les)
+    have = dict(zip(les[finite].tolist(), fixed[finite].tolist(), strict=True))
+    use = tuple(have) if bounds is None else tuple(float(b) for b in bounds)
+    if not use:
+        raise InvalidInput("histogram has no finite bucket bound")
+    missing = [b for b in use if b not in have]
+    if missing:
+        raise InvalidInput(f"histogram lacks the configured bounds {missing[:5]}")
+    cum_use = np.array([have[b] for b in use] + [total])
+    hist: FloatArray = np.diff(np.concatenate([[0.0], np.minimum(cum_use, total)]))
+    return np.maximum(hist, 0.0), use
+
+
+def histogram_from_samples(samples: Iterable[float] | npt.ArrayLike, bounds: Sequence[float]) -> FloatArray:
+    """Bin raw latencies (seconds) like a Prometheus histogram (``le``: value <= bound).
+    NaN samples are dropped; negative or infinite ones are an InvalidInput."""
+    try:
+        x = np.asarray(samples, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise InvalidInput("latency samples must be numbers") from None
+    x = x[~np.isnan(x)]
+    if np.any(np.isinf(x)) or np.any(x < 0):
+        raise InvalidInput("latency samples must be finite and >= 0")
+    b = np.asarray(bounds, dtype=np.float64)
+    idx = np.searchsorted(b, x, side="left")
+    out: FloatArray = np.bincount(idx, minlength=b.size + 1).astype(np.float64)
+    return out
+
+
+class LatencyCore:
+    """One `CountCore` per bound, vectorised: state arrays (..., J, G)."""
+
+    def __init__(self, config: LatencyTestConfig, n_bounds: int) -> None:
+        self.config = config
+        self.core = CountCore(config.counts)
+        self.n_bounds = n_bounds
+
+    def zeros(self, shape: tuple[int, ...] = ()) -> dict[str, FloatArray]:
+        st = self.core.zeros((*shape, self.n_bounds))
+        st["exc"] = np.zeros((*shape, self.n_bounds))  # pooled exceedances (both versions)
+        st["total"] = np.zeros(shape)  # pooled requests
+        st["cn"] = np.zeros(shape)
+        st["bn"] = np.zeros(shape)
+        st["traffic"] = np.zeros(shape)
+        return st
+
+    def update(self, st: dict[str, FloatArray], ce: FloatArray, cn: FloatArray, be: FloatArray, bn: FloatArray) -> None:
+        """``ce``/``be`` (..., J) exceedances; ``cn``/``bn`` (...) requests."""
+        both = (cn > 0) & (bn > 0)
+        share = np.where(both, cn / np.where(both, cn + bn, 1.0), 0.0)
+        per_bound_share = np.broadcast_to(share[..., None], ce.shape)
+        per_bound_requests = np.broadcast_to((cn + bn)[..., None], ce.shape)
+        self.core.update(st, ce, ce + be, per_bound_share, per_bound_requests)
+        st["exc"] += ce + be
+        st["total"] += cn + bn
+        st["cn"] += cn
+        st["bn"] += bn
+        st["traffic"] += both
+
+    def judge(self, st: dict[str, FloatArray]) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+        """(log e_fail combined, log e_pass (IUT min over eligible bounds), enough)."""
+        cfg = self.config.counts
+        lf, lp = self.core.log_e(st)
+        lf_comb = np.logaddexp.reduce(lf, axis=-1) - math.log(self.n_bounds)
+        frac = st["exc"] / np.maximum(st["total"], 1.0)[..., None]
+        lo, hi = self.config.pass_exceedance_range
+        elig = (frac >= lo) & (frac <= hi)
+        lp_min = np.min(np.where(elig, lp, np.inf), axis=-1)
+        lp_comb = np.where(elig.any(axis=-1), lp_min, -np.inf)
+        enough = (
+            (st["traffic"] >= cfg.min_intervals)
+            & (st["cn"] >= cfg.min_canary_requests)
+            & (st["bn"] >= cfg.min_baseline_requests)
+        )
+        return lf_comb, lp_comb, enough
+
+
+@dataclass
+class LatencyTestState:
+    bounds: list[float] | None = None
+    arrays: dict[str, Any] = field(default_factory=dict)
+    intervals: int = 0
+    missing: int = 0
+    max_log_e_fail: float = 0.0
+    max_log_e_pass: float = 0.0
+    decision: str | None = None
+    decided_at: int | None = None
+    decided_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bounds": self.bounds,
+            "arrays": self.arrays,
+            "intervals": self.intervals,
+            "missing": self.missing,
+            "maxLogEFail": self.max_log_e_fail,
+            "maxLogEPass": self.max_log_e_pass,
+            "decision": self.decision,
+            "decidedAt": self.decided_at,
+            "decidedReason": self.decided_reason,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LatencyTestState:
+        try:
+            st = cls(
+                bounds=None if d["bounds"] is None else [float(b) for b in d["bounds"]],
+                arrays={str(k): v for k, v in d["arrays"].items()},
+                intervals=int(d["intervals"]),
+                missing=int(d["missing"]),
+                max_log_e_fail=float(d["maxLogEFail"]),
+                max_log_e_pass=float(d["maxLogEPass"]),
+                decision=d.get("decision"),
+                decided_at=None if d.get("decidedAt") is None else int(d["decidedAt"]),
+                decided_reason=d.get("decidedReason"),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidInput(f"bad latency-test state: {exc!r}") from None
+        if st.decision is not None and st.decision not in (Decision.FAIL.value, Decision.PASS.value):
+            raise InvalidInput(f"bad decision in state: {st.decision!r}")
+        return st
+
+
+class LatencyTest:
+    """Sequential latency judge for one metric (see the module docstring)::
+
+        t = LatencyTest(LatencyTestConfig(buckets=(0.05, 0.1, 0.25, 0.5, 1.0)))
+        r = t.update_histograms({"0.05": 10, ..., "+Inf": 600}, {...})
+        r = t.update_samples(canary_latencies, baseline_latencies)
+    """
+
+    def __init__(self, config: LatencyTestConfig | None = None, state: LatencyTestState | None = None) -> None:
+        self.config = config or LatencyTestConfig()
+        self.state = state or LatencyTestState()
+        if self.state.bounds is None and self.config.buckets is not None:
+            self.state.bounds = list(self.config.buckets)
+        self._core: LatencyCore | None = None
+        if self.state.bounds is not None:
+            _check_bounds(self.state.bounds)
+            self._core = LatencyCore(self.config, len(self.state.bounds))
+            if not self.state.arrays:
+                self._save(self._core.zeros())
+            self._check_arrays()
+
+    def _check_arrays(self) -> None:
+        self._load()
+
+    def _save(self, st: dict[str, FloatArray]) -> None:
+        self.state.arrays = {k: np.asarray(v).tolist() for k, v in st.items()}
+
+    def _load(self) -> dict[str, FloatArray]:
+        assert self._core is not None
+        return load_arrays(self.state.arrays, self._core.zeros(), "latency-test")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config": self.config.to_dict(), "state": self.state.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LatencyTest:
+        if not isinstance(d, dict) or "config" not in d or "state" not in d:
+            raise InvalidInput("expected a dict with 'config' and 'state'")
+        return cls(LatencyTestConfig.from_dict(d["config"]), LatencyTestState.from_dict(d["state"]))
+
+    def update_histograms(
+        self, canary: Mapping[Any, float] | None, baseline: Mapping[Any, float] | None
+    ) -> SequentialResult:
+        """One interval of Prometheus histograms (``le -> cumulative count``); None or
+        any NaN count = missing interval."""
+        bounds = self.state.bounds
+        hc = None if canary is None else histogram_from_cumulative(canary, bounds)
+        b_bounds = bounds if bounds else (hc[1] if hc else None)
+        hb = None if baseline is None else histogram_from_cumulative(baseline, b_bounds)
+        if hc is not None and hb is not None and hc[1] != hb[1]:
+            raise InvalidInput("canary and baseline histograms have different bucket bounds")
+        if hc is None or hb is None:
+            return self._add(None, None)
+        if self.state.bounds is None:
+            self.state.bounds = list(hc[1])
+            self._core = LatencyCore(self.config, len(hc[1]))
+            self._save(self._core.zeros())
+        return self._add(hc[0], hb[0])
+
+    def update_samples(
+        self, canary: Iterable[float] | npt.ArrayLike, baseline: Iterable[float] | npt.ArrayLike
+    ) -> SequentialResult:
+        """One interval of raw latencies (seconds), binned on the configured bounds."""
+        if self.state.bounds is None:
+            raise InvalidInput("raw samples need configured bucket bounds (LatencyTestConfig.buckets)")
+        return self._add(
+            histogram_from_samples(canary, self.state.bounds), histogram_from_samples(baseline, self.state.bounds)
+        )
+
+    def _add(self, hc: FloatArray | None, hb: FloatArray | None) -> SequentialResult:
+        s = self.state
+        s.intervals += 1
+        if hc is None or hb is None or self._core is None:
+            s.missing += 1
+            return self.result()
+        st = self._load()
+        self._core.update(st, exceedance_counts(hc), np.array(hc.sum()), exceedance_counts(hb), np.array(hb.sum()))
+        self._save(st)
+        return self.result()
+
+    def result(self) -> SequentialResult:
+        cfg, s = self.config.counts, self.state
+        quantity = "latency exceedance-rate ratio canary/baseline"
+        if self._core is None or s.bounds is None:
+            return SequentialResult(
+                Decision.NODATA, "waiting for data: no histogram seen yet", quantity, None, None,
+                1.0, 1.0, 1.0, 1.0, s.intervals, 0.0, 0.0, {"missingIntervals": s.missing},
+            )
+        st = self._load()
+        lcore, core = self._core, self._core.core
+        lf_c, lp_c, enough_a = lcore.judge(st)
+        phi, dof = core.dispersion(st)
+        lf_all, _ = core.log_e(st)
+        lf, lp, enough = float(lf_c), float(lp_c), bool(enough_a)
+        bounds = s.bounds
+        # Report the bound with the most evidence of a slowdown (ties: the one with most events).
+        j = int(np.argmax(lf_all + 1e-9 * st["exc"]))
+        cn, bn = float(st["cn"]), float(st["bn"])
+        frac = st["exc"] / max(float(st["total"]), 1.0)
+        have = float(st["exc"][j]) > 0
+        est = math.exp(float(core.estimate({k: v[j] for k, v in st.items() if v.ndim >= 1}))) if have else None
+        # Bonferroni over bounds keeps the interval valid for the selected bound.
+        ci_core = CountCore(_with_alpha_ci(cfg, cfg.alpha_ci / len(bounds)))
+        phi_j = float(core.fitted_dispersion(phi[j]))
+        interval = ci_core.confidence_set(st["loglik"][j], phi_j, float(dof[j])) if have else (0.0, math.inf)
+        lo, hi = self.config.pass_exceedance_range
+        elig = [b for b, f in zip(bounds, frac.tolist(), strict=True) if lo <= f <= hi]
+        details: dict[str, Any] = {
+            "bounds": list(bounds),
+            "pooledExceedance": [float(x) for x in frac],
+            "eFailPerBound": [math.exp(min(float(x), 700.0)) for x in lf_all],
+            "worstBound": bounds[j],
+            "passBounds": elig,
+            "missingIntervals": s.missing,
+        }
+        if enough:
+            s.max_log_e_fail = max(s.max_log_e_fail, lf)
+            s.max_log_e_pass = max(s.max_log_e_pass, lp)
+        summary = f"{cn:g} canary / {bn:g} baseline requests"
+        if est is not None:
+            hi_txt = "inf" if math.isinf(interval[1]) else f"{interval[1]:.3g}"
+            summary = (
+                f"P(latency > {bounds[j]:g}s) ratio {est:.3g} "
+                f"(CS [{interval[0]:.3g}, {hi_txt}]), pooled {100 * float(frac[j]):.3g}%; " + summary
+            )
+        if s.decision is None and enough:
+            if lf >= -math.log(cfg.alpha_fail):
+                s.decision, s.decided_at = Decision.FAIL.value, s.intervals
+                s.decided_reason = f"canary slower than baseline (e-value {math.exp(min(lf, 700)):.3g})"
+            elif lp >= -math.log(cfg.alpha_pass):
+                s.decision, s.decided_at = Decision.PASS.value, s.intervals
+                s.decided_reason = (
+                    f"canary exceedance rates shown below {math.exp(core.lam[core.i_pass]):.3g}x baseline at "
+                    f"bounds {', '.join(f'{b:g}s' for b in elig)}"
+                )
+        if s.decision is not None:
+            decision = Decision(s.decision)
+            reason = f"{s.decided_reason} at interval {s.decided_at}: {summary}"
+        elif not enough:
+            decision = Decision.NODATA
+            reason = (
+                f"waiting for data: {int(st['traffic'])}/{cfg.min_intervals} intervals with traffic, "
+                f"canary {cn:g}/{cfg.min_canary_requests:g} and baseline {bn:g}/{cfg.min_baseline_requests:g} requests"
+            )
+        else:
+            decision = Decision.CONTINUE
+            reason = (
+                f"no decision yet (e-values fail {math.exp(min(lf, 700)):.3g}, "
+                f"pass {math.exp(min(lp, 700)) if math.isfinite(lp) else 0:.3g}): {summary}"
+            )
+        return SequentialResult(
+            decision=decision,
+            reason=reason,
+            quantity=quantity,
+            estimate=est,
+            interval=interval,
+            e_fail=math.exp(min(lf, 700.0)),
+            e_pass=math.exp(min(lp, 700.0)) if math.isfinite(lp) else 0.0,
+            p_fail=min(1.0, math.exp(-s.max_log_e_fail)),
+            p_pass=min(1.0, math.exp(-s.max_log_e_pass)),
+            intervals_seen=s.intervals,
+            canary_total=cn,
+            baseline_total=bn,
+            details=details,
+        )
+
+
+def _with_alpha_ci(cfg: CountTestConfig, alpha: float) -> CountTestConfig:
+    d = cfg.to_dict()
+    d["alphaCi"] = alpha
+    return CountTestConfig.from_dict(d)

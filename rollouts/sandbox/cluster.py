@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,12 @@ async def serve_forever(kubeconfig_path: Path, port: int, default_ready_after: f
     import signal
 
     sandbox = Sandbox(port=port, default_ready_after=default_ready_after)
-    await sandbox.start()
+    try:
+        await sandbox.start()
+    except OSError as exc:
+        await sandbox.stop()
+        print(f"pyrollouts sandbox: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     write_kubeconfig(kubeconfig_path, sandbox.url)
     print(f"sandbox API server at {sandbox.url}; kubeconfig written to {kubeconfig_path}", flush=True)
     stop = asyncio.Event()

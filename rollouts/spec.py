@@ -1,0 +1,601 @@
+"""Typed, read-only views of a Rollout's spec, with Argo Rollouts' defaults, and the semantic checks
+the CRD schema cannot express (each becomes an ``InvalidSpec`` condition naming the field).
+
+Everything here is pure: dicts in, frozen dataclasses and strings out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+GROUP = "pyrollouts.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "Rollout"
+PLURAL = "rollouts"
+
+#: Pod label carrying the pod-template hash (the same key as Argo Rollouts).
+HASH_LABEL = "rollouts-pod-template-hash"
+
+DEFAULT_REPLICAS = 1
+DEFAULT_REVISION_HISTORY_LIMIT = 10
+DEFAULT_MAX_SURGE: int | str = "25%"
+DEFAULT_MAX_UNAVAILABLE: int | str = "25%"
+DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
+DEFAULT_SCALE_DOWN_DELAY_SECONDS = 30
+DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS = 30
+MAX_TRAFFIC_WEIGHT = 100
+
+_GO_DURATION = re.compile(r"^([0-9]*(?:\.[0-9]*)?)(ns|us|µs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class DurationError(ValueError):
+    """A duration that is neither whole seconds nor a Go duration string such as ``30s``, ``5m``, ``1h30m``."""
+
+
+def parse_duration(value: Any) -> int:
+    """Seconds of a pause duration: ``30`` or ``"30"`` (seconds), ``"30s"``, ``"5m"``, ``"1h"``, ``"1h30m"``.
+
+    Fractions of a second are dropped, as Argo does (``int32(d.Seconds())``)."""
+    if isinstance(value, bool):
+        raise DurationError(f"{value!r} is not a duration")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = str(value).strip()
+    if re.fullmatch(r"-?[0-9]+", text):
+        return int(text)
+    sign = 1
+    rest = text
+    if rest[:1] in "+-" and rest:
+        sign = -1 if rest[0] == "-" else 1
+        rest = rest[1:]
+    if not rest or rest == "0":
+        if rest == "0":
+            return 0
+        raise DurationError(f"{text!r} is not a duration (use seconds, or a unit: 30s, 5m, 1h)")
+    total = 0.0
+    while rest:
+        m = _GO_DURATION.match(rest)
+        if not m or m.group(1) in ("", "."):
+            raise DurationError(f"{text!r} is not a duration (use seconds, or a unit: 30s, 5m, 1h)")
+        total += float(m.group(1)) * _GO_UNITS[m.group(2)]
+        rest = rest[m.end() :]
+    return sign * int(total)
+
+
+def scaled_int_or_percent(value: int | str, total: int, round_up: bool) -> int:
+    """Kubernetes' ``GetScaledValueFromIntOrPercent``: ``2`` -> 2, ``"25%"`` of ``total``."""
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if text.endswith("%"):
+        percent = int(text[:-1])
+        exact = percent * total / 100
+        return math.ceil(exact) if round_up else math.floor(exact)
+    return int(text)
+
+
+def _is_int_or_percent(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value >= 0
+    return bool(re.fullmatch(r"[0-9]+%?", str(value).strip()))
+
+
+@dataclass(frozen=True)
+class CanaryScale:
+    replicas: int | None = None
+    weight: int | None = None
+    match_traffic_weight: bool = False
+
+
+@dataclass(frozen=True)
+class Step:
+    """One canary step. ``actions`` lists every action key present (a valid step has exactly one)."""
+
+    index: int
+    raw: Mapping[str, Any]
+    actions: tuple[str, ...]
+    set_weight: int | None = None
+    pause: bool = False
+    pause_seconds: int | None = None  # None with pause=True: until promoted
+    pause_raw: Any = None
+    canary_scale: CanaryScale | None = None
+
+    def describe(self) -> str:
+        """Argo's ``CanaryStepString`` (used in the RolloutStepCompleted event)."""
+        if self.set_weight is not None:
+            return f"setWeight: {self.set_weight}"
+        if self.pause:
+            if self.pause_raw is None:
+                return "pause"
+            return f"pause: {_go_duration_string(self.pause_raw)}"
+        if self.canary_scale is not None:
+            cs = self.canary_scale
+            if cs.weight is not None:
+                return f"setCanaryScale{{weight: {cs.weight}}}"
+            if cs.match_traffic_weight:
+                return "setCanaryScale{matchTrafficWeight: true}"
+            if cs.replicas is not None:
+                return f"setCanaryScale{{replicas: {cs.replicas}}}"
+        if self.actions:
+            return self.actions[0]
+        return "invalid"
+
+
+def _go_duration_string(raw: Any) -> str:
+    """How Go prints an IntOrString duration: ints and strings as written."""
+    return str(raw)
+
+
+STEP_ACTIONS = (
+    "setWeight",
+    "pause",
+    "setCanaryScale",
+    "analysis",
+    "experiment",
+    "setHeaderRoute",
+    "setMirrorRoute",
+    "plugin",
+)
+
+
+def _parse_step(index: int, raw: Mapping[str, Any]) -> Step:
+    actions = tuple(key for key in STEP_ACTIONS if raw.get(key) is not None)
+    set_weight = raw.get("setWeight")
+    pause_obj = raw.get("pause")
+    pause_seconds: int | None = None
+    pause_raw: Any = None
+    if isinstance(pause_obj, Mapping) and pause_obj.get("duration") is not None:
+        pause_raw = pause_obj.get("duration")
+        try:
+            pause_seconds = parse_duration(pause_raw)
+        except DurationError:
+            pause_seconds = -1
+    scale: CanaryScale | None = None
+    scale_obj = raw.get("setCanaryScale")
+    if isinstance(scale_obj, Mapping):
+        scale = CanaryScale(
+            replicas=_opt_int(scale_obj.get("replicas")),
+            weight=_opt_int(scale_obj.get("weight")),
+            match_traffic_weight=bool(scale_obj.get("matchTrafficWeight", False)),
+        )
+    return Step(
+        index=index,
+        raw=raw,
+        actions=actions,
+        set_weight=int(set_weight) if isinstance(set_weight, int) and not isinstance(set_weight, bool) else None,
+        pause=pause_obj is not None,
+        pause_seconds=pause_seconds,
+        pause_raw=pause_raw,
+        canary_scale=scale,
+    )
+
+
+def _opt_int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class PodMetadata:
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def parse(raw: Any) -> PodMetadata | None:
+        if not isinstance(raw, Mapping):
+            return None
+        return PodMetadata(
+            labels={str(k): str(v) for k, v in (raw.get("labels") or {}).items()},
+            annotations={str(k): str(v) for k, v in (raw.get("annotations") or {}).items()},
+        )
+
+    def as_dict(self) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        if self.labels:
+            out["labels"] = dict(self.labels)
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        return out
+
+
+@dataclass(frozen=True)
+class CanarySpec:
+    steps: tuple[Step, ...]
+    max_surge: int | str
+    max_unavailable: int | str
+    max_surge_set: bool
+    canary_service: str
+    stable_service: str
+    traffic_routing: Mapping[str, Any] | None
+    scale_down_delay_seconds: int | None
+    abort_scale_down_delay_seconds: int | None
+    canary_metadata: PodMetadata | None
+    stable_metadata: PodMetadata | None
+    min_pods_per_replica_set: int | None
+    dynamic_stable_scale: bool
+    raw: Mapping[str, Any]
+
+    @staticmethod
+    def parse(raw: Mapping[str, Any]) -> CanarySpec:
+        steps = tuple(_parse_step(i, s if isinstance(s, Mapping) else {}) for i, s in enumerate(raw.get("steps") or []))
+        return CanarySpec(
+            steps=steps,
+            max_surge=raw["maxSurge"] if raw.get("maxSurge") is not None else DEFAULT_MAX_SURGE,
+            max_unavailable=(
+                raw["maxUnavailable"] if raw.get("maxUnavailable") is not None else DEFAULT_MAX_UNAVAILABLE
+            ),
+            max_surge_set=raw.get("maxSurge") is not None,
+            canary_service=str(raw.get("canaryService") or ""),
+            stable_service=str(raw.get("stableService") or ""),
+            traffic_routing=raw.get("trafficRouting") if isinstance(raw.get("trafficRouting"), Mapping) else None,
+            scale_down_delay_seconds=_opt_int(raw.get("scaleDownDelaySeconds")),
+            abort_scale_down_delay_seconds=_opt_int(raw.get("abortScaleDownDelaySeconds")),
+            canary_metadata=PodMetadata.parse(raw.get("canaryMetadata")),
+            stable_metadata=PodMetadata.parse(raw.get("stableMetadata")),
+            min_pods_per_replica_set=_opt_int(raw.get("minPodsPerReplicaSet")),
+            dynamic_stable_scale=bool(raw.get("dynamicStableScale", False)),
+            raw=raw,
+        )
+
+    def step_hash_source(self) -> str:
+        """The JSON of ``steps`` that the step hash is computed from."""
+        return json.dumps(self.raw.get("steps") or [], sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class WorkloadRef:
+    api_version: str
+    kind: str
+    name: str
+    scale_down: str  # never | onsuccess | progressively
+
+
+@dataclass(frozen=True)
+class RolloutSpec:
+    """The fields of a Rollout the controller reads, with Argo's defaults applied."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    annotations: Mapping[str, str]
+    replicas: int
+    selector: Mapping[str, Any] | None
+    template: Mapping[str, Any] | None
+    workload_ref: WorkloadRef | None
+    min_ready_seconds: int
+    revision_history_limit: int
+    paused: bool
+    progress_deadline_seconds: int
+    progress_deadline_abort: bool
+    restart_at: str | None
+    canary: CanarySpec | None
+    has_blue_green: bool
+    raw_spec: Mapping[str, Any]
+
+    @staticmethod
+    def parse(obj: Mapping[str, Any]) -> RolloutSpec:
+        meta = obj.get("metadata") or {}
+        spec = obj.get("spec") or {}
+        strategy = spec.get("strategy") or {}
+        ref = spec.get("workloadRef")
+        workload_ref = None
+        if isinstance(ref, Mapping):
+            workload_ref = WorkloadRef(
+                api_version=str(ref.get("apiVersion") or "apps/v1"),
+                kind=str(ref.get("kind") or "Deployment"),
+                name=str(ref.get("name") or ""),
+                scale_down=str(ref.get("scaleDown") or "never"),
+            )
+        canary_raw = strategy.get("canary")
+        replicas = spec.get("replicas")
+        rhl = spec.get("revisionHistoryLimit")
+        pds = spec.get("progressDeadlineSeconds")
+        return RolloutSpec(
+            name=str(meta.get("name", "")),
+            namespace=str(meta.get("namespace", "")),
+            uid=str(meta.get("uid", "")),
+            generation=int(meta.get("generation") or 0),
+            annotations=dict(meta.get("annotations") or {}),
+            replicas=int(replicas) if replicas is not None else DEFAULT_REPLICAS,
+            selector=spec.get("selector") if isinstance(spec.get("selector"), Mapping) else None,
+            template=spec.get("template") if isinstance(spec.get("template"), Mapping) else None,
+            workload_ref=workload_ref,
+            min_ready_seconds=int(spec.get("minReadySeconds") or 0),
+            revision_history_limit=int(rhl) if rhl is not None else DEFAULT_REVISION_HISTORY_LIMIT,
+            paused=bool(spec.get("paused", False)),
+            progress_deadline_seconds=int(pds) if pds is not None else DEFAULT_PROGRESS_DEADLINE_SECONDS,
+            progress_deadline_abort=bool(spec.get("progressDeadlineAbort", False)),
+            restart_at=str(spec["restartAt"]) if spec.get("restartAt") else None,
+            canary=CanarySpec.parse(canary_raw) if isinstance(canary_raw, Mapping) else None,
+            has_blue_green=strategy.get("blueGreen") is not None,
+            raw_spec=spec,
+        )
+
+    # ------------------------------------------------------------------ derived values
+
+    def max_surge(self) -> int:
+        """Argo's ``MaxSurge``: resolved against spec.replicas, rounding up."""
+        surge, _ = self._fenceposts()
+        return surge
+
+    def max_unavailable(self) -> int:
+        """Argo's ``MaxUnavailable``: rounding down, never above spec.replicas."""
+        if self.replicas == 0:
+            return 0
+        _, unavailable = self._fenceposts()
+        return min(unavailable, self.replicas)
+
+    def _fenceposts(self) -> tuple[int, int]:
+        assert self.canary is not None
+        surge = scaled_int_or_percent(self.canary.max_surge, self.replicas, True)
+        unavailable = scaled_int_or_percent(self.canary.max_unavailable, self.replicas, False)
+        if surge == 0 and unavailable == 0:
+            unavailable = 1
+        return surge, unavailable
+
+    def uses_traffic_routing(self) -> bool:
+        return self.canary is not None and self.canary.traffic_routing is not None
+
+    def abort_scale_down_delay(self) -> int | None:
+        """Seconds to keep an aborted canary's pods, or None to scale it down right away.
+
+        Argo ignores ``abortScaleDownDelaySeconds`` without a traffic router (the canary's pods are
+        the traffic split, so they go as the stable comes back). We honour an explicit value there
+        too: the stable ReplicaSet returns to full size first and the canary keeps its pods until
+        the delay ends, which is what a user who sets the field asks for."""
+        assert self.canary is not None
+        value = self.canary.abort_scale_down_delay_seconds
+        if self.uses_traffic_routing():
+            if value is None:
+                return DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS
+            return value if value > 0 else None
+        return value if value is not None and value > 0 else None
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _go(value: Any) -> str:
+    """A value as Go's ``field.Invalid`` prints it (close enough: strings quoted, others as JSON)."""
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _invalid(path: str, value: Any, detail: str) -> str:
+    return f"{path}: Invalid value: {_go(value)}: {detail}"
+
+
+def _required(path: str, detail: str) -> str:
+    return f"{path}: Required value: {detail}"
+
+
+def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """Does a LabelSelector (matchLabels + matchExpressions) select these labels?"""
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != str(value):
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), [str(v) for v in expr.get("values") or []]
+        present = key in labels
+        if op == "In" and not (present and labels[key] in values):
+            return False
+        if op == "NotIn" and present and labels[key] in values:
+            return False
+        if op == "Exists" and not present:
+            return False
+        if op == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def validate_rollout(
+    ro: RolloutSpec,
+    template: Mapping[str, Any] | None,
+    services: Mapping[str, Any] | None = None,
+    workload_error: str | None = None,
+) -> list[str]:
+    """Semantic errors of a Rollout, each naming the field, in Argo's wording where Argo has one.
+
+    ``template`` is the resolved pod template (from ``spec.template`` or the ``workloadRef``);
+    ``services`` maps the names of the Services that exist in the namespace to anything (None
+    skips the existence check); ``workload_error`` says why a ``workloadRef`` could not be resolved.
+    """
+    errors: list[str] = []
+    spec = ro.raw_spec
+    if ro.replicas < 0:
+        errors.append(_invalid("spec.replicas", ro.replicas, "must be greater than or equal to 0"))
+    if workload_error:
+        errors.append(_invalid("spec.workloadRef", dict(spec.get("workloadRef") or {}), workload_error))
+    if ro.workload_ref is not None and ro.template and (ro.template.get("spec") or ro.template.get("metadata")):
+        errors.append(
+            _invalid(
+                "spec.template",
+                "",
+                "template must be empty for workload reference rollout; remove spec.template or spec.workloadRef",
+            )
+        )
+    selector = ro.selector
+    if selector is None:
+        errors.append(_required("spec.selector", "Rollout has missing field '.spec.selector'"))
+    elif not (selector.get("matchLabels") or selector.get("matchExpressions")):
+        errors.append(_invalid("spec.selector", dict(selector), "empty selector is invalid for deployment"))
+    elif template is not None:
+        labels = {str(k): str(v) for k, v in ((template.get("metadata") or {}).get("labels") or {}).items()}
+        if not selector_matches(selector, labels):
+            errors.append(
+                _invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`")
+            )
+    if template is None and workload_error is None:
+        errors.append(_required("spec.template", "Rollout has missing field '.spec.template'"))
+    elif template is not None and not ((template.get("spec") or {}).get("containers")):
+        errors.append(_required("spec.template.spec.containers", "a pod template needs at least one container"))
+    if ro.min_ready_seconds < 0:
+        errors.append(_invalid("spec.minReadySeconds", ro.min_ready_seconds, "must be greater than or equal to 0"))
+    if ro.revision_history_limit < 0:
+        errors.append(
+            _invalid("spec.revisionHistoryLimit", ro.revision_history_limit, "must be greater than or equal to 0")
+        )
+    if ro.progress_deadline_seconds <= ro.min_ready_seconds:
+        errors.append(
+            _invalid(
+                "spec.progressDeadlineSeconds", ro.progress_deadline_seconds, "must be greater than minReadySeconds"
+            )
+        )
+    strategy = spec.get("strategy") or {}
+    has_canary, has_bg = strategy.get("canary") is not None, strategy.get("blueGreen") is not None
+    if not has_canary and not has_bg:
+        errors.append(
+            _required("spec.strategy", "Rollout has missing field '.spec.strategy.canary or .spec.strategy.blueGreen'")
+        )
+    elif has_canary and has_bg:
+        errors.append(
+            _invalid(
+                "spec.strategy",
+                f"blueGreen: {str(has_bg).lower()} canary: {str(has_canary).lower()}",
+                "Multiple Strategies can not be listed",
+            )
+        )
+    elif has_bg:
+        errors.append(
+            _invalid("spec.strategy.blueGreen", "", "the blueGreen strategy is not supported by this controller yet")
+        )
+    if ro.canary is not None and has_canary and not has_bg:
+        errors.extend(_validate_canary(ro, ro.canary, services))
+    return errors
+
+
+def _validate_canary(ro: RolloutSpec, canary: CanarySpec, services: Mapping[str, Any] | None) -> list[str]:
+    errors: list[str] = []
+    path = "spec.strategy.canary"
+    for name in ("maxSurge", "maxUnavailable"):
+        value = canary.raw.get(name)
+        if value is not None and not _is_int_or_percent(value):
+            errors.append(_invalid(f"{path}.{name}", value, "must be a non-negative integer or a percentage like 25%"))
+    if not errors:
+        surge = scaled_int_or_percent(canary.max_surge, 100, True)
+        unavailable = scaled_int_or_percent(canary.max_unavailable, 100, False)
+        if surge == 0 and unavailable == 0:
+            errors.append(
+                _invalid(f"{path}.maxSurge", canary.max_surge, "MaxSurge and MaxUnavailable both can not be zero")
+            )
+    if canary.canary_service and canary.canary_service == canary.stable_service:
+        errors.append(
+            _invalid(
+                f"{path}.stableService",
+                canary.stable_service,
+                "This rollout uses the same service for the stable and canary services, "
+                "but two different services are required.",
+            )
+        )
+    if services is not None:
+        for key, name in (("canaryService", canary.canary_service), ("stableService", canary.stable_service)):
+            if name and name not in services:
+                errors.append(
+                    _invalid(
+                        f"{path}.{key}",
+                        name,
+                        f'service "{name}" not found in namespace "{ro.namespace}": create it or fix the name',
+                    )
+                )
+    routed = canary.traffic_routing is not None
+    if not routed:
+        if canary.scale_down_delay_seconds is not None:
+            errors.append(
+                _invalid(
+                    f"{path}.scaleDownDelaySeconds",
+                    canary.scale_down_delay_seconds,
+                    "Canary scaleDownDelaySeconds can only be used with traffic routing",
+                )
+            )
+        if canary.dynamic_stable_scale:
+            errors.append(
+                _invalid(
+                    f"{path}.dynamicStableScale",
+                    True,
+                    "Canary dynamicStableScale can only be used with traffic routing",
+                )
+            )
+    for name in ("scaleDownDelaySeconds", "abortScaleDownDelaySeconds", "minPodsPerReplicaSet"):
+        value = canary.raw.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            errors.append(_invalid(f"{path}.{name}", value, "must be greater than or equal to 0"))
+    for step in canary.steps:
+        spath = f"{path}.steps[{step.index}]"
+        if len(step.actions) > 1:
+            errors.append(
+                _invalid(
+                    spath,
+                    " ".join(step.actions),
+                    "Step must have exactly one of the following set: experiment, setWeight, setCanaryScale, "
+                    "plugin or pause (found " + ", ".join(step.actions) + ")",
+                )
+            )
+        elif not step.actions:
+            errors.append(
+                _invalid(
+                    spath,
+                    dict(step.raw),
+                    "Step must have one of the following set: experiment, setWeight, setCanaryScale, plugin or pause",
+                )
+            )
+        if step.raw.get("setWeight") is not None:
+            weight = step.raw.get("setWeight")
+            if step.set_weight is None or not 0 <= step.set_weight <= MAX_TRAFFIC_WEIGHT:
+                errors.append(
+                    _invalid(f"{spath}.setWeight", weight, f"SetWeight needs to be between 0 and {MAX_TRAFFIC_WEIGHT}")
+                )
+        if step.pause and step.pause_seconds is not None and step.pause_seconds < 0:
+            errors.append(
+                _invalid(
+                    f"{spath}.pause.duration",
+                    step.pause_raw,
+                    "Duration needs to be greater than 0 (seconds, or a duration such as 30s, 5m, 1h)",
+                )
+            )
+        if step.canary_scale is not None:
+            cs = step.canary_scale
+            if cs.weight is not None and not 0 <= cs.weight <= MAX_TRAFFIC_WEIGHT:
+                errors.append(
+                    _invalid(
+                        f"{spath}.setCanaryScale.weight",
+                        cs.weight,
+                        f"weight needs to be between 0 and {MAX_TRAFFIC_WEIGHT}",
+                    )
+                )
+            if cs.replicas is not None and cs.replicas < 0:
+                errors.append(
+                    _invalid(f"{spath}.setCanaryScale.replicas", cs.replicas, "must be greater than or equal to 0")
+                )
+        for unsupported in ("analysis", "experiment", "plugin", "setHeaderRoute", "setMirrorRoute"):
+            if unsupported in step.actions and not routed and unsupported in ("setHeaderRoute", "setMirrorRoute"):
+                errors.append(
+                    _invalid(
+                        f"{spath}.{unsupported}",
+                        "",
+                        f"{unsupported[0].upper()}{unsupported[1:]} requires TrafficRouting",
+                    )
+                )
+    return errors
+
+
+def steps_of(ro: RolloutSpec) -> Sequence[Step]:
+    return ro.canary.steps if ro.canary is not None else ()

@@ -669,12 +669,16 @@ class ImageInfo:
 
 
 def images(info: RolloutInfo) -> list[ImageInfo]:
-    """Images of the ReplicaSets that have pods, each with its sorted tags, sorted by image."""
-    merged: dict[str, set[str]] = {}
+    """Images of the ReplicaSets that have pods, with their tags, sorted by image (Argo's `Images`).
+
+    One ReplicaSet's tags keep Argo's order (canary, stable, active, preview, ping, pong); an image
+    that several ReplicaSets run gets the sorted union of their tags.
+    """
+    found: dict[str, ImageInfo] = {}
     for rs in info.replicasets:
         if rs.replicas <= 0:
             continue
-        tags = {
+        tags = [
             tag
             for tag, on in (
                 (TAG_CANARY, rs.canary),
@@ -685,10 +689,13 @@ def images(info: RolloutInfo) -> list[ImageInfo]:
                 (TAG_PONG, rs.pong),
             )
             if on
-        }
+        ]
         for image in rs.images:
-            merged.setdefault(image, set()).update(tags)
-    return [ImageInfo(image, sorted(tags)) for image, tags in sorted(merged.items())]
+            if image in found:
+                found[image].tags = sorted(set(found[image].tags) | set(tags))
+            else:
+                found[image] = ImageInfo(image, list(tags))
+    return [found[image] for image in sorted(found)]
 
 
 def revisions(info: RolloutInfo) -> list[int]:

@@ -30,6 +30,7 @@ READY_AFTER = PREFIX + "ready-after"
 NEVER_READY = PREFIX + "never-ready"
 CRASH = PREFIX + "crash"
 FAIL = PREFIX + "fail"
+REVISION = "deployment.kubernetes.io/revision"
 SANDBOX_ANNOTATIONS = (
     READY_AFTER,
     NEVER_READY,
@@ -351,13 +352,20 @@ class Workloads:
             return
         spec = deploy.get("spec") or {}
         template = json_copy(spec.get("template") or {})
-        pod_hash = template_hash(template)
-        template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = pod_hash
         uid = deploy["metadata"]["uid"]
         owned = [r for r in self.store.objects(self.replicasets, namespace) if _controller_uid(r) == uid]
-        current_name = f"{name}-{pod_hash}"
+        # As the deployment controller does: an existing ReplicaSet whose template equals ours, ignoring
+        # the hash label (after `kubectl rollout undo`, say), is the current one.
+        same = [r for r in owned if _comparable_template(r) == _comparable_template(deploy)]
+        pod_hash = (
+            str(same[0]["metadata"].get("labels", {}).get("pod-template-hash", "")) if same else ""
+        ) or template_hash(template)
+        template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = pod_hash
+        current_name = same[0]["metadata"]["name"] if same else f"{name}-{pod_hash}"
         replicas = int(spec.get("replicas", 1))
-        if not any(r["metadata"]["name"] == current_name for r in owned):
+        revisions = {r["metadata"]["name"]: _revision(r) for r in owned}
+        newest = max(revisions.values(), default=0)
+        if current_name not in revisions:
             selector = json_copy(spec.get("selector") or {})
             selector.setdefault("matchLabels", {})["pod-template-hash"] = pod_hash
             self.store.create_internal(
@@ -367,6 +375,7 @@ class Workloads:
                     "metadata": {
                         "name": current_name,
                         "labels": {**template["metadata"]["labels"]},
+                        "annotations": {REVISION: str(newest + 1)},
                         "ownerReferences": [_owner_ref(deploy)],
                     },
                     "spec": {
@@ -378,12 +387,23 @@ class Workloads:
                 },
             )
             owned = [r for r in self.store.objects(self.replicasets, namespace) if _controller_uid(r) == uid]
+        elif revisions[current_name] < newest:
+            # Back to an older template (`kubectl rollout undo`): its ReplicaSet becomes the newest revision.
+            rs = json_copy(next(r for r in owned if r["metadata"]["name"] == current_name))
+            rs["metadata"].setdefault("annotations", {})[REVISION] = str(newest + 1)
+            self.store.replace_internal(self.replicasets, rs)
+            owned = [r for r in self.store.objects(self.replicasets, namespace) if _controller_uid(r) == uid]
         for rs in owned:
             want = replicas if rs["metadata"]["name"] == current_name else 0
             if (rs.get("spec") or {}).get("replicas") != want:
                 changed = json_copy(rs)
                 changed["spec"]["replicas"] = want
                 self.store.replace_internal(self.replicasets, changed)
+        current_revision = next(str(_revision(r)) for r in owned if r["metadata"]["name"] == current_name)
+        if (deploy["metadata"].get("annotations") or {}).get(REVISION) != current_revision:
+            annotated = json_copy(deploy)
+            annotated["metadata"].setdefault("annotations", {})[REVISION] = current_revision
+            deploy = self.store.replace_internal(self.deployments, annotated)
         current = next(
             r for r in self.store.objects(self.replicasets, namespace) if r["metadata"]["name"] == current_name
         )
@@ -531,6 +551,31 @@ def _address(pod: Mapping[str, Any]) -> dict[str, Any]:
         "nodeName": NODE_NAME,
         "targetRef": {"kind": "Pod", "namespace": meta.get("namespace", ""), "name": meta["name"], "uid": meta["uid"]},
     }
+
+
+def _pruned(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        pruned = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in (None, {}, [])}
+    if isinstance(value, list):
+        return [_pruned(v) for v in value]
+    return value
+
+
+def _comparable_template(owner: Mapping[str, Any]) -> Any:
+    """A pod template without the hash label and empty values, to compare as the controller does."""
+    template = json_copy(((owner.get("spec") or {}).get("template")) or {})
+    labels = (template.get("metadata") or {}).get("labels")
+    if isinstance(labels, dict):
+        labels.pop("pod-template-hash", None)
+    return _pruned(template)
+
+
+def _revision(rs: Mapping[str, Any]) -> int:
+    try:
+        return int(((rs.get("metadata") or {}).get("annotations") or {}).get(REVISION, 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _pod_ready(pod: Mapping[str, Any]) -> bool:

@@ -597,3 +597,22 @@ def test_get_all_and_wide_output(kubectl: Kubectl) -> None:
     assert pods[0].split()[:7] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
     kubectl.run("delete", "namespace", ns, "--timeout=20s")
     assert kubectl.run("get", "namespace", ns, check=False).returncode == 1
+
+
+def test_rollout_history_and_undo_of_a_deployment(kubectl: Kubectl) -> None:
+    name = unique("undo")
+    kubectl.run("create", "deployment", name, "--image=nginx:1", "--replicas=1")
+    kubectl.run("rollout", "status", f"deployment/{name}", "--timeout=15s")
+    kubectl.run("set", "image", f"deployment/{name}", "nginx=nginx:2")
+    kubectl.run("rollout", "status", f"deployment/{name}", "--timeout=15s")
+    history = kubectl.run("rollout", "history", f"deployment/{name}").stdout.split()
+    assert history[-4:] == ["1", "<none>", "2", "<none>"]
+    assert kubectl.run("rollout", "undo", f"deployment/{name}").stdout.strip() == f"deployment.apps/{name} rolled back"
+    kubectl.run("rollout", "status", f"deployment/{name}", "--timeout=15s")
+    image = kubectl.run("get", "deployment", name, "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    assert image.stdout == "nginx:1"
+    # The first ReplicaSet is reused and becomes revision 3; no third ReplicaSet appears.
+    history = kubectl.run("rollout", "history", f"deployment/{name}").stdout.split()
+    assert history[-4:] == ["2", "<none>", "3", "<none>"]
+    replicasets = kubectl.run("get", "rs", "-l", f"app={name}", "--no-headers").stdout.splitlines()
+    assert sorted(line.split()[1] for line in replicasets) == ["0", "1"]

@@ -426,6 +426,8 @@ class ApiServer:
                 q.get("fieldSelector", ""),
                 send_initial,
             )
+            # The state the initial events describe: later events are queued and follow the bookmark.
+            initial_rv = self.store.resource_version
         except ApiError as exc:
             if exc.code != 410:
                 raise
@@ -452,7 +454,8 @@ class ApiServer:
             return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
 
         def bookmark(initial_end: bool = False) -> bytes:
-            meta: dict[str, Any] = {"resourceVersion": self.store.resource_version}
+            # The initial-events-end bookmark must not claim events still queued behind it.
+            meta: dict[str, Any] = {"resourceVersion": initial_rv if initial_end else self.store.resource_version}
             if initial_end:
                 meta["annotations"] = {"k8s.io/initial-events-end": "true"}
             return encode("BOOKMARK", {"kind": target.rtype.kind, "apiVersion": api_version, "metadata": meta})

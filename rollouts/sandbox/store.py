@@ -329,12 +329,9 @@ class Store:
                 continue
             if limit and len(items) >= limit:
                 next_token = _encode_continue(keys[index - 1] if index else k, list_rv)
-                remaining = sum(
-                    1
-                    for rest in keys[index:]
-                    if matches_labels(labels, table[rest]["metadata"].get("labels"))
-                    and (fields is None or fields(table[rest]))
-                )
+                # As etcd3's GetList: remainingItemCount is known only when nothing is filtered.
+                if not labels and fields is None:
+                    remaining = len(keys) - index
                 break
             items.append(obj)
         if next_token:

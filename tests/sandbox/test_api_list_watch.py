@@ -146,6 +146,9 @@ def test_pagination_over_25_objects(api: httpx.Client, core: kubernetes.client.C
     assert len(first.items) == 7 and first.metadata._continue
     second = core.list_namespaced_config_map("pages", limit=7, _continue=first.metadata._continue)
     assert second.items[0].metadata.name == "cm-07"
+    # With a selector the server cannot know how many remain, so it does not say.
+    body = api.get(path, params={"limit": "2", "labelSelector": "!nothing"}).json()
+    assert body["metadata"]["continue"] and "remainingItemCount" not in body["metadata"]
 
 
 def test_list_carries_a_resource_version(api: httpx.Client) -> None:
@@ -270,6 +273,7 @@ def test_initial_events_end_with_a_bookmark(api: httpx.Client) -> None:
     )
     assert [e["type"] for e in events[:3]] == ["ADDED", "ADDED", "BOOKMARK"]
     assert events[2]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert events[2]["object"]["metadata"]["resourceVersion"] == api.get(path).json()["metadata"]["resourceVersion"]
 
 
 def test_watch_too_old_resource_version_is_410(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:

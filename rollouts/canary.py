@@ -1104,6 +1104,8 @@ class _Planner:
         paused = cs.get_condition(self.old, cs.PAUSED)
         paused_true = paused is not None and paused.get("status") == "True"
         if is_paused != paused_true and not abort_cond:
+            if paused_true and not is_paused and not self.old.get("abort"):
+                self.event(cs.ROLLOUT_RESUMED_REASON, cs.ROLLOUT_RESUMED_MESSAGE)
             cs.set_condition(
                 new,
                 cs.new_condition(
@@ -1279,14 +1281,13 @@ class _Planner:
         if not new.get("canary"):
             new.pop("canary", None)
         new["phase"], new["message"] = cs.calculate_phase(ro, new)
-        prev_paused = bool(self.old.get("pauseConditions"))
-        now_paused = bool(new.get("pauseConditions"))
-        if prev_paused != now_paused:
-            if now_paused:
-                reason = new["pauseConditions"][0].get("reason", "")
-                self.event(cs.ROLLOUT_PAUSED_REASON, f"{cs.ROLLOUT_PAUSED_MESSAGE} ({reason})")
-            elif not new.get("abortedAt"):
-                self.event(cs.ROLLOUT_RESUMED_REASON, cs.ROLLOUT_RESUMED_MESSAGE)
+        if not new["message"]:
+            del new["message"]
+        if not self.old.get("pauseConditions") and new.get("pauseConditions"):
+            reason = new["pauseConditions"][0].get("reason", "")
+            self.event(cs.ROLLOUT_PAUSED_REASON, f"{cs.ROLLOUT_PAUSED_MESSAGE} ({reason})")
+        # RolloutResumed is recorded when the Paused condition turns False (_paused_conditions), which
+        # covers a timed pause ending, a promote clearing the pause, and spec.paused turning false.
         self._requeue_for_deadline(new)
         self.plan.status = new
         return self.plan

@@ -18,6 +18,15 @@ def _sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _controller(args: argparse.Namespace) -> int:
+    from rollouts.operator import run_controller
+
+    asyncio.run(
+        run_controller(args.kubeconfig, args.namespace or [], args.metrics_port, args.health_port, args.verbose)
+    )
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from rollouts.demo import run_demo
 
@@ -37,6 +46,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--ready-after", type=float, default=0.5, help="seconds before a simulated pod turns Ready (default 0.5)"
     )
     sandbox.set_defaults(func=_sandbox)
+
+    controller = sub.add_parser("controller", help="run the Rollout controller in the foreground")
+    controller.add_argument(
+        "--kubeconfig", help="kubeconfig to use (default: $KUBECONFIG, then the in-cluster service account)"
+    )
+    controller.add_argument(
+        "--namespace", action="append", metavar="NS", help="watch only this namespace (repeatable; default: all)"
+    )
+    controller.add_argument(
+        "--metrics-port", type=int, default=8090, help="port for /metrics (default 8090; 0 turns it off)"
+    )
+    controller.add_argument(
+        "--health-port", type=int, default=8080, help="port for /healthz (default 8080; 0 turns it off)"
+    )
+    controller.set_defaults(func=_controller)
 
     demo = sub.add_parser("demo", help="start a sandbox and walk through what it offers")
     demo.add_argument("--keep", action="store_true", help="keep the sandbox running after the tour")

@@ -1,0 +1,375 @@
+"""The only module that talks to the Kubernetes API: connection settings, an async HTTP client with
+retries, and the in-memory caches that the watch streams keep fresh.
+
+Reads during a reconcile come from :class:`Cache` (filled by the operator's watches and by the
+answers to our own writes); only writes, and a GET after a conflict, go to the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import socket
+import ssl
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger("pyrollouts.kube")
+
+
+# --------------------------------------------------------------------------- kinds
+
+
+@dataclass(frozen=True)
+class Kind:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None, name: str = "", subresource: str = "") -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+        if subresource:
+            base += f"/{subresource}"
+        return base
+
+
+ROLLOUTS = Kind("pyrollouts.io", "v1alpha1", "rollouts", "Rollout")
+REPLICASETS = Kind("apps", "v1", "replicasets", "ReplicaSet")
+DEPLOYMENTS = Kind("apps", "v1", "deployments", "Deployment")
+SERVICES = Kind("", "v1", "services", "Service")
+PODS = Kind("", "v1", "pods", "Pod")
+EVENTS = Kind("", "v1", "events", "Event")
+
+
+# --------------------------------------------------------------------------- connection settings
+
+
+@dataclass(frozen=True)
+class Connection:
+    server: str
+    token: str | None = None
+    ca_path: str | None = None
+    cert_path: str | None = None
+    key_path: str | None = None
+    verify: bool = True
+    namespace: str = "default"
+
+
+def load_connection(kubeconfig: str | None) -> Connection:
+    """Where the API server is: ``--kubeconfig``, then ``KUBECONFIG``, then the in-cluster service account.
+    Runs once at startup (it reads files), before the event loop gets busy."""
+    from kubernetes import client, config
+
+    cfg = client.Configuration()
+    path = kubeconfig or os.environ.get("KUBECONFIG")
+    namespace = "default"
+    if path:
+        first = path.split(os.pathsep)[0]
+        config.load_kube_config(config_file=first, client_configuration=cfg)  # type: ignore[no-untyped-call]
+        try:
+            _, active = config.list_kube_config_contexts(config_file=first)  # type: ignore[no-untyped-call]
+            namespace = (active.get("context") or {}).get("namespace") or "default"
+        except config.ConfigException as exc:
+            log.debug("no namespace in the kubeconfig context: %s", exc)
+    elif os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token"):
+        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    else:
+        config.load_kube_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    token = None
+    auth = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
+    if auth:
+        token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth
+    return Connection(
+        server=str(cfg.host).rstrip("/"),
+        token=token,
+        ca_path=cfg.ssl_ca_cert,
+        cert_path=cfg.cert_file,
+        key_path=cfg.key_file,
+        verify=bool(cfg.verify_ssl),
+        namespace=namespace,
+    )
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ApiError(Exception):
+    """A non-2xx answer from the API server (its ``Status`` message when it sent one)."""
+
+    def __init__(self, status: int, reason: str, message: str, body: Mapping[str, Any] | None = None) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.body = body or {}
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409 and self.reason != "AlreadyExists"
+
+    @property
+    def already_exists(self) -> bool:
+        return self.status == 409 and self.reason == "AlreadyExists"
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class Client:
+    """A small async client for the verbs the controller uses, with retries on transient errors."""
+
+    def __init__(self, conn: Connection, retries: int = 5, backoff: float = 0.1) -> None:
+        self.conn = conn
+        self.retries = retries
+        self.backoff = backoff
+        self.requests: Counter[str] = Counter()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Client:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        if self._session is not None:
+            return
+        ssl_ctx: ssl.SSLContext | bool = False
+        if self.conn.server.startswith("https"):
+            if not self.conn.verify:
+                ssl_ctx = False
+            else:
+                ctx = (
+                    ssl.create_default_context(cafile=self.conn.ca_path)
+                    if self.conn.ca_path
+                    else ssl.create_default_context()
+                )
+                if self.conn.cert_path and self.conn.key_path:
+                    ctx.load_cert_chain(self.conn.cert_path, self.conn.key_path)
+                ssl_ctx = ctx
+        headers = {"Accept": "application/json", "User-Agent": "pyrollouts-controller"}
+        if self.conn.token:
+            headers["Authorization"] = f"Bearer {self.conn.token}"
+        self._session = aiohttp.ClientSession(
+            base_url=self.conn.server,
+            headers=headers,
+            connector=aiohttp.TCPConnector(ssl=ssl_ctx, limit=64),
+            timeout=aiohttp.ClientTimeout(total=30),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+        params: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        await self.open()
+        assert self._session is not None
+        delay = self.backoff
+        for attempt in range(self.retries + 1):
+            self.requests[f"{method} {'write' if method != 'GET' else 'read'}"] += 1
+            try:
+                async with self._session.request(
+                    method, path, json=body, params=params, headers={"Content-Type": content_type}
+                ) as resp:
+                    text = await resp.text()
+                    if resp.status < 300:
+                        data: dict[str, Any] = (await resp.json(content_type=None)) if text else {}
+                        return data
+                    error = _api_error(resp.status, text)
+            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+                error = ApiError(503, "ConnectionError", f"{type(exc).__name__}: {exc}")
+            if error.status not in RETRY_STATUSES or attempt == self.retries:
+                raise error
+            log.debug("%s %s: %s; retrying in %.2fs", method, path, error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        raise AssertionError("unreachable")
+
+    async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any]:
+        return await self.request("GET", kind.path(namespace, name))
+
+    async def list(self, kind: Kind, namespace: str | None = None, label_selector: str | None = None) -> dict[str, Any]:
+        params = {"labelSelector": label_selector} if label_selector else None
+        return await self.request("GET", kind.path(namespace), params=params)
+
+    async def create(self, kind: Kind, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return await self.request("POST", kind.path(namespace), body=dict(body))
+
+    async def patch(
+        self, kind: Kind, namespace: str, name: str, patch: Mapping[str, Any], subresource: str = ""
+    ) -> dict[str, Any]:
+        return await self.request(
+            "PATCH",
+            kind.path(namespace, name, subresource),
+            body=dict(patch),
+            content_type="application/merge-patch+json",
+        )
+
+    async def delete(self, kind: Kind, namespace: str, name: str, uid: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        return await self.request("DELETE", kind.path(namespace, name), body=body)
+
+
+def _api_error(status: int, text: str) -> ApiError:
+    import json
+
+    try:
+        body = json.loads(text) if text else {}
+    except ValueError:
+        body = {}
+    if isinstance(body, dict) and body.get("kind") == "Status":
+        return ApiError(status, str(body.get("reason", "")), str(body.get("message", "")), body)
+    return ApiError(status, "Unknown", text[:500])
+
+
+# --------------------------------------------------------------------------- events
+
+
+_HOST = socket.gethostname()
+
+
+def event_body(obj: Mapping[str, Any], etype: str, reason: str, message: str, component: str) -> dict[str, Any]:
+    """A core/v1 Event about ``obj`` (as ``kubectl describe`` shows it)."""
+    meta = obj.get("metadata") or {}
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta.get('name', '')}.", "namespace": meta.get("namespace", "")},
+        "involvedObject": {
+            "apiVersion": obj.get("apiVersion", ""),
+            "kind": obj.get("kind", ""),
+            "name": meta.get("name", ""),
+            "namespace": meta.get("namespace", ""),
+            "uid": meta.get("uid", ""),
+            "resourceVersion": meta.get("resourceVersion", ""),
+        },
+        "reason": reason,
+        "message": message,
+        "type": etype,
+        "source": {"component": component},
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+        "reportingComponent": component,
+        "reportingInstance": f"{component}-{_HOST}",
+        "action": reason,
+    }
+
+
+# --------------------------------------------------------------------------- caches
+
+
+def _rv(obj: Mapping[str, Any]) -> int | None:
+    text = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    return int(text) if text.isdigit() else None
+
+
+def controller_uid(obj: Mapping[str, Any]) -> str | None:
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("uid"))
+    return None
+
+
+class Cache:
+    """The latest known version of each watched object, by kind, namespace and name.
+
+    Fed by watch events and by the answers to our own writes; an older resourceVersion never
+    replaces a newer one, so a write's answer and a late watch event can arrive in any order.
+    Objects with a controller owner are also indexed by the owner's uid."""
+
+    def __init__(self) -> None:
+        self._objects: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        self._owned: dict[str, dict[str, set[tuple[str, str]]]] = {}
+        self._gone: dict[tuple[str, str, str], int] = {}
+
+    def put(self, kind: Kind, obj: Mapping[str, Any]) -> bool:
+        """Store ``obj`` unless we know a newer version; True when stored."""
+        meta = obj.get("metadata") or {}
+        key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        store = self._objects.setdefault(kind.plural, {})
+        new_rv = _rv(obj)
+        gone_rv = self._gone.get((kind.plural, *key))
+        if gone_rv is not None and new_rv is not None and new_rv <= gone_rv:
+            return False
+        current = store.get(key)
+        if current is not None:
+            old_rv = _rv(current)
+            if old_rv is not None and new_rv is not None and new_rv < old_rv:
+                return False
+            self._unindex(kind, key, current)
+        store[key] = dict(obj)
+        owner = controller_uid(obj)
+        if owner:
+            self._owned.setdefault(kind.plural, {}).setdefault(owner, set()).add(key)
+        return True
+
+    def remove(self, kind: Kind, obj: Mapping[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        store = self._objects.setdefault(kind.plural, {})
+        current = store.get(key)
+        if current is not None:
+            cur_uid = (current.get("metadata") or {}).get("uid")
+            if meta.get("uid") and cur_uid and cur_uid != meta.get("uid"):
+                return  # an older incarnation went away; a newer one with the same name is here
+            self._unindex(kind, key, current)
+            del store[key]
+        rv = _rv(obj)
+        if rv is not None:
+            self._gone[(kind.plural, *key)] = rv
+
+    def _unindex(self, kind: Kind, key: tuple[str, str], obj: Mapping[str, Any]) -> None:
+        owner = controller_uid(obj)
+        if owner:
+            keys = self._owned.get(kind.plural, {}).get(owner)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._owned[kind.plural][owner]
+
+    def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._objects.get(kind.plural, {}).get((namespace, name))
+
+    def owned_by(self, kind: Kind, uid: str) -> list[dict[str, Any]]:
+        keys = self._owned.get(kind.plural, {}).get(uid, set())
+        store = self._objects.get(kind.plural, {})
+        return [store[k] for k in sorted(keys) if k in store]
+
+    def all(self, kind: Kind, namespace: str | None = None) -> Iterable[dict[str, Any]]:
+        for (ns, _), obj in self._objects.get(kind.plural, {}).items():
+            if namespace is None or ns == namespace:
+                yield obj

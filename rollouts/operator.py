@@ -1,0 +1,349 @@
+"""The controller process: kopf watches the objects, we keep the caches and the work queue.
+
+- kopf runs the watch streams (Rollouts, ReplicaSets and Pods carrying our hash label, Services,
+  Deployments). Only *index* and low-level *event* handlers are registered: kopf needs no
+  progress or diff-base storage for those and writes nothing to our objects (no annotations, no
+  finalizers). The index handlers fill our :class:`~rollouts.kube.Cache` during the initial
+  listing; kopf holds every event handler back until all those listings are complete, so the first
+  reconcile already sees every ReplicaSet (a controller that reconciled from a half-filled cache
+  could think a Rollout has no stable ReplicaSet).
+- Each event updates the cache and queues the owning Rollout (a ReplicaSet by its controller
+  reference, a Pod through its ReplicaSet, a Service or Deployment by name).
+- :class:`WorkQueue` runs one reconcile at a time per Rollout (many Rollouts in parallel),
+  coalesces bursts of events, and wakes a Rollout at the time its plan asked for (pause
+  durations, scale-down delays, progress deadlines) instead of polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import kopf
+
+from rollouts import kube
+from rollouts.kube import DEPLOYMENTS, PODS, REPLICASETS, ROLLOUTS, SERVICES, ApiError, Cache, Client, Connection
+from rollouts.metrics import Metrics, serve
+from rollouts.reconciler import Reconciler
+from rollouts.replicasets import MANAGED_BY
+from rollouts.spec import HASH_LABEL
+
+log = logging.getLogger("pyrollouts.operator")
+
+Key = tuple[str, str]  # (namespace, name)
+
+ERROR_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+class WorkQueue:
+    """At most one reconcile per key at a time; a key queued while it runs is run once more after."""
+
+    def __init__(self, work: Callable[[Key], Awaitable[float | None]], concurrency: int = 16) -> None:
+        self._work = work
+        self._dirty: set[Key] = set()
+        self._running: dict[Key, asyncio.Task[None]] = {}
+        self._timers: dict[Key, tuple[float, asyncio.TimerHandle]] = {}
+        self._slots = asyncio.Semaphore(concurrency)
+
+    def depth(self) -> int:
+        return len(self._dirty)
+
+    def add(self, key: Key) -> None:
+        self._dirty.add(key)
+        if key not in self._running:
+            self._running[key] = asyncio.get_running_loop().create_task(self._run(key), name=f"reconcile {key}")
+
+    def add_after(self, key: Key, delay: float) -> None:
+        if delay <= 0:
+            self.add(key)
+            return
+        loop = asyncio.get_running_loop()
+        when = loop.time() + delay
+        existing = self._timers.get(key)
+        if existing is not None:
+            if existing[0] <= when:
+                return
+            existing[1].cancel()
+        self._timers[key] = (when, loop.call_later(delay, self._fire, key))
+
+    def _fire(self, key: Key) -> None:
+        self._timers.pop(key, None)
+        self.add(key)
+
+    async def _run(self, key: Key) -> None:
+        try:
+            while key in self._dirty:
+                self._dirty.discard(key)
+                async with self._slots:
+                    requeue = await self._work(key)
+                if requeue is not None:
+                    self.add_after(key, requeue)
+        finally:
+            self._running.pop(key, None)
+
+    async def stop(self) -> None:
+        for _, timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Controller:
+    """Caches, queue, reconciler and the kopf registry that feeds them."""
+
+    def __init__(self, conn: Connection, namespaces: Sequence[str] = ()) -> None:
+        self.conn = conn
+        self.namespaces = list(namespaces)
+        self.cache = Cache()
+        self.client = Client(conn)
+        self.reconciler = Reconciler(self.client, self.cache)
+        self.metrics = Metrics()
+        self.metrics.api_requests = lambda: dict(self.client.requests)
+        self.metrics.phases = self._phases
+        self.queue: WorkQueue | None = None
+        self.ready = asyncio.Event()
+        self._failures: dict[Key, int] = {}
+        self._burst: dict[Key, tuple[float, int]] = {}
+        self.registry = self._build_registry()
+
+    # ------------------------------------------------------------------ reconciling
+
+    async def _work(self, key: Key) -> float | None:
+        started = time.monotonic()
+        ns, name = key
+        try:
+            outcome = await self.reconciler.reconcile(ns, name)
+        except ApiError as exc:
+            return self._failed(key, started, f"API error: {exc}")
+        except Exception as exc:
+            log.exception("reconcile of rollout %s/%s failed", ns, name)
+            return self._failed(key, started, f"{type(exc).__name__}: {exc}")
+        self._failures.pop(key, None)
+        self.metrics.observe_reconcile(ns, "success", time.monotonic() - started, outcome.writes)
+        return self._throttle(key, outcome.requeue_after)
+
+    def _failed(self, key: Key, started: float, why: str) -> float:
+        count = self._failures.get(key, 0)
+        self._failures[key] = count + 1
+        delay = ERROR_BACKOFF[min(count, len(ERROR_BACKOFF) - 1)]
+        log.warning("rollout %s/%s: %s; retrying in %.1fs", key[0], key[1], why, delay)
+        self.metrics.observe_reconcile(key[0], "error", time.monotonic() - started, 0)
+        return delay
+
+    def _throttle(self, key: Key, requeue: float | None) -> float | None:
+        """An immediate requeue is normal (one move per pass), but never a hot loop."""
+        if requeue is None or requeue > 0:
+            return requeue
+        now = time.monotonic()
+        since, count = self._burst.get(key, (now, 0))
+        if now - since > 1.0:
+            since, count = now, 0
+        self._burst[key] = (since, count + 1)
+        if count > 50:
+            log.warning("rollout %s/%s asked to be reconciled again more than 50 times in 1s; slowing down", *key)
+            return 1.0
+        return 0.0
+
+    def enqueue(self, namespace: str, name: str) -> None:
+        if self.queue is not None:
+            self.queue.add((namespace, name))
+
+    def _phases(self) -> list[tuple[str, str, str]]:
+        out = []
+        for ro in self.cache.all(ROLLOUTS):
+            meta = ro.get("metadata") or {}
+            out.append(
+                (
+                    str(meta.get("namespace", "")),
+                    str(meta.get("name", "")),
+                    str((ro.get("status") or {}).get("phase") or ""),
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------------ who owns what
+
+    def _rollouts_in(self, namespace: str) -> list[dict[str, Any]]:
+        return list(self.cache.all(ROLLOUTS, namespace))
+
+    def _rollout_by_uid(self, namespace: str, uid: str) -> dict[str, Any] | None:
+        for ro in self._rollouts_in(namespace):
+            if (ro.get("metadata") or {}).get("uid") == uid:
+                return ro
+        return None
+
+    def _on_replicaset(self, obj: dict[str, Any]) -> None:
+        owner = kube.controller_uid(obj)
+        ns = str(obj["metadata"].get("namespace", ""))
+        ro = self._rollout_by_uid(ns, owner) if owner else None
+        if ro is not None:
+            self.enqueue(ns, ro["metadata"]["name"])
+
+    def _on_pod(self, obj: dict[str, Any]) -> None:
+        owner = kube.controller_uid(obj)
+        ns = str(obj["metadata"].get("namespace", ""))
+        if not owner:
+            return
+        for ro in self._rollouts_in(ns):
+            spec, status = ro.get("spec") or {}, ro.get("status") or {}
+            if not spec.get("restartAt") or spec.get("restartAt") == status.get("restartedAt"):
+                continue
+            uids = {rs["metadata"]["uid"] for rs in self.cache.owned_by(REPLICASETS, ro["metadata"]["uid"])}
+            if owner in uids:
+                self.enqueue(ns, ro["metadata"]["name"])
+
+    def _on_service(self, obj: dict[str, Any]) -> None:
+        ns, name = str(obj["metadata"].get("namespace", "")), obj["metadata"]["name"]
+        for ro in self._rollouts_in(ns):
+            canary = ((ro.get("spec") or {}).get("strategy") or {}).get("canary") or {}
+            if name in (canary.get("canaryService"), canary.get("stableService")):
+                self.enqueue(ns, ro["metadata"]["name"])
+
+    def _on_deployment(self, obj: dict[str, Any]) -> None:
+        ns, name = str(obj["metadata"].get("namespace", "")), obj["metadata"]["name"]
+        for ro in self._rollouts_in(ns):
+            if ((ro.get("spec") or {}).get("workloadRef") or {}).get("name") == name:
+                self.enqueue(ns, ro["metadata"]["name"])
+
+    async def _release_services(self, rollout: dict[str, Any]) -> None:
+        """A deleted Rollout gives its Services back: our hash leaves their selectors."""
+        ns, name = rollout["metadata"].get("namespace", ""), rollout["metadata"]["name"]
+        for svc in list(self.cache.all(SERVICES, ns)):
+            if ((svc.get("metadata") or {}).get("annotations") or {}).get(MANAGED_BY) != name:
+                continue
+            patch = {"metadata": {"annotations": {MANAGED_BY: None}}, "spec": {"selector": {HASH_LABEL: None}}}
+            try:
+                self.cache.put(SERVICES, await self.client.patch(SERVICES, ns, svc["metadata"]["name"], patch))
+            except ApiError as exc:
+                log.warning(
+                    "could not release service %s/%s of deleted rollout %s: %s", ns, svc["metadata"]["name"], name, exc
+                )
+
+    # ------------------------------------------------------------------ kopf wiring
+
+    def _build_registry(self) -> kopf.OperatorRegistry:
+        registry = kopf.OperatorRegistry()
+        conn = self.conn
+
+        @kopf.on.login(registry=registry)
+        def login(**_: Any) -> kopf.ConnectionInfo:
+            return kopf.ConnectionInfo(
+                server=conn.server,
+                token=conn.token,
+                ca_path=conn.ca_path,
+                certificate_path=conn.cert_path,
+                private_key_path=conn.key_path,
+                insecure=not conn.verify,
+                default_namespace=conn.namespace,
+            )
+
+        kinds: list[tuple[kube.Kind, Callable[[dict[str, Any]], None]]] = [
+            (ROLLOUTS, lambda obj: self.enqueue(obj["metadata"].get("namespace", ""), obj["metadata"]["name"])),
+            (REPLICASETS, self._on_replicaset),
+            (PODS, self._on_pod),
+            (SERVICES, self._on_service),
+            (DEPLOYMENTS, self._on_deployment),
+        ]
+        for kind, notify in kinds:
+            self._register(registry, kind, notify)
+        return registry
+
+    def _register(
+        self, registry: kopf.OperatorRegistry, kind: kube.Kind, notify: Callable[[dict[str, Any]], None]
+    ) -> None:
+        cache = self.cache
+        group_version = kind.api_version
+
+        def prime(body: kopf.Body, **_: Any) -> None:
+            # An index handler: runs during the initial listing, before any event handler.
+            cache.put(kind, dict(body))
+
+        prime.__name__ = f"prime_{kind.plural}"
+        kopf.index(group_version, kind.plural, registry=registry, id=f"cache-{kind.plural}")(prime)
+
+        async def on_event(event: kopf.RawEvent, **_: Any) -> None:
+            obj = dict(event["object"])
+            if event["type"] == "DELETED":
+                cache.remove(kind, obj)
+                if kind is ROLLOUTS:
+                    await self._release_services(obj)
+                    return
+            else:
+                cache.put(kind, obj)
+            notify(obj)
+
+        on_event.__name__ = f"on_{kind.plural}"
+        kopf.on.event(group_version, kind.plural, registry=registry, id=f"watch-{kind.plural}")(on_event)
+
+    def settings(self) -> kopf.OperatorSettings:
+        settings = kopf.OperatorSettings()
+        settings.peering.standalone = True
+        settings.posting.enabled = False  # our own Events, with Argo's reasons; none from kopf
+        settings.batching.batch_window = 0.01
+        settings.batching.idle_timeout = 60.0
+        settings.watching.label_selectors["apps", "v1", "replicasets"] = HASH_LABEL
+        settings.watching.label_selectors["", "v1", "pods"] = HASH_LABEL
+        # Nothing we register needs kopf's storages; keep them off our objects all the same.
+        settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.controller.kopf-progress")
+        settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.controller.kopf-diffbase")
+        settings.persistence.finalizer = "pyrollouts.io/unused"
+        return settings
+
+    async def run(self, stop: asyncio.Event, metrics_port: int = 0, health_port: int = 0) -> None:
+        self.queue = WorkQueue(self._work)
+        self.metrics.queue_depth = self.queue.depth
+        runners = []
+        if metrics_port:
+            runners.append(await serve(metrics_port, {"/metrics": lambda: (200, self.metrics.render())}))
+        if health_port:
+            runners.append(await serve(health_port, {"/healthz": self._health, "/readyz": self._health}))
+        await self.client.open()
+        try:
+            await kopf.operator(
+                registry=self.registry,
+                settings=self.settings(),
+                standalone=True,
+                clusterwide=not self.namespaces,
+                namespaces=self.namespaces,
+                stop_flag=stop,
+                ready_flag=self.ready,
+            )
+        finally:
+            await self.queue.stop()
+            await self.client.close()
+            for runner in runners:
+                await runner.cleanup()
+
+    def _health(self) -> tuple[int, str]:
+        return (200, "ok\n") if self.ready.is_set() else (503, "starting\n")
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.getLogger("kopf").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+async def run_controller(
+    kubeconfig: str | None, namespaces: Sequence[str], metrics_port: int, health_port: int, verbose: bool = False
+) -> None:
+    import signal
+
+    configure_logging(verbose)
+    conn = kube.load_connection(kubeconfig)
+    controller = Controller(conn, namespaces)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "pyrollouts controller: API server %s, %s",
+        conn.server,
+        f"namespaces {', '.join(namespaces)}" if namespaces else "all namespaces",
+    )
+    await controller.run(stop, metrics_port, health_port)

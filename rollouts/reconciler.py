@@ -1,0 +1,252 @@
+"""One Rollout: observe (from the caches) -> plan (pure) -> act (API writes), idempotently.
+
+Writes go out in the order the planner lists them, then the status, then the Events. The planner
+orders them so that stopping between any two is safe: Services move to a ReplicaSet only once it
+has available pods, and back to the stable one before anything is scaled down; each pass makes at
+most one scaling move; all progress lives in ``Rollout.status``, written last with the Rollout's
+resourceVersion, so a stale controller can never overwrite a user's promote or abort.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rollouts import canary
+from rollouts.canary import (
+    CreateReplicaSet,
+    DeletePod,
+    DeleteReplicaSet,
+    EventSpec,
+    Observed,
+    PatchReplicaSet,
+    PatchRolloutMetadata,
+    PatchService,
+    Plan,
+    ScaleWorkload,
+    merge_patch,
+)
+from rollouts.conditions_status import FAILED_RS_CREATE_MESSAGE, FAILED_RS_CREATE_REASON, PROGRESSING
+from rollouts.kube import (
+    DEPLOYMENTS,
+    EVENTS,
+    PODS,
+    REPLICASETS,
+    ROLLOUTS,
+    SERVICES,
+    ApiError,
+    Cache,
+    Client,
+    controller_uid,
+    event_body,
+)
+from rollouts.replicasets import format_time
+
+log = logging.getLogger("pyrollouts.reconciler")
+
+COMPONENT = "rollouts-controller"
+
+
+@dataclass
+class Outcome:
+    """What one reconcile did: when to look again, and how many writes it made."""
+
+    requeue_after: float | None
+    writes: int = 0
+
+
+class Reconciler:
+    def __init__(self, client: Client, cache: Cache, clock: Callable[[], float] = time.time) -> None:
+        self.client = client
+        self.cache = cache
+        self.clock = clock
+
+    # ------------------------------------------------------------------ observe
+
+    def observe(self, rollout: dict[str, Any]) -> Observed:
+        meta = rollout.get("metadata") or {}
+        ns, uid = str(meta.get("namespace", "")), str(meta.get("uid", ""))
+        rss = self.cache.owned_by(REPLICASETS, uid)
+        services: dict[str, dict[str, Any]] = {}
+        for name in canary.referenced_services(rollout):
+            svc = self.cache.get(SERVICES, ns, name)
+            if svc is not None:
+                services[name] = svc
+        ref = (rollout.get("spec") or {}).get("workloadRef") or {}
+        workload = self.cache.get(DEPLOYMENTS, ns, str(ref.get("name"))) if ref.get("name") else None
+        pods = None
+        if (rollout.get("spec") or {}).get("restartAt"):
+            pods = [p for rs in rss for p in self.cache.owned_by(PODS, str(rs["metadata"]["uid"]))]
+        return Observed(
+            rollout=rollout, replicasets=rss, services=services, now=self.clock(), workload=workload, pods=pods
+        )
+
+    # ------------------------------------------------------------------ reconcile
+
+    async def reconcile(self, namespace: str, name: str) -> Outcome:
+        rollout = self.cache.get(ROLLOUTS, namespace, name)
+        if rollout is None or (rollout.get("metadata") or {}).get("deletionTimestamp"):
+            return Outcome(None)
+        plan = canary.plan(self.observe(rollout))
+        return await self.act(rollout, plan)
+
+    async def act(self, rollout: dict[str, Any], plan: Plan) -> Outcome:
+        meta = rollout["metadata"]
+        ns, name = meta.get("namespace", ""), meta["name"]
+        writes = 0
+        current = rollout
+        for action in plan.actions:
+            try:
+                writes += 1
+                current = await self._do(current, action)
+            except ApiError as exc:
+                return await self._write_failed(rollout, action, exc, writes)
+        if plan.status is not None:
+            patch = merge_patch(rollout.get("status") or {}, plan.status)
+            if patch:
+                body = {"metadata": {"resourceVersion": current["metadata"].get("resourceVersion")}, "status": patch}
+                try:
+                    writes += 1
+                    updated = await self.client.patch(ROLLOUTS, ns, name, body, subresource="status")
+                    self.cache.put(ROLLOUTS, updated)
+                    current = updated
+                except ApiError as exc:
+                    if exc.not_found:
+                        return Outcome(None, writes)
+                    if exc.status == 409:
+                        await self._refresh(ROLLOUTS, ns, name)
+                        return Outcome(0.0, writes)
+                    raise
+        if plan.events:
+            writes += len(plan.events)
+            await asyncio.gather(*(self._event(current, e) for e in plan.events))
+        return Outcome(plan.requeue_after, writes)
+
+    async def _do(self, rollout: dict[str, Any], action: canary.Action) -> dict[str, Any]:
+        meta = rollout["metadata"]
+        ns = meta.get("namespace", "")
+        if isinstance(action, PatchService):
+            self.cache.put(SERVICES, await self.client.patch(SERVICES, ns, action.name, action.patch))
+        elif isinstance(action, CreateReplicaSet):
+            self.cache.put(REPLICASETS, await self.client.create(REPLICASETS, ns, action.manifest))
+        elif isinstance(action, PatchReplicaSet):
+            self.cache.put(REPLICASETS, await self.client.patch(REPLICASETS, ns, action.name, action.patch))
+        elif isinstance(action, DeleteReplicaSet):
+            await self.client.delete(REPLICASETS, ns, action.name, uid=action.uid)
+            gone = self.cache.get(REPLICASETS, ns, action.name)
+            if gone is not None:
+                self.cache.remove(REPLICASETS, gone)
+        elif isinstance(action, DeletePod):
+            try:
+                await self.client.delete(PODS, ns, action.name)
+            except ApiError as exc:
+                if not exc.not_found:
+                    raise
+        elif isinstance(action, ScaleWorkload):
+            self.cache.put(
+                DEPLOYMENTS,
+                await self.client.patch(DEPLOYMENTS, ns, action.name, {"spec": {"replicas": action.replicas}}),
+            )
+        elif isinstance(action, PatchRolloutMetadata):
+            updated = await self.client.patch(
+                ROLLOUTS,
+                ns,
+                meta["name"],
+                {"metadata": {"annotations": dict(action.annotations), "resourceVersion": meta.get("resourceVersion")}},
+            )
+            self.cache.put(ROLLOUTS, updated)
+            return updated
+        return rollout
+
+    async def _write_failed(
+        self, rollout: dict[str, Any], action: canary.Action, exc: ApiError, writes: int
+    ) -> Outcome:
+        """A write was refused: look again (409/404), or record why a ReplicaSet cannot be created."""
+        meta = rollout["metadata"]
+        ns, name = meta.get("namespace", ""), meta["name"]
+        if isinstance(action, CreateReplicaSet) and exc.already_exists:
+            rs_name = action.manifest["metadata"]["name"]
+            existing = await self.client.get(REPLICASETS, ns, rs_name)
+            if controller_uid(existing) == meta.get("uid"):
+                self.cache.put(REPLICASETS, existing)
+                return Outcome(0.0, writes)
+            # A ReplicaSet of that name belongs to someone else: a hash collision. Bump the count.
+            status = rollout.get("status") or {}
+            body = {
+                "metadata": {"resourceVersion": meta.get("resourceVersion")},
+                "status": {"collisionCount": int(status.get("collisionCount") or 0) + 1},
+            }
+            try:
+                self.cache.put(ROLLOUTS, await self.client.patch(ROLLOUTS, ns, name, body, subresource="status"))
+            except ApiError as again:
+                if again.status != 409:
+                    raise
+            return Outcome(0.0, writes + 1)
+        if isinstance(action, CreateReplicaSet) and exc.status in (400, 403, 422):
+            rs_name = action.manifest["metadata"]["name"]
+            message = FAILED_RS_CREATE_MESSAGE.format(rs_name, exc.message)
+            await self._event(rollout, EventSpec("Warning", FAILED_RS_CREATE_REASON, message))
+            stamp = format_time(self.clock())
+            conditions = [
+                c for c in (rollout.get("status") or {}).get("conditions") or [] if c.get("type") != PROGRESSING
+            ]
+            conditions.append(
+                {
+                    "type": PROGRESSING,
+                    "status": "False",
+                    "reason": FAILED_RS_CREATE_REASON,
+                    "message": message,
+                    "lastUpdateTime": stamp,
+                    "lastTransitionTime": stamp,
+                }
+            )
+            try:
+                self.cache.put(
+                    ROLLOUTS,
+                    await self.client.patch(
+                        ROLLOUTS, ns, name, {"status": {"conditions": conditions}}, subresource="status"
+                    ),
+                )
+            except ApiError as again:
+                log.warning("rollout %s/%s: could not record %s: %s", ns, name, FAILED_RS_CREATE_REASON, again)
+            return Outcome(30.0, writes + 2)
+        if exc.status in (404, 409):
+            kind = {
+                PatchService: SERVICES,
+                PatchReplicaSet: REPLICASETS,
+                DeleteReplicaSet: REPLICASETS,
+                PatchRolloutMetadata: ROLLOUTS,
+                ScaleWorkload: DEPLOYMENTS,
+            }.get(type(action))
+            target = getattr(action, "name", name)
+            if kind is not None:
+                await self._refresh(kind, ns, target if kind is not ROLLOUTS else name)
+            return Outcome(0.0, writes)
+        raise exc
+
+    async def _refresh(self, kind: Any, namespace: str, name: str) -> None:
+        """After a conflict or a 404: read the object once, so the next pass sees the truth."""
+        try:
+            self.cache.put(kind, await self.client.get(kind, namespace, name))
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+            cached = self.cache.get(kind, namespace, name)
+            if cached is not None:
+                self.cache.remove(kind, cached)
+
+    async def _event(self, rollout: dict[str, Any], event: EventSpec) -> None:
+        ns = rollout["metadata"].get("namespace", "")
+        body = event_body(rollout, event.type, event.reason, event.message, COMPONENT)
+        log.info("rollout %s/%s: %s %s", ns, rollout["metadata"]["name"], event.reason, event.message)
+        try:
+            await self.client.create(EVENTS, ns, body)
+        except ApiError as exc:
+            # An Event is a record, not progress: losing one must not stop the rollout. Say so loudly.
+            log.warning(
+                "could not record event %s on rollout %s/%s: %s", event.reason, ns, rollout["metadata"]["name"], exc
+            )

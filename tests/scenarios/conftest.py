@@ -1,0 +1,41 @@
+"""Scenario fixtures: a cluster (the sandbox, or KUBECONFIG with PYROLLOUTS_E2E=1) with our CRDs, and the
+controller running as a subprocess."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from scenario_helpers import REPO, Cluster, ControllerProcess
+
+
+@pytest.fixture(scope="module")
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Cluster:
+    kubectl = request.getfixturevalue("kubectl")  # skips (or fails, in CI) without kubectl
+    if os.environ.get("PYROLLOUTS_E2E") == "1":
+        kubeconfig = Path(os.environ["KUBECONFIG"])
+        env = dict(os.environ)
+    else:
+        handle = request.getfixturevalue("sandbox")
+        kubeconfig, env = handle.kubeconfig, handle.env()
+    c = Cluster(kubeconfig, kubectl.binary, env)
+    c.kubectl("apply", "-f", str(REPO / "crds"))
+    c.wait(
+        "the Rollout CRD to be served",
+        lambda: c.kubectl("get", "rollouts", "-A", check=False).returncode == 0,
+        timeout=30,
+    )
+    return c
+
+
+@pytest.fixture(scope="module")
+def controller(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControllerProcess]:
+    proc = ControllerProcess(cluster.kubeconfig, cluster.env, tmp_path_factory.mktemp("controller")).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+        if os.environ.get("PYROLLOUTS_SHOW_CONTROLLER_LOGS") == "1":
+            print(proc.logs())

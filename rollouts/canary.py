@@ -574,7 +574,10 @@ class _Planner:
         True when pods were deleted in this pass."""
         ro = self.ro
         restart_at = parse_time(ro.restart_at)
-        if restart_at is None or ro.restart_at == self.old.get("restartedAt") or self.now < restart_at:
+        if restart_at is None or ro.restart_at == self.old.get("restartedAt"):
+            return False
+        if self.now < restart_at:
+            self.plan.requeue(restart_at - self.now)
             return False
         if self.obs.pods is None:
             return False

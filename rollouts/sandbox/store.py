@@ -671,11 +671,13 @@ class Store:
             meta = new["metadata"]
             if _spec_part(new, rtype.has_status) != _spec_part(current, rtype.has_status):
                 meta["generation"] = int(old_meta.get("generation", 1)) + 1
+        new["metadata"].pop("resourceVersion", None)
+        if _same_object(_unmanaged(current), _unmanaged(new)):
+            # A no-op write changes nothing, neither resourceVersion nor managedFields, as on a real server
+            # (kubectl relies on it to print "patched (no change)").
+            return current
         if field_manager and subresource != "status":
             _record_manager(new, field_manager, "Update", now_rfc3339(self.clock))
-        new["metadata"].pop("resourceVersion", None)
-        if _same_object(current, new):
-            return current  # a no-op write does not bump resourceVersion, as on a real server
         if dry_run:
             new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
             return new
@@ -1079,6 +1081,10 @@ def _same_object(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
         return {**o, "metadata": {k: v for k, v in o["metadata"].items() if k != "resourceVersion"}}
 
     return strip(a) == strip(b)
+
+
+def _unmanaged(obj: Mapping[str, Any]) -> dict[str, Any]:
+    return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "managedFields"}}
 
 
 def _record_manager(obj: dict[str, Any], manager: str, operation: str, timestamp: str) -> None:

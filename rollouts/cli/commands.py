@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
-from rollouts import __version__, schema
-from rollouts.cli import actions, lint, render
+from rollouts import __version__
+from rollouts.cli import actions, render
 from rollouts.cli import info as i
 from rollouts.cli.client import (
     ANALYSISRUNS,
@@ -105,6 +103,13 @@ def cmd_version(ctx: Context) -> int:
 
 
 def cmd_lint(ctx: Context) -> int:
+    # Imported here: the schema machinery (jsonschema) is only needed by lint, and every other verb
+    # should start fast.
+    import yaml
+
+    from rollouts import schema
+    from rollouts.cli import lint
+
     filename: str = ctx.args.filename
     try:
         text = sys.stdin.read() if filename == "-" else Path(filename).read_text()

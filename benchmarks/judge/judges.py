@@ -1,0 +1,204 @@
+"""The judges under test, each vectorised over runs.
+
+Every judge returns, per run, the interval (1-based minute) at which it decided
+and what: ``fail_at`` (np.inf when it never failed) and ``pass_at`` (np.inf when
+it never promoted early). A run that reaches the end of the window undecided is
+promoted then (Argo/Kayenta semantics: the analysis succeeded).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import special
+
+from analysis.stats.sequential_counts import CountCore, CountTestConfig
+from analysis.stats.sequential_latency import LatencyTestConfig, exceedance_counts
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass
+class Outcome:
+    fail_at: FloatArray  # (runs,)
+    pass_at: FloatArray  # (runs,)
+
+
+def _first(cond: npt.NDArray[np.bool_]) -> FloatArray:
+    """1-based index of the first True along the last axis, inf if none."""
+    any_ = cond.any(axis=-1)
+    idx = np.argmax(cond, axis=-1).astype(np.float64) + 1.0
+    out: FloatArray = np.where(any_, idx, np.inf)
+    return out
+
+
+# --- ours ----------------------------------------------------------------------------------
+
+
+def sequential_counts(
+    ce: FloatArray, cn: FloatArray, be: FloatArray, bn: FloatArray, config: CountTestConfig | None = None
+) -> Outcome:
+    """The library's CountTest, run on every interval, vectorised over runs (same
+    CountCore arithmetic and the same minimum-evidence gate as CountTest)."""
+    cfg = config or CountTestConfig()
+    core = CountCore(cfg)
+    runs, T = ce.shape
+    st = core.zeros((runs,))
+    lf_all = np.full((runs, T), -np.inf)
+    lp_all = np.full((runs, T), -np.inf)
+    traffic_iv = np.zeros(runs)
+    ncum = np.zeros(runs)
+    mcum = np.zeros(runs)
+    for t in range(T):
+        ok = np.isfinite(ce[:, t]) & np.isfinite(be[:, t])
+        c = np.where(ok, ce[:, t], 0.0)
+        e = np.where(ok, be[:, t], 0.0)
+        n = np.where(ok, cn[:, t], 0.0)
+        m = np.where(ok, bn[:, t], 0.0)
+        both = (n > 0) & (m > 0)
+        share = np.where(both, n / np.where(both, n + m, 1.0), 0.0)
+        core.update(st, c, c + e, share, n + m)
+        traffic_iv += both
+        ncum += n
+        mcum += m
+        enough = (traffic_iv >= cfg.min_intervals) & (ncum >= cfg.min_canary_requests) & (
+            mcum >= cfg.min_baseline_requests
+        )
+        lf, lp = core.log_e(st)
+        lf_all[:, t] = np.where(enough, lf, -np.inf)
+        lp_all[:, t] = np.where(enough, lp, -np.inf)
+    fail_at = _first(lf_all >= -math.log(cfg.alpha_fail))
+    pass_at = _first(lp_all >= -math.log(cfg.alpha_pass))
+    # FAIL wins a tie; a decision is final.
+    pass_at = np.where(pass_at < fail_at, pass_at, np.inf)
+    fail_at = np.where(fail_at <= pass_at, fail_at, np.inf)
+    return Outcome(fail_at, pass_at)
+
+
+def sequential_latency(hc: FloatArray, hb: FloatArray, config: LatencyTestConfig | None = None) -> Outcome:
+    """The library's LatencyTest (one count test per bucket boundary), vectorised."""
+    from analysis.stats.sequential_latency import LatencyCore
+
+    cfg = config or LatencyTestConfig()
+    runs, T, nb = hc.shape
+    core = LatencyCore(cfg, nb - 1)
+    st = core.zeros((runs,))
+    lf_all = np.full((runs, T), -np.inf)
+    lp_all = np.full((runs, T), -np.inf)
+    for t in range(T):
+        ok = np.isfinite(hc[:, t, 0]) & np.isfinite(hb[:, t, 0])
+        c = np.where(ok[:, None], hc[:, t], 0.0)
+        b = np.where(ok[:, None], hb[:, t], 0.0)
+        core.update(st, exceedance_counts(c), c.sum(-1), exceedance_counts(b), b.sum(-1))
+        lf, lp, enough = core.judge(st)
+        lf_all[:, t] = np.where(enough, lf, -np.inf)
+        lp_all[:, t] = np.where(enough, lp, -np.inf)
+    fail_at = _first(lf_all >= -math.log(cfg.counts.alpha_fail))
+    pass_at = _first(lp_all >= -math.log(cfg.counts.alpha_pass))
+    pass_at = np.where(pass_at < fail_at, pass_at, np.inf)
+    fail_at = np.where(fail_at <= pass_at, fail_at, np.inf)
+    return Outcome(fail_at, pass_at)
+
+
+# --- oracle --------------------------------------------------------------------------------
+
+
+def oracle_sprt(ce: FloatArray, cn: FloatArray, rate: float, ratio: float, alpha: float = 0.01) -> Outcome:
+    """Wald's SPRT of canary rate = ``rate`` vs ``ratio * rate``, knowing both true
+    rates (so it needs no baseline): log LR = sum c log(ratio) - n rate (ratio - 1).
+    Rejects at log(1/alpha), the same level as ours."""
+    c = np.nan_to_num(ce)
+    n = np.nan_to_num(cn)
+    llr = np.cumsum(c * math.log(ratio) - n * rate * (ratio - 1.0), axis=1)
+    return Outcome(_first(llr >= -math.log(alpha)), np.full(ce.shape[0], np.inf))
+
+
+# --- thresholds (Argo / Flagger) -----------------------------------------------------------
+
+
+def threshold_judge(values: FloatArray, limit: float, failures_to_fail: int) -> Outcome:
+    """A measurement per interval; it fails when the canary's value exceeds ``limit``;
+    the analysis fails at the ``failures_to_fail``-th failed measurement. Missing
+    values (no data) are inconclusive and do not count. Argo: failureLimit=k means
+    fail at k+1 failures; Flagger: threshold=k fails at the k-th failed check."""
+    bad = np.nan_to_num(values, nan=-np.inf) > limit
+    count = np.cumsum(bad, axis=1)
+    return Outcome(_first(count >= failures_to_fail), np.full(values.shape[0], np.inf))
+
+
+# --- Kayenta-style Mann-Whitney, vectorised ------------------------------------------------
+
+
+def _tie_terms(a: FloatArray) -> FloatArray:
+    """sum(t^3 - t) over tie groups, per row of a row-sorted array (no NaN)."""
+    runs, n = a.shape
+    if n < 2:
+        return np.zeros(runs)
+    start = np.ones_like(a, dtype=bool)
+    start[:, 1:] = a[:, 1:] != a[:, :-1]
+    gid = np.cumsum(start, axis=1) - 1 + (np.arange(runs) * n)[:, None]
+    counts = np.bincount(gid.ravel(), minlength=runs * n).astype(np.float64)
+    return (counts**3 - counts).reshape(runs, n).sum(axis=1)
+
+
+def mw_high(x: FloatArray, y: FloatArray, confs: tuple[float, ...], tolerance: float = 0.25) -> npt.NDArray[np.bool_]:
+    """Kayenta's High classification (direction increase, meanRatio >= 1), per run and
+    per confidence level: lower CI bound > tolerance * |HL estimate|. x (runs, n),
+    y (runs, m), finite. Returns (runs, len(confs))."""
+    runs, n = x.shape
+    m = y.shape[1]
+    nm = n * m
+    xs, ys = np.sort(x, axis=1), np.sort(y, axis=1)
+    d = (xs[:, :, None] - ys[:, None, :]).reshape(runs, nm)
+    big_n = n + m
+    ties = _tie_terms(xs) + _tie_terms(ys)
+    sd0 = np.sqrt(nm / 12.0 * ((big_n + 1) - ties / (big_n * (big_n - 1))))
+    ks = []
+    for conf in confs:
+        z = float(special.ndtri(1 - (1 - conf) / 2))
+        ks.append(np.clip(np.ceil(nm / 2.0 - 0.5 - z * sd0), 1, nm).astype(np.int64) - 1)
+    med_k = sorted({(nm - 1) // 2, nm // 2})
+    kth = np.unique(np.concatenate([np.concatenate(ks), np.array(med_k)]))
+    part = np.partition(d, kth, axis=1)
+    est = 0.5 * (part[:, (nm - 1) // 2] + part[:, nm // 2])
+    mean_x, mean_y = x.mean(axis=1), y.mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(mean_y == 0, np.where(mean_x > 0, np.inf, 1.0), mean_x / mean_y)
+    identical = np.all(xs == ys, axis=1) if n == m else np.zeros(runs, dtype=bool)
+    out = np.zeros((runs, len(confs)), dtype=bool)
+    for j, k in enumerate(ks):
+        lower = np.take_along_axis(part, k[:, None], axis=1)[:, 0]
+        out[:, j] = (lower > tolerance * np.abs(est)) & (ratio >= 1.0) & ~identical
+    return out
+
+
+def kayenta(
+    xc: FloatArray, xb: FloatArray, confs: tuple[float, ...], start: int = 3, every: bool = True
+) -> list[Outcome]:
+    """Kayenta-style judge on per-interval metric points (NaN strategy: remove).
+    ``every``: re-run at every interval from ``start`` on and fail at the first High
+    (the naive continuous use); otherwise one run on the full window. One Outcome
+    per confidence level."""
+    runs, T = xc.shape
+    steps = range(start, T + 1) if every else [T]
+    fail = np.full((runs, len(confs)), np.inf)
+    for t in steps:
+        a, b = xc[:, :t], xb[:, :t]
+        ok = np.isfinite(a) & np.isfinite(b)
+        # Missing intervals are missing for both versions here, so rows keep equal
+        # lengths after removal when we group runs by their number of valid points.
+        nvalid = ok.sum(axis=1)
+        for nv in np.unique(nvalid):
+            if nv < 1:
+                continue
+            rows = np.flatnonzero(nvalid == nv)
+            aa = a[rows][ok[rows]].reshape(rows.size, nv)
+            bb = b[rows][ok[rows]].reshape(rows.size, nv)
+            high = mw_high(aa, bb, confs)
+            sub = fail[rows]
+            sub[high & np.isinf(sub)] = t
+            fail[rows] = sub
+    return [Outcome(fail[:, j], np.full(runs, np.inf)) for j in range(len(confs))]

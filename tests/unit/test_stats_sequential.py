@@ -1,0 +1,214 @@
+"""Sequential error-rate and latency judges: decisions, validity, state, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from analysis.stats.sequential_counts import CountCore, CountTest, CountTestConfig, validate_counts
+from analysis.stats.sequential_latency import (
+    LatencyCore,
+    LatencyTest,
+    LatencyTestConfig,
+    exceedance_counts,
+    histogram_from_cumulative,
+    histogram_from_samples,
+)
+from analysis.stats.types import Decision, InvalidInput
+
+BOUNDS = tuple(0.01 * 2.0**i for i in range(10))
+
+
+def _run_counts(cfg: CountTestConfig, ce: np.ndarray, cn: np.ndarray, be: np.ndarray, bn: np.ndarray) -> np.ndarray:
+    """Vectorised CountCore over runs; returns the first interval each run FAILs (inf if never)."""
+    core = CountCore(cfg)
+    runs, t_max = ce.shape
+    st = core.zeros((runs,))
+    fail = np.full(runs, np.inf)
+    for t in range(t_max):
+        core.update(st, ce[:, t], ce[:, t] + be[:, t], cn[:, t] / (cn[:, t] + bn[:, t]), cn[:, t] + bn[:, t])
+        lf, _ = core.log_e(st)
+        hit = (lf >= -math.log(cfg.alpha_fail)) & np.isinf(fail) & (t + 1 >= cfg.min_intervals)
+        fail[hit] = t + 1
+    return fail
+
+
+def test_vectorised_core_matches_count_test() -> None:
+    rng = np.random.default_rng(1)
+    cfg = CountTestConfig()
+    t = CountTest(cfg)
+    core = CountCore(cfg)
+    st = core.zeros((1,))
+    for _ in range(12):
+        c, b = float(rng.poisson(2.0)), float(rng.poisson(9.0))
+        t.update(c, 150, b, 1350)
+        core.update(st, np.array([c]), np.array([c + b]), np.array([0.1]), np.array([1500.0]))
+    lf, lp = core.log_e(st)
+    r = t.result()
+    assert r.e_fail == pytest.approx(math.exp(lf[0]))
+    assert r.e_pass == pytest.approx(math.exp(lp[0]))
+
+
+def test_type_one_error_poisson_and_clustered_nulls() -> None:
+    """Checked after every interval for 60 intervals, the false-rollback rate stays
+    below alpha = 1% on a Poisson null and on strongly clustered errors."""
+    rng = np.random.default_rng(2024)
+    runs, t_max = 400, 60
+    n = rng.poisson(600.0, (runs, t_max)).astype(float)
+    m = rng.poisson(5400.0, (runs, t_max)).astype(float)
+    ce, be = rng.poisson(n * 0.01).astype(float), rng.poisson(m * 0.01).astype(float)
+    fail = _run_counts(CountTestConfig(), ce, n, be, m)
+    assert np.isfinite(fail).mean() <= 0.01
+    # Errors clustered per version and interval: Gamma(CV 1) multipliers, phi ~ 50.
+    g1, g2 = rng.gamma(1.0, 1.0, (runs, t_max)), rng.gamma(1.0, 1.0, (runs, t_max))
+    ce, be = rng.poisson(n * 0.01 * g1).astype(float), rng.poisson(m * 0.01 * g2).astype(float)
+    robust = _run_counts(CountTestConfig(), ce, n, be, m)
+    assert np.isfinite(robust).mean() <= 0.01
+    # The plain Poisson test is fooled by the same data: the guard is what saves us.
+    naive = _run_counts(CountTestConfig(dispersion=1.0), ce, n, be, m)
+    assert np.isfinite(naive).mean() > 0.1
+
+
+def test_detects_a_doubling_and_passes_a_good_canary() -> None:
+    rng = np.random.default_rng(5)
+    bad = CountTest()
+    for _ in range(60):
+        r = bad.update(rng.poisson(24), 1200, rng.poisson(108), 10800)
+        if r.decision is Decision.FAIL:
+            break
+    assert r.decision is Decision.FAIL
+    assert r.estimate is not None and 1.3 < r.estimate < 3.5
+    assert r.interval is not None and r.interval[0] > 1.0
+    assert "canary error rate above" in r.reason and r.p_fail <= 0.01
+    good = CountTest()
+    for _ in range(60):
+        r = good.update(rng.poisson(60), 6000, rng.poisson(540), 54000)
+        if r.decision is not Decision.CONTINUE and r.decision is not Decision.NODATA:
+            break
+    assert r.decision is Decision.PASS
+    assert r.interval is not None and r.interval[1] < 2.0
+    # Decisions are final.
+    assert good.update(600, 6000, 1, 54000).decision is Decision.PASS
+
+
+def test_minimum_evidence_waits_for_data() -> None:
+    t = CountTest(CountTestConfig(min_intervals=3, min_canary_requests=200))
+    for _ in range(10):  # a handful of requests, all failing: still no verdict
+        r = t.update(5, 5, 0, 900)
+    assert r.decision is Decision.NODATA
+    assert "waiting for data" in r.reason and "canary 50/200" in r.reason
+    # Zero traffic and missing scrapes: no data, never an exception.
+    t2 = CountTest()
+    assert t2.update(0, 0, 0, 0).decision is Decision.NODATA
+    assert t2.update(float("nan"), 10, 1, 100).decision is Decision.NODATA
+    assert t2.state.missing == 1
+
+
+def test_count_bad_input_is_a_clear_error() -> None:
+    t = CountTest()
+    for args in [(-1, 10, 0, 10), (11, 10, 0, 10), (float("inf"), 10, 0, 10), ("x", 10, 0, 10)]:
+        with pytest.raises(InvalidInput):
+            t.update(*args)  # type: ignore[arg-type]
+    assert validate_counts(1, 10, 0, 10) == (1.0, 10.0, 0.0, 10.0)
+    with pytest.raises(InvalidInput):
+        CountTestConfig(alpha_fail=0.0)
+    with pytest.raises(InvalidInput):
+        CountTestConfig(dispersion=0.5)
+    with pytest.raises(InvalidInput):
+        CountTest.from_dict({"config": {}, "state": {}})
+    with pytest.raises(InvalidInput):
+        CountTest.from_dict({"config": CountTestConfig().to_dict(), "state": {"arrays": {"loglik": [1.0]}}})
+
+
+def test_count_state_round_trips_through_json() -> None:
+    rng = np.random.default_rng(9)
+    a = CountTest()
+    for _ in range(5):
+        a.update(rng.poisson(3), 300, rng.poisson(27), 2700)
+    b = CountTest.from_dict(json.loads(json.dumps(a.to_dict())))
+    for _ in range(5):
+        c, e = rng.poisson(3), rng.poisson(27)
+        ra, rb = a.update(c, 300, e, 2700), b.update(c, 300, e, 2700)
+        assert ra.to_dict() == rb.to_dict()
+    json.dumps(ra.to_dict())
+
+
+def test_histogram_parsing() -> None:
+    h, b = histogram_from_cumulative({"0.1": 5, "0.5": 8, "+Inf": 10}) or (None, None)
+    assert b == (0.1, 0.5) and h is not None and list(h) == [5.0, 3.0, 2.0]
+    assert list(exceedance_counts(h)) == [5.0, 2.0]
+    assert histogram_from_cumulative({"0.1": float("nan"), "+Inf": 3}) is None
+    with pytest.raises(InvalidInput):
+        histogram_from_cumulative({"0.1": 9, "0.5": 2, "+Inf": 10})  # decreasing
+    with pytest.raises(InvalidInput):
+        histogram_from_cumulative({"0.1": -1, "+Inf": 10})
+    with pytest.raises(InvalidInput):
+        histogram_from_cumulative({"0.1": 1, "+Inf": 2}, bounds=(0.1, 0.2))
+    with pytest.raises(InvalidInput):
+        histogram_from_cumulative({})
+    assert list(histogram_from_samples([0.05, 0.1, 0.3, 9.0, float("nan")], (0.1, 0.5))) == [2.0, 1.0, 1.0]
+    with pytest.raises(InvalidInput):
+        histogram_from_samples([-1.0], (0.1,))
+
+
+def test_latency_detects_variance_only_increase_and_passes_equal() -> None:
+    rng = np.random.default_rng(3)
+    cfg = LatencyTestConfig(buckets=BOUNDS)
+    wide = LatencyTest(cfg)
+    for _ in range(30):
+        r = wide.update_samples(rng.lognormal(math.log(0.1), 0.8, 200), rng.lognormal(math.log(0.1), 0.5, 1800))
+        if r.decision is Decision.FAIL:
+            break
+    assert r.decision is Decision.FAIL and "slower" in r.reason
+    assert r.details["worstBound"] >= 0.16  # the upper tail, not the median
+    same = LatencyTest(cfg)
+    for _ in range(60):
+        r = same.update_samples(rng.lognormal(math.log(0.1), 0.5, 600), rng.lognormal(math.log(0.1), 0.5, 5400))
+        if r.decision is Decision.PASS:
+            break
+    assert r.decision is Decision.PASS
+    restored = LatencyTest.from_dict(json.loads(json.dumps(same.to_dict())))
+    assert restored.result().decision is Decision.PASS
+
+
+def test_latency_type_one_error_heavy_tail() -> None:
+    rng = np.random.default_rng(11)
+    runs, t_max = 300, 40
+    bounds = np.array(BOUNDS)
+    cfg = LatencyTestConfig(buckets=BOUNDS)
+    core = LatencyCore(cfg, bounds.size)
+    st = core.zeros((runs,))
+    # Pareto(1.1) latencies: no finite variance. Bucket probabilities, multinomial counts.
+    cdf = np.where(bounds > 0.02, 1 - (0.02 / bounds) ** 1.1, 0.0)
+    p = np.diff(np.concatenate([[0.0], cdf, [1.0]]))
+    fails = np.zeros(runs, dtype=bool)
+    for _ in range(t_max):
+        hc = rng.multinomial(120, p, size=runs).astype(float)
+        hb = rng.multinomial(1080, p, size=runs).astype(float)
+        core.update(st, exceedance_counts(hc), hc.sum(-1), exceedance_counts(hb), hb.sum(-1))
+        lf, _, enough = core.judge(st)
+        fails |= enough & (lf >= -math.log(cfg.counts.alpha_fail))
+    assert fails.mean() <= 0.01
+
+
+def test_latency_bad_input() -> None:
+    t = LatencyTest()
+    assert t.result().decision is Decision.NODATA
+    with pytest.raises(InvalidInput):
+        t.update_samples([0.1], [0.1])  # no bounds configured yet
+    r = t.update_histograms(None, {"0.1": 1, "+Inf": 2})
+    assert r.decision is Decision.NODATA
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = t.update_histograms({"0.1": 0, "+Inf": 0}, {"0.1": 0, "+Inf": 0})  # zero traffic
+        assert r.decision is Decision.NODATA
+    with pytest.raises(InvalidInput):
+        t.update_histograms({"0.1": 1, "+Inf": 2}, {"0.2": 1, "+Inf": 2})
+    with pytest.raises(InvalidInput):
+        LatencyTestConfig(buckets=(0.5, 0.1))
+    with pytest.raises(InvalidInput):
+        LatencyTest.from_dict({"config": LatencyTestConfig(buckets=(0.1,)).to_dict(), "state": {"bounds": [0.1]}})

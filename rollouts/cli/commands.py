@@ -29,7 +29,7 @@ from rollouts.cli.client import (
     Resource,
 )
 from rollouts.cli.durations import Duration
-from rollouts.cli.watch import RolloutView, report_errors, selector_string
+from rollouts.cli.watch import RolloutListView, RolloutView, report_errors, selector_string
 
 # Redraw a watched view at most this often, and at least every second (ages move).
 MIN_REDRAW_SECONDS = 0.2
@@ -185,17 +185,41 @@ def _watch_rollout(ctx: Context, client: Client, ro: Mapping[str, Any], color: b
         view.stop()
 
 
+def _listed(items: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    chosen = [ro for ro in items if not name or i.meta(ro).get("name") == name]
+    return sorted(chosen, key=lambda ro: (str(i.meta(ro).get("namespace", "")), str(i.meta(ro).get("name", ""))))
+
+
 def cmd_list_rollouts(ctx: Context) -> int:
     client = ctx.client()
-    listing = client.list(ROLLOUTS, all_namespaces=ctx.args.all_namespaces)
-    items = [ro for ro in listing.get("items") or [] if not ctx.args.name or i.meta(ro).get("name") == ctx.args.name]
-    if not items:
-        where = "" if ctx.args.all_namespaces else f' in namespace "{client.namespace}"'
+    args = ctx.args
+    items = _listed(client.list(ROLLOUTS, all_namespaces=args.all_namespaces).get("items") or [], args.name)
+    if not items and not args.watch:
+        where = "" if args.all_namespaces else f' in namespace "{client.namespace}"'
         print(f"No resources found{where}.", file=ctx.err)
         return 0
-    items.sort(key=lambda ro: (str(i.meta(ro).get("namespace", "")), str(i.meta(ro).get("name", ""))))
-    ctx.out.write(render.render_list(items, ctx.args.all_namespaces))
-    return 0
+    lines = render.render_list(items, args.all_namespaces, args.timestamps, now()).splitlines()
+    print("\n".join(lines), file=ctx.out, flush=True)
+    if not args.watch:
+        return 0
+    # --watch: print a rollout's line again whenever what it shows changes (as Argo does).
+    shown = {render.list_key(ro): render.list_row(ro) for ro in items}
+    view = RolloutListView(client, args.all_namespaces)
+    generation = -1
+    try:
+        view.start()
+        while True:
+            generation = view.wait(generation, TICK_SECONDS)
+            for ro in _listed(view.informer.objects(), args.name):
+                key, row = render.list_key(ro), render.list_row(ro)
+                if shown.get(key) != row:
+                    shown[key] = row
+                    print(render.render_list_line(ro, args.all_namespaces, args.timestamps, now()),
+                          file=ctx.out, flush=True)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        view.stop()
 
 
 def _degraded(name: str, message: str) -> CLIError:

@@ -21,8 +21,10 @@ from rollouts.cli.durations import Duration, parse_go_duration
 
 Handler = Callable[[commands.Context], int]
 
-# Boolean flags that, as with cobra, may be written --flag=false / --flag=true.
-_BOOL_FLAGS = {"--watch", "--full", "--no-color", "--all-namespaces", "--skip-current-step", "--skip-all-steps"}
+# Boolean flags that, as with cobra, may be written --flag=false / --flag=true. The first kind has a
+# --no-flag form; the second is a plain switch (=false simply leaves it off).
+_NEGATABLE_FLAGS = {"--watch", "--full", "--skip-current-step", "--skip-all-steps", "--timestamps"}
+_SWITCH_FLAGS = {"--no-color", "--all-namespaces"}
 _BOOL_VALUE = re.compile(r"^(--[a-z-]+)=(true|false|t|f|1|0|True|False|TRUE|FALSE)$")
 
 
@@ -30,9 +32,13 @@ def _normalise_bools(argv: Sequence[str]) -> list[str]:
     result = []
     for arg in argv:
         match = _BOOL_VALUE.match(arg)
-        if match and match.group(1) in _BOOL_FLAGS:
+        flag = match.group(1) if match else ""
+        if match and flag in _NEGATABLE_FLAGS | _SWITCH_FLAGS:
             truthy = match.group(2).lower() in ("true", "t", "1")
-            result.append(match.group(1) if truthy else "--no-" + match.group(1)[2:])
+            if truthy:
+                result.append(flag)
+            elif flag in _NEGATABLE_FLAGS:
+                result.append("--no-" + flag[2:])
         else:
             result.append(arg)
     return result
@@ -137,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     list_ro = b.verb(list_sub, "rollouts", commands.cmd_list_rollouts, "list rollouts", aliases=("ro", "rollout"))
     list_ro.add_argument("-A", "--all-namespaces", action="store_true", help="list the rollouts of all namespaces")
     list_ro.add_argument("--name", default="", help="only the rollout with this name")
+    list_ro.add_argument("-w", "--watch", action=argparse.BooleanOptionalAction, default=False,
+                         help="after the table, print a rollout's line again whenever it changes")
+    list_ro.add_argument("--timestamps", action=argparse.BooleanOptionalAction, default=False,
+                         help="start each line with the time it was printed")
 
     status = b.verb(sub, "status", commands.cmd_status,
                     "show a rollout's status; by default wait until it is Healthy (exit 0) or Degraded (exit 1)")

@@ -274,14 +274,47 @@ def list_row(ro: Mapping[str, Any]) -> list[str]:
     return [value.ljust(width) for value, width in zip(values, _LIST_WIDTHS, strict=True)]
 
 
-def render_list(rollouts: Sequence[Mapping[str, Any]], all_namespaces: bool = False) -> str:
+def list_key(ro: Mapping[str, Any]) -> tuple[str, str]:
+    return str(i.meta(ro).get("namespace", "")), str(i.meta(ro).get("name", ""))
+
+
+def _timestamp(moment: dt.datetime | None) -> str:
+    moment = moment or dt.datetime.now(dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _full_row(ro: Mapping[str, Any], all_namespaces: bool, timestamps: bool, now: dt.datetime | None) -> list[str]:
+    row = list_row(ro)
+    if all_namespaces:
+        row.insert(0, str(i.meta(ro).get("namespace", "")).ljust(9))
+    if timestamps:
+        row.insert(0, _timestamp(now).ljust(20))
+    return row
+
+
+def _header(all_namespaces: bool, timestamps: bool) -> list[str]:
     header = list(LIST_HEADER)
-    rows: list[list[str]] = []
-    for ro in rollouts:
-        row = list_row(ro)
-        if all_namespaces:
-            row.insert(0, str(i.meta(ro).get("namespace", "")).ljust(9))
-        rows.append(row)
     if all_namespaces:
         header.insert(0, "NAMESPACE")
-    return "\n".join(tabulate([header, *rows])) + "\n"
+    if timestamps:
+        header.insert(0, "TIMESTAMP")
+    return header
+
+
+def render_list(
+    rollouts: Sequence[Mapping[str, Any]],
+    all_namespaces: bool = False,
+    timestamps: bool = False,
+    now: dt.datetime | None = None,
+) -> str:
+    """The `list rollouts` table (NAMESPACE with -A, TIMESTAMP with --timestamps, as Argo)."""
+    rows = [_full_row(ro, all_namespaces, timestamps, now) for ro in rollouts]
+    return "\n".join(tabulate([_header(all_namespaces, timestamps), *rows])) + "\n"
+
+
+def render_list_line(
+    ro: Mapping[str, Any], all_namespaces: bool = False, timestamps: bool = False, now: dt.datetime | None = None
+) -> str:
+    """One updated line under the table `list rollouts --watch` printed first (aligned with its header)."""
+    lines = tabulate([_header(all_namespaces, timestamps), _full_row(ro, all_namespaces, timestamps, now)])
+    return lines[1]

@@ -47,6 +47,7 @@ class Informer(threading.Thread):
         label_selector: str = "",
         field_selector: str = "",
         optional: bool = False,
+        all_namespaces: bool = False,
     ) -> None:
         super().__init__(name=f"informer-{resource.plural}", daemon=True)
         self.client = client
@@ -55,6 +56,7 @@ class Informer(threading.Thread):
         self.label_selector = label_selector
         self.field_selector = field_selector
         self.optional = optional
+        self.all_namespaces = all_namespaces
         self.synced = threading.Event()
         self.error: CLIError | None = None
         self._objects: dict[str, dict[str, Any]] = {}
@@ -75,7 +77,8 @@ class Informer(threading.Thread):
 
     def _relist(self) -> str:
         listing = self.client.list(
-            self.resource, label_selector=self.label_selector, field_selector=self.field_selector
+            self.resource, all_namespaces=self.all_namespaces, label_selector=self.label_selector,
+            field_selector=self.field_selector,
         )
         with self._lock:
             self._objects = {self._key(o): o for o in listing.get("items") or []}
@@ -99,7 +102,7 @@ class Informer(threading.Thread):
                 self._stopped.wait(1.0)
 
     def _watch_from(self, version: str) -> None:
-        path = self.resource.collection(self.client.namespace)
+        path = self.resource.collection(None if self.all_namespaces else self.client.namespace)
         while not self._stopped.is_set():
             query = {"resourceVersion": version}
             if self.label_selector:
@@ -178,6 +181,31 @@ class RolloutView:
             self.pods.objects() if self.pods else [],
             self.analysisruns.objects() if self.analysisruns else [],
         )
+
+
+class RolloutListView:
+    """An informer over all rollouts of a namespace (or of all namespaces) for `list rollouts --watch`."""
+
+    def __init__(self, client: Client, all_namespaces: bool) -> None:
+        self._changed = threading.Condition()
+        self._generation = 0
+        self.informer = Informer(client, ROLLOUTS, self._notify, all_namespaces=all_namespaces)
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
+
+    def start(self) -> None:
+        self.informer.start()
+
+    def stop(self) -> None:
+        self.informer.stop()
+
+    def wait(self, seen: int, timeout: float) -> int:
+        with self._changed:
+            self._changed.wait_for(lambda: self._generation != seen, timeout=max(0.0, timeout))
+            return self._generation
 
 
 def report_errors(view: RolloutView, reported: set[str], err: TextIO = sys.stderr) -> None:

@@ -231,6 +231,24 @@ def test_list_rollouts_in_a_namespace_and_everywhere(kubectl: Kubectl, plugin: P
     assert any(line.startswith(namespace) and " alpha " in line for line in everywhere.splitlines())
 
 
+@pytest.mark.slow
+def test_list_rollouts_watch_prints_changed_lines(kubectl: Kubectl, plugin: Plugin) -> None:
+    namespace = unique("listwatch")
+    kubectl.run("create", "namespace", namespace)
+    create_rollout(kubectl, "gamma", PAUSED, namespace=namespace)
+    process = plugin.start("list", "rollouts", "-n", namespace, "--watch")
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("NAME ")
+        assert re.sub(r"\s+", " ", process.stdout.readline()) == "gamma Canary Paused 1/4 20 3/3 3 1 3 "
+        set_status(kubectl, "gamma", {"currentStepIndex": 2, "phase": "Progressing", "message": "x",
+                                      "pauseConditions": None, "controllerPause": None}, namespace=namespace)
+        assert re.sub(r"\s+", " ", process.stdout.readline()) == "gamma Canary Progressing 2/4 60 3/3 3 1 3 "
+    finally:
+        process.kill()
+        process.communicate()
+
+
 # --------------------------------------------------------------------------- actions: exact patches
 
 

@@ -34,6 +34,13 @@ def test_status_watches_by_default_and_accepts_watch_false() -> None:
     assert args.watch is True and args.timeout.seconds == 2.0 and args.timeout.text == "2s"
 
 
+def test_switches_accept_explicit_values() -> None:
+    assert parse_args(["get", "ro", "web", "--no-color=true"]).no_color is True
+    assert parse_args(["get", "ro", "web", "--no-color=false"]).no_color is False
+    assert parse_args(["list", "rollouts", "--all-namespaces=true", "--watch=false"]).all_namespaces is True
+    assert parse_args(["promote", "web", "--full=true"]).full is True
+
+
 def test_durations_and_numbers() -> None:
     args = parse_args(["restart", "web", "--in", "1m30s"])
     assert args.delay.seconds == 90.0 and args.delay.text == "1m30s"

@@ -207,6 +207,14 @@ def test_list_rollouts_columns() -> None:
     assert render.render_list([degraded], all_namespaces=True).splitlines()[1].startswith("prod       demo  ")
 
 
+def test_list_rollouts_with_timestamps_and_watch_lines() -> None:
+    degraded, _, _ = degraded_canary()
+    table = render.render_list([degraded], all_namespaces=True, timestamps=True, now=NOW).splitlines()
+    assert table[0].startswith("TIMESTAMP             NAMESPACE  NAME        STRATEGY ")
+    assert table[1].startswith("2024-05-01T12:00:00Z  prod       demo        Canary     Degraded ")
+    assert render.render_list_line(degraded, all_namespaces=True, timestamps=True, now=NOW) == table[1]
+
+
 def test_status_line() -> None:
     assert render.status_line("Healthy", "") == "Healthy"
     assert render.status_line("Paused", "CanaryPauseStep") == "Paused - CanaryPauseStep"

@@ -1045,6 +1045,7 @@ class _Planner:
                 cs.ROLLOUT_STEP_COMPLETED_MESSAGE.format(index, steps, step.describe()),
             )
             self.remove_pause.append(cs.PAUSE_CANARY_STEP)
+            self.plan.requeue(0)  # the next step can start right away, from the status we are writing
         new["currentStepIndex"] = index
         return self._persist(new)
 

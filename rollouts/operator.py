@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -232,7 +233,7 @@ class Controller:
         conn = self.conn
 
         @kopf.on.login(registry=registry)
-        def login(**_: Any) -> kopf.ConnectionInfo:
+        async def login(**_: Any) -> kopf.ConnectionInfo:
             return kopf.ConnectionInfo(
                 server=conn.server,
                 token=conn.token,
@@ -260,7 +261,7 @@ class Controller:
         cache = self.cache
         group_version = kind.api_version
 
-        def prime(body: kopf.Body, **_: Any) -> None:
+        async def prime(body: kopf.Body, **_: Any) -> None:
             # An index handler: runs during the initial listing, before any event handler.
             cache.put(kind, dict(body))
 
@@ -286,7 +287,8 @@ class Controller:
         settings.peering.standalone = True
         settings.posting.enabled = False  # our own Events, with Argo's reasons; none from kopf
         settings.batching.batch_window = 0.01
-        settings.batching.idle_timeout = 60.0
+        settings.batching.idle_timeout = 5.0
+        settings.batching.exit_timeout = 0.5
         settings.watching.label_selectors["apps", "v1", "replicasets"] = HASH_LABEL
         settings.watching.label_selectors["", "v1", "pods"] = HASH_LABEL
         # Nothing we register needs kopf's storages; keep them off our objects all the same.
@@ -295,7 +297,9 @@ class Controller:
         settings.persistence.finalizer = "pyrollouts.io/unused"
         return settings
 
-    async def run(self, stop: asyncio.Event, metrics_port: int = 0, health_port: int = 0) -> None:
+    async def run(
+        self, stop: asyncio.Event, metrics_port: int = 0, health_port: int = 0, signals: bool = False
+    ) -> None:
         self.queue = WorkQueue(self._work)
         self.metrics.queue_depth = self.queue.depth
         runners = []
@@ -304,8 +308,8 @@ class Controller:
         if health_port:
             runners.append(await serve(health_port, {"/healthz": self._health, "/readyz": self._health}))
         await self.client.open()
-        try:
-            await kopf.operator(
+        operator = asyncio.create_task(
+            kopf.operator(
                 registry=self.registry,
                 settings=self.settings(),
                 standalone=True,
@@ -313,8 +317,31 @@ class Controller:
                 namespaces=self.namespaces,
                 stop_flag=stop,
                 ready_flag=self.ready,
-            )
+            ),
+            name="kopf operator",
+        )
+        stopping = asyncio.create_task(stop.wait(), name="stop flag")
+        try:
+            if signals:
+                # kopf installs its own SIGINT/SIGTERM handlers when it starts; ours replace them
+                # (once kopf is up) so that a stop is quick, as below.
+                ready = asyncio.create_task(self.ready.wait(), name="ready flag")
+                await asyncio.wait({operator, ready}, return_when=asyncio.FIRST_COMPLETED)
+                ready.cancel()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, stop.set)
+            await asyncio.wait({operator, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not operator.done():
+                # kopf stops its watches at once, then gives every other task on the loop 5 s to end;
+                # ours need none of that, so cut the wait short.
+                await asyncio.wait({operator}, timeout=1.0)
+                operator.cancel()
+            await asyncio.gather(operator, return_exceptions=True)
+            if not operator.cancelled() and operator.exception() is not None:
+                raise operator.exception()  # type: ignore[misc]
         finally:
+            stopping.cancel()
             await self.queue.stop()
             await self.client.close()
             for runner in runners:
@@ -332,8 +359,6 @@ def configure_logging(verbose: bool) -> None:
 async def run_controller(
     kubeconfig: str | None, namespaces: Sequence[str], metrics_port: int, health_port: int, verbose: bool = False
 ) -> None:
-    import signal
-
     configure_logging(verbose)
     conn = kube.load_connection(kubeconfig)
     controller = Controller(conn, namespaces)
@@ -346,4 +371,4 @@ async def run_controller(
         conn.server,
         f"namespaces {', '.join(namespaces)}" if namespaces else "all namespaces",
     )
-    await controller.run(stop, metrics_port, health_port)
+    await controller.run(stop, metrics_port, health_port, signals=True)

@@ -141,6 +141,13 @@ def cmd_get_rollout(ctx: Context) -> int:
     return _watch_rollout(ctx, client, ro, color)
 
 
+def _gone(view: RolloutView, name: str, namespace: str) -> CLIError:
+    """Why a watched rollout is missing: the informer could not list it, or it was deleted."""
+    if view.rollout.error is not None:
+        return view.rollout.error
+    return CLIError(f'rollout "{name}" was deleted from namespace "{namespace}"')
+
+
 def _watch_timeout(args: argparse.Namespace) -> float | None:
     limits = [float(args.timeout_seconds)] if args.timeout_seconds else []
     if args.timeout is not None and args.timeout.seconds > 0:
@@ -163,7 +170,7 @@ def _watch_rollout(ctx: Context, client: Client, ro: Mapping[str, Any], color: b
             report_errors(view, reported, ctx.err)
             current, replicasets, pods, runs = view.current()
             if current is None:
-                raise CLIError(f'rollout "{ctx.args.name}" was deleted from namespace "{client.namespace}"')
+                raise _gone(view, ctx.args.name, client.namespace)
             text = render.render_rollout(i.rollout_info(current, replicasets, pods, runs), now(), color)
             if tty:
                 ctx.out.write(render.CLEAR_SCREEN + text)
@@ -249,7 +256,7 @@ def cmd_status(ctx: Context) -> int:
             report_errors(view, reported, ctx.err)
             current = view.current()[0]
             if current is None:
-                raise CLIError(f'rollout "{name}" was deleted from namespace "{client.namespace}"')
+                raise _gone(view, name, client.namespace)
             phase, message = i.rollout_phase(current)
             line = render.status_line(phase, message)
             if line != previous:

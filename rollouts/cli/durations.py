@@ -58,28 +58,6 @@ def parse_go_duration(text: str) -> float:
     return sign * total
 
 
-def parse_step_duration(value: object) -> float | None:
-    """Seconds in an Argo pause duration (an int of seconds, "30" or a Go duration); None when invalid.
-
-    Mirrors Argo's `RolloutPause.DurationSeconds`: a bare number string is seconds, anything else is a
-    Go duration; negative values are invalid too.
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return float(value) if value >= 0 else None
-    if isinstance(value, str):
-        if re.fullmatch(r"[+-]?[0-9]+", value):
-            seconds = float(int(value))
-        else:
-            try:
-                seconds = parse_go_duration(value)
-            except ValueError:
-                return None
-        return seconds if seconds >= 0 else None
-    return None
-
-
 def human_duration(seconds: float) -> str:
     """Kubernetes' `duration.HumanDuration`: "45s", "3m12s", "12m", "5h3m", "2d4h", "400d", "3y20d"."""
     whole = int(seconds)

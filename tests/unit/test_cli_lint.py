@@ -53,6 +53,9 @@ def test_a_sound_rollout_has_no_problems() -> None:
     assert problems(BASE) == []
 
 
+DURATION = "Duration needs to be greater than 0 (seconds, or a duration such as 30s, 5m, 1h)"
+
+
 @pytest.mark.parametrize(
     ("doc", "expected"),
     [
@@ -64,8 +67,8 @@ def test_a_sound_rollout_has_no_problems() -> None:
         (variant(spec__strategy={"canary": {"steps": [{"setWeight": 120}]}}),
          "spec.strategy.canary.steps[0].setWeight: Invalid value: 120: SetWeight needs to be between 0 and 100"),
         (variant(spec__strategy={"canary": {"steps": [{"setWeight": 20, "pause": {}}]}}),
-         'spec.strategy.canary.steps[0]: Invalid value: "setWeight, pause": '
-         "Step must have exactly one action, found: setWeight and pause"),
+         'spec.strategy.canary.steps[0]: Invalid value: "setWeight pause": Step must have exactly one of the '
+         "following set: experiment, setWeight, setCanaryScale, plugin or pause (found setWeight, pause)"),
         (variant(spec__strategy={"canary": {"steps": [{}]}}),
          "spec.strategy.canary.steps[0]: Invalid value: {}: Step must have one of the following set: "
          "experiment, setWeight, setCanaryScale, plugin or pause"),
@@ -75,28 +78,43 @@ def test_a_sound_rollout_has_no_problems() -> None:
         (variant(spec__strategy={"canary": {"maxSurge": 0, "maxUnavailable": "0%"}}),
          "spec.strategy.canary.maxSurge: Invalid value: 0: MaxSurge and MaxUnavailable both can not be zero"),
         (variant(spec__selector={"matchLabels": {"app": "other"}}),
-         'spec.template.metadata.labels: Invalid value: {"app": "web"}: `selector` does not match template `labels`'),
+         'spec.template.metadata.labels: Invalid value: {"app":"web"}: `selector` does not match template `labels`'),
         (variant(spec__selector=None),
          "spec.selector: Required value: Rollout has missing field '.spec.selector'"),
         (variant(spec__strategy={"canary": {"steps": [{"pause": {"duration": "10x"}}]}}),
-         'spec.strategy.canary.steps[0].pause.duration: Invalid value: "10x": '
-         "not a duration: use seconds (30) or a Go duration such as 30s, 5m or 1h"),
+         f'spec.strategy.canary.steps[0].pause.duration: Invalid value: "10x": {DURATION}'),
         (variant(spec__strategy={"canary": {"steps": [{"pause": {"duration": -5}}]}}),
-         "spec.strategy.canary.steps[0].pause.duration: Invalid value: -5: Duration needs to be greater than 0"),
-        (variant(spec__strategy={"canary": {"trafficRouting": {"nginx": {"stableIngress": "web"}}}}),
-         'spec.strategy.canary.stableService: Invalid value: "": '
-         "Canary service and Stable service must to be set to use Traffic Routing"),
-        (variant(spec__strategy={"blueGreen": {"activeService": "svc", "previewService": "svc"}}),
-         'spec.strategy.blueGreen.activeService: Invalid value: "svc": This rollout uses the same service for the '
-         "active and preview services, but two different services are required."),
+         f"spec.strategy.canary.steps[0].pause.duration: Invalid value: -5: {DURATION}"),
         (variant(spec__minReadySeconds=700),
          "spec.progressDeadlineSeconds: Invalid value: 600: must be greater than minReadySeconds"),
         (variant(spec__workloadRef={"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}),
-         "spec.template: Internal error: template must be empty for workload reference rollout"),
+         'spec.template: Invalid value: "": template must be empty for workload reference rollout; '
+         "remove spec.template or spec.workloadRef"),
+        # lint's extra rules (not in rollouts.spec yet)
+        (variant(spec__strategy={"canary": {"trafficRouting": {"nginx": {"stableIngress": "web"}}}}),
+         'spec.strategy.canary.stableService: Invalid value: "": '
+         "Canary service and Stable service must to be set to use Traffic Routing"),
+        (variant(spec__strategy={"canary": {"steps": [{"setCanaryScale": {"weight": 5}}]}}),
+         "spec.strategy.canary.trafficRouting: Required value: SetCanaryScale requires TrafficRouting to be set"),
+        (variant(spec__strategy={"canary": {"canaryService": "c", "stableService": "s", "trafficRouting": {
+            "smi": {}, "maxTrafficWeight": 1000}}}),
+         "spec.strategy.canary.trafficRouting.maxTrafficWeight: Invalid value: 1000: "
+         "Canary maxTrafficWeight in traffic routing only supported in Nginx and Plugins"),
     ],
 )
 def test_semantic_problem(doc: dict[str, Any], expected: str) -> None:
     assert expected in problems(doc)
+
+
+def test_workload_ref_template_is_taken_from_the_same_file() -> None:
+    ro = variant(spec__template=None, spec__workloadRef={"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"})
+    assert problems(ro) == []  # the Deployment is elsewhere: its template cannot be checked offline
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                  "spec": {"template": {"metadata": {"labels": {"app": "other"}},
+                                        "spec": {"containers": [{"name": "web", "image": "x"}]}}}}
+    assert [str(p) for p in lint.semantic_problems(ro, [ro, deployment])] == [
+        'spec.template.metadata.labels: Invalid value: {"app":"other"}: `selector` does not match template `labels`'
+    ]
 
 
 @pytest.mark.parametrize("duration", [30, "30", "30s", "1m30s", "1.5h", "250ms", "0"])
@@ -137,7 +155,17 @@ def test_every_example_lints_clean() -> None:
     crds = schema.load_crds()
     for path in sorted((REPO / "examples").glob("*.yaml")):
         checked, findings = lint.lint_documents(lint.load_documents(path), crds)
+        # lint says what the controller says: blue/green is not implemented yet (issue 6)
+        findings = [f for f in findings if "blueGreen strategy is not supported by this controller yet" not in str(f)]
         assert checked >= 1 and findings == [], (path, findings)
+
+
+def test_schema_errors_first_and_semantic_checks_that_cannot_run_say_so() -> None:
+    broken = variant(spec__replicas="three")
+    checked, findings = lint.lint_documents([broken], schema.load_crds())
+    texts = [str(f) for f in findings]
+    assert checked == 1 and texts[0].startswith('Rollout "web": spec.replicas: Invalid value: "string"')
+    assert texts[1].startswith('Rollout "web": semantic checks skipped until the schema errors are fixed')
 
 
 def test_lint_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

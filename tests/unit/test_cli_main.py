@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rollouts.cli.durations import parse_go_duration, parse_step_duration
+from rollouts.cli.durations import parse_go_duration
 from rollouts.cli.main import main, parse_args
 
 
@@ -100,12 +100,3 @@ def test_go_durations(text: str, seconds: float) -> None:
 def test_bad_go_durations(text: str) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_go_duration(text)
-
-
-def test_step_durations_take_plain_seconds() -> None:
-    assert parse_step_duration(30) == 30.0
-    assert parse_step_duration("30") == 30.0
-    assert parse_step_duration("2m") == 120.0
-    assert parse_step_duration("2 m") is None
-    assert parse_step_duration(-1) is None
-    assert parse_step_duration(True) is None

@@ -182,6 +182,21 @@ def calculate_phase(ro: RolloutSpec, status: Mapping[str, Any]) -> tuple[str, st
     return HEALTHY_PHASE, ""
 
 
+def rollout_phase(obj: Mapping[str, Any]) -> tuple[str, str]:
+    """Argo's ``GetRolloutPhase``: the phase and message to show for a Rollout as read from the API
+    (for the kubectl plugin): a spec change the controller has not seen yet, or an unpause it has
+    not acted on, shows as Progressing; otherwise the phase the controller recorded."""
+    ro = RolloutSpec.parse(obj)
+    status = obj.get("status") or {}
+    if not is_generation_observed(ro, status):
+        return PROGRESSING_PHASE, "waiting for rollout spec update to be observed"
+    if status.get("controllerPause") and not status.get("pauseConditions"):
+        return PROGRESSING_PHASE, "waiting for rollout to unpause"
+    if status.get("phase"):
+        return str(status["phase"]), str(status.get("message") or "")
+    return calculate_phase(ro, status)
+
+
 def rollout_progressing(ro: RolloutSpec, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """Argo's ``RolloutProgressing``: did this reconcile make progress (refreshes the deadline)?"""
     strategy_progress = (

@@ -196,7 +196,7 @@ class Client:
         assert self._session is not None
         delay = self.backoff
         for attempt in range(self.retries + 1):
-            self.requests[f"{method} {'write' if method != 'GET' else 'read'}"] += 1
+            self.requests[method] += 1
             try:
                 async with self._session.request(
                     method, path, json=body, params=params, headers={"Content-Type": content_type}

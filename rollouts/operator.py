@@ -360,7 +360,7 @@ async def run_controller(
     kubeconfig: str | None, namespaces: Sequence[str], metrics_port: int, health_port: int, verbose: bool = False
 ) -> None:
     configure_logging(verbose)
-    conn = kube.load_connection(kubeconfig)
+    conn = await asyncio.to_thread(kube.load_connection, kubeconfig)
     controller = Controller(conn, namespaces)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

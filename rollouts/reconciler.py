@@ -170,6 +170,7 @@ class Reconciler:
         ns, name = meta.get("namespace", ""), meta["name"]
         if isinstance(action, CreateReplicaSet) and exc.already_exists:
             rs_name = action.manifest["metadata"]["name"]
+            log.info("ReplicaSet %s/%s already exists; reading it", ns, rs_name)
             existing = await self.client.get(REPLICASETS, ns, rs_name)
             if controller_uid(existing) == meta.get("uid"):
                 self.cache.put(REPLICASETS, existing)
@@ -230,6 +231,7 @@ class Reconciler:
 
     async def _refresh(self, kind: Any, namespace: str, name: str) -> None:
         """After a conflict or a 404: read the object once, so the next pass sees the truth."""
+        log.info("%s %s/%s changed under us; reading it again", kind.kind, namespace, name)
         try:
             self.cache.put(kind, await self.client.get(kind, namespace, name))
         except ApiError as exc:

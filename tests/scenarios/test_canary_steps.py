@@ -207,3 +207,53 @@ def test_abort_scales_canary_down_after_abort_scale_down_delay(cluster: Cluster,
     assert "rollouts.pyrollouts.io/scale-down-deadline" in canary["metadata"]["annotations"]
     cluster.wait_sizes(ns, "web", {"nginx:1": 4}, timeout=10)
     assert cluster.status(ns, "web")["phase"] == "Degraded"
+
+
+def test_namespaced_controller_serves_metrics_and_health(
+    cluster: Cluster, controller: ControllerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A controller limited to one namespace, with its /metrics and /healthz on."""
+    import socket
+    import urllib.request
+
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    ns = cluster.new_namespace("scoped")
+    metrics_port, health_port = free_port(), free_port()
+    scoped = ControllerProcess(
+        cluster.kubeconfig,
+        cluster.env,
+        tmp_path_factory.mktemp("scoped"),
+        extra=["--namespace", ns, "--metrics-port", str(metrics_port), "--health-port", str(health_port)],
+    )
+    controller.stop()  # one controller per Rollout: the module's controller watches every namespace
+    scoped.start()
+    try:
+
+        def get(port: int, path: str) -> str | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
+                    return str(resp.read().decode())
+            except OSError:
+                return None
+
+        assert cluster.wait("/healthz", lambda: get(health_port, "/healthz")) == "ok\n"
+        cluster.apply(ns, rollout_manifest("web", replicas=2))
+        cluster.wait_phase(ns, "web", "Healthy")
+        text = cluster.wait(
+            "reconcile metrics",
+            lambda: (
+                (t := get(metrics_port, "/metrics"))
+                and f'pyrollouts_reconcile_total{{namespace="{ns}",result="success"}}' in t
+                and t
+            ),
+        )
+        assert f'pyrollouts_rollout_phase{{namespace="{ns}",name="web",phase="Healthy"}} 1' in text
+        assert 'pyrollouts_api_requests_total{verb="PATCH"}' in text
+        assert 'verb="GET"' not in text, text  # reads come from the watch caches
+    finally:
+        scoped.stop()
+        controller.start()

@@ -447,3 +447,16 @@ def test_scale_actions_carry_argo_event_messages() -> None:
     scale = [a for a in plan.actions if isinstance(a, PatchReplicaSet)]
     assert scale and scale[0].patch == {"spec": {"replicas": 1}}
     assert any(r == "ScalingReplicaSet" and m.startswith("Scaled up ReplicaSet web-") for r, m in world.events)
+
+
+def test_rollout_phase_for_clients() -> None:
+    from rollouts.conditions_status import rollout_phase
+
+    world = deployed()
+    assert rollout_phase(world.ro) == ("Healthy", "")
+    world.set_image("nginx:2")
+    assert rollout_phase(world.ro) == ("Progressing", "waiting for rollout spec update to be observed")
+    world.settle()
+    assert rollout_phase(world.ro) == ("Paused", "CanaryPauseStep")
+    world.patch_status({"pauseConditions": None})
+    assert rollout_phase(world.ro) == ("Progressing", "waiting for rollout to unpause")

@@ -35,6 +35,7 @@ e2e: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.sandbox_throughput
+	$(BIN)/python -m benchmarks.promote_latency --promotions 100
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo

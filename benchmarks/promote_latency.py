@@ -1,6 +1,6 @@
 """Figures for the controller on the sandbox (not a test; run it by hand):
 
-    .venv/bin/python tests/scenarios/bench_promote_latency.py [--promotions 100]
+    .venv/bin/python -m benchmarks.promote_latency [--promotions 100]
 
 1. Time from `promote` (the status patch clearing pauseConditions) to the next step's ReplicaSet
    scale, seen on a watch of the ReplicaSets: median and p99 over N promotions.
@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 NS = "bench"
 
 

@@ -175,30 +175,37 @@ def mw_high(x: FloatArray, y: FloatArray, confs: tuple[float, ...], tolerance: f
     return out
 
 
-def kayenta(
-    xc: FloatArray, xb: FloatArray, confs: tuple[float, ...], start: int = 3, every: bool = True
-) -> list[Outcome]:
-    """Kayenta-style judge on per-interval metric points (NaN strategy: remove).
-    ``every``: re-run at every interval from ``start`` on and fail at the first High
-    (the naive continuous use); otherwise one run on the full window. One Outcome
-    per confidence level."""
+def kayenta_high(xc: FloatArray, xb: FloatArray, confs: tuple[float, ...]) -> npt.NDArray[np.bool_]:
+    """Kayenta-style High verdicts on per-interval metric points (NaN strategy:
+    remove, pairwise), for the window of the first t intervals, t = 1..T:
+    shape (runs, T + 1, len(confs)); index 0 and windows of < 2 points are False."""
     runs, T = xc.shape
-    steps = range(start, T + 1) if every else [T]
-    fail = np.full((runs, len(confs)), np.inf)
-    for t in steps:
+    high = np.zeros((runs, T + 1, len(confs)), dtype=bool)
+    for t in range(2, T + 1):
         a, b = xc[:, :t], xb[:, :t]
         ok = np.isfinite(a) & np.isfinite(b)
-        # Missing intervals are missing for both versions here, so rows keep equal
-        # lengths after removal when we group runs by their number of valid points.
         nvalid = ok.sum(axis=1)
+        # Group runs by their number of valid points so each group is rectangular.
         for nv in np.unique(nvalid):
-            if nv < 1:
+            if nv < 2:
                 continue
             rows = np.flatnonzero(nvalid == nv)
             aa = a[rows][ok[rows]].reshape(rows.size, nv)
             bb = b[rows][ok[rows]].reshape(rows.size, nv)
-            high = mw_high(aa, bb, confs)
-            sub = fail[rows]
-            sub[high & np.isinf(sub)] = t
-            fail[rows] = sub
-    return [Outcome(fail[:, j], np.full(runs, np.inf)) for j in range(len(confs))]
+            high[rows, t] = mw_high(aa, bb, confs)
+    return high
+
+
+def kayenta_every(high: npt.NDArray[np.bool_], conf_index: int, start: int) -> Outcome:
+    """Re-run at every interval from ``start`` on; fail at the first High."""
+    h = high[:, :, conf_index].copy()
+    h[:, :start] = False
+    fail = np.where(h.any(axis=1), np.argmax(h, axis=1).astype(np.float64), np.inf)
+    return Outcome(fail, np.full(h.shape[0], np.inf))
+
+
+def kayenta_full(high: npt.NDArray[np.bool_], conf_index: int) -> Outcome:
+    """One run on the full window."""
+    T = high.shape[1] - 1
+    fail = np.where(high[:, T, conf_index], float(T), np.inf)
+    return Outcome(fail, np.full(high.shape[0], np.inf))

@@ -131,6 +131,10 @@ class Workloads:
         ns, name = meta.get("namespace", ""), meta["name"]
         if event.key in ("apps/replicasets", "apps/deployments", "batch/jobs"):
             self._enqueue(event.key, ns, name)
+            deployment = self._owner_name(event.obj, "Deployment") if event.key == "apps/replicasets" else None
+            if deployment:
+                # A Deployment's status sums its ReplicaSets' statuses, so it follows them.
+                self._enqueue("apps/deployments", ns, deployment)
         elif event.key == "/pods":
             if event.type == "ADDED":
                 self._enqueue("kubelet", ns, name)

@@ -303,7 +303,7 @@ def test_deployment_owns_a_replicaset_and_rolls_to_a_new_one(cluster: Cluster) -
                == {new_hash})
     status = eventually(
         lambda: (s := cluster.deployment(name)["status"]).get("availableReplicas") == 2
-        and s.get("replicas") == 2 and s
+        and s.get("replicas") == 2 and s.get("updatedReplicas") == 2 and s
     )
     assert status["observedGeneration"] == 2 and status["updatedReplicas"] == 2
 

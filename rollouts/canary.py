@@ -8,7 +8,8 @@ It never talks to the API; :mod:`rollouts.reconciler` carries the plan out.
 The logic follows Argo Rollouts' canary reconciler (``rollout/canary.go``, ``rollout/sync.go``,
 ``utils/replicaset/canary.go``) so that replica counts, step progress, phases, conditions and event
 reasons match, with a few documented extensions for the canary without a traffic router
-(``setCanaryScale``, ``minPodsPerReplicaSet`` and ``abortScaleDownDelaySeconds`` act on replica counts).
+(``setCanaryScale``, ``minPodsPerReplicaSet``, ``abortScaleDownDelaySeconds`` and ``scaleDownDelaySeconds``
+act on replica counts).
 Like Argo, each pass makes at most one scaling move and then looks again, so every decision is made
 from fresh observations.
 """
@@ -422,6 +423,11 @@ class _Planner:
             rs for rs in live if rs.name != new_rs.name and (self.stable_rs is None or rs.name != self.stable_rs.name)
         ]
         self.step_hash = step_hash(ro.canary.step_hash_source())
+        # scaleDownDelaySeconds for the canary without a traffic router (the traffic-routed delay comes
+        # with the routers): old ReplicaSets kept running, name -> scale-down deadline
+        self.delay = ro.scale_down_delay() if not ro.uses_traffic_routing() else None
+        self.kept = self._kept_for_scale_down_delay()
+        self.active_others = [rs for rs in self.others if rs.name not in self.kept]
 
         if self._template_or_steps_changed():
             return self._reset_for_new_version()
@@ -739,6 +745,19 @@ class _Planner:
         return new, stable
 
     def counts(self) -> tuple[int, int]:
+        if self._holding_stable():
+            assert self.stable_rs is not None
+            new_count, _ = basic_canary_counts(
+                self.ro.replicas,
+                self.ro.replicas,
+                0,
+                self.ro.max_surge(),
+                self.ro.max_unavailable(),
+                self.new_rs,
+                None,
+                self.active_others,
+            )
+            return new_count, self.stable_rs.replicas
         desired_new, desired_stable = self.desired_counts()
         return basic_canary_counts(
             self.ro.replicas,
@@ -748,8 +767,68 @@ class _Planner:
             self.ro.max_unavailable(),
             self.new_rs,
             self.stable_rs,
-            self.others,
+            self.active_others,
         )
+
+    # ------------------------------------------------------------------ scaleDownDelaySeconds (basic canary)
+
+    def _holding_stable(self) -> bool:
+        """With a scale-down delay, the stable ReplicaSet keeps its pods while the canary goes to full
+        size (all steps done, or a full promotion): as with a traffic router, the ReplicaSet that is
+        about to become the previous stable is not drained before the switch, so it can be kept for
+        the delay afterwards. Its pods are outside maxSurge, as Argo's traffic-routed stable is."""
+        if self.delay is None or self.aborted() or self.new_rs is None or self.stable_rs is None:
+            return False
+        if self.stable_rs.name == self.new_rs.name:
+            return False
+        step, _ = current_step(self.ro, self.old)
+        return bool(self.old.get("promoteFull")) or step is None
+
+    def _kept_for_scale_down_delay(self) -> dict[str, float]:
+        """Argo's ``scaleDownDelayHelper`` (rollout/replicaset.go) for the old ReplicaSets, newest
+        revision first: once the rollout is fully promoted, an old ReplicaSet with pods and no
+        deadline gets one (now + delay); one with a deadline keeps its pods until it passes. At
+        most ``scaleDownDelayRevisionLimit`` of them are kept; the rest (and an intermediate
+        ReplicaSet of an unfinished update, which has no deadline) are scaled down at once.
+        Returns name -> deadline of those to keep now."""
+        if self.delay is None:
+            return {}
+        limit = self.ro.scale_down_delay_revision_limit()
+        promoted = cs.rollout_completed(self.old)
+        kept: dict[str, float] = {}
+        annotated = 0
+        for rs in sorted(self.others, key=lambda r: (r.revision, r.created, r.name), reverse=True):
+            if rs.replicas <= 0:
+                continue
+            if not rs.annotations.get(SCALE_DOWN_DEADLINE):
+                if promoted and (limit is None or annotated < limit):
+                    annotated += 1
+                    # the annotation has whole seconds: keep the deadline we will write
+                    kept[rs.name] = parse_time(format_time(self.now + self.delay)) or self.now + self.delay
+                continue
+            annotated += 1
+            if limit is not None and annotated > limit:
+                continue  # "At ScaleDownDelayRevisionLimit and scaling down the rest"
+            deadline = rs.scale_down_deadline()
+            if deadline is not None and deadline > self.now:
+                kept[rs.name] = deadline
+        return kept
+
+    def _keep_delayed(self) -> None:
+        """Write the deadline on the old ReplicaSets that have none yet, and look again at the first deadline."""
+        for rs in self.others:
+            deadline = self.kept.get(rs.name)
+            if deadline is None:
+                continue
+            if not rs.annotations.get(SCALE_DOWN_DEADLINE):
+                self.plan.actions.append(
+                    PatchReplicaSet(
+                        rs.name,
+                        {"metadata": {"annotations": {SCALE_DOWN_DEADLINE: format_time(deadline)}}},
+                        "scale-down delay",
+                    )
+                )
+            self.plan.requeue(deadline - self.now)
 
     def _delaying_abort_scale_down(self) -> bool:
         return (
@@ -781,6 +860,7 @@ class _Planner:
             return False
         new_rs, stable_rs = self.new_rs, self.stable_rs
         assert new_rs is not None
+        self._keep_delayed()
         delaying = self._delaying_abort_scale_down()
         clear = [] if delaying else [new_rs]
         if stable_rs is not None and stable_rs.name != new_rs.name:
@@ -840,7 +920,7 @@ class _Planner:
         for rs in sorted(remaining, key=lambda r: r.revision, reverse=True):
             if max_scale_down <= 0:
                 break
-            if rs.replicas == 0:
+            if rs.replicas == 0 or rs.name in self.kept:
                 continue
             target = rs.replicas - max_scale_down if rs.replicas > max_scale_down else 0
             if self._scale(rs, target):
@@ -859,7 +939,7 @@ class _Planner:
             return False
         if stable.name != new_rs.name and (stable.replicas != stable_count or stable.status_replicas != stable_count):
             return False
-        return total_available(self.others) == 0
+        return total_available(self.active_others) == 0
 
     def _progress_threshold_met(self, rs: ReplicaSetView, desired: int) -> bool:
         assert self.ro.canary is not None

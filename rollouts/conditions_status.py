@@ -175,7 +175,10 @@ def calculate_phase(ro: RolloutSpec, status: Mapping[str, Any]) -> tuple[str, st
     if int(status.get("availableReplicas") or 0) < int(status.get("updatedReplicas") or 0):
         return PROGRESSING_PHASE, "updated replicas are still becoming available"
     if ro.canary is not None:
-        if not ro.uses_traffic_routing() and int(status.get("replicas") or 0) > int(status.get("updatedReplicas") or 0):
+        # Argo skips this check for traffic-routed canaries, whose old ReplicaSets stay up for
+        # scaleDownDelaySeconds; a basic canary with a scale-down delay keeps them up the same way.
+        delayed = ro.uses_traffic_routing() or ro.scale_down_delay() is not None
+        if not delayed and int(status.get("replicas") or 0) > int(status.get("updatedReplicas") or 0):
             return PROGRESSING_PHASE, "old replicas are pending termination"
         if not rollout_completed(status):
             return PROGRESSING_PHASE, "waiting for all steps to complete"

@@ -223,6 +223,7 @@ class CanarySpec:
     stable_service: str
     traffic_routing: Mapping[str, Any] | None
     scale_down_delay_seconds: int | None
+    scale_down_delay_revision_limit: int | None
     abort_scale_down_delay_seconds: int | None
     canary_metadata: PodMetadata | None
     stable_metadata: PodMetadata | None
@@ -244,6 +245,7 @@ class CanarySpec:
             stable_service=str(raw.get("stableService") or ""),
             traffic_routing=raw.get("trafficRouting") if isinstance(raw.get("trafficRouting"), Mapping) else None,
             scale_down_delay_seconds=_opt_int(raw.get("scaleDownDelaySeconds")),
+            scale_down_delay_revision_limit=_opt_int(raw.get("scaleDownDelayRevisionLimit")),
             abort_scale_down_delay_seconds=_opt_int(raw.get("abortScaleDownDelaySeconds")),
             canary_metadata=PodMetadata.parse(raw.get("canaryMetadata")),
             stable_metadata=PodMetadata.parse(raw.get("stableMetadata")),
@@ -351,6 +353,30 @@ class RolloutSpec:
 
     def uses_traffic_routing(self) -> bool:
         return self.canary is not None and self.canary.traffic_routing is not None
+
+    def scale_down_delay(self) -> int | None:
+        """Seconds to keep the previous stable ReplicaSet's pods once a new version is promoted, or None
+        to scale them down right away.
+
+        With a traffic router this is Argo's ``GetScaleDownDelaySecondsOrDefault`` (default 30 s).
+        Argo rejects ``scaleDownDelaySeconds`` without a traffic router; we honour an explicit value
+        above zero there: the stable ReplicaSet keeps its pods while the canary goes to full size,
+        and after the promotion (Services switched to the new hash) until the deadline, so that
+        connections drain and a rollback within the window finds its pods still running. Unset
+        or 0 keeps Argo's basic-canary behaviour (scale down at once)."""
+        assert self.canary is not None
+        value = self.canary.scale_down_delay_seconds
+        if self.uses_traffic_routing():
+            if value is None:
+                return DEFAULT_SCALE_DOWN_DELAY_SECONDS
+            return value if value > 0 else None
+        return value if value is not None and value > 0 else None
+
+    def scale_down_delay_revision_limit(self) -> int | None:
+        """Argo's ``GetScaleDownRevisionLimit``: how many old ReplicaSets may be kept within their
+        delay (None: no limit); older ones are scaled down at once."""
+        assert self.canary is not None
+        return self.canary.scale_down_delay_revision_limit
 
     def abort_scale_down_delay(self) -> int | None:
         """Seconds to keep an aborted canary's pods, or None to scale it down right away.
@@ -517,24 +543,21 @@ def _validate_canary(ro: RolloutSpec, canary: CanarySpec, services: Mapping[str,
                     )
                 )
     routed = canary.traffic_routing is not None
-    if not routed:
-        if canary.scale_down_delay_seconds is not None:
-            errors.append(
-                _invalid(
-                    f"{path}.scaleDownDelaySeconds",
-                    canary.scale_down_delay_seconds,
-                    "Canary scaleDownDelaySeconds can only be used with traffic routing",
-                )
+    # Argo rejects scaleDownDelaySeconds without trafficRouting; we honour it (RolloutSpec.scale_down_delay).
+    if not routed and canary.dynamic_stable_scale:
+        errors.append(
+            _invalid(
+                f"{path}.dynamicStableScale",
+                True,
+                "Canary dynamicStableScale can only be used with traffic routing",
             )
-        if canary.dynamic_stable_scale:
-            errors.append(
-                _invalid(
-                    f"{path}.dynamicStableScale",
-                    True,
-                    "Canary dynamicStableScale can only be used with traffic routing",
-                )
-            )
-    for name in ("scaleDownDelaySeconds", "abortScaleDownDelaySeconds", "minPodsPerReplicaSet"):
+        )
+    for name in (
+        "scaleDownDelaySeconds",
+        "scaleDownDelayRevisionLimit",
+        "abortScaleDownDelaySeconds",
+        "minPodsPerReplicaSet",
+    ):
         value = canary.raw.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             errors.append(_invalid(f"{path}.{name}", value, "must be greater than or equal to 0"))

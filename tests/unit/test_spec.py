@@ -87,9 +87,14 @@ def test_valid_rollout_has_no_errors() -> None:
         (lambda r: r["spec"].pop("strategy"), "spec.strategy", "missing field"),
         (lambda r: r["spec"].pop("selector"), "spec.selector", "missing field"),
         (
-            lambda r: r["spec"]["strategy"]["canary"].update(scaleDownDelaySeconds=5),
+            lambda r: r["spec"]["strategy"]["canary"].update(scaleDownDelaySeconds=-5),
             "spec.strategy.canary.scaleDownDelaySeconds",
-            "only be used with traffic routing",
+            "must be greater than or equal to 0",
+        ),
+        (
+            lambda r: r["spec"]["strategy"]["canary"].update(scaleDownDelayRevisionLimit=-1),
+            "spec.strategy.canary.scaleDownDelayRevisionLimit",
+            "must be greater than or equal to 0",
         ),
     ],
 )
@@ -107,3 +112,17 @@ def test_missing_service_names_the_field_and_the_fix() -> None:
         'spec.strategy.canary.canaryService: Invalid value: "web-canary": service "web-canary" not found in '
         'namespace "default": create it or fix the name'
     ]
+
+
+def test_scale_down_delay_without_traffic_routing() -> None:
+    """Argo rejects scaleDownDelaySeconds without trafficRouting; we honour an explicit value above 0."""
+    obj = rollout(scaleDownDelaySeconds=5, scaleDownDelayRevisionLimit=1)
+    assert errors_of(obj) == []
+    spec = RolloutSpec.parse(obj)
+    assert spec.scale_down_delay() == 5
+    assert spec.scale_down_delay_revision_limit() == 1
+    assert RolloutSpec.parse(rollout()).scale_down_delay() is None  # unset: scale down at once, as Argo
+    assert RolloutSpec.parse(rollout(scaleDownDelaySeconds=0)).scale_down_delay() is None
+    assert RolloutSpec.parse(rollout()).scale_down_delay_revision_limit() is None
+    routed = rollout(trafficRouting={"nginx": {"stableIngress": "web"}})
+    assert RolloutSpec.parse(routed).scale_down_delay() == 30  # Argo's default with a traffic router

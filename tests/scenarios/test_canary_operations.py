@@ -284,7 +284,10 @@ def test_invalid_spec_touches_nothing_and_recovers(
     assert status["message"].startswith('InvalidSpec: The Rollout "web" is invalid: ' + field + ":"), status["message"]
     invalid = {c["type"]: c for c in status["conditions"]}["InvalidSpec"]
     assert (invalid["status"], invalid["reason"]) == ("True", "InvalidSpec")
-    assert any(r == "InvalidSpec" and field in m for r, m in cluster.events(ns, "web"))
+    # The Event is written after the status, so it may trail the phase by a moment.
+    cluster.wait(
+        "InvalidSpec event", lambda: any(r == "InvalidSpec" and field in m for r, m in cluster.events(ns, "web"))
+    )
     time.sleep(0.5)
     assert {r["metadata"]["name"]: r["spec"]["replicas"] for r in cluster.replicasets(ns, "web")} == before
     cluster.apply(ns, rollout_manifest("web", replicas=2, steps=STEPS, image="nginx:2"))

@@ -14,7 +14,14 @@ from rollouts import __version__
 def _sandbox(args: argparse.Namespace) -> int:
     from rollouts.sandbox.cluster import serve_forever
 
-    asyncio.run(serve_forever(Path(args.kubeconfig).resolve(), args.port, args.ready_after))
+    if args.traffic_rps < 0:
+        print("pyrollouts sandbox: --traffic-rps must be 0 or more", file=sys.stderr)
+        return 2
+    asyncio.run(
+        serve_forever(
+            Path(args.kubeconfig).resolve(), args.port, args.ready_after, args.traffic_rps, args.metrics_port
+        )
+    )
     return 0
 
 
@@ -44,6 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     sandbox.add_argument(
         "--ready-after", type=float, default=0.5, help="seconds before a simulated pod turns Ready (default 0.5)"
+    )
+    sandbox.add_argument(
+        "--traffic-rps",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="simulated requests per second to each Service with ready endpoints (default 0: off)",
+    )
+    sandbox.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="port on 127.0.0.1 for the simulated traffic's /metrics (0: a free one; default: a free one "
+        "when --traffic-rps is set, else none)",
     )
     sandbox.set_defaults(func=_sandbox)
 

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from rollouts.sandbox.server import ApiServer
 from rollouts.sandbox.store import Store
+from rollouts.sandbox.traffic import MetricsServer, RequestMetrics, TrafficGenerator
 from rollouts.sandbox.workloads import Workloads
 
 log = logging.getLogger("pyrollouts.sandbox")
@@ -42,22 +43,48 @@ def write_kubeconfig(path: Path, server_url: str) -> None:
 
 
 class Sandbox:
-    """The API server emulator plus simulated workloads, on the current event loop."""
+    """The API server emulator plus simulated workloads, on the current event loop.
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1", default_ready_after: float = 0.5) -> None:
+    `traffic_rps` > 0 sends that many simulated requests per second to each Service with ready
+    endpoints (`rollouts.sandbox.traffic`); `/metrics` with their counters and histograms is served on
+    `metrics_port` (0: a free port) whenever traffic is on or a metrics port is given, at `metrics_url`.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        default_ready_after: float = 0.5,
+        traffic_rps: float = 0.0,
+        metrics_port: int | None = None,
+        traffic_seed: int | None = 1,
+    ) -> None:
         self.host = host
         self.port = port
         self.store = Store()
         self.api = ApiServer(self.store)
         self.workloads = Workloads(self.store, default_ready_after=default_ready_after)
+        self.traffic = TrafficGenerator(self.store, traffic_rps, seed=traffic_seed)
+        self.traffic_metrics: RequestMetrics = self.traffic.metrics
+        serve_metrics = metrics_port is not None or traffic_rps > 0
+        self.metrics_server = MetricsServer(self.traffic_metrics, host, metrics_port or 0) if serve_metrics else None
         self._runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def metrics_url(self) -> str | None:
+        """`http://127.0.0.1:PORT/metrics` of the simulated traffic, or None when not served."""
+        return self.metrics_server.url if self.metrics_server is not None else None
+
     async def start(self) -> None:
         self.workloads.start(asyncio.get_running_loop())
+        if self.metrics_server is not None:
+            await self.metrics_server.start()
+        if self.traffic.rps > 0:
+            self.traffic.start()
         self._runner = web.AppRunner(self.api.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
@@ -70,6 +97,9 @@ class Sandbox:
         log.info("sandbox API server listening on %s", self.url)
 
     async def stop(self) -> None:
+        await self.traffic.stop()
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         self.workloads.stop()
         self.store.close_all_watches()
         if self._runner is not None:
@@ -80,9 +110,19 @@ class Sandbox:
 class ThreadedSandbox:
     """A sandbox on its own event loop in a daemon thread: the pytest fixture and benchmark harness."""
 
-    def __init__(self, kubeconfig_path: Path | None = None, default_ready_after: float = 0.5) -> None:
+    def __init__(
+        self,
+        kubeconfig_path: Path | None = None,
+        default_ready_after: float = 0.5,
+        traffic_rps: float = 0.0,
+        metrics_port: int | None = None,
+        traffic_seed: int | None = 1,
+    ) -> None:
         self.kubeconfig_path = kubeconfig_path
         self.default_ready_after = default_ready_after
+        self.traffic_rps = traffic_rps
+        self.metrics_port = metrics_port
+        self.traffic_seed = traffic_seed
         self.loop = asyncio.new_event_loop()
         self.sandbox: Sandbox | None = None
         self._thread = threading.Thread(target=self.loop.run_forever, name="sandbox", daemon=True)
@@ -92,11 +132,21 @@ class ThreadedSandbox:
         assert self.sandbox is not None
         return self.sandbox.url
 
+    @property
+    def metrics_url(self) -> str | None:
+        assert self.sandbox is not None
+        return self.sandbox.metrics_url
+
     def start(self) -> ThreadedSandbox:
         self._thread.start()
 
         async def boot() -> Sandbox:
-            sandbox = Sandbox(default_ready_after=self.default_ready_after)
+            sandbox = Sandbox(
+                default_ready_after=self.default_ready_after,
+                traffic_rps=self.traffic_rps,
+                metrics_port=self.metrics_port,
+                traffic_seed=self.traffic_seed,
+            )
             await sandbox.start()
             return sandbox
 
@@ -127,17 +177,30 @@ class ThreadedSandbox:
         self.stop()
 
 
-async def serve_forever(kubeconfig_path: Path, port: int, default_ready_after: float) -> None:
+async def serve_forever(
+    kubeconfig_path: Path,
+    port: int,
+    default_ready_after: float,
+    traffic_rps: float = 0.0,
+    metrics_port: int | None = None,
+) -> None:
     """`pyrollouts sandbox`: answer until SIGINT/SIGTERM; write the kubeconfig only once listening."""
     import signal
 
-    sandbox = Sandbox(port=port, default_ready_after=default_ready_after)
+    sandbox = Sandbox(
+        port=port, default_ready_after=default_ready_after, traffic_rps=traffic_rps, metrics_port=metrics_port
+    )
     try:
         await sandbox.start()
     except OSError as exc:
         await sandbox.stop()
-        print(f"pyrollouts sandbox: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", file=sys.stderr)
+        ports = f"port {port}" + (f", metrics port {metrics_port}" if metrics_port is not None else "")
+        print(f"pyrollouts sandbox: cannot listen on 127.0.0.1 ({ports}): {exc.strerror or exc}", file=sys.stderr)
         raise SystemExit(1) from None
+    if sandbox.metrics_url is not None:
+        print(
+            f"simulated traffic: {traffic_rps:g} requests/s per Service; metrics at {sandbox.metrics_url}", flush=True
+        )
     write_kubeconfig(kubeconfig_path, sandbox.url)
     print(f"sandbox API server at {sandbox.url}; kubeconfig written to {kubeconfig_path}", flush=True)
     stop = asyncio.Event()

@@ -56,6 +56,11 @@ DEPLOYMENTS = Kind("apps", "v1", "deployments", "Deployment")
 SERVICES = Kind("", "v1", "services", "Service")
 PODS = Kind("", "v1", "pods", "Pod")
 EVENTS = Kind("", "v1", "events", "Event")
+ANALYSISRUNS = Kind("pyrollouts.io", "v1alpha1", "analysisruns", "AnalysisRun")
+ANALYSISTEMPLATES = Kind("pyrollouts.io", "v1alpha1", "analysistemplates", "AnalysisTemplate")
+CLUSTERANALYSISTEMPLATES = Kind(
+    "pyrollouts.io", "v1alpha1", "clusteranalysistemplates", "ClusterAnalysisTemplate", namespaced=False
+)
 
 
 # --------------------------------------------------------------------------- connection settings

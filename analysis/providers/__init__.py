@@ -1,0 +1,1 @@
+"""Metric providers: Prometheus, Web, Job."""

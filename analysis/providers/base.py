@@ -1,0 +1,172 @@
+"""What a metric provider is: ``measure`` (and, for providers whose measurements take a while,
+``resume`` and ``terminate``), returning a :class:`Measurement`.
+
+Providers never raise for a bad measurement: a fault (unreachable server, bad query, missing Secret)
+is an Error measurement whose message names the cause. Secret values fetched through
+:class:`Context` are remembered there, and :func:`redact` removes them from anything that leaves the
+controller (status, Events, logs).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from analysis.conditions import ConditionSyntaxError, compile_condition
+from analysis.phases import AnalysisPhase, evaluate_measurement
+
+__all__ = [
+    "REDACTED",
+    "Context",
+    "Measurement",
+    "Provider",
+    "ProviderError",
+    "evaluate",
+    "format_time",
+    "format_value",
+    "redact",
+]
+
+REDACTED = "*****"
+
+
+def format_time(when: dt.datetime) -> str:
+    """RFC 3339 in UTC with microseconds (a valid ``date-time``; scheduling needs sub-second times)."""
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def format_value(result: Any) -> str:
+    """``status...measurements[].value`` text: floats as Go prints them, lists as ``[a,b]``."""
+    if result is None:
+        return ""
+    if isinstance(result, bool):
+        return "true" if result else "false"
+    if isinstance(result, float):
+        return repr(result) if not result.is_integer() or abs(result) >= 1e21 else str(int(result))
+    if isinstance(result, list | tuple):
+        return "[" + ",".join(format_value(v) for v in result) + "]"
+    if isinstance(result, Mapping):
+        return "map[" + " ".join(f"{k}:{format_value(v)}" for k, v in result.items()) + "]"
+    return str(result)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One measurement. ``result`` is the value the conditions see (not stored); ``value`` its text."""
+
+    phase: AnalysisPhase
+    value: str | None = None
+    message: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    started_at: str | None = None
+    finished_at: str | None = None
+    resume_at: str | None = None
+    result: Any = None
+
+    def to_status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"phase": self.phase.value}
+        if self.value is not None:
+            out["value"] = self.value
+        if self.message:
+            out["message"] = self.message
+        if self.metadata:
+            out["metadata"] = {str(k): str(v) for k, v in self.metadata.items()}
+        for key, stamp in (("startedAt", self.started_at), ("finishedAt", self.finished_at),
+                           ("resumeAt", self.resume_at)):
+            if stamp:
+                out[key] = stamp
+        return out
+
+    @classmethod
+    def from_status(cls, entry: Mapping[str, Any]) -> Measurement:
+        return cls(
+            phase=AnalysisPhase(entry.get("phase") or "Pending"),
+            value=entry.get("value"),
+            message=str(entry.get("message") or ""),
+            metadata=dict(entry.get("metadata") or {}),
+            started_at=entry.get("startedAt"),
+            finished_at=entry.get("finishedAt"),
+            resume_at=entry.get("resumeAt"),
+        )
+
+    def redacted(self, secrets: set[str]) -> Measurement:
+        return replace(
+            self,
+            value=redact(self.value, secrets) if self.value is not None else None,
+            message=redact(self.message, secrets),
+            metadata={redact(k, secrets): redact(v, secrets) for k, v in self.metadata.items()},
+            result=None,
+        )
+
+
+def redact(text: str, secrets: set[str]) -> str:
+    """``text`` with every secret value (and its base64 form) replaced by ``*****``."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) < 3:
+            continue  # a one- or two-character secret would blank out everything; not worth hiding
+        text = text.replace(secret, REDACTED)
+        encoded = base64.b64encode(secret.encode()).decode()
+        text = text.replace(encoded, REDACTED)
+    return text
+
+
+class ProviderError(Exception):
+    """A measurement could not be taken; the message (never a secret) says why."""
+
+
+SecretReader = Callable[[str, str], Awaitable[str]]
+
+
+@dataclass
+class Context:
+    """What a provider may use while measuring one metric of one run."""
+
+    run: Mapping[str, Any]
+    namespace: str
+    now: dt.datetime
+    args: Mapping[str, str]
+    read_secret: SecretReader
+    secrets: set[str] = field(default_factory=set)
+    services: Mapping[str, Any] = field(default_factory=dict)  # provider-specific handles (API client, cache)
+
+    async def secret(self, name: str, key: str) -> str:
+        """A Secret's key in the run's namespace; remembered for redaction. ProviderError names name and key."""
+        value = await self.read_secret(name, key)
+        self.secrets.add(value)
+        return value
+
+
+def evaluate(metric: Mapping[str, Any], result: Any) -> tuple[AnalysisPhase, str]:
+    """Phase of a measurement with value ``result`` from the metric's conditions (after templating)."""
+    try:
+        success = compile_condition(str(metric["successCondition"]), "successCondition") if metric.get(
+            "successCondition") else None
+        failure = compile_condition(str(metric["failureCondition"]), "failureCondition") if metric.get(
+            "failureCondition") else None
+    except ConditionSyntaxError as exc:
+        return AnalysisPhase.ERROR, str(exc)
+    return evaluate_measurement(success, failure, result)
+
+
+class Provider(Protocol):
+    """One kind of metric provider (``prometheus``, ``web``, ``job``)."""
+
+    kind: str
+
+    async def measure(self, metric: Mapping[str, Any], context: Context) -> Measurement:
+        """Take a measurement of ``metric`` (its ``{{args.x}}`` already substituted).
+
+        Returns a completed measurement, or a Running one (with ``resume_at`` when it should be
+        looked at again) for providers that wait for something."""
+        ...
+
+    async def resume(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:
+        """Look again at a Running measurement."""
+        ...
+
+    async def terminate(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:
+        """Stop a Running measurement (the run was decided or terminated)."""
+        ...

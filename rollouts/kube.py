@@ -61,6 +61,8 @@ ANALYSISTEMPLATES = Kind("pyrollouts.io", "v1alpha1", "analysistemplates", "Anal
 CLUSTERANALYSISTEMPLATES = Kind(
     "pyrollouts.io", "v1alpha1", "clusteranalysistemplates", "ClusterAnalysisTemplate", namespaced=False
 )
+JOBS = Kind("batch", "v1", "jobs", "Job")
+SECRETS = Kind("", "v1", "secrets", "Secret")
 
 
 # --------------------------------------------------------------------------- connection settings

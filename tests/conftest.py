@@ -73,3 +73,14 @@ class Kubectl:
 @pytest.fixture(scope="module")
 def kubectl(sandbox: SandboxHandle) -> Kubectl:
     return Kubectl(require_tool("kubectl", "PYROLLOUTS_REQUIRE_KUBECTL"), sandbox)
+
+
+@pytest.fixture(scope="session")
+def prometheus_binary() -> str:
+    """Debian's prometheus (tests/integration start it through rollouts.sandbox.prometheus)."""
+    return require_tool("prometheus", "PYROLLOUTS_REQUIRE_PROMETHEUS")
+
+
+@pytest.fixture(scope="session")
+def promtool_binary() -> str:
+    return require_tool("promtool", "PYROLLOUTS_REQUIRE_PROMETHEUS")

@@ -83,8 +83,8 @@ class Sandbox:
         self.workloads.start(asyncio.get_running_loop())
         if self.metrics_server is not None:
             await self.metrics_server.start()
-        if self.traffic.rps > 0:
-            self.traffic.start()
+        if self.metrics_server is not None:
+            self.traffic.start()  # idle while traffic_rps is 0; set `traffic.rps` to start it
         self._runner = web.AppRunner(self.api.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
@@ -154,6 +154,13 @@ class ThreadedSandbox:
         if self.kubeconfig_path is not None:
             write_kubeconfig(self.kubeconfig_path, self.sandbox.url)
         return self
+
+    def set_traffic_rps(self, rps: float) -> None:
+        """Change the simulated request rate per Service (0 pauses it). Needs the metrics server
+        (`traffic_rps` > 0 or `metrics_port` given at construction)."""
+        assert self.sandbox is not None and self.sandbox.metrics_server is not None, "traffic is not served"
+        sandbox = self.sandbox
+        self.call(setattr, sandbox.traffic, "rps", float(rps))
 
     def call(self, func: Any, *args: Any) -> Any:
         """Run a store function on the sandbox's loop (the store is not thread-safe)."""

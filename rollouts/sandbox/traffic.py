@@ -144,7 +144,8 @@ class TrafficGenerator:
     """`rps` requests per second to each Service with ready endpoints, as an asyncio task.
 
     `tick(elapsed)` does one step synchronously (the task calls it every `interval` seconds with the time
-    that really passed); tests may call it directly on a store nobody else touches.
+    that really passed); tests may call it directly on a store nobody else touches. `rps` may change
+    while the task runs (0 pauses the traffic).
     """
 
     def __init__(
@@ -186,6 +187,9 @@ class TrafficGenerator:
         while True:
             await asyncio.sleep(self.interval)
             now = loop.time()
+            if self.rps <= 0:
+                last = now
+                continue
             try:
                 self.tick(min(now - last, 5.0))
             except Exception:  # a bad object must not end the traffic for everyone

@@ -202,3 +202,21 @@ def test_sandbox_command_rejects_negative_rates(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--traffic-rps must be 0 or more" in result.stderr
     assert not (tmp_path / "kc").exists()
+
+
+def test_traffic_rate_can_change_while_running(tmp_path: Path) -> None:
+    with ThreadedSandbox(tmp_path / "kc", default_ready_after=0.05, metrics_port=0) as sb, api_client(
+        tmp_path / "kc"
+    ) as client:
+        kubernetes.client.CoreV1Api(client).create_namespaced_service(NS, service("idle", "idle"))
+        kubernetes.client.AppsV1Api(client).create_namespaced_replica_set(NS, replicaset("idle-v1", "idle", "v1", 1))
+        time.sleep(0.8)
+        assert requests(scrape(sb), service="idle") == 0  # served, but no traffic at rate 0
+        sb.set_traffic_rps(500)
+        before, after = steady(sb, lambda s: requests(s, service="idle") > 0, seconds=1.0)
+        assert 300 < delta(before, after, service="idle") < 700
+        sb.set_traffic_rps(0)
+        time.sleep(0.3)
+        paused = scrape(sb)
+        time.sleep(0.5)
+        assert requests(scrape(sb), service="idle") == requests(paused, service="idle")

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollouts import canary_analysis as ca
 from rollouts import conditions_status as cs
 from rollouts.hashing import pod_template_hash, step_hash, template_digest
 from rollouts.replicasets import (
@@ -82,6 +83,10 @@ class Observed:
     now: float
     workload: Mapping[str, Any] | None = None  # the Deployment of spec.workloadRef, if it exists
     pods: Sequence[Mapping[str, Any]] | None = None  # pods of the Rollout's ReplicaSets
+    analysis_runs: Sequence[Mapping[str, Any]] = ()  # AnalysisRuns the Rollout controls
+    analysis_run_names: frozenset[str] | None = None  # names of all AnalysisRuns in the namespace
+    analysis_templates: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # namespace's, by name
+    cluster_analysis_templates: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -128,6 +133,23 @@ class PatchRolloutMetadata:
     annotations: Mapping[str, str | None]
 
 
+@dataclass(frozen=True)
+class CreateAnalysisRun:
+    manifest: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class PatchAnalysisRun:
+    name: str
+    patch: Mapping[str, Any]  # JSON merge patch; ``{"spec": {"terminate": true}}`` to terminate
+
+
+@dataclass(frozen=True)
+class DeleteAnalysisRun:
+    name: str
+    uid: str
+
+
 Action = (
     CreateReplicaSet
     | PatchReplicaSet
@@ -136,6 +158,9 @@ Action = (
     | DeletePod
     | ScaleWorkload
     | PatchRolloutMetadata
+    | CreateAnalysisRun
+    | PatchAnalysisRun
+    | DeleteAnalysisRun
 )
 
 
@@ -374,6 +399,8 @@ class _Planner:
         self.remove_abort = False
         self.abort_message = ""
         self.restarted_at: str | None = self.old.get("restartedAt")
+        self.analysis: ca.AnalysisOutcome | None = None  # set once the analysis pass ran
+        self.templates = ca.Templates(obs.analysis_templates, obs.cluster_analysis_templates)
 
     # ------------------------------------------------------------------ small helpers
 
@@ -397,6 +424,8 @@ class _Planner:
         services_present = {n: True for n in names if n in self.obs.services}
         errors = validate_rollout(ro, template, services_present, workload_error)
         errors.extend(self._service_ownership_errors(names))
+        if ro.canary is not None and not errors:
+            errors.extend(ca.template_errors(ro, self.obs.rollout, self.templates))
         if errors:
             return self._invalid(errors)
         assert template is not None and selector is not None and ro.canary is not None
@@ -440,6 +469,10 @@ class _Planner:
         self._ephemeral_metadata()
         self._revision_history()
         self._services()
+        self._reconcile_analysis()
+        if self.add_pause:
+            # "Detected pause due to inconclusive AnalysisRun": no scaling in this pass
+            return self._sync_status()
         scaled = self._reconcile_replicasets()
         if not scaled:
             self._reconcile_pause()
@@ -855,8 +888,9 @@ class _Planner:
 
     def _reconcile_replicasets(self) -> bool:
         """Argo's ``reconcileCanaryReplicaSets``: one scaling move per pass (stable, then new, then old).
-        True when something was scaled."""
-        if self.ro.paused:
+        True when something was scaled. Nothing moves while the rollout is paused by the user or by an
+        inconclusive analysis (Argo's ``haltProgress``)."""
+        if self.ro.paused or self._pause_condition(ca.PAUSE_INCONCLUSIVE) is not None:
             return False
         new_rs, stable_rs = self.new_rs, self.stable_rs
         assert new_rs is not None
@@ -996,7 +1030,55 @@ class _Planner:
             return self._completed_pause_step(step)
         if step.canary_scale is not None or step.set_weight is not None:
             return self.at_desired_counts()
-        return False  # analysis / experiment / plugin steps: not handled by this controller yet
+        if "analysis" in step.actions:
+            run = self.analysis.step_run if self.analysis is not None else None
+            return run is not None and run.phase == "Successful"
+        return False  # experiment / plugin steps: not handled by this controller yet
+
+    # ------------------------------------------------------------------ analysis
+
+    def _reconcile_analysis(self) -> None:
+        """Argo's ``reconcileAnalysisRuns`` (see :mod:`rollouts.canary_analysis`)."""
+        obs = self.obs
+        assert self.new_rs is not None
+        rs_hashes: dict[str, bool] = {}
+        for raw in obs.replicasets:
+            rs = ReplicaSetView.parse(raw)
+            if rs.pod_hash:
+                rs_hashes[rs.pod_hash] = rs.deleting
+        names = obs.analysis_run_names
+        if names is None:
+            names = frozenset(str((r.get("metadata") or {}).get("name", "")) for r in obs.analysis_runs)
+        _, index = current_step(self.ro, self.old)
+        outcome = ca.reconcile(
+            ca.AnalysisInput(
+                ro=self.ro,
+                rollout=obs.rollout,
+                old=self.old,
+                runs=obs.analysis_runs,
+                taken_names=names,
+                templates=self.templates,
+                pod_hash=self.pod_hash,
+                revision=self.revision(),
+                rs_hashes=rs_hashes,
+                aborted=self.aborted(),
+                step_index=index,
+            )
+        )
+        self.analysis = outcome
+        for manifest in outcome.create:
+            self.plan.actions.append(CreateAnalysisRun(manifest))
+        for name in outcome.terminate:
+            self.plan.actions.append(PatchAnalysisRun(name, ca.TERMINATE_PATCH))
+        for run in outcome.delete:
+            self.plan.actions.append(DeleteAnalysisRun(run.name, run.uid))
+        for reason, message, warning in outcome.events:
+            self.event(reason, message, warning=warning)
+        if outcome.add_pause:
+            self.add_pause.append(ca.PAUSE_INCONCLUSIVE)
+        if outcome.abort_message is not None:
+            self.add_abort = True
+            self.abort_message = outcome.abort_message
 
     # ------------------------------------------------------------------ workloadRef
 
@@ -1060,6 +1142,12 @@ class _Planner:
         new["HPAReplicas"] = total_status_replicas(self.all_rss)
         new["selector"] = _format_selector(self.selector)
         new["promoteFull"] = bool(self.pod_hash != (old.get("stableRS") or "") and old.get("promoteFull"))
+        if self.analysis is not None:
+            # Argo's SetCurrentAnalysisRuns: the runs this pass found current, and no others
+            canary = new.setdefault("canary", {})
+            canary.pop(ca.STEP_STATUS, None)
+            canary.pop(ca.BACKGROUND_STATUS, None)
+            canary.update(self.analysis.statuses())
         return new
 
     def _should_full_promote(self) -> str:

@@ -28,7 +28,7 @@ import kopf
 from rollouts import kube
 from rollouts.kube import DEPLOYMENTS, PODS, REPLICASETS, ROLLOUTS, SERVICES, ApiError, Cache, Client, Connection
 from rollouts.metrics import Metrics, serve
-from rollouts.reconciler import Reconciler
+from rollouts.reconciler import Reconciler, uses_analysis
 from rollouts.replicasets import MANAGED_BY
 from rollouts.spec import HASH_LABEL
 
@@ -212,6 +212,22 @@ class Controller:
             if ((ro.get("spec") or {}).get("workloadRef") or {}).get("name") == name:
                 self.enqueue(ns, ro["metadata"]["name"])
 
+    def _on_analysisrun(self, obj: dict[str, Any]) -> None:
+        """A run changed (or went): its owning Rollout reacts to the phase."""
+        owner = kube.controller_uid(obj)
+        ns = str(obj["metadata"].get("namespace", ""))
+        ro = self._rollout_by_uid(ns, owner) if owner else None
+        if ro is not None:
+            self.enqueue(ns, ro["metadata"]["name"])
+
+    def _on_analysis_template(self, obj: dict[str, Any]) -> None:
+        """A template changed: Rollouts with analysis look again (a missing template makes InvalidSpec)."""
+        ns = obj["metadata"].get("namespace")
+        rollouts = self._rollouts_in(str(ns)) if ns else list(self.cache.all(ROLLOUTS))
+        for ro in rollouts:
+            if uses_analysis(ro):
+                self.enqueue(str(ro["metadata"].get("namespace", "")), ro["metadata"]["name"])
+
     async def _release_services(self, rollout: dict[str, Any]) -> None:
         """A deleted Rollout gives its Services back: our hash leaves their selectors."""
         ns, name = rollout["metadata"].get("namespace", ""), rollout["metadata"]["name"]
@@ -260,6 +276,12 @@ class Controller:
     ) -> None:
         cache = self.cache
         group_version = kind.api_version
+        # The Rollout controller also follows its AnalysisRuns and the templates its analysis names.
+        rollout_follows: dict[str, Callable[[dict[str, Any]], None]] = {
+            kube.ANALYSISRUNS.plural: self._on_analysisrun,
+            kube.ANALYSISTEMPLATES.plural: self._on_analysis_template,
+            kube.CLUSTERANALYSISTEMPLATES.plural: self._on_analysis_template,
+        }
 
         async def prime(body: kopf.Body, **_: Any) -> None:
             # An index handler: runs during the initial listing, before any event handler.
@@ -278,6 +300,9 @@ class Controller:
             else:
                 cache.put(kind, obj)
             notify(obj)
+            follow = rollout_follows.get(kind.plural)
+            if follow is not None:
+                follow(obj)
 
         on_event.__name__ = f"on_{kind.plural}"
         kopf.on.event(group_version, kind.plural, registry=registry, id=f"watch-{kind.plural}")(on_event)

@@ -18,11 +18,14 @@ from typing import Any
 
 from rollouts import canary
 from rollouts.canary import (
+    CreateAnalysisRun,
     CreateReplicaSet,
+    DeleteAnalysisRun,
     DeletePod,
     DeleteReplicaSet,
     EventSpec,
     Observed,
+    PatchAnalysisRun,
     PatchReplicaSet,
     PatchRolloutMetadata,
     PatchService,
@@ -32,6 +35,9 @@ from rollouts.canary import (
 )
 from rollouts.conditions_status import FAILED_RS_CREATE_MESSAGE, FAILED_RS_CREATE_REASON, PROGRESSING
 from rollouts.kube import (
+    ANALYSISRUNS,
+    ANALYSISTEMPLATES,
+    CLUSTERANALYSISTEMPLATES,
     DEPLOYMENTS,
     EVENTS,
     PODS,
@@ -47,6 +53,14 @@ from rollouts.kube import (
 from rollouts.replicasets import format_time
 
 log = logging.getLogger("pyrollouts.reconciler")
+
+
+def uses_analysis(rollout: dict[str, Any]) -> bool:
+    """Does the Rollout's canary strategy ask for analysis (a step, or in the background)?"""
+    canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
+    steps = canary.get("steps") or []
+    return bool(canary.get("analysis")) or any(isinstance(s, dict) and s.get("analysis") for s in steps)
+
 
 COMPONENT = "rollouts-controller"
 
@@ -81,8 +95,29 @@ class Reconciler:
         pods = None
         if (rollout.get("spec") or {}).get("restartAt"):
             pods = [p for rs in rss for p in self.cache.owned_by(PODS, str(rs["metadata"]["uid"]))]
+        runs: list[dict[str, Any]] = []
+        run_names: frozenset[str] = frozenset()
+        templates: dict[str, dict[str, Any]] = {}
+        cluster_templates: dict[str, dict[str, Any]] = {}
+        if uses_analysis(rollout) or (rollout.get("status") or {}).get("canary"):
+            runs = self.cache.owned_by(ANALYSISRUNS, uid)
+            run_names = frozenset(str(r["metadata"].get("name")) for r in self.cache.all(ANALYSISRUNS, ns))
+            templates = {str(t["metadata"].get("name")): t for t in self.cache.all(ANALYSISTEMPLATES, ns)}
+            cluster_templates = {str(t["metadata"].get("name")): t for t in self.cache.all(CLUSTERANALYSISTEMPLATES)}
+        else:
+            runs = self.cache.owned_by(ANALYSISRUNS, uid)  # leftovers of analysis removed from the spec
+            run_names = frozenset(str(r["metadata"].get("name")) for r in runs)
         return Observed(
-            rollout=rollout, replicasets=rss, services=services, now=self.clock(), workload=workload, pods=pods
+            rollout=rollout,
+            replicasets=rss,
+            services=services,
+            now=self.clock(),
+            workload=workload,
+            pods=pods,
+            analysis_runs=runs,
+            analysis_run_names=run_names,
+            analysis_templates=templates,
+            cluster_analysis_templates=cluster_templates,
         )
 
     # ------------------------------------------------------------------ reconcile
@@ -151,6 +186,24 @@ class Reconciler:
                 DEPLOYMENTS,
                 await self.client.patch(DEPLOYMENTS, ns, action.name, {"spec": {"replicas": action.replicas}}),
             )
+        elif isinstance(action, CreateAnalysisRun):
+            self.cache.put(ANALYSISRUNS, await self.client.create(ANALYSISRUNS, ns, action.manifest))
+        elif isinstance(action, PatchAnalysisRun):
+            try:
+                self.cache.put(ANALYSISRUNS, await self.client.patch(ANALYSISRUNS, ns, action.name, action.patch))
+            except ApiError as exc:
+                if not exc.not_found:
+                    raise
+                log.warning("AnalysisRun %s/%s not found", ns, action.name)
+        elif isinstance(action, DeleteAnalysisRun):
+            try:
+                await self.client.delete(ANALYSISRUNS, ns, action.name, uid=action.uid)
+            except ApiError as exc:
+                if not exc.not_found:
+                    raise
+            gone = self.cache.get(ANALYSISRUNS, ns, action.name)
+            if gone is not None:
+                self.cache.remove(ANALYSISRUNS, gone)
         elif isinstance(action, PatchRolloutMetadata):
             updated = await self.client.patch(
                 ROLLOUTS,
@@ -168,6 +221,10 @@ class Reconciler:
         """A write was refused: look again (409/404), or record why a ReplicaSet cannot be created."""
         meta = rollout["metadata"]
         ns, name = meta.get("namespace", ""), meta["name"]
+        if isinstance(action, CreateAnalysisRun) and exc.already_exists:
+            # our cache had not seen it yet: read it, and decide again (adopt it, or take the next name)
+            await self._refresh(ANALYSISRUNS, ns, str(action.manifest["metadata"]["name"]))
+            return Outcome(0.0, writes)
         if isinstance(action, CreateReplicaSet) and exc.already_exists:
             rs_name = action.manifest["metadata"]["name"]
             log.info("ReplicaSet %s/%s already exists; reading it", ns, rs_name)
@@ -222,6 +279,8 @@ class Reconciler:
                 DeleteReplicaSet: REPLICASETS,
                 PatchRolloutMetadata: ROLLOUTS,
                 ScaleWorkload: DEPLOYMENTS,
+                PatchAnalysisRun: ANALYSISRUNS,
+                DeleteAnalysisRun: ANALYSISRUNS,
             }.get(type(action))
             target = getattr(action, "name", name)
             if kind is not None:

@@ -10,10 +10,13 @@ from typing import Any
 
 from rollouts import canary
 from rollouts.canary import (
+    CreateAnalysisRun,
     CreateReplicaSet,
+    DeleteAnalysisRun,
     DeletePod,
     DeleteReplicaSet,
     Observed,
+    PatchAnalysisRun,
     PatchReplicaSet,
     PatchRolloutMetadata,
     PatchService,
@@ -68,6 +71,9 @@ class World:
     never_ready: set[str] = field(default_factory=set)  # images whose pods never become available
     events: list[tuple[str, str]] = field(default_factory=list)
     deployment: dict[str, Any] | None = None
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # AnalysisRuns, by name
+    templates: dict[str, dict[str, Any]] = field(default_factory=dict)  # AnalysisTemplates, by name
+    cluster_templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     _uids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def observed(self) -> Observed:
@@ -77,6 +83,9 @@ class World:
             services=copy.deepcopy(self.services),
             now=self.now,
             workload=copy.deepcopy(self.deployment),
+            analysis_runs=[copy.deepcopy(r) for r in self.runs.values()],
+            analysis_templates=copy.deepcopy(self.templates),
+            cluster_analysis_templates=copy.deepcopy(self.cluster_templates),
         )
 
     def plan(self) -> Plan:
@@ -113,6 +122,17 @@ class World:
                 self.deployment["spec"]["replicas"] = action.replicas
             elif isinstance(action, DeletePod):
                 pass
+            elif isinstance(action, CreateAnalysisRun):
+                run = copy.deepcopy(dict(action.manifest))
+                name = run["metadata"]["name"]
+                assert name not in self.runs, f"AnalysisRun {name} created twice"
+                run["metadata"]["uid"] = f"ar-{next(self._uids)}"
+                run["metadata"]["creationTimestamp"] = format_time(self.now)
+                self.runs[name] = run
+            elif isinstance(action, PatchAnalysisRun):
+                merge(self.runs[action.name], dict(action.patch))
+            elif isinstance(action, DeleteAnalysisRun):
+                del self.runs[action.name]
         if plan.status is not None:
             self.ro["status"] = copy.deepcopy(plan.status)
         self.events += [(e.reason, e.message) for e in plan.events]
@@ -148,6 +168,16 @@ class World:
             image = rs["spec"]["template"]["spec"]["containers"][0]["image"]
             out[image] = out.get(image, 0) + rs["spec"]["replicas"]
         return {k: v for k, v in out.items() if v}
+
+    def set_run_phase(self, name: str, phase: str, message: str = "") -> None:
+        """Play the analysis controller: set an AnalysisRun's phase (and message)."""
+        status: dict[str, Any] = {"phase": phase}
+        if message:
+            status["message"] = message
+        self.runs[name]["status"] = status
+
+    def run_phases(self) -> dict[str, str]:
+        return {name: str((r.get("status") or {}).get("phase", "")) for name, r in self.runs.items()}
 
     def set_image(self, image: str) -> None:
         self.ro["spec"]["template"]["spec"]["containers"][0]["image"] = image

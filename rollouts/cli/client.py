@@ -44,15 +44,16 @@ class APIError(CLIError):
 
 @dataclass(frozen=True)
 class Resource:
-    """A namespaced resource type: `kind` for messages, `path` prefix up to the namespace."""
+    """A resource type: `kind` for messages, `plural` for paths; cluster-scoped unless `namespaced`."""
 
     kind: str
     group_version: str
     plural: str
+    namespaced: bool = True
 
     def collection(self, namespace: str | None) -> str:
         prefix = f"/api/{self.group_version}" if "/" not in self.group_version else f"/apis/{self.group_version}"
-        if namespace is None:
+        if namespace is None or not self.namespaced:
             return f"{prefix}/{self.plural}"
         return f"{prefix}/namespaces/{namespace}/{self.plural}"
 
@@ -63,6 +64,10 @@ class Resource:
 
 ROLLOUTS = Resource("rollout", f"{GROUP}/{VERSION}", "rollouts")
 ANALYSISRUNS = Resource("analysisrun", f"{GROUP}/{VERSION}", "analysisruns")
+ANALYSISTEMPLATES = Resource("analysistemplate", f"{GROUP}/{VERSION}", "analysistemplates")
+CLUSTERANALYSISTEMPLATES = Resource(
+    "clusteranalysistemplate", f"{GROUP}/{VERSION}", "clusteranalysistemplates", namespaced=False
+)
 REPLICASETS = Resource("replicaset", "apps/v1", "replicasets")
 DEPLOYMENTS = Resource("deployment", "apps/v1", "deployments")
 PODS = Resource("pod", "v1", "pods")
@@ -263,6 +268,15 @@ class Client:
                 raise missing_resource_type(resource, exc) from exc
             raise
 
+    def create(self, resource: Resource, body: Mapping[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        """POST a new object; the created object (with its generated name) comes back."""
+        try:
+            return self.request("POST", resource.collection(namespace or self.namespace), body=body)
+        except APIError as exc:
+            if exc.status == 404:
+                raise missing_resource_type(resource, exc) from exc
+            raise
+
     def patch(
         self, resource: Resource, name: str, patch: Patch, namespace: str | None = None
     ) -> dict[str, Any]:
@@ -285,9 +299,15 @@ def not_found(resource: Resource, name: str, namespace: str, exc: APIError) -> C
         return exc
     if not details.get("name") and resource.group_version.startswith(GROUP):
         return missing_resource_type(resource, exc)
+    if not resource.namespaced:
+        return CLIError(
+            f'{resource.kind} "{name}" not found; list them with: kubectl get {resource.plural}.{GROUP}'
+        )
     hint = ""
     if resource is ROLLOUTS:
         hint = f"; list the rollouts there with: kubectl rollouts list rollouts -n {namespace}"
+    elif resource.group_version.startswith(GROUP):
+        hint = f"; list them with: kubectl get {resource.plural}.{GROUP} -n {namespace}"
     return CLIError(f'{resource.kind} "{name}" not found in namespace "{namespace}"{hint}')
 
 

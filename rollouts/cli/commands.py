@@ -15,9 +15,12 @@ from typing import Any, TextIO
 
 from rollouts import __version__
 from rollouts.cli import actions, render
+from rollouts.cli import analysis as a
 from rollouts.cli import info as i
 from rollouts.cli.client import (
     ANALYSISRUNS,
+    ANALYSISTEMPLATES,
+    CLUSTERANALYSISTEMPLATES,
     DEPLOYMENTS,
     PODS,
     REPLICASETS,
@@ -29,7 +32,7 @@ from rollouts.cli.client import (
     Resource,
 )
 from rollouts.cli.durations import Duration
-from rollouts.cli.watch import RolloutListView, RolloutView, report_errors, selector_string
+from rollouts.cli.watch import ObjectView, RolloutListView, RolloutView, report_errors, selector_string
 
 # Redraw a watched view at most this often, and at least every second (ages move).
 MIN_REDRAW_SECONDS = 0.2
@@ -392,3 +395,118 @@ def cmd_set_image(ctx: Context) -> int:
         print(f'{target.kind} "{target_name}" image updated', file=ctx.out)
         return 0
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+# --------------------------------------------------------------------------- analysis runs
+
+
+def _analysis(call: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return call(*args, **kwargs)
+    except a.AnalysisSpecError as exc:
+        raise CLIError(str(exc)) from exc
+
+
+def _template_from_file(filename: str, cluster_scope: bool) -> dict[str, Any]:
+    import yaml
+
+    try:
+        text = sys.stdin.read() if filename == "-" else Path(filename).read_text()
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except (OSError, yaml.YAMLError) as exc:
+        raise CLIError(f"cannot read {filename}: {exc}") from exc
+    if len(documents) != 1 or not isinstance(documents[0], dict):
+        raise CLIError(f"{filename}: expected exactly one AnalysisTemplate or ClusterAnalysisTemplate document")
+    template: dict[str, Any] = documents[0]
+    kind = template.get("kind")
+    wanted = a.CLUSTER_ANALYSIS_TEMPLATE if cluster_scope else a.ANALYSIS_TEMPLATE
+    if kind not in (a.ANALYSIS_TEMPLATE, a.CLUSTER_ANALYSIS_TEMPLATE):
+        raise CLIError(f"{filename}: kind is {kind!r}, not {wanted}")
+    if cluster_scope and kind != a.CLUSTER_ANALYSIS_TEMPLATE:
+        raise CLIError(f"{filename}: --global expects a {a.CLUSTER_ANALYSIS_TEMPLATE}, the file has a {kind}")
+    return template
+
+
+def cmd_create_analysisrun(ctx: Context) -> int:
+    args = ctx.args
+    sources = [x for x in (args.from_, args.from_cluster_template, args.from_file) if x]
+    if len(sources) != 1:
+        raise CLIError("one of --from, --from-cluster-template or --from-file must be specified (exactly one)")
+    arguments = []
+    for text in args.argument:
+        try:
+            arguments.append(a.parse_argument(text))
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
+    cluster_scope = bool(args.global_ or args.from_cluster_template)
+    root = _template_from_file(args.from_file, cluster_scope) if args.from_file else None
+    client = ctx.client()
+
+    def lookup(name: str, cluster: bool) -> dict[str, Any]:
+        template = client.get(CLUSTERANALYSISTEMPLATES if cluster else ANALYSISTEMPLATES, name)
+        template.setdefault("kind", a.CLUSTER_ANALYSIS_TEMPLATE if cluster else a.ANALYSIS_TEMPLATE)
+        return template
+
+    if root is None:
+        root = lookup(args.from_cluster_template or args.from_, cluster_scope)
+    run = _analysis(
+        a.run_from_template, root, lookup, arguments, name=args.name, generate_name=args.generate_name,
+        namespace=client.namespace, labels={a.INSTANCE_ID_LABEL: args.instance_id} if args.instance_id else None,
+    )
+    created = client.create(ANALYSISRUNS, run)
+    print(f"analysisrun.pyrollouts.io/{i.meta(created).get('name', '')} created", file=ctx.out)
+    return 0
+
+
+def cmd_terminate_analysisrun(ctx: Context) -> int:
+    client = ctx.client()
+    patch = actions.Patch(a.TERMINATE_PATCH)
+    for name in ctx.args.names:
+        client.patch(ANALYSISRUNS, name, patch)
+        print(f"analysisRun '{name}' terminated", file=ctx.out)
+    return 0
+
+
+def cmd_get_analysisrun(ctx: Context) -> int:
+    client = ctx.client()
+    name: str = ctx.args.name
+    run = client.get(ANALYSISRUNS, name)
+    color = ctx.color()
+    if not ctx.args.watch:
+        ctx.out.write(render.render_analysisrun(i.analysisrun_detail(run), now(), color))
+        return 0
+    timeout = _watch_timeout(ctx.args)
+    deadline = time.monotonic() + timeout if timeout else None
+    tty = color or bool(getattr(ctx.out, "isatty", lambda: False)())
+    view = ObjectView(client, ANALYSISRUNS, name)
+    reported: set[str] = set()
+    last_text = ""
+    generation = -1
+    try:
+        view.start()
+        while True:
+            report_errors(view, reported, ctx.err)
+            current = view.current()
+            if current is None:
+                errors = view.errors()
+                if errors:
+                    raise errors[0]
+                raise CLIError(f'analysisrun "{name}" was deleted from namespace "{client.namespace}"')
+            text = render.render_analysisrun(i.analysisrun_detail(current), now(), color)
+            if tty:
+                ctx.out.write(render.CLEAR_SCREEN + text)
+            elif text != last_text:
+                ctx.out.write(("\n" if last_text else "") + text)
+            ctx.out.flush()
+            last_text, last_draw = text, time.monotonic()
+            remaining = deadline - time.monotonic() if deadline is not None else None
+            if remaining is not None and remaining <= 0:
+                return 0
+            generation = view.wait(generation, TICK_SECONDS if remaining is None else min(TICK_SECONDS, remaining))
+            pause = MIN_REDRAW_SECONDS - (time.monotonic() - last_draw)
+            if pause > 0:
+                time.sleep(pause)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        view.stop()

@@ -24,7 +24,7 @@ Handler = Callable[[commands.Context], int]
 # Boolean flags that, as with cobra, may be written --flag=false / --flag=true. The first kind has a
 # --no-flag form; the second is a plain switch (=false simply leaves it off).
 _NEGATABLE_FLAGS = {"--watch", "--full", "--skip-current-step", "--skip-all-steps", "--timestamps"}
-_SWITCH_FLAGS = {"--no-color", "--all-namespaces"}
+_SWITCH_FLAGS = {"--no-color", "--all-namespaces", "--global"}
 _BOOL_VALUE = re.compile(r"^(--[a-z-]+)=(true|false|t|f|1|0|True|False|TRUE|FALSE)$")
 
 
@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = _Builder()
     parser = argparse.ArgumentParser(
         prog="kubectl rollouts", parents=[_global_flags(suppress=False)],
-        description="Manage pyrollouts Rollouts: watch, promote, abort, retry, pause, restart, undo, set image, lint.",
+        description="Manage pyrollouts Rollouts: watch, promote, abort, retry, pause, restart, undo, set image, lint; "
+        "create, show and terminate AnalysisRuns.",
     )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
 
@@ -125,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lint.add_argument("-f", "--filename", required=True, help="a YAML file with one or more documents ('-': stdin)")
 
-    get = b.verb(sub, "get", None, "show a rollout and its revisions, ReplicaSets, Pods and AnalysisRuns")
+    get = b.verb(sub, "get", None, "show a rollout (its revisions, ReplicaSets, Pods, AnalysisRuns) or an AnalysisRun")
     get_sub = get.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
     get_ro = b.verb(get_sub, "rollout", commands.cmd_get_rollout, "details and tree of a rollout",
                     aliases=("ro", "rollouts"))
@@ -137,6 +138,56 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --watch: stop after N seconds (0: never)")
     get_ro.add_argument("--timeout", type=_duration, default=None, metavar="DURATION",
                         help="with --watch: stop after this long (e.g. 2m)")
+    get_ar = b.verb(get_sub, "analysisrun", commands.cmd_get_analysisrun,
+                    "an AnalysisRun: status, args, metrics with their counts and last measurements",
+                    aliases=("ar", "analysisruns"))
+    get_ar.add_argument("name", metavar="ANALYSISRUN_NAME")
+    get_ar.add_argument("-w", "--watch", action=argparse.BooleanOptionalAction, default=False,
+                        help="redraw on every change")
+    get_ar.add_argument("--no-color", action="store_true", help="do not colorize the output")
+    get_ar.add_argument("--timeout-seconds", type=_non_negative_int, default=0, metavar="N",
+                        help="with --watch: stop after N seconds (0: never)")
+    get_ar.add_argument("--timeout", type=_duration, default=None, metavar="DURATION",
+                        help="with --watch: stop after this long (e.g. 2m)")
+
+    create = b.verb(sub, "create", None, "create an AnalysisRun from an AnalysisTemplate or ClusterAnalysisTemplate")
+    create_sub = create.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
+    create_ar = b.verb(
+        create_sub, "analysisrun", commands.cmd_create_analysisrun,
+        "create an AnalysisRun from a template (its nested templates included), with -a NAME=VALUE arguments",
+        aliases=("ar",),
+        description=(
+            "Create an AnalysisRun from an AnalysisTemplate or ClusterAnalysisTemplate, merged with the\n"
+            "templates it references (spec.templates). Every argument without a default needs -a NAME=VALUE.\n\n"
+            "  kubectl rollouts create analysisrun --from my-template -a service=web-canary\n"
+            "  kubectl rollouts create analysisrun --from-cluster-template shared --name smoke-1\n"
+            "  kubectl rollouts create analysisrun --global --from shared   # the same, as Argo spells it\n"
+            "  kubectl rollouts create analysisrun --from-file template.yaml"
+        ),
+    )
+    create_ar.add_argument("--from", dest="from_", default="", metavar="TEMPLATE",
+                           help="the AnalysisTemplate in the namespace (a ClusterAnalysisTemplate with --global)")
+    create_ar.add_argument("--from-cluster-template", default="", metavar="TEMPLATE",
+                           help="the ClusterAnalysisTemplate (same as --global --from TEMPLATE)")
+    create_ar.add_argument("--from-file", default="", metavar="FILE",
+                           help="a template from a local YAML file ('-': stdin)")
+    create_ar.add_argument("--global", dest="global_", action="store_true",
+                           help="--from names a ClusterAnalysisTemplate")
+    naming = create_ar.add_mutually_exclusive_group()
+    naming.add_argument("--name", default="", help="the run's name (default: generated from TEMPLATE-)")
+    naming.add_argument("--generate-name", default="", metavar="PREFIX",
+                        help="the run's generateName (default: TEMPLATE-)")
+    create_ar.add_argument("--instance-id", default="", metavar="ID",
+                           help="the controller instance that should run it (label "
+                                "rollouts.pyrollouts.io/controller-instance-id)")
+    create_ar.add_argument("-a", "--argument", action="append", default=[], metavar="NAME=VALUE",
+                           help="a value for one of the template's args (repeatable)")
+
+    terminate = b.verb(sub, "terminate", None, "terminate an AnalysisRun")
+    terminate_sub = terminate.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
+    terminate_ar = b.verb(terminate_sub, "analysisrun", commands.cmd_terminate_analysisrun,
+                          "stop an AnalysisRun early (spec.terminate=true)", aliases=("ar", "analysisruns"))
+    terminate_ar.add_argument("names", nargs="+", metavar="ANALYSISRUN_NAME")
 
     list_ = b.verb(sub, "list", None, "list rollouts")
     list_sub = list_.add_subparsers(dest="resource", required=True, metavar="RESOURCE")

@@ -178,22 +178,13 @@ def _replicaset_rows(
 def _analysisrun_rows(
     run: i.AnalysisRunInfo, prefix: str, sub_prefix: str, now: dt.datetime, paint: _Painter
 ) -> list[list[str]]:
-    counts = []
-    for icon, count in (
-        (i.ICON_OK, run.successful),
-        (i.ICON_BAD, run.failed),
-        (i.ICON_UNKNOWN, run.inconclusive),
-        (i.ICON_WARNING, run.error),
-    ):
-        if count > 0:
-            counts.append(f"{paint(icon)} {count}")
     rows = [
         [
             f"{prefix}{ICON_ANALYSIS} {paint(run.name, run.status)}",
             "AnalysisRun",
             f"{paint(run.icon)} {run.status}",
             age(run.created, now),
-            ",".join(counts),
+            counts_text(run.successful, run.failed, run.inconclusive, run.error, paint),
         ]
     ]
     for n, job in enumerate(run.jobs):
@@ -241,6 +232,72 @@ def render_rollout(ro: i.RolloutInfo, now: dt.datetime, color: bool = False) -> 
 def status_line(phase: str, message: str) -> str:
     """`status` prints "Healthy"/"Degraded" alone and "Phase - message" otherwise (watch: always with message)."""
     return f"{phase} - {message}" if message else phase
+
+
+# --------------------------------------------------------------------------- get analysisrun
+
+
+def counts_text(successful: int, failed: int, inconclusive: int, error: int, paint: _Painter | None = None) -> str:
+    """Argo's INFO column for analysis: `✔ 3,✖ 1` (zero counts left out)."""
+    paint = paint or _Painter(False)
+    return ",".join(
+        f"{paint(icon)} {count}"
+        for icon, count in (
+            (i.ICON_OK, successful),
+            (i.ICON_BAD, failed),
+            (i.ICON_UNKNOWN, inconclusive),
+            (i.ICON_WARNING, error),
+        )
+        if count > 0
+    )
+
+
+def _without_empty_last_column(rows: list[list[str]]) -> list[list[str]]:
+    """Leave out a trailing column (MESSAGE) that no row fills."""
+    if any(row[-1] for row in rows[1:]):
+        return rows
+    return [row[:-1] for row in rows]
+
+
+def render_analysisrun(run: i.AnalysisRunDetail, now: dt.datetime, color: bool = False) -> str:
+    """`get analysisrun`: a header, the metrics (phase, measurements taken / count, counts, message),
+    then each metric's last measurements (phase, value, age, message). Ends with a newline."""
+    paint = _Painter(color)
+    lines = [
+        _label("Name:", run.name),
+        _label("Namespace:", run.namespace),
+        _label("Status:", f"{paint(run.icon)} {run.status}"),
+    ]
+    if run.message:
+        lines.append(_label("Message:", run.message))
+    if run.terminating:
+        lines.append(_label("Terminate:", "requested"))
+    for n, arg in enumerate(run.args):
+        lines.append(_label("Args:" if n == 0 else "", arg))
+    metric_rows = [["METRIC", "STATUS", "COUNT", "INFO", "MESSAGE"]]
+    measurement_rows = [["METRIC", "STATUS", "VALUE", "AGE", "MESSAGE"]]
+    for metric in run.metrics:
+        info_cols = [counts_text(metric.successful, metric.failed, metric.inconclusive, metric.error, paint)]
+        if metric.dry_run:
+            info_cols.append("dry-run")
+        count = f"{metric.measured}/{metric.count}" if metric.count else str(metric.measured)
+        metric_rows.append([
+            metric.name, f"{paint(metric.icon)} {metric.status}", count, " ".join(c for c in info_cols if c),
+            metric.message,
+        ])
+        for measurement in metric.measurements:
+            measurement_rows.append([
+                metric.name,
+                f"{paint(measurement.icon)} {measurement.status}",
+                measurement.value,
+                age(measurement.finished or measurement.started, now),
+                measurement.message,
+            ])
+    lines += ["", *tabulate(_without_empty_last_column(metric_rows))]
+    if len(measurement_rows) > 1:
+        measurement_rows = _without_empty_last_column(measurement_rows)
+        lines += ["", f"Last measurements (up to {run.last} per metric):", *tabulate(measurement_rows)]
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- list rollouts

@@ -183,6 +183,38 @@ class RolloutView:
         )
 
 
+class ObjectView:
+    """An informer over one named object (e.g. an AnalysisRun) for `get analysisrun --watch`."""
+
+    def __init__(self, client: Client, resource: Resource, name: str) -> None:
+        self._changed = threading.Condition()
+        self._generation = 0
+        self.informer = Informer(client, resource, self._notify, field_selector=f"metadata.name={name}")
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
+
+    def start(self, sync_timeout: float = 10.0) -> None:
+        self.informer.start()
+        self.informer.synced.wait(sync_timeout)
+
+    def stop(self) -> None:
+        self.informer.stop()
+
+    def wait(self, seen: int, timeout: float) -> int:
+        with self._changed:
+            self._changed.wait_for(lambda: self._generation != seen, timeout=max(0.0, timeout))
+            return self._generation
+
+    def errors(self) -> list[CLIError]:
+        return [self.informer.error] if self.informer.error is not None else []
+
+    def current(self) -> dict[str, Any] | None:
+        return next(iter(self.informer.objects()), None)
+
+
 class RolloutListView:
     """An informer over all rollouts of a namespace (or of all namespaces) for `list rollouts --watch`."""
 
@@ -208,7 +240,7 @@ class RolloutListView:
             return self._generation
 
 
-def report_errors(view: RolloutView, reported: set[str], err: TextIO = sys.stderr) -> None:
+def report_errors(view: RolloutView | ObjectView, reported: set[str], err: TextIO = sys.stderr) -> None:
     """Print each new informer error once (the informer keeps retrying)."""
     for error in view.errors():
         if error.message not in reported:

@@ -25,8 +25,23 @@ from typing import Any
 
 import kopf
 
+from analysis.controller import JOB_LABEL_SELECTOR, AnalysisController
 from rollouts import kube
-from rollouts.kube import DEPLOYMENTS, PODS, REPLICASETS, ROLLOUTS, SERVICES, ApiError, Cache, Client, Connection
+from rollouts.kube import (
+    ANALYSISRUNS,
+    ANALYSISTEMPLATES,
+    CLUSTERANALYSISTEMPLATES,
+    DEPLOYMENTS,
+    JOBS,
+    PODS,
+    REPLICASETS,
+    ROLLOUTS,
+    SERVICES,
+    ApiError,
+    Cache,
+    Client,
+    Connection,
+)
 from rollouts.metrics import Metrics, serve
 from rollouts.reconciler import Reconciler, uses_analysis
 from rollouts.replicasets import MANAGED_BY
@@ -104,6 +119,8 @@ class Controller:
         self.cache = Cache()
         self.client = Client(conn)
         self.reconciler = Reconciler(self.client, self.cache)
+        self.analysis = AnalysisController(self.client, self.cache)
+        self.analysis_queue: WorkQueue | None = None
         self.metrics = Metrics()
         self.metrics.api_requests = lambda: dict(self.client.requests)
         self.metrics.phases = self._phases
@@ -128,6 +145,16 @@ class Controller:
         self._failures.pop(key, None)
         self.metrics.observe_reconcile(ns, "success", time.monotonic() - started, outcome.writes)
         return self._throttle(key, outcome.requeue_after)
+
+    async def _analysis_work(self, key: Key) -> float | None:
+        try:
+            return await self.analysis.reconcile(key)
+        except ApiError as exc:
+            log.warning("analysisrun %s/%s: API error: %s; retrying in 2s", key[0], key[1], exc)
+        except Exception:
+            log.exception("analysisrun %s/%s: reconcile failed; retrying in 5s", key[0], key[1])
+            return 5.0
+        return 2.0
 
     def _failed(self, key: Key, started: float, why: str) -> float:
         count = self._failures.get(key, 0)
@@ -266,7 +293,13 @@ class Controller:
             (PODS, self._on_pod),
             (SERVICES, self._on_service),
             (DEPLOYMENTS, self._on_deployment),
+            # The AnalysisRun controller: its runs, the Jobs of Job metrics, templates (validation Events).
+            (ANALYSISRUNS, self.analysis.on_run),
+            (JOBS, self.analysis.on_job),
+            (ANALYSISTEMPLATES, self.analysis.on_template),
         ]
+        if not self.namespaces:  # kopf serves cluster-scoped kinds only when cluster-wide
+            kinds.append((CLUSTERANALYSISTEMPLATES, self.analysis.on_template))
         for kind, notify in kinds:
             self._register(registry, kind, notify)
         return registry
@@ -316,6 +349,7 @@ class Controller:
         settings.batching.exit_timeout = 0.5
         settings.watching.label_selectors["apps", "v1", "replicasets"] = HASH_LABEL
         settings.watching.label_selectors["", "v1", "pods"] = HASH_LABEL
+        settings.watching.label_selectors["batch", "v1", "jobs"] = JOB_LABEL_SELECTOR
         # Nothing we register needs kopf's storages; keep them off our objects all the same.
         settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.controller.kopf-progress")
         settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.controller.kopf-diffbase")
@@ -326,6 +360,7 @@ class Controller:
         self, stop: asyncio.Event, metrics_port: int = 0, health_port: int = 0, signals: bool = False
     ) -> None:
         self.queue = WorkQueue(self._work)
+        self.analysis_queue = self.analysis.queue = WorkQueue(self._analysis_work)
         self.metrics.queue_depth = self.queue.depth
         runners = []
         if metrics_port:
@@ -368,6 +403,8 @@ class Controller:
         finally:
             stopping.cancel()
             await self.queue.stop()
+            await self.analysis_queue.stop()
+            await self.analysis.stop()
             await self.client.close()
             for runner in runners:
                 await runner.cleanup()

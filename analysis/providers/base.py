@@ -129,8 +129,8 @@ class Context:
     now: dt.datetime
     args: Mapping[str, str]
     read_secret: SecretReader
+    attempt: int = 1  # 1 + the number of measurements this metric took so far
     secrets: set[str] = field(default_factory=set)
-    services: Mapping[str, Any] = field(default_factory=dict)  # provider-specific handles (API client, cache)
 
     async def secret(self, name: str, key: str) -> str:
         """A Secret's key in the run's namespace; remembered for redaction. ProviderError names name and key."""

@@ -1,0 +1,354 @@
+"""The AnalysisRun controller: the I/O around :mod:`analysis.runner`.
+
+Runs in the ``pyrollouts controller`` process: :mod:`rollouts.operator` feeds AnalysisRuns, the Jobs
+we create and the templates into the shared :class:`~rollouts.kube.Cache` and calls the ``on_*``
+methods; a work queue keyed per run calls :meth:`AnalysisController.reconcile`, which measures what
+is due (all due metrics of a run concurrently), writes the status with the run's resourceVersion and
+asks to be woken when the next measurement is due (never by polling).
+
+Secrets (``secretKeyRef`` args, provider credentials) are read through the API at measurement time,
+used, and never stored: every measurement, status message, Event and log line goes through
+:func:`analysis.providers.base.redact` with the values read during that reconcile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from analysis.phases import AnalysisPhase, MetricCounters, is_completed
+from analysis.providers.base import Context, Measurement, Provider, ProviderError, format_time, redact
+from analysis.providers.job import RUN_UID_LABEL, JobProvider
+from analysis.providers.prometheus import PrometheusProvider
+from analysis.providers.web import WebProvider
+from analysis.runner import (
+    Task,
+    assess,
+    due_tasks,
+    in_flight,
+    metric_specs,
+    next_wake,
+    prepare_status,
+    record_measurement,
+    terminated,
+    ttl_deadline,
+)
+from analysis.spec import ArgError, provider_kind, referenced_args, substitute, validate_run_spec, validate_template
+from rollouts import kube
+from rollouts.kube import ANALYSISRUNS, EVENTS, SECRETS, ApiError, Cache, Client
+
+__all__ = ["COMPONENT", "JOB_LABEL_SELECTOR", "AnalysisController", "Queue"]
+
+log = logging.getLogger("pyrollouts.analysis")
+
+COMPONENT = "pyrollouts-analysis"
+JOB_LABEL_SELECTOR = RUN_UID_LABEL  # the Job watch only sees Jobs we created
+
+Key = tuple[str, str]
+
+
+class Queue(Protocol):
+    def add(self, key: Key) -> None: ...
+
+    def add_after(self, key: Key, delay: float) -> None: ...
+
+
+def _field(obj: Mapping[str, Any], path: str) -> str:
+    node: Any = obj
+    for part in path.replace("['", ".").replace("']", "").split("."):
+        if not part:
+            continue
+        if not isinstance(node, Mapping) or part not in node:
+            raise ProviderError(f'fieldRef "{path}" not found on the AnalysisRun')
+        node = node[part]
+    return str(node)
+
+
+class AnalysisController:
+    def __init__(self, client: Client, cache: Cache, providers: Mapping[str, Provider] | None = None) -> None:
+        self.client = client
+        self.cache = cache
+        self.providers: dict[str, Provider] = dict(
+            providers or {"prometheus": PrometheusProvider(), "web": WebProvider(), "job": JobProvider(client, cache)}
+        )
+        self.queue: Queue | None = None
+        # The HTTP libraries log request URLs (httpx at INFO, urllib3 at DEBUG); a URL may carry a
+        # secret argument, so they only speak about warnings.
+        for noisy in ("httpx", "httpcore", "urllib3"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        self._reported: dict[str, str] = {}  # template uid -> last InvalidSpec message
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ notifications
+
+    def _enqueue(self, namespace: str, name: str) -> None:
+        if self.queue is not None:
+            self.queue.add((namespace, name))
+
+    def on_run(self, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        self._enqueue(str(meta.get("namespace", "")), str(meta.get("name", "")))
+
+    def on_job(self, obj: dict[str, Any]) -> None:
+        owner = kube.controller_uid(obj)
+        ns = str((obj.get("metadata") or {}).get("namespace", ""))
+        for run in self.cache.all(ANALYSISRUNS, ns):
+            if (run.get("metadata") or {}).get("uid") == owner:
+                self._enqueue(ns, str(run["metadata"]["name"]))
+                return
+
+    def on_template(self, obj: dict[str, Any]) -> None:
+        """A template that cannot work gets a Warning Event ``InvalidSpec`` naming the field (once per change)."""
+        meta = obj.get("metadata") or {}
+        uid = str(meta.get("uid", ""))
+        problems = validate_template(obj)
+        message = "; ".join(problems)
+        if not problems:
+            self._reported.pop(uid, None)
+            return
+        if self._reported.get(uid) == message:
+            return
+        self._reported[uid] = message
+        log.warning("%s %s: InvalidSpec: %s", obj.get("kind"), meta.get("name"), message)
+        self._spawn(self._event(obj, "Warning", "InvalidSpec", message))
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _event(self, obj: Mapping[str, Any], etype: str, reason: str, message: str) -> None:
+        namespace = str((obj.get("metadata") or {}).get("namespace") or "default")
+        body = kube.event_body(obj, etype, reason, message[:1024], COMPONENT)
+        body["metadata"]["namespace"] = namespace
+        try:
+            await self.client.create(EVENTS, namespace, body)
+        except ApiError as exc:
+            log.warning("could not record event %s on %s: %s", reason, (obj.get("metadata") or {}).get("name"), exc)
+
+    # ------------------------------------------------------------------ reconcile
+
+    async def reconcile(self, key: Key) -> float | None:
+        """One pass over one AnalysisRun; returns seconds until it wants to be looked at again."""
+        namespace, name = key
+        run = self.cache.get(ANALYSISRUNS, namespace, name)
+        if run is None or (run.get("metadata") or {}).get("deletionTimestamp"):
+            return None
+        now = dt.datetime.now(dt.UTC)
+        spec: Mapping[str, Any] = run.get("spec") or {}
+        status: Mapping[str, Any] = run.get("status") or {}
+        if is_completed(status.get("phase")):
+            return await self._expire(run, now)
+        problems = validate_run_spec(spec)
+        if problems:
+            message = "InvalidSpec: " + "; ".join(problems)
+            work = dict(status)
+            work.update(phase=AnalysisPhase.ERROR.value, message=message)
+            work.setdefault("startedAt", format_time(now))
+            work["completedAt"] = format_time(now)
+            if await self._write(run, status, work):
+                log.warning("analysisrun %s/%s: %s", namespace, name, message)
+                await self._event(run, "Warning", "AnalysisRunError", message)
+            return None
+        plain = self._plain_args(run)
+        metrics = metric_specs(spec, plain)
+        work = prepare_status(spec, status, now)
+        secrets: set[str] = set()
+        tasks = due_tasks(spec, work, now, metrics)
+        taken = await asyncio.gather(*(self._take(run, work, task, now, secrets) for task in tasks))
+        for task, measurement in zip(tasks, taken, strict=True):
+            record_measurement(work, task.name, measurement.redacted(secrets))
+            if measurement.phase is AnalysisPhase.ERROR:
+                log.info("analysisrun %s/%s: metric %s: Error: %s", namespace, name, task.name,
+                         redact(measurement.message, secrets))
+        stop = assess(spec, work, now, metrics)
+        if stop:
+            ended = await asyncio.gather(
+                *(self._take(run, work, Task(n, in_flight(work, n), terminate=True), now, secrets) for n in stop)
+            )
+            for metric_name, measurement in zip(stop, ended, strict=True):
+                record_measurement(work, metric_name, measurement.redacted(secrets))
+            assess(spec, work, now, metrics)
+        if not await self._write(run, status, work):
+            return 0.0
+        await self._announce(run, status, work, secrets)
+        wake = next_wake(spec, work, metrics)
+        if wake is None:
+            return None
+        return max(0.0, (wake - dt.datetime.now(dt.UTC)).total_seconds())
+
+    async def _expire(self, run: Mapping[str, Any], now: dt.datetime) -> float | None:
+        deadline = ttl_deadline(run.get("spec") or {}, run.get("status") or {})
+        if deadline is None:
+            return None
+        if deadline > now:
+            return (deadline - now).total_seconds()
+        meta = run.get("metadata") or {}
+        try:
+            await self.client.delete(ANALYSISRUNS, str(meta.get("namespace")), str(meta.get("name")),
+                                     uid=str(meta.get("uid") or "") or None)
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+        log.info("analysisrun %s/%s: deleted by its ttlStrategy", meta.get("namespace"), meta.get("name"))
+        return None
+
+    # ------------------------------------------------------------------ measuring
+
+    def _plain_args(self, run: Mapping[str, Any]) -> dict[str, str]:
+        """Args whose values are not secret: ``value`` and ``fieldRef`` (read from the run)."""
+        out: dict[str, str] = {}
+        for arg in (run.get("spec") or {}).get("args") or []:
+            source = arg.get("valueFrom") or {}
+            if arg.get("value") is not None:
+                out[str(arg.get("name"))] = str(arg["value"])
+            elif source.get("fieldRef"):
+                try:
+                    out[str(arg.get("name"))] = _field(run, str(source["fieldRef"].get("fieldPath", "")))
+                except ProviderError:
+                    continue  # reported when a metric needs it
+        return out
+
+    async def _read_secret(self, namespace: str, name: str, key: str) -> str:
+        try:
+            secret = await self.client.get(SECRETS, namespace, name)
+        except ApiError as exc:
+            if exc.not_found:
+                raise ProviderError(f'secret "{name}" not found in namespace "{namespace}"') from None
+            raise ProviderError(f'cannot read secret "{name}": {exc.status} {exc.reason}') from None
+        data = secret.get("data") or {}
+        if key in data:
+            try:
+                return base64.b64decode(str(data[key]), validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                raise ProviderError(f'secret "{name}" key "{key}" is not valid base64 text') from None
+        if key in (secret.get("stringData") or {}):
+            return str(secret["stringData"][key])
+        raise ProviderError(f'secret "{name}" has no key "{key}"')
+
+    async def _resolve(self, run: Mapping[str, Any], metric: Mapping[str, Any], context: Context) -> dict[str, str]:
+        declared = {str(a.get("name")): a for a in (run.get("spec") or {}).get("args") or []}
+        values: dict[str, str] = {}
+        for name in referenced_args(metric):
+            arg = declared.get(name)
+            if arg is None:
+                raise ProviderError(f'argument "{name}" is not declared in spec.args')
+            source = arg.get("valueFrom") or {}
+            if arg.get("value") is not None:
+                values[name] = str(arg["value"])
+            elif source.get("secretKeyRef"):
+                ref = source["secretKeyRef"]
+                try:
+                    values[name] = await context.secret(str(ref.get("name")), str(ref.get("key")))
+                except ProviderError as exc:
+                    raise ProviderError(f'argument "{name}": {exc}') from None
+            elif source.get("fieldRef"):
+                values[name] = _field(run, str(source["fieldRef"].get("fieldPath", "")))
+            else:
+                raise ProviderError(f'argument "{name}" has no value')
+        return values
+
+    async def _take(
+        self, run: Mapping[str, Any], status: Mapping[str, Any], task: Task, now: dt.datetime, secrets: set[str]
+    ) -> Measurement:
+        """Measure, resume or terminate one metric; never raises for a measurement problem."""
+        meta = run.get("metadata") or {}
+        namespace = str(meta.get("namespace", ""))
+        metrics = (run.get("spec") or {}).get("metrics") or []
+        raw: Mapping[str, Any] = next((m for m in metrics if m.get("name") == task.name), {})
+        results = status.get("metricResults") or []
+        entry: Mapping[str, Any] = next((r for r in results if r.get("name") == task.name), {})
+        counters = MetricCounters.from_status(entry)
+
+        async def read(name: str, key: str) -> str:
+            return await self._read_secret(namespace, name, key)
+
+        context = Context(run=run, namespace=namespace, now=now, args={}, read_secret=read,
+                          attempt=counters.count + counters.error + 1, secrets=secrets)
+        started = format_time(now)
+        try:
+            values = await self._resolve(run, raw, context)
+            context.args = values
+            metric = substitute(raw, values)
+            kind = provider_kind(metric)
+            provider = self.providers.get(kind or "")
+            if provider is None:
+                raise ProviderError(f'provider "{kind}" is not supported')
+            if task.terminate and task.in_flight is not None:
+                return terminated(await provider.terminate(metric, task.in_flight, context), now)
+            if task.in_flight is not None:
+                return await provider.resume(metric, task.in_flight, context)
+            return await provider.measure(metric, context)
+        except (ProviderError, ArgError) as exc:
+            message = str(exc)
+        except ApiError as exc:
+            message = f"API error: {exc}"
+        except Exception as exc:  # a provider bug must not stop the other metrics; logged with its trace
+            log.exception("analysisrun %s/%s: metric %s: provider failed", namespace, meta.get("name"), task.name)
+            message = f"{type(exc).__name__}: {exc}"
+        if task.terminate and task.in_flight is not None:
+            return terminated(task.in_flight, now)
+        return Measurement(AnalysisPhase.ERROR, message=message, started_at=started,
+                           finished_at=format_time(dt.datetime.now(dt.UTC)))
+
+    # ------------------------------------------------------------------ writing
+
+    async def _write(self, run: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+        """Status patch guarded by the run's resourceVersion; False on a conflict (the run is re-read)."""
+        if dict(old) == dict(new):
+            return True
+        meta = run.get("metadata") or {}
+        patch_status: dict[str, Any] = {k: None for k in old if k not in new}
+        patch_status.update(new)
+        patch = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": patch_status}
+        namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        try:
+            updated = await self.client.patch(ANALYSISRUNS, namespace, name, patch, subresource="status")
+        except ApiError as exc:
+            if exc.not_found:
+                return True
+            if exc.status != 409:
+                raise
+            log.info("analysisrun %s/%s: conflict writing status; reading it again", namespace, name)
+            try:
+                self.cache.put(ANALYSISRUNS, await self.client.get(ANALYSISRUNS, namespace, name))
+            except ApiError as again:
+                if not again.not_found:
+                    raise
+            return False
+        self.cache.put(ANALYSISRUNS, updated)
+        return True
+
+    async def _announce(
+        self, run: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any], secrets: set[str]
+    ) -> None:
+        """Events as Argo's: ``Metric<Phase>`` when a metric completes, ``AnalysisRun<Phase>`` when the run does."""
+        before = {r.get("name"): r.get("phase") for r in old.get("metricResults") or []}
+        meta = run.get("metadata") or {}
+        for result in new.get("metricResults") or []:
+            phase = result.get("phase")
+            if is_completed(phase) and before.get(result.get("name")) != phase:
+                etype = "Normal" if phase == AnalysisPhase.SUCCESSFUL else "Warning"
+                text = f"Metric '{result.get('name')}' Completed. Result: {phase}"
+                if result.get("message") and phase != AnalysisPhase.SUCCESSFUL:
+                    text += f": {result['message']}"
+                await self._event(run, etype, f"Metric{phase}", redact(text, secrets))
+        if is_completed(new.get("phase")) and old.get("phase") != new.get("phase"):
+            phase = new.get("phase")
+            etype = "Normal" if phase == AnalysisPhase.SUCCESSFUL else "Warning"
+            text = f"Analysis Completed. Result: {phase}"
+            if new.get("message"):
+                text += f": {new['message']}"
+            log.info("analysisrun %s/%s: %s", meta.get("namespace"), meta.get("name"), redact(text, secrets))
+            await self._event(run, etype, f"AnalysisRun{phase}", redact(text, secrets))
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

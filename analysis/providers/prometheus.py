@@ -1,0 +1,200 @@
+"""Prometheus metrics through ``prometheus-api-client`` (synchronous: each query runs in a thread).
+
+``address`` (else ``PYROLLOUTS_PROMETHEUS_ADDRESS``), ``query`` or ``rangeQuery{start,end,step}``,
+``timeout`` (seconds, also sent to Prometheus), ``insecure``, ``headers``, and
+``authentication.bearerToken.secretKeyRef`` / ``basicAuth{username,password|passwordSecretRef}``.
+A scalar answer becomes a float, a vector a list of floats (one per series), a matrix a list of every
+sample's value; an empty answer is ``[]``. Prometheus warnings go into the measurement's metadata.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
+
+from analysis.phases import AnalysisPhase
+from analysis.providers.base import Context, Measurement, ProviderError, evaluate, format_time, format_value
+from analysis.spec import SpecError, duration_seconds
+
+__all__ = ["ADDRESS_ENV", "DEFAULT_TIMEOUT", "PrometheusProvider", "parse_range_time", "to_result"]
+
+ADDRESS_ENV: Final = "PYROLLOUTS_PROMETHEUS_ADDRESS"
+DEFAULT_TIMEOUT: Final = 30.0
+_RELATIVE: Final = re.compile(r"^\s*now\(\)\s*(?:([+-])\s*(\S+))?\s*$")
+
+
+class _RecordingSession(requests.Session):
+    """Keeps the last response: the client returns only ``data.result`` and we also need
+    ``resultType``, ``warnings`` and the error body."""
+
+    last: requests.Response | None = None
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        self.last = super().request(*args, **kwargs)
+        return self.last
+
+
+@dataclass(frozen=True)
+class _Answer:
+    result_type: str
+    result: Any
+    warnings: list[str]
+
+
+def parse_range_time(text: str, now: dt.datetime, field: str) -> dt.datetime:
+    """``now()``, ``now() - 5m``, ``now() + 1h`` or an RFC 3339 time (Argo's rangeQuery start/end)."""
+    match = _RELATIVE.match(text)
+    if match is not None:
+        if match.group(1) is None:
+            return now
+        seconds = duration_seconds(match.group(2), field) or 0.0
+        return now + dt.timedelta(seconds=seconds if match.group(1) == "+" else -seconds)
+    try:
+        parsed = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise SpecError(f'{field}: expected now(), now() - DURATION or an RFC 3339 time, got "{text}"') from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _float(text: Any) -> float:
+    return float(text)
+
+
+def to_result(result_type: str, result: Any) -> Any:
+    """The value conditions see: scalar -> float, vector -> [float], matrix -> [float] (all samples)."""
+    if result_type == "scalar":
+        return _float(result[1])
+    if result_type == "string":
+        return str(result[1])
+    if result_type == "vector":
+        return [_float(series["value"][1]) for series in result]
+    if result_type == "matrix":
+        return [_float(value[1]) for series in result for value in series.get("values") or []]
+    raise ProviderError(f'unexpected Prometheus result type "{result_type}"')
+
+
+def _error_text(response: requests.Response | None) -> str:
+    if response is None:
+        return "no answer"
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:300]}"
+    if isinstance(body, Mapping) and body.get("error"):
+        return f"HTTP {response.status_code}: {body.get('errorType', 'error')}: {body['error']}"
+    return f"HTTP {response.status_code}"
+
+
+def _query(
+    address: str,
+    headers: dict[str, str],
+    auth: tuple[str, str] | None,
+    insecure: bool,
+    timeout: float,
+    query: str,
+    window: tuple[dt.datetime, dt.datetime, str] | None,
+) -> _Answer:
+    """One query, blocking: runs in a worker thread."""
+    session = _RecordingSession()
+    session.verify = not insecure
+    prom = PrometheusConnect(
+        url=address.rstrip("/"),
+        headers=headers or None,
+        disable_ssl=insecure,
+        retry=Retry(total=0, raise_on_status=False),
+        auth=auth,
+        session=session,
+        timeout=timeout,
+    )
+    params = {"timeout": f"{timeout:g}s"}
+    try:
+        if window is None:
+            prom.custom_query(query, params=params)
+        else:
+            prom.custom_query_range(query, window[0], window[1], window[2], params=params)
+    except PrometheusApiClientException:
+        raise ProviderError(f"query failed: {_error_text(session.last)}") from None
+    except requests.Timeout:
+        raise ProviderError(f"query timed out after {timeout:g}s (Prometheus at {address})") from None
+    except requests.RequestException as exc:
+        raise ProviderError(f"cannot reach Prometheus at {address}: {type(exc).__name__}") from None
+    finally:
+        prom.close()
+    response = session.last
+    try:
+        body = response.json() if response is not None else {}
+        data = body["data"]
+        return _Answer(str(data["resultType"]), data["result"], [str(w) for w in body.get("warnings") or []])
+    except (ValueError, KeyError, TypeError):
+        raise ProviderError("Prometheus answered with something that is not a query result") from None
+
+
+class PrometheusProvider:
+    kind = "prometheus"
+
+    async def _auth(self, spec: Mapping[str, Any], context: Context, headers: dict[str, str]) -> tuple[str, str] | None:
+        auth = spec.get("authentication") or {}
+        bearer = (auth.get("bearerToken") or {}).get("secretKeyRef")
+        if bearer:
+            headers["Authorization"] = "Bearer " + await context.secret(str(bearer["name"]), str(bearer["key"]))
+        basic = auth.get("basicAuth")
+        if basic:
+            ref = basic.get("passwordSecretRef")
+            password = await context.secret(str(ref["name"]), str(ref["key"])) if ref else str(
+                basic.get("password") or "")
+            return str(basic.get("username") or ""), password
+        return None
+
+    async def measure(self, metric: Mapping[str, Any], context: Context) -> Measurement:
+        started = format_time(context.now)
+
+        def error(message: str, metadata: Mapping[str, str] | None = None) -> Measurement:
+            return Measurement(AnalysisPhase.ERROR, message=message, metadata=dict(metadata or {}),
+                               started_at=started, finished_at=format_time(dt.datetime.now(dt.UTC)))
+
+        spec = (metric.get("provider") or {}).get("prometheus") or {}
+        address = str(spec.get("address") or os.environ.get(ADDRESS_ENV) or "")
+        if not address:
+            return error(f"no Prometheus address: set provider.prometheus.address or {ADDRESS_ENV}")
+        headers = {str(h.get("key")): str(h.get("value")) for h in spec.get("headers") or []}
+        timeout = float(spec.get("timeout") or DEFAULT_TIMEOUT)
+        query = str(spec.get("query") or "")
+        window: tuple[dt.datetime, dt.datetime, str] | None = None
+        try:
+            auth = await self._auth(spec, context, headers)
+            if spec.get("rangeQuery"):
+                rq = spec["rangeQuery"]
+                window = (
+                    parse_range_time(str(rq.get("start") or "now()"), context.now, "rangeQuery.start"),
+                    parse_range_time(str(rq.get("end") or "now()"), context.now, "rangeQuery.end"),
+                    str(rq.get("step") or "1m"),
+                )
+            answer = await asyncio.to_thread(_query, address, headers, auth, bool(spec.get("insecure")), timeout,
+                                             query, window)
+            result = to_result(answer.result_type, answer.result)
+        except (ProviderError, SpecError) as exc:
+            return error(str(exc))
+        except ValueError as exc:
+            return error(f"cannot read a sample value: {exc}")
+        metadata = {"resultType": answer.result_type}
+        if answer.warnings:
+            metadata["warnings"] = "; ".join(answer.warnings)
+        phase, message = evaluate(metric, result)
+        return Measurement(phase, value=format_value(result), message=message, metadata=metadata,
+                           started_at=started, finished_at=format_time(dt.datetime.now(dt.UTC)), result=result)
+
+    async def resume(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:
+        return await self.measure(metric, context)
+
+    async def terminate(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:
+        return measurement

@@ -1,0 +1,122 @@
+"""Web metrics through ``httpx.AsyncClient``: ``url`` (or ``urlFrom.secretKeyRef``), ``method``,
+``headers``, ``body`` / ``jsonBody``, ``timeoutSeconds`` (default 10), ``insecure``, bearer or basic
+authentication from Secrets, and ``jsonPath`` (JSONPath, also in Argo's ``{$.data.ok}`` form) on the
+JSON answer. Without ``jsonPath`` the whole JSON answer is the result."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+import httpx
+from jsonpath_ng.exceptions import JSONPathError
+from jsonpath_ng.ext.parser import parse as parse_jsonpath
+
+from analysis.phases import AnalysisPhase
+from analysis.providers.base import Context, Measurement, ProviderError, evaluate, format_time, format_value
+
+__all__ = ["DEFAULT_TIMEOUT", "WebProvider", "json_path"]
+
+DEFAULT_TIMEOUT: Final = 10.0
+
+
+def json_path(path: str, document: Any) -> Any:
+    """Apply ``path`` (``$.a.b``, ``{$.a.b}`` or ``.a.b``) to ``document``: one match is the value,
+    several are a list. ProviderError when the path is invalid or matches nothing."""
+    text = path.strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1].strip()
+    if text.startswith("."):
+        text = "$" + text
+    try:
+        expression = parse_jsonpath(text)
+    except JSONPathError as exc:
+        raise ProviderError(f'invalid jsonPath "{path}": {exc}') from None
+    matches = [m.value for m in expression.find(document)]
+    if not matches:
+        raise ProviderError(f'jsonPath "{path}" matched nothing in the answer')
+    return matches[0] if len(matches) == 1 else matches
+
+
+class WebProvider:
+    kind = "web"
+
+    async def measure(self, metric: Mapping[str, Any], context: Context) -> Measurement:
+        started = format_time(context.now)
+
+        def error(message: str) -> Measurement:
+            return Measurement(AnalysisPhase.ERROR, message=message, started_at=started,
+                               finished_at=format_time(dt.datetime.now(dt.UTC)))
+
+        spec = (metric.get("provider") or {}).get("web") or {}
+        timeout = float(spec.get("timeoutSeconds") or DEFAULT_TIMEOUT)
+        method = str(spec.get("method") or "GET").upper()
+        try:
+            url = str(spec.get("url") or "")
+            ref = (spec.get("urlFrom") or {}).get("secretKeyRef")
+            if ref:
+                url = await context.secret(str(ref["name"]), str(ref["key"]))
+            headers = {str(h.get("key")): str(h.get("value")) for h in spec.get("headers") or []}
+            auth = spec.get("authentication") or {}
+            bearer = (auth.get("bearerToken") or {}).get("secretKeyRef")
+            if bearer:
+                headers["Authorization"] = "Bearer " + await context.secret(str(bearer["name"]), str(bearer["key"]))
+            basic = auth.get("basicAuth")
+            if basic:
+                pref = basic.get("passwordSecretRef")
+                password = await context.secret(str(pref["name"]), str(pref["key"])) if pref else str(
+                    basic.get("password") or "")
+                token = base64.b64encode(f"{basic.get('username') or ''}:{password}".encode()).decode()
+                headers["Authorization"] = "Basic " + token
+            content: bytes | None = None
+            if spec.get("jsonBody") is not None:
+                content = json.dumps(spec["jsonBody"]).encode()
+                headers.setdefault("Content-Type", "application/json")
+            elif spec.get("body"):
+                content = str(spec["body"]).encode()
+        except ProviderError as exc:
+            return error(str(exc))
+        where = _describe(url)
+        try:
+            async with httpx.AsyncClient(verify=not spec.get("insecure"), timeout=timeout) as client:
+                response = await client.request(method, url, headers=headers, content=content)
+        except httpx.TimeoutException:
+            return error(f"{method} {where} timed out after {timeout:g}s")
+        except httpx.InvalidURL:
+            return error(f"invalid url {where}")
+        except httpx.HTTPError as exc:
+            return error(f"{method} {where} failed: {type(exc).__name__}: {exc}")
+        metadata = {"statusCode": str(response.status_code)}
+        if not 200 <= response.status_code < 300:
+            return Measurement(AnalysisPhase.ERROR, message=f"received non 2xx response code: {response.status_code}",
+                               metadata=metadata, started_at=started, finished_at=format_time(dt.datetime.now(dt.UTC)))
+        try:
+            document = response.json()
+        except ValueError:
+            snippet = response.text[:80].replace("\n", " ")
+            return error(f"the answer of {where} is not JSON: {snippet!r}")
+        try:
+            result = json_path(str(spec["jsonPath"]), document) if spec.get("jsonPath") else document
+        except ProviderError as exc:
+            return error(str(exc))
+        phase, message = evaluate(metric, result)
+        return Measurement(phase, value=format_value(result), message=message, metadata=metadata,
+                           started_at=started, finished_at=format_time(dt.datetime.now(dt.UTC)), result=result)
+
+    async def resume(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:
+        return await self.measure(metric, context)
+
+    async def terminate(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:
+        return measurement
+
+
+def _describe(url: str) -> str:
+    """The URL without query string or userinfo (either may hold a credential)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return "(invalid url)"
+    return str(parsed.copy_with(query=None, fragment=None, username=None, password=None))

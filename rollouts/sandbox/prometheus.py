@@ -1,8 +1,12 @@
 """A real Prometheus server for the sandbox, the demo and the integration tests.
 
     with PrometheusServer(workdir, targets=[sandbox.metrics_url]) as prom:   # scrapes every second
-        prom.wait_for_series('http_requests_total')
-        prom.query('sum(rate(http_requests_total[10s])) by (rollouts_pod_template_hash)')
+        prom.wait_for('http_requests_total')        # the first scrape comes ~5 s after the start
+        prom.query_by('sum(rate(http_requests_total[10s])) by (rollouts_pod_template_hash)',
+                      'rollouts_pod_template_hash')
+
+Prometheus 2.x applies its scrape targets at most every 5 s, so the first samples arrive about 5 s after
+`/-/ready`; `rate(x[W])` divides by W, so it reads low until W seconds of samples exist.
 
 Samples from the past go in before the start: `write_openmetrics` writes an OpenMetrics file (timestamps
 in seconds, ending in `# EOF`) and `backfill` turns it into TSDB blocks with
@@ -190,6 +194,7 @@ class PrometheusServer:
     backfill_files: Sequence[Path] = ()
     extra_args: Sequence[str] = ()
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _backfilled: bool = field(default=False, init=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -208,7 +213,19 @@ class PrometheusServer:
         return self.workdir / "prometheus.log"
 
     def start(self, timeout: float = 30.0) -> PrometheusServer:
-        """Write the config, backfill, start the server and wait until `/-/ready` answers 200."""
+        """Write the config, backfill, start the server and wait until `/-/ready` answers 200. A port
+        chosen here that another process took meanwhile is replaced by a new free one (3 tries)."""
+        chosen = not self.port
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except PrometheusError:
+                if not chosen or attempt == 2 or "address already in use" not in self.log_tail().lower():
+                    raise
+                self.port = 0
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> PrometheusServer:
         binary = self.binary or find_binary(DEFAULT_BINARY)
         if binary is None:
             raise PrometheusError("prometheus is not installed (Debian: apt-get install prometheus)")
@@ -216,8 +233,10 @@ class PrometheusServer:
         self.config_file.write_text(
             yaml.safe_dump(scrape_config(self.targets, self.scrape_interval, self.scrape_interval), sort_keys=False)
         )
-        for path in self.backfill_files:
-            backfill(path, self.data_dir, self.promtool)
+        if not self._backfilled:
+            for path in self.backfill_files:
+                backfill(path, self.data_dir, self.promtool)
+            self._backfilled = True
         self.port = self.port or free_port()
         command = [
             binary,
@@ -228,7 +247,7 @@ class PrometheusServer:
             "--log.level=warn",
             *self.extra_args,
         ]
-        with self.log_file.open("ab") as log:
+        with self.log_file.open("wb") as log:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir
             )

@@ -10,7 +10,7 @@ import httpx
 import kubernetes
 import pytest
 from api_helpers import api_client, assert_status, http, install_crd, load_crd
-from conftest import SandboxHandle
+from support import SandboxHandle
 
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 WIDGETS = "/apis/example.com/v1/namespaces/default/widgets"

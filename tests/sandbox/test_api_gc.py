@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from api_helpers import assert_status, configmap, deployment, http, install_crd, load_crd
-from conftest import SandboxHandle
+from support import SandboxHandle
 
 CM = "/api/v1/namespaces/default/configmaps"
 PODS = "/api/v1/namespaces/default/pods"

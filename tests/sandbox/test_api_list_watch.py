@@ -11,7 +11,7 @@ import httpx
 import kubernetes
 import pytest
 from api_helpers import api_client, assert_status, configmap, http
-from conftest import SandboxHandle
+from support import SandboxHandle
 
 from rollouts.sandbox import server as server_module
 from rollouts.sandbox import store as store_module

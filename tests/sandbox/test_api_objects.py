@@ -16,7 +16,7 @@ import httpx
 import kubernetes
 import pytest
 from api_helpers import api_client, api_exception_body, assert_status, configmap, deployment, http
-from conftest import SandboxHandle
+from support import SandboxHandle
 
 CM = "/api/v1/namespaces/default/configmaps"
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"

@@ -9,7 +9,7 @@ import httpx
 import kubernetes
 import pytest
 from api_helpers import api_client, assert_status, configmap, deployment, http, install_crd, load_crd
-from conftest import SandboxHandle
+from support import SandboxHandle
 
 CM = "/api/v1/namespaces/default/configmaps"
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from conftest import REPO, require_tool
+from support import REPO, require_tool
 
 
 def _start(kubeconfig: Path, *extra: str) -> subprocess.Popen[str]:

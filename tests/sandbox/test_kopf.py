@@ -17,8 +17,8 @@ import httpx
 import kopf
 import pytest
 from api_helpers import http
-from conftest import SandboxHandle
 from kopf.testing import KopfRunner
+from support import SandboxHandle
 
 GROUP, VERSION, PLURAL = "kopf.example.com", "v1", "kopfwidgets"
 FINALIZER = "kopf.example.com/cleanup"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, Kubectl
+from support import REPO, Kubectl
 
 pytestmark = pytest.mark.kubectl
 

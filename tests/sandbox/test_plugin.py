@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO, Kubectl, SandboxHandle
+from support import REPO, Kubectl, SandboxHandle
 
 from rollouts.cli.main import main
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO, Kubectl, SandboxHandle
+from support import REPO, Kubectl, SandboxHandle
 from test_plugin import PAUSED, Plugin, apply, create_rollout, get, in_process, unique
 
 pytestmark = pytest.mark.kubectl

@@ -17,7 +17,7 @@ import httpx
 import kubernetes
 import pytest
 from api_helpers import api_client
-from conftest import REPO
+from support import REPO
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import free_port

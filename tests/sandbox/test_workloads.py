@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import kubernetes
 import pytest
 from api_helpers import api_client
-from conftest import SandboxHandle
+from support import SandboxHandle
 
 from rollouts.sandbox.workloads import CRASH, FAIL, NEVER_READY, READY_AFTER
 

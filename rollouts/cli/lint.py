@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from analysis import spec as analysis_spec
 from rollouts import schema
 from rollouts import spec as rollout_spec
 from rollouts.cli.durations import parse_go_duration
@@ -135,21 +136,12 @@ def extra_problems(rollout: Mapping[str, Any]) -> list[Problem]:
 
 
 def analysis_problems(template: Mapping[str, Any]) -> list[Problem]:
-    """Durations in an AnalysisTemplate / ClusterAnalysisTemplate / AnalysisRun that Go would not parse."""
-    problems: list[Problem] = []
-    for index, metric in enumerate(_map(template.get("spec")).get("metrics") or []):
-        metric = _map(metric)
-        for key in ("interval", "initialDelay"):
-            value = metric.get(key)
-            if value is None or value == "":
-                continue
-            try:
-                seconds = parse_go_duration(str(value)) if isinstance(value, str) else -1.0
-            except ValueError:
-                seconds = -1.0
-            if seconds < 0:
-                problems.append(_invalid(f"spec.metrics[{index}].{key}", value, BAD_DURATION))
-    return problems
+    """The analysis controller's own checks of a template or run (conditions, durations, limits…)."""
+    if template.get("kind") == "AnalysisRun":
+        texts = analysis_spec.validate_run_spec(_map(template.get("spec")))
+    else:
+        texts = analysis_spec.validate_template(template)
+    return [Problem.parse(text) for text in texts]
 
 
 # --------------------------------------------------------------------------- files

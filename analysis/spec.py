@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from analysis.conditions import check_syntax
 from analysis.phases import effective_count, measurement_retention, resolve_dry_run
-from rollouts.cli.durations import parse_go_duration
+from rollouts.durations import parse_go_duration
 
 __all__ = [
     "API_VERSION",
@@ -72,8 +72,10 @@ def duration_seconds(value: Any, field: str) -> float | None:
         raise SpecError(f"{field}: invalid duration {value!r}")
     try:
         seconds = parse_go_duration(value)
-    except ValueError as exc:
-        raise SpecError(f"{field}: {exc}") from None
+    except ValueError:
+        raise SpecError(
+            f'{field}: Invalid value: "{value}": not a duration: use a Go duration such as 30s, 5m or 1h'
+        ) from None
     if seconds < 0:
         raise SpecError(f'{field}: negative duration "{value}"')
     return seconds

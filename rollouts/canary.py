@@ -25,6 +25,7 @@ from typing import Any
 from rollouts import canary_analysis as ca
 from rollouts import conditions_status as cs
 from rollouts.hashing import pod_template_hash, step_hash, template_digest
+from rollouts.labelselector import format_label_selector
 from rollouts.replicasets import (
     EPHEMERAL_METADATA,
     MANAGED_BY,
@@ -360,24 +361,6 @@ def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any
 
 def _meta_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     return merge_patch(old, new)
-
-
-def _format_selector(selector: Mapping[str, Any] | None) -> str:
-    """``metav1.FormatLabelSelector`` for the common forms."""
-    if not selector:
-        return ""
-    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or []:
-        op, key, values = expr.get("operator"), expr.get("key"), ",".join(sorted(expr.get("values") or []))
-        if op == "In":
-            parts.append(f"{key} in ({values})")
-        elif op == "NotIn":
-            parts.append(f"{key} notin ({values})")
-        elif op == "Exists":
-            parts.append(str(key))
-        elif op == "DoesNotExist":
-            parts.append(f"!{key}")
-    return ",".join(parts)
 
 
 # --------------------------------------------------------------------------- the planner
@@ -1140,7 +1123,7 @@ class _Planner:
         new["readyReplicas"] = total_ready(self.all_rss)
         new["availableReplicas"] = total_available(self.all_rss)
         new["HPAReplicas"] = total_status_replicas(self.all_rss)
-        new["selector"] = _format_selector(self.selector)
+        new["selector"] = format_label_selector(self.selector)
         new["promoteFull"] = bool(self.pod_hash != (old.get("stableRS") or "") and old.get("promoteFull"))
         if self.analysis is not None:
             # Argo's SetCurrentAnalysisRuns: the runs this pass found current, and no others

@@ -32,7 +32,8 @@ from rollouts.cli.client import (
     Resource,
 )
 from rollouts.cli.durations import Duration
-from rollouts.cli.watch import ObjectView, RolloutListView, RolloutView, report_errors, selector_string
+from rollouts.cli.watch import ObjectView, RolloutListView, RolloutView, report_errors
+from rollouts.labelselector import format_label_selector
 
 # Redraw a watched view at most this often, and at least every second (ages move).
 MIN_REDRAW_SECONDS = 0.2
@@ -85,7 +86,7 @@ def _children(
     client: Client, ro: Mapping[str, Any]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """The ReplicaSets and Pods matching the rollout's selector, and the namespace's AnalysisRuns."""
-    selector = selector_string(i.spec_of(ro).get("selector"))
+    selector = format_label_selector(i.spec_of(ro).get("selector"))
     replicasets = client.list(REPLICASETS, label_selector=selector).get("items") or []
     pods = client.list(PODS, label_selector=selector).get("items") or []
     try:
@@ -360,7 +361,7 @@ def cmd_undo(ctx: Context) -> int:
         obj = workload[1]
         holder = obj if workload[0].plural == "podtemplates" else (obj.get("spec") or {})
         current_template = holder.get("template") or {}
-    replicasets = client.list(REPLICASETS, label_selector=selector_string(i.spec_of(ro).get("selector")))
+    replicasets = client.list(REPLICASETS, label_selector=format_label_selector(i.spec_of(ro).get("selector")))
     plan = _action(actions.undo_plan, ro, replicasets.get("items") or [], ctx.args.to_revision, current_template)
     if plan.patch is None:
         print(plan.message, file=ctx.out)

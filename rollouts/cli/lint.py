@@ -20,7 +20,6 @@ import yaml
 from analysis import spec as analysis_spec
 from rollouts import schema
 from rollouts import spec as rollout_spec
-from rollouts.cli.durations import parse_go_duration
 
 GROUP = "pyrollouts.io"
 

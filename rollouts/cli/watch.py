@@ -16,24 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from rollouts.cli.client import ANALYSISRUNS, PODS, REPLICASETS, ROLLOUTS, APIError, Client, CLIError, Resource
-
-
-def selector_string(selector: Any) -> str:
-    """A LabelSelector (matchLabels / matchExpressions) as the labelSelector query parameter."""
-    if not isinstance(selector, Mapping):
-        return ""
-    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), ",".join(sorted(expr.get("values") or []))
-        if op == "In":
-            parts.append(f"{key} in ({values})")
-        elif op == "NotIn":
-            parts.append(f"{key} notin ({values})")
-        elif op == "Exists":
-            parts.append(str(key))
-        elif op == "DoesNotExist":
-            parts.append(f"!{key}")
-    return ",".join(parts)
+from rollouts.labelselector import format_label_selector
 
 
 class Informer(threading.Thread):
@@ -136,7 +119,7 @@ class RolloutView:
         self.name = str((rollout.get("metadata") or {}).get("name", ""))
         self._changed = threading.Condition()
         self._generation = 0
-        selector = selector_string((rollout.get("spec") or {}).get("selector"))
+        selector = format_label_selector((rollout.get("spec") or {}).get("selector"))
         self.rollout = Informer(client, ROLLOUTS, self._notify, field_selector=f"metadata.name={self.name}")
         self.informers = [self.rollout]
         self.replicasets: Informer | None = None

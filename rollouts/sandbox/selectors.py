@@ -87,23 +87,6 @@ def selector_from_label_selector(selector: Mapping[str, Any] | None) -> list[Req
     return reqs
 
 
-def label_selector_string(selector: Mapping[str, Any] | None) -> str:
-    """Render a metav1.LabelSelector as the string form (`status.selector` of a scale subresource)."""
-    if not selector:
-        return ""
-    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or []:
-        op = expr.get("operator")
-        if op in ("In", "NotIn"):
-            values = ",".join(sorted(expr.get("values") or []))
-            parts.append(f"{expr['key']} {op.lower()} ({values})")
-        elif op == "Exists":
-            parts.append(expr["key"])
-        elif op == "DoesNotExist":
-            parts.append(f"!{expr['key']}")
-    return ",".join(parts)
-
-
 def matches_labels(requirements: list[Requirement], labels: Mapping[str, str] | None) -> bool:
     labels = labels or {}
     return all(r.matches(labels) for r in requirements)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollouts.labelselector import format_label_selector
 from rollouts.sandbox import admission
 from rollouts.sandbox.errors import (
     STALE_OBJECT,
@@ -36,7 +37,6 @@ from rollouts.sandbox.resources import Registry, ResourceType, types_from_crd
 from rollouts.sandbox.selectors import (
     FieldMatcher,
     Requirement,
-    label_selector_string,
     matches_labels,
     parse_field_selector,
     parse_label_selector,
@@ -801,7 +801,7 @@ class Store:
         if rtype.scale.label_selector_path:
             selector = _get_path(obj, rtype.scale.label_selector_path)
         if rtype.builtin:
-            selector = label_selector_string((obj.get("spec") or {}).get("selector"))
+            selector = format_label_selector((obj.get("spec") or {}).get("selector"))
         status: dict[str, Any] = {"replicas": int(_get_path(obj, rtype.scale.status_replicas_path) or 0)}
         if selector:
             status["selector"] = selector

@@ -11,37 +11,10 @@ from typing import Any
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 from jsonpath_ng.parser import parse as parse_jsonpath
 
+from rollouts.durations import human_duration
 from rollouts.sandbox.resources import ResourceType
 
 Cell = Callable[[Mapping[str, Any], float], Any]
-
-
-def human_duration(seconds: float) -> str:
-    """The age format of `kubectl get` (k8s.io/apimachinery/pkg/util/duration.HumanDuration)."""
-    if seconds < -1:
-        return "<invalid>"
-    s = max(int(seconds), 0)
-    if s < 120:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        return f"{minutes}m{s % 60}s" if s % 60 else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = s // 3600
-    if hours < 8:
-        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    years = hours // (24 * 365)
-    if years < 8:
-        days = (hours // 24) % 365
-        return f"{years}y{days}d" if days else f"{years}y"
-    return f"{years}y"
 
 
 def parse_timestamp(value: Any) -> float | None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from rollouts.labelselector import format_label_selector
 from rollouts.sandbox.errors import ApiError
 from rollouts.sandbox.selectors import (
-    label_selector_string,
     matches_labels,
     parse_field_selector,
     parse_label_selector,
@@ -94,13 +94,13 @@ def test_label_selector_string_round_trips() -> None:
             {"key": "d", "operator": "DoesNotExist"},
         ],
     }
-    text = label_selector_string(selector)
+    text = format_label_selector(selector)
     assert text == "a=1,b=2,t in (x,y),u notin (z),e,!d"
     labels = {"a": "1", "b": "2", "t": "x", "e": ""}
     assert matches_labels(parse_label_selector(text), labels) == matches_labels(
         selector_from_label_selector(selector), labels
     )
-    assert label_selector_string(None) == ""
+    assert format_label_selector(None) == ""
 
 
 def test_field_selectors() -> None:

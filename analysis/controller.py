@@ -40,9 +40,26 @@ from analysis.runner import (
 )
 from analysis.spec import ArgError, provider_kind, referenced_args, substitute, validate_run_spec, validate_template
 from rollouts import kube
-from rollouts.kube import ANALYSISRUNS, EVENTS, SECRETS, ApiError, Cache, Client
+from rollouts.kube import (
+    ANALYSISRUNS,
+    ANALYSISTEMPLATES,
+    CLUSTERANALYSISTEMPLATES,
+    EVENTS,
+    SECRETS,
+    ApiError,
+    Cache,
+    Client,
+)
 
-__all__ = ["COMPONENT", "JOB_LABEL_SELECTOR", "AnalysisController", "Queue"]
+__all__ = [
+    "COMPONENT",
+    "INVALID",
+    "JOB_LABEL_SELECTOR",
+    "AnalysisController",
+    "Queue",
+    "invalid_condition",
+    "template_status",
+]
 
 log = logging.getLogger("pyrollouts.analysis")
 
@@ -67,6 +84,56 @@ def _field(obj: Mapping[str, Any], path: str) -> str:
             raise ProviderError(f'fieldRef "{path}" not found on the AnalysisRun')
         node = node[part]
     return str(node)
+
+
+INVALID = "Invalid"
+
+
+def _template_kind(obj: Mapping[str, Any]) -> kube.Kind:
+    if obj.get("kind") == CLUSTERANALYSISTEMPLATES.kind:
+        return CLUSTERANALYSISTEMPLATES
+    if obj.get("kind") == ANALYSISTEMPLATES.kind:
+        return ANALYSISTEMPLATES
+    return ANALYSISTEMPLATES if (obj.get("metadata") or {}).get("namespace") else CLUSTERANALYSISTEMPLATES
+
+
+def invalid_condition(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The template's ``Invalid`` condition, if it has one."""
+    for cond in status.get("conditions") or []:
+        if isinstance(cond, Mapping) and cond.get("type") == INVALID:
+            return cond
+    return None
+
+
+def template_status(
+    status: Mapping[str, Any], problems: list[str], generation: Any, now: dt.datetime
+) -> dict[str, Any] | None:
+    """The template status to write for these validation ``problems``, or None when ``status`` says it already.
+
+    One condition ``Invalid``: True with reason ``InvalidSpec`` and the problems joined by "; ", or False
+    with reason ``Valid``; its ``lastTransitionTime`` is kept while the condition does not flip. Other
+    condition types are kept as they are."""
+    invalid = bool(problems)
+    old = invalid_condition(status)
+    cond: dict[str, Any] = {
+        "type": INVALID,
+        "status": "True" if invalid else "False",
+        "reason": "InvalidSpec" if invalid else "Valid",
+        "message": "; ".join(problems),
+    }
+    same = old is not None and all(old.get(k) == v for k, v in cond.items())
+    if old is not None and old.get("status") == cond["status"] and old.get("lastTransitionTime"):
+        cond["lastTransitionTime"] = old["lastTransitionTime"]
+    else:
+        cond["lastTransitionTime"] = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    observed = int(generation) if isinstance(generation, int) or str(generation or "").isdigit() else None
+    if same and status.get("observedGeneration") == observed:
+        return None
+    others = [c for c in status.get("conditions") or [] if not (isinstance(c, Mapping) and c.get("type") == INVALID)]
+    new: dict[str, Any] = {"conditions": [*others, cond]}
+    if observed is not None:
+        new["observedGeneration"] = observed
+    return new
 
 
 class AnalysisController:
@@ -103,19 +170,55 @@ class AnalysisController:
                 return
 
     def on_template(self, obj: dict[str, Any]) -> None:
-        """A template that cannot work gets a Warning Event ``InvalidSpec`` naming the field (once per change)."""
+        """Validate a template that was added or changed: condition ``Invalid`` in its status, and a
+        Warning Event ``InvalidSpec`` naming the field when it becomes invalid (or its problems change).
+
+        The status write comes back as a watch event; it then matches and nothing is written again."""
         meta = obj.get("metadata") or {}
         uid = str(meta.get("uid", ""))
+        kind = _template_kind(obj)
+        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        cached = self.cache.get(kind, namespace, name)
+        if cached is None or (cached.get("metadata") or {}).get("uid") != meta.get("uid"):
+            self._reported.pop(uid, None)  # deleted (the cache forgets it before we are told)
+            return
+        obj = cached  # the newest version we know (maybe our own status write's answer)
+        meta = obj.get("metadata") or {}
         problems = validate_template(obj)
         message = "; ".join(problems)
+        status: Mapping[str, Any] = obj.get("status") or {}
+        old = invalid_condition(status)
+        new = template_status(status, problems, meta.get("generation"), dt.datetime.now(dt.UTC))
+        if new is not None:
+            self._spawn(self._write_template_status(kind, obj, new))
         if not problems:
             self._reported.pop(uid, None)
             return
-        if self._reported.get(uid) == message:
-            return
+        # Known to be reported already: by us since we started, or in the status we wrote before.
+        previous = self._reported.get(uid)
+        if previous is None and old is not None and old.get("status") == "True":
+            previous = str(old.get("message", ""))
         self._reported[uid] = message
-        log.warning("%s %s: InvalidSpec: %s", obj.get("kind"), meta.get("name"), message)
+        if previous == message:
+            return
+        log.warning("%s %s: InvalidSpec: %s", obj.get("kind"), name, message)
         self._spawn(self._event(obj, "Warning", "InvalidSpec", message))
+
+    async def _write_template_status(self, kind: kube.Kind, obj: Mapping[str, Any], status: dict[str, Any]) -> None:
+        """Status patch guarded by the template's resourceVersion: on a conflict a newer version is on
+        its way through the watch, and that event writes the status again."""
+        meta = obj.get("metadata") or {}
+        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        patch = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": status}
+        try:
+            updated = await self.client.patch(kind, namespace, name, patch, subresource="status")
+        except ApiError as exc:
+            if exc.not_found or exc.status == 409:  # gone, or changed since: the next event handles it
+                log.debug("%s %s: status not written: %s", kind.kind, name, exc)
+                return
+            log.warning("%s %s: could not write the Invalid condition: %s", kind.kind, name, exc)
+            return
+        self.cache.put(kind, updated)
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)

@@ -156,6 +156,16 @@ def test_analysisrun_subresources_and_columns() -> None:
     assert columns == [("STATUS", ".status.phase", "string"), ("AGE", ".metadata.creationTimestamp", "date")]
 
 
+@pytest.mark.parametrize("kind", ["AnalysisTemplate", "ClusterAnalysisTemplate"])
+def test_template_status_subresource(kind: str) -> None:
+    # The controller writes condition Invalid (issue 4) through /status; spec edits bump the generation.
+    [version] = BY_KIND[kind]["spec"]["versions"]
+    assert version["subresources"] == {"status": {}}
+    schema = schema_of(kind)
+    assert node_at(schema, "status.observedGeneration")["type"] == "integer"
+    assert node_at(schema, "status.conditions[]")["required"] == ["type", "status"]
+
+
 def test_cluster_and_namespaced_templates_share_one_schema() -> None:
     assert schema_of("AnalysisTemplate") == schema_of("ClusterAnalysisTemplate")
 
@@ -268,6 +278,8 @@ spec.metrics[].provider.graphite spec.metrics[].provider.influxdb spec.metrics[]
 spec.metrics[].provider.plugin spec.args[].name spec.args[].value spec.args[].valueFrom.secretKeyRef.key
 spec.args[].valueFrom.fieldRef.fieldPath spec.dryRun[].metricName spec.measurementRetention[].metricName
 spec.measurementRetention[].limit spec.templates[].templateName spec.templates[].clusterScope
+status.observedGeneration status.conditions[].type status.conditions[].status
+status.conditions[].reason status.conditions[].message status.conditions[].lastTransitionTime
 """
 )
 
@@ -336,6 +348,8 @@ ENUMS = [
     ("Rollout", "spec.strategy.canary.analysis.args[].valueFrom.podTemplateHashValue", ["Stable", "Latest"]),
     ("Rollout", "status.conditions[].status", ["True", "False", "Unknown"]),
     ("AnalysisTemplate", "spec.metrics[].provider.web.method", ["GET", "POST", "PUT"]),
+    ("AnalysisTemplate", "status.conditions[].status", ["True", "False", "Unknown"]),
+    ("ClusterAnalysisTemplate", "status.conditions[].status", ["True", "False", "Unknown"]),
     (
         "AnalysisRun",
         "status.phase",
@@ -364,6 +378,9 @@ def test_date_time_fields() -> None:
     rollout = schema_of("Rollout")
     for path in ("spec.restartAt", "status.abortedAt", "status.pauseConditions[].startTime"):
         assert node_at(rollout, path) == {"type": "string", "format": "date-time"}, path
+    for kind in ("AnalysisTemplate", "ClusterAnalysisTemplate"):
+        node = node_at(schema_of(kind), "status.conditions[].lastTransitionTime")
+        assert node == {"type": "string", "format": "date-time"}, kind
 
 
 # --------------------------------------------------------------------------- examples

@@ -74,8 +74,11 @@ class Measurement:
             out["message"] = self.message
         if self.metadata:
             out["metadata"] = {str(k): str(v) for k, v in self.metadata.items()}
-        for key, stamp in (("startedAt", self.started_at), ("finishedAt", self.finished_at),
-                           ("resumeAt", self.resume_at)):
+        for key, stamp in (
+            ("startedAt", self.started_at),
+            ("finishedAt", self.finished_at),
+            ("resumeAt", self.resume_at),
+        ):
             if stamp:
                 out[key] = stamp
         return out
@@ -139,13 +142,34 @@ class Context:
         return value
 
 
+async def authenticate(spec: Mapping[str, Any], context: Context, headers: dict[str, str]) -> tuple[str, str] | None:
+    """`authentication` of a Prometheus or Web provider: a bearer token goes into `headers`; basic-auth
+    credentials are returned (user, password). Secrets are read through `context`, never logged."""
+    auth = spec.get("authentication") or {}
+    bearer = (auth.get("bearerToken") or {}).get("secretKeyRef")
+    if bearer:
+        headers["Authorization"] = "Bearer " + await context.secret(str(bearer["name"]), str(bearer["key"]))
+    basic = auth.get("basicAuth")
+    if not basic:
+        return None
+    ref = basic.get("passwordSecretRef")
+    password = await context.secret(str(ref["name"]), str(ref["key"])) if ref else str(basic.get("password") or "")
+    return str(basic.get("username") or ""), password
+
+
 def evaluate(metric: Mapping[str, Any], result: Any) -> tuple[AnalysisPhase, str]:
     """Phase of a measurement with value ``result`` from the metric's conditions (after templating)."""
     try:
-        success = compile_condition(str(metric["successCondition"]), "successCondition") if metric.get(
-            "successCondition") else None
-        failure = compile_condition(str(metric["failureCondition"]), "failureCondition") if metric.get(
-            "failureCondition") else None
+        success = (
+            compile_condition(str(metric["successCondition"]), "successCondition")
+            if metric.get("successCondition")
+            else None
+        )
+        failure = (
+            compile_condition(str(metric["failureCondition"]), "failureCondition")
+            if metric.get("failureCondition")
+            else None
+        )
     except ConditionSyntaxError as exc:
         return AnalysisPhase.ERROR, str(exc)
     return evaluate_measurement(success, failure, result)

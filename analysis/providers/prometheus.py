@@ -23,7 +23,15 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from analysis.phases import AnalysisPhase
-from analysis.providers.base import Context, Measurement, ProviderError, evaluate, format_time, format_value
+from analysis.providers.base import (
+    Context,
+    Measurement,
+    ProviderError,
+    authenticate,
+    evaluate,
+    format_time,
+    format_value,
+)
 from analysis.spec import SpecError, duration_seconds
 
 __all__ = ["ADDRESS_ENV", "DEFAULT_TIMEOUT", "PrometheusProvider", "parse_range_time", "to_result"]
@@ -142,25 +150,17 @@ def _query(
 class PrometheusProvider:
     kind = "prometheus"
 
-    async def _auth(self, spec: Mapping[str, Any], context: Context, headers: dict[str, str]) -> tuple[str, str] | None:
-        auth = spec.get("authentication") or {}
-        bearer = (auth.get("bearerToken") or {}).get("secretKeyRef")
-        if bearer:
-            headers["Authorization"] = "Bearer " + await context.secret(str(bearer["name"]), str(bearer["key"]))
-        basic = auth.get("basicAuth")
-        if basic:
-            ref = basic.get("passwordSecretRef")
-            password = await context.secret(str(ref["name"]), str(ref["key"])) if ref else str(
-                basic.get("password") or "")
-            return str(basic.get("username") or ""), password
-        return None
-
     async def measure(self, metric: Mapping[str, Any], context: Context) -> Measurement:
         started = format_time(context.now)
 
         def error(message: str, metadata: Mapping[str, str] | None = None) -> Measurement:
-            return Measurement(AnalysisPhase.ERROR, message=message, metadata=dict(metadata or {}),
-                               started_at=started, finished_at=format_time(dt.datetime.now(dt.UTC)))
+            return Measurement(
+                AnalysisPhase.ERROR,
+                message=message,
+                metadata=dict(metadata or {}),
+                started_at=started,
+                finished_at=format_time(dt.datetime.now(dt.UTC)),
+            )
 
         spec = (metric.get("provider") or {}).get("prometheus") or {}
         address = str(spec.get("address") or os.environ.get(ADDRESS_ENV) or "")
@@ -171,7 +171,7 @@ class PrometheusProvider:
         query = str(spec.get("query") or "")
         window: tuple[dt.datetime, dt.datetime, str] | None = None
         try:
-            auth = await self._auth(spec, context, headers)
+            auth = await authenticate(spec, context, headers)
             if spec.get("rangeQuery"):
                 rq = spec["rangeQuery"]
                 window = (
@@ -179,8 +179,9 @@ class PrometheusProvider:
                     parse_range_time(str(rq.get("end") or "now()"), context.now, "rangeQuery.end"),
                     str(rq.get("step") or "1m"),
                 )
-            answer = await asyncio.to_thread(_query, address, headers, auth, bool(spec.get("insecure")), timeout,
-                                             query, window)
+            answer = await asyncio.to_thread(
+                _query, address, headers, auth, bool(spec.get("insecure")), timeout, query, window
+            )
             result = to_result(answer.result_type, answer.result)
         except (ProviderError, SpecError) as exc:
             return error(str(exc))
@@ -190,8 +191,15 @@ class PrometheusProvider:
         if answer.warnings:
             metadata["warnings"] = "; ".join(answer.warnings)
         phase, message = evaluate(metric, result)
-        return Measurement(phase, value=format_value(result), message=message, metadata=metadata,
-                           started_at=started, finished_at=format_time(dt.datetime.now(dt.UTC)), result=result)
+        return Measurement(
+            phase,
+            value=format_value(result),
+            message=message,
+            metadata=metadata,
+            started_at=started,
+            finished_at=format_time(dt.datetime.now(dt.UTC)),
+            result=result,
+        )
 
     async def resume(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:
         return await self.measure(metric, context)

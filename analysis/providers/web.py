@@ -16,7 +16,15 @@ from jsonpath_ng.exceptions import JSONPathError
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
 
 from analysis.phases import AnalysisPhase
-from analysis.providers.base import Context, Measurement, ProviderError, evaluate, format_time, format_value
+from analysis.providers.base import (
+    Context,
+    Measurement,
+    ProviderError,
+    authenticate,
+    evaluate,
+    format_time,
+    format_value,
+)
 
 __all__ = ["DEFAULT_TIMEOUT", "WebProvider", "json_path"]
 
@@ -48,8 +56,12 @@ class WebProvider:
         started = format_time(context.now)
 
         def error(message: str) -> Measurement:
-            return Measurement(AnalysisPhase.ERROR, message=message, started_at=started,
-                               finished_at=format_time(dt.datetime.now(dt.UTC)))
+            return Measurement(
+                AnalysisPhase.ERROR,
+                message=message,
+                started_at=started,
+                finished_at=format_time(dt.datetime.now(dt.UTC)),
+            )
 
         spec = (metric.get("provider") or {}).get("web") or {}
         timeout = float(spec.get("timeoutSeconds") or DEFAULT_TIMEOUT)
@@ -60,16 +72,9 @@ class WebProvider:
             if ref:
                 url = await context.secret(str(ref["name"]), str(ref["key"]))
             headers = {str(h.get("key")): str(h.get("value")) for h in spec.get("headers") or []}
-            auth = spec.get("authentication") or {}
-            bearer = (auth.get("bearerToken") or {}).get("secretKeyRef")
-            if bearer:
-                headers["Authorization"] = "Bearer " + await context.secret(str(bearer["name"]), str(bearer["key"]))
-            basic = auth.get("basicAuth")
-            if basic:
-                pref = basic.get("passwordSecretRef")
-                password = await context.secret(str(pref["name"]), str(pref["key"])) if pref else str(
-                    basic.get("password") or "")
-                token = base64.b64encode(f"{basic.get('username') or ''}:{password}".encode()).decode()
+            credentials = await authenticate(spec, context, headers)
+            if credentials is not None:
+                token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
                 headers["Authorization"] = "Basic " + token
             content: bytes | None = None
             if spec.get("jsonBody") is not None:
@@ -91,8 +96,13 @@ class WebProvider:
             return error(f"{method} {where} failed: {type(exc).__name__}: {exc}")
         metadata = {"statusCode": str(response.status_code)}
         if not 200 <= response.status_code < 300:
-            return Measurement(AnalysisPhase.ERROR, message=f"received non 2xx response code: {response.status_code}",
-                               metadata=metadata, started_at=started, finished_at=format_time(dt.datetime.now(dt.UTC)))
+            return Measurement(
+                AnalysisPhase.ERROR,
+                message=f"received non 2xx response code: {response.status_code}",
+                metadata=metadata,
+                started_at=started,
+                finished_at=format_time(dt.datetime.now(dt.UTC)),
+            )
         try:
             document = response.json()
         except ValueError:
@@ -103,8 +113,15 @@ class WebProvider:
         except ProviderError as exc:
             return error(str(exc))
         phase, message = evaluate(metric, result)
-        return Measurement(phase, value=format_value(result), message=message, metadata=metadata,
-                           started_at=started, finished_at=format_time(dt.datetime.now(dt.UTC)), result=result)
+        return Measurement(
+            phase,
+            value=format_value(result),
+            message=message,
+            metadata=metadata,
+            started_at=started,
+            finished_at=format_time(dt.datetime.now(dt.UTC)),
+            result=result,
+        )
 
     async def resume(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:
         return await self.measure(metric, context)

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from analysis.phases import AnalysisPhase, MetricCounters, is_completed
 from analysis.providers.base import Context, Measurement, Provider, ProviderError, format_time, redact
 from analysis.providers.job import RUN_UID_LABEL, JobProvider
+from analysis.providers.judge import JudgeProvider
 from analysis.providers.prometheus import PrometheusProvider
 from analysis.providers.web import WebProvider
 from analysis.runner import (
@@ -141,7 +142,12 @@ class AnalysisController:
         self.client = client
         self.cache = cache
         self.providers: dict[str, Provider] = dict(
-            providers or {"prometheus": PrometheusProvider(), "web": WebProvider(), "job": JobProvider(client, cache)}
+            providers or {
+                "prometheus": PrometheusProvider(),
+                "web": WebProvider(),
+                "job": JobProvider(client, cache),
+                "judge": JudgeProvider(),
+            }
         )
         self.queue: Queue | None = None
         # The HTTP libraries log request URLs (httpx at INFO, urllib3 at DEBUG); a URL may carry a
@@ -372,7 +378,9 @@ class AnalysisController:
             return await self._read_secret(namespace, name, key)
 
         context = Context(run=run, namespace=namespace, now=now, args={}, read_secret=read,
-                          attempt=counters.count + counters.error + 1, secrets=secrets)
+                          attempt=counters.count + counters.error + 1, secrets=secrets,
+                          history=tuple(Measurement.from_status(m) for m in entry.get("measurements") or []),
+                          counted=counters.count)
         started = format_time(now)
         try:
             values = await self._resolve(run, raw, context)

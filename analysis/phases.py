@@ -164,6 +164,12 @@ class MetricCounters:
             )
         return c
 
+    def record_undecided(self) -> MetricCounters:
+        """Counters after a completed measurement that decides nothing (a judge still collecting
+        evidence): it uses up one of ``count`` and ends both streaks, nothing else."""
+        c = self
+        return MetricCounters(c.count + 1, c.successful, c.failed, c.inconclusive, c.error, 0, 0)
+
     @classmethod
     def from_status(cls, result: Mapping[str, Any]) -> MetricCounters:
         """From a ``status.metricResults[]`` entry (camelCase keys, missing means 0)."""
@@ -243,8 +249,11 @@ def consecutive_error_limit(spec: Mapping[str, Any]) -> int:
 
 
 def consecutive_success_limit(spec: Mapping[str, Any]) -> int:
-    """``consecutiveSuccessLimit`` (default 0: disabled)."""
-    return _int_or_string(spec, "consecutiveSuccessLimit", 0) or 0
+    """``consecutiveSuccessLimit`` (default 0: disabled; 1 for a ``judge`` metric, whose Successful
+    measurement is a PASS decision that completes the metric)."""
+    provider = spec.get("provider")
+    default = 1 if isinstance(provider, Mapping) and provider.get("judge") is not None else 0
+    return _int_or_string(spec, "consecutiveSuccessLimit", default) or 0
 
 
 # --------------------------------------------------------------------------- one metric

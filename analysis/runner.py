@@ -29,7 +29,7 @@ from analysis.phases import (
     retain_measurements,
     run_summaries,
 )
-from analysis.providers.base import Measurement, format_time
+from analysis.providers.base import JUDGE_STATE_KEY, Measurement, format_time
 from analysis.spec import ArgError, SpecError, duration_seconds, substitute
 
 __all__ = [
@@ -212,7 +212,13 @@ def record_measurement(status: dict[str, Any], name: str, measurement: Measureme
         measurements[-1] = measurement.to_status()
     else:
         measurements.append(measurement.to_status())
-    if is_completed(measurement.phase):
+    if JUDGE_STATE_KEY in measurement.metadata:  # a judge's state: only the newest measurement keeps it
+        for older in measurements[:-1]:
+            (older.get("metadata") or {}).pop(JUDGE_STATE_KEY, None)
+    if is_completed(measurement.phase) and measurement.undecided:
+        entry.update(MetricCounters.from_status(entry).record_undecided().to_status())
+        entry.pop("message", None)
+    elif is_completed(measurement.phase):
         entry.update(MetricCounters.from_status(entry).record(measurement.phase).to_status())
         if measurement.phase is AnalysisPhase.ERROR and measurement.message:
             entry["message"] = measurement.message

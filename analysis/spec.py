@@ -40,7 +40,7 @@ __all__ = [
 
 API_VERSION: Final = "pyrollouts.io/v1alpha1"
 # Providers this controller can measure with.
-PROVIDERS: Final = ("prometheus", "web", "job")
+PROVIDERS: Final = ("prometheus", "web", "job", "judge")
 # Providers the CRD accepts (Argo's list plus ours); the others are reported as unsupported.
 KNOWN_PROVIDERS: Final = (
     "prometheus", "web", "job", "judge", "kayenta", "datadog", "newRelic", "wavefront", "cloudWatch",
@@ -312,6 +312,10 @@ def _provider_problems(kind: str, spec: Any, where: str) -> list[str]:
         if spec.get("body") and spec.get("jsonBody"):
             return [f"{where}: body and jsonBody are mutually exclusive"]
         return []
+    if kind == "judge":
+        from analysis.providers.judge import spec_problems  # the provider imports this module
+
+        return spec_problems(spec, where)
     if kind == "job":
         template = (spec.get("spec") or {}).get("template") if isinstance(spec.get("spec"), Mapping) else None
         if not isinstance(template, Mapping):

@@ -1,1 +1,1 @@
-"""Metric providers: Prometheus, Web, Job."""
+"""Metric providers: Prometheus, Web, Job and the statistical judge (registered in analysis.controller)."""

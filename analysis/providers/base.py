@@ -19,6 +19,7 @@ from analysis.conditions import ConditionSyntaxError, compile_condition
 from analysis.phases import AnalysisPhase, evaluate_measurement
 
 __all__ = [
+    "JUDGE_STATE_KEY",
     "REDACTED",
     "Context",
     "Measurement",
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 REDACTED = "*****"
+JUDGE_STATE_KEY = "judgeState"  # measurement metadata holding a judge's test state (analysis.providers.judge)
 
 
 def format_time(when: dt.datetime) -> str:
@@ -65,6 +67,9 @@ class Measurement:
     finished_at: str | None = None
     resume_at: str | None = None
     result: Any = None
+    # Completed, but decides nothing (a judge still collecting evidence): counted towards ``count``
+    # only, not towards the phase counters or limits. Not stored: it matters when recorded.
+    undecided: bool = False
 
     def to_status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"phase": self.phase.value}
@@ -134,6 +139,8 @@ class Context:
     read_secret: SecretReader
     attempt: int = 1  # 1 + the number of measurements this metric took so far
     secrets: set[str] = field(default_factory=set)
+    history: tuple[Measurement, ...] = ()  # the metric's retained measurements, oldest first
+    counted: int = 0  # the metric's measurements counted towards ``count`` so far
 
     async def secret(self, name: str, key: str) -> str:
         """A Secret's key in the run's namespace; remembered for redaction. ProviderError names name and key."""

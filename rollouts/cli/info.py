@@ -721,6 +721,21 @@ class MeasurementInfo:
 
 
 @dataclass
+class JudgeInfo:
+    """The last verdict of a `judge` metric: why it decided (or why not yet)."""
+
+    decision: str
+    reason: str
+    quantity: str
+    estimate: str
+    interval: str
+    e_fail: str
+    e_pass: str
+    canary_requests: str
+    baseline_requests: str
+
+
+@dataclass
 class MetricInfo:
     name: str
     status: str
@@ -734,6 +749,7 @@ class MetricInfo:
     message: str
     dry_run: bool
     measurements: list[MeasurementInfo] = field(default_factory=list)
+    judge: JudgeInfo | None = None
 
 
 @dataclass
@@ -774,6 +790,19 @@ def _measurement_value(measurement: Mapping[str, Any]) -> str:
         return value
     job = _map(measurement.get("metadata")).get("job-name")
     return f"job/{job}" if isinstance(job, str) and job else ""
+
+
+def judge_info(metric_spec: Mapping[str, Any], measurements: list[Mapping[str, Any]]) -> JudgeInfo | None:
+    """For a `judge` metric, the newest measurement's verdict (its metadata); None otherwise."""
+    if not _map(metric_spec.get("provider")).get("judge"):
+        return None
+    for m in reversed(measurements):
+        data = _map(m.get("metadata"))
+        if data.get("decision"):
+            keys = ("decision", "reason", "quantity", "estimate", "interval", "eFail", "ePass", "canaryRequests",
+                    "baselineRequests")
+            return JudgeInfo(*(str(data.get(key) or "") for key in keys))
+    return None
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -822,6 +851,7 @@ def analysisrun_detail(run: Mapping[str, Any], last: int = LAST_MEASUREMENTS) ->
                     )
                     for m in shown
                 ],
+                judge=judge_info(metric_spec, measurements),
             )
         )
     return AnalysisRunDetail(

@@ -297,7 +297,24 @@ def render_analysisrun(run: i.AnalysisRunDetail, now: dt.datetime, color: bool =
     if len(measurement_rows) > 1:
         measurement_rows = _without_empty_last_column(measurement_rows)
         lines += ["", f"Last measurements (up to {run.last} per metric):", *tabulate(measurement_rows)]
+    for metric in run.metrics:
+        if metric.judge is not None:
+            lines += ["", *judge_lines(metric.name, metric.judge)]
     return "\n".join(lines) + "\n"
+
+
+def judge_lines(name: str, judge: i.JudgeInfo) -> list[str]:
+    """Why a `judge` metric decided (or has not yet): decision, estimate and interval, evidence, traffic."""
+    lines = [f"Judge {name}: {judge.decision}"]
+    if judge.estimate:
+        lines.append(_label("  Estimate:", f"{judge.estimate} {judge.interval} ({judge.quantity})".replace("  ", " ")))
+    if judge.e_fail or judge.e_pass:
+        lines.append(_label("  Evidence:", f"e-value fail {judge.e_fail or '-'}, pass {judge.e_pass or '-'}"))
+    if judge.canary_requests or judge.baseline_requests:
+        traffic = f"canary {judge.canary_requests or 0}, baseline {judge.baseline_requests or 0}"
+        lines.append(_label("  Requests:", traffic))
+    lines.append(_label("  Reason:", judge.reason))
+    return lines
 
 
 # --------------------------------------------------------------------------- list rollouts

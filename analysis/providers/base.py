@@ -182,6 +182,34 @@ def evaluate(metric: Mapping[str, Any], result: Any) -> tuple[AnalysisPhase, str
     return evaluate_measurement(success, failure, result)
 
 
+def judged(metric: Mapping[str, Any], result: Any, started: str, metadata: dict[str, str]) -> Measurement:
+    """A finished measurement of ``result``, its phase given by the metric's conditions."""
+    phase, message = evaluate(metric, result)
+    return Measurement(
+        phase,
+        value=format_value(result),
+        message=message,
+        metadata=metadata,
+        started_at=started,
+        finished_at=format_time(dt.datetime.now(dt.UTC)),
+        result=result,
+    )
+
+
+class ImmediateProvider:
+    """Base of providers whose measurement completes in one call: there is never a Running one to
+    resume (a resume measures again) or to stop (terminate keeps it)."""
+
+    async def measure(self, metric: Mapping[str, Any], context: Context) -> Measurement:
+        raise ProviderError(f"{type(self).__name__} does not define measure()")
+
+    async def resume(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:
+        return await self.measure(metric, context)
+
+    async def terminate(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:
+        return measurement
+
+
 class Provider(Protocol):
     """One kind of metric provider (``prometheus``, ``web``, ``job``)."""
 

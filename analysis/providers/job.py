@@ -87,10 +87,18 @@ class JobProvider:
             self.cache.put(JOBS, created)
         except ApiError as exc:
             if not exc.already_exists:
-                return Measurement(AnalysisPhase.ERROR, message=f'cannot create Job "{name}": {exc.message or exc}',
-                                   started_at=started, finished_at=format_time(now))
-        return Measurement(AnalysisPhase.RUNNING, metadata={JOB_NAME_KEY: name}, started_at=started,
-                           resume_at=format_time(now + dt.timedelta(seconds=POLL_SECONDS)))
+                return Measurement(
+                    AnalysisPhase.ERROR,
+                    message=f'cannot create Job "{name}": {exc.message or exc}',
+                    started_at=started,
+                    finished_at=format_time(now),
+                )
+        return Measurement(
+            AnalysisPhase.RUNNING,
+            metadata={JOB_NAME_KEY: name},
+            started_at=started,
+            resume_at=format_time(now + dt.timedelta(seconds=POLL_SECONDS)),
+        )
 
     async def _job(self, namespace: str, name: str) -> dict[str, Any] | None:
         job = self.cache.get(JOBS, namespace, name)
@@ -111,26 +119,46 @@ class JobProvider:
         try:
             job = await self._job(context.namespace, name) if name else None
         except ApiError as exc:
-            return Measurement(AnalysisPhase.ERROR, message=f'cannot read Job "{name}": {exc.message or exc}',
-                               metadata=measurement.metadata, started_at=measurement.started_at,
-                               finished_at=format_time(now))
+            return Measurement(
+                AnalysisPhase.ERROR,
+                message=f'cannot read Job "{name}": {exc.message or exc}',
+                metadata=measurement.metadata,
+                started_at=measurement.started_at,
+                finished_at=format_time(now),
+            )
         if job is None:
-            return Measurement(AnalysisPhase.ERROR, message=f'Job "{name}" no longer exists',
-                               metadata=measurement.metadata, started_at=measurement.started_at,
-                               finished_at=format_time(now))
+            return Measurement(
+                AnalysisPhase.ERROR,
+                message=f'Job "{name}" no longer exists',
+                metadata=measurement.metadata,
+                started_at=measurement.started_at,
+                finished_at=format_time(now),
+            )
         for condition in (job.get("status") or {}).get("conditions") or []:
             if condition.get("status") != "True":
                 continue
             if condition.get("type") == "Complete":
-                return Measurement(AnalysisPhase.SUCCESSFUL, metadata=measurement.metadata,
-                                   started_at=measurement.started_at, finished_at=format_time(now))
+                return Measurement(
+                    AnalysisPhase.SUCCESSFUL,
+                    metadata=measurement.metadata,
+                    started_at=measurement.started_at,
+                    finished_at=format_time(now),
+                )
             if condition.get("type") == "Failed":
                 why = condition.get("message") or condition.get("reason") or "failed"
-                return Measurement(AnalysisPhase.FAILED, message=f'Job "{name}" failed: {why}',
-                                   metadata=measurement.metadata, started_at=measurement.started_at,
-                                   finished_at=format_time(now))
-        return Measurement(AnalysisPhase.RUNNING, metadata=measurement.metadata, started_at=measurement.started_at,
-                           resume_at=format_time(now + dt.timedelta(seconds=POLL_SECONDS)))
+                return Measurement(
+                    AnalysisPhase.FAILED,
+                    message=f'Job "{name}" failed: {why}',
+                    metadata=measurement.metadata,
+                    started_at=measurement.started_at,
+                    finished_at=format_time(now),
+                )
+        return Measurement(
+            AnalysisPhase.RUNNING,
+            metadata=measurement.metadata,
+            started_at=measurement.started_at,
+            resume_at=format_time(now + dt.timedelta(seconds=POLL_SECONDS)),
+        )
 
     async def terminate(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:
         name = measurement.metadata.get(JOB_NAME_KEY, "")

@@ -57,6 +57,7 @@ from analysis.phases import AnalysisPhase, effective_count
 from analysis.providers.base import (
     JUDGE_STATE_KEY,
     Context,
+    ImmediateProvider,
     Measurement,
     ProviderError,
     authenticate,
@@ -92,8 +93,13 @@ def _number(spec: Mapping[str, Any], key: str) -> float | None:
 def config_from_spec(spec: Mapping[str, Any]) -> CountTestConfig:
     """The count test's settings from ``provider.judge``; InvalidInput names the bad field."""
     kwargs: dict[str, Any] = {}
-    for key, name in (("alpha", "alpha_fail"), ("alphaPass", "alpha_pass"), ("margin", "pass_ratio"),
-                      ("failRatio", "fail_ratio"), ("dispersion", "dispersion")):
+    for key, name in (
+        ("alpha", "alpha_fail"),
+        ("alphaPass", "alpha_pass"),
+        ("margin", "pass_ratio"),
+        ("failRatio", "fail_ratio"),
+        ("dispersion", "dispersion"),
+    ):
         value = _number(spec, key)
         if value is not None:
             kwargs[name] = value
@@ -163,12 +169,12 @@ def _count(result_type: str, result: Any, what: str) -> float:
             return float(sum(float(series["value"][1]) for series in result))
     except (TypeError, ValueError, KeyError, IndexError):
         raise ProviderError(f"{what}: cannot read a sample value") from None
-    raise ProviderError(f'{what}: expected a scalar or vector, Prometheus answered a {result_type}')
+    raise ProviderError(f"{what}: expected a scalar or vector, Prometheus answered a {result_type}")
 
 
-def _step(saved: str | None, config: CountTestConfig, counts: tuple[float, float, float, float]) -> tuple[
-    SequentialResult, str
-]:
+def _step(
+    saved: str | None, config: CountTestConfig, counts: tuple[float, float, float, float]
+) -> tuple[SequentialResult, str]:
     """Restore, update, save: CPU work, run in a thread."""
     test = CountTest(config, decode_state(saved) if saved else None)
     result = test.update(*counts)
@@ -181,7 +187,7 @@ def _fmt(x: float | None) -> str:
 
 def _metadata(result: SequentialResult, counts: tuple[float, float, float, float], test: str) -> dict[str, str]:
     d = result.to_dict()
-    lo, hi = (result.interval if result.interval is not None else (math.nan, math.nan))
+    lo, hi = result.interval if result.interval is not None else (math.nan, math.nan)
     hi_text = "inf" if math.isinf(hi) else _fmt(hi)
     meta = {
         "test": test,
@@ -204,7 +210,7 @@ def _metadata(result: SequentialResult, counts: tuple[float, float, float, float
     return {k: v for k, v in meta.items() if v != ""}
 
 
-class JudgeProvider:
+class JudgeProvider(ImmediateProvider):
     kind = "judge"
 
     async def measure(self, metric: Mapping[str, Any], context: Context) -> Measurement:
@@ -286,9 +292,3 @@ class JudgeProvider:
             result=result.to_dict(),
             undecided=undecided,
         )
-
-    async def resume(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:
-        return await self.measure(metric, context)
-
-    async def terminate(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:
-        return measurement

@@ -25,12 +25,12 @@ from urllib3.util.retry import Retry
 from analysis.phases import AnalysisPhase
 from analysis.providers.base import (
     Context,
+    ImmediateProvider,
     Measurement,
     ProviderError,
     authenticate,
-    evaluate,
     format_time,
-    format_value,
+    judged,
 )
 from analysis.spec import SpecError, duration_seconds
 
@@ -147,7 +147,7 @@ def _query(
         raise ProviderError("Prometheus answered with something that is not a query result") from None
 
 
-class PrometheusProvider:
+class PrometheusProvider(ImmediateProvider):
     kind = "prometheus"
 
     async def measure(self, metric: Mapping[str, Any], context: Context) -> Measurement:
@@ -190,19 +190,4 @@ class PrometheusProvider:
         metadata = {"resultType": answer.result_type}
         if answer.warnings:
             metadata["warnings"] = "; ".join(answer.warnings)
-        phase, message = evaluate(metric, result)
-        return Measurement(
-            phase,
-            value=format_value(result),
-            message=message,
-            metadata=metadata,
-            started_at=started,
-            finished_at=format_time(dt.datetime.now(dt.UTC)),
-            result=result,
-        )
-
-    async def resume(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:
-        return await self.measure(metric, context)
-
-    async def terminate(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:
-        return measurement
+        return judged(metric, result, started, metadata)

@@ -18,12 +18,12 @@ from jsonpath_ng.ext.parser import parse as parse_jsonpath
 from analysis.phases import AnalysisPhase
 from analysis.providers.base import (
     Context,
+    ImmediateProvider,
     Measurement,
     ProviderError,
     authenticate,
-    evaluate,
     format_time,
-    format_value,
+    judged,
 )
 
 __all__ = ["DEFAULT_TIMEOUT", "WebProvider", "json_path"]
@@ -49,7 +49,7 @@ def json_path(path: str, document: Any) -> Any:
     return matches[0] if len(matches) == 1 else matches
 
 
-class WebProvider:
+class WebProvider(ImmediateProvider):
     kind = "web"
 
     async def measure(self, metric: Mapping[str, Any], context: Context) -> Measurement:
@@ -112,22 +112,7 @@ class WebProvider:
             result = json_path(str(spec["jsonPath"]), document) if spec.get("jsonPath") else document
         except ProviderError as exc:
             return error(str(exc))
-        phase, message = evaluate(metric, result)
-        return Measurement(
-            phase,
-            value=format_value(result),
-            message=message,
-            metadata=metadata,
-            started_at=started,
-            finished_at=format_time(dt.datetime.now(dt.UTC)),
-            result=result,
-        )
-
-    async def resume(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:
-        return await self.measure(metric, context)
-
-    async def terminate(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:
-        return measurement
+        return judged(metric, result, started, metadata)
 
 
 def _describe(url: str) -> str:

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,10 +50,33 @@ class Kubectl:
     binary: str
     handle: SandboxHandle
 
-    def run(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
-            ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([self.binary, *args], input=input, capture_output=True, text=True,
-                                env=self.handle.env(), timeout=timeout)
+    def run(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [self.binary, *args], input=input, capture_output=True, text=True, env=self.handle.env(), timeout=timeout
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
+
+
+def sandbox_replicaset(name: str, app: str, version: str, replicas: int, **annotations: str) -> dict[str, Any]:
+    """A ReplicaSet of the sandbox, its pod template annotated `sandbox.pyrollouts.io/<key>` (`_` -> `-`)."""
+    labels = {"app": app, "rollouts-pod-template-hash": version}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {f"sandbox.pyrollouts.io/{k.replace('_', '-')}": v for k, v in annotations.items()},
+                },
+                "spec": {"containers": [{"name": "web", "image": "nginx"}]},
+            },
+        },
+    }

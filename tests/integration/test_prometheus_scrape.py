@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import kubernetes
 import pytest
+from support import sandbox_replicaset
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer, Sample, counter_series, write_openmetrics
@@ -29,26 +29,6 @@ P50 = (
 )
 
 
-def replicaset(name: str, version: str, replicas: int, **annotations: str) -> dict[str, Any]:
-    labels = {"app": "web", "rollouts-pod-template-hash": version}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {
-                    "labels": labels,
-                    "annotations": {f"sandbox.pyrollouts.io/{k.replace('_', '-')}": v for k, v in annotations.items()},
-                },
-                "spec": {"containers": [{"name": "web", "image": "nginx"}]},
-            },
-        },
-    }
-
-
 @pytest.fixture(scope="module")
 def scraping(traffic_sandbox: ThreadedSandbox, start_module_prometheus: StartPrometheus) -> PrometheusServer:
     """Stable (2 pods, no errors, 10 ms) and canary (1 pod, 20 % errors, 120 ± 10 ms) behind Service `web`,
@@ -61,9 +41,12 @@ def scraping(traffic_sandbox: ThreadedSandbox, start_module_prometheus: StartPro
             NS, {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}
         )
         apps = kubernetes.client.AppsV1Api(api)
-        apps.create_namespaced_replica_set(NS, replicaset("web-stable", "stable1", 2))
+        apps.create_namespaced_replica_set(NS, sandbox_replicaset("web-stable", "web", "stable1", 2))
         apps.create_namespaced_replica_set(
-            NS, replicaset("web-canary", "canary1", 1, error_rate="0.2", latency_ms="120", latency_jitter_ms="10")
+            NS,
+            sandbox_replicaset(
+                "web-canary", "web", "canary1", 1, error_rate="0.2", latency_ms="120", latency_jitter_ms="10"
+            ),
         )
     prometheus = start_module_prometheus(targets=[traffic_sandbox.metrics_url])
     prometheus.wait_for(
@@ -88,8 +71,7 @@ def test_error_ratio_per_version(scraping: PrometheusServer) -> None:
     assert ratio["stable1"] == 0.0  # present and zero, not absent
     assert ratio["canary1"] == pytest.approx(0.2, abs=0.06)
     # [5s]: a window the scraped history covers fully (rate divides by the window, not by the data's span)
-    rate = scraping.query_by('sum(rate(http_requests_total{service="web"}[5s])) by (rollouts_pod_template_hash)',
-                             HASH)
+    rate = scraping.query_by('sum(rate(http_requests_total{service="web"}[5s])) by (rollouts_pod_template_hash)', HASH)
     assert rate["canary1"] / (rate["canary1"] + rate["stable1"]) == pytest.approx(1 / 3, abs=0.06)
     assert rate["canary1"] + rate["stable1"] == pytest.approx(600, rel=0.15)
 

@@ -17,7 +17,7 @@ import httpx
 import kubernetes
 import pytest
 from api_helpers import api_client
-from support import REPO
+from support import REPO, sandbox_replicaset
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import free_port
@@ -27,29 +27,13 @@ NS = "default"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def replicaset(name: str, app: str, version: str, replicas: int, **annotations: str) -> dict[str, Any]:
-    labels = {"app": app, "rollouts-pod-template-hash": version}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {
-                    "labels": labels,
-                    "annotations": {f"sandbox.pyrollouts.io/{k.replace('_', '-')}": v for k, v in annotations.items()},
-                },
-                "spec": {"containers": [{"name": "web", "image": "nginx"}]},
-            },
-        },
-    }
-
-
 def service(name: str, app: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-            "spec": {"selector": {"app": app}, "ports": [{"port": 80, "targetPort": 8080}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"selector": {"app": app}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +82,8 @@ def test_requests_split_by_ready_pods_with_each_versions_error_rate(
 ) -> None:
     core, apps = kubernetes.client.CoreV1Api(k8s), kubernetes.client.AppsV1Api(k8s)
     core.create_namespaced_service(NS, service("split", "split"))
-    apps.create_namespaced_replica_set(NS, replicaset("split-stable", "split", "stable1", 2))
-    apps.create_namespaced_replica_set(NS, replicaset("split-canary", "split", "canary1", 1, error_rate="0.2"))
+    apps.create_namespaced_replica_set(NS, sandbox_replicaset("split-stable", "split", "stable1", 2))
+    apps.create_namespaced_replica_set(NS, sandbox_replicaset("split-canary", "split", "canary1", 1, error_rate="0.2"))
 
     def all_pods(want: int) -> Callable[[Samples], bool]:
         # every ready pod has its series (at zero at least) once it got a request
@@ -140,7 +124,7 @@ def test_latency_histogram_follows_the_annotations(
     core, apps = kubernetes.client.CoreV1Api(k8s), kubernetes.client.AppsV1Api(k8s)
     core.create_namespaced_service(NS, service("slow", "slow"))
     apps.create_namespaced_replica_set(
-        NS, replicaset("slow-v1", "slow", "slowv1", 1, latency_ms="120", latency_jitter_ms="10")
+        NS, sandbox_replicaset("slow-v1", "slow", "slowv1", 1, latency_ms="120", latency_jitter_ms="10")
     )
     before, after = steady(traffic_sandbox, lambda s: requests(s, service="slow") > 0, seconds=1.0)
 
@@ -165,7 +149,7 @@ def test_services_without_ready_endpoints_get_no_traffic(
 ) -> None:
     core, apps = kubernetes.client.CoreV1Api(k8s), kubernetes.client.AppsV1Api(k8s)
     core.create_namespaced_service(NS, service("dark", "dark"))
-    apps.create_namespaced_replica_set(NS, replicaset("dark-v1", "dark", "darkv1", 2, never_ready="true"))
+    apps.create_namespaced_replica_set(NS, sandbox_replicaset("dark-v1", "dark", "darkv1", 2, never_ready="true"))
     time.sleep(1.0)
     assert requests(scrape(traffic_sandbox), service="dark") == 0
     assert not any(dict(k[1]).get("service") == "dark" for k in scrape(traffic_sandbox))
@@ -176,9 +160,22 @@ def test_services_without_ready_endpoints_get_no_traffic(
 def test_sandbox_command_traffic_flags(tmp_path: Path) -> None:
     kubeconfig, port = tmp_path / "kc", free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rollouts.main", "sandbox", "--kubeconfig", str(kubeconfig),
-         "--traffic-rps", "50", "--metrics-port", str(port)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "rollouts.main",
+            "sandbox",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--traffic-rps",
+            "50",
+            "--metrics-port",
+            str(port),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -198,7 +195,10 @@ def test_sandbox_command_traffic_flags(tmp_path: Path) -> None:
 def test_sandbox_command_rejects_negative_rates(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "rollouts.main", "sandbox", "--kubeconfig", str(tmp_path / "kc"), "--traffic-rps", "-1"],
-        cwd=REPO, capture_output=True, text=True, timeout=30,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 2
     assert "--traffic-rps must be 0 or more" in result.stderr
@@ -206,11 +206,14 @@ def test_sandbox_command_rejects_negative_rates(tmp_path: Path) -> None:
 
 
 def test_traffic_rate_can_change_while_running(tmp_path: Path) -> None:
-    with ThreadedSandbox(tmp_path / "kc", default_ready_after=0.05, metrics_port=0) as sb, api_client(
-        tmp_path / "kc"
-    ) as client:
+    with (
+        ThreadedSandbox(tmp_path / "kc", default_ready_after=0.05, metrics_port=0) as sb,
+        api_client(tmp_path / "kc") as client,
+    ):
         kubernetes.client.CoreV1Api(client).create_namespaced_service(NS, service("idle", "idle"))
-        kubernetes.client.AppsV1Api(client).create_namespaced_replica_set(NS, replicaset("idle-v1", "idle", "v1", 1))
+        kubernetes.client.AppsV1Api(client).create_namespaced_replica_set(
+            NS, sandbox_replicaset("idle-v1", "idle", "v1", 1)
+        )
         time.sleep(0.8)
         assert requests(scrape(sb), service="idle") == 0  # served, but no traffic at rate 0
         sb.set_traffic_rps(500)

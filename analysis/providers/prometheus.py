@@ -34,7 +34,9 @@ from analysis.providers.base import (
 )
 from analysis.spec import SpecError, duration_seconds
 
-__all__ = ["ADDRESS_ENV", "DEFAULT_TIMEOUT", "PrometheusProvider", "parse_range_time", "to_result"]
+__all__ = [
+    "ADDRESS_ENV", "DEFAULT_TIMEOUT", "Answer", "PrometheusProvider", "parse_range_time", "run_query", "to_result",
+]
 
 ADDRESS_ENV: Final = "PYROLLOUTS_PROMETHEUS_ADDRESS"
 DEFAULT_TIMEOUT: Final = 30.0
@@ -53,7 +55,7 @@ class _RecordingSession(requests.Session):
 
 
 @dataclass(frozen=True)
-class _Answer:
+class Answer:
     result_type: str
     result: Any
     warnings: list[str]
@@ -103,7 +105,7 @@ def _error_text(response: requests.Response | None) -> str:
     return f"HTTP {response.status_code}"
 
 
-def _query(
+def run_query(
     address: str,
     headers: dict[str, str],
     auth: tuple[str, str] | None,
@@ -111,7 +113,7 @@ def _query(
     timeout: float,
     query: str,
     window: tuple[dt.datetime, dt.datetime, str] | None,
-) -> _Answer:
+) -> Answer:
     """One query, blocking: runs in a worker thread."""
     session = _RecordingSession()
     session.verify = not insecure
@@ -142,7 +144,7 @@ def _query(
     try:
         body = response.json() if response is not None else {}
         data = body["data"]
-        return _Answer(str(data["resultType"]), data["result"], [str(w) for w in body.get("warnings") or []])
+        return Answer(str(data["resultType"]), data["result"], [str(w) for w in body.get("warnings") or []])
     except (ValueError, KeyError, TypeError):
         raise ProviderError("Prometheus answered with something that is not a query result") from None
 
@@ -180,7 +182,7 @@ class PrometheusProvider(ImmediateProvider):
                     str(rq.get("step") or "1m"),
                 )
             answer = await asyncio.to_thread(
-                _query, address, headers, auth, bool(spec.get("insecure")), timeout, query, window
+                run_query, address, headers, auth, bool(spec.get("insecure")), timeout, query, window
             )
             result = to_result(answer.result_type, answer.result)
         except (ProviderError, SpecError) as exc:

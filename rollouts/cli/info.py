@@ -359,6 +359,7 @@ class RolloutInfo:
     available: int
     replicasets: list[ReplicaSetInfo] = field(default_factory=list)
     analysisruns: list[AnalysisRunInfo] = field(default_factory=list)
+    judges: list[RunJudgeInfo] = field(default_factory=list)
 
 
 def replicaset_health(rs: Mapping[str, Any]) -> str:
@@ -636,6 +637,7 @@ def rollout_info(
         available=as_int(status.get("availableReplicas")),
         replicasets=replicaset_infos(ro, uid, replicasets, pods),
         analysisruns=analysisrun_infos(uid, analysisruns),
+        judges=current_judges(ro, analysisruns),
     )
     canary = canary_of(ro)
     if canary is not None:
@@ -721,6 +723,15 @@ class MeasurementInfo:
 
 
 @dataclass
+class RunJudgeInfo:
+    """A judge metric of one of the Rollout's current AnalysisRuns, for `get rollout`."""
+
+    run: str
+    metric: str
+    judge: JudgeInfo
+
+
+@dataclass
 class JudgeInfo:
     """The last verdict of a `judge` metric: why it decided (or why not yet)."""
 
@@ -729,10 +740,8 @@ class JudgeInfo:
     quantity: str
     estimate: str
     interval: str
-    e_fail: str
-    e_pass: str
-    canary_requests: str
-    baseline_requests: str
+    evidence: str  # e-values, or a p-value and an effect size
+    samples: str  # requests or points per version
 
 
 @dataclass
@@ -797,12 +806,54 @@ def judge_info(metric_spec: Mapping[str, Any], measurements: list[Mapping[str, A
     if not _map(metric_spec.get("provider")).get("judge"):
         return None
     for m in reversed(measurements):
-        data = _map(m.get("metadata"))
+        data = {k: str(v) for k, v in _map(m.get("metadata")).items() if v is not None}
         if data.get("decision"):
-            keys = ("decision", "reason", "quantity", "estimate", "interval", "eFail", "ePass", "canaryRequests",
-                    "baselineRequests")
-            return JudgeInfo(*(str(data.get(key) or "") for key in keys))
+            evidence = data.get("evidence", "")
+            if not evidence and (data.get("eFail") or data.get("ePass")):  # written before `evidence` existed
+                evidence = f"e-value fail {data.get('eFail') or '-'}, pass {data.get('ePass') or '-'}"
+            samples = data.get("samples", "")
+            if not samples and (data.get("canaryRequests") or data.get("baselineRequests")):
+                samples = (f"canary {data.get('canaryRequests') or 0} requests, "
+                           f"baseline {data.get('baselineRequests') or 0} requests")
+            return JudgeInfo(
+                decision=data["decision"],
+                reason=data.get("reason", ""),
+                quantity=data.get("quantity", ""),
+                estimate=data.get("estimate", ""),
+                interval=data.get("interval", ""),
+                evidence=evidence,
+                samples=samples,
+            )
     return None
+
+
+def current_judges(ro: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> list[RunJudgeInfo]:
+    """The judges' last verdicts in the Rollout's current analysis: the runs its status names (step and
+    background analysis); without one (promoted or aborted), the runs of its newest revision."""
+    uid = str(meta(ro).get("uid", ""))
+    owned = [run for run in runs if owned_by(run, [uid]) is not None]
+    canary = _map(status_of(ro).get("canary"))
+    names = {
+        str(_map(canary.get(key)).get("name"))
+        for key in ("currentStepAnalysisRunStatus", "currentBackgroundAnalysisRunStatus")
+        if _map(canary.get(key)).get("name")
+    }
+    chosen = [run for run in owned if str(meta(run).get("name", "")) in names]
+    if not chosen and owned:
+        newest = max(revision_of(run) for run in owned)
+        chosen = [run for run in owned if revision_of(run) == newest]
+    chosen.sort(key=lambda run: (_sort_key_time(parse_time(meta(run).get("creationTimestamp"))),
+                                 str(meta(run).get("name", ""))))
+    out: list[RunJudgeInfo] = []
+    for run in chosen:
+        results = {str(_map(r).get("name", "")): _map(r) for r in _list(_map(run.get("status")).get("metricResults"))}
+        for metric in (_map(m) for m in _list(_map(run.get("spec")).get("metrics"))):
+            name = str(metric.get("name", ""))
+            measurements = [_map(m) for m in _list(results.get(name, {}).get("measurements"))]
+            judge = judge_info(metric, measurements)
+            if judge is not None:
+                out.append(RunJudgeInfo(str(meta(run).get("name", "")), name, judge))
+    return out
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -225,8 +225,12 @@ def render_tree(ro: i.RolloutInfo, now: dt.datetime, color: bool = False) -> lis
 
 
 def render_rollout(ro: i.RolloutInfo, now: dt.datetime, color: bool = False) -> str:
-    """The whole `get rollout` output: header, blank line, tree; ends with a newline."""
-    return "\n".join([*render_header(ro, color), "", *render_tree(ro, now, color)]) + "\n"
+    """The whole `get rollout` output: header, blank line, tree, then the last verdict of each judge metric
+    in the current analysis; ends with a newline."""
+    lines = [*render_header(ro, color), "", *render_tree(ro, now, color)]
+    for found in ro.judges:
+        lines += ["", *judge_lines(f"{found.run}/{found.metric}", found.judge)]
+    return "\n".join(lines) + "\n"
 
 
 def status_line(phase: str, message: str) -> str:
@@ -304,15 +308,15 @@ def render_analysisrun(run: i.AnalysisRunDetail, now: dt.datetime, color: bool =
 
 
 def judge_lines(name: str, judge: i.JudgeInfo) -> list[str]:
-    """Why a `judge` metric decided (or has not yet): decision, estimate and interval, evidence, traffic."""
+    """Why a `judge` metric decided (or has not yet): decision, estimate and interval, evidence, sample sizes."""
     lines = [f"Judge {name}: {judge.decision}"]
     if judge.estimate:
-        lines.append(_label("  Estimate:", f"{judge.estimate} {judge.interval} ({judge.quantity})".replace("  ", " ")))
-    if judge.e_fail or judge.e_pass:
-        lines.append(_label("  Evidence:", f"e-value fail {judge.e_fail or '-'}, pass {judge.e_pass or '-'}"))
-    if judge.canary_requests or judge.baseline_requests:
-        traffic = f"canary {judge.canary_requests or 0}, baseline {judge.baseline_requests or 0}"
-        lines.append(_label("  Requests:", traffic))
+        estimate = " ".join(part for part in (judge.estimate, judge.interval) if part)
+        lines.append(_label("  Estimate:", f"{estimate} ({judge.quantity})" if judge.quantity else estimate))
+    if judge.evidence:
+        lines.append(_label("  Evidence:", judge.evidence))
+    if judge.samples:
+        lines.append(_label("  Sample:", judge.samples))
     lines.append(_label("  Reason:", judge.reason))
     return lines
 

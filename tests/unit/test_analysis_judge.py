@@ -19,13 +19,17 @@ from analysis.phases import AnalysisPhase as P
 from analysis.phases import MetricCounters
 from analysis.providers.base import Context, Measurement
 from analysis.providers.judge import STATE_KEY, JudgeProvider, decode_state
+from analysis.providers.judge_verdicts import SavedState
 from analysis.runner import assess, metric_specs, prepare_status, record_measurement
 from analysis.spec import validate_metrics
 
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 
-# query -> answer: a number, None (no series), "nan", or "bad" (a PromQL error)
+# query -> answer: a number (one series), None (no series), a list of (labels, value) series, "nan", or
+# "bad" (a PromQL error). Range queries: RANGES[query] -> the values of one series.
 VALUES: dict[str, Any] = {}
+RANGES: dict[str, list[Any]] = {}
+SEEN: list[dict[str, str]] = []  # the parameters of every request
 
 
 class _Fake(BaseHTTPRequestHandler):
@@ -43,10 +47,21 @@ class _Fake(BaseHTTPRequestHandler):
     def _handle(self, body: bytes = b"") -> None:
         params = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
         params.update({k: v[0] for k, v in parse_qs(body.decode()).items()})
-        value = VALUES.get(params.get("query", ""))
+        SEEN.append(params)
+        query = params.get("query", "")
+        if urlparse(self.path).path.endswith("/query_range"):
+            values = [[1714564800 + 10 * n, str(v)] for n, v in enumerate(RANGES.get(query, []))]
+            result = [{"metric": {}, "values": values}] if values else []
+            return self._send(200, {"status": "success", "data": {"resultType": "matrix", "result": result}})
+        value = VALUES.get(query)
         if value == "bad":
             return self._send(400, {"status": "error", "errorType": "bad_data", "error": "1:5: parse error"})
-        result = [] if value is None else [{"metric": {}, "value": [1, str(value)]}]
+        if value is None:
+            result = []
+        elif isinstance(value, list):
+            result = [{"metric": labels, "value": [1, str(v)]} for labels, v in value]
+        else:
+            result = [{"metric": {"__name__": "x"}, "value": [1, str(value)]}]
         return self._send(200, {"status": "success", "data": {"resultType": "vector", "result": result}})
 
     def do_GET(self) -> None:
@@ -82,27 +97,41 @@ async def _no_secret(name: str, key: str) -> str:
 
 
 class Run:
-    """A one-metric AnalysisRun status, measured and assessed as the controller does."""
+    """A one-metric AnalysisRun status, measured and assessed as the controller does. The fake
+    Prometheus answers counters: `step` adds each interval's counts to the totals it serves."""
 
-    def __init__(self, metric: dict[str, Any]) -> None:
+    def __init__(self, metric: dict[str, Any], run: dict[str, Any] | None = None) -> None:
         self.spec = {"metrics": [metric]}
         self.status = prepare_status(self.spec, None, NOW)
         self.provider = JudgeProvider()
+        self.run = run or {}
+        self.totals = {"ce": 0.0, "cr": 0.0, "be": 0.0, "br": 0.0}
+        if "canary" in (metric.get("provider") or {}).get("judge", {}) and "errors" in str(metric):
+            VALUES.update(self.totals)
+        self.measure()  # the first reading: the counters' starting values
 
     @property
     def entry(self) -> dict[str, Any]:
         result: dict[str, Any] = self.status["metricResults"][0]
         return result
 
-    def step(self, ce: Any, cr: Any, be: Any, br: Any) -> Measurement:
-        VALUES.update({"ce": ce, "cr": cr, "be": be, "br": br})
+    def measure(self) -> Measurement:
         history = tuple(Measurement.from_status(m) for m in self.entry.get("measurements") or [])
-        ctx = Context(run={}, namespace="ns", now=NOW, args={}, read_secret=_no_secret,
+        ctx = Context(run=self.run, namespace="ns", now=NOW, args={}, read_secret=_no_secret,
                       history=history, counted=MetricCounters.from_status(self.entry).count)
         m = asyncio.run(self.provider.measure(self.spec["metrics"][0], ctx))
         record_measurement(self.status, "judge", m)
         assess(self.spec, self.status, NOW, metric_specs(self.spec, {}))
         return m
+
+    def step(self, ce: Any, cr: Any, be: Any, br: Any) -> Measurement:
+        for query, value in zip(("ce", "cr", "be", "br"), (ce, cr, be, br), strict=True):
+            if isinstance(value, int | float):
+                self.totals[query] += value
+                VALUES[query] = self.totals[query]
+            else:
+                VALUES[query] = value
+        return self.measure()
 
     def stream(self, p_canary: float, p_baseline: float, n: int = 1000, seed: int = 1, limit: int = 40) -> int:
         rng = np.random.default_rng(seed)
@@ -113,6 +142,19 @@ class Run:
         return limit
 
 
+def state_of(measurement: Measurement | dict[str, Any]) -> SavedState:
+    metadata = measurement.metadata if isinstance(measurement, Measurement) else measurement["metadata"]
+    return decode_state(metadata[STATE_KEY], str(metadata.get("test") or "sequential"))
+
+
+def test_the_first_reading_only_remembers_the_counters(fake: str) -> None:
+    run = Run(judge_metric(fake))
+    (first,) = run.entry["measurements"]
+    assert first["phase"] == P.INCONCLUSIVE and first["metadata"]["decision"] == "nodata"
+    assert first["message"].startswith("waiting for data: first reading of the error and request counters")
+    assert state_of(first).state is None and state_of(first).totals["canary.requests"] == {"{}": 0.0}
+
+
 def test_state_is_carried_between_measurements(fake: str) -> None:
     run = Run(judge_metric(fake))
     first = run.step(5, 100, 10, 200)
@@ -121,12 +163,15 @@ def test_state_is_carried_between_measurements(fake: str) -> None:
     second = run.step(7, 300, 12, 400)
     assert second.metadata["intervals"] == "2"
     assert second.metadata["canaryRequests"] == "400" and second.metadata["baselineRequests"] == "600"
-    state = decode_state(second.metadata[STATE_KEY])
-    assert (state.canary_errors, state.baseline_errors) == (12.0, 22.0)
+    assert second.metadata["thisInterval"] == "canary 7/300 baseline 12/400 (errors/requests)"
+    assert second.metadata["samples"] == "canary 400 requests, baseline 600 requests in 2 intervals"
+    state = state_of(second)
+    assert state.state is not None and (state.state["canaryErrors"], state.state["baselineErrors"]) == (12.0, 22.0)
+    assert state.totals["baseline.errors"] == {"{}": 22.0}
     # only the newest measurement keeps the state; the undecided ones count towards `count` only
     stored = run.entry["measurements"]
-    assert STATE_KEY not in stored[0]["metadata"] and STATE_KEY in stored[1]["metadata"]
-    assert run.entry["count"] == 2 and run.entry["inconclusive"] == 0 and run.entry["phase"] == P.RUNNING
+    assert [STATE_KEY in m["metadata"] for m in stored] == [False, False, True]
+    assert run.entry["count"] == 3 and run.entry["inconclusive"] == 0 and run.entry["phase"] == P.RUNNING
     assert run.status["phase"] == P.RUNNING
 
 
@@ -139,7 +184,7 @@ def test_twice_the_errors_fails(fake: str, dispersion: float | None) -> None:
     last = run.entry["measurements"][-1]
     assert last["phase"] == P.FAILED and last["metadata"]["decision"] == "fail"
     assert float(last["value"]) > 1.3 and "canary error rate above" in last["message"]
-    assert run.entry["failed"] == 1 and run.entry["count"] == steps
+    assert run.entry["failed"] == 1 and run.entry["count"] == steps + 1
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -152,13 +197,22 @@ def test_identical_streams_pass_early(fake: str, seed: int) -> None:
     assert "consecutiveSuccessLimit" not in run.spec["metrics"][0]  # the judge's default of 1 completes it
 
 
+def test_a_handful_of_requests_is_never_judged(fake: str) -> None:
+    """Every request of the canary fails, none of the baseline's: still below minRequests, so it waits."""
+    run = Run(judge_metric(fake))
+    for _ in range(10):
+        m = run.step(20, 20, 0, 20)
+        assert m.phase is P.INCONCLUSIVE and m.undecided and m.message.startswith("waiting for data")
+    assert "canary 200/500 and baseline 200/500 requests" in m.message
+    assert run.status["phase"] == P.RUNNING
+
+
 def test_no_traffic_waits_then_is_inconclusive_at_the_final_count(fake: str) -> None:
     run = Run(judge_metric(fake, count=3))
-    for _ in range(2):
-        m = run.step(None, None, None, None)  # no series at all: no traffic
-        assert m.phase is P.INCONCLUSIVE and m.undecided and "waiting for data" in m.message
-        assert run.status["phase"] == P.RUNNING
-    m = run.step(None, None, None, None)
+    m = run.step(None, None, None, None)  # no series at all: no traffic
+    assert m.phase is P.INCONCLUSIVE and m.undecided and "waiting for data" in m.message
+    assert run.status["phase"] == P.RUNNING
+    m = run.step(0, 0, 0, 0)
     assert m.phase is P.INCONCLUSIVE and not m.undecided
     assert m.message.startswith("no decision after 3 measurements: waiting for data")
     assert run.status["phase"] == P.INCONCLUSIVE and run.entry["inconclusive"] == 1
@@ -171,14 +225,18 @@ def test_bad_query_is_an_error_and_the_state_survives_it(fake: str) -> None:
     assert bad.phase is P.ERROR and bad.message.startswith("canary.requests: query failed: HTTP 400")
     assert STATE_KEY in bad.metadata
     again = run.step(10, 1000, 10, 1000)
+    # the interval of the failed query is not lost: its counts come with the next reading
     assert again.metadata["intervals"] == "2" and again.metadata["canaryRequests"] == "2000"
+    assert again.metadata["thisInterval"] == "canary 20/1000 baseline 20/2000 (errors/requests)"
     assert run.entry["error"] == 1 and run.status["phase"] == P.RUNNING
 
 
 def test_nan_is_a_missing_interval_and_faults_are_errors(fake: str, monkeypatch: pytest.MonkeyPatch) -> None:
     run = Run(judge_metric(fake))
     m = run.step("nan", 1000, 10, 1000)
-    assert m.phase is P.INCONCLUSIVE and decode_state(m.metadata[STATE_KEY]).missing == 1
+    assert m.phase is P.INCONCLUSIVE and m.undecided
+    state = state_of(m).state
+    assert state is not None and state["missing"] == 1
     bad = run.step(20, 10, 1, 10)  # more errors than requests
     assert bad.phase is P.ERROR and "exceed its requests" in bad.message
     monkeypatch.delenv("PYROLLOUTS_PROMETHEUS_ADDRESS", raising=False)
@@ -188,15 +246,281 @@ def test_nan_is_a_missing_interval_and_faults_are_errors(fake: str, monkeypatch:
     assert "cannot reach Prometheus" in closed.step(1, 1, 1, 1).message
 
 
-def test_validate_metrics_accepts_judge_and_names_bad_fields(fake: str) -> None:
-    assert validate_metrics([judge_metric(fake)]) == []
-    bad = judge_metric(fake, test="mann-whitney", alpha=2)
-    del bad["provider"]["judge"]["baseline"]
-    problems = validate_metrics([bad])
-    assert any('test: "mann-whitney" is not implemented' in p for p in problems)
-    assert any("baseline.errors: required" in p for p in problems)
-    assert any("alpha_fail must be in (0, 1)" in p for p in problems)
-    assert validate_metrics([judge_metric(fake, alpha="{{args.alpha}}")]) == []
+@pytest.mark.parametrize(("answer", "expected"), [
+    ("-5", "canary.requests: a counter must be finite and >= 0, Prometheus answered -5"),
+    ("+Inf", "canary.requests: a counter must be finite and >= 0, Prometheus answered inf"),
+    ("many", "canary.requests: cannot read the sample value 'many'"),
+])
+def test_impossible_counters_are_errors_naming_the_query(fake: str, answer: str, expected: str) -> None:
+    run = Run(judge_metric(fake))
+    m = run.step(0, answer, 0, 10)
+    assert m.phase is P.ERROR and m.message == expected
+
+
+def test_counter_resets_and_vanished_series(fake: str) -> None:
+    """Per series: a counter that went down restarted (its new value is the increase); a series missing
+    from one answer keeps its value, so its return is not mistaken for new traffic."""
+    run = Run(judge_metric(fake))
+    pod = [{"pod": "a"}, {"pod": "b"}]
+    VALUES.update(ce=[(pod[0], 10), (pod[1], 5)], cr=[(pod[0], 1000), (pod[1], 500)], be=0, br=1000)
+    run.measure()
+    VALUES.update(ce=[(pod[0], 12), (pod[1], 2)], cr=[(pod[0], 1100), (pod[1], 40)], be=0, br=1200)
+    m = run.measure()  # pod b restarted: +2 errors and +40 requests from it
+    assert m.metadata["thisInterval"] == "canary 4/140 baseline 0/200 (errors/requests)"
+    VALUES.update(ce=[(pod[0], 12)], cr=[(pod[0], 1200)], be=0, br=1300)
+    assert run.measure().metadata["thisInterval"] == "canary 0/100 baseline 0/100 (errors/requests)"
+    VALUES.update(ce=[(pod[0], 12), (pod[1], 3)], cr=[(pod[0], 1300), (pod[1], 90)], be=0, br=1400)
+    assert run.measure().metadata["thisInterval"] == "canary 1/150 baseline 0/100 (errors/requests)"
+
+
+def test_an_unreadable_saved_state_is_an_error(fake: str) -> None:
+    run = Run(judge_metric(fake))
+    run.entry["measurements"][-1]["metadata"][STATE_KEY] = "not base64!"
+    m = run.step(1, 100, 1, 100)
+    assert m.phase is P.ERROR and m.message == "judge: saved judge state is not readable"
+
+
+# --------------------------------------------------------------------------- sequential-latency
+
+BOUNDS = ("0.05", "0.1", "0.25", "0.5", "+Inf")
+
+
+def histogram(latencies: np.ndarray, labels: dict[str, str]) -> list[tuple[dict[str, str], float]]:
+    return [({**labels, "le": le}, float(np.sum(latencies <= float(le)))) for le in BOUNDS]
+
+
+def latency_metric(address: str, count: int = 30, **extra: Any) -> dict[str, Any]:
+    spec = {
+        "address": address,
+        "test": "sequential-latency",
+        "canary": {"latency": "cl"},
+        "baseline": {"latency": "bl"},
+        **extra,
+    }
+    return {"name": "judge", "interval": "1s", "count": count, "provider": {"judge": spec}}
+
+
+def latency_run(address: str, canary_ms: float, baseline_ms: float, seed: int = 1, **extra: Any) -> Run:
+    rng = np.random.default_rng(seed)
+    VALUES.update(cl=None, bl=None)
+    run = Run(latency_metric(address, **extra))
+    canary, baseline = np.zeros(0), np.zeros(0)
+    for _ in range(40):
+        canary = np.concatenate([canary, rng.lognormal(np.log(canary_ms / 1000), 0.5, 500)])
+        baseline = np.concatenate([baseline, rng.lognormal(np.log(baseline_ms / 1000), 0.5, 500)])
+        VALUES.update(cl=histogram(canary, {"pod": "c"}), bl=histogram(baseline, {"pod": "b"}))
+        run.measure()
+        if run.status["phase"] != P.RUNNING:
+            break
+    return run
+
+
+def test_latency_slower_canary_fails(fake: str) -> None:
+    run = latency_run(fake, 120, 60)
+    assert run.status["phase"] == P.FAILED
+    last = run.entry["measurements"][-1]
+    assert last["metadata"]["test"] == "sequential-latency" and last["metadata"]["decision"] == "fail"
+    assert "canary slower than baseline" in last["message"]
+    assert last["metadata"]["quantity"] == "latency exceedance-rate ratio canary/baseline"
+    assert float(last["value"]) > 1.5 and last["metadata"]["interval"].startswith("[")
+
+
+def test_latency_identical_canary_passes(fake: str) -> None:
+    run = latency_run(fake, 60, 60)
+    assert run.status["phase"] == P.SUCCESSFUL
+    assert run.entry["measurements"][-1]["metadata"]["decision"] == "pass"
+
+
+def test_latency_bad_answers(fake: str) -> None:
+    VALUES.update(cl=[({"pod": "c"}, 5)], bl=None)
+    run = Run(latency_metric(fake))
+    m = run.measure()
+    assert m.phase is P.ERROR and m.message.startswith("canary.latency: a series has no le label")
+    VALUES.update(cl=histogram(np.array([0.01]), {}), bl=histogram(np.array([0.01]), {}))
+    configured = Run(latency_metric(fake, buckets=[0.05, 0.3]))
+    VALUES.update(cl=histogram(np.array([0.01, 0.02]), {}), bl=histogram(np.array([0.01, 0.2]), {}))
+    m = configured.measure()
+    assert m.phase is P.ERROR and m.message == "judge: histogram lacks the configured bounds [0.3]"
+    VALUES.update(cl=None, bl=None)
+    quiet = Run(latency_metric(fake))
+    m = quiet.measure()
+    assert m.phase is P.INCONCLUSIVE and m.undecided and m.message.startswith("waiting for data")
+
+
+# --------------------------------------------------------------------------- mann-whitney
+
+
+def mw_metric(address: str, count: int = 3, **extra: Any) -> dict[str, Any]:
+    spec = {
+        "address": address,
+        "test": "mann-whitney",
+        "canary": {"query": "cq"},
+        "baseline": {"query": "bq"},
+        "rangeQuery": {"start": "now() - 10m", "step": "10s"},
+        **extra,
+    }
+    return {"name": "judge", "interval": "1s", "count": count, "provider": {"judge": spec}}
+
+
+def mw_run(address: str, canary: list[Any], baseline: list[Any], count: int = 3, **extra: Any) -> Run:
+    RANGES.update(cq=canary, bq=baseline)
+    return Run(mw_metric(address, count, **extra))
+
+
+def test_mann_whitney_fails_a_higher_canary_at_once(fake: str) -> None:
+    rng = np.random.default_rng(3)
+    SEEN.clear()
+    run = mw_run(fake, list(rng.normal(0.10, 0.01, 40)), list(rng.normal(0.05, 0.01, 40)))
+    assert run.status["phase"] == P.FAILED  # Kayenta stops at the first failing interval
+    m = run.entry["measurements"][-1]
+    assert m["metadata"]["decision"] == "fail" and m["metadata"]["classification"] == "High"
+    assert "canary higher than baseline" in m["message"]
+    assert float(m["value"]) == pytest.approx(0.05, abs=0.01)
+    lo, hi = (float(x) for x in m["metadata"]["interval"].strip("[]").split(","))
+    assert 0.03 < lo < 0.05 < hi < 0.07
+    assert m["metadata"]["samples"] == "canary 40 points, baseline 40 points"
+    assert m["metadata"]["evidence"].startswith("p-value ")
+    ranges = [p for p in SEEN if p.get("query") == "cq"]
+    assert ranges and ranges[-1]["step"] == "10s"
+    assert float(ranges[-1]["end"]) - float(ranges[-1]["start"]) == pytest.approx(600)
+
+
+def test_mann_whitney_passes_only_at_the_final_measurement(fake: str) -> None:
+    rng = np.random.default_rng(4)
+    run = mw_run(fake, list(rng.normal(0.05, 0.01, 40)), list(rng.normal(0.05, 0.01, 40)), count=3)
+    first = run.entry["measurements"][-1]
+    assert first["phase"] == P.INCONCLUSIVE and first["metadata"]["decision"] == "continue"
+    assert first["message"].startswith("no decision before the final measurement (Pass so far)")
+    run.measure()
+    assert run.status["phase"] == P.RUNNING
+    last = run.measure()
+    assert last.phase is P.SUCCESSFUL and last.metadata["decision"] == "pass"
+    assert run.status["phase"] == P.SUCCESSFUL and run.entry["count"] == 3
+
+
+def test_mann_whitney_fail_early_off_waits_for_the_final_measurement(fake: str) -> None:
+    run = mw_run(fake, [0.2] * 20, [0.1] * 19 + [0.11], count=2, failEarly=False)
+    assert run.entry["measurements"][-1]["metadata"]["decision"] == "continue"
+    assert run.measure().phase is P.FAILED
+
+
+def test_mann_whitney_direction_and_effect_size(fake: str) -> None:
+    lower = ([0.05] * 19 + [0.051], [0.1] * 19 + [0.11])
+    assert mw_run(fake, *lower, count=1).status["phase"] == P.SUCCESSFUL  # increase: lower is fine
+    assert mw_run(fake, *lower, count=1, direction="either").status["phase"] == P.FAILED
+    higher = ([0.11] * 19 + [0.111], [0.1] * 19 + [0.101])
+    assert mw_run(fake, *higher, count=1).status["phase"] == P.FAILED
+    small = {"effectSize": {"measure": "meanRatio", "allowedIncrease": 1.2}}
+    assert mw_run(fake, *higher, count=1, **small).status["phase"] == P.SUCCESSFUL
+
+
+def test_mann_whitney_nan_strategy_and_minimum_points(fake: str) -> None:
+    canary: list[Any] = ["NaN"] * 15 + [0.1] * 5
+    run = mw_run(fake, canary, [0.1] * 20, count=2)
+    m = run.entry["measurements"][-1]
+    assert m["metadata"]["decision"] == "nodata"
+    assert m["message"].startswith("waiting for data: canary 5/10 and baseline 20/10 points (minPoints)")
+    last = run.measure()
+    assert last.phase is P.INCONCLUSIVE and last.message.startswith("no decision after 2 measurements: waiting")
+    replaced = mw_run(fake, canary, [0.1] * 20, count=1, nanStrategy="replace")
+    assert replaced.status["phase"] == P.SUCCESSFUL  # NaN -> 0: lower, and only an increase fails
+    must = mw_run(fake, [], [0.1] * 20, count=1, mustHaveData=True)
+    assert must.status["phase"] == P.FAILED
+    assert must.entry["measurements"][-1]["message"].startswith("no data (mustHaveData)")
+    infinite = mw_run(fake, ["+Inf"] * 20, [0.1] * 20, count=1)
+    assert infinite.entry["measurements"][-1]["metadata"]["canaryPoints"] == "0"
+
+
+def test_mann_whitney_window_defaults_to_the_runs_start(fake: str) -> None:
+    SEEN.clear()
+    RANGES.update(cq=[0.1] * 20, bq=[0.1] * 20)
+    started = (NOW - dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    metric = mw_metric(fake, count=1)
+    del metric["provider"]["judge"]["rangeQuery"]
+    Run(metric, run={"status": {"startedAt": started}})
+    (params,) = [p for p in SEEN if p.get("query") == "cq"]
+    assert float(params["end"]) - float(params["start"]) == pytest.approx(300) and params["step"] == "1s"
+    empty = Run(mw_metric(fake, count=2, rangeQuery={"start": "now()"}))
+    assert empty.entry["measurements"][-1]["message"].startswith("waiting for data: the window")
+
+
+def test_mann_whitney_outliers(fake: str) -> None:
+    rng = np.random.default_rng(5)
+    baseline = list(rng.normal(0.1, 0.01, 40))
+    canary = list(rng.normal(0.1, 0.01, 36)) + [50.0] * 4
+    kept = mw_run(fake, canary, baseline, count=1, effectSize={"measure": "meanRatio", "allowedIncrease": 1.5})
+    assert kept.status["phase"] == P.SUCCESSFUL  # the rank test ignores the size of 4 outliers
+    assert float(kept.entry["measurements"][-1]["metadata"]["effectSize"]) > 2
+    removed = mw_run(fake, canary, baseline, count=1, removeOutliers=True)
+    assert removed.entry["measurements"][-1]["metadata"]["canaryPoints"] == "40"
+    assert removed.status["phase"] == P.SUCCESSFUL
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def problems_of(**extra: Any) -> list[str]:
+    metric = judge_metric("http://prom", **extra)
+    return validate_metrics([metric])
+
+
+def test_validate_metrics_accepts_judge_metrics(fake: str) -> None:
+    assert problems_of() == []
+    assert validate_metrics([latency_metric("http://prom", buckets=[0.1, 0.5])]) == []
+    assert validate_metrics([mw_metric("http://prom", direction="either", nanStrategy="replace",
+                                       effectSize={"measure": "cles", "allowedIncrease": 0.6})]) == []
+    assert problems_of(alpha="{{args.alpha}}") == []
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ({"test": "kayenta"}, 'judge.test: "kayenta" is not a judge test (supported: sequential, sequential-latency, '
+                          "mann-whitney)"),
+    ({"alpha": 2}, "judge.alpha: must be between 0 and 1 (exclusive), got 2"),
+    ({"alphaPass": "x"}, "judge.alphaPass: expected a number, got 'x'"),
+    ({"margin": 0.8}, "judge.margin: must be >= failRatio (1), got 0.8"),
+    ({"failRatio": -1}, "judge.failRatio: must be > 0, got -1"),
+    ({"minIntervals": 1.5}, "judge.minIntervals: expected an integer >= 1, got 1.5"),
+    ({"dispersion": 0.5}, "judge.dispersion: must be >= 1 (1: Poisson counts), got 0.5"),
+    ({"alhpa": 0.1}, "judge.alhpa: unknown field for test sequential"),
+    ({"canary": {"errors": "e"}}, "judge.canary.requests: required (a counter of all requests"),
+    ({"canary": {"errors": "e", "requests": "r", "latency": "l"}}, "judge.canary.latency: unknown query"),
+    ({"baseline": {"errors": "sum(rate(x[1m]))", "requests": "r"}},
+     "judge.baseline.errors: give the counter itself, not rate()"),
+    ({"test": "sequential-latency", "canary": {"latency": "l"}, "baseline": {"latency": "l"}, "buckets": [0.5, 0.1]},
+     "judge.buckets: expected increasing bounds > 0 (seconds), got [0.5, 0.1]"),
+])
+def test_validate_metrics_names_the_bad_field(extra: dict[str, Any], expected: str) -> None:
+    problems = problems_of(**extra)
+    assert any(p.startswith("spec.metrics[0].provider.") and expected in p for p in problems), problems
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ({"direction": "up"}, "judge.direction: must be one of increase, decrease, either, got 'up'"),
+    ({"nanStrategy": "drop"}, "judge.nanStrategy: must be one of remove, replace, got 'drop'"),
+    ({"effectSize": {"measure": "median"}}, "judge.effectSize.measure: must be one of meanRatio, cles"),
+    ({"effectSize": {"criticalIncrease": 2}}, "judge.effectSize.criticalIncrease: unknown field"),
+    ({"rangeQuery": {"step": "soon"}}, "judge.rangeQuery.step:"),
+    ({"minPoints": 1}, "judge.minPoints: expected an integer >= 2, got 1"),
+    ({"removeOutliers": "yes"}, "judge.removeOutliers: expected true or false, got 'yes'"),
+    ({"canary": {}}, "judge.canary.query: required"),
+    ({"margin": 2}, "judge.margin: unknown field for test mann-whitney"),
+])
+def test_validate_metrics_names_the_bad_mann_whitney_field(extra: dict[str, Any], expected: str) -> None:
+    problems = validate_metrics([mw_metric("http://prom", **extra)])
+    assert any(expected in p for p in problems), problems
+
+
+def test_a_bad_setting_at_measurement_time_is_an_error(fake: str) -> None:
+    """A placeholder that resolved to a bad value passes validation and fails the measurement clearly."""
+    VALUES.update(ce=0, cr=0, be=0, br=0)
+    run = Run(judge_metric(fake, alpha="1.5"))
+    assert run.entry["measurements"][-1]["phase"] == P.ERROR
+    assert run.entry["measurements"][-1]["message"] == (
+        "provider.judge.alpha: must be between 0 and 1 (exclusive), got '1.5'"
+    )
+
+
+# --------------------------------------------------------------------------- the plugin
 
 
 def test_get_analysisrun_shows_the_judges_verdict(fake: str) -> None:
@@ -210,8 +534,42 @@ def test_get_analysisrun_shows_the_judges_verdict(fake: str) -> None:
     words = " ".join(text.split())
     assert "Judge judge: fail" in text
     assert "(error-rate ratio canary/baseline)" in text and "Estimate:" in text
-    assert "Evidence: e-value fail " in words and "Requests: canary 5000, baseline 5000" in words
+    assert "Evidence: e-value fail " in words and "Sample: canary 5000 requests, baseline 5000 requests" in words
     assert "Reason: canary error rate above 1x baseline" in words
     assert STATE_KEY not in text
     plain = Run({"name": "p", "provider": {"prometheus": {"query": "q"}}})
     assert "Judge" not in render_analysisrun(analysisrun_detail({"spec": plain.spec, "status": plain.status}), NOW)
+
+
+def test_get_rollout_shows_the_current_analysis_judges(fake: str) -> None:
+    from rollouts.cli.info import rollout_info
+    from rollouts.cli.render import render_rollout
+
+    failed = Run(judge_metric(fake))
+    failed.stream(0.10, 0.05)
+    rng = np.random.default_rng(4)
+    passed = mw_run(fake, list(rng.normal(0.05, 0.01, 40)), list(rng.normal(0.05, 0.01, 40)), count=1)
+
+    def run(name: str, revision: str, r: Run) -> dict[str, Any]:
+        return {"metadata": {"name": name, "namespace": "ns", "ownerReferences": [{"uid": "u1"}],
+                             "annotations": {"rollouts.pyrollouts.io/revision": revision},
+                             "creationTimestamp": "2024-05-01T11:59:00Z"},
+                "spec": r.spec, "status": r.status}
+
+    runs = [run("ro-old-1", "1", failed), run("ro-new-2", "2", passed), run("ro-other", "2", failed)]
+    runs[2]["metadata"]["ownerReferences"] = [{"uid": "someone-else"}]
+    ro: dict[str, Any] = {
+        "metadata": {"name": "ro", "namespace": "ns", "uid": "u1"},
+        "spec": {"replicas": 1, "strategy": {"canary": {"steps": [{"setWeight": 50}]}}},
+        "status": {"canary": {"currentStepAnalysisRunStatus": {"name": "ro-old-1", "status": "Failed"}}},
+    }
+    words = " ".join(render_rollout(rollout_info(ro, [], [], runs), NOW).split())
+    assert "Judge ro-old-1/judge: fail" in words and "ro-new-2/judge" not in words
+    assert "Evidence: e-value fail " in words and "Sample: canary 5000 requests, baseline 5000 requests" in words
+    assert "Reason: canary error rate above 1x baseline" in words
+    del ro["status"]["canary"]  # promoted: the newest revision's runs
+    words = " ".join(render_rollout(rollout_info(ro, [], [], runs), NOW).split())
+    assert "Judge ro-new-2/judge: pass" in words and "ro-old-1" in words and "Judge ro-old-1" not in words
+    assert "Sample: canary 40 points, baseline 40 points" in words and "Evidence: p-value " in words
+    assert "(shift canary - baseline (Hodges-Lehmann, 95% confidence interval))" in words
+    assert "Judge ro-other" not in words and STATE_KEY not in words

@@ -1,0 +1,344 @@
+"""``provider.judge`` settings: the spec's fields turned into the statistical tests' configurations,
+and the problems ``validate_metrics`` reports, each naming its field (pure; no I/O).
+
+Tests (``test:``):
+
+* ``sequential`` (default): anytime-valid test of error counts (:class:`analysis.stats.CountTest`);
+  queries ``canary.errors``, ``canary.requests``, ``baseline.errors``, ``baseline.requests``.
+* ``sequential-latency``: anytime-valid test of latency histograms (:class:`analysis.stats.LatencyTest`);
+  queries ``canary.latency``, ``baseline.latency`` (a histogram's ``_bucket`` counter).
+* ``mann-whitney``: the fixed-horizon Kayenta-style judge (:func:`analysis.stats.classify`) over the
+  values of range queries ``canary.query``, ``baseline.query``.
+
+The sequential tests' queries return counters (cumulative totals); the provider takes their increase
+between measurements itself, so consecutive intervals neither overlap nor leave gaps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from analysis.spec import SpecError, duration_seconds
+from analysis.stats import CountTestConfig, InvalidInput, LatencyTestConfig, MetricConfig
+from analysis.stats.mannwhitney import EffectSizeMeasure, NaNStrategy
+from analysis.stats.types import Direction
+
+__all__ = [
+    "COUNT_QUERIES",
+    "LATENCY_QUERIES",
+    "MANN_WHITNEY",
+    "MW_QUERIES",
+    "SEQUENTIAL",
+    "SEQUENTIAL_LATENCY",
+    "TESTS",
+    "MannWhitneySettings",
+    "count_config",
+    "latency_config",
+    "mann_whitney_settings",
+    "queries",
+    "spec_problems",
+    "test_name",
+]
+
+SEQUENTIAL: Final = "sequential"
+SEQUENTIAL_LATENCY: Final = "sequential-latency"
+MANN_WHITNEY: Final = "mann-whitney"
+TESTS: Final = (SEQUENTIAL, SEQUENTIAL_LATENCY, MANN_WHITNEY)
+
+COUNT_QUERIES: Final = (("canary", "errors"), ("canary", "requests"), ("baseline", "errors"), ("baseline", "requests"))
+LATENCY_QUERIES: Final = (("canary", "latency"), ("baseline", "latency"))
+MW_QUERIES: Final = (("canary", "query"), ("baseline", "query"))
+_QUERIES: Final = {SEQUENTIAL: COUNT_QUERIES, SEQUENTIAL_LATENCY: LATENCY_QUERIES, MANN_WHITNEY: MW_QUERIES}
+
+_CONNECTION: Final = ("test", "address", "timeout", "insecure", "headers", "authentication", "canary", "baseline")
+_SEQUENTIAL_FIELDS: Final = ("alpha", "alphaPass", "margin", "failRatio", "minRequests", "minIntervals", "dispersion")
+_FIELDS: Final = {
+    SEQUENTIAL: (*_CONNECTION, *_SEQUENTIAL_FIELDS),
+    SEQUENTIAL_LATENCY: (*_CONNECTION, *_SEQUENTIAL_FIELDS, "buckets"),
+    MANN_WHITNEY: (
+        *_CONNECTION, "alpha", "direction", "nanStrategy", "nanReplacement", "removeOutliers", "outlierFactor",
+        "effectSize", "mustHaveData", "minPoints", "failEarly", "rangeQuery",
+    ),
+}
+_EFFECT_FIELDS: Final = ("measure", "allowedIncrease", "allowedDecrease")
+_RANGE_FIELDS: Final = ("start", "end", "step")
+# Functions that turn a counter into a rate or an increase: the sequential tests want the counter itself.
+_RATE_FUNCTIONS: Final = re.compile(r"\b(rate|irate|increase|delta|idelta|deriv)\s*\(")
+_PLACEHOLDER: Final = re.compile(r"\{\{.*?\}\}")
+
+
+class JudgeSpecError(InvalidInput):
+    """A ``provider.judge`` field is wrong; the message starts with the field's name."""
+
+
+def test_name(spec: Mapping[str, Any]) -> str:
+    return str(spec.get("test") or SEQUENTIAL)
+
+
+def queries(spec: Mapping[str, Any], test: str) -> list[tuple[str, str, str]]:
+    """(side, what, PromQL) of every query the test needs; JudgeSpecError names a missing one."""
+    out = []
+    for side, what in _QUERIES[test]:
+        block = spec.get(side)
+        query = block.get(what) if isinstance(block, Mapping) else None
+        if not query or not isinstance(query, str):
+            raise JudgeSpecError(f"{side}.{what}: required ({_QUERY_HELP[what]})")
+        out.append((side, what, query))
+    return out
+
+
+_QUERY_HELP: Final = {
+    "errors": "a counter of failed requests, e.g. http_requests_total{...,code=~\"5..\"}",
+    "requests": "a counter of all requests, e.g. http_requests_total{...}",
+    "latency": "a histogram's bucket counter, e.g. http_request_duration_seconds_bucket{...}",
+    "query": "PromQL whose values over the window are compared, e.g. an error ratio",
+}
+
+
+def _number(spec: Mapping[str, Any], key: str, where: str = "") -> float | None:
+    value = spec.get(key)
+    if value is None or value == "":
+        return None
+    name = f"{where}{key}"
+    if isinstance(value, bool):
+        raise JudgeSpecError(f"{name}: expected a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise JudgeSpecError(f"{name}: expected a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise JudgeSpecError(f"{name}: expected a finite number, got {value!r}")
+    return number
+
+
+def _probability(spec: Mapping[str, Any], key: str) -> float | None:
+    value = _number(spec, key)
+    if value is not None and not 0.0 < value < 1.0:
+        raise JudgeSpecError(f"{key}: must be between 0 and 1 (exclusive), got {spec.get(key)!r}")
+    return value
+
+
+def _positive(spec: Mapping[str, Any], key: str, where: str = "") -> float | None:
+    value = _number(spec, key, where)
+    if value is not None and value <= 0.0:
+        raise JudgeSpecError(f"{where}{key}: must be > 0, got {spec.get(key)!r}")
+    return value
+
+
+def _integer(spec: Mapping[str, Any], key: str, least: int) -> int | None:
+    value = _number(spec, key)
+    if value is None:
+        return None
+    if not value.is_integer() or value < least:
+        raise JudgeSpecError(f"{key}: expected an integer >= {least}, got {spec.get(key)!r}")
+    return int(value)
+
+
+def _boolean(spec: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = spec.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise JudgeSpecError(f"{key}: expected true or false, got {value!r}")
+
+
+def _sequential_kwargs(spec: Mapping[str, Any]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    for key, name in (("alpha", "alpha_fail"), ("alphaPass", "alpha_pass")):
+        value = _probability(spec, key)
+        if value is not None:
+            kwargs[name] = value
+    for key, name in (("margin", "pass_ratio"), ("failRatio", "fail_ratio")):
+        value = _positive(spec, key)
+        if value is not None:
+            kwargs[name] = value
+    margin, fail = kwargs.get("pass_ratio", 1.5), kwargs.get("fail_ratio", 1.0)
+    if margin < fail:
+        raise JudgeSpecError(
+            f"margin: must be >= failRatio ({fail:g}), got {margin:g}: a canary whose ratio lies between "
+            "them could never pass nor fail"
+        )
+    dispersion = _number(spec, "dispersion")
+    if dispersion is not None:
+        if dispersion < 1.0:
+            raise JudgeSpecError(f"dispersion: must be >= 1 (1: Poisson counts), got {spec.get('dispersion')!r}")
+        kwargs["dispersion"] = dispersion
+    min_requests = _number(spec, "minRequests")
+    if min_requests is not None:
+        if min_requests < 0:
+            raise JudgeSpecError(f"minRequests: must be >= 0, got {spec.get('minRequests')!r}")
+        kwargs["min_canary_requests"] = kwargs["min_baseline_requests"] = min_requests
+    min_intervals = _integer(spec, "minIntervals", 1)
+    if min_intervals is not None:
+        kwargs["min_intervals"] = min_intervals
+    return kwargs
+
+
+def _config(build: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return build(*args, **kwargs)
+    except InvalidInput as exc:
+        raise JudgeSpecError(str(exc)) from None
+
+
+def count_config(spec: Mapping[str, Any]) -> CountTestConfig:
+    """The ``sequential`` test's settings; JudgeSpecError names the bad field."""
+    config: CountTestConfig = _config(CountTestConfig, **_sequential_kwargs(spec))
+    return config
+
+
+def latency_config(spec: Mapping[str, Any]) -> LatencyTestConfig:
+    """The ``sequential-latency`` test's settings (the latency test's own grid, the user's alphas and
+    ratios); JudgeSpecError names the bad field."""
+    base = LatencyTestConfig()
+    counts = _config(dataclasses.replace, base.counts, **_sequential_kwargs(spec))
+    raw = spec.get("buckets")
+    buckets: tuple[float, ...] | None = None
+    if raw is not None:
+        if not isinstance(raw, list) or not raw:
+            raise JudgeSpecError(f"buckets: expected a list of bucket bounds in seconds, got {raw!r}")
+        try:
+            values = [_number({"buckets": b}, "buckets") for b in raw]
+        except JudgeSpecError:
+            raise JudgeSpecError(f"buckets: expected numbers (seconds), got {raw!r}") from None
+        bounds = [v for v in values if v is not None]
+        if len(bounds) != len(raw) or bounds[0] <= 0 or any(b >= a for b, a in itertools.pairwise(bounds)):
+            raise JudgeSpecError(f"buckets: expected increasing bounds > 0 (seconds), got {raw!r}")
+        buckets = tuple(bounds)
+    config: LatencyTestConfig = _config(LatencyTestConfig, buckets=buckets, counts=counts)
+    return config
+
+
+@dataclass(frozen=True)
+class MannWhitneySettings:
+    metric: MetricConfig
+    min_points: int = 10
+    fail_early: bool = True
+    range_start: str | None = None  # None: the AnalysisRun's start
+    range_end: str = "now()"
+    step: str | None = None  # None: the metric's interval, else 1m
+
+
+def _enum_value(spec: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: str = "") -> str | None:
+    value = spec.get(key)
+    if value is None or value == "":
+        return None
+    if value not in allowed:
+        raise JudgeSpecError(f"{where}{key}: must be one of {', '.join(allowed)}, got {value!r}")
+    return str(value)
+
+
+def mann_whitney_settings(spec: Mapping[str, Any], metric_name: str = "metric") -> MannWhitneySettings:
+    """The ``mann-whitney`` test's settings; JudgeSpecError names the bad field."""
+    kwargs: dict[str, Any] = {"name": metric_name}
+    alpha = _probability(spec, "alpha")
+    if alpha is not None:
+        kwargs["conf_level"] = 1.0 - alpha
+    direction = _enum_value(spec, "direction", tuple(d.value for d in Direction))
+    if direction is not None:
+        kwargs["direction"] = Direction(direction)
+    strategy = _enum_value(spec, "nanStrategy", tuple(s.value for s in NaNStrategy))
+    if strategy is not None:
+        kwargs["nan_strategy"] = NaNStrategy(strategy)
+    replacement = _number(spec, "nanReplacement")
+    if replacement is not None:
+        kwargs["nan_replacement"] = replacement
+    kwargs["remove_outliers"] = _boolean(spec, "removeOutliers", False)
+    factor = _positive(spec, "outlierFactor")
+    if factor is not None:
+        kwargs["outlier_factor"] = factor
+    kwargs["must_have_data"] = _boolean(spec, "mustHaveData", False)
+    effect = spec.get("effectSize")
+    if effect is not None:
+        if not isinstance(effect, Mapping):
+            raise JudgeSpecError(f"effectSize: expected an object, got {effect!r}")
+        unknown = sorted(set(effect) - set(_EFFECT_FIELDS))
+        if unknown:
+            raise JudgeSpecError(f"effectSize.{unknown[0]}: unknown field (known: {', '.join(_EFFECT_FIELDS)})")
+        measure = _enum_value(effect, "measure", tuple(m.value for m in EffectSizeMeasure), "effectSize.")
+        if measure is not None:
+            kwargs["effect_measure"] = EffectSizeMeasure(measure)
+        for key, name in (("allowedIncrease", "allowed_increase"), ("allowedDecrease", "allowed_decrease")):
+            value = _positive(effect, key, "effectSize.")
+            if value is not None:
+                kwargs[name] = value
+    min_points = _integer(spec, "minPoints", 2)
+    window = spec.get("rangeQuery") or {}
+    if not isinstance(window, Mapping):
+        raise JudgeSpecError(f"rangeQuery: expected an object with start, end, step, got {window!r}")
+    unknown = sorted(set(window) - set(_RANGE_FIELDS))
+    if unknown:
+        raise JudgeSpecError(f"rangeQuery.{unknown[0]}: unknown field (known: {', '.join(_RANGE_FIELDS)})")
+    step = window.get("step")
+    if step is not None and not _PLACEHOLDER.search(str(step)):
+        try:
+            seconds = duration_seconds(step, "rangeQuery.step")
+        except SpecError as exc:
+            raise JudgeSpecError(str(exc)) from None
+        if not seconds:
+            raise JudgeSpecError(f"rangeQuery.step: must be longer than 0, got {step!r}")
+    metric: MetricConfig = _config(MetricConfig, **kwargs)
+    return MannWhitneySettings(
+        metric=metric,
+        min_points=10 if min_points is None else min_points,
+        fail_early=_boolean(spec, "failEarly", True),
+        range_start=None if window.get("start") is None else str(window["start"]),
+        range_end=str(window.get("end") or "now()"),
+        step=None if step is None else str(step),
+    )
+
+
+def _has_placeholder(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(_has_placeholder(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_placeholder(v) for v in value)
+    return isinstance(value, str) and bool(_PLACEHOLDER.search(value))
+
+
+def spec_problems(spec: Mapping[str, Any], where: str) -> list[str]:
+    """What is wrong with a ``provider.judge`` spec, each naming its field (for validate_metrics)."""
+    test = test_name(spec)
+    if test not in TESTS:
+        return [f'{where}.test: "{test}" is not a judge test (supported: {", ".join(TESTS)})']
+    problems: list[str] = []
+    for key in sorted(set(spec) - set(_FIELDS[test])):
+        problems.append(f"{where}.{key}: unknown field for test {test} (known: {', '.join(_FIELDS[test])})")
+    for side in ("canary", "baseline"):
+        if spec.get(side) is not None and not isinstance(spec.get(side), Mapping):
+            problems.append(f"{where}.{side}: expected an object with the {side}'s queries")
+            continue
+        known = [what for s, what in _QUERIES[test] if s == side]
+        for key in sorted(set(spec.get(side) or {}) - set(known)):
+            problems.append(f"{where}.{side}.{key}: unknown query for test {test} (known: {', '.join(known)})")
+    for side, what in _QUERIES[test]:
+        block = spec.get(side)
+        query = block.get(what) if isinstance(block, Mapping) else None
+        if not query or not isinstance(query, str):
+            problems.append(f"{where}.{side}.{what}: required ({_QUERY_HELP[what]})")
+        elif test != MANN_WHITNEY and (found := _RATE_FUNCTIONS.search(query)) is not None:
+            problems.append(
+                f"{where}.{side}.{what}: give the counter itself, not {found.group(1)}(): "
+                "the judge takes each series' increase between measurements"
+            )
+    settings = {k: v for k, v in spec.items() if k not in _CONNECTION}
+    if not _has_placeholder(settings):
+        try:
+            if test == SEQUENTIAL:
+                count_config(spec)
+            elif test == SEQUENTIAL_LATENCY:
+                latency_config(spec)
+            else:
+                mann_whitney_settings(spec)
+        except JudgeSpecError as exc:
+            problems.append(f"{where}.{exc}")
+    return problems

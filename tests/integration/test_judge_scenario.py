@@ -1,0 +1,294 @@
+"""The statistical judge on the sandbox with a real Prometheus and the real controller (issue 7): a
+canary whose error rate is twice the stable's is aborted by a `judge` analysis step; an identical
+canary is promoted. The judge compares the canary with the stable version (Argo-style: the stable
+serves as the baseline), its queries templated with `{{args.canary-hash}}` / `{{args.stable-hash}}`
+from `podTemplateHashValue: Latest / Stable`, fed by Prometheus scraping the simulated traffic every
+second. The verdict is read back through `kubectl rollouts get rollout` (the plugin)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from rollouts import schema
+from rollouts.sandbox.cluster import ThreadedSandbox
+from rollouts.sandbox.prometheus import PrometheusServer
+
+pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
+StartPrometheus = Callable[..., PrometheusServer]  # the fixtures of tests/integration/conftest.py
+T = TypeVar("T")
+
+API = "/apis/pyrollouts.io/v1alpha1/namespaces"
+METRIC = "error-rate-judge"
+STABLE_ERROR_RATE = "0.1"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def counter(hash_arg: str, errors: bool) -> str:
+    code = ',code=~"5.."' if errors else ""
+    return f'http_requests_total{{rollouts_pod_template_hash="{{{{args.{hash_arg}}}}}"{code}}}'
+
+
+TEMPLATE: dict[str, Any] = {
+    "apiVersion": "pyrollouts.io/v1alpha1",
+    "kind": "AnalysisTemplate",
+    "metadata": {"name": "judge"},
+    "spec": {
+        "args": [{"name": "canary-hash"}, {"name": "stable-hash"}],
+        "metrics": [
+            {
+                "name": METRIC,
+                "interval": "1s",
+                "count": 90,
+                "provider": {
+                    "judge": {
+                        "test": "sequential",
+                        "canary": {"errors": counter("canary-hash", True), "requests": counter("canary-hash", False)},
+                        "baseline": {"errors": counter("stable-hash", True), "requests": counter("stable-hash", False)},
+                        "alpha": 0.001,  # a false rollback of the identical canary: at most 1 run in 1,000
+                        "margin": 1.5,
+                        "minRequests": 500,
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def rollout(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "pyrollouts.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {
+                    "labels": {"app": name},
+                    "annotations": {
+                        "sandbox.pyrollouts.io/error-rate": STABLE_ERROR_RATE,
+                        "sandbox.pyrollouts.io/ready-after": "0.1s",
+                    },
+                },
+                "spec": {"containers": [{"name": "app", "image": "app:1"}]},
+            },
+            "strategy": {
+                "canary": {
+                    "steps": [
+                        {"setWeight": 50},
+                        {
+                            "analysis": {
+                                "templates": [{"templateName": "judge"}],
+                                "args": [
+                                    {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
+                                    {"name": "stable-hash", "valueFrom": {"podTemplateHashValue": "Stable"}},
+                                ],
+                            }
+                        },
+                    ]
+                }
+            },
+        },
+    }
+
+
+def wait(what: str, check: Callable[[], T | None], timeout: float, interval: float = 0.2) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        last = check()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+
+
+class Env:
+    """The sandbox's API (httpx) in one namespace, Prometheus, and the sandbox's kubeconfig."""
+
+    def __init__(self, client: httpx.Client, ns: str, prometheus: PrometheusServer, kubeconfig: Path) -> None:
+        self.client, self.ns, self.prometheus, self.kubeconfig = client, ns, prometheus, kubeconfig
+
+    def create(self, path: str, body: dict[str, Any]) -> None:
+        response = self.client.post(path, json=body)
+        assert response.status_code < 300, response.text
+
+    def get(self, path: str) -> dict[str, Any]:
+        response = self.client.get(path)
+        response.raise_for_status()
+        obj: dict[str, Any] = response.json()
+        return obj
+
+    def status(self, name: str) -> dict[str, Any]:
+        return dict(self.get(f"{API}/{self.ns}/rollouts/{name}").get("status") or {})
+
+    def run(self, name: str) -> dict[str, Any]:
+        return self.get(f"{API}/{self.ns}/analysisruns/{name}")
+
+    def start_canary(self, name: str, canary_error_rate: str) -> str:
+        """A Healthy first version whose traffic Prometheus has scraped, then a new version with
+        `canary_error_rate`: the name of the analysis step's run."""
+        self.create(f"{API}/{self.ns}/analysistemplates", TEMPLATE)
+        self.create(f"/api/v1/namespaces/{self.ns}/services", {
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+            "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+        })
+        self.create(f"{API}/{self.ns}/rollouts", rollout(name))
+        st = wait("the first version to be Healthy", lambda: (lambda s: s if s.get("phase") == "Healthy" else None)(
+            self.status(name)), 30)
+        stable = st["stableRS"]
+        # The baseline's counters are in Prometheus before the canary starts: the judge's first reading
+        # then holds the stable's history, and only the increases after it are compared.
+        self.prometheus.wait_for(
+            f'http_requests_total{{rollouts_pod_template_hash="{stable}"}}', lambda result: len(result) > 0, timeout=30
+        )
+        response = self.client.patch(
+            f"{API}/{self.ns}/rollouts/{name}",
+            json=[
+                {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "app:2"},
+                {"op": "replace", "path": "/spec/template/metadata/annotations/sandbox.pyrollouts.io~1error-rate",
+                 "value": canary_error_rate},
+            ],
+            headers={"Content-Type": "application/json-patch+json"},
+        )
+        assert response.status_code < 300, response.text
+        return wait("the analysis step's AnalysisRun", lambda: (
+            (self.status(name).get("canary") or {}).get("currentStepAnalysisRunStatus") or {}).get("name"), 30)
+
+    def finished_run(self, name: str) -> dict[str, Any]:
+        return wait("the judge to decide", lambda: (lambda r: r if (r.get("status") or {}).get("phase") not in (
+            None, "", "Pending", "Running") else None)(self.run(name)), 60, interval=0.5)
+
+    def plugin(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "rollouts.cli.main", *args, "-n", self.ns],
+            env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
+            capture_output=True, text=True, timeout=60, cwd=REPO, check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+
+def judge_result(run: dict[str, Any]) -> dict[str, Any]:
+    (result,) = [r for r in run["status"].get("metricResults") or [] if r.get("name") == METRIC]
+    return dict(result)
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedSandbox]:
+    """Simulated traffic (2,000 requests/s per Service) and the CRDs."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    workdir = tmp_path_factory.mktemp("judge-sandbox")
+    with ThreadedSandbox(workdir / "kubeconfig", default_ready_after=0.1, traffic_rps=2000, metrics_port=0) as sb:
+        with httpx.Client(base_url=sb.url, timeout=10) as client:
+            for crd in schema.load_crds():
+                response = client.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd)
+                assert response.status_code < 300, response.text
+        yield sb
+
+
+@pytest.fixture(scope="module")
+def controller(
+    sandbox: ThreadedSandbox, start_module_prometheus: StartPrometheus, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusServer]:
+    """A Prometheus scraping the sandbox every second and a controller subprocess using it."""
+    assert sandbox.kubeconfig_path is not None and sandbox.metrics_url is not None
+    prometheus = start_module_prometheus(targets=[sandbox.metrics_url])
+    log_path = tmp_path_factory.mktemp("judge-controller") / "controller.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rollouts.main", "controller", "--kubeconfig", str(sandbox.kubeconfig_path),
+             "--metrics-port", "0", "--health-port", "0"],
+            env={**os.environ, "KUBECONFIG": str(sandbox.kubeconfig_path),
+                 "PYROLLOUTS_PROMETHEUS_ADDRESS": prometheus.url},
+            stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+        )
+        try:
+            yield prometheus
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+    if os.environ.get("PYROLLOUTS_SHOW_CONTROLLER_LOGS") == "1":
+        print(log_path.read_text(errors="replace"))
+
+
+@pytest.fixture
+def env(sandbox: ThreadedSandbox, controller: PrometheusServer, request: pytest.FixtureRequest) -> Iterator[Env]:
+    assert sandbox.kubeconfig_path is not None
+    ns = f"judge-{request.node.name.removeprefix('test_')[:30].replace('_', '-')}"
+    with httpx.Client(base_url=sandbox.url, timeout=10) as client:
+        response = client.post("/api/v1/namespaces", json={"metadata": {"name": ns}})
+        assert response.status_code < 300, response.text
+        yield Env(client, ns, controller, sandbox.kubeconfig_path)
+
+
+def test_the_judge_aborts_a_canary_with_twice_the_stables_error_rate(env: Env) -> None:
+    run_name = env.start_canary("twice", canary_error_rate="0.2")
+    run = env.finished_run(run_name)
+    assert run["status"]["phase"] == "Failed", run["status"]
+    args = {a["name"]: a.get("value") for a in run["spec"]["args"]}
+    st = env.status("twice")
+    assert args["canary-hash"] == st["currentPodHash"] and args["stable-hash"] == st["stableRS"]
+    assert args["canary-hash"] != args["stable-hash"]
+
+    result = judge_result(run)
+    last = result["measurements"][-1]
+    meta = last["metadata"]
+    assert last["phase"] == "Failed" and meta["decision"] == "fail", last
+    assert "canary error rate above 1x baseline" in last["message"]
+    assert 1.4 < float(meta["estimate"]) < 2.8, meta  # truly 2.0
+    low, high = (float(x) for x in meta["interval"].strip("[]").split(","))
+    assert 1.0 < low <= float(meta["estimate"]) <= high, meta
+    assert float(meta["canaryRequests"]) >= 500 and float(meta["baselineRequests"]) >= 500, meta
+    assert float(meta["eFail"]) >= 1000  # 1 / alpha
+    # No measurement decided on a handful of requests: all before the last waited or continued.
+    for m in result["measurements"][:-1]:
+        assert m["phase"] == "Inconclusive" and m["metadata"]["decision"] in ("nodata", "continue"), m
+    assert result["inconclusive"] == 0 and result["failed"] == 1
+
+    st = wait("the rollout to be aborted", lambda: (lambda s: s if s.get("phase") == "Degraded" else None)(
+        env.status("twice")), 30)
+    assert st.get("abort") is True and st["message"].startswith("RolloutAborted"), st
+    assert f'Metric "{METRIC}" assessed Failed' in st["message"], st["message"]
+    shown = " ".join(env.plugin("get", "rollout", "twice").split())
+    assert f"Judge {run_name}/{METRIC}: fail" in shown, shown
+    assert f"Estimate: {meta['estimate']} {meta['interval']} (error-rate ratio canary/baseline)" in shown
+    assert "Evidence: e-value fail " in shown and "Sample: canary " in shown
+    assert "Reason: canary error rate above 1x baseline" in shown
+
+
+def test_the_judge_promotes_an_identical_canary(env: Env) -> None:
+    run_name = env.start_canary("same", canary_error_rate=STABLE_ERROR_RATE)
+    run = env.finished_run(run_name)
+    assert run["status"]["phase"] == "Successful", run["status"]
+    result = judge_result(run)
+    last = result["measurements"][-1]
+    meta = last["metadata"]
+    assert last["phase"] == "Successful" and meta["decision"] == "pass", last
+    assert "canary error rate shown below 1.48x baseline" in last["message"]  # margin 1.5, on the test's grid
+    low, high = (float(x) for x in meta["interval"].strip("[]").split(","))
+    assert low < 1.0 < high, meta
+    assert float(meta["canaryRequests"]) >= 500 and float(meta["baselineRequests"]) >= 500, meta
+    assert result["count"] < 90 and result["successful"] == 1  # decided early, not at the final count
+
+    st = wait("the canary to be promoted", lambda: (lambda s: s if s.get("phase") == "Healthy" and s.get(
+        "stableRS") == s.get("currentPodHash") else None)(env.status("same")), 30)
+    assert not st.get("abort")
+    shown = " ".join(env.plugin("get", "rollout", "same").split())
+    assert f"Judge {run_name}/{METRIC}: pass" in shown, shown

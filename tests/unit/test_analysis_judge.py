@@ -18,7 +18,7 @@ import pytest
 from analysis.phases import AnalysisPhase as P
 from analysis.phases import MetricCounters
 from analysis.providers.base import Context, Measurement
-from analysis.providers.judge import STATE_KEY, JudgeProvider, decode_state
+from analysis.providers.judge import STATE_KEY, TESTS, JudgeProvider, decode_state
 from analysis.providers.judge_verdicts import SavedState
 from analysis.runner import assess, metric_specs, prepare_status, record_measurement
 from analysis.spec import validate_metrics
@@ -573,3 +573,14 @@ def test_get_rollout_shows_the_current_analysis_judges(fake: str) -> None:
     assert "Sample: canary 40 points, baseline 40 points" in words and "Evidence: p-value " in words
     assert "(shift canary - baseline (Hodges-Lehmann, 95% confidence interval))" in words
     assert "Judge ro-other" not in words and STATE_KEY not in words
+
+
+def test_the_example_template_is_valid() -> None:
+    import pathlib
+
+    import yaml
+
+    path = pathlib.Path(__file__).resolve().parents[2] / "examples" / "analysis-template-judge.yaml"
+    template = yaml.safe_load(path.read_text())
+    assert validate_metrics(template["spec"]["metrics"]) == []
+    assert [m["provider"]["judge"]["test"] for m in template["spec"]["metrics"]] == list(TESTS)

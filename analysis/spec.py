@@ -291,7 +291,7 @@ def validate_metrics(metrics: Sequence[Mapping[str, Any]], base: str = "spec.met
             problems.append(f"{where}.provider.{kinds[0]}: provider not supported by this controller")
         else:
             assert isinstance(provider, Mapping)
-            problems += _provider_problems(kinds[0], provider[kinds[0]], f"{where}.provider.{kinds[0]}")
+            problems += _provider_problems(kinds[0], provider[kinds[0]], f"{where}.provider.{kinds[0]}", metric)
     return problems
 
 
@@ -299,7 +299,7 @@ def _one(source: str) -> str:
     return " ".join(source.split("\n")).strip()
 
 
-def _provider_problems(kind: str, spec: Any, where: str) -> list[str]:
+def _provider_problems(kind: str, spec: Any, where: str, metric: Mapping[str, Any]) -> list[str]:
     if not isinstance(spec, Mapping):
         return [f"{where}: expected an object"]
     if kind == "prometheus":
@@ -315,7 +315,7 @@ def _provider_problems(kind: str, spec: Any, where: str) -> list[str]:
     if kind == "judge":
         from analysis.providers.judge_spec import spec_problems  # the provider imports this module
 
-        return spec_problems(spec, where)
+        return spec_problems(spec, where, metric)
     if kind == "job":
         template = (spec.get("spec") or {}).get("template") if isinstance(spec.get("spec"), Mapping) else None
         if not isinstance(template, Mapping):

@@ -305,8 +305,27 @@ def _has_placeholder(value: Any) -> bool:
     return isinstance(value, str) and bool(_PLACEHOLDER.search(value))
 
 
-def spec_problems(spec: Mapping[str, Any], where: str) -> list[str]:
-    """What is wrong with a ``provider.judge`` spec, each naming its field (for validate_metrics)."""
+def _window_problem(spec: Mapping[str, Any], metric: Mapping[str, Any], settings: MannWhitneySettings) -> str | None:
+    """With the default window (since the run started, one point per interval), measurement k sees
+    about k - 1 points of a canary that started with the run: a ``count`` not above ``minPoints``
+    ends Inconclusive every time."""
+    if settings.range_start is not None or (settings.step is not None and settings.step != metric.get("interval")):
+        return None
+    count = metric.get("count")
+    if isinstance(count, bool) or not isinstance(count, int | str) or not str(count).isdigit():
+        return None
+    if int(count) > settings.min_points:
+        return None
+    return (
+        f"minPoints: must be below the metric's count ({count}), got {settings.min_points}: with the default "
+        "window (since the run started, one point per interval) the final measurement sees about count - 1 "
+        "points per version; raise count, lower minPoints or set rangeQuery.start"
+    )
+
+
+def spec_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any] | None = None) -> list[str]:
+    """What is wrong with a ``provider.judge`` spec (of ``metric``), each naming its field (for
+    validate_metrics)."""
     test = test_name(spec)
     if test not in TESTS:
         return [f'{where}.test: "{test}" is not a judge test (supported: {", ".join(TESTS)})']
@@ -338,7 +357,9 @@ def spec_problems(spec: Mapping[str, Any], where: str) -> list[str]:
             elif test == SEQUENTIAL_LATENCY:
                 latency_config(spec)
             else:
-                mann_whitney_settings(spec)
+                window = _window_problem(spec, metric or {}, mann_whitney_settings(spec))
+                if window is not None:
+                    problems.append(f"{where}.{window}")
         except JudgeSpecError as exc:
             problems.append(f"{where}.{exc}")
     return problems

@@ -201,7 +201,10 @@ def _latency_step(
     hb = _histogram(baseline, canary, "baseline.latency")
     if hc is not None and hb is not None and not any(hc.values()) and not any(hb.values()):
         hc = hb = None  # no request at all in this interval: nothing to compare
-    result = test.update_histograms(hc, hb)
+    try:
+        result = test.update_histograms(hc, hb)
+    except InvalidInput as exc:
+        raise InvalidInput(f"latency histograms: {exc}") from None
 
     def total(h: Mapping[str, float] | None) -> str:
         if h is None:

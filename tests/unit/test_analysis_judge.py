@@ -340,7 +340,14 @@ def test_latency_bad_answers(fake: str) -> None:
     configured = Run(latency_metric(fake, buckets=[0.05, 0.3]))
     VALUES.update(cl=histogram(np.array([0.01, 0.02]), {}), bl=histogram(np.array([0.01, 0.2]), {}))
     m = configured.measure()
-    assert m.phase is P.ERROR and m.message == "judge: histogram lacks the configured bounds [0.3]"
+    assert m.phase is P.ERROR and m.message == "judge: latency histograms: histogram lacks the configured bounds [0.3]"
+    VALUES.update(cl=histogram(np.array([0.01]), {}), bl=histogram(np.array([0.01]), {}))
+    mismatched = Run(latency_metric(fake))
+    VALUES.update(cl=[*histogram(np.array([0.01, 0.01]), {}), ({"le": "0.2"}, 1)],
+                  bl=histogram(np.array([0.01, 0.01]), {}))  # a bound only the canary's histogram has
+    m = mismatched.measure()
+    assert m.phase is P.ERROR
+    assert m.message == "judge: latency histograms: histogram lacks the configured bounds [0.2]"
     VALUES.update(cl=None, bl=None)
     quiet = Run(latency_metric(fake))
     m = quiet.measure()
@@ -469,6 +476,8 @@ def test_validate_metrics_accepts_judge_metrics(fake: str) -> None:
     assert validate_metrics([latency_metric("http://prom", buckets=[0.1, 0.5])]) == []
     assert validate_metrics([mw_metric("http://prom", direction="either", nanStrategy="replace",
                                        effectSize={"measure": "cles", "allowedIncrease": 0.6})]) == []
+    assert validate_metrics([mw_metric("http://prom", count=11, rangeQuery={})]) == []
+    assert validate_metrics([mw_metric("http://prom", count=3, rangeQuery={"step": "10s"})]) == []
     assert problems_of(alpha="{{args.alpha}}") == []
 
 
@@ -504,6 +513,8 @@ def test_validate_metrics_names_the_bad_field(extra: dict[str, Any], expected: s
     ({"removeOutliers": "yes"}, "judge.removeOutliers: expected true or false, got 'yes'"),
     ({"canary": {}}, "judge.canary.query: required"),
     ({"margin": 2}, "judge.margin: unknown field for test mann-whitney"),
+    ({"rangeQuery": {}}, "judge.minPoints: must be below the metric's count (3), got 10: with the default window"),
+    ({"rangeQuery": {"step": "1s"}, "minPoints": 3}, "judge.minPoints: must be below the metric's count (3), got 3"),
 ])
 def test_validate_metrics_names_the_bad_mann_whitney_field(extra: dict[str, Any], expected: str) -> None:
     problems = validate_metrics([mw_metric("http://prom", **extra)])

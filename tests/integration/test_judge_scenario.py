@@ -1,9 +1,10 @@
 """The statistical judge on the sandbox with a real Prometheus and the real controller (issue 7): a
 canary whose error rate is twice the stable's is aborted by a `judge` analysis step; an identical
-canary is promoted. The judge compares the canary with the stable version (Argo-style: the stable
-serves as the baseline), its queries templated with `{{args.canary-hash}}` / `{{args.stable-hash}}`
-from `podTemplateHashValue: Latest / Stable`, fed by Prometheus scraping the simulated traffic every
-second. The verdict is read back through `kubectl rollouts get rollout` (the plugin)."""
+canary is promoted; a canary twice as slow is aborted by the latency test on the scraped histograms.
+The judge compares the canary with the stable version (Argo-style: the stable serves as the
+baseline), its queries templated with `{{args.canary-hash}}` / `{{args.stable-hash}}` from
+`podTemplateHashValue: Latest / Stable`, fed by Prometheus scraping the simulated traffic every
+second. The verdicts are read back through `kubectl rollouts get rollout` (the plugin)."""
 
 from __future__ import annotations
 
@@ -39,34 +40,40 @@ def counter(hash_arg: str, errors: bool) -> str:
     return f'http_requests_total{{rollouts_pod_template_hash="{{{{args.{hash_arg}}}}}"{code}}}'
 
 
-TEMPLATE: dict[str, Any] = {
-    "apiVersion": "pyrollouts.io/v1alpha1",
-    "kind": "AnalysisTemplate",
-    "metadata": {"name": "judge"},
-    "spec": {
-        "args": [{"name": "canary-hash"}, {"name": "stable-hash"}],
-        "metrics": [
-            {
-                "name": METRIC,
-                "interval": "1s",
-                "count": 90,
-                "provider": {
-                    "judge": {
-                        "test": "sequential",
-                        "canary": {"errors": counter("canary-hash", True), "requests": counter("canary-hash", False)},
-                        "baseline": {"errors": counter("stable-hash", True), "requests": counter("stable-hash", False)},
-                        "alpha": 0.001,  # a false rollback of the identical canary: at most 1 run in 1,000
-                        "margin": 1.5,
-                        "minRequests": 500,
-                    }
-                },
-            }
-        ],
-    },
-}
+def template(name: str, metric: str, judge: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "pyrollouts.io/v1alpha1",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": name},
+        "spec": {
+            "args": [{"name": "canary-hash"}, {"name": "stable-hash"}],
+            "metrics": [{"name": metric, "interval": "1s", "count": 90, "provider": {"judge": judge}}],
+        },
+    }
 
 
-def rollout(name: str) -> dict[str, Any]:
+TEMPLATE = template("judge", METRIC, {
+    "test": "sequential",
+    "canary": {"errors": counter("canary-hash", True), "requests": counter("canary-hash", False)},
+    "baseline": {"errors": counter("stable-hash", True), "requests": counter("stable-hash", False)},
+    "alpha": 0.001,  # a false rollback of the identical canary: at most 1 run in 1,000
+    "margin": 1.5,
+    "minRequests": 500,
+})
+LATENCY_METRIC = "latency-judge"
+BUCKETS = 'http_request_duration_seconds_bucket{{rollouts_pod_template_hash="{{{{args.{}}}}}"}}'
+LATENCY_TEMPLATE = template("latency-judge", LATENCY_METRIC, {
+    "test": "sequential-latency",
+    "canary": {"latency": BUCKETS.format("canary-hash")},
+    "baseline": {"latency": BUCKETS.format("stable-hash")},
+    "buckets": [0.025, 0.05, 0.1, 0.25],
+    "alpha": 0.001,
+    "minRequests": 500,
+})
+STABLE_LATENCY = {"sandbox.pyrollouts.io/latency-ms": "40", "sandbox.pyrollouts.io/latency-jitter-ms": "10"}
+
+
+def rollout(name: str, template_name: str) -> dict[str, Any]:
     return {
         "apiVersion": "pyrollouts.io/v1alpha1",
         "kind": "Rollout",
@@ -80,6 +87,7 @@ def rollout(name: str) -> dict[str, Any]:
                     "annotations": {
                         "sandbox.pyrollouts.io/error-rate": STABLE_ERROR_RATE,
                         "sandbox.pyrollouts.io/ready-after": "0.1s",
+                        **STABLE_LATENCY,
                     },
                 },
                 "spec": {"containers": [{"name": "app", "image": "app:1"}]},
@@ -90,7 +98,7 @@ def rollout(name: str) -> dict[str, Any]:
                         {"setWeight": 50},
                         {
                             "analysis": {
-                                "templates": [{"templateName": "judge"}],
+                                "templates": [{"templateName": template_name}],
                                 "args": [
                                     {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
                                     {"name": "stable-hash", "valueFrom": {"podTemplateHashValue": "Stable"}},
@@ -137,15 +145,15 @@ class Env:
     def run(self, name: str) -> dict[str, Any]:
         return self.get(f"{API}/{self.ns}/analysisruns/{name}")
 
-    def start_canary(self, name: str, canary_error_rate: str) -> str:
-        """A Healthy first version whose traffic Prometheus has scraped, then a new version with
-        `canary_error_rate`: the name of the analysis step's run."""
-        self.create(f"{API}/{self.ns}/analysistemplates", TEMPLATE)
+    def start_canary(self, name: str, canary: dict[str, str], analysis: dict[str, Any] = TEMPLATE) -> str:
+        """A Healthy first version whose traffic Prometheus has scraped, then a new version whose pod
+        template has the sandbox annotations `canary` (key without prefix): the analysis step's run."""
+        self.create(f"{API}/{self.ns}/analysistemplates", analysis)
         self.create(f"/api/v1/namespaces/{self.ns}/services", {
             "apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
             "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
         })
-        self.create(f"{API}/{self.ns}/rollouts", rollout(name))
+        self.create(f"{API}/{self.ns}/rollouts", rollout(name, analysis["metadata"]["name"]))
         st = wait("the first version to be Healthy", lambda: (lambda s: s if s.get("phase") == "Healthy" else None)(
             self.status(name)), 30)
         stable = st["stableRS"]
@@ -158,8 +166,8 @@ class Env:
             f"{API}/{self.ns}/rollouts/{name}",
             json=[
                 {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "app:2"},
-                {"op": "replace", "path": "/spec/template/metadata/annotations/sandbox.pyrollouts.io~1error-rate",
-                 "value": canary_error_rate},
+                *({"op": "replace", "path": f"/spec/template/metadata/annotations/sandbox.pyrollouts.io~1{key}",
+                   "value": value} for key, value in canary.items()),
             ],
             headers={"Content-Type": "application/json-patch+json"},
         )
@@ -181,8 +189,8 @@ class Env:
         return done.stdout
 
 
-def judge_result(run: dict[str, Any]) -> dict[str, Any]:
-    (result,) = [r for r in run["status"].get("metricResults") or [] if r.get("name") == METRIC]
+def judge_result(run: dict[str, Any], metric: str = METRIC) -> dict[str, Any]:
+    (result,) = [r for r in run["status"].get("metricResults") or [] if r.get("name") == metric]
     return dict(result)
 
 
@@ -239,7 +247,7 @@ def env(sandbox: ThreadedSandbox, controller: PrometheusServer, request: pytest.
 
 
 def test_the_judge_aborts_a_canary_with_twice_the_stables_error_rate(env: Env) -> None:
-    run_name = env.start_canary("twice", canary_error_rate="0.2")
+    run_name = env.start_canary("twice", {"error-rate": "0.2"})
     run = env.finished_run(run_name)
     assert run["status"]["phase"] == "Failed", run["status"]
     args = {a["name"]: a.get("value") for a in run["spec"]["args"]}
@@ -274,7 +282,7 @@ def test_the_judge_aborts_a_canary_with_twice_the_stables_error_rate(env: Env) -
 
 
 def test_the_judge_promotes_an_identical_canary(env: Env) -> None:
-    run_name = env.start_canary("same", canary_error_rate=STABLE_ERROR_RATE)
+    run_name = env.start_canary("same", {"error-rate": STABLE_ERROR_RATE})
     run = env.finished_run(run_name)
     assert run["status"]["phase"] == "Successful", run["status"]
     result = judge_result(run)
@@ -292,3 +300,22 @@ def test_the_judge_promotes_an_identical_canary(env: Env) -> None:
     assert not st.get("abort")
     shown = " ".join(env.plugin("get", "rollout", "same").split())
     assert f"Judge {run_name}/{METRIC}: pass" in shown, shown
+
+
+def test_the_latency_judge_aborts_a_slower_canary(env: Env) -> None:
+    """Twice the stable's latency (80 +- 20 ms against 40 +- 10 ms), compared on the histogram's bounds."""
+    run_name = env.start_canary("slower", {"latency-ms": "80", "latency-jitter-ms": "20"}, LATENCY_TEMPLATE)
+    run = env.finished_run(run_name)
+    assert run["status"]["phase"] == "Failed", run["status"]
+    result = judge_result(run, LATENCY_METRIC)
+    last = result["measurements"][-1]
+    meta = last["metadata"]
+    assert last["phase"] == "Failed" and meta["decision"] == "fail" and meta["test"] == "sequential-latency", last
+    assert "canary slower than baseline" in last["message"]
+    assert float(meta["estimate"]) > 2 and float(meta["worstBound"]) in (0.025, 0.05, 0.1, 0.25), meta
+    assert float(meta["canaryRequests"]) >= 500 and float(meta["baselineRequests"]) >= 500, meta
+    for m in result["measurements"][:-1]:
+        assert m["phase"] == "Inconclusive" and m["metadata"]["decision"] in ("nodata", "continue"), m
+    st = wait("the rollout to be aborted", lambda: (lambda s: s if s.get("phase") == "Degraded" else None)(
+        env.status("slower")), 30)
+    assert f'Metric "{LATENCY_METRIC}" assessed Failed' in st["message"], st["message"]

@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from analysis.providers.base import format_value
 from analysis.providers.judge_answers import by_le, increases
 from analysis.providers.judge_spec import (
@@ -241,7 +243,8 @@ def mann_whitney_verdict(
             reason = f"no data (mustHaveData): canary {x.size} and baseline {y.size} points in {window}"
         meta.update(decision=decision.value, reason=reason)
         return Verdict(decision, reason, None, meta)
-    result = classify(canary, baseline, cfg)
+    with np.errstate(over="ignore", invalid="ignore"):  # values near the float limits: inf estimates, shown
+        result = classify(canary, baseline, cfg)
     level = f"{100 * cfg.conf_level:g}%"
     regression = result.classification in (Classification.HIGH, Classification.LOW)
     if regression:

@@ -595,3 +595,46 @@ def test_the_example_template_is_valid() -> None:
     template = yaml.safe_load(path.read_text())
     assert validate_metrics(template["spec"]["metrics"]) == []
     assert [m["provider"]["judge"]["test"] for m in template["spec"]["metrics"]] == list(TESTS)
+
+
+def test_garbage_never_reaches_the_user_as_a_numpy_or_scipy_exception() -> None:
+    """Random NaN, infinite, huge, negative and empty inputs: a verdict or a clear InvalidInput/ProviderError."""
+    import math
+    import random
+    import warnings
+
+    from analysis.providers.base import ProviderError
+    from analysis.providers.judge_spec import mann_whitney_settings
+    from analysis.providers.judge_verdicts import mann_whitney_verdict, sequential_step
+    from analysis.stats import InvalidInput
+
+    rng = random.Random(7)
+    values = [0.0, 1.0, -1.0, 1e308, -1e308, 1e-308, math.nan, math.inf, -math.inf, 5e15, 0.5]
+    outcomes: set[str] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not even a RuntimeWarning from numpy
+        for _ in range(300):
+            canary = [rng.choice(values) for _ in range(rng.randint(0, 25))]
+            baseline = [rng.choice(values) for _ in range(rng.randint(0, 25))]
+            spec = rng.choice([{}, {"nanStrategy": "replace"}, {"removeOutliers": True}, {"minPoints": 2},
+                               {"direction": "either", "effectSize": {"measure": "cles"}}])
+            verdict = mann_whitney_verdict(mann_whitney_settings(spec), canary, baseline, rng.random() < 0.5, "w")
+            outcomes.add(verdict.decision.value)
+        counts = [0.0, 1.0, 3.0, 1e6, 1e15, math.nan]
+        for test, keys in (("sequential", ("canary.errors", "canary.requests", "baseline.errors", "baseline.requests")),
+                           ("sequential-latency", ("canary.latency", "baseline.latency"))):
+            for _ in range(150):
+                saved = None
+                try:
+                    for _ in range(4):
+                        answers = {
+                            key: ({"{}": rng.choice(counts)} if test == "sequential" else
+                                  {json.dumps({"le": le}): rng.choice(counts) for le in ("0.1", "0.5", "+Inf")})
+                            for key in keys
+                        }
+                        verdict, saved = sequential_step(test, {"minRequests": 0, "minIntervals": 1}, saved, answers)
+                        outcomes.add(verdict.decision.value)
+                except (InvalidInput, ProviderError) as exc:
+                    outcomes.add("error")
+                    assert str(exc)
+    assert outcomes >= {"fail", "pass", "nodata", "error"}

@@ -4,7 +4,8 @@ canary is promoted; a canary twice as slow is aborted by the latency test on the
 The judge compares the canary with the stable version (Argo-style: the stable serves as the
 baseline), its queries templated with `{{args.canary-hash}}` / `{{args.stable-hash}}` from
 `podTemplateHashValue: Latest / Stable`, fed by Prometheus scraping the simulated traffic every
-second. The verdicts are read back through `kubectl rollouts get rollout` (the plugin)."""
+second; and the Kayenta-style mann-whitney test fails the error-ratio regression from range queries.
+The verdicts are read back through `kubectl rollouts get rollout` (the plugin)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,19 @@ LATENCY_TEMPLATE = template("latency-judge", LATENCY_METRIC, {
     "buckets": [0.025, 0.05, 0.1, 0.25],
     "alpha": 0.001,
     "minRequests": 500,
+})
+MW_METRIC = "error-ratio-kayenta"
+RATIO = (
+    'sum(rate(http_requests_total{{rollouts_pod_template_hash="{{{{args.{0}}}}}",code=~"5.."}}[3s]))'
+    ' / sum(rate(http_requests_total{{rollouts_pod_template_hash="{{{{args.{0}}}}}"}}[3s]))'
+)
+MW_TEMPLATE = template("kayenta-judge", MW_METRIC, {
+    "test": "mann-whitney",
+    "canary": {"query": RATIO.format("canary-hash")},
+    "baseline": {"query": RATIO.format("stable-hash")},
+    "rangeQuery": {"step": "3s"},  # one point per rate window, since the run started
+    "minPoints": 5,
+    "alpha": 0.01,
 })
 STABLE_LATENCY = {"sandbox.pyrollouts.io/latency-ms": "40", "sandbox.pyrollouts.io/latency-jitter-ms": "10"}
 
@@ -319,3 +333,22 @@ def test_the_latency_judge_aborts_a_slower_canary(env: Env) -> None:
     st = wait("the rollout to be aborted", lambda: (lambda s: s if s.get("phase") == "Degraded" else None)(
         env.status("slower")), 30)
     assert f'Metric "{LATENCY_METRIC}" assessed Failed' in st["message"], st["message"]
+
+
+def test_the_mann_whitney_judge_fails_the_error_ratio_regression(env: Env) -> None:
+    """Kayenta-style: the canary's and the stable's error ratios over the run's window, one point per 3 s."""
+    run_name = env.start_canary("kayenta", {"error-rate": "0.2"}, MW_TEMPLATE)
+    run = env.finished_run(run_name)
+    assert run["status"]["phase"] == "Failed", run["status"]
+    result = judge_result(run, MW_METRIC)
+    last = result["measurements"][-1]
+    meta = last["metadata"]
+    assert last["phase"] == "Failed" and meta["decision"] == "fail" and meta["classification"] == "High", last
+    assert "canary higher than baseline" in last["message"]
+    assert 0.05 < float(meta["estimate"]) < 0.15, meta  # truly 0.2 - 0.1
+    assert int(meta["canaryPoints"]) >= 5 and int(meta["baselinePoints"]) >= 5, meta
+    assert meta["window"].endswith("step 3s") and meta["evidence"].startswith("p-value ")
+    for m in result["measurements"][:-1]:  # before 5 points per version: waiting for data
+        assert m["phase"] == "Inconclusive" and m["metadata"]["decision"] in ("nodata", "continue"), m
+    shown = " ".join(env.plugin("get", "rollout", "kayenta").split())
+    assert f"Judge {run_name}/{MW_METRIC}: fail" in shown and "Sample: canary " in shown, shown

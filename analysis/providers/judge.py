@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any, Final
 
 from analysis.phases import AnalysisPhase, effective_count
@@ -114,9 +114,12 @@ class _Prometheus:
         try:
             self.timeout = float(spec.get("timeout") or DEFAULT_TIMEOUT)
         except (TypeError, ValueError):
-            raise ProviderError(f"timeout: expected a number of seconds, got {spec.get('timeout')!r}") from None
+            wrong = spec.get("timeout")
+            raise ProviderError(f"provider.judge.timeout: expected a number of seconds, got {wrong!r}") from None
 
-    def _thread(self, query: str, window: tuple[dt.datetime, dt.datetime, str] | None) -> Any:
+    def _thread(
+        self, query: str, window: tuple[dt.datetime, dt.datetime, str] | None
+    ) -> Coroutine[Any, Any, Answer]:
         return asyncio.to_thread(
             run_query, self.address, self.headers, self.auth, self.insecure, self.timeout, query, window
         )

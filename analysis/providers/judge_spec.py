@@ -349,6 +349,11 @@ def spec_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any]
                 f"{where}.{side}.{what}: give the counter itself, not {found.group(1)}(): "
                 "the judge takes each series' increase between measurements"
             )
+    if spec.get("timeout") is not None and not _has_placeholder(spec.get("timeout")):
+        try:
+            _positive(spec, "timeout")
+        except JudgeSpecError as exc:
+            problems.append(f"{where}.{exc}")
     settings = {k: v for k, v in spec.items() if k not in _CONNECTION}
     if not _has_placeholder(settings):
         try:

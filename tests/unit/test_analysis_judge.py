@@ -490,6 +490,7 @@ def test_validate_metrics_accepts_judge_metrics(fake: str) -> None:
     ({"failRatio": -1}, "judge.failRatio: must be > 0, got -1"),
     ({"minIntervals": 1.5}, "judge.minIntervals: expected an integer >= 1, got 1.5"),
     ({"dispersion": 0.5}, "judge.dispersion: must be >= 1 (1: Poisson counts), got 0.5"),
+    ({"timeout": "soon"}, "judge.timeout: expected a number, got 'soon'"),
     ({"alhpa": 0.1}, "judge.alhpa: unknown field for test sequential"),
     ({"canary": {"errors": "e"}}, "judge.canary.requests: required (a counter of all requests"),
     ({"canary": {"errors": "e", "requests": "r", "latency": "l"}}, "judge.canary.latency: unknown query"),

@@ -80,7 +80,7 @@ MW_TEMPLATE = template("kayenta-judge", MW_METRIC, {
     "test": "mann-whitney",
     "canary": {"query": RATIO.format("canary-hash")},
     "baseline": {"query": RATIO.format("stable-hash")},
-    "rangeQuery": {"step": "3s"},  # one point per rate window, since the run started
+    "rangeQuery": {"step": "2s"},  # since the run started
     "minPoints": 5,
     "alpha": 0.01,
 })
@@ -336,7 +336,7 @@ def test_the_latency_judge_aborts_a_slower_canary(env: Env) -> None:
 
 
 def test_the_mann_whitney_judge_fails_the_error_ratio_regression(env: Env) -> None:
-    """Kayenta-style: the canary's and the stable's error ratios over the run's window, one point per 3 s."""
+    """Kayenta-style: the canary's and the stable's error ratios over the run's window, one point per 2 s."""
     run_name = env.start_canary("kayenta", {"error-rate": "0.2"}, MW_TEMPLATE)
     run = env.finished_run(run_name)
     assert run["status"]["phase"] == "Failed", run["status"]
@@ -347,7 +347,7 @@ def test_the_mann_whitney_judge_fails_the_error_ratio_regression(env: Env) -> No
     assert "canary higher than baseline" in last["message"]
     assert 0.05 < float(meta["estimate"]) < 0.15, meta  # truly 0.2 - 0.1
     assert int(meta["canaryPoints"]) >= 5 and int(meta["baselinePoints"]) >= 5, meta
-    assert meta["window"].endswith("step 3s") and meta["evidence"].startswith("p-value ")
+    assert meta["window"].endswith("step 2s") and meta["evidence"].startswith("p-value ")
     for m in result["measurements"][:-1]:  # before 5 points per version: waiting for data
         assert m["phase"] == "Inconclusive" and m["metadata"]["decision"] in ("nodata", "continue"), m
     shown = " ".join(env.plugin("get", "rollout", "kayenta").split())

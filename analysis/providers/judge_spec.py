@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from analysis.phases import effective_count
 from analysis.spec import SpecError, duration_seconds
 from analysis.stats import CountTestConfig, InvalidInput, LatencyTestConfig, MetricConfig
 from analysis.stats.mannwhitney import EffectSizeMeasure, NaNStrategy
@@ -323,6 +324,23 @@ def _window_problem(spec: Mapping[str, Any], metric: Mapping[str, Any], settings
     )
 
 
+def _count_problem(metric: Mapping[str, Any], config: CountTestConfig) -> str | None:
+    """A sequential test decides nothing at its first measurement (it reads the counters) nor before
+    ``minIntervals`` intervals with traffic: a smaller ``count`` can only end Inconclusive."""
+    if _has_placeholder(metric.get("count")):
+        return None
+    try:
+        count = effective_count(metric)
+    except ValueError:
+        return None  # validate_metrics reports the count itself
+    if count is None or count > config.min_intervals:
+        return None
+    return (
+        f"count: a sequential judge needs more than minIntervals ({config.min_intervals}) measurements (the "
+        f"first only reads the counters), got {count}; raise count, or set an interval without count"
+    )
+
+
 def spec_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any] | None = None) -> list[str]:
     """What is wrong with a ``provider.judge`` spec (of ``metric``), each naming its field (for
     validate_metrics)."""
@@ -357,10 +375,11 @@ def spec_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any]
     settings = {k: v for k, v in spec.items() if k not in _CONNECTION}
     if not _has_placeholder(settings):
         try:
-            if test == SEQUENTIAL:
-                count_config(spec)
-            elif test == SEQUENTIAL_LATENCY:
-                latency_config(spec)
+            if test in (SEQUENTIAL, SEQUENTIAL_LATENCY):
+                config = count_config(spec) if test == SEQUENTIAL else latency_config(spec).counts
+                count = _count_problem(metric or {}, config) if metric is not None else None
+                if count is not None:
+                    problems.append(f"{where.rsplit('.provider', 1)[0]}.{count}")
             else:
                 window = _window_problem(spec, metric or {}, mann_whitney_settings(spec))
                 if window is not None:

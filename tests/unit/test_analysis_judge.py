@@ -467,7 +467,7 @@ def test_mann_whitney_outliers(fake: str) -> None:
 
 
 def problems_of(**extra: Any) -> list[str]:
-    metric = judge_metric("http://prom", **extra)
+    metric = judge_metric("http://prom", count=extra.pop("_count", 30), **extra)
     return validate_metrics([metric])
 
 
@@ -479,6 +479,15 @@ def test_validate_metrics_accepts_judge_metrics(fake: str) -> None:
     assert validate_metrics([mw_metric("http://prom", count=11, rangeQuery={})]) == []
     assert validate_metrics([mw_metric("http://prom", count=3, rangeQuery={"step": "10s"})]) == []
     assert problems_of(alpha="{{args.alpha}}") == []
+    unlimited = judge_metric("http://prom")
+    del unlimited["count"]  # an interval without a count: measures until it decides
+    assert validate_metrics([unlimited]) == []
+    once = judge_metric("http://prom")
+    del once["count"], once["interval"]
+    assert validate_metrics([once]) == [
+        "spec.metrics[0].count: a sequential judge needs more than minIntervals (3) measurements (the first only "
+        "reads the counters), got 1; raise count, or set an interval without count"
+    ]
 
 
 @pytest.mark.parametrize(("extra", "expected"), [
@@ -491,6 +500,9 @@ def test_validate_metrics_accepts_judge_metrics(fake: str) -> None:
     ({"minIntervals": 1.5}, "judge.minIntervals: expected an integer >= 1, got 1.5"),
     ({"dispersion": 0.5}, "judge.dispersion: must be >= 1 (1: Poisson counts), got 0.5"),
     ({"timeout": "soon"}, "judge.timeout: expected a number, got 'soon'"),
+    ({"minIntervals": 3, "_count": 3},
+     "spec.metrics[0].count: a sequential judge needs more than minIntervals (3) measurements (the first only "
+     "reads the counters), got 3"),
     ({"alhpa": 0.1}, "judge.alhpa: unknown field for test sequential"),
     ({"canary": {"errors": "e"}}, "judge.canary.requests: required (a counter of all requests"),
     ({"canary": {"errors": "e", "requests": "r", "latency": "l"}}, "judge.canary.latency: unknown query"),
@@ -501,7 +513,7 @@ def test_validate_metrics_accepts_judge_metrics(fake: str) -> None:
 ])
 def test_validate_metrics_names_the_bad_field(extra: dict[str, Any], expected: str) -> None:
     problems = problems_of(**extra)
-    assert any(p.startswith("spec.metrics[0].provider.") and expected in p for p in problems), problems
+    assert any(p.startswith("spec.metrics[0].") and expected in p for p in problems), problems
 
 
 @pytest.mark.parametrize(("extra", "expected"), [

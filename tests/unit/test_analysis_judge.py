@@ -28,7 +28,7 @@ NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 # query -> answer: a number (one series), None (no series), a list of (labels, value) series, "nan", or
 # "bad" (a PromQL error). Range queries: RANGES[query] -> the values of one series.
 VALUES: dict[str, Any] = {}
-RANGES: dict[str, list[Any]] = {}
+RANGES: dict[str, Any] = {}  # "bad": a PromQL error
 SEEN: list[dict[str, str]] = []  # the parameters of every request
 
 
@@ -50,6 +50,9 @@ class _Fake(BaseHTTPRequestHandler):
         SEEN.append(params)
         query = params.get("query", "")
         if urlparse(self.path).path.endswith("/query_range"):
+            if RANGES.get(query) == "bad":
+                return self._send(400, {"status": "error", "errorType": "bad_data", "error": "exceeded maximum "
+                                        "resolution of 11,000 points per timeseries"})
             values = [[1714564800 + 10 * n, str(v)] for n, v in enumerate(RANGES.get(query, []))]
             result = [{"metric": {}, "values": values}] if values else []
             return self._send(200, {"status": "success", "data": {"resultType": "matrix", "result": result}})
@@ -651,3 +654,16 @@ def test_garbage_never_reaches_the_user_as_a_numpy_or_scipy_exception() -> None:
                     outcomes.add("error")
                     assert str(exc)
     assert outcomes >= {"fail", "pass", "nodata", "error"}
+
+
+def test_mann_whitney_query_errors_and_bad_windows(fake: str) -> None:
+    run = mw_run(fake, "bad", [0.1] * 20, count=3)
+    m = run.entry["measurements"][-1]
+    assert m["phase"] == P.ERROR
+    assert m["message"] == ("canary.query: query failed: HTTP 400: bad_data: exceeded maximum resolution of "
+                            "11,000 points per timeseries")
+    RANGES.update(cq=[0.1] * 20)
+    assert run.measure().phase is P.INCONCLUSIVE and run.status["phase"] == P.RUNNING  # the error was not fatal
+    bad_start = mw_run(fake, [0.1] * 20, [0.1] * 20, count=3, rangeQuery={"start": "yesterday"})
+    message = bad_start.entry["measurements"][-1]["message"]
+    assert message.startswith("provider.judge.rangeQuery.start: expected now(), now() - DURATION or an RFC 3339")

@@ -4,9 +4,9 @@ record/assess functions as the controller drives it (state carried between measu
 from __future__ import annotations
 
 import asyncio
-import re
 import datetime as dt
 import json
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

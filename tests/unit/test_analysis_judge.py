@@ -670,3 +670,65 @@ def test_mann_whitney_query_errors_and_bad_windows(fake: str) -> None:
     bad_start = mw_run(fake, [0.1] * 20, [0.1] * 20, count=3, rangeQuery={"start": "yesterday"})
     message = bad_start.entry["measurements"][-1]["message"]
     assert message.startswith("provider.judge.rangeQuery.start: expected now(), now() - DURATION or an RFC 3339")
+
+
+def test_lint_and_the_template_condition_name_a_bad_judge_field(tmp_path: Any) -> None:
+    """`kubectl rollouts lint` and the template's Invalid condition say what validate_metrics says."""
+    import pathlib
+
+    import yaml
+
+    from analysis.controller import template_status
+    from analysis.spec import validate_template
+    from rollouts import schema
+    from rollouts.cli import lint
+
+    path = pathlib.Path(__file__).resolve().parents[2] / "examples" / "analysis-template-judge.yaml"
+    template = yaml.safe_load(path.read_text())
+    template["spec"]["metrics"][0]["provider"]["judge"]["alpha"] = 0
+    template["spec"]["metrics"][2]["provider"]["judge"]["direction"] = "up"
+    problems = validate_template(template)
+    assert problems == [
+        "spec.metrics[0].provider.judge.alpha: must be between 0 and 1 (exclusive), got 0",
+        "spec.metrics[2].provider.judge.direction: must be one of increase, decrease, either, got 'up'",
+    ]
+    status = template_status({}, problems, 1, NOW)
+    assert status is not None and status["conditions"][0]["message"] == "; ".join(problems)
+    checked, findings = lint.lint_documents([template], schema.load_crds())
+    texts = [str(f) for f in findings]
+    assert checked == 1 and all(any(p in t for t in texts) for p in problems), texts
+
+
+def test_prometheus_answers_to_counters() -> None:
+    import math
+
+    from analysis.providers.base import ProviderError
+    from analysis.providers.judge_answers import by_le, increases, range_values, series_totals
+
+    vector = [{"metric": {"__name__": "x", "pod": "a"}, "value": [1, "3"]},
+              {"metric": {"pod": "b"}, "value": [1, "NaN"]}]
+    totals = series_totals("vector", vector, "q")
+    assert totals['{"pod":"a"}'] == 3.0 and math.isnan(totals['{"pod":"b"}'])
+    assert series_totals("scalar", [1, "7"], "q") == {"{}": 7.0}
+    for kind, answer, message in (
+        ("matrix", [], "q: expected an instant vector of counters, Prometheus answered a matrix"),
+        ("vector", [{"metric": {}}], "q: cannot read the answer's series"),
+        ("vector", [{"metric": {}, "value": [1, "x"]}], "q: cannot read the sample value 'x'"),
+        ("vector", [{"metric": {}, "value": [1, "-Inf"]}], "q: a counter must be finite and >= 0"),
+    ):
+        with pytest.raises(ProviderError) as caught:
+            series_totals(kind, answer, "q")
+        assert str(caught.value).startswith(message)
+    delta, remembered = increases({"a": 5.0, "gone": 9.0}, {"a": 7.0, "new": 2.0, "nan": math.nan})
+    assert delta["a"] == 2.0 and delta["new"] == 2.0 and math.isnan(delta["nan"])
+    assert remembered == {"a": 7.0, "gone": 9.0, "new": 2.0}  # the NaN series keeps no value, "gone" stays
+    assert increases({"a": 5.0}, {"a": 1.0})[0] == {"a": 1.0}  # a reset
+    assert by_le({'{"le":"0.1","pod":"a"}': 1.0, '{"le":"0.1","pod":"b"}': 2.0, '{"le":"+Inf"}': 4.0}, "q") == {
+        "0.1": 3.0, "+Inf": 4.0}
+    with pytest.raises(ProviderError, match="q: a series has no le label"):
+        by_le({'{"pod":"a"}': 1.0}, "q")
+    matrix = [{"metric": {}, "values": [[1, "1"], [2, "NaN"]]}, {"metric": {}, "values": [[1, "+Inf"]]}]
+    values = range_values("matrix", matrix, "q")
+    assert values[0] == 1.0 and math.isnan(values[1]) and values[2] == math.inf
+    with pytest.raises(ProviderError, match="q: expected a range of numbers, Prometheus answered a string"):
+        range_values("string", [1, "x"], "q")

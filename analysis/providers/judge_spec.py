@@ -38,6 +38,7 @@ __all__ = [
     "SEQUENTIAL",
     "SEQUENTIAL_LATENCY",
     "TESTS",
+    "JudgeSpecError",
     "MannWhitneySettings",
     "count_config",
     "latency_config",
@@ -341,6 +342,15 @@ def _count_problem(metric: Mapping[str, Any], config: CountTestConfig) -> str | 
     )
 
 
+def _unbounded(metric: Mapping[str, Any]) -> bool:
+    if _has_placeholder(metric.get("count")):
+        return False
+    try:
+        return effective_count(metric) is None
+    except ValueError:
+        return False
+
+
 def spec_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any] | None = None) -> list[str]:
     """What is wrong with a ``provider.judge`` spec (of ``metric``), each naming its field (for
     validate_metrics)."""
@@ -381,9 +391,15 @@ def spec_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any]
                 if count is not None:
                     problems.append(f"{where.rsplit('.provider', 1)[0]}.{count}")
             else:
-                window = _window_problem(spec, metric or {}, mann_whitney_settings(spec))
+                mw = mann_whitney_settings(spec)
+                window = _window_problem(spec, metric or {}, mw)
                 if window is not None:
                     problems.append(f"{where}.{window}")
+                if metric is not None and not mw.fail_early and _unbounded(metric):
+                    problems.append(
+                        f"{where}.failEarly: false needs a count: without one there is no final measurement, "
+                        "so the judge would never decide"
+                    )
         except JudgeSpecError as exc:
             problems.append(f"{where}.{exc}")
     return problems

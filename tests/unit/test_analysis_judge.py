@@ -481,6 +481,14 @@ def test_validate_metrics_accepts_judge_metrics(fake: str) -> None:
     assert validate_metrics([mw_metric("http://prom", direction="either", nanStrategy="replace",
                                        effectSize={"measure": "cles", "allowedIncrease": 0.6})]) == []
     assert validate_metrics([mw_metric("http://prom", count=11, rangeQuery={})]) == []
+    forever = mw_metric("http://prom", failEarly=False)
+    del forever["count"]
+    assert validate_metrics([forever]) == [
+        "spec.metrics[0].provider.judge.failEarly: false needs a count: without one there is no final "
+        "measurement, so the judge would never decide"
+    ]
+    del forever["provider"]["judge"]["failEarly"]
+    assert validate_metrics([forever]) == []  # background analysis: fails at the first regression
     assert validate_metrics([mw_metric("http://prom", count=3, rangeQuery={"step": "10s"})]) == []
     assert problems_of(alpha="{{args.alpha}}") == []
     unlimited = judge_metric("http://prom")

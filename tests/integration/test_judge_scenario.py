@@ -4,7 +4,8 @@ canary is promoted; a canary twice as slow is aborted by the latency test on the
 The judge compares the canary with the stable version (Argo-style: the stable serves as the
 baseline), its queries templated with `{{args.canary-hash}}` / `{{args.stable-hash}}` from
 `podTemplateHashValue: Latest / Stable`, fed by Prometheus scraping the simulated traffic every
-second; and the Kayenta-style mann-whitney test fails the error-ratio regression from range queries.
+second; the Kayenta-style mann-whitney test fails the error-ratio regression from range queries;
+without traffic the judge only waits, and its Inconclusive final count pauses the rollout.
 The verdicts are read back through `kubectl rollouts get rollout` (the plugin)."""
 
 from __future__ import annotations
@@ -159,23 +160,29 @@ class Env:
     def run(self, name: str) -> dict[str, Any]:
         return self.get(f"{API}/{self.ns}/analysisruns/{name}")
 
-    def start_canary(self, name: str, canary: dict[str, str], analysis: dict[str, Any] = TEMPLATE) -> str:
+    def start_canary(
+        self, name: str, canary: dict[str, str], analysis: dict[str, Any] = TEMPLATE, traffic: bool = True
+    ) -> str:
         """A Healthy first version whose traffic Prometheus has scraped, then a new version whose pod
-        template has the sandbox annotations `canary` (key without prefix): the analysis step's run."""
+        template has the sandbox annotations `canary` (key without prefix): the analysis step's run.
+        Without `traffic` no Service selects the pods, so the simulated traffic never reaches them."""
         self.create(f"{API}/{self.ns}/analysistemplates", analysis)
-        self.create(f"/api/v1/namespaces/{self.ns}/services", {
-            "apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-            "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
-        })
+        if traffic:
+            self.create(f"/api/v1/namespaces/{self.ns}/services", {
+                "apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+                "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+            })
         self.create(f"{API}/{self.ns}/rollouts", rollout(name, analysis["metadata"]["name"]))
         st = wait("the first version to be Healthy", lambda: (lambda s: s if s.get("phase") == "Healthy" else None)(
             self.status(name)), 30)
         stable = st["stableRS"]
         # The baseline's counters are in Prometheus before the canary starts: the judge's first reading
         # then holds the stable's history, and only the increases after it are compared.
-        self.prometheus.wait_for(
-            f'http_requests_total{{rollouts_pod_template_hash="{stable}"}}', lambda result: len(result) > 0, timeout=30
-        )
+        if traffic:
+            self.prometheus.wait_for(
+                f'http_requests_total{{rollouts_pod_template_hash="{stable}"}}', lambda result: len(result) > 0,
+                timeout=30,
+            )
         response = self.client.patch(
             f"{API}/{self.ns}/rollouts/{name}",
             json=[
@@ -352,3 +359,23 @@ def test_the_mann_whitney_judge_fails_the_error_ratio_regression(env: Env) -> No
         assert m["phase"] == "Inconclusive" and m["metadata"]["decision"] in ("nodata", "continue"), m
     shown = " ".join(env.plugin("get", "rollout", "kayenta").split())
     assert f"Judge {run_name}/{MW_METRIC}: fail" in shown and "Sample: canary " in shown, shown
+
+
+def test_without_traffic_the_judge_waits_then_pauses_the_rollout(env: Env) -> None:
+    """No request reaches either version: every measurement waits for data, none fails or passes, and
+    the final count ends Inconclusive, which pauses the rollout (it is neither promoted nor aborted)."""
+    quiet = template("quiet-judge", METRIC, TEMPLATE["spec"]["metrics"][0]["provider"]["judge"])
+    quiet["spec"]["metrics"][0]["count"] = 5
+    run_name = env.start_canary("quiet", {"error-rate": "1"}, quiet, traffic=False)
+    run = env.finished_run(run_name)
+    assert run["status"]["phase"] == "Inconclusive", run["status"]
+    result = judge_result(run)
+    assert result["count"] == 5 and result["inconclusive"] == 1 and result["failed"] == result["successful"] == 0
+    for m in result["measurements"]:
+        assert m["phase"] == "Inconclusive" and m["metadata"]["decision"] == "nodata", m
+        assert "waiting for data" in m["message"], m
+    assert result["measurements"][-1]["message"].startswith("no decision after 5 measurements: waiting for data")
+    st = wait("the rollout to pause", lambda: (lambda s: s if s.get("phase") == "Paused" else None)(
+        env.status("quiet")), 30)
+    assert not st.get("abort") and st.get("stableRS") != st.get("currentPodHash"), st
+    assert any(c.get("reason") == "InconclusiveAnalysisRun" for c in st.get("pauseConditions") or []), st

@@ -204,13 +204,13 @@ def test_get_analysisrun_shows_the_judges_verdict(fake: str) -> None:
     from rollouts.cli.render import render_analysisrun
 
     run = Run(judge_metric(fake))
-    run.stream(0.10, 0.05)
+    steps = run.stream(0.10, 0.05)
     obj = {"metadata": {"name": "ro-abc-2", "namespace": "ns"}, "spec": run.spec, "status": run.status}
     text = render_analysisrun(analysisrun_detail(obj), NOW)
     words = " ".join(text.split())
     assert "Judge judge: fail" in text
     assert "(error-rate ratio canary/baseline)" in text and "Estimate:" in text
-    assert "Evidence: e-value fail " in words and "Requests: canary 5000, baseline 5000" in words
+    assert "Evidence: e-value fail " in words and f"Requests: canary {1000 * steps}, baseline {1000 * steps}" in words
     assert "Reason: canary error rate above 1x baseline" in words
     assert STATE_KEY not in text
     plain = Run({"name": "p", "provider": {"prometheus": {"query": "q"}}})

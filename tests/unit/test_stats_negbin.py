@@ -146,3 +146,56 @@ def test_degenerate_intervals_give_a_verdict_never_a_numpy_warning() -> None:
         for args in [(-1, 10, 0, 10), (float("inf"), 10, 0, 10), (0, 10, 11, 10)]:
             with pytest.raises(InvalidInput):
                 t.update(*args)
+
+
+GARBAGE: tuple[object, ...] = (
+    0, 1, 7.5, 1e6, 1e308, -1, -0.0, float("nan"), float("inf"), float("-inf"), None, "3", "x", [1], {}, True,
+)
+
+
+def test_garbage_counts_give_a_verdict_or_a_clear_error() -> None:
+    """Random mixes of odd values: a SequentialResult or InvalidInput, nothing else,
+    and no numpy warning; the state stays loadable after each."""
+    rng = np.random.default_rng(17)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for guard in ("negbin", "t"):
+            t = CountTest(CountTestConfig(guard=guard))
+            verdicts = 0
+            for _ in range(300):
+                args = [GARBAGE[i] for i in rng.integers(0, len(GARBAGE), 4)]
+                try:
+                    r = t.update(*args)  # type: ignore[arg-type]
+                except InvalidInput as exc:
+                    assert str(exc)
+                    continue
+                assert r.decision in tuple(Decision)
+                assert math.isfinite(r.e_fail) or r.e_fail == math.inf
+                t = CountTest.from_dict(t.to_dict())
+                verdicts += 1
+            assert verdicts >= 10  # the mix is not all rejected
+
+
+def test_garbage_histograms_give_a_verdict_or_a_clear_error() -> None:
+    from analysis.stats.sequential_latency import LatencyTest
+
+    rng = np.random.default_rng(23)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = LatencyTest()
+        verdicts = 0
+        for _ in range(200):
+            def hist() -> object:
+                if rng.random() < 0.1:
+                    return None
+                les = ["0.1", "0.5", "+Inf"] if rng.random() < 0.8 else ["0.2", "+Inf"]
+                return {le: GARBAGE[int(rng.integers(0, len(GARBAGE)))] for le in les}
+
+            try:
+                r = t.update_histograms(hist(), hist())  # type: ignore[arg-type]
+            except InvalidInput as exc:
+                assert str(exc)
+                continue
+            assert r.decision in tuple(Decision)
+            verdicts += 1
+        assert verdicts >= 5

@@ -62,7 +62,9 @@ FloatArray = npt.NDArray[np.float64]
 
 def _default_counts() -> CountTestConfig:
     # A coarser grid than for error rates: there is one grid per bucket bound.
-    return CountTestConfig(grid_step=math.log(2.0) / 8.0, grid_span=math.log(256.0))
+    # The t guard: exceedance counts are large and their clustering is not the
+    # baseline-NB2 kind the error-rate guard models (see sequential_counts).
+    return CountTestConfig(grid_step=math.log(2.0) / 8.0, grid_span=math.log(256.0), guard="t")
 
 
 @dataclass(frozen=True)

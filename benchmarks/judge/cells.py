@@ -48,6 +48,7 @@ CELLS: tuple[Cell, ...] = (
     Cell(_e("err null: high traffic 100rps, 50%, 1%", Traffic(100, 0.50), 0.01)),
     Cell(_e("err null: sparse 50rps, 10%, 0.02%", Traffic(50, 0.10), 0.0002)),
     Cell(_e("err null: 20% missing intervals, 10%, 1%", Traffic(20, 0.10, missing=0.2), 0.01)),
+    Cell(_e("err null: bursty 50rps, 25%, 0.1%", Traffic(50, 0.25, "bursty"), 0.001)),
     Cell(_e("err null: clustered CV0.5 20rps, 10%, 1%", Traffic(20, 0.10), 0.01, cv=0.5)),
     Cell(_e("err null: clustered CV1 diurnal 20rps, 10%, 2%", Traffic(20, 0.10, "diurnal"), 0.02, cv=1.0)),
     Cell(_e("err null: clustered CV1 100rps, 50%, 5%", Traffic(100, 0.50), 0.05, cv=1.0)),
@@ -75,6 +76,14 @@ CELLS: tuple[Cell, ...] = (
     Cell(
         _e("err 2x: clustered CV0.5 20rps, 10%, 1%", Traffic(20, 0.10), 0.01, ratio=2.0, cv=0.5),
         twin="err null: clustered CV0.5 20rps, 10%, 1%",
+    ),
+    Cell(
+        _e("err 2x: 20% missing intervals, 10%, 1%", Traffic(20, 0.10, missing=0.2), 0.01, ratio=2.0),
+        twin="err null: 20% missing intervals, 10%, 1%",
+    ),
+    Cell(
+        _e("err 3x: bursty 50rps, 25%, 0.1%", Traffic(50, 0.25, "bursty"), 0.001, ratio=3.0),
+        twin="err null: bursty 50rps, 25%, 0.1%",
     ),
     Cell(
         _e("err 10x sparse (mostly-zero counts) 50rps, 10%, 0.02%", Traffic(50, 0.10), 0.0002, ratio=10.0),

@@ -564,7 +564,7 @@ def test_get_analysisrun_shows_the_judges_verdict(fake: str) -> None:
     from rollouts.cli.render import render_analysisrun
 
     run = Run(judge_metric(fake))
-    run.stream(0.10, 0.05)
+    steps = run.stream(0.10, 0.05)
     obj = {"metadata": {"name": "ro-abc-2", "namespace": "ns"}, "spec": run.spec, "status": run.status}
     text = render_analysisrun(analysisrun_detail(obj), NOW)
     words = " ".join(text.split())

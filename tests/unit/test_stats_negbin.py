@@ -1,0 +1,201 @@
+"""The negative-binomial guard of the error-rate test: known answers, coverage, state, bad input."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from analysis.stats.sequential_counts import NB_A_GRID, CountCore, CountTest, CountTestConfig
+from analysis.stats.types import Decision, InvalidInput
+
+
+def _one(core: CountCore, st: dict[str, np.ndarray], c: float, k: float, share: float, requests: float) -> None:
+    core.update(st, np.array([c]), np.array([k]), np.array([share]), np.array([requests]))
+
+
+def test_interval_evidence_is_divided_by_the_nb2_score_dispersion() -> None:
+    """phi = 1 + 2 a B, B = mu_c mu_b / (mu_c + mu_b), with the baseline's past rate."""
+    core = CountCore(CountTestConfig())
+    st = core.zeros((1,))
+    # Past: 100 baseline errors in 9000 baseline requests (rate 1/90), 10% share.
+    _one(core, st, 10.0, 110.0, 0.1, 10000.0)
+    before = st["tl_fail"].copy()
+    _one(core, st, 2.0, 11.0, 0.1, 1000.0)  # this interval: rate 11/1000 - 1 sd < 1/90
+    p = 100.0 / 9000.0
+    mu_c, mu_b = 100.0 * p, 900.0 * p
+    big_b = mu_c * mu_b / (mu_c + mu_b)
+    theta0 = 0.1
+    j = int(np.flatnonzero(core.fail_off == round(math.log(2.0) / core.config.grid_step))[0])
+    theta1 = 1.0 / (1.0 + math.exp(-(math.log(theta0 / (1 - theta0)) + core.lam[core.i_fail + core.fail_off[j]])))
+    dl = 2.0 * math.log(theta1 / theta0) + 9.0 * math.log((1 - theta1) / (1 - theta0))
+    for h, a in enumerate(NB_A_GRID):
+        got = st["tl_fail"][0, h, j] - before[0, h, j]
+        assert got == pytest.approx(dl / (1.0 + 2.0 * a * big_b), rel=1e-9)
+
+
+def test_baseline_likelihood_is_the_negative_binomial_of_scipy() -> None:
+    core = CountCore(CountTestConfig())
+    st = core.zeros((1,))
+    _one(core, st, 0.0, 50.0, 0.5, 10000.0)  # past: baseline rate 50/5000
+    before = st["nb_ll"].copy()
+    _one(core, st, 3.0, 20.0, 0.5, 10000.0)  # baseline count 17, mean 50
+    got = (st["nb_ll"] - before)[0]
+    mu, y = 50.0, 17.0
+    want0 = stats.poisson.logpmf(y, mu) + math.lgamma(y + 1)
+    assert got[0] == pytest.approx(want0)
+    for h, a in enumerate(NB_A_GRID[1:], start=1):
+        r = 1.0 / a
+        want = stats.nbinom.logpmf(y, r, r / (r + mu)) + math.lgamma(y + 1)
+        assert got[h] == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
+def test_dispersion_bound_starts_cautious_and_covers_the_truth() -> None:
+    rng = np.random.default_rng(11)
+    core = CountCore(CountTestConfig())
+    runs = 300
+    st = core.zeros((runs,))
+    # No data: the largest dispersion of the grid.
+    assert np.all(core.nb_upper_index(st) == len(NB_A_GRID) - 1)
+    pois = core.zeros((runs,))
+    covered = np.ones(runs, dtype=bool)
+    for _ in range(40):
+        g = rng.gamma(1.0, 1.0, runs)  # CV 1: a = 1
+        b = rng.poisson(50.0 * g).astype(float)
+        _one_batch = (np.zeros(runs), b, np.full(runs, 0.5), np.full(runs, 10000.0))
+        core.update(st, *_one_batch)
+        covered &= np.asarray(NB_A_GRID)[core.nb_upper_index(st)] >= 1.0
+        bp = rng.poisson(50.0, runs).astype(float)
+        core.update(pois, np.zeros(runs), bp, np.full(runs, 0.5), np.full(runs, 10000.0))
+    # Time-uniform: at every one of the 40 looks, in nearly all runs (level 99%).
+    assert covered.mean() >= 0.97
+    # Poisson counts: after 40 intervals of ~50 errors the bound is small.
+    assert np.median(np.asarray(NB_A_GRID)[core.nb_upper_index(pois)]) <= 0.04
+
+
+def test_sparse_mostly_zero_counts_are_failed() -> None:
+    """0.02% baseline, 10x on the canary, 300 canary requests a minute: most
+    intervals hold no error at all."""
+    rng = np.random.default_rng(3)
+    failed = 0
+    for _ in range(20):
+        t = CountTest()
+        for _ in range(30):
+            r = t.update(rng.poisson(300 * 0.002), 300, rng.poisson(2700 * 0.0002), 2700)
+            if r.decision is Decision.FAIL:
+                failed += 1
+                break
+    assert failed >= 17
+
+
+@pytest.mark.slow
+def test_clustered_null_is_not_failed_and_reports_the_dispersion() -> None:
+    rng = np.random.default_rng(8)
+    fails = 0
+    for _ in range(25):
+        t = CountTest()
+        for _ in range(60):
+            g1, g2 = rng.gamma(1.0, 1.0), rng.gamma(1.0, 1.0)
+            r = t.update(rng.poisson(150 * g1), 3000, rng.poisson(150 * g2), 3000)
+            fails += r.decision is Decision.FAIL
+            if r.decision is not Decision.CONTINUE and r.decision is not Decision.NODATA:
+                break
+    assert fails == 0
+    assert r.details["dispersion"] > 10.0 and "dispersion" in r.reason
+
+
+def test_guard_config_and_old_states() -> None:
+    assert CountTestConfig().guard == "negbin"
+    for bad in ({"guard": "nb"}, {"dispersion_level": 1.0}, {"dispersion_level": float("nan")},
+                {"dispersion_level": 0.1}):
+        with pytest.raises(InvalidInput):
+            CountTestConfig(**bad)  # type: ignore[arg-type]
+    # A state saved before the guard existed (no "guard", no NB arrays) keeps the t guard.
+    old = CountTest(CountTestConfig(guard="t"))
+    old.update(3, 600, 20, 5400)
+    saved = old.to_dict()
+    del saved["config"]["guard"], saved["config"]["dispersionLevel"]
+    back = CountTest.from_dict(saved)
+    assert back.config.guard == "t" and back.update(2, 600, 22, 5400).decision is Decision.NODATA
+    # The new guard round-trips with its arrays; a state missing them is a clear error.
+    new = CountTest()
+    new.update(3, 600, 20, 5400)
+    d = new.to_dict()
+    assert CountTest.from_dict(d).to_dict() == d
+    del d["state"]["arrays"]["nb_ll"]
+    with pytest.raises(InvalidInput, match="nb_ll"):
+        CountTest.from_dict(d)
+
+
+def test_degenerate_intervals_give_a_verdict_never_a_numpy_warning() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = CountTest()
+        assert t.update(0, 0, 0, 0).decision is Decision.NODATA  # zero traffic
+        assert t.update(0, 100, 0, 0).decision is Decision.NODATA  # no baseline traffic
+        for _ in range(5):
+            r = t.update(0, 1000, 0, 9000)  # no errors at all
+        assert r.decision is Decision.CONTINUE and r.estimate is None
+        assert math.isfinite(r.e_fail) and math.isfinite(r.e_pass)
+        r = t.update(1000, 1000, 0, 9000)  # every canary request fails
+        r = t.update(float("nan"), 1000, 0, 9000)  # a missing scrape
+        assert r.decision in (Decision.FAIL, Decision.CONTINUE)
+        for args in [(-1, 10, 0, 10), (float("inf"), 10, 0, 10), (0, 10, 11, 10)]:
+            with pytest.raises(InvalidInput):
+                t.update(*args)
+
+
+GARBAGE: tuple[object, ...] = (
+    0, 1, 7.5, 1e6, 1e308, -1, -0.0, float("nan"), float("inf"), float("-inf"), None, "3", "x", [1], {}, True,
+)
+
+
+def test_garbage_counts_give_a_verdict_or_a_clear_error() -> None:
+    """Random mixes of odd values: a SequentialResult or InvalidInput, nothing else,
+    and no numpy warning; the state stays loadable after each."""
+    rng = np.random.default_rng(17)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for guard in ("negbin", "t"):
+            t = CountTest(CountTestConfig(guard=guard))
+            verdicts = 0
+            for _ in range(300):
+                args = [GARBAGE[i] for i in rng.integers(0, len(GARBAGE), 4)]
+                try:
+                    r = t.update(*args)  # type: ignore[arg-type]
+                except InvalidInput as exc:
+                    assert str(exc)
+                    continue
+                assert r.decision in tuple(Decision)
+                assert math.isfinite(r.e_fail) or r.e_fail == math.inf
+                t = CountTest.from_dict(t.to_dict())
+                verdicts += 1
+            assert verdicts >= 10  # the mix is not all rejected
+
+
+def test_garbage_histograms_give_a_verdict_or_a_clear_error() -> None:
+    from analysis.stats.sequential_latency import LatencyTest
+
+    rng = np.random.default_rng(23)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = LatencyTest()
+        verdicts = 0
+        for _ in range(200):
+            def hist() -> object:
+                if rng.random() < 0.1:
+                    return None
+                les = ["0.1", "0.5", "+Inf"] if rng.random() < 0.8 else ["0.2", "+Inf"]
+                return {le: GARBAGE[int(rng.integers(0, len(GARBAGE)))] for le in les}
+
+            try:
+                r = t.update_histograms(hist(), hist())  # type: ignore[arg-type]
+            except InvalidInput as exc:
+                assert str(exc)
+                continue
+            assert r.decision in tuple(Decision)
+            verdicts += 1
+        assert verdicts >= 5

@@ -58,10 +58,12 @@ LATENCY_QUERIES: Final = (("canary", "latency"), ("baseline", "latency"))
 MW_QUERIES: Final = (("canary", "query"), ("baseline", "query"))
 _QUERIES: Final = {SEQUENTIAL: COUNT_QUERIES, SEQUENTIAL_LATENCY: LATENCY_QUERIES, MANN_WHITNEY: MW_QUERIES}
 
+# "negbin": clustering bounded from the baseline's own counts (default); "t": the older model-free guard.
+COUNT_GUARDS: Final = ("negbin", "t")
 _CONNECTION: Final = ("test", "address", "timeout", "insecure", "headers", "authentication", "canary", "baseline")
 _SEQUENTIAL_FIELDS: Final = ("alpha", "alphaPass", "margin", "failRatio", "minRequests", "minIntervals", "dispersion")
 _FIELDS: Final = {
-    SEQUENTIAL: (*_CONNECTION, *_SEQUENTIAL_FIELDS),
+    SEQUENTIAL: (*_CONNECTION, *_SEQUENTIAL_FIELDS, "guard", "dispersionLevel"),
     SEQUENTIAL_LATENCY: (*_CONNECTION, *_SEQUENTIAL_FIELDS, "buckets"),
     MANN_WHITNEY: (
         *_CONNECTION, "alpha", "direction", "nanStrategy", "nanReplacement", "removeOutliers", "outlierFactor",
@@ -194,7 +196,16 @@ def _config(build: Any, *args: Any, **kwargs: Any) -> Any:
 
 def count_config(spec: Mapping[str, Any]) -> CountTestConfig:
     """The ``sequential`` test's settings; JudgeSpecError names the bad field."""
-    config: CountTestConfig = _config(CountTestConfig, **_sequential_kwargs(spec))
+    kwargs = _sequential_kwargs(spec)
+    guard = spec.get("guard")
+    if guard is not None:
+        if guard not in COUNT_GUARDS:
+            raise JudgeSpecError(f"guard: expected one of {', '.join(COUNT_GUARDS)}, got {guard!r}")
+        kwargs["guard"] = guard
+    level = _probability(spec, "dispersionLevel")
+    if level is not None:
+        kwargs["dispersion_level"] = level
+    config: CountTestConfig = _config(CountTestConfig, **kwargs)
     return config
 
 

@@ -512,6 +512,10 @@ def test_validate_metrics_accepts_judge_metrics(fake: str) -> None:
     ({"minIntervals": 1.5}, "judge.minIntervals: expected an integer >= 1, got 1.5"),
     ({"dispersion": 0.5}, "judge.dispersion: must be >= 1 (1: Poisson counts), got 0.5"),
     ({"timeout": "soon"}, "judge.timeout: expected a number, got 'soon'"),
+    ({"guard": "poisson"}, "judge.guard: expected one of negbin, t, got 'poisson'"),
+    ({"dispersionLevel": 1}, "judge.dispersionLevel: must be between 0 and 1 (exclusive), got 1"),
+    ({"test": "sequential-latency", "canary": {"latency": "l"}, "baseline": {"latency": "l"}, "guard": "t"},
+     "judge.guard: unknown field for test sequential-latency"),
     ({"minIntervals": 3, "_count": 3},
      "spec.metrics[0].count: a sequential judge needs more than minIntervals (3) measurements (the first only "
      "reads the counters), got 3"),
@@ -564,7 +568,7 @@ def test_get_analysisrun_shows_the_judges_verdict(fake: str) -> None:
     from rollouts.cli.render import render_analysisrun
 
     run = Run(judge_metric(fake))
-    steps = run.stream(0.10, 0.05)
+    run.stream(0.10, 0.05)
     obj = {"metadata": {"name": "ro-abc-2", "namespace": "ns"}, "spec": run.spec, "status": run.status}
     text = render_analysisrun(analysisrun_detail(obj), NOW)
     words = " ".join(text.split())
@@ -740,3 +744,11 @@ def test_prometheus_answers_to_counters() -> None:
     assert values[0] == 1.0 and math.isnan(values[1]) and values[2] == math.inf
     with pytest.raises(ProviderError, match="q: expected a range of numbers, Prometheus answered a string"):
         range_values("string", [1, "x"], "q")
+
+
+def test_count_guard_settings_reach_the_test() -> None:
+    from analysis.providers.judge_spec import count_config
+
+    assert count_config({}).guard == "negbin"
+    config = count_config({"guard": "t", "dispersionLevel": 0.95})
+    assert (config.guard, config.dispersion_level) == ("t", 0.95)

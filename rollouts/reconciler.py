@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rollouts import canary
+from rollouts import bluegreen, canary
 from rollouts.canary import (
     CreateAnalysisRun,
     CreateReplicaSet,
@@ -56,9 +56,13 @@ log = logging.getLogger("pyrollouts.reconciler")
 
 
 def uses_analysis(rollout: dict[str, Any]) -> bool:
-    """Does the Rollout's canary strategy ask for analysis (a step, or in the background)?"""
-    canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
+    """Does the Rollout ask for analysis (a canary step, in the background, or blue/green promotion)?"""
+    strategy = (rollout.get("spec") or {}).get("strategy") or {}
+    canary = strategy.get("canary") or {}
     steps = canary.get("steps") or []
+    blue_green = strategy.get("blueGreen") or {}
+    if blue_green.get("prePromotionAnalysis") or blue_green.get("postPromotionAnalysis"):
+        return True
     return bool(canary.get("analysis")) or any(isinstance(s, dict) and s.get("analysis") for s in steps)
 
 
@@ -86,7 +90,7 @@ class Reconciler:
         ns, uid = str(meta.get("namespace", "")), str(meta.get("uid", ""))
         rss = self.cache.owned_by(REPLICASETS, uid)
         services: dict[str, dict[str, Any]] = {}
-        for name in canary.referenced_services(rollout):
+        for name in canary.referenced_services(rollout) + bluegreen.referenced_services(rollout):
             svc = self.cache.get(SERVICES, ns, name)
             if svc is not None:
                 services[name] = svc
@@ -99,7 +103,8 @@ class Reconciler:
         run_names: frozenset[str] = frozenset()
         templates: dict[str, dict[str, Any]] = {}
         cluster_templates: dict[str, dict[str, Any]] = {}
-        if uses_analysis(rollout) or (rollout.get("status") or {}).get("canary"):
+        status = rollout.get("status") or {}
+        if uses_analysis(rollout) or status.get("canary") or status.get("blueGreen"):
             runs = self.cache.owned_by(ANALYSISRUNS, uid)
             run_names = frozenset(str(r["metadata"].get("name")) for r in self.cache.all(ANALYSISRUNS, ns))
             templates = {str(t["metadata"].get("name")): t for t in self.cache.all(ANALYSISTEMPLATES, ns)}
@@ -126,7 +131,8 @@ class Reconciler:
         rollout = self.cache.get(ROLLOUTS, namespace, name)
         if rollout is None or (rollout.get("metadata") or {}).get("deletionTimestamp"):
             return Outcome(None)
-        plan = canary.plan(self.observe(rollout))
+        observed = self.observe(rollout)
+        plan = bluegreen.plan(observed) if bluegreen.is_blue_green(rollout) else canary.plan(observed)
         return await self.act(rollout, plan)
 
     async def act(self, rollout: dict[str, Any], plan: Plan) -> Outcome:

@@ -37,9 +37,11 @@ from rollouts.canary import (
     DeleteReplicaSet,
     Observed,
     PatchAnalysisRun,
+    PatchPod,
     PatchReplicaSet,
     PatchService,
     Plan,
+    PodView,
     _meta_patch,
     _Planner,
 )
@@ -559,6 +561,7 @@ class _BlueGreenPlanner(_Planner):
             existing = rs.ephemeral_metadata()
             if desired is None and existing is None:
                 continue
+            self._pod_metadata(rs, existing, desired)
             meta = apply_ephemeral_metadata(rs.template_metadata, existing, desired)
             annotation = json.dumps(desired.as_dict(), sort_keys=True) if desired and desired.as_dict() else None
             if meta == dict(rs.template_metadata) and annotation == rs.annotations.get(EPHEMERAL_METADATA):
@@ -568,6 +571,19 @@ class _BlueGreenPlanner(_Planner):
             if template_patch:
                 patch["spec"] = {"template": {"metadata": template_patch}}
             self.plan.actions.append(PatchReplicaSet(rs.name, patch, "ephemeral metadata"))
+
+    def _pod_metadata(self, rs: ReplicaSetView, existing: PodMetadata | None, desired: PodMetadata | None) -> None:
+        """Argo's ``SyncReplicaSetEphemeralPodMetadata``: the running pods take the role's metadata too
+        (before the ReplicaSet records it, so a crash in between is repaired by the next pass)."""
+        for pod in self.obs.pods or ():
+            if PodView.parse(pod).owner_uid != rs.uid:
+                continue
+            meta = pod.get("metadata") or {}
+            current = {k: meta[k] for k in ("labels", "annotations") if meta.get(k)}
+            wanted = apply_ephemeral_metadata(current, existing, desired)
+            patch = _meta_patch(current, wanted)
+            if patch:
+                self.plan.actions.append(PatchPod(str(meta.get("name", "")), {"metadata": patch}))
 
     # ------------------------------------------------------------------ analysis
 
@@ -716,6 +732,12 @@ def plan(observed: Observed) -> Plan:
 def referenced_services(rollout: Mapping[str, Any]) -> list[str]:
     bg = ((rollout.get("spec") or {}).get("strategy") or {}).get("blueGreen") or {}
     return [str(bg[k]) for k in ("activeService", "previewService") if isinstance(bg, Mapping) and bg.get(k)]
+
+
+def uses_pod_metadata(rollout: Mapping[str, Any]) -> bool:
+    """Does a blue/green Rollout put role metadata on its pods (so the reconciler must read them)?"""
+    bg = ((rollout.get("spec") or {}).get("strategy") or {}).get("blueGreen") or {}
+    return isinstance(bg, Mapping) and bool(bg.get("activeMetadata") or bg.get("previewMetadata"))
 
 
 def is_blue_green(rollout: Mapping[str, Any]) -> bool:

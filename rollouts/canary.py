@@ -123,6 +123,12 @@ class DeletePod:
 
 
 @dataclass(frozen=True)
+class PatchPod:
+    name: str
+    patch: Mapping[str, Any]  # JSON merge patch (ephemeral labels and annotations)
+
+
+@dataclass(frozen=True)
 class ScaleWorkload:
     kind: str
     name: str
@@ -157,6 +163,7 @@ Action = (
     | DeleteReplicaSet
     | PatchService
     | DeletePod
+    | PatchPod
     | ScaleWorkload
     | PatchRolloutMetadata
     | CreateAnalysisRun

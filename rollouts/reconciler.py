@@ -26,6 +26,7 @@ from rollouts.canary import (
     EventSpec,
     Observed,
     PatchAnalysisRun,
+    PatchPod,
     PatchReplicaSet,
     PatchRolloutMetadata,
     PatchService,
@@ -97,7 +98,7 @@ class Reconciler:
         ref = (rollout.get("spec") or {}).get("workloadRef") or {}
         workload = self.cache.get(DEPLOYMENTS, ns, str(ref.get("name"))) if ref.get("name") else None
         pods = None
-        if (rollout.get("spec") or {}).get("restartAt"):
+        if (rollout.get("spec") or {}).get("restartAt") or bluegreen.uses_pod_metadata(rollout):
             pods = [p for rs in rss for p in self.cache.owned_by(PODS, str(rs["metadata"]["uid"]))]
         runs: list[dict[str, Any]] = []
         run_names: frozenset[str] = frozenset()
@@ -184,6 +185,12 @@ class Reconciler:
         elif isinstance(action, DeletePod):
             try:
                 await self.client.delete(PODS, ns, action.name)
+            except ApiError as exc:
+                if not exc.not_found:
+                    raise
+        elif isinstance(action, PatchPod):
+            try:
+                self.cache.put(PODS, await self.client.patch(PODS, ns, action.name, action.patch))
             except ApiError as exc:
                 if not exc.not_found:
                     raise

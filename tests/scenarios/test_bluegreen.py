@@ -18,7 +18,7 @@ from bluegreen_helpers import (
     services,
 )
 from plugin_helpers import Plugin
-from scenario_helpers import Cluster, ControllerProcess, service_manifest
+from scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, service_manifest
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
@@ -88,17 +88,40 @@ def test_preview_replica_count(cluster: Cluster, controller: ControllerProcess) 
     cluster.apply(
         ns,
         *services(),
-        bluegreen_manifest(replicas=3, previewReplicaCount=1, autoPromotionEnabled=False, scaleDownDelaySeconds=1),
+        bluegreen_manifest(
+            replicas=3,
+            previewReplicaCount=1,
+            autoPromotionEnabled=False,
+            scaleDownDelaySeconds=1,
+            activeMetadata={"labels": {"role": "active"}},
+            previewMetadata={"labels": {"role": "preview"}},
+        ),
     )
     cluster.wait_phase(ns, "web", "Healthy", timeout=TIMEOUT)
     cluster.set_image(ns, "web", "nginx:2")
     cluster.wait_phase(ns, "web", "Paused", message="BlueGreenPause", timeout=TIMEOUT)
     assert cluster.ready_sizes(ns, "web") == {"nginx:1": 3, "nginx:2": 1}
+    blue, green = hash_of(cluster, ns, "nginx:1"), hash_of(cluster, ns, "nginx:2")
+    cluster.wait("role labels on the pods", lambda: roles(cluster, ns) == {blue: {"active"}, green: {"preview"}})
     cluster.promote(ns, "web")
     # scaled to full first, switched only then
     status = cluster.wait_phase(ns, "web", "Healthy", timeout=TIMEOUT)
     assert selected(cluster, ns, ACTIVE) == status["currentPodHash"]
     cluster.wait_sizes(ns, "web", {"nginx:2": 3}, timeout=TIMEOUT)
+    # the running pods of the new version took the active role
+    cluster.wait("the active role moved", lambda: roles(cluster, ns) == {green: {"active"}})
+
+
+def roles(cluster: Cluster, ns: str) -> dict[str, set[str | None]]:
+    """The `role` label of the live pods, per pod-template hash."""
+    pods = cluster.api.sanitize_for_serialization(cluster.core.list_namespaced_pod(ns, label_selector="app=web").items)
+    out: dict[str, set[str | None]] = {}
+    for pod in pods:
+        if pod["metadata"].get("deletionTimestamp"):
+            continue
+        labels = pod["metadata"]["labels"]
+        out.setdefault(labels[HASH_LABEL], set()).add(labels.get("role"))
+    return out
 
 
 def test_abort_and_retry(cluster: Cluster, controller: ControllerProcess) -> None:

@@ -12,7 +12,7 @@ from test_canary_world import World, rollout
 
 from rollouts import bluegreen
 from rollouts import conditions_status as cs
-from rollouts.canary import CreateReplicaSet, PatchService, Plan
+from rollouts.canary import CreateReplicaSet, PatchPod, PatchService, Plan
 from rollouts.replicasets import EPHEMERAL_METADATA, SCALE_DOWN_DEADLINE, format_time, parse_time
 from rollouts.spec import HASH_LABEL, RolloutSpec, validate_rollout
 
@@ -499,3 +499,35 @@ def test_status_counts_the_active_stack() -> None:
     assert status["availableReplicas"] == 3
     assert status["selector"] == f"app=web,{HASH_LABEL}={world.hash_of('nginx:1')}"
     assert format_time(world.now)  # keeps the import honest
+
+
+def test_running_pods_take_and_lose_the_role_metadata() -> None:
+    world = deployed(
+        autoPromotionEnabled=False,
+        activeMetadata={"labels": {"role": "active"}},
+        previewMetadata={"labels": {"role": "preview"}},
+    )
+    world.set_image("nginx:2")
+    world.settle()
+    world.promote()
+
+    def pod(image: str, role: str) -> dict[str, Any]:
+        rs = world.rs_of(image)
+        return {
+            "metadata": {
+                "name": f"{rs['metadata']['name']}-x",
+                "labels": {"app": "web", HASH_LABEL: rs["metadata"]["labels"][HASH_LABEL], "role": role},
+                "ownerReferences": [{"uid": rs["metadata"]["uid"], "controller": True}],
+            }
+        }
+
+    old_pod, new_pod = pod("nginx:1", "active"), pod("nginx:2", "preview")
+    observed = world.observed()  # the pass that switches: nginx:2 becomes active, nginx:1 loses the role
+    plan = bluegreen.plan(
+        bluegreen.Observed(**{**observed.__dict__, "pods": [old_pod, new_pod]})  # type: ignore[arg-type]
+    )
+    patches = {a.name: a.patch for a in plan.actions if isinstance(a, PatchPod)}
+    assert patches == {
+        old_pod["metadata"]["name"]: {"metadata": {"labels": {"role": None}}},
+        new_pod["metadata"]["name"]: {"metadata": {"labels": {"role": "active"}}},
+    }

@@ -18,7 +18,7 @@ from bluegreen_helpers import (
     services,
 )
 from plugin_helpers import Plugin
-from scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, service_manifest
+from scenario_helpers import HASH_LABEL, REPO, Cluster, ControllerProcess, service_manifest
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
@@ -217,3 +217,19 @@ def test_bad_input_is_invalid_spec_and_touches_nothing(cluster: Cluster, control
     del missing["spec"]["strategy"]["blueGreen"]["activeService"]
     refused = cluster.apply(ns, missing, check=False)  # the CRD schema requires it
     assert refused.returncode != 0 and "activeService" in refused.stderr
+
+
+def test_the_example_manifest(cluster: Cluster, controller: ControllerProcess) -> None:
+    ns = cluster.new_namespace("bgexample")
+    cluster.kubectl("apply", "-n", ns, "-f", str(REPO / "examples" / "blue-green.yaml"))
+    status = cluster.wait_phase(ns, "bluegreen", "Healthy", timeout=TIMEOUT)
+    blue = status["stableRS"]
+    cluster.set_image(ns, "bluegreen", "nginx:1.27")
+    # the pre-promotion Job runs against the one-pod preview stack, then the rollout waits for a promote
+    status = cluster.wait_phase(ns, "bluegreen", "Paused", message="BlueGreenPause", timeout=TIMEOUT)
+    assert status["blueGreen"]["prePromotionAnalysisRunStatus"]["status"] == "Successful"
+    assert cluster.ready_sizes(ns, "bluegreen") == {"nginx:1.25": 3, "nginx:1.27": 1}
+    assert selected(cluster, ns, "bluegreen-active") == blue
+    plugin(cluster, "promote", "bluegreen", "-n", ns)
+    status = cluster.wait_phase(ns, "bluegreen", "Healthy", timeout=TIMEOUT)
+    assert selected(cluster, ns, "bluegreen-active") == status["stableRS"] != blue

@@ -149,9 +149,9 @@ class _PromotionAnalysis(ca._Analysis):
         if ref is None or not ref.templates or state.pre_skip:
             self.cancel(current)
             return None
-        if current is None and not state.preview_ready:
-            return None  # measure the preview stack once it is up, not its empty Service
         if self.needs_new(current):
+            if not state.preview_ready:
+                return None  # measure the preview stack once it is up (again, after a retry), not an empty Service
             labels = {HASH_LABEL: self.inp.pod_hash, ca.ROLLOUT_TYPE_LABEL: PRE_TYPE}
             return self.create(ref, "pre", labels)
         assert current is not None

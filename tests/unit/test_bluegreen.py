@@ -301,6 +301,18 @@ def test_pre_promotion_analysis_failure_aborts_and_the_active_service_never_move
     world.settle()
     assert world.by_image() == {"nginx:1": 3}
 
+    # retry: the next run waits for the preview stack to be back, then measures it
+    world.patch_status({"abort": False})
+    world.step()
+    assert list(world.runs) == [name]
+    world.settle()
+    assert sorted(world.runs) == [name, f"{name}.1"]
+    assert world.by_image() == {"nginx:1": 3, "nginx:2": 3}
+    assert world.selected(ACTIVE) == blue
+    world.set_run_phase(f"{name}.1", "Successful")
+    world.settle()
+    assert world.selected(ACTIVE) == world.hash_of("nginx:2") == world.status["stableRS"]
+
 
 def test_pre_promotion_analysis_success_then_pause_then_switch() -> None:
     world = deployed(

@@ -114,7 +114,7 @@ class PromotionState:
     aborted: bool
     pre_skip: bool  # fully promoted, already active, or promote --full
     preview_ready: bool  # the preview stack is at its size and available
-    post_skip: bool  # fully promoted
+    post_skip: bool  # fully promoted, or promote --full
     switched: bool  # the active Service selects the new ReplicaSet
 
 
@@ -615,7 +615,7 @@ class _BlueGreenPlanner(_Planner):
             aborted=self.aborted(),
             pre_skip=self._skip_pre_promotion(),
             preview_ready=self._ready_for_pause(),
-            post_skip=stable == self.pod_hash,
+            post_skip=stable == self.pod_hash or bool(self.old.get("promoteFull")),
             switched=self._new_is_active(),
         )
         self.promotion = _PromotionAnalysis(inp)
@@ -684,7 +684,7 @@ class _BlueGreenPlanner(_Planner):
             return "Initial deploy"
         if self.aborted() or self.active_hash != self.pod_hash:
             return ""
-        if self.bg.post_promotion_analysis is not None:
+        if self.bg.post_promotion_analysis is not None and not self.old.get("promoteFull"):
             run = self.promotion.post_run if self.promotion is not None else None
             if run is None or run.phase != "Successful":
                 return ""

@@ -376,6 +376,19 @@ def test_post_promotion_failure_after_the_delay_scales_the_old_stack_up_before_s
     assert world.by_image() == {"nginx:1": 3}
 
 
+def test_promote_full_skips_post_promotion_analysis() -> None:
+    world = deployed(
+        templates=("post",), postPromotionAnalysis={"templates": [{"templateName": "post"}]}, autoPromotionEnabled=False
+    )
+    world.set_image("nginx:2")
+    world.settle()
+    world.patch_status({"promoteFull": True})
+    world.settle()
+    assert world.runs == {}
+    assert world.status["stableRS"] == world.hash_of("nginx:2") == world.selected(ACTIVE)
+    assert world.status["phase"] == "Healthy"
+
+
 def test_post_promotion_success_marks_the_new_stack_stable() -> None:
     world = deployed(templates=("post",), postPromotionAnalysis={"templates": [{"templateName": "post"}]})
     world.set_image("nginx:2")

@@ -350,9 +350,15 @@ class _BlueGreenPlanner(_Planner):
             return False
         return rs.replicas == self.ro.replicas and rs.available >= self.ro.replicas
 
+    def _first_version(self) -> bool:
+        return self.stable_rs is None or self.stable_rs.pod_hash == self.pod_hash
+
     def _fast_tracked(self) -> bool:
-        """Argo's ``isBlueGreenFastTracked``: no pause and no pre-promotion analysis."""
-        return bool(self.old.get("promoteFull")) or not self.observed_active_hash or self._new_is_active()
+        """Argo's ``isBlueGreenFastTracked``: no pause and no pre-promotion analysis. An active Service
+        without a hash counts only for the first version (Argo: always; a re-applied Service manifest
+        mid-update would then skip the checks)."""
+        no_hash = not self.observed_active_hash and self._first_version()
+        return bool(self.old.get("promoteFull")) or no_hash or self._new_is_active()
 
     def _completed_pre_promotion(self) -> bool:
         if self.bg.pre_promotion_analysis is None or self._skip_pre_promotion():
@@ -407,6 +413,13 @@ class _BlueGreenPlanner(_Planner):
                 return
             self._switch(self.bg.active_service, svc, target.pod_hash)
             self.active_hash = target.pod_hash
+            return
+        stable = self.stable_rs
+        if not self.active_hash and not self._first_version() and stable is not None:
+            # the Service lost its hash (a re-applied manifest) during an update: back to the stable stack
+            if self._fully_available(stable):
+                self._switch(self.bg.active_service, svc, stable.pod_hash)
+                self.active_hash = stable.pod_hash
             return
         if self._halted() or self._new_is_active():
             return
@@ -650,6 +663,8 @@ class _BlueGreenPlanner(_Planner):
             selectors["previewSelector"] = self.preview_hash
         if self.promotion is not None:
             selectors.update(self.promotion.statuses())
+        if self.checkpoint:
+            selectors[CHECKPOINT] = True  # kept through passes that stop early (restart); recomputed by _sync_status
         new["blueGreen"] = selectors
         active = self._active_rs()
         if active is not None:
@@ -669,8 +684,8 @@ class _BlueGreenPlanner(_Planner):
         self.clear_pause = True
         self.remove_abort = True
         self.restarted_at = self.ro.restart_at
-        new["blueGreen"].pop(PRE_STATUS, None)
-        new["blueGreen"].pop(POST_STATUS, None)
+        for key in (PRE_STATUS, POST_STATUS, CHECKPOINT):
+            new["blueGreen"].pop(key, None)
         assert self.new_rs is not None
         within_delay = SCALE_DOWN_DEADLINE in self.new_rs.annotations and self._fully_available(self.new_rs)
         new["promoteFull"] = within_delay and not self._new_is_active()
@@ -680,7 +695,7 @@ class _BlueGreenPlanner(_Planner):
 
     def _should_full_promote(self) -> str:
         """Argo's ``shouldFullPromote`` for blue/green."""
-        if self.stable_rs is None or not self.active_hash:
+        if self.stable_rs is None:
             return "Initial deploy"
         if self.aborted() or self.active_hash != self.pod_hash:
             return ""
@@ -698,6 +713,7 @@ class _BlueGreenPlanner(_Planner):
             self.remove_abort = True
         reason = self._should_full_promote()
         selectors = new["blueGreen"]
+        selectors.pop(CHECKPOINT, None)
         if reason:
             self.clear_pause = True
             self.remove_abort = True

@@ -156,6 +156,18 @@ def test_the_active_service_never_moves_to_a_stack_that_is_not_ready() -> None:
     assert world.by_image() == {"nginx:1": 3, "nginx:2": 3}
 
 
+def test_an_active_service_that_lost_its_hash_mid_update_goes_back_to_the_stable_stack() -> None:
+    world = deployed(autoPromotionEnabled=False)
+    blue = world.hash_of("nginx:1")
+    world.set_image("nginx:2")
+    world.settle()
+    world.services[ACTIVE]["spec"]["selector"] = {"app": "web"}  # kubectl apply of the original manifest
+    world.settle()
+    assert world.selected(ACTIVE) == blue
+    assert world.status["stableRS"] == blue
+    assert world.status["message"] == cs.PAUSE_BLUE_GREEN
+
+
 def test_auto_promotion_seconds_pauses_then_resumes_by_itself() -> None:
     world = deployed(autoPromotionSeconds=20)
     world.set_image("nginx:2")

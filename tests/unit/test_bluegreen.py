@@ -568,3 +568,51 @@ def test_running_pods_take_and_lose_the_role_metadata() -> None:
         old_pod["metadata"]["name"]: {"metadata": {"labels": {"role": None}}},
         new_pod["metadata"]["name"]: {"metadata": {"labels": {"role": "active"}}},
     }
+
+
+def test_inconclusive_pre_promotion_pauses_and_a_promote_runs_it_again() -> None:
+    world = deployed(templates=("pre",), prePromotionAnalysis={"templates": [{"templateName": "pre"}]})
+    blue = world.hash_of("nginx:1")
+    world.set_image("nginx:2")
+    world.settle()
+    [name] = world.runs
+    world.set_run_phase(name, "Inconclusive")
+    world.settle()
+    status = world.status
+    assert status["phase"] == "Paused" and status["message"] == "InconclusiveAnalysisRun"
+    assert world.selected(ACTIVE) == blue
+    world.promote()
+    world.settle()
+    assert sorted(world.runs) == [name, f"{name}.1"]  # Argo: an inconclusive run is run again
+    world.set_run_phase(f"{name}.1", "Successful")
+    world.settle()
+    assert world.selected(ACTIVE) == world.hash_of("nginx:2")
+
+
+def test_a_manual_pause_holds_the_switch() -> None:
+    world = deployed()
+    blue = world.hash_of("nginx:1")
+    world.patch_spec({"paused": True})
+    world.set_image("nginx:2")
+    world.settle()
+    assert world.selected(ACTIVE) == blue
+    assert world.status["phase"] == "Paused" and world.status["message"] == "manually paused"
+    world.patch_spec({"paused": False})
+    world.settle()
+    assert world.selected(ACTIVE) == world.hash_of("nginx:2")
+
+
+def test_progress_deadline_abort_keeps_the_active_service() -> None:
+    world = deployed(replicas=2)
+    world.patch_spec({"progressDeadlineSeconds": 30, "progressDeadlineAbort": True})
+    world.settle()
+    blue = world.hash_of("nginx:1")
+    world.never_ready.add("nginx:2")
+    world.set_image("nginx:2")
+    world.settle()
+    world.now += 31
+    world.settle()
+    status = world.status
+    assert status["phase"] == "Degraded" and status["abort"] is True
+    assert 'ReplicaSet "web-' in status["message"] and "has timed out progressing" in status["message"]
+    assert world.selected(ACTIVE) == blue

@@ -246,7 +246,11 @@ def test_restart_within_max_unavailable(cluster: Cluster, controller: Controller
     ns = cluster.new_namespace("bgrestart")
     cluster.apply(ns, *services(), bluegreen_manifest(replicas=3, maxUnavailable=1))
     status = cluster.wait_phase(ns, "web", "Healthy", timeout=TIMEOUT)
-    old = {p.metadata.name for p in cluster.core.list_namespaced_pod(ns).items}
+    first = cluster.core.list_namespaced_pod(ns).items
+    old = {p.metadata.name for p in first}
+    # restartAt has whole seconds: pods created in its second count as restarted already
+    newest = max(p.metadata.creation_timestamp.timestamp() for p in first)
+    cluster.wait("the pods' second to pass", lambda: time.time() >= newest + 1.0, timeout=5)
     plugin(cluster, "restart", "web", "-n", ns)
     restart_at = cluster.rollout(ns, "web")["spec"]["restartAt"]
     min_ready = 3

@@ -123,6 +123,12 @@ class DeletePod:
 
 
 @dataclass(frozen=True)
+class PatchPod:
+    name: str
+    patch: Mapping[str, Any]  # JSON merge patch (ephemeral labels and annotations)
+
+
+@dataclass(frozen=True)
 class ScaleWorkload:
     kind: str
     name: str
@@ -157,6 +163,7 @@ Action = (
     | DeleteReplicaSet
     | PatchService
     | DeletePod
+    | PatchPod
     | ScaleWorkload
     | PatchRolloutMetadata
     | CreateAnalysisRun
@@ -528,16 +535,21 @@ class _Planner:
 
     # ------------------------------------------------------------------ ReplicaSet creation and revisions
 
-    def _create_new_rs(self, live: list[ReplicaSetView]) -> Plan:
+    def _new_rs_manifest(self, revision: int, stable_exists: bool) -> dict[str, Any]:
+        """The new ReplicaSet (a strategy hook: blue/green sets other pod metadata and anti-affinity)."""
         ro = self.ro
         assert ro.canary is not None
+        ephemeral = ro.canary.canary_metadata if stable_exists else ro.canary.stable_metadata
+        return new_replicaset_manifest(
+            ro, self.template, self.selector, self.pod_hash, revision, self.digest, ephemeral
+        )
+
+    def _create_new_rs(self, live: list[ReplicaSetView]) -> Plan:
+        ro = self.ro
         revision = max_revision(live) + 1
         stable_hash = self.old.get("stableRS") or ""
         stable_exists = any(rs.pod_hash == stable_hash for rs in live) and stable_hash != self.pod_hash
-        ephemeral = ro.canary.canary_metadata if stable_exists else ro.canary.stable_metadata
-        manifest = new_replicaset_manifest(
-            ro, self.template, self.selector, self.pod_hash, revision, self.digest, ephemeral
-        )
+        manifest = self._new_rs_manifest(revision, stable_exists)
         name = manifest["metadata"]["name"]
         self.plan.actions.append(CreateReplicaSet(manifest))
         self.event(cs.NEW_RS_REASON, cs.NEW_RS_DETAILED_MESSAGE.format(name, revision))

@@ -113,9 +113,18 @@ def step_analysis(ro: RolloutSpec, index: int) -> AnalysisRef | None:
     return AnalysisRef(f"spec.strategy.canary.steps[{index}].analysis.templates", raw)
 
 
+def promotion_analysis(ro: RolloutSpec, key: str) -> AnalysisRef | None:
+    """Blue/green ``prePromotionAnalysis`` or ``postPromotionAnalysis``."""
+    raw = ro.blue_green.raw.get(key) if ro.blue_green is not None else None
+    if not isinstance(raw, Mapping):
+        return None
+    return AnalysisRef(f"spec.strategy.blueGreen.{key}.templates", raw)
+
+
 def all_analyses(ro: RolloutSpec) -> list[AnalysisRef]:
     refs = [step_analysis(ro, i) for i in range(len(ro.canary.steps) if ro.canary else 0)]
     refs.append(background_analysis(ro))
+    refs.extend(promotion_analysis(ro, key) for key in ("prePromotionAnalysis", "postPromotionAnalysis"))
     return [r for r in refs if r is not None]
 
 

@@ -68,6 +68,7 @@ SWITCH_SERVICE_REASON = "SwitchService"
 
 # pause reasons
 PAUSE_CANARY_STEP = "CanaryPauseStep"
+PAUSE_BLUE_GREEN = "BlueGreenPause"
 
 # phases
 HEALTHY_PHASE = "Healthy"
@@ -142,13 +143,20 @@ def rollout_completed(status: Mapping[str, Any]) -> bool:
 
 
 def rollout_healthy(ro: RolloutSpec, old_status: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """Argo's ``RolloutHealthy`` for the canary strategy."""
+    """Argo's ``RolloutHealthy``: for blue/green, both Services select the current pod template."""
     replicas = ro.replicas
-    steps = len(ro.canary.steps) if ro.canary else 0
-    executed_all = True
-    if steps > 0 and new.get("currentStepIndex") is not None:
-        executed_all = int(new["currentStepIndex"]) == steps
-    completed_strategy = executed_all and rollout_completed(new) and int(new.get("replicas") or 0) == replicas
+    if ro.canary is None and ro.blue_green is not None:
+        selectors = new.get("blueGreen") or {}
+        current = new.get("currentPodHash")
+        completed_strategy = selectors.get("activeSelector") == current and (
+            not ro.blue_green.preview_service or selectors.get("previewSelector") == current
+        )
+    else:
+        steps = len(ro.canary.steps) if ro.canary else 0
+        executed_all = True
+        if steps > 0 and new.get("currentStepIndex") is not None:
+            executed_all = int(new["currentStepIndex"]) == steps
+        completed_strategy = executed_all and rollout_completed(new) and int(new.get("replicas") or 0) == replicas
     return (
         int(new.get("updatedReplicas") or 0) == replicas
         and int(new.get("availableReplicas") or 0) == replicas
@@ -174,6 +182,22 @@ def calculate_phase(ro: RolloutSpec, status: Mapping[str, Any]) -> tuple[str, st
         return PROGRESSING_PHASE, "more replicas need to be updated"
     if int(status.get("availableReplicas") or 0) < int(status.get("updatedReplicas") or 0):
         return PROGRESSING_PHASE, "updated replicas are still becoming available"
+    if ro.canary is None and ro.blue_green is not None:
+        selectors = status.get("blueGreen") or {}
+        active = selectors.get("activeSelector") or ""
+        if not active or active != status.get("currentPodHash"):
+            return PROGRESSING_PHASE, "active service cutover pending"
+        if not rollout_completed(status):
+            # switched, not yet stable: post-promotion analysis (or its verification) is still running
+            run = selectors.get("postPromotionAnalysisRunStatus") or {}
+            if ro.blue_green.post_promotion_analysis is not None and run.get("status") not in (
+                "Successful",
+                "Failed",
+                "Error",
+                "Inconclusive",
+            ):
+                return PROGRESSING_PHASE, "waiting for analysis to complete"
+            return PROGRESSING_PHASE, "waiting for post-promotion verification to complete"
     if ro.canary is not None:
         # Argo skips this check for traffic-routed canaries, whose old ReplicaSets stay up for
         # scaleDownDelaySeconds; a basic canary with a scale-down delay keeps them up the same way.

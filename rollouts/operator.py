@@ -26,7 +26,7 @@ from typing import Any
 import kopf
 
 from analysis.controller import JOB_LABEL_SELECTOR, AnalysisController
-from rollouts import kube
+from rollouts import bluegreen, kube
 from rollouts.kube import (
     ANALYSISRUNS,
     ANALYSISTEMPLATES,
@@ -230,7 +230,8 @@ class Controller:
         ns, name = str(obj["metadata"].get("namespace", "")), obj["metadata"]["name"]
         for ro in self._rollouts_in(ns):
             canary = ((ro.get("spec") or {}).get("strategy") or {}).get("canary") or {}
-            if name in (canary.get("canaryService"), canary.get("stableService")):
+            names = [canary.get("canaryService"), canary.get("stableService"), *bluegreen.referenced_services(ro)]
+            if name in names:
                 self.enqueue(ns, ro["metadata"]["name"])
 
     def _on_deployment(self, obj: dict[str, Any]) -> None:

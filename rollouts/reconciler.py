@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rollouts import canary
+from rollouts import bluegreen, canary
 from rollouts.canary import (
     CreateAnalysisRun,
     CreateReplicaSet,
@@ -26,6 +26,7 @@ from rollouts.canary import (
     EventSpec,
     Observed,
     PatchAnalysisRun,
+    PatchPod,
     PatchReplicaSet,
     PatchRolloutMetadata,
     PatchService,
@@ -56,9 +57,13 @@ log = logging.getLogger("pyrollouts.reconciler")
 
 
 def uses_analysis(rollout: dict[str, Any]) -> bool:
-    """Does the Rollout's canary strategy ask for analysis (a step, or in the background)?"""
-    canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
+    """Does the Rollout ask for analysis (a canary step, in the background, or blue/green promotion)?"""
+    strategy = (rollout.get("spec") or {}).get("strategy") or {}
+    canary = strategy.get("canary") or {}
     steps = canary.get("steps") or []
+    blue_green = strategy.get("blueGreen") or {}
+    if blue_green.get("prePromotionAnalysis") or blue_green.get("postPromotionAnalysis"):
+        return True
     return bool(canary.get("analysis")) or any(isinstance(s, dict) and s.get("analysis") for s in steps)
 
 
@@ -86,20 +91,21 @@ class Reconciler:
         ns, uid = str(meta.get("namespace", "")), str(meta.get("uid", ""))
         rss = self.cache.owned_by(REPLICASETS, uid)
         services: dict[str, dict[str, Any]] = {}
-        for name in canary.referenced_services(rollout):
+        for name in canary.referenced_services(rollout) + bluegreen.referenced_services(rollout):
             svc = self.cache.get(SERVICES, ns, name)
             if svc is not None:
                 services[name] = svc
         ref = (rollout.get("spec") or {}).get("workloadRef") or {}
         workload = self.cache.get(DEPLOYMENTS, ns, str(ref.get("name"))) if ref.get("name") else None
         pods = None
-        if (rollout.get("spec") or {}).get("restartAt"):
+        if (rollout.get("spec") or {}).get("restartAt") or bluegreen.uses_pod_metadata(rollout):
             pods = [p for rs in rss for p in self.cache.owned_by(PODS, str(rs["metadata"]["uid"]))]
         runs: list[dict[str, Any]] = []
         run_names: frozenset[str] = frozenset()
         templates: dict[str, dict[str, Any]] = {}
         cluster_templates: dict[str, dict[str, Any]] = {}
-        if uses_analysis(rollout) or (rollout.get("status") or {}).get("canary"):
+        status = rollout.get("status") or {}
+        if uses_analysis(rollout) or status.get("canary") or status.get("blueGreen"):
             runs = self.cache.owned_by(ANALYSISRUNS, uid)
             run_names = frozenset(str(r["metadata"].get("name")) for r in self.cache.all(ANALYSISRUNS, ns))
             templates = {str(t["metadata"].get("name")): t for t in self.cache.all(ANALYSISTEMPLATES, ns)}
@@ -126,7 +132,8 @@ class Reconciler:
         rollout = self.cache.get(ROLLOUTS, namespace, name)
         if rollout is None or (rollout.get("metadata") or {}).get("deletionTimestamp"):
             return Outcome(None)
-        plan = canary.plan(self.observe(rollout))
+        observed = self.observe(rollout)
+        plan = bluegreen.plan(observed) if bluegreen.is_blue_green(rollout) else canary.plan(observed)
         return await self.act(rollout, plan)
 
     async def act(self, rollout: dict[str, Any], plan: Plan) -> Outcome:
@@ -178,6 +185,12 @@ class Reconciler:
         elif isinstance(action, DeletePod):
             try:
                 await self.client.delete(PODS, ns, action.name)
+            except ApiError as exc:
+                if not exc.not_found:
+                    raise
+        elif isinstance(action, PatchPod):
+            try:
+                self.cache.put(PODS, await self.client.patch(PODS, ns, action.name, action.patch))
             except ApiError as exc:
                 if not exc.not_found:
                     raise

@@ -260,6 +260,71 @@ class CanarySpec:
 
 
 @dataclass(frozen=True)
+class BlueGreenSpec:
+    """``strategy.blueGreen`` with Argo's defaults."""
+
+    active_service: str
+    preview_service: str
+    preview_replica_count: int | None
+    auto_promotion_enabled: bool
+    auto_promotion_seconds: int
+    max_unavailable: int | str
+    scale_down_delay_seconds: int | None
+    scale_down_delay_revision_limit: int | None
+    abort_scale_down_delay_seconds: int | None
+    active_metadata: PodMetadata | None
+    preview_metadata: PodMetadata | None
+    anti_affinity: Mapping[str, Any] | None
+    pre_promotion_analysis: Mapping[str, Any] | None
+    post_promotion_analysis: Mapping[str, Any] | None
+    raw: Mapping[str, Any]
+
+    @staticmethod
+    def parse(raw: Mapping[str, Any]) -> BlueGreenSpec:
+        def mapping(key: str) -> Mapping[str, Any] | None:
+            value = raw.get(key)
+            return value if isinstance(value, Mapping) else None
+
+        auto = raw.get("autoPromotionEnabled")
+        return BlueGreenSpec(
+            active_service=str(raw.get("activeService") or ""),
+            preview_service=str(raw.get("previewService") or ""),
+            preview_replica_count=_opt_int(raw.get("previewReplicaCount")),
+            auto_promotion_enabled=True if auto is None else bool(auto),
+            auto_promotion_seconds=_opt_int(raw.get("autoPromotionSeconds")) or 0,
+            max_unavailable=(
+                raw["maxUnavailable"] if raw.get("maxUnavailable") is not None else DEFAULT_MAX_UNAVAILABLE
+            ),
+            scale_down_delay_seconds=_opt_int(raw.get("scaleDownDelaySeconds")),
+            scale_down_delay_revision_limit=_opt_int(raw.get("scaleDownDelayRevisionLimit")),
+            abort_scale_down_delay_seconds=_opt_int(raw.get("abortScaleDownDelaySeconds")),
+            active_metadata=PodMetadata.parse(raw.get("activeMetadata")),
+            preview_metadata=PodMetadata.parse(raw.get("previewMetadata")),
+            anti_affinity=mapping("antiAffinity"),
+            pre_promotion_analysis=mapping("prePromotionAnalysis"),
+            post_promotion_analysis=mapping("postPromotionAnalysis"),
+            raw=raw,
+        )
+
+    def needs_controller_pause(self) -> bool:
+        """Argo's ``needsBlueGreenControllerPause``: the controller pauses before the switch when
+        auto-promotion is off, or on with ``autoPromotionSeconds``."""
+        return not self.auto_promotion_enabled or self.auto_promotion_seconds > 0
+
+    def scale_down_delay(self) -> int:
+        """Seconds the previous active ReplicaSet keeps its pods after the switch (default 30; 0: none)."""
+        value = self.scale_down_delay_seconds
+        return DEFAULT_SCALE_DOWN_DELAY_SECONDS if value is None else max(value, 0)
+
+    def abort_scale_down_delay(self) -> int | None:
+        """Seconds an aborted new ReplicaSet keeps its pods (default 30); None: keep them (``0``)."""
+        value = self.abort_scale_down_delay_seconds
+        if value is None:
+            return DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS
+        return value if value > 0 else None
+
+
+@dataclass(frozen=True)
 class WorkloadRef:
     api_version: str
     kind: str
@@ -289,6 +354,7 @@ class RolloutSpec:
     canary: CanarySpec | None
     has_blue_green: bool
     raw_spec: Mapping[str, Any]
+    blue_green: BlueGreenSpec | None = None
 
     @staticmethod
     def parse(obj: Mapping[str, Any]) -> RolloutSpec:
@@ -305,6 +371,7 @@ class RolloutSpec:
                 scale_down=str(ref.get("scaleDown") or "never"),
             )
         canary_raw = strategy.get("canary")
+        blue_green_raw = strategy.get("blueGreen")
         replicas = spec.get("replicas")
         rhl = spec.get("revisionHistoryLimit")
         pds = spec.get("progressDeadlineSeconds")
@@ -327,6 +394,7 @@ class RolloutSpec:
             canary=CanarySpec.parse(canary_raw) if isinstance(canary_raw, Mapping) else None,
             has_blue_green=strategy.get("blueGreen") is not None,
             raw_spec=spec,
+            blue_green=BlueGreenSpec.parse(blue_green_raw) if isinstance(blue_green_raw, Mapping) else None,
         )
 
     # ------------------------------------------------------------------ derived values
@@ -344,6 +412,10 @@ class RolloutSpec:
         return min(unavailable, self.replicas)
 
     def _fenceposts(self) -> tuple[int, int]:
+        if self.canary is None and self.blue_green is not None:
+            # blue/green moves whole stacks; maxUnavailable only limits restarts (Argo: maxSurge 100%)
+            unavailable = scaled_int_or_percent(self.blue_green.max_unavailable, self.replicas, False)
+            return self.replicas, unavailable
         assert self.canary is not None
         surge = scaled_int_or_percent(self.canary.max_surge, self.replicas, True)
         unavailable = scaled_int_or_percent(self.canary.max_unavailable, self.replicas, False)
@@ -500,12 +572,77 @@ def validate_rollout(
                 "Multiple Strategies can not be listed",
             )
         )
-    elif has_bg:
-        errors.append(
-            _invalid("spec.strategy.blueGreen", "", "the blueGreen strategy is not supported by this controller yet")
-        )
     if ro.canary is not None and has_canary and not has_bg:
         errors.extend(_validate_canary(ro, ro.canary, services))
+    if ro.blue_green is not None and has_bg and not has_canary:
+        errors.extend(_validate_blue_green(ro, ro.blue_green, services))
+    return errors
+
+
+def _validate_blue_green(ro: RolloutSpec, bg: BlueGreenSpec, services: Mapping[str, Any] | None) -> list[str]:
+    errors: list[str] = []
+    path = "spec.strategy.blueGreen"
+    if not bg.active_service:
+        errors.append(
+            _required(f"{path}.activeService", "a blue/green Rollout needs activeService: the Service users reach")
+        )
+    elif bg.active_service == bg.preview_service:
+        errors.append(
+            _invalid(
+                f"{path}.activeService",
+                bg.active_service,
+                "This rollout uses the same service for the active and preview services, "
+                "but two different services are required.",
+            )
+        )
+    if services is not None:
+        for key, name in (("activeService", bg.active_service), ("previewService", bg.preview_service)):
+            if name and name not in services:
+                errors.append(
+                    _invalid(
+                        f"{path}.{key}",
+                        name,
+                        f'service "{name}" not found in namespace "{ro.namespace}": create it or fix the name',
+                    )
+                )
+    value = bg.raw.get("maxUnavailable")
+    if value is not None and not _is_int_or_percent(value):
+        errors.append(
+            _invalid(f"{path}.maxUnavailable", value, "must be a non-negative integer or a percentage like 25%")
+        )
+    for name in (
+        "previewReplicaCount",
+        "autoPromotionSeconds",
+        "scaleDownDelaySeconds",
+        "scaleDownDelayRevisionLimit",
+        "abortScaleDownDelaySeconds",
+    ):
+        value = bg.raw.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            errors.append(_invalid(f"{path}.{name}", value, "must be greater than or equal to 0"))
+    anti = bg.anti_affinity
+    if anti is not None:
+        required = anti.get("requiredDuringSchedulingIgnoredDuringExecution")
+        preferred = anti.get("preferredDuringSchedulingIgnoredDuringExecution")
+        if (required is None) == (preferred is None):
+            errors.append(
+                _invalid(
+                    f"{path}.antiAffinity",
+                    dict(anti),
+                    "AntiAffinity must have exactly one of the following set: "
+                    "requiredDuringSchedulingIgnoredDuringExecution or preferredDuringSchedulingIgnoredDuringExecution",
+                )
+            )
+        elif isinstance(preferred, Mapping):
+            weight = preferred.get("weight")
+            if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 100:
+                errors.append(
+                    _invalid(
+                        f"{path}.antiAffinity.preferredDuringSchedulingIgnoredDuringExecution.weight",
+                        weight,
+                        "AntiAffinity weight must be between 1 and 100",
+                    )
+                )
     return errors
 
 

@@ -155,8 +155,6 @@ def test_every_example_lints_clean() -> None:
     crds = schema.load_crds()
     for path in sorted((REPO / "examples").glob("*.yaml")):
         checked, findings = lint.lint_documents(lint.load_documents(path), crds)
-        # lint says what the controller says: blue/green is not implemented yet (issue 6)
-        findings = [f for f in findings if "blueGreen strategy is not supported by this controller yet" not in str(f)]
         assert checked >= 1 and findings == [], (path, findings)
 
 

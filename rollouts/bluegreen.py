@@ -1,0 +1,762 @@
+"""The blue/green strategy as a pure function: what is observed -> what to do next.
+
+``plan(observed)`` has the same shape as :func:`rollouts.canary.plan` and reuses its planner for
+everything the strategies share (validation, ReplicaSet creation and revisions, collisions,
+restartAt, pause and abort bookkeeping, conditions, the progress deadline, the status write); this
+module only decides what is blue/green's own, after Argo Rollouts' ``rollout/bluegreen.go``,
+``rollout/service.go`` and the blue/green parts of ``rollout/analysis.go``:
+
+- the preview Service selects the new ReplicaSet as soon as it exists; the active Service moves to it
+  only once it is fully available and the promotion is allowed (auto-promotion, ``autoPromotionSeconds``,
+  a manual promote, a successful ``prePromotionAnalysis``), and on abort back to the stable
+  ReplicaSet once that one is fully available again -- never to a ReplicaSet that is not ready;
+- ``previewReplicaCount`` sizes the new ReplicaSet until the promotion is allowed, then it is scaled
+  to full before the switch (``status.blueGreen.scaleUpPreviewCheckPoint`` remembers the approval);
+- the ReplicaSet the active Service left keeps its pods until its ``scale-down-deadline``
+  (``scaleDownDelaySeconds``, at most ``scaleDownDelayRevisionLimit`` of them); an aborted new
+  ReplicaSet keeps its pods for ``abortScaleDownDelaySeconds`` (0: until the next update);
+- ``postPromotionAnalysis`` runs after the switch; the new ReplicaSet becomes stable when it succeeds,
+  and a failure aborts, which moves the active Service back.
+
+Every write is ordered so that stopping between any two leaves the active Service on ready pods.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rollouts import canary_analysis as ca
+from rollouts import conditions_status as cs
+from rollouts.canary import (
+    CreateAnalysisRun,
+    DeleteAnalysisRun,
+    DeleteReplicaSet,
+    Observed,
+    PatchAnalysisRun,
+    PatchPod,
+    PatchReplicaSet,
+    PatchService,
+    Plan,
+    PodView,
+    _meta_patch,
+    _Planner,
+)
+from rollouts.hashing import pod_template_hash, template_digest
+from rollouts.labelselector import format_label_selector
+from rollouts.replicasets import (
+    EPHEMERAL_METADATA,
+    MANAGED_BY,
+    SCALE_DOWN_DEADLINE,
+    TEMPLATE_DIGEST,
+    ReplicaSetView,
+    apply_ephemeral_metadata,
+    by_creation,
+    format_time,
+    new_replicaset_manifest,
+    parse_time,
+)
+from rollouts.spec import HASH_LABEL, BlueGreenSpec, PodMetadata, validate_rollout
+
+PRE_PROMOTION = "prePromotionAnalysis"
+POST_PROMOTION = "postPromotionAnalysis"
+PRE_STATUS = "prePromotionAnalysisRunStatus"
+POST_STATUS = "postPromotionAnalysisRunStatus"
+PRE_TYPE = "PrePromotion"
+POST_TYPE = "PostPromotion"
+PRE_FAILED_MESSAGE = "Pre-promotion analysis phase error/failed"
+POST_FAILED_MESSAGE = "Post-promotion analysis phase error/failed"
+CHECKPOINT = "scaleUpPreviewCheckPoint"
+HOSTNAME_TOPOLOGY = "kubernetes.io/hostname"
+COMPLETED_MESSAGE = "Completed blue-green update"
+
+
+def service_hash(svc: Mapping[str, Any] | None) -> str:
+    """The pod-template hash a Service selects ("" when it selects none)."""
+    if svc is None:
+        return ""
+    return str(((svc.get("spec") or {}).get("selector") or {}).get(HASH_LABEL) or "")
+
+
+def anti_affinity_terms(anti: Mapping[str, Any], previous_hash: str) -> dict[str, Any]:
+    """Argo's injected anti-affinity: keep the new pods off the nodes of the previous version's pods."""
+    term = {
+        "labelSelector": {"matchExpressions": [{"key": HASH_LABEL, "operator": "In", "values": [previous_hash]}]},
+        "topologyKey": HOSTNAME_TOPOLOGY,
+    }
+    preferred = anti.get("preferredDuringSchedulingIgnoredDuringExecution")
+    if isinstance(preferred, Mapping):
+        weight = int(preferred.get("weight") or 1)
+        return {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": weight, "podAffinityTerm": term}]}
+    return {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+
+
+def with_anti_affinity(manifest: dict[str, Any], anti: Mapping[str, Any], previous_hash: str) -> dict[str, Any]:
+    manifest = copy.deepcopy(manifest)
+    pod_spec = manifest["spec"]["template"].setdefault("spec", {})
+    affinity = pod_spec.setdefault("affinity", {})
+    anti_affinity = affinity.setdefault("podAntiAffinity", {})
+    for key, terms in anti_affinity_terms(anti, previous_hash).items():
+        anti_affinity[key] = [*(anti_affinity.get(key) or []), *terms]
+    return manifest
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+@dataclass(frozen=True)
+class PromotionState:
+    """What the promotion analyses need to know of this pass."""
+
+    aborted: bool
+    pre_skip: bool  # fully promoted, already active, or promote --full
+    preview_ready: bool  # the preview stack is at its size and available
+    post_skip: bool  # fully promoted, or promote --full
+    switched: bool  # the active Service selects the new ReplicaSet
+
+
+class _PromotionAnalysis(ca._Analysis):
+    """Argo's ``reconcilePrePromotionAnalysisRun`` / ``reconcilePostPromotionAnalysisRun`` on the canary
+    analysis machinery (run naming, adoption, cancelling, history limits)."""
+
+    def __init__(self, inp: ca.AnalysisInput) -> None:
+        super().__init__(inp)
+        status = inp.old.get("blueGreen") or {}
+        pre_name = str((status.get(PRE_STATUS) or {}).get("name") or "")
+        post_name = str((status.get(POST_STATUS) or {}).get("name") or "")
+        self.current_pre = self.by_name.get(pre_name) if pre_name else None
+        self.current_post = self.by_name.get(post_name) if post_name else None
+        current = {n for n in (pre_name, post_name) if n}
+        self.others = [r for r in self.by_name.values() if r.name not in current]
+        self.pre_run: ca.RunView | None = None
+        self.post_run: ca.RunView | None = None
+
+    def needs_new(self, current: ca.RunView | None) -> bool:
+        """Argo's ``needsNewAnalysisRun``."""
+        if current is None:
+            return True
+        old = self.inp.old
+        if old.get("controllerPause") and not self._pause_condition(ca.PAUSE_INCONCLUSIVE):
+            return current.phase == "Inconclusive"
+        return old.get("abortedAt") is not None
+
+    def _pre(self, state: PromotionState) -> ca.RunView | None:
+        ref = ca.promotion_analysis(self.inp.ro, PRE_PROMOTION)
+        current = self.current_pre
+        if ref is None or not ref.templates or state.pre_skip:
+            self.cancel(current)
+            return None
+        if self.needs_new(current):
+            if not state.preview_ready:
+                return None  # measure the preview stack once it is up (again, after a retry), not an empty Service
+            labels = {HASH_LABEL: self.inp.pod_hash, ca.ROLLOUT_TYPE_LABEL: PRE_TYPE}
+            return self.create(ref, "pre", labels)
+        assert current is not None
+        self.react(current, PRE_FAILED_MESSAGE)
+        return current
+
+    def _post(self, state: PromotionState) -> ca.RunView | None:
+        ref = ca.promotion_analysis(self.inp.ro, POST_PROMOTION)
+        current = self.current_post
+        if ref is None or not ref.templates or state.post_skip or not state.switched:
+            self.cancel(current)
+            return None
+        if self.needs_new(current):
+            labels = {HASH_LABEL: self.inp.pod_hash, ca.ROLLOUT_TYPE_LABEL: POST_TYPE}
+            return self.create(ref, "post", labels)
+        assert current is not None
+        self.react(current, POST_FAILED_MESSAGE)
+        return current
+
+    def reconcile(self, state: PromotionState) -> ca.AnalysisOutcome:
+        if state.aborted:
+            # cancelled, but still shown: the status says which run aborted the update
+            self.cancel(self.current_pre)
+            self.cancel(self.current_post)
+            pre, post = self.current_pre, self.current_post
+        else:
+            pre, post = self._pre(state), self._post(state)
+        self.pre_run, self.post_run = pre, post
+        current = {r.name for r in (pre, post) if r is not None}
+        others = [r for r in self.others if r.name not in current]
+        for run in others:
+            self.cancel(run)
+        ok, bad = ca.history_limits(self.inp.ro)
+        self.out.delete = ca.runs_to_delete(others, self.inp.rs_hashes, ok, bad)
+        self._promotion_events(PRE_STATUS, pre, PRE_TYPE)
+        self._promotion_events(POST_STATUS, post, POST_TYPE)
+        return self.out
+
+    def _promotion_events(self, key: str, run: ca.RunView | None, kind: str) -> None:
+        """Argo's ``emitAnalysisRunStatusChanges``."""
+        if run is None or not run.phase:
+            return
+        prev = (self.inp.old.get("blueGreen") or {}).get(key)
+        if prev is not None and (prev.get("name") != run.name or prev.get("status") == run.phase):
+            return
+        previous = str(prev.get("status") or "") if prev is not None else "NoPreviousStatus"
+        message = f"{kind} Analysis Run '{run.name}' Status New: '{run.phase}' Previous: '{previous}'"
+        self.out.events.append((f"AnalysisRun{run.phase}", message, run.phase in ("Failed", "Error")))
+
+    def statuses(self) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        for key, run in ((PRE_STATUS, self.pre_run), (POST_STATUS, self.post_run)):
+            if run is None:
+                continue
+            entry = {"name": run.name, "status": run.phase or "Pending"}
+            if run.message:
+                entry["message"] = run.message
+            out[key] = entry
+        return out
+
+
+# --------------------------------------------------------------------------- the planner
+
+
+class _BlueGreenPlanner(_Planner):
+    def __init__(self, obs: Observed) -> None:
+        super().__init__(obs)
+        self.promotion: _PromotionAnalysis | None = None
+
+    # ------------------------------------------------------------------ entry point
+
+    def run(self) -> Plan:
+        ro = self.ro
+        bg = ro.blue_green
+        template, selector, workload_error = self._resolve_template()
+        names = [n for n in (bg.active_service, bg.preview_service) if n] if bg is not None else []
+        services_present = {n: True for n in names if n in self.obs.services}
+        errors = validate_rollout(ro, template, services_present, workload_error)
+        if bg is not None:
+            errors.extend(self._owned_service_errors(bg))
+        if bg is not None and not errors:
+            errors.extend(ca.template_errors(ro, self.obs.rollout, self.templates))
+        if errors:
+            return self._invalid(errors)
+        assert template is not None and selector is not None and bg is not None
+        self.bg: BlueGreenSpec = bg
+        self.template, self.selector = template, selector
+
+        collision = self.old.get("collisionCount")
+        self.pod_hash = pod_template_hash(template, int(collision) if collision is not None else None)
+        self.digest = template_digest(template)
+        self.step_hash = ""
+        live = [rs for rs in (ReplicaSetView.parse(r) for r in self.obs.replicasets) if not rs.deleting]
+        self.all_rss = live
+        self.active_svc = self.obs.services.get(bg.active_service)
+        self.preview_svc = self.obs.services.get(bg.preview_service) if bg.preview_service else None
+        self.active_hash = service_hash(self.active_svc)  # updated when this pass switches it
+        self.preview_hash = service_hash(self.preview_svc)
+        self.observed_active_hash = self.active_hash
+        stable_hash = self.old.get("stableRS") or ""
+        self.stable_rs: ReplicaSetView | None = next(
+            (rs for rs in live if stable_hash and rs.pod_hash == stable_hash), None
+        )
+        new_rs = next((rs for rs in live if rs.pod_hash == self.pod_hash), None)
+        if new_rs is not None and new_rs.annotations.get(TEMPLATE_DIGEST, self.digest) != self.digest:
+            return self._collision()
+        if new_rs is None:
+            return self._create_new_rs(live)
+        self.new_rs: ReplicaSetView | None = new_rs
+        self._sync_revision(live)
+        self.others = [rs for rs in live if rs.name != new_rs.name]
+        self.kept, self.active_others, self.delay = {}, self.others, None
+        self.checkpoint = bool((self.old.get("blueGreen") or {}).get(CHECKPOINT)) and not self._new_is_active()
+
+        if self._template_or_steps_changed():
+            self._preview_service()
+            return self._reset_for_new_version()
+        if cs.rollout_completed(self.old) and self.aborted():
+            self.remove_abort = True  # "Removing abort condition from fully promoted rollout"
+        if self._restart_pods():
+            return self._persist(self._base_status())
+        self._revision_history()
+        self._preview_service()
+        self._reconcile_analysis()
+        if cs.PAUSE_BLUE_GREEN not in self.add_pause and self.add_pause:
+            # "Detected pause due to inconclusive AnalysisRun": nothing moves in this pass
+            self._ephemeral_metadata()
+            return self._sync_status()
+        self._reconcile_pause()
+        self._scale_current()
+        self._active_service()
+        self._scale_down_old()
+        self._ephemeral_metadata()
+        return self._sync_status()
+
+    # ------------------------------------------------------------------ validation and creation
+
+    def _owned_service_errors(self, bg: BlueGreenSpec) -> list[str]:
+        errors = []
+        for key, name in (("activeService", bg.active_service), ("previewService", bg.preview_service)):
+            svc = self.obs.services.get(name) if name else None
+            if svc is None:
+                continue
+            owner = ((svc.get("metadata") or {}).get("annotations") or {}).get(MANAGED_BY)
+            if owner and owner != self.ro.name:
+                errors.append(
+                    f'spec.strategy.blueGreen.{key}: Invalid value: "{name}": Service "{name}" is managed by another '
+                    f'Rollout ("{owner}"); give each Rollout its own Service'
+                )
+        return errors
+
+    def _new_rs_manifest(self, revision: int, stable_exists: bool) -> dict[str, Any]:
+        bg = self.bg
+        # the first version takes the active role at once; later ones start as the preview
+        ephemeral = bg.preview_metadata if self.active_hash or stable_exists else bg.active_metadata
+        manifest = new_replicaset_manifest(
+            self.ro, self.template, self.selector, self.pod_hash, revision, self.digest, ephemeral
+        )
+        previous = str(self.old.get("stableRS") or "")
+        if bg.anti_affinity is not None and stable_exists and previous:
+            manifest = with_anti_affinity(manifest, bg.anti_affinity, previous)
+        return manifest
+
+    # ------------------------------------------------------------------ small predicates
+
+    def _new_is_active(self) -> bool:
+        return bool(self.active_hash) and self.active_hash == self.pod_hash
+
+    def _halted(self) -> bool:
+        """Argo's ``haltProgress``: a manual pause or an inconclusive analysis stops the Services."""
+        return self.ro.paused or self._pause_condition(ca.PAUSE_INCONCLUSIVE) is not None
+
+    def _active_rs(self) -> ReplicaSetView | None:
+        return next((rs for rs in self.all_rss if self.active_hash and rs.pod_hash == self.active_hash), None)
+
+    def _desired_new(self) -> int:
+        """Argo's ``NewRSNewReplicas`` for blue/green."""
+        ro, bg = self.ro, self.bg
+        active = self._active_rs()
+        if bg.preview_replica_count is None or active is None or self._new_is_active():
+            return ro.replicas
+        if self.checkpoint or self.old.get("promoteFull"):
+            return ro.replicas
+        return min(bg.preview_replica_count, ro.replicas)
+
+    def _ready_for_pause(self) -> bool:
+        """Argo's ``ReadyForPause``: the new ReplicaSet is at its (preview) size and available."""
+        assert self.new_rs is not None
+        desired = self._desired_new()
+        return self.new_rs.replicas == desired and self.new_rs.available >= desired
+
+    def _fully_available(self, rs: ReplicaSetView | None) -> bool:
+        """Saturated: at the Rollout's size with every pod available (the only kind of ReplicaSet
+        the active Service may select)."""
+        if rs is None:
+            return False
+        return rs.replicas == self.ro.replicas and rs.available >= self.ro.replicas
+
+    def _first_version(self) -> bool:
+        return self.stable_rs is None or self.stable_rs.pod_hash == self.pod_hash
+
+    def _fast_tracked(self) -> bool:
+        """Argo's ``isBlueGreenFastTracked``: no pause and no pre-promotion analysis. An active Service
+        without a hash counts only for the first version (Argo: always; a re-applied Service manifest
+        mid-update would then skip the checks)."""
+        no_hash = not self.observed_active_hash and self._first_version()
+        return bool(self.old.get("promoteFull")) or no_hash or self._new_is_active()
+
+    def _completed_pre_promotion(self) -> bool:
+        if self.bg.pre_promotion_analysis is None or self._skip_pre_promotion():
+            return True
+        run = self.promotion.pre_run if self.promotion is not None else None
+        return run is not None and run.phase == "Successful"
+
+    def _skip_pre_promotion(self) -> bool:
+        stable = self.old.get("stableRS") or ""
+        return stable == self.pod_hash or self._new_is_active() or bool(self.old.get("promoteFull"))
+
+    def _completed_pause(self) -> bool:
+        """Argo's ``CompletedBlueGreenPause``: no pause needed, its time is up, or the user promoted
+        (the pause condition is gone, ``controllerPause`` is still set)."""
+        if not self.bg.needs_controller_pause():
+            return True
+        cond = self._pause_condition(cs.PAUSE_BLUE_GREEN)
+        if cond is None:
+            return bool(self.old.get("controllerPause")) and not self.old.get("pauseConditions")
+        seconds = self.bg.auto_promotion_seconds
+        if seconds > 0:
+            started = parse_time(cond.get("startTime")) or self.now
+            return self.now >= started + seconds
+        return False
+
+    # ------------------------------------------------------------------ services
+
+    def _switch(self, name: str, svc: Mapping[str, Any], pod_hash: str) -> None:
+        current = service_hash(svc)
+        patch: dict[str, Any] = {"spec": {"selector": {HASH_LABEL: pod_hash}}}
+        if MANAGED_BY not in ((svc.get("metadata") or {}).get("annotations") or {}):
+            patch["metadata"] = {"annotations": {MANAGED_BY: self.ro.name}}
+        self.plan.actions.append(PatchService(name, patch))
+        self.event(cs.SWITCH_SERVICE_REASON, f"Switched selector for service '{name}' from '{current}' to '{pod_hash}'")
+
+    def _preview_service(self) -> None:
+        """Argo's ``reconcilePreviewService``: the preview Service follows the newest ReplicaSet."""
+        if self.preview_svc is None or self._halted() or self.preview_hash == self.pod_hash:
+            return
+        self._switch(self.bg.preview_service, self.preview_svc, self.pod_hash)
+        self.preview_hash = self.pod_hash
+
+    def _active_service(self) -> None:
+        """Argo's ``reconcileActiveService``, with one more rule: the active Service only ever moves to a
+        fully available ReplicaSet (on abort too)."""
+        svc = self.active_svc
+        if svc is None:
+            return
+        if self.aborted():
+            target = self.stable_rs
+            if target is None or target.pod_hash == self.active_hash or not self._fully_available(target):
+                return
+            self._switch(self.bg.active_service, svc, target.pod_hash)
+            self.active_hash = target.pod_hash
+            return
+        stable = self.stable_rs
+        if not self.active_hash and not self._first_version() and stable is not None:
+            # the Service lost its hash (a re-applied manifest) during an update: back to the stable stack
+            if self._fully_available(stable):
+                self._switch(self.bg.active_service, svc, stable.pod_hash)
+                self.active_hash = stable.pod_hash
+            return
+        if self._halted() or self._new_is_active():
+            return
+        if not self._ready_for_pause() or not self._fully_available(self.new_rs):
+            return
+        if self._fast_tracked() or self.checkpoint or (self._completed_pause() and self._completed_pre_promotion()):
+            self._switch(self.bg.active_service, svc, self.pod_hash)
+            self.active_hash = self.pod_hash
+
+    # ------------------------------------------------------------------ pause
+
+    def _reconcile_pause(self) -> None:
+        """Argo's ``reconcileBlueGreenPause``."""
+        if self.aborted() or not self._ready_for_pause() or self._halted():
+            return
+        present = self._pause_condition(cs.PAUSE_BLUE_GREEN) is not None
+        if self._fast_tracked() or self.checkpoint or not self.bg.needs_controller_pause():
+            if present:
+                self.remove_pause.append(cs.PAUSE_BLUE_GREEN)
+            return
+        if not self._completed_pre_promotion():
+            return
+        seconds = self.bg.auto_promotion_seconds
+        if present:
+            if self._completed_pause():
+                self.remove_pause.append(cs.PAUSE_BLUE_GREEN)
+            elif seconds > 0:
+                cond = self._pause_condition(cs.PAUSE_BLUE_GREEN) or {}
+                started = parse_time(cond.get("startTime")) or self.now
+                self.plan.requeue(started + seconds - self.now)
+        elif not self.old.get("controllerPause"):
+            self.add_pause.append(cs.PAUSE_BLUE_GREEN)
+            if seconds > 0:
+                self.plan.requeue(seconds)
+
+    # ------------------------------------------------------------------ replica counts
+
+    def _delaying_abort_scale_down(self) -> bool:
+        return False  # the blue/green abort delay is handled in _scale_new
+
+    def _clear_deadline(self, rs: ReplicaSetView) -> None:
+        if SCALE_DOWN_DEADLINE in rs.annotations:
+            self.plan.actions.append(
+                PatchReplicaSet(rs.name, {"metadata": {"annotations": {SCALE_DOWN_DEADLINE: None}}}, "clear deadline")
+            )
+
+    def _scale_current(self) -> None:
+        """Argo's ``reconcileBlueGreenReplicaSets``: the ReplicaSet behind the active Service at full size,
+        on abort the stable one too (the Service goes back to it), then the new one."""
+        ro, new_rs = self.ro, self.new_rs
+        assert new_rs is not None
+        active = self._active_rs()
+        if active is not None and active.name != new_rs.name:
+            self._clear_deadline(active)
+            self._scale(active, ro.replicas)
+        stable = self.stable_rs
+        if self.aborted() and stable is not None and stable.name != new_rs.name and stable is not active:
+            self._clear_deadline(stable)
+            self._scale(stable, ro.replicas)
+        self._scale_new()
+
+    def _scale_new(self) -> None:
+        new_rs = self.new_rs
+        assert new_rs is not None
+        desired = self._desired_new()
+        if self.aborted():
+            if self._new_is_active():
+                return  # it serves until the stable ReplicaSet is back
+            delay = self.bg.abort_scale_down_delay()
+            if delay is not None:
+                deadline = new_rs.scale_down_deadline()
+                if deadline is None:
+                    stable = self.stable_rs
+                    if stable is not None and stable.available >= self.ro.replicas:
+                        self.plan.actions.append(
+                            PatchReplicaSet(
+                                new_rs.name,
+                                {"metadata": {"annotations": {SCALE_DOWN_DEADLINE: format_time(self.now + delay)}}},
+                                "abort scale-down delay",
+                            )
+                        )
+                        self.plan.requeue(delay)
+                    return
+                if deadline > self.now:
+                    self.plan.requeue(deadline - self.now)
+                    return
+                desired = 0
+        else:
+            self._clear_deadline(new_rs)
+        self._scale(new_rs, desired)
+
+    def _scale_down_old(self) -> None:
+        """Argo's ``scaleDownOldReplicaSetsForBlueGreen``: the ReplicaSet the active Service left gets a
+        scale-down deadline and keeps its pods until then (newest first, at most
+        ``scaleDownDelayRevisionLimit``); every other old ReplicaSet is scaled down at once. The
+        ReplicaSet the active Service selects, and on abort the stable one, are never touched."""
+        if self._pause_condition(ca.PAUSE_INCONCLUSIVE) is not None:
+            return
+        bg = self.bg
+        delay = bg.scale_down_delay()
+        limit = bg.scale_down_delay_revision_limit
+        was_active = {(self.old.get("blueGreen") or {}).get("activeSelector") or "", self.observed_active_hash}
+        annotated = 0
+        for rs in sorted(self.others, key=lambda r: (r.revision, r.created, r.name), reverse=True):
+            if rs.pod_hash == self.active_hash or rs.replicas == 0:
+                continue
+            if self.aborted() and self.stable_rs is not None and rs.name == self.stable_rs.name:
+                continue
+            deadline = rs.scale_down_deadline() if SCALE_DOWN_DEADLINE in rs.annotations else None
+            if deadline is None:
+                if rs.pod_hash in was_active and delay > 0 and (limit is None or annotated < limit):
+                    annotated += 1
+                    stamp = format_time(self.now + delay)
+                    self.plan.actions.append(
+                        PatchReplicaSet(
+                            rs.name, {"metadata": {"annotations": {SCALE_DOWN_DEADLINE: stamp}}}, "scale-down delay"
+                        )
+                    )
+                    self.plan.requeue(delay)
+                    continue
+            else:
+                annotated += 1
+                within_limit = limit is None or annotated <= limit
+                if within_limit and deadline > self.now:
+                    self.plan.requeue(deadline - self.now)
+                    continue
+            self._scale(rs, 0)
+
+    def _revision_history(self) -> None:
+        keep = {self.old.get("stableRS") or "", self.active_hash, self.preview_hash}
+        cleanable = by_creation([rs for rs in self.others if rs.pod_hash not in keep])
+        excess = len(cleanable) - self.ro.revision_history_limit
+        for rs in cleanable[: max(excess, 0)]:
+            if rs.status_replicas != 0 or rs.replicas != 0 or rs.generation > rs.observed_generation:
+                continue
+            self.plan.actions.append(DeleteReplicaSet(rs.name, rs.uid))
+
+    # ------------------------------------------------------------------ ephemeral metadata
+
+    def _ephemeral_metadata(self) -> None:
+        """``activeMetadata`` on the ReplicaSet the active Service selects, ``previewMetadata`` on the new
+        one while it is not active; a ReplicaSet that lost its role loses the metadata."""
+        bg = self.bg
+        for rs in self.all_rss:
+            desired: PodMetadata | None
+            if self.active_hash and rs.pod_hash == self.active_hash:
+                desired = bg.active_metadata
+            elif rs.pod_hash == self.pod_hash:
+                desired = bg.preview_metadata if self.active_hash else bg.active_metadata
+            else:
+                desired = None
+            existing = rs.ephemeral_metadata()
+            if desired is None and existing is None:
+                continue
+            self._pod_metadata(rs, existing, desired)
+            meta = apply_ephemeral_metadata(rs.template_metadata, existing, desired)
+            annotation = json.dumps(desired.as_dict(), sort_keys=True) if desired and desired.as_dict() else None
+            if meta == dict(rs.template_metadata) and annotation == rs.annotations.get(EPHEMERAL_METADATA):
+                continue
+            patch: dict[str, Any] = {"metadata": {"annotations": {EPHEMERAL_METADATA: annotation}}}
+            template_patch = _meta_patch(rs.template_metadata, meta)
+            if template_patch:
+                patch["spec"] = {"template": {"metadata": template_patch}}
+            self.plan.actions.append(PatchReplicaSet(rs.name, patch, "ephemeral metadata"))
+
+    def _pod_metadata(self, rs: ReplicaSetView, existing: PodMetadata | None, desired: PodMetadata | None) -> None:
+        """Argo's ``SyncReplicaSetEphemeralPodMetadata``: the running pods take the role's metadata too
+        (before the ReplicaSet records it, so a crash in between is repaired by the next pass)."""
+        for pod in self.obs.pods or ():
+            if PodView.parse(pod).owner_uid != rs.uid:
+                continue
+            meta = pod.get("metadata") or {}
+            current = {k: meta[k] for k in ("labels", "annotations") if meta.get(k)}
+            wanted = apply_ephemeral_metadata(current, existing, desired)
+            patch = _meta_patch(current, wanted)
+            if patch:
+                self.plan.actions.append(PatchPod(str(meta.get("name", "")), {"metadata": patch}))
+
+    # ------------------------------------------------------------------ analysis
+
+    def _reconcile_analysis(self) -> None:
+        obs = self.obs
+        rs_hashes: dict[str, bool] = {}
+        for raw in obs.replicasets:
+            rs = ReplicaSetView.parse(raw)
+            if rs.pod_hash:
+                rs_hashes[rs.pod_hash] = rs.deleting
+        names = obs.analysis_run_names
+        if names is None:
+            names = frozenset(str((r.get("metadata") or {}).get("name", "")) for r in obs.analysis_runs)
+        inp = ca.AnalysisInput(
+            ro=self.ro,
+            rollout=obs.rollout,
+            old=self.old,
+            runs=obs.analysis_runs,
+            taken_names=names,
+            templates=self.templates,
+            pod_hash=self.pod_hash,
+            revision=self.revision(),
+            rs_hashes=rs_hashes,
+            aborted=self.aborted(),
+            step_index=None,
+        )
+        stable = self.old.get("stableRS") or ""
+        state = PromotionState(
+            aborted=self.aborted(),
+            pre_skip=self._skip_pre_promotion(),
+            preview_ready=self._ready_for_pause(),
+            post_skip=stable == self.pod_hash or bool(self.old.get("promoteFull")),
+            switched=self._new_is_active(),
+        )
+        self.promotion = _PromotionAnalysis(inp)
+        outcome = self.promotion.reconcile(state)
+        for manifest in outcome.create:
+            self.plan.actions.append(CreateAnalysisRun(manifest))
+        for name in outcome.terminate:
+            self.plan.actions.append(PatchAnalysisRun(name, ca.TERMINATE_PATCH))
+        for run in outcome.delete:
+            self.plan.actions.append(DeleteAnalysisRun(run.name, run.uid))
+        for reason, message, warning in outcome.events:
+            self.event(reason, message, warning=warning)
+        if outcome.add_pause:
+            self.add_pause.append(ca.PAUSE_INCONCLUSIVE)
+        if outcome.abort_message is not None and not self.aborted():
+            self.add_abort = True
+            self.abort_message = outcome.abort_message
+
+    # ------------------------------------------------------------------ status
+
+    def _weights(self, new: dict[str, Any]) -> None:
+        new.pop("canary", None)
+
+    def _base_status(self) -> dict[str, Any]:
+        new = super()._base_status()
+        for key in ("canary", "currentStepHash", "currentStepIndex"):
+            new.pop(key, None)
+        selectors: dict[str, Any] = {}
+        if self.active_hash:
+            selectors["activeSelector"] = self.active_hash
+        if self.preview_hash:
+            selectors["previewSelector"] = self.preview_hash
+        if self.promotion is not None:
+            selectors.update(self.promotion.statuses())
+        if self.checkpoint:
+            selectors[CHECKPOINT] = True  # kept through passes that stop early (restart); recomputed by _sync_status
+        new["blueGreen"] = selectors
+        active = self._active_rs()
+        if active is not None:
+            # Argo counts the active stack: what users are served by
+            new["availableReplicas"] = active.available
+            new["readyReplicas"] = active.ready
+            new["HPAReplicas"] = active.status_replicas
+            selector = copy.deepcopy(dict(self.selector))
+            selector["matchLabels"] = {**(selector.get("matchLabels") or {}), HASH_LABEL: active.pod_hash}
+            new["selector"] = format_label_selector(selector)
+        return new
+
+    def _reset_for_new_version(self) -> Plan:
+        """A new pod template: start over (pause, abort and analysis forgotten). Going back to a version
+        that is still within its scale-down delay is promoted at once, as with ``promote --full``."""
+        new = self._base_status()
+        self.clear_pause = True
+        self.remove_abort = True
+        self.restarted_at = self.ro.restart_at
+        for key in (PRE_STATUS, POST_STATUS, CHECKPOINT):
+            new["blueGreen"].pop(key, None)
+        assert self.new_rs is not None
+        within_delay = SCALE_DOWN_DEADLINE in self.new_rs.annotations and self._fully_available(self.new_rs)
+        new["promoteFull"] = within_delay and not self._new_is_active()
+        if not new["blueGreen"]:
+            new.pop("blueGreen")
+        return self._persist(new)
+
+    def _should_full_promote(self) -> str:
+        """Argo's ``shouldFullPromote`` for blue/green."""
+        if self.stable_rs is None:
+            return "Initial deploy"
+        if self.aborted() or self.active_hash != self.pod_hash:
+            return ""
+        if self.bg.post_promotion_analysis is not None and not self.old.get("promoteFull"):
+            run = self.promotion.post_run if self.promotion is not None else None
+            if run is None or run.phase != "Successful":
+                return ""
+        return COMPLETED_MESSAGE
+
+    def _sync_status(self) -> Plan:
+        """Argo's ``syncRolloutStatusBlueGreen``."""
+        new = self._base_status()
+        if self.old.get("promoteFull"):
+            self.clear_pause = True
+            self.remove_abort = True
+        reason = self._should_full_promote()
+        selectors = new["blueGreen"]
+        selectors.pop(CHECKPOINT, None)
+        if reason:
+            self.clear_pause = True
+            self.remove_abort = True
+            new["promoteFull"] = False
+            if (self.old.get("stableRS") or "") != self.pod_hash:
+                new["stableRS"] = self.pod_hash
+                self.event(
+                    cs.ROLLOUT_COMPLETED_REASON,
+                    cs.ROLLOUT_COMPLETED_MESSAGE.format(self.revision(), self.pod_hash, reason),
+                )
+        elif self._promotion_approved():
+            selectors[CHECKPOINT] = True
+        if not selectors:
+            new.pop("blueGreen")
+        return self._persist(new)
+
+    def _promotion_approved(self) -> bool:
+        """``scaleUpPreviewCheckPoint``: set once the preview stack passed its pre-promotion analysis and
+        its pause (so the approval survives the scale-up to full size), until the switch."""
+        if self.aborted() or self._new_is_active() or self._active_rs() is None:
+            return False
+        if self.checkpoint:
+            return True
+        return self._completed_pre_promotion() and self._completed_pause() and self._ready_for_pause()
+
+
+def plan(observed: Observed) -> Plan:
+    """The next moves for one Rollout (blue/green strategy)."""
+    return _BlueGreenPlanner(observed).run()
+
+
+def referenced_services(rollout: Mapping[str, Any]) -> list[str]:
+    bg = ((rollout.get("spec") or {}).get("strategy") or {}).get("blueGreen") or {}
+    return [str(bg[k]) for k in ("activeService", "previewService") if isinstance(bg, Mapping) and bg.get(k)]
+
+
+def uses_pod_metadata(rollout: Mapping[str, Any]) -> bool:
+    """Does a blue/green Rollout put role metadata on its pods (so the reconciler must read them)?"""
+    bg = ((rollout.get("spec") or {}).get("strategy") or {}).get("blueGreen") or {}
+    return isinstance(bg, Mapping) and bool(bg.get("activeMetadata") or bg.get("previewMetadata"))
+
+
+def is_blue_green(rollout: Mapping[str, Any]) -> bool:
+    """A blue/green Rollout (with both strategies set, the canary planner reports the InvalidSpec)."""
+    strategy = (rollout.get("spec") or {}).get("strategy") or {}
+    return strategy.get("blueGreen") is not None and strategy.get("canary") is None

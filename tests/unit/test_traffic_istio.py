@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from rollouts.sandbox.patches import merge_patch as merge
 from rollouts.traffic.istio import API_VERSION, IstioRouter
 from rollouts.traffic.router import DesiredTraffic, HeaderRoute, MirrorRoute, ObjectRef, Owner, RouterResult
 
@@ -95,19 +96,6 @@ def desired(weight: int, **kw: Any) -> DesiredTraffic:
     )
     values.update(kw)
     return DesiredTraffic(**values)
-
-
-def merge(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch, as the API server applies it."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge(result.get(key), value)
-    return result
 
 
 def applied(result: RouterResult, live: dict[ObjectRef, Any]) -> dict[ObjectRef, Any]:

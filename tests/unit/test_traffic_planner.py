@@ -198,6 +198,9 @@ def test_a_routing_problem_writes_nothing_and_holds_the_step() -> None:
     errors = [m for r, m in w.events if r == "TrafficRoutingError"]
     assert len(errors) == 1 and "has no rules using Service" in errors[0]  # recorded once, not every pass
     assert w.status["currentStepIndex"] == 0
+    assert w.status["canary"]["weights"]["canary"]["weight"] == 0  # what is routed, not what the step wants
+    [router] = w.status["canary"]["trafficRouters"]
+    assert router["setWeight"] == 0 and "has no rules using Service" in router["message"]
 
 
 def test_two_routers_at_once() -> None:

@@ -183,11 +183,22 @@ class Reconciler:
         ns, name = meta.get("namespace", ""), meta["name"]
         writes = 0
         current = rollout
+        routing_refused = False
         for action in plan.actions:
+            if routing_refused and isinstance(action, WriteRoutingObject):
+                continue
             try:
                 writes += 1
                 current = await self._do(current, action)
             except ApiError as exc:
+                if isinstance(action, WriteRoutingObject) and exc.status != 409:
+                    # The planner sized the ReplicaSets by what the routing objects route now, not by
+                    # what it asked for, so the rest of the plan is safe without the refused write.
+                    routing_refused = True
+                    writes += 1
+                    await self._routing_refused(rollout, action, exc)
+                    plan.requeue(ROUTING_WRITE_RETRY_SECONDS)
+                    continue
                 return await self._write_failed(rollout, action, exc, writes)
         if plan.status is not None:
             patch = merge_patch(rollout.get("status") or {}, plan.status)
@@ -284,6 +295,12 @@ class Reconciler:
                 if not exc.not_found:
                     raise
 
+    async def _routing_refused(self, rollout: dict[str, Any], action: WriteRoutingObject, exc: ApiError) -> None:
+        """A routing write the API server refused (kind not served, rejected by its schema, forbidden)."""
+        ref = action.write.ref
+        message = f"{ref.describe()}: {action.write.op} refused by the API server ({exc.status}): {exc.message}"
+        await self._event(rollout, EventSpec("Warning", TRAFFIC_ROUTING_ERROR_REASON, message))
+
     async def _write_failed(
         self, rollout: dict[str, Any], action: canary.Action, exc: ApiError, writes: int
     ) -> Outcome:
@@ -291,14 +308,8 @@ class Reconciler:
         meta = rollout["metadata"]
         ns, name = meta.get("namespace", ""), meta["name"]
         if isinstance(action, WriteRoutingObject):
-            # the next pass reads the routing objects again: a conflict or a lost race retries at once,
-            # anything else (kind not served, rejected by the schema, forbidden) is reported and retried later
-            if exc.status == 409:
-                return Outcome(0.0, writes)
-            ref = action.write.ref
-            message = f"{ref.describe()}: {action.write.op} refused by the API server ({exc.status}): {exc.message}"
-            await self._event(rollout, EventSpec("Warning", TRAFFIC_ROUTING_ERROR_REASON, message))
-            return Outcome(ROUTING_WRITE_RETRY_SECONDS, writes + 1)
+            # a conflict or a lost race: the next pass reads the routing objects again
+            return Outcome(0.0, writes)
         if isinstance(action, CreateAnalysisRun) and exc.already_exists:
             # our cache had not seen it yet: read it, and decide again (adopt it, or take the next name)
             await self._refresh(ANALYSISRUNS, ns, str(action.manifest["metadata"]["name"]))

@@ -30,6 +30,10 @@ def test_without_the_traffic_split_crd_the_write_is_reported(cluster: Cluster, c
         60,
     )
     assert message.startswith(f"TrafficSplit {ns}/web-split: create refused by the API server (404)")
+    # the first version still comes up (its Services carry the traffic); no weight is recorded as routed
+    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
+    routers = cluster.status(ns, "web")["canary"]["trafficRouters"]
+    assert routers == [{"name": "smi", "setWeight": 0, "actualWeight": 0}]
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rollouts.traffic.registry import RouterContext, missing_services
 from rollouts.traffic.router import (
     DesiredTraffic,
     HeaderRoute,
@@ -76,10 +77,10 @@ class IstioRouter:
 
     name = "istio"
 
-    def __init__(self, entry: Mapping[str, Any], namespace: str, rollout_name: str = "") -> None:
-        self.entry = _as_dict(entry)
-        self.namespace = namespace
-        self.rollout_name = rollout_name
+    def __init__(self, context: RouterContext) -> None:
+        self.context = context
+        self.entry = _as_dict(context.config)
+        namespace = self.namespace = context.namespace
         self.virtual_services = self._virtual_services()
         dr = _as_dict(self.entry.get("destinationRule"))
         self.destination_rule: ObjectRef | None = None
@@ -126,7 +127,8 @@ class IstioRouter:
         return True
 
     def spec_problems(self) -> Sequence[RoutingProblem]:
-        problems = []
+        # host-level routes tell stable from canary by Service; subset-level ones by subset
+        problems = list(missing_services(self.context)) if self.subsets is None else []
         has_single = isinstance(self.entry.get("virtualService"), Mapping)
         has_many = bool(_as_list(self.entry.get("virtualServices")))
         if has_single and has_many:

@@ -12,7 +12,6 @@ import yaml
 from rollouts import schema
 from rollouts.cli import lint
 from rollouts.cli.main import main
-from rollouts.traffic.registry import ROUTERS
 
 REPO = Path(__file__).resolve().parent.parent.parent
 

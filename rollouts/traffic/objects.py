@@ -42,16 +42,22 @@ def annotations_of(obj: Mapping[str, Any] | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in ((obj.get("metadata") or {}).get("annotations") or {}).items()}
 
 
-def parse_weight(value: Any) -> int | None:
-    """A weight as written in an object: int, "20", or a Kubernetes quantity such as "20" / "200m"."""
+def parse_quantity(value: Any) -> float | None:
+    """A weight as written in an object: 20, "20", or a Kubernetes quantity such as "500m"."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
+    if isinstance(value, int | float):
+        return float(value)
     text = str(value).strip()
     try:
         if text.endswith("m"):
-            return round(int(text[:-1]) / 1000)
-        return round(float(text))
+            return int(text[:-1]) / 1000
+        return float(text)
     except ValueError:
         return None
+
+
+def parse_weight(value: Any) -> int | None:
+    """`parse_quantity`, rounded to a whole weight."""
+    quantity = parse_quantity(value)
+    return None if quantity is None else round(quantity)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rollouts.traffic.objects import merge_diff, owned_by, parse_weight
+from rollouts.traffic.objects import merge_diff, owned_by, parse_quantity, parse_weight
 from rollouts.traffic.registry import RouterContext, missing_services
 from rollouts.traffic.router import (
     DesiredTraffic,
@@ -62,10 +62,10 @@ class SmiRouter:
         """The canary's share of the split, scaled to maxTrafficWeight (0 when there is no split)."""
         if split is None:
             return 0
-        total = 0
-        canary = 0
+        total = 0.0
+        canary = 0.0
         for backend in (split.get("spec") or {}).get("backends") or []:
-            weight = parse_weight(backend.get("weight")) if isinstance(backend, Mapping) else None
+            weight = parse_quantity(backend.get("weight")) if isinstance(backend, Mapping) else None
             if weight is None:
                 return None
             total += weight

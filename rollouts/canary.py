@@ -1037,7 +1037,8 @@ class _Planner:
             if message != self._old_routing_message():
                 self.event(ct.TRAFFIC_ROUTING_ERROR_REASON, message, warning=True)
             for outcome in state.outcomes:
-                outcome.writes = ()
+                outcome.writes = ()  # nothing moves: each router keeps what it routes
+                outcome.set_weight = outcome.actual_weight if outcome.actual_weight is not None else last
             self.plan.requeue(10.0)
             return
         moved: list[tuple[int, int]] = []

@@ -9,6 +9,10 @@
   could think a Rollout has no stable ReplicaSet).
 - Each event updates the cache and queues the owning Rollout (a ReplicaSet by its controller
   reference, a Pod through its ReplicaSet, a Service or Deployment by name).
+- Traffic routing objects (canary Ingress, TrafficSplit, VirtualService, ...) are not watched: their
+  CRDs may be absent, and kopf cannot watch a kind that is not served. The reconciler GETs them on each
+  pass and asks to be requeued at least every 30 s while a Rollout has a router (see
+  :data:`rollouts.reconciler.ROUTING_RESYNC_SECONDS`).
 - :class:`WorkQueue` runs one reconcile at a time per Rollout (many Rollouts in parallel),
   coalesces bursts of events, and wakes a Rollout at the time its plan asked for (pause
   durations, scale-down delays, progress deadlines) instead of polling.

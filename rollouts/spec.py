@@ -584,10 +584,9 @@ def _validate_canary(ro: RolloutSpec, canary: CanarySpec, services: Mapping[str,
             )
         if step.raw.get("setWeight") is not None:
             weight = step.raw.get("setWeight")
-            if step.set_weight is None or not 0 <= step.set_weight <= MAX_TRAFFIC_WEIGHT:
-                errors.append(
-                    _invalid(f"{spath}.setWeight", weight, f"SetWeight needs to be between 0 and {MAX_TRAFFIC_WEIGHT}")
-                )
+            limit = max_traffic_weight(canary)
+            if step.set_weight is None or not 0 <= step.set_weight <= limit:
+                errors.append(_invalid(f"{spath}.setWeight", weight, f"SetWeight needs to be between 0 and {limit}"))
         if step.pause and step.pause_seconds is not None and step.pause_seconds < 0:
             errors.append(
                 _invalid(
@@ -665,13 +664,8 @@ def validate_traffic_routing(ro: RolloutSpec, canary: CanarySpec) -> list[str]:
     managed = managed_route_names(routing)
     if len(set(managed)) != len(managed):
         errors.append(_invalid(f"{path}.trafficRouting.managedRoutes", managed, "route names must be unique"))
-    limit = max_traffic_weight(canary)
     for step in canary.steps:
         spath = f"{path}.steps[{step.index}]"
-        if step.set_weight is not None and step.set_weight > limit:
-            errors.append(
-                _invalid(f"{spath}.setWeight", step.set_weight, f"SetWeight needs to be between 0 and {limit}")
-            )
         for action, supported in (
             ("setHeaderRoute", all(r.supports_header_routes() for r in routers)),
             ("setMirrorRoute", all(r.supports_mirror() for r in routers)),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from plugin_helpers import Plugin
 from scenario_helpers import HASH_LABEL, REPO, Cluster, ControllerProcess
 from traffic_helpers import (
     PREFIX,
@@ -60,6 +61,8 @@ def test_weights_follow_the_steps_promote_and_complete(cluster: Cluster, control
     assert canary_weight(cluster, ns) == 20
     cluster.wait_sizes(ns, "web", {"nginx:1": 5, "nginx:2": 1})
     assert status_weights(cluster, ns) == (20, 80, True)
+    shown = Plugin(cluster).ok("get", "rollout", "web", "-n", ns)
+    assert "  SetWeight:     20\n  ActualWeight:  20\n  nginx:         SetWeight 20, ActualWeight 20\n" in shown
 
     cluster.promote(ns, "web")
     cluster.wait("step 3", lambda: cluster.status(ns, "web").get("currentStepIndex") == 3, 60)
@@ -118,7 +121,7 @@ def test_abort_moves_weight_back_first_then_retry_and_full_promotion(
     wait_weight(cluster, ns, 20)
     cluster.wait_sizes(ns, "web", {"nginx:1": 5, "nginx:2": 1})
 
-    cluster.promote_full(ns, "web")
+    Plugin(cluster).ok("promote", "web", "--full", "-n", ns)
     cluster.wait_phase(ns, "web", "Healthy", timeout=60)
     cluster.wait_sizes(ns, "web", {"nginx:2": 5}, timeout=60)
     wait_weight(cluster, ns, 0)

@@ -327,3 +327,25 @@ def test_spec_problems() -> None:
         "spec.strategy.canary.trafficRouting.istio.destinationRule.canarySubsetName"
     ]
     assert istio({"virtualService": {"name": "a"}}, NS).supports_mirror()
+
+
+def test_services_are_required_for_host_level_routing_only() -> None:
+    host_level = istio({"virtualService": {"name": "web"}}, stable="", canary="")
+    assert [p.field for p in host_level.spec_problems()] == [
+        "spec.strategy.canary.canaryService",
+        "spec.strategy.canary.stableService",
+    ]
+    subset = {"name": "web", "canarySubsetName": "canary", "stableSubsetName": "stable"}
+    assert (
+        istio({"virtualService": {"name": "web"}, "destinationRule": subset}, stable="", canary="").spec_problems()
+        == []
+    )
+
+
+def test_registered_under_its_trafficrouting_key() -> None:
+    from rollouts.traffic.registry import build_routers
+
+    routers, problems = build_routers(
+        {"istio": {"virtualService": {"name": "web"}}, "gatewayAPI": {"httpRoute": "web"}}, "web", NS, "s", "c"
+    )
+    assert problems == [] and sorted(r.name for r in routers) == ["gatewayAPI", "istio"]

@@ -174,3 +174,37 @@ def test_the_nginx_example_deploys(cluster: Cluster, controller: ControllerProce
         lambda: canary_weight(cluster, ns, "nginx-demo-nginx-demo-canary") == 0,
         60,
     )
+
+
+def test_header_route_added_and_removed_after_the_weight(cluster: Cluster, controller: ControllerProcess) -> None:
+    ns = cluster.new_namespace("nginxheader")
+    routing = {"nginx": {"stableIngress": "web"}, "managedRoutes": [{"name": "beta"}]}
+    steps = [
+        {"setWeight": 20},
+        {"setHeaderRoute": {"name": "beta", "match": [{"headerName": "X-Beta", "headerValue": {"exact": "yes"}}]}},
+        {"pause": {}},
+    ]
+
+    def objects(image: str) -> list[dict[str, Any]]:
+        return [
+            ingress_manifest("web", "web-stable"),
+            *routed_manifests(routing, steps, image=image, scaleDownDelaySeconds=1),
+        ]
+
+    def notes() -> dict[str, str]:
+        obj = ingress(cluster, ns, "web-web-canary")
+        return dict(obj["metadata"]["annotations"]) if obj else {}
+
+    cluster.apply(ns, *objects("nginx:1"))
+    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
+    assert f"{PREFIX}/canary-by-header" not in notes()
+    cluster.apply(ns, *objects("nginx:2"))
+    cluster.wait_phase(ns, "web", "Paused", timeout=60)
+    assert notes()[f"{PREFIX}/canary-by-header"] == "X-Beta"
+    assert notes()[f"{PREFIX}/canary-by-header-value"] == "yes"
+    assert notes()[f"{PREFIX}/canary-weight"] == "20"
+    cluster.promote(ns, "web")
+    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
+    cluster.wait("the header route to go", lambda: f"{PREFIX}/canary-by-header" not in notes(), 60)
+    assert notes()[f"{PREFIX}/canary-weight"] == "0"
+    assert f"{PREFIX}/canary-by-header-value" not in notes()

@@ -13,7 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
-from kubernetes.client.exceptions import ApiException
+from istio_helpers import (
+    DESTINATION_RULE,
+    SUBSET_ROUTING,
+    SUBSET_VS,
+    custom,
+    http_routes,
+    install_istio_crds,
+    subset_hashes,
+    virtual_service,
+)
 from scenario_helpers import HASH_LABEL, REPO, Cluster, ControllerProcess, rollout_manifest, service_manifest
 from support import SandboxHandle
 from traffic_helpers import READY_FAST, routed_manifests, status_weights, weight_events
@@ -23,7 +32,6 @@ from rollouts.sandbox.traffic import parse_text_metrics, series_value
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
-GROUP, VERSION = "networking.istio.io", "v1beta1"
 HEADER = "canary-header"
 STEPS: list[dict[str, Any]] = [
     {"setWeight": 25},
@@ -51,47 +59,11 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]
 
 @pytest.fixture(scope="module")
 def istio_crds(cluster: Cluster) -> None:
-    cluster.kubectl("apply", "-f", str(REPO / "examples" / "crds" / "istio.yaml"))
-    cluster.wait(
-        "the Istio CRDs to be served",
-        lambda: cluster.kubectl("get", "virtualservices,destinationrules", "-A", check=False).returncode == 0,
-        timeout=30,
-    )
-
-
-def custom(cluster: Cluster, ns: str, plural: str, name: str) -> dict[str, Any] | None:
-    try:
-        obj: dict[str, Any] = cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, plural, name)
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    return obj
-
-
-def http_routes(cluster: Cluster, ns: str) -> list[tuple[str, dict[str, int]]]:
-    """(name, {destination host or subset: weight}) of each http route of VirtualService `web`."""
-    vs = custom(cluster, ns, "virtualservices", "web") or {}
-    out = []
-    for route in vs.get("spec", {}).get("http", []):
-        weights = {
-            d["destination"].get("subset") or d["destination"]["host"]: int(d.get("weight", 0)) for d in route["route"]
-        }
-        out.append((route.get("name", ""), weights))
-    return out
+    install_istio_crds(cluster)
 
 
 def split(canary: int) -> tuple[str, dict[str, int]]:
     return ("primary", {"web-stable": 100 - canary, "web-canary": canary})
-
-
-def virtual_service(*routes: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "VirtualService",
-        "metadata": {"name": "web"},
-        "spec": {"hosts": ["web"], "http": list(routes)},
-    }
 
 
 HOST_LEVEL_VS = virtual_service(
@@ -174,37 +146,6 @@ def test_a_missing_route_is_reported_and_moves_nothing(
     )
     assert "VirtualService" in message and "'main'" in message and "virtualService.routes" in message
     assert http_routes(cluster, ns) == [split(0)]
-
-
-SUBSET_VS = virtual_service(
-    {
-        "name": "primary",
-        "route": [
-            {"destination": {"host": "web", "subset": "stable"}, "weight": 100},
-            {"destination": {"host": "web", "subset": "canary"}, "weight": 0},
-        ],
-    }
-)
-DESTINATION_RULE = {
-    "apiVersion": f"{GROUP}/{VERSION}",
-    "kind": "DestinationRule",
-    "metadata": {"name": "web"},
-    "spec": {
-        "host": "web",
-        "subsets": [{"name": "stable", "labels": {"app": "web"}}, {"name": "canary", "labels": {"app": "web"}}],
-    },
-}
-SUBSET_ROUTING = {
-    "istio": {
-        "virtualService": {"name": "web"},
-        "destinationRule": {"name": "web", "canarySubsetName": "canary", "stableSubsetName": "stable"},
-    }
-}
-
-
-def subset_hashes(cluster: Cluster, ns: str) -> dict[str, str]:
-    dr = custom(cluster, ns, "destinationrules", "web") or {}
-    return {s["name"]: s.get("labels", {}).get(HASH_LABEL, "") for s in dr.get("spec", {}).get("subsets", [])}
 
 
 def canary_share(metrics_url: str, ns: str, canary_hash: str, seconds: float = 3.0) -> float:
@@ -304,7 +245,7 @@ def test_subset_level_without_services_returns_the_weight_after_promotion(
     cluster.wait(
         "all traffic to the stable subset",
         lambda: http_routes(cluster, ns) == [("primary", {"stable": 100, "canary": 0})],
-        20,
+        8,
     )
 
 

@@ -166,7 +166,8 @@ class IstioRouter:
     ) -> RouterResult:
         problems: list[RoutingProblem] = list(self.spec_problems())
         problems += _unmanaged_route_problems(desired)
-        writes: list[ObjectWrite] = []
+        dr_writes: list[ObjectWrite] = []
+        vs_writes: list[ObjectWrite] = []
         live_weights: list[int] = []
         canary_points_at_new_version = True
 
@@ -176,14 +177,22 @@ class IstioRouter:
             )
             problems += dr_problems
             if dr_write is not None:
-                writes.append(dr_write)
+                dr_writes.append(dr_write)
 
         for vs in self.virtual_services:
             vs_write, vs_problems, weights = self._virtual_service(vs, desired, live.get(vs.ref))
             problems += vs_problems
             live_weights += weights
             if vs_write is not None:
-                writes.append(vs_write)
+                vs_writes.append(vs_write)
+
+        # Whatever crashes between the two writes, the canary subset never gets more than the weight
+        # asked for: the subsets move first while the weights only grow (Argo's order); when the
+        # canary subset routes more than that now, the weights come down first.
+        if any(w > desired.canary_weight for w in live_weights):
+            writes = vs_writes + dr_writes
+        else:
+            writes = dr_writes + vs_writes
 
         if problems:
             return RouterResult(writes=(), actual_canary_weight=None, problems=tuple(problems))

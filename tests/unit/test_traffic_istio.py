@@ -349,3 +349,25 @@ def test_registered_under_its_trafficrouting_key() -> None:
         {"istio": {"virtualService": {"name": "web"}}, "gatewayAPI": {"httpRoute": "web"}}, "web", NS, "s", "c"
     )
     assert problems == [] and sorted(r.name for r in routers) == ["gatewayAPI", "istio"]
+
+
+def test_weights_come_down_before_the_canary_subset_moves() -> None:
+    entry = {
+        "virtualService": {"name": "web"},
+        "destinationRule": {"name": "web", "canarySubsetName": "canary", "stableSubsetName": "stable"},
+    }
+    vs = copy.deepcopy(SUBSET_VS)
+    vs["spec"]["http"][0]["route"][0]["weight"], vs["spec"]["http"][0]["route"][1]["weight"] = 0, 100
+    live = {VS_REF: vs, DR_REF: copy.deepcopy(SUBSET_DR)}
+    # a new canary (bbb) while the canary subset (on aaa) still has all the weight
+    result = istio(entry, stable="", canary="").reconcile(
+        desired(20, stable_service="", canary_service=""), live, OWNER
+    )
+    assert [w.ref for w in result.writes] == [VS_REF, DR_REF]
+    after = applied(result, live)
+    assert weights(after[VS_REF]["spec"]["http"][0]) == [("stable", 80), ("canary", 20)]
+    assert subset_hashes(after[DR_REF]) == {"stable": "aaa", "canary": "bbb"}
+
+
+def subset_hashes(dr: dict[str, Any]) -> dict[str, str]:
+    return {s["name"]: s["labels"]["rollouts-pod-template-hash"] for s in dr["spec"]["subsets"]}

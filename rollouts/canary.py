@@ -947,7 +947,7 @@ class _Planner:
     def _scale_down_others(self) -> bool:
         """Argo's ``scaleDownOldReplicaSetsForCanary`` (basic canary): unhealthy replicas first, then
         the newest old ReplicaSets, never below minAvailable."""
-        others = [rs for rs in self.others if rs.replicas > 0]
+        others = [rs for rs in self.others if rs.replicas > 0 and not self._routed_service_selects(rs)]
         if not others or not self._traffic_left_old():
             return False
         scaled = False
@@ -1136,8 +1136,9 @@ class _Planner:
             new_rs = self.new_rs
             assert new_rs is not None
             need = max(1, self._canary_desired_count(target))
-            if self.old.get("promoteFull") or (self._canary_scale() == (None, None) and target == max_weight):
-                need = max(need, self.ro.replicas)
+            step, _ = current_step(self.ro, self.old)
+            if self.old.get("promoteFull") or step is None:
+                need = self.ro.replicas  # all of it goes to the canary: all of its pods first
             return target if new_rs.available >= need else current
         stable = self.stable_rs
         if stable is None:
@@ -1151,13 +1152,16 @@ class _Planner:
         """Does the stable Service select ``pod_hash`` (now, or after this pass's Service patches)?"""
         canary = self.ro.canary
         assert canary is not None
-        name = canary.stable_service
+        return self._service_selector_hash(canary.stable_service) == pod_hash
+
+    def _service_selector_hash(self, name: str) -> str | None:
+        """The pod hash Service ``name`` selects after this pass's Service patches (None: none)."""
         selected = ((self.obs.services.get(name) or {}).get("spec") or {}).get("selector") or {}
         current = selected.get(HASH_LABEL)
         for action in self.plan.actions:
             if isinstance(action, PatchService) and action.name == name:
                 current = ((action.patch.get("spec") or {}).get("selector") or {}).get(HASH_LABEL, current)
-        return current == pod_hash
+        return str(current) if current is not None else None
 
     def _routed_counts(self) -> tuple[int, int]:
         """(new, stable) replica counts with a traffic router: Argo's
@@ -1192,6 +1196,16 @@ class _Planner:
             return 0
         weight = state.canary_carry(self._last_set_weight())
         return ct.weight_to_replicas(weight, self.ro.replicas, state.max_weight)
+
+    def _routed_service_selects(self, rs: ReplicaSetView) -> bool:
+        """With a router: does the canary or stable Service (after this pass's patches) still select ``rs``?
+        A router may send traffic there, so its pods stay (always false without a router)."""
+        canary = self.ro.canary
+        if self.traffic is None or canary is None:
+            return False
+        return any(
+            self._service_selector_hash(name) == rs.pod_hash for name in (canary.canary_service, canary.stable_service)
+        )
 
     def _traffic_off_canary(self) -> bool:
         """No router sends the canary anything (always true without a router)."""

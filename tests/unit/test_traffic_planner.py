@@ -286,3 +286,18 @@ def test_invalid_spec_moves_nothing() -> None:
     assert not [a for a in plan.actions if isinstance(a, WriteRoutingObject)]
     assert w.routing == before
     assert w.condition("InvalidSpec") is not None
+
+
+def test_a_new_version_mid_canary_keeps_the_old_canary_while_a_service_sends_it_traffic() -> None:
+    w = world()
+    w.set_image("nginx:2")
+    run(w, 10)
+    assert w.weights() == {"web": 25} and w.by_image() == {"nginx:1": 4, "nginx:2": 1}
+    w.never_ready.add("nginx:3")
+    w.set_image("nginx:3")
+    run(w, 15)
+    # the canary Service still selects nginx:2's pods, which carry the 25%: they stay
+    assert w.by_image()["nginx:2"] == 1 and w.weights() == {"web": 25}
+    w.never_ready.discard("nginx:3")
+    run(w, 15)
+    assert w.by_image() == {"nginx:1": 4, "nginx:3": 1} and w.weights() == {"web": 25}

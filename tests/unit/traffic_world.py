@@ -113,7 +113,8 @@ class RoutedWorld(World):
     # ------------------------------------------------------------------ what the routers route
 
     def service_pods(self, name: str) -> int:
-        """Available pods the Service selects (through the hash label the controller sets)."""
+        """Available pods the Service selects (through the hash label the controller sets), not counting
+        pods a scale-down in this pass already took away."""
         selector = self.services[name]["spec"]["selector"]
         wanted = selector.get(HASH_LABEL)
         total = 0
@@ -121,7 +122,8 @@ class RoutedWorld(World):
             labels = rs["spec"]["template"]["metadata"].get("labels") or {}
             if wanted is not None and labels.get(HASH_LABEL) != wanted:
                 continue
-            total += int(rs["status"].get("availableReplicas") or 0)
+            # a scale-down takes pods away at once (the kubelet only adds them after the pass)
+            total += min(int(rs["status"].get("availableReplicas") or 0), int(rs["spec"]["replicas"]))
         return total
 
     def weights(self) -> dict[str, int]:

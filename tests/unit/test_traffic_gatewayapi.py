@@ -211,3 +211,37 @@ def test_bad_input_is_named_and_moves_no_weight() -> None:
     assert gateway({}, NS).spec_problems()[0].field == "spec.strategy.canary.trafficRouting.gatewayAPI"
     both = gateway({"httpRoute": "a", "httpRoutes": [{"name": "b"}]}, NS)
     assert "not both" in both.spec_problems()[0].message
+
+
+def test_lint_rejects_mirror_steps_and_missing_services() -> None:
+    from rollouts import schema
+    from rollouts.cli import lint
+
+    def rollout(canary: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "apiVersion": "pyrollouts.io/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": "web"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "w", "image": "x"}]},
+                },
+                "strategy": {"canary": canary},
+            },
+        }
+
+    mirror = rollout(
+        {
+            "canaryService": "web-canary",
+            "stableService": "web-stable",
+            "trafficRouting": {"gatewayAPI": {"httpRoute": "web"}, "managedRoutes": [{"name": "m"}]},
+            "steps": [{"setMirrorRoute": {"name": "m", "match": [{"path": {"prefix": "/"}}], "percentage": 10}}],
+        }
+    )
+    no_services = rollout({"trafficRouting": {"gatewayAPI": {"httpRoute": "web"}}, "steps": [{"setWeight": 10}]})
+    _, findings = lint.lint_documents([mirror, no_services], schema.load_crds())
+    texts = [str(f) for f in findings]
+    assert any("traffic router gatewayAPI cannot do setMirrorRoute" in t for t in texts), texts
+    assert any("spec.strategy.canary.canaryService" in t for t in texts), texts

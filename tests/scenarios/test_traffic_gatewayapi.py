@@ -179,15 +179,16 @@ def test_weights_header_rule_abort_retry_promote_and_the_traffic_follows(
     cluster.wait_sizes(ns, "web", {"nginx:2": 4}, timeout=60)
     cluster.wait("all traffic on the new stable", lambda: rules(cluster, ns) == [split(0)], 60)
     assert cluster.status(ns, "web")["stableRS"] == canary != stable
-    cluster.wait("the weight events", lambda: len(weight_events(cluster, ns)) >= 6, 60)
-    assert weight_events(cluster, ns) == [
+    # the Event for a repeated message is the same object counted twice (as on a real cluster), so the
+    # order of the list is not the order of the moves
+    wanted = {
         "Traffic weight updated from 0 to 20",
         "Traffic weight updated from 20 to 0",
-        "Traffic weight updated from 0 to 20",
         "Traffic weight updated from 20 to 60",
         "Traffic weight updated from 60 to 100",
         "Traffic weight updated from 100 to 0",
-    ]
+    }
+    cluster.wait("the weight events", lambda: set(weight_events(cluster, ns)) == wanted, 60)
 
 
 def test_a_route_without_the_canary_service_is_reported_and_moves_nothing(

@@ -436,10 +436,7 @@ def _live_percent(destinations: list[Any], roles: list[str | None]) -> int:
             weight = _as_dict(dest).get("weight")
             if weight is None:
                 return 100 if len(destinations) == 1 else 0
-            try:
-                return int(weight)
-            except (TypeError, ValueError):
-                return 0
+            return weight if isinstance(weight, int) and not isinstance(weight, bool) else 0
     return 0
 
 

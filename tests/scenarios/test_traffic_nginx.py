@@ -17,6 +17,7 @@ from traffic_helpers import (
     status_weights,
     weight_events,
 )
+from traffic_helpers import events as ordered_events
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
@@ -87,7 +88,7 @@ def test_weights_follow_the_steps_promote_and_complete(cluster: Cluster, control
             "Traffic weight updated from 100 to 0",
         ],
     )
-    events = cluster.events(ns, "web")
+    events = ordered_events(cluster, ns)
     reasons = [r for r, _ in events]
     # the old version goes only after all traffic moved to the new stable
     last_weight = max(i for i, (r, m) in enumerate(events) if r == "TrafficWeightUpdated")
@@ -111,7 +112,7 @@ def test_abort_moves_weight_back_first_then_retry_and_full_promotion(
     cluster.wait_phase(ns, "web", "Degraded", timeout=60)
     wait_weight(cluster, ns, 0)
     cluster.wait_sizes(ns, "web", {"nginx:1": 5}, timeout=60)
-    events = cluster.events(ns, "web")
+    events = ordered_events(cluster, ns)
     back = [i for i, (r, m) in enumerate(events) if r == "TrafficWeightUpdated" and m.endswith("from 20 to 0")]
     down = [i for i, (r, m) in enumerate(events) if r == "ScalingReplicaSet" and "from 1 to 0" in m]
     assert back and down and back[0] < down[0], events

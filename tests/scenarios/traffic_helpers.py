@@ -3,6 +3,7 @@ the weights its routers wrote. Nothing here imports the controller."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from scenario_helpers import Cluster, rollout_manifest, service_manifest
@@ -61,8 +62,6 @@ def ingress(cluster: Cluster, ns: str, name: str) -> dict[str, Any] | None:
     result = cluster.kubectl("get", "ingress", name, "-n", ns, "-o", "json", check=False)
     if result.returncode != 0:
         return None
-    import json
-
     obj: dict[str, Any] = json.loads(result.stdout)
     return obj
 
@@ -74,8 +73,22 @@ def canary_weight(cluster: Cluster, ns: str, name: str = "web-web-canary") -> in
     return int(obj["metadata"]["annotations"][f"{PREFIX}/canary-weight"])
 
 
+def events(cluster: Cluster, ns: str, name: str = "web") -> list[tuple[str, str]]:
+    """The Rollout's Events in the order they were written: by time, then by resourceVersion as a number
+    (several land in the same second, and "99" sorts after "100" as text)."""
+    items = cluster.api.sanitize_for_serialization(cluster.core.list_namespaced_event(ns).items)
+    ours = ("Rollout", name)
+    items = [e for e in items if (e["involvedObject"].get("kind"), e["involvedObject"].get("name")) == ours]
+
+    def order(event: dict[str, Any]) -> tuple[str, int]:
+        version = str(event["metadata"].get("resourceVersion", ""))
+        return (event.get("lastTimestamp") or "", int(version) if version.isdigit() else 0)
+
+    return [(e["reason"], e["message"]) for e in sorted(items, key=order)]
+
+
 def weight_events(cluster: Cluster, ns: str) -> list[str]:
-    return [m for r, m in cluster.events(ns, "web") if r == "TrafficWeightUpdated"]
+    return [m for r, m in events(cluster, ns) if r == "TrafficWeightUpdated"]
 
 
 def status_weights(cluster: Cluster, ns: str) -> tuple[int, int, bool]:

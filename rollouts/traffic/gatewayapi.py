@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rollouts.traffic.registry import RouterContext, missing_services
 from rollouts.traffic.router import (
     DesiredTraffic,
     HeaderRoute,
@@ -58,11 +59,11 @@ class GatewayAPIRouter:
 
     name = "gatewayAPI"
 
-    def __init__(self, entry: Mapping[str, Any], namespace: str, rollout_name: str = "") -> None:
-        self.entry = _as_dict(entry)
-        self.rollout_namespace = namespace
-        self.namespace = str(self.entry.get("namespace") or namespace)
-        self.rollout_name = rollout_name
+    def __init__(self, context: RouterContext) -> None:
+        self.context = context
+        self.entry = _as_dict(context.config)
+        self.rollout_namespace = context.namespace
+        self.namespace = str(self.entry.get("namespace") or context.namespace)
         routes: list[RouteEntry] = []
         if self.entry.get("httpRoute"):
             routes.append(self._route("HTTPRoute", str(self.entry["httpRoute"]), f"{FIELD}.httpRoute", True))
@@ -95,7 +96,7 @@ class GatewayAPIRouter:
         return True
 
     def spec_problems(self) -> Sequence[RoutingProblem]:
-        problems = []
+        problems = list(missing_services(self.context))
         if not self.routes:
             problems.append(RoutingProblem(None, FIELD, "name the routes to split: httpRoute, httpRoutes or grpcRoute"))
         if self.entry.get("httpRoute") and self.entry.get("httpRoutes"):

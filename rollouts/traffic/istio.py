@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rollouts.traffic.registry import RouterContext, missing_services
 from rollouts.traffic.router import (
     DesiredTraffic,
     HeaderRoute,
@@ -76,10 +77,10 @@ class IstioRouter:
 
     name = "istio"
 
-    def __init__(self, entry: Mapping[str, Any], namespace: str, rollout_name: str = "") -> None:
-        self.entry = _as_dict(entry)
-        self.namespace = namespace
-        self.rollout_name = rollout_name
+    def __init__(self, context: RouterContext) -> None:
+        self.context = context
+        self.entry = _as_dict(context.config)
+        namespace = self.namespace = context.namespace
         self.virtual_services = self._virtual_services()
         dr = _as_dict(self.entry.get("destinationRule"))
         self.destination_rule: ObjectRef | None = None
@@ -126,7 +127,8 @@ class IstioRouter:
         return True
 
     def spec_problems(self) -> Sequence[RoutingProblem]:
-        problems = []
+        # host-level routes tell stable from canary by Service; subset-level ones by subset
+        problems = list(missing_services(self.context)) if self.subsets is None else []
         has_single = isinstance(self.entry.get("virtualService"), Mapping)
         has_many = bool(_as_list(self.entry.get("virtualServices")))
         if has_single and has_many:
@@ -164,7 +166,8 @@ class IstioRouter:
     ) -> RouterResult:
         problems: list[RoutingProblem] = list(self.spec_problems())
         problems += _unmanaged_route_problems(desired)
-        writes: list[ObjectWrite] = []
+        dr_writes: list[ObjectWrite] = []
+        vs_writes: list[ObjectWrite] = []
         live_weights: list[int] = []
         canary_points_at_new_version = True
 
@@ -174,14 +177,22 @@ class IstioRouter:
             )
             problems += dr_problems
             if dr_write is not None:
-                writes.append(dr_write)
+                dr_writes.append(dr_write)
 
         for vs in self.virtual_services:
             vs_write, vs_problems, weights = self._virtual_service(vs, desired, live.get(vs.ref))
             problems += vs_problems
             live_weights += weights
             if vs_write is not None:
-                writes.append(vs_write)
+                vs_writes.append(vs_write)
+
+        # Whatever crashes between the two writes, the canary subset never gets more than the weight
+        # asked for: the subsets move first while the weights only grow (Argo's order); when the
+        # canary subset routes more than that now, the weights come down first.
+        if any(w > desired.canary_weight for w in live_weights):
+            writes = vs_writes + dr_writes
+        else:
+            writes = dr_writes + vs_writes
 
         if problems:
             return RouterResult(writes=(), actual_canary_weight=None, problems=tuple(problems))
@@ -425,10 +436,7 @@ def _live_percent(destinations: list[Any], roles: list[str | None]) -> int:
             weight = _as_dict(dest).get("weight")
             if weight is None:
                 return 100 if len(destinations) == 1 else 0
-            try:
-                return int(weight)
-            except (TypeError, ValueError):
-                return 0
+            return weight if isinstance(weight, int) and not isinstance(weight, bool) else 0
     return 0
 
 

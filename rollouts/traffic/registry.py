@@ -17,6 +17,8 @@ from rollouts.traffic.router import Router, RoutingProblem
 ROUTERS: dict[str, str] = {
     "nginx": "rollouts.traffic.nginx:NginxRouter",
     "smi": "rollouts.traffic.smi:SmiRouter",
+    "istio": "rollouts.traffic.istio:IstioRouter",
+    "gatewayAPI": "rollouts.traffic.gatewayapi:GatewayAPIRouter",
 }
 
 # Keys of trafficRouting that are settings shared by every router, not routers.

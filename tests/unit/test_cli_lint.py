@@ -12,7 +12,6 @@ import yaml
 from rollouts import schema
 from rollouts.cli import lint
 from rollouts.cli.main import main
-from rollouts.traffic.registry import ROUTERS
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -152,19 +151,12 @@ def test_lint_documents_schema_unknown_fields_and_semantics_once_per_field() -> 
     assert sum("steps[0].setWeight" in t for t in texts) == 1
 
 
-UNREGISTERED = [k for k in ("istio", "gatewayAPI") if k not in ROUTERS]
-
-
 def test_every_example_lints_clean() -> None:
     crds = schema.load_crds()
     for path in sorted((REPO / "examples").glob("*.yaml")):
         checked, findings = lint.lint_documents(lint.load_documents(path), crds)
         # lint says what the controller says: blue/green is not implemented yet (issue 6)
         findings = [f for f in findings if "blueGreen strategy is not supported by this controller yet" not in str(f)]
-        # ... nor are the Istio and Gateway API routers until their modules are registered (issue 5, traffic-mesh)
-        findings = [
-            f for f in findings if not any(f"traffic router {k!r} is not supported" in str(f) for k in UNREGISTERED)
-        ]
         assert checked >= 1 and findings == [], (path, findings)
 
 

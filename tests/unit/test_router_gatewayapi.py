@@ -9,6 +9,7 @@ import yaml
 
 from rollouts.sandbox.patches import merge_patch as merge
 from rollouts.traffic.gatewayapi import API_VERSION, GatewayAPIRouter
+from rollouts.traffic.registry import RouterContext
 from rollouts.traffic.router import DesiredTraffic, HeaderRoute, MirrorRoute, ObjectRef, Owner, RouterResult
 
 NS = "shop"
@@ -52,6 +53,12 @@ spec:
 )
 
 
+def gateway(
+    entry: dict[str, Any], namespace: str = NS, stable: str = "web-stable", canary: str = "web-canary"
+) -> GatewayAPIRouter:
+    return GatewayAPIRouter(RouterContext("gatewayAPI", entry, "web", namespace, stable, canary, {"gatewayAPI": entry}))
+
+
 def desired(weight: int, **kw: Any) -> DesiredTraffic:
     values: dict[str, Any] = dict(
         canary_weight=weight,
@@ -76,7 +83,7 @@ def applied(result: RouterResult, live: dict[ObjectRef, Any]) -> dict[ObjectRef,
 
 
 def test_http_route_weights_and_read_back() -> None:
-    router = GatewayAPIRouter({"httpRoute": "web"}, NS)
+    router = gateway({"httpRoute": "web"}, NS)
     assert router.objects() == [HTTP_REF] and router.spec_problems() == []
     assert not router.supports_mirror() and router.supports_header_routes()
     live = {HTTP_REF: copy.deepcopy(HTTP_ROUTE)}
@@ -94,7 +101,7 @@ def test_http_route_weights_and_read_back() -> None:
 
 
 def test_max_traffic_weight_is_relative_and_unset_weights_count_one() -> None:
-    router = GatewayAPIRouter({"grpcRoute": "web-grpc"}, NS)
+    router = gateway({"grpcRoute": "web-grpc"}, NS)
     live = {GRPC_REF: copy.deepcopy(GRPC_ROUTE)}
     result = router.reconcile(desired(250, max_weight=1000), live, OWNER)
     assert result.actual_canary_weight == 500  # 1:1 before the write
@@ -103,7 +110,7 @@ def test_max_traffic_weight_is_relative_and_unset_weights_count_one() -> None:
 
 
 def test_several_routes_in_another_namespace_and_header_routes_only_where_asked() -> None:
-    router = GatewayAPIRouter(
+    router = gateway(
         {
             "namespace": "edge",
             "httpRoutes": [{"name": "web", "useHeaderRoutes": True}, {"name": "web-internal"}],
@@ -135,7 +142,7 @@ def test_several_routes_in_another_namespace_and_header_routes_only_where_asked(
 
 
 def test_header_route_combines_with_each_original_match_and_is_removed_when_unset() -> None:
-    router = GatewayAPIRouter({"httpRoute": "web"}, NS)
+    router = gateway({"httpRoute": "web"}, NS)
     header = HeaderRoute(
         "by-header",
         (
@@ -175,7 +182,7 @@ def test_header_routes_for_several_split_rules_get_numbered_names() -> None:
     route = copy.deepcopy(HTTP_ROUTE)
     route["spec"]["rules"][1]["backendRefs"] = copy.deepcopy(route["spec"]["rules"][0]["backendRefs"])
     header = HeaderRoute("h", ({"headerName": "X", "headerValue": {"exact": "1"}},))
-    router = GatewayAPIRouter({"httpRoute": "web"}, NS)
+    router = gateway({"httpRoute": "web"}, NS)
     want = desired(50, header_routes=(header,), managed_routes=("h",))
     after = applied(router.reconcile(want, {HTTP_REF: route}, OWNER), {HTTP_REF: route})[HTTP_REF]
     assert [r.get("name") for r in after["spec"]["rules"]] == ["h-0", "h-1", None, None]
@@ -183,7 +190,7 @@ def test_header_routes_for_several_split_rules_get_numbered_names() -> None:
 
 
 def test_bad_input_is_named_and_moves_no_weight() -> None:
-    router = GatewayAPIRouter({"httpRoute": "web"}, NS)
+    router = gateway({"httpRoute": "web"}, NS)
     absent = router.reconcile(desired(10), {HTTP_REF: None}, OWNER)
     assert absent.writes == () and str(absent.problems[0]).startswith(
         "HTTPRoute shop/web: spec.strategy.canary.trafficRouting.gatewayAPI.httpRoute: the HTTPRoute does not exist"
@@ -201,6 +208,40 @@ def test_bad_input_is_named_and_moves_no_weight() -> None:
         desired(10, header_routes=(HeaderRoute("h", ()),)), {HTTP_REF: copy.deepcopy(HTTP_ROUTE)}, OWNER
     )
     assert unmanaged.writes == () and "not listed in managedRoutes" in str(unmanaged.problems[0])
-    assert GatewayAPIRouter({}, NS).spec_problems()[0].field == "spec.strategy.canary.trafficRouting.gatewayAPI"
-    both = GatewayAPIRouter({"httpRoute": "a", "httpRoutes": [{"name": "b"}]}, NS)
+    assert gateway({}, NS).spec_problems()[0].field == "spec.strategy.canary.trafficRouting.gatewayAPI"
+    both = gateway({"httpRoute": "a", "httpRoutes": [{"name": "b"}]}, NS)
     assert "not both" in both.spec_problems()[0].message
+
+
+def test_lint_rejects_mirror_steps_and_missing_services() -> None:
+    from rollouts import schema
+    from rollouts.cli import lint
+
+    def rollout(canary: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "apiVersion": "pyrollouts.io/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": "web"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "w", "image": "x"}]},
+                },
+                "strategy": {"canary": canary},
+            },
+        }
+
+    mirror = rollout(
+        {
+            "canaryService": "web-canary",
+            "stableService": "web-stable",
+            "trafficRouting": {"gatewayAPI": {"httpRoute": "web"}, "managedRoutes": [{"name": "m"}]},
+            "steps": [{"setMirrorRoute": {"name": "m", "match": [{"path": {"prefix": "/"}}], "percentage": 10}}],
+        }
+    )
+    no_services = rollout({"trafficRouting": {"gatewayAPI": {"httpRoute": "web"}}, "steps": [{"setWeight": 10}]})
+    _, findings = lint.lint_documents([mirror, no_services], schema.load_crds())
+    texts = [str(f) for f in findings]
+    assert any("traffic router gatewayAPI cannot do setMirrorRoute" in t for t in texts), texts
+    assert any("spec.strategy.canary.canaryService" in t for t in texts), texts

@@ -10,6 +10,7 @@ import yaml
 
 from rollouts.sandbox.patches import merge_patch as merge
 from rollouts.traffic.istio import API_VERSION, IstioRouter
+from rollouts.traffic.registry import RouterContext
 from rollouts.traffic.router import DesiredTraffic, HeaderRoute, MirrorRoute, ObjectRef, Owner, RouterResult
 
 NS = "shop"
@@ -84,6 +85,12 @@ spec:
 )
 
 
+def istio(
+    entry: dict[str, Any], namespace: str = NS, stable: str = "web-stable", canary: str = "web-canary"
+) -> IstioRouter:
+    return IstioRouter(RouterContext("istio", entry, "web", namespace, stable, canary, {"istio": entry}))
+
+
 def desired(weight: int, **kw: Any) -> DesiredTraffic:
     values: dict[str, Any] = dict(
         canary_weight=weight,
@@ -112,7 +119,7 @@ def weights(route: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 def test_host_level_http_route_weights_written_and_other_routes_untouched() -> None:
-    router = IstioRouter({"virtualService": {"name": "web", "routes": ["primary"]}}, NS)
+    router = istio({"virtualService": {"name": "web", "routes": ["primary"]}}, NS)
     assert router.objects() == [VS_REF]
     assert router.spec_problems() == []
     live = {VS_REF: copy.deepcopy(HOST_LEVEL)}
@@ -140,7 +147,7 @@ def test_tls_and_tcp_routes_by_port_and_sni() -> None:
         }
     }
     live = {VS_REF: copy.deepcopy(HOST_LEVEL)}
-    result = IstioRouter(entry, NS).reconcile(desired(35), live, OWNER)
+    result = istio(entry, NS).reconcile(desired(35), live, OWNER)
     assert result.problems == ()
     after = applied(result, live)[VS_REF]["spec"]
     assert weights(after["tls"][0]) == [("web-stable", 65), ("web-canary", 35)]
@@ -151,7 +158,7 @@ def test_single_http_route_needs_no_name_and_max_weight_scales_to_percent() -> N
     vs = copy.deepcopy(HOST_LEVEL)
     del vs["spec"]["http"][1], vs["spec"]["http"][0]["name"]
     live = {VS_REF: vs}
-    router = IstioRouter({"virtualService": {"name": "web"}}, NS)
+    router = istio({"virtualService": {"name": "web"}}, NS)
     result = router.reconcile(desired(50, max_weight=200), live, OWNER)
     after = applied(result, live)[VS_REF]
     assert weights(after["spec"]["http"][0])[1] == ("web-canary.shop.svc.cluster.local", 25)
@@ -160,7 +167,7 @@ def test_single_http_route_needs_no_name_and_max_weight_scales_to_percent() -> N
 
 def test_several_virtual_services_one_in_another_namespace() -> None:
     other = ObjectRef(API_VERSION, "VirtualService", "virtualservices", "edge", "gw")
-    router = IstioRouter(
+    router = istio(
         {"virtualServices": [{"name": "web", "routes": ["primary"]}, {"name": "gw.edge", "routes": ["primary"]}]}, NS
     )
     assert router.objects() == [VS_REF, other]
@@ -188,7 +195,7 @@ def test_subset_level_moves_the_canary_subset_only_once_available() -> None:
         "virtualService": {"name": "web", "routes": ["primary"]},
         "destinationRule": {"name": "web", "canarySubsetName": "canary", "stableSubsetName": "stable"},
     }
-    router = IstioRouter(entry, NS)
+    router = istio(entry, NS)
     assert router.objects() == [VS_REF, DR_REF]
     live = {VS_REF: copy.deepcopy(SUBSET_VS), DR_REF: copy.deepcopy(SUBSET_DR)}
     waiting = router.reconcile(desired(20, stable_service="", canary_service="", canary_available=False), live, OWNER)
@@ -210,7 +217,7 @@ def test_subset_level_moves_the_canary_subset_only_once_available() -> None:
 
 
 def test_header_and_mirror_routes_placed_first_in_managed_routes_order_then_removed() -> None:
-    router = IstioRouter({"virtualService": {"name": "web", "routes": ["primary"]}}, NS)
+    router = istio({"virtualService": {"name": "web", "routes": ["primary"]}}, NS)
     header = HeaderRoute("by-header", ({"headerName": "X-Canary", "headerValue": {"exact": "yes"}},))
     mirror = MirrorRoute(
         "mirror-get",
@@ -252,13 +259,13 @@ def test_header_route_uses_the_canary_subset_with_a_destination_rule() -> None:
     }
     header = HeaderRoute("h", ({"headerName": "X-Canary", "headerValue": {"prefix": "y"}},))
     live = {VS_REF: copy.deepcopy(SUBSET_VS), DR_REF: copy.deepcopy(SUBSET_DR)}
-    result = IstioRouter(entry, NS).reconcile(desired(0, header_routes=(header,), managed_routes=("h",)), live, OWNER)
+    result = istio(entry, NS).reconcile(desired(0, header_routes=(header,), managed_routes=("h",)), live, OWNER)
     http = applied(result, live)[VS_REF]["spec"]["http"]
     assert http[0]["route"] == [{"destination": {"host": "web", "subset": "canary"}, "weight": 100}]
 
 
 def test_bad_input_is_named_and_moves_no_weight() -> None:
-    router = IstioRouter({"virtualService": {"name": "web", "routes": ["primary", "missing"]}}, NS)
+    router = istio({"virtualService": {"name": "web", "routes": ["primary", "missing"]}}, NS)
     result = router.reconcile(desired(20), {VS_REF: copy.deepcopy(HOST_LEVEL)}, OWNER)
     assert result.writes == ()
     assert [(p.ref, p.field) for p in result.problems] == [
@@ -269,17 +276,17 @@ def test_bad_input_is_named_and_moves_no_weight() -> None:
     absent = router.reconcile(desired(20), {VS_REF: None}, OWNER)
     assert absent.writes == () and "does not exist" in str(absent.problems[0])
 
-    primary_only = IstioRouter({"virtualService": {"name": "web", "routes": ["primary"]}}, NS)
+    primary_only = istio({"virtualService": {"name": "web", "routes": ["primary"]}}, NS)
     wrong_hosts = primary_only.reconcile(
         desired(20, canary_service="web-preview"), {VS_REF: copy.deepcopy(HOST_LEVEL)}, OWNER
     )
     (problem,) = wrong_hosts.problems
     assert problem.field == "spec.http[0].route" and "'web-preview' (canary)" in problem.message
 
-    ambiguous = IstioRouter({"virtualService": {"name": "web"}}, NS).reconcile(desired(20), {VS_REF: HOST_LEVEL}, OWNER)
+    ambiguous = istio({"virtualService": {"name": "web"}}, NS).reconcile(desired(20), {VS_REF: HOST_LEVEL}, OWNER)
     assert "spec.http has 2 routes" in str(ambiguous.problems[0])
 
-    no_tcp = IstioRouter({"virtualService": {"name": "web", "tcpRoutes": [{"port": 1}]}}, NS)
+    no_tcp = istio({"virtualService": {"name": "web", "tcpRoutes": [{"port": 1}]}}, NS)
     assert "no tcp route in spec.tcp matches port 1" in str(
         no_tcp.reconcile(desired(5), {VS_REF: HOST_LEVEL}, OWNER).problems[0]
     )
@@ -297,7 +304,7 @@ def test_destination_rule_problems() -> None:
         "virtualService": {"name": "web"},
         "destinationRule": {"name": "web", "canarySubsetName": "preview", "stableSubsetName": "stable"},
     }
-    router = IstioRouter(entry, NS)
+    router = istio(entry, NS)
     result = router.reconcile(desired(20), {VS_REF: copy.deepcopy(SUBSET_VS), DR_REF: copy.deepcopy(SUBSET_DR)}, OWNER)
     assert result.writes == ()
     assert any(p.ref == DR_REF and p.field == "spec.subsets" and "'preview'" in p.message for p in result.problems)
@@ -306,10 +313,10 @@ def test_destination_rule_problems() -> None:
 
 
 def test_spec_problems() -> None:
-    assert IstioRouter({}, NS).spec_problems()[0].field == "spec.strategy.canary.trafficRouting.istio"
-    both = IstioRouter({"virtualService": {"name": "a"}, "virtualServices": [{"name": "b"}]}, NS)
+    assert istio({}, NS).spec_problems()[0].field == "spec.strategy.canary.trafficRouting.istio"
+    both = istio({"virtualService": {"name": "a"}, "virtualServices": [{"name": "b"}]}, NS)
     assert "not both" in both.spec_problems()[0].message
-    same = IstioRouter(
+    same = istio(
         {
             "virtualService": {"name": "a"},
             "destinationRule": {"name": "d", "canarySubsetName": "x", "stableSubsetName": "x"},
@@ -319,4 +326,48 @@ def test_spec_problems() -> None:
     assert [p.field for p in same.spec_problems()] == [
         "spec.strategy.canary.trafficRouting.istio.destinationRule.canarySubsetName"
     ]
-    assert IstioRouter({"virtualService": {"name": "a"}}, NS).supports_mirror()
+    assert istio({"virtualService": {"name": "a"}}, NS).supports_mirror()
+
+
+def test_services_are_required_for_host_level_routing_only() -> None:
+    host_level = istio({"virtualService": {"name": "web"}}, stable="", canary="")
+    assert [p.field for p in host_level.spec_problems()] == [
+        "spec.strategy.canary.canaryService",
+        "spec.strategy.canary.stableService",
+    ]
+    subset = {"name": "web", "canarySubsetName": "canary", "stableSubsetName": "stable"}
+    assert (
+        istio({"virtualService": {"name": "web"}, "destinationRule": subset}, stable="", canary="").spec_problems()
+        == []
+    )
+
+
+def test_registered_under_its_trafficrouting_key() -> None:
+    from rollouts.traffic.registry import build_routers
+
+    routers, problems = build_routers(
+        {"istio": {"virtualService": {"name": "web"}}, "gatewayAPI": {"httpRoute": "web"}}, "web", NS, "s", "c"
+    )
+    assert problems == [] and sorted(r.name for r in routers) == ["gatewayAPI", "istio"]
+
+
+def test_weights_come_down_before_the_canary_subset_moves() -> None:
+    entry = {
+        "virtualService": {"name": "web"},
+        "destinationRule": {"name": "web", "canarySubsetName": "canary", "stableSubsetName": "stable"},
+    }
+    vs = copy.deepcopy(SUBSET_VS)
+    vs["spec"]["http"][0]["route"][0]["weight"], vs["spec"]["http"][0]["route"][1]["weight"] = 0, 100
+    live = {VS_REF: vs, DR_REF: copy.deepcopy(SUBSET_DR)}
+    # a new canary (bbb) while the canary subset (on aaa) still has all the weight
+    result = istio(entry, stable="", canary="").reconcile(
+        desired(20, stable_service="", canary_service=""), live, OWNER
+    )
+    assert [w.ref for w in result.writes] == [VS_REF, DR_REF]
+    after = applied(result, live)
+    assert weights(after[VS_REF]["spec"]["http"][0]) == [("stable", 80), ("canary", 20)]
+    assert subset_hashes(after[DR_REF]) == {"stable": "aaa", "canary": "bbb"}
+
+
+def subset_hashes(dr: dict[str, Any]) -> dict[str, str]:
+    return {s["name"]: s["labels"]["rollouts-pod-template-hash"] for s in dr["spec"]["subsets"]}

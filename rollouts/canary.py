@@ -1149,9 +1149,12 @@ class _Planner:
         return current
 
     def _stable_service_selects(self, pod_hash: str) -> bool:
-        """Does the stable Service select ``pod_hash`` (now, or after this pass's Service patches)?"""
+        """Does the stable Service select ``pod_hash`` (now, or after this pass's Service patches)? True
+        without a stable Service (Istio subset-level routing: the router moves the subsets itself)."""
         canary = self.ro.canary
         assert canary is not None
+        if not canary.stable_service:
+            return True
         return self._service_selector_hash(canary.stable_service) == pod_hash
 
     def _service_selector_hash(self, name: str) -> str | None:

@@ -247,12 +247,6 @@ def test_subset_level_moves_the_canary_subset_and_the_traffic_follows(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="planner (rollouts/canary.py _gate_weight/_stable_service_selects) waits for a stable Service "
-    "to select the new hash before moving weight back to stable; subset-level routing has none, so the "
-    "weight stays at 100 on the canary subset after the promotion (reported to the lead)",
-)
 def test_subset_level_without_services_returns_the_weight_after_promotion(
     cluster: Cluster, controller: ControllerProcess, istio_crds: None
 ) -> None:

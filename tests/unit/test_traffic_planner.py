@@ -301,3 +301,46 @@ def test_a_new_version_mid_canary_keeps_the_old_canary_while_a_service_sends_it_
     w.never_ready.discard("nginx:3")
     run(w, 15)
     assert w.by_image() == {"nginx:1": 4, "nginx:3": 1} and w.weights() == {"web": 25}
+
+
+def finish(w: RoutedWorld, limit: int = 80) -> None:
+    """Reconcile (retrying an abort, promoting every pause) until the new version is stable and alone."""
+    for _ in range(limit):
+        if w.status.get("abort") and w.by_image() == {"nginx:1": 4}:
+            w.patch_status({"abort": False})
+        if w.status.get("phase") == "Paused":
+            promote(w)
+        w.now += 1
+        w.step()
+        if w.status.get("phase") == "Healthy" and w.by_image() == {"nginx:2": 4} and w.weights() == {"web": 0}:
+            return
+    raise AssertionError(f"no recovery: {w.by_image()} {w.weights()} {w.status.get('phase')}")
+
+
+def test_a_crash_after_any_write_of_any_pass_recovers() -> None:
+    """For every pass of a routed canary (SMI, dynamicStableScale, abort on the way) and every prefix of its
+    writes: stop there (status unwritten), start again, and finish. Every write is checked (RoutedWorld)."""
+    w = world(SMI, dynamicStableScale=True, abortScaleDownDelaySeconds=0, scaleDownDelaySeconds=0)
+    w.set_image("nginx:2")
+    crashes = 0
+    for round_ in range(40):
+        if round_ == 12:
+            w.patch_status({"abort": True})
+        if round_ == 20:
+            w.patch_status({"abort": False})
+        if w.status.get("phase") == "Paused":
+            promote(w)
+        w.now += 1
+        plan = w.plan()
+        for k in range(len(plan.actions) + 1):  # the last: every write done, the status not
+            crashed = copy.deepcopy(w)
+            crashed.apply(Plan(actions=plan.actions[:k]))
+            crashed.kubelet()
+            finish(crashed)
+            crashes += 1
+        w.apply(plan)
+        w.kubelet()
+    finish(w)
+    assert crashes >= 60
+    moves = [m for r, m in w.events if r == "TrafficWeightUpdated"]
+    assert "Traffic weight updated from 50 to 0" in moves  # the abort moved the weight back on the way

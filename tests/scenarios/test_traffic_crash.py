@@ -100,6 +100,12 @@ def run_canary(cluster: Cluster, ns: str, controller: ControllerProcess, crash: 
             controller.start()
         seen = now
         time.sleep(0.02)
+    # the last status writes trail the scale-down: wait until the status counts only the new pods
+    cluster.wait(
+        "the status to count 4 replicas",
+        lambda: all(cluster.status(ns, "web").get(k) == 4 for k in ("replicas", "availableReplicas", "readyReplicas")),
+        60,
+    )
     time.sleep(1.0)
     return normalized(cluster, ns), kills
 

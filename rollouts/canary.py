@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rollouts import canary_analysis as ca
+from rollouts import canary_traffic as ct
 from rollouts import conditions_status as cs
 from rollouts.hashing import pod_template_hash, step_hash, template_digest
 from rollouts.labelselector import format_label_selector
@@ -44,7 +45,18 @@ from rollouts.replicasets import (
     total_replicas,
     total_status_replicas,
 )
-from rollouts.spec import HASH_LABEL, PodMetadata, RolloutSpec, Step, validate_rollout
+from rollouts.spec import (
+    API_VERSION,
+    HASH_LABEL,
+    KIND,
+    PodMetadata,
+    RolloutSpec,
+    Step,
+    max_traffic_weight,
+    validate_rollout,
+)
+from rollouts.traffic.registry import build_routers
+from rollouts.traffic.router import DesiredTraffic, HeaderRoute, MirrorRoute, ObjectRef, ObjectWrite, Owner
 
 # --------------------------------------------------------------------------- inputs
 
@@ -88,6 +100,8 @@ class Observed:
     analysis_run_names: frozenset[str] | None = None  # names of all AnalysisRuns in the namespace
     analysis_templates: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # namespace's, by name
     cluster_analysis_templates: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # trafficRouting objects the routers name (absent ones as None); None: not read
+    routing: Mapping[ObjectRef, Mapping[str, Any] | None] | None = None
 
 
 # --------------------------------------------------------------------------- outputs
@@ -157,6 +171,13 @@ class DeleteAnalysisRun:
     uid: str
 
 
+@dataclass(frozen=True)
+class WriteRoutingObject:
+    """A write a traffic router asked for (create / patch / delete of an Ingress, TrafficSplit, ...)."""
+
+    write: ObjectWrite
+
+
 Action = (
     CreateReplicaSet
     | PatchReplicaSet
@@ -169,6 +190,7 @@ Action = (
     | CreateAnalysisRun
     | PatchAnalysisRun
     | DeleteAnalysisRun
+    | WriteRoutingObject
 )
 
 
@@ -391,6 +413,8 @@ class _Planner:
         self.restarted_at: str | None = self.old.get("restartedAt")
         self.analysis: ca.AnalysisOutcome | None = None  # set once the analysis pass ran
         self.templates = ca.Templates(obs.analysis_templates, obs.cluster_analysis_templates)
+        self.traffic: ct.TrafficState | None = None  # set once the traffic-routing pass ran
+        self._routes_kept = True  # header/mirror routes stay (until the weight has left a promoted canary)
 
     # ------------------------------------------------------------------ small helpers
 
@@ -444,7 +468,7 @@ class _Planner:
         self.step_hash = step_hash(ro.canary.step_hash_source())
         # scaleDownDelaySeconds for the canary without a traffic router (the traffic-routed delay comes
         # with the routers): old ReplicaSets kept running, name -> scale-down deadline
-        self.delay = ro.scale_down_delay() if not ro.uses_traffic_routing() else None
+        self.delay = ro.scale_down_delay()
         self.kept = self._kept_for_scale_down_delay()
         self.active_others = [rs for rs in self.others if rs.name not in self.kept]
 
@@ -459,6 +483,7 @@ class _Planner:
         self._ephemeral_metadata()
         self._revision_history()
         self._services()
+        self._traffic_routing()
         self._reconcile_analysis()
         if self.add_pause:
             # "Detected pause due to inconclusive AnalysisRun": no scaling in this pass
@@ -773,6 +798,8 @@ class _Planner:
         return new, stable
 
     def counts(self) -> tuple[int, int]:
+        if self.traffic is not None:
+            return self._routed_counts()
         if self._holding_stable():
             assert self.stable_rs is not None
             new_count, _ = basic_canary_counts(
@@ -910,7 +937,7 @@ class _Planner:
             assert delay is not None and stable_rs is not None
             deadline = new_rs.scale_down_deadline()
             if deadline is None:
-                if stable_rs.available >= self.ro.replicas:
+                if stable_rs.available >= self.ro.replicas and self._traffic_off_canary():
                     self.plan.actions.append(
                         PatchReplicaSet(
                             new_rs.name,
@@ -924,6 +951,7 @@ class _Planner:
                 self.plan.requeue(deadline - self.now)
                 return False
             new_count = 0
+        new_count = max(new_count, self._canary_carry())
         if self._scale(new_rs, new_count):
             return True
         return self._scale_down_others()
@@ -931,8 +959,8 @@ class _Planner:
     def _scale_down_others(self) -> bool:
         """Argo's ``scaleDownOldReplicaSetsForCanary`` (basic canary): unhealthy replicas first, then
         the newest old ReplicaSets, never below minAvailable."""
-        others = [rs for rs in self.others if rs.replicas > 0]
-        if not others:
+        others = [rs for rs in self.others if rs.replicas > 0 and not self._routed_service_selects(rs)]
+        if not others or not self._traffic_left_old():
             return False
         scaled = False
         remaining: list[ReplicaSetView] = []
@@ -980,6 +1008,263 @@ class _Planner:
             return rs.available >= value
         return rs.replicas == desired and rs.available == desired
 
+    # ------------------------------------------------------------------ traffic routing
+
+    def _traffic_routing(self) -> None:
+        """Ask every router for the writes that bring its objects to the split this pass may set.
+
+        The weight moves towards the canary only once the canary ReplicaSet has the ready pods the
+        step asks for, and back towards the stable only once the stable ReplicaSet has the pods for
+        its share and the stable Service selects it; otherwise each router keeps what it routes now.
+        Replica counts follow the weight the objects *route* (``_routed_counts``), so pods are never
+        taken away from traffic. When any router reports a problem, no router writes anything."""
+        ro = self.ro
+        canary = ro.canary
+        if canary is None or canary.traffic_routing is None:
+            return
+        routers, _ = build_routers(
+            canary.traffic_routing, ro.name, ro.namespace, canary.stable_service, canary.canary_service
+        )
+        max_weight = max_traffic_weight(canary)
+        desired_weight = self._traffic_desired_weight(max_weight)
+        state = ct.TrafficState(desired_weight, max_weight)
+        self.traffic = state
+        live = self.obs.routing or {}
+        owner = Owner(API_VERSION, KIND, ro.name, ro.uid)
+        last = self._last_set_weight()
+        wanted = self._desired_traffic(desired_weight, max_weight)
+        probes = [router.reconcile(wanted, live, owner) for router in routers]
+        # after the promotion the header/mirror routes go only once no router sends the canary anything
+        self._routes_kept = not self._promoted() or any(p.actual_canary_weight != 0 for p in probes)
+        for router, probe in zip(routers, probes, strict=True):
+            current = probe.actual_canary_weight if probe.actual_canary_weight is not None else last
+            weight = self._gate_weight(desired_weight, current, max_weight)
+            result = router.reconcile(self._desired_traffic(weight, max_weight), live, owner)
+            state.outcomes.append(
+                ct.RouterOutcome(router.name, weight, result.actual_canary_weight, result.writes, result.problems)
+            )
+        problems = state.problems
+        if problems:
+            message = ct.problem_messages(problems)
+            if message != self._old_routing_message():
+                self.event(ct.TRAFFIC_ROUTING_ERROR_REASON, message, warning=True)
+            for outcome in state.outcomes:
+                outcome.writes = ()  # nothing moves: each router keeps what it routes
+                outcome.set_weight = outcome.actual_weight if outcome.actual_weight is not None else last
+            self.plan.requeue(10.0)
+            return
+        moved: list[tuple[int, int]] = []
+        for outcome in state.outcomes:
+            for write in outcome.writes:
+                self.plan.actions.append(WriteRoutingObject(write))
+            if outcome.writes and outcome.actual_weight != outcome.set_weight:
+                moved.append((outcome.actual_weight if outcome.actual_weight is not None else last, outcome.set_weight))
+        if moved:
+            self.event(ct.TRAFFIC_WEIGHT_UPDATED_REASON, ct.TRAFFIC_WEIGHT_UPDATED_MESSAGE.format(*moved[0]))
+        if state.writes:
+            self.plan.requeue(0)  # read the objects back, then move on
+
+    def _desired_traffic(self, weight: int, max_weight: int) -> DesiredTraffic:
+        canary = self.ro.canary
+        assert canary is not None and self.new_rs is not None
+        headers, mirrors = self._traffic_routes()
+        stable_hash = self.stable_rs.pod_hash if self.stable_rs is not None else ""
+        return DesiredTraffic(
+            canary_weight=weight,
+            max_weight=max_weight,
+            stable_service=canary.stable_service,
+            canary_service=canary.canary_service,
+            stable_hash=stable_hash,
+            canary_hash=self.new_rs.pod_hash,
+            canary_available=self.new_rs.replicas > 0 and self.new_rs.available >= self.new_rs.replicas,
+            header_routes=headers,
+            mirror_routes=mirrors,
+            managed_routes=tuple(
+                str(r.get("name")) for r in (canary.traffic_routing or {}).get("managedRoutes") or []
+            ),
+        )
+
+    def _promoted(self) -> bool:
+        return self.new_rs is None or self.stable_rs is None or self.stable_rs.name == self.new_rs.name
+
+    def _traffic_desired_weight(self, max_weight: int) -> int:
+        """Argo's ``GetCurrentSetWeight`` in units of maxTrafficWeight: 0 once promoted or aborted, all of
+        it after the last step or on a full promotion."""
+        if self._promoted() or self.aborted():
+            return 0
+        if self.old.get("promoteFull"):
+            return max_weight
+        step, index = current_step(self.ro, self.old)
+        if step is None or index is None:
+            return max_weight
+        assert self.ro.canary is not None
+        for i in range(index, -1, -1):
+            weight = self.ro.canary.steps[i].set_weight
+            if weight is not None:
+                return min(weight, max_weight)
+        return 0
+
+    def _traffic_routes(self) -> tuple[tuple[HeaderRoute, ...], tuple[MirrorRoute, ...]]:
+        """Header and mirror routes in force: none after an abort; after the promotion they stay until
+        every router sends no weight to the canary any more (weight first, then the routes)."""
+        canary = self.ro.canary
+        assert canary is not None
+        if self.aborted() or not canary.steps or not self._routes_kept:
+            return (), ()
+        _, index = current_step(self.ro, self.old)
+        if index is None or index >= len(canary.steps):
+            index = len(canary.steps) - 1
+        return ct.active_routes(canary, index)
+
+    def _last_set_weight(self) -> int:
+        """The canary weight the last status recorded (for routers whose objects say nothing)."""
+        weights = (self.old.get("canary") or {}).get("weights") or {}
+        value = (weights.get("canary") or {}).get("weight")
+        return int(value) if isinstance(value, int) else 0
+
+    def _old_routing_message(self) -> str:
+        routers = (self.old.get("canary") or {}).get(ct.ROUTERS_STATUS) or []
+        return "; ".join(str(r.get("message")) for r in routers if isinstance(r, Mapping) and r.get("message"))
+
+    def _canary_desired_count(self, weight: int) -> int:
+        """The canary pods a step asks for: setCanaryScale if one is in force, else the weight's share."""
+        ro = self.ro
+        assert ro.canary is not None and self.traffic is not None
+        replicas, scale_weight = self._canary_scale()
+        if replicas is not None:
+            count = min(replicas, ro.replicas)
+        elif scale_weight is not None:
+            count = ct.weight_to_replicas(scale_weight, ro.replicas, 100)
+        else:
+            count = ct.weight_to_replicas(weight, ro.replicas, self.traffic.max_weight)
+        minimum = min(ro.canary.min_pods_per_replica_set or 0, ro.replicas)
+        return max(count, minimum) if count else 0
+
+    def _gate_weight(self, target: int, current: int, max_weight: int) -> int:
+        """``target`` when the side that gains traffic has its ready pods, else ``current`` (hold)."""
+        if target == current:
+            return target
+        if target > current:
+            new_rs = self.new_rs
+            assert new_rs is not None
+            need = max(1, self._canary_desired_count(target))
+            step, _ = current_step(self.ro, self.old)
+            if self.old.get("promoteFull") or step is None:
+                need = self.ro.replicas  # all of it goes to the canary: all of its pods first
+            return target if new_rs.available >= need else current
+        stable = self.stable_rs
+        if stable is None:
+            return target
+        need = ct.weight_to_replicas(max_weight - target, self.ro.replicas, max_weight)
+        if stable.available >= need and self._stable_service_selects(stable.pod_hash):
+            return target
+        return current
+
+    def _stable_service_selects(self, pod_hash: str) -> bool:
+        """Does the stable Service select ``pod_hash`` (now, or after this pass's Service patches)? True
+        without a stable Service (Istio subset-level routing: the router moves the subsets itself)."""
+        canary = self.ro.canary
+        assert canary is not None
+        if not canary.stable_service:
+            return True
+        return self._service_selector_hash(canary.stable_service) == pod_hash
+
+    def _service_selector_hash(self, name: str) -> str | None:
+        """The pod hash Service ``name`` selects after this pass's Service patches (None: none)."""
+        selected = ((self.obs.services.get(name) or {}).get("spec") or {}).get("selector") or {}
+        current = selected.get(HASH_LABEL)
+        for action in self.plan.actions:
+            if isinstance(action, PatchService) and action.name == name:
+                current = ((action.patch.get("spec") or {}).get("selector") or {}).get(HASH_LABEL, current)
+        return str(current) if current is not None else None
+
+    def _routed_counts(self) -> tuple[int, int]:
+        """(new, stable) replica counts with a traffic router: Argo's
+        ``CalculateReplicaCountsForTrafficRoutedCanary``, plus: the canary keeps the pods for the most
+        traffic a router still sends it, and with dynamicStableScale the stable keeps the pods for the
+        most traffic it has or will have, so neither shrinks before the weight has left it."""
+        ro = self.ro
+        state = self.traffic
+        assert state is not None and ro.canary is not None
+        if self._promoted():
+            return ro.replicas, 0
+        step, _ = current_step(ro, self.old)
+        if self.aborted():
+            desired_new = 0
+        elif self.old.get("promoteFull") or step is None:
+            desired_new = ro.replicas
+        else:
+            desired_new = self._canary_desired_count(state.desired_weight)
+        new = max(desired_new, self._canary_carry())
+        stable = ro.replicas
+        if ro.canary.dynamic_stable_scale:
+            least = min(state.desired_weight, state.canary_least())
+            stable = ct.weight_to_replicas(state.max_weight - least, ro.replicas, state.max_weight)
+            minimum = min(ro.canary.min_pods_per_replica_set or 0, ro.replicas)
+            stable = max(stable, minimum) if stable else 0
+        return new, stable
+
+    def _canary_carry(self) -> int:
+        """Pods the canary needs for the traffic routers may still send it (0 without a router)."""
+        state = self.traffic
+        if state is None:
+            return 0
+        weight = state.canary_carry(self._last_set_weight())
+        return ct.weight_to_replicas(weight, self.ro.replicas, state.max_weight)
+
+    def _routed_service_selects(self, rs: ReplicaSetView) -> bool:
+        """With a router: does the canary or stable Service (after this pass's patches) still select ``rs``?
+        A router may send traffic there, so its pods stay (always false without a router)."""
+        canary = self.ro.canary
+        if self.traffic is None or canary is None:
+            return False
+        return any(
+            self._service_selector_hash(name) == rs.pod_hash for name in (canary.canary_service, canary.stable_service)
+        )
+
+    def _traffic_off_canary(self) -> bool:
+        """No router sends the canary anything (always true without a router)."""
+        state = self.traffic
+        return state is None or state.canary_carry(self._last_set_weight()) == 0
+
+    def _traffic_left_old(self) -> bool:
+        """Old ReplicaSets may go only once the routers route as planned with nothing left to write
+        and the stable Service selects the stable ReplicaSet (always true without a router)."""
+        state = self.traffic
+        if state is None:
+            return True
+        if state.problems or state.writes or not state.verified():
+            return False
+        return self.stable_rs is None or self._stable_service_selects(self.stable_rs.pod_hash)
+
+    def _traffic_step_reached(self) -> bool:
+        """A setWeight / setHeaderRoute / setMirrorRoute step is done once every router routes the step's
+        weight with nothing left to write (always true without a router)."""
+        state = self.traffic
+        return state is None or state.reached(state.desired_weight)
+
+    def _routed_weights(self, new: dict[str, Any]) -> None:
+        """``status.canary.weights`` from the routers: the weight set, and whether the objects route it."""
+        canary = self.ro.canary
+        state = self.traffic
+        assert canary is not None
+        if state is None:
+            return  # this pass did not reach the routers: keep what the last one recorded
+        section = new.setdefault("canary", {})
+        new_hash = self.new_rs.pod_hash if self.new_rs is not None else ""
+        stable_hash = self.stable_rs.pod_hash if self.stable_rs is not None else new.get("stableRS") or ""
+        weight = state.set_weight()
+        section["weights"] = {
+            "canary": {"weight": weight, "podTemplateHash": new_hash, "serviceName": canary.canary_service},
+            "stable": {
+                "weight": state.max_weight - weight,
+                "podTemplateHash": stable_hash,
+                "serviceName": canary.stable_service,
+            },
+            "verified": state.verified(),
+        }
+        section[ct.ROUTERS_STATUS] = [o.status() for o in state.outcomes]
+
     # ------------------------------------------------------------------ pause steps
 
     def _pause_condition(self, reason: str) -> dict[str, Any] | None:
@@ -1024,7 +1309,9 @@ class _Planner:
         if step.pause:
             return self._completed_pause_step(step)
         if step.canary_scale is not None or step.set_weight is not None:
-            return self.at_desired_counts()
+            return self.at_desired_counts() and self._traffic_step_reached()
+        if "setHeaderRoute" in step.actions or "setMirrorRoute" in step.actions:
+            return self._traffic_step_reached()
         if "analysis" in step.actions:
             run = self.analysis.step_run if self.analysis is not None else None
             return run is not None and run.phase == "Successful"
@@ -1409,6 +1696,9 @@ class _Planner:
         """``status.canary.weights``: without a traffic router, each side's share of the available pods."""
         canary = self.ro.canary
         assert canary is not None
+        if self.ro.uses_traffic_routing():
+            self._routed_weights(new)
+            return
         new_rs, stable_rs = self.new_rs, self.stable_rs
         stable_hash = new.get("stableRS") or ""
         if new_rs is None or not stable_hash:

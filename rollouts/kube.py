@@ -63,6 +63,13 @@ CLUSTERANALYSISTEMPLATES = Kind(
 )
 JOBS = Kind("batch", "v1", "jobs", "Job")
 SECRETS = Kind("", "v1", "secrets", "Secret")
+INGRESSES = Kind("networking.k8s.io", "v1", "ingresses", "Ingress")
+
+
+def kind_of(api_version: str, plural: str, kind: str) -> Kind:
+    """The Kind of a routing object a traffic router names (any group, e.g. split.smi-spec.io/v1alpha2)."""
+    group, _, version = api_version.rpartition("/")
+    return Kind(group, version, plural, kind)
 
 
 # --------------------------------------------------------------------------- connection settings
@@ -240,6 +247,12 @@ class Client:
             kind.path(namespace, name, subresource),
             body=dict(patch),
             content_type="application/merge-patch+json",
+        )
+
+    async def json_patch(self, kind: Kind, namespace: str, name: str, operations: Any) -> dict[str, Any]:
+        """An RFC 6902 JSON patch (a list of operations; a ``test`` op makes it conditional)."""
+        return await self.request(
+            "PATCH", kind.path(namespace, name), body=operations, content_type="application/json-patch+json"
         )
 
     async def delete(self, kind: Kind, namespace: str, name: str, uid: str | None = None) -> dict[str, Any]:

@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="N",
-        help="simulated requests per second to each Service with ready endpoints (default 0: off)",
+        help="simulated requests per second to each routing object (Ingress pair, VirtualService, TrafficSplit, "
+        "HTTPRoute) and each other Service with ready endpoints (default 0: off)",
     )
     sandbox.add_argument(
         "--metrics-port",

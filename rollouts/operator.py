@@ -9,6 +9,11 @@
   could think a Rollout has no stable ReplicaSet).
 - Each event updates the cache and queues the owning Rollout (a ReplicaSet by its controller
   reference, a Pod through its ReplicaSet, a Service or Deployment by name).
+- Traffic routing objects are read with a GET on each pass (fresh, and their CRDs may be absent: kopf
+  cannot watch a kind that is not served). Ingresses, always served, are also watched so that a change
+  to a stable or canary Ingress requeues its Rollout at once; for the CRD kinds (TrafficSplit,
+  VirtualService, HTTPRoute, ...) a Rollout with a router is requeued at least every 30 s (see
+  :data:`rollouts.reconciler.ROUTING_RESYNC_SECONDS`).
 - :class:`WorkQueue` runs one reconcile at a time per Rollout (many Rollouts in parallel),
   coalesces bursts of events, and wakes a Rollout at the time its plan asked for (pause
   durations, scale-down delays, progress deadlines) instead of polling.
@@ -32,6 +37,7 @@ from rollouts.kube import (
     ANALYSISTEMPLATES,
     CLUSTERANALYSISTEMPLATES,
     DEPLOYMENTS,
+    INGRESSES,
     JOBS,
     PODS,
     REPLICASETS,
@@ -43,7 +49,7 @@ from rollouts.kube import (
     Connection,
 )
 from rollouts.metrics import Metrics, serve
-from rollouts.reconciler import Reconciler, uses_analysis
+from rollouts.reconciler import Reconciler, routing_refs, uses_analysis
 from rollouts.replicasets import MANAGED_BY
 from rollouts.spec import HASH_LABEL
 
@@ -240,6 +246,13 @@ class Controller:
             if ((ro.get("spec") or {}).get("workloadRef") or {}).get("name") == name:
                 self.enqueue(ns, ro["metadata"]["name"])
 
+    def _on_routing_object(self, obj: dict[str, Any]) -> None:
+        """An Ingress changed (or went): the Rollouts whose routers read it look again."""
+        ns, name = str(obj["metadata"].get("namespace", "")), obj["metadata"]["name"]
+        for ro in self._rollouts_in(ns):
+            if any(ref.plural == INGRESSES.plural and ref.name == name for ref in routing_refs(ro)):
+                self.enqueue(ns, ro["metadata"]["name"])
+
     def _on_analysisrun(self, obj: dict[str, Any]) -> None:
         """A run changed (or went): its owning Rollout reacts to the phase."""
         owner = kube.controller_uid(obj)
@@ -294,6 +307,7 @@ class Controller:
             (PODS, self._on_pod),
             (SERVICES, self._on_service),
             (DEPLOYMENTS, self._on_deployment),
+            (INGRESSES, self._on_routing_object),  # always served; routing CRD kinds are read per reconcile
             # The AnalysisRun controller: its runs, the Jobs of Job metrics, templates (validation Events).
             (ANALYSISRUNS, self.analysis.on_run),
             (JOBS, self.analysis.on_job),

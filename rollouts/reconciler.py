@@ -10,9 +10,10 @@ resourceVersion, so a stale controller can never overwrite a user's promote or a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +33,10 @@ from rollouts.canary import (
     PatchService,
     Plan,
     ScaleWorkload,
+    WriteRoutingObject,
     merge_patch,
 )
+from rollouts.canary_traffic import TRAFFIC_ROUTING_ERROR_REASON
 from rollouts.conditions_status import FAILED_RS_CREATE_MESSAGE, FAILED_RS_CREATE_REASON, PROGRESSING
 from rollouts.kube import (
     ANALYSISRUNS,
@@ -50,8 +53,11 @@ from rollouts.kube import (
     Client,
     controller_uid,
     event_body,
+    kind_of,
 )
 from rollouts.replicasets import format_time
+from rollouts.traffic.registry import build_routers
+from rollouts.traffic.router import ObjectRef
 
 log = logging.getLogger("pyrollouts.reconciler")
 
@@ -68,6 +74,29 @@ def uses_analysis(rollout: dict[str, Any]) -> bool:
 
 
 COMPONENT = "rollouts-controller"
+
+# Routing objects are read with a GET per reconcile rather than watched (their CRDs may be absent,
+# and kopf cannot watch a resource that is not served). A Rollout with a traffic router is looked
+# at again at least this often, so a change someone else makes to its routing objects is undone.
+ROUTING_RESYNC_SECONDS = 30.0
+ROUTING_WRITE_RETRY_SECONDS = 15.0
+
+
+def routing_refs(rollout: Mapping[str, Any]) -> list[ObjectRef]:
+    """The objects the Rollout's traffic routers read (none without trafficRouting)."""
+    meta = rollout.get("metadata") or {}
+    canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
+    routing = canary.get("trafficRouting")
+    if not isinstance(routing, Mapping):
+        return []
+    routers, _ = build_routers(
+        routing,
+        str(meta.get("name", "")),
+        str(meta.get("namespace", "")),
+        str(canary.get("stableService") or ""),
+        str(canary.get("canaryService") or ""),
+    )
+    return [ref for router in routers for ref in router.objects()]
 
 
 @dataclass
@@ -133,19 +162,50 @@ class Reconciler:
         if rollout is None or (rollout.get("metadata") or {}).get("deletionTimestamp"):
             return Outcome(None)
         observed = self.observe(rollout)
+        refs = routing_refs(rollout)
+        if refs:
+            observed = dataclasses.replace(observed, routing=await self.read_routing(refs))
         plan = bluegreen.plan(observed) if bluegreen.is_blue_green(rollout) else canary.plan(observed)
-        return await self.act(rollout, plan)
+        outcome = await self.act(rollout, plan)
+        if refs and (outcome.requeue_after is None or outcome.requeue_after > ROUTING_RESYNC_SECONDS):
+            outcome.requeue_after = ROUTING_RESYNC_SECONDS
+        return outcome
+
+    async def read_routing(self, refs: list[ObjectRef]) -> dict[ObjectRef, dict[str, Any] | None]:
+        """GET every routing object (absent ones, or ones whose kind is not served, as None)."""
+
+        async def one(ref: ObjectRef) -> dict[str, Any] | None:
+            try:
+                return await self.client.get(kind_of(ref.api_version, ref.plural, ref.kind), ref.namespace, ref.name)
+            except ApiError as exc:
+                if exc.not_found:
+                    return None
+                raise
+
+        found = await asyncio.gather(*(one(ref) for ref in refs))
+        return dict(zip(refs, found, strict=True))
 
     async def act(self, rollout: dict[str, Any], plan: Plan) -> Outcome:
         meta = rollout["metadata"]
         ns, name = meta.get("namespace", ""), meta["name"]
         writes = 0
         current = rollout
+        routing_refused = False
         for action in plan.actions:
+            if routing_refused and isinstance(action, WriteRoutingObject):
+                continue
             try:
                 writes += 1
                 current = await self._do(current, action)
             except ApiError as exc:
+                if isinstance(action, WriteRoutingObject) and exc.status != 409:
+                    # The planner sized the ReplicaSets by what the routing objects route now, not by
+                    # what it asked for, so the rest of the plan is safe without the refused write.
+                    routing_refused = True
+                    writes += 1
+                    await self._routing_refused(rollout, action, exc)
+                    plan.requeue(ROUTING_WRITE_RETRY_SECONDS)
+                    continue
                 return await self._write_failed(rollout, action, exc, writes)
         if plan.status is not None:
             patch = merge_patch(rollout.get("status") or {}, plan.status)
@@ -173,6 +233,8 @@ class Reconciler:
         ns = meta.get("namespace", "")
         if isinstance(action, PatchService):
             self.cache.put(SERVICES, await self.client.patch(SERVICES, ns, action.name, action.patch))
+        elif isinstance(action, WriteRoutingObject):
+            await self._write_routing(action)
         elif isinstance(action, CreateReplicaSet):
             self.cache.put(REPLICASETS, await self.client.create(REPLICASETS, ns, action.manifest))
         elif isinstance(action, PatchReplicaSet):
@@ -228,12 +290,39 @@ class Reconciler:
             return updated
         return rollout
 
+    async def _write_routing(self, action: WriteRoutingObject) -> None:
+        write = action.write
+        ref = write.ref
+        kind = kind_of(ref.api_version, ref.plural, ref.kind)
+        log.info("%s %s: %s", write.op, ref.describe(), write.why)
+        if write.op == "create":
+            await self.client.create(kind, ref.namespace, write.body)
+        elif write.op == "merge-patch":
+            await self.client.patch(kind, ref.namespace, ref.name, write.body)
+        elif write.op == "json-patch":
+            await self.client.json_patch(kind, ref.namespace, ref.name, list(write.body))
+        elif write.op == "delete":
+            try:
+                await self.client.delete(kind, ref.namespace, ref.name)
+            except ApiError as exc:
+                if not exc.not_found:
+                    raise
+
+    async def _routing_refused(self, rollout: dict[str, Any], action: WriteRoutingObject, exc: ApiError) -> None:
+        """A routing write the API server refused (kind not served, rejected by its schema, forbidden)."""
+        ref = action.write.ref
+        message = f"{ref.describe()}: {action.write.op} refused by the API server ({exc.status}): {exc.message}"
+        await self._event(rollout, EventSpec("Warning", TRAFFIC_ROUTING_ERROR_REASON, message))
+
     async def _write_failed(
         self, rollout: dict[str, Any], action: canary.Action, exc: ApiError, writes: int
     ) -> Outcome:
         """A write was refused: look again (409/404), or record why a ReplicaSet cannot be created."""
         meta = rollout["metadata"]
         ns, name = meta.get("namespace", ""), meta["name"]
+        if isinstance(action, WriteRoutingObject):
+            # a conflict or a lost race: the next pass reads the routing objects again
+            return Outcome(0.0, writes)
         if isinstance(action, CreateAnalysisRun) and exc.already_exists:
             # our cache had not seen it yet: read it, and decide again (adopt it, or take the next name)
             await self._refresh(ANALYSISRUNS, ns, str(action.manifest["metadata"]["name"]))

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollouts.traffic.registry import ROUTERS, SHARED_KEYS, build_routers
+
 GROUP = "pyrollouts.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -719,10 +721,9 @@ def _validate_canary(ro: RolloutSpec, canary: CanarySpec, services: Mapping[str,
             )
         if step.raw.get("setWeight") is not None:
             weight = step.raw.get("setWeight")
-            if step.set_weight is None or not 0 <= step.set_weight <= MAX_TRAFFIC_WEIGHT:
-                errors.append(
-                    _invalid(f"{spath}.setWeight", weight, f"SetWeight needs to be between 0 and {MAX_TRAFFIC_WEIGHT}")
-                )
+            limit = max_traffic_weight(canary)
+            if step.set_weight is None or not 0 <= step.set_weight <= limit:
+                errors.append(_invalid(f"{spath}.setWeight", weight, f"SetWeight needs to be between 0 and {limit}"))
         if step.pause and step.pause_seconds is not None and step.pause_seconds < 0:
             errors.append(
                 _invalid(
@@ -754,8 +755,105 @@ def _validate_canary(ro: RolloutSpec, canary: CanarySpec, services: Mapping[str,
                         f"{unsupported[0].upper()}{unsupported[1:]} requires TrafficRouting",
                     )
                 )
+    if routed:
+        errors.extend(validate_traffic_routing(ro, canary))
     return errors
 
 
 def steps_of(ro: RolloutSpec) -> Sequence[Step]:
     return ro.canary.steps if ro.canary is not None else ()
+
+
+# --------------------------------------------------------------------------- trafficRouting
+
+
+def managed_route_names(traffic_routing: Mapping[str, Any]) -> list[str]:
+    return [str(r.get("name")) for r in traffic_routing.get("managedRoutes") or [] if isinstance(r, Mapping)]
+
+
+def max_traffic_weight(canary: CanarySpec) -> int:
+    """``trafficRouting.maxTrafficWeight`` (default 100): the total the step weights are out of."""
+    value = (canary.traffic_routing or {}).get("maxTrafficWeight")
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return MAX_TRAFFIC_WEIGHT
+
+
+def validate_traffic_routing(ro: RolloutSpec, canary: CanarySpec) -> list[str]:
+    """What is wrong with ``trafficRouting`` and the steps that need it, without looking at the cluster."""
+    path = "spec.strategy.canary"
+    routing = canary.traffic_routing or {}
+    errors: list[str] = []
+    if not any(key not in SHARED_KEYS for key in routing):
+        errors.append(
+            _required(
+                f"{path}.trafficRouting",
+                "trafficRouting names no router: add one of " + ", ".join(sorted(ROUTERS)),
+            )
+        )
+    max_weight = routing.get("maxTrafficWeight")
+    if max_weight is not None and (isinstance(max_weight, bool) or not isinstance(max_weight, int) or max_weight < 1):
+        errors.append(_invalid(f"{path}.trafficRouting.maxTrafficWeight", max_weight, "must be at least 1"))
+    routers, problems = build_routers(routing, ro.name, ro.namespace, canary.stable_service, canary.canary_service)
+    errors.extend(f"{p.field}: {p.message}" for p in problems)
+    for router in routers:
+        errors.extend(f"{p.field}: {p.message}" for p in router.spec_problems())
+    managed = managed_route_names(routing)
+    if len(set(managed)) != len(managed):
+        errors.append(_invalid(f"{path}.trafficRouting.managedRoutes", managed, "route names must be unique"))
+    for step in canary.steps:
+        spath = f"{path}.steps[{step.index}]"
+        for action, supported in (
+            ("setHeaderRoute", all(r.supports_header_routes() for r in routers)),
+            ("setMirrorRoute", all(r.supports_mirror() for r in routers)),
+        ):
+            raw = step.raw.get(action)
+            if raw is None:
+                continue
+            if not isinstance(raw, Mapping) or not raw.get("name"):
+                errors.append(_required(f"{spath}.{action}.name", f"{action} needs a name listed in managedRoutes"))
+                continue
+            name = str(raw["name"])
+            if name not in managed:
+                errors.append(
+                    _invalid(
+                        f"{spath}.{action}.name",
+                        name,
+                        f"route {name!r} is not in spec.strategy.canary.trafficRouting.managedRoutes: add it there",
+                    )
+                )
+            if not supported:
+                cannot = [
+                    r.name
+                    for r in routers
+                    if not (r.supports_header_routes() if action == "setHeaderRoute" else r.supports_mirror())
+                ]
+                errors.append(
+                    _invalid(
+                        f"{spath}.{action}",
+                        name,
+                        f"traffic router {', '.join(cannot)} cannot do {action}: "
+                        "remove the step or use a router that can",
+                    )
+                )
+            if action == "setHeaderRoute":
+                for i, match in enumerate(raw.get("match") or []):
+                    value = match.get("headerValue") if isinstance(match, Mapping) else None
+                    kinds = [k for k in ("exact", "regex", "prefix") if isinstance(value, Mapping) and k in value]
+                    if len(kinds) != 1:
+                        errors.append(
+                            _invalid(
+                                f"{spath}.setHeaderRoute.match[{i}].headerValue",
+                                dict(value) if isinstance(value, Mapping) else value,
+                                "set exactly one of exact, regex or prefix",
+                            )
+                        )
+            if action == "setMirrorRoute":
+                percentage = raw.get("percentage")
+                if percentage is not None and (
+                    isinstance(percentage, bool) or not isinstance(percentage, int) or not 0 <= percentage <= 100
+                ):
+                    errors.append(
+                        _invalid(f"{spath}.setMirrorRoute.percentage", percentage, "must be between 0 and 100")
+                    )
+    return errors

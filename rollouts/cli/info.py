@@ -341,6 +341,33 @@ class AnalysisRunInfo:
 
 
 @dataclass
+class RouterWeightInfo:
+    """One traffic router: the weight the controller set, the weight its objects route, and a problem."""
+
+    name: str
+    set_weight: str
+    actual_weight: str
+    message: str = ""
+
+
+def router_weight_infos(status: Mapping[str, Any]) -> list[RouterWeightInfo]:
+    """From `status.canary.trafficRouters`, written by the controller after reading each router's objects."""
+    out = []
+    for entry in _list(_map(status.get("canary")).get("trafficRouters")):
+        router = _map(entry)
+        actual = router.get("actualWeight")
+        out.append(
+            RouterWeightInfo(
+                name=str(router.get("name", "")),
+                set_weight=str(as_int(router.get("setWeight"))),
+                actual_weight=str(as_int(actual)) if actual is not None else "unknown",
+                message=str(router.get("message") or ""),
+            )
+        )
+    return out
+
+
+@dataclass
 class RolloutInfo:
     name: str
     namespace: str
@@ -360,6 +387,7 @@ class RolloutInfo:
     replicasets: list[ReplicaSetInfo] = field(default_factory=list)
     analysisruns: list[AnalysisRunInfo] = field(default_factory=list)
     judges: list[RunJudgeInfo] = field(default_factory=list)
+    routers: list[RouterWeightInfo] = field(default_factory=list)
 
 
 def replicaset_health(rs: Mapping[str, Any]) -> str:
@@ -659,6 +687,10 @@ def rollout_info(
                     info.actual_weight = str(as_int(_map(weights.get("canary")).get("weight")))
                 else:
                     info.actual_weight = info.set_weight
+        info.routers = router_weight_infos(status)
+        actuals = {r.actual_weight for r in info.routers}
+        if info.routers and len(actuals) == 1 and step is not None:
+            info.actual_weight = actuals.pop()  # what the routing objects route, read back by the controller
     elif bluegreen_of(ro) is not None:
         info.strategy = "BlueGreen"
     return info

@@ -102,6 +102,11 @@ def render_header(ro: i.RolloutInfo, color: bool = False) -> list[str]:
         lines.append(_label("  Step:", ro.step))
         lines.append(_label("  SetWeight:", ro.set_weight))
         lines.append(_label("  ActualWeight:", ro.actual_weight))
+        for router in ro.routers:
+            weights = f"SetWeight {router.set_weight}, ActualWeight {router.actual_weight}"
+            lines.append(_label(f"  {router.name}:", weights))
+            if router.message:
+                lines.append(_label("", router.message))
     for n, image in enumerate(i.images(ro)):
         text = image.image
         if image.tags:

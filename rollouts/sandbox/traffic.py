@@ -1,8 +1,11 @@
-"""Simulated traffic: clients send requests to every Service with ready endpoints, and /metrics shows them.
+"""Simulated traffic: clients send requests to every routing object and every other Service with ready
+endpoints, and /metrics shows them.
 
 `TrafficGenerator` runs as an asyncio task on the sandbox's event loop (no threads). Every tick it sends
-`rps * elapsed` requests to each Service (fractions carry over to the next tick), spreads them over pods
-by `traffic_split.split` (or any `Splitter`), and lets each pod answer by its annotations: a 5xx with
+`rps * elapsed` requests (fractions carry over to the next tick) to each routing object — canary
+Ingress pairs, VirtualServices, TrafficSplits, HTTPRoutes, GRPCRoutes — which spread them over pods as
+the router says (`routing`), and to each Service no routing object covers, spread over its pods by
+`traffic_split.split` (or any `Splitter`). Each pod answers by its annotations: a 5xx with
 probability `sandbox.pyrollouts.io/error-rate`, after `latency-ms` ± `latency-jitter-ms` (normal,
 clipped at 0). The results go to `RequestMetrics`:
 
@@ -27,9 +30,11 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
+from rollouts.sandbox import routing
 from rollouts.sandbox.resources import ResourceType
+from rollouts.sandbox.selectors import matches_labels, selector_from_label_selector
 from rollouts.sandbox.store import Store
-from rollouts.sandbox.traffic_split import Pod, Splitter, pod_behaviour, pod_template_hash, split
+from rollouts.sandbox.traffic_split import Pod, Splitter, pod_behaviour, pod_template_hash, ready_pods, split
 
 log = logging.getLogger("pyrollouts.sandbox.traffic")
 
@@ -196,39 +201,97 @@ class TrafficGenerator:
                 log.exception("simulated traffic tick failed")
             last = now
 
+    def _routing_objects(self, key: str) -> list[dict[str, Any]]:
+        rtype = self.store.registry.by_key(key)  # CRDs come and go: looked up on every tick
+        return self.store.objects(rtype) if rtype is not None else []
+
     def tick(self, elapsed: float) -> int:
-        """Send `rps * elapsed` requests (plus the carried fraction) to each Service; the number sent."""
+        """Send `rps * elapsed` requests (plus the carried fraction) to each routing object and each
+        Service no routing object covers; the number sent (including requests no pod answered)."""
         pods_by_ns: dict[str, dict[str, Pod]] = {}
         for pod in self.store.objects(self._pods):
             meta = pod["metadata"]
             pods_by_ns.setdefault(meta.get("namespace", ""), {})[meta["name"]] = pod
         self.metrics.retain((ns, name) for ns, pods in pods_by_ns.items() for name in pods)
+        services = {
+            (s["metadata"].get("namespace", ""), s["metadata"]["name"]): s for s in self.store.objects(self._services)
+        }
+        entries = routing.routing_entries(
+            virtual_services=self._routing_objects("networking.istio.io/virtualservices"),
+            destination_rules=self._routing_objects("networking.istio.io/destinationrules"),
+            gateway_routes=[
+                *self._routing_objects("gateway.networking.k8s.io/httproutes"),
+                *self._routing_objects("gateway.networking.k8s.io/grpcroutes"),
+            ],
+            traffic_splits=self._routing_objects("split.smi-spec.io/trafficsplits"),
+            ingresses=self._routing_objects("networking.k8s.io/ingresses"),
+            service_exists=lambda ns, name: (ns, name) in services,
+        )
+        ready_cache: dict[tuple[str, str], list[Pod]] = {}
+
+        def ready(namespace: str, name: str, labels: Mapping[str, str]) -> list[Pod]:
+            key = (namespace, name)
+            if key not in ready_cache:
+                service = services.get(key)
+                ready_cache[key] = (
+                    ready_pods(
+                        service, self.store.find(self._endpoints, namespace, name), pods_by_ns.get(namespace, {})
+                    )
+                    if service is not None
+                    else []
+                )
+            if not labels:
+                return ready_cache[key]
+            wanted = selector_from_label_selector({"matchLabels": dict(labels)})
+            return [p for p in ready_cache[key] if matches_labels(wanted, (p.get("metadata") or {}).get("labels"))]
+
         sent = 0
         seen: set[tuple[str, str]] = set()
-        for service in self.store.objects(self._services):
-            meta = service["metadata"]
-            namespace, name = meta.get("namespace", ""), meta["name"]
+        covered: set[tuple[str, str]] = set()
+        for entry in entries:
+            covered |= entry.covered
+            plain, plain_lost = routing.pod_shares(entry.plain, ready)
+            header, header_lost = routing.pod_shares(entry.with_header, ready) if entry.header_fraction else ([], 0.0)
+            if not plain and not header:
+                continue
+            key = ("", entry.key)
+            seen.add(key)
+            count = self._due(key, elapsed)
+            with_header = int(self.rng.binomial(count, entry.header_fraction)) if entry.header_fraction else 0
+            self._send(entry.service_label, plain, count - with_header, plain_lost)
+            self._send(entry.service_label, header, with_header, header_lost)
+            sent += count
+        for (namespace, name), service in services.items():
+            if (namespace, name) in covered:
+                continue
             endpoints = self.store.find(self._endpoints, namespace, name)
             weights = [(p, w) for p, w in self.splitter(service, endpoints, pods_by_ns.get(namespace, {})) if w > 0]
             if not weights:
                 continue
             key = (namespace, name)
             seen.add(key)
-            due = self.rps * max(elapsed, 0.0) + self._carry.get(key, 0.0)
-            count = int(due)
-            self._carry[key] = due - count
-            if count:
-                self._send(namespace, name, weights, count)
-                sent += count
+            count = self._due(key, elapsed)
+            self._send(name, weights, count)
+            sent += count
         for key in [k for k in self._carry if k not in seen]:
             del self._carry[key]
         return sent
 
-    def _send(self, namespace: str, service: str, weights: list[tuple[Pod, float]], count: int) -> None:
-        total = sum(w for _, w in weights)
-        per_pod = self.rng.multinomial(count, [w / total for _, w in weights])
-        for (pod, _), n in zip(weights, per_pod.tolist(), strict=True):
+    def _due(self, key: tuple[str, str], elapsed: float) -> int:
+        due = self.rps * max(elapsed, 0.0) + self._carry.get(key, 0.0)
+        count = int(due)
+        self._carry[key] = due - count
+        return count
+
+    def _send(self, service: str, weights: list[tuple[Pod, float]], count: int, lost: float = 0.0) -> None:
+        """Spread `count` requests over pods by weight; the `lost` share reaches no pod (not recorded)."""
+        total = sum(w for _, w in weights) + lost
+        if count <= 0 or not weights or total <= 0:
+            return
+        per_pod = self.rng.multinomial(count, [w / total for _, w in weights] + [lost / total])
+        for (pod, _), n in zip(weights, per_pod.tolist()[:-1], strict=True):
             behaviour = pod_behaviour(pod)
+            namespace = str(pod["metadata"].get("namespace", ""))
             target = (namespace, service, str(pod["metadata"]["name"]), pod_template_hash(pod))
             latencies = self.rng.normal(behaviour.latency_seconds, behaviour.jitter_seconds, int(n))
             np.clip(latencies, 0.0, None, out=latencies)
@@ -347,9 +410,7 @@ def _sample(line: str, number: int) -> tuple[str, dict[str, str], str]:
     return name, labels, line[i + 1 :]
 
 
-def series_value(
-    samples: Mapping[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
-) -> float:
+def series_value(samples: Mapping[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
     """Sum of the samples named `name` whose labels include `labels`."""
     return sum(v for (n, ls), v in samples.items() if n == name and labels.items() <= dict(ls).items())
 

@@ -118,13 +118,14 @@ def test_enum_violation() -> None:
     ]
 
 
-def test_set_weight_above_100() -> None:
-    obj = canary(steps=[{"setWeight": 150}])
+def test_set_weight_below_0() -> None:
+    # (no maximum in the schema: maxTrafficWeight may be above 100; the controller checks the step against it)
+    obj = canary(steps=[{"setWeight": -5}])
     assert validate(ROLLOUT, obj) == [
         FieldError(
             "spec.strategy.canary.steps[0].setWeight",
             "FieldValueInvalid",
-            "Invalid value: 150: spec.strategy.canary.steps[0].setWeight in body should be less than or equal to 100",
+            "Invalid value: -5: spec.strategy.canary.steps[0].setWeight in body should be greater than or equal to 0",
         )
     ]
 
@@ -215,7 +216,7 @@ def test_path_prefix() -> None:
 
 
 def test_errors_are_unique_and_sorted() -> None:
-    obj = canary(steps=[{"setWeight": 101}, {"setWeight": "x"}], maxSurge=1.5)
+    obj = canary(steps=[{"setWeight": -1}, {"setWeight": "x"}], maxSurge=1.5)
     fields = [e.field for e in validate(ROLLOUT, obj)]
     assert fields == sorted(set(fields))
     assert len(fields) == 3

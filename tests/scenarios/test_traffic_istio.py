@@ -1,0 +1,282 @@
+"""Istio traffic routing on the sandbox: the VirtualService weights follow the plan at every step, the
+header route comes and goes with its steps, abort returns the weight to stable before the canary
+scales down, and with subset-level routing the DestinationRule's canary subset moves to the new
+pods, which then get the share of the simulated requests that the VirtualService gives them.
+The CRDs come from examples/crds/istio.yaml."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from istio_helpers import (
+    DESTINATION_RULE,
+    SUBSET_ROUTING,
+    SUBSET_VS,
+    custom,
+    http_routes,
+    install_istio_crds,
+    subset_hashes,
+    virtual_service,
+)
+from scenario_helpers import HASH_LABEL, REPO, Cluster, ControllerProcess, rollout_manifest, service_manifest
+from support import SandboxHandle
+from traffic_helpers import READY_FAST, routed_manifests, status_weights, weight_events
+from traffic_helpers import events as routing_events
+
+from rollouts.sandbox.cluster import ThreadedSandbox
+from rollouts.sandbox.traffic import parse_text_metrics, series_value
+
+pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
+
+HEADER = "canary-header"
+MIRROR = "mirror-api"
+STEPS: list[dict[str, Any]] = [
+    {"setWeight": 25},
+    {"setHeaderRoute": {"name": HEADER, "match": [{"headerName": "X-Canary", "headerValue": {"exact": "yes"}}]}},
+    {
+        "setMirrorRoute": {
+            "name": MIRROR,
+            "match": [{"method": {"exact": "GET"}, "path": {"prefix": "/api"}}],
+            "percentage": 30,
+        }
+    },
+    {"pause": {}},
+    {"setWeight": 50},
+    {"setHeaderRoute": {"name": HEADER}},
+    {"setMirrorRoute": {"name": MIRROR}},
+    {"pause": {}},
+]
+ROUTING = {
+    "istio": {"virtualService": {"name": "web", "routes": ["primary"]}},
+    "managedRoutes": [{"name": MIRROR}, {"name": HEADER}],
+}
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    """This module's sandbox also sends simulated traffic (and serves /metrics)."""
+    workdir = tmp_path_factory.mktemp("sandbox")
+    threaded = ThreadedSandbox(
+        kubeconfig_path=workdir / "kubeconfig", default_ready_after=0.2, traffic_rps=400, metrics_port=0
+    ).start()
+    try:
+        yield SandboxHandle(threaded, workdir / "kubeconfig", workdir / "kube-cache")
+    finally:
+        threaded.stop()
+
+
+@pytest.fixture(scope="module")
+def istio_crds(cluster: Cluster) -> None:
+    install_istio_crds(cluster)
+
+
+def split(canary: int) -> tuple[str, dict[str, int]]:
+    return ("primary", {"web-stable": 100 - canary, "web-canary": canary})
+
+
+HOST_LEVEL_VS = virtual_service(
+    {
+        "name": "primary",
+        "route": [
+            {"destination": {"host": "web-stable"}, "weight": 100},
+            {"destination": {"host": "web-canary"}, "weight": 0},
+        ],
+    }
+)
+
+
+def manifests(image: str) -> list[dict[str, Any]]:
+    return [
+        HOST_LEVEL_VS,
+        *routed_manifests(
+            ROUTING, STEPS, image=image, replicas=4, scaleDownDelaySeconds=1, abortScaleDownDelaySeconds=1
+        ),
+    ]
+
+
+def test_host_level_weights_header_route_abort_retry_promote(
+    cluster: Cluster, controller: ControllerProcess, istio_crds: None
+) -> None:
+    ns = cluster.new_namespace("istio")
+    cluster.apply(ns, *manifests("nginx:1"))
+    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
+    assert http_routes(cluster, ns) == [split(0)]
+
+    cluster.apply(ns, *manifests("nginx:2"))
+    cluster.wait_phase(ns, "web", "Paused", timeout=60)
+    header_route = (HEADER, {"web-canary": 100})
+    mirror_route = (MIRROR, split(25)[1])
+    assert http_routes(cluster, ns) == [mirror_route, header_route, split(25)]
+    vs = custom(cluster, ns, "virtualservices", "web")
+    assert vs is not None
+    mirror, header = vs["spec"]["http"][:2]
+    assert mirror["match"] == [{"method": {"exact": "GET"}, "uri": {"prefix": "/api"}}]
+    assert mirror["mirror"] == {"host": "web-canary"} and mirror["mirrorPercentage"] == {"value": 30.0}
+    assert header["match"] == [{"headers": {"X-Canary": {"exact": "yes"}}}]
+    assert status_weights(cluster, ns) == (25, 75, True)
+
+    cluster.abort(ns, "web")
+    cluster.wait("weight back to stable", lambda: split(0) in http_routes(cluster, ns), 60)
+    cluster.wait_sizes(ns, "web", {"nginx:1": 4}, timeout=60)
+    cluster.wait("the header and mirror routes removed", lambda: http_routes(cluster, ns) == [split(0)], 60)
+    events = routing_events(cluster, ns)
+    back = [i for i, (r, m) in enumerate(events) if r == "TrafficWeightUpdated" and m.endswith("from 25 to 0")]
+    down = [i for i, (r, m) in enumerate(events) if r == "ScalingReplicaSet" and "to 0" in m]
+    assert back and down and back[0] < down[0], events
+
+    cluster.retry(ns, "web")
+    cluster.wait_phase(ns, "web", "Paused", timeout=60)
+    cluster.wait(
+        "weight 25 and the managed routes",
+        lambda: http_routes(cluster, ns) == [mirror_route, header_route, split(25)],
+        60,
+    )
+    cluster.promote(ns, "web")
+    cluster.wait("step 7", lambda: cluster.status(ns, "web").get("currentStepIndex") == 7, 60)
+    cluster.wait("weight 50, managed routes gone", lambda: http_routes(cluster, ns) == [split(50)], 60)
+    cluster.promote_full(ns, "web")
+    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
+    cluster.wait_sizes(ns, "web", {"nginx:2": 4}, timeout=60)
+    cluster.wait("all traffic on the new stable", lambda: http_routes(cluster, ns) == [split(0)], 60)
+    wanted = [
+        "Traffic weight updated from 0 to 25",
+        "Traffic weight updated from 25 to 0",
+        "Traffic weight updated from 0 to 25",
+        "Traffic weight updated from 25 to 50",
+        "Traffic weight updated from 50 to 100",
+        "Traffic weight updated from 100 to 0",
+    ]
+    cluster.wait("the weight events", lambda: len(weight_events(cluster, ns)) >= len(wanted), 60)
+    assert weight_events(cluster, ns) == wanted
+
+
+def test_a_missing_route_is_reported_and_moves_nothing(
+    cluster: Cluster, controller: ControllerProcess, istio_crds: None
+) -> None:
+    ns = cluster.new_namespace("istiobad")
+    routing = {"istio": {"virtualService": {"name": "web", "routes": ["main"]}}}
+    cluster.apply(ns, HOST_LEVEL_VS, *routed_manifests(routing, [{"setWeight": 50}, {"pause": {}}], replicas=2))
+    message = cluster.wait(
+        "TrafficRoutingError",
+        lambda: next((m for r, m in cluster.events(ns, "web") if r == "TrafficRoutingError"), None),
+        60,
+    )
+    assert "VirtualService" in message and "'main'" in message and "virtualService.routes" in message
+    assert http_routes(cluster, ns) == [split(0)]
+
+
+def canary_share(metrics_url: str, ns: str, canary_hash: str, seconds: float = 3.0) -> float:
+    """The canary's share of the requests to Service `web` over `seconds`, from the sandbox's /metrics."""
+
+    def counts() -> tuple[float, float]:
+        samples = parse_text_metrics(httpx.get(metrics_url, timeout=5).text)
+        total = series_value(samples, "http_requests_total", namespace=ns, service="web")
+        canary = series_value(
+            samples, "http_requests_total", namespace=ns, service="web", rollouts_pod_template_hash=canary_hash
+        )
+        return total, canary
+
+    total0, canary0 = counts()
+    time.sleep(seconds)
+    total1, canary1 = counts()
+    assert total1 - total0 > 500
+    return (canary1 - canary0) / (total1 - total0)
+
+
+def subset_objects(image: str, services: bool) -> list[dict[str, Any]]:
+    extra = {"stableService": "web-stable", "canaryService": "web-canary"} if services else {}
+    rollout = rollout_manifest(
+        "web",
+        replicas=2,
+        steps=[{"setWeight": 20}, {"pause": {}}],
+        image=image,
+        annotations=READY_FAST,
+        trafficRouting=SUBSET_ROUTING,
+        scaleDownDelaySeconds=1,
+        **extra,
+    )
+    objects = [service_manifest("web", "web"), SUBSET_VS, DESTINATION_RULE, rollout]
+    if services:
+        objects += [service_manifest("web-stable", "web"), service_manifest("web-canary", "web")]
+    return objects
+
+
+@pytest.mark.skipif(os.environ.get("PYROLLOUTS_E2E") == "1", reason="reads the sandbox's simulated traffic")
+def test_subset_level_moves_the_canary_subset_and_the_traffic_follows(
+    cluster: Cluster, controller: ControllerProcess, istio_crds: None, sandbox: SandboxHandle
+) -> None:
+    ns = cluster.new_namespace("istiosub")
+    # stableService/canaryService are optional with a DestinationRule; set here, see the next test
+    cluster.apply(ns, *subset_objects("nginx:1", services=True))
+    status = cluster.wait_phase(ns, "web", "Healthy", timeout=60)
+    stable = status["stableRS"]
+    cluster.wait(
+        "both subsets on the stable pods",
+        lambda: subset_hashes(cluster, ns) == {"stable": stable, "canary": stable},
+        60,
+    )
+
+    cluster.apply(ns, *subset_objects("nginx:2", services=True))
+    status = cluster.wait_phase(ns, "web", "Paused", timeout=60)
+    canary = status["currentPodHash"]
+    assert canary != stable
+    assert subset_hashes(cluster, ns) == {"stable": stable, "canary": canary}
+    assert http_routes(cluster, ns) == [("primary", {"stable": 80, "canary": 20})]
+    cluster.wait_sizes(ns, "web", {"nginx:1": 2, "nginx:2": 1}, timeout=60)
+    # one canary pod beside two stable ones: by pods it would get a third; the VirtualService says 20%
+    metrics_url = sandbox.threaded.metrics_url
+    assert metrics_url is not None
+    assert canary_share(metrics_url, ns, canary) == pytest.approx(0.2, abs=0.05)
+
+    cluster.promote(ns, "web")
+    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
+    cluster.wait(
+        "both subsets on the new stable pods",
+        lambda: subset_hashes(cluster, ns) == {"stable": canary, "canary": canary},
+        60,
+    )
+    cluster.wait(
+        "all traffic to the stable subset",
+        lambda: http_routes(cluster, ns) == [("primary", {"stable": 100, "canary": 0})],
+        60,
+    )
+
+
+def test_subset_level_without_services_returns_the_weight_after_promotion(
+    cluster: Cluster, controller: ControllerProcess, istio_crds: None
+) -> None:
+    ns = cluster.new_namespace("istiosub")
+    cluster.apply(ns, *subset_objects("nginx:1", services=False))
+    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
+    cluster.apply(ns, *subset_objects("nginx:2", services=False))
+    cluster.wait_phase(ns, "web", "Paused", timeout=60)
+    assert http_routes(cluster, ns) == [("primary", {"stable": 80, "canary": 20})]
+    cluster.promote(ns, "web")
+    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
+    cluster.wait(
+        "all traffic to the stable subset",
+        lambda: http_routes(cluster, ns) == [("primary", {"stable": 100, "canary": 0})],
+        8,
+    )
+
+
+def test_the_istio_example_deploys(cluster: Cluster, controller: ControllerProcess, istio_crds: None) -> None:
+    ns = cluster.new_namespace("istioexample")
+    cluster.kubectl("apply", "-n", ns, "-f", str(REPO / "examples" / "istio.yaml"))
+    status = cluster.wait_phase(ns, "istio-demo", "Healthy", timeout=60)
+    cluster.wait(
+        "the example's DestinationRule subsets",
+        lambda: (
+            {
+                s["name"]: s["labels"].get(HASH_LABEL)
+                for s in (custom(cluster, ns, "destinationrules", "istio-demo") or {})["spec"]["subsets"]
+            }
+            == {"stable": status["stableRS"], "canary": status["stableRS"]}
+        ),
+        60,
+    )

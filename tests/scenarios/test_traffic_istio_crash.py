@@ -1,0 +1,101 @@
+"""Crash safety with Istio subset-level routing: kill the controller (SIGKILL) at every change of the
+VirtualService, the DestinationRule or the ReplicaSets and start a new one. At every look, each
+subset that gets weight selects ready pods; the rollout ends with all traffic on the new pods."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from istio_helpers import DESTINATION_RULE, SUBSET_ROUTING, SUBSET_VS, http_routes, install_istio_crds, subset_hashes
+from scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, rollout_manifest, service_manifest
+from traffic_helpers import READY_FAST
+
+pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
+
+STEPS = [{"setWeight": 25}, {"pause": {"duration": "1s"}}]
+
+
+@pytest.fixture(scope="module")
+def istio_crds(cluster: Cluster) -> None:
+    install_istio_crds(cluster)
+
+
+def manifests(image: str) -> list[dict[str, Any]]:
+    rollout = rollout_manifest(
+        "web",
+        replicas=4,
+        steps=STEPS,
+        image=image,
+        annotations=READY_FAST,
+        trafficRouting=SUBSET_ROUTING,
+        stableService="web-stable",
+        canaryService="web-canary",
+        scaleDownDelaySeconds=0,
+    )
+    services = [service_manifest(n, "web") for n in ("web", "web-stable", "web-canary")]
+    return [*services, SUBSET_VS, DESTINATION_RULE, rollout]
+
+
+def ready_by_hash(cluster: Cluster, ns: str) -> dict[str, int]:
+    return {
+        rs["metadata"]["labels"].get(HASH_LABEL, ""): (rs.get("status") or {}).get("availableReplicas") or 0
+        for rs in cluster.replicasets(ns, "web")
+    }
+
+
+def check_invariants(cluster: Cluster, ns: str) -> None:
+    hashes = subset_hashes(cluster, ns)
+    routes = http_routes(cluster, ns)
+    ready = ready_by_hash(cluster, ns)
+    for _, weights in routes:
+        for subset, weight in weights.items():
+            if weight > 0 and hashes.get(subset):
+                assert ready.get(hashes[subset], 0) > 0, f"weight {weight} on subset {subset} without ready pods"
+
+
+def state(cluster: Cluster, ns: str) -> tuple[Any, ...]:
+    status = cluster.status(ns, "web")
+    return (
+        status.get("currentStepIndex"),
+        status.get("phase"),
+        tuple(sorted(cluster.sizes(ns, "web").items())),
+        tuple(sorted(subset_hashes(cluster, ns).items())),
+        repr(http_routes(cluster, ns)),
+    )
+
+
+def test_crash_at_every_change_keeps_weight_on_ready_subsets(
+    cluster: Cluster, controller: ControllerProcess, istio_crds: None
+) -> None:
+    ns = cluster.new_namespace("istiocrash")
+    cluster.apply(ns, *manifests("nginx:1"))
+    first = cluster.wait_phase(ns, "web", "Healthy", timeout=60)["stableRS"]
+    cluster.wait("subsets", lambda: subset_hashes(cluster, ns) == {"stable": first, "canary": first}, 60)
+    cluster.apply(ns, *manifests("nginx:2"))
+    seen = state(cluster, ns)
+    kills = 0
+    deadline = time.monotonic() + 150
+    while True:
+        assert time.monotonic() < deadline, f"rollout did not finish; last state {seen}"
+        check_invariants(cluster, ns)
+        status = cluster.status(ns, "web")
+        new = status.get("stableRS")
+        if (
+            status.get("phase") == "Healthy"
+            and new != first
+            and cluster.sizes(ns, "web") == {"nginx:2": 4}
+            and subset_hashes(cluster, ns) == {"stable": new, "canary": new}
+            and http_routes(cluster, ns) == [("primary", {"stable": 100, "canary": 0})]
+        ):
+            break
+        now = state(cluster, ns)
+        if now != seen:
+            controller.kill()
+            kills += 1
+            check_invariants(cluster, ns)
+            controller.start()
+        seen = now
+        time.sleep(0.02)
+    assert kills >= 4, f"only {kills} crashes: the test did not exercise every step"

@@ -1,0 +1,157 @@
+"""SMI traffic routing on the sandbox: the controller's TrafficSplit follows the plan exactly, step by
+step; promote, abort (weight back first), retry, promote --full; a TrafficSplit someone else owns is
+reported and left alone. The TrafficSplit CRD comes from examples/crds/smi.yaml."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from scenario_helpers import REPO, Cluster, ControllerProcess
+from traffic_helpers import events as ordered_events
+from traffic_helpers import routed_manifests, status_weights, weight_events
+
+pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
+
+STEPS = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
+ROUTING = {"smi": {"rootService": "web", "trafficSplitName": "web-split"}}
+
+
+def test_without_the_traffic_split_crd_the_write_is_reported(cluster: Cluster, controller: ControllerProcess) -> None:
+    # runs before the smi_crd fixture installs the CRD in this module's cluster
+    if cluster.kubectl("get", "trafficsplits", "-A", check=False).returncode == 0:
+        pytest.skip("this cluster serves TrafficSplit already")
+    ns = cluster.new_namespace("smicrd")
+    cluster.apply(ns, *manifests("nginx:1"))
+    message = cluster.wait(
+        "TrafficRoutingError",
+        lambda: next((m for r, m in cluster.events(ns, "web") if r == "TrafficRoutingError"), None),
+        60,
+    )
+    assert message.startswith(f"TrafficSplit {ns}/web-split: create refused by the API server (404)")
+    # the first version still comes up (its Services carry the traffic); no weight is recorded as routed
+    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
+    routers = cluster.status(ns, "web")["canary"]["trafficRouters"]
+    assert routers == [{"name": "smi", "setWeight": 0, "actualWeight": 0}]
+
+
+@pytest.fixture(scope="module")
+def smi_crd(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "-f", str(REPO / "examples" / "crds" / "smi.yaml"))
+    cluster.wait(
+        "the TrafficSplit CRD to be served",
+        lambda: cluster.kubectl("get", "trafficsplits", "-A", check=False).returncode == 0,
+        timeout=30,
+    )
+
+
+def split(cluster: Cluster, ns: str, name: str = "web-split") -> dict[str, Any] | None:
+    result = cluster.kubectl("get", "trafficsplits", name, "-n", ns, "-o", "json", check=False)
+    if result.returncode != 0:
+        return None
+    obj: dict[str, Any] = json.loads(result.stdout)
+    return obj
+
+
+def backends(cluster: Cluster, ns: str, name: str = "web-split") -> dict[str, int] | None:
+    obj = split(cluster, ns, name)
+    if obj is None:
+        return None
+    return {b["service"]: int(b["weight"]) for b in obj["spec"]["backends"]}
+
+
+def wait_split(cluster: Cluster, ns: str, canary: int) -> None:
+    want = {"web-canary": canary, "web-stable": 100 - canary}
+    cluster.wait(f"TrafficSplit {want}", lambda: backends(cluster, ns) == want, 60)
+
+
+def manifests(image: str) -> list[dict[str, Any]]:
+    return routed_manifests(
+        ROUTING, STEPS, image=image, replicas=4, scaleDownDelaySeconds=1, abortScaleDownDelaySeconds=1
+    )
+
+
+def test_split_follows_the_steps_abort_retry_and_promote(
+    cluster: Cluster, controller: ControllerProcess, smi_crd: None
+) -> None:
+    ns = cluster.new_namespace("smi")
+    cluster.apply(ns, *manifests("nginx:1"))
+    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
+    wait_split(cluster, ns, 0)
+    obj = split(cluster, ns)
+    assert obj is not None
+    assert obj["spec"]["service"] == "web"
+    assert obj["metadata"]["ownerReferences"][0]["name"] == "web"
+
+    cluster.apply(ns, *manifests("nginx:2"))
+    cluster.wait_phase(ns, "web", "Paused", timeout=60)
+    assert backends(cluster, ns) == {"web-canary": 25, "web-stable": 75}
+    cluster.wait_sizes(ns, "web", {"nginx:1": 4, "nginx:2": 1})
+    assert status_weights(cluster, ns) == (25, 75, True)
+
+    cluster.abort(ns, "web")
+    wait_split(cluster, ns, 0)
+    cluster.wait_sizes(ns, "web", {"nginx:1": 4}, timeout=60)
+    events = ordered_events(cluster, ns)
+    back = [i for i, (r, m) in enumerate(events) if r == "TrafficWeightUpdated" and m.endswith("from 25 to 0")]
+    down = [i for i, (r, m) in enumerate(events) if r == "ScalingReplicaSet" and "from 1 to 0" in m]
+    assert back and down and back[0] < down[0], events
+
+    cluster.retry(ns, "web")
+    cluster.wait_phase(ns, "web", "Paused", timeout=60)
+    wait_split(cluster, ns, 25)
+    cluster.promote(ns, "web")
+    cluster.wait("step 3", lambda: cluster.status(ns, "web").get("currentStepIndex") == 3, 60)
+    wait_split(cluster, ns, 50)
+    cluster.wait_sizes(ns, "web", {"nginx:1": 4, "nginx:2": 2})
+    cluster.promote_full(ns, "web")
+    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
+    cluster.wait_sizes(ns, "web", {"nginx:2": 4}, timeout=60)
+    wait_split(cluster, ns, 0)
+    # exactly the plan, in order (Events trail the writes: wait for all of them, then compare)
+    cluster.wait("six weight events", lambda: len(weight_events(cluster, ns)) >= len(EXPECTED), 30)
+    assert weight_events(cluster, ns) == EXPECTED
+
+
+EXPECTED = [
+    "Traffic weight updated from 0 to 25",
+    "Traffic weight updated from 25 to 0",
+    "Traffic weight updated from 0 to 25",
+    "Traffic weight updated from 25 to 50",
+    "Traffic weight updated from 50 to 100",
+    "Traffic weight updated from 100 to 0",
+]
+
+
+def test_a_traffic_split_owned_by_someone_else_is_left_alone(
+    cluster: Cluster, controller: ControllerProcess, smi_crd: None
+) -> None:
+    ns = cluster.new_namespace("smibad")
+    theirs = {
+        "apiVersion": "split.smi-spec.io/v1alpha2",
+        "kind": "TrafficSplit",
+        "metadata": {"name": "web-split"},
+        "spec": {"service": "web", "backends": [{"service": "other", "weight": 100}]},
+    }
+    cluster.apply(ns, theirs, *manifests("nginx:1"))
+    cluster.wait(
+        "TrafficRoutingError",
+        lambda: [m for r, m in cluster.events(ns, "web") if r == "TrafficRoutingError"],
+        60,
+    )
+    message = next(m for r, m in cluster.events(ns, "web") if r == "TrafficRoutingError")
+    assert 'TrafficSplit "web-split" already exists and is not owned by Rollout "web"' in message
+    assert "trafficRouting.smi.trafficSplitName" in message
+    assert backends(cluster, ns) == {"other": 100}
+
+
+def test_the_smi_example_deploys(cluster: Cluster, controller: ControllerProcess, smi_crd: None) -> None:
+    ns = cluster.new_namespace("smiexample")
+    cluster.kubectl("apply", "-n", ns, "-f", str(REPO / "examples" / "smi.yaml"))
+    cluster.wait_phase(ns, "smi-demo", "Healthy", timeout=60)
+    cluster.wait(
+        "the example's TrafficSplit",
+        lambda: backends(cluster, ns, "smi-demo") == {"smi-demo-canary": 0, "smi-demo-stable": 100},
+        60,
+    )

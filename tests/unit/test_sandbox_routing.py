@@ -293,3 +293,23 @@ spec:
     entry = only(routing_entries(gateway_routes=[route]))
     assert entry.service_label == "web"
     assert pod_shares(entry.plain, ready) == ([], 0.0)
+
+
+def test_virtual_service_without_http_routes_uses_its_tcp_then_tls_route() -> None:
+    vs = load(
+        """
+metadata: {name: web, namespace: shop}
+spec:
+  tls:
+  - match: [{port: 443, sniHosts: [web.example.com]}]
+    route: [{destination: {host: nowhere}}]
+  tcp:
+  - match: [{port: 9000}]
+    route:
+    - {destination: {host: web-stable}, weight: 90}
+    - {destination: {host: web-canary}, weight: 10}
+"""
+    )
+    assert shares(only(routing_entries(virtual_services=[vs])).plain) == {"aaa": 0.9, "bbb": 0.1}
+    del vs["spec"]["tcp"]
+    assert shares(only(routing_entries(virtual_services=[vs])).plain) == {"lost": 1.0}

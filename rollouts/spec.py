@@ -581,6 +581,23 @@ def validate_rollout(
     return errors
 
 
+def _missing_services(
+    ro: RolloutSpec, path: str, services: Mapping[str, Any] | None, fields: Sequence[tuple[str, str]]
+) -> list[str]:
+    """An error for each named Service (field under `path`, name) not in `services` (None: not checked)."""
+    if services is None:
+        return []
+    return [
+        _invalid(
+            f"{path}.{key}",
+            name,
+            f'service "{name}" not found in namespace "{ro.namespace}": create it or fix the name',
+        )
+        for key, name in fields
+        if name and name not in services
+    ]
+
+
 def _validate_blue_green(ro: RolloutSpec, bg: BlueGreenSpec, services: Mapping[str, Any] | None) -> list[str]:
     errors: list[str] = []
     path = "spec.strategy.blueGreen"
@@ -597,16 +614,11 @@ def _validate_blue_green(ro: RolloutSpec, bg: BlueGreenSpec, services: Mapping[s
                 "but two different services are required.",
             )
         )
-    if services is not None:
-        for key, name in (("activeService", bg.active_service), ("previewService", bg.preview_service)):
-            if name and name not in services:
-                errors.append(
-                    _invalid(
-                        f"{path}.{key}",
-                        name,
-                        f'service "{name}" not found in namespace "{ro.namespace}": create it or fix the name',
-                    )
-                )
+    errors.extend(
+        _missing_services(
+            ro, path, services, (("activeService", bg.active_service), ("previewService", bg.preview_service))
+        )
+    )
     value = bg.raw.get("maxUnavailable")
     if value is not None and not _is_int_or_percent(value):
         errors.append(
@@ -671,16 +683,11 @@ def _validate_canary(ro: RolloutSpec, canary: CanarySpec, services: Mapping[str,
                 "but two different services are required.",
             )
         )
-    if services is not None:
-        for key, name in (("canaryService", canary.canary_service), ("stableService", canary.stable_service)):
-            if name and name not in services:
-                errors.append(
-                    _invalid(
-                        f"{path}.{key}",
-                        name,
-                        f'service "{name}" not found in namespace "{ro.namespace}": create it or fix the name',
-                    )
-                )
+    errors.extend(
+        _missing_services(
+            ro, path, services, (("canaryService", canary.canary_service), ("stableService", canary.stable_service))
+        )
+    )
     routed = canary.traffic_routing is not None
     # Argo rejects scaleDownDelaySeconds without trafficRouting; we honour it (RolloutSpec.scale_down_delay).
     if not routed and canary.dynamic_stable_scale:

@@ -598,6 +598,16 @@ def _missing_services(
     ]
 
 
+def _negative_ints(path: str, raw: Mapping[str, Any], names: Sequence[str]) -> list[str]:
+    """An error for each of the optional fields `names` of `raw` (at `path`) set to other than an int >= 0."""
+    errors = []
+    for name in names:
+        value = raw.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            errors.append(_invalid(f"{path}.{name}", value, "must be greater than or equal to 0"))
+    return errors
+
+
 def _validate_blue_green(ro: RolloutSpec, bg: BlueGreenSpec, services: Mapping[str, Any] | None) -> list[str]:
     errors: list[str] = []
     path = "spec.strategy.blueGreen"
@@ -624,16 +634,19 @@ def _validate_blue_green(ro: RolloutSpec, bg: BlueGreenSpec, services: Mapping[s
         errors.append(
             _invalid(f"{path}.maxUnavailable", value, "must be a non-negative integer or a percentage like 25%")
         )
-    for name in (
-        "previewReplicaCount",
-        "autoPromotionSeconds",
-        "scaleDownDelaySeconds",
-        "scaleDownDelayRevisionLimit",
-        "abortScaleDownDelaySeconds",
-    ):
-        value = bg.raw.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            errors.append(_invalid(f"{path}.{name}", value, "must be greater than or equal to 0"))
+    errors.extend(
+        _negative_ints(
+            path,
+            bg.raw,
+            (
+                "previewReplicaCount",
+                "autoPromotionSeconds",
+                "scaleDownDelaySeconds",
+                "scaleDownDelayRevisionLimit",
+                "abortScaleDownDelaySeconds",
+            ),
+        )
+    )
     anti = bg.anti_affinity
     if anti is not None:
         required = anti.get("requiredDuringSchedulingIgnoredDuringExecution")
@@ -698,15 +711,18 @@ def _validate_canary(ro: RolloutSpec, canary: CanarySpec, services: Mapping[str,
                 "Canary dynamicStableScale can only be used with traffic routing",
             )
         )
-    for name in (
-        "scaleDownDelaySeconds",
-        "scaleDownDelayRevisionLimit",
-        "abortScaleDownDelaySeconds",
-        "minPodsPerReplicaSet",
-    ):
-        value = canary.raw.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            errors.append(_invalid(f"{path}.{name}", value, "must be greater than or equal to 0"))
+    errors.extend(
+        _negative_ints(
+            path,
+            canary.raw,
+            (
+                "scaleDownDelaySeconds",
+                "scaleDownDelayRevisionLimit",
+                "abortScaleDownDelaySeconds",
+                "minPodsPerReplicaSet",
+            ),
+        )
+    )
     for step in canary.steps:
         spath = f"{path}.steps[{step.index}]"
         if len(step.actions) > 1:

@@ -24,7 +24,6 @@ Every write is ordered so that stopping between any two leaves the active Servic
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,11 +31,7 @@ from typing import Any
 from rollouts import canary_analysis as ca
 from rollouts import conditions_status as cs
 from rollouts.canary import (
-    CreateAnalysisRun,
-    DeleteAnalysisRun,
-    DeleteReplicaSet,
     Observed,
-    PatchAnalysisRun,
     PatchPod,
     PatchReplicaSet,
     PatchService,
@@ -48,13 +43,11 @@ from rollouts.canary import (
 from rollouts.hashing import pod_template_hash, template_digest
 from rollouts.labelselector import format_label_selector
 from rollouts.replicasets import (
-    EPHEMERAL_METADATA,
     MANAGED_BY,
     SCALE_DOWN_DEADLINE,
     TEMPLATE_DIGEST,
     ReplicaSetView,
     apply_ephemeral_metadata,
-    by_creation,
     format_time,
     new_replicaset_manifest,
     parse_time,
@@ -202,15 +195,7 @@ class _PromotionAnalysis(ca._Analysis):
         self.out.events.append((f"AnalysisRun{run.phase}", message, run.phase in ("Failed", "Error")))
 
     def statuses(self) -> dict[str, dict[str, str]]:
-        out: dict[str, dict[str, str]] = {}
-        for key, run in ((PRE_STATUS, self.pre_run), (POST_STATUS, self.post_run)):
-            if run is None:
-                continue
-            entry = {"name": run.name, "status": run.phase or "Pending"}
-            if run.message:
-                entry["message"] = run.message
-            out[key] = entry
-        return out
+        return ca.run_statuses(((PRE_STATUS, self.pre_run), (POST_STATUS, self.post_run)))
 
 
 # --------------------------------------------------------------------------- the planner
@@ -290,18 +275,9 @@ class _BlueGreenPlanner(_Planner):
     # ------------------------------------------------------------------ validation and creation
 
     def _owned_service_errors(self, bg: BlueGreenSpec) -> list[str]:
-        errors = []
-        for key, name in (("activeService", bg.active_service), ("previewService", bg.preview_service)):
-            svc = self.obs.services.get(name) if name else None
-            if svc is None:
-                continue
-            owner = ((svc.get("metadata") or {}).get("annotations") or {}).get(MANAGED_BY)
-            if owner and owner != self.ro.name:
-                errors.append(
-                    f'spec.strategy.blueGreen.{key}: Invalid value: "{name}": Service "{name}" is managed by another '
-                    f'Rollout ("{owner}"); give each Rollout its own Service'
-                )
-        return errors
+        return self._services_managed_elsewhere(
+            "spec.strategy.blueGreen", (("activeService", bg.active_service), ("previewService", bg.preview_service))
+        )
 
     def _new_rs_manifest(self, revision: int, stable_exists: bool) -> dict[str, Any]:
         bg = self.bg
@@ -548,14 +524,9 @@ class _BlueGreenPlanner(_Planner):
                     continue
             self._scale(rs, 0)
 
-    def _revision_history(self) -> None:
+    def _history_candidates(self) -> list[ReplicaSetView]:
         keep = {self.old.get("stableRS") or "", self.active_hash, self.preview_hash}
-        cleanable = by_creation([rs for rs in self.others if rs.pod_hash not in keep])
-        excess = len(cleanable) - self.ro.revision_history_limit
-        for rs in cleanable[: max(excess, 0)]:
-            if rs.status_replicas != 0 or rs.replicas != 0 or rs.generation > rs.observed_generation:
-                continue
-            self.plan.actions.append(DeleteReplicaSet(rs.name, rs.uid))
+        return [rs for rs in self.others if rs.pod_hash not in keep]
 
     # ------------------------------------------------------------------ ephemeral metadata
 
@@ -575,15 +546,7 @@ class _BlueGreenPlanner(_Planner):
             if desired is None and existing is None:
                 continue
             self._pod_metadata(rs, existing, desired)
-            meta = apply_ephemeral_metadata(rs.template_metadata, existing, desired)
-            annotation = json.dumps(desired.as_dict(), sort_keys=True) if desired and desired.as_dict() else None
-            if meta == dict(rs.template_metadata) and annotation == rs.annotations.get(EPHEMERAL_METADATA):
-                continue
-            patch: dict[str, Any] = {"metadata": {"annotations": {EPHEMERAL_METADATA: annotation}}}
-            template_patch = _meta_patch(rs.template_metadata, meta)
-            if template_patch:
-                patch["spec"] = {"template": {"metadata": template_patch}}
-            self.plan.actions.append(PatchReplicaSet(rs.name, patch, "ephemeral metadata"))
+            self._replicaset_metadata(rs, existing, desired)
 
     def _pod_metadata(self, rs: ReplicaSetView, existing: PodMetadata | None, desired: PodMetadata | None) -> None:
         """Argo's ``SyncReplicaSetEphemeralPodMetadata``: the running pods take the role's metadata too
@@ -601,28 +564,7 @@ class _BlueGreenPlanner(_Planner):
     # ------------------------------------------------------------------ analysis
 
     def _reconcile_analysis(self) -> None:
-        obs = self.obs
-        rs_hashes: dict[str, bool] = {}
-        for raw in obs.replicasets:
-            rs = ReplicaSetView.parse(raw)
-            if rs.pod_hash:
-                rs_hashes[rs.pod_hash] = rs.deleting
-        names = obs.analysis_run_names
-        if names is None:
-            names = frozenset(str((r.get("metadata") or {}).get("name", "")) for r in obs.analysis_runs)
-        inp = ca.AnalysisInput(
-            ro=self.ro,
-            rollout=obs.rollout,
-            old=self.old,
-            runs=obs.analysis_runs,
-            taken_names=names,
-            templates=self.templates,
-            pod_hash=self.pod_hash,
-            revision=self.revision(),
-            rs_hashes=rs_hashes,
-            aborted=self.aborted(),
-            step_index=None,
-        )
+        inp = self._analysis_input(None)
         stable = self.old.get("stableRS") or ""
         state = PromotionState(
             aborted=self.aborted(),
@@ -633,16 +575,7 @@ class _BlueGreenPlanner(_Planner):
         )
         self.promotion = _PromotionAnalysis(inp)
         outcome = self.promotion.reconcile(state)
-        for manifest in outcome.create:
-            self.plan.actions.append(CreateAnalysisRun(manifest))
-        for name in outcome.terminate:
-            self.plan.actions.append(PatchAnalysisRun(name, ca.TERMINATE_PATCH))
-        for run in outcome.delete:
-            self.plan.actions.append(DeleteAnalysisRun(run.name, run.uid))
-        for reason, message, warning in outcome.events:
-            self.event(reason, message, warning=warning)
-        if outcome.add_pause:
-            self.add_pause.append(ca.PAUSE_INCONCLUSIVE)
+        self._apply_analysis_outcome(outcome)
         if outcome.abort_message is not None and not self.aborted():
             self.add_abort = True
             self.abort_message = outcome.abort_message

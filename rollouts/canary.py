@@ -520,19 +520,26 @@ class _Planner:
         return template if isinstance(template, Mapping) else None, selector, None
 
     def _service_ownership_errors(self, names: Sequence[str]) -> list[str]:
-        errors = []
         assert self.ro.canary is not None or not names
-        for key, name in (
-            ("canaryService", self.ro.canary.canary_service if self.ro.canary else ""),
-            ("stableService", self.ro.canary.stable_service if self.ro.canary else ""),
-        ):
+        return self._services_managed_elsewhere(
+            "spec.strategy.canary",
+            (
+                ("canaryService", self.ro.canary.canary_service if self.ro.canary else ""),
+                ("stableService", self.ro.canary.stable_service if self.ro.canary else ""),
+            ),
+        )
+
+    def _services_managed_elsewhere(self, path: str, fields: Sequence[tuple[str, str]]) -> list[str]:
+        """An error for each named Service (field under `path`, name) another Rollout manages."""
+        errors = []
+        for key, name in fields:
             svc = self.obs.services.get(name) if name else None
             if svc is None:
                 continue
             owner = ((svc.get("metadata") or {}).get("annotations") or {}).get(MANAGED_BY)
             if owner and owner != self.ro.name:
                 errors.append(
-                    f'spec.strategy.canary.{key}: Invalid value: "{name}": Service "{name}" is managed by another '
+                    f'{path}.{key}: Invalid value: "{name}": Service "{name}" is managed by another '
                     f'Rollout ("{owner}"); give each Rollout its own Service'
                 )
         return errors
@@ -676,26 +683,35 @@ class _Planner:
         if stable_differs and self.stable_rs is not None:
             wanted.append((self.stable_rs, canary.stable_metadata))
         for rs, desired in wanted:
-            existing = rs.ephemeral_metadata()
-            meta = apply_ephemeral_metadata(rs.template_metadata, existing, desired)
-            annotation = json.dumps(desired.as_dict(), sort_keys=True) if desired and desired.as_dict() else None
-            if meta == dict(rs.template_metadata) and annotation == rs.annotations.get(EPHEMERAL_METADATA):
-                continue
-            patch: dict[str, Any] = {"metadata": {"annotations": {EPHEMERAL_METADATA: annotation}}}
-            template_patch = _meta_patch(rs.template_metadata, meta)
-            if template_patch:
-                patch["spec"] = {"template": {"metadata": template_patch}}
-            self.plan.actions.append(PatchReplicaSet(rs.name, patch, "ephemeral metadata"))
+            self._replicaset_metadata(rs, rs.ephemeral_metadata(), desired)
+
+    def _replicaset_metadata(
+        self, rs: ReplicaSetView, existing: PodMetadata | None, desired: PodMetadata | None
+    ) -> None:
+        """Patch `rs`'s pod template from its `existing` ephemeral metadata to `desired` (if they differ)."""
+        meta = apply_ephemeral_metadata(rs.template_metadata, existing, desired)
+        annotation = json.dumps(desired.as_dict(), sort_keys=True) if desired and desired.as_dict() else None
+        if meta == dict(rs.template_metadata) and annotation == rs.annotations.get(EPHEMERAL_METADATA):
+            return
+        patch: dict[str, Any] = {"metadata": {"annotations": {EPHEMERAL_METADATA: annotation}}}
+        template_patch = _meta_patch(rs.template_metadata, meta)
+        if template_patch:
+            patch["spec"] = {"template": {"metadata": template_patch}}
+        self.plan.actions.append(PatchReplicaSet(rs.name, patch, "ephemeral metadata"))
 
     # ------------------------------------------------------------------ history
 
     def _revision_history(self) -> None:
-        cleanable = by_creation(self.others)
+        cleanable = by_creation(self._history_candidates())
         excess = len(cleanable) - self.ro.revision_history_limit
         for rs in cleanable[: max(excess, 0)]:
             if rs.status_replicas != 0 or rs.replicas != 0 or rs.generation > rs.observed_generation:
                 continue
             self.plan.actions.append(DeleteReplicaSet(rs.name, rs.uid))
+
+    def _history_candidates(self) -> list[ReplicaSetView]:
+        """The old ReplicaSets revisionHistoryLimit may delete (a strategy hook: blue/green keeps its roles)."""
+        return list(self.others)
 
     # ------------------------------------------------------------------ services
 
@@ -1321,8 +1337,17 @@ class _Planner:
 
     def _reconcile_analysis(self) -> None:
         """Argo's ``reconcileAnalysisRuns`` (see :mod:`rollouts.canary_analysis`)."""
-        obs = self.obs
         assert self.new_rs is not None
+        _, index = current_step(self.ro, self.old)
+        outcome = ca.reconcile(self._analysis_input(index))
+        self.analysis = outcome
+        self._apply_analysis_outcome(outcome)
+        if outcome.abort_message is not None:
+            self.add_abort = True
+            self.abort_message = outcome.abort_message
+
+    def _analysis_input(self, step_index: int | None) -> ca.AnalysisInput:
+        obs = self.obs
         rs_hashes: dict[str, bool] = {}
         for raw in obs.replicasets:
             rs = ReplicaSetView.parse(raw)
@@ -1331,23 +1356,22 @@ class _Planner:
         names = obs.analysis_run_names
         if names is None:
             names = frozenset(str((r.get("metadata") or {}).get("name", "")) for r in obs.analysis_runs)
-        _, index = current_step(self.ro, self.old)
-        outcome = ca.reconcile(
-            ca.AnalysisInput(
-                ro=self.ro,
-                rollout=obs.rollout,
-                old=self.old,
-                runs=obs.analysis_runs,
-                taken_names=names,
-                templates=self.templates,
-                pod_hash=self.pod_hash,
-                revision=self.revision(),
-                rs_hashes=rs_hashes,
-                aborted=self.aborted(),
-                step_index=index,
-            )
+        return ca.AnalysisInput(
+            ro=self.ro,
+            rollout=obs.rollout,
+            old=self.old,
+            runs=obs.analysis_runs,
+            taken_names=names,
+            templates=self.templates,
+            pod_hash=self.pod_hash,
+            revision=self.revision(),
+            rs_hashes=rs_hashes,
+            aborted=self.aborted(),
+            step_index=step_index,
         )
-        self.analysis = outcome
+
+    def _apply_analysis_outcome(self, outcome: ca.AnalysisOutcome) -> None:
+        """The run writes, Events and inconclusive pause of an analysis pass (the abort is the caller's)."""
         for manifest in outcome.create:
             self.plan.actions.append(CreateAnalysisRun(manifest))
         for name in outcome.terminate:
@@ -1358,9 +1382,6 @@ class _Planner:
             self.event(reason, message, warning=warning)
         if outcome.add_pause:
             self.add_pause.append(ca.PAUSE_INCONCLUSIVE)
-        if outcome.abort_message is not None:
-            self.add_abort = True
-            self.abort_message = outcome.abort_message
 
     # ------------------------------------------------------------------ workloadRef
 

@@ -21,7 +21,7 @@ its plan.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -317,17 +317,22 @@ class AnalysisOutcome:
 
     def statuses(self) -> dict[str, dict[str, str]]:
         """``status.canary.currentStepAnalysisRunStatus`` / ``currentBackgroundAnalysisRunStatus``."""
-        out: dict[str, dict[str, str]] = {}
-        for key, run in ((STEP_STATUS, self.step_run), (BACKGROUND_STATUS, self.background_run)):
-            if run is None:
-                continue
-            # A run the analysis controller has not picked up yet has no phase; the CRD's enum has no
-            # empty value, so we record Pending (Argo records "").
-            entry = {"name": run.name, "status": run.phase or "Pending"}
-            if run.message:
-                entry["message"] = run.message
-            out[key] = entry
-        return out
+        return run_statuses(((STEP_STATUS, self.step_run), (BACKGROUND_STATUS, self.background_run)))
+
+
+def run_statuses(runs: Iterable[tuple[str, RunView | None]]) -> dict[str, dict[str, str]]:
+    """The status entry (name, status, message) of each current run, under its status key."""
+    out: dict[str, dict[str, str]] = {}
+    for key, run in runs:
+        if run is None:
+            continue
+        # A run the analysis controller has not picked up yet has no phase; the CRD's enum has no
+        # empty value, so we record Pending (Argo records "").
+        entry = {"name": run.name, "status": run.phase or "Pending"}
+        if run.message:
+            entry["message"] = run.message
+        out[key] = entry
+    return out
 
 
 @dataclass

@@ -581,6 +581,33 @@ def validate_rollout(
     return errors
 
 
+def _missing_services(
+    ro: RolloutSpec, path: str, services: Mapping[str, Any] | None, fields: Sequence[tuple[str, str]]
+) -> list[str]:
+    """An error for each named Service (field under `path`, name) not in `services` (None: not checked)."""
+    if services is None:
+        return []
+    return [
+        _invalid(
+            f"{path}.{key}",
+            name,
+            f'service "{name}" not found in namespace "{ro.namespace}": create it or fix the name',
+        )
+        for key, name in fields
+        if name and name not in services
+    ]
+
+
+def _negative_ints(path: str, raw: Mapping[str, Any], names: Sequence[str]) -> list[str]:
+    """An error for each of the optional fields `names` of `raw` (at `path`) set to other than an int >= 0."""
+    errors = []
+    for name in names:
+        value = raw.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            errors.append(_invalid(f"{path}.{name}", value, "must be greater than or equal to 0"))
+    return errors
+
+
 def _validate_blue_green(ro: RolloutSpec, bg: BlueGreenSpec, services: Mapping[str, Any] | None) -> list[str]:
     errors: list[str] = []
     path = "spec.strategy.blueGreen"
@@ -597,31 +624,29 @@ def _validate_blue_green(ro: RolloutSpec, bg: BlueGreenSpec, services: Mapping[s
                 "but two different services are required.",
             )
         )
-    if services is not None:
-        for key, name in (("activeService", bg.active_service), ("previewService", bg.preview_service)):
-            if name and name not in services:
-                errors.append(
-                    _invalid(
-                        f"{path}.{key}",
-                        name,
-                        f'service "{name}" not found in namespace "{ro.namespace}": create it or fix the name',
-                    )
-                )
+    errors.extend(
+        _missing_services(
+            ro, path, services, (("activeService", bg.active_service), ("previewService", bg.preview_service))
+        )
+    )
     value = bg.raw.get("maxUnavailable")
     if value is not None and not _is_int_or_percent(value):
         errors.append(
             _invalid(f"{path}.maxUnavailable", value, "must be a non-negative integer or a percentage like 25%")
         )
-    for name in (
-        "previewReplicaCount",
-        "autoPromotionSeconds",
-        "scaleDownDelaySeconds",
-        "scaleDownDelayRevisionLimit",
-        "abortScaleDownDelaySeconds",
-    ):
-        value = bg.raw.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            errors.append(_invalid(f"{path}.{name}", value, "must be greater than or equal to 0"))
+    errors.extend(
+        _negative_ints(
+            path,
+            bg.raw,
+            (
+                "previewReplicaCount",
+                "autoPromotionSeconds",
+                "scaleDownDelaySeconds",
+                "scaleDownDelayRevisionLimit",
+                "abortScaleDownDelaySeconds",
+            ),
+        )
+    )
     anti = bg.anti_affinity
     if anti is not None:
         required = anti.get("requiredDuringSchedulingIgnoredDuringExecution")
@@ -671,16 +696,11 @@ def _validate_canary(ro: RolloutSpec, canary: CanarySpec, services: Mapping[str,
                 "but two different services are required.",
             )
         )
-    if services is not None:
-        for key, name in (("canaryService", canary.canary_service), ("stableService", canary.stable_service)):
-            if name and name not in services:
-                errors.append(
-                    _invalid(
-                        f"{path}.{key}",
-                        name,
-                        f'service "{name}" not found in namespace "{ro.namespace}": create it or fix the name',
-                    )
-                )
+    errors.extend(
+        _missing_services(
+            ro, path, services, (("canaryService", canary.canary_service), ("stableService", canary.stable_service))
+        )
+    )
     routed = canary.traffic_routing is not None
     # Argo rejects scaleDownDelaySeconds without trafficRouting; we honour it (RolloutSpec.scale_down_delay).
     if not routed and canary.dynamic_stable_scale:
@@ -691,15 +711,18 @@ def _validate_canary(ro: RolloutSpec, canary: CanarySpec, services: Mapping[str,
                 "Canary dynamicStableScale can only be used with traffic routing",
             )
         )
-    for name in (
-        "scaleDownDelaySeconds",
-        "scaleDownDelayRevisionLimit",
-        "abortScaleDownDelaySeconds",
-        "minPodsPerReplicaSet",
-    ):
-        value = canary.raw.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            errors.append(_invalid(f"{path}.{name}", value, "must be greater than or equal to 0"))
+    errors.extend(
+        _negative_ints(
+            path,
+            canary.raw,
+            (
+                "scaleDownDelaySeconds",
+                "scaleDownDelayRevisionLimit",
+                "abortScaleDownDelaySeconds",
+                "minPodsPerReplicaSet",
+            ),
+        )
+    )
     for step in canary.steps:
         spath = f"{path}.steps[{step.index}]"
         if len(step.actions) > 1:

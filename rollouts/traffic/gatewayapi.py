@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rollouts.traffic.objects import as_dict, as_list
 from rollouts.traffic.registry import RouterContext, missing_services
 from rollouts.traffic.router import (
     DesiredTraffic,
@@ -46,14 +47,6 @@ class RouteEntry:
     use_header_routes: bool
 
 
-def _as_dict(value: Any) -> Json:
-    return dict(value) if isinstance(value, Mapping) else {}
-
-
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else []
-
-
 class GatewayAPIRouter:
     """The `trafficRouting.gatewayAPI` entry of one Rollout."""
 
@@ -61,14 +54,14 @@ class GatewayAPIRouter:
 
     def __init__(self, context: RouterContext) -> None:
         self.context = context
-        self.entry = _as_dict(context.config)
+        self.entry = as_dict(context.config)
         self.rollout_namespace = context.namespace
         self.namespace = str(self.entry.get("namespace") or context.namespace)
         routes: list[RouteEntry] = []
         if self.entry.get("httpRoute"):
             routes.append(self._route("HTTPRoute", str(self.entry["httpRoute"]), f"{FIELD}.httpRoute", True))
-        for i, item in enumerate(_as_list(self.entry.get("httpRoutes"))):
-            item = _as_dict(item)
+        for i, item in enumerate(as_list(self.entry.get("httpRoutes"))):
+            item = as_dict(item)
             routes.append(
                 self._route(
                     "HTTPRoute",
@@ -168,14 +161,14 @@ class GatewayAPIRouter:
                 [RoutingProblem(ref, route.field, f"the {ref.kind} does not exist: create it or fix the name")],
                 [],
             )
-        spec = _as_dict(obj.get("spec"))
+        spec = as_dict(obj.get("spec"))
         managed = set(desired.managed_routes)
-        rules = [r for r in copy.deepcopy(_as_list(spec.get("rules"))) if not _is_managed(_as_dict(r), managed)]
+        rules = [r for r in copy.deepcopy(as_list(spec.get("rules"))) if not _is_managed(as_dict(r), managed)]
         split_rules: list[int] = []
         live_weights: list[int] = []
         for i, rule in enumerate(rules):
-            rule = _as_dict(rule)
-            backends = [_as_dict(b) for b in _as_list(rule.get("backendRefs"))]
+            rule = as_dict(rule)
+            backends = [as_dict(b) for b in as_list(rule.get("backendRefs"))]
             stable = [b for b in backends if self._is_service(b, desired.stable_service, ref.namespace)]
             canary = [b for b in backends if self._is_service(b, desired.canary_service, ref.namespace)]
             if not stable or not canary:
@@ -215,8 +208,8 @@ class GatewayAPIRouter:
                     )
         new_rules = added + rules
         write = None
-        if new_rules != _as_list(spec.get("rules")):
-            rv = _as_dict(obj.get("metadata")).get("resourceVersion")
+        if new_rules != as_list(spec.get("rules")):
+            rv = as_dict(obj.get("metadata")).get("resourceVersion")
             write = ObjectWrite(
                 ref,
                 "merge-patch",
@@ -253,7 +246,7 @@ def _live_weight(stable: list[Json], canary: list[Json], max_weight: int) -> int
 def header_match(match: Mapping[str, Any]) -> Json:
     """Argo's `{headerName, headerValue: {exact|regex|prefix}}` as a Gateway API header match."""
     name = str(match.get("headerName") or "")
-    value = _as_dict(match.get("headerValue"))
+    value = as_dict(match.get("headerValue"))
     if "exact" in value:
         return {"type": "Exact", "name": name, "value": str(value["exact"])}
     if "regex" in value:
@@ -266,19 +259,19 @@ def header_rules(
 ) -> list[Json]:
     """For each split rule, a rule sending the requests that match it and all the header matches to the
     canary (the split rule's canary backendRefs, without weights)."""
-    extra = [header_match(_as_dict(m)) for m in route.matches]
+    extra = [header_match(as_dict(m)) for m in route.matches]
     built = []
     for n, rule in enumerate(split_rules):
-        rule = _as_dict(rule)
-        matches = [_as_dict(m) for m in _as_list(rule.get("matches"))] or [{}]
+        rule = as_dict(rule)
+        matches = [as_dict(m) for m in as_list(rule.get("matches"))] or [{}]
         combined = []
         for match in matches:
             match = copy.deepcopy(match)
-            match["headers"] = [*_as_list(match.get("headers")), *copy.deepcopy(extra)]
+            match["headers"] = [*as_list(match.get("headers")), *copy.deepcopy(extra)]
             combined.append(match)
         canary = [
             {k: v for k, v in b.items() if k != "weight"}
-            for b in map(_as_dict, _as_list(rule.get("backendRefs")))
+            for b in map(as_dict, as_list(rule.get("backendRefs")))
             if is_canary(b)
         ]
         name = route.name if len(split_rules) == 1 else f"{route.name}-{n}"

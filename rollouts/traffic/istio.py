@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rollouts.traffic.objects import as_dict, as_list
 from rollouts.traffic.registry import RouterContext, missing_services
 from rollouts.traffic.router import (
     DesiredTraffic,
@@ -64,14 +65,6 @@ def split_name(name: str, namespace: str) -> tuple[str, str]:
     return name, namespace
 
 
-def _as_dict(value: Any) -> Json:
-    return dict(value) if isinstance(value, Mapping) else {}
-
-
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else []
-
-
 class IstioRouter:
     """The `trafficRouting.istio` entry of one Rollout."""
 
@@ -79,10 +72,10 @@ class IstioRouter:
 
     def __init__(self, context: RouterContext) -> None:
         self.context = context
-        self.entry = _as_dict(context.config)
+        self.entry = as_dict(context.config)
         namespace = self.namespace = context.namespace
         self.virtual_services = self._virtual_services()
-        dr = _as_dict(self.entry.get("destinationRule"))
+        dr = as_dict(self.entry.get("destinationRule"))
         self.destination_rule: ObjectRef | None = None
         self.subsets: SubsetNames | None = None
         if dr.get("name"):
@@ -96,8 +89,8 @@ class IstioRouter:
         found: list[tuple[str, Json]] = []
         if isinstance(single, Mapping):
             found.append((f"{FIELD}.virtualService", dict(single)))
-        for i, item in enumerate(_as_list(many)):
-            found.append((f"{FIELD}.virtualServices[{i}]", _as_dict(item)))
+        for i, item in enumerate(as_list(many)):
+            found.append((f"{FIELD}.virtualServices[{i}]", as_dict(item)))
         entries = []
         for field, item in found:
             name, ns = split_name(str(item.get("name") or ""), self.namespace)
@@ -105,9 +98,9 @@ class IstioRouter:
                 VirtualServiceEntry(
                     ref=ObjectRef(API_VERSION, "VirtualService", "virtualservices", ns, name),
                     field=field,
-                    routes=tuple(str(r) for r in _as_list(item.get("routes"))),
-                    tls_routes=tuple(_as_dict(r) for r in _as_list(item.get("tlsRoutes"))),
-                    tcp_routes=tuple(_as_dict(r) for r in _as_list(item.get("tcpRoutes"))),
+                    routes=tuple(str(r) for r in as_list(item.get("routes"))),
+                    tls_routes=tuple(as_dict(r) for r in as_list(item.get("tlsRoutes"))),
+                    tcp_routes=tuple(as_dict(r) for r in as_list(item.get("tcpRoutes"))),
                 )
             )
         return tuple(entries)
@@ -130,7 +123,7 @@ class IstioRouter:
         # host-level routes tell stable from canary by Service; subset-level ones by subset
         problems = list(missing_services(self.context)) if self.subsets is None else []
         has_single = isinstance(self.entry.get("virtualService"), Mapping)
-        has_many = bool(_as_list(self.entry.get("virtualServices")))
+        has_many = bool(as_list(self.entry.get("virtualServices")))
         if has_single and has_many:
             problems.append(RoutingProblem(None, FIELD, "set either virtualService or virtualServices, not both"))
         if not has_single and not has_many:
@@ -224,8 +217,8 @@ class IstioRouter:
                 ],
                 False,
             )
-        subsets = copy.deepcopy(_as_list(_as_dict(obj.get("spec")).get("subsets")))
-        by_name = {str(_as_dict(s).get("name")): i for i, s in enumerate(subsets)}
+        subsets = copy.deepcopy(as_list(as_dict(obj.get("spec")).get("subsets")))
+        by_name = {str(as_dict(s).get("name")): i for i, s in enumerate(subsets)}
         problems = []
         for role, name in (("stableSubsetName", self.subsets.stable), ("canarySubsetName", self.subsets.canary)):
             if name not in by_name:
@@ -239,7 +232,7 @@ class IstioRouter:
         if problems:
             return None, problems, False
         stable, canary = subsets[by_name[self.subsets.stable]], subsets[by_name[self.subsets.canary]]
-        canary_hash_now = str(_as_dict(canary.get("labels")).get(HASH_LABEL, ""))
+        canary_hash_now = str(as_dict(canary.get("labels")).get(HASH_LABEL, ""))
         changed = False
         if desired.stable_hash:
             changed |= _set_hash(stable, desired.stable_hash)
@@ -260,7 +253,7 @@ class IstioRouter:
     # ------------------------------------------------------------------ VirtualService
 
     def _role(self, destination: Mapping[str, Any], desired: DesiredTraffic, namespace: str) -> str | None:
-        dest = _as_dict(destination.get("destination"))
+        dest = as_dict(destination.get("destination"))
         if self.subsets is not None:
             subset = dest.get("subset")
             if subset == self.subsets.stable:
@@ -288,16 +281,16 @@ class IstioRouter:
                 ],
                 [],
             )
-        spec = _as_dict(obj.get("spec"))
-        http = copy.deepcopy(_as_list(spec.get("http")))
-        tls = copy.deepcopy(_as_list(spec.get("tls")))
-        tcp = copy.deepcopy(_as_list(spec.get("tcp")))
+        spec = as_dict(obj.get("spec"))
+        http = copy.deepcopy(as_list(spec.get("http")))
+        tls = copy.deepcopy(as_list(spec.get("tls")))
+        tcp = copy.deepcopy(as_list(spec.get("tcp")))
         problems: list[RoutingProblem] = []
         managed = set(desired.managed_routes)
 
         http_indexes: list[int] = []
         if vs.routes:
-            names = [str(_as_dict(r).get("name", "")) for r in http]
+            names = [str(as_dict(r).get("name", "")) for r in http]
             for route_name in vs.routes:
                 if route_name not in names:
                     problems.append(
@@ -311,7 +304,7 @@ class IstioRouter:
                 else:
                     http_indexes.append(names.index(route_name))
         elif not vs.tls_routes and not vs.tcp_routes:
-            own = [i for i, r in enumerate(http) if _as_dict(r).get("name") not in managed]
+            own = [i for i, r in enumerate(http) if as_dict(r).get("name") not in managed]
             if len(own) == 1:
                 http_indexes = own
             else:
@@ -334,9 +327,9 @@ class IstioRouter:
             *(("tcp", tcp, i) for i in tcp_indexes),
         ]
         for kind, routes, index in weighted:
-            route = _as_dict(routes[index])
-            destinations = _as_list(route.get("route"))
-            roles = [self._role(_as_dict(d), desired, self.namespace) for d in destinations]
+            route = as_dict(routes[index])
+            destinations = as_list(route.get("route"))
+            roles = [self._role(as_dict(d), desired, self.namespace) for d in destinations]
             if "stable" not in roles or "canary" not in roles:
                 label = route.get("name") or f"#{index}"
                 wanted = (
@@ -359,7 +352,7 @@ class IstioRouter:
                 if role == "canary":
                     dest["weight"] = percent
                     if canary_destination is None and kind == "http":
-                        canary_destination = copy.deepcopy(_as_dict(dest.get("destination")))
+                        canary_destination = copy.deepcopy(as_dict(dest.get("destination")))
                 elif role == "stable":
                     dest["weight"] = 100 - percent
                 new_destinations.append(dest)
@@ -382,12 +375,12 @@ class IstioRouter:
                     ],
                     [],
                 )
-            first_route = _as_list(_as_dict(http[http_indexes[0]]).get("route")) if http_indexes else []
+            first_route = as_list(as_dict(http[http_indexes[0]]).get("route")) if http_indexes else []
             http = _with_managed_routes(http, desired, canary_destination or {}, first_route)
 
         new_spec: Json = {}
         for key, new in (("http", http), ("tls", tls), ("tcp", tcp)):
-            if new != _as_list(spec.get(key)):
+            if new != as_list(spec.get(key)):
                 new_spec[key] = new
         write = None
         if new_spec:
@@ -405,12 +398,12 @@ class IstioRouter:
 
 
 def _rv(obj: Mapping[str, Any]) -> Json:
-    rv = _as_dict(obj.get("metadata")).get("resourceVersion")
+    rv = as_dict(obj.get("metadata")).get("resourceVersion")
     return {"resourceVersion": rv} if rv else {}
 
 
 def _set_hash(subset: Json, value: str) -> bool:
-    labels = dict(_as_dict(subset.get("labels")))
+    labels = dict(as_dict(subset.get("labels")))
     if labels.get(HASH_LABEL) == value:
         return False
     labels[HASH_LABEL] = value
@@ -433,7 +426,7 @@ def _live_percent(destinations: list[Any], roles: list[str | None]) -> int:
     """The canary's percent as Istio reads the route: a lone destination without a weight gets 100."""
     for dest, role in zip(destinations, roles, strict=True):
         if role == "canary":
-            weight = _as_dict(dest).get("weight")
+            weight = as_dict(dest).get("weight")
             if weight is None:
                 return 100 if len(destinations) == 1 else 0
             return weight if isinstance(weight, int) and not isinstance(weight, bool) else 0
@@ -462,14 +455,14 @@ def _matching_indexes(
     indexes: list[int] = []
     for n, want in enumerate(wanted):
         port = want.get("port")
-        sni = set(_as_list(want.get("sniHosts")))
+        sni = set(as_list(want.get("sniHosts")))
         found = None
         for i, route in enumerate(routes):
-            for match in _as_list(_as_dict(route).get("match")):
-                match = _as_dict(match)
+            for match in as_list(as_dict(route).get("match")):
+                match = as_dict(match)
                 if port is not None and match.get("port") != port:
                     continue
-                if sni and not sni <= set(_as_list(match.get("sniHosts"))):
+                if sni and not sni <= set(as_list(match.get("sniHosts"))):
                     continue
                 found = i
                 break
@@ -510,7 +503,7 @@ def header_route(route: HeaderRoute, canary_destination: Mapping[str, Any]) -> J
     return {
         "name": route.name,
         "match": [
-            {"headers": {str(m.get("headerName")): _string_match(_as_dict(m.get("headerValue")))}}
+            {"headers": {str(m.get("headerName")): _string_match(as_dict(m.get("headerValue")))}}
             for m in route.matches
         ],
         "route": [{"destination": copy.deepcopy(dict(canary_destination)), "weight": 100}],
@@ -522,14 +515,14 @@ def mirror_route(route: MirrorRoute, canary_destination: Mapping[str, Any], dest
     percentage of them to the canary."""
     matches = []
     for m in route.matches:
-        m = _as_dict(m)
+        m = as_dict(m)
         match: Json = {}
         if "method" in m:
-            match["method"] = _string_match(_as_dict(m["method"]))
+            match["method"] = _string_match(as_dict(m["method"]))
         if "path" in m:
-            match["uri"] = _string_match(_as_dict(m["path"]))
+            match["uri"] = _string_match(as_dict(m["path"]))
         if m.get("headers"):
-            match["headers"] = {str(k): _string_match(_as_dict(v)) for k, v in _as_dict(m["headers"]).items()}
+            match["headers"] = {str(k): _string_match(as_dict(v)) for k, v in as_dict(m["headers"]).items()}
         matches.append(match)
     built: Json = {"name": route.name}
     if matches:
@@ -545,7 +538,7 @@ def _with_managed_routes(
 ) -> list[Any]:
     """Drop the managed routes, then put the active ones first, in `managedRoutes` order."""
     managed = set(desired.managed_routes)
-    rest = [r for r in http if _as_dict(r).get("name") not in managed]
+    rest = [r for r in http if as_dict(r).get("name") not in managed]
     headers = {r.name: r for r in desired.header_routes}
     mirrors = {r.name: r for r in desired.mirror_routes}
     first: list[Any] = []

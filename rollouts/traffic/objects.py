@@ -31,6 +31,16 @@ def merge_diff(old: Any, new: Any) -> Any:
     return copy.deepcopy(new)
 
 
+def as_dict(value: Any) -> dict[str, Any]:
+    """A copy of `value` if it is a mapping, else {} (user-written specs may hold anything)."""
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """A copy of `value` if it is a list or tuple, else []."""
+    return list(value) if isinstance(value, list | tuple) else []
+
+
 def owned_by(obj: Mapping[str, Any], owner: Owner) -> bool:
     refs = (obj.get("metadata") or {}).get("ownerReferences") or []
     return any(isinstance(r, Mapping) and r.get("uid") == owner.uid and r.get("controller") for r in refs)

@@ -23,10 +23,13 @@ import pytest
 
 from rollouts import schema
 from rollouts.sandbox.cluster import ThreadedSandbox
+from rollouts.sandbox.patches import merge_patch
+from rollouts.traffic.router import DesiredTraffic, ObjectRef, Owner, RouterResult
 
 REPO = Path(__file__).resolve().parent.parent
 ROLLOUTS_API = "/apis/pyrollouts.io/v1alpha1/namespaces"
 T = TypeVar("T")
+ROLLOUT_OWNER = Owner("pyrollouts.io/v1alpha1", "Rollout", "web", "uid-1")
 
 
 def require_tool(name: str, env_flag: str) -> str:
@@ -52,6 +55,19 @@ class SandboxHandle:
     def env(self) -> dict[str, str]:
         """Environment for a subprocess (kubectl, the plugin, the controller) aimed at this sandbox."""
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig), "KUBECACHEDIR": str(self.cache_dir)}
+
+
+@contextmanager
+def traffic_sandbox_handle(workdir: Path, traffic_rps: int) -> Iterator[SandboxHandle]:
+    """A sandbox that also sends `traffic_rps` simulated requests/s through every Service (and serves
+    /metrics), for a module's scenarios."""
+    threaded = ThreadedSandbox(
+        kubeconfig_path=workdir / "kubeconfig", default_ready_after=0.2, traffic_rps=traffic_rps, metrics_port=0
+    ).start()
+    try:
+        yield SandboxHandle(threaded, workdir / "kubeconfig", workdir / "kube-cache")
+    finally:
+        threaded.stop()
 
 
 @dataclass
@@ -211,3 +227,28 @@ class RolloutsApi:
 
     def new_namespace(self) -> None:
         self.create("/api/v1/namespaces", {"metadata": {"name": self.ns}})
+
+
+def desired_traffic(weight: int, **overrides: Any) -> DesiredTraffic:
+    """What a router is asked for: `weight` of 100 to web-canary (hash bbb) against web-stable (aaa)."""
+    values: dict[str, Any] = dict(
+        canary_weight=weight,
+        max_weight=100,
+        stable_service="web-stable",
+        canary_service="web-canary",
+        stable_hash="aaa",
+        canary_hash="bbb",
+        canary_available=True,
+    )
+    values.update(overrides)
+    return DesiredTraffic(**values)
+
+
+def apply_merge_patches(result: RouterResult, live: dict[ObjectRef, Any]) -> dict[ObjectRef, Any]:
+    """The objects after a router's writes, each a merge patch carrying the resourceVersion it read."""
+    out = dict(live)
+    for write in result.writes:
+        assert write.op == "merge-patch"
+        assert write.body["metadata"]["resourceVersion"] == live[write.ref]["metadata"]["resourceVersion"]
+        out[write.ref] = merge_patch(out[write.ref], write.body)
+    return out

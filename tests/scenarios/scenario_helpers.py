@@ -384,3 +384,13 @@ def serve_health() -> Iterator[tuple[str, type[HealthHandler]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def install_crds(cluster: Cluster, file_name: str, resources: str, what: str) -> None:
+    """Apply examples/crds/<file_name> and wait until `kubectl get <resources>` is served."""
+    cluster.kubectl("apply", "-f", str(REPO / "examples" / "crds" / file_name))
+    cluster.wait(
+        f"the {what} to be served",
+        lambda: cluster.kubectl("get", resources, "-A", check=False).returncode == 0,
+        timeout=30,
+    )

@@ -28,9 +28,8 @@ from scenario_helpers import (
     set_run_phase,
     web_template,
 )
-from support import SandboxHandle
+from support import SandboxHandle, traffic_sandbox_handle
 
-from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.traffic import parse_text_metrics
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
@@ -43,14 +42,8 @@ FAILED = 'Metric "check" assessed Failed due to failed (1) > failureLimit (0)'
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
     """This module's sandbox also sends simulated traffic through every Service."""
-    workdir = tmp_path_factory.mktemp("bg-sandbox")
-    threaded = ThreadedSandbox(
-        kubeconfig_path=workdir / "kubeconfig", default_ready_after=0.2, traffic_rps=200, metrics_port=0
-    ).start()
-    try:
-        yield SandboxHandle(threaded, workdir / "kubeconfig", workdir / "kube-cache")
-    finally:
-        threaded.stop()
+    with traffic_sandbox_handle(tmp_path_factory.mktemp("bg-sandbox"), traffic_rps=200) as handle:
+        yield handle
 
 
 def template(name: str) -> dict[str, Any]:

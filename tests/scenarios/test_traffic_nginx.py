@@ -10,6 +10,7 @@ from plugin_helpers import Plugin
 from scenario_helpers import HASH_LABEL, REPO, Cluster, ControllerProcess
 from traffic_helpers import (
     PREFIX,
+    assert_weight_back_before_scale_down,
     canary_weight,
     ingress,
     ingress_manifest,
@@ -112,10 +113,7 @@ def test_abort_moves_weight_back_first_then_retry_and_full_promotion(
     cluster.wait_phase(ns, "web", "Degraded", timeout=60)
     wait_weight(cluster, ns, 0)
     cluster.wait_sizes(ns, "web", {"nginx:1": 5}, timeout=60)
-    events = ordered_events(cluster, ns)
-    back = [i for i, (r, m) in enumerate(events) if r == "TrafficWeightUpdated" and m.endswith("from 20 to 0")]
-    down = [i for i, (r, m) in enumerate(events) if r == "ScalingReplicaSet" and "from 1 to 0" in m]
-    assert back and down and back[0] < down[0], events
+    assert_weight_back_before_scale_down(cluster, ns, 20, "from 1 to 0")
 
     cluster.retry(ns, "web")
     cluster.wait_phase(ns, "web", "Paused", timeout=60)

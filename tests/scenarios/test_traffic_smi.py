@@ -8,9 +8,8 @@ import json
 from typing import Any
 
 import pytest
-from scenario_helpers import REPO, Cluster, ControllerProcess
-from traffic_helpers import events as ordered_events
-from traffic_helpers import routed_manifests, status_weights, weight_events
+from scenario_helpers import REPO, Cluster, ControllerProcess, install_crds
+from traffic_helpers import assert_weight_back_before_scale_down, routed_manifests, status_weights, weight_events
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
@@ -38,12 +37,7 @@ def test_without_the_traffic_split_crd_the_write_is_reported(cluster: Cluster, c
 
 @pytest.fixture(scope="module")
 def smi_crd(cluster: Cluster) -> None:
-    cluster.kubectl("apply", "-f", str(REPO / "examples" / "crds" / "smi.yaml"))
-    cluster.wait(
-        "the TrafficSplit CRD to be served",
-        lambda: cluster.kubectl("get", "trafficsplits", "-A", check=False).returncode == 0,
-        timeout=30,
-    )
+    install_crds(cluster, "smi.yaml", "trafficsplits", "TrafficSplit CRD")
 
 
 def split(cluster: Cluster, ns: str, name: str = "web-split") -> dict[str, Any] | None:
@@ -93,10 +87,7 @@ def test_split_follows_the_steps_abort_retry_and_promote(
     cluster.abort(ns, "web")
     wait_split(cluster, ns, 0)
     cluster.wait_sizes(ns, "web", {"nginx:1": 4}, timeout=60)
-    events = ordered_events(cluster, ns)
-    back = [i for i, (r, m) in enumerate(events) if r == "TrafficWeightUpdated" and m.endswith("from 25 to 0")]
-    down = [i for i, (r, m) in enumerate(events) if r == "ScalingReplicaSet" and "from 1 to 0" in m]
-    assert back and down and back[0] < down[0], events
+    assert_weight_back_before_scale_down(cluster, ns, 25, "from 1 to 0")
 
     cluster.retry(ns, "web")
     cluster.wait_phase(ns, "web", "Paused", timeout=60)

@@ -287,46 +287,44 @@ class ControllerProcess:
             self.start()
 
 
-def held_template(name: str, metric: str, arg: str) -> dict[str, Any]:
-    """A template whose metric never measures within a test (it waits an hour): the test sets each run's
-    phase, so the rollout reacts to that phase only."""
+def analysis_template(name: str, arg: str, metric: dict[str, Any]) -> dict[str, Any]:
+    """An AnalysisTemplate `name` with one argument and one metric."""
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "AnalysisTemplate",
         "metadata": {"name": name},
-        "spec": {
-            "args": [{"name": arg}],
-            "metrics": [
-                {
-                    "name": metric,
-                    "initialDelay": "1h",
-                    "successCondition": "result == 'ok'",
-                    "provider": {"web": {"url": f"http://127.0.0.1:9/{{{{args.{arg}}}}}"}},
-                }
-            ],
-        },
+        "spec": {"args": [{"name": arg}], "metrics": [metric]},
     }
+
+
+def held_template(name: str, metric: str, arg: str) -> dict[str, Any]:
+    """A template whose metric never measures within a test (it waits an hour): the test sets each run's
+    phase, so the rollout reacts to that phase only."""
+    return analysis_template(
+        name,
+        arg,
+        {
+            "name": metric,
+            "initialDelay": "1h",
+            "successCondition": "result == 'ok'",
+            "provider": {"web": {"url": f"http://127.0.0.1:9/{{{{args.{arg}}}}}"}},
+        },
+    )
 
 
 def web_template(name: str, arg: str, url: str) -> dict[str, Any]:
     """A template measuring `{$.ok}` of `url` twice, a second apart; `url` may use `{{args.<arg>}}`."""
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "AnalysisTemplate",
-        "metadata": {"name": name},
-        "spec": {
-            "args": [{"name": arg}],
-            "metrics": [
-                {
-                    "name": "up",
-                    "interval": "1s",
-                    "count": 2,
-                    "successCondition": "result == true",
-                    "provider": {"web": {"url": url, "jsonPath": "{$.ok}"}},
-                }
-            ],
+    return analysis_template(
+        name,
+        arg,
+        {
+            "name": "up",
+            "interval": "1s",
+            "count": 2,
+            "successCondition": "result == true",
+            "provider": {"web": {"url": url, "jsonPath": "{$.ok}"}},
         },
-    }
+    )
 
 
 def analysis_runs(cluster: Cluster, ns: str) -> dict[str, dict[str, Any]]:
@@ -394,3 +392,29 @@ def install_crds(cluster: Cluster, file_name: str, resources: str, what: str) ->
         lambda: cluster.kubectl("get", resources, "-A", check=False).returncode == 0,
         timeout=30,
     )
+
+
+def progress(cluster: Cluster, ns: str, name: str = "web") -> tuple[Any, ...]:
+    """Where Rollout `name` is: its step index, its phase and its sizes by image (for crash tests that
+    kill the controller whenever this, or what they add to it, changes)."""
+    status = cluster.status(ns, name)
+    return (status.get("currentStepIndex"), status.get("phase"), tuple(sorted(cluster.sizes(ns, name).items())))
+
+
+def wait_restarted(cluster: Cluster, ns: str, restart_at: str, timeout: float) -> tuple[int, list[Any]]:
+    """Wait until Rollout `web` reports `restartedAt: restart_at`, counting the ready pods all along: the
+    fewest ready pods seen (at most 3) and the pods alive afterwards."""
+    min_ready = 3
+    deadline = time.monotonic() + timeout
+    while cluster.status(ns, "web").get("restartedAt") != restart_at:
+        pods = cluster.core.list_namespaced_pod(ns).items
+        ready = [
+            p
+            for p in pods
+            if not p.metadata.deletion_timestamp
+            and any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))
+        ]
+        min_ready = min(min_ready, len(ready))
+        assert time.monotonic() < deadline, "restart did not finish"
+        time.sleep(0.05)
+    return min_ready, [p for p in cluster.core.list_namespaced_pod(ns).items if not p.metadata.deletion_timestamp]

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from bluegreen_helpers import ACTIVE, PREVIEW, bluegreen_manifest, hash_of, selected, services
+from bluegreen_helpers import ACTIVE, PREVIEW, bluegreen_manifest, hash_of, paused_before_promotion, selected, services
 from scenario_helpers import (
     HASH_LABEL,
     Cluster,
@@ -186,11 +186,7 @@ def test_simulated_traffic_follows_the_active_and_preview_services(
     cluster: Cluster, controller: ControllerProcess, sandbox: SandboxHandle
 ) -> None:
     ns = cluster.new_namespace("bgtraffic")
-    cluster.apply(ns, *services(), bluegreen_manifest(autoPromotionEnabled=False, scaleDownDelaySeconds=600))
-    cluster.wait_phase(ns, "web", "Healthy", timeout=TIMEOUT)
-    blue = hash_of(cluster, ns, "nginx:1")
-    cluster.set_image(ns, "web", "nginx:2")
-    cluster.wait_phase(ns, "web", "Paused", message="BlueGreenPause", timeout=TIMEOUT)
+    blue = paused_before_promotion(cluster, ns, TIMEOUT, scaleDownDelaySeconds=600)
     green = hash_of(cluster, ns, "nginx:2")
     assert set(cluster.wait("active traffic", lambda: traffic(sandbox, ns, ACTIVE))) == {blue}
     assert set(cluster.wait("preview traffic", lambda: traffic(sandbox, ns, PREVIEW))) == {green}

@@ -16,7 +16,12 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 from scenario_helpers import REPO, Cluster, ControllerProcess, install_crds
 from support import SandboxHandle, traffic_sandbox_handle
-from traffic_helpers import assert_weight_back_before_scale_down, routed_manifests, status_weights, weight_events
+from traffic_helpers import (
+    assert_weight_back_before_scale_down,
+    assert_weight_moves,
+    routed_manifests,
+    status_weights,
+)
 
 from rollouts.sandbox.traffic import parse_text_metrics
 
@@ -164,16 +169,7 @@ def test_weights_header_rule_abort_retry_promote_and_the_traffic_follows(
     cluster.wait_sizes(ns, "web", {"nginx:2": 4}, timeout=60)
     cluster.wait("all traffic on the new stable", lambda: rules(cluster, ns) == [split(0)], 60)
     assert cluster.status(ns, "web")["stableRS"] == canary != stable
-    wanted = [
-        "Traffic weight updated from 0 to 20",
-        "Traffic weight updated from 20 to 0",
-        "Traffic weight updated from 0 to 20",
-        "Traffic weight updated from 20 to 60",
-        "Traffic weight updated from 60 to 100",
-        "Traffic weight updated from 100 to 0",
-    ]
-    cluster.wait("the weight events", lambda: len(weight_events(cluster, ns)) >= len(wanted), 60)
-    assert weight_events(cluster, ns) == wanted
+    assert_weight_moves(cluster, ns, [0, 20, 0, 20, 60, 100, 0])
 
 
 def test_a_route_without_the_canary_service_is_reported_and_moves_nothing(

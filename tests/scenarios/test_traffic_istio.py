@@ -28,9 +28,9 @@ from support import SandboxHandle, traffic_sandbox_handle
 from traffic_helpers import (
     READY_FAST,
     assert_weight_back_before_scale_down,
+    assert_weight_moves,
     routed_manifests,
     status_weights,
-    weight_events,
 )
 
 from rollouts.sandbox.traffic import parse_text_metrics, series_value
@@ -138,16 +138,7 @@ def test_host_level_weights_header_route_abort_retry_promote(
     cluster.wait_phase(ns, "web", "Healthy", timeout=60)
     cluster.wait_sizes(ns, "web", {"nginx:2": 4}, timeout=60)
     cluster.wait("all traffic on the new stable", lambda: http_routes(cluster, ns) == [split(0)], 60)
-    wanted = [
-        "Traffic weight updated from 0 to 25",
-        "Traffic weight updated from 25 to 0",
-        "Traffic weight updated from 0 to 25",
-        "Traffic weight updated from 25 to 50",
-        "Traffic weight updated from 50 to 100",
-        "Traffic weight updated from 100 to 0",
-    ]
-    cluster.wait("the weight events", lambda: len(weight_events(cluster, ns)) >= len(wanted), 60)
-    assert weight_events(cluster, ns) == wanted
+    assert_weight_moves(cluster, ns, [0, 25, 0, 25, 50, 100, 0])
 
 
 def test_a_missing_route_is_reported_and_moves_nothing(

@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 from scenario_helpers import REPO, Cluster, ControllerProcess, install_crds
-from traffic_helpers import assert_weight_back_before_scale_down, routed_manifests, status_weights, weight_events
+from traffic_helpers import (
+    assert_weight_back_before_scale_down,
+    assert_weight_moves,
+    routed_manifests,
+    status_weights,
+)
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
@@ -101,18 +106,7 @@ def test_split_follows_the_steps_abort_retry_and_promote(
     cluster.wait_sizes(ns, "web", {"nginx:2": 4}, timeout=60)
     wait_split(cluster, ns, 0)
     # exactly the plan, in order (Events trail the writes: wait for all of them, then compare)
-    cluster.wait("six weight events", lambda: len(weight_events(cluster, ns)) >= len(EXPECTED), 30)
-    assert weight_events(cluster, ns) == EXPECTED
-
-
-EXPECTED = [
-    "Traffic weight updated from 0 to 25",
-    "Traffic weight updated from 25 to 0",
-    "Traffic weight updated from 0 to 25",
-    "Traffic weight updated from 25 to 50",
-    "Traffic weight updated from 50 to 100",
-    "Traffic weight updated from 100 to 0",
-]
+    assert_weight_moves(cluster, ns, [0, 25, 0, 25, 50, 100, 0])
 
 
 def test_a_traffic_split_owned_by_someone_else_is_left_alone(

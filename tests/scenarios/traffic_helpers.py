@@ -3,6 +3,7 @@ the weights its routers wrote. Nothing here imports the controller."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -107,3 +108,11 @@ def assert_weight_back_before_scale_down(cluster: Cluster, ns: str, weight: int,
     back = [i for i, (r, m) in enumerate(ordered) if r == "TrafficWeightUpdated" and m.endswith(f"from {weight} to 0")]
     down = [i for i, (r, m) in enumerate(ordered) if r == "ScalingReplicaSet" and scale_down in m]
     assert back and down and back[0] < down[0], ordered
+
+
+def assert_weight_moves(cluster: Cluster, ns: str, weights: list[int], timeout: float = 60) -> None:
+    """The TrafficWeightUpdated Events are exactly the moves through `weights`, in order (Events trail
+    the writes: wait for as many, then compare)."""
+    wanted = [f"Traffic weight updated from {a} to {b}" for a, b in itertools.pairwise(weights)]
+    cluster.wait("the weight events", lambda: len(weight_events(cluster, ns)) >= len(wanted), timeout)
+    assert weight_events(cluster, ns) == wanted

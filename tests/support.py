@@ -209,6 +209,16 @@ class RolloutsApi:
             timeout,
         )
 
+    def wait_promoted(self, name: str, timeout: float) -> dict[str, Any]:
+        """The status of Rollout `name` once it is Healthy with its canary as the stable version."""
+        return poll(
+            f"Rollout {name}'s canary to be promoted",
+            lambda: (
+                lambda s: s if s.get("phase") == "Healthy" and s.get("stableRS") == s.get("currentPodHash") else None
+            )(self.status(name)),
+            timeout,
+        )
+
     def run(self, name: str) -> dict[str, Any]:
         return self.get(f"{ROLLOUTS_API}/{self.ns}/analysisruns/{name}")
 
@@ -252,3 +262,34 @@ def apply_merge_patches(result: RouterResult, live: dict[ObjectRef, Any]) -> dic
         assert write.body["metadata"]["resourceVersion"] == live[write.ref]["metadata"]["resourceVersion"]
         out[write.ref] = merge_patch(out[write.ref], write.body)
     return out
+
+
+def analysis_step_rollout(
+    name: str, template_name: str, args: list[dict[str, Any]], annotations: dict[str, str], image: str = "app:1"
+) -> dict[str, Any]:
+    """A Rollout of 2 sandbox pods (ready after 0.1 s, annotated `annotations`) whose canary sets weight 50,
+    then runs an analysis step with template `template_name` and `args`."""
+    return {
+        "apiVersion": "pyrollouts.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {
+                    "labels": {"app": name},
+                    "annotations": {"sandbox.pyrollouts.io/ready-after": "0.1s", **annotations},
+                },
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+            "strategy": {
+                "canary": {
+                    "steps": [
+                        {"setWeight": 50},
+                        {"analysis": {"templates": [{"templateName": template_name}], "args": args}},
+                    ]
+                }
+            },
+        },
+    }

@@ -20,7 +20,14 @@ from typing import Any
 
 import httpx
 import pytest
-from support import REPO, RolloutsApi, controller_subprocess, service_manifest, traffic_sandbox_with_crds
+from support import (
+    REPO,
+    RolloutsApi,
+    analysis_step_rollout,
+    controller_subprocess,
+    service_manifest,
+    traffic_sandbox_with_crds,
+)
 from support import ROLLOUTS_API as API
 from support import poll as wait
 
@@ -86,42 +93,13 @@ STABLE_LATENCY = {"sandbox.pyrollouts.io/latency-ms": "40", "sandbox.pyrollouts.
 
 
 def rollout(name: str, template_name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "pyrollouts.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {
-                    "labels": {"app": name},
-                    "annotations": {
-                        "sandbox.pyrollouts.io/error-rate": STABLE_ERROR_RATE,
-                        "sandbox.pyrollouts.io/ready-after": "0.1s",
-                        **STABLE_LATENCY,
-                    },
-                },
-                "spec": {"containers": [{"name": "app", "image": "app:1"}]},
-            },
-            "strategy": {
-                "canary": {
-                    "steps": [
-                        {"setWeight": 50},
-                        {
-                            "analysis": {
-                                "templates": [{"templateName": template_name}],
-                                "args": [
-                                    {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
-                                    {"name": "stable-hash", "valueFrom": {"podTemplateHashValue": "Stable"}},
-                                ],
-                            }
-                        },
-                    ]
-                }
-            },
-        },
-    }
+    args = [
+        {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
+        {"name": "stable-hash", "valueFrom": {"podTemplateHashValue": "Stable"}},
+    ]
+    return analysis_step_rollout(
+        name, template_name, args, {"sandbox.pyrollouts.io/error-rate": STABLE_ERROR_RATE, **STABLE_LATENCY}
+    )
 
 
 class Env(RolloutsApi):
@@ -257,8 +235,7 @@ def test_the_judge_promotes_an_identical_canary(env: Env) -> None:
     assert float(meta["canaryRequests"]) >= 500 and float(meta["baselineRequests"]) >= 500, meta
     assert result["count"] < 90 and result["successful"] == 1  # decided early, not at the final count
 
-    st = wait("the canary to be promoted", lambda: (lambda s: s if s.get("phase") == "Healthy" and s.get(
-        "stableRS") == s.get("currentPodHash") else None)(env.status("same")), 30)
+    st = env.wait_promoted("same", 30)
     assert not st.get("abort")
     shown = " ".join(env.plugin("get", "rollout", "same").split())
     assert f"Judge {run_name}/{METRIC}: pass" in shown, shown

@@ -16,7 +16,13 @@ from typing import Any
 import httpx
 import pytest
 from support import ROLLOUTS_API as API
-from support import RolloutsApi, controller_subprocess, service_manifest, traffic_sandbox_with_crds
+from support import (
+    RolloutsApi,
+    analysis_step_rollout,
+    controller_subprocess,
+    service_manifest,
+    traffic_sandbox_with_crds,
+)
 from support import poll as wait
 
 from rollouts.sandbox.cluster import ThreadedSandbox
@@ -61,38 +67,8 @@ def template(count: int, limit: int) -> dict[str, Any]:
 
 
 def rollout(name: str, image: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "pyrollouts.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {
-                    "labels": {"app": name},
-                    "annotations": {
-                        "sandbox.pyrollouts.io/error-rate": "0",
-                        "sandbox.pyrollouts.io/ready-after": "0.1s",
-                    },
-                },
-                "spec": {"containers": [{"name": "app", "image": image}]},
-            },
-            "strategy": {
-                "canary": {
-                    "steps": [
-                        {"setWeight": 50},
-                        {
-                            "analysis": {
-                                "templates": [{"templateName": METRIC}],
-                                "args": [{"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}}],
-                            }
-                        },
-                    ]
-                }
-            },
-        },
-    }
+    args = [{"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}}]
+    return analysis_step_rollout(name, METRIC, args, {"sandbox.pyrollouts.io/error-rate": "0"}, image=image)
 
 
 class Env(RolloutsApi):
@@ -241,7 +217,6 @@ def test_prometheus_restarted_within_the_limit_recovers_and_promotes(env: Env) -
     assert run["status"]["phase"] == "Successful", run["status"]
     assert 1 <= result["error"] <= RECOVER_LIMIT and result["consecutiveError"] == 0, result
     assert result["measurements"][-1]["phase"] == "Successful"
-    st = wait("the canary to be promoted", lambda: (lambda s: s if s.get("phase") == "Healthy" and s.get(
-        "stableRS") == s.get("currentPodHash") else None)(env.status("recover")), 15)
+    st = env.wait_promoted("recover", 15)
     assert not st.get("abort")
     assert time.monotonic() - started < 40

@@ -12,29 +12,33 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
+from support import (
+    REPO,
+    RolloutsApi,
+    analysis_step_rollout,
+    controller_subprocess,
+    service_manifest,
+    traffic_sandbox_with_crds,
+)
+from support import ROLLOUTS_API as API
+from support import poll as wait
 
-from rollouts import schema
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 StartPrometheus = Callable[..., PrometheusServer]  # the fixtures of tests/integration/conftest.py
-T = TypeVar("T")
 
-API = "/apis/pyrollouts.io/v1alpha1/namespaces"
 METRIC = "error-rate-judge"
 STABLE_ERROR_RATE = "0.1"
-REPO = Path(__file__).resolve().parents[2]
 
 
 def counter(hash_arg: str, errors: bool) -> str:
@@ -89,76 +93,21 @@ STABLE_LATENCY = {"sandbox.pyrollouts.io/latency-ms": "40", "sandbox.pyrollouts.
 
 
 def rollout(name: str, template_name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "pyrollouts.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {
-                    "labels": {"app": name},
-                    "annotations": {
-                        "sandbox.pyrollouts.io/error-rate": STABLE_ERROR_RATE,
-                        "sandbox.pyrollouts.io/ready-after": "0.1s",
-                        **STABLE_LATENCY,
-                    },
-                },
-                "spec": {"containers": [{"name": "app", "image": "app:1"}]},
-            },
-            "strategy": {
-                "canary": {
-                    "steps": [
-                        {"setWeight": 50},
-                        {
-                            "analysis": {
-                                "templates": [{"templateName": template_name}],
-                                "args": [
-                                    {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
-                                    {"name": "stable-hash", "valueFrom": {"podTemplateHashValue": "Stable"}},
-                                ],
-                            }
-                        },
-                    ]
-                }
-            },
-        },
-    }
+    args = [
+        {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
+        {"name": "stable-hash", "valueFrom": {"podTemplateHashValue": "Stable"}},
+    ]
+    return analysis_step_rollout(
+        name, template_name, args, {"sandbox.pyrollouts.io/error-rate": STABLE_ERROR_RATE, **STABLE_LATENCY}
+    )
 
 
-def wait(what: str, check: Callable[[], T | None], timeout: float, interval: float = 0.2) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        last = check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-        time.sleep(interval)
-
-
-class Env:
-    """The sandbox's API (httpx) in one namespace, Prometheus, and the sandbox's kubeconfig."""
+class Env(RolloutsApi):
+    """The sandbox's API in one namespace, Prometheus, and the sandbox's kubeconfig."""
 
     def __init__(self, client: httpx.Client, ns: str, prometheus: PrometheusServer, kubeconfig: Path) -> None:
-        self.client, self.ns, self.prometheus, self.kubeconfig = client, ns, prometheus, kubeconfig
-
-    def create(self, path: str, body: dict[str, Any]) -> None:
-        response = self.client.post(path, json=body)
-        assert response.status_code < 300, response.text
-
-    def get(self, path: str) -> dict[str, Any]:
-        response = self.client.get(path)
-        response.raise_for_status()
-        obj: dict[str, Any] = response.json()
-        return obj
-
-    def status(self, name: str) -> dict[str, Any]:
-        return dict(self.get(f"{API}/{self.ns}/rollouts/{name}").get("status") or {})
-
-    def run(self, name: str) -> dict[str, Any]:
-        return self.get(f"{API}/{self.ns}/analysisruns/{name}")
+        super().__init__(client, ns)
+        self.prometheus, self.kubeconfig = prometheus, kubeconfig
 
     def start_canary(
         self, name: str, canary: dict[str, str], analysis: dict[str, Any] = TEMPLATE, traffic: bool = True
@@ -168,13 +117,9 @@ class Env:
         Without `traffic` no Service selects the pods, so the simulated traffic never reaches them."""
         self.create(f"{API}/{self.ns}/analysistemplates", analysis)
         if traffic:
-            self.create(f"/api/v1/namespaces/{self.ns}/services", {
-                "apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-                "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
-            })
+            self.create(f"/api/v1/namespaces/{self.ns}/services", service_manifest(name))
         self.create(f"{API}/{self.ns}/rollouts", rollout(name, analysis["metadata"]["name"]))
-        st = wait("the first version to be Healthy", lambda: (lambda s: s if s.get("phase") == "Healthy" else None)(
-            self.status(name)), 30)
+        st = self.wait_phase(name, "Healthy", 30)
         stable = st["stableRS"]
         # The baseline's counters are in Prometheus before the canary starts: the judge's first reading
         # then holds the stable's history, and only the increases after it are compared.
@@ -183,18 +128,15 @@ class Env:
                 f'http_requests_total{{rollouts_pod_template_hash="{stable}"}}', lambda result: len(result) > 0,
                 timeout=30,
             )
-        response = self.client.patch(
-            f"{API}/{self.ns}/rollouts/{name}",
-            json=[
+        self.patch_rollout(
+            name,
+            [
                 {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "app:2"},
                 *({"op": "replace", "path": f"/spec/template/metadata/annotations/sandbox.pyrollouts.io~1{key}",
                    "value": value} for key, value in canary.items()),
             ],
-            headers={"Content-Type": "application/json-patch+json"},
         )
-        assert response.status_code < 300, response.text
-        return wait("the analysis step's AnalysisRun", lambda: (
-            (self.status(name).get("canary") or {}).get("currentStepAnalysisRunStatus") or {}).get("name"), 30)
+        return wait("the analysis step's AnalysisRun", lambda: self.step_run(name), 30)
 
     def finished_run(self, name: str) -> dict[str, Any]:
         return wait("the judge to decide", lambda: (lambda r: r if (r.get("status") or {}).get("phase") not in (
@@ -219,12 +161,7 @@ def judge_result(run: dict[str, Any], metric: str = METRIC) -> dict[str, Any]:
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedSandbox]:
     """Simulated traffic (2,000 requests/s per Service) and the CRDs."""
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    workdir = tmp_path_factory.mktemp("judge-sandbox")
-    with ThreadedSandbox(workdir / "kubeconfig", default_ready_after=0.1, traffic_rps=2000, metrics_port=0) as sb:
-        with httpx.Client(base_url=sb.url, timeout=10) as client:
-            for crd in schema.load_crds():
-                response = client.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd)
-                assert response.status_code < 300, response.text
+    with traffic_sandbox_with_crds(tmp_path_factory.mktemp("judge-sandbox"), traffic_rps=2000) as sb:
         yield sb
 
 
@@ -236,25 +173,8 @@ def controller(
     assert sandbox.kubeconfig_path is not None and sandbox.metrics_url is not None
     prometheus = start_module_prometheus(targets=[sandbox.metrics_url])
     log_path = tmp_path_factory.mktemp("judge-controller") / "controller.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rollouts.main", "controller", "--kubeconfig", str(sandbox.kubeconfig_path),
-             "--metrics-port", "0", "--health-port", "0"],
-            env={**os.environ, "KUBECONFIG": str(sandbox.kubeconfig_path),
-                 "PYROLLOUTS_PROMETHEUS_ADDRESS": prometheus.url},
-            stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-        )
-        try:
-            yield prometheus
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-    if os.environ.get("PYROLLOUTS_SHOW_CONTROLLER_LOGS") == "1":
-        print(log_path.read_text(errors="replace"))
+    with controller_subprocess(sandbox.kubeconfig_path, prometheus.url, log_path):
+        yield prometheus
 
 
 @pytest.fixture
@@ -262,9 +182,9 @@ def env(sandbox: ThreadedSandbox, controller: PrometheusServer, request: pytest.
     assert sandbox.kubeconfig_path is not None
     ns = f"judge-{request.node.name.removeprefix('test_')[:30].replace('_', '-')}"
     with httpx.Client(base_url=sandbox.url, timeout=10) as client:
-        response = client.post("/api/v1/namespaces", json={"metadata": {"name": ns}})
-        assert response.status_code < 300, response.text
-        yield Env(client, ns, controller, sandbox.kubeconfig_path)
+        env = Env(client, ns, controller, sandbox.kubeconfig_path)
+        env.new_namespace()
+        yield env
 
 
 def test_the_judge_aborts_a_canary_with_twice_the_stables_error_rate(env: Env) -> None:
@@ -291,8 +211,7 @@ def test_the_judge_aborts_a_canary_with_twice_the_stables_error_rate(env: Env) -
         assert m["phase"] == "Inconclusive" and m["metadata"]["decision"] in ("nodata", "continue"), m
     assert result["inconclusive"] == 0 and result["failed"] == 1
 
-    st = wait("the rollout to be aborted", lambda: (lambda s: s if s.get("phase") == "Degraded" else None)(
-        env.status("twice")), 30)
+    st = env.wait_phase("twice", "Degraded", 30)
     assert st.get("abort") is True and st["message"].startswith("RolloutAborted"), st
     assert f'Metric "{METRIC}" assessed Failed' in st["message"], st["message"]
     shown = " ".join(env.plugin("get", "rollout", "twice").split())
@@ -316,8 +235,7 @@ def test_the_judge_promotes_an_identical_canary(env: Env) -> None:
     assert float(meta["canaryRequests"]) >= 500 and float(meta["baselineRequests"]) >= 500, meta
     assert result["count"] < 90 and result["successful"] == 1  # decided early, not at the final count
 
-    st = wait("the canary to be promoted", lambda: (lambda s: s if s.get("phase") == "Healthy" and s.get(
-        "stableRS") == s.get("currentPodHash") else None)(env.status("same")), 30)
+    st = env.wait_promoted("same", 30)
     assert not st.get("abort")
     shown = " ".join(env.plugin("get", "rollout", "same").split())
     assert f"Judge {run_name}/{METRIC}: pass" in shown, shown
@@ -337,8 +255,7 @@ def test_the_latency_judge_aborts_a_slower_canary(env: Env) -> None:
     assert float(meta["canaryRequests"]) >= 500 and float(meta["baselineRequests"]) >= 500, meta
     for m in result["measurements"][:-1]:
         assert m["phase"] == "Inconclusive" and m["metadata"]["decision"] in ("nodata", "continue"), m
-    st = wait("the rollout to be aborted", lambda: (lambda s: s if s.get("phase") == "Degraded" else None)(
-        env.status("slower")), 30)
+    st = env.wait_phase("slower", "Degraded", 30)
     assert f'Metric "{LATENCY_METRIC}" assessed Failed' in st["message"], st["message"]
 
 
@@ -375,7 +292,6 @@ def test_without_traffic_the_judge_waits_then_pauses_the_rollout(env: Env) -> No
         assert m["phase"] == "Inconclusive" and m["metadata"]["decision"] == "nodata", m
         assert "waiting for data" in m["message"], m
     assert result["measurements"][-1]["message"].startswith("no decision after 5 measurements: waiting for data")
-    st = wait("the rollout to pause", lambda: (lambda s: s if s.get("phase") == "Paused" else None)(
-        env.status("quiet")), 30)
+    st = env.wait_phase("quiet", "Paused", 30)
     assert not st.get("abort") and st.get("stableRS") != st.get("currentPodHash"), st
     assert any(c.get("reason") == "InconclusiveAnalysisRun" for c in st.get("pauseConditions") or []), st

@@ -8,31 +8,32 @@ Prometheus restarted (same port) before the limit: the run recovers and the roll
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
+from support import ROLLOUTS_API as API
+from support import (
+    RolloutsApi,
+    analysis_step_rollout,
+    controller_subprocess,
+    service_manifest,
+    traffic_sandbox_with_crds,
+)
+from support import poll as wait
 
-from rollouts import schema
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 StartPrometheus = Callable[..., PrometheusServer]  # the fixtures of tests/integration/conftest.py
-T = TypeVar("T")
 
-API = "/apis/pyrollouts.io/v1alpha1/namespaces"
 METRIC = "error-rate"
 LIMIT = 2  # consecutiveErrorLimit
 RECOVER_LIMIT = 4
-REPO = Path(__file__).resolve().parents[2]
 
 
 def template(count: int, limit: int) -> dict[str, Any]:
@@ -66,101 +67,24 @@ def template(count: int, limit: int) -> dict[str, Any]:
 
 
 def rollout(name: str, image: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "pyrollouts.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {
-                    "labels": {"app": name},
-                    "annotations": {
-                        "sandbox.pyrollouts.io/error-rate": "0",
-                        "sandbox.pyrollouts.io/ready-after": "0.1s",
-                    },
-                },
-                "spec": {"containers": [{"name": "app", "image": image}]},
-            },
-            "strategy": {
-                "canary": {
-                    "steps": [
-                        {"setWeight": 50},
-                        {
-                            "analysis": {
-                                "templates": [{"templateName": METRIC}],
-                                "args": [{"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}}],
-                            }
-                        },
-                    ]
-                }
-            },
-        },
-    }
+    args = [{"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}}]
+    return analysis_step_rollout(name, METRIC, args, {"sandbox.pyrollouts.io/error-rate": "0"}, image=image)
 
 
-def service(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name},
-        "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
-    }
-
-
-def wait(what: str, check: Callable[[], T | None], timeout: float, interval: float = 0.1) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        last = check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-        time.sleep(interval)
-
-
-class Env:
-    """The sandbox's API (httpx), one namespace per test, the controller subprocess and Prometheus."""
+class Env(RolloutsApi):
+    """The sandbox's API in one namespace, with the Prometheus the controller subprocess uses."""
 
     def __init__(self, client: httpx.Client, ns: str, prometheus: PrometheusServer) -> None:
-        self.client, self.ns, self.prometheus = client, ns, prometheus
-
-    def create(self, path: str, body: dict[str, Any]) -> None:
-        response = self.client.post(path, json=body)
-        assert response.status_code < 300, response.text
-
-    def rollout(self, name: str) -> dict[str, Any]:
-        response = self.client.get(f"{API}/{self.ns}/rollouts/{name}")
-        response.raise_for_status()
-        obj: dict[str, Any] = response.json()
-        return obj
-
-    def status(self, name: str) -> dict[str, Any]:
-        return dict(self.rollout(name).get("status") or {})
+        super().__init__(client, ns)
+        self.prometheus = prometheus
 
     def set_image(self, name: str, image: str) -> None:
-        response = self.client.patch(
-            f"{API}/{self.ns}/rollouts/{name}",
-            json=[{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": image}],
-            headers={"Content-Type": "application/json-patch+json"},
-        )
-        assert response.status_code < 300, response.text
-
-    def run(self, name: str) -> dict[str, Any]:
-        response = self.client.get(f"{API}/{self.ns}/analysisruns/{name}")
-        response.raise_for_status()
-        obj: dict[str, Any] = response.json()
-        return obj
-
-    def step_run(self, name: str) -> str | None:
-        entry = (self.status(name).get("canary") or {}).get("currentStepAnalysisRunStatus")
-        return str(entry["name"]) if entry else None
+        self.patch_rollout(name, [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": image}])
 
     def start_canary(self, name: str, count: int, limit: int) -> str:
         """A Healthy first version, then a new image: the name of the analysis step's run."""
         self.create(f"{API}/{self.ns}/analysistemplates", template(count, limit))
-        self.create(f"/api/v1/namespaces/{self.ns}/services", service(name))
+        self.create(f"/api/v1/namespaces/{self.ns}/services", service_manifest(name))
         self.create(f"{API}/{self.ns}/rollouts", rollout(name, "app:1"))
         wait("the first version to be Healthy", lambda: self.status(name).get("phase") == "Healthy", 15)
         self.set_image(name, "app:2")
@@ -182,12 +106,7 @@ def measurements(run: dict[str, Any]) -> list[dict[str, Any]]:
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedSandbox]:
     """Simulated traffic (200 requests/s per Service) and the CRDs."""
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    workdir = tmp_path_factory.mktemp("outage-sandbox")
-    with ThreadedSandbox(workdir / "kubeconfig", default_ready_after=0.1, traffic_rps=200, metrics_port=0) as sb:
-        with httpx.Client(base_url=sb.url, timeout=10) as client:
-            for crd in schema.load_crds():
-                response = client.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd)
-                assert response.status_code < 300, response.text
+    with traffic_sandbox_with_crds(tmp_path_factory.mktemp("outage-sandbox"), traffic_rps=200) as sb:
         yield sb
 
 
@@ -198,32 +117,14 @@ def env(
     """A Prometheus scraping the sandbox and a controller subprocess using it; both stopped afterwards."""
     assert sandbox.kubeconfig_path is not None and sandbox.metrics_url is not None
     prometheus = start_prometheus(targets=[sandbox.metrics_url])
-    log = (tmp_path / "controller.log").open("wb")
-    controller = subprocess.Popen(
-        [sys.executable, "-m", "rollouts.main", "controller", "--kubeconfig", str(sandbox.kubeconfig_path),
-         "--metrics-port", "0", "--health-port", "0"],
-        env={**os.environ, "KUBECONFIG": str(sandbox.kubeconfig_path), "PYROLLOUTS_PROMETHEUS_ADDRESS": prometheus.url},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=REPO,
-    )
     ns = f"outage-{request.node.name.removeprefix('test_')[:30].replace('_', '-')}"
-    try:
-        with httpx.Client(base_url=sandbox.url, timeout=10) as client:
-            response = client.post("/api/v1/namespaces", json={"metadata": {"name": ns}})
-            assert response.status_code < 300, response.text
-            yield Env(client, ns, prometheus)
-    finally:
-        if controller.poll() is None:
-            controller.send_signal(signal.SIGTERM)
-            try:
-                controller.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                controller.kill()
-                controller.wait(timeout=10)
-        log.close()
-        if os.environ.get("PYROLLOUTS_SHOW_CONTROLLER_LOGS") == "1":
-            print((tmp_path / "controller.log").read_text(errors="replace"))
+    with (
+        controller_subprocess(sandbox.kubeconfig_path, prometheus.url, tmp_path / "controller.log"),
+        httpx.Client(base_url=sandbox.url, timeout=10) as client,
+    ):
+        env = Env(client, ns, prometheus)
+        env.new_namespace()
+        yield env
 
 
 def wait_for_success_then_stop(env: Env, run_name: str) -> int:
@@ -282,8 +183,7 @@ def test_prometheus_stopped_errors_then_abort_after_the_limit(env: Env) -> None:
     assert f"consecutiveErrors ({LIMIT + 1}) > consecutiveErrorLimit ({LIMIT})" in run["status"]["message"]
 
     # ... and the rollout is aborted, its message naming the metric.
-    st = wait("the rollout to be Degraded", lambda: (lambda s: s if s.get("phase") == "Degraded" else None)(
-        env.status("outage")), 10)
+    st = env.wait_phase("outage", "Degraded", 10)
     assert st.get("abort") is True
     assert st["message"].startswith("RolloutAborted"), st["message"]
     assert f'Metric "{METRIC}" assessed Error' in st["message"], st["message"]
@@ -317,7 +217,6 @@ def test_prometheus_restarted_within_the_limit_recovers_and_promotes(env: Env) -
     assert run["status"]["phase"] == "Successful", run["status"]
     assert 1 <= result["error"] <= RECOVER_LIMIT and result["consecutiveError"] == 0, result
     assert result["measurements"][-1]["phase"] == "Successful"
-    st = wait("the canary to be promoted", lambda: (lambda s: s if s.get("phase") == "Healthy" and s.get(
-        "stableRS") == s.get("currentPodHash") else None)(env.status("recover")), 15)
+    st = env.wait_promoted("recover", 15)
     assert not st.get("abort")
     assert time.monotonic() - started < 40

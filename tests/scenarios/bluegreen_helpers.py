@@ -52,3 +52,14 @@ def fully_available(cluster: Cluster, ns: str, pod_hash: str, replicas: int, nam
 
 def reasons(cluster: Cluster, ns: str, name: str = "web") -> list[str]:
     return [reason for reason, _ in cluster.events(ns, name)]
+
+
+def paused_before_promotion(cluster: Cluster, ns: str, timeout: float, **bg: Any) -> str:
+    """Rollout `web` (nginx:1, autoPromotionEnabled false, `bg`) Healthy, then nginx:2 waiting for its
+    promotion (BlueGreenPause): the hash of the nginx:1 (blue) stack."""
+    cluster.apply(ns, *services(), bluegreen_manifest(autoPromotionEnabled=False, **bg))
+    cluster.wait_phase(ns, "web", "Healthy", timeout=timeout)
+    blue = hash_of(cluster, ns, "nginx:1")
+    cluster.set_image(ns, "web", "nginx:2")
+    cluster.wait_phase(ns, "web", "Paused", message="BlueGreenPause", timeout=timeout)
+    return blue

@@ -6,18 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
-from scenario_helpers import HASH_LABEL, REPO, Cluster
+from scenario_helpers import HASH_LABEL, Cluster, install_crds
 
 GROUP, VERSION = "networking.istio.io", "v1beta1"
 
 
 def install_istio_crds(cluster: Cluster) -> None:
-    cluster.kubectl("apply", "-f", str(REPO / "examples" / "crds" / "istio.yaml"))
-    cluster.wait(
-        "the Istio CRDs to be served",
-        lambda: cluster.kubectl("get", "virtualservices,destinationrules", "-A", check=False).returncode == 0,
-        timeout=30,
-    )
+    install_crds(cluster, "istio.yaml", "virtualservices,destinationrules", "Istio CRDs")
 
 
 def custom(cluster: Cluster, ns: str, plural: str, name: str) -> dict[str, Any] | None:

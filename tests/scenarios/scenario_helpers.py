@@ -10,10 +10,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -283,3 +285,136 @@ class ControllerProcess:
             yield
         finally:
             self.start()
+
+
+def analysis_template(name: str, arg: str, metric: dict[str, Any]) -> dict[str, Any]:
+    """An AnalysisTemplate `name` with one argument and one metric."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": name},
+        "spec": {"args": [{"name": arg}], "metrics": [metric]},
+    }
+
+
+def held_template(name: str, metric: str, arg: str) -> dict[str, Any]:
+    """A template whose metric never measures within a test (it waits an hour): the test sets each run's
+    phase, so the rollout reacts to that phase only."""
+    return analysis_template(
+        name,
+        arg,
+        {
+            "name": metric,
+            "initialDelay": "1h",
+            "successCondition": "result == 'ok'",
+            "provider": {"web": {"url": f"http://127.0.0.1:9/{{{{args.{arg}}}}}"}},
+        },
+    )
+
+
+def web_template(name: str, arg: str, url: str) -> dict[str, Any]:
+    """A template measuring `{$.ok}` of `url` twice, a second apart; `url` may use `{{args.<arg>}}`."""
+    return analysis_template(
+        name,
+        arg,
+        {
+            "name": "up",
+            "interval": "1s",
+            "count": 2,
+            "successCondition": "result == true",
+            "provider": {"web": {"url": url, "jsonPath": "{$.ok}"}},
+        },
+    )
+
+
+def analysis_runs(cluster: Cluster, ns: str) -> dict[str, dict[str, Any]]:
+    items = cluster.custom.list_namespaced_custom_object(GROUP, VERSION, ns, "analysisruns")["items"]
+    return {r["metadata"]["name"]: r for r in items}
+
+
+def set_run_phase(cluster: Cluster, ns: str, name: str, phase: str, message: str = "") -> None:
+    """Play the analysis controller: write a completed phase, which the real one leaves alone."""
+    status: dict[str, Any] = {"phase": phase}
+    if message:
+        status["message"] = message
+    cluster.patch(ns, name, {"status": status}, status=True, kind="analysisrun")
+
+
+def current_run(cluster: Cluster, ns: str, strategy: str, key: str, not_name: str = "", timeout: float = 20.0) -> str:
+    """The run named in `status.<strategy>.<key>` of Rollout `web`, once it is one other than `not_name`."""
+
+    def check() -> str | None:
+        entry = (cluster.status(ns, "web").get(strategy) or {}).get(key)
+        return str(entry["name"]) if entry and entry["name"] != not_name else None
+
+    return cluster.wait(f"status.{strategy}.{key}", check, timeout=timeout)
+
+
+class HealthHandler(BaseHTTPRequestHandler):
+    """Answers every GET with `{"ok": healthy}` and records the path; `serve_health` makes a fresh subclass."""
+
+    healthy = True
+    seen: list[str] = []
+
+    def log_message(self, *_: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        type(self).seen.append(self.path)
+        body = json.dumps({"ok": type(self).healthy}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@contextmanager
+def serve_health() -> Iterator[tuple[str, type[HealthHandler]]]:
+    """A health endpoint on a free 127.0.0.1 port: its base URL and its handler class (set `healthy`, read `seen`)."""
+    handler = type("Health", (HealthHandler,), {"healthy": True, "seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def install_crds(cluster: Cluster, file_name: str, resources: str, what: str) -> None:
+    """Apply examples/crds/<file_name> and wait until `kubectl get <resources>` is served."""
+    cluster.kubectl("apply", "-f", str(REPO / "examples" / "crds" / file_name))
+    cluster.wait(
+        f"the {what} to be served",
+        lambda: cluster.kubectl("get", resources, "-A", check=False).returncode == 0,
+        timeout=30,
+    )
+
+
+def progress(cluster: Cluster, ns: str, name: str = "web") -> tuple[Any, ...]:
+    """Where Rollout `name` is: its step index, its phase and its sizes by image (for crash tests that
+    kill the controller whenever this, or what they add to it, changes)."""
+    status = cluster.status(ns, name)
+    return (status.get("currentStepIndex"), status.get("phase"), tuple(sorted(cluster.sizes(ns, name).items())))
+
+
+def wait_restarted(cluster: Cluster, ns: str, restart_at: str, timeout: float) -> tuple[int, list[Any]]:
+    """Wait until Rollout `web` reports `restartedAt: restart_at`, counting the ready pods all along: the
+    fewest ready pods seen (at most 3) and the pods alive afterwards."""
+    min_ready = 3
+    deadline = time.monotonic() + timeout
+    while cluster.status(ns, "web").get("restartedAt") != restart_at:
+        pods = cluster.core.list_namespaced_pod(ns).items
+        ready = [
+            p
+            for p in pods
+            if not p.metadata.deletion_timestamp
+            and any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))
+        ]
+        min_ready = min(min_ready, len(ready))
+        assert time.monotonic() < deadline, "restart did not finish"
+        time.sleep(0.05)
+    return min_ready, [p for p in cluster.core.list_namespaced_pod(ns).items if not p.metadata.deletion_timestamp]

@@ -15,13 +15,14 @@ from bluegreen_helpers import (
     PREVIEW,
     bluegreen_manifest,
     hash_of,
+    paused_before_promotion,
     reasons,
     replicaset_of,
     selected,
     services,
 )
 from plugin_helpers import Plugin
-from scenario_helpers import HASH_LABEL, REPO, Cluster, ControllerProcess, service_manifest
+from scenario_helpers import HASH_LABEL, REPO, Cluster, ControllerProcess, service_manifest, wait_restarted
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
@@ -129,15 +130,7 @@ def roles(cluster: Cluster, ns: str) -> dict[str, set[str | None]]:
 
 def test_abort_and_retry(cluster: Cluster, controller: ControllerProcess) -> None:
     ns = cluster.new_namespace("bgabort")
-    cluster.apply(
-        ns,
-        *services(),
-        bluegreen_manifest(autoPromotionEnabled=False, abortScaleDownDelaySeconds=1, scaleDownDelaySeconds=1),
-    )
-    cluster.wait_phase(ns, "web", "Healthy", timeout=TIMEOUT)
-    blue = hash_of(cluster, ns, "nginx:1")
-    cluster.set_image(ns, "web", "nginx:2")
-    cluster.wait_phase(ns, "web", "Paused", message="BlueGreenPause", timeout=TIMEOUT)
+    blue = paused_before_promotion(cluster, ns, TIMEOUT, abortScaleDownDelaySeconds=1, scaleDownDelaySeconds=1)
     plugin(cluster, "abort", "web", "-n", ns)
     status = cluster.wait_phase(ns, "web", "Degraded", timeout=TIMEOUT)
     assert status["message"].startswith("RolloutAborted: Rollout aborted update to revision 2")
@@ -156,11 +149,7 @@ def test_abort_and_retry(cluster: Cluster, controller: ControllerProcess) -> Non
 
 def test_promote_full_and_undo(cluster: Cluster, controller: ControllerProcess) -> None:
     ns = cluster.new_namespace("bgfull")
-    cluster.apply(ns, *services(), bluegreen_manifest(autoPromotionEnabled=False, scaleDownDelaySeconds=30))
-    cluster.wait_phase(ns, "web", "Healthy", timeout=TIMEOUT)
-    blue = hash_of(cluster, ns, "nginx:1")
-    cluster.set_image(ns, "web", "nginx:2")
-    cluster.wait_phase(ns, "web", "Paused", message="BlueGreenPause", timeout=TIMEOUT)
+    blue = paused_before_promotion(cluster, ns, TIMEOUT, scaleDownDelaySeconds=30)
     plugin(cluster, "promote", "web", "--full", "-n", ns)
     status = cluster.wait_phase(ns, "web", "Healthy", timeout=TIMEOUT)
     green = hash_of(cluster, ns, "nginx:2")
@@ -174,11 +163,7 @@ def test_promote_full_and_undo(cluster: Cluster, controller: ControllerProcess) 
 
 def test_new_template_during_pending_promotion(cluster: Cluster, controller: ControllerProcess) -> None:
     ns = cluster.new_namespace("bgnew")
-    cluster.apply(ns, *services(), bluegreen_manifest(autoPromotionEnabled=False, scaleDownDelaySeconds=1))
-    cluster.wait_phase(ns, "web", "Healthy", timeout=TIMEOUT)
-    blue = hash_of(cluster, ns, "nginx:1")
-    cluster.set_image(ns, "web", "nginx:2")
-    cluster.wait_phase(ns, "web", "Paused", message="BlueGreenPause", timeout=TIMEOUT)
+    blue = paused_before_promotion(cluster, ns, TIMEOUT, scaleDownDelaySeconds=1)
     cluster.set_image(ns, "web", "nginx:3")
     status = cluster.wait_phase(ns, "web", "Paused", message="BlueGreenPause", timeout=TIMEOUT)
     third = hash_of(cluster, ns, "nginx:3")
@@ -253,20 +238,7 @@ def test_restart_within_max_unavailable(cluster: Cluster, controller: Controller
     cluster.wait("the pods' second to pass", lambda: time.time() >= newest + 1.0, timeout=5)
     plugin(cluster, "restart", "web", "-n", ns)
     restart_at = cluster.rollout(ns, "web")["spec"]["restartAt"]
-    min_ready = 3
-    deadline = time.monotonic() + TIMEOUT
-    while cluster.status(ns, "web").get("restartedAt") != restart_at:
-        pods = cluster.core.list_namespaced_pod(ns).items
-        ready = [
-            p
-            for p in pods
-            if not p.metadata.deletion_timestamp
-            and any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))
-        ]
-        min_ready = min(min_ready, len(ready))
-        assert time.monotonic() < deadline, "restart did not finish"
-        time.sleep(0.05)
-    live = [p for p in cluster.core.list_namespaced_pod(ns).items if not p.metadata.deletion_timestamp]
+    min_ready, live = wait_restarted(cluster, ns, restart_at, TIMEOUT)
     assert len(live) == 3 and not ({p.metadata.name for p in live} & old)
     assert min_ready >= 2  # never more than maxUnavailable (1) pods down
     assert selected(cluster, ns, ACTIVE) == status["stableRS"]

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, rollout_manifest, service_manifest
+from scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, progress, rollout_manifest, service_manifest
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
@@ -47,12 +47,7 @@ def normalized(cluster: Cluster, ns: str) -> dict[str, Any]:
 
 def state(cluster: Cluster, ns: str) -> tuple[Any, ...]:
     status = cluster.status(ns, "web")
-    return (
-        status.get("currentStepIndex"),
-        status.get("phase"),
-        tuple(sorted(cluster.sizes(ns, "web").items())),
-        bool(status.get("pauseConditions")),
-    )
+    return (*progress(cluster, ns), bool(status.get("pauseConditions")))
 
 
 def check_invariants(cluster: Cluster, ns: str, first_hash: str) -> None:

@@ -8,7 +8,7 @@ import json
 import time
 
 import pytest
-from scenario_helpers import Cluster, ControllerProcess, rollout_manifest, service_manifest
+from scenario_helpers import Cluster, ControllerProcess, rollout_manifest, service_manifest, wait_restarted
 
 pytestmark = pytest.mark.kubectl
 
@@ -116,20 +116,7 @@ def test_restart_recreates_pods_within_max_unavailable(cluster: Cluster, control
     when = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=1)
     restart_at = when.strftime("%Y-%m-%dT%H:%M:%SZ")
     cluster.patch(ns, "web", {"spec": {"restartAt": restart_at}})
-    min_ready = 3
-    deadline = time.monotonic() + 20
-    while cluster.status(ns, "web").get("restartedAt") != restart_at:
-        pods = cluster.core.list_namespaced_pod(ns).items
-        ready = [
-            p
-            for p in pods
-            if not p.metadata.deletion_timestamp
-            and any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))
-        ]
-        min_ready = min(min_ready, len(ready))
-        assert time.monotonic() < deadline, "restart did not finish"
-        time.sleep(0.05)
-    live = [p for p in cluster.core.list_namespaced_pod(ns).items if not p.metadata.deletion_timestamp]
+    min_ready, live = wait_restarted(cluster, ns, restart_at, 20)
     assert len(live) == 3 and not ({p.metadata.name for p in live} & old)
     assert min_ready >= 2  # never more than maxUnavailable (1) pods down
     assert len(cluster.replicasets(ns, "web")) == 1

@@ -8,14 +8,23 @@ endpoint served by the test on 127.0.0.1."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from scenario_helpers import GROUP, HASH_LABEL, VERSION, Cluster, ControllerProcess, rollout_manifest
+from scenario_helpers import (
+    HASH_LABEL,
+    Cluster,
+    ControllerProcess,
+    HealthHandler,
+    analysis_runs,
+    current_run,
+    held_template,
+    rollout_manifest,
+    serve_health,
+    set_run_phase,
+    web_template,
+)
 
 pytestmark = pytest.mark.kubectl
 
@@ -24,42 +33,7 @@ LATEST = {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}
 
 
 def template(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "AnalysisTemplate",
-        "metadata": {"name": name},
-        "spec": {
-            "args": [{"name": "canary-hash"}],
-            "metrics": [
-                {
-                    "name": "success-rate",
-                    "initialDelay": "1h",
-                    "successCondition": "result == 'ok'",
-                    "provider": {"web": {"url": "http://127.0.0.1:9/{{args.canary-hash}}"}},
-                }
-            ],
-        },
-    }
-
-
-def runs(cluster: Cluster, ns: str) -> dict[str, dict[str, Any]]:
-    items = cluster.custom.list_namespaced_custom_object(GROUP, VERSION, ns, "analysisruns")["items"]
-    return {r["metadata"]["name"]: r for r in items}
-
-
-def set_phase(cluster: Cluster, ns: str, name: str, phase: str, message: str = "") -> None:
-    status: dict[str, Any] = {"phase": phase}
-    if message:
-        status["message"] = message
-    cluster.patch(ns, name, {"status": status}, status=True, kind="analysisrun")
-
-
-def current_run(cluster: Cluster, ns: str, key: str) -> str:
-    def check() -> str | None:
-        entry = (cluster.status(ns, "web").get("canary") or {}).get(key)
-        return str(entry["name"]) if entry else None
-
-    return cluster.wait(f"status.canary.{key}", check)
+    return held_template(name, "success-rate", "canary-hash")
 
 
 def test_analysis_step_successful_failed_and_inconclusive(cluster: Cluster, controller: ControllerProcess) -> None:
@@ -71,15 +45,15 @@ def test_analysis_step_successful_failed_and_inconclusive(cluster: Cluster, cont
     ]
     cluster.apply(ns, template("ok"), rollout_manifest("web", replicas=4, steps=steps))
     cluster.wait_phase(ns, "web", "Healthy")
-    assert runs(cluster, ns) == {}
+    assert analysis_runs(cluster, ns) == {}
 
     # Successful: the step completes, the rollout goes on to the pause step
     cluster.set_image(ns, "web", "nginx:2")
-    name = current_run(cluster, ns, "currentStepAnalysisRunStatus")
+    name = current_run(cluster, ns, "canary", "currentStepAnalysisRunStatus")
     status = cluster.status(ns, "web")
     pod_hash = status["currentPodHash"]
     assert name == f"web-{pod_hash}-2-1"
-    run = runs(cluster, ns)[name]
+    run = analysis_runs(cluster, ns)[name]
     assert run["metadata"]["labels"] == {
         HASH_LABEL: pod_hash,
         "rollout-type": "Step",
@@ -90,7 +64,7 @@ def test_analysis_step_successful_failed_and_inconclusive(cluster: Cluster, cont
     assert (owner["kind"], owner["name"], owner["controller"]) == ("Rollout", "web", True)
     assert run["spec"]["args"] == [{"name": "canary-hash", "value": pod_hash}]
     assert status["currentStepIndex"] == 1
-    set_phase(cluster, ns, name, "Successful")
+    set_run_phase(cluster, ns, name, "Successful")
     status = cluster.wait_phase(ns, "web", "Paused", message="CanaryPauseStep")
     assert status["currentStepIndex"] == 2
     assert "currentStepAnalysisRunStatus" not in (status.get("canary") or {})
@@ -100,8 +74,10 @@ def test_analysis_step_successful_failed_and_inconclusive(cluster: Cluster, cont
 
     # Inconclusive: paused until promoted; the plugin's promote skips the analysis step
     cluster.set_image(ns, "web", "nginx:3")
-    name = current_run(cluster, ns, "currentStepAnalysisRunStatus")
-    set_phase(cluster, ns, name, "Inconclusive", 'Metric "success-rate" assessed Inconclusive due to inconclusive (1)')
+    name = current_run(cluster, ns, "canary", "currentStepAnalysisRunStatus")
+    set_run_phase(
+        cluster, ns, name, "Inconclusive", 'Metric "success-rate" assessed Inconclusive due to inconclusive (1)'
+    )
     status = cluster.wait_phase(ns, "web", "Paused", message="InconclusiveAnalysisRun")
     assert status["controllerPause"] is True
     assert cluster.sizes(ns, "web") == {"nginx:2": 3, "nginx:3": 1}
@@ -118,15 +94,15 @@ def test_analysis_step_successful_failed_and_inconclusive(cluster: Cluster, cont
 
     # Failed: the rollout aborts with the run's message and goes back to the stable version
     cluster.set_image(ns, "web", "nginx:4")
-    name = current_run(cluster, ns, "currentStepAnalysisRunStatus")
-    set_phase(cluster, ns, name, "Failed", FAILED)
+    name = current_run(cluster, ns, "canary", "currentStepAnalysisRunStatus")
+    set_run_phase(cluster, ns, name, "Failed", FAILED)
     expected = f"Rollout aborted update to revision 4: Step-based analysis phase error/failed: {FAILED}"
     status = cluster.wait_phase(ns, "web", "Degraded", message=f"RolloutAborted: {expected}")
     cluster.wait_sizes(ns, "web", {"nginx:3": 4})
     events = cluster.events(ns, "web")
     assert ("RolloutAborted", expected) in events
     assert any(reason == "AnalysisRunFailed" for reason, _ in events)
-    assert len(runs(cluster, ns)) == 3
+    assert len(analysis_runs(cluster, ns)) == 3
 
 
 def test_background_analysis_and_missing_template(cluster: Cluster, controller: ControllerProcess) -> None:
@@ -139,21 +115,23 @@ def test_background_analysis_and_missing_template(cluster: Cluster, controller: 
     # started at startingStep, terminated when the rollout completes
     cluster.set_image(ns, "web", "nginx:2")
     cluster.wait_phase(ns, "web", "Paused", message="CanaryPauseStep")
-    assert runs(cluster, ns) == {}
+    assert analysis_runs(cluster, ns) == {}
     cluster.promote(ns, "web")
-    name = current_run(cluster, ns, "currentBackgroundAnalysisRunStatus")
-    assert runs(cluster, ns)[name]["metadata"]["labels"]["rollout-type"] == "Background"
+    name = current_run(cluster, ns, "canary", "currentBackgroundAnalysisRunStatus")
+    assert analysis_runs(cluster, ns)[name]["metadata"]["labels"]["rollout-type"] == "Background"
     cluster.wait_phase(ns, "web", "Paused", message="CanaryPauseStep")
     cluster.promote(ns, "web")
     cluster.wait_phase(ns, "web", "Healthy")
-    cluster.wait("the background run terminated", lambda: runs(cluster, ns)[name]["spec"].get("terminate") is True)
+    cluster.wait(
+        "the background run terminated", lambda: analysis_runs(cluster, ns)[name]["spec"].get("terminate") is True
+    )
 
     # failing mid-rollout aborts
     cluster.set_image(ns, "web", "nginx:3")
     cluster.wait_phase(ns, "web", "Paused", message="CanaryPauseStep")
     cluster.promote(ns, "web")
-    name = current_run(cluster, ns, "currentBackgroundAnalysisRunStatus")
-    set_phase(cluster, ns, name, "Error", FAILED)
+    name = current_run(cluster, ns, "canary", "currentBackgroundAnalysisRunStatus")
+    set_run_phase(cluster, ns, name, "Error", FAILED)
     expected = f"Rollout aborted update to revision 3: Background analysis phase error/failed: {FAILED}"
     cluster.wait_phase(ns, "web", "Degraded", message=f"RolloutAborted: {expected}")
     cluster.wait_sizes(ns, "web", {"nginx:2": 4})
@@ -174,69 +152,28 @@ def test_background_analysis_and_missing_template(cluster: Cluster, controller: 
     assert cluster.sizes(ns, "web") == before
 
 
-class _Health(BaseHTTPRequestHandler):
-    healthy = True
-    seen: list[str] = []
-
-    def log_message(self, *_: Any) -> None:
-        return
-
-    def do_GET(self) -> None:
-        type(self).seen.append(self.path)
-        body = json.dumps({"ok": type(self).healthy}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture
-def health() -> Iterator[tuple[str, type[_Health]]]:
-    handler = type("Health", (_Health,), {"healthy": True, "seen": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+def health() -> Iterator[tuple[str, type[HealthHandler]]]:
+    with serve_health() as served:
+        yield served
 
 
 def test_web_metric_end_to_end(
-    cluster: Cluster, controller: ControllerProcess, health: tuple[str, type[_Health]]
+    cluster: Cluster, controller: ControllerProcess, health: tuple[str, type[HealthHandler]]
 ) -> None:
     url, handler = health
     ns = cluster.new_namespace("analysis-web")
-    web_template = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "AnalysisTemplate",
-        "metadata": {"name": "health"},
-        "spec": {
-            "args": [{"name": "canary-hash"}],
-            "metrics": [
-                {
-                    "name": "up",
-                    "interval": "1s",
-                    "count": 2,
-                    "successCondition": "result == true",
-                    "provider": {"web": {"url": f"{url}/health/{{{{args.canary-hash}}}}", "jsonPath": "{$.ok}"}},
-                }
-            ],
-        },
-    }
+    health_template = web_template("health", "canary-hash", f"{url}/health/{{{{args.canary-hash}}}}")
     steps = [{"setWeight": 25}, {"analysis": {"templates": [{"templateName": "health"}], "args": [LATEST]}}]
-    cluster.apply(ns, web_template, rollout_manifest("web", replicas=4, steps=steps))
+    cluster.apply(ns, health_template, rollout_manifest("web", replicas=4, steps=steps))
     cluster.wait_phase(ns, "web", "Healthy")
 
     cluster.set_image(ns, "web", "nginx:2")
-    current_run(cluster, ns, "currentStepAnalysisRunStatus")
+    current_run(cluster, ns, "canary", "currentStepAnalysisRunStatus")
     good = cluster.wait_phase(ns, "web", "Healthy", timeout=30)["currentPodHash"]
     assert cluster.sizes(ns, "web") == {"nginx:2": 4}
     assert f"/health/{good}" in handler.seen
-    [run] = runs(cluster, ns).values()
+    [run] = analysis_runs(cluster, ns).values()
     assert run["status"]["phase"] == "Successful"
     assert any(reason == "AnalysisRunSuccessful" for reason, _ in cluster.events(ns, "web"))
 

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from scenario_helpers import HASH_LABEL, Cluster, ControllerProcess
+from scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, progress
 from traffic_helpers import canary_weight, ingress_manifest, routed_manifests
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
@@ -53,13 +53,7 @@ def check_invariants(cluster: Cluster, ns: str) -> None:
 
 
 def state(cluster: Cluster, ns: str) -> tuple[Any, ...]:
-    status = cluster.status(ns, "web")
-    return (
-        status.get("currentStepIndex"),
-        status.get("phase"),
-        tuple(sorted(cluster.sizes(ns, "web").items())),
-        canary_weight(cluster, ns),
-    )
+    return (*progress(cluster, ns), canary_weight(cluster, ns))
 
 
 def normalized(cluster: Cluster, ns: str) -> dict[str, Any]:

@@ -14,12 +14,15 @@ from typing import Any
 import httpx
 import pytest
 from kubernetes.client.exceptions import ApiException
-from scenario_helpers import REPO, Cluster, ControllerProcess
-from support import SandboxHandle
-from traffic_helpers import events as routing_events
-from traffic_helpers import routed_manifests, status_weights, weight_events
+from scenario_helpers import REPO, Cluster, ControllerProcess, install_crds
+from support import SandboxHandle, traffic_sandbox_handle
+from traffic_helpers import (
+    assert_weight_back_before_scale_down,
+    assert_weight_moves,
+    routed_manifests,
+    status_weights,
+)
 
-from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.traffic import parse_text_metrics
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
@@ -40,24 +43,13 @@ ROUTING = {"gatewayAPI": {"httpRoute": "web"}, "managedRoutes": [{"name": HEADER
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
     """This module's sandbox also sends simulated traffic (and serves /metrics)."""
-    workdir = tmp_path_factory.mktemp("sandbox")
-    threaded = ThreadedSandbox(
-        kubeconfig_path=workdir / "kubeconfig", default_ready_after=0.2, traffic_rps=400, metrics_port=0
-    ).start()
-    try:
-        yield SandboxHandle(threaded, workdir / "kubeconfig", workdir / "kube-cache")
-    finally:
-        threaded.stop()
+    with traffic_sandbox_handle(tmp_path_factory.mktemp("sandbox"), traffic_rps=400) as handle:
+        yield handle
 
 
 @pytest.fixture(scope="module")
 def gateway_crds(cluster: Cluster) -> None:
-    cluster.kubectl("apply", "-f", str(REPO / "examples" / "crds" / "gateway-api.yaml"))
-    cluster.wait(
-        "the Gateway API CRDs to be served",
-        lambda: cluster.kubectl("get", "httproutes,grpcroutes", "-A", check=False).returncode == 0,
-        timeout=30,
-    )
+    install_crds(cluster, "gateway-api.yaml", "httproutes,grpcroutes", "Gateway API CRDs")
 
 
 def http_route(canary_backend: str = "web-canary") -> dict[str, Any]:
@@ -164,10 +156,7 @@ def test_weights_header_rule_abort_retry_promote_and_the_traffic_follows(
     cluster.wait("weight back to stable", lambda: split(0) in rules(cluster, ns), 60)
     cluster.wait_sizes(ns, "web", {"nginx:1": 4}, timeout=60)
     cluster.wait("the header rule removed", lambda: rules(cluster, ns) == [split(0)], 60)
-    events = routing_events(cluster, ns)
-    back = [i for i, (r, m) in enumerate(events) if r == "TrafficWeightUpdated" and m.endswith("from 20 to 0")]
-    down = [i for i, (r, m) in enumerate(events) if r == "ScalingReplicaSet" and "to 0" in m]
-    assert back and down and back[0] < down[0], events
+    assert_weight_back_before_scale_down(cluster, ns, 20)
 
     cluster.retry(ns, "web")
     cluster.wait_phase(ns, "web", "Paused", timeout=60)
@@ -180,16 +169,7 @@ def test_weights_header_rule_abort_retry_promote_and_the_traffic_follows(
     cluster.wait_sizes(ns, "web", {"nginx:2": 4}, timeout=60)
     cluster.wait("all traffic on the new stable", lambda: rules(cluster, ns) == [split(0)], 60)
     assert cluster.status(ns, "web")["stableRS"] == canary != stable
-    wanted = [
-        "Traffic weight updated from 0 to 20",
-        "Traffic weight updated from 20 to 0",
-        "Traffic weight updated from 0 to 20",
-        "Traffic weight updated from 20 to 60",
-        "Traffic weight updated from 60 to 100",
-        "Traffic weight updated from 100 to 0",
-    ]
-    cluster.wait("the weight events", lambda: len(weight_events(cluster, ns)) >= len(wanted), 60)
-    assert weight_events(cluster, ns) == wanted
+    assert_weight_moves(cluster, ns, [0, 20, 0, 20, 60, 100, 0])
 
 
 def test_a_route_without_the_canary_service_is_reported_and_moves_nothing(

@@ -24,11 +24,15 @@ from istio_helpers import (
     virtual_service,
 )
 from scenario_helpers import HASH_LABEL, REPO, Cluster, ControllerProcess, rollout_manifest, service_manifest
-from support import SandboxHandle
-from traffic_helpers import READY_FAST, routed_manifests, status_weights, weight_events
-from traffic_helpers import events as routing_events
+from support import SandboxHandle, traffic_sandbox_handle
+from traffic_helpers import (
+    READY_FAST,
+    assert_weight_back_before_scale_down,
+    assert_weight_moves,
+    routed_manifests,
+    status_weights,
+)
 
-from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.traffic import parse_text_metrics, series_value
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
@@ -60,14 +64,8 @@ ROUTING = {
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
     """This module's sandbox also sends simulated traffic (and serves /metrics)."""
-    workdir = tmp_path_factory.mktemp("sandbox")
-    threaded = ThreadedSandbox(
-        kubeconfig_path=workdir / "kubeconfig", default_ready_after=0.2, traffic_rps=400, metrics_port=0
-    ).start()
-    try:
-        yield SandboxHandle(threaded, workdir / "kubeconfig", workdir / "kube-cache")
-    finally:
-        threaded.stop()
+    with traffic_sandbox_handle(tmp_path_factory.mktemp("sandbox"), traffic_rps=400) as handle:
+        yield handle
 
 
 @pytest.fixture(scope="module")
@@ -124,10 +122,7 @@ def test_host_level_weights_header_route_abort_retry_promote(
     cluster.wait("weight back to stable", lambda: split(0) in http_routes(cluster, ns), 60)
     cluster.wait_sizes(ns, "web", {"nginx:1": 4}, timeout=60)
     cluster.wait("the header and mirror routes removed", lambda: http_routes(cluster, ns) == [split(0)], 60)
-    events = routing_events(cluster, ns)
-    back = [i for i, (r, m) in enumerate(events) if r == "TrafficWeightUpdated" and m.endswith("from 25 to 0")]
-    down = [i for i, (r, m) in enumerate(events) if r == "ScalingReplicaSet" and "to 0" in m]
-    assert back and down and back[0] < down[0], events
+    assert_weight_back_before_scale_down(cluster, ns, 25)
 
     cluster.retry(ns, "web")
     cluster.wait_phase(ns, "web", "Paused", timeout=60)
@@ -143,16 +138,7 @@ def test_host_level_weights_header_route_abort_retry_promote(
     cluster.wait_phase(ns, "web", "Healthy", timeout=60)
     cluster.wait_sizes(ns, "web", {"nginx:2": 4}, timeout=60)
     cluster.wait("all traffic on the new stable", lambda: http_routes(cluster, ns) == [split(0)], 60)
-    wanted = [
-        "Traffic weight updated from 0 to 25",
-        "Traffic weight updated from 25 to 0",
-        "Traffic weight updated from 0 to 25",
-        "Traffic weight updated from 25 to 50",
-        "Traffic weight updated from 50 to 100",
-        "Traffic weight updated from 100 to 0",
-    ]
-    cluster.wait("the weight events", lambda: len(weight_events(cluster, ns)) >= len(wanted), 60)
-    assert weight_events(cluster, ns) == wanted
+    assert_weight_moves(cluster, ns, [0, 25, 0, 25, 50, 100, 0])
 
 
 def test_a_missing_route_is_reported_and_moves_nothing(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from istio_helpers import DESTINATION_RULE, SUBSET_ROUTING, SUBSET_VS, http_routes, install_istio_crds, subset_hashes
-from scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, rollout_manifest, service_manifest
+from scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, progress, rollout_manifest, service_manifest
 from traffic_helpers import READY_FAST
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
@@ -56,14 +56,7 @@ def check_invariants(cluster: Cluster, ns: str) -> None:
 
 
 def state(cluster: Cluster, ns: str) -> tuple[Any, ...]:
-    status = cluster.status(ns, "web")
-    return (
-        status.get("currentStepIndex"),
-        status.get("phase"),
-        tuple(sorted(cluster.sizes(ns, "web").items())),
-        tuple(sorted(subset_hashes(cluster, ns).items())),
-        repr(http_routes(cluster, ns)),
-    )
+    return (*progress(cluster, ns), tuple(sorted(subset_hashes(cluster, ns).items())), repr(http_routes(cluster, ns)))
 
 
 def test_crash_at_every_change_keeps_weight_on_ready_subsets(

@@ -10,6 +10,8 @@ from plugin_helpers import Plugin
 from scenario_helpers import HASH_LABEL, REPO, Cluster, ControllerProcess
 from traffic_helpers import (
     PREFIX,
+    assert_weight_back_before_scale_down,
+    assert_weight_moves,
     canary_weight,
     ingress,
     ingress_manifest,
@@ -28,9 +30,7 @@ ROUTING = {"nginx": {"stableIngress": "web", "additionalIngressAnnotations": {"c
 def manifests(image: str, **canary: Any) -> list[dict[str, Any]]:
     return [
         ingress_manifest("web", "web-stable"),
-        *routed_manifests(
-            ROUTING, STEPS, image=image, scaleDownDelaySeconds=1, abortScaleDownDelaySeconds=1, **canary
-        ),
+        *routed_manifests(ROUTING, STEPS, image=image, scaleDownDelaySeconds=1, abortScaleDownDelaySeconds=1, **canary),
     ]
 
 
@@ -78,16 +78,7 @@ def test_weights_follow_the_steps_promote_and_complete(cluster: Cluster, control
     new_hash = cluster.status(ns, "web")["stableRS"]
     assert cluster.service(ns, "web-stable")["spec"]["selector"][HASH_LABEL] == new_hash
     # exactly the plan, in order: 20, 60, all of it to the new version, then back through the stable Service
-    cluster.wait(
-        "the weight events",
-        lambda: weight_events(cluster, ns)
-        == [
-            "Traffic weight updated from 0 to 20",
-            "Traffic weight updated from 20 to 60",
-            "Traffic weight updated from 60 to 100",
-            "Traffic weight updated from 100 to 0",
-        ],
-    )
+    assert_weight_moves(cluster, ns, [0, 20, 60, 100, 0])
     events = ordered_events(cluster, ns)
     reasons = [r for r, _ in events]
     # the old version goes only after all traffic moved to the new stable
@@ -112,10 +103,7 @@ def test_abort_moves_weight_back_first_then_retry_and_full_promotion(
     cluster.wait_phase(ns, "web", "Degraded", timeout=60)
     wait_weight(cluster, ns, 0)
     cluster.wait_sizes(ns, "web", {"nginx:1": 5}, timeout=60)
-    events = ordered_events(cluster, ns)
-    back = [i for i, (r, m) in enumerate(events) if r == "TrafficWeightUpdated" and m.endswith("from 20 to 0")]
-    down = [i for i, (r, m) in enumerate(events) if r == "ScalingReplicaSet" and "from 1 to 0" in m]
-    assert back and down and back[0] < down[0], events
+    assert_weight_back_before_scale_down(cluster, ns, 20, "from 1 to 0")
 
     cluster.retry(ns, "web")
     cluster.wait_phase(ns, "web", "Paused", timeout=60)

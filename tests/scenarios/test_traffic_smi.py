@@ -8,9 +8,13 @@ import json
 from typing import Any
 
 import pytest
-from scenario_helpers import REPO, Cluster, ControllerProcess
-from traffic_helpers import events as ordered_events
-from traffic_helpers import routed_manifests, status_weights, weight_events
+from scenario_helpers import REPO, Cluster, ControllerProcess, install_crds
+from traffic_helpers import (
+    assert_weight_back_before_scale_down,
+    assert_weight_moves,
+    routed_manifests,
+    status_weights,
+)
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
@@ -38,12 +42,7 @@ def test_without_the_traffic_split_crd_the_write_is_reported(cluster: Cluster, c
 
 @pytest.fixture(scope="module")
 def smi_crd(cluster: Cluster) -> None:
-    cluster.kubectl("apply", "-f", str(REPO / "examples" / "crds" / "smi.yaml"))
-    cluster.wait(
-        "the TrafficSplit CRD to be served",
-        lambda: cluster.kubectl("get", "trafficsplits", "-A", check=False).returncode == 0,
-        timeout=30,
-    )
+    install_crds(cluster, "smi.yaml", "trafficsplits", "TrafficSplit CRD")
 
 
 def split(cluster: Cluster, ns: str, name: str = "web-split") -> dict[str, Any] | None:
@@ -93,10 +92,7 @@ def test_split_follows_the_steps_abort_retry_and_promote(
     cluster.abort(ns, "web")
     wait_split(cluster, ns, 0)
     cluster.wait_sizes(ns, "web", {"nginx:1": 4}, timeout=60)
-    events = ordered_events(cluster, ns)
-    back = [i for i, (r, m) in enumerate(events) if r == "TrafficWeightUpdated" and m.endswith("from 25 to 0")]
-    down = [i for i, (r, m) in enumerate(events) if r == "ScalingReplicaSet" and "from 1 to 0" in m]
-    assert back and down and back[0] < down[0], events
+    assert_weight_back_before_scale_down(cluster, ns, 25, "from 1 to 0")
 
     cluster.retry(ns, "web")
     cluster.wait_phase(ns, "web", "Paused", timeout=60)
@@ -110,18 +106,7 @@ def test_split_follows_the_steps_abort_retry_and_promote(
     cluster.wait_sizes(ns, "web", {"nginx:2": 4}, timeout=60)
     wait_split(cluster, ns, 0)
     # exactly the plan, in order (Events trail the writes: wait for all of them, then compare)
-    cluster.wait("six weight events", lambda: len(weight_events(cluster, ns)) >= len(EXPECTED), 30)
-    assert weight_events(cluster, ns) == EXPECTED
-
-
-EXPECTED = [
-    "Traffic weight updated from 0 to 25",
-    "Traffic weight updated from 25 to 0",
-    "Traffic weight updated from 0 to 25",
-    "Traffic weight updated from 25 to 50",
-    "Traffic weight updated from 50 to 100",
-    "Traffic weight updated from 100 to 0",
-]
+    assert_weight_moves(cluster, ns, [0, 25, 0, 25, 50, 100, 0])
 
 
 def test_a_traffic_split_owned_by_someone_else_is_left_alone(

@@ -3,6 +3,7 @@ the weights its routers wrote. Nothing here imports the controller."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -98,3 +99,20 @@ def status_weights(cluster: Cluster, ns: str) -> tuple[int, int, bool]:
         int((weights.get("stable") or {}).get("weight", -1)),
         bool(weights.get("verified")),
     )
+
+
+def assert_weight_back_before_scale_down(cluster: Cluster, ns: str, weight: int, scale_down: str = "to 0") -> None:
+    """An abort's order: the weight went from `weight` back to 0 before a ReplicaSet was scaled down
+    (a ScalingReplicaSet message containing `scale_down`)."""
+    ordered = events(cluster, ns)
+    back = [i for i, (r, m) in enumerate(ordered) if r == "TrafficWeightUpdated" and m.endswith(f"from {weight} to 0")]
+    down = [i for i, (r, m) in enumerate(ordered) if r == "ScalingReplicaSet" and scale_down in m]
+    assert back and down and back[0] < down[0], ordered
+
+
+def assert_weight_moves(cluster: Cluster, ns: str, weights: list[int], timeout: float = 60) -> None:
+    """The TrafficWeightUpdated Events are exactly the moves through `weights`, in order (Events trail
+    the writes: wait for as many, then compare)."""
+    wanted = [f"Traffic weight updated from {a} to {b}" for a, b in itertools.pairwise(weights)]
+    cluster.wait("the weight events", lambda: len(weight_events(cluster, ns)) >= len(wanted), timeout)
+    assert weight_events(cluster, ns) == wanted

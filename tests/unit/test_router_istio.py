@@ -7,14 +7,15 @@ import copy
 from typing import Any
 
 import yaml
+from support import ROLLOUT_OWNER as OWNER
+from support import apply_merge_patches as applied
+from support import desired_traffic as desired
 
-from rollouts.sandbox.patches import merge_patch as merge
 from rollouts.traffic.istio import API_VERSION, IstioRouter
 from rollouts.traffic.registry import RouterContext
-from rollouts.traffic.router import DesiredTraffic, HeaderRoute, MirrorRoute, ObjectRef, Owner, RouterResult
+from rollouts.traffic.router import HeaderRoute, MirrorRoute, ObjectRef
 
 NS = "shop"
-OWNER = Owner("pyrollouts.io/v1alpha1", "Rollout", "web", "uid-1")
 VS_REF = ObjectRef(API_VERSION, "VirtualService", "virtualservices", NS, "web")
 DR_REF = ObjectRef(API_VERSION, "DestinationRule", "destinationrules", NS, "web")
 
@@ -89,29 +90,6 @@ def istio(
     entry: dict[str, Any], namespace: str = NS, stable: str = "web-stable", canary: str = "web-canary"
 ) -> IstioRouter:
     return IstioRouter(RouterContext("istio", entry, "web", namespace, stable, canary, {"istio": entry}))
-
-
-def desired(weight: int, **kw: Any) -> DesiredTraffic:
-    values: dict[str, Any] = dict(
-        canary_weight=weight,
-        max_weight=100,
-        stable_service="web-stable",
-        canary_service="web-canary",
-        stable_hash="aaa",
-        canary_hash="bbb",
-        canary_available=True,
-    )
-    values.update(kw)
-    return DesiredTraffic(**values)
-
-
-def applied(result: RouterResult, live: dict[ObjectRef, Any]) -> dict[ObjectRef, Any]:
-    out = dict(live)
-    for write in result.writes:
-        assert write.op == "merge-patch"
-        assert write.body["metadata"]["resourceVersion"] == live[write.ref]["metadata"]["resourceVersion"]
-        out[write.ref] = merge(out[write.ref], write.body)
-    return out
 
 
 def weights(route: dict[str, Any]) -> list[tuple[str, int]]:

@@ -7,14 +7,15 @@ import copy
 from typing import Any
 
 import yaml
+from support import ROLLOUT_OWNER as OWNER
+from support import desired_traffic as desired
 
 from rollouts.sandbox.patches import merge_patch as merge
 from rollouts.traffic.nginx import NginxRouter, canary_ingress_name
 from rollouts.traffic.registry import RouterContext
-from rollouts.traffic.router import DesiredTraffic, HeaderRoute, ObjectRef, Owner
+from rollouts.traffic.router import HeaderRoute, ObjectRef
 
 NS = "shop"
-OWNER = Owner("pyrollouts.io/v1alpha1", "Rollout", "web", "uid-1")
 P = "nginx.ingress.kubernetes.io"
 
 
@@ -97,19 +98,6 @@ def router(**config: Any) -> NginxRouter:
     return NginxRouter(RouterContext("nginx", routing["nginx"], "web", NS, "web-stable", "web-canary", routing))
 
 
-def desired(weight: int, max_weight: int = 100, headers: tuple[HeaderRoute, ...] = ()) -> DesiredTraffic:
-    return DesiredTraffic(
-        canary_weight=weight,
-        max_weight=max_weight,
-        stable_service="web-stable",
-        canary_service="web-canary",
-        stable_hash="aaa",
-        canary_hash="bbb",
-        canary_available=True,
-        header_routes=headers,
-    )
-
-
 def live(canary: dict[str, Any] | None = None, stable: dict[str, Any] | None = STABLE) -> dict[ObjectRef, Any]:
     return {ref("web"): copy.deepcopy(stable), ref("web-web-canary"): copy.deepcopy(canary)}
 
@@ -184,7 +172,7 @@ def test_canary_weight_total_goes_when_max_weight_is_back_to_100() -> None:
 
 def test_header_route_becomes_canary_by_header_and_goes_again() -> None:
     route = HeaderRoute("beta", ({"headerName": "X-Beta", "headerValue": {"exact": "yes"}},))
-    [write] = router().reconcile(desired(10, headers=(route,)), live(existing(10)), OWNER).writes
+    [write] = router().reconcile(desired(10, header_routes=(route,)), live(existing(10)), OWNER).writes
     assert write.body == {
         "metadata": {"annotations": {f"{P}/canary-by-header": "X-Beta", f"{P}/canary-by-header-value": "yes"}}
     }
@@ -194,13 +182,13 @@ def test_header_route_becomes_canary_by_header_and_goes_again() -> None:
         "metadata": {"annotations": {f"{P}/canary-by-header": None, f"{P}/canary-by-header-value": None}}
     }
     prefix = HeaderRoute("beta", ({"headerName": "X-Beta", "headerValue": {"prefix": "a.b"}},))
-    [write] = router().reconcile(desired(10, headers=(prefix,)), live(existing(10)), OWNER).writes
+    [write] = router().reconcile(desired(10, header_routes=(prefix,)), live(existing(10)), OWNER).writes
     assert write.body["metadata"]["annotations"][f"{P}/canary-by-header-pattern"] == r"^a\.b.*"
 
 
 def test_two_header_routes_are_refused() -> None:
     routes = tuple(HeaderRoute(n, ({"headerName": n, "headerValue": {"exact": "1"}},)) for n in ("a", "b"))
-    result = router().reconcile(desired(10, headers=routes), live(existing(10)), OWNER)
+    result = router().reconcile(desired(10, header_routes=routes), live(existing(10)), OWNER)
     assert result.writes == ()
     assert "one header at a time" in str(result.problems[0])
 

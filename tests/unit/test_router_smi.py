@@ -7,14 +7,15 @@ import copy
 from typing import Any
 
 import yaml
+from support import ROLLOUT_OWNER as OWNER
+from support import desired_traffic as desired
 
 from rollouts.sandbox.patches import merge_patch as merge
 from rollouts.traffic.registry import RouterContext
-from rollouts.traffic.router import DesiredTraffic, ObjectRef, Owner
+from rollouts.traffic.router import ObjectRef
 from rollouts.traffic.smi import API_VERSION, SmiRouter
 
 NS = "shop"
-OWNER = Owner("pyrollouts.io/v1alpha1", "Rollout", "web", "uid-1")
 
 CREATED_AT_20 = yaml.safe_load(
     """
@@ -46,10 +47,6 @@ def router(**config: Any) -> SmiRouter:
 
 def ref(name: str = "web-split") -> ObjectRef:
     return ObjectRef(API_VERSION, "TrafficSplit", "trafficsplits", NS, name)
-
-
-def desired(weight: int, max_weight: int = 100) -> DesiredTraffic:
-    return DesiredTraffic(weight, max_weight, "web-stable", "web-canary", "aaa", "bbb", True)
 
 
 def test_defaults_name_the_rollout_and_the_stable_service() -> None:

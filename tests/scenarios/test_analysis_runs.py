@@ -124,8 +124,13 @@ def test_web_metric_succeeds(cluster: Cluster, ns: str, web: str) -> None:
     assert first["value"] == "true" and first["phase"] == "Successful"
     gap = (_t(second["startedAt"]) - _t(first["finishedAt"]))
     assert 0.9 <= gap < 2.5, gap  # scheduled at its due time, one interval later
-    reasons = {e["reason"] for e in events(cluster, ns) if e["involvedObject"]["name"] == "ok"}
-    assert {"MetricSuccessful", "AnalysisRunSuccessful"} <= reasons
+    expected = {"MetricSuccessful", "AnalysisRunSuccessful"}  # Events trail the status write
+
+    def reasons() -> set[str] | None:
+        seen = {e["reason"] for e in events(cluster, ns) if e["involvedObject"]["name"] == "ok"}
+        return seen if expected <= seen else None
+
+    cluster.wait("the run's Events", reasons, 20)
 
 
 def _t(text: str) -> float:

@@ -418,3 +418,17 @@ def wait_restarted(cluster: Cluster, ns: str, restart_at: str, timeout: float) -
         assert time.monotonic() < deadline, "restart did not finish"
         time.sleep(0.05)
     return min_ready, [p for p in cluster.core.list_namespaced_pod(ns).items if not p.metadata.deletion_timestamp]
+
+
+def settled(read: Callable[[], dict[str, Any]], replicas: int, timeout: float = 30.0) -> dict[str, Any]:
+    """`read()` once it holds still for half a second with `status.replicas == replicas`: the last status
+    writes trail the scale-down, the more so for a controller just restarted after a kill."""
+    deadline = time.monotonic() + timeout
+    last = read()
+    while True:
+        time.sleep(0.5)
+        now = read()
+        if now == last and now["status"].get("replicas") == replicas:
+            return now
+        assert time.monotonic() < deadline, f"the state did not settle: {now}"
+        last = now

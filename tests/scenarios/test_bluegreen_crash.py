@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from bluegreen_helpers import ACTIVE, PREVIEW, bluegreen_manifest, selected, services
-from scenario_helpers import HASH_LABEL, Cluster, ControllerProcess
+from scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, settled
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
@@ -113,8 +113,8 @@ def run_update(cluster: Cluster, ns: str, controller: ControllerProcess, crash: 
             controller.start()
         seen = now
         time.sleep(0.02)
-    time.sleep(1.0)  # the last status writes
-    return normalized(cluster, ns), kills
+    return settled(lambda: normalized(cluster, ns), REPLICAS), kills
+
 
 
 @pytest.fixture(scope="module")

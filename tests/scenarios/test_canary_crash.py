@@ -8,7 +8,15 @@ import time
 from typing import Any
 
 import pytest
-from scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, progress, rollout_manifest, service_manifest
+from scenario_helpers import (
+    HASH_LABEL,
+    Cluster,
+    ControllerProcess,
+    progress,
+    rollout_manifest,
+    service_manifest,
+    settled,
+)
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
@@ -107,9 +115,7 @@ def run_canary(cluster: Cluster, ns: str, controller: ControllerProcess | None, 
         time.sleep(0.02)
     if crash:
         assert kills >= 6, f"only {kills} crashes: the test did not exercise every step"
-    # let the last status writes settle
-    time.sleep(1.0)
-    return normalized(cluster, ns)
+    return settled(lambda: normalized(cluster, ns), 4)
 
 
 @pytest.fixture(scope="module")

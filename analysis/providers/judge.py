@@ -48,11 +48,14 @@ from analysis.providers.base import (
     authenticate,
     format_time,
 )
-from analysis.providers.judge_answers import range_values, series_totals
+from analysis.providers.judge_answers import range_increases, range_values, series_totals
 from analysis.providers.judge_spec import (
     MANN_WHITNEY,
+    SEQUENTIAL,
     TESTS,
     JudgeSpecError,
+    baseline_history_seconds,
+    count_config,
     mann_whitney_settings,
     queries,
     spec_problems,
@@ -68,13 +71,14 @@ from analysis.providers.judge_verdicts import (
     sequential_step,
 )
 from analysis.providers.prometheus import ADDRESS_ENV, DEFAULT_TIMEOUT, Answer, parse_range_time, run_query
-from analysis.spec import SpecError
+from analysis.spec import SpecError, duration_seconds
 from analysis.stats import Decision, InvalidInput
 
 __all__ = ["STATE_KEY", "TESTS", "JudgeProvider", "decode_state", "spec_problems"]
 
 STATE_KEY: Final = JUDGE_STATE_KEY
 DEFAULT_STEP: Final = "1m"
+MAX_HISTORY_POINTS: Final = 10_000
 
 
 def _saved_state(context: Context) -> str | None:
@@ -175,9 +179,12 @@ class JudgeProvider(ImmediateProvider):
                 verdict = await self._mann_whitney(spec, metric, context, prometheus, named, final)
             else:
                 previous = decode_state(saved, test) if saved else None
+                history = None
+                if previous is None and test == SEQUENTIAL:
+                    history = await self._baseline_history(spec, metric, context, prometheus, named)
                 answers = await prometheus.ask(named)
                 totals = {name: series_totals(a.result_type, a.result, name) for name, a in answers.items()}
-                verdict, state = await asyncio.to_thread(sequential_step, test, spec, previous, totals)
+                verdict, state = await asyncio.to_thread(sequential_step, test, spec, previous, totals, history)
         except ProviderError as exc:
             return error(str(exc))
         except (JudgeSpecError, SpecError) as exc:
@@ -187,6 +194,36 @@ class JudgeProvider(ImmediateProvider):
         except ValueError as exc:  # a conversion nothing above foresaw: still a clear Error, never a crash
             return error(f"judge: cannot use Prometheus's answer: {exc}")
         return self._measurement(metric, context, verdict, state, final, started)
+
+    @staticmethod
+    async def _baseline_history(
+        spec: Mapping[str, Any],
+        metric: Mapping[str, Any],
+        context: Context,
+        prometheus: _Prometheus,
+        named: list[tuple[str, str]],
+    ) -> tuple[dict[float, float], dict[float, float]] | None:
+        """The baseline's errors and requests per metric interval over ``baselineHistory`` before now
+        (the stable version serving all traffic), for the count test's dispersion bound; None when
+        switched off or the test does not use it."""
+        seconds = baseline_history_seconds(spec)
+        if seconds <= 0 or not count_config(spec).uses_history:
+            return None
+        step = duration_seconds(metric.get("interval") or DEFAULT_STEP, "interval") or 60.0
+        # Prometheus answers at most 11,000 points per series.
+        seconds = min(seconds, step * MAX_HISTORY_POINTS)
+        end = context.now
+        window = (end - dt.timedelta(seconds=seconds), end, f"{step:g}s")
+        wanted = [(name, query) for name, query in named if name in ("baseline.errors", "baseline.requests")]
+        try:
+            answers = await prometheus.ask(wanted, window)
+        except ProviderError as exc:
+            raise ProviderError(f"baselineHistory (set baselineHistory: 0 to skip it): {exc}") from None
+        errors, requests = (
+            range_increases(answers[n].result_type, answers[n].result, f"baselineHistory {n}")
+            for n in ("baseline.errors", "baseline.requests")
+        )
+        return errors, requests
 
     async def _mann_whitney(
         self,

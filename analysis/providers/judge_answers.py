@@ -10,6 +10,7 @@ mistaken for new traffic.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ from typing import Any
 
 from analysis.providers.base import ProviderError
 
-__all__ = ["by_le", "increases", "range_values", "series_totals"]
+__all__ = ["by_le", "increases", "range_increases", "range_values", "series_totals"]
 
 
 def _key(labels: Any) -> str:
@@ -100,3 +101,22 @@ def range_values(result_type: str, result: Any, what: str) -> list[float]:
     except (TypeError, KeyError, IndexError, AttributeError):
         raise ProviderError(f"{what}: cannot read the answer's series") from None
     raise ProviderError(f"{what}: expected a range of numbers, Prometheus answered a {result_type}")
+
+
+def range_increases(result_type: str, result: Any, what: str) -> dict[float, float]:
+    """A range query of counters -> the increase of all series per step (keyed by the step's
+    timestamp): each series' difference from its previous point (a reset counts the new value, as
+    ``increase()`` does; a series' first point only starts it). No series at all: empty."""
+    if result_type != "matrix":
+        raise ProviderError(f"{what}: expected a range of counters, Prometheus answered a {result_type}")
+    out: dict[float, float] = {}
+    try:
+        for series in result:
+            points = sorted((float(t), _sample(v, what)) for t, v in series.get("values") or [])
+            for (_, before), (at, value) in itertools.pairwise(points):
+                if math.isnan(before) or math.isnan(value):
+                    continue
+                out[at] = out.get(at, 0.0) + (value if value < before else value - before)
+    except (TypeError, KeyError, IndexError, AttributeError, ValueError):
+        raise ProviderError(f"{what}: cannot read the answer's series") from None
+    return out

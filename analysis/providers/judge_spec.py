@@ -32,6 +32,7 @@ from analysis.stats.types import Direction
 
 __all__ = [
     "COUNT_QUERIES",
+    "DEFAULT_BASELINE_HISTORY",
     "LATENCY_QUERIES",
     "MANN_WHITNEY",
     "MW_QUERIES",
@@ -40,6 +41,7 @@ __all__ = [
     "TESTS",
     "JudgeSpecError",
     "MannWhitneySettings",
+    "baseline_history_seconds",
     "count_config",
     "latency_config",
     "mann_whitney_settings",
@@ -63,7 +65,7 @@ COUNT_GUARDS: Final = ("negbin", "t")
 _CONNECTION: Final = ("test", "address", "timeout", "insecure", "headers", "authentication", "canary", "baseline")
 _SEQUENTIAL_FIELDS: Final = ("alpha", "alphaPass", "margin", "failRatio", "minRequests", "minIntervals", "dispersion")
 _FIELDS: Final = {
-    SEQUENTIAL: (*_CONNECTION, *_SEQUENTIAL_FIELDS, "guard", "dispersionLevel"),
+    SEQUENTIAL: (*_CONNECTION, *_SEQUENTIAL_FIELDS, "guard", "dispersionLevel", "baselineHistory"),
     SEQUENTIAL_LATENCY: (*_CONNECTION, *_SEQUENTIAL_FIELDS, "buckets"),
     MANN_WHITNEY: (
         *_CONNECTION, "alpha", "direction", "nanStrategy", "nanReplacement", "removeOutliers", "outlierFactor",
@@ -207,6 +209,24 @@ def count_config(spec: Mapping[str, Any]) -> CountTestConfig:
         kwargs["dispersion_level"] = level
     config: CountTestConfig = _config(CountTestConfig, **kwargs)
     return config
+
+
+# How much of the stable version's past the ``sequential`` test reads at its first measurement to bound
+# how much errors cluster (benchmark: 2x errors at 10% share decided in about half the time).
+DEFAULT_BASELINE_HISTORY: Final = "24h"
+
+
+def baseline_history_seconds(spec: Mapping[str, Any]) -> float:
+    """Seconds of the baseline's history to read (``baselineHistory``; 0 = none); JudgeSpecError
+    names the field."""
+    value = spec.get("baselineHistory", DEFAULT_BASELINE_HISTORY)
+    if value in (0, "0"):
+        return 0.0
+    try:
+        seconds = duration_seconds(value, "baselineHistory")
+    except SpecError as exc:
+        raise JudgeSpecError(f"{exc} (or 0 to not read the stable version's history)") from None
+    return seconds or 0.0
 
 
 def latency_config(spec: Mapping[str, Any]) -> LatencyTestConfig:
@@ -398,6 +418,8 @@ def spec_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any]
         try:
             if test in (SEQUENTIAL, SEQUENTIAL_LATENCY):
                 config = count_config(spec) if test == SEQUENTIAL else latency_config(spec).counts
+                if test == SEQUENTIAL:
+                    baseline_history_seconds(spec)
                 count = _count_problem(metric or {}, config) if metric is not None else None
                 if count is not None:
                     problems.append(f"{where.rsplit('.provider', 1)[0]}.{count}")

@@ -114,7 +114,9 @@ def _sequential_metadata(result: SequentialResult, test: str, this_interval: str
         "interval": _interval_text(result.interval),
         "evidence": f"e-value fail {fmt(result.e_fail)}, pass {fmt(result.e_pass)}",
         "samples": f"canary {fmt(result.canary_total)} requests, baseline {fmt(result.baseline_total)} requests "
-        f"in {result.intervals_seen} intervals",
+        f"in {result.intervals_seen} intervals"
+        + (f" (and {details['historyIntervals']} intervals of the baseline's history)"
+           if details.get("historyIntervals") else ""),
         "eFail": fmt(result.e_fail),
         "ePass": fmt(result.e_pass),
         "pFail": fmt(result.p_fail),
@@ -125,6 +127,7 @@ def _sequential_metadata(result: SequentialResult, test: str, this_interval: str
         "canaryRate": fmt(details.get("canaryRate")),
         "baselineRate": fmt(details.get("baselineRate")),
         "worstBound": fmt(details.get("worstBound")),
+        "baselineHistory": f"{details['historyIntervals']} intervals" if details.get("historyIntervals") else "",
         "thisInterval": this_interval,
     }
     return {k: v for k, v in meta.items() if v != ""}
@@ -149,18 +152,41 @@ def _deltas(
     return deltas, totals
 
 
+def primed_count_test(
+    spec: Mapping[str, Any], errors: Mapping[float, float], requests: Mapping[float, float]
+) -> tuple[dict[str, Any], int]:
+    """A fresh ``sequential`` test's state with the baseline's history (errors and requests per step,
+    by timestamp) in its dispersion bound, and the number of steps used. A step with requests but no
+    error series counts no errors."""
+    test = CountTest(count_config(spec))
+    steps = sorted(requests)
+    used = test.prime_baseline([errors.get(t, 0.0) for t in steps], [requests[t] for t in steps])
+    return test.state.to_dict(), used
+
+
 def sequential_step(
-    test: str, spec: Mapping[str, Any], saved: SavedState | None, answers: Mapping[str, dict[str, float]]
+    test: str,
+    spec: Mapping[str, Any],
+    saved: SavedState | None,
+    answers: Mapping[str, dict[str, float]],
+    history: tuple[Mapping[float, float], Mapping[float, float]] | None = None,
 ) -> tuple[Verdict, SavedState]:
     """Add the interval since the previous measurement to the ``sequential`` or ``sequential-latency``
-    test. ``answers``: "side.what" -> the counters by series. InvalidInput for bad settings or data."""
+    test. ``answers``: "side.what" -> the counters by series; ``history``: at the first reading of a
+    ``sequential`` test, the baseline's (errors, requests) per step before it (see
+    `primed_count_test`). InvalidInput for bad settings or data."""
     if test not in (SEQUENTIAL, SEQUENTIAL_LATENCY):
         raise InvalidInput(f"{test} is not a sequential test")
     (count_config if test == SEQUENTIAL else latency_config)(spec)  # bad settings fail every measurement
     deltas, totals = _deltas(saved, answers)
     if saved is None:
         what = "error and request" if test == SEQUENTIAL else "latency histogram"
-        return _first_reading(test, what), SavedState(test, totals, None)
+        verdict = _first_reading(test, what)
+        if test != SEQUENTIAL or history is None:
+            return verdict, SavedState(test, totals, None)
+        state, used = primed_count_test(spec, *history)
+        verdict.metadata["baselineHistory"] = f"{used} intervals"
+        return verdict, SavedState(test, totals, state if used else None)
     if test == SEQUENTIAL:
         verdict, state = _count_step(spec, saved.state, deltas)
     else:

@@ -33,12 +33,14 @@ from benchmarks.judge.judges import (
     threshold_judge,
 )
 from benchmarks.judge.simulate import (
+    HISTORY_INTERVALS,
     ErrorCell,
     LatencyCell,
     histogram_mean,
     histogram_quantile,
     simulate_errors,
     simulate_latency,
+    simulate_stable_history,
 )
 
 T = 60  # intervals (minutes) in the analysis window
@@ -94,7 +96,10 @@ def run_cell(
     out: dict[str, Outcome] = {}
     if isinstance(spec, ErrorCell):
         d = simulate_errors(spec, runs, T, rng)
-        out["ours (sequential)"] = sequential_counts(d.ce, d.cn, d.be, d.bn)
+        history = simulate_stable_history(spec, runs, HISTORY_INTERVALS, rng)
+        out["ours (sequential)"] = sequential_counts(d.ce, d.cn, d.be, d.bn, history=history)
+        # The same without the stable's history (baselineHistory: 0, or a stable deployed minutes ago).
+        out["ours, no stable history"] = sequential_counts(d.ce, d.cn, d.be, d.bn)
         # The same test told that errors do not cluster: exact Lindon-Malek mixture.
         out["ours, Poisson mode (dispersion=1)"] = sequential_counts(
             d.ce, d.cn, d.be, d.bn, CountTestConfig(dispersion=1.0)
@@ -203,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             kay = float(np.median(kt.fail_at))
             orc = float(np.median(o["oracle SPRT (knows rates)"].fail_at))
             pois = float(np.median(o["ours, Poisson mode (dispersion=1)"].fail_at))
+            bare = float(np.median(o["ours, no stable history"].fail_at))
             kay_ratio = f"{ours / kay:.2f}" if math.isfinite(kay) else f"< {ours / T:.2f}"
             same = [v for k, v in o.items() if k.startswith("Kayenta MW every interval, tuned to ours")]
             kay_same = float(np.median(same[0].fail_at)) if same else math.nan
@@ -215,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"- {c.name}: median time to rollback ours {fmt_t(ours)} min, Kayenta every interval tuned to "
                 f"<=1% false rollbacks {fmt_t(kay)} min (ratio {kay_ratio}, target <= 0.5){same_txt}; "
                 f"oracle SPRT {fmt_t(orc)} min (ratio {ours / orc:.2f}, target <= 1.5); "
-                f"ours in Poisson mode {fmt_t(pois)} min (ratio to oracle {pois / orc:.2f})"
+                f"ours in Poisson mode {fmt_t(pois)} min (ratio to oracle {pois / orc:.2f}); "
+                f"ours without the stable's history {fmt_t(bare)} min (ratio to oracle {bare / orc:.2f})"
             )
         if c.kayenta_miss:
             det30 = float((o["ours (sequential)"].fail_at <= 30).mean())

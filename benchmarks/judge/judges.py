@@ -39,14 +39,24 @@ def _first(cond: npt.NDArray[np.bool_]) -> FloatArray:
 
 
 def sequential_counts(
-    ce: FloatArray, cn: FloatArray, be: FloatArray, bn: FloatArray, config: CountTestConfig | None = None
+    ce: FloatArray,
+    cn: FloatArray,
+    be: FloatArray,
+    bn: FloatArray,
+    config: CountTestConfig | None = None,
+    history: tuple[FloatArray, FloatArray] | None = None,
 ) -> Outcome:
     """The library's CountTest, run on every interval, vectorised over runs (same
-    CountCore arithmetic and the same minimum-evidence gate as CountTest)."""
+    CountCore arithmetic and the same minimum-evidence gate as CountTest).
+    ``history``: the stable version's (errors, requests) per interval before the
+    canary, (runs, H), fed to the dispersion bound as CountTest.prime_baseline does."""
     cfg = config or CountTestConfig()
     core = CountCore(cfg)
     runs, T = ce.shape
     st = core.zeros((runs,))
+    if history is not None:
+        for h in range(history[0].shape[1]):
+            core.prime_baseline(st, history[0][:, h], history[1][:, h])
     lf_all = np.full((runs, T), -np.inf)
     lp_all = np.full((runs, T), -np.inf)
     traffic_iv = np.zeros(runs)

@@ -100,6 +100,26 @@ def simulate_errors(cell: ErrorCell, runs: int, intervals: int, rng: np.random.G
     return CountData(ce, n, be, m)
 
 
+HISTORY_INTERVALS = 24 * 60  # a day of the stable version before the canary (baselineHistory: 24h)
+
+
+def simulate_stable_history(
+    cell: ErrorCell, runs: int, intervals: int, rng: np.random.Generator
+) -> tuple[FloatArray, FloatArray]:
+    """The stable version's errors and requests per interval before the canary started:
+    all the traffic, the same error rate and the same clustering; no missing intervals."""
+    tr = cell.traffic
+    canary, rest = simulate_traffic(Traffic(tr.rps, 0.5, tr.pattern), runs, intervals, rng)
+    requests = canary + rest
+    if cell.cv > 0:
+        k = 1.0 / cell.cv**2
+        mult: FloatArray = rng.gamma(k, 1.0 / k, size=(runs, intervals))
+    else:
+        mult = np.ones((runs, intervals))
+    errors = np.minimum(rng.poisson(requests * cell.rate * mult).astype(np.float64), requests)
+    return errors, requests
+
+
 # --- latency -------------------------------------------------------------------------------
 
 

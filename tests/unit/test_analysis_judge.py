@@ -184,7 +184,8 @@ def test_twice_the_errors_fails(fake: str, dispersion: float | None) -> None:
     extra = {} if dispersion is None else {"dispersion": dispersion}
     run = Run(judge_metric(fake, **extra))
     steps = run.stream(0.10, 0.05)
-    assert run.status["phase"] == P.FAILED and steps <= 10
+    # Without the stable's history the negbin guard cannot rule out clustering for a while.
+    assert run.status["phase"] == P.FAILED and steps <= (12 if dispersion is None else 6)
     last = run.entry["measurements"][-1]
     assert last["phase"] == P.FAILED and last["metadata"]["decision"] == "fail"
     assert float(last["value"]) > 1.3 and "canary error rate above" in last["message"]
@@ -752,3 +753,86 @@ def test_count_guard_settings_reach_the_test() -> None:
     assert count_config({}).guard == "negbin"
     config = count_config({"guard": "t", "dispersionLevel": 0.95})
     assert (config.guard, config.dispersion_level) == ("t", 0.95)
+
+
+def _stable_history(points: int, rate: float, seed: int = 7) -> None:
+    """The baseline's counters over the history window (one series, Poisson errors)."""
+    rng = np.random.default_rng(seed)
+    requests = np.cumsum(np.full(points, 1000.0))
+    errors = np.cumsum(rng.poisson(1000 * rate, points)).astype(float)
+    RANGES["be"], RANGES["br"] = errors.tolist(), requests.tolist()
+
+
+def _range_requests() -> list[dict[str, str]]:
+    return [p for p in SEEN if "start" in p and p.get("query") in ("be", "br")]
+
+
+def test_the_stable_history_is_read_once_and_speeds_up_the_count_test(fake: str) -> None:
+    _stable_history(121, 0.05)
+    SEEN.clear()
+    try:
+        run = Run(judge_metric(fake))
+        (first,) = run.entry["measurements"]
+        assert first["metadata"]["baselineHistory"] == "120 intervals"
+        saved = state_of(first).state
+        assert saved is not None and saved["historyIntervals"] == 120 and saved["intervals"] == 0
+        asked = _range_requests()
+        # a day at the metric's 1s interval would be 86,400 points: clamped to 10,000
+        assert sorted(p["query"] for p in asked) == ["be", "br"]
+        assert all(p["step"] == "1s" and float(p["end"]) - float(p["start"]) == 10_000 for p in asked)
+        steps = run.stream(0.10, 0.05)
+        assert run.status["phase"] == P.FAILED and steps <= 6
+        assert len(_range_requests()) == 2  # only at the first measurement
+        last = run.entry["measurements"][-1]
+        assert last["metadata"]["baselineHistory"] == "120 intervals"
+        assert last["metadata"]["samples"].endswith("intervals (and 120 intervals of the baseline's history)")
+    finally:
+        RANGES.pop("be", None), RANGES.pop("br", None)
+
+
+def test_the_stable_history_can_be_switched_off_and_is_skipped_without_the_guard(fake: str) -> None:
+    _stable_history(61, 0.05)
+    try:
+        for extra in ({"baselineHistory": "0"}, {"baselineHistory": 0}, {"dispersion": 1.0}, {"guard": "t"}):
+            SEEN.clear()
+            run = Run(judge_metric(fake, **extra))
+            assert _range_requests() == [] and state_of(run.entry["measurements"][0]).state is None, extra
+        SEEN.clear()
+        Run(judge_metric(fake, baselineHistory="30m"))
+        assert all(float(p["end"]) - float(p["start"]) == 1800 for p in _range_requests())
+    finally:
+        RANGES.pop("be", None), RANGES.pop("br", None)
+
+
+def test_a_failed_history_query_is_an_error_naming_the_field(fake: str) -> None:
+    RANGES["be"] = "bad"
+    try:
+        run = Run(judge_metric(fake))
+        (first,) = run.entry["measurements"]
+        assert first["phase"] == P.ERROR
+        assert first["message"].startswith("baselineHistory (set baselineHistory: 0 to skip it): baseline.errors")
+        assert STATE_KEY not in (first.get("metadata") or {})  # the next measurement tries again
+    finally:
+        RANGES.pop("be", None)
+
+
+@pytest.mark.parametrize("value", ["soon", "-5m", True])
+def test_a_bad_history_window_is_reported_by_validation(fake: str, value: Any) -> None:
+    problems = validate_metrics([judge_metric(fake, baselineHistory=value)])
+    assert any("baselineHistory" in p and "0 to not read" in p for p in problems), problems
+
+
+def test_range_increases_difference_each_series_and_count_resets() -> None:
+    from analysis.providers.base import ProviderError
+    from analysis.providers.judge_answers import range_increases
+
+    result = [
+        {"metric": {"pod": "a"}, "values": [[20, "15"], [10, "10"], [30, "3"], [40, "NaN"], [50, "8"]]},
+        {"metric": {"pod": "b"}, "values": [[30, "100"], [40, "101"]]},  # appears later: its first point only starts it
+    ]
+    assert range_increases("matrix", result, "q") == {20: 5.0, 30: 3.0, 40: 1.0}
+    assert range_increases("matrix", [], "q") == {}
+    with pytest.raises(ProviderError, match="q: expected a range of counters"):
+        range_increases("vector", [], "q")
+    with pytest.raises(ProviderError, match="q: cannot read"):
+        range_increases("matrix", [{"values": [[1]]}], "q")

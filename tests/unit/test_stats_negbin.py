@@ -199,3 +199,61 @@ def test_garbage_histograms_give_a_verdict_or_a_clear_error() -> None:
             assert r.decision in tuple(Decision)
             verdicts += 1
         assert verdicts >= 5
+
+
+def _history(
+    rng: np.random.Generator, intervals: int, cv: float, rate: float = 0.01
+) -> tuple[list[float], list[float]]:
+    requests = np.full(intervals, 1200.0)
+    mult = rng.gamma(1 / cv**2, cv**2, intervals) if cv > 0 else np.ones(intervals)
+    return rng.poisson(requests * rate * mult).astype(float).tolist(), requests.tolist()
+
+
+def test_stable_history_tightens_the_bound_only_as_far_as_the_data_allow() -> None:
+    rng = np.random.default_rng(5)
+    fresh = CountTest()
+    poisson = CountTest()
+    assert poisson.prime_baseline(*_history(rng, 1440, 0.0)) == 1440
+    clustered = CountTest()
+    clustered.prime_baseline(*_history(rng, 1440, 1.0))
+
+    def temper_a(t: CountTest) -> float:
+        return float(NB_A_GRID[int(t.core.nb_temper_index(t._load()))])
+
+    # No data: the most cautious a. A quiet day: close to Poisson. A clustered day (true a = 1):
+    # the bound stays at or above the truth.
+    assert temper_a(fresh) == NB_A_GRID[-1]
+    assert temper_a(poisson) <= 0.02
+    assert temper_a(clustered) >= 1.0
+    # The same 2x stream: with a quiet history the guard costs (almost) nothing, without it a lot.
+    stream = np.random.default_rng(6)
+    for _ in range(12):
+        n, m = 120.0, 1080.0
+        c, b = float(stream.poisson(n * 0.02)), float(stream.poisson(m * 0.01))
+        r_fresh, r_primed = fresh.update(c, n, b, m), poisson.update(c, n, b, m)
+        r_plain = clustered.update(c, n, b, m)
+    assert r_primed.e_fail > r_fresh.e_fail and r_primed.e_fail > r_plain.e_fail
+    assert r_primed.details["historyIntervals"] == 1440 and r_fresh.details["historyIntervals"] == 0
+    assert "historyIntervals" in poisson.to_dict()["state"]
+    assert CountTest.from_dict(poisson.to_dict()).state.history_intervals == 1440
+
+
+def test_history_is_given_once_before_the_canary_and_checked() -> None:
+    t = CountTest()
+    with pytest.raises(InvalidInput, match="2 error counts but 1 request counts"):
+        t.prime_baseline([1.0, 2.0], [100.0])
+    with pytest.raises(InvalidInput, match="negative"):
+        t.prime_baseline([-1.0], [100.0])
+    # Missing (NaN) and empty intervals are skipped.
+    assert CountTest().prime_baseline([1.0, math.nan, 0.0, 2.0], [100.0, 100.0, 0.0, 100.0]) == 2
+    t = CountTest()
+    t.update(1, 100, 2, 900)
+    with pytest.raises(InvalidInput, match="once, before the first interval"):
+        t.prime_baseline([1.0], [100.0])
+    # Tests that do not bound the dispersion from the baseline ignore it.
+    assert CountTest(CountTestConfig(dispersion=1.0)).prime_baseline([1.0], [100.0]) == 0
+    assert CountTest(CountTestConfig(guard="t")).prime_baseline([1.0], [100.0]) == 0
+    # States saved before the history existed load with none.
+    saved = CountTest().to_dict()
+    del saved["state"]["historyIntervals"]
+    assert CountTest.from_dict(saved).state.history_intervals == 0

@@ -14,7 +14,9 @@ from traffic_helpers import READY_FAST
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
-STEPS = [{"setWeight": 25}, {"pause": {"duration": "1s"}}]
+# Two weight steps: on a loaded machine several changes coalesce between the test's polls, and one
+# step alone left too few distinct states to crash at (3 kills seen once).
+STEPS = [{"setWeight": 25}, {"pause": {"duration": "1s"}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}]
 
 
 @pytest.fixture(scope="module")

@@ -81,18 +81,19 @@ class CountData:
     bn: FloatArray
 
 
+def _clustering(cv: float, runs: int, intervals: int, rng: np.random.Generator) -> FloatArray:
+    """Per-interval error-rate multipliers: Gamma(mean 1, CV ``cv``), or 1 without clustering."""
+    if cv <= 0:
+        return np.ones((runs, intervals))
+    k = 1.0 / cv**2
+    out: FloatArray = rng.gamma(k, 1.0 / k, size=(runs, intervals))
+    return out
+
+
 def simulate_errors(cell: ErrorCell, runs: int, intervals: int, rng: np.random.Generator) -> CountData:
     n, m = simulate_traffic(cell.traffic, runs, intervals, rng)
-
-    def mult() -> FloatArray:
-        if cell.cv <= 0:
-            return np.ones((runs, intervals))
-        k = 1.0 / cell.cv**2
-        out: FloatArray = rng.gamma(k, 1.0 / k, size=(runs, intervals))
-        return out
-
-    ce = rng.poisson(n * cell.rate * cell.ratio * mult()).astype(np.float64)
-    be = rng.poisson(m * cell.rate * mult()).astype(np.float64)
+    ce = rng.poisson(n * cell.rate * cell.ratio * _clustering(cell.cv, runs, intervals, rng)).astype(np.float64)
+    be = rng.poisson(m * cell.rate * _clustering(cell.cv, runs, intervals, rng)).astype(np.float64)
     ce, be = np.minimum(ce, n), np.minimum(be, m)
     miss = _missing_mask(cell.traffic, runs, intervals, rng)
     for a in (ce, n, be, m):
@@ -111,11 +112,7 @@ def simulate_stable_history(
     tr = cell.traffic
     canary, rest = simulate_traffic(Traffic(tr.rps, 0.5, tr.pattern), runs, intervals, rng)
     requests = canary + rest
-    if cell.cv > 0:
-        k = 1.0 / cell.cv**2
-        mult: FloatArray = rng.gamma(k, 1.0 / k, size=(runs, intervals))
-    else:
-        mult = np.ones((runs, intervals))
+    mult = _clustering(cell.cv, runs, intervals, rng)
     errors = np.minimum(rng.poisson(requests * cell.rate * mult).astype(np.float64), requests)
     return errors, requests
 

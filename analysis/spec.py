@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from analysis.conditions import check_syntax
 from analysis.phases import effective_count, measurement_retention, resolve_dry_run
-from rollouts.durations import parse_go_duration
+from rollouts.model.durations import parse_go_duration
 
 __all__ = [
     "API_VERSION",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rollouts.durations import human_duration, parse_go_duration
+from rollouts.model.durations import human_duration, parse_go_duration
 
 __all__ = ["Duration", "human_duration", "parse_go_duration"]
 

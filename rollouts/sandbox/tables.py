@@ -11,7 +11,7 @@ from typing import Any
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 from jsonpath_ng.parser import parse as parse_jsonpath
 
-from rollouts.durations import human_duration
+from rollouts.model.durations import human_duration
 from rollouts.sandbox.resources import ResourceType
 
 Cell = Callable[[Mapping[str, Any], float], Any]

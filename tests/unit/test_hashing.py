@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rollouts.hashing import SAFE_ALPHABET, fnv32a, pod_template_hash, safe_encode, step_hash
+from rollouts.model.hashing import SAFE_ALPHABET, fnv32a, pod_template_hash, safe_encode, step_hash
 
 TEMPLATE = {
     "metadata": {"labels": {"app": "web"}},

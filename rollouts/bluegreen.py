@@ -40,8 +40,8 @@ from rollouts.canary import (
     _meta_patch,
     _Planner,
 )
-from rollouts.labelselector import format_label_selector
 from rollouts.model.hashing import pod_template_hash, template_digest
+from rollouts.model.labelselector import format_label_selector
 from rollouts.replicasets import (
     MANAGED_BY,
     SCALE_DOWN_DEADLINE,

@@ -25,8 +25,8 @@ from typing import Any
 from rollouts import canary_analysis as ca
 from rollouts import canary_traffic as ct
 from rollouts import conditions_status as cs
-from rollouts.labelselector import format_label_selector
 from rollouts.model.hashing import pod_template_hash, step_hash, template_digest
+from rollouts.model.labelselector import format_label_selector
 from rollouts.replicasets import (
     EPHEMERAL_METADATA,
     MANAGED_BY,

@@ -33,7 +33,7 @@ from rollouts.cli.client import (
 )
 from rollouts.cli.durations import Duration
 from rollouts.cli.watch import ObjectView, RolloutListView, RolloutView, report_errors
-from rollouts.labelselector import format_label_selector
+from rollouts.model.labelselector import format_label_selector
 
 # Redraw a watched view at most this often, and at least every second (ages move).
 MIN_REDRAW_SECONDS = 0.2

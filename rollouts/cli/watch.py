@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from rollouts.cli.client import ANALYSISRUNS, PODS, REPLICASETS, ROLLOUTS, APIError, Client, CLIError, Resource
-from rollouts.labelselector import format_label_selector
+from rollouts.model.labelselector import format_label_selector
 
 
 class Informer(threading.Thread):

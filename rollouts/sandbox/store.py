@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollouts.labelselector import format_label_selector
+from rollouts.model.labelselector import format_label_selector
 from rollouts.sandbox import admission
 from rollouts.sandbox.errors import (
     STALE_OBJECT,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rollouts.labelselector import format_label_selector
+from rollouts.model.labelselector import format_label_selector
 from rollouts.sandbox.errors import ApiError
 from rollouts.sandbox.selectors import (
     matches_labels,

@@ -42,6 +42,7 @@ from rollouts.canary import (
 )
 from rollouts.model.hashing import pod_template_hash, template_digest
 from rollouts.model.labelselector import format_label_selector
+from rollouts.model.spec import HASH_LABEL, BlueGreenSpec, PodMetadata, validate_rollout
 from rollouts.replicasets import (
     MANAGED_BY,
     SCALE_DOWN_DEADLINE,
@@ -52,7 +53,6 @@ from rollouts.replicasets import (
     new_replicaset_manifest,
     parse_time,
 )
-from rollouts.spec import HASH_LABEL, BlueGreenSpec, PodMetadata, validate_rollout
 
 PRE_PROMOTION = "prePromotionAnalysis"
 POST_PROMOTION = "postPromotionAnalysis"

@@ -27,6 +27,16 @@ from rollouts import canary_traffic as ct
 from rollouts import conditions_status as cs
 from rollouts.model.hashing import pod_template_hash, step_hash, template_digest
 from rollouts.model.labelselector import format_label_selector
+from rollouts.model.spec import (
+    API_VERSION,
+    HASH_LABEL,
+    KIND,
+    PodMetadata,
+    RolloutSpec,
+    Step,
+    max_traffic_weight,
+    validate_rollout,
+)
 from rollouts.replicasets import (
     EPHEMERAL_METADATA,
     MANAGED_BY,
@@ -44,16 +54,6 @@ from rollouts.replicasets import (
     total_ready,
     total_replicas,
     total_status_replicas,
-)
-from rollouts.spec import (
-    API_VERSION,
-    HASH_LABEL,
-    KIND,
-    PodMetadata,
-    RolloutSpec,
-    Step,
-    max_traffic_weight,
-    validate_rollout,
 )
 from rollouts.traffic.registry import build_routers
 from rollouts.traffic.router import DesiredTraffic, HeaderRoute, MirrorRoute, ObjectRef, ObjectWrite, Owner

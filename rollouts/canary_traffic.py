@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollouts.spec import CanarySpec
+from rollouts.model.spec import CanarySpec
 from rollouts.traffic.router import HeaderRoute, MirrorRoute, ObjectWrite, RoutingProblem
 
 TRAFFIC_WEIGHT_UPDATED_REASON = "TrafficWeightUpdated"

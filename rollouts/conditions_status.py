@@ -10,7 +10,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from rollouts.spec import RolloutSpec
+from rollouts.model.spec import RolloutSpec
 
 # condition types
 PROGRESSING = "Progressing"

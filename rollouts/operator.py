@@ -49,9 +49,9 @@ from rollouts.kube import (
     Connection,
 )
 from rollouts.metrics import Metrics, serve
+from rollouts.model.spec import HASH_LABEL
 from rollouts.reconciler import Reconciler, routing_refs, uses_analysis
 from rollouts.replicasets import MANAGED_BY
-from rollouts.spec import HASH_LABEL
 
 log = logging.getLogger("pyrollouts.operator")
 

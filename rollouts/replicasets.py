@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollouts.spec import API_VERSION, HASH_LABEL, KIND, PodMetadata, RolloutSpec
+from rollouts.model.spec import API_VERSION, HASH_LABEL, KIND, PodMetadata, RolloutSpec
 
 PREFIX = "rollouts.pyrollouts.io/"
 REVISION = PREFIX + "revision"

@@ -2,7 +2,7 @@
 
 The schema part is `rollouts.schema` (what the API server would reject, plus unknown fields, which
 Argo's lint rejects too). The semantic part of a Rollout is the controller's own
-`rollouts.spec.validate_rollout` (what would become an `InvalidSpec` condition), so lint and the
+`rollouts.model.spec.validate_rollout` (what would become an `InvalidSpec` condition), so lint and the
 controller never disagree; `extra_problems` adds the few Argo rules the controller does not check yet
 (to be moved into `rollouts/spec.py`). AnalysisTemplates get their duration fields checked.
 """
@@ -19,7 +19,7 @@ import yaml
 
 from analysis import spec as analysis_spec
 from rollouts import schema
-from rollouts import spec as rollout_spec
+from rollouts.model import spec as rollout_spec
 
 GROUP = "pyrollouts.io"
 
@@ -104,7 +104,7 @@ def semantic_problems(rollout: Mapping[str, Any], documents: Sequence[Any] = ())
 
 
 def extra_problems(rollout: Mapping[str, Any]) -> list[Problem]:
-    """Argo's rules that `rollouts.spec.validate_rollout` does not check yet (traffic routing needs)."""
+    """Argo's rules that `rollouts.model.spec.validate_rollout` does not check yet (traffic routing needs)."""
     canary = _map(_map(_map(rollout.get("spec")).get("strategy")).get("canary"))
     base = "spec.strategy.canary"
     problems: list[Problem] = []

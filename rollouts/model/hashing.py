@@ -17,7 +17,7 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-from rollouts.spec import HASH_LABEL
+from rollouts.model.spec import HASH_LABEL
 
 #: Kubernetes' ``rand.SafeEncodeString`` alphabet.
 SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"

@@ -13,8 +13,8 @@ from test_canary_world import World, rollout
 from rollouts import bluegreen
 from rollouts import conditions_status as cs
 from rollouts.canary import CreateReplicaSet, PatchPod, PatchService, Plan
+from rollouts.model.spec import HASH_LABEL, RolloutSpec, validate_rollout
 from rollouts.replicasets import EPHEMERAL_METADATA, SCALE_DOWN_DEADLINE, format_time, parse_time
-from rollouts.spec import HASH_LABEL, RolloutSpec, validate_rollout
 
 ACTIVE, PREVIEW = "web-active", "web-preview"
 

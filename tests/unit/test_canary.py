@@ -12,8 +12,8 @@ from rollouts.canary import (
     approximate_weighted_counts,
     basic_canary_counts,
 )
+from rollouts.model.spec import RolloutSpec
 from rollouts.replicasets import REVISION, SCALE_DOWN_DEADLINE, ReplicaSetView
-from rollouts.spec import RolloutSpec
 
 STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "30s"}}, {"setWeight": 80}]
 

@@ -90,7 +90,7 @@ DURATION = "Duration needs to be greater than 0 (seconds, or a duration such as 
         (variant(spec__workloadRef={"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}),
          'spec.template: Invalid value: "": template must be empty for workload reference rollout; '
          "remove spec.template or spec.workloadRef"),
-        # lint's extra rules (not in rollouts.spec yet)
+        # lint's extra rules (not in rollouts.model.spec yet)
         (variant(spec__strategy={"canary": {"trafficRouting": {"nginx": {"stableIngress": "web"}}}}),
          'spec.strategy.canary.stableService: Invalid value: "": '
          "Canary service and Stable service must to be set to use Traffic Routing"),

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from test_canary_world import rollout
 
-from rollouts.spec import DurationError, RolloutSpec, parse_duration, validate_rollout
+from rollouts.model.spec import DurationError, RolloutSpec, parse_duration, validate_rollout
 
 
 @pytest.mark.parametrize(

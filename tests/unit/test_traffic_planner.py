@@ -12,7 +12,7 @@ import pytest
 from traffic_world import RoutedWorld, routed_rollout, stable_ingress
 
 from rollouts.canary import Plan, WriteRoutingObject
-from rollouts.spec import RolloutSpec, validate_rollout
+from rollouts.model.spec import RolloutSpec, validate_rollout
 
 SMI = {"smi": {"rootService": "web"}}
 NGINX = {"nginx": {"stableIngress": "web"}}

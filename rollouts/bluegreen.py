@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from rollouts import canary_analysis as ca
-from rollouts import conditions_status as cs
 from rollouts.canary import (
     Observed,
     PatchPod,
@@ -40,6 +39,7 @@ from rollouts.canary import (
     _meta_patch,
     _Planner,
 )
+from rollouts.model import conditions as cs
 from rollouts.model.hashing import pod_template_hash, template_digest
 from rollouts.model.labelselector import format_label_selector
 from rollouts.model.spec import HASH_LABEL, BlueGreenSpec, PodMetadata, validate_rollout

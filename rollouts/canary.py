@@ -24,7 +24,7 @@ from typing import Any
 
 from rollouts import canary_analysis as ca
 from rollouts import canary_traffic as ct
-from rollouts import conditions_status as cs
+from rollouts.model import conditions as cs
 from rollouts.model.hashing import pod_template_hash, step_hash, template_digest
 from rollouts.model.labelselector import format_label_selector
 from rollouts.model.spec import (

@@ -37,7 +37,6 @@ from rollouts.canary import (
     merge_patch,
 )
 from rollouts.canary_traffic import TRAFFIC_ROUTING_ERROR_REASON
-from rollouts.conditions_status import FAILED_RS_CREATE_MESSAGE, FAILED_RS_CREATE_REASON, PROGRESSING
 from rollouts.kube import (
     ANALYSISRUNS,
     ANALYSISTEMPLATES,
@@ -55,6 +54,7 @@ from rollouts.kube import (
     event_body,
     kind_of,
 )
+from rollouts.model.conditions import FAILED_RS_CREATE_MESSAGE, FAILED_RS_CREATE_REASON, PROGRESSING
 from rollouts.replicasets import format_time
 from rollouts.traffic.registry import build_routers
 from rollouts.traffic.router import ObjectRef

@@ -11,8 +11,8 @@ import pytest
 from test_canary_world import World, rollout
 
 from rollouts import bluegreen
-from rollouts import conditions_status as cs
 from rollouts.canary import CreateReplicaSet, PatchPod, PatchService, Plan
+from rollouts.model import conditions as cs
 from rollouts.model.spec import HASH_LABEL, RolloutSpec, validate_rollout
 from rollouts.replicasets import EPHEMERAL_METADATA, SCALE_DOWN_DEADLINE, format_time, parse_time
 

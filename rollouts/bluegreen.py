@@ -43,7 +43,7 @@ from rollouts.model import conditions as cs
 from rollouts.model.hashing import pod_template_hash, template_digest
 from rollouts.model.labelselector import format_label_selector
 from rollouts.model.spec import HASH_LABEL, BlueGreenSpec, PodMetadata, validate_rollout
-from rollouts.replicasets import (
+from rollouts.strategy.replicasets import (
     MANAGED_BY,
     SCALE_DOWN_DEADLINE,
     TEMPLATE_DIGEST,

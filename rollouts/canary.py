@@ -37,7 +37,7 @@ from rollouts.model.spec import (
     max_traffic_weight,
     validate_rollout,
 )
-from rollouts.replicasets import (
+from rollouts.strategy.replicasets import (
     EPHEMERAL_METADATA,
     MANAGED_BY,
     REVISION,

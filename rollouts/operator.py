@@ -51,7 +51,7 @@ from rollouts.kube import (
 from rollouts.metrics import Metrics, serve
 from rollouts.model.spec import HASH_LABEL
 from rollouts.reconciler import Reconciler, routing_refs, uses_analysis
-from rollouts.replicasets import MANAGED_BY
+from rollouts.strategy.replicasets import MANAGED_BY
 
 log = logging.getLogger("pyrollouts.operator")
 

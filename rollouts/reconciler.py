@@ -55,7 +55,7 @@ from rollouts.kube import (
     kind_of,
 )
 from rollouts.model.conditions import FAILED_RS_CREATE_MESSAGE, FAILED_RS_CREATE_REASON, PROGRESSING
-from rollouts.replicasets import format_time
+from rollouts.strategy.replicasets import format_time
 from rollouts.traffic.registry import build_routers
 from rollouts.traffic.router import ObjectRef
 

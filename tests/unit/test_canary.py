@@ -13,7 +13,7 @@ from rollouts.canary import (
     basic_canary_counts,
 )
 from rollouts.model.spec import RolloutSpec
-from rollouts.replicasets import REVISION, SCALE_DOWN_DEADLINE, ReplicaSetView
+from rollouts.strategy.replicasets import REVISION, SCALE_DOWN_DEADLINE, ReplicaSetView
 
 STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "30s"}}, {"setWeight": 80}]
 

@@ -9,7 +9,7 @@ from test_canary_world import World, rollout
 
 from rollouts.canary import CreateReplicaSet, PatchReplicaSet
 from rollouts.model.spec import HASH_LABEL
-from rollouts.replicasets import SCALE_DOWN_DEADLINE, format_time
+from rollouts.strategy.replicasets import SCALE_DOWN_DEADLINE, format_time
 
 STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 80}]
 

@@ -23,7 +23,7 @@ from rollouts.canary import (
     Plan,
     ScaleWorkload,
 )
-from rollouts.replicasets import format_time
+from rollouts.strategy.replicasets import format_time
 
 T0 = 1_700_000_000.0
 

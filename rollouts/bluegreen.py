@@ -1,6 +1,6 @@
 """The blue/green strategy as a pure function: what is observed -> what to do next.
 
-``plan(observed)`` has the same shape as :func:`rollouts.canary.plan` and reuses its planner for
+``plan(observed)`` has the same shape as :func:`rollouts.strategy.canary.plan` and reuses its planner for
 everything the strategies share (validation, ReplicaSet creation and revisions, collisions,
 restartAt, pause and abort bookkeeping, conditions, the progress deadline, the status write); this
 module only decides what is blue/green's own, after Argo Rollouts' ``rollout/bluegreen.go``,
@@ -29,7 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from rollouts import canary_analysis as ca
-from rollouts.canary import (
+from rollouts.model import conditions as cs
+from rollouts.model.hashing import pod_template_hash, template_digest
+from rollouts.model.labelselector import format_label_selector
+from rollouts.model.spec import HASH_LABEL, BlueGreenSpec, PodMetadata, validate_rollout
+from rollouts.strategy.canary import (
     Observed,
     PatchPod,
     PatchReplicaSet,
@@ -39,10 +43,6 @@ from rollouts.canary import (
     _meta_patch,
     _Planner,
 )
-from rollouts.model import conditions as cs
-from rollouts.model.hashing import pod_template_hash, template_digest
-from rollouts.model.labelselector import format_label_selector
-from rollouts.model.spec import HASH_LABEL, BlueGreenSpec, PodMetadata, validate_rollout
 from rollouts.strategy.replicasets import (
     MANAGED_BY,
     SCALE_DOWN_DEADLINE,

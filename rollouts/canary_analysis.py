@@ -14,7 +14,7 @@ Follows Argo Rollouts' ``rollout/analysis.go`` (``reconcileAnalysisRuns``,
   or a new template) are terminated (``spec.terminate: true``) and, once complete, kept up to
   ``spec.analysis.successfulRunHistoryLimit`` / ``unsuccessfulRunHistoryLimit`` (default 5 each).
 
-Everything here reads plain dicts and returns plain dicts; :mod:`rollouts.canary` folds the result into
+Everything here reads plain dicts and returns plain dicts; :mod:`rollouts.strategy.canary` folds the result into
 its plan.
 """
 

@@ -1,7 +1,7 @@
 """Pure pieces of the traffic-routed canary: which header and mirror routes the steps have set,
 how many pods a weight needs, and what the routers reported in one pass.
 
-The planner (:mod:`rollouts.canary`) owns the ordering; see ``_Planner._traffic_routing``.
+The planner (:mod:`rollouts.strategy.canary`) owns the ordering; see ``_Planner._traffic_routing``.
 """
 
 from __future__ import annotations

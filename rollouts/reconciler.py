@@ -17,25 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rollouts import bluegreen, canary
-from rollouts.canary import (
-    CreateAnalysisRun,
-    CreateReplicaSet,
-    DeleteAnalysisRun,
-    DeletePod,
-    DeleteReplicaSet,
-    EventSpec,
-    Observed,
-    PatchAnalysisRun,
-    PatchPod,
-    PatchReplicaSet,
-    PatchRolloutMetadata,
-    PatchService,
-    Plan,
-    ScaleWorkload,
-    WriteRoutingObject,
-    merge_patch,
-)
+from rollouts import bluegreen
 from rollouts.canary_traffic import TRAFFIC_ROUTING_ERROR_REASON
 from rollouts.kube import (
     ANALYSISRUNS,
@@ -55,6 +37,25 @@ from rollouts.kube import (
     kind_of,
 )
 from rollouts.model.conditions import FAILED_RS_CREATE_MESSAGE, FAILED_RS_CREATE_REASON, PROGRESSING
+from rollouts.strategy import canary
+from rollouts.strategy.canary import (
+    CreateAnalysisRun,
+    CreateReplicaSet,
+    DeleteAnalysisRun,
+    DeletePod,
+    DeleteReplicaSet,
+    EventSpec,
+    Observed,
+    PatchAnalysisRun,
+    PatchPod,
+    PatchReplicaSet,
+    PatchRolloutMetadata,
+    PatchService,
+    Plan,
+    ScaleWorkload,
+    WriteRoutingObject,
+    merge_patch,
+)
 from rollouts.strategy.replicasets import format_time
 from rollouts.traffic.registry import build_routers
 from rollouts.traffic.router import ObjectRef

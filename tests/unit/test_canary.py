@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from test_canary_world import World, rollout
 
-from rollouts.canary import (
+from rollouts.model.spec import RolloutSpec
+from rollouts.strategy.canary import (
     CreateReplicaSet,
     PatchReplicaSet,
     PatchService,
     approximate_weighted_counts,
     basic_canary_counts,
 )
-from rollouts.model.spec import RolloutSpec
 from rollouts.strategy.replicasets import REVISION, SCALE_DOWN_DEADLINE, ReplicaSetView
 
 STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "30s"}}, {"setWeight": 80}]
@@ -122,7 +122,7 @@ def test_first_deploy_goes_straight_to_full_size() -> None:
 
 
 def PatchRolloutMetadata_type() -> type:
-    from rollouts.canary import PatchRolloutMetadata
+    from rollouts.strategy.canary import PatchRolloutMetadata
 
     return PatchRolloutMetadata
 
@@ -407,7 +407,7 @@ def test_workload_ref_scales_the_deployment_down_progressively() -> None:
 
 
 def test_restart_deletes_pods_in_batches() -> None:
-    from rollouts.canary import DeletePod, Observed, plan
+    from rollouts.strategy.canary import DeletePod, Observed, plan
 
     world = deployed(maxUnavailable=1, maxSurge=0)
     rs = next(iter(world.rss.values()))

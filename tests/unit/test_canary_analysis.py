@@ -11,8 +11,8 @@ import pytest
 from test_canary_world import World, merge, rollout
 
 from rollouts import canary_analysis as ca
-from rollouts.canary import DeleteAnalysisRun, PatchAnalysisRun
 from rollouts.cli.actions import abort_patches, promote_patches, retry_patches
+from rollouts.strategy.canary import DeleteAnalysisRun, PatchAnalysisRun
 
 FAILED_MESSAGE = 'Metric "success-rate" assessed Failed due to failed (1) > failureLimit (0)'
 

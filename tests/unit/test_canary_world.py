@@ -8,8 +8,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollouts import canary
-from rollouts.canary import (
+from rollouts.strategy import canary
+from rollouts.strategy.canary import (
     CreateAnalysisRun,
     CreateReplicaSet,
     DeleteAnalysisRun,

@@ -11,9 +11,9 @@ from typing import Any
 import jsonpatch
 from test_canary_world import World, merge, rollout
 
-from rollouts import canary
-from rollouts.canary import Observed, Plan, WriteRoutingObject
 from rollouts.model.spec import HASH_LABEL
+from rollouts.strategy import canary
+from rollouts.strategy.canary import Observed, Plan, WriteRoutingObject
 from rollouts.traffic.router import ObjectRef
 
 INGRESS = ("networking.k8s.io/v1", "Ingress", "ingresses")

@@ -31,7 +31,7 @@ from typing import Any
 import kopf
 
 from analysis.controller import JOB_LABEL_SELECTOR, AnalysisController
-from rollouts import bluegreen, kube
+from rollouts import kube
 from rollouts.kube import (
     ANALYSISRUNS,
     ANALYSISTEMPLATES,
@@ -51,6 +51,7 @@ from rollouts.kube import (
 from rollouts.metrics import Metrics, serve
 from rollouts.model.spec import HASH_LABEL
 from rollouts.reconciler import Reconciler, routing_refs, uses_analysis
+from rollouts.strategy import bluegreen
 from rollouts.strategy.replicasets import MANAGED_BY
 
 log = logging.getLogger("pyrollouts.operator")

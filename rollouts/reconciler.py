@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rollouts import bluegreen
 from rollouts.canary_traffic import TRAFFIC_ROUTING_ERROR_REASON
 from rollouts.kube import (
     ANALYSISRUNS,
@@ -37,7 +36,7 @@ from rollouts.kube import (
     kind_of,
 )
 from rollouts.model.conditions import FAILED_RS_CREATE_MESSAGE, FAILED_RS_CREATE_REASON, PROGRESSING
-from rollouts.strategy import canary
+from rollouts.strategy import bluegreen, canary
 from rollouts.strategy.canary import (
     CreateAnalysisRun,
     CreateReplicaSet,

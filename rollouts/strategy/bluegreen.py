@@ -28,11 +28,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rollouts import canary_analysis as ca
 from rollouts.model import conditions as cs
 from rollouts.model.hashing import pod_template_hash, template_digest
 from rollouts.model.labelselector import format_label_selector
 from rollouts.model.spec import HASH_LABEL, BlueGreenSpec, PodMetadata, validate_rollout
+from rollouts.strategy import analysis as ca
 from rollouts.strategy.canary import (
     Observed,
     PatchPod,

@@ -22,7 +22,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollouts import canary_analysis as ca
 from rollouts import canary_traffic as ct
 from rollouts.model import conditions as cs
 from rollouts.model.hashing import pod_template_hash, step_hash, template_digest
@@ -37,6 +36,7 @@ from rollouts.model.spec import (
     max_traffic_weight,
     validate_rollout,
 )
+from rollouts.strategy import analysis as ca
 from rollouts.strategy.replicasets import (
     EPHEMERAL_METADATA,
     MANAGED_BY,
@@ -1336,7 +1336,7 @@ class _Planner:
     # ------------------------------------------------------------------ analysis
 
     def _reconcile_analysis(self) -> None:
-        """Argo's ``reconcileAnalysisRuns`` (see :mod:`rollouts.canary_analysis`)."""
+        """Argo's ``reconcileAnalysisRuns`` (see :mod:`rollouts.strategy.analysis`)."""
         assert self.new_rs is not None
         _, index = current_step(self.ro, self.old)
         outcome = ca.reconcile(self._analysis_input(index))

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rollouts.canary_traffic import TRAFFIC_ROUTING_ERROR_REASON
 from rollouts.kube import (
     ANALYSISRUNS,
     ANALYSISTEMPLATES,
@@ -56,6 +55,7 @@ from rollouts.strategy.canary import (
     merge_patch,
 )
 from rollouts.strategy.replicasets import format_time
+from rollouts.strategy.traffic import TRAFFIC_ROUTING_ERROR_REASON
 from rollouts.traffic.registry import build_routers
 from rollouts.traffic.router import ObjectRef
 

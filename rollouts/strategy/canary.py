@@ -22,7 +22,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollouts import canary_traffic as ct
 from rollouts.model import conditions as cs
 from rollouts.model.hashing import pod_template_hash, step_hash, template_digest
 from rollouts.model.labelselector import format_label_selector
@@ -37,6 +36,7 @@ from rollouts.model.spec import (
     validate_rollout,
 )
 from rollouts.strategy import analysis as ca
+from rollouts.strategy import traffic as ct
 from rollouts.strategy.replicasets import (
     EPHEMERAL_METADATA,
     MANAGED_BY,

@@ -1,7 +1,7 @@
 """The AnalysisRun controller: the I/O around :mod:`analysis.runner`.
 
 Runs in the ``pyrollouts controller`` process: :mod:`rollouts.operator` feeds AnalysisRuns, the Jobs
-we create and the templates into the shared :class:`~rollouts.kube.Cache` and calls the ``on_*``
+we create and the templates into the shared :class:`~rollouts.controller.client.Cache` and calls the ``on_*``
 methods; a work queue keyed per run calls :meth:`AnalysisController.reconcile`, which measures what
 is due (all due metrics of a run concurrently), writes the status with the run's resourceVersion and
 asks to be woken when the next measurement is due (never by polling).
@@ -40,8 +40,8 @@ from analysis.runner import (
     ttl_deadline,
 )
 from analysis.spec import ArgError, provider_kind, referenced_args, substitute, validate_run_spec, validate_template
-from rollouts import kube
-from rollouts.kube import (
+from rollouts.controller import client as kube
+from rollouts.controller.client import (
     ANALYSISRUNS,
     ANALYSISTEMPLATES,
     CLUSTERANALYSISTEMPLATES,

@@ -3,7 +3,7 @@
 - kopf runs the watch streams (Rollouts, ReplicaSets and Pods carrying our hash label, Services,
   Deployments). Only *index* and low-level *event* handlers are registered: kopf needs no
   progress or diff-base storage for those and writes nothing to our objects (no annotations, no
-  finalizers). The index handlers fill our :class:`~rollouts.kube.Cache` during the initial
+  finalizers). The index handlers fill our :class:`~rollouts.controller.client.Cache` during the initial
   listing; kopf holds every event handler back until all those listings are complete, so the first
   reconcile already sees every ReplicaSet (a controller that reconciled from a half-filled cache
   could think a Rollout has no stable ReplicaSet).
@@ -31,8 +31,8 @@ from typing import Any
 import kopf
 
 from analysis.controller import JOB_LABEL_SELECTOR, AnalysisController
-from rollouts import kube
-from rollouts.kube import (
+from rollouts.controller import client as kube
+from rollouts.controller.client import (
     ANALYSISRUNS,
     ANALYSISTEMPLATES,
     CLUSTERANALYSISTEMPLATES,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rollouts.kube import (
+from rollouts.controller.client import (
     ANALYSISRUNS,
     ANALYSISTEMPLATES,
     CLUSTERANALYSISTEMPLATES,

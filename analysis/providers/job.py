@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from analysis.phases import AnalysisPhase
 from analysis.providers.base import Context, Measurement, format_time
-from rollouts.kube import JOBS, ApiError, Cache, Client
+from rollouts.controller.client import JOBS, ApiError, Cache, Client
 
 __all__ = ["JOB_NAME_KEY", "METRIC_LABEL", "POLL_SECONDS", "RUN_LABEL", "RUN_UID_LABEL", "JobProvider", "job_name"]
 

@@ -1,0 +1,1 @@
+"""The controller process: kopf wiring, work queue, reconcilers, the API client and caches, metrics."""

@@ -1,6 +1,6 @@
 """The AnalysisRun controller: the I/O around :mod:`analysis.runner`.
 
-Runs in the ``pyrollouts controller`` process: :mod:`rollouts.operator` feeds AnalysisRuns, the Jobs
+Runs in the ``pyrollouts controller`` process: :mod:`rollouts.controller.operator` feeds AnalysisRuns, the Jobs
 we create and the templates into the shared :class:`~rollouts.controller.client.Cache` and calls the ``on_*``
 methods; a work queue keyed per run calls :meth:`AnalysisController.reconcile`, which measures what
 is due (all due metrics of a run concurrently), writes the status with the run's resourceVersion and

@@ -26,7 +26,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _controller(args: argparse.Namespace) -> int:
-    from rollouts.operator import run_controller
+    from rollouts.controller.operator import run_controller
 
     asyncio.run(
         run_controller(args.kubeconfig, args.namespace or [], args.metrics_port, args.health_port, args.verbose)

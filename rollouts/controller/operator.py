@@ -13,7 +13,7 @@
   cannot watch a kind that is not served). Ingresses, always served, are also watched so that a change
   to a stable or canary Ingress requeues its Rollout at once; for the CRD kinds (TrafficSplit,
   VirtualService, HTTPRoute, ...) a Rollout with a router is requeued at least every 30 s (see
-  :data:`rollouts.reconciler.ROUTING_RESYNC_SECONDS`).
+  :data:`rollouts.controller.reconciler.ROUTING_RESYNC_SECONDS`).
 - :class:`WorkQueue` runs one reconcile at a time per Rollout (many Rollouts in parallel),
   coalesces bursts of events, and wakes a Rollout at the time its plan asked for (pause
   durations, scale-down delays, progress deadlines) instead of polling.
@@ -48,9 +48,9 @@ from rollouts.controller.client import (
     Client,
     Connection,
 )
+from rollouts.controller.reconciler import Reconciler, routing_refs, uses_analysis
 from rollouts.metrics import Metrics, serve
 from rollouts.model.spec import HASH_LABEL
-from rollouts.reconciler import Reconciler, routing_refs, uses_analysis
 from rollouts.strategy import bluegreen
 from rollouts.strategy.replicasets import MANAGED_BY
 

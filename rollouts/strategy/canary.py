@@ -3,7 +3,7 @@
 ``plan(observed)`` reads a Rollout, its ReplicaSets, the Services it names, its workload reference
 and (when a restart is pending) its pods, and returns a :class:`Plan`: the writes to make, in a
 crash-safe order, the Rollout's new status, the Kubernetes Events to record and when to look again.
-It never talks to the API; :mod:`rollouts.reconciler` carries the plan out.
+It never talks to the API; :mod:`rollouts.controller.reconciler` carries the plan out.
 
 The logic follows Argo Rollouts' canary reconciler (``rollout/canary.go``, ``rollout/sync.go``,
 ``utils/replicaset/canary.go``) so that replica counts, step progress, phases, conditions and event

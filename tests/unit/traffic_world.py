@@ -79,7 +79,7 @@ class RoutedWorld(World):
         self.routing[ref] = copy.deepcopy(obj)
 
     def observed(self) -> Observed:
-        from rollouts.reconciler import routing_refs
+        from rollouts.controller.reconciler import routing_refs
 
         obs = super().observed()
         refs = routing_refs(self.ro)

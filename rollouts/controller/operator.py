@@ -48,8 +48,8 @@ from rollouts.controller.client import (
     Client,
     Connection,
 )
+from rollouts.controller.metrics import Metrics, serve
 from rollouts.controller.reconciler import Reconciler, routing_refs, uses_analysis
-from rollouts.metrics import Metrics, serve
 from rollouts.model.spec import HASH_LABEL
 from rollouts.strategy import bluegreen
 from rollouts.strategy.replicasets import MANAGED_BY

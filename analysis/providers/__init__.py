@@ -1,1 +1,1 @@
-"""Metric providers: Prometheus, Web, Job and the statistical judge (registered in analysis.controller)."""
+"""Metric providers: Prometheus, Web, Job and the statistical judge (registered in rollouts.controller.analysisruns)."""

@@ -30,8 +30,8 @@ from typing import Any
 
 import kopf
 
-from analysis.controller import JOB_LABEL_SELECTOR, AnalysisController
 from rollouts.controller import client as kube
+from rollouts.controller.analysisruns import JOB_LABEL_SELECTOR, AnalysisController
 from rollouts.controller.client import (
     ANALYSISRUNS,
     ANALYSISTEMPLATES,

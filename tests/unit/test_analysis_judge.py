@@ -691,10 +691,10 @@ def test_lint_and_the_template_condition_name_a_bad_judge_field(tmp_path: Any) -
 
     import yaml
 
-    from analysis.controller import template_status
     from analysis.spec import validate_template
     from rollouts import schema
     from rollouts.cli import lint
+    from rollouts.controller.analysisruns import template_status
 
     path = pathlib.Path(__file__).resolve().parents[2] / "examples" / "analysis-template-judge.yaml"
     template = yaml.safe_load(path.read_text())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from analysis.controller import template_status
+from rollouts.controller.analysisruns import template_status
 
 T0 = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(minutes=5)

@@ -14,9 +14,7 @@ import re
 import secrets
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from rollouts.model.labelselector import format_label_selector
@@ -34,16 +32,10 @@ from rollouts.sandbox.errors import (
 from rollouts.sandbox.jsoncopy import json_copy
 from rollouts.sandbox.patches import apply_patch, json_patch, merge_patch, strategic_merge_patch
 from rollouts.sandbox.resources import Registry, ResourceType, types_from_crd
-from rollouts.sandbox.selectors import (
-    FieldMatcher,
-    Requirement,
-    matches_labels,
-    parse_field_selector,
-    parse_label_selector,
-)
+from rollouts.sandbox.selectors import matches_labels, parse_field_selector, parse_label_selector
+from rollouts.sandbox.watches import Event, EventHub, Watcher, WatchItem
 
-HISTORY_LIMIT = 50_000
-WATCH_QUEUE_LIMIT = 100_000
+HISTORY_LIMIT = 50_000  # events a watch can resume from (the window an etcd compaction leaves)
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -57,73 +49,6 @@ ObjKey = tuple[str, str]  # (namespace, name)
 
 def now_rfc3339(clock: Callable[[], float] = time.time) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock()))
-
-
-@dataclass
-class Event:
-    rv: int
-    key: str
-    type: str  # ADDED, MODIFIED, DELETED
-    obj: dict[str, Any]
-    old: dict[str, Any] | None
-
-
-@dataclass(eq=False)
-class Watcher:
-    """One open watch: a filter and the queue its events go to."""
-
-    key: str
-    namespace: str | None
-    labels: list[Requirement]
-    fields: FieldMatcher | None
-    queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = field(default_factory=asyncio.Queue)
-    closed: bool = False
-
-    def _matches(self, obj: Mapping[str, Any] | None) -> bool:
-        if obj is None:
-            return False
-        meta = obj.get("metadata") or {}
-        if self.namespace is not None and meta.get("namespace") != self.namespace:
-            return False
-        if not matches_labels(self.labels, meta.get("labels")):
-            return False
-        return self.fields is None or self.fields(obj)
-
-    def translate(self, event: Event) -> tuple[str, dict[str, Any]] | None:
-        """What this watcher sees of an event: objects entering or leaving its selector become ADDED/DELETED."""
-        if event.key != self.key:
-            return None
-        now_in = event.type != "DELETED" and self._matches(event.obj)
-        was_in = (
-            self._matches(event.old)
-            if event.type == "MODIFIED"
-            else event.type == "DELETED" and self._matches(event.obj)
-        )
-        if event.type == "ADDED":
-            return ("ADDED", event.obj) if now_in else None
-        if event.type == "DELETED":
-            return ("DELETED", event.obj) if was_in else None
-        if now_in and was_in:
-            return ("MODIFIED", event.obj)
-        if now_in:
-            return ("ADDED", event.obj)
-        if was_in:
-            return ("DELETED", event.obj)
-        return None
-
-    def offer(self, item: tuple[str, dict[str, Any]]) -> None:
-        if self.closed:
-            return
-        if self.queue.qsize() >= WATCH_QUEUE_LIMIT:
-            # A watcher that cannot keep up is dropped, as the real server does; the client relists.
-            self.close()
-            return
-        self.queue.put_nowait(item)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.queue.put_nowait(None)
 
 
 def _get_path(obj: Mapping[str, Any], path: str) -> Any:
@@ -173,10 +98,7 @@ class Store:
         self.clock = clock
         self._objects: dict[str, dict[ObjKey, dict[str, Any]]] = {}
         self._rv = 1
-        self._history: deque[Event] = deque(maxlen=HISTORY_LIMIT)
-        self._oldest_rv = 1
-        self._watchers: set[Watcher] = set()
-        self._listeners: list[Callable[[Event], None]] = []
+        self.events = EventHub(HISTORY_LIMIT)
         self._by_uid: dict[str, tuple[str, ObjKey]] = {}
         self._dependents: dict[str, set[tuple[str, ObjKey]]] = {}
         self._applied: dict[tuple[str, ObjKey, str], dict[str, Any]] = {}
@@ -197,7 +119,7 @@ class Store:
 
     def subscribe(self, listener: Callable[[Event], None]) -> None:
         """In-process controllers (the simulated workloads) hear every event synchronously."""
-        self._listeners.append(listener)
+        self.events.subscribe(listener)
 
     def _table(self, rtype: ResourceType) -> dict[ObjKey, dict[str, Any]]:
         return self._objects.setdefault(rtype.key, {})
@@ -205,17 +127,6 @@ class Store:
     def _next_rv(self) -> int:
         self._rv += 1
         return self._rv
-
-    def _emit(self, event: Event) -> None:
-        if len(self._history) == self._history.maxlen:
-            self._oldest_rv = self._history[0].rv
-        self._history.append(event)
-        for watcher in list(self._watchers):
-            item = watcher.translate(event)
-            if item is not None:
-                watcher.offer(item)
-        for listener in self._listeners:
-            listener(event)
 
     def _store(
         self, rtype: ResourceType, key: ObjKey, obj: dict[str, Any], old: dict[str, Any] | None
@@ -226,7 +137,7 @@ class Store:
         uid = obj["metadata"]["uid"]
         self._by_uid[uid] = (rtype.key, key)
         self._index_owners(rtype.key, key, old, obj)
-        self._emit(Event(rv, rtype.key, "MODIFIED" if old is not None else "ADDED", obj, old))
+        self.events.emit(Event(rv, rtype.key, "MODIFIED" if old is not None else "ADDED", obj, old))
         if obj["metadata"].get("ownerReferences"):
             self._schedule_dangling_check(rtype.key, key)
         return obj
@@ -349,40 +260,25 @@ class Store:
         label_selector: str = "",
         field_selector: str = "",
         send_initial_events: bool | None = None,
-    ) -> tuple[Watcher, builtins.list[tuple[str, dict[str, Any]]]]:
+    ) -> tuple[Watcher, builtins.list[WatchItem]]:
         """Open a watch; returns it with the events it must send first (replayed or synthetic ADDED)."""
         labels = parse_label_selector(label_selector)
         fields = (
             parse_field_selector(field_selector, rtype.extra_field_selectors, rtype.kind) if field_selector else None
         )
         watcher = Watcher(rtype.key, namespace if rtype.namespaced else None, labels, fields)
-        backlog: list[tuple[str, dict[str, Any]]] = []
         if resource_version in ("", "0") or send_initial_events:
-            for obj in self.objects(rtype, namespace):
-                if watcher._matches(obj):
-                    backlog.append(("ADDED", obj))
+            backlog = [("ADDED", obj) for obj in self.objects(rtype, namespace) if watcher.matches(obj)]
         else:
-            try:
-                since = int(resource_version)
-            except ValueError as exc:
-                raise bad_request(f'invalid resource version "{resource_version}"') from exc
-            if since < self._oldest_rv:
-                raise ApiError(410, "Expired", f"too old resource version: {since} ({self._oldest_rv})")
-            for event in self._history:
-                if event.rv > since:
-                    item = watcher.translate(event)
-                    if item is not None:
-                        backlog.append(item)
-        self._watchers.add(watcher)
+            backlog = self.events.replay(watcher, resource_version)
+        self.events.add(watcher)
         return watcher, backlog
 
     def stop_watch(self, watcher: Watcher) -> None:
-        self._watchers.discard(watcher)
+        self.events.stop(watcher)
 
     def close_all_watches(self) -> None:
-        for watcher in list(self._watchers):
-            watcher.close()
-        self._watchers.clear()
+        self.events.close_all()
 
     # ------------------------------------------------------------------ create
 
@@ -941,7 +837,7 @@ class Store:
         self._index_owners(rtype.key, key, current, None)
         for akey in [a for a in self._applied if a[0] == rtype.key and a[1] == key]:
             del self._applied[akey]
-        self._emit(Event(rv, rtype.key, "DELETED", final, None))
+        self.events.emit(Event(rv, rtype.key, "DELETED", final, None))
         self._after_delete(rtype, final)
         return final
 

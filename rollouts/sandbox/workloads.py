@@ -21,7 +21,8 @@ from rollouts.sandbox.errors import ApiError
 from rollouts.sandbox.jsoncopy import json_copy
 from rollouts.sandbox.resources import ResourceType
 from rollouts.sandbox.selectors import matches_labels, parse_label_selector, selector_from_label_selector
-from rollouts.sandbox.store import Event, Store, now_rfc3339
+from rollouts.sandbox.store import Store, now_rfc3339
+from rollouts.sandbox.watches import Event
 
 log = logging.getLogger("pyrollouts.sandbox.workloads")
 

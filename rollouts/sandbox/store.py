@@ -6,7 +6,6 @@ in place: every write stores a new dict, which lets readers serialise them witho
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import builtins
 import json
@@ -29,6 +28,7 @@ from rollouts.sandbox.errors import (
     invalid,
     not_found,
 )
+from rollouts.sandbox.garbage import GarbageCollector
 from rollouts.sandbox.jsoncopy import json_copy
 from rollouts.sandbox.patches import apply_patch, json_patch, merge_patch, strategic_merge_patch
 from rollouts.sandbox.resources import Registry, ResourceType, types_from_crd
@@ -99,8 +99,7 @@ class Store:
         self._objects: dict[str, dict[ObjKey, dict[str, Any]]] = {}
         self._rv = 1
         self.events = EventHub(HISTORY_LIMIT)
-        self._by_uid: dict[str, tuple[str, ObjKey]] = {}
-        self._dependents: dict[str, set[tuple[str, ObjKey]]] = {}
+        self.garbage = GarbageCollector(self)
         self._applied: dict[tuple[str, ObjKey, str], dict[str, Any]] = {}
         self._cluster_ip = 0
         self.create_internal(self._rtype("", "namespaces"), "", {"metadata": {"name": "default"}})
@@ -134,56 +133,11 @@ class Store:
         rv = self._next_rv()
         obj["metadata"]["resourceVersion"] = str(rv)
         self._table(rtype)[key] = obj
-        uid = obj["metadata"]["uid"]
-        self._by_uid[uid] = (rtype.key, key)
-        self._index_owners(rtype.key, key, old, obj)
+        self.garbage.track(rtype.key, key, old, obj)
         self.events.emit(Event(rv, rtype.key, "MODIFIED" if old is not None else "ADDED", obj, old))
         if obj["metadata"].get("ownerReferences"):
-            self._schedule_dangling_check(rtype.key, key)
+            self.garbage.schedule_dangling_check(rtype.key, key)
         return obj
-
-    def _schedule_dangling_check(self, rkey: str, key: ObjKey) -> None:
-        """The garbage collector looks at every object that names owners, a moment after the write."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # a bare Store (unit tests) has no garbage collector
-        loop.call_soon(self._collect_if_dangling, rkey, key)
-
-    def _collect_if_dangling(self, rkey: str, key: ObjKey) -> None:
-        """As the garbage collector's attemptToDeleteItem: with no owner left the object is deleted; with
-        some owners left, the references to missing owners are removed."""
-        obj = self._objects.get(rkey, {}).get(key)
-        rtype = self.registry.by_key(rkey)
-        if obj is None or rtype is None:
-            return
-        refs = obj["metadata"].get("ownerReferences") or []
-        dangling = [r for r in refs if r.get("uid") not in self._by_uid]
-        if not dangling:
-            return
-        try:
-            if len(dangling) == len(refs):
-                if not obj["metadata"].get("deletionTimestamp"):
-                    finalizers = obj["metadata"].get("finalizers") or []
-                    policy = "Foreground" if "foregroundDeletion" in finalizers else "Background"
-                    self._delete(rtype, key[0], key[1], policy)
-            else:
-                new = json_copy(obj)
-                new["metadata"]["ownerReferences"] = [r for r in refs if r not in dangling]
-                self._replace(rtype, obj, new, "", False)
-        except ApiError:
-            pass  # the next write retries, as the collector's queue would
-
-    def _index_owners(
-        self, rkey: str, key: ObjKey, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
-    ) -> None:
-        for obj, add in ((old, False), (new, True)):
-            for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or []:
-                deps = self._dependents.setdefault(ref.get("uid", ""), set())
-                if add:
-                    deps.add((rkey, key))
-                else:
-                    deps.discard((rkey, key))
 
     def _object_key(self, rtype: ResourceType, namespace: str, name: str) -> ObjKey:
         return (namespace if rtype.namespaced else "", name)
@@ -199,6 +153,10 @@ class Store:
 
     def find(self, rtype: ResourceType, namespace: str, name: str) -> dict[str, Any] | None:
         return self._table(rtype).get(self._object_key(rtype, namespace, name))
+
+    def object_at(self, rkey: str, key: ObjKey) -> dict[str, Any] | None:
+        """The object stored under a resource key and (namespace, name), whether or not its kind is served."""
+        return self._objects.get(rkey, {}).get(key)
 
     def objects(self, rtype: ResourceType, namespace: str | None = None) -> list[dict[str, Any]]:
         """All objects of a type (one namespace or all), in etcd key order."""
@@ -807,10 +765,12 @@ class Store:
         if rtype.key == "/namespaces":
             ns = self._delete_namespace(rtype, current)
             return ns, self.find(rtype, "", name) is None
-        if propagation == "Foreground" and self._dependents.get(meta["uid"]) and "foregroundDeletion" not in finalizers:
+        if propagation == "Foreground" and self.garbage.has_dependents(meta["uid"]) and (
+            "foregroundDeletion" not in finalizers
+        ):
             finalizers.append("foregroundDeletion")
         if propagation == "Orphan":
-            self._orphan_dependents(meta["uid"])
+            self.garbage.orphan_dependents(meta["uid"])
         if finalizers:
             if meta.get("deletionTimestamp"):
                 return current, False
@@ -822,8 +782,8 @@ class Store:
             new["metadata"].pop("resourceVersion", None)
             stored = self._store(rtype, self._object_key(rtype, namespace, name), new, current)
             if "foregroundDeletion" in finalizers:
-                self._delete_dependents(meta["uid"], "Foreground")
-                stored = self._finish_foreground(meta["uid"]) or stored
+                self.garbage.delete_dependents(meta["uid"], "Foreground")
+                stored = self.garbage.finish_foreground(meta["uid"]) or stored
             return stored, self.find(rtype, namespace, name) is None
         return self._remove(rtype, current), True
 
@@ -833,8 +793,7 @@ class Store:
         self._table(rtype).pop(key, None)
         rv = self._next_rv()
         final = {**current, "metadata": {**meta, "resourceVersion": str(rv)}}
-        self._by_uid.pop(meta["uid"], None)
-        self._index_owners(rtype.key, key, current, None)
+        self.garbage.untrack(rtype.key, key, current)
         for akey in [a for a in self._applied if a[0] == rtype.key and a[1] == key]:
             del self._applied[akey]
         self.events.emit(Event(rv, rtype.key, "DELETED", final, None))
@@ -842,12 +801,7 @@ class Store:
         return final
 
     def _after_delete(self, rtype: ResourceType, final: dict[str, Any]) -> None:
-        uid = final["metadata"]["uid"]
-        # Background garbage collection: the owner is gone, so are its dependents.
-        self._delete_dependents(uid, "Background")
-        self._dependents.pop(uid, None)
-        for ref in final["metadata"].get("ownerReferences") or []:
-            self._finish_foreground(ref.get("uid", ""))
+        self.garbage.owner_removed(final)
         if rtype.key == "apiextensions.k8s.io/customresourcedefinitions":
             spec = final.get("spec") or {}
             group, plural = spec.get("group", ""), (spec.get("names") or {}).get("plural", "")
@@ -859,54 +813,6 @@ class Store:
         if rtype.namespaced:
             # The last object of a terminating namespace lets the namespace go.
             self.finish_namespace(final["metadata"].get("namespace", ""))
-
-    def _delete_dependents(self, owner_uid: str, propagation: str) -> None:
-        for rkey, key in sorted(self._dependents.get(owner_uid, set())):
-            dtype = self.registry.by_key(rkey)
-            obj = self._objects.get(rkey, {}).get(key)
-            if dtype is None or obj is None or obj["metadata"].get("deletionTimestamp"):
-                continue
-            self._delete(dtype, key[0], key[1], propagation)
-
-    def _blocking_dependents(self, owner_uid: str) -> bool:
-        """Whether a dependent still blocks its owner's foreground deletion (blockOwnerDeletion: true),
-        as the garbage collector decides it; other dependents are deleted but not waited for."""
-        for rkey, key in self._dependents.get(owner_uid, set()):
-            obj = self._objects.get(rkey, {}).get(key)
-            for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or []:
-                if ref.get("uid") == owner_uid and ref.get("blockOwnerDeletion"):
-                    return True
-        return False
-
-    def _finish_foreground(self, owner_uid: str) -> dict[str, Any] | None:
-        located = self._by_uid.get(owner_uid)
-        if located is None:
-            return None
-        rkey, key = located
-        owner = self._objects.get(rkey, {}).get(key)
-        rtype = self.registry.by_key(rkey)
-        if owner is None or rtype is None:
-            return None
-        finalizers = owner["metadata"].get("finalizers") or []
-        if "foregroundDeletion" not in finalizers or self._blocking_dependents(owner_uid):
-            return None
-        new = json_copy(owner)
-        new["metadata"]["finalizers"] = [f for f in finalizers if f != "foregroundDeletion"]
-        return self._replace(rtype, owner, new, "", False)
-
-    def _orphan_dependents(self, owner_uid: str) -> None:
-        for rkey, key in sorted(self._dependents.get(owner_uid, set())):
-            dtype = self.registry.by_key(rkey)
-            obj = self._objects.get(rkey, {}).get(key)
-            if dtype is None or obj is None:
-                continue
-            new = json_copy(obj)
-            new["metadata"]["ownerReferences"] = [
-                r for r in new["metadata"].get("ownerReferences") or [] if r.get("uid") != owner_uid
-            ]
-            if not new["metadata"]["ownerReferences"]:
-                del new["metadata"]["ownerReferences"]
-            self._replace(dtype, obj, new, "", False)
 
     def _delete_namespace(self, rtype: ResourceType, current: dict[str, Any]) -> dict[str, Any]:
         name = current["metadata"]["name"]

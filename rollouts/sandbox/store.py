@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from rollouts.model.labelselector import format_label_selector
-from rollouts.sandbox import admission
+from rollouts.sandbox import admission, crds
+from rollouts.sandbox.defaults import BuiltinDefaults
 from rollouts.sandbox.errors import (
     STALE_OBJECT,
     ApiError,
@@ -31,7 +32,7 @@ from rollouts.sandbox.errors import (
 from rollouts.sandbox.garbage import GarbageCollector
 from rollouts.sandbox.jsoncopy import json_copy
 from rollouts.sandbox.patches import apply_patch, json_patch, merge_patch, strategic_merge_patch
-from rollouts.sandbox.resources import Registry, ResourceType, types_from_crd
+from rollouts.sandbox.resources import Registry, ResourceType
 from rollouts.sandbox.selectors import matches_labels, parse_field_selector, parse_label_selector
 from rollouts.sandbox.watches import Event, EventHub, Watcher, WatchItem
 
@@ -101,7 +102,7 @@ class Store:
         self.events = EventHub(HISTORY_LIMIT)
         self.garbage = GarbageCollector(self)
         self._applied: dict[tuple[str, ObjKey, str], dict[str, Any]] = {}
-        self._cluster_ip = 0
+        self.defaults = BuiltinDefaults()
         self.create_internal(self._rtype("", "namespaces"), "", {"metadata": {"name": "default"}})
         self.create_internal(self._rtype("", "namespaces"), "", {"metadata": {"name": "kube-system"}})
 
@@ -287,7 +288,7 @@ class Store:
         if rtype.has_status:
             obj.pop("status", None)
         obj = self._admit(rtype, obj, None, field_validation)
-        self._builtin_defaults(rtype, obj)
+        self.defaults.apply(rtype, obj)
         if field_manager:
             _record_manager(obj, field_manager, "Update", now_rfc3339(self.clock))
         if dry_run:
@@ -371,46 +372,6 @@ class Store:
             return admission.admit_custom_resource(rtype, obj, field_validation)
         admission.admit_builtin(rtype, obj, old)
         return obj
-
-    def _builtin_defaults(self, rtype: ResourceType, obj: dict[str, Any]) -> None:
-        if rtype.key == "/services":
-            spec = obj.setdefault("spec", {})
-            spec.setdefault("type", "ClusterIP")
-            spec.setdefault("sessionAffinity", "None")
-            if spec.get("clusterIP") in (None, ""):
-                self._cluster_ip += 1
-                spec["clusterIP"] = f"10.96.{self._cluster_ip // 250}.{self._cluster_ip % 250 + 1}"
-                spec["clusterIPs"] = [spec["clusterIP"]]
-        elif rtype.key == "/namespaces":
-            obj.setdefault("spec", {"finalizers": ["kubernetes"]})
-            obj["status"] = {"phase": "Active"}
-            labels = obj["metadata"].setdefault("labels", {})
-            labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
-        elif rtype.key == "/pods" and "status" not in obj:
-            obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
-        elif rtype.key == "apiextensions.k8s.io/customresourcedefinitions" and "status" not in obj:
-            names = (obj.get("spec") or {}).get("names") or {}
-            obj["status"] = {
-                "acceptedNames": names,
-                "storedVersions": [v["name"] for v in obj["spec"].get("versions") or [] if v.get("storage")],
-                "conditions": [
-                    {
-                        "type": t,
-                        "status": "True",
-                        "reason": r,
-                        "message": m,
-                        "lastTransitionTime": obj["metadata"]["creationTimestamp"],
-                    }
-                    for t, r, m in (
-                        ("NamesAccepted", "NoConflicts", "no conflicts found"),
-                        ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
-                    )
-                ],
-            }
-        elif rtype.key in ("apps/deployments", "apps/replicasets"):
-            obj.setdefault("spec", {}).setdefault("replicas", 1)
-        elif rtype.key == "/secrets" and not obj.get("type"):
-            obj["type"] = "Opaque"
 
     # ------------------------------------------------------------------ update / patch
 
@@ -802,17 +763,20 @@ class Store:
 
     def _after_delete(self, rtype: ResourceType, final: dict[str, Any]) -> None:
         self.garbage.owner_removed(final)
-        if rtype.key == "apiextensions.k8s.io/customresourcedefinitions":
-            spec = final.get("spec") or {}
-            group, plural = spec.get("group", ""), (spec.get("names") or {}).get("plural", "")
-            for obj in list(self._objects.get(f"{group}/{plural}", {}).values()):
-                crtype = self.registry.by_key(f"{group}/{plural}")
-                if crtype is not None:
-                    self._remove(crtype, obj)
-            self.registry.remove_crd(group, plural)
+        if rtype.key == crds.CRDS:
+            self._remove_custom_resources(final)
         if rtype.namespaced:
             # The last object of a terminating namespace lets the namespace go.
             self.finish_namespace(final["metadata"].get("namespace", ""))
+
+    def _remove_custom_resources(self, crd: dict[str, Any]) -> None:
+        """A deleted CRD takes its custom resources with it, and its kinds are no longer served."""
+        group, plural = crds.served_resource(crd)
+        for obj in list(self._objects.get(f"{group}/{plural}", {}).values()):
+            crtype = self.registry.by_key(f"{group}/{plural}")
+            if crtype is not None:
+                self._remove(crtype, obj)
+        self.registry.remove_crd(group, plural)
 
     def _delete_namespace(self, rtype: ResourceType, current: dict[str, Any]) -> dict[str, Any]:
         name = current["metadata"]["name"]
@@ -863,12 +827,8 @@ class Store:
     # ------------------------------------------------------------------ side effects
 
     def _after_write(self, rtype: ResourceType, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
-        if rtype.key == "apiextensions.k8s.io/customresourcedefinitions":
-            spec = new.get("spec") or {}
-            group, plural = spec.get("group", ""), (spec.get("names") or {}).get("plural", "")
-            self.registry.remove_crd(group, plural)
-            for crtype in types_from_crd(new):
-                self.registry.add(crtype)
+        if rtype.key == crds.CRDS:
+            crds.register(self.registry, new)
         if rtype.namespaced:
             ns = new["metadata"].get("namespace", "")
             if old is not None and new["metadata"].get("deletionTimestamp"):

@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from rollouts.model.labelselector import format_label_selector
 from rollouts.sandbox import admission, crds
 from rollouts.sandbox.defaults import BuiltinDefaults
 from rollouts.sandbox.errors import (
@@ -31,8 +30,10 @@ from rollouts.sandbox.errors import (
 )
 from rollouts.sandbox.garbage import GarbageCollector
 from rollouts.sandbox.jsoncopy import json_copy
+from rollouts.sandbox.managedfields import record_manager, without_managed_fields
 from rollouts.sandbox.patches import apply_patch, json_patch, merge_patch, strategic_merge_patch
 from rollouts.sandbox.resources import Registry, ResourceType
+from rollouts.sandbox.scale import requested_replicas, scale_of, with_replicas
 from rollouts.sandbox.selectors import matches_labels, parse_field_selector, parse_label_selector
 from rollouts.sandbox.watches import Event, EventHub, Watcher, WatchItem
 
@@ -50,27 +51,6 @@ ObjKey = tuple[str, str]  # (namespace, name)
 
 def now_rfc3339(clock: Callable[[], float] = time.time) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock()))
-
-
-def _get_path(obj: Mapping[str, Any], path: str) -> Any:
-    current: Any = obj
-    for part in path.strip(".").split("."):
-        if not isinstance(current, Mapping):
-            return None
-        current = current.get(part)
-    return current
-
-
-def _set_path(obj: dict[str, Any], path: str, value: Any) -> None:
-    parts = path.strip(".").split(".")
-    current = obj
-    for part in parts[:-1]:
-        nxt = current.get(part)
-        if not isinstance(nxt, dict):
-            nxt = {}
-            current[part] = nxt
-        current = nxt
-    current[parts[-1]] = value
 
 
 # Kinds whose registry answers a finished DELETE with the deleted object rather than a Status.
@@ -290,7 +270,7 @@ class Store:
         obj = self._admit(rtype, obj, None, field_validation)
         self.defaults.apply(rtype, obj)
         if field_manager:
-            _record_manager(obj, field_manager, "Update", now_rfc3339(self.clock))
+            record_manager(obj, field_manager, "Update", now_rfc3339(self.clock))
         if dry_run:
             return obj
         stored = self._store(rtype, key, obj, None)
@@ -487,12 +467,12 @@ class Store:
             if _spec_part(new, rtype.has_status) != _spec_part(current, rtype.has_status):
                 meta["generation"] = int(old_meta.get("generation", 1)) + 1
         new["metadata"].pop("resourceVersion", None)
-        if _same_object(_unmanaged(current), _unmanaged(new)):
+        if _same_object(without_managed_fields(current), without_managed_fields(new)):
             # A no-op write changes nothing, neither resourceVersion nor managedFields, as on a real server
             # (kubectl relies on it to print "patched (no change)").
             return current
         if field_manager and subresource != "status":
-            _record_manager(new, field_manager, "Update", now_rfc3339(self.clock))
+            record_manager(new, field_manager, "Update", now_rfc3339(self.clock))
         if dry_run:
             new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
             return new
@@ -597,7 +577,7 @@ class Store:
     def _record_apply(self, rtype: ResourceType, obj: dict[str, Any], manager: str) -> dict[str, Any]:
         # managedFields are informative only here; the applied configuration is kept aside for removals.
         updated = json_copy(obj)
-        _record_manager(updated, manager, "Apply", now_rfc3339(self.clock))
+        record_manager(updated, manager, "Apply", now_rfc3339(self.clock))
         meta = updated["metadata"]
         key = self._object_key(rtype, meta.get("namespace", ""), meta["name"])
         if _same_object(obj, updated):
@@ -610,25 +590,7 @@ class Store:
     def get_scale(self, rtype: ResourceType, namespace: str, name: str) -> dict[str, Any]:
         if rtype.scale is None:
             raise not_found(rtype.plural, rtype.group, name)
-        obj = self.get(rtype, namespace, name)
-        meta = obj["metadata"]
-        selector: Any = None
-        if rtype.scale.label_selector_path:
-            selector = _get_path(obj, rtype.scale.label_selector_path)
-        if rtype.builtin:
-            selector = format_label_selector((obj.get("spec") or {}).get("selector"))
-        status: dict[str, Any] = {"replicas": int(_get_path(obj, rtype.scale.status_replicas_path) or 0)}
-        if selector:
-            status["selector"] = selector
-        return {
-            "kind": "Scale",
-            "apiVersion": "autoscaling/v1",
-            "metadata": {
-                k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta
-            },
-            "spec": {"replicas": int(_get_path(obj, rtype.scale.spec_replicas_path) or 0)},
-            "status": status,
-        }
+        return scale_of(self.get(rtype, namespace, name), rtype.scale, rtype.builtin)
 
     def _write_scale(self, rtype: ResourceType, namespace: str, name: str, body: Any, dry_run: bool) -> dict[str, Any]:
         if rtype.scale is None:
@@ -639,22 +601,7 @@ class Store:
         rv = (body.get("metadata") or {}).get("resourceVersion")
         if rv and rv != current["metadata"]["resourceVersion"]:
             raise conflict(rtype.plural, rtype.group, name, STALE_OBJECT)
-        replicas = (body.get("spec") or {}).get("replicas")
-        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            raise invalid(
-                "Scale",
-                "autoscaling",
-                name,
-                [
-                    Cause(
-                        "spec.replicas",
-                        "FieldValueInvalid",
-                        f"Invalid value: {json.dumps(replicas)}: must be greater than or equal to 0",
-                    )
-                ],
-            )
-        new = json_copy(current)
-        _set_path(new, rtype.scale.spec_replicas_path, replicas)
+        new = with_replicas(current, rtype.scale, requested_replicas(name, body))
         self._replace(rtype, current, new, "", dry_run)
         return self.get_scale(rtype, namespace, name)
 
@@ -843,46 +790,6 @@ def _same_object(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
         return {**o, "metadata": {k: v for k, v in o["metadata"].items() if k != "resourceVersion"}}
 
     return strip(a) == strip(b)
-
-
-def _unmanaged(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "managedFields"}}
-
-
-def _record_manager(obj: dict[str, Any], manager: str, operation: str, timestamp: str) -> None:
-    meta = obj["metadata"]
-    entries = [
-        e
-        for e in meta.get("managedFields") or []
-        if not (e.get("manager") == manager and e.get("operation") == operation)
-    ]
-    entries.append(
-        {
-            "manager": manager,
-            "operation": operation,
-            "apiVersion": obj.get("apiVersion", ""),
-            "time": timestamp,
-            "fieldsType": "FieldsV1",
-            "fieldsV1": _fields_v1(obj, top=True),
-        }
-    )
-    meta["managedFields"] = entries
-
-
-def _fields_v1(value: Any, top: bool = False) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        return {}
-    skip = {"apiVersion", "kind"} if top else set()
-    out: dict[str, Any] = {}
-    for key, sub in value.items():
-        if key in skip or (top and key == "metadata"):
-            continue
-        out[f"f:{key}"] = _fields_v1(sub)
-    if top and isinstance(value.get("metadata"), dict):
-        meta = {f"f:{k}": _fields_v1(v) for k, v in value["metadata"].items() if k in ("labels", "annotations")}
-        if meta:
-            out["f:metadata"] = meta
-    return out
 
 
 def _encode_continue(last: tuple[str, str], rv: int) -> str:

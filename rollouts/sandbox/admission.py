@@ -137,6 +137,17 @@ def metadata_causes(meta: Mapping[str, Any], path: str = "metadata") -> list[Cau
     return causes
 
 
+def check_name(rtype: ResourceType, name: str) -> None:
+    """An object's name is a DNS subdomain (the rule of most kinds, here applied to all)."""
+    if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        raise invalid(
+            rtype.kind,
+            rtype.group,
+            name,
+            [Cause("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {_DNS_SUBDOMAIN_MSG}')],
+        )
+
+
 def check_metadata(rtype: ResourceType, obj: Mapping[str, Any]) -> None:
     meta = obj.get("metadata") or {}
     causes = metadata_causes(meta)

@@ -11,6 +11,12 @@ import jsonpointer
 from rollouts.sandbox.errors import ApiError, bad_request
 from rollouts.sandbox.jsoncopy import json_copy
 
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+APPLY_PATCH_CBOR = "application/apply-patch+cbor"
+
 # Merge keys of built-in list fields (patchMergeKey in the Kubernetes Go types), by field name.
 # `ports` depends on where it stands: containers key by containerPort, Services by port.
 MERGE_KEYS: dict[str, str] = {
@@ -31,6 +37,29 @@ MERGE_KEYS: dict[str, str] = {
 }
 # Lists of scalars whose patch strategy is "merge" (set union).
 MERGED_SCALAR_LISTS = frozenset({"finalizers"})
+
+
+def patch_by_media_type(current: Mapping[str, Any], content_type: str, patch: Any, builtin: bool) -> Any:
+    """What a JSON merge, JSON patch or strategic merge PATCH makes of `current` (apply patches go
+    through apply_patch); 415 for any other media type."""
+    if content_type == MERGE_PATCH:
+        if not isinstance(patch, dict):
+            raise bad_request("a merge patch must be a JSON object")
+        return merge_patch(current, patch)
+    if content_type == JSON_PATCH:
+        return json_patch(json_copy(dict(current)), patch)
+    if content_type == STRATEGIC_PATCH and builtin:
+        if not isinstance(patch, dict):
+            raise bad_request("a strategic merge patch must be a JSON object")
+        return strategic_merge_patch(current, patch)
+    # As kube-apiserver: custom resources take no strategic merge patch (kubectl then says so).
+    accepted = [JSON_PATCH, MERGE_PATCH, *([STRATEGIC_PATCH] if builtin else []), APPLY_PATCH]
+    raise ApiError(
+        415,
+        "UnsupportedMediaType",
+        "the body of the request was in an unknown format - accepted media types include: " + ", ".join(accepted),
+        {},
+    )
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import builtins
 import json
-import re
 import secrets
 import time
 import uuid
@@ -31,7 +30,7 @@ from rollouts.sandbox.errors import (
 from rollouts.sandbox.garbage import GarbageCollector
 from rollouts.sandbox.jsoncopy import json_copy
 from rollouts.sandbox.managedfields import record_manager, without_managed_fields
-from rollouts.sandbox.patches import apply_patch, json_patch, merge_patch, strategic_merge_patch
+from rollouts.sandbox.patches import APPLY_PATCH, APPLY_PATCH_CBOR, apply_patch, patch_by_media_type
 from rollouts.sandbox.resources import Registry, ResourceType
 from rollouts.sandbox.scale import requested_replicas, scale_of, with_replicas
 from rollouts.sandbox.selectors import matches_labels, parse_field_selector, parse_label_selector
@@ -39,12 +38,6 @@ from rollouts.sandbox.watches import Event, EventHub, Watcher, WatchItem
 
 HISTORY_LIMIT = 50_000  # events a watch can resume from (the window an etcd compaction leaves)
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-
-MERGE_PATCH = "application/merge-patch+json"
-JSON_PATCH = "application/json-patch+json"
-STRATEGIC_PATCH = "application/strategic-merge-patch+json"
-APPLY_PATCH = "application/apply-patch+yaml"
-APPLY_PATCH_CBOR = "application/apply-patch+cbor"
 
 ObjKey = tuple[str, str]  # (namespace, name)
 
@@ -58,14 +51,6 @@ _RETURNS_DELETED_OBJECT = frozenset({"/pods", "/services", "/serviceaccounts", "
 
 # Kinds whose PUT creates a missing object (AllowCreateOnUpdate in their registry strategy).
 _CREATE_ON_UPDATE = frozenset({"/endpoints", "/events", "events.k8s.io/events", "coordination.k8s.io/leases"})
-
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS_SUBDOMAIN_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-    "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation "
-    "is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
-
 
 def _spec_part(obj: Mapping[str, Any], has_status: bool) -> dict[str, Any]:
     """What counts as 'spec' for generation: everything but metadata (and status, when it is a subresource)."""
@@ -255,7 +240,7 @@ class Store:
                     "",
                     [Cause("metadata.name", "FieldValueRequired", "Required value: name or generateName is required")],
                 )
-        self._validate_name(rtype, meta["name"])
+        admission.check_name(rtype, meta["name"])
         key = self._object_key(rtype, meta.get("namespace", ""), meta["name"])
         if key in self._table(rtype):
             raise already_exists(rtype.plural, rtype.group, meta["name"])
@@ -291,15 +276,6 @@ class Store:
             if (namespace, name) not in self._table(rtype):
                 return name
         raise ApiError(409, "AlreadyExists", f"could not generate a unique name from {prefix!r}")
-
-    def _validate_name(self, rtype: ResourceType, name: str) -> None:
-        if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
-            raise invalid(
-                rtype.kind,
-                rtype.group,
-                name,
-                [Cause("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {_DNS_SUBDOMAIN_MSG}')],
-            )
 
     def _require_namespace(self, namespace: str, creating: bool, rtype: ResourceType | None = None,
                            name: str = "") -> None:
@@ -512,7 +488,7 @@ class Store:
         _ = force  # field ownership conflicts are not modelled; every apply behaves as --force-conflicts
         if subresource == "scale":
             scale = self.get_scale(rtype, namespace, name)
-            patched = self._patched(rtype, scale, content_type, patch, builtin=True)
+            patched = patch_by_media_type(scale, content_type, patch, builtin=True)
             return self._write_scale(rtype, namespace, name, patched, dry_run), False
         current = self.find(rtype, namespace, name)
         if content_type in (APPLY_PATCH, APPLY_PATCH_CBOR):
@@ -540,7 +516,7 @@ class Store:
             return result, False
         if current is None:
             raise not_found(rtype.plural, rtype.group, name)
-        patched = self._patched(rtype, current, content_type, patch, rtype.builtin)
+        patched = patch_by_media_type(current, content_type, patch, rtype.builtin)
         if not isinstance(patched, dict):
             raise bad_request("the patch produced something that is not an object")
         meta = patched.setdefault("metadata", {})
@@ -551,28 +527,6 @@ class Store:
             raise bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
         self._check_body(rtype, patched)
         return self._replace(rtype, current, patched, subresource, dry_run, field_validation, field_manager), False
-
-    def _patched(
-        self, rtype: ResourceType, current: Mapping[str, Any], content_type: str, patch: Any, builtin: bool
-    ) -> Any:
-        if content_type == MERGE_PATCH:
-            if not isinstance(patch, dict):
-                raise bad_request("a merge patch must be a JSON object")
-            return merge_patch(current, patch)
-        if content_type == JSON_PATCH:
-            return json_patch(json_copy(dict(current)), patch)
-        if content_type == STRATEGIC_PATCH and builtin:
-            if not isinstance(patch, dict):
-                raise bad_request("a strategic merge patch must be a JSON object")
-            return strategic_merge_patch(current, patch)
-        # As kube-apiserver: custom resources take no strategic merge patch (kubectl then says so).
-        accepted = [JSON_PATCH, MERGE_PATCH, *([STRATEGIC_PATCH] if builtin else []), APPLY_PATCH]
-        raise ApiError(
-            415,
-            "UnsupportedMediaType",
-            "the body of the request was in an unknown format - accepted media types include: " + ", ".join(accepted),
-            {},
-        )
 
     def _record_apply(self, rtype: ResourceType, obj: dict[str, Any], manager: str) -> dict[str, Any]:
         # managedFields are informative only here; the applied configuration is kept aside for removals.

@@ -6,7 +6,6 @@ in place: every write stores a new dict, which lets readers serialise them witho
 
 from __future__ import annotations
 
-import base64
 import builtins
 import json
 import secrets
@@ -25,15 +24,17 @@ from rollouts.sandbox.errors import (
     bad_request,
     conflict,
     invalid,
+    namespace_terminating,
     not_found,
 )
 from rollouts.sandbox.garbage import GarbageCollector
 from rollouts.sandbox.jsoncopy import json_copy
 from rollouts.sandbox.managedfields import record_manager, without_managed_fields
+from rollouts.sandbox.pagination import list_page
 from rollouts.sandbox.patches import APPLY_PATCH, APPLY_PATCH_CBOR, apply_patch, patch_by_media_type
 from rollouts.sandbox.resources import Registry, ResourceType
 from rollouts.sandbox.scale import requested_replicas, scale_of, with_replicas
-from rollouts.sandbox.selectors import matches_labels, parse_field_selector, parse_label_selector
+from rollouts.sandbox.selectors import parse_field_selector, parse_label_selector
 from rollouts.sandbox.watches import Event, EventHub, Watcher, WatchItem
 
 HISTORY_LIMIT = 50_000  # events a watch can resume from (the window an etcd compaction leaves)
@@ -127,8 +128,11 @@ class Store:
     def objects(self, rtype: ResourceType, namespace: str | None = None) -> list[dict[str, Any]]:
         """All objects of a type (one namespace or all), in etcd key order."""
         table = self._table(rtype)
-        keys = sorted(k for k in table if namespace is None or not rtype.namespaced or k[0] == namespace)
-        return [table[k] for k in keys]
+        return [table[k] for k in self._keys(rtype, namespace)]
+
+    def _keys(self, rtype: ResourceType, namespace: str | None) -> builtins.list[ObjKey]:
+        """The keys of a type's objects (one namespace or all), in etcd key order."""
+        return sorted(k for k in self._table(rtype) if namespace is None or not rtype.namespaced or k[0] == namespace)
 
     def list(
         self,
@@ -144,35 +148,8 @@ class Store:
         fields = (
             parse_field_selector(field_selector, rtype.extra_field_selectors, rtype.kind) if field_selector else None
         )
-        start_after: tuple[str, str] | None = None
-        list_rv = self._rv
-        if continue_token:
-            start_after, list_rv = _decode_continue(continue_token)
-        table = self._table(rtype)
-        keys = sorted(k for k in table if namespace is None or not rtype.namespaced or k[0] == namespace)
-        items: list[dict[str, Any]] = []
-        next_token = ""
-        remaining: int | None = None
-        for index, k in enumerate(keys):
-            if start_after is not None and k <= start_after:
-                continue
-            obj = table[k]
-            meta = obj["metadata"]
-            if not matches_labels(labels, meta.get("labels")):
-                continue
-            if fields is not None and not fields(obj):
-                continue
-            if limit and len(items) >= limit:
-                next_token = _encode_continue(keys[index - 1] if index else k, list_rv)
-                # As etcd3's GetList: remainingItemCount is known only when nothing is filtered.
-                if not labels and fields is None:
-                    remaining = len(keys) - index
-                break
-            items.append(obj)
-        if next_token:
-            last = items[-1]["metadata"]
-            next_token = _encode_continue((last.get("namespace", ""), last["name"]), list_rv)
-        return items, str(list_rv), next_token, remaining
+        keys = self._keys(rtype, namespace)
+        return list_page(self._table(rtype), keys, labels, fields, limit, continue_token, self._rv)
 
     # ------------------------------------------------------------------ watch
 
@@ -283,21 +260,8 @@ class Store:
         if ns is None:
             raise not_found("namespaces", "", namespace)
         if creating and ns["metadata"].get("deletionTimestamp"):
-            # The NamespaceLifecycle admission plugin: errors.NewForbidden on the resource being created.
-            resource = rtype.qualified_name if rtype is not None else "namespaces"
-            subject = f'{resource} "{name}"' if name else resource
-            details: dict[str, Any] = {"kind": rtype.plural if rtype is not None else "namespaces"}
-            if name:
-                details["name"] = name
-            if rtype is not None and rtype.group:
-                details["group"] = rtype.group
-            raise ApiError(
-                403,
-                "Forbidden",
-                f"{subject} is forbidden: unable to create new content in namespace {namespace} "
-                "because it is being terminated",
-                details,
-            )
+            plural, group = (rtype.plural, rtype.group) if rtype is not None else ("namespaces", "")
+            raise namespace_terminating(namespace, plural, group, name)
 
     def _check_body(self, rtype: ResourceType, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -745,16 +709,3 @@ def _same_object(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
     return strip(a) == strip(b)
 
-
-def _encode_continue(last: tuple[str, str], rv: int) -> str:
-    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": f"{last[0]}/{last[1]}\u0000"})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_continue(token: str) -> tuple[tuple[str, str], int]:
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        ns, _, name = raw["start"].rstrip("\u0000").partition("/")
-        return (ns, name), int(raw["rv"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise bad_request("continue key is not valid: incorrect encoded start resourceVersion") from exc

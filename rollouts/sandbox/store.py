@@ -192,7 +192,7 @@ class Store:
         field_validation: str = "",
         field_manager: str = "",
     ) -> dict[str, Any]:
-        obj = self._check_body(rtype, body)
+        obj = admission.check_body(rtype, body)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise bad_request("metadata must be an object")
@@ -263,27 +263,6 @@ class Store:
             plural, group = (rtype.plural, rtype.group) if rtype is not None else ("namespaces", "")
             raise namespace_terminating(namespace, plural, group, name)
 
-    def _check_body(self, rtype: ResourceType, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise bad_request(f"the object provided is unrecognized (must be of type {rtype.kind})")
-        admission.check_shape(rtype, body)
-        obj: dict[str, Any] = json_copy(body)
-        api_version = obj.get("apiVersion")
-        kind = obj.get("kind")
-        if kind is not None and kind != rtype.kind:
-            raise bad_request(
-                f"the object provided is unrecognized (must be of type {rtype.kind}): kind {kind!r} does not match"
-            )
-        group = api_version.rpartition("/")[0] if isinstance(api_version, str) else rtype.group
-        if api_version is not None and group != rtype.group:
-            raise bad_request(
-                f"the API version in the data ({api_version}) does not match the expected API version "
-                f"({rtype.api_version})"
-            )
-        obj["apiVersion"] = rtype.api_version
-        obj["kind"] = rtype.kind
-        return obj
-
     def _admit(
         self, rtype: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, field_validation: str
     ) -> dict[str, Any]:
@@ -309,7 +288,7 @@ class Store:
         """PUT. A stale resourceVersion is 409 Conflict; an unconditional PUT is allowed for built-in kinds."""
         if subresource == "scale":
             return self._write_scale(rtype, namespace, name, body, dry_run)
-        new = self._check_body(rtype, body)
+        new = admission.check_body(rtype, body)
         meta = new.get("metadata")
         if not isinstance(meta, dict):
             raise bad_request("metadata must be an object")
@@ -460,7 +439,7 @@ class Store:
                 raise ApiError(422, "Invalid", "PATCH /apply requires fieldManager to be set", {})
             if not isinstance(patch, dict):
                 raise bad_request("an apply patch must be an object")
-            self._check_body(rtype, patch)
+            admission.check_body(rtype, patch)
             akey = (rtype.key, (namespace if rtype.namespaced else "", name), field_manager)
             if current is None:
                 if subresource:
@@ -489,7 +468,7 @@ class Store:
             raise conflict(rtype.plural, rtype.group, name, STALE_OBJECT)
         if meta.get("name") not in (None, name):
             raise bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
-        self._check_body(rtype, patched)
+        admission.check_body(rtype, patched)
         return self._replace(rtype, current, patched, subresource, dry_run, field_validation, field_manager), False
 
     def _record_apply(self, rtype: ResourceType, obj: dict[str, Any], manager: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from rollouts.model.durations import parse_go_duration
 from rollouts.sandbox.errors import ApiError
 from rollouts.sandbox.jsoncopy import json_copy
 from rollouts.sandbox.resources import ResourceType
@@ -44,16 +45,20 @@ SANDBOX_ANNOTATIONS = (
 CRASH_RESTART_SECONDS = 2.0
 NODE_NAME = "sandbox-node"
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_BARE_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
 
 
 def parse_duration(text: str, default: float) -> float:
-    """`500ms`, `3s`, `1m`, `2` (seconds) -> seconds; the default for anything unreadable."""
-    m = _DURATION.match(text or "")
-    if not m:
+    """A Go duration (`500ms`, `3s`, `1m30s`) or a bare number of seconds (`2`) -> seconds; the default
+    for anything unreadable or negative."""
+    text = (text or "").strip()
+    if _BARE_SECONDS.match(text):
+        return float(text)
+    try:
+        seconds = parse_go_duration(text)
+    except ValueError:
         return default
-    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}[m.group(2)]
-    return float(m.group(1)) * scale
+    return seconds if seconds >= 0 else default
 
 
 def _truthy(value: Any) -> bool:

@@ -2,6 +2,10 @@
 
 Everything runs on one asyncio loop, so each method is atomic. Stored objects are never mutated
 in place: every write stores a new dict, which lets readers serialise them without copying.
+
+The store keeps the objects, their resourceVersions and the verbs (create, update, patch, delete,
+namespace termination); watches.py fans its events out, garbage.py is its garbage collector,
+pagination.py pages its LISTs, and admission.py checks what it is asked to store.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ _RETURNS_DELETED_OBJECT = frozenset({"/pods", "/services", "/serviceaccounts", "
 
 # Kinds whose PUT creates a missing object (AllowCreateOnUpdate in their registry strategy).
 _CREATE_ON_UPDATE = frozenset({"/endpoints", "/events", "events.k8s.io/events", "coordination.k8s.io/leases"})
+
 
 def _spec_part(obj: Mapping[str, Any], has_status: bool) -> dict[str, Any]:
     """What counts as 'spec' for generation: everything but metadata (and status, when it is a subresource)."""

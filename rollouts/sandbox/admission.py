@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rollouts import schema
-from rollouts.sandbox.errors import ApiError, Cause, invalid
+from rollouts.sandbox.errors import ApiError, Cause, bad_request, invalid
+from rollouts.sandbox.jsoncopy import json_copy
 from rollouts.sandbox.resources import ResourceType
 from rollouts.sandbox.selectors import matches_labels, selector_from_label_selector
 
@@ -135,6 +136,17 @@ def metadata_causes(meta: Mapping[str, Any], path: str = "metadata") -> list[Cau
             )
         )
     return causes
+
+
+def check_name(rtype: ResourceType, name: str) -> None:
+    """An object's name is a DNS subdomain (the rule of most kinds, here applied to all)."""
+    if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        raise invalid(
+            rtype.kind,
+            rtype.group,
+            name,
+            [Cause("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {_DNS_SUBDOMAIN_MSG}')],
+        )
 
 
 def check_metadata(rtype: ResourceType, obj: Mapping[str, Any]) -> None:
@@ -600,3 +612,27 @@ def check_shape(rtype: ResourceType, obj: Mapping[str, Any]) -> None:
             f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: {error}',
             {},
         )
+
+
+def check_body(rtype: ResourceType, body: Any) -> dict[str, Any]:
+    """A copy of the request body as an object of this kind (apiVersion and kind set); 400 when the
+    body is not an object, has a field of the wrong JSON type, or names another kind or group."""
+    if not isinstance(body, dict):
+        raise bad_request(f"the object provided is unrecognized (must be of type {rtype.kind})")
+    check_shape(rtype, body)
+    obj: dict[str, Any] = json_copy(body)
+    api_version = obj.get("apiVersion")
+    kind = obj.get("kind")
+    if kind is not None and kind != rtype.kind:
+        raise bad_request(
+            f"the object provided is unrecognized (must be of type {rtype.kind}): kind {kind!r} does not match"
+        )
+    group = api_version.rpartition("/")[0] if isinstance(api_version, str) else rtype.group
+    if api_version is not None and group != rtype.group:
+        raise bad_request(
+            f"the API version in the data ({api_version}) does not match the expected API version "
+            f"({rtype.api_version})"
+        )
+    obj["apiVersion"] = rtype.api_version
+    obj["kind"] = rtype.kind
+    return obj

@@ -69,6 +69,24 @@ def conflict(plural: str, group: str, name: str, why: str) -> ApiError:
     )
 
 
+def namespace_terminating(namespace: str, plural: str, group: str, name: str) -> ApiError:
+    """403 from the NamespaceLifecycle admission plugin (errors.NewForbidden on the resource being
+    created): nothing new goes into a namespace that is being deleted."""
+    resource = qualified(plural, group)
+    subject = f'{resource} "{name}"' if name else resource
+    details: dict[str, Any] = {"kind": plural}
+    if name:
+        details["name"] = name
+    if group:
+        details["group"] = group
+    return ApiError(
+        403,
+        "Forbidden",
+        f"{subject} is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+        details,
+    )
+
+
 STALE_OBJECT = "the object has been modified; please apply your changes to the latest version and try again"
 
 

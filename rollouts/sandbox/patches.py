@@ -11,6 +11,12 @@ import jsonpointer
 from rollouts.sandbox.errors import ApiError, bad_request
 from rollouts.sandbox.jsoncopy import json_copy
 
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+APPLY_PATCH_CBOR = "application/apply-patch+cbor"
+
 # Merge keys of built-in list fields (patchMergeKey in the Kubernetes Go types), by field name.
 # `ports` depends on where it stands: containers key by containerPort, Services by port.
 MERGE_KEYS: dict[str, str] = {
@@ -31,6 +37,29 @@ MERGE_KEYS: dict[str, str] = {
 }
 # Lists of scalars whose patch strategy is "merge" (set union).
 MERGED_SCALAR_LISTS = frozenset({"finalizers"})
+
+
+def patch_by_media_type(current: Mapping[str, Any], content_type: str, patch: Any, builtin: bool) -> Any:
+    """What a JSON merge, JSON patch or strategic merge PATCH makes of `current` (apply patches go
+    through apply_patch); 415 for any other media type."""
+    if content_type == MERGE_PATCH:
+        if not isinstance(patch, dict):
+            raise bad_request("a merge patch must be a JSON object")
+        return merge_patch(current, patch)
+    if content_type == JSON_PATCH:
+        return json_patch(json_copy(dict(current)), patch)
+    if content_type == STRATEGIC_PATCH and builtin:
+        if not isinstance(patch, dict):
+            raise bad_request("a strategic merge patch must be a JSON object")
+        return strategic_merge_patch(current, patch)
+    # As kube-apiserver: custom resources take no strategic merge patch (kubectl then says so).
+    accepted = [JSON_PATCH, MERGE_PATCH, *([STRATEGIC_PATCH] if builtin else []), APPLY_PATCH]
+    raise ApiError(
+        415,
+        "UnsupportedMediaType",
+        "the body of the request was in an unknown format - accepted media types include: " + ", ".join(accepted),
+        {},
+    )
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -127,44 +156,69 @@ def strategic_merge_patch(target: Any, patch: Any, path: tuple[str, ...] = ()) -
     if directive == "delete":
         return None
     result: dict[str, Any] = dict(target) if isinstance(target, dict) else {}
-    retain = patch.get("$retainKeys")
-    if retain is not None:
-        if not isinstance(retain, list) or not all(isinstance(k, str) for k in retain):
-            raise bad_request("invalid patch format of retainKeys")
-        for key in patch:
-            if not key.startswith("$") and key not in retain:
-                raise ApiError(
-                    422,
-                    "Invalid",
-                    "the server rejected our request due to an error in our request",
-                    {"causes": [{"reason": "UnexpectedServerResponse",
-                                 "message": "patch content doesn't match retainKeys list"}]},
-                )
+    retain = _retained_keys(patch)
     for key, value in patch.items():
         if key in ("$patch", "$retainKeys") or key.startswith("$setElementOrder/"):
             continue
         if key.startswith("$deleteFromPrimitiveList/"):
-            field = key.split("/", 1)[1]
-            if not isinstance(value, list):
-                raise bad_request("invalid patch format of primitive list")
-            if isinstance(result.get(field), list):
-                drop = {repr(v) for v in value}
-                result[field] = [v for v in result[field] if repr(v) not in drop]
-            continue
-        if key.startswith("$"):
+            _delete_from_primitive_list(result, key.split("/", 1)[1], value)
+        elif key.startswith("$"):
             raise bad_request(f"unknown patch directive: {key}")
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, list):
-            result[key] = _merge_list(key, result.get(key), value, (*path, key))
-        elif isinstance(value, dict):
-            merged = strategic_merge_patch(result.get(key), value, (*path, key))
-            if merged is None:
-                result.pop(key, None)
-            else:
-                result[key] = merged
         else:
-            result[key] = value
+            _patch_field(result, key, value, path)
+    _apply_element_orders(result, patch, path)
+    if retain is not None:
+        keep = set(retain)
+        result = {k: v for k, v in result.items() if k in keep}
+    return result
+
+
+def _retained_keys(patch: Mapping[str, Any]) -> list[str] | None:
+    """The `$retainKeys` list of a map patch (None without one), checked against the patch's own keys."""
+    retain = patch.get("$retainKeys")
+    if retain is None:
+        return None
+    if not isinstance(retain, list) or not all(isinstance(k, str) for k in retain):
+        raise bad_request("invalid patch format of retainKeys")
+    for key in patch:
+        if not key.startswith("$") and key not in retain:
+            raise ApiError(
+                422,
+                "Invalid",
+                "the server rejected our request due to an error in our request",
+                {"causes": [{"reason": "UnexpectedServerResponse",
+                             "message": "patch content doesn't match retainKeys list"}]},
+            )
+    return retain
+
+
+def _delete_from_primitive_list(result: dict[str, Any], field: str, values: Any) -> None:
+    """`$deleteFromPrimitiveList/<field>`: drop these values from a list of scalars."""
+    if not isinstance(values, list):
+        raise bad_request("invalid patch format of primitive list")
+    if isinstance(result.get(field), list):
+        drop = {repr(v) for v in values}
+        result[field] = [v for v in result[field] if repr(v) not in drop]
+
+
+def _patch_field(result: dict[str, Any], key: str, value: Any, path: tuple[str, ...]) -> None:
+    """One field of a map patch: null deletes, lists and maps merge strategically, scalars replace."""
+    if value is None:
+        result.pop(key, None)
+    elif isinstance(value, list):
+        result[key] = _merge_list(key, result.get(key), value, (*path, key))
+    elif isinstance(value, dict):
+        merged = strategic_merge_patch(result.get(key), value, (*path, key))
+        if merged is None:
+            result.pop(key, None)
+        else:
+            result[key] = merged
+    else:
+        result[key] = value
+
+
+def _apply_element_orders(result: dict[str, Any], patch: Mapping[str, Any], path: tuple[str, ...]) -> None:
+    """`$setElementOrder/<field>`: put the merged list in the order the patch gives."""
     for key in list(patch):
         if key.startswith("$setElementOrder/"):
             field = key.split("/", 1)[1]
@@ -172,10 +226,6 @@ def strategic_merge_patch(target: Any, patch: Any, path: tuple[str, ...] = ()) -
                 raise bad_request("invalid patch format of setElementOrder list")
             if isinstance(result.get(field), list):
                 result[field] = _reorder(field, result[field], patch[key], (*path, field))
-    if isinstance(retain, list):
-        keep = set(retain)
-        result = {k: v for k, v in result.items() if k in keep}
-    return result
 
 
 def _merge_list(field: str, current: Any, patch: list[Any], path: tuple[str, ...]) -> list[Any]:
@@ -184,24 +234,34 @@ def _merge_list(field: str, current: Any, patch: list[Any], path: tuple[str, ...
         return existing + [v for v in patch if v not in existing]
     key = _merge_key(field, patch, path)
     if key is None or not all(isinstance(i, dict) for i in patch):
-        if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
-            return [json_copy(i) for i in patch if not (isinstance(i, dict) and "$patch" in i)]
-        return [json_copy(i) for i in patch]
+        return _replacing_list(patch)
     if any(i.get("$patch") == "replace" for i in patch):
         return [json_copy(i) for i in patch if "$patch" not in i]
     result = [json_copy(i) for i in existing]
     for item in patch:
-        if key not in item:
-            raise bad_request(f"map: {item} does not contain declared merge key: {key}")
-        index = next((n for n, e in enumerate(result) if isinstance(e, dict) and e.get(key) == item[key]), None)
-        if item.get("$patch") == "delete":
-            if index is not None:
-                del result[index]
-        elif index is None:
-            result.append(strategic_merge_patch({}, item, path))
-        else:
-            result[index] = strategic_merge_patch(result[index], item, path)
+        _merge_list_item(result, key, item, path)
     return result
+
+
+def _replacing_list(patch: list[Any]) -> list[Any]:
+    """A list without a merge key replaces the current one (less its `$patch` directive entries)."""
+    if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
+        return [json_copy(i) for i in patch if not (isinstance(i, dict) and "$patch" in i)]
+    return [json_copy(i) for i in patch]
+
+
+def _merge_list_item(result: list[Any], key: str, item: dict[str, Any], path: tuple[str, ...]) -> None:
+    """Merge one patch element into the list element with the same merge key (or delete, or append it)."""
+    if key not in item:
+        raise bad_request(f"map: {item} does not contain declared merge key: {key}")
+    index = next((n for n, e in enumerate(result) if isinstance(e, dict) and e.get(key) == item[key]), None)
+    if item.get("$patch") == "delete":
+        if index is not None:
+            del result[index]
+    elif index is None:
+        result.append(strategic_merge_patch({}, item, path))
+    else:
+        result[index] = strategic_merge_patch(result[index], item, path)
 
 
 def _reorder(field: str, current: Any, order: Any, path: tuple[str, ...]) -> Any:

@@ -17,8 +17,9 @@ from aiohttp import web
 
 from rollouts.sandbox import admission, discovery, openapi, protobuf, tables
 from rollouts.sandbox.errors import ApiError, bad_request, method_not_allowed, unknown_resource
+from rollouts.sandbox.patches import APPLY_PATCH, APPLY_PATCH_CBOR
 from rollouts.sandbox.resources import ResourceType
-from rollouts.sandbox.store import APPLY_PATCH, APPLY_PATCH_CBOR, Store
+from rollouts.sandbox.store import Store
 
 log = logging.getLogger("pyrollouts.sandbox")
 

@@ -2,25 +2,24 @@
 
 Everything runs on one asyncio loop, so each method is atomic. Stored objects are never mutated
 in place: every write stores a new dict, which lets readers serialise them without copying.
+
+The store keeps the objects, their resourceVersions and the verbs (create, update, patch, delete,
+namespace termination); watches.py fans its events out, garbage.py is its garbage collector,
+pagination.py pages its LISTs, and admission.py checks what it is asked to store.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import builtins
 import json
-import re
 import secrets
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from rollouts.model.labelselector import format_label_selector
-from rollouts.sandbox import admission
+from rollouts.sandbox import admission, crds
+from rollouts.sandbox.defaults import BuiltinDefaults
 from rollouts.sandbox.errors import (
     STALE_OBJECT,
     ApiError,
@@ -29,28 +28,21 @@ from rollouts.sandbox.errors import (
     bad_request,
     conflict,
     invalid,
+    namespace_terminating,
     not_found,
 )
+from rollouts.sandbox.garbage import GarbageCollector
 from rollouts.sandbox.jsoncopy import json_copy
-from rollouts.sandbox.patches import apply_patch, json_patch, merge_patch, strategic_merge_patch
-from rollouts.sandbox.resources import Registry, ResourceType, types_from_crd
-from rollouts.sandbox.selectors import (
-    FieldMatcher,
-    Requirement,
-    matches_labels,
-    parse_field_selector,
-    parse_label_selector,
-)
+from rollouts.sandbox.managedfields import record_manager, without_managed_fields
+from rollouts.sandbox.pagination import list_page
+from rollouts.sandbox.patches import APPLY_PATCH, APPLY_PATCH_CBOR, apply_patch, patch_by_media_type
+from rollouts.sandbox.resources import Registry, ResourceType
+from rollouts.sandbox.scale import requested_replicas, scale_of, with_replicas
+from rollouts.sandbox.selectors import parse_field_selector, parse_label_selector
+from rollouts.sandbox.watches import Event, EventHub, Watcher, WatchItem
 
-HISTORY_LIMIT = 50_000
-WATCH_QUEUE_LIMIT = 100_000
+HISTORY_LIMIT = 50_000  # events a watch can resume from (the window an etcd compaction leaves)
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-
-MERGE_PATCH = "application/merge-patch+json"
-JSON_PATCH = "application/json-patch+json"
-STRATEGIC_PATCH = "application/strategic-merge-patch+json"
-APPLY_PATCH = "application/apply-patch+yaml"
-APPLY_PATCH_CBOR = "application/apply-patch+cbor"
 
 ObjKey = tuple[str, str]  # (namespace, name)
 
@@ -59,106 +51,11 @@ def now_rfc3339(clock: Callable[[], float] = time.time) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock()))
 
 
-@dataclass
-class Event:
-    rv: int
-    key: str
-    type: str  # ADDED, MODIFIED, DELETED
-    obj: dict[str, Any]
-    old: dict[str, Any] | None
-
-
-@dataclass(eq=False)
-class Watcher:
-    """One open watch: a filter and the queue its events go to."""
-
-    key: str
-    namespace: str | None
-    labels: list[Requirement]
-    fields: FieldMatcher | None
-    queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = field(default_factory=asyncio.Queue)
-    closed: bool = False
-
-    def _matches(self, obj: Mapping[str, Any] | None) -> bool:
-        if obj is None:
-            return False
-        meta = obj.get("metadata") or {}
-        if self.namespace is not None and meta.get("namespace") != self.namespace:
-            return False
-        if not matches_labels(self.labels, meta.get("labels")):
-            return False
-        return self.fields is None or self.fields(obj)
-
-    def translate(self, event: Event) -> tuple[str, dict[str, Any]] | None:
-        """What this watcher sees of an event: objects entering or leaving its selector become ADDED/DELETED."""
-        if event.key != self.key:
-            return None
-        now_in = event.type != "DELETED" and self._matches(event.obj)
-        was_in = (
-            self._matches(event.old)
-            if event.type == "MODIFIED"
-            else event.type == "DELETED" and self._matches(event.obj)
-        )
-        if event.type == "ADDED":
-            return ("ADDED", event.obj) if now_in else None
-        if event.type == "DELETED":
-            return ("DELETED", event.obj) if was_in else None
-        if now_in and was_in:
-            return ("MODIFIED", event.obj)
-        if now_in:
-            return ("ADDED", event.obj)
-        if was_in:
-            return ("DELETED", event.obj)
-        return None
-
-    def offer(self, item: tuple[str, dict[str, Any]]) -> None:
-        if self.closed:
-            return
-        if self.queue.qsize() >= WATCH_QUEUE_LIMIT:
-            # A watcher that cannot keep up is dropped, as the real server does; the client relists.
-            self.close()
-            return
-        self.queue.put_nowait(item)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.queue.put_nowait(None)
-
-
-def _get_path(obj: Mapping[str, Any], path: str) -> Any:
-    current: Any = obj
-    for part in path.strip(".").split("."):
-        if not isinstance(current, Mapping):
-            return None
-        current = current.get(part)
-    return current
-
-
-def _set_path(obj: dict[str, Any], path: str, value: Any) -> None:
-    parts = path.strip(".").split(".")
-    current = obj
-    for part in parts[:-1]:
-        nxt = current.get(part)
-        if not isinstance(nxt, dict):
-            nxt = {}
-            current[part] = nxt
-        current = nxt
-    current[parts[-1]] = value
-
-
 # Kinds whose registry answers a finished DELETE with the deleted object rather than a Status.
 _RETURNS_DELETED_OBJECT = frozenset({"/pods", "/services", "/serviceaccounts", "/namespaces"})
 
 # Kinds whose PUT creates a missing object (AllowCreateOnUpdate in their registry strategy).
 _CREATE_ON_UPDATE = frozenset({"/endpoints", "/events", "events.k8s.io/events", "coordination.k8s.io/leases"})
-
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS_SUBDOMAIN_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-    "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation "
-    "is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
 
 
 def _spec_part(obj: Mapping[str, Any], has_status: bool) -> dict[str, Any]:
@@ -173,14 +70,10 @@ class Store:
         self.clock = clock
         self._objects: dict[str, dict[ObjKey, dict[str, Any]]] = {}
         self._rv = 1
-        self._history: deque[Event] = deque(maxlen=HISTORY_LIMIT)
-        self._oldest_rv = 1
-        self._watchers: set[Watcher] = set()
-        self._listeners: list[Callable[[Event], None]] = []
-        self._by_uid: dict[str, tuple[str, ObjKey]] = {}
-        self._dependents: dict[str, set[tuple[str, ObjKey]]] = {}
+        self.events = EventHub(HISTORY_LIMIT)
+        self.garbage = GarbageCollector(self)
         self._applied: dict[tuple[str, ObjKey, str], dict[str, Any]] = {}
-        self._cluster_ip = 0
+        self.defaults = BuiltinDefaults()
         self.create_internal(self._rtype("", "namespaces"), "", {"metadata": {"name": "default"}})
         self.create_internal(self._rtype("", "namespaces"), "", {"metadata": {"name": "kube-system"}})
 
@@ -197,7 +90,7 @@ class Store:
 
     def subscribe(self, listener: Callable[[Event], None]) -> None:
         """In-process controllers (the simulated workloads) hear every event synchronously."""
-        self._listeners.append(listener)
+        self.events.subscribe(listener)
 
     def _table(self, rtype: ResourceType) -> dict[ObjKey, dict[str, Any]]:
         return self._objects.setdefault(rtype.key, {})
@@ -206,73 +99,17 @@ class Store:
         self._rv += 1
         return self._rv
 
-    def _emit(self, event: Event) -> None:
-        if len(self._history) == self._history.maxlen:
-            self._oldest_rv = self._history[0].rv
-        self._history.append(event)
-        for watcher in list(self._watchers):
-            item = watcher.translate(event)
-            if item is not None:
-                watcher.offer(item)
-        for listener in self._listeners:
-            listener(event)
-
     def _store(
         self, rtype: ResourceType, key: ObjKey, obj: dict[str, Any], old: dict[str, Any] | None
     ) -> dict[str, Any]:
         rv = self._next_rv()
         obj["metadata"]["resourceVersion"] = str(rv)
         self._table(rtype)[key] = obj
-        uid = obj["metadata"]["uid"]
-        self._by_uid[uid] = (rtype.key, key)
-        self._index_owners(rtype.key, key, old, obj)
-        self._emit(Event(rv, rtype.key, "MODIFIED" if old is not None else "ADDED", obj, old))
+        self.garbage.track(rtype.key, key, old, obj)
+        self.events.emit(Event(rv, rtype.key, "MODIFIED" if old is not None else "ADDED", obj, old))
         if obj["metadata"].get("ownerReferences"):
-            self._schedule_dangling_check(rtype.key, key)
+            self.garbage.schedule_dangling_check(rtype.key, key)
         return obj
-
-    def _schedule_dangling_check(self, rkey: str, key: ObjKey) -> None:
-        """The garbage collector looks at every object that names owners, a moment after the write."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # a bare Store (unit tests) has no garbage collector
-        loop.call_soon(self._collect_if_dangling, rkey, key)
-
-    def _collect_if_dangling(self, rkey: str, key: ObjKey) -> None:
-        """As the garbage collector's attemptToDeleteItem: with no owner left the object is deleted; with
-        some owners left, the references to missing owners are removed."""
-        obj = self._objects.get(rkey, {}).get(key)
-        rtype = self.registry.by_key(rkey)
-        if obj is None or rtype is None:
-            return
-        refs = obj["metadata"].get("ownerReferences") or []
-        dangling = [r for r in refs if r.get("uid") not in self._by_uid]
-        if not dangling:
-            return
-        try:
-            if len(dangling) == len(refs):
-                if not obj["metadata"].get("deletionTimestamp"):
-                    finalizers = obj["metadata"].get("finalizers") or []
-                    policy = "Foreground" if "foregroundDeletion" in finalizers else "Background"
-                    self._delete(rtype, key[0], key[1], policy)
-            else:
-                new = json_copy(obj)
-                new["metadata"]["ownerReferences"] = [r for r in refs if r not in dangling]
-                self._replace(rtype, obj, new, "", False)
-        except ApiError:
-            pass  # the next write retries, as the collector's queue would
-
-    def _index_owners(
-        self, rkey: str, key: ObjKey, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
-    ) -> None:
-        for obj, add in ((old, False), (new, True)):
-            for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or []:
-                deps = self._dependents.setdefault(ref.get("uid", ""), set())
-                if add:
-                    deps.add((rkey, key))
-                else:
-                    deps.discard((rkey, key))
 
     def _object_key(self, rtype: ResourceType, namespace: str, name: str) -> ObjKey:
         return (namespace if rtype.namespaced else "", name)
@@ -289,11 +126,18 @@ class Store:
     def find(self, rtype: ResourceType, namespace: str, name: str) -> dict[str, Any] | None:
         return self._table(rtype).get(self._object_key(rtype, namespace, name))
 
+    def object_at(self, rkey: str, key: ObjKey) -> dict[str, Any] | None:
+        """The object stored under a resource key and (namespace, name), whether or not its kind is served."""
+        return self._objects.get(rkey, {}).get(key)
+
     def objects(self, rtype: ResourceType, namespace: str | None = None) -> list[dict[str, Any]]:
         """All objects of a type (one namespace or all), in etcd key order."""
         table = self._table(rtype)
-        keys = sorted(k for k in table if namespace is None or not rtype.namespaced or k[0] == namespace)
-        return [table[k] for k in keys]
+        return [table[k] for k in self._keys(rtype, namespace)]
+
+    def _keys(self, rtype: ResourceType, namespace: str | None) -> builtins.list[ObjKey]:
+        """The keys of a type's objects (one namespace or all), in etcd key order."""
+        return sorted(k for k in self._table(rtype) if namespace is None or not rtype.namespaced or k[0] == namespace)
 
     def list(
         self,
@@ -309,35 +153,8 @@ class Store:
         fields = (
             parse_field_selector(field_selector, rtype.extra_field_selectors, rtype.kind) if field_selector else None
         )
-        start_after: tuple[str, str] | None = None
-        list_rv = self._rv
-        if continue_token:
-            start_after, list_rv = _decode_continue(continue_token)
-        table = self._table(rtype)
-        keys = sorted(k for k in table if namespace is None or not rtype.namespaced or k[0] == namespace)
-        items: list[dict[str, Any]] = []
-        next_token = ""
-        remaining: int | None = None
-        for index, k in enumerate(keys):
-            if start_after is not None and k <= start_after:
-                continue
-            obj = table[k]
-            meta = obj["metadata"]
-            if not matches_labels(labels, meta.get("labels")):
-                continue
-            if fields is not None and not fields(obj):
-                continue
-            if limit and len(items) >= limit:
-                next_token = _encode_continue(keys[index - 1] if index else k, list_rv)
-                # As etcd3's GetList: remainingItemCount is known only when nothing is filtered.
-                if not labels and fields is None:
-                    remaining = len(keys) - index
-                break
-            items.append(obj)
-        if next_token:
-            last = items[-1]["metadata"]
-            next_token = _encode_continue((last.get("namespace", ""), last["name"]), list_rv)
-        return items, str(list_rv), next_token, remaining
+        keys = self._keys(rtype, namespace)
+        return list_page(self._table(rtype), keys, labels, fields, limit, continue_token, self._rv)
 
     # ------------------------------------------------------------------ watch
 
@@ -349,40 +166,25 @@ class Store:
         label_selector: str = "",
         field_selector: str = "",
         send_initial_events: bool | None = None,
-    ) -> tuple[Watcher, builtins.list[tuple[str, dict[str, Any]]]]:
+    ) -> tuple[Watcher, builtins.list[WatchItem]]:
         """Open a watch; returns it with the events it must send first (replayed or synthetic ADDED)."""
         labels = parse_label_selector(label_selector)
         fields = (
             parse_field_selector(field_selector, rtype.extra_field_selectors, rtype.kind) if field_selector else None
         )
         watcher = Watcher(rtype.key, namespace if rtype.namespaced else None, labels, fields)
-        backlog: list[tuple[str, dict[str, Any]]] = []
         if resource_version in ("", "0") or send_initial_events:
-            for obj in self.objects(rtype, namespace):
-                if watcher._matches(obj):
-                    backlog.append(("ADDED", obj))
+            backlog = [("ADDED", obj) for obj in self.objects(rtype, namespace) if watcher.matches(obj)]
         else:
-            try:
-                since = int(resource_version)
-            except ValueError as exc:
-                raise bad_request(f'invalid resource version "{resource_version}"') from exc
-            if since < self._oldest_rv:
-                raise ApiError(410, "Expired", f"too old resource version: {since} ({self._oldest_rv})")
-            for event in self._history:
-                if event.rv > since:
-                    item = watcher.translate(event)
-                    if item is not None:
-                        backlog.append(item)
-        self._watchers.add(watcher)
+            backlog = self.events.replay(watcher, resource_version)
+        self.events.add(watcher)
         return watcher, backlog
 
     def stop_watch(self, watcher: Watcher) -> None:
-        self._watchers.discard(watcher)
+        self.events.stop(watcher)
 
     def close_all_watches(self) -> None:
-        for watcher in list(self._watchers):
-            watcher.close()
-        self._watchers.clear()
+        self.events.close_all()
 
     # ------------------------------------------------------------------ create
 
@@ -395,7 +197,7 @@ class Store:
         field_validation: str = "",
         field_manager: str = "",
     ) -> dict[str, Any]:
-        obj = self._check_body(rtype, body)
+        obj = admission.check_body(rtype, body)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise bad_request("metadata must be an object")
@@ -420,7 +222,7 @@ class Store:
                     "",
                     [Cause("metadata.name", "FieldValueRequired", "Required value: name or generateName is required")],
                 )
-        self._validate_name(rtype, meta["name"])
+        admission.check_name(rtype, meta["name"])
         key = self._object_key(rtype, meta.get("namespace", ""), meta["name"])
         if key in self._table(rtype):
             raise already_exists(rtype.plural, rtype.group, meta["name"])
@@ -433,9 +235,9 @@ class Store:
         if rtype.has_status:
             obj.pop("status", None)
         obj = self._admit(rtype, obj, None, field_validation)
-        self._builtin_defaults(rtype, obj)
+        self.defaults.apply(rtype, obj)
         if field_manager:
-            _record_manager(obj, field_manager, "Update", now_rfc3339(self.clock))
+            record_manager(obj, field_manager, "Update", now_rfc3339(self.clock))
         if dry_run:
             return obj
         stored = self._store(rtype, key, obj, None)
@@ -457,57 +259,14 @@ class Store:
                 return name
         raise ApiError(409, "AlreadyExists", f"could not generate a unique name from {prefix!r}")
 
-    def _validate_name(self, rtype: ResourceType, name: str) -> None:
-        if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
-            raise invalid(
-                rtype.kind,
-                rtype.group,
-                name,
-                [Cause("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {_DNS_SUBDOMAIN_MSG}')],
-            )
-
     def _require_namespace(self, namespace: str, creating: bool, rtype: ResourceType | None = None,
                            name: str = "") -> None:
         ns = self._table(self._rtype("", "namespaces")).get(("", namespace))
         if ns is None:
             raise not_found("namespaces", "", namespace)
         if creating and ns["metadata"].get("deletionTimestamp"):
-            # The NamespaceLifecycle admission plugin: errors.NewForbidden on the resource being created.
-            resource = rtype.qualified_name if rtype is not None else "namespaces"
-            subject = f'{resource} "{name}"' if name else resource
-            details: dict[str, Any] = {"kind": rtype.plural if rtype is not None else "namespaces"}
-            if name:
-                details["name"] = name
-            if rtype is not None and rtype.group:
-                details["group"] = rtype.group
-            raise ApiError(
-                403,
-                "Forbidden",
-                f"{subject} is forbidden: unable to create new content in namespace {namespace} "
-                "because it is being terminated",
-                details,
-            )
-
-    def _check_body(self, rtype: ResourceType, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise bad_request(f"the object provided is unrecognized (must be of type {rtype.kind})")
-        admission.check_shape(rtype, body)
-        obj: dict[str, Any] = json_copy(body)
-        api_version = obj.get("apiVersion")
-        kind = obj.get("kind")
-        if kind is not None and kind != rtype.kind:
-            raise bad_request(
-                f"the object provided is unrecognized (must be of type {rtype.kind}): kind {kind!r} does not match"
-            )
-        group = api_version.rpartition("/")[0] if isinstance(api_version, str) else rtype.group
-        if api_version is not None and group != rtype.group:
-            raise bad_request(
-                f"the API version in the data ({api_version}) does not match the expected API version "
-                f"({rtype.api_version})"
-            )
-        obj["apiVersion"] = rtype.api_version
-        obj["kind"] = rtype.kind
-        return obj
+            plural, group = (rtype.plural, rtype.group) if rtype is not None else ("namespaces", "")
+            raise namespace_terminating(namespace, plural, group, name)
 
     def _admit(
         self, rtype: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, field_validation: str
@@ -517,46 +276,6 @@ class Store:
             return admission.admit_custom_resource(rtype, obj, field_validation)
         admission.admit_builtin(rtype, obj, old)
         return obj
-
-    def _builtin_defaults(self, rtype: ResourceType, obj: dict[str, Any]) -> None:
-        if rtype.key == "/services":
-            spec = obj.setdefault("spec", {})
-            spec.setdefault("type", "ClusterIP")
-            spec.setdefault("sessionAffinity", "None")
-            if spec.get("clusterIP") in (None, ""):
-                self._cluster_ip += 1
-                spec["clusterIP"] = f"10.96.{self._cluster_ip // 250}.{self._cluster_ip % 250 + 1}"
-                spec["clusterIPs"] = [spec["clusterIP"]]
-        elif rtype.key == "/namespaces":
-            obj.setdefault("spec", {"finalizers": ["kubernetes"]})
-            obj["status"] = {"phase": "Active"}
-            labels = obj["metadata"].setdefault("labels", {})
-            labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
-        elif rtype.key == "/pods" and "status" not in obj:
-            obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
-        elif rtype.key == "apiextensions.k8s.io/customresourcedefinitions" and "status" not in obj:
-            names = (obj.get("spec") or {}).get("names") or {}
-            obj["status"] = {
-                "acceptedNames": names,
-                "storedVersions": [v["name"] for v in obj["spec"].get("versions") or [] if v.get("storage")],
-                "conditions": [
-                    {
-                        "type": t,
-                        "status": "True",
-                        "reason": r,
-                        "message": m,
-                        "lastTransitionTime": obj["metadata"]["creationTimestamp"],
-                    }
-                    for t, r, m in (
-                        ("NamesAccepted", "NoConflicts", "no conflicts found"),
-                        ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
-                    )
-                ],
-            }
-        elif rtype.key in ("apps/deployments", "apps/replicasets"):
-            obj.setdefault("spec", {}).setdefault("replicas", 1)
-        elif rtype.key == "/secrets" and not obj.get("type"):
-            obj["type"] = "Opaque"
 
     # ------------------------------------------------------------------ update / patch
 
@@ -574,7 +293,7 @@ class Store:
         """PUT. A stale resourceVersion is 409 Conflict; an unconditional PUT is allowed for built-in kinds."""
         if subresource == "scale":
             return self._write_scale(rtype, namespace, name, body, dry_run)
-        new = self._check_body(rtype, body)
+        new = admission.check_body(rtype, body)
         meta = new.get("metadata")
         if not isinstance(meta, dict):
             raise bad_request("metadata must be an object")
@@ -672,12 +391,12 @@ class Store:
             if _spec_part(new, rtype.has_status) != _spec_part(current, rtype.has_status):
                 meta["generation"] = int(old_meta.get("generation", 1)) + 1
         new["metadata"].pop("resourceVersion", None)
-        if _same_object(_unmanaged(current), _unmanaged(new)):
+        if _same_object(without_managed_fields(current), without_managed_fields(new)):
             # A no-op write changes nothing, neither resourceVersion nor managedFields, as on a real server
             # (kubectl relies on it to print "patched (no change)").
             return current
         if field_manager and subresource != "status":
-            _record_manager(new, field_manager, "Update", now_rfc3339(self.clock))
+            record_manager(new, field_manager, "Update", now_rfc3339(self.clock))
         if dry_run:
             new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
             return new
@@ -717,7 +436,7 @@ class Store:
         _ = force  # field ownership conflicts are not modelled; every apply behaves as --force-conflicts
         if subresource == "scale":
             scale = self.get_scale(rtype, namespace, name)
-            patched = self._patched(rtype, scale, content_type, patch, builtin=True)
+            patched = patch_by_media_type(scale, content_type, patch, builtin=True)
             return self._write_scale(rtype, namespace, name, patched, dry_run), False
         current = self.find(rtype, namespace, name)
         if content_type in (APPLY_PATCH, APPLY_PATCH_CBOR):
@@ -725,7 +444,7 @@ class Store:
                 raise ApiError(422, "Invalid", "PATCH /apply requires fieldManager to be set", {})
             if not isinstance(patch, dict):
                 raise bad_request("an apply patch must be an object")
-            self._check_body(rtype, patch)
+            admission.check_body(rtype, patch)
             akey = (rtype.key, (namespace if rtype.namespaced else "", name), field_manager)
             if current is None:
                 if subresource:
@@ -745,7 +464,7 @@ class Store:
             return result, False
         if current is None:
             raise not_found(rtype.plural, rtype.group, name)
-        patched = self._patched(rtype, current, content_type, patch, rtype.builtin)
+        patched = patch_by_media_type(current, content_type, patch, rtype.builtin)
         if not isinstance(patched, dict):
             raise bad_request("the patch produced something that is not an object")
         meta = patched.setdefault("metadata", {})
@@ -754,35 +473,13 @@ class Store:
             raise conflict(rtype.plural, rtype.group, name, STALE_OBJECT)
         if meta.get("name") not in (None, name):
             raise bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
-        self._check_body(rtype, patched)
+        admission.check_body(rtype, patched)
         return self._replace(rtype, current, patched, subresource, dry_run, field_validation, field_manager), False
-
-    def _patched(
-        self, rtype: ResourceType, current: Mapping[str, Any], content_type: str, patch: Any, builtin: bool
-    ) -> Any:
-        if content_type == MERGE_PATCH:
-            if not isinstance(patch, dict):
-                raise bad_request("a merge patch must be a JSON object")
-            return merge_patch(current, patch)
-        if content_type == JSON_PATCH:
-            return json_patch(json_copy(dict(current)), patch)
-        if content_type == STRATEGIC_PATCH and builtin:
-            if not isinstance(patch, dict):
-                raise bad_request("a strategic merge patch must be a JSON object")
-            return strategic_merge_patch(current, patch)
-        # As kube-apiserver: custom resources take no strategic merge patch (kubectl then says so).
-        accepted = [JSON_PATCH, MERGE_PATCH, *([STRATEGIC_PATCH] if builtin else []), APPLY_PATCH]
-        raise ApiError(
-            415,
-            "UnsupportedMediaType",
-            "the body of the request was in an unknown format - accepted media types include: " + ", ".join(accepted),
-            {},
-        )
 
     def _record_apply(self, rtype: ResourceType, obj: dict[str, Any], manager: str) -> dict[str, Any]:
         # managedFields are informative only here; the applied configuration is kept aside for removals.
         updated = json_copy(obj)
-        _record_manager(updated, manager, "Apply", now_rfc3339(self.clock))
+        record_manager(updated, manager, "Apply", now_rfc3339(self.clock))
         meta = updated["metadata"]
         key = self._object_key(rtype, meta.get("namespace", ""), meta["name"])
         if _same_object(obj, updated):
@@ -795,25 +492,7 @@ class Store:
     def get_scale(self, rtype: ResourceType, namespace: str, name: str) -> dict[str, Any]:
         if rtype.scale is None:
             raise not_found(rtype.plural, rtype.group, name)
-        obj = self.get(rtype, namespace, name)
-        meta = obj["metadata"]
-        selector: Any = None
-        if rtype.scale.label_selector_path:
-            selector = _get_path(obj, rtype.scale.label_selector_path)
-        if rtype.builtin:
-            selector = format_label_selector((obj.get("spec") or {}).get("selector"))
-        status: dict[str, Any] = {"replicas": int(_get_path(obj, rtype.scale.status_replicas_path) or 0)}
-        if selector:
-            status["selector"] = selector
-        return {
-            "kind": "Scale",
-            "apiVersion": "autoscaling/v1",
-            "metadata": {
-                k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta
-            },
-            "spec": {"replicas": int(_get_path(obj, rtype.scale.spec_replicas_path) or 0)},
-            "status": status,
-        }
+        return scale_of(self.get(rtype, namespace, name), rtype.scale, rtype.builtin)
 
     def _write_scale(self, rtype: ResourceType, namespace: str, name: str, body: Any, dry_run: bool) -> dict[str, Any]:
         if rtype.scale is None:
@@ -824,22 +503,7 @@ class Store:
         rv = (body.get("metadata") or {}).get("resourceVersion")
         if rv and rv != current["metadata"]["resourceVersion"]:
             raise conflict(rtype.plural, rtype.group, name, STALE_OBJECT)
-        replicas = (body.get("spec") or {}).get("replicas")
-        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            raise invalid(
-                "Scale",
-                "autoscaling",
-                name,
-                [
-                    Cause(
-                        "spec.replicas",
-                        "FieldValueInvalid",
-                        f"Invalid value: {json.dumps(replicas)}: must be greater than or equal to 0",
-                    )
-                ],
-            )
-        new = json_copy(current)
-        _set_path(new, rtype.scale.spec_replicas_path, replicas)
+        new = with_replicas(current, rtype.scale, requested_replicas(name, body))
         self._replace(rtype, current, new, "", dry_run)
         return self.get_scale(rtype, namespace, name)
 
@@ -911,10 +575,12 @@ class Store:
         if rtype.key == "/namespaces":
             ns = self._delete_namespace(rtype, current)
             return ns, self.find(rtype, "", name) is None
-        if propagation == "Foreground" and self._dependents.get(meta["uid"]) and "foregroundDeletion" not in finalizers:
+        if propagation == "Foreground" and self.garbage.has_dependents(meta["uid"]) and (
+            "foregroundDeletion" not in finalizers
+        ):
             finalizers.append("foregroundDeletion")
         if propagation == "Orphan":
-            self._orphan_dependents(meta["uid"])
+            self.garbage.orphan_dependents(meta["uid"])
         if finalizers:
             if meta.get("deletionTimestamp"):
                 return current, False
@@ -926,8 +592,8 @@ class Store:
             new["metadata"].pop("resourceVersion", None)
             stored = self._store(rtype, self._object_key(rtype, namespace, name), new, current)
             if "foregroundDeletion" in finalizers:
-                self._delete_dependents(meta["uid"], "Foreground")
-                stored = self._finish_foreground(meta["uid"]) or stored
+                self.garbage.delete_dependents(meta["uid"], "Foreground")
+                stored = self.garbage.finish_foreground(meta["uid"]) or stored
             return stored, self.find(rtype, namespace, name) is None
         return self._remove(rtype, current), True
 
@@ -937,80 +603,29 @@ class Store:
         self._table(rtype).pop(key, None)
         rv = self._next_rv()
         final = {**current, "metadata": {**meta, "resourceVersion": str(rv)}}
-        self._by_uid.pop(meta["uid"], None)
-        self._index_owners(rtype.key, key, current, None)
+        self.garbage.untrack(rtype.key, key, current)
         for akey in [a for a in self._applied if a[0] == rtype.key and a[1] == key]:
             del self._applied[akey]
-        self._emit(Event(rv, rtype.key, "DELETED", final, None))
+        self.events.emit(Event(rv, rtype.key, "DELETED", final, None))
         self._after_delete(rtype, final)
         return final
 
     def _after_delete(self, rtype: ResourceType, final: dict[str, Any]) -> None:
-        uid = final["metadata"]["uid"]
-        # Background garbage collection: the owner is gone, so are its dependents.
-        self._delete_dependents(uid, "Background")
-        self._dependents.pop(uid, None)
-        for ref in final["metadata"].get("ownerReferences") or []:
-            self._finish_foreground(ref.get("uid", ""))
-        if rtype.key == "apiextensions.k8s.io/customresourcedefinitions":
-            spec = final.get("spec") or {}
-            group, plural = spec.get("group", ""), (spec.get("names") or {}).get("plural", "")
-            for obj in list(self._objects.get(f"{group}/{plural}", {}).values()):
-                crtype = self.registry.by_key(f"{group}/{plural}")
-                if crtype is not None:
-                    self._remove(crtype, obj)
-            self.registry.remove_crd(group, plural)
+        self.garbage.owner_removed(final)
+        if rtype.key == crds.CRDS:
+            self._remove_custom_resources(final)
         if rtype.namespaced:
             # The last object of a terminating namespace lets the namespace go.
             self.finish_namespace(final["metadata"].get("namespace", ""))
 
-    def _delete_dependents(self, owner_uid: str, propagation: str) -> None:
-        for rkey, key in sorted(self._dependents.get(owner_uid, set())):
-            dtype = self.registry.by_key(rkey)
-            obj = self._objects.get(rkey, {}).get(key)
-            if dtype is None or obj is None or obj["metadata"].get("deletionTimestamp"):
-                continue
-            self._delete(dtype, key[0], key[1], propagation)
-
-    def _blocking_dependents(self, owner_uid: str) -> bool:
-        """Whether a dependent still blocks its owner's foreground deletion (blockOwnerDeletion: true),
-        as the garbage collector decides it; other dependents are deleted but not waited for."""
-        for rkey, key in self._dependents.get(owner_uid, set()):
-            obj = self._objects.get(rkey, {}).get(key)
-            for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or []:
-                if ref.get("uid") == owner_uid and ref.get("blockOwnerDeletion"):
-                    return True
-        return False
-
-    def _finish_foreground(self, owner_uid: str) -> dict[str, Any] | None:
-        located = self._by_uid.get(owner_uid)
-        if located is None:
-            return None
-        rkey, key = located
-        owner = self._objects.get(rkey, {}).get(key)
-        rtype = self.registry.by_key(rkey)
-        if owner is None or rtype is None:
-            return None
-        finalizers = owner["metadata"].get("finalizers") or []
-        if "foregroundDeletion" not in finalizers or self._blocking_dependents(owner_uid):
-            return None
-        new = json_copy(owner)
-        new["metadata"]["finalizers"] = [f for f in finalizers if f != "foregroundDeletion"]
-        return self._replace(rtype, owner, new, "", False)
-
-    def _orphan_dependents(self, owner_uid: str) -> None:
-        for rkey, key in sorted(self._dependents.get(owner_uid, set())):
-            dtype = self.registry.by_key(rkey)
-            obj = self._objects.get(rkey, {}).get(key)
-            if dtype is None or obj is None:
-                continue
-            new = json_copy(obj)
-            new["metadata"]["ownerReferences"] = [
-                r for r in new["metadata"].get("ownerReferences") or [] if r.get("uid") != owner_uid
-            ]
-            if not new["metadata"]["ownerReferences"]:
-                del new["metadata"]["ownerReferences"]
-            self._replace(dtype, obj, new, "", False)
+    def _remove_custom_resources(self, crd: dict[str, Any]) -> None:
+        """A deleted CRD takes its custom resources with it, and its kinds are no longer served."""
+        group, plural = crds.served_resource(crd)
+        for obj in list(self._objects.get(f"{group}/{plural}", {}).values()):
+            crtype = self.registry.by_key(f"{group}/{plural}")
+            if crtype is not None:
+                self._remove(crtype, obj)
+        self.registry.remove_crd(group, plural)
 
     def _delete_namespace(self, rtype: ResourceType, current: dict[str, Any]) -> dict[str, Any]:
         name = current["metadata"]["name"]
@@ -1061,12 +676,8 @@ class Store:
     # ------------------------------------------------------------------ side effects
 
     def _after_write(self, rtype: ResourceType, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
-        if rtype.key == "apiextensions.k8s.io/customresourcedefinitions":
-            spec = new.get("spec") or {}
-            group, plural = spec.get("group", ""), (spec.get("names") or {}).get("plural", "")
-            self.registry.remove_crd(group, plural)
-            for crtype in types_from_crd(new):
-                self.registry.add(crtype)
+        if rtype.key == crds.CRDS:
+            crds.register(self.registry, new)
         if rtype.namespaced:
             ns = new["metadata"].get("namespace", "")
             if old is not None and new["metadata"].get("deletionTimestamp"):
@@ -1082,56 +693,3 @@ def _same_object(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
     return strip(a) == strip(b)
 
-
-def _unmanaged(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "managedFields"}}
-
-
-def _record_manager(obj: dict[str, Any], manager: str, operation: str, timestamp: str) -> None:
-    meta = obj["metadata"]
-    entries = [
-        e
-        for e in meta.get("managedFields") or []
-        if not (e.get("manager") == manager and e.get("operation") == operation)
-    ]
-    entries.append(
-        {
-            "manager": manager,
-            "operation": operation,
-            "apiVersion": obj.get("apiVersion", ""),
-            "time": timestamp,
-            "fieldsType": "FieldsV1",
-            "fieldsV1": _fields_v1(obj, top=True),
-        }
-    )
-    meta["managedFields"] = entries
-
-
-def _fields_v1(value: Any, top: bool = False) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        return {}
-    skip = {"apiVersion", "kind"} if top else set()
-    out: dict[str, Any] = {}
-    for key, sub in value.items():
-        if key in skip or (top and key == "metadata"):
-            continue
-        out[f"f:{key}"] = _fields_v1(sub)
-    if top and isinstance(value.get("metadata"), dict):
-        meta = {f"f:{k}": _fields_v1(v) for k, v in value["metadata"].items() if k in ("labels", "annotations")}
-        if meta:
-            out["f:metadata"] = meta
-    return out
-
-
-def _encode_continue(last: tuple[str, str], rv: int) -> str:
-    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": f"{last[0]}/{last[1]}\u0000"})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_continue(token: str) -> tuple[tuple[str, str], int]:
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        ns, _, name = raw["start"].rstrip("\u0000").partition("/")
-        return (ns, name), int(raw["rv"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise bad_request("continue key is not valid: incorrect encoded start resourceVersion") from exc

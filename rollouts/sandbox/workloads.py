@@ -17,11 +17,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from rollouts.model.durations import parse_go_duration
 from rollouts.sandbox.errors import ApiError
 from rollouts.sandbox.jsoncopy import json_copy
 from rollouts.sandbox.resources import ResourceType
 from rollouts.sandbox.selectors import matches_labels, parse_label_selector, selector_from_label_selector
-from rollouts.sandbox.store import Event, Store, now_rfc3339
+from rollouts.sandbox.store import Store, now_rfc3339
+from rollouts.sandbox.watches import Event
 
 log = logging.getLogger("pyrollouts.sandbox.workloads")
 
@@ -43,16 +45,20 @@ SANDBOX_ANNOTATIONS = (
 CRASH_RESTART_SECONDS = 2.0
 NODE_NAME = "sandbox-node"
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_BARE_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
 
 
 def parse_duration(text: str, default: float) -> float:
-    """`500ms`, `3s`, `1m`, `2` (seconds) -> seconds; the default for anything unreadable."""
-    m = _DURATION.match(text or "")
-    if not m:
+    """A Go duration (`500ms`, `3s`, `1m30s`) or a bare number of seconds (`2`) -> seconds; the default
+    for anything unreadable or negative."""
+    text = (text or "").strip()
+    if _BARE_SECONDS.match(text):
+        return float(text)
+    try:
+        seconds = parse_go_duration(text)
+    except ValueError:
         return default
-    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}[m.group(2)]
-    return float(m.group(1)) * scale
+    return seconds if seconds >= 0 else default
 
 
 def _truthy(value: Any) -> bool:
@@ -298,7 +304,19 @@ class Workloads:
         if rs is None or rs["metadata"].get("deletionTimestamp"):
             return
         spec = rs.get("spec") or {}
-        desired = int(spec.get("replicas", 1))
+        pods = self._scale_pods(rs, namespace, int(spec.get("replicas", 1)))
+        min_ready = int(spec.get("minReadySeconds", 0) or 0)
+        ready = [p for p in pods if _pod_ready(p)]
+        available = [p for p in ready if self.pod_available(p, min_ready)]
+        if len(available) < len(ready):
+            self._later(self._until_next_available(ready, min_ready), "apps/replicasets", namespace, name)
+        status = _replicaset_status(rs, pods, ready, available)
+        current = self.store.find(self.replicasets, namespace, name)
+        if current is not None and current.get("status") != status:
+            self.store.update_status(self.replicasets, namespace, name, status)
+
+    def _scale_pods(self, rs: Mapping[str, Any], namespace: str, desired: int) -> list[dict[str, Any]]:
+        """Create or delete the ReplicaSet's pods until it has `desired`; the pods it then has."""
         pods = [p for p in self.owned_pods(rs) if not p["metadata"].get("deletionTimestamp")]
         if len(pods) < desired:
             for _ in range(desired - len(pods)):
@@ -307,32 +325,12 @@ class Workloads:
             for pod in sorted(pods, key=_deletion_rank)[: len(pods) - desired]:
                 self.store.delete(self.pods, namespace, pod["metadata"]["name"])
                 pods.remove(pod)
-        min_ready = int(spec.get("minReadySeconds", 0) or 0)
-        ready = [p for p in pods if _pod_ready(p)]
-        available = [p for p in ready if self.pod_available(p, min_ready)]
-        if len(available) < len(ready):
-            waits = [self._ready_at.get(p["metadata"]["uid"], 0.0) + min_ready - self.clock() for p in ready]
-            self._later(
-                max(min(w for w in waits if w > 0), 0.01) if any(w > 0 for w in waits) else 0.05,
-                "apps/replicasets",
-                namespace,
-                name,
-            )
-        template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-        status = {
-            "replicas": len(pods),
-            "fullyLabeledReplicas": sum(
-                1
-                for p in pods
-                if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in template_labels.items())
-            ),
-            "readyReplicas": len(ready),
-            "availableReplicas": len(available),
-            "observedGeneration": rs["metadata"].get("generation", 1),
-        }
-        current = self.store.find(self.replicasets, namespace, name)
-        if current is not None and current.get("status") != status:
-            self.store.update_status(self.replicasets, namespace, name, status)
+        return pods
+
+    def _until_next_available(self, ready: list[dict[str, Any]], min_ready: int) -> float:
+        """Seconds until the next ready pod has been ready for minReadySeconds (when to look again)."""
+        waits = [self._ready_at.get(p["metadata"]["uid"], 0.0) + min_ready - self.clock() for p in ready]
+        return max(min(w for w in waits if w > 0), 0.01) if any(w > 0 for w in waits) else 0.05
 
     def _create_pod(self, rs: Mapping[str, Any]) -> dict[str, Any]:
         template = json_copy((rs.get("spec") or {}).get("template") or {})
@@ -354,10 +352,37 @@ class Workloads:
         deploy = self.store.find(self.deployments, namespace, name)
         if deploy is None or deploy["metadata"].get("deletionTimestamp"):
             return
-        spec = deploy.get("spec") or {}
-        template = json_copy(spec.get("template") or {})
+        replicas = int((deploy.get("spec") or {}).get("replicas", 1))
+        current_name, owned = self._current_replicaset(deploy, namespace, replicas)
+        for rs in owned:
+            want = replicas if rs["metadata"]["name"] == current_name else 0
+            if (rs.get("spec") or {}).get("replicas") != want:
+                changed = json_copy(rs)
+                changed["spec"]["replicas"] = want
+                self.store.replace_internal(self.replicasets, changed)
+        deploy = self._record_revision(deploy, owned, current_name)
+        current = next(
+            r for r in self.store.objects(self.replicasets, namespace) if r["metadata"]["name"] == current_name
+        )
+        rs_status = current.get("status") or {}
+        status = _deployment_status(deploy, owned, rs_status, replicas)
+        if (deploy.get("status") or {}) != status:
+            self.store.update_status(self.deployments, namespace, name, status)
+        if rs_status.get("availableReplicas", 0) != replicas:
+            # The ReplicaSet's own events bring us back here once its pods move.
+            self._later(0.2, "apps/deployments", namespace, name)
+
+    def _owned_replicasets(self, deploy: Mapping[str, Any], namespace: str) -> list[dict[str, Any]]:
         uid = deploy["metadata"]["uid"]
-        owned = [r for r in self.store.objects(self.replicasets, namespace) if _controller_uid(r) == uid]
+        return [r for r in self.store.objects(self.replicasets, namespace) if _controller_uid(r) == uid]
+
+    def _current_replicaset(
+        self, deploy: Mapping[str, Any], namespace: str, replicas: int
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """The name of the ReplicaSet of the Deployment's template, created (or, after an undo, made the
+        newest revision) if need be, and the Deployment's ReplicaSets as they then are."""
+        template = json_copy((deploy.get("spec") or {}).get("template") or {})
+        owned = self._owned_replicasets(deploy, namespace)
         # As the deployment controller does: an existing ReplicaSet whose template equals ours, ignoring
         # the hash label (after `kubectl rollout undo`, say), is the current one.
         same = [r for r in owned if _comparable_template(r) == _comparable_template(deploy)]
@@ -365,75 +390,63 @@ class Workloads:
             str(same[0]["metadata"].get("labels", {}).get("pod-template-hash", "")) if same else ""
         ) or template_hash(template)
         template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = pod_hash
-        current_name = same[0]["metadata"]["name"] if same else f"{name}-{pod_hash}"
-        replicas = int(spec.get("replicas", 1))
+        current_name = same[0]["metadata"]["name"] if same else f"{deploy['metadata']['name']}-{pod_hash}"
         revisions = {r["metadata"]["name"]: _revision(r) for r in owned}
         newest = max(revisions.values(), default=0)
         if current_name not in revisions:
-            selector = json_copy(spec.get("selector") or {})
-            selector.setdefault("matchLabels", {})["pod-template-hash"] = pod_hash
-            self.store.create_internal(
-                self.replicasets,
-                namespace,
-                {
-                    "metadata": {
-                        "name": current_name,
-                        "labels": {**template["metadata"]["labels"]},
-                        "annotations": {REVISION: str(newest + 1)},
-                        "ownerReferences": [_owner_ref(deploy)],
-                    },
-                    "spec": {
-                        "replicas": replicas,
-                        "selector": selector,
-                        "template": template,
-                        "minReadySeconds": spec.get("minReadySeconds", 0),
-                    },
-                },
-            )
-            owned = [r for r in self.store.objects(self.replicasets, namespace) if _controller_uid(r) == uid]
+            self._create_replicaset(deploy, namespace, current_name, template, pod_hash, newest + 1, replicas)
+            owned = self._owned_replicasets(deploy, namespace)
         elif revisions[current_name] < newest:
             # Back to an older template (`kubectl rollout undo`): its ReplicaSet becomes the newest revision.
             rs = json_copy(next(r for r in owned if r["metadata"]["name"] == current_name))
             rs["metadata"].setdefault("annotations", {})[REVISION] = str(newest + 1)
             self.store.replace_internal(self.replicasets, rs)
-            owned = [r for r in self.store.objects(self.replicasets, namespace) if _controller_uid(r) == uid]
-        for rs in owned:
-            want = replicas if rs["metadata"]["name"] == current_name else 0
-            if (rs.get("spec") or {}).get("replicas") != want:
-                changed = json_copy(rs)
-                changed["spec"]["replicas"] = want
-                self.store.replace_internal(self.replicasets, changed)
+            owned = self._owned_replicasets(deploy, namespace)
+        return current_name, owned
+
+    def _create_replicaset(
+        self,
+        deploy: Mapping[str, Any],
+        namespace: str,
+        name: str,
+        template: dict[str, Any],
+        pod_hash: str,
+        revision: int,
+        replicas: int,
+    ) -> None:
+        """A new ReplicaSet for the Deployment's template (which carries the pod-template-hash label)."""
+        spec = deploy.get("spec") or {}
+        selector = json_copy(spec.get("selector") or {})
+        selector.setdefault("matchLabels", {})["pod-template-hash"] = pod_hash
+        self.store.create_internal(
+            self.replicasets,
+            namespace,
+            {
+                "metadata": {
+                    "name": name,
+                    "labels": {**template["metadata"]["labels"]},
+                    "annotations": {REVISION: str(revision)},
+                    "ownerReferences": [_owner_ref(deploy)],
+                },
+                "spec": {
+                    "replicas": replicas,
+                    "selector": selector,
+                    "template": template,
+                    "minReadySeconds": spec.get("minReadySeconds", 0),
+                },
+            },
+        )
+
+    def _record_revision(
+        self, deploy: dict[str, Any], owned: list[dict[str, Any]], current_name: str
+    ) -> dict[str, Any]:
+        """The Deployment carries its current ReplicaSet's revision annotation; the Deployment as stored."""
         current_revision = next(str(_revision(r)) for r in owned if r["metadata"]["name"] == current_name)
         if (deploy["metadata"].get("annotations") or {}).get(REVISION) != current_revision:
             annotated = json_copy(deploy)
             annotated["metadata"].setdefault("annotations", {})[REVISION] = current_revision
             deploy = self.store.replace_internal(self.deployments, annotated)
-        current = next(
-            r for r in self.store.objects(self.replicasets, namespace) if r["metadata"]["name"] == current_name
-        )
-        rs_status = current.get("status") or {}
-        total = sum(int((r.get("status") or {}).get("replicas", 0)) for r in owned)
-        available = sum(int((r.get("status") or {}).get("availableReplicas", 0)) for r in owned)
-        status = {
-            "observedGeneration": deploy["metadata"].get("generation", 1),
-            "replicas": total,
-            "updatedReplicas": int(rs_status.get("replicas", 0)),
-            "readyReplicas": sum(int((r.get("status") or {}).get("readyReplicas", 0)) for r in owned),
-            "availableReplicas": available,
-            "unavailableReplicas": max(total - available, 0),
-            "conditions": [
-                {
-                    "type": "Available",
-                    "status": "True" if available >= replicas else "False",
-                    "reason": "MinimumReplicasAvailable" if available >= replicas else "MinimumReplicasUnavailable",
-                }
-            ],
-        }
-        if (deploy.get("status") or {}) != status:
-            self.store.update_status(self.deployments, namespace, name, status)
-        if rs_status.get("availableReplicas", 0) != replicas:
-            # The ReplicaSet's own events bring us back here once its pods move.
-            self._later(0.2, "apps/deployments", namespace, name)
+        return deploy
 
     # ------------------------------------------------------------------ Jobs
 
@@ -513,39 +526,91 @@ class Workloads:
         pods = [p for p in self.store.objects(self.pods, namespace) if not p["metadata"].get("deletionTimestamp")]
         for service in self.store.objects(self.services, namespace):
             selector = (service.get("spec") or {}).get("selector")
-            if not selector:
-                continue
-            requirements = selector_from_label_selector({"matchLabels": selector})
-            members = [p for p in pods if matches_labels(requirements, p["metadata"].get("labels"))]
-            ready = [p for p in members if _pod_ready(p)]
-            not_ready = [p for p in members if not _pod_ready(p) and (p.get("status") or {}).get("podIP")]
-            ports = [
-                {
-                    "name": p.get("name", ""),
-                    "port": p.get("targetPort", p.get("port")),
-                    "protocol": p.get("protocol", "TCP"),
-                }
-                for p in (service.get("spec") or {}).get("ports") or []
-            ]
-            ports = [p if p["name"] else {k: v for k, v in p.items() if k != "name"} for p in ports]
-            subset: dict[str, Any] = {}
-            if ready:
-                subset["addresses"] = [_address(p) for p in ready]
-            if not_ready:
-                subset["notReadyAddresses"] = [_address(p) for p in not_ready]
-            subsets = [{**subset, "ports": ports}] if subset else []
-            svc_name = service["metadata"]["name"]
-            existing = self.store.find(self.endpoints, namespace, svc_name)
-            body = {
-                "metadata": {"name": svc_name, "labels": service["metadata"].get("labels") or {}},
-                "subsets": subsets,
+            if selector:
+                self._sync_service_endpoints(namespace, service, selector, pods)
+
+    def _sync_service_endpoints(
+        self, namespace: str, service: Mapping[str, Any], selector: Mapping[str, str], pods: list[dict[str, Any]]
+    ) -> None:
+        """The Service's Endpoints (same name) list the pods its selector picks, ready or not."""
+        requirements = selector_from_label_selector({"matchLabels": selector})
+        members = [p for p in pods if matches_labels(requirements, p["metadata"].get("labels"))]
+        subsets = _endpoint_subsets(service, members)
+        svc_name = service["metadata"]["name"]
+        existing = self.store.find(self.endpoints, namespace, svc_name)
+        body = {
+            "metadata": {"name": svc_name, "labels": service["metadata"].get("labels") or {}},
+            "subsets": subsets,
+        }
+        if existing is None:
+            self.store.create_internal(self.endpoints, namespace, body)
+        elif existing.get("subsets") != subsets:
+            changed = json_copy(existing)
+            changed["subsets"] = subsets
+            self.store.replace_internal(self.endpoints, changed)
+
+
+def _endpoint_subsets(service: Mapping[str, Any], members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One subset: the ready pods' addresses, those of pods with an IP but not ready, the target ports."""
+    ready = [p for p in members if _pod_ready(p)]
+    not_ready = [p for p in members if not _pod_ready(p) and (p.get("status") or {}).get("podIP")]
+    ports = [
+        {
+            "name": p.get("name", ""),
+            "port": p.get("targetPort", p.get("port")),
+            "protocol": p.get("protocol", "TCP"),
+        }
+        for p in (service.get("spec") or {}).get("ports") or []
+    ]
+    ports = [p if p["name"] else {k: v for k, v in p.items() if k != "name"} for p in ports]
+    subset: dict[str, Any] = {}
+    if ready:
+        subset["addresses"] = [_address(p) for p in ready]
+    if not_ready:
+        subset["notReadyAddresses"] = [_address(p) for p in not_ready]
+    return [{**subset, "ports": ports}] if subset else []
+
+
+def _replicaset_status(
+    rs: Mapping[str, Any], pods: list[dict[str, Any]], ready: list[dict[str, Any]], available: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The ReplicaSet's status: its pods counted (fully labeled: carrying every label of the template)."""
+    spec = rs.get("spec") or {}
+    template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    return {
+        "replicas": len(pods),
+        "fullyLabeledReplicas": sum(
+            1
+            for p in pods
+            if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in template_labels.items())
+        ),
+        "readyReplicas": len(ready),
+        "availableReplicas": len(available),
+        "observedGeneration": rs["metadata"].get("generation", 1),
+    }
+
+
+def _deployment_status(
+    deploy: Mapping[str, Any], owned: list[dict[str, Any]], rs_status: Mapping[str, Any], replicas: int
+) -> dict[str, Any]:
+    """The Deployment's status: its ReplicaSets' counts summed, `updated` those of the current one."""
+    total = sum(int((r.get("status") or {}).get("replicas", 0)) for r in owned)
+    available = sum(int((r.get("status") or {}).get("availableReplicas", 0)) for r in owned)
+    return {
+        "observedGeneration": deploy["metadata"].get("generation", 1),
+        "replicas": total,
+        "updatedReplicas": int(rs_status.get("replicas", 0)),
+        "readyReplicas": sum(int((r.get("status") or {}).get("readyReplicas", 0)) for r in owned),
+        "availableReplicas": available,
+        "unavailableReplicas": max(total - available, 0),
+        "conditions": [
+            {
+                "type": "Available",
+                "status": "True" if available >= replicas else "False",
+                "reason": "MinimumReplicasAvailable" if available >= replicas else "MinimumReplicasUnavailable",
             }
-            if existing is None:
-                self.store.create_internal(self.endpoints, namespace, body)
-            elif existing.get("subsets") != subsets:
-                changed = json_copy(existing)
-                changed["subsets"] = subsets
-                self.store.replace_internal(self.endpoints, changed)
+        ],
+    }
 
 
 def _address(pod: Mapping[str, Any]) -> dict[str, Any]:

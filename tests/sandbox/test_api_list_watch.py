@@ -17,6 +17,7 @@ from rollouts.sandbox import server as server_module
 from rollouts.sandbox import store as store_module
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.errors import ApiError
+from rollouts.sandbox.patches import MERGE_PATCH
 
 CM = "/api/v1/namespaces/default/configmaps"
 MERGE = {"Content-Type": "application/merge-patch+json"}
@@ -310,7 +311,7 @@ def test_store_history_limit_unit(monkeypatch: pytest.MonkeyPatch) -> None:
     created = store.create(rtype, "default", configmap("h"))
     start = int(created["metadata"]["resourceVersion"])
     for n in range(10):
-        store.patch(rtype, "default", "h", store_module.MERGE_PATCH, {"data": {"n": str(n)}})
+        store.patch(rtype, "default", "h", MERGE_PATCH, {"data": {"n": str(n)}})
     with pytest.raises(ApiError) as err:
         store.watch(rtype, "default", str(start))
     assert err.value.code == 410 and err.value.reason == "Expired"

@@ -1,5 +1,5 @@
-"""The only module that talks to the Kubernetes API: connection settings, an async HTTP client with
-retries, and the in-memory caches that the watch streams keep fresh.
+"""The only module that talks to the Kubernetes API: an async HTTP client with retries, and the in-memory
+caches that the watch streams keep fresh. Where the API server is comes from the kubeconfig loader.
 
 Reads during a reconcile come from :class:`Cache` (filled by the operator's watches and by the
 answers to our own writes); only writes, and a GET after a conflict, go to the server.
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
 import socket
 import ssl
 from collections import Counter
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+
+from rollouts.controller.kubeconfig import Connection
 
 log = logging.getLogger("pyrollouts.kube")
 
@@ -70,55 +71,6 @@ def kind_of(api_version: str, plural: str, kind: str) -> Kind:
     """The Kind of a routing object a traffic router names (any group, e.g. split.smi-spec.io/v1alpha2)."""
     group, _, version = api_version.rpartition("/")
     return Kind(group, version, plural, kind)
-
-
-# --------------------------------------------------------------------------- connection settings
-
-
-@dataclass(frozen=True)
-class Connection:
-    server: str
-    token: str | None = None
-    ca_path: str | None = None
-    cert_path: str | None = None
-    key_path: str | None = None
-    verify: bool = True
-    namespace: str = "default"
-
-
-def load_connection(kubeconfig: str | None) -> Connection:
-    """Where the API server is: ``--kubeconfig``, then ``KUBECONFIG``, then the in-cluster service account.
-    Runs once at startup (it reads files), before the event loop gets busy."""
-    from kubernetes import client, config
-
-    cfg = client.Configuration()
-    path = kubeconfig or os.environ.get("KUBECONFIG")
-    namespace = "default"
-    if path:
-        first = path.split(os.pathsep)[0]
-        config.load_kube_config(config_file=first, client_configuration=cfg)  # type: ignore[no-untyped-call]
-        try:
-            _, active = config.list_kube_config_contexts(config_file=first)  # type: ignore[no-untyped-call]
-            namespace = (active.get("context") or {}).get("namespace") or "default"
-        except config.ConfigException as exc:
-            log.debug("no namespace in the kubeconfig context: %s", exc)
-    elif os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token"):
-        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-    else:
-        config.load_kube_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-    token = None
-    auth = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
-    if auth:
-        token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth
-    return Connection(
-        server=str(cfg.host).rstrip("/"),
-        token=token,
-        ca_path=cfg.ssl_ca_cert,
-        cert_path=cfg.cert_file,
-        key_path=cfg.key_file,
-        verify=bool(cfg.verify_ssl),
-        namespace=namespace,
-    )
 
 
 # --------------------------------------------------------------------------- errors

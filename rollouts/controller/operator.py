@@ -128,7 +128,7 @@ class Controller:
         self.login = login
         self.namespaces = list(namespaces)
         self.cache = Cache()
-        self.client = Client(conn)
+        self.client = Client(conn, login=login)
         self.reconciler = Reconciler(self.client, self.cache)
         self.analysis = AnalysisController(self.client, self.cache)
         self.analysis_queue: WorkQueue | None = None

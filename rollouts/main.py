@@ -26,11 +26,16 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _controller(args: argparse.Namespace) -> int:
+    from rollouts.controller.kubeconfig import KubeconfigError
     from rollouts.controller.operator import run_controller
 
-    asyncio.run(
-        run_controller(args.kubeconfig, args.namespace or [], args.metrics_port, args.health_port, args.verbose)
-    )
+    try:
+        asyncio.run(
+            run_controller(args.kubeconfig, args.namespace or [], args.metrics_port, args.health_port, args.verbose)
+        )
+    except KubeconfigError as exc:
+        print(f"pyrollouts controller: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -72,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     controller = sub.add_parser("controller", help="run the Rollout controller in the foreground")
     controller.add_argument(
-        "--kubeconfig", help="kubeconfig to use (default: $KUBECONFIG, then the in-cluster service account)"
+        "--kubeconfig",
+        help="kubeconfig to use (default: every file of $KUBECONFIG merged as kubectl merges them, then "
+        "~/.kube/config, then the in-cluster service account)",
     )
     controller.add_argument(
         "--namespace", action="append", metavar="NS", help="watch only this namespace (repeatable; default: all)"

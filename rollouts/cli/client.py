@@ -1,23 +1,23 @@
 """The plugin's API access: kubeconfig, context, namespace, and plain JSON requests.
 
-The kubeconfig comes from `--kubeconfig`, else `KUBECONFIG` (a list of files, merged as kubectl merges
-them), else `~/.kube/config`, else the in-cluster service account. `--context` picks a context; the
-namespace is `-n`, else the context's namespace, else "default". Requests go through the official
-`kubernetes` client's transport (TLS, client certificates, tokens, exec plugins) but take and return
-plain dicts, so that patches are exactly the JSON we build. Everything is synchronous: the plugin is a
-short-lived command.
+The kubeconfig comes from the loader the controller uses too (rollouts.controller.kubeconfig, kubectl's
+rules): `--kubeconfig`, else every file of `KUBECONFIG` merged, else `~/.kube/config`, else the in-cluster
+service account. `--context` picks a context; the namespace is `-n`, else the context's namespace, else
+"default". Requests go through the official `kubernetes` client's transport (TLS, client certificates,
+tokens, exec plugins) but take and return plain dicts, so that patches are exactly the JSON we build.
+Everything is synchronous: the plugin is a short-lived command.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rollouts.cli.actions import Patch
+from rollouts.controller.kubeconfig import KubeconfigError
+from rollouts.controller.kubeconfig import load as load_kubeconfig
 
 GROUP = "pyrollouts.io"
 VERSION = "v1alpha1"
@@ -75,17 +75,6 @@ PODTEMPLATES = Resource("podtemplate", "v1", "podtemplates")
 WORKLOAD_KINDS = {"Deployment": DEPLOYMENTS, "ReplicaSet": REPLICASETS, "PodTemplate": PODTEMPLATES}
 
 
-def kubeconfig_files(flag: str | None) -> list[str]:
-    """The kubeconfig files to merge: the flag's, else KUBECONFIG's list, else ~/.kube/config."""
-    if flag:
-        return [flag]
-    env = os.environ.get("KUBECONFIG", "")
-    paths = [p for p in env.split(os.pathsep) if p]
-    if paths:
-        return paths
-    return [str(Path("~/.kube/config").expanduser())]
-
-
 def _status_message(body: Mapping[str, Any], fallback: str) -> str:
     message = body.get("message")
     return message if isinstance(message, str) and message else fallback
@@ -110,44 +99,15 @@ class Client:
     ) -> Client:
         """Load the kubeconfig (or in-cluster config) and settle the namespace; CLIError if impossible."""
         from kubernetes import client as k8s_client
-        from kubernetes import config as k8s_config
-        from kubernetes.config.config_exception import ConfigException
 
-        configuration = k8s_client.Configuration()
-        files = kubeconfig_files(kubeconfig)
-        existing = [f for f in files if Path(f).expanduser().exists()]
-        context_namespace: str | None = None
-        if existing:
-            joined = os.pathsep.join(existing)
-            try:
-                k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-                    config_file=joined, context=context, client_configuration=configuration, persist_config=False
-                )
-                contexts, active = k8s_config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
-                    config_file=joined
-                )
-            except ConfigException as exc:
-                raise CLIError(f"cannot use kubeconfig {joined}: {exc}") from exc
-            chosen = next((c for c in contexts if c.get("name") == context), None) if context else active
-            context_namespace = ((chosen or {}).get("context") or {}).get("namespace")
-        elif "KUBERNETES_SERVICE_HOST" in os.environ and not kubeconfig and context is None:
-            try:
-                k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
-                    client_configuration=configuration
-                )
-            except ConfigException as exc:
-                raise CLIError(f"cannot use the in-cluster configuration: {exc}") from exc
-            ns_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-            if ns_file.exists():
-                context_namespace = ns_file.read_text().strip() or None
-        else:
-            raise CLIError(
-                f"no kubeconfig found (looked at {', '.join(files)}): "
-                "pass --kubeconfig PATH or set KUBECONFIG"
-            )
+        try:
+            found = load_kubeconfig(kubeconfig, context)
+        except KubeconfigError as exc:
+            raise CLIError(str(exc)) from exc
+        configuration = found.configuration
         configuration.retries = 1
         api = k8s_client.ApiClient(configuration)
-        return cls(api, namespace or context_namespace or "default", str(configuration.host), request_timeout)
+        return cls(api, namespace or found.namespace or "default", str(configuration.host), request_timeout)
 
     def close(self) -> None:
         self.api.close()

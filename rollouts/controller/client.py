@@ -1,5 +1,5 @@
-"""The only module that talks to the Kubernetes API: connection settings, an async HTTP client with
-retries, and the in-memory caches that the watch streams keep fresh.
+"""The only module that talks to the Kubernetes API: an async HTTP client with retries, and the in-memory
+caches that the watch streams keep fresh. Where the API server is comes from the kubeconfig loader.
 
 Reads during a reconcile come from :class:`Cache` (filled by the operator's watches and by the
 answers to our own writes); only writes, and a GET after a conflict, go to the server.
@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
 import socket
 import ssl
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+
+from rollouts.controller.kubeconfig import Connection
 
 log = logging.getLogger("pyrollouts.kube")
 
@@ -72,55 +73,6 @@ def kind_of(api_version: str, plural: str, kind: str) -> Kind:
     return Kind(group, version, plural, kind)
 
 
-# --------------------------------------------------------------------------- connection settings
-
-
-@dataclass(frozen=True)
-class Connection:
-    server: str
-    token: str | None = None
-    ca_path: str | None = None
-    cert_path: str | None = None
-    key_path: str | None = None
-    verify: bool = True
-    namespace: str = "default"
-
-
-def load_connection(kubeconfig: str | None) -> Connection:
-    """Where the API server is: ``--kubeconfig``, then ``KUBECONFIG``, then the in-cluster service account.
-    Runs once at startup (it reads files), before the event loop gets busy."""
-    from kubernetes import client, config
-
-    cfg = client.Configuration()
-    path = kubeconfig or os.environ.get("KUBECONFIG")
-    namespace = "default"
-    if path:
-        first = path.split(os.pathsep)[0]
-        config.load_kube_config(config_file=first, client_configuration=cfg)  # type: ignore[no-untyped-call]
-        try:
-            _, active = config.list_kube_config_contexts(config_file=first)  # type: ignore[no-untyped-call]
-            namespace = (active.get("context") or {}).get("namespace") or "default"
-        except config.ConfigException as exc:
-            log.debug("no namespace in the kubeconfig context: %s", exc)
-    elif os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token"):
-        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-    else:
-        config.load_kube_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-    token = None
-    auth = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
-    if auth:
-        token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth
-    return Connection(
-        server=str(cfg.host).rstrip("/"),
-        token=token,
-        ca_path=cfg.ssl_ca_cert,
-        cert_path=cfg.cert_file,
-        key_path=cfg.key_file,
-        verify=bool(cfg.verify_ssl),
-        namespace=namespace,
-    )
-
-
 # --------------------------------------------------------------------------- errors
 
 
@@ -151,14 +103,25 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class Client:
-    """A small async client for the verbs the controller uses, with retries on transient errors."""
+    """A small async client for the verbs the controller uses, with retries on transient errors.
 
-    def __init__(self, conn: Connection, retries: int = 5, backoff: float = 0.1) -> None:
+    With `login` (the kubeconfig loader), a request the server rejects as Unauthorized loads the
+    credentials again and is sent once more: an exec plugin's token expires, a service account's rotates."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        retries: int = 5,
+        backoff: float = 0.1,
+        login: Callable[[], Connection] | None = None,
+    ) -> None:
         self.conn = conn
         self.retries = retries
         self.backoff = backoff
+        self.login = login
         self.requests: Counter[str] = Counter()
         self._session: aiohttp.ClientSession | None = None
+        self._login_lock = asyncio.Lock()
 
     async def __aenter__(self) -> Client:
         await self.open()
@@ -183,12 +146,9 @@ class Client:
                 if self.conn.cert_path and self.conn.key_path:
                     ctx.load_cert_chain(self.conn.cert_path, self.conn.key_path)
                 ssl_ctx = ctx
-        headers = {"Accept": "application/json", "User-Agent": "pyrollouts-controller"}
-        if self.conn.token:
-            headers["Authorization"] = f"Bearer {self.conn.token}"
         self._session = aiohttp.ClientSession(
             base_url=self.conn.server,
-            headers=headers,
+            headers={"Accept": "application/json", "User-Agent": "pyrollouts-controller"},
             connector=aiohttp.TCPConnector(ssl=ssl_ctx, limit=64),
             timeout=aiohttp.ClientTimeout(total=30),
         )
@@ -197,6 +157,23 @@ class Client:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    async def _login_again(self, rejected: Connection) -> None:
+        """Load the credentials again, once for all the requests that `rejected` failed."""
+        assert self.login is not None
+        async with self._login_lock:
+            if self.conn is not rejected:
+                return  # another request already did
+            conn = await asyncio.to_thread(self.login)
+            same_tls = (conn.server, conn.ca_path, conn.cert_path, conn.key_path, conn.verify) == (
+                rejected.server, rejected.ca_path, rejected.cert_path, rejected.key_path, rejected.verify
+            )
+            self.conn = conn
+            if not same_tls:  # new client certificates (from an exec plugin): a new session
+                stale, self._session = self._session, None
+                await self.open()
+                if stale is not None:
+                    await stale.close()
 
     async def request(
         self,
@@ -207,14 +184,17 @@ class Client:
         params: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         await self.open()
-        assert self._session is not None
         delay = self.backoff
+        logged_in_again = False
         for attempt in range(self.retries + 1):
             self.requests[method] += 1
+            conn, session = self.conn, self._session
+            assert session is not None
+            headers = {"Content-Type": content_type}
+            if conn.token:
+                headers["Authorization"] = f"Bearer {conn.token}"
             try:
-                async with self._session.request(
-                    method, path, json=body, params=params, headers={"Content-Type": content_type}
-                ) as resp:
+                async with session.request(method, path, json=body, params=params, headers=headers) as resp:
                     text = await resp.text()
                     if resp.status < 300:
                         data: dict[str, Any] = (await resp.json(content_type=None)) if text else {}
@@ -222,6 +202,11 @@ class Client:
                     error = _api_error(resp.status, text)
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
                 error = ApiError(503, "ConnectionError", f"{type(exc).__name__}: {exc}")
+            if error.status == 401 and self.login is not None and not logged_in_again and attempt < self.retries:
+                logged_in_again = True
+                log.info("%s %s: %s; loading the credentials again", method, path, error)
+                await self._login_again(conn)
+                continue
             if error.status not in RETRY_STATUSES or attempt == self.retries:
                 raise error
             log.debug("%s %s: %s; retrying in %.2fs", method, path, error, delay)

@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import time
@@ -46,8 +47,8 @@ from rollouts.controller.client import (
     ApiError,
     Cache,
     Client,
-    Connection,
 )
+from rollouts.controller.kubeconfig import Connection, load_connection
 from rollouts.controller.metrics import Metrics, serve
 from rollouts.controller.reconciler import Reconciler, routing_refs, uses_analysis
 from rollouts.model.spec import HASH_LABEL
@@ -120,11 +121,14 @@ class WorkQueue:
 class Controller:
     """Caches, queue, reconciler and the kopf registry that feeds them."""
 
-    def __init__(self, conn: Connection, namespaces: Sequence[str] = ()) -> None:
+    def __init__(
+        self, conn: Connection, namespaces: Sequence[str] = (), login: Callable[[], Connection] | None = None
+    ) -> None:
         self.conn = conn
+        self.login = login
         self.namespaces = list(namespaces)
         self.cache = Cache()
-        self.client = Client(conn)
+        self.client = Client(conn, login=login)
         self.reconciler = Reconciler(self.client, self.cache)
         self.analysis = AnalysisController(self.client, self.cache)
         self.analysis_queue: WorkQueue | None = None
@@ -288,10 +292,12 @@ class Controller:
 
     def _build_registry(self) -> kopf.OperatorRegistry:
         registry = kopf.OperatorRegistry()
-        conn = self.conn
 
         @kopf.on.login(registry=registry)
         async def login(**_: Any) -> kopf.ConnectionInfo:
+            # kopf logs in at start and again once the server rejects its credentials or they expire:
+            # load them again each time (an exec plugin's token runs out), with the controller's settings.
+            conn = await asyncio.to_thread(self.login) if self.login is not None else self.conn
             return kopf.ConnectionInfo(
                 server=conn.server,
                 token=conn.token,
@@ -300,6 +306,7 @@ class Controller:
                 private_key_path=conn.key_path,
                 insecure=not conn.verify,
                 default_namespace=conn.namespace,
+                expiration=conn.expiry,
             )
 
         kinds: list[tuple[kube.Kind, Callable[[dict[str, Any]], None]]] = [
@@ -438,8 +445,9 @@ async def run_controller(
     kubeconfig: str | None, namespaces: Sequence[str], metrics_port: int, health_port: int, verbose: bool = False
 ) -> None:
     configure_logging(verbose)
-    conn = await asyncio.to_thread(kube.load_connection, kubeconfig)
-    controller = Controller(conn, namespaces)
+    login = functools.partial(load_connection, kubeconfig)
+    conn = await asyncio.to_thread(login)
+    controller = Controller(conn, namespaces, login)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -36,6 +36,7 @@ from rollouts.traffic.router import (
 API_VERSION = "networking.istio.io/v1beta1"
 HASH_LABEL = "rollouts-pod-template-hash"
 FIELD = "spec.strategy.canary.trafficRouting.istio"
+ROUTE_KINDS = ("http", "tls", "tcp")  # the route lists of a VirtualService spec, in the order they are weighed
 
 Json = dict[str, Any]
 
@@ -271,6 +272,8 @@ class IstioRouter:
     def _virtual_service(
         self, vs: VirtualServiceEntry, desired: DesiredTraffic, obj: Mapping[str, Any] | None
     ) -> tuple[ObjectWrite | None, list[RoutingProblem], list[int]]:
+        """The write that sets the weights (and the managed routes) of one VirtualService, the problems
+        that prevent it, and the canary weight each of its split routes gives now."""
         if obj is None:
             return (
                 None,
@@ -282,106 +285,34 @@ class IstioRouter:
                 [],
             )
         spec = as_dict(obj.get("spec"))
-        http = copy.deepcopy(as_list(spec.get("http")))
-        tls = copy.deepcopy(as_list(spec.get("tls")))
-        tcp = copy.deepcopy(as_list(spec.get("tcp")))
+        routes = {kind: copy.deepcopy(as_list(spec.get(kind))) for kind in ROUTE_KINDS}
         problems: list[RoutingProblem] = []
-        managed = set(desired.managed_routes)
-
-        http_indexes: list[int] = []
-        if vs.routes:
-            names = [str(as_dict(r).get("name", "")) for r in http]
-            for route_name in vs.routes:
-                if route_name not in names:
-                    problems.append(
-                        RoutingProblem(
-                            vs.ref,
-                            f"{vs.field}.routes",
-                            f"no HTTP route named {route_name!r} in spec.http: add it to the VirtualService"
-                            " or fix the list",
-                        )
-                    )
-                else:
-                    http_indexes.append(names.index(route_name))
-        elif not vs.tls_routes and not vs.tcp_routes:
-            own = [i for i, r in enumerate(http) if as_dict(r).get("name") not in managed]
-            if len(own) == 1:
-                http_indexes = own
-            else:
-                problems.append(
-                    RoutingProblem(
-                        vs.ref,
-                        f"{vs.field}.routes",
-                        f"spec.http has {len(own)} routes: name the ones to split in {vs.field}.routes",
-                    )
-                )
-        tls_indexes = _matching_indexes(vs, tls, vs.tls_routes, "tls", "tlsRoutes", problems)
-        tcp_indexes = _matching_indexes(vs, tcp, vs.tcp_routes, "tcp", "tcpRoutes", problems)
-
+        http_indexes = _http_indexes(vs, routes["http"], set(desired.managed_routes), problems)
+        weighted: list[tuple[str, int]] = [
+            *(("http", i) for i in http_indexes),
+            *(("tls", i) for i in _matching_indexes(vs, routes["tls"], vs.tls_routes, "tls", "tlsRoutes", problems)),
+            *(("tcp", i) for i in _matching_indexes(vs, routes["tcp"], vs.tcp_routes, "tcp", "tcpRoutes", problems)),
+        ]
         percent = round(desired.canary_weight * 100 / desired.max_weight) if desired.max_weight > 0 else 0
         live_percents: list[int] = []
         canary_destination: Json | None = None
-        weighted: list[tuple[str, list[Any], int]] = [
-            *(("http", http, i) for i in http_indexes),
-            *(("tls", tls, i) for i in tls_indexes),
-            *(("tcp", tcp, i) for i in tcp_indexes),
-        ]
-        for kind, routes, index in weighted:
-            route = as_dict(routes[index])
-            destinations = as_list(route.get("route"))
-            roles = [self._role(as_dict(d), desired, self.namespace) for d in destinations]
-            if "stable" not in roles or "canary" not in roles:
-                label = route.get("name") or f"#{index}"
-                wanted = (
-                    f"subsets {self.subsets.stable!r} and {self.subsets.canary!r}"
-                    if self.subsets
-                    else f"hosts {desired.stable_service!r} (stable) and {desired.canary_service!r} (canary)"
-                )
-                problems.append(
-                    RoutingProblem(
-                        vs.ref,
-                        f"spec.{kind}[{index}].route",
-                        f"{kind} route {label} must have a destination for each of the {wanted}",
-                    )
-                )
+        for kind, index in weighted:
+            split = self._split_route(vs, kind, routes[kind], index, desired, percent)
+            if isinstance(split, RoutingProblem):
+                problems.append(split)
                 continue
-            live_percents.append(_live_percent(destinations, roles))
-            new_destinations = []
-            for dest, role in zip(destinations, roles, strict=True):
-                dest = dict(dest)
-                if role == "canary":
-                    dest["weight"] = percent
-                    if canary_destination is None and kind == "http":
-                        canary_destination = copy.deepcopy(as_dict(dest.get("destination")))
-                elif role == "stable":
-                    dest["weight"] = 100 - percent
-                new_destinations.append(dest)
-            routes[index] = {**route, "route": new_destinations}
-
+            live_percent, route_canary = split
+            live_percents.append(live_percent)
+            if canary_destination is None and kind == "http":
+                canary_destination = route_canary
         if problems:
             return None, problems, []
 
-        active = bool(desired.header_routes or desired.mirror_routes)
-        if managed or active:
-            if canary_destination is None and active:
-                return (
-                    None,
-                    [
-                        RoutingProblem(
-                            vs.ref,
-                            f"{vs.field}.routes",
-                            "header and mirror routes need an HTTP route to the canary; name one in routes",
-                        )
-                    ],
-                    [],
-                )
-            first_route = as_list(as_dict(http[http_indexes[0]]).get("route")) if http_indexes else []
-            http = _with_managed_routes(http, desired, canary_destination or {}, first_route)
-
-        new_spec: Json = {}
-        for key, new in (("http", http), ("tls", tls), ("tcp", tcp)):
-            if new != as_list(spec.get(key)):
-                new_spec[key] = new
+        http = _with_active_routes(vs, routes["http"], http_indexes, desired, canary_destination)
+        if isinstance(http, RoutingProblem):
+            return None, [http], []
+        routes["http"] = http
+        new_spec: Json = {kind: new for kind, new in routes.items() if new != as_list(spec.get(kind))}
         write = None
         if new_spec:
             write = ObjectWrite(
@@ -392,6 +323,42 @@ class IstioRouter:
             )
         scale = desired.max_weight / 100
         return write, [], [round(p * scale) for p in live_percents]
+
+    def _split_route(
+        self, vs: VirtualServiceEntry, kind: str, routes: list[Any], index: int, desired: DesiredTraffic, percent: int
+    ) -> RoutingProblem | tuple[int, Json | None]:
+        """Give route `index` of `routes` (in place) `percent` to the canary and the rest to the stable
+        destination; its canary percent before that, and its canary destination. A problem when it
+        lacks either destination."""
+        route = as_dict(routes[index])
+        destinations = as_list(route.get("route"))
+        roles = [self._role(as_dict(d), desired, self.namespace) for d in destinations]
+        if "stable" not in roles or "canary" not in roles:
+            label = route.get("name") or f"#{index}"
+            wanted = (
+                f"subsets {self.subsets.stable!r} and {self.subsets.canary!r}"
+                if self.subsets
+                else f"hosts {desired.stable_service!r} (stable) and {desired.canary_service!r} (canary)"
+            )
+            return RoutingProblem(
+                vs.ref,
+                f"spec.{kind}[{index}].route",
+                f"{kind} route {label} must have a destination for each of the {wanted}",
+            )
+        live_percent = _live_percent(destinations, roles)
+        canary_destination: Json | None = None
+        new_destinations = []
+        for dest, role in zip(destinations, roles, strict=True):
+            dest = dict(dest)
+            if role == "canary":
+                dest["weight"] = percent
+                if canary_destination is None:
+                    canary_destination = copy.deepcopy(as_dict(dest.get("destination")))
+            elif role == "stable":
+                dest["weight"] = 100 - percent
+            new_destinations.append(dest)
+        routes[index] = {**route, "route": new_destinations}
+        return live_percent, canary_destination
 
 
 # ---------------------------------------------------------------------- helpers
@@ -441,6 +408,64 @@ def _actual_weight(weights: list[int], desired: DesiredTraffic) -> int | None:
         if weight != desired.canary_weight:
             return weight
     return weights[0]
+
+
+def _http_indexes(
+    vs: VirtualServiceEntry, http: list[Any], managed: set[str], problems: list[RoutingProblem]
+) -> list[int]:
+    """The `http` routes to split: those `routes` names, else the one route that is not a managed one
+    (when the entry names no tls or tcp routes either)."""
+    if vs.routes:
+        names = [str(as_dict(r).get("name", "")) for r in http]
+        indexes = []
+        for route_name in vs.routes:
+            if route_name not in names:
+                problems.append(
+                    RoutingProblem(
+                        vs.ref,
+                        f"{vs.field}.routes",
+                        f"no HTTP route named {route_name!r} in spec.http: add it to the VirtualService"
+                        " or fix the list",
+                    )
+                )
+            else:
+                indexes.append(names.index(route_name))
+        return indexes
+    if vs.tls_routes or vs.tcp_routes:
+        return []
+    own = [i for i, r in enumerate(http) if as_dict(r).get("name") not in managed]
+    if len(own) != 1:
+        problems.append(
+            RoutingProblem(
+                vs.ref,
+                f"{vs.field}.routes",
+                f"spec.http has {len(own)} routes: name the ones to split in {vs.field}.routes",
+            )
+        )
+        return []
+    return own
+
+
+def _with_active_routes(
+    vs: VirtualServiceEntry,
+    http: list[Any],
+    http_indexes: list[int],
+    desired: DesiredTraffic,
+    canary_destination: Json | None,
+) -> list[Any] | RoutingProblem:
+    """`http` with the managed routes as `desired` has them (header and mirror routes to the canary
+    destination), or unchanged when there are none; a problem when no split HTTP route has a canary."""
+    active = bool(desired.header_routes or desired.mirror_routes)
+    if not desired.managed_routes and not active:
+        return http
+    if canary_destination is None and active:
+        return RoutingProblem(
+            vs.ref,
+            f"{vs.field}.routes",
+            "header and mirror routes need an HTTP route to the canary; name one in routes",
+        )
+    first_route = as_list(as_dict(http[http_indexes[0]]).get("route")) if http_indexes else []
+    return _with_managed_routes(http, desired, canary_destination or {}, first_route)
 
 
 def _matching_indexes(

@@ -223,9 +223,12 @@ class Cluster:
 
 
 class ControllerProcess:
-    """`pyrollouts controller` as a subprocess, started, stopped and killed by the tests."""
+    """`pyrollouts controller` as a subprocess, started, stopped and killed by the tests; without a
+    `kubeconfig` it gets no `--kubeconfig` flag and reads KUBECONFIG from `env`."""
 
-    def __init__(self, kubeconfig: Path, env: dict[str, str], log_dir: Path, extra: list[str] | None = None) -> None:
+    def __init__(
+        self, kubeconfig: Path | None, env: dict[str, str], log_dir: Path, extra: list[str] | None = None
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.env = env
         self.log_dir = log_dir
@@ -243,8 +246,7 @@ class ControllerProcess:
                 "-m",
                 "rollouts.main",
                 "controller",
-                "--kubeconfig",
-                str(self.kubeconfig),
+                *(["--kubeconfig", str(self.kubeconfig)] if self.kubeconfig is not None else []),
                 "--metrics-port",
                 "0",
                 "--health-port",

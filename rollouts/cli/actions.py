@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rollouts.cli import info as i
+from rollouts.model.timestamps import format_time
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -133,13 +134,9 @@ def pause_patches() -> list[Patch]:
     return [Patch({"spec": {"paused": True}})]
 
 
-def rfc3339(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def restart_patches(now: dt.datetime, delay_seconds: float = 0.0) -> list[Patch]:
     """`restart [--in D]`: spec.restartAt = now + D, RFC 3339 in UTC with whole seconds."""
-    return [Patch({"spec": {"restartAt": rfc3339(now + dt.timedelta(seconds=delay_seconds))}})]
+    return [Patch({"spec": {"restartAt": format_time(now + dt.timedelta(seconds=delay_seconds))}})]
 
 
 # --------------------------------------------------------------------------- undo

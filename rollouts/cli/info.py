@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollouts.model.timestamps import parse_datetime
+
 # Status icons, as Argo draws them.
 ICON_WAITING = "◷"
 ICON_PROGRESSING = "◌"
@@ -62,17 +64,6 @@ def as_int(value: Any, default: int = 0) -> int:
         except ValueError:
             return default
     return default
-
-
-def parse_time(value: Any) -> dt.datetime | None:
-    """An RFC 3339 timestamp from the API ("2024-05-01T10:00:00Z"), or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -200,7 +191,7 @@ def calculate_phase(ro: Mapping[str, Any]) -> tuple[str, str]:
     for pause in _list(status.get("pauseConditions")):
         return "Paused", str(_map(pause).get("reason", ""))
     restart_at = spec.get("restartAt")
-    if restart_at and parse_time(restart_at) != parse_time(status.get("restartedAt")):
+    if restart_at and parse_datetime(restart_at) != parse_datetime(status.get("restartedAt")):
         return "Progressing", "rollout is restarting"
     updated = as_int(status.get("updatedReplicas"))
     if updated < desired_replicas(ro):
@@ -516,7 +507,7 @@ def _pod_info(pod: Mapping[str, Any]) -> PodInfo:
     status, ready, restarts = pod_status(pod)
     return PodInfo(
         name=str(meta(pod).get("name", "")),
-        created=parse_time(meta(pod).get("creationTimestamp")),
+        created=parse_datetime(meta(pod).get("creationTimestamp")),
         status=status,
         icon=pod_icon(status),
         ready=ready,
@@ -552,7 +543,7 @@ def replicaset_infos(
         info = ReplicaSetInfo(
             name=str(rs_meta.get("name", "")),
             uid=str(rs_meta.get("uid", "")),
-            created=parse_time(rs_meta.get("creationTimestamp")),
+            created=parse_datetime(rs_meta.get("creationTimestamp")),
             revision=revision_of(rs),
             status=health,
             icon=replicaset_icon(health),
@@ -600,7 +591,7 @@ def analysisrun_infos(owner_uid: str, runs: Iterable[Mapping[str, Any]]) -> list
         phase = str(run_status.get("phase") or "")
         info = AnalysisRunInfo(
             name=str(run_meta.get("name", "")),
-            created=parse_time(run_meta.get("creationTimestamp")),
+            created=parse_datetime(run_meta.get("creationTimestamp")),
             revision=revision_of(run),
             status=phase,
             icon=analysis_icon(phase),
@@ -618,7 +609,7 @@ def analysisrun_infos(owner_uid: str, runs: Iterable[Mapping[str, Any]]) -> list
                     info.jobs.append(
                         JobInfo(
                             name=job_name,
-                            created=parse_time(measurement.get("startedAt")),
+                            created=parse_datetime(measurement.get("startedAt")),
                             status=job_phase,
                             icon=analysis_icon(job_phase),
                         )
@@ -650,7 +641,7 @@ def rollout_info(
     info = RolloutInfo(
         name=str(ro_meta.get("name", "")),
         namespace=str(ro_meta.get("namespace", "")),
-        created=parse_time(ro_meta.get("creationTimestamp")),
+        created=parse_datetime(ro_meta.get("creationTimestamp")),
         status=phase,
         message=message,
         icon=rollout_icon(phase),
@@ -874,7 +865,7 @@ def current_judges(ro: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> 
     if not chosen and owned:
         newest = max(revision_of(run) for run in owned)
         chosen = [run for run in owned if revision_of(run) == newest]
-    chosen.sort(key=lambda run: (_sort_key_time(parse_time(meta(run).get("creationTimestamp"))),
+    chosen.sort(key=lambda run: (_sort_key_time(parse_datetime(meta(run).get("creationTimestamp"))),
                                  str(meta(run).get("name", ""))))
     out: list[RunJudgeInfo] = []
     for run in chosen:
@@ -928,8 +919,8 @@ def analysisrun_detail(run: Mapping[str, Any], last: int = LAST_MEASUREMENTS) ->
                         status=str(m.get("phase") or ""),
                         icon=analysis_icon(str(m.get("phase") or "")),
                         value=_measurement_value(m),
-                        started=parse_time(m.get("startedAt")),
-                        finished=parse_time(m.get("finishedAt")),
+                        started=parse_datetime(m.get("startedAt")),
+                        finished=parse_datetime(m.get("finishedAt")),
                         message=str(m.get("message") or ""),
                     )
                     for m in shown
@@ -940,7 +931,7 @@ def analysisrun_detail(run: Mapping[str, Any], last: int = LAST_MEASUREMENTS) ->
     return AnalysisRunDetail(
         name=str(run_meta.get("name", "")),
         namespace=str(run_meta.get("namespace", "")),
-        created=parse_time(run_meta.get("creationTimestamp")),
+        created=parse_datetime(run_meta.get("creationTimestamp")),
         status=phase,
         icon=analysis_icon(phase),
         message=str(status.get("message") or ""),

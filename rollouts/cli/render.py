@@ -14,6 +14,7 @@ from typing import Any
 
 from rollouts.cli import info as i
 from rollouts.cli.durations import human_duration
+from rollouts.model.timestamps import format_time, parse_datetime
 
 ICON_ROLLOUT = "⟳"
 ICON_REVISION = "#"
@@ -122,7 +123,7 @@ def render_header(ro: i.RolloutInfo, color: bool = False) -> list[str]:
 
 
 def scale_down_delay(deadline: str, now: dt.datetime) -> str:
-    when = i.parse_time(deadline)
+    when = parse_datetime(deadline)
     if when is None:
         return ""
     if when < now:
@@ -362,8 +363,7 @@ def list_key(ro: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _timestamp(moment: dt.datetime | None) -> str:
-    moment = moment or dt.datetime.now(dt.UTC)
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(moment or dt.datetime.now(dt.UTC))
 
 
 def _full_row(ro: Mapping[str, Any], all_namespaces: bool, timestamps: bool, now: dt.datetime | None) -> list[str]:

@@ -35,6 +35,7 @@ from rollouts.model.spec import (
     max_traffic_weight,
     validate_rollout,
 )
+from rollouts.model.timestamps import format_time, parse_time
 from rollouts.strategy import analysis as ca
 from rollouts.strategy import traffic as ct
 from rollouts.strategy.replicasets import (
@@ -46,10 +47,8 @@ from rollouts.strategy.replicasets import (
     ReplicaSetView,
     apply_ephemeral_metadata,
     by_creation,
-    format_time,
     max_revision,
     new_replicaset_manifest,
-    parse_time,
     total_available,
     total_ready,
     total_replicas,

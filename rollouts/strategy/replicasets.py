@@ -7,13 +7,13 @@ Annotation keys mirror Argo Rollouts' ``rollout.argoproj.io/*`` under our own pr
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rollouts.model.spec import API_VERSION, HASH_LABEL, KIND, PodMetadata, RolloutSpec
+from rollouts.model.timestamps import parse_time
 
 PREFIX = "rollouts.pyrollouts.io/"
 REVISION = PREFIX + "revision"
@@ -24,20 +24,6 @@ EPHEMERAL_METADATA = PREFIX + "ephemeral-metadata"
 TEMPLATE_DIGEST = PREFIX + "template-digest"
 #: On a Service whose selector the controller manages: the Rollout's name.
 MANAGED_BY = PREFIX + "managed-by-rollouts"
-
-
-def parse_time(text: str | None) -> float | None:
-    """RFC 3339 -> POSIX seconds (None for missing or unreadable)."""
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def format_time(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(int(seconds), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rollouts.cli import info as i
-from rollouts.cli.durations import human_duration
+from rollouts.model.durations import human_duration
 from rollouts.model.timestamps import format_time, parse_datetime
 
 ICON_ROLLOUT = "⟳"

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollouts.model.durations import DurationError, int_or_duration_seconds
 from rollouts.traffic.registry import ROUTERS, SHARED_KEYS, build_routers
 
 GROUP = "pyrollouts.io"
@@ -32,46 +33,6 @@ DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
 DEFAULT_SCALE_DOWN_DELAY_SECONDS = 30
 DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS = 30
 MAX_TRAFFIC_WEIGHT = 100
-
-_GO_DURATION = re.compile(r"^([0-9]*(?:\.[0-9]*)?)(ns|us|µs|ms|s|m|h)")
-_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-class DurationError(ValueError):
-    """A duration that is neither whole seconds nor a Go duration string such as ``30s``, ``5m``, ``1h30m``."""
-
-
-def parse_duration(value: Any) -> int:
-    """Seconds of a pause duration: ``30`` or ``"30"`` (seconds), ``"30s"``, ``"5m"``, ``"1h"``, ``"1h30m"``.
-
-    Fractions of a second are dropped, as Argo does (``int32(d.Seconds())``)."""
-    if isinstance(value, bool):
-        raise DurationError(f"{value!r} is not a duration")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    text = str(value).strip()
-    if re.fullmatch(r"-?[0-9]+", text):
-        return int(text)
-    sign = 1
-    rest = text
-    if rest[:1] in "+-" and rest:
-        sign = -1 if rest[0] == "-" else 1
-        rest = rest[1:]
-    if not rest or rest == "0":
-        if rest == "0":
-            return 0
-        raise DurationError(f"{text!r} is not a duration (use seconds, or a unit: 30s, 5m, 1h)")
-    total = 0.0
-    while rest:
-        m = _GO_DURATION.match(rest)
-        if not m or m.group(1) in ("", "."):
-            raise DurationError(f"{text!r} is not a duration (use seconds, or a unit: 30s, 5m, 1h)")
-        total += float(m.group(1)) * _GO_UNITS[m.group(2)]
-        rest = rest[m.end() :]
-    return sign * int(total)
-
 
 def scaled_int_or_percent(value: int | str, total: int, round_up: bool) -> int:
     """Kubernetes' ``GetScaledValueFromIntOrPercent``: ``2`` -> 2, ``"25%"`` of ``total``."""
@@ -120,7 +81,7 @@ class Step:
         if self.pause:
             if self.pause_raw is None:
                 return "pause"
-            return f"pause: {_go_duration_string(self.pause_raw)}"
+            return f"pause: {self.pause_raw}"  # Go prints an IntOrString as written
         if self.canary_scale is not None:
             cs = self.canary_scale
             if cs.weight is not None:
@@ -132,11 +93,6 @@ class Step:
         if self.actions:
             return self.actions[0]
         return "invalid"
-
-
-def _go_duration_string(raw: Any) -> str:
-    """How Go prints an IntOrString duration: ints and strings as written."""
-    return str(raw)
 
 
 STEP_ACTIONS = (
@@ -160,7 +116,7 @@ def _parse_step(index: int, raw: Mapping[str, Any]) -> Step:
     if isinstance(pause_obj, Mapping) and pause_obj.get("duration") is not None:
         pause_raw = pause_obj.get("duration")
         try:
-            pause_seconds = parse_duration(pause_raw)
+            pause_seconds = int_or_duration_seconds(pause_raw)
         except DurationError:
             pause_seconds = -1
     scale: CanaryScale | None = None

@@ -33,9 +33,9 @@ from rollouts.model.spec import (
     RolloutSpec,
     Step,
     max_traffic_weight,
-    validate_rollout,
 )
 from rollouts.model.timestamps import format_time, parse_time
+from rollouts.model.validation import validate_rollout
 from rollouts.strategy import analysis as ca
 from rollouts.strategy import traffic as ct
 from rollouts.strategy.replicasets import (

@@ -11,8 +11,9 @@ import pytest
 from test_canary_world import World, rollout
 
 from rollouts.model import conditions as cs
-from rollouts.model.spec import HASH_LABEL, RolloutSpec, validate_rollout
+from rollouts.model.spec import HASH_LABEL, RolloutSpec
 from rollouts.model.timestamps import format_time, parse_time
+from rollouts.model.validation import validate_rollout
 from rollouts.strategy import bluegreen
 from rollouts.strategy.canary import CreateReplicaSet, PatchPod, PatchService, Plan
 from rollouts.strategy.replicasets import EPHEMERAL_METADATA, SCALE_DOWN_DEADLINE

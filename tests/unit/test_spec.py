@@ -8,7 +8,8 @@ import pytest
 from test_canary_world import rollout
 
 from rollouts.model.durations import DurationError, int_or_duration_seconds
-from rollouts.model.spec import RolloutSpec, validate_rollout
+from rollouts.model.spec import RolloutSpec
+from rollouts.model.validation import validate_rollout
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,12 @@ from rollouts.model.spec import (
     BlueGreenSpec,
     CanarySpec,
     RolloutSpec,
+    Step,
     max_traffic_weight,
     scaled_int_or_percent,
 )
 from rollouts.traffic.registry import ROUTERS, SHARED_KEYS, build_routers
+from rollouts.traffic.router import Router
 
 
 def _is_int_or_percent(value: Any) -> bool:
@@ -77,12 +79,21 @@ def validate_rollout(
     ``services`` maps the names of the Services that exist in the namespace to anything (None
     skips the existence check); ``workload_error`` says why a ``workloadRef`` could not be resolved.
     """
+    return [
+        *_workload_errors(ro, workload_error),
+        *_selector_errors(ro, template),
+        *_template_errors(template, workload_error),
+        *_timing_errors(ro),
+        *_strategy_errors(ro, services),
+    ]
+
+
+def _workload_errors(ro: RolloutSpec, workload_error: str | None) -> list[str]:
     errors: list[str] = []
-    spec = ro.raw_spec
     if ro.replicas < 0:
         errors.append(_invalid("spec.replicas", ro.replicas, "must be greater than or equal to 0"))
     if workload_error:
-        errors.append(_invalid("spec.workloadRef", dict(spec.get("workloadRef") or {}), workload_error))
+        errors.append(_invalid("spec.workloadRef", dict(ro.raw_spec.get("workloadRef") or {}), workload_error))
     if ro.workload_ref is not None and ro.template and (ro.template.get("spec") or ro.template.get("metadata")):
         errors.append(
             _invalid(
@@ -91,21 +102,32 @@ def validate_rollout(
                 "template must be empty for workload reference rollout; remove spec.template or spec.workloadRef",
             )
         )
+    return errors
+
+
+def _selector_errors(ro: RolloutSpec, template: Mapping[str, Any] | None) -> list[str]:
     selector = ro.selector
     if selector is None:
-        errors.append(_required("spec.selector", "Rollout has missing field '.spec.selector'"))
-    elif not (selector.get("matchLabels") or selector.get("matchExpressions")):
-        errors.append(_invalid("spec.selector", dict(selector), "empty selector is invalid for deployment"))
-    elif template is not None:
+        return [_required("spec.selector", "Rollout has missing field '.spec.selector'")]
+    if not (selector.get("matchLabels") or selector.get("matchExpressions")):
+        return [_invalid("spec.selector", dict(selector), "empty selector is invalid for deployment")]
+    if template is not None:
         labels = {str(k): str(v) for k, v in ((template.get("metadata") or {}).get("labels") or {}).items()}
         if not selector_matches(selector, labels):
-            errors.append(
-                _invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`")
-            )
+            return [_invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`")]
+    return []
+
+
+def _template_errors(template: Mapping[str, Any] | None, workload_error: str | None) -> list[str]:
     if template is None and workload_error is None:
-        errors.append(_required("spec.template", "Rollout has missing field '.spec.template'"))
-    elif template is not None and not ((template.get("spec") or {}).get("containers")):
-        errors.append(_required("spec.template.spec.containers", "a pod template needs at least one container"))
+        return [_required("spec.template", "Rollout has missing field '.spec.template'")]
+    if template is not None and not ((template.get("spec") or {}).get("containers")):
+        return [_required("spec.template.spec.containers", "a pod template needs at least one container")]
+    return []
+
+
+def _timing_errors(ro: RolloutSpec) -> list[str]:
+    errors: list[str] = []
     if ro.min_ready_seconds < 0:
         errors.append(_invalid("spec.minReadySeconds", ro.min_ready_seconds, "must be greater than or equal to 0"))
     if ro.revision_history_limit < 0:
@@ -118,25 +140,30 @@ def validate_rollout(
                 "spec.progressDeadlineSeconds", ro.progress_deadline_seconds, "must be greater than minReadySeconds"
             )
         )
-    strategy = spec.get("strategy") or {}
+    return errors
+
+
+def _strategy_errors(ro: RolloutSpec, services: Mapping[str, Any] | None) -> list[str]:
+    """Exactly one of canary and blueGreen, and the errors of that one."""
+    strategy = ro.raw_spec.get("strategy") or {}
     has_canary, has_bg = strategy.get("canary") is not None, strategy.get("blueGreen") is not None
     if not has_canary and not has_bg:
-        errors.append(
+        return [
             _required("spec.strategy", "Rollout has missing field '.spec.strategy.canary or .spec.strategy.blueGreen'")
-        )
-    elif has_canary and has_bg:
-        errors.append(
+        ]
+    if has_canary and has_bg:
+        return [
             _invalid(
                 "spec.strategy",
                 f"blueGreen: {str(has_bg).lower()} canary: {str(has_canary).lower()}",
                 "Multiple Strategies can not be listed",
             )
-        )
-    if ro.canary is not None and has_canary and not has_bg:
-        errors.extend(_validate_canary(ro, ro.canary, services))
-    if ro.blue_green is not None and has_bg and not has_canary:
-        errors.extend(_validate_blue_green(ro, ro.blue_green, services))
-    return errors
+        ]
+    if ro.canary is not None and has_canary:
+        return _validate_canary(ro, ro.canary, services)
+    if ro.blue_green is not None and has_bg:
+        return _validate_blue_green(ro, ro.blue_green, services)
+    return []
 
 
 def _missing_services(
@@ -232,19 +259,8 @@ def _validate_blue_green(ro: RolloutSpec, bg: BlueGreenSpec, services: Mapping[s
 
 
 def _validate_canary(ro: RolloutSpec, canary: CanarySpec, services: Mapping[str, Any] | None) -> list[str]:
-    errors: list[str] = []
     path = "spec.strategy.canary"
-    for name in ("maxSurge", "maxUnavailable"):
-        value = canary.raw.get(name)
-        if value is not None and not _is_int_or_percent(value):
-            errors.append(_invalid(f"{path}.{name}", value, "must be a non-negative integer or a percentage like 25%"))
-    if not errors:
-        surge = scaled_int_or_percent(canary.max_surge, 100, True)
-        unavailable = scaled_int_or_percent(canary.max_unavailable, 100, False)
-        if surge == 0 and unavailable == 0:
-            errors.append(
-                _invalid(f"{path}.maxSurge", canary.max_surge, "MaxSurge and MaxUnavailable both can not be zero")
-            )
+    errors = _surge_errors(canary, path)
     if canary.canary_service and canary.canary_service == canary.stable_service:
         errors.append(
             _invalid(
@@ -282,62 +298,86 @@ def _validate_canary(ro: RolloutSpec, canary: CanarySpec, services: Mapping[str,
         )
     )
     for step in canary.steps:
-        spath = f"{path}.steps[{step.index}]"
-        if len(step.actions) > 1:
-            errors.append(
-                _invalid(
-                    spath,
-                    " ".join(step.actions),
-                    "Step must have exactly one of the following set: experiment, setWeight, setCanaryScale, "
-                    "plugin or pause (found " + ", ".join(step.actions) + ")",
-                )
-            )
-        elif not step.actions:
-            errors.append(
-                _invalid(
-                    spath,
-                    dict(step.raw),
-                    "Step must have one of the following set: experiment, setWeight, setCanaryScale, plugin or pause",
-                )
-            )
-        if step.raw.get("setWeight") is not None:
-            weight = step.raw.get("setWeight")
-            limit = max_traffic_weight(canary)
-            if step.set_weight is None or not 0 <= step.set_weight <= limit:
-                errors.append(_invalid(f"{spath}.setWeight", weight, f"SetWeight needs to be between 0 and {limit}"))
-        if step.pause and step.pause_seconds is not None and step.pause_seconds < 0:
-            errors.append(
-                _invalid(
-                    f"{spath}.pause.duration",
-                    step.pause_raw,
-                    "Duration needs to be greater than 0 (seconds, or a duration such as 30s, 5m, 1h)",
-                )
-            )
-        if step.canary_scale is not None:
-            cs = step.canary_scale
-            if cs.weight is not None and not 0 <= cs.weight <= MAX_TRAFFIC_WEIGHT:
-                errors.append(
-                    _invalid(
-                        f"{spath}.setCanaryScale.weight",
-                        cs.weight,
-                        f"weight needs to be between 0 and {MAX_TRAFFIC_WEIGHT}",
-                    )
-                )
-            if cs.replicas is not None and cs.replicas < 0:
-                errors.append(
-                    _invalid(f"{spath}.setCanaryScale.replicas", cs.replicas, "must be greater than or equal to 0")
-                )
-        for unsupported in ("analysis", "experiment", "plugin", "setHeaderRoute", "setMirrorRoute"):
-            if unsupported in step.actions and not routed and unsupported in ("setHeaderRoute", "setMirrorRoute"):
-                errors.append(
-                    _invalid(
-                        f"{spath}.{unsupported}",
-                        "",
-                        f"{unsupported[0].upper()}{unsupported[1:]} requires TrafficRouting",
-                    )
-                )
+        errors.extend(_step_errors(canary, step, f"{path}.steps[{step.index}]", routed))
     if routed:
         errors.extend(validate_traffic_routing(ro, canary))
+    return errors
+
+
+def _surge_errors(canary: CanarySpec, path: str) -> list[str]:
+    """maxSurge and maxUnavailable: each an int or a percentage, not both zero."""
+    errors: list[str] = []
+    for name in ("maxSurge", "maxUnavailable"):
+        value = canary.raw.get(name)
+        if value is not None and not _is_int_or_percent(value):
+            errors.append(_invalid(f"{path}.{name}", value, "must be a non-negative integer or a percentage like 25%"))
+    if not errors:
+        surge = scaled_int_or_percent(canary.max_surge, 100, True)
+        unavailable = scaled_int_or_percent(canary.max_unavailable, 100, False)
+        if surge == 0 and unavailable == 0:
+            errors.append(
+                _invalid(f"{path}.maxSurge", canary.max_surge, "MaxSurge and MaxUnavailable both can not be zero")
+            )
+    return errors
+
+
+def _step_errors(canary: CanarySpec, step: Step, spath: str, routed: bool) -> list[str]:
+    """One canary step: exactly one action, and that action's values in range."""
+    errors: list[str] = []
+    if len(step.actions) > 1:
+        errors.append(
+            _invalid(
+                spath,
+                " ".join(step.actions),
+                "Step must have exactly one of the following set: experiment, setWeight, setCanaryScale, "
+                "plugin or pause (found " + ", ".join(step.actions) + ")",
+            )
+        )
+    elif not step.actions:
+        errors.append(
+            _invalid(
+                spath,
+                dict(step.raw),
+                "Step must have one of the following set: experiment, setWeight, setCanaryScale, plugin or pause",
+            )
+        )
+    if step.raw.get("setWeight") is not None:
+        weight = step.raw.get("setWeight")
+        limit = max_traffic_weight(canary)
+        if step.set_weight is None or not 0 <= step.set_weight <= limit:
+            errors.append(_invalid(f"{spath}.setWeight", weight, f"SetWeight needs to be between 0 and {limit}"))
+    if step.pause and step.pause_seconds is not None and step.pause_seconds < 0:
+        errors.append(
+            _invalid(
+                f"{spath}.pause.duration",
+                step.pause_raw,
+                "Duration needs to be greater than 0 (seconds, or a duration such as 30s, 5m, 1h)",
+            )
+        )
+    errors.extend(_canary_scale_errors(step, spath))
+    for action in ("setHeaderRoute", "setMirrorRoute"):
+        if action in step.actions and not routed:
+            errors.append(_invalid(f"{spath}.{action}", "", f"{action[0].upper()}{action[1:]} requires TrafficRouting"))
+    return errors
+
+
+def _canary_scale_errors(step: Step, spath: str) -> list[str]:
+    errors: list[str] = []
+    scale = step.canary_scale
+    if scale is None:
+        return errors
+    if scale.weight is not None and not 0 <= scale.weight <= MAX_TRAFFIC_WEIGHT:
+        errors.append(
+            _invalid(
+                f"{spath}.setCanaryScale.weight",
+                scale.weight,
+                f"weight needs to be between 0 and {MAX_TRAFFIC_WEIGHT}",
+            )
+        )
+    if scale.replicas is not None and scale.replicas < 0:
+        errors.append(
+            _invalid(f"{spath}.setCanaryScale.replicas", scale.replicas, "must be greater than or equal to 0")
+        )
     return errors
 
 
@@ -368,58 +408,73 @@ def validate_traffic_routing(ro: RolloutSpec, canary: CanarySpec) -> list[str]:
     if len(set(managed)) != len(managed):
         errors.append(_invalid(f"{path}.trafficRouting.managedRoutes", managed, "route names must be unique"))
     for step in canary.steps:
-        spath = f"{path}.steps[{step.index}]"
-        for action, supported in (
-            ("setHeaderRoute", all(r.supports_header_routes() for r in routers)),
-            ("setMirrorRoute", all(r.supports_mirror() for r in routers)),
-        ):
+        for action in ROUTE_ACTIONS:
             raw = step.raw.get(action)
-            if raw is None:
-                continue
-            if not isinstance(raw, Mapping) or not raw.get("name"):
-                errors.append(_required(f"{spath}.{action}.name", f"{action} needs a name listed in managedRoutes"))
-                continue
-            name = str(raw["name"])
-            if name not in managed:
-                errors.append(
-                    _invalid(
-                        f"{spath}.{action}.name",
-                        name,
-                        f"route {name!r} is not in spec.strategy.canary.trafficRouting.managedRoutes: add it there",
-                    )
-                )
-            if not supported:
-                cannot = [
-                    r.name
-                    for r in routers
-                    if not (r.supports_header_routes() if action == "setHeaderRoute" else r.supports_mirror())
-                ]
-                errors.append(
-                    _invalid(
-                        f"{spath}.{action}",
-                        name,
-                        f"traffic router {', '.join(cannot)} cannot do {action}: "
-                        "remove the step or use a router that can",
-                    )
-                )
-            if action == "setHeaderRoute":
-                for i, match in enumerate(raw.get("match") or []):
-                    value = match.get("headerValue") if isinstance(match, Mapping) else None
-                    kinds = [k for k in ("exact", "regex", "prefix") if isinstance(value, Mapping) and k in value]
-                    if len(kinds) != 1:
-                        errors.append(
-                            _invalid(
-                                f"{spath}.setHeaderRoute.match[{i}].headerValue",
-                                dict(value) if isinstance(value, Mapping) else value,
-                                "set exactly one of exact, regex or prefix",
-                            )
-                        )
-            if action == "setMirrorRoute":
-                percentage = raw.get("percentage")
-                if percentage is not None and (
-                    isinstance(percentage, bool) or not isinstance(percentage, int) or not 0 <= percentage <= 100
-                ):
-                    errors.append(
-                        _invalid(f"{spath}.setMirrorRoute.percentage", percentage, "must be between 0 and 100")
-                    )
+            if raw is not None:
+                errors.extend(_route_step_errors(action, raw, f"{path}.steps[{step.index}]", routers, managed))
     return errors
+
+
+#: The step actions that need a managed route and a router that can do them.
+ROUTE_ACTIONS = ("setHeaderRoute", "setMirrorRoute")
+
+
+def _can_do(router: Router, action: str) -> bool:
+    return router.supports_header_routes() if action == "setHeaderRoute" else router.supports_mirror()
+
+
+def _route_step_errors(
+    action: str, raw: Any, spath: str, routers: Sequence[Router], managed: Sequence[str]
+) -> list[str]:
+    """A setHeaderRoute / setMirrorRoute step: a managed route's name, routers that can do it, valid matches."""
+    if not isinstance(raw, Mapping) or not raw.get("name"):
+        return [_required(f"{spath}.{action}.name", f"{action} needs a name listed in managedRoutes")]
+    errors: list[str] = []
+    name = str(raw["name"])
+    if name not in managed:
+        errors.append(
+            _invalid(
+                f"{spath}.{action}.name",
+                name,
+                f"route {name!r} is not in spec.strategy.canary.trafficRouting.managedRoutes: add it there",
+            )
+        )
+    cannot = [r.name for r in routers if not _can_do(r, action)]
+    if cannot:
+        errors.append(
+            _invalid(
+                f"{spath}.{action}",
+                name,
+                f"traffic router {', '.join(cannot)} cannot do {action}: remove the step or use a router that can",
+            )
+        )
+    if action == "setHeaderRoute":
+        errors.extend(_header_match_errors(raw, spath))
+    else:
+        errors.extend(_mirror_percentage_errors(raw, spath))
+    return errors
+
+
+def _header_match_errors(raw: Mapping[str, Any], spath: str) -> list[str]:
+    errors: list[str] = []
+    for i, match in enumerate(raw.get("match") or []):
+        value = match.get("headerValue") if isinstance(match, Mapping) else None
+        kinds = [k for k in ("exact", "regex", "prefix") if isinstance(value, Mapping) and k in value]
+        if len(kinds) != 1:
+            errors.append(
+                _invalid(
+                    f"{spath}.setHeaderRoute.match[{i}].headerValue",
+                    dict(value) if isinstance(value, Mapping) else value,
+                    "set exactly one of exact, regex or prefix",
+                )
+            )
+    return errors
+
+
+def _mirror_percentage_errors(raw: Mapping[str, Any], spath: str) -> list[str]:
+    percentage = raw.get("percentage")
+    if percentage is not None and (
+        isinstance(percentage, bool) or not isinstance(percentage, int) or not 0 <= percentage <= 100
+    ):
+        return [_invalid(f"{spath}.setMirrorRoute.percentage", percentage, "must be between 0 and 100")]
+    return []

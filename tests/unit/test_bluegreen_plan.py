@@ -11,6 +11,7 @@ import pytest
 from test_canary_world import World, rollout
 
 from rollouts.model import conditions as cs
+from rollouts.model.phase import calculate_phase
 from rollouts.model.spec import HASH_LABEL, RolloutSpec
 from rollouts.model.timestamps import format_time, parse_time
 from rollouts.model.validation import validate_rollout
@@ -505,20 +506,20 @@ def test_validation_names_the_field() -> None:
 def test_phase_messages() -> None:
     ro = RolloutSpec.parse(bg_rollout(replicas=2, postPromotionAnalysis={"templates": []}))
     base = {"updatedReplicas": 2, "availableReplicas": 2, "currentPodHash": "new", "stableRS": "old"}
-    assert cs.calculate_phase(ro, {**base, "blueGreen": {"activeSelector": "old"}}) == (
+    assert calculate_phase(ro, {**base, "blueGreen": {"activeSelector": "old"}}) == (
         "Progressing",
         "active service cutover pending",
     )
-    assert cs.calculate_phase(ro, {**base, "blueGreen": {"activeSelector": "new"}}) == (
+    assert calculate_phase(ro, {**base, "blueGreen": {"activeSelector": "new"}}) == (
         "Progressing",
         "waiting for analysis to complete",
     )
     done = {"activeSelector": "new", bluegreen.POST_STATUS: {"name": "r", "status": "Successful"}}
-    assert cs.calculate_phase(ro, {**base, "blueGreen": done}) == (
+    assert calculate_phase(ro, {**base, "blueGreen": done}) == (
         "Progressing",
         "waiting for post-promotion verification to complete",
     )
-    assert cs.calculate_phase(ro, {**base, "stableRS": "new", "blueGreen": {"activeSelector": "new"}}) == (
+    assert calculate_phase(ro, {**base, "stableRS": "new", "blueGreen": {"activeSelector": "new"}}) == (
         "Healthy",
         "",
     )

@@ -450,7 +450,7 @@ def test_scale_actions_carry_argo_event_messages() -> None:
 
 
 def test_rollout_phase_for_clients() -> None:
-    from rollouts.model.conditions import rollout_phase
+    from rollouts.model.phase import rollout_phase
 
     world = deployed()
     assert rollout_phase(world.ro) == ("Healthy", "")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rollouts.cli import info as i
+from rollouts.model.revisions import revision_of
 from rollouts.model.timestamps import format_time
 
 MERGE = "application/merge-patch+json"
@@ -184,15 +185,15 @@ def revision_replicaset(
     owned = [rs for rs in replicasets if i.controlled_by(rs, uid)]
     if to_revision > 0:
         for rs in owned:
-            if i.revision_of(rs) == to_revision:
+            if revision_of(rs) == to_revision:
                 return rs
-        known = sorted({i.revision_of(rs) for rs in owned})
+        known = sorted({revision_of(rs) for rs in owned})
         listed = ", ".join(str(r) for r in known) if known else "none"
         raise ActionError(
             f"unable to find specified revision {to_revision} in history of rollout {name!r} "
             f"(revisions present: {listed})"
         )
-    ranked = sorted(owned, key=i.revision_of, reverse=True)
+    ranked = sorted(owned, key=revision_of, reverse=True)
     if len(ranked) < 2:
         raise ActionError(f'no revision found for rollout "{name}": there is no previous revision to go back to')
     return ranked[1]
@@ -211,7 +212,7 @@ def undo_plan(
     goes to that workload); by default the Rollout's own spec.template.
     """
     rs = revision_replicaset(ro, replicasets, to_revision)
-    revision = i.revision_of(rs)
+    revision = revision_of(rs)
     rs_template = _without_hash_label(((rs.get("spec") or {}).get("template")) or {})
     if current_template is None:
         current_template = i.spec_of(ro).get("template") or {}

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollouts.model.revisions import revision_of
 from rollouts.model.timestamps import parse_datetime
 
 # Status icons, as Argo draws them.
@@ -32,9 +33,6 @@ TAG_PREVIEW = "preview"
 TAG_PING = "ping"
 TAG_PONG = "pong"
 
-# The pyrollouts controller writes the first; Argo's own key is read too, so ReplicaSets a previous
-# Argo Rollouts installation created still show up under their revision.
-REVISION_ANNOTATIONS = ("rollouts.pyrollouts.io/revision", "rollout.argoproj.io/revision")
 SCALE_DOWN_DEADLINE_ANNOTATIONS = (
     "rollouts.pyrollouts.io/scale-down-deadline",
     "scale-down-deadline",
@@ -68,15 +66,6 @@ def as_int(value: Any, default: int = 0) -> int:
 
 def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return _map(obj.get("metadata"))
-
-
-def revision_of(obj: Mapping[str, Any]) -> int:
-    """The revision annotation of a ReplicaSet or AnalysisRun; 0 when absent or not a number."""
-    annotations = _map(meta(obj).get("annotations"))
-    for key in REVISION_ANNOTATIONS:
-        if key in annotations:
-            return as_int(annotations[key], 0)
-    return 0
 
 
 def owned_by(obj: Mapping[str, Any], uids: Iterable[str]) -> str | None:

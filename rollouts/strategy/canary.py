@@ -26,6 +26,7 @@ from rollouts.model import conditions as cs
 from rollouts.model.hashing import pod_template_hash, step_hash, template_digest
 from rollouts.model.labelselector import format_label_selector
 from rollouts.model.phase import calculate_phase
+from rollouts.model.revisions import REVISION
 from rollouts.model.spec import (
     API_VERSION,
     HASH_LABEL,
@@ -43,7 +44,6 @@ from rollouts.strategy import traffic as ct
 from rollouts.strategy.replicasets import (
     EPHEMERAL_METADATA,
     MANAGED_BY,
-    REVISION,
     SCALE_DOWN_DEADLINE,
     TEMPLATE_DIGEST,
     ReplicaSetView,

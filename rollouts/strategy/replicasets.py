@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollouts.model.revisions import REVISION, revision_of
 from rollouts.model.spec import API_VERSION, HASH_LABEL, KIND, PodMetadata, RolloutSpec
 from rollouts.model.timestamps import parse_time
 
 PREFIX = "rollouts.pyrollouts.io/"
-REVISION = PREFIX + "revision"
 REVISION_HISTORY = PREFIX + "revision-history"
 DESIRED_REPLICAS = PREFIX + "desired-replicas"
 SCALE_DOWN_DEADLINE = PREFIX + "scale-down-deadline"
@@ -53,10 +53,6 @@ class ReplicaSetView:
         status = obj.get("status") or {}
         labels = meta.get("labels") or {}
         annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
-        try:
-            revision = int(annotations.get(REVISION, "0"))
-        except ValueError:
-            revision = 0
         return ReplicaSetView(
             name=str(meta.get("name", "")),
             uid=str(meta.get("uid", "")),
@@ -65,7 +61,7 @@ class ReplicaSetView:
             status_replicas=int(status.get("replicas") or 0),
             ready=int(status.get("readyReplicas") or 0),
             available=int(status.get("availableReplicas") or 0),
-            revision=revision,
+            revision=revision_of(obj),
             annotations=annotations,
             created=str(meta.get("creationTimestamp", "")),
             generation=int(meta.get("generation") or 0),

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from rollouts.cli import info as i
 from rollouts.model.revisions import revision_of
+from rollouts.model.spec import HASH_LABEL, RolloutSpec
+from rollouts.model.steps import current_step
 from rollouts.model.timestamps import format_time
 
 MERGE = "application/merge-patch+json"
@@ -44,12 +46,17 @@ def _status(ro: Mapping[str, Any]) -> Mapping[str, Any]:
     return i.status_of(ro)
 
 
+def _step_count(ro: Mapping[str, Any]) -> int:
+    canary = RolloutSpec.parse(ro).canary
+    return len(canary.steps) if canary is not None else 0
+
+
 def _next_step_index(ro: Mapping[str, Any]) -> int | None:
     """Current step index + 1 (capped at the number of steps); None without steps."""
-    _step, index = i.current_step(ro)
+    _step, index = current_step(RolloutSpec.parse(ro), _status(ro))
     if index is None:
         return None
-    return index + 1 if index < len(i.steps_of(ro)) else index
+    return index + 1 if index < _step_count(ro) else index
 
 
 def _inconclusive(ro: Mapping[str, Any]) -> bool:
@@ -79,7 +86,7 @@ def promote_patches(
     if skip_current_step or skip_all_steps:
         if i.bluegreen_of(ro) is not None:
             raise ActionError(SKIP_WITH_BLUEGREEN)
-        if i.canary_of(ro) is not None and not i.steps_of(ro):
+        if i.canary_of(ro) is not None and not _step_count(ro):
             raise ActionError(SKIP_WITHOUT_STEPS)
     spec_paused = i.spec_of(ro).get("paused") is True
     status = _status(ro)
@@ -90,7 +97,7 @@ def promote_patches(
         if index is not None:
             status_patch = {"status": {"currentStepIndex": index}}
     elif skip_all_steps:
-        status_patch = {"status": {"currentStepIndex": len(i.steps_of(ro))}}
+        status_patch = {"status": {"currentStepIndex": _step_count(ro)}}
     elif full:
         if spec_paused:
             spec_patch = {"spec": {"paused": False}}
@@ -147,7 +154,7 @@ def _without_hash_label(template: Mapping[str, Any]) -> dict[str, Any]:
     result = copy.deepcopy(dict(template))
     labels = (result.get("metadata") or {}).get("labels")
     if isinstance(labels, dict):
-        labels.pop(i.POD_TEMPLATE_HASH_LABEL, None)
+        labels.pop(HASH_LABEL, None)
     return result
 
 

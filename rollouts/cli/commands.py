@@ -34,6 +34,7 @@ from rollouts.cli.client import (
 from rollouts.cli.durations import Duration
 from rollouts.cli.watch import ObjectView, RolloutListView, RolloutView, report_errors
 from rollouts.model.labelselector import format_label_selector
+from rollouts.model.phase import rollout_phase
 
 # Redraw a watched view at most this often, and at least every second (ages move).
 MIN_REDRAW_SECONDS = 0.2
@@ -242,7 +243,7 @@ def cmd_status(ctx: Context) -> int:
     name: str = ctx.args.name
     ro = client.get(ROLLOUTS, name)
     if not ctx.args.watch:
-        phase, message = i.rollout_phase(ro)
+        phase, message = rollout_phase(ro)
         print(phase if phase in ("Healthy", "Degraded") else f"{phase} - {message}", file=ctx.out)
         if phase == "Degraded":
             raise _degraded(name, message)
@@ -253,7 +254,7 @@ def cmd_status(ctx: Context) -> int:
     reported: set[str] = set()
     previous = ""
     generation = -1
-    phase, message = i.rollout_phase(ro)
+    phase, message = rollout_phase(ro)
     try:
         view.start()
         while True:
@@ -261,7 +262,7 @@ def cmd_status(ctx: Context) -> int:
             current = view.current()[0]
             if current is None:
                 raise _gone(view, name, client.namespace)
-            phase, message = i.rollout_phase(current)
+            phase, message = rollout_phase(current)
             line = render.status_line(phase, message)
             if line != previous:
                 print(line, file=ctx.out, flush=True)

@@ -13,7 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollouts.model.phase import rollout_phase
 from rollouts.model.revisions import revision_of
+from rollouts.model.spec import HASH_LABEL, CanarySpec, RolloutSpec, max_traffic_weight
+from rollouts.model.steps import current_set_weight, current_step, step_text
 from rollouts.model.timestamps import parse_datetime
 
 # Status icons, as Argo draws them.
@@ -37,11 +40,6 @@ SCALE_DOWN_DEADLINE_ANNOTATIONS = (
     "rollouts.pyrollouts.io/scale-down-deadline",
     "scale-down-deadline",
 )
-POD_TEMPLATE_HASH_LABEL = "rollouts-pod-template-hash"
-
-# Condition reasons that make a rollout Degraded when the controller has not written a phase.
-_DEGRADED_REASONS = ("RolloutAborted", "ProgressDeadlineExceeded")
-
 
 def _map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
@@ -88,11 +86,11 @@ def controlled_by(obj: Mapping[str, Any], uid: str) -> bool:
 
 def pod_template_hash(obj: Mapping[str, Any]) -> str:
     labels = _map(meta(obj).get("labels"))
-    value = labels.get(POD_TEMPLATE_HASH_LABEL, "")
+    value = labels.get(HASH_LABEL, "")
     return value if isinstance(value, str) else ""
 
 
-# --------------------------------------------------------------------------- rollout phase
+# --------------------------------------------------------------------------- the Rollout
 
 
 def spec_of(ro: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -115,97 +113,6 @@ def bluegreen_of(ro: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return bluegreen if isinstance(bluegreen, Mapping) else None
 
 
-def steps_of(ro: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    canary = canary_of(ro)
-    return [_map(s) for s in _list(canary.get("steps"))] if canary is not None else []
-
-
-def desired_replicas(ro: Mapping[str, Any]) -> int:
-    replicas = spec_of(ro).get("replicas")
-    return as_int(replicas, 1) if replicas is not None else 1
-
-
-def _generation_observed(ro: Mapping[str, Any]) -> bool:
-    observed = status_of(ro).get("observedGeneration")
-    if isinstance(observed, bool) or observed is None:
-        return True
-    try:
-        observed_number = int(observed)
-    except (TypeError, ValueError):
-        return True  # a pre-1.0 hash-style observedGeneration: nothing to compare
-    generation = as_int(meta(ro).get("generation"), 0)
-    return observed_number >= generation
-
-
-def is_unpausing(ro: Mapping[str, Any]) -> bool:
-    """A user cleared the pause conditions but the controller has not reacted yet."""
-    status = status_of(ro)
-    return bool(status.get("controllerPause")) and not _list(status.get("pauseConditions"))
-
-
-def fully_promoted(ro: Mapping[str, Any]) -> bool:
-    status = status_of(ro)
-    return status.get("stableRS") == status.get("currentPodHash")
-
-
-def rollout_phase(ro: Mapping[str, Any]) -> tuple[str, str]:
-    """The phase and message a client shows (Argo's `GetRolloutPhase`).
-
-    A spec change the controller has not observed yet, or a promote it has not acted on yet, shows as
-    Progressing whatever status.phase says, so that `status --watch` never reports a stale Healthy.
-    """
-    if not _generation_observed(ro):
-        return "Progressing", "waiting for rollout spec update to be observed"
-    if is_unpausing(ro):
-        return "Progressing", "waiting for rollout to unpause"
-    status = status_of(ro)
-    phase = status.get("phase")
-    if isinstance(phase, str) and phase:
-        message = status.get("message")
-        return phase, message if isinstance(message, str) else ""
-    return calculate_phase(ro)
-
-
-def calculate_phase(ro: Mapping[str, Any]) -> tuple[str, str]:
-    """Argo's client-side fallback (`CalculateRolloutPhase`) for a status without a phase."""
-    spec, status = spec_of(ro), status_of(ro)
-    for cond in _list(status.get("conditions")):
-        cond = _map(cond)
-        if cond.get("type") == "InvalidSpec":
-            return "Degraded", f"InvalidSpec: {cond.get('message', '')}"
-        if cond.get("reason") in _DEGRADED_REASONS:
-            return "Degraded", f"{cond.get('reason')}: {cond.get('message', '')}"
-    if spec.get("paused") is True:
-        return "Paused", "manually paused"
-    for pause in _list(status.get("pauseConditions")):
-        return "Paused", str(_map(pause).get("reason", ""))
-    restart_at = spec.get("restartAt")
-    if restart_at and parse_datetime(restart_at) != parse_datetime(status.get("restartedAt")):
-        return "Progressing", "rollout is restarting"
-    updated = as_int(status.get("updatedReplicas"))
-    if updated < desired_replicas(ro):
-        return "Progressing", "more replicas need to be updated"
-    if as_int(status.get("availableReplicas")) < updated:
-        return "Progressing", "updated replicas are still becoming available"
-    bluegreen, canary = bluegreen_of(ro), canary_of(ro)
-    if bluegreen is not None:
-        active = _map(status.get("blueGreen")).get("activeSelector", "")
-        if not active or active != status.get("currentPodHash"):
-            return "Progressing", "active service cutover pending"
-        if not status.get("stableRS") or not fully_promoted(ro):
-            post = bluegreen.get("postPromotionAnalysis")
-            run = _map(_map(status.get("blueGreen")).get("postPromotionAnalysisRunStatus"))
-            if post is not None and run.get("status") not in ("Successful", "Failed", "Error", "Inconclusive"):
-                return "Progressing", "waiting for analysis to complete"
-            return "Progressing", "waiting for post-promotion verification to complete"
-    elif canary is not None:
-        if canary.get("trafficRouting") is None and as_int(status.get("replicas")) > updated:
-            return "Progressing", "old replicas are pending termination"
-        if not status.get("stableRS") or not fully_promoted(ro):
-            return "Progressing", "waiting for all steps to complete"
-    return "Healthy", ""
-
-
 def rollout_icon(status: str) -> str:
     return {
         "Progressing": ICON_PROGRESSING,
@@ -217,51 +124,6 @@ def rollout_icon(status: str) -> str:
         "Unknown": ICON_UNKNOWN,
         "ScaledDown": ICON_NEUTRAL,
     }.get(status, " ")
-
-
-# --------------------------------------------------------------------------- steps and weights
-
-
-def current_step(ro: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, int | None]:
-    """(the current canary step or None past the last one, its index); (None, None) without steps."""
-    steps = steps_of(ro)
-    if canary_of(ro) is None or not steps:
-        return None, None
-    index = as_int(status_of(ro).get("currentStepIndex"), 0)
-    if index >= len(steps):
-        return None, index
-    return steps[index], index
-
-
-def max_traffic_weight(ro: Mapping[str, Any]) -> int:
-    canary = canary_of(ro)
-    routing = _map(canary.get("trafficRouting")) if canary is not None else {}
-    value = routing.get("maxTrafficWeight")
-    return as_int(value, 100) if value is not None else 100
-
-
-def set_weight(ro: Mapping[str, Any]) -> int:
-    """The weight the current step asks for (Argo's `GetCurrentSetWeight`), not the weight reached."""
-    if status_of(ro).get("abort") is True:
-        return 0
-    step, index = current_step(ro)
-    if step is None or index is None:
-        return max_traffic_weight(ro)
-    steps = steps_of(ro)
-    for i in range(index, -1, -1):
-        weight = steps[i].get("setWeight")
-        if weight is not None:
-            return as_int(weight)
-    return 0
-
-
-def step_text(ro: Mapping[str, Any]) -> str:
-    """"2/6" (index of the current step / number of steps), or "" when there is nothing to count."""
-    steps = steps_of(ro)
-    index = status_of(ro).get("currentStepIndex")
-    if canary_of(ro) is None or index is None or not steps:
-        return ""
-    return f"{as_int(index)}/{len(steps)}"
 
 
 # --------------------------------------------------------------------------- children
@@ -625,6 +487,7 @@ def rollout_info(
 ) -> RolloutInfo:
     """Everything `get rollout` shows, from the Rollout and the objects in its namespace."""
     ro_meta, status = meta(ro), status_of(ro)
+    view = RolloutSpec.parse(ro)
     uid = str(ro_meta.get("uid", ""))
     phase, message = rollout_phase(ro)
     info = RolloutInfo(
@@ -638,7 +501,7 @@ def rollout_info(
         step="",
         set_weight="",
         actual_weight="",
-        desired=desired_replicas(ro),
+        desired=view.replicas,
         current=as_int(status.get("replicas")),
         updated=as_int(status.get("updatedReplicas")),
         ready=as_int(status.get("readyReplicas")),
@@ -647,33 +510,37 @@ def rollout_info(
         analysisruns=analysisrun_infos(uid, analysisruns),
         judges=current_judges(ro, analysisruns),
     )
-    canary = canary_of(ro)
-    if canary is not None:
+    if view.canary is not None:
         info.strategy = "Canary"
-        info.step = step_text(ro)
-        info.set_weight = str(set_weight(ro))
-        info.actual_weight = "0"
-        step, _index = current_step(ro)
-        if step is None:
-            info.actual_weight = str(max_traffic_weight(ro))
-        elif info.available > 0:
-            if canary.get("trafficRouting") is None:
-                for rs in info.replicasets:
-                    if rs.canary:
-                        info.actual_weight = str(rs.available * max_traffic_weight(ro) // info.available)
-            else:
-                weights = _map(status.get("canary")).get("weights")
-                if isinstance(weights, Mapping):
-                    info.actual_weight = str(as_int(_map(weights.get("canary")).get("weight")))
-                else:
-                    info.actual_weight = info.set_weight
-        info.routers = router_weight_infos(status)
-        actuals = {r.actual_weight for r in info.routers}
-        if info.routers and len(actuals) == 1 and step is not None:
-            info.actual_weight = actuals.pop()  # what the routing objects route, read back by the controller
+        _canary_weights(info, view, view.canary, status)
     elif bluegreen_of(ro) is not None:
         info.strategy = "BlueGreen"
     return info
+
+
+def _canary_weights(info: RolloutInfo, view: RolloutSpec, canary: CanarySpec, status: Mapping[str, Any]) -> None:
+    """Step, SetWeight and ActualWeight as Argo's `NewRolloutInfo` fills them, and each router's weights."""
+    info.step = step_text(view, status)
+    info.set_weight = str(current_set_weight(view, status))
+    info.actual_weight = "0"
+    step, _index = current_step(view, status)
+    if step is None:
+        info.actual_weight = str(max_traffic_weight(canary))
+    elif info.available > 0:
+        if canary.traffic_routing is None:
+            for rs in info.replicasets:
+                if rs.canary:
+                    info.actual_weight = str(rs.available * max_traffic_weight(canary) // info.available)
+        else:
+            weights = _map(status.get("canary")).get("weights")
+            if isinstance(weights, Mapping):
+                info.actual_weight = str(as_int(_map(weights.get("canary")).get("weight")))
+            else:
+                info.actual_weight = info.set_weight
+    info.routers = router_weight_infos(status)
+    actuals = {r.actual_weight for r in info.routers}
+    if info.routers and len(actuals) == 1 and step is not None:
+        info.actual_weight = actuals.pop()  # what the routing objects route, read back by the controller
 
 
 @dataclass

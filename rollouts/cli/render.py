@@ -14,6 +14,9 @@ from typing import Any
 
 from rollouts.cli import info as i
 from rollouts.model.durations import human_duration
+from rollouts.model.phase import rollout_phase
+from rollouts.model.spec import RolloutSpec
+from rollouts.model.steps import current_set_weight, step_text
 from rollouts.model.timestamps import format_time, parse_datetime
 
 ICON_ROLLOUT = "⟳"
@@ -336,14 +339,15 @@ _LIST_WIDTHS = [10, 9, 12, 4, 10, 5, 7, 10, 9]
 def list_row(ro: Mapping[str, Any]) -> list[str]:
     """One `list rollouts` line's cells, padded as Argo's column format pads them."""
     status = i.status_of(ro)
+    view = RolloutSpec.parse(ro)
     strategy, step, weight = "unknown", "-", "-"
-    if i.canary_of(ro) is not None:
+    if view.canary is not None:
         strategy = "Canary"
-        step = i.step_text(ro) or "-"
-        weight = str(i.set_weight(ro))
+        step = step_text(view, status) or "-"
+        weight = str(current_set_weight(view, status))
     elif i.bluegreen_of(ro) is not None:
         strategy = "BlueGreen"
-    phase, _ = i.rollout_phase(ro)
+    phase, _ = rollout_phase(ro)
     values = [
         str(i.meta(ro).get("name", "")),
         strategy,
@@ -351,7 +355,7 @@ def list_row(ro: Mapping[str, Any]) -> list[str]:
         step,
         weight,
         f"{i.as_int(status.get('readyReplicas'))}/{i.as_int(status.get('replicas'))}",
-        str(i.desired_replicas(ro)),
+        str(view.replicas),
         str(i.as_int(status.get("updatedReplicas"))),
         str(i.as_int(status.get("availableReplicas"))),
     ]

@@ -17,6 +17,7 @@ from rollouts import __version__
 from rollouts.cli import actions, render
 from rollouts.cli import analysis as a
 from rollouts.cli import info as i
+from rollouts.cli.analysisrun_info import analysisrun_detail
 from rollouts.cli.client import (
     ANALYSISRUNS,
     ANALYSISTEMPLATES,
@@ -475,7 +476,7 @@ def cmd_get_analysisrun(ctx: Context) -> int:
     run = client.get(ANALYSISRUNS, name)
     color = ctx.color()
     if not ctx.args.watch:
-        ctx.out.write(render.render_analysisrun(i.analysisrun_detail(run), now(), color))
+        ctx.out.write(render.render_analysisrun(analysisrun_detail(run), now(), color))
         return 0
     timeout = _watch_timeout(ctx.args)
     deadline = time.monotonic() + timeout if timeout else None
@@ -494,7 +495,7 @@ def cmd_get_analysisrun(ctx: Context) -> int:
                 if errors:
                     raise errors[0]
                 raise CLIError(f'analysisrun "{name}" was deleted from namespace "{client.namespace}"')
-            text = render.render_analysisrun(i.analysisrun_detail(current), now(), color)
+            text = render.render_analysisrun(analysisrun_detail(current), now(), color)
             if tty:
                 ctx.out.write(render.CLEAR_SCREEN + text)
             elif text != last_text:

@@ -1,9 +1,10 @@
-"""Pure: what the plugin shows about a Rollout, computed from the objects the API server returns.
+"""Pure: what `get rollout` shows about a Rollout, computed from the objects the API server returns.
 
-This follows `kubectl argo rollouts` (`pkg/kubectl-argo-rollouts/info` and `utils/rollout`): the
-phase a client shows, the current step and set weight, the actual weight, the images with their
-canary/stable/active/preview tags, and the tree of revisions, ReplicaSets, Pods and AnalysisRuns with
-their status icons. Objects are plain dicts (what the API returns as JSON); nothing here does I/O.
+This follows `kubectl argo rollouts` (`pkg/kubectl-argo-rollouts/info`): the actual weight, the images
+with their canary/stable/active/preview tags, the judges' last verdicts, and the tree of revisions,
+ReplicaSets, Pods and AnalysisRuns with their status icons. The phase, step, set weight and revision
+are the controller's own rules (:mod:`rollouts.model`, Argo's ``utils/rollout``), applied to the same
+typed view. Objects are plain dicts (what the API returns as JSON); nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -41,11 +42,11 @@ SCALE_DOWN_DEADLINE_ANNOTATIONS = (
     "scale-down-deadline",
 )
 
-def _map(value: Any) -> Mapping[str, Any]:
+def as_map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else []
 
 
@@ -63,14 +64,14 @@ def as_int(value: Any, default: int = 0) -> int:
 
 
 def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    return _map(obj.get("metadata"))
+    return as_map(obj.get("metadata"))
 
 
 def owned_by(obj: Mapping[str, Any], uids: Iterable[str]) -> str | None:
     """The uid among `uids` that owns `obj` (any ownerReference, as Argo's `ownerRef`)."""
     wanted = set(uids)
-    for ref in _list(meta(obj).get("ownerReferences")):
-        uid = _map(ref).get("uid")
+    for ref in as_list(meta(obj).get("ownerReferences")):
+        uid = as_map(ref).get("uid")
         if isinstance(uid, str) and uid in wanted:
             return uid
     return None
@@ -79,13 +80,13 @@ def owned_by(obj: Mapping[str, Any], uids: Iterable[str]) -> str | None:
 def controlled_by(obj: Mapping[str, Any], uid: str) -> bool:
     """Whether `obj` has a controller ownerReference to `uid` (`metav1.IsControlledBy`)."""
     return any(
-        _map(ref).get("uid") == uid and _map(ref).get("controller") is True
-        for ref in _list(meta(obj).get("ownerReferences"))
+        as_map(ref).get("uid") == uid and as_map(ref).get("controller") is True
+        for ref in as_list(meta(obj).get("ownerReferences"))
     )
 
 
 def pod_template_hash(obj: Mapping[str, Any]) -> str:
-    labels = _map(meta(obj).get("labels"))
+    labels = as_map(meta(obj).get("labels"))
     value = labels.get(HASH_LABEL, "")
     return value if isinstance(value, str) else ""
 
@@ -94,21 +95,21 @@ def pod_template_hash(obj: Mapping[str, Any]) -> str:
 
 
 def spec_of(ro: Mapping[str, Any]) -> Mapping[str, Any]:
-    return _map(ro.get("spec"))
+    return as_map(ro.get("spec"))
 
 
 def status_of(ro: Mapping[str, Any]) -> Mapping[str, Any]:
-    return _map(ro.get("status"))
+    return as_map(ro.get("status"))
 
 
 def canary_of(ro: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    strategy = _map(spec_of(ro).get("strategy"))
+    strategy = as_map(spec_of(ro).get("strategy"))
     canary = strategy.get("canary")
     return canary if isinstance(canary, Mapping) else None
 
 
 def bluegreen_of(ro: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    strategy = _map(spec_of(ro).get("strategy"))
+    strategy = as_map(spec_of(ro).get("strategy"))
     bluegreen = strategy.get("blueGreen")
     return bluegreen if isinstance(bluegreen, Mapping) else None
 
@@ -195,8 +196,8 @@ class RouterWeightInfo:
 def router_weight_infos(status: Mapping[str, Any]) -> list[RouterWeightInfo]:
     """From `status.canary.trafficRouters`, written by the controller after reading each router's objects."""
     out = []
-    for entry in _list(_map(status.get("canary")).get("trafficRouters")):
-        router = _map(entry)
+    for entry in as_list(as_map(status.get("canary")).get("trafficRouters")):
+        router = as_map(entry)
         actual = router.get("actualWeight")
         out.append(
             RouterWeightInfo(
@@ -234,11 +235,11 @@ class RolloutInfo:
 
 def replicaset_health(rs: Mapping[str, Any]) -> str:
     """Argo's `getReplicaSetHealth`: Progressing, ReplicaFailure, ScaledDown or Healthy."""
-    spec, status = _map(rs.get("spec")), _map(rs.get("status"))
+    spec, status = as_map(rs.get("spec")), as_map(rs.get("status"))
     replicas = spec.get("replicas")
     if as_int(meta(rs).get("generation")) <= as_int(status.get("observedGeneration")):
         failure = next(
-            (_map(c) for c in _list(status.get("conditions")) if _map(c).get("type") == "ReplicaFailure"), None
+            (as_map(c) for c in as_list(status.get("conditions")) if as_map(c).get("type") == "ReplicaFailure"), None
         )
         if failure is not None and failure.get("status") == "True":
             return "ReplicaFailure"
@@ -262,17 +263,17 @@ def replicaset_icon(status: str) -> str:
 
 def pod_status(pod: Mapping[str, Any]) -> tuple[str, str, int]:
     """(status word, "ready/total", restarts) as `kubectl get pods` and Argo's tree show them."""
-    spec, status = _map(pod.get("spec")), _map(pod.get("status"))
-    init_specs = [_map(c) for c in _list(spec.get("initContainers"))]
+    spec, status = as_map(pod.get("spec")), as_map(pod.get("status"))
+    init_specs = [as_map(c) for c in as_list(spec.get("initContainers"))]
     sidecar = {str(c.get("name")): c.get("restartPolicy") == "Always" for c in init_specs}
-    total = len(_list(spec.get("containers")))
+    total = len(as_list(spec.get("containers")))
     ready_count = 0
     restarts = 0
     reason = str(status.get("reason") or status.get("phase") or "")
     initializing = False
-    for i, container in enumerate(_map(c) for c in _list(status.get("initContainerStatuses"))):
+    for i, container in enumerate(as_map(c) for c in as_list(status.get("initContainerStatuses"))):
         restarts += as_int(container.get("restartCount"))
-        state = _map(container.get("state"))
+        state = as_map(container.get("state"))
         terminated, waiting = state.get("terminated"), state.get("waiting")
         if isinstance(terminated, Mapping) and as_int(terminated.get("exitCode")) == 0:
             continue
@@ -296,10 +297,10 @@ def pod_status(pod: Mapping[str, Any]) -> tuple[str, str, int]:
     if not initializing:
         restarts = 0
         has_running = False
-        for container in reversed([_map(c) for c in _list(status.get("containerStatuses"))]):
+        for container in reversed([as_map(c) for c in as_list(status.get("containerStatuses"))]):
             restarts += as_int(container.get("restartCount"))
-            state = _map(container.get("state"))
-            waiting, terminated = _map(state.get("waiting")), state.get("terminated")
+            state = as_map(container.get("state"))
+            waiting, terminated = as_map(state.get("waiting")), state.get("terminated")
             if waiting.get("reason"):
                 reason = str(waiting["reason"])
             elif isinstance(terminated, Mapping) and terminated.get("reason"):
@@ -367,8 +368,8 @@ def _pod_info(pod: Mapping[str, Any]) -> PodInfo:
 
 
 def _images(template: Any) -> list[str]:
-    containers = _list(_map(_map(template).get("spec")).get("containers"))
-    return [str(_map(c).get("image", "")) for c in containers]
+    containers = as_list(as_map(as_map(template).get("spec")).get("containers"))
+    return [str(as_map(c).get("image", "")) for c in containers]
 
 
 def replicaset_infos(
@@ -383,13 +384,13 @@ def replicaset_infos(
     canary = canary_of(ro) if ro is not None else None
     bluegreen = bluegreen_of(ro) if ro is not None else None
     ping_pong = canary is not None and canary.get("pingPong") is not None
-    stable_is_ping = _map(status.get("canary")).get("stablePingPong") == "ping"
+    stable_is_ping = as_map(status.get("canary")).get("stablePingPong") == "ping"
     for rs in replicasets:
         if owned_by(rs, [owner_uid]) is None:
             continue
-        rs_meta, rs_status = meta(rs), _map(rs.get("status"))
+        rs_meta, rs_status = meta(rs), as_map(rs.get("status"))
         health = replicaset_health(rs)
-        annotations = _map(rs_meta.get("annotations"))
+        annotations = as_map(rs_meta.get("annotations"))
         deadline = next((str(annotations[k]) for k in SCALE_DOWN_DEADLINE_ANNOTATIONS if k in annotations), "")
         info = ReplicaSetInfo(
             name=str(rs_meta.get("name", "")),
@@ -400,7 +401,7 @@ def replicaset_infos(
             icon=replicaset_icon(health),
             replicas=as_int(rs_status.get("replicas")),
             available=as_int(rs_status.get("availableReplicas")),
-            images=_images(_map(rs.get("spec")).get("template")),
+            images=_images(as_map(rs.get("spec")).get("template")),
             scale_down_deadline=deadline,
         )
         rs_hash = pod_template_hash(rs)
@@ -414,7 +415,7 @@ def replicaset_infos(
                 if ping_pong:
                     info.ping, info.pong = not stable_is_ping, stable_is_ping
         if bluegreen is not None:
-            selectors = _map(status.get("blueGreen"))
+            selectors = as_map(status.get("blueGreen"))
             if status.get("stableRS") == rs_hash:
                 info.stable = True
             if selectors.get("activeSelector") == rs_hash:
@@ -438,7 +439,7 @@ def analysisrun_infos(owner_uid: str, runs: Iterable[Mapping[str, Any]]) -> list
     for run in runs:
         if owned_by(run, [owner_uid]) is None:
             continue
-        run_meta, run_status = meta(run), _map(run.get("status"))
+        run_meta, run_status = meta(run), as_map(run.get("status"))
         phase = str(run_status.get("phase") or "")
         info = AnalysisRunInfo(
             name=str(run_meta.get("name", "")),
@@ -447,13 +448,13 @@ def analysisrun_infos(owner_uid: str, runs: Iterable[Mapping[str, Any]]) -> list
             status=phase,
             icon=analysis_icon(phase),
         )
-        for result in (_map(r) for r in _list(run_status.get("metricResults"))):
+        for result in (as_map(r) for r in as_list(run_status.get("metricResults"))):
             info.successful += as_int(result.get("successful"))
             info.failed += as_int(result.get("failed"))
             info.inconclusive += as_int(result.get("inconclusive"))
             info.error += as_int(result.get("error"))
-            for measurement in (_map(m) for m in _list(result.get("measurements"))):
-                metadata = _map(measurement.get("metadata"))
+            for measurement in (as_map(m) for m in as_list(result.get("measurements"))):
+                metadata = as_map(measurement.get("metadata"))
                 job_name = metadata.get("job-name")
                 if isinstance(job_name, str):
                     job_phase = str(measurement.get("phase") or "")
@@ -532,9 +533,9 @@ def _canary_weights(info: RolloutInfo, view: RolloutSpec, canary: CanarySpec, st
                 if rs.canary:
                     info.actual_weight = str(rs.available * max_traffic_weight(canary) // info.available)
         else:
-            weights = _map(status.get("canary")).get("weights")
+            weights = as_map(status.get("canary")).get("weights")
             if isinstance(weights, Mapping):
-                info.actual_weight = str(as_int(_map(weights.get("canary")).get("weight")))
+                info.actual_weight = str(as_int(as_map(weights.get("canary")).get("weight")))
             else:
                 info.actual_weight = info.set_weight
     info.routers = router_weight_infos(status)
@@ -584,22 +585,7 @@ def revisions(info: RolloutInfo) -> list[int]:
     return sorted(found, reverse=True)
 
 
-# --------------------------------------------------------------------------- get analysisrun
-
-# How many of a metric's most recent measurements `get analysisrun` shows.
-LAST_MEASUREMENTS = 3
-_COMPLETED_PHASES = ("Successful", "Failed", "Error", "Inconclusive")
-
-
-@dataclass
-class MeasurementInfo:
-    status: str
-    icon: str
-    value: str
-    started: dt.datetime | None
-    finished: dt.datetime | None
-    message: str
-
+# --------------------------------------------------------------------------- judges
 
 @dataclass
 class RunJudgeInfo:
@@ -623,69 +609,12 @@ class JudgeInfo:
     samples: str  # requests or points per version
 
 
-@dataclass
-class MetricInfo:
-    name: str
-    status: str
-    icon: str
-    measured: int
-    count: int | None
-    successful: int
-    failed: int
-    inconclusive: int
-    error: int
-    message: str
-    dry_run: bool
-    measurements: list[MeasurementInfo] = field(default_factory=list)
-    judge: JudgeInfo | None = None
-
-
-@dataclass
-class AnalysisRunDetail:
-    name: str
-    namespace: str
-    created: dt.datetime | None
-    status: str
-    icon: str
-    message: str
-    terminating: bool
-    args: list[str]
-    metrics: list[MetricInfo]
-    last: int = LAST_MEASUREMENTS  # measurements shown per metric
-
-
-def argument_text(arg: Mapping[str, Any]) -> str:
-    """`name=value`; a reference is shown as what it points at, never as a secret's content."""
-    name = str(arg.get("name", ""))
-    if "value" in arg:
-        return f"{name}={arg.get('value')}"
-    value_from = _map(arg.get("valueFrom"))
-    secret = _map(value_from.get("secretKeyRef"))
-    if secret:
-        return f"{name}=<secret {secret.get('name', '')}/{secret.get('key', '')}>"
-    field_ref = _map(value_from.get("fieldRef"))
-    if field_ref:
-        return f"{name}=<field {field_ref.get('fieldPath', '')}>"
-    template_hash = value_from.get("podTemplateHashValue")
-    if template_hash:
-        return f"{name}=<podTemplateHash {template_hash}>"
-    return f"{name}=<unset>"
-
-
-def _measurement_value(measurement: Mapping[str, Any]) -> str:
-    value = measurement.get("value")
-    if isinstance(value, str) and value:
-        return value
-    job = _map(measurement.get("metadata")).get("job-name")
-    return f"job/{job}" if isinstance(job, str) and job else ""
-
-
 def judge_info(metric_spec: Mapping[str, Any], measurements: list[Mapping[str, Any]]) -> JudgeInfo | None:
     """For a `judge` metric, the newest measurement's verdict (its metadata); None otherwise."""
-    if not _map(metric_spec.get("provider")).get("judge"):
+    if not as_map(metric_spec.get("provider")).get("judge"):
         return None
     for m in reversed(measurements):
-        data = {k: str(v) for k, v in _map(m.get("metadata")).items() if v is not None}
+        data = {k: str(v) for k, v in as_map(m.get("metadata")).items() if v is not None}
         if data.get("decision"):
             evidence = data.get("evidence", "")
             if not evidence and (data.get("eFail") or data.get("ePass")):  # written before `evidence` existed
@@ -711,11 +640,11 @@ def current_judges(ro: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> 
     background analysis); without one (promoted or aborted), the runs of its newest revision."""
     uid = str(meta(ro).get("uid", ""))
     owned = [run for run in runs if owned_by(run, [uid]) is not None]
-    canary = _map(status_of(ro).get("canary"))
+    canary = as_map(status_of(ro).get("canary"))
     names = {
-        str(_map(canary.get(key)).get("name"))
+        str(as_map(canary.get(key)).get("name"))
         for key in ("currentStepAnalysisRunStatus", "currentBackgroundAnalysisRunStatus")
-        if _map(canary.get(key)).get("name")
+        if as_map(canary.get(key)).get("name")
     }
     chosen = [run for run in owned if str(meta(run).get("name", "")) in names]
     if not chosen and owned:
@@ -725,74 +654,12 @@ def current_judges(ro: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> 
                                  str(meta(run).get("name", ""))))
     out: list[RunJudgeInfo] = []
     for run in chosen:
-        results = {str(_map(r).get("name", "")): _map(r) for r in _list(_map(run.get("status")).get("metricResults"))}
-        for metric in (_map(m) for m in _list(_map(run.get("spec")).get("metrics"))):
+        metric_results = as_list(as_map(run.get("status")).get("metricResults"))
+        results = {str(as_map(r).get("name", "")): as_map(r) for r in metric_results}
+        for metric in (as_map(m) for m in as_list(as_map(run.get("spec")).get("metrics"))):
             name = str(metric.get("name", ""))
-            measurements = [_map(m) for m in _list(results.get(name, {}).get("measurements"))]
+            measurements = [as_map(m) for m in as_list(results.get(name, {}).get("measurements"))]
             judge = judge_info(metric, measurements)
             if judge is not None:
                 out.append(RunJudgeInfo(str(meta(run).get("name", "")), name, judge))
     return out
-
-
-def _int_or_none(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    number = as_int(value, -1)
-    return number if number >= 0 else None
-
-
-def analysisrun_detail(run: Mapping[str, Any], last: int = LAST_MEASUREMENTS) -> AnalysisRunDetail:
-    """What `get analysisrun` shows: the run's phase, its args, and per metric (in spec order, then
-    results for metrics the spec no longer names) the phase, counts and the last `last` measurements."""
-    run_meta, spec, status = meta(run), _map(run.get("spec")), _map(run.get("status"))
-    phase = str(status.get("phase") or "Pending")
-    results = {str(_map(r).get("name", "")): _map(r) for r in _list(status.get("metricResults"))}
-    dry_run_names = {str(_map(d).get("metricName", "")) for d in _list(spec.get("dryRun"))}
-    specs = {str(_map(m).get("name", "")): _map(m) for m in _list(spec.get("metrics"))}
-    names = list(specs) + [n for n in results if n not in specs]
-    metrics: list[MetricInfo] = []
-    for name in names:
-        result, metric_spec = results.get(name, {}), specs.get(name, {})
-        metric_phase = str(result.get("phase") or "Pending")
-        measurements = [_map(m) for m in _list(result.get("measurements"))]
-        shown = measurements[-last:] if last > 0 else []
-        metrics.append(
-            MetricInfo(
-                name=name,
-                status=metric_phase,
-                icon=analysis_icon(metric_phase),
-                measured=as_int(result.get("count")),
-                count=_int_or_none(metric_spec.get("count")),
-                successful=as_int(result.get("successful")),
-                failed=as_int(result.get("failed")),
-                inconclusive=as_int(result.get("inconclusive")),
-                error=as_int(result.get("error")),
-                message=str(result.get("message") or ""),
-                dry_run=result.get("dryRun") is True or name in dry_run_names or "*" in dry_run_names,
-                measurements=[
-                    MeasurementInfo(
-                        status=str(m.get("phase") or ""),
-                        icon=analysis_icon(str(m.get("phase") or "")),
-                        value=_measurement_value(m),
-                        started=parse_datetime(m.get("startedAt")),
-                        finished=parse_datetime(m.get("finishedAt")),
-                        message=str(m.get("message") or ""),
-                    )
-                    for m in shown
-                ],
-                judge=judge_info(metric_spec, measurements),
-            )
-        )
-    return AnalysisRunDetail(
-        name=str(run_meta.get("name", "")),
-        namespace=str(run_meta.get("namespace", "")),
-        created=parse_datetime(run_meta.get("creationTimestamp")),
-        status=phase,
-        icon=analysis_icon(phase),
-        message=str(status.get("message") or ""),
-        terminating=spec.get("terminate") is True and phase not in _COMPLETED_PHASES,
-        args=[argument_text(_map(a)) for a in _list(spec.get("args"))],
-        metrics=metrics,
-        last=last,
-    )

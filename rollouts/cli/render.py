@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rollouts.cli import info as i
+from rollouts.cli.analysisrun_info import AnalysisRunDetail
 from rollouts.model.durations import human_duration
 from rollouts.model.phase import rollout_phase
 from rollouts.model.spec import RolloutSpec
@@ -272,7 +273,7 @@ def _without_empty_last_column(rows: list[list[str]]) -> list[list[str]]:
     return [row[:-1] for row in rows]
 
 
-def render_analysisrun(run: i.AnalysisRunDetail, now: dt.datetime, color: bool = False) -> str:
+def render_analysisrun(run: AnalysisRunDetail, now: dt.datetime, color: bool = False) -> str:
     """`get analysisrun`: a header, the metrics (phase, measurements taken / count, counts, message),
     then each metric's last measurements (phase, value, age, message). Ends with a newline."""
     paint = _Painter(color)

@@ -264,58 +264,74 @@ def replicaset_icon(status: str) -> str:
 def pod_status(pod: Mapping[str, Any]) -> tuple[str, str, int]:
     """(status word, "ready/total", restarts) as `kubectl get pods` and Argo's tree show them."""
     spec, status = as_map(pod.get("spec")), as_map(pod.get("status"))
-    init_specs = [as_map(c) for c in as_list(spec.get("initContainers"))]
-    sidecar = {str(c.get("name")): c.get("restartPolicy") == "Always" for c in init_specs}
     total = len(as_list(spec.get("containers")))
     ready_count = 0
-    restarts = 0
-    reason = str(status.get("reason") or status.get("phase") or "")
-    initializing = False
-    for i, container in enumerate(as_map(c) for c in as_list(status.get("initContainerStatuses"))):
-        restarts += as_int(container.get("restartCount"))
-        state = as_map(container.get("state"))
-        terminated, waiting = state.get("terminated"), state.get("waiting")
-        if isinstance(terminated, Mapping) and as_int(terminated.get("exitCode")) == 0:
-            continue
-        if isinstance(terminated, Mapping):
-            if not terminated.get("reason"):
-                signal = as_int(terminated.get("signal"))
-                reason = f"Init:Signal:{signal}" if signal else f"Init:ExitCode:{as_int(terminated.get('exitCode'))}"
-            else:
-                reason = f"Init:{terminated['reason']}"
-            initializing = True
-        elif sidecar.get(str(container.get("name"))) and container.get("started") is True:
-            if container.get("ready") is True:
-                continue
-        elif isinstance(waiting, Mapping) and waiting.get("reason") and waiting.get("reason") != "PodInitializing":
-            reason = f"Init:{waiting['reason']}"
-            initializing = True
-        else:
-            reason = f"Init:{i}/{len(init_specs)}"
-            initializing = True
-        break
-    if not initializing:
-        restarts = 0
-        has_running = False
-        for container in reversed([as_map(c) for c in as_list(status.get("containerStatuses"))]):
-            restarts += as_int(container.get("restartCount"))
-            state = as_map(container.get("state"))
-            waiting, terminated = as_map(state.get("waiting")), state.get("terminated")
-            if waiting.get("reason"):
-                reason = str(waiting["reason"])
-            elif isinstance(terminated, Mapping) and terminated.get("reason"):
-                reason = str(terminated["reason"])
-            elif isinstance(terminated, Mapping):
-                signal = as_int(terminated.get("signal"))
-                reason = f"Signal:{signal}" if signal else f"ExitCode:{as_int(terminated.get('exitCode'))}"
-            elif container.get("ready") is True and isinstance(state.get("running"), Mapping):
-                has_running = True
-                ready_count += 1
-        if reason == "Completed" and has_running:
-            reason = "Running"
+    init_reason, restarts = _init_status(spec, status)
+    if init_reason is not None:
+        reason = init_reason
+    else:
+        pod_reason = str(status.get("reason") or status.get("phase") or "")
+        reason, ready_count, restarts = _containers_status(status, pod_reason)
     if meta(pod).get("deletionTimestamp"):
         reason = "Unknown" if status.get("reason") == "NodeLost" else "Terminating"
     return reason, f"{ready_count}/{total}", restarts
+
+
+def _init_status(spec: Mapping[str, Any], status: Mapping[str, Any]) -> tuple[str | None, int]:
+    """(the "Init:..." reason of the first init container that holds the pod, or None when none does;
+    the restarts of the init containers up to it)."""
+    init_specs = [as_map(c) for c in as_list(spec.get("initContainers"))]
+    sidecar = {str(c.get("name")): c.get("restartPolicy") == "Always" for c in init_specs}
+    restarts = 0
+    for i, container in enumerate(as_map(c) for c in as_list(status.get("initContainerStatuses"))):
+        restarts += as_int(container.get("restartCount"))
+        blocker = _init_blocker(i, container, len(init_specs), bool(sidecar.get(str(container.get("name")))))
+        if blocker is not None:
+            return blocker or None, restarts
+    return None, restarts
+
+
+def _init_blocker(index: int, container: Mapping[str, Any], init_count: int, is_sidecar: bool) -> str | None:
+    """Why init container `index` holds the pod: an "Init:..." reason; "" for a started sidecar that is
+    not ready yet (the scan stops there, the pod is not shown as initializing); None when it is done."""
+    state = as_map(container.get("state"))
+    terminated, waiting = state.get("terminated"), state.get("waiting")
+    if isinstance(terminated, Mapping):
+        if as_int(terminated.get("exitCode")) == 0:
+            return None
+        if terminated.get("reason"):
+            return f"Init:{terminated['reason']}"
+        signal = as_int(terminated.get("signal"))
+        return f"Init:Signal:{signal}" if signal else f"Init:ExitCode:{as_int(terminated.get('exitCode'))}"
+    if is_sidecar and container.get("started") is True:
+        return None if container.get("ready") is True else ""
+    if isinstance(waiting, Mapping) and waiting.get("reason") and waiting.get("reason") != "PodInitializing":
+        return f"Init:{waiting['reason']}"
+    return f"Init:{index}/{init_count}"
+
+
+def _containers_status(status: Mapping[str, Any], reason: str) -> tuple[str, int, int]:
+    """(reason, ready containers, restarts) from the app containers, starting from the pod's `reason`."""
+    restarts = 0
+    ready_count = 0
+    has_running = False
+    for container in reversed([as_map(c) for c in as_list(status.get("containerStatuses"))]):
+        restarts += as_int(container.get("restartCount"))
+        state = as_map(container.get("state"))
+        waiting, terminated = as_map(state.get("waiting")), state.get("terminated")
+        if waiting.get("reason"):
+            reason = str(waiting["reason"])
+        elif isinstance(terminated, Mapping) and terminated.get("reason"):
+            reason = str(terminated["reason"])
+        elif isinstance(terminated, Mapping):
+            signal = as_int(terminated.get("signal"))
+            reason = f"Signal:{signal}" if signal else f"ExitCode:{as_int(terminated.get('exitCode'))}"
+        elif container.get("ready") is True and isinstance(state.get("running"), Mapping):
+            has_running = True
+            ready_count += 1
+    if reason == "Completed" and has_running:
+        reason = "Running"
+    return reason, ready_count, restarts
 
 
 def pod_icon(status: str) -> str:

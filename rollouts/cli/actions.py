@@ -79,16 +79,7 @@ def promote_patches(
       An inconclusive analysis pause (controllerPause) is also cleared and the step skipped.
     - `--full`: status.promoteFull=true while an update is in progress (and unpause a manual pause).
     """
-    if skip_current_step and skip_all_steps:
-        raise ActionError(BOTH_SKIP_FLAGS)
-    if full and (skip_current_step or skip_all_steps):
-        raise ActionError(FULL_WITH_SKIP)
-    if skip_current_step or skip_all_steps:
-        if i.bluegreen_of(ro) is not None:
-            raise ActionError(SKIP_WITH_BLUEGREEN)
-        if i.canary_of(ro) is not None and not _step_count(ro):
-            raise ActionError(SKIP_WITHOUT_STEPS)
-    spec_paused = i.spec_of(ro).get("paused") is True
+    _check_promote_flags(ro, full, skip_current_step, skip_all_steps)
     status = _status(ro)
     status_patch: dict[str, Any] | None = None
     spec_patch: dict[str, Any] | None = None
@@ -98,33 +89,50 @@ def promote_patches(
             status_patch = {"status": {"currentStepIndex": index}}
     elif skip_all_steps:
         status_patch = {"status": {"currentStepIndex": _step_count(ro)}}
-    elif full:
-        if spec_paused:
-            spec_patch = {"spec": {"paused": False}}
-        if status.get("currentPodHash") != status.get("stableRS"):
-            status_patch = {"status": {"promoteFull": True}}
     else:
-        if spec_paused:
+        if i.spec_of(ro).get("paused") is True:
             spec_patch = {"spec": {"paused": False}}
-        pause_conditions = status.get("pauseConditions")
-        if _inconclusive(ro) and pause_conditions and status.get("controllerPause") is True:
-            index = _next_step_index(ro)
-            if index is not None:
-                status_patch = {
-                    "status": {"pauseConditions": None, "controllerPause": False, "currentStepIndex": index}
-                }
-        elif pause_conditions:
-            status_patch = {"status": {"pauseConditions": None}}
-        elif i.canary_of(ro) is not None:
-            index = _next_step_index(ro)
-            if index is not None:
-                status_patch = {"status": {"pauseConditions": None, "currentStepIndex": index}}
+        if full:
+            if status.get("currentPodHash") != status.get("stableRS"):
+                status_patch = {"status": {"promoteFull": True}}
+        else:
+            status_patch = _promote_status(ro)
     patches = []
     if status_patch is not None:
         patches.append(Patch(status_patch, subresource="status"))
     if spec_patch is not None:
         patches.append(Patch(spec_patch))
     return patches
+
+
+def _check_promote_flags(ro: Mapping[str, Any], full: bool, skip_current_step: bool, skip_all_steps: bool) -> None:
+    if skip_current_step and skip_all_steps:
+        raise ActionError(BOTH_SKIP_FLAGS)
+    if full and (skip_current_step or skip_all_steps):
+        raise ActionError(FULL_WITH_SKIP)
+    if skip_current_step or skip_all_steps:
+        if i.bluegreen_of(ro) is not None:
+            raise ActionError(SKIP_WITH_BLUEGREEN)
+        if i.canary_of(ro) is not None and not _step_count(ro):
+            raise ActionError(SKIP_WITHOUT_STEPS)
+
+
+def _promote_status(ro: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The status patch of a plain `promote`: end the pause, or skip the step the canary is running."""
+    status = _status(ro)
+    pause_conditions = status.get("pauseConditions")
+    if _inconclusive(ro) and pause_conditions and status.get("controllerPause") is True:
+        index = _next_step_index(ro)
+        if index is not None:
+            return {"status": {"pauseConditions": None, "controllerPause": False, "currentStepIndex": index}}
+        return None
+    if pause_conditions:
+        return {"status": {"pauseConditions": None}}
+    if i.canary_of(ro) is not None:
+        index = _next_step_index(ro)
+        if index is not None:
+            return {"status": {"pauseConditions": None, "currentStepIndex": index}}
+    return None
 
 
 def abort_patches() -> list[Patch]:

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rollouts.cli import info as i
+from rollouts.model.revisions import revision_of
+from rollouts.model.spec import HASH_LABEL, RolloutSpec
+from rollouts.model.steps import current_step
+from rollouts.model.timestamps import format_time
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -42,12 +46,17 @@ def _status(ro: Mapping[str, Any]) -> Mapping[str, Any]:
     return i.status_of(ro)
 
 
+def _step_count(ro: Mapping[str, Any]) -> int:
+    canary = RolloutSpec.parse(ro).canary
+    return len(canary.steps) if canary is not None else 0
+
+
 def _next_step_index(ro: Mapping[str, Any]) -> int | None:
     """Current step index + 1 (capped at the number of steps); None without steps."""
-    _step, index = i.current_step(ro)
+    _step, index = current_step(RolloutSpec.parse(ro), _status(ro))
     if index is None:
         return None
-    return index + 1 if index < len(i.steps_of(ro)) else index
+    return index + 1 if index < _step_count(ro) else index
 
 
 def _inconclusive(ro: Mapping[str, Any]) -> bool:
@@ -70,16 +79,7 @@ def promote_patches(
       An inconclusive analysis pause (controllerPause) is also cleared and the step skipped.
     - `--full`: status.promoteFull=true while an update is in progress (and unpause a manual pause).
     """
-    if skip_current_step and skip_all_steps:
-        raise ActionError(BOTH_SKIP_FLAGS)
-    if full and (skip_current_step or skip_all_steps):
-        raise ActionError(FULL_WITH_SKIP)
-    if skip_current_step or skip_all_steps:
-        if i.bluegreen_of(ro) is not None:
-            raise ActionError(SKIP_WITH_BLUEGREEN)
-        if i.canary_of(ro) is not None and not i.steps_of(ro):
-            raise ActionError(SKIP_WITHOUT_STEPS)
-    spec_paused = i.spec_of(ro).get("paused") is True
+    _check_promote_flags(ro, full, skip_current_step, skip_all_steps)
     status = _status(ro)
     status_patch: dict[str, Any] | None = None
     spec_patch: dict[str, Any] | None = None
@@ -88,34 +88,51 @@ def promote_patches(
         if index is not None:
             status_patch = {"status": {"currentStepIndex": index}}
     elif skip_all_steps:
-        status_patch = {"status": {"currentStepIndex": len(i.steps_of(ro))}}
-    elif full:
-        if spec_paused:
-            spec_patch = {"spec": {"paused": False}}
-        if status.get("currentPodHash") != status.get("stableRS"):
-            status_patch = {"status": {"promoteFull": True}}
+        status_patch = {"status": {"currentStepIndex": _step_count(ro)}}
     else:
-        if spec_paused:
+        if i.spec_of(ro).get("paused") is True:
             spec_patch = {"spec": {"paused": False}}
-        pause_conditions = status.get("pauseConditions")
-        if _inconclusive(ro) and pause_conditions and status.get("controllerPause") is True:
-            index = _next_step_index(ro)
-            if index is not None:
-                status_patch = {
-                    "status": {"pauseConditions": None, "controllerPause": False, "currentStepIndex": index}
-                }
-        elif pause_conditions:
-            status_patch = {"status": {"pauseConditions": None}}
-        elif i.canary_of(ro) is not None:
-            index = _next_step_index(ro)
-            if index is not None:
-                status_patch = {"status": {"pauseConditions": None, "currentStepIndex": index}}
+        if full:
+            if status.get("currentPodHash") != status.get("stableRS"):
+                status_patch = {"status": {"promoteFull": True}}
+        else:
+            status_patch = _promote_status(ro)
     patches = []
     if status_patch is not None:
         patches.append(Patch(status_patch, subresource="status"))
     if spec_patch is not None:
         patches.append(Patch(spec_patch))
     return patches
+
+
+def _check_promote_flags(ro: Mapping[str, Any], full: bool, skip_current_step: bool, skip_all_steps: bool) -> None:
+    if skip_current_step and skip_all_steps:
+        raise ActionError(BOTH_SKIP_FLAGS)
+    if full and (skip_current_step or skip_all_steps):
+        raise ActionError(FULL_WITH_SKIP)
+    if skip_current_step or skip_all_steps:
+        if i.bluegreen_of(ro) is not None:
+            raise ActionError(SKIP_WITH_BLUEGREEN)
+        if i.canary_of(ro) is not None and not _step_count(ro):
+            raise ActionError(SKIP_WITHOUT_STEPS)
+
+
+def _promote_status(ro: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The status patch of a plain `promote`: end the pause, or skip the step the canary is running."""
+    status = _status(ro)
+    pause_conditions = status.get("pauseConditions")
+    if _inconclusive(ro) and pause_conditions and status.get("controllerPause") is True:
+        index = _next_step_index(ro)
+        if index is not None:
+            return {"status": {"pauseConditions": None, "controllerPause": False, "currentStepIndex": index}}
+        return None
+    if pause_conditions:
+        return {"status": {"pauseConditions": None}}
+    if i.canary_of(ro) is not None:
+        index = _next_step_index(ro)
+        if index is not None:
+            return {"status": {"pauseConditions": None, "currentStepIndex": index}}
+    return None
 
 
 def abort_patches() -> list[Patch]:
@@ -133,13 +150,9 @@ def pause_patches() -> list[Patch]:
     return [Patch({"spec": {"paused": True}})]
 
 
-def rfc3339(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def restart_patches(now: dt.datetime, delay_seconds: float = 0.0) -> list[Patch]:
     """`restart [--in D]`: spec.restartAt = now + D, RFC 3339 in UTC with whole seconds."""
-    return [Patch({"spec": {"restartAt": rfc3339(now + dt.timedelta(seconds=delay_seconds))}})]
+    return [Patch({"spec": {"restartAt": format_time(now + dt.timedelta(seconds=delay_seconds))}})]
 
 
 # --------------------------------------------------------------------------- undo
@@ -149,7 +162,7 @@ def _without_hash_label(template: Mapping[str, Any]) -> dict[str, Any]:
     result = copy.deepcopy(dict(template))
     labels = (result.get("metadata") or {}).get("labels")
     if isinstance(labels, dict):
-        labels.pop(i.POD_TEMPLATE_HASH_LABEL, None)
+        labels.pop(HASH_LABEL, None)
     return result
 
 
@@ -187,15 +200,15 @@ def revision_replicaset(
     owned = [rs for rs in replicasets if i.controlled_by(rs, uid)]
     if to_revision > 0:
         for rs in owned:
-            if i.revision_of(rs) == to_revision:
+            if revision_of(rs) == to_revision:
                 return rs
-        known = sorted({i.revision_of(rs) for rs in owned})
+        known = sorted({revision_of(rs) for rs in owned})
         listed = ", ".join(str(r) for r in known) if known else "none"
         raise ActionError(
             f"unable to find specified revision {to_revision} in history of rollout {name!r} "
             f"(revisions present: {listed})"
         )
-    ranked = sorted(owned, key=i.revision_of, reverse=True)
+    ranked = sorted(owned, key=revision_of, reverse=True)
     if len(ranked) < 2:
         raise ActionError(f'no revision found for rollout "{name}": there is no previous revision to go back to')
     return ranked[1]
@@ -214,7 +227,7 @@ def undo_plan(
     goes to that workload); by default the Rollout's own spec.template.
     """
     rs = revision_replicaset(ro, replicasets, to_revision)
-    revision = i.revision_of(rs)
+    revision = revision_of(rs)
     rs_template = _without_hash_label(((rs.get("spec") or {}).get("template")) or {})
     if current_template is None:
         current_template = i.spec_of(ro).get("template") or {}

@@ -17,6 +17,7 @@ from rollouts import __version__
 from rollouts.cli import actions, render
 from rollouts.cli import analysis as a
 from rollouts.cli import info as i
+from rollouts.cli.analysisrun_info import analysisrun_detail
 from rollouts.cli.client import (
     ANALYSISRUNS,
     ANALYSISTEMPLATES,
@@ -34,6 +35,7 @@ from rollouts.cli.client import (
 from rollouts.cli.durations import Duration
 from rollouts.cli.watch import ObjectView, RolloutListView, RolloutView, report_errors
 from rollouts.model.labelselector import format_label_selector
+from rollouts.model.phase import rollout_phase
 
 # Redraw a watched view at most this often, and at least every second (ages move).
 MIN_REDRAW_SECONDS = 0.2
@@ -242,7 +244,7 @@ def cmd_status(ctx: Context) -> int:
     name: str = ctx.args.name
     ro = client.get(ROLLOUTS, name)
     if not ctx.args.watch:
-        phase, message = i.rollout_phase(ro)
+        phase, message = rollout_phase(ro)
         print(phase if phase in ("Healthy", "Degraded") else f"{phase} - {message}", file=ctx.out)
         if phase == "Degraded":
             raise _degraded(name, message)
@@ -253,7 +255,7 @@ def cmd_status(ctx: Context) -> int:
     reported: set[str] = set()
     previous = ""
     generation = -1
-    phase, message = i.rollout_phase(ro)
+    phase, message = rollout_phase(ro)
     try:
         view.start()
         while True:
@@ -261,7 +263,7 @@ def cmd_status(ctx: Context) -> int:
             current = view.current()[0]
             if current is None:
                 raise _gone(view, name, client.namespace)
-            phase, message = i.rollout_phase(current)
+            phase, message = rollout_phase(current)
             line = render.status_line(phase, message)
             if line != previous:
                 print(line, file=ctx.out, flush=True)
@@ -474,7 +476,7 @@ def cmd_get_analysisrun(ctx: Context) -> int:
     run = client.get(ANALYSISRUNS, name)
     color = ctx.color()
     if not ctx.args.watch:
-        ctx.out.write(render.render_analysisrun(i.analysisrun_detail(run), now(), color))
+        ctx.out.write(render.render_analysisrun(analysisrun_detail(run), now(), color))
         return 0
     timeout = _watch_timeout(ctx.args)
     deadline = time.monotonic() + timeout if timeout else None
@@ -493,7 +495,7 @@ def cmd_get_analysisrun(ctx: Context) -> int:
                 if errors:
                     raise errors[0]
                 raise CLIError(f'analysisrun "{name}" was deleted from namespace "{client.namespace}"')
-            text = render.render_analysisrun(i.analysisrun_detail(current), now(), color)
+            text = render.render_analysisrun(analysisrun_detail(current), now(), color)
             if tty:
                 ctx.out.write(render.CLEAR_SCREEN + text)
             elif text != last_text:

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rollouts.model.durations import human_duration, parse_go_duration
-
-__all__ = ["Duration", "human_duration", "parse_go_duration"]
-
 
 @dataclass(frozen=True)
 class Duration:

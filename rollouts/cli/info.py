@@ -1,9 +1,10 @@
-"""Pure: what the plugin shows about a Rollout, computed from the objects the API server returns.
+"""Pure: what `get rollout` shows about a Rollout, computed from the objects the API server returns.
 
-This follows `kubectl argo rollouts` (`pkg/kubectl-argo-rollouts/info` and `utils/rollout`): the
-phase a client shows, the current step and set weight, the actual weight, the images with their
-canary/stable/active/preview tags, and the tree of revisions, ReplicaSets, Pods and AnalysisRuns with
-their status icons. Objects are plain dicts (what the API returns as JSON); nothing here does I/O.
+This follows `kubectl argo rollouts` (`pkg/kubectl-argo-rollouts/info`): the actual weight, the images
+with their canary/stable/active/preview tags, the judges' last verdicts, and the tree of revisions,
+ReplicaSets, Pods and AnalysisRuns with their status icons. The phase, step, set weight and revision
+are the controller's own rules (:mod:`rollouts.model`, Argo's ``utils/rollout``), applied to the same
+typed view. Objects are plain dicts (what the API returns as JSON); nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -12,6 +13,12 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from rollouts.model.phase import rollout_phase
+from rollouts.model.revisions import revision_of
+from rollouts.model.spec import HASH_LABEL, CanarySpec, RolloutSpec, max_traffic_weight
+from rollouts.model.steps import current_set_weight, current_step, step_text
+from rollouts.model.timestamps import parse_datetime
 
 # Status icons, as Argo draws them.
 ICON_WAITING = "◷"
@@ -30,24 +37,16 @@ TAG_PREVIEW = "preview"
 TAG_PING = "ping"
 TAG_PONG = "pong"
 
-# The pyrollouts controller writes the first; Argo's own key is read too, so ReplicaSets a previous
-# Argo Rollouts installation created still show up under their revision.
-REVISION_ANNOTATIONS = ("rollouts.pyrollouts.io/revision", "rollout.argoproj.io/revision")
 SCALE_DOWN_DEADLINE_ANNOTATIONS = (
     "rollouts.pyrollouts.io/scale-down-deadline",
     "scale-down-deadline",
 )
-POD_TEMPLATE_HASH_LABEL = "rollouts-pod-template-hash"
 
-# Condition reasons that make a rollout Degraded when the controller has not written a phase.
-_DEGRADED_REASONS = ("RolloutAborted", "ProgressDeadlineExceeded")
-
-
-def _map(value: Any) -> Mapping[str, Any]:
+def as_map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else []
 
 
@@ -64,35 +63,15 @@ def as_int(value: Any, default: int = 0) -> int:
     return default
 
 
-def parse_time(value: Any) -> dt.datetime | None:
-    """An RFC 3339 timestamp from the API ("2024-05-01T10:00:00Z"), or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
 def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    return _map(obj.get("metadata"))
-
-
-def revision_of(obj: Mapping[str, Any]) -> int:
-    """The revision annotation of a ReplicaSet or AnalysisRun; 0 when absent or not a number."""
-    annotations = _map(meta(obj).get("annotations"))
-    for key in REVISION_ANNOTATIONS:
-        if key in annotations:
-            return as_int(annotations[key], 0)
-    return 0
+    return as_map(obj.get("metadata"))
 
 
 def owned_by(obj: Mapping[str, Any], uids: Iterable[str]) -> str | None:
     """The uid among `uids` that owns `obj` (any ownerReference, as Argo's `ownerRef`)."""
     wanted = set(uids)
-    for ref in _list(meta(obj).get("ownerReferences")):
-        uid = _map(ref).get("uid")
+    for ref in as_list(meta(obj).get("ownerReferences")):
+        uid = as_map(ref).get("uid")
         if isinstance(uid, str) and uid in wanted:
             return uid
     return None
@@ -101,129 +80,38 @@ def owned_by(obj: Mapping[str, Any], uids: Iterable[str]) -> str | None:
 def controlled_by(obj: Mapping[str, Any], uid: str) -> bool:
     """Whether `obj` has a controller ownerReference to `uid` (`metav1.IsControlledBy`)."""
     return any(
-        _map(ref).get("uid") == uid and _map(ref).get("controller") is True
-        for ref in _list(meta(obj).get("ownerReferences"))
+        as_map(ref).get("uid") == uid and as_map(ref).get("controller") is True
+        for ref in as_list(meta(obj).get("ownerReferences"))
     )
 
 
 def pod_template_hash(obj: Mapping[str, Any]) -> str:
-    labels = _map(meta(obj).get("labels"))
-    value = labels.get(POD_TEMPLATE_HASH_LABEL, "")
+    labels = as_map(meta(obj).get("labels"))
+    value = labels.get(HASH_LABEL, "")
     return value if isinstance(value, str) else ""
 
 
-# --------------------------------------------------------------------------- rollout phase
+# --------------------------------------------------------------------------- the Rollout
 
 
 def spec_of(ro: Mapping[str, Any]) -> Mapping[str, Any]:
-    return _map(ro.get("spec"))
+    return as_map(ro.get("spec"))
 
 
 def status_of(ro: Mapping[str, Any]) -> Mapping[str, Any]:
-    return _map(ro.get("status"))
+    return as_map(ro.get("status"))
 
 
 def canary_of(ro: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    strategy = _map(spec_of(ro).get("strategy"))
+    strategy = as_map(spec_of(ro).get("strategy"))
     canary = strategy.get("canary")
     return canary if isinstance(canary, Mapping) else None
 
 
 def bluegreen_of(ro: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    strategy = _map(spec_of(ro).get("strategy"))
+    strategy = as_map(spec_of(ro).get("strategy"))
     bluegreen = strategy.get("blueGreen")
     return bluegreen if isinstance(bluegreen, Mapping) else None
-
-
-def steps_of(ro: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    canary = canary_of(ro)
-    return [_map(s) for s in _list(canary.get("steps"))] if canary is not None else []
-
-
-def desired_replicas(ro: Mapping[str, Any]) -> int:
-    replicas = spec_of(ro).get("replicas")
-    return as_int(replicas, 1) if replicas is not None else 1
-
-
-def _generation_observed(ro: Mapping[str, Any]) -> bool:
-    observed = status_of(ro).get("observedGeneration")
-    if isinstance(observed, bool) or observed is None:
-        return True
-    try:
-        observed_number = int(observed)
-    except (TypeError, ValueError):
-        return True  # a pre-1.0 hash-style observedGeneration: nothing to compare
-    generation = as_int(meta(ro).get("generation"), 0)
-    return observed_number >= generation
-
-
-def is_unpausing(ro: Mapping[str, Any]) -> bool:
-    """A user cleared the pause conditions but the controller has not reacted yet."""
-    status = status_of(ro)
-    return bool(status.get("controllerPause")) and not _list(status.get("pauseConditions"))
-
-
-def fully_promoted(ro: Mapping[str, Any]) -> bool:
-    status = status_of(ro)
-    return status.get("stableRS") == status.get("currentPodHash")
-
-
-def rollout_phase(ro: Mapping[str, Any]) -> tuple[str, str]:
-    """The phase and message a client shows (Argo's `GetRolloutPhase`).
-
-    A spec change the controller has not observed yet, or a promote it has not acted on yet, shows as
-    Progressing whatever status.phase says, so that `status --watch` never reports a stale Healthy.
-    """
-    if not _generation_observed(ro):
-        return "Progressing", "waiting for rollout spec update to be observed"
-    if is_unpausing(ro):
-        return "Progressing", "waiting for rollout to unpause"
-    status = status_of(ro)
-    phase = status.get("phase")
-    if isinstance(phase, str) and phase:
-        message = status.get("message")
-        return phase, message if isinstance(message, str) else ""
-    return calculate_phase(ro)
-
-
-def calculate_phase(ro: Mapping[str, Any]) -> tuple[str, str]:
-    """Argo's client-side fallback (`CalculateRolloutPhase`) for a status without a phase."""
-    spec, status = spec_of(ro), status_of(ro)
-    for cond in _list(status.get("conditions")):
-        cond = _map(cond)
-        if cond.get("type") == "InvalidSpec":
-            return "Degraded", f"InvalidSpec: {cond.get('message', '')}"
-        if cond.get("reason") in _DEGRADED_REASONS:
-            return "Degraded", f"{cond.get('reason')}: {cond.get('message', '')}"
-    if spec.get("paused") is True:
-        return "Paused", "manually paused"
-    for pause in _list(status.get("pauseConditions")):
-        return "Paused", str(_map(pause).get("reason", ""))
-    restart_at = spec.get("restartAt")
-    if restart_at and parse_time(restart_at) != parse_time(status.get("restartedAt")):
-        return "Progressing", "rollout is restarting"
-    updated = as_int(status.get("updatedReplicas"))
-    if updated < desired_replicas(ro):
-        return "Progressing", "more replicas need to be updated"
-    if as_int(status.get("availableReplicas")) < updated:
-        return "Progressing", "updated replicas are still becoming available"
-    bluegreen, canary = bluegreen_of(ro), canary_of(ro)
-    if bluegreen is not None:
-        active = _map(status.get("blueGreen")).get("activeSelector", "")
-        if not active or active != status.get("currentPodHash"):
-            return "Progressing", "active service cutover pending"
-        if not status.get("stableRS") or not fully_promoted(ro):
-            post = bluegreen.get("postPromotionAnalysis")
-            run = _map(_map(status.get("blueGreen")).get("postPromotionAnalysisRunStatus"))
-            if post is not None and run.get("status") not in ("Successful", "Failed", "Error", "Inconclusive"):
-                return "Progressing", "waiting for analysis to complete"
-            return "Progressing", "waiting for post-promotion verification to complete"
-    elif canary is not None:
-        if canary.get("trafficRouting") is None and as_int(status.get("replicas")) > updated:
-            return "Progressing", "old replicas are pending termination"
-        if not status.get("stableRS") or not fully_promoted(ro):
-            return "Progressing", "waiting for all steps to complete"
-    return "Healthy", ""
 
 
 def rollout_icon(status: str) -> str:
@@ -237,51 +125,6 @@ def rollout_icon(status: str) -> str:
         "Unknown": ICON_UNKNOWN,
         "ScaledDown": ICON_NEUTRAL,
     }.get(status, " ")
-
-
-# --------------------------------------------------------------------------- steps and weights
-
-
-def current_step(ro: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, int | None]:
-    """(the current canary step or None past the last one, its index); (None, None) without steps."""
-    steps = steps_of(ro)
-    if canary_of(ro) is None or not steps:
-        return None, None
-    index = as_int(status_of(ro).get("currentStepIndex"), 0)
-    if index >= len(steps):
-        return None, index
-    return steps[index], index
-
-
-def max_traffic_weight(ro: Mapping[str, Any]) -> int:
-    canary = canary_of(ro)
-    routing = _map(canary.get("trafficRouting")) if canary is not None else {}
-    value = routing.get("maxTrafficWeight")
-    return as_int(value, 100) if value is not None else 100
-
-
-def set_weight(ro: Mapping[str, Any]) -> int:
-    """The weight the current step asks for (Argo's `GetCurrentSetWeight`), not the weight reached."""
-    if status_of(ro).get("abort") is True:
-        return 0
-    step, index = current_step(ro)
-    if step is None or index is None:
-        return max_traffic_weight(ro)
-    steps = steps_of(ro)
-    for i in range(index, -1, -1):
-        weight = steps[i].get("setWeight")
-        if weight is not None:
-            return as_int(weight)
-    return 0
-
-
-def step_text(ro: Mapping[str, Any]) -> str:
-    """"2/6" (index of the current step / number of steps), or "" when there is nothing to count."""
-    steps = steps_of(ro)
-    index = status_of(ro).get("currentStepIndex")
-    if canary_of(ro) is None or index is None or not steps:
-        return ""
-    return f"{as_int(index)}/{len(steps)}"
 
 
 # --------------------------------------------------------------------------- children
@@ -353,8 +196,8 @@ class RouterWeightInfo:
 def router_weight_infos(status: Mapping[str, Any]) -> list[RouterWeightInfo]:
     """From `status.canary.trafficRouters`, written by the controller after reading each router's objects."""
     out = []
-    for entry in _list(_map(status.get("canary")).get("trafficRouters")):
-        router = _map(entry)
+    for entry in as_list(as_map(status.get("canary")).get("trafficRouters")):
+        router = as_map(entry)
         actual = router.get("actualWeight")
         out.append(
             RouterWeightInfo(
@@ -392,11 +235,11 @@ class RolloutInfo:
 
 def replicaset_health(rs: Mapping[str, Any]) -> str:
     """Argo's `getReplicaSetHealth`: Progressing, ReplicaFailure, ScaledDown or Healthy."""
-    spec, status = _map(rs.get("spec")), _map(rs.get("status"))
+    spec, status = as_map(rs.get("spec")), as_map(rs.get("status"))
     replicas = spec.get("replicas")
     if as_int(meta(rs).get("generation")) <= as_int(status.get("observedGeneration")):
         failure = next(
-            (_map(c) for c in _list(status.get("conditions")) if _map(c).get("type") == "ReplicaFailure"), None
+            (as_map(c) for c in as_list(status.get("conditions")) if as_map(c).get("type") == "ReplicaFailure"), None
         )
         if failure is not None and failure.get("status") == "True":
             return "ReplicaFailure"
@@ -420,59 +263,75 @@ def replicaset_icon(status: str) -> str:
 
 def pod_status(pod: Mapping[str, Any]) -> tuple[str, str, int]:
     """(status word, "ready/total", restarts) as `kubectl get pods` and Argo's tree show them."""
-    spec, status = _map(pod.get("spec")), _map(pod.get("status"))
-    init_specs = [_map(c) for c in _list(spec.get("initContainers"))]
-    sidecar = {str(c.get("name")): c.get("restartPolicy") == "Always" for c in init_specs}
-    total = len(_list(spec.get("containers")))
+    spec, status = as_map(pod.get("spec")), as_map(pod.get("status"))
+    total = len(as_list(spec.get("containers")))
     ready_count = 0
-    restarts = 0
-    reason = str(status.get("reason") or status.get("phase") or "")
-    initializing = False
-    for i, container in enumerate(_map(c) for c in _list(status.get("initContainerStatuses"))):
-        restarts += as_int(container.get("restartCount"))
-        state = _map(container.get("state"))
-        terminated, waiting = state.get("terminated"), state.get("waiting")
-        if isinstance(terminated, Mapping) and as_int(terminated.get("exitCode")) == 0:
-            continue
-        if isinstance(terminated, Mapping):
-            if not terminated.get("reason"):
-                signal = as_int(terminated.get("signal"))
-                reason = f"Init:Signal:{signal}" if signal else f"Init:ExitCode:{as_int(terminated.get('exitCode'))}"
-            else:
-                reason = f"Init:{terminated['reason']}"
-            initializing = True
-        elif sidecar.get(str(container.get("name"))) and container.get("started") is True:
-            if container.get("ready") is True:
-                continue
-        elif isinstance(waiting, Mapping) and waiting.get("reason") and waiting.get("reason") != "PodInitializing":
-            reason = f"Init:{waiting['reason']}"
-            initializing = True
-        else:
-            reason = f"Init:{i}/{len(init_specs)}"
-            initializing = True
-        break
-    if not initializing:
-        restarts = 0
-        has_running = False
-        for container in reversed([_map(c) for c in _list(status.get("containerStatuses"))]):
-            restarts += as_int(container.get("restartCount"))
-            state = _map(container.get("state"))
-            waiting, terminated = _map(state.get("waiting")), state.get("terminated")
-            if waiting.get("reason"):
-                reason = str(waiting["reason"])
-            elif isinstance(terminated, Mapping) and terminated.get("reason"):
-                reason = str(terminated["reason"])
-            elif isinstance(terminated, Mapping):
-                signal = as_int(terminated.get("signal"))
-                reason = f"Signal:{signal}" if signal else f"ExitCode:{as_int(terminated.get('exitCode'))}"
-            elif container.get("ready") is True and isinstance(state.get("running"), Mapping):
-                has_running = True
-                ready_count += 1
-        if reason == "Completed" and has_running:
-            reason = "Running"
+    init_reason, restarts = _init_status(spec, status)
+    if init_reason is not None:
+        reason = init_reason
+    else:
+        pod_reason = str(status.get("reason") or status.get("phase") or "")
+        reason, ready_count, restarts = _containers_status(status, pod_reason)
     if meta(pod).get("deletionTimestamp"):
         reason = "Unknown" if status.get("reason") == "NodeLost" else "Terminating"
     return reason, f"{ready_count}/{total}", restarts
+
+
+def _init_status(spec: Mapping[str, Any], status: Mapping[str, Any]) -> tuple[str | None, int]:
+    """(the "Init:..." reason of the first init container that holds the pod, or None when none does;
+    the restarts of the init containers up to it)."""
+    init_specs = [as_map(c) for c in as_list(spec.get("initContainers"))]
+    sidecar = {str(c.get("name")): c.get("restartPolicy") == "Always" for c in init_specs}
+    restarts = 0
+    for i, container in enumerate(as_map(c) for c in as_list(status.get("initContainerStatuses"))):
+        restarts += as_int(container.get("restartCount"))
+        blocker = _init_blocker(i, container, len(init_specs), bool(sidecar.get(str(container.get("name")))))
+        if blocker is not None:
+            return blocker or None, restarts
+    return None, restarts
+
+
+def _init_blocker(index: int, container: Mapping[str, Any], init_count: int, is_sidecar: bool) -> str | None:
+    """Why init container `index` holds the pod: an "Init:..." reason; "" for a started sidecar that is
+    not ready yet (the scan stops there, the pod is not shown as initializing); None when it is done."""
+    state = as_map(container.get("state"))
+    terminated, waiting = state.get("terminated"), state.get("waiting")
+    if isinstance(terminated, Mapping):
+        if as_int(terminated.get("exitCode")) == 0:
+            return None
+        if terminated.get("reason"):
+            return f"Init:{terminated['reason']}"
+        signal = as_int(terminated.get("signal"))
+        return f"Init:Signal:{signal}" if signal else f"Init:ExitCode:{as_int(terminated.get('exitCode'))}"
+    if is_sidecar and container.get("started") is True:
+        return None if container.get("ready") is True else ""
+    if isinstance(waiting, Mapping) and waiting.get("reason") and waiting.get("reason") != "PodInitializing":
+        return f"Init:{waiting['reason']}"
+    return f"Init:{index}/{init_count}"
+
+
+def _containers_status(status: Mapping[str, Any], reason: str) -> tuple[str, int, int]:
+    """(reason, ready containers, restarts) from the app containers, starting from the pod's `reason`."""
+    restarts = 0
+    ready_count = 0
+    has_running = False
+    for container in reversed([as_map(c) for c in as_list(status.get("containerStatuses"))]):
+        restarts += as_int(container.get("restartCount"))
+        state = as_map(container.get("state"))
+        waiting, terminated = as_map(state.get("waiting")), state.get("terminated")
+        if waiting.get("reason"):
+            reason = str(waiting["reason"])
+        elif isinstance(terminated, Mapping) and terminated.get("reason"):
+            reason = str(terminated["reason"])
+        elif isinstance(terminated, Mapping):
+            signal = as_int(terminated.get("signal"))
+            reason = f"Signal:{signal}" if signal else f"ExitCode:{as_int(terminated.get('exitCode'))}"
+        elif container.get("ready") is True and isinstance(state.get("running"), Mapping):
+            has_running = True
+            ready_count += 1
+    if reason == "Completed" and has_running:
+        reason = "Running"
+    return reason, ready_count, restarts
 
 
 def pod_icon(status: str) -> str:
@@ -516,7 +375,7 @@ def _pod_info(pod: Mapping[str, Any]) -> PodInfo:
     status, ready, restarts = pod_status(pod)
     return PodInfo(
         name=str(meta(pod).get("name", "")),
-        created=parse_time(meta(pod).get("creationTimestamp")),
+        created=parse_datetime(meta(pod).get("creationTimestamp")),
         status=status,
         icon=pod_icon(status),
         ready=ready,
@@ -525,8 +384,8 @@ def _pod_info(pod: Mapping[str, Any]) -> PodInfo:
 
 
 def _images(template: Any) -> list[str]:
-    containers = _list(_map(_map(template).get("spec")).get("containers"))
-    return [str(_map(c).get("image", "")) for c in containers]
+    containers = as_list(as_map(as_map(template).get("spec")).get("containers"))
+    return [str(as_map(c).get("image", "")) for c in containers]
 
 
 def replicaset_infos(
@@ -541,24 +400,24 @@ def replicaset_infos(
     canary = canary_of(ro) if ro is not None else None
     bluegreen = bluegreen_of(ro) if ro is not None else None
     ping_pong = canary is not None and canary.get("pingPong") is not None
-    stable_is_ping = _map(status.get("canary")).get("stablePingPong") == "ping"
+    stable_is_ping = as_map(status.get("canary")).get("stablePingPong") == "ping"
     for rs in replicasets:
         if owned_by(rs, [owner_uid]) is None:
             continue
-        rs_meta, rs_status = meta(rs), _map(rs.get("status"))
+        rs_meta, rs_status = meta(rs), as_map(rs.get("status"))
         health = replicaset_health(rs)
-        annotations = _map(rs_meta.get("annotations"))
+        annotations = as_map(rs_meta.get("annotations"))
         deadline = next((str(annotations[k]) for k in SCALE_DOWN_DEADLINE_ANNOTATIONS if k in annotations), "")
         info = ReplicaSetInfo(
             name=str(rs_meta.get("name", "")),
             uid=str(rs_meta.get("uid", "")),
-            created=parse_time(rs_meta.get("creationTimestamp")),
+            created=parse_datetime(rs_meta.get("creationTimestamp")),
             revision=revision_of(rs),
             status=health,
             icon=replicaset_icon(health),
             replicas=as_int(rs_status.get("replicas")),
             available=as_int(rs_status.get("availableReplicas")),
-            images=_images(_map(rs.get("spec")).get("template")),
+            images=_images(as_map(rs.get("spec")).get("template")),
             scale_down_deadline=deadline,
         )
         rs_hash = pod_template_hash(rs)
@@ -572,7 +431,7 @@ def replicaset_infos(
                 if ping_pong:
                     info.ping, info.pong = not stable_is_ping, stable_is_ping
         if bluegreen is not None:
-            selectors = _map(status.get("blueGreen"))
+            selectors = as_map(status.get("blueGreen"))
             if status.get("stableRS") == rs_hash:
                 info.stable = True
             if selectors.get("activeSelector") == rs_hash:
@@ -596,29 +455,29 @@ def analysisrun_infos(owner_uid: str, runs: Iterable[Mapping[str, Any]]) -> list
     for run in runs:
         if owned_by(run, [owner_uid]) is None:
             continue
-        run_meta, run_status = meta(run), _map(run.get("status"))
+        run_meta, run_status = meta(run), as_map(run.get("status"))
         phase = str(run_status.get("phase") or "")
         info = AnalysisRunInfo(
             name=str(run_meta.get("name", "")),
-            created=parse_time(run_meta.get("creationTimestamp")),
+            created=parse_datetime(run_meta.get("creationTimestamp")),
             revision=revision_of(run),
             status=phase,
             icon=analysis_icon(phase),
         )
-        for result in (_map(r) for r in _list(run_status.get("metricResults"))):
+        for result in (as_map(r) for r in as_list(run_status.get("metricResults"))):
             info.successful += as_int(result.get("successful"))
             info.failed += as_int(result.get("failed"))
             info.inconclusive += as_int(result.get("inconclusive"))
             info.error += as_int(result.get("error"))
-            for measurement in (_map(m) for m in _list(result.get("measurements"))):
-                metadata = _map(measurement.get("metadata"))
+            for measurement in (as_map(m) for m in as_list(result.get("measurements"))):
+                metadata = as_map(measurement.get("metadata"))
                 job_name = metadata.get("job-name")
                 if isinstance(job_name, str):
                     job_phase = str(measurement.get("phase") or "")
                     info.jobs.append(
                         JobInfo(
                             name=job_name,
-                            created=parse_time(measurement.get("startedAt")),
+                            created=parse_datetime(measurement.get("startedAt")),
                             status=job_phase,
                             icon=analysis_icon(job_phase),
                         )
@@ -645,12 +504,13 @@ def rollout_info(
 ) -> RolloutInfo:
     """Everything `get rollout` shows, from the Rollout and the objects in its namespace."""
     ro_meta, status = meta(ro), status_of(ro)
+    view = RolloutSpec.parse(ro)
     uid = str(ro_meta.get("uid", ""))
     phase, message = rollout_phase(ro)
     info = RolloutInfo(
         name=str(ro_meta.get("name", "")),
         namespace=str(ro_meta.get("namespace", "")),
-        created=parse_time(ro_meta.get("creationTimestamp")),
+        created=parse_datetime(ro_meta.get("creationTimestamp")),
         status=phase,
         message=message,
         icon=rollout_icon(phase),
@@ -658,7 +518,7 @@ def rollout_info(
         step="",
         set_weight="",
         actual_weight="",
-        desired=desired_replicas(ro),
+        desired=view.replicas,
         current=as_int(status.get("replicas")),
         updated=as_int(status.get("updatedReplicas")),
         ready=as_int(status.get("readyReplicas")),
@@ -667,33 +527,37 @@ def rollout_info(
         analysisruns=analysisrun_infos(uid, analysisruns),
         judges=current_judges(ro, analysisruns),
     )
-    canary = canary_of(ro)
-    if canary is not None:
+    if view.canary is not None:
         info.strategy = "Canary"
-        info.step = step_text(ro)
-        info.set_weight = str(set_weight(ro))
-        info.actual_weight = "0"
-        step, _index = current_step(ro)
-        if step is None:
-            info.actual_weight = str(max_traffic_weight(ro))
-        elif info.available > 0:
-            if canary.get("trafficRouting") is None:
-                for rs in info.replicasets:
-                    if rs.canary:
-                        info.actual_weight = str(rs.available * max_traffic_weight(ro) // info.available)
-            else:
-                weights = _map(status.get("canary")).get("weights")
-                if isinstance(weights, Mapping):
-                    info.actual_weight = str(as_int(_map(weights.get("canary")).get("weight")))
-                else:
-                    info.actual_weight = info.set_weight
-        info.routers = router_weight_infos(status)
-        actuals = {r.actual_weight for r in info.routers}
-        if info.routers and len(actuals) == 1 and step is not None:
-            info.actual_weight = actuals.pop()  # what the routing objects route, read back by the controller
+        _canary_weights(info, view, view.canary, status)
     elif bluegreen_of(ro) is not None:
         info.strategy = "BlueGreen"
     return info
+
+
+def _canary_weights(info: RolloutInfo, view: RolloutSpec, canary: CanarySpec, status: Mapping[str, Any]) -> None:
+    """Step, SetWeight and ActualWeight as Argo's `NewRolloutInfo` fills them, and each router's weights."""
+    info.step = step_text(view, status)
+    info.set_weight = str(current_set_weight(view, status))
+    info.actual_weight = "0"
+    step, _index = current_step(view, status)
+    if step is None:
+        info.actual_weight = str(max_traffic_weight(canary))
+    elif info.available > 0:
+        if canary.traffic_routing is None:
+            for rs in info.replicasets:
+                if rs.canary:
+                    info.actual_weight = str(rs.available * max_traffic_weight(canary) // info.available)
+        else:
+            weights = as_map(status.get("canary")).get("weights")
+            if isinstance(weights, Mapping):
+                info.actual_weight = str(as_int(as_map(weights.get("canary")).get("weight")))
+            else:
+                info.actual_weight = info.set_weight
+    info.routers = router_weight_infos(status)
+    actuals = {r.actual_weight for r in info.routers}
+    if info.routers and len(actuals) == 1 and step is not None:
+        info.actual_weight = actuals.pop()  # what the routing objects route, read back by the controller
 
 
 @dataclass
@@ -737,22 +601,7 @@ def revisions(info: RolloutInfo) -> list[int]:
     return sorted(found, reverse=True)
 
 
-# --------------------------------------------------------------------------- get analysisrun
-
-# How many of a metric's most recent measurements `get analysisrun` shows.
-LAST_MEASUREMENTS = 3
-_COMPLETED_PHASES = ("Successful", "Failed", "Error", "Inconclusive")
-
-
-@dataclass
-class MeasurementInfo:
-    status: str
-    icon: str
-    value: str
-    started: dt.datetime | None
-    finished: dt.datetime | None
-    message: str
-
+# --------------------------------------------------------------------------- judges
 
 @dataclass
 class RunJudgeInfo:
@@ -776,69 +625,12 @@ class JudgeInfo:
     samples: str  # requests or points per version
 
 
-@dataclass
-class MetricInfo:
-    name: str
-    status: str
-    icon: str
-    measured: int
-    count: int | None
-    successful: int
-    failed: int
-    inconclusive: int
-    error: int
-    message: str
-    dry_run: bool
-    measurements: list[MeasurementInfo] = field(default_factory=list)
-    judge: JudgeInfo | None = None
-
-
-@dataclass
-class AnalysisRunDetail:
-    name: str
-    namespace: str
-    created: dt.datetime | None
-    status: str
-    icon: str
-    message: str
-    terminating: bool
-    args: list[str]
-    metrics: list[MetricInfo]
-    last: int = LAST_MEASUREMENTS  # measurements shown per metric
-
-
-def argument_text(arg: Mapping[str, Any]) -> str:
-    """`name=value`; a reference is shown as what it points at, never as a secret's content."""
-    name = str(arg.get("name", ""))
-    if "value" in arg:
-        return f"{name}={arg.get('value')}"
-    value_from = _map(arg.get("valueFrom"))
-    secret = _map(value_from.get("secretKeyRef"))
-    if secret:
-        return f"{name}=<secret {secret.get('name', '')}/{secret.get('key', '')}>"
-    field_ref = _map(value_from.get("fieldRef"))
-    if field_ref:
-        return f"{name}=<field {field_ref.get('fieldPath', '')}>"
-    template_hash = value_from.get("podTemplateHashValue")
-    if template_hash:
-        return f"{name}=<podTemplateHash {template_hash}>"
-    return f"{name}=<unset>"
-
-
-def _measurement_value(measurement: Mapping[str, Any]) -> str:
-    value = measurement.get("value")
-    if isinstance(value, str) and value:
-        return value
-    job = _map(measurement.get("metadata")).get("job-name")
-    return f"job/{job}" if isinstance(job, str) and job else ""
-
-
 def judge_info(metric_spec: Mapping[str, Any], measurements: list[Mapping[str, Any]]) -> JudgeInfo | None:
     """For a `judge` metric, the newest measurement's verdict (its metadata); None otherwise."""
-    if not _map(metric_spec.get("provider")).get("judge"):
+    if not as_map(metric_spec.get("provider")).get("judge"):
         return None
     for m in reversed(measurements):
-        data = {k: str(v) for k, v in _map(m.get("metadata")).items() if v is not None}
+        data = {k: str(v) for k, v in as_map(m.get("metadata")).items() if v is not None}
         if data.get("decision"):
             evidence = data.get("evidence", "")
             if not evidence and (data.get("eFail") or data.get("ePass")):  # written before `evidence` existed
@@ -864,88 +656,26 @@ def current_judges(ro: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> 
     background analysis); without one (promoted or aborted), the runs of its newest revision."""
     uid = str(meta(ro).get("uid", ""))
     owned = [run for run in runs if owned_by(run, [uid]) is not None]
-    canary = _map(status_of(ro).get("canary"))
+    canary = as_map(status_of(ro).get("canary"))
     names = {
-        str(_map(canary.get(key)).get("name"))
+        str(as_map(canary.get(key)).get("name"))
         for key in ("currentStepAnalysisRunStatus", "currentBackgroundAnalysisRunStatus")
-        if _map(canary.get(key)).get("name")
+        if as_map(canary.get(key)).get("name")
     }
     chosen = [run for run in owned if str(meta(run).get("name", "")) in names]
     if not chosen and owned:
         newest = max(revision_of(run) for run in owned)
         chosen = [run for run in owned if revision_of(run) == newest]
-    chosen.sort(key=lambda run: (_sort_key_time(parse_time(meta(run).get("creationTimestamp"))),
+    chosen.sort(key=lambda run: (_sort_key_time(parse_datetime(meta(run).get("creationTimestamp"))),
                                  str(meta(run).get("name", ""))))
     out: list[RunJudgeInfo] = []
     for run in chosen:
-        results = {str(_map(r).get("name", "")): _map(r) for r in _list(_map(run.get("status")).get("metricResults"))}
-        for metric in (_map(m) for m in _list(_map(run.get("spec")).get("metrics"))):
+        metric_results = as_list(as_map(run.get("status")).get("metricResults"))
+        results = {str(as_map(r).get("name", "")): as_map(r) for r in metric_results}
+        for metric in (as_map(m) for m in as_list(as_map(run.get("spec")).get("metrics"))):
             name = str(metric.get("name", ""))
-            measurements = [_map(m) for m in _list(results.get(name, {}).get("measurements"))]
+            measurements = [as_map(m) for m in as_list(results.get(name, {}).get("measurements"))]
             judge = judge_info(metric, measurements)
             if judge is not None:
                 out.append(RunJudgeInfo(str(meta(run).get("name", "")), name, judge))
     return out
-
-
-def _int_or_none(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    number = as_int(value, -1)
-    return number if number >= 0 else None
-
-
-def analysisrun_detail(run: Mapping[str, Any], last: int = LAST_MEASUREMENTS) -> AnalysisRunDetail:
-    """What `get analysisrun` shows: the run's phase, its args, and per metric (in spec order, then
-    results for metrics the spec no longer names) the phase, counts and the last `last` measurements."""
-    run_meta, spec, status = meta(run), _map(run.get("spec")), _map(run.get("status"))
-    phase = str(status.get("phase") or "Pending")
-    results = {str(_map(r).get("name", "")): _map(r) for r in _list(status.get("metricResults"))}
-    dry_run_names = {str(_map(d).get("metricName", "")) for d in _list(spec.get("dryRun"))}
-    specs = {str(_map(m).get("name", "")): _map(m) for m in _list(spec.get("metrics"))}
-    names = list(specs) + [n for n in results if n not in specs]
-    metrics: list[MetricInfo] = []
-    for name in names:
-        result, metric_spec = results.get(name, {}), specs.get(name, {})
-        metric_phase = str(result.get("phase") or "Pending")
-        measurements = [_map(m) for m in _list(result.get("measurements"))]
-        shown = measurements[-last:] if last > 0 else []
-        metrics.append(
-            MetricInfo(
-                name=name,
-                status=metric_phase,
-                icon=analysis_icon(metric_phase),
-                measured=as_int(result.get("count")),
-                count=_int_or_none(metric_spec.get("count")),
-                successful=as_int(result.get("successful")),
-                failed=as_int(result.get("failed")),
-                inconclusive=as_int(result.get("inconclusive")),
-                error=as_int(result.get("error")),
-                message=str(result.get("message") or ""),
-                dry_run=result.get("dryRun") is True or name in dry_run_names or "*" in dry_run_names,
-                measurements=[
-                    MeasurementInfo(
-                        status=str(m.get("phase") or ""),
-                        icon=analysis_icon(str(m.get("phase") or "")),
-                        value=_measurement_value(m),
-                        started=parse_time(m.get("startedAt")),
-                        finished=parse_time(m.get("finishedAt")),
-                        message=str(m.get("message") or ""),
-                    )
-                    for m in shown
-                ],
-                judge=judge_info(metric_spec, measurements),
-            )
-        )
-    return AnalysisRunDetail(
-        name=str(run_meta.get("name", "")),
-        namespace=str(run_meta.get("namespace", "")),
-        created=parse_time(run_meta.get("creationTimestamp")),
-        status=phase,
-        icon=analysis_icon(phase),
-        message=str(status.get("message") or ""),
-        terminating=spec.get("terminate") is True and phase not in _COMPLETED_PHASES,
-        args=[argument_text(_map(a)) for a in _list(spec.get("args"))],
-        metrics=metrics,
-        last=last,
-    )

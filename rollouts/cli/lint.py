@@ -2,7 +2,7 @@
 
 The schema part is `rollouts.schema` (what the API server would reject, plus unknown fields, which
 Argo's lint rejects too). The semantic part of a Rollout is the controller's own
-`rollouts.model.spec.validate_rollout` (what would become an `InvalidSpec` condition), so lint and the
+`rollouts.model.validation.validate_rollout` (what would become an `InvalidSpec` condition), so lint and the
 controller never disagree; `extra_problems` adds the few Argo rules the controller does not check yet
 (to be moved into `rollouts/spec.py`). AnalysisTemplates get their duration fields checked.
 """
@@ -19,7 +19,8 @@ import yaml
 
 from analysis import spec as analysis_spec
 from rollouts import schema
-from rollouts.model import spec as rollout_spec
+from rollouts.model.spec import RolloutSpec
+from rollouts.model.validation import validate_rollout
 
 GROUP = "pyrollouts.io"
 
@@ -90,21 +91,21 @@ def semantic_problems(rollout: Mapping[str, Any], documents: Sequence[Any] = ())
     Call it on a schema-valid Rollout. A `workloadRef` is resolved against `documents` (the other
     objects of the file); when its workload is not among them, the template checks are skipped.
     """
-    parsed = rollout_spec.RolloutSpec.parse(rollout)
+    parsed = RolloutSpec.parse(rollout)
     spec = _map(rollout.get("spec"))
     if spec.get("workloadRef") is None:
         template = spec.get("template") if isinstance(spec.get("template"), Mapping) else None
-        errors = rollout_spec.validate_rollout(parsed, template)
+        errors = validate_rollout(parsed, template)
     else:
         template = _workload_template(rollout, documents)
-        errors = rollout_spec.validate_rollout(parsed, template)
+        errors = validate_rollout(parsed, template)
         if template is None:  # not resolvable offline: that is not the manifest's fault
             errors = [e for e in errors if not e.startswith(WORKLOAD_TEMPLATE_REQUIRED)]
     return [Problem.parse(e) for e in errors] + extra_problems(rollout)
 
 
 def extra_problems(rollout: Mapping[str, Any]) -> list[Problem]:
-    """Argo's rules that `rollouts.model.spec.validate_rollout` does not check yet (traffic routing needs)."""
+    """Argo's rules that `rollouts.model.validation.validate_rollout` does not check yet (traffic routing needs)."""
     canary = _map(_map(_map(rollout.get("spec")).get("strategy")).get("canary"))
     base = "spec.strategy.canary"
     problems: list[Problem] = []

@@ -17,7 +17,8 @@ from typing import TextIO
 from rollouts.cli import commands
 from rollouts.cli.actions import parse_image_assignment
 from rollouts.cli.client import CLIError
-from rollouts.cli.durations import Duration, parse_go_duration
+from rollouts.cli.durations import Duration
+from rollouts.model.durations import parse_go_duration
 
 Handler = Callable[[commands.Context], int]
 

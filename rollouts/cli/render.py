@@ -13,7 +13,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rollouts.cli import info as i
-from rollouts.cli.durations import human_duration
+from rollouts.cli.analysisrun_info import AnalysisRunDetail
+from rollouts.model.durations import human_duration
+from rollouts.model.phase import rollout_phase
+from rollouts.model.spec import RolloutSpec
+from rollouts.model.steps import current_set_weight, step_text
+from rollouts.model.timestamps import format_time, parse_datetime
 
 ICON_ROLLOUT = "⟳"
 ICON_REVISION = "#"
@@ -122,7 +127,7 @@ def render_header(ro: i.RolloutInfo, color: bool = False) -> list[str]:
 
 
 def scale_down_delay(deadline: str, now: dt.datetime) -> str:
-    when = i.parse_time(deadline)
+    when = parse_datetime(deadline)
     if when is None:
         return ""
     if when < now:
@@ -268,7 +273,7 @@ def _without_empty_last_column(rows: list[list[str]]) -> list[list[str]]:
     return [row[:-1] for row in rows]
 
 
-def render_analysisrun(run: i.AnalysisRunDetail, now: dt.datetime, color: bool = False) -> str:
+def render_analysisrun(run: AnalysisRunDetail, now: dt.datetime, color: bool = False) -> str:
     """`get analysisrun`: a header, the metrics (phase, measurements taken / count, counts, message),
     then each metric's last measurements (phase, value, age, message). Ends with a newline."""
     paint = _Painter(color)
@@ -335,14 +340,15 @@ _LIST_WIDTHS = [10, 9, 12, 4, 10, 5, 7, 10, 9]
 def list_row(ro: Mapping[str, Any]) -> list[str]:
     """One `list rollouts` line's cells, padded as Argo's column format pads them."""
     status = i.status_of(ro)
+    view = RolloutSpec.parse(ro)
     strategy, step, weight = "unknown", "-", "-"
-    if i.canary_of(ro) is not None:
+    if view.canary is not None:
         strategy = "Canary"
-        step = i.step_text(ro) or "-"
-        weight = str(i.set_weight(ro))
+        step = step_text(view, status) or "-"
+        weight = str(current_set_weight(view, status))
     elif i.bluegreen_of(ro) is not None:
         strategy = "BlueGreen"
-    phase, _ = i.rollout_phase(ro)
+    phase, _ = rollout_phase(ro)
     values = [
         str(i.meta(ro).get("name", "")),
         strategy,
@@ -350,7 +356,7 @@ def list_row(ro: Mapping[str, Any]) -> list[str]:
         step,
         weight,
         f"{i.as_int(status.get('readyReplicas'))}/{i.as_int(status.get('replicas'))}",
-        str(i.desired_replicas(ro)),
+        str(view.replicas),
         str(i.as_int(status.get("updatedReplicas"))),
         str(i.as_int(status.get("availableReplicas"))),
     ]
@@ -362,8 +368,7 @@ def list_key(ro: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _timestamp(moment: dt.datetime | None) -> str:
-    moment = moment or dt.datetime.now(dt.UTC)
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(moment or dt.datetime.now(dt.UTC))
 
 
 def _full_row(ro: Mapping[str, Any], all_namespaces: bool, timestamps: bool, now: dt.datetime | None) -> list[str]:

@@ -35,6 +35,7 @@ from rollouts.controller.client import (
     kind_of,
 )
 from rollouts.model.conditions import FAILED_RS_CREATE_MESSAGE, FAILED_RS_CREATE_REASON, PROGRESSING
+from rollouts.model.timestamps import format_time
 from rollouts.strategy import bluegreen, canary
 from rollouts.strategy.canary import (
     CreateAnalysisRun,
@@ -54,7 +55,6 @@ from rollouts.strategy.canary import (
     WriteRoutingObject,
     merge_patch,
 )
-from rollouts.strategy.replicasets import format_time
 from rollouts.strategy.traffic import TRAFFIC_ROUTING_ERROR_REASON
 from rollouts.traffic.registry import build_routers
 from rollouts.traffic.router import ObjectRef

@@ -1,5 +1,6 @@
-"""Rollout status vocabulary: condition types, reasons and messages in Argo Rollouts' words, the
-condition-setting rules, and the phase derivation (``CalculateRolloutPhase``).
+"""Rollout status vocabulary: condition types, reasons, messages and phase names in Argo Rollouts'
+words (``utils/conditions``), and the condition rules: setting a condition, and whether a Rollout is
+completed, healthy or progressing. The phase derivation is in :mod:`rollouts.model.phase`.
 
 Pure functions over plain status dicts (the JSON shape of ``Rollout.status``).
 """
@@ -128,14 +129,6 @@ def remove_condition(status: dict[str, Any], ctype: str) -> None:
         status.pop("conditions", None)
 
 
-def is_generation_observed(ro: RolloutSpec, status: Mapping[str, Any]) -> bool:
-    observed = status.get("observedGeneration")
-    try:
-        return int(str(observed)) >= ro.generation
-    except (TypeError, ValueError):
-        return True
-
-
 def rollout_completed(status: Mapping[str, Any]) -> bool:
     """Argo's ``RolloutCompleted``: the current pod template is the stable one."""
     stable = status.get("stableRS") or ""
@@ -163,65 +156,6 @@ def rollout_healthy(ro: RolloutSpec, old_status: Mapping[str, Any], new: Mapping
         and str(old_status.get("observedGeneration", "")) == str(ro.generation)
         and completed_strategy
     )
-
-
-def calculate_phase(ro: RolloutSpec, status: Mapping[str, Any]) -> tuple[str, str]:
-    """Argo's ``CalculateRolloutPhase``: (phase, message) from spec and the new status."""
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == INVALID_SPEC:
-            return DEGRADED_PHASE, f"{INVALID_SPEC}: {cond.get('message', '')}"
-        if cond.get("reason") in (ROLLOUT_ABORTED_REASON, TIMED_OUT_REASON):
-            return DEGRADED_PHASE, f"{cond.get('reason')}: {cond.get('message', '')}"
-    if ro.paused:
-        return PAUSED_PHASE, "manually paused"
-    for pause in status.get("pauseConditions") or []:
-        return PAUSED_PHASE, str(pause.get("reason", ""))
-    if ro.restart_at and ro.restart_at != status.get("restartedAt"):
-        return PROGRESSING_PHASE, "rollout is restarting"
-    if int(status.get("updatedReplicas") or 0) < ro.replicas:
-        return PROGRESSING_PHASE, "more replicas need to be updated"
-    if int(status.get("availableReplicas") or 0) < int(status.get("updatedReplicas") or 0):
-        return PROGRESSING_PHASE, "updated replicas are still becoming available"
-    if ro.canary is None and ro.blue_green is not None:
-        selectors = status.get("blueGreen") or {}
-        active = selectors.get("activeSelector") or ""
-        if not active or active != status.get("currentPodHash"):
-            return PROGRESSING_PHASE, "active service cutover pending"
-        if not rollout_completed(status):
-            # switched, not yet stable: post-promotion analysis (or its verification) is still running
-            run = selectors.get("postPromotionAnalysisRunStatus") or {}
-            if ro.blue_green.post_promotion_analysis is not None and run.get("status") not in (
-                "Successful",
-                "Failed",
-                "Error",
-                "Inconclusive",
-            ):
-                return PROGRESSING_PHASE, "waiting for analysis to complete"
-            return PROGRESSING_PHASE, "waiting for post-promotion verification to complete"
-    if ro.canary is not None:
-        # Argo skips this check for traffic-routed canaries, whose old ReplicaSets stay up for
-        # scaleDownDelaySeconds; a basic canary with a scale-down delay keeps them up the same way.
-        delayed = ro.uses_traffic_routing() or ro.scale_down_delay() is not None
-        if not delayed and int(status.get("replicas") or 0) > int(status.get("updatedReplicas") or 0):
-            return PROGRESSING_PHASE, "old replicas are pending termination"
-        if not rollout_completed(status):
-            return PROGRESSING_PHASE, "waiting for all steps to complete"
-    return HEALTHY_PHASE, ""
-
-
-def rollout_phase(obj: Mapping[str, Any]) -> tuple[str, str]:
-    """Argo's ``GetRolloutPhase``: the phase and message to show for a Rollout as read from the API
-    (for the kubectl plugin): a spec change the controller has not seen yet, or an unpause it has
-    not acted on, shows as Progressing; otherwise the phase the controller recorded."""
-    ro = RolloutSpec.parse(obj)
-    status = obj.get("status") or {}
-    if not is_generation_observed(ro, status):
-        return PROGRESSING_PHASE, "waiting for rollout spec update to be observed"
-    if status.get("controllerPause") and not status.get("pauseConditions"):
-        return PROGRESSING_PHASE, "waiting for rollout to unpause"
-    if status.get("phase"):
-        return str(status["phase"]), str(status.get("message") or "")
-    return calculate_phase(ro, status)
 
 
 def rollout_progressing(ro: RolloutSpec, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:

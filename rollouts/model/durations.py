@@ -1,13 +1,16 @@
 """Durations and ages the way the Go tools spell them (shared by the controller, the analysis
 engine, the sandbox and the plugin).
 
-`parse_go_duration` accepts what Go's `time.ParseDuration` accepts ("30s", "1m30s", "1.5h", "300ms", "0").
+`parse_go_duration` accepts what Go's `time.ParseDuration` accepts ("30s", "1m30s", "1.5h", "300ms", "0");
+it is the only Go-duration grammar here: `int_or_duration_seconds` (a pause step's IntOrString duration)
+calls it.
 `human_duration` is Kubernetes' `duration.HumanDuration`, the AGE column of kubectl and of the rollout tree.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _UNITS = {
     "ns": 1e-9,
@@ -47,6 +50,30 @@ def parse_go_duration(text: str) -> float:
         total += float(number) * _UNITS[unit]
         position = match.end()
     return sign * total
+
+
+class DurationError(ValueError):
+    """A duration that is neither whole seconds nor a Go duration string such as ``30s``, ``5m``, ``1h30m``."""
+
+
+def int_or_duration_seconds(value: Any) -> int:
+    """Whole seconds of an IntOrString duration (a pause step's ``duration``, Argo's ``DurationSeconds``):
+    ``30`` or ``"30"`` (seconds), or a Go duration ``"30s"``, ``"5m"``, ``"1h30m"``.
+
+    Fractions of a second are dropped, as Argo does (``int32(d.Seconds())``)."""
+    if isinstance(value, bool):
+        raise DurationError(f"{value!r} is not a duration")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = str(value).strip()
+    if re.fullmatch(r"-?[0-9]+", text):
+        return int(text)
+    try:
+        return int(parse_go_duration(text))
+    except ValueError:
+        raise DurationError(f"{text!r} is not a duration (use seconds, or a unit: 30s, 5m, 1h)") from None
 
 
 def human_duration(seconds: float) -> str:

@@ -1,19 +1,19 @@
-"""Typed, read-only views of a Rollout's spec, with Argo Rollouts' defaults, and the semantic checks
-the CRD schema cannot express (each becomes an ``InvalidSpec`` condition naming the field).
+"""Typed, read-only views of a Rollout's spec, with Argo Rollouts' defaults and the values derived from
+them (maxSurge, maxUnavailable, scale-down delays, maxTrafficWeight).
 
-Everything here is pure: dicts in, frozen dataclasses and strings out.
+Everything here is pure: dicts in, frozen dataclasses out. The semantic checks that become an
+``InvalidSpec`` condition are in :mod:`rollouts.model.validation`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollouts.traffic.registry import ROUTERS, SHARED_KEYS, build_routers
+from rollouts.model.durations import DurationError, int_or_duration_seconds
 
 GROUP = "pyrollouts.io"
 VERSION = "v1alpha1"
@@ -33,46 +33,6 @@ DEFAULT_SCALE_DOWN_DELAY_SECONDS = 30
 DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS = 30
 MAX_TRAFFIC_WEIGHT = 100
 
-_GO_DURATION = re.compile(r"^([0-9]*(?:\.[0-9]*)?)(ns|us|µs|ms|s|m|h)")
-_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-class DurationError(ValueError):
-    """A duration that is neither whole seconds nor a Go duration string such as ``30s``, ``5m``, ``1h30m``."""
-
-
-def parse_duration(value: Any) -> int:
-    """Seconds of a pause duration: ``30`` or ``"30"`` (seconds), ``"30s"``, ``"5m"``, ``"1h"``, ``"1h30m"``.
-
-    Fractions of a second are dropped, as Argo does (``int32(d.Seconds())``)."""
-    if isinstance(value, bool):
-        raise DurationError(f"{value!r} is not a duration")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    text = str(value).strip()
-    if re.fullmatch(r"-?[0-9]+", text):
-        return int(text)
-    sign = 1
-    rest = text
-    if rest[:1] in "+-" and rest:
-        sign = -1 if rest[0] == "-" else 1
-        rest = rest[1:]
-    if not rest or rest == "0":
-        if rest == "0":
-            return 0
-        raise DurationError(f"{text!r} is not a duration (use seconds, or a unit: 30s, 5m, 1h)")
-    total = 0.0
-    while rest:
-        m = _GO_DURATION.match(rest)
-        if not m or m.group(1) in ("", "."):
-            raise DurationError(f"{text!r} is not a duration (use seconds, or a unit: 30s, 5m, 1h)")
-        total += float(m.group(1)) * _GO_UNITS[m.group(2)]
-        rest = rest[m.end() :]
-    return sign * int(total)
-
-
 def scaled_int_or_percent(value: int | str, total: int, round_up: bool) -> int:
     """Kubernetes' ``GetScaledValueFromIntOrPercent``: ``2`` -> 2, ``"25%"`` of ``total``."""
     if isinstance(value, int):
@@ -83,14 +43,6 @@ def scaled_int_or_percent(value: int | str, total: int, round_up: bool) -> int:
         exact = percent * total / 100
         return math.ceil(exact) if round_up else math.floor(exact)
     return int(text)
-
-
-def _is_int_or_percent(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return value >= 0
-    return bool(re.fullmatch(r"[0-9]+%?", str(value).strip()))
 
 
 @dataclass(frozen=True)
@@ -120,7 +72,7 @@ class Step:
         if self.pause:
             if self.pause_raw is None:
                 return "pause"
-            return f"pause: {_go_duration_string(self.pause_raw)}"
+            return f"pause: {self.pause_raw}"  # Go prints an IntOrString as written
         if self.canary_scale is not None:
             cs = self.canary_scale
             if cs.weight is not None:
@@ -132,11 +84,6 @@ class Step:
         if self.actions:
             return self.actions[0]
         return "invalid"
-
-
-def _go_duration_string(raw: Any) -> str:
-    """How Go prints an IntOrString duration: ints and strings as written."""
-    return str(raw)
 
 
 STEP_ACTIONS = (
@@ -160,7 +107,7 @@ def _parse_step(index: int, raw: Mapping[str, Any]) -> Step:
     if isinstance(pause_obj, Mapping) and pause_obj.get("duration") is not None:
         pause_raw = pause_obj.get("duration")
         try:
-            pause_seconds = parse_duration(pause_raw)
+            pause_seconds = int_or_duration_seconds(pause_raw)
         except DurationError:
             pause_seconds = -1
     scale: CanaryScale | None = None
@@ -468,415 +415,9 @@ class RolloutSpec:
         return value if value is not None and value > 0 else None
 
 
-# --------------------------------------------------------------------------- validation
-
-
-def _go(value: Any) -> str:
-    """A value as Go's ``field.Invalid`` prints it (close enough: strings quoted, others as JSON)."""
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def _invalid(path: str, value: Any, detail: str) -> str:
-    return f"{path}: Invalid value: {_go(value)}: {detail}"
-
-
-def _required(path: str, detail: str) -> str:
-    return f"{path}: Required value: {detail}"
-
-
-def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    """Does a LabelSelector (matchLabels + matchExpressions) select these labels?"""
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != str(value):
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), [str(v) for v in expr.get("values") or []]
-        present = key in labels
-        if op == "In" and not (present and labels[key] in values):
-            return False
-        if op == "NotIn" and present and labels[key] in values:
-            return False
-        if op == "Exists" and not present:
-            return False
-        if op == "DoesNotExist" and present:
-            return False
-    return True
-
-
-def validate_rollout(
-    ro: RolloutSpec,
-    template: Mapping[str, Any] | None,
-    services: Mapping[str, Any] | None = None,
-    workload_error: str | None = None,
-) -> list[str]:
-    """Semantic errors of a Rollout, each naming the field, in Argo's wording where Argo has one.
-
-    ``template`` is the resolved pod template (from ``spec.template`` or the ``workloadRef``);
-    ``services`` maps the names of the Services that exist in the namespace to anything (None
-    skips the existence check); ``workload_error`` says why a ``workloadRef`` could not be resolved.
-    """
-    errors: list[str] = []
-    spec = ro.raw_spec
-    if ro.replicas < 0:
-        errors.append(_invalid("spec.replicas", ro.replicas, "must be greater than or equal to 0"))
-    if workload_error:
-        errors.append(_invalid("spec.workloadRef", dict(spec.get("workloadRef") or {}), workload_error))
-    if ro.workload_ref is not None and ro.template and (ro.template.get("spec") or ro.template.get("metadata")):
-        errors.append(
-            _invalid(
-                "spec.template",
-                "",
-                "template must be empty for workload reference rollout; remove spec.template or spec.workloadRef",
-            )
-        )
-    selector = ro.selector
-    if selector is None:
-        errors.append(_required("spec.selector", "Rollout has missing field '.spec.selector'"))
-    elif not (selector.get("matchLabels") or selector.get("matchExpressions")):
-        errors.append(_invalid("spec.selector", dict(selector), "empty selector is invalid for deployment"))
-    elif template is not None:
-        labels = {str(k): str(v) for k, v in ((template.get("metadata") or {}).get("labels") or {}).items()}
-        if not selector_matches(selector, labels):
-            errors.append(
-                _invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`")
-            )
-    if template is None and workload_error is None:
-        errors.append(_required("spec.template", "Rollout has missing field '.spec.template'"))
-    elif template is not None and not ((template.get("spec") or {}).get("containers")):
-        errors.append(_required("spec.template.spec.containers", "a pod template needs at least one container"))
-    if ro.min_ready_seconds < 0:
-        errors.append(_invalid("spec.minReadySeconds", ro.min_ready_seconds, "must be greater than or equal to 0"))
-    if ro.revision_history_limit < 0:
-        errors.append(
-            _invalid("spec.revisionHistoryLimit", ro.revision_history_limit, "must be greater than or equal to 0")
-        )
-    if ro.progress_deadline_seconds <= ro.min_ready_seconds:
-        errors.append(
-            _invalid(
-                "spec.progressDeadlineSeconds", ro.progress_deadline_seconds, "must be greater than minReadySeconds"
-            )
-        )
-    strategy = spec.get("strategy") or {}
-    has_canary, has_bg = strategy.get("canary") is not None, strategy.get("blueGreen") is not None
-    if not has_canary and not has_bg:
-        errors.append(
-            _required("spec.strategy", "Rollout has missing field '.spec.strategy.canary or .spec.strategy.blueGreen'")
-        )
-    elif has_canary and has_bg:
-        errors.append(
-            _invalid(
-                "spec.strategy",
-                f"blueGreen: {str(has_bg).lower()} canary: {str(has_canary).lower()}",
-                "Multiple Strategies can not be listed",
-            )
-        )
-    if ro.canary is not None and has_canary and not has_bg:
-        errors.extend(_validate_canary(ro, ro.canary, services))
-    if ro.blue_green is not None and has_bg and not has_canary:
-        errors.extend(_validate_blue_green(ro, ro.blue_green, services))
-    return errors
-
-
-def _missing_services(
-    ro: RolloutSpec, path: str, services: Mapping[str, Any] | None, fields: Sequence[tuple[str, str]]
-) -> list[str]:
-    """An error for each named Service (field under `path`, name) not in `services` (None: not checked)."""
-    if services is None:
-        return []
-    return [
-        _invalid(
-            f"{path}.{key}",
-            name,
-            f'service "{name}" not found in namespace "{ro.namespace}": create it or fix the name',
-        )
-        for key, name in fields
-        if name and name not in services
-    ]
-
-
-def _negative_ints(path: str, raw: Mapping[str, Any], names: Sequence[str]) -> list[str]:
-    """An error for each of the optional fields `names` of `raw` (at `path`) set to other than an int >= 0."""
-    errors = []
-    for name in names:
-        value = raw.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            errors.append(_invalid(f"{path}.{name}", value, "must be greater than or equal to 0"))
-    return errors
-
-
-def _validate_blue_green(ro: RolloutSpec, bg: BlueGreenSpec, services: Mapping[str, Any] | None) -> list[str]:
-    errors: list[str] = []
-    path = "spec.strategy.blueGreen"
-    if not bg.active_service:
-        errors.append(
-            _required(f"{path}.activeService", "a blue/green Rollout needs activeService: the Service users reach")
-        )
-    elif bg.active_service == bg.preview_service:
-        errors.append(
-            _invalid(
-                f"{path}.activeService",
-                bg.active_service,
-                "This rollout uses the same service for the active and preview services, "
-                "but two different services are required.",
-            )
-        )
-    errors.extend(
-        _missing_services(
-            ro, path, services, (("activeService", bg.active_service), ("previewService", bg.preview_service))
-        )
-    )
-    value = bg.raw.get("maxUnavailable")
-    if value is not None and not _is_int_or_percent(value):
-        errors.append(
-            _invalid(f"{path}.maxUnavailable", value, "must be a non-negative integer or a percentage like 25%")
-        )
-    errors.extend(
-        _negative_ints(
-            path,
-            bg.raw,
-            (
-                "previewReplicaCount",
-                "autoPromotionSeconds",
-                "scaleDownDelaySeconds",
-                "scaleDownDelayRevisionLimit",
-                "abortScaleDownDelaySeconds",
-            ),
-        )
-    )
-    anti = bg.anti_affinity
-    if anti is not None:
-        required = anti.get("requiredDuringSchedulingIgnoredDuringExecution")
-        preferred = anti.get("preferredDuringSchedulingIgnoredDuringExecution")
-        if (required is None) == (preferred is None):
-            errors.append(
-                _invalid(
-                    f"{path}.antiAffinity",
-                    dict(anti),
-                    "AntiAffinity must have exactly one of the following set: "
-                    "requiredDuringSchedulingIgnoredDuringExecution or preferredDuringSchedulingIgnoredDuringExecution",
-                )
-            )
-        elif isinstance(preferred, Mapping):
-            weight = preferred.get("weight")
-            if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 100:
-                errors.append(
-                    _invalid(
-                        f"{path}.antiAffinity.preferredDuringSchedulingIgnoredDuringExecution.weight",
-                        weight,
-                        "AntiAffinity weight must be between 1 and 100",
-                    )
-                )
-    return errors
-
-
-def _validate_canary(ro: RolloutSpec, canary: CanarySpec, services: Mapping[str, Any] | None) -> list[str]:
-    errors: list[str] = []
-    path = "spec.strategy.canary"
-    for name in ("maxSurge", "maxUnavailable"):
-        value = canary.raw.get(name)
-        if value is not None and not _is_int_or_percent(value):
-            errors.append(_invalid(f"{path}.{name}", value, "must be a non-negative integer or a percentage like 25%"))
-    if not errors:
-        surge = scaled_int_or_percent(canary.max_surge, 100, True)
-        unavailable = scaled_int_or_percent(canary.max_unavailable, 100, False)
-        if surge == 0 and unavailable == 0:
-            errors.append(
-                _invalid(f"{path}.maxSurge", canary.max_surge, "MaxSurge and MaxUnavailable both can not be zero")
-            )
-    if canary.canary_service and canary.canary_service == canary.stable_service:
-        errors.append(
-            _invalid(
-                f"{path}.stableService",
-                canary.stable_service,
-                "This rollout uses the same service for the stable and canary services, "
-                "but two different services are required.",
-            )
-        )
-    errors.extend(
-        _missing_services(
-            ro, path, services, (("canaryService", canary.canary_service), ("stableService", canary.stable_service))
-        )
-    )
-    routed = canary.traffic_routing is not None
-    # Argo rejects scaleDownDelaySeconds without trafficRouting; we honour it (RolloutSpec.scale_down_delay).
-    if not routed and canary.dynamic_stable_scale:
-        errors.append(
-            _invalid(
-                f"{path}.dynamicStableScale",
-                True,
-                "Canary dynamicStableScale can only be used with traffic routing",
-            )
-        )
-    errors.extend(
-        _negative_ints(
-            path,
-            canary.raw,
-            (
-                "scaleDownDelaySeconds",
-                "scaleDownDelayRevisionLimit",
-                "abortScaleDownDelaySeconds",
-                "minPodsPerReplicaSet",
-            ),
-        )
-    )
-    for step in canary.steps:
-        spath = f"{path}.steps[{step.index}]"
-        if len(step.actions) > 1:
-            errors.append(
-                _invalid(
-                    spath,
-                    " ".join(step.actions),
-                    "Step must have exactly one of the following set: experiment, setWeight, setCanaryScale, "
-                    "plugin or pause (found " + ", ".join(step.actions) + ")",
-                )
-            )
-        elif not step.actions:
-            errors.append(
-                _invalid(
-                    spath,
-                    dict(step.raw),
-                    "Step must have one of the following set: experiment, setWeight, setCanaryScale, plugin or pause",
-                )
-            )
-        if step.raw.get("setWeight") is not None:
-            weight = step.raw.get("setWeight")
-            limit = max_traffic_weight(canary)
-            if step.set_weight is None or not 0 <= step.set_weight <= limit:
-                errors.append(_invalid(f"{spath}.setWeight", weight, f"SetWeight needs to be between 0 and {limit}"))
-        if step.pause and step.pause_seconds is not None and step.pause_seconds < 0:
-            errors.append(
-                _invalid(
-                    f"{spath}.pause.duration",
-                    step.pause_raw,
-                    "Duration needs to be greater than 0 (seconds, or a duration such as 30s, 5m, 1h)",
-                )
-            )
-        if step.canary_scale is not None:
-            cs = step.canary_scale
-            if cs.weight is not None and not 0 <= cs.weight <= MAX_TRAFFIC_WEIGHT:
-                errors.append(
-                    _invalid(
-                        f"{spath}.setCanaryScale.weight",
-                        cs.weight,
-                        f"weight needs to be between 0 and {MAX_TRAFFIC_WEIGHT}",
-                    )
-                )
-            if cs.replicas is not None and cs.replicas < 0:
-                errors.append(
-                    _invalid(f"{spath}.setCanaryScale.replicas", cs.replicas, "must be greater than or equal to 0")
-                )
-        for unsupported in ("analysis", "experiment", "plugin", "setHeaderRoute", "setMirrorRoute"):
-            if unsupported in step.actions and not routed and unsupported in ("setHeaderRoute", "setMirrorRoute"):
-                errors.append(
-                    _invalid(
-                        f"{spath}.{unsupported}",
-                        "",
-                        f"{unsupported[0].upper()}{unsupported[1:]} requires TrafficRouting",
-                    )
-                )
-    if routed:
-        errors.extend(validate_traffic_routing(ro, canary))
-    return errors
-
-
-def steps_of(ro: RolloutSpec) -> Sequence[Step]:
-    return ro.canary.steps if ro.canary is not None else ()
-
-
-# --------------------------------------------------------------------------- trafficRouting
-
-
-def managed_route_names(traffic_routing: Mapping[str, Any]) -> list[str]:
-    return [str(r.get("name")) for r in traffic_routing.get("managedRoutes") or [] if isinstance(r, Mapping)]
-
-
 def max_traffic_weight(canary: CanarySpec) -> int:
     """``trafficRouting.maxTrafficWeight`` (default 100): the total the step weights are out of."""
     value = (canary.traffic_routing or {}).get("maxTrafficWeight")
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     return MAX_TRAFFIC_WEIGHT
-
-
-def validate_traffic_routing(ro: RolloutSpec, canary: CanarySpec) -> list[str]:
-    """What is wrong with ``trafficRouting`` and the steps that need it, without looking at the cluster."""
-    path = "spec.strategy.canary"
-    routing = canary.traffic_routing or {}
-    errors: list[str] = []
-    if not any(key not in SHARED_KEYS for key in routing):
-        errors.append(
-            _required(
-                f"{path}.trafficRouting",
-                "trafficRouting names no router: add one of " + ", ".join(sorted(ROUTERS)),
-            )
-        )
-    max_weight = routing.get("maxTrafficWeight")
-    if max_weight is not None and (isinstance(max_weight, bool) or not isinstance(max_weight, int) or max_weight < 1):
-        errors.append(_invalid(f"{path}.trafficRouting.maxTrafficWeight", max_weight, "must be at least 1"))
-    routers, problems = build_routers(routing, ro.name, ro.namespace, canary.stable_service, canary.canary_service)
-    errors.extend(f"{p.field}: {p.message}" for p in problems)
-    for router in routers:
-        errors.extend(f"{p.field}: {p.message}" for p in router.spec_problems())
-    managed = managed_route_names(routing)
-    if len(set(managed)) != len(managed):
-        errors.append(_invalid(f"{path}.trafficRouting.managedRoutes", managed, "route names must be unique"))
-    for step in canary.steps:
-        spath = f"{path}.steps[{step.index}]"
-        for action, supported in (
-            ("setHeaderRoute", all(r.supports_header_routes() for r in routers)),
-            ("setMirrorRoute", all(r.supports_mirror() for r in routers)),
-        ):
-            raw = step.raw.get(action)
-            if raw is None:
-                continue
-            if not isinstance(raw, Mapping) or not raw.get("name"):
-                errors.append(_required(f"{spath}.{action}.name", f"{action} needs a name listed in managedRoutes"))
-                continue
-            name = str(raw["name"])
-            if name not in managed:
-                errors.append(
-                    _invalid(
-                        f"{spath}.{action}.name",
-                        name,
-                        f"route {name!r} is not in spec.strategy.canary.trafficRouting.managedRoutes: add it there",
-                    )
-                )
-            if not supported:
-                cannot = [
-                    r.name
-                    for r in routers
-                    if not (r.supports_header_routes() if action == "setHeaderRoute" else r.supports_mirror())
-                ]
-                errors.append(
-                    _invalid(
-                        f"{spath}.{action}",
-                        name,
-                        f"traffic router {', '.join(cannot)} cannot do {action}: "
-                        "remove the step or use a router that can",
-                    )
-                )
-            if action == "setHeaderRoute":
-                for i, match in enumerate(raw.get("match") or []):
-                    value = match.get("headerValue") if isinstance(match, Mapping) else None
-                    kinds = [k for k in ("exact", "regex", "prefix") if isinstance(value, Mapping) and k in value]
-                    if len(kinds) != 1:
-                        errors.append(
-                            _invalid(
-                                f"{spath}.setHeaderRoute.match[{i}].headerValue",
-                                dict(value) if isinstance(value, Mapping) else value,
-                                "set exactly one of exact, regex or prefix",
-                            )
-                        )
-            if action == "setMirrorRoute":
-                percentage = raw.get("percentage")
-                if percentage is not None and (
-                    isinstance(percentage, bool) or not isinstance(percentage, int) or not 0 <= percentage <= 100
-                ):
-                    errors.append(
-                        _invalid(f"{spath}.setMirrorRoute.percentage", percentage, "must be between 0 and 100")
-                    )
-    return errors

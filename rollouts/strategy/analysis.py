@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.spec import ArgError, SpecError, build_analysis_run, resolve_rollout_args
+from rollouts.model.revisions import REVISION
 from rollouts.model.spec import API_VERSION, HASH_LABEL, KIND, RolloutSpec
-from rollouts.strategy.replicasets import REVISION, parse_time
+from rollouts.model.timestamps import parse_time
 
 ROLLOUT_TYPE_LABEL = "rollout-type"
 STEP_INDEX_LABEL = "step-index"

@@ -31,7 +31,9 @@ from typing import Any
 from rollouts.model import conditions as cs
 from rollouts.model.hashing import pod_template_hash, template_digest
 from rollouts.model.labelselector import format_label_selector
-from rollouts.model.spec import HASH_LABEL, BlueGreenSpec, PodMetadata, validate_rollout
+from rollouts.model.spec import HASH_LABEL, BlueGreenSpec, PodMetadata
+from rollouts.model.timestamps import format_time, parse_time
+from rollouts.model.validation import validate_rollout
 from rollouts.strategy import analysis as ca
 from rollouts.strategy.canary import (
     Observed,
@@ -49,9 +51,7 @@ from rollouts.strategy.replicasets import (
     TEMPLATE_DIGEST,
     ReplicaSetView,
     apply_ephemeral_metadata,
-    format_time,
     new_replicaset_manifest,
-    parse_time,
 )
 
 PRE_PROMOTION = "prePromotionAnalysis"

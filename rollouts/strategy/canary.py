@@ -25,6 +25,8 @@ from typing import Any
 from rollouts.model import conditions as cs
 from rollouts.model.hashing import pod_template_hash, step_hash, template_digest
 from rollouts.model.labelselector import format_label_selector
+from rollouts.model.phase import calculate_phase
+from rollouts.model.revisions import REVISION
 from rollouts.model.spec import (
     API_VERSION,
     HASH_LABEL,
@@ -33,23 +35,22 @@ from rollouts.model.spec import (
     RolloutSpec,
     Step,
     max_traffic_weight,
-    validate_rollout,
 )
+from rollouts.model.steps import current_step, set_weight_at
+from rollouts.model.timestamps import format_time, parse_time
+from rollouts.model.validation import validate_rollout
 from rollouts.strategy import analysis as ca
 from rollouts.strategy import traffic as ct
 from rollouts.strategy.replicasets import (
     EPHEMERAL_METADATA,
     MANAGED_BY,
-    REVISION,
     SCALE_DOWN_DEADLINE,
     TEMPLATE_DIGEST,
     ReplicaSetView,
     apply_ephemeral_metadata,
     by_creation,
-    format_time,
     max_revision,
     new_replicaset_manifest,
-    parse_time,
     total_available,
     total_ready,
     total_replicas,
@@ -352,17 +353,6 @@ def basic_canary_counts(
 # --------------------------------------------------------------------------- helpers
 
 
-def current_step(ro: RolloutSpec, status: Mapping[str, Any]) -> tuple[Step | None, int | None]:
-    """Argo's ``GetCurrentCanaryStep``: (step, index); step is None past the last step."""
-    steps = ro.canary.steps if ro.canary else ()
-    if not steps:
-        return None, None
-    index = int(status.get("currentStepIndex") or 0)
-    if index >= len(steps):
-        return None, index
-    return steps[index], index
-
-
 def _merge_patch(old: Any, new: Any) -> Any:
     """An RFC 7386 merge patch turning ``old`` into ``new`` (None: no difference)."""
     if isinstance(old, Mapping) and isinstance(new, Mapping):
@@ -554,7 +544,7 @@ class _Planner:
             )
             self.event(cs.INVALID_SPEC_REASON, message, warning=True)
         new["observedGeneration"] = str(self.ro.generation)
-        new["phase"], new["message"] = cs.calculate_phase(self.ro, new)
+        new["phase"], new["message"] = calculate_phase(self.ro, new)
         self.plan.status = new
         return self.plan
 
@@ -779,18 +769,11 @@ class _Planner:
         return None, None
 
     def _set_weight(self) -> int:
-        """Argo's ``GetCurrentSetWeight``."""
+        """Argo's ``GetCurrentSetWeight`` (with this pass's abort, not only the recorded one)."""
         if self.aborted():
             return 0
-        step, index = current_step(self.ro, self.old)
-        if step is None or index is None:
-            return 100
-        assert self.ro.canary is not None
-        for i in range(index, -1, -1):
-            weight = self.ro.canary.steps[i].set_weight
-            if weight is not None:
-                return weight
-        return 0
+        _step, index = current_step(self.ro, self.old)
+        return set_weight_at(self.ro, index)
 
     def desired_counts(self) -> tuple[int, int]:
         """The (new, stable) replica counts the current step asks for, before surge limits."""
@@ -1110,15 +1093,8 @@ class _Planner:
             return 0
         if self.old.get("promoteFull"):
             return max_weight
-        step, index = current_step(self.ro, self.old)
-        if step is None or index is None:
-            return max_weight
-        assert self.ro.canary is not None
-        for i in range(index, -1, -1):
-            weight = self.ro.canary.steps[i].set_weight
-            if weight is not None:
-                return min(weight, max_weight)
-        return 0
+        _step, index = current_step(self.ro, self.old)
+        return min(set_weight_at(self.ro, index), max_weight)
 
     def _traffic_routes(self) -> tuple[tuple[HeaderRoute, ...], tuple[MirrorRoute, ...]]:
         """Header and mirror routes in force: none after an abort; after the promotion they stay until
@@ -1758,7 +1734,7 @@ class _Planner:
         self._weights(new)
         if not new.get("canary"):
             new.pop("canary", None)
-        new["phase"], new["message"] = cs.calculate_phase(ro, new)
+        new["phase"], new["message"] = calculate_phase(ro, new)
         if not new["message"]:
             del new["message"]
         if not self.old.get("pauseConditions") and new.get("pauseConditions"):

@@ -7,16 +7,16 @@ Annotation keys mirror Argo Rollouts' ``rollout.argoproj.io/*`` under our own pr
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollouts.model.revisions import REVISION, revision_of
 from rollouts.model.spec import API_VERSION, HASH_LABEL, KIND, PodMetadata, RolloutSpec
+from rollouts.model.timestamps import parse_time
 
 PREFIX = "rollouts.pyrollouts.io/"
-REVISION = PREFIX + "revision"
 REVISION_HISTORY = PREFIX + "revision-history"
 DESIRED_REPLICAS = PREFIX + "desired-replicas"
 SCALE_DOWN_DEADLINE = PREFIX + "scale-down-deadline"
@@ -24,20 +24,6 @@ EPHEMERAL_METADATA = PREFIX + "ephemeral-metadata"
 TEMPLATE_DIGEST = PREFIX + "template-digest"
 #: On a Service whose selector the controller manages: the Rollout's name.
 MANAGED_BY = PREFIX + "managed-by-rollouts"
-
-
-def parse_time(text: str | None) -> float | None:
-    """RFC 3339 -> POSIX seconds (None for missing or unreadable)."""
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def format_time(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(int(seconds), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -67,10 +53,6 @@ class ReplicaSetView:
         status = obj.get("status") or {}
         labels = meta.get("labels") or {}
         annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
-        try:
-            revision = int(annotations.get(REVISION, "0"))
-        except ValueError:
-            revision = 0
         return ReplicaSetView(
             name=str(meta.get("name", "")),
             uid=str(meta.get("uid", "")),
@@ -79,7 +61,7 @@ class ReplicaSetView:
             status_replicas=int(status.get("replicas") or 0),
             ready=int(status.get("readyReplicas") or 0),
             available=int(status.get("availableReplicas") or 0),
-            revision=revision,
+            revision=revision_of(obj),
             annotations=annotations,
             created=str(meta.get("creationTimestamp", "")),
             generation=int(meta.get("generation") or 0),

@@ -565,7 +565,7 @@ def test_a_bad_setting_at_measurement_time_is_an_error(fake: str) -> None:
 
 
 def test_get_analysisrun_shows_the_judges_verdict(fake: str) -> None:
-    from rollouts.cli.info import analysisrun_detail
+    from rollouts.cli.analysisrun_info import analysisrun_detail
     from rollouts.cli.render import render_analysisrun
 
     run = Run(judge_metric(fake))

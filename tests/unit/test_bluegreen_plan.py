@@ -11,10 +11,13 @@ import pytest
 from test_canary_world import World, rollout
 
 from rollouts.model import conditions as cs
-from rollouts.model.spec import HASH_LABEL, RolloutSpec, validate_rollout
+from rollouts.model.phase import calculate_phase
+from rollouts.model.spec import HASH_LABEL, RolloutSpec
+from rollouts.model.timestamps import format_time, parse_time
+from rollouts.model.validation import validate_rollout
 from rollouts.strategy import bluegreen
 from rollouts.strategy.canary import CreateReplicaSet, PatchPod, PatchService, Plan
-from rollouts.strategy.replicasets import EPHEMERAL_METADATA, SCALE_DOWN_DEADLINE, format_time, parse_time
+from rollouts.strategy.replicasets import EPHEMERAL_METADATA, SCALE_DOWN_DEADLINE
 
 ACTIVE, PREVIEW = "web-active", "web-preview"
 
@@ -503,20 +506,20 @@ def test_validation_names_the_field() -> None:
 def test_phase_messages() -> None:
     ro = RolloutSpec.parse(bg_rollout(replicas=2, postPromotionAnalysis={"templates": []}))
     base = {"updatedReplicas": 2, "availableReplicas": 2, "currentPodHash": "new", "stableRS": "old"}
-    assert cs.calculate_phase(ro, {**base, "blueGreen": {"activeSelector": "old"}}) == (
+    assert calculate_phase(ro, {**base, "blueGreen": {"activeSelector": "old"}}) == (
         "Progressing",
         "active service cutover pending",
     )
-    assert cs.calculate_phase(ro, {**base, "blueGreen": {"activeSelector": "new"}}) == (
+    assert calculate_phase(ro, {**base, "blueGreen": {"activeSelector": "new"}}) == (
         "Progressing",
         "waiting for analysis to complete",
     )
     done = {"activeSelector": "new", bluegreen.POST_STATUS: {"name": "r", "status": "Successful"}}
-    assert cs.calculate_phase(ro, {**base, "blueGreen": done}) == (
+    assert calculate_phase(ro, {**base, "blueGreen": done}) == (
         "Progressing",
         "waiting for post-promotion verification to complete",
     )
-    assert cs.calculate_phase(ro, {**base, "stableRS": "new", "blueGreen": {"activeSelector": "new"}}) == (
+    assert calculate_phase(ro, {**base, "stableRS": "new", "blueGreen": {"activeSelector": "new"}}) == (
         "Healthy",
         "",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from test_canary_world import World, rollout
 
+from rollouts.model.revisions import REVISION
 from rollouts.model.spec import RolloutSpec
 from rollouts.strategy.canary import (
     CreateReplicaSet,
@@ -13,7 +14,7 @@ from rollouts.strategy.canary import (
     approximate_weighted_counts,
     basic_canary_counts,
 )
-from rollouts.strategy.replicasets import REVISION, SCALE_DOWN_DEADLINE, ReplicaSetView
+from rollouts.strategy.replicasets import SCALE_DOWN_DEADLINE, ReplicaSetView
 
 STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "30s"}}, {"setWeight": 80}]
 
@@ -450,7 +451,7 @@ def test_scale_actions_carry_argo_event_messages() -> None:
 
 
 def test_rollout_phase_for_clients() -> None:
-    from rollouts.model.conditions import rollout_phase
+    from rollouts.model.phase import rollout_phase
 
     world = deployed()
     assert rollout_phase(world.ro) == ("Healthy", "")

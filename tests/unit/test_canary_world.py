@@ -8,6 +8,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollouts.model.timestamps import format_time
 from rollouts.strategy import canary
 from rollouts.strategy.canary import (
     CreateAnalysisRun,
@@ -23,7 +24,6 @@ from rollouts.strategy.canary import (
     Plan,
     ScaleWorkload,
 )
-from rollouts.strategy.replicasets import format_time
 
 T0 = 1_700_000_000.0
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from cli_objects import NOW, stamp
 
-from rollouts.cli import analysis, info, render
+from rollouts.cli import analysis, analysisrun_info, render
 from rollouts.cli.analysis import AnalysisSpecError, MissingArgumentsError, parse_argument, run_from_template
 from rollouts.cli.main import parse_args
 
@@ -240,7 +240,7 @@ smoke         ⚠ Error       job/demo-6f8f9c-3-1-smoke-1  30s  pods "smoke" is 
 
 
 def test_get_analysisrun_golden_failed_run() -> None:
-    assert render.render_analysisrun(info.analysisrun_detail(failed_run()), NOW) == FAILED_RUN
+    assert render.render_analysisrun(analysisrun_info.analysisrun_detail(failed_run()), NOW) == FAILED_RUN
 
 
 def test_get_analysisrun_new_run_and_termination() -> None:
@@ -249,7 +249,7 @@ def test_get_analysisrun_new_run_and_termination() -> None:
     run["spec"]["terminate"] = True
     run["spec"]["args"] = []
     run["spec"]["metrics"] = run["spec"]["metrics"][:1]
-    assert render.render_analysisrun(info.analysisrun_detail(run), NOW) == """\
+    assert render.render_analysisrun(analysisrun_info.analysisrun_detail(run), NOW) == """\
 Name:            demo-6f8f9c-3-1
 Namespace:       prod
 Status:          ◷ Pending
@@ -267,7 +267,7 @@ def test_get_analysisrun_running_and_inconclusive_measurements_and_color() -> No
          "measurements": [measurement("Inconclusive", 40, "[0.9]"),
                           {"phase": "Running", "startedAt": stamp(5)}]},
     ]}
-    detail = info.analysisrun_detail(run, last=5)
+    detail = analysisrun_info.analysisrun_detail(run, last=5)
     text = render.render_analysisrun(detail, NOW)
     assert "Status:          ◌ Running\n" in text
     assert "success-rate  ◌ Running  2/4    ✔ 1,? 1" in text
@@ -280,11 +280,11 @@ def test_get_analysisrun_running_and_inconclusive_measurements_and_color() -> No
 
 
 def test_secret_arguments_are_never_shown_by_value() -> None:
-    assert info.argument_text({"name": "t", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}) == \
+    assert analysisrun_info.argument_text({"name": "t", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}) == \
         "t=<secret s/k>"
-    assert info.argument_text({"name": "h", "valueFrom": {"podTemplateHashValue": "Latest"}}) == \
+    assert analysisrun_info.argument_text({"name": "h", "valueFrom": {"podTemplateHashValue": "Latest"}}) == \
         "h=<podTemplateHash Latest>"
-    assert info.argument_text({"name": "x"}) == "x=<unset>"
+    assert analysisrun_info.argument_text({"name": "x"}) == "x=<unset>"
 
 
 def test_tree_counts_match_the_metric_results() -> None:

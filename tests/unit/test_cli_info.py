@@ -1,4 +1,5 @@
-"""What the plugin derives from the objects: phase, steps, weights, pod and ReplicaSet status."""
+"""What the plugin derives from the objects: phase, steps, weights (the shared rules in rollouts.model,
+over the objects as the API returns them), pod and ReplicaSet status."""
 
 from __future__ import annotations
 
@@ -8,21 +9,24 @@ import pytest
 from cli_objects import pod, replicaset, rollout
 
 from rollouts.cli import info
+from rollouts.model.phase import rollout_phase
+from rollouts.model.spec import RolloutSpec
+from rollouts.model.steps import current_set_weight, step_text
 
 
 def test_phase_comes_from_status_when_the_generation_was_observed() -> None:
     ro = rollout(status={"phase": "Healthy", "observedGeneration": "2"})
-    assert info.rollout_phase(ro) == ("Healthy", "")
+    assert rollout_phase(ro) == ("Healthy", "")
 
 
 def test_unobserved_spec_change_is_progressing() -> None:
     ro = rollout(status={"phase": "Healthy", "observedGeneration": 1})
-    assert info.rollout_phase(ro) == ("Progressing", "waiting for rollout spec update to be observed")
+    assert rollout_phase(ro) == ("Progressing", "waiting for rollout spec update to be observed")
 
 
 def test_promoted_but_not_yet_unpaused_is_progressing() -> None:
     ro = rollout(status={"phase": "Paused", "message": "CanaryPauseStep", "controllerPause": True})
-    assert info.rollout_phase(ro) == ("Progressing", "waiting for rollout to unpause")
+    assert rollout_phase(ro) == ("Progressing", "waiting for rollout to unpause")
 
 
 @pytest.mark.parametrize(
@@ -48,7 +52,7 @@ def test_promoted_but_not_yet_unpaused_is_progressing() -> None:
 def test_client_side_phase_without_status_phase(
     spec: dict[str, Any], status: dict[str, Any], expected: tuple[str, str]
 ) -> None:
-    assert info.rollout_phase(rollout(spec=spec, status=status)) == expected
+    assert rollout_phase(rollout(spec=spec, status=status)) == expected
 
 
 @pytest.mark.parametrize(
@@ -60,13 +64,17 @@ def test_set_weight_walks_back_to_the_last_set_weight(index: int | None, abort: 
     status: dict[str, Any] = {"abort": abort}
     if index is not None:
         status["currentStepIndex"] = index
-    assert info.set_weight(rollout(status=status)) == weight
+    ro = rollout(status=status)
+    assert current_set_weight(RolloutSpec.parse(ro), ro["status"]) == weight
 
 
 def test_step_text() -> None:
-    assert info.step_text(rollout(status={"currentStepIndex": 2})) == "2/4"
-    assert info.step_text(rollout(status={})) == ""
-    assert info.step_text(rollout(steps=[], status={"currentStepIndex": 0})) == ""
+    def text(ro: dict[str, Any]) -> str:
+        return step_text(RolloutSpec.parse(ro), ro["status"])
+
+    assert text(rollout(status={"currentStepIndex": 2})) == "2/4"
+    assert text(rollout(status={})) == ""
+    assert text(rollout(steps=[], status={"currentStepIndex": 0})) == ""
 
 
 def test_replicaset_health() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rollouts.cli.durations import parse_go_duration
 from rollouts.cli.main import main, parse_args
+from rollouts.model.durations import parse_go_duration
 
 
 def test_global_flags_before_or_after_the_verb() -> None:

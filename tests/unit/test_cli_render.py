@@ -6,7 +6,7 @@ import pytest
 from cli_objects import NOW, analysisrun, paused_canary, pod, replicaset, rollout
 
 from rollouts.cli import info, render
-from rollouts.cli.durations import human_duration
+from rollouts.model.durations import human_duration
 
 PAUSED_CANARY = """\
 Name:            demo

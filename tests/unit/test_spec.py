@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from test_canary_world import rollout
 
-from rollouts.model.spec import DurationError, RolloutSpec, parse_duration, validate_rollout
+from rollouts.model.durations import DurationError, int_or_duration_seconds
+from rollouts.model.spec import RolloutSpec
+from rollouts.model.validation import validate_rollout
 
 
 @pytest.mark.parametrize(
@@ -15,13 +17,13 @@ from rollouts.model.spec import DurationError, RolloutSpec, parse_duration, vali
     [(30, 30), ("30", 30), ("30s", 30), ("5m", 300), ("1h", 3600), ("1h30m", 5400), ("1.5h", 5400), ("500ms", 0)],
 )
 def test_durations(text: Any, seconds: int) -> None:
-    assert parse_duration(text) == seconds
+    assert int_or_duration_seconds(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["soon", "5 minutes", "1x", "", "m"])
 def test_bad_durations(text: str) -> None:
     with pytest.raises(DurationError):
-        parse_duration(text)
+        int_or_duration_seconds(text)
 
 
 def test_defaults_follow_argo() -> None:

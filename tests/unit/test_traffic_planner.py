@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from traffic_world import RoutedWorld, routed_rollout, stable_ingress
 
-from rollouts.model.spec import RolloutSpec, validate_rollout
+from rollouts.model.spec import RolloutSpec
+from rollouts.model.validation import validate_rollout
 from rollouts.strategy.canary import Plan, WriteRoutingObject
 
 SMI = {"smi": {"rootService": "web"}}

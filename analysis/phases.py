@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, TypeVar
 
-from analysis.conditions import Condition, ConditionEvalError
+from analysis.expr.parser import Condition, ConditionEvalError
 
 __all__ = [
     "DEFAULT_CONSECUTIVE_ERROR_LIMIT",

@@ -1,4 +1,4 @@
-"""The successCondition / failureCondition evaluator (analysis/conditions.py)."""
+"""The successCondition / failureCondition evaluator (analysis/expr/)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from analysis.conditions import (
+from analysis.expr.parser import (
     MAX_SOURCE_LENGTH,
     ConditionEvalError,
     ConditionSyntaxError,
@@ -556,7 +556,7 @@ def test_regex_length_is_limited() -> None:
 
 
 def test_expensive_evaluation_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
-    import analysis.conditions as conditions
+    import analysis.expr.parser as conditions
 
     monkeypatch.setattr(conditions, "MAX_STEPS", 10_000)  # the real cap works the same, only slower
     data = list(range(50))

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from analysis.expr.parser import check_syntax
+from analysis.expr.condition import check_syntax
 from analysis.phases import effective_count, measurement_retention, resolve_dry_run
 from rollouts.model.durations import parse_go_duration
 

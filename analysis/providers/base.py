@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from analysis.expr.parser import ConditionSyntaxError, compile_condition
+from analysis.expr.condition import compile_condition
+from analysis.expr.errors import ConditionSyntaxError
 from analysis.phases import AnalysisPhase, evaluate_measurement
 
 __all__ = [

@@ -80,36 +80,15 @@ def _lex_number(source: str, i: int, tokens: list[Token]) -> int:
     start = i
     is_float = False
     if source[i] == "0" and i + 1 < n and source[i + 1] in "xXbBoO":
-        base = {"x": 16, "b": 2, "o": 8}[source[i + 1].lower()]
-        j = i + 2
-        while j < n and (source[j].isalnum() or source[j] == "_"):
-            j += 1
-        text = source[i:j].replace("_", "")
-        try:
-            value: int | float = int(text[2:], base)
-        except ValueError:
-            raise SyntaxFailure(start, f"invalid number literal {source[i:j]!r}") from None
-        tokens.append(Token("number", value, start, j))
-        return j
-    j = i
-    while j < n and (source[j].isdigit() or source[j] == "_"):
-        j += 1
+        return _lex_prefixed_int(source, i, tokens)
+    j = _skip_digits(source, i)
     # "1.5" is a float; "1..3" or "1.foo" are not fractions.
     if j + 1 < n and source[j] == "." and source[j + 1].isdigit():
         is_float = True
-        j += 1
-        while j < n and (source[j].isdigit() or source[j] == "_"):
-            j += 1
+        j = _skip_digits(source, j + 1)
     if j < n and source[j] in "eE":
-        k = j + 1
-        if k < n and source[k] in "+-":
-            k += 1
-        if k >= n or not source[k].isdigit():
-            raise SyntaxFailure(j, "invalid exponent in number literal")
-        while k < n and source[k].isdigit():
-            k += 1
         is_float = True
-        j = k
+        j = _skip_exponent(source, j)
     if j < n and (source[j].isalpha() or source[j] == "_"):
         raise SyntaxFailure(start, f"invalid number literal {source[start : j + 1]!r}")
     text = source[start:j]
@@ -119,6 +98,44 @@ def _lex_number(source: str, i: int, tokens: list[Token]) -> int:
     value = float(text) if is_float else int(text)
     tokens.append(Token("number", value, start, j))
     return j
+
+
+def _lex_prefixed_int(source: str, i: int, tokens: list[Token]) -> int:
+    """``0x1f``, ``0b101``, ``0o17`` (``_`` separators allowed)."""
+    n = len(source)
+    start = i
+    base = {"x": 16, "b": 2, "o": 8}[source[i + 1].lower()]
+    j = i + 2
+    while j < n and (source[j].isalnum() or source[j] == "_"):
+        j += 1
+    text = source[i:j].replace("_", "")
+    try:
+        value: int | float = int(text[2:], base)
+    except ValueError:
+        raise SyntaxFailure(start, f"invalid number literal {source[i:j]!r}") from None
+    tokens.append(Token("number", value, start, j))
+    return j
+
+
+def _skip_digits(source: str, j: int) -> int:
+    """The end of a run of digits (and ``_`` separators) starting at ``j``."""
+    n = len(source)
+    while j < n and (source[j].isdigit() or source[j] == "_"):
+        j += 1
+    return j
+
+
+def _skip_exponent(source: str, j: int) -> int:
+    """The end of the exponent ``e+10`` starting at ``j`` (the ``e``)."""
+    n = len(source)
+    k = j + 1
+    if k < n and source[k] in "+-":
+        k += 1
+    if k >= n or not source[k].isdigit():
+        raise SyntaxFailure(j, "invalid exponent in number literal")
+    while k < n and source[k].isdigit():
+        k += 1
+    return k
 
 
 def _lex_string(source: str, i: int, tokens: list[Token]) -> int:

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 REDACTED = "*****"
-JUDGE_STATE_KEY = "judgeState"  # measurement metadata holding a judge's test state (analysis.providers.judge)
+JUDGE_STATE_KEY = "judgeState"  # measurement metadata holding a judge's test state (analysis.providers.judge.provider)
 
 
 def format_time(when: dt.datetime) -> str:

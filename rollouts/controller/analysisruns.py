@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from analysis.phases import AnalysisPhase, MetricCounters, is_completed
 from analysis.providers.base import Context, Measurement, Provider, ProviderError, format_time, redact
 from analysis.providers.job import RUN_UID_LABEL, JobProvider
-from analysis.providers.judge import JudgeProvider
+from analysis.providers.judge.provider import JudgeProvider
 from analysis.providers.prometheus import PrometheusProvider
 from analysis.providers.web import WebProvider
 from analysis.runner import (

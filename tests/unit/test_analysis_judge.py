@@ -19,7 +19,7 @@ import pytest
 from analysis.phases import AnalysisPhase as P
 from analysis.phases import MetricCounters
 from analysis.providers.base import Context, Measurement
-from analysis.providers.judge import STATE_KEY, TESTS, JudgeProvider, decode_state
+from analysis.providers.judge.provider import STATE_KEY, TESTS, JudgeProvider, decode_state
 from analysis.providers.judge_verdicts import SavedState
 from analysis.runner import assess, metric_specs, prepare_status, record_measurement
 from analysis.spec import validate_metrics

@@ -716,7 +716,7 @@ def test_prometheus_answers_to_counters() -> None:
     import math
 
     from analysis.providers.base import ProviderError
-    from analysis.providers.judge_answers import by_le, increases, range_values, series_totals
+    from analysis.providers.judge.answers import by_le, increases, range_values, series_totals
 
     vector = [{"metric": {"__name__": "x", "pod": "a"}, "value": [1, "3"]},
               {"metric": {"pod": "b"}, "value": [1, "NaN"]}]
@@ -824,7 +824,7 @@ def test_a_bad_history_window_is_reported_by_validation(fake: str, value: Any) -
 
 def test_range_increases_difference_each_series_and_count_resets() -> None:
     from analysis.providers.base import ProviderError
-    from analysis.providers.judge_answers import range_increases
+    from analysis.providers.judge.answers import range_increases
 
     result = [
         {"metric": {"pod": "a"}, "values": [[20, "15"], [10, "10"], [30, "3"], [40, "NaN"], [50, "8"]]},

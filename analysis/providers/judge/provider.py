@@ -48,7 +48,7 @@ from analysis.providers.base import (
     authenticate,
     format_time,
 )
-from analysis.providers.judge_answers import range_increases, range_values, series_totals
+from analysis.providers.judge.answers import range_increases, range_values, series_totals
 from analysis.providers.judge_spec import (
     MANN_WHITNEY,
     SEQUENTIAL,

@@ -313,7 +313,7 @@ def _provider_problems(kind: str, spec: Any, where: str, metric: Mapping[str, An
             return [f"{where}: body and jsonBody are mutually exclusive"]
         return []
     if kind == "judge":
-        from analysis.providers.judge_spec import spec_problems  # the provider imports this module
+        from analysis.providers.judge.spec import spec_problems  # the provider imports this module
 
         return spec_problems(spec, where, metric)
     if kind == "job":

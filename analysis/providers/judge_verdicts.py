@@ -24,7 +24,7 @@ import numpy as np
 
 from analysis.providers.base import format_value
 from analysis.providers.judge.answers import by_le, increases
-from analysis.providers.judge_spec import (
+from analysis.providers.judge.spec import (
     SEQUENTIAL,
     SEQUENTIAL_LATENCY,
     MannWhitneySettings,

@@ -636,7 +636,7 @@ def test_garbage_never_reaches_the_user_as_a_numpy_or_scipy_exception() -> None:
     import warnings
 
     from analysis.providers.base import ProviderError
-    from analysis.providers.judge_spec import mann_whitney_settings
+    from analysis.providers.judge.spec import mann_whitney_settings
     from analysis.providers.judge_verdicts import mann_whitney_verdict, sequential_step
     from analysis.stats import InvalidInput
 
@@ -748,7 +748,7 @@ def test_prometheus_answers_to_counters() -> None:
 
 
 def test_count_guard_settings_reach_the_test() -> None:
-    from analysis.providers.judge_spec import count_config
+    from analysis.providers.judge.spec import count_config
 
     assert count_config({}).guard == "negbin"
     config = count_config({"guard": "t", "dispersionLevel": 0.95})

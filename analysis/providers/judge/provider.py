@@ -1,7 +1,7 @@
 """The ``judge`` provider: canary against baseline with the statistical tests of :mod:`analysis.stats`
 (issue 7), fed from Prometheus at every measurement.
 
-Spec (``provider.judge``; fields and tests in :mod:`analysis.providers.judge_spec`)::
+Spec (``provider.judge``; fields and tests in :mod:`analysis.providers.judge.spec`)::
 
     judge:
       test: sequential            # or sequential-latency, mann-whitney
@@ -49,7 +49,7 @@ from analysis.providers.base import (
     format_time,
 )
 from analysis.providers.judge.answers import range_increases, range_values, series_totals
-from analysis.providers.judge_spec import (
+from analysis.providers.judge.spec import (
     MANN_WHITNEY,
     SEQUENTIAL,
     TESTS,

@@ -20,7 +20,7 @@ from analysis.phases import AnalysisPhase as P
 from analysis.phases import MetricCounters
 from analysis.providers.base import Context, Measurement
 from analysis.providers.judge.provider import STATE_KEY, TESTS, JudgeProvider, decode_state
-from analysis.providers.judge_verdicts import SavedState
+from analysis.providers.judge.verdicts import SavedState
 from analysis.runner import assess, metric_specs, prepare_status, record_measurement
 from analysis.spec import validate_metrics
 
@@ -637,7 +637,7 @@ def test_garbage_never_reaches_the_user_as_a_numpy_or_scipy_exception() -> None:
 
     from analysis.providers.base import ProviderError
     from analysis.providers.judge.spec import mann_whitney_settings
-    from analysis.providers.judge_verdicts import mann_whitney_verdict, sequential_step
+    from analysis.providers.judge.verdicts import mann_whitney_verdict, sequential_step
     from analysis.stats import InvalidInput
 
     rng = random.Random(7)

@@ -61,7 +61,7 @@ from analysis.providers.judge.spec import (
     spec_problems,
     test_name,
 )
-from analysis.providers.judge_verdicts import (
+from analysis.providers.judge.verdicts import (
     SavedState,
     Verdict,
     decode_state,

@@ -17,12 +17,12 @@ from typing import Any, Final
 
 from analysis.expr.condition import check_syntax
 from analysis.phases import effective_count, measurement_retention, resolve_dry_run
+from analysis.providers import registry
 from rollouts.model.durations import parse_go_duration
 
 __all__ = [
     "API_VERSION",
     "KNOWN_PROVIDERS",
-    "PROVIDERS",
     "ArgError",
     "SpecError",
     "build_analysis_run",
@@ -39,9 +39,8 @@ __all__ = [
 ]
 
 API_VERSION: Final = "pyrollouts.io/v1alpha1"
-# Providers this controller can measure with.
-PROVIDERS: Final = ("prometheus", "web", "job", "judge")
-# Providers the CRD accepts (Argo's list plus ours); the others are reported as unsupported.
+# Providers the CRD accepts (Argo's list plus ours); those not in analysis.providers.registry are
+# reported as unsupported.
 KNOWN_PROVIDERS: Final = (
     "prometheus", "web", "job", "judge", "kayenta", "datadog", "newRelic", "wavefront", "cloudWatch",
     "graphite", "influxdb", "skywalking", "plugin",
@@ -287,41 +286,16 @@ def validate_metrics(metrics: Sequence[Mapping[str, Any]], base: str = "spec.met
             problems.append(f"{where}.provider: one provider is required")
         elif len(kinds) > 1:
             problems.append(f"{where}.provider: exactly one provider is allowed, got {', '.join(sorted(kinds))}")
-        elif kinds[0] not in PROVIDERS:
+        elif not registry.is_registered(kinds[0]):
             problems.append(f"{where}.provider.{kinds[0]}: provider not supported by this controller")
         else:
             assert isinstance(provider, Mapping)
-            problems += _provider_problems(kinds[0], provider[kinds[0]], f"{where}.provider.{kinds[0]}", metric)
+            problems += registry.spec_problems(kinds[0], provider[kinds[0]], f"{where}.provider.{kinds[0]}", metric)
     return problems
 
 
 def _one(source: str) -> str:
     return " ".join(source.split("\n")).strip()
-
-
-def _provider_problems(kind: str, spec: Any, where: str, metric: Mapping[str, Any]) -> list[str]:
-    if not isinstance(spec, Mapping):
-        return [f"{where}: expected an object"]
-    if kind == "prometheus":
-        if not spec.get("query"):
-            return [f"{where}.query: required"]
-        return []
-    if kind == "web":
-        if not spec.get("url") and not spec.get("urlFrom"):
-            return [f"{where}.url: url or urlFrom is required"]
-        if spec.get("body") and spec.get("jsonBody"):
-            return [f"{where}: body and jsonBody are mutually exclusive"]
-        return []
-    if kind == "judge":
-        from analysis.providers.judge.spec import spec_problems  # the provider imports this module
-
-        return spec_problems(spec, where, metric)
-    if kind == "job":
-        template = (spec.get("spec") or {}).get("template") if isinstance(spec.get("spec"), Mapping) else None
-        if not isinstance(template, Mapping):
-            return [f"{where}.spec.template: required"]
-        return []
-    return []
 
 
 def _rules(entries: Any, kind: str, names: Sequence[str], base: str) -> list[str]:

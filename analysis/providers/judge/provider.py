@@ -58,9 +58,9 @@ from analysis.providers.judge.spec import (
     count_config,
     mann_whitney_settings,
     queries,
-    spec_problems,
     test_name,
 )
+from analysis.providers.judge.spec import spec_problems as judge_spec_problems
 from analysis.providers.judge.verdicts import (
     SavedState,
     Verdict,
@@ -74,7 +74,7 @@ from analysis.providers.prometheus import ADDRESS_ENV, DEFAULT_TIMEOUT, Answer, 
 from analysis.spec import SpecError, duration_seconds
 from analysis.stats import Decision, InvalidInput
 
-__all__ = ["STATE_KEY", "TESTS", "JudgeProvider", "decode_state", "spec_problems"]
+__all__ = ["STATE_KEY", "TESTS", "JudgeProvider", "decode_state"]
 
 STATE_KEY: Final = JUDGE_STATE_KEY
 DEFAULT_STEP: Final = "1m"
@@ -147,6 +147,7 @@ class _Prometheus:
 
 class JudgeProvider(ImmediateProvider):
     kind = "judge"
+    spec_problems = staticmethod(judge_spec_problems)
 
     async def measure(self, metric: Mapping[str, Any], context: Context) -> Measurement:
         started = format_time(context.now)

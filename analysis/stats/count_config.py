@@ -69,6 +69,11 @@ class CountTestConfig:
     pass_alternatives: tuple[tuple[float, float], ...] = DEFAULT_PASS_ALTERNATIVES
 
     def __post_init__(self) -> None:
+        self._check_levels_and_ratios()
+        self._check_evidence_settings()
+        self._check_grid()
+
+    def _check_levels_and_ratios(self) -> None:
         for name in ("alpha_fail", "alpha_pass", "alpha_ci"):
             v = getattr(self, name)
             if not (isinstance(v, int | float) and 0.0 < v < 1.0):
@@ -77,6 +82,8 @@ class CountTestConfig:
             v = getattr(self, name)
             if not (isinstance(v, int | float) and math.isfinite(v) and v > 0.0):
                 raise InvalidInput(f"{name} must be a finite ratio > 0, got {v!r}")
+
+    def _check_evidence_settings(self) -> None:
         if self.dispersion is not None and not (math.isfinite(self.dispersion) and self.dispersion >= 1.0):
             raise InvalidInput(f"dispersion must be >= 1 (or None to estimate), got {self.dispersion!r}")
         if self.min_intervals < 1 or self.min_canary_requests < 0 or self.min_baseline_requests < 0:
@@ -89,6 +96,8 @@ class CountTestConfig:
             raise InvalidInput(f"dispersion_level must be in [0.5, 1), got {self.dispersion_level!r}")
         if not (self.prior_dof >= 0.0 and math.isfinite(self.prior_dof)):
             raise InvalidInput("prior_dof must be finite and >= 0")
+
+    def _check_grid(self) -> None:
         if not (0.0 < self.grid_step <= 0.5 and self.grid_step * 4 <= self.grid_span <= 20.0):
             raise InvalidInput("grid_step must be in (0, 0.5] and grid_span in [4 steps, 20]")
         for name in ("fail_alternatives", "pass_alternatives"):

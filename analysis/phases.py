@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, TypeVar
 
-from analysis.conditions import Condition, ConditionEvalError
+from analysis.expr.condition import Condition
+from analysis.expr.errors import ConditionEvalError
 
 __all__ = [
     "DEFAULT_CONSECUTIVE_ERROR_LIMIT",

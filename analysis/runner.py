@@ -270,35 +270,8 @@ def assess(
     dry = dry_run_metrics(spec)
     names = _metric_names(spec)
     results = _results(status)
-    # Two passes: a metric decided in this pass makes the run terminating for the others (Argo
-    # notices one reconcile later; see assess_run).
-    phases: dict[str, AnalysisPhase] = {}
-    reasons: dict[str, str] = {}
-    for _ in range(2):
-        terminating = bool(spec.get("terminate")) or any(
-            p in (AnalysisPhase.FAILED, AnalysisPhase.ERROR, AnalysisPhase.INCONCLUSIVE)
-            for n, p in phases.items()
-            if n not in dry
-        ) or is_terminating(spec, status)
-        for name in names:
-            current = results.get(name) or {"name": name}
-            busy = in_flight(status, name) is not None
-            verdict = _assess_one(metrics.get(name) or {}, current, terminating and not busy)
-            if busy and not is_completed(current.get("phase")):
-                verdict = MetricAssessment(AnalysisPhase.RUNNING)
-            phases[name], reasons[name] = verdict.phase, verdict.reason
-    messages: dict[str, str] = {}
-    for name in names:
-        found = results.get(name)
-        if found is None:
-            continue
-        entry = found
-        entry["phase"] = phases[name].value
-        last = _last(entry)
-        if phases[name] is AnalysisPhase.ERROR and last is not None and last.message:
-            messages[name] = last.message
-        if reasons[name] and phases[name] not in (AnalysisPhase.SUCCESSFUL, AnalysisPhase.RUNNING):
-            entry["message"] = reasons[name] + (f": {messages[name]}" if name in messages else "")
+    phases, reasons = _metric_phases(spec, status, metrics, dry)
+    messages = _record_metric_phases(names, results, phases, reasons)
     retention = measurement_retention(names, spec.get("measurementRetention") or [])
     for name in names:
         kept = results.get(name)
@@ -321,6 +294,58 @@ def assess(
         # Decided while something was still measuring: stop those first, then complete.
         status["phase"] = AnalysisPhase.RUNNING.value
         return flying
+    _record_run_phase(status, run_phase, message, now)
+    return []
+
+
+def _metric_phases(
+    spec: Mapping[str, Any], status: Mapping[str, Any], metrics: Mapping[str, Mapping[str, Any]], dry: set[str]
+) -> tuple[dict[str, AnalysisPhase], dict[str, str]]:
+    """Every metric's phase and the reason for it (a metric with a measurement in flight is Running)."""
+    results = _results(status)
+    # Two passes: a metric decided in this pass makes the run terminating for the others (Argo
+    # notices one reconcile later; see assess_run).
+    phases: dict[str, AnalysisPhase] = {}
+    reasons: dict[str, str] = {}
+    for _ in range(2):
+        terminating = bool(spec.get("terminate")) or any(
+            p in (AnalysisPhase.FAILED, AnalysisPhase.ERROR, AnalysisPhase.INCONCLUSIVE)
+            for n, p in phases.items()
+            if n not in dry
+        ) or is_terminating(spec, status)
+        for name in _metric_names(spec):
+            current = results.get(name) or {"name": name}
+            busy = in_flight(status, name) is not None
+            verdict = _assess_one(metrics.get(name) or {}, current, terminating and not busy)
+            if busy and not is_completed(current.get("phase")):
+                verdict = MetricAssessment(AnalysisPhase.RUNNING)
+            phases[name], reasons[name] = verdict.phase, verdict.reason
+    return phases, reasons
+
+
+def _record_metric_phases(
+    names: list[str],
+    results: Mapping[str, dict[str, Any]],
+    phases: Mapping[str, AnalysisPhase],
+    reasons: Mapping[str, str],
+) -> dict[str, str]:
+    """Write each metric's phase and message into its result; returns the Error metrics' last messages."""
+    messages: dict[str, str] = {}
+    for name in names:
+        found = results.get(name)
+        if found is None:
+            continue
+        entry = found
+        entry["phase"] = phases[name].value
+        last = _last(entry)
+        if phases[name] is AnalysisPhase.ERROR and last is not None and last.message:
+            messages[name] = last.message
+        if reasons[name] and phases[name] not in (AnalysisPhase.SUCCESSFUL, AnalysisPhase.RUNNING):
+            entry["message"] = reasons[name] + (f": {messages[name]}" if name in messages else "")
+    return messages
+
+
+def _record_run_phase(status: dict[str, Any], run_phase: AnalysisPhase, message: str, now: dt.datetime) -> None:
     status["phase"] = run_phase.value
     if message:
         status["message"] = message
@@ -330,7 +355,6 @@ def assess(
         status.setdefault("completedAt", format_time(now))
         if not message and run_phase is AnalysisPhase.SUCCESSFUL:
             status.pop("message", None)
-    return []
 
 
 def next_wake(

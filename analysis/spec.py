@@ -15,14 +15,14 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from analysis.conditions import check_syntax
+from analysis.expr.condition import check_syntax
 from analysis.phases import effective_count, measurement_retention, resolve_dry_run
+from analysis.providers import registry
 from rollouts.model.durations import parse_go_duration
 
 __all__ = [
     "API_VERSION",
     "KNOWN_PROVIDERS",
-    "PROVIDERS",
     "ArgError",
     "SpecError",
     "build_analysis_run",
@@ -39,9 +39,8 @@ __all__ = [
 ]
 
 API_VERSION: Final = "pyrollouts.io/v1alpha1"
-# Providers this controller can measure with.
-PROVIDERS: Final = ("prometheus", "web", "job", "judge")
-# Providers the CRD accepts (Argo's list plus ours); the others are reported as unsupported.
+# Providers the CRD accepts (Argo's list plus ours); those not in analysis.providers.registry are
+# reported as unsupported.
 KNOWN_PROVIDERS: Final = (
     "prometheus", "web", "job", "judge", "kayenta", "datadog", "newRelic", "wavefront", "cloudWatch",
     "graphite", "influxdb", "skywalking", "plugin",
@@ -247,81 +246,77 @@ def validate_metrics(metrics: Sequence[Mapping[str, Any]], base: str = "spec.met
         if not isinstance(metric, Mapping):
             problems.append(f"{where}: expected an object")
             continue
-        name = metric.get("name")
-        if not name:
-            problems.append(f"{where}.name: required")
-        elif name in seen:
-            problems.append(f'{where}.name: two metrics have the same name "{name}"')
-        else:
-            seen.add(str(name))
-        for key in ("successCondition", "failureCondition"):
-            source = metric.get(key)
-            if source is None or source == "":
-                continue
-            if not isinstance(source, str):
-                problems.append(f"{where}.{key}: expected a string")
-                continue
-            error = check_syntax(_neutral(source), f"{where}.{key}")
-            if error is not None:
-                problems.append(str(error).replace(_one(_neutral(source)), _one(source)))
-        for key in ("interval", "initialDelay"):
-            value = metric.get(key)
-            if isinstance(value, str) and _PLACEHOLDER.fullmatch(value.strip()):
-                continue
-            try:
-                duration_seconds(value, f"{where}.{key}")
-            except SpecError as exc:
-                problems.append(str(exc))
-        for key in ("count", "failureLimit", "inconclusiveLimit", "consecutiveErrorLimit", "consecutiveSuccessLimit"):
-            problems += _int_field(metric, key, where)
-        if not problems or not problems[-1].startswith(f"{where}.count"):
-            try:
-                count = effective_count(metric) if not _PLACEHOLDER.search(str(metric.get("count", ""))) else None
-            except ValueError:
-                count = None
-            if count is not None and count > 1 and not metric.get("interval"):
-                problems.append(f"{where}.interval: required when count > 1")
-        provider = metric.get("provider")
-        kinds = [k for k in provider if provider.get(k) is not None] if isinstance(provider, Mapping) else []
-        if not kinds:
-            problems.append(f"{where}.provider: one provider is required")
-        elif len(kinds) > 1:
-            problems.append(f"{where}.provider: exactly one provider is allowed, got {', '.join(sorted(kinds))}")
-        elif kinds[0] not in PROVIDERS:
-            problems.append(f"{where}.provider.{kinds[0]}: provider not supported by this controller")
-        else:
-            assert isinstance(provider, Mapping)
-            problems += _provider_problems(kinds[0], provider[kinds[0]], f"{where}.provider.{kinds[0]}", metric)
+        problems += _name_problems(metric, where, seen)
+        problems += _condition_problems(metric, where)
+        problems += _schedule_problems(metric, where)
+        problems += _provider_problems(metric, where)
     return problems
+
+
+def _name_problems(metric: Mapping[str, Any], where: str, seen: set[str]) -> list[str]:
+    name = metric.get("name")
+    if not name:
+        return [f"{where}.name: required"]
+    if name in seen:
+        return [f'{where}.name: two metrics have the same name "{name}"']
+    seen.add(str(name))
+    return []
+
+
+def _condition_problems(metric: Mapping[str, Any], where: str) -> list[str]:
+    problems: list[str] = []
+    for key in ("successCondition", "failureCondition"):
+        source = metric.get(key)
+        if source is None or source == "":
+            continue
+        if not isinstance(source, str):
+            problems.append(f"{where}.{key}: expected a string")
+            continue
+        error = check_syntax(_neutral(source), f"{where}.{key}")
+        if error is not None:
+            problems.append(str(error).replace(_one(_neutral(source)), _one(source)))
+    return problems
+
+
+def _schedule_problems(metric: Mapping[str, Any], where: str) -> list[str]:
+    """Durations, integer limits, and an ``interval`` for ``count > 1``."""
+    problems: list[str] = []
+    for key in ("interval", "initialDelay"):
+        value = metric.get(key)
+        if isinstance(value, str) and _PLACEHOLDER.fullmatch(value.strip()):
+            continue
+        try:
+            duration_seconds(value, f"{where}.{key}")
+        except SpecError as exc:
+            problems.append(str(exc))
+    for key in ("count", "failureLimit", "inconclusiveLimit", "consecutiveErrorLimit", "consecutiveSuccessLimit"):
+        problems += _int_field(metric, key, where)
+    if not problems or not problems[-1].startswith(f"{where}.count"):
+        try:
+            count = effective_count(metric) if not _PLACEHOLDER.search(str(metric.get("count", ""))) else None
+        except ValueError:
+            count = None
+        if count is not None and count > 1 and not metric.get("interval"):
+            problems.append(f"{where}.interval: required when count > 1")
+    return problems
+
+
+def _provider_problems(metric: Mapping[str, Any], where: str) -> list[str]:
+    """Exactly one provider, registered (:mod:`analysis.providers.registry`), and its own spec check."""
+    provider = metric.get("provider")
+    kinds = [k for k in provider if provider.get(k) is not None] if isinstance(provider, Mapping) else []
+    if not kinds:
+        return [f"{where}.provider: one provider is required"]
+    if len(kinds) > 1:
+        return [f"{where}.provider: exactly one provider is allowed, got {', '.join(sorted(kinds))}"]
+    if not registry.is_registered(kinds[0]):
+        return [f"{where}.provider.{kinds[0]}: provider not supported by this controller"]
+    assert isinstance(provider, Mapping)
+    return registry.spec_problems(kinds[0], provider[kinds[0]], f"{where}.provider.{kinds[0]}", metric)
 
 
 def _one(source: str) -> str:
     return " ".join(source.split("\n")).strip()
-
-
-def _provider_problems(kind: str, spec: Any, where: str, metric: Mapping[str, Any]) -> list[str]:
-    if not isinstance(spec, Mapping):
-        return [f"{where}: expected an object"]
-    if kind == "prometheus":
-        if not spec.get("query"):
-            return [f"{where}.query: required"]
-        return []
-    if kind == "web":
-        if not spec.get("url") and not spec.get("urlFrom"):
-            return [f"{where}.url: url or urlFrom is required"]
-        if spec.get("body") and spec.get("jsonBody"):
-            return [f"{where}: body and jsonBody are mutually exclusive"]
-        return []
-    if kind == "judge":
-        from analysis.providers.judge_spec import spec_problems  # the provider imports this module
-
-        return spec_problems(spec, where, metric)
-    if kind == "job":
-        template = (spec.get("spec") or {}).get("template") if isinstance(spec.get("spec"), Mapping) else None
-        if not isinstance(template, Mapping):
-            return [f"{where}.spec.template: required"]
-        return []
-    return []
 
 
 def _rules(entries: Any, kind: str, names: Sequence[str], base: str) -> list[str]:

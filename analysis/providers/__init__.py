@@ -1,1 +1,2 @@
-"""Metric providers: Prometheus, Web, Job and the statistical judge (registered in rollouts.controller.analysisruns)."""
+"""Metric providers: Prometheus, Web, Job and the statistical judge, registered by their key in a metric's
+``provider`` block in :mod:`analysis.providers.registry`."""

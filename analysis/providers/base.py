@@ -1,5 +1,6 @@
 """What a metric provider is: ``measure`` (and, for providers whose measurements take a while,
-``resume`` and ``terminate``), returning a :class:`Measurement`.
+``resume`` and ``terminate``), returning a :class:`Measurement`, and the check of its own spec; and how
+the AnalysisRun controller builds the providers of :mod:`analysis.providers.registry`.
 
 Providers never raise for a bad measurement: a fault (unreachable server, bad query, missing Secret)
 is an Error measurement whose message names the cause. Secret values fetched through
@@ -13,10 +14,15 @@ import base64
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
-from analysis.conditions import ConditionSyntaxError, compile_condition
+from analysis.expr.condition import compile_condition
+from analysis.expr.errors import ConditionSyntaxError
 from analysis.phases import AnalysisPhase, evaluate_measurement
+from analysis.providers import registry
+
+if TYPE_CHECKING:
+    from rollouts.controller.client import Cache, Client
 
 __all__ = [
     "JUDGE_STATE_KEY",
@@ -25,6 +31,8 @@ __all__ = [
     "Measurement",
     "Provider",
     "ProviderError",
+    "ProviderSetup",
+    "build_providers",
     "evaluate",
     "format_time",
     "format_value",
@@ -32,7 +40,7 @@ __all__ = [
 ]
 
 REDACTED = "*****"
-JUDGE_STATE_KEY = "judgeState"  # measurement metadata holding a judge's test state (analysis.providers.judge)
+JUDGE_STATE_KEY = "judgeState"  # measurement metadata holding a judge's test state (analysis.providers.judge.provider)
 
 
 def format_time(when: dt.datetime) -> str:
@@ -196,9 +204,21 @@ def judged(metric: Mapping[str, Any], result: Any, started: str, metadata: dict[
     )
 
 
+@dataclass(frozen=True)
+class ProviderSetup:
+    """What the AnalysisRun controller hands every provider it builds (only the job provider uses them)."""
+
+    client: Client
+    cache: Cache
+
+
 class ImmediateProvider:
     """Base of providers whose measurement completes in one call: there is never a Running one to
     resume (a resume measures again) or to stop (terminate keeps it)."""
+
+    @classmethod
+    def build(cls, setup: ProviderSetup) -> Self:
+        return cls()
 
     async def measure(self, metric: Mapping[str, Any], context: Context) -> Measurement:
         raise ProviderError(f"{type(self).__name__} does not define measure()")
@@ -211,9 +231,20 @@ class ImmediateProvider:
 
 
 class Provider(Protocol):
-    """One kind of metric provider (``prometheus``, ``web``, ``job``)."""
+    """One kind of metric provider, registered under its key ``kind`` in a metric's ``provider`` block
+    (``prometheus``, ``web``, ``job``, ``judge``) in :mod:`analysis.providers.registry`."""
 
     kind: str
+
+    @classmethod
+    def build(cls, setup: ProviderSetup) -> Provider:
+        """The provider the controller measures with."""
+        ...
+
+    def spec_problems(self, spec: Mapping[str, Any], where: str, metric: Mapping[str, Any] | None) -> list[str]:
+        """What is wrong with the metric's ``provider.<kind>`` block, each problem naming its field under
+        ``where``; pure (template validation calls it through the registry, without building a provider)."""
+        ...
 
     async def measure(self, metric: Mapping[str, Any], context: Context) -> Measurement:
         """Take a measurement of ``metric`` (its ``{{args.x}}`` already substituted).
@@ -229,3 +260,13 @@ class Provider(Protocol):
     async def terminate(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:
         """Stop a Running measurement (the run was decided or terminated)."""
         ...
+
+
+def build_providers(setup: ProviderSetup) -> dict[str, Provider]:
+    """One provider per key of :data:`analysis.providers.registry.PROVIDERS`, for the controller."""
+    providers: dict[str, Provider] = {}
+    for key in registry.PROVIDERS:
+        cls = registry.provider_class(key)
+        assert cls is not None
+        providers[key] = cls.build(setup)
+    return providers

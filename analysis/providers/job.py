@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from analysis.phases import AnalysisPhase
-from analysis.providers.base import Context, Measurement, format_time
+from analysis.providers.base import Context, Measurement, ProviderSetup, format_time
+from analysis.providers.spec_checks import job_problems
 from rollouts.controller.client import JOBS, ApiError, Cache, Client
 
 __all__ = ["JOB_NAME_KEY", "METRIC_LABEL", "POLL_SECONDS", "RUN_LABEL", "RUN_UID_LABEL", "JobProvider", "job_name"]
@@ -43,10 +44,15 @@ def _label(value: str) -> str:
 
 class JobProvider:
     kind = "job"
+    spec_problems = staticmethod(job_problems)
 
     def __init__(self, client: Client, cache: Cache) -> None:
         self.client = client
         self.cache = cache
+
+    @classmethod
+    def build(cls, setup: ProviderSetup) -> JobProvider:
+        return cls(setup.client, setup.cache)
 
     def _body(self, metric: Mapping[str, Any], context: Context, name: str) -> dict[str, Any]:
         spec = (metric.get("provider") or {}).get("job") or {}

@@ -32,6 +32,7 @@ from analysis.providers.base import (
     format_time,
     judged,
 )
+from analysis.providers.spec_checks import prometheus_problems
 from analysis.spec import SpecError, duration_seconds
 
 __all__ = [
@@ -151,6 +152,7 @@ def run_query(
 
 class PrometheusProvider(ImmediateProvider):
     kind = "prometheus"
+    spec_problems = staticmethod(prometheus_problems)
 
     async def measure(self, metric: Mapping[str, Any], context: Context) -> Measurement:
         started = format_time(context.now)

@@ -25,6 +25,7 @@ from analysis.providers.base import (
     format_time,
     judged,
 )
+from analysis.providers.spec_checks import web_problems
 
 __all__ = ["DEFAULT_TIMEOUT", "WebProvider", "json_path"]
 
@@ -51,6 +52,7 @@ def json_path(path: str, document: Any) -> Any:
 
 class WebProvider(ImmediateProvider):
     kind = "web"
+    spec_problems = staticmethod(web_problems)
 
     async def measure(self, metric: Mapping[str, Any], context: Context) -> Measurement:
         started = format_time(context.now)

@@ -7,6 +7,7 @@
   serialises to JSON between measurements.
 """
 
+from analysis.stats.count_config import CountTestConfig
 from analysis.stats.mannwhitney import (
     EffectSizeMeasure,
     MannWhitneyResult,
@@ -17,7 +18,7 @@ from analysis.stats.mannwhitney import (
     mann_whitney,
 )
 from analysis.stats.scoring import ScoredMetric, ScoreResult, ScoreThresholds, ScoreVerdict, score
-from analysis.stats.sequential_counts import CountTest, CountTestConfig
+from analysis.stats.sequential_counts import CountTest
 from analysis.stats.sequential_latency import LatencyTest, LatencyTestConfig
 from analysis.stats.types import (
     Classification,

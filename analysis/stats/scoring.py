@@ -106,6 +106,25 @@ def _group_weights(groups: list[str], configured: Mapping[str, float]) -> dict[s
     return {**given, **dict.fromkeys(rest, share)}
 
 
+def _group_scores(items: list[ScoredMetric], groups: list[str], weights: Mapping[str, float]) -> list[GroupScore]:
+    """Each group's share of passing metrics (of those with data), 0-100; None when none had data."""
+    group_scores: list[GroupScore] = []
+    for g in groups:
+        judged = [m for m in items if m.group == g and m.result.classification is not Classification.NODATA]
+        n_pass = sum(1 for m in judged if m.result.classification is Classification.PASS)
+        s = 100.0 * n_pass / len(judged) if judged else None
+        group_scores.append(GroupScore(g, s, weights[g], n_pass, len(judged)))
+    return group_scores
+
+
+def _weighted_score(scored: list[GroupScore]) -> float:
+    total_w = sum(gs.weight for gs in scored)
+    if total_w <= 0.0:
+        # Only zero-weight groups have data: fall back to equal weights rather than 0/0.
+        return sum(gs.score or 0.0 for gs in scored) / len(scored)
+    return sum((gs.score or 0.0) * gs.weight for gs in scored) / total_w
+
+
 def score(
     metrics: Iterable[ScoredMetric],
     group_weights: Mapping[str, float] | None = None,
@@ -117,27 +136,16 @@ def score(
     failed = tuple(m.name for m in items if m.result.classification not in (Classification.PASS, Classification.NODATA))
     critical = tuple(m.name for m in items if m.result.critical and m.name in failed)
     groups = sorted({m.group for m in items})
-    weights = _group_weights(groups, group_weights or {})
-    group_scores: list[GroupScore] = []
-    for g in groups:
-        judged = [m for m in items if m.group == g and m.result.classification is not Classification.NODATA]
-        n_pass = sum(1 for m in judged if m.result.classification is Classification.PASS)
-        s = 100.0 * n_pass / len(judged) if judged else None
-        group_scores.append(GroupScore(g, s, weights[g], n_pass, len(judged)))
+    group_scores = _group_scores(items, groups, _group_weights(groups, group_weights or {}))
     if critical:
         return ScoreResult(
             0.0, ScoreVerdict.FAIL, f"critical metric failed: {', '.join(critical)}",
             tuple(group_scores), critical, failed,
         )
     scored = [gs for gs in group_scores if gs.score is not None]
-    total_w = sum(gs.weight for gs in scored)
     if not scored:
         return ScoreResult(None, ScoreVerdict.NODATA, "no metric had data", tuple(group_scores), (), failed)
-    if total_w <= 0.0:
-        # Only zero-weight groups have data: fall back to equal weights rather than 0/0.
-        summary = sum(gs.score or 0.0 for gs in scored) / len(scored)
-    else:
-        summary = sum((gs.score or 0.0) * gs.weight for gs in scored) / total_w
+    summary = _weighted_score(scored)
     if summary >= th.pass_:
         verdict = ScoreVerdict.PASS
     elif summary >= th.marginal:

@@ -123,182 +123,22 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
+from analysis.stats.count_config import CountTestConfig
+from analysis.stats.logspace import logsumexp, softplus
+from analysis.stats.negbin_guard import NegBinGuard
 from analysis.stats.types import Decision, InvalidInput, SequentialResult
 
 __all__ = [
     "CountCore",
     "CountTest",
-    "CountTestConfig",
     "CountTestState",
     "validate_counts",
 ]
 
 FloatArray = npt.NDArray[np.float64]
 
-# Prior over alternatives, as multiples of the null boundary, with weights.
-# Concentrated on the regressions that matter for a canary (1.5x-3x), with some
-# mass on gross ones (10x; 5x is caught through 3x and 10x). A 1.25x point was
-# dropped (2026-11-26): within a 60-minute canary at typical traffic it is
-# below what can be told apart, and its weight slowed the 2x case by a minute. Lindon & Malek use a conjugate
-# continuous prior; a discrete one keeps the update O(grid).
-DEFAULT_FAIL_ALTERNATIVES: tuple[tuple[float, float], ...] = (
-    (1.5, 1.0), (2.0, 2.0), (3.0, 1.0), (10.0, 0.5),
-)
-DEFAULT_PASS_ALTERNATIVES: tuple[tuple[float, float], ...] = (
-    (1 / 1.25, 1.0), (1 / 1.5, 2.0), (1 / 2.0, 2.0), (1 / 3.0, 1.0), (1 / 5.0, 1.0),
-)
 
-
-GUARDS = ("negbin", "t")
-
-# Grid of the squared coefficient of variation ``a`` of the per-interval error-rate
-# multiplier (negative binomial NB2: Var = mu + a mu^2). 0 = Poisson; 4 = CV 2,
-# far more clustering than the worst the benchmark simulates (CV 1).
-NB_A_GRID: tuple[float, ...] = (
-    0.0, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0,
-)
-
-
-
-
-# Prior of the confidence sequence's mixture over the grid: uniform. (Half the mass on
-# a = 0 measured 1 minute faster on the 2x benchmark cell: not worth a non-obvious prior.)
-NB_A_LOG_PRIOR: FloatArray = np.full(len(NB_A_GRID), -math.log(len(NB_A_GRID)))
-
-
-def _softplus(x: FloatArray) -> FloatArray:
-    """log(1 + e^x) without overflow."""
-    return np.logaddexp(0.0, x)
-
-
-def _logsumexp(a: FloatArray, axis: int = -1) -> FloatArray:
-    m = np.max(a, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    out: FloatArray = np.log(np.sum(np.exp(a - m), axis=axis)) + np.squeeze(m, axis=axis)
-    return out
-
-
-@dataclass(frozen=True)
-class CountTestConfig:
-    """Settings of the error-rate test.
-
-    ``fail_ratio``: FAIL means "canary rate > fail_ratio x baseline rate" (1.0:
-    any significant increase; Kayenta's allowed increase). ``pass_ratio``:
-    PASS means "canary rate < pass_ratio x baseline rate" (the non-inferiority
-    margin). Both are snapped to the grid in the conservative direction.
-    ``dispersion``: None (default) guards against clustered errors (see ``guard``);
-    1.0 assumes Poisson counts (exact, fastest); a number > 1 tempers the
-    likelihood by that known dispersion.
-    ``guard`` (with ``dispersion=None``): ``"negbin"`` (default) tempers each
-    interval by the dispersion a negative-binomial fit of the baseline's own
-    counts cannot rule out at ``dispersion_level``; ``"t"`` is the scale-invariant
-    sequential t-test (no model for the clustering; slower with few events).
-    ``dispersion_level``: 1 - delta, the coverage at every interval of the
-    bound on the dispersion (false rollbacks <= alpha_fail + delta under NB2).
-    ``effect_scale``: prior sd of the standardised effect in the guard.
-    ``prior_dof``: pseudo degrees of freedom for the dispersion in the interval.
-    """
-
-    alpha_fail: float = 0.01
-    alpha_pass: float = 0.05
-    alpha_ci: float = 0.05
-    fail_ratio: float = 1.0
-    pass_ratio: float = 1.5
-    min_intervals: int = 3
-    min_canary_requests: float = 200.0
-    min_baseline_requests: float = 200.0
-    dispersion: float | None = None
-    guard: str = "negbin"
-    dispersion_level: float = 0.99
-    prior_dof: float = 0.0
-    effect_scale: float = 1.0
-    grid_step: float = math.log(2.0) / 16.0
-    grid_span: float = math.log(1024.0)
-    fail_alternatives: tuple[tuple[float, float], ...] = DEFAULT_FAIL_ALTERNATIVES
-    pass_alternatives: tuple[tuple[float, float], ...] = DEFAULT_PASS_ALTERNATIVES
-
-    def __post_init__(self) -> None:
-        for name in ("alpha_fail", "alpha_pass", "alpha_ci"):
-            v = getattr(self, name)
-            if not (isinstance(v, int | float) and 0.0 < v < 1.0):
-                raise InvalidInput(f"{name} must be in (0, 1), got {v!r}")
-        for name in ("fail_ratio", "pass_ratio"):
-            v = getattr(self, name)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0.0):
-                raise InvalidInput(f"{name} must be a finite ratio > 0, got {v!r}")
-        if self.dispersion is not None and not (math.isfinite(self.dispersion) and self.dispersion >= 1.0):
-            raise InvalidInput(f"dispersion must be >= 1 (or None to estimate), got {self.dispersion!r}")
-        if self.min_intervals < 1 or self.min_canary_requests < 0 or self.min_baseline_requests < 0:
-            raise InvalidInput("minimum evidence settings must be >= 0 (intervals >= 1)")
-        if not (0.0 < self.effect_scale <= 10.0):
-            raise InvalidInput("effect_scale must be in (0, 10]")
-        if self.guard not in GUARDS:
-            raise InvalidInput(f"guard must be one of {', '.join(GUARDS)}, got {self.guard!r}")
-        if not (isinstance(self.dispersion_level, int | float) and 0.5 <= self.dispersion_level < 1.0):
-            raise InvalidInput(f"dispersion_level must be in [0.5, 1), got {self.dispersion_level!r}")
-        if not (self.prior_dof >= 0.0 and math.isfinite(self.prior_dof)):
-            raise InvalidInput("prior_dof must be finite and >= 0")
-        if not (0.0 < self.grid_step <= 0.5 and self.grid_step * 4 <= self.grid_span <= 20.0):
-            raise InvalidInput("grid_step must be in (0, 0.5] and grid_span in [4 steps, 20]")
-        for name in ("fail_alternatives", "pass_alternatives"):
-            alts = getattr(self, name)
-            if not alts or any(not (r > 0 and math.isfinite(r) and w > 0 and math.isfinite(w)) for r, w in alts):
-                raise InvalidInput(f"{name} must be non-empty (ratio > 0, weight > 0) pairs")
-
-    @property
-    def uses_history(self) -> bool:
-        """Whether the baseline's history helps (only the negbin guard's dispersion bound uses it)."""
-        return self.dispersion is None and self.guard == "negbin"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "alphaFail": self.alpha_fail,
-            "alphaPass": self.alpha_pass,
-            "alphaCi": self.alpha_ci,
-            "failRatio": self.fail_ratio,
-            "passRatio": self.pass_ratio,
-            "minIntervals": self.min_intervals,
-            "minCanaryRequests": self.min_canary_requests,
-            "minBaselineRequests": self.min_baseline_requests,
-            "dispersion": self.dispersion,
-            "guard": self.guard,
-            "dispersionLevel": self.dispersion_level,
-            "priorDof": self.prior_dof,
-            "effectScale": self.effect_scale,
-            "gridStep": self.grid_step,
-            "gridSpan": self.grid_span,
-            "failAlternatives": [list(p) for p in self.fail_alternatives],
-            "passAlternatives": [list(p) for p in self.pass_alternatives],
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CountTestConfig:
-        try:
-            return cls(
-                alpha_fail=float(d["alphaFail"]),
-                alpha_pass=float(d["alphaPass"]),
-                alpha_ci=float(d["alphaCi"]),
-                fail_ratio=float(d["failRatio"]),
-                pass_ratio=float(d["passRatio"]),
-                min_intervals=int(d["minIntervals"]),
-                min_canary_requests=float(d["minCanaryRequests"]),
-                min_baseline_requests=float(d["minBaselineRequests"]),
-                dispersion=None if d["dispersion"] is None else float(d["dispersion"]),
-                # States saved before the negative-binomial guard existed ran the t guard.
-                guard=str(d.get("guard", "t")),
-                dispersion_level=float(d.get("dispersionLevel", 0.99)),
-                prior_dof=float(d["priorDof"]),
-                effect_scale=float(d.get("effectScale", 1.0)),
-                grid_step=float(d["gridStep"]),
-                grid_span=float(d["gridSpan"]),
-                fail_alternatives=tuple((float(r), float(w)) for r, w in d["failAlternatives"]),
-                pass_alternatives=tuple((float(r), float(w)) for r, w in d["passAlternatives"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidInput(f"bad count-test config: {exc!r}") from None
-
-
-class CountCore:
+class CountCore(NegBinGuard):
     """The grid arithmetic, vectorised over any leading batch shape.
 
     State arrays: ``loglik`` (..., G) = sum_s log Bin(c_s; k_s, theta_s(rho_g)) -
@@ -366,25 +206,6 @@ class CountCore:
             **(self._nb_zeros(shape) if self.negbin else {}),
         }
 
-    def _nb_zeros(self, shape: tuple[int, ...]) -> dict[str, FloatArray]:
-        h = len(NB_A_GRID)
-        return {
-            # Prequential NB2 log-likelihood of the baseline's counts, per dispersion a.
-            "nb_ll": np.zeros((*shape, h)),
-            "b_sum": np.zeros(shape),
-            "m_sum": np.zeros(shape),
-            # Per a: sum_i (log-likelihood ratio alternative : null boundary)_i / phi_i(a),
-            # one column per mixture alternative, for FAIL and for PASS.
-            "tl_fail": np.zeros((*shape, h, self.fail_off.size)),
-            "tl_pass": np.zeros((*shape, h, self.pass_off.size)),
-            # sum_i B_i (the Poisson part of the score variance), for reports and the interval.
-            "b_var": np.zeros(shape),
-        }
-
-    @property
-    def negbin(self) -> bool:
-        return self.config.dispersion is None and self.config.guard == "negbin"
-
     def update(
         self, st: dict[str, FloatArray], c: FloatArray, k: FloatArray, share: FloatArray, requests: FloatArray
     ) -> None:
@@ -400,140 +221,13 @@ class CountCore:
         kk = np.where(use, k, 0.0)[..., None]
         a = (np.log(s) - np.log1p(-s))[..., None]  # logit of the share
         eta = a + self.lam  # logit theta_g
-        log_t, log_1t = -_softplus(-eta), -_softplus(eta)
-        log_p, log_1p = -_softplus(-a), -_softplus(a)
+        log_t, log_1t = -softplus(-eta), -softplus(eta)
+        log_p, log_1p = -softplus(-a), -softplus(a)
         st["loglik"] += cc * (log_t - log_p) + (kk - cc) * (log_1t - log_1p)
         theta = np.exp(log_t)
         st["pearson"] += (cc - kk * theta) ** 2
         st["binvar"] += kk * theta * (1.0 - theta)
         st["nu"] += use.astype(np.float64)
-
-    def nb_upper_index(self, st: dict[str, FloatArray]) -> npt.NDArray[np.intp]:
-        """Index in `NB_A_GRID` of the upper end of a time-uniform confidence
-        sequence for the dispersion ``a``: ``{a : mix_t / L_t(a) < 1 / delta}`` with
-        ``mix_t`` the uniform-prior mixture likelihood over the grid and ``delta =
-        1 - dispersion_level``. ``mix_t / L_t(a_true)`` is a test martingale under
-        the NB2 model, so by Ville's inequality the true ``a`` stays inside at every
-        interval with probability >= 1 - delta (the mixture confidence sequence of
-        Robbins 1970; Howard, Ramdas, McAuliffe & Sekhon 2021, AoS). No data yet:
-        the largest ``a`` (most cautious)."""
-        ll = st["nb_ll"]
-        # Mixture likelihood over the grid: mix / L(a_true) is a test martingale.
-        mix = _logsumexp(ll + NB_A_LOG_PRIOR)
-        ok = ll >= mix[..., None] + math.log1p(-self.config.dispersion_level) - 1e-12
-        h = ll.shape[-1]
-        out: npt.NDArray[np.intp] = (h - 1 - np.argmax(ok[..., ::-1], axis=-1)).astype(np.intp)
-        return out
-
-    def _update_nb(
-        self, st: dict[str, FloatArray], c: FloatArray, k: FloatArray, share: FloatArray, requests: FloatArray
-    ) -> None:
-        """The negative-binomial guard, one interval.
-
-        1. Tempered evidence: the interval's binomial log-likelihood ratios divided,
-           for every ``a`` of the grid, by ``phi_i(a) = 1 + 2 a B_i``, the variance of
-           the score ``c - k theta`` relative to the binomial one when both versions'
-           counts are NB2 with means ``mu_c = rho0 n p``, ``mu_b = m p`` and the same
-           ``a``: ``Var = B + 2 a B^2``, ``B = mu_c mu_b / (mu_c + mu_b)``. ``p`` is the
-           larger of the baseline's past error rate (both versions' until the
-           baseline has had an event) and this interval's rate less one Poisson sd.
-        2. Then the baseline's count joins its NB2 log-likelihood for every ``a``,
-           with the mean ``m p`` from the past only (prequential), so the dispersion
-           estimate never sees the interval it would judge."""
-        traffic = (share > 0) & (share < 1) & (requests > 0)
-        s_ = np.where(traffic, share, 0.5)
-        n_c = np.where(traffic, s_ * requests, 0.0)
-        n_b = np.where(traffic, (1.0 - s_) * requests, 0.0)
-        b = np.where(traffic, k - c, 0.0)
-        cc = np.where(traffic, c, 0.0)
-        kk = np.where(traffic, k, 0.0)
-        has_past = st["b_sum"] > 0
-        p_past = st["b_sum"] / np.where(st["m_sum"] > 0, st["m_sum"], 1.0)
-        # This interval's rate, one Poisson sd on the low side: a single event in a
-        # quiet interval says little, a burst of hundreds says the rate is up now.
-        p_now = np.maximum(kk - np.sqrt(kk), 0.0) / np.where(requests > 0, requests, 1.0)
-        # Variance scale: the larger of the past pooled rate and this interval's. With
-        # heavy clustering a past rate can be far too low (a quiet stretch), and the
-        # interval that breaks it is exactly the one that must not count in full.
-        p_pool = st["k_sum"] / np.where(st["req_sum"] > 0, st["req_sum"], 1.0)
-        p = np.maximum(np.where(has_past, p_past, p_pool), p_now)
-        a_grid = np.asarray(NB_A_GRID)
-        # Interval log-likelihood ratios at the mixture points, relative to each null boundary.
-        logit = (np.log(s_) - np.log1p(-s_))[..., None]
-
-        def llr(points: npt.NDArray[np.intp], null: int) -> FloatArray:
-            eta = logit + self.lam[points]
-            eta0 = logit + self.lam[null]
-            out: FloatArray = cc[..., None] * (-_softplus(-eta) + _softplus(-eta0)) + (kk - cc)[..., None] * (
-                -_softplus(eta) + _softplus(eta0)
-            )
-            return out
-
-        for key, null, off in (("tl_fail", self.i_fail, self.fail_off), ("tl_pass", self.i_pass, self.pass_off)):
-            rho0 = math.exp(float(self.lam[null]))
-            mu_c, mu_b = rho0 * n_c * p, n_b * p
-            tot = mu_c + mu_b
-            big_b = np.where(tot > 0, mu_c * mu_b / np.where(tot > 0, tot, 1.0), 0.0)
-            phi = 1.0 + 2.0 * a_grid * big_b[..., None]  # (..., H)
-            d = np.where(traffic[..., None], llr(null + off, null), 0.0)  # (..., J)
-            st[key] += d[..., None, :] / phi[..., :, None]
-            if key == "tl_fail":
-                st["b_var"] += big_b
-        self._add_baseline(st, b, n_b, traffic)
-
-    def prime_baseline(self, st: dict[str, FloatArray], errors: FloatArray, requests: FloatArray) -> None:
-        """Add one interval of the baseline's history (before the canary started) to the
-        dispersion bound only: its errors and requests join the NB2 likelihood, no
-        evidence about the canary is touched. The stable version has been running
-        for hours, so its past counts bound the clustering ``a`` long before the
-        canary's own intervals could (NB2's ``a`` does not depend on the traffic
-        level, so history at full traffic speaks for the baseline's share)."""
-        if not self.negbin:
-            return
-        req = np.asarray(requests, dtype=np.float64)
-        err = np.asarray(errors, dtype=np.float64)
-        ok = np.isfinite(req) & np.isfinite(err) & (req > 0)
-        self._add_baseline(st, np.where(ok, err, 0.0), np.where(ok, req, 0.0), ok)
-
-    def _add_baseline(
-        self, st: dict[str, FloatArray], b: FloatArray, n_b: FloatArray, traffic: npt.NDArray[np.bool_]
-    ) -> None:
-        """One interval of the baseline's counts into its prequential NB2 log-likelihood
-        (the mean from the past rate only; log b! dropped: the same for every a)."""
-        has_past = st["b_sum"] > 0
-        p_past = st["b_sum"] / np.where(st["m_sum"] > 0, st["m_sum"], 1.0)
-        a_grid = np.asarray(NB_A_GRID)
-        use = traffic & has_past
-        mu = np.where(use, n_b * p_past, 1.0)[..., None]
-        y = np.where(use, b, 0.0)[..., None]
-        pos = a_grid[1:]
-        r = 1.0 / pos
-        nb = (
-            special.gammaln(y + r) - special.gammaln(r)
-            + r * (np.log(r) - np.log(r + mu)) + y * (np.log(mu) - np.log(r + mu))
-        )
-        pois = y * np.log(mu) - mu
-        ll = np.concatenate([pois, nb], axis=-1)
-        st["nb_ll"] += np.where(use[..., None], ll, 0.0)
-        st["b_sum"] += b
-        st["m_sum"] += n_b
-
-    def nb_temper_index(self, st: dict[str, FloatArray]) -> npt.NDArray[np.intp]:
-        """Index of the ``a`` the evidence is tempered with: one grid step above the
-        upper bound. The tempering matches the score's variance only, and NB2 counts
-        have heavier tails than their variance says: tempering at the bound itself
-        gave 0.6-0.9% false rollbacks at CV 1 once a day of history made the bound
-        tight, one step up 0.1% (benchmark, 2026-11-26)."""
-        out: npt.NDArray[np.intp] = np.minimum(self.nb_upper_index(st) + 1, len(NB_A_GRID) - 1)
-        return out
-
-    def nb_dispersion(self, st: dict[str, FloatArray]) -> FloatArray:
-        """Average score dispersion ``1 + 2 a mean(B)`` at the tempering ``a``
-        (for reports and the confidence sequence)."""
-        a_up = np.asarray(NB_A_GRID)[self.nb_temper_index(st)]
-        nu = np.maximum(st["nu"], 1.0)
-        out: FloatArray = 1.0 + 2.0 * a_up * st["b_var"] / nu
-        return out
 
     def _update_t(
         self, st: dict[str, FloatArray], c: FloatArray, k: FloatArray, share: FloatArray, requests: FloatArray
@@ -644,16 +338,16 @@ class CountCore:
         dp = ll[..., pi_] - ll[..., self.i_pass, None]
         if self.config.dispersion is not None:
             phi = float(self.config.dispersion)
-            return _logsumexp(df / phi + self.fail_logw), _logsumexp(dp / phi + self.pass_logw)
-        lf = _logsumexp(df + self.fail_logw)
-        lp = _logsumexp(dp + self.pass_logw)
+            return logsumexp(df / phi + self.fail_logw), logsumexp(dp / phi + self.pass_logw)
+        lf = logsumexp(df + self.fail_logw)
+        lp = logsumexp(dp + self.pass_logw)
         if self.negbin:
             h = self.nb_temper_index(st)[..., None, None]
             tf = np.take_along_axis(st["tl_fail"], h, axis=-2)[..., 0, :]
             tp = np.take_along_axis(st["tl_pass"], h, axis=-2)[..., 0, :]
             return (
-                np.minimum(lf, _logsumexp(tf + self.fail_logw)),
-                np.minimum(lp, _logsumexp(tp + self.pass_logw)),
+                np.minimum(lf, logsumexp(tf + self.fail_logw)),
+                np.minimum(lp, logsumexp(tp + self.pass_logw)),
             )
         bf = self.log_bf_t(st)
         return np.minimum(lf, bf[..., 0]), np.minimum(lp, bf[..., 1])
@@ -680,7 +374,7 @@ class CountCore:
         alt = centers[:, None] + self.ci_off[None, :]
         dl = loglik[alt] - loglik[centers][:, None]
         comp = self._temper(dl, max(phi, 1.0), dof)
-        le = _logsumexp(comp + self.ci_logw, axis=-1)
+        le = logsumexp(comp + self.ci_logw, axis=-1)
         keep = centers[le < -math.log(self.config.alpha_ci)]
         if keep.size == 0:  # cannot happen for a proper mixture; be safe
             return 0.0, math.inf

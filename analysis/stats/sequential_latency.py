@@ -44,7 +44,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from analysis.stats.sequential_counts import CountCore, CountTestConfig, load_arrays
+from analysis.stats.count_config import CountTestConfig
+from analysis.stats.sequential_counts import CountCore, load_arrays
 from analysis.stats.types import Decision, InvalidInput, SequentialResult
 
 __all__ = [

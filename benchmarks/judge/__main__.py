@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis.stats.count_config import CountTestConfig
 from analysis.stats.mannwhitney import mann_whitney
-from analysis.stats.sequential_counts import CountTestConfig
 from benchmarks.judge.cells import CELLS, Cell
 from benchmarks.judge.judges import (
     Outcome,

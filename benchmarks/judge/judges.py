@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
-from analysis.stats.sequential_counts import CountCore, CountTestConfig
+from analysis.stats.count_config import CountTestConfig
+from analysis.stats.sequential_counts import CountCore
 from analysis.stats.sequential_latency import LatencyTestConfig, exceedance_counts
 
 FloatArray = npt.NDArray[np.float64]

@@ -22,11 +22,17 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from analysis.phases import AnalysisPhase, MetricCounters, is_completed
-from analysis.providers.base import Context, Measurement, Provider, ProviderError, format_time, redact
-from analysis.providers.job import RUN_UID_LABEL, JobProvider
-from analysis.providers.judge import JudgeProvider
-from analysis.providers.prometheus import PrometheusProvider
-from analysis.providers.web import WebProvider
+from analysis.providers.base import (
+    Context,
+    Measurement,
+    Provider,
+    ProviderError,
+    ProviderSetup,
+    build_providers,
+    format_time,
+    redact,
+)
+from analysis.providers.job import RUN_UID_LABEL
 from analysis.runner import (
     Task,
     assess,
@@ -141,14 +147,7 @@ class AnalysisController:
     def __init__(self, client: Client, cache: Cache, providers: Mapping[str, Provider] | None = None) -> None:
         self.client = client
         self.cache = cache
-        self.providers: dict[str, Provider] = dict(
-            providers or {
-                "prometheus": PrometheusProvider(),
-                "web": WebProvider(),
-                "job": JobProvider(client, cache),
-                "judge": JudgeProvider(),
-            }
-        )
+        self.providers: dict[str, Provider] = dict(providers or build_providers(ProviderSetup(client, cache)))
         self.queue: Queue | None = None
         # The HTTP libraries log request URLs (httpx at INFO, urllib3 at DEBUG); a URL may carry a
         # secret argument, so they only speak about warnings.

@@ -19,8 +19,8 @@ import pytest
 from analysis.phases import AnalysisPhase as P
 from analysis.phases import MetricCounters
 from analysis.providers.base import Context, Measurement
-from analysis.providers.judge import STATE_KEY, TESTS, JudgeProvider, decode_state
-from analysis.providers.judge_verdicts import SavedState
+from analysis.providers.judge.provider import STATE_KEY, TESTS, JudgeProvider, decode_state
+from analysis.providers.judge.verdicts import SavedState
 from analysis.runner import assess, metric_specs, prepare_status, record_measurement
 from analysis.spec import validate_metrics
 
@@ -636,8 +636,8 @@ def test_garbage_never_reaches_the_user_as_a_numpy_or_scipy_exception() -> None:
     import warnings
 
     from analysis.providers.base import ProviderError
-    from analysis.providers.judge_spec import mann_whitney_settings
-    from analysis.providers.judge_verdicts import mann_whitney_verdict, sequential_step
+    from analysis.providers.judge.spec import mann_whitney_settings
+    from analysis.providers.judge.verdicts import mann_whitney_verdict, sequential_step
     from analysis.stats import InvalidInput
 
     rng = random.Random(7)
@@ -716,7 +716,7 @@ def test_prometheus_answers_to_counters() -> None:
     import math
 
     from analysis.providers.base import ProviderError
-    from analysis.providers.judge_answers import by_le, increases, range_values, series_totals
+    from analysis.providers.judge.answers import by_le, increases, range_values, series_totals
 
     vector = [{"metric": {"__name__": "x", "pod": "a"}, "value": [1, "3"]},
               {"metric": {"pod": "b"}, "value": [1, "NaN"]}]
@@ -748,7 +748,7 @@ def test_prometheus_answers_to_counters() -> None:
 
 
 def test_count_guard_settings_reach_the_test() -> None:
-    from analysis.providers.judge_spec import count_config
+    from analysis.providers.judge.spec import count_config
 
     assert count_config({}).guard == "negbin"
     config = count_config({"guard": "t", "dispersionLevel": 0.95})
@@ -824,7 +824,7 @@ def test_a_bad_history_window_is_reported_by_validation(fake: str, value: Any) -
 
 def test_range_increases_difference_each_series_and_count_resets() -> None:
     from analysis.providers.base import ProviderError
-    from analysis.providers.judge_answers import range_increases
+    from analysis.providers.judge.answers import range_increases
 
     result = [
         {"metric": {"pod": "a"}, "values": [[20, "15"], [10, "10"], [30, "3"], [40, "NaN"], [50, "8"]]},

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from analysis.conditions import compile_condition
+from analysis.expr.condition import compile_condition
 from analysis.phases import (
     DEFAULT_CONSECUTIVE_ERROR_LIMIT,
     AnalysisPhase,

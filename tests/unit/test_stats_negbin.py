@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.stats.sequential_counts import NB_A_GRID, CountCore, CountTest, CountTestConfig
+from analysis.stats.count_config import CountTestConfig
+from analysis.stats.negbin_guard import NB_A_GRID
+from analysis.stats.sequential_counts import CountCore, CountTest
 from analysis.stats.types import Decision, InvalidInput
 
 

@@ -9,7 +9,8 @@ import warnings
 import numpy as np
 import pytest
 
-from analysis.stats.sequential_counts import CountCore, CountTest, CountTestConfig, validate_counts
+from analysis.stats.count_config import CountTestConfig
+from analysis.stats.sequential_counts import CountCore, CountTest, validate_counts
 from analysis.stats.sequential_latency import (
     LatencyCore,
     LatencyTest,

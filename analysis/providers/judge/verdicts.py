@@ -5,7 +5,7 @@ Saved state (measurement metadata ``judgeState``: zlib-compressed JSON, base64):
 
     {"test": "sequential", "totals": {"canary.errors": {series: value}, ...}, "state": {...} | null}
 
-``totals`` are the counters' last values per series (see :mod:`analysis.providers.judge_answers`),
+``totals`` are the counters' last values per series (see :mod:`analysis.providers.judge.answers`),
 ``state`` the statistical test's own state (None until the second reading: the first one only
 remembers the counters).
 """
@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from analysis.providers.base import format_value
-from analysis.providers.judge_answers import by_le, increases
-from analysis.providers.judge_spec import (
+from analysis.providers.judge.answers import by_le, increases
+from analysis.providers.judge.spec import (
     SEQUENTIAL,
     SEQUENTIAL_LATENCY,
     MannWhitneySettings,

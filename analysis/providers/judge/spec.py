@@ -290,21 +290,43 @@ def mann_whitney_settings(spec: Mapping[str, Any], metric_name: str = "metric") 
     if factor is not None:
         kwargs["outlier_factor"] = factor
     kwargs["must_have_data"] = _boolean(spec, "mustHaveData", False)
-    effect = spec.get("effectSize")
-    if effect is not None:
-        if not isinstance(effect, Mapping):
-            raise JudgeSpecError(f"effectSize: expected an object, got {effect!r}")
-        unknown = sorted(set(effect) - set(_EFFECT_FIELDS))
-        if unknown:
-            raise JudgeSpecError(f"effectSize.{unknown[0]}: unknown field (known: {', '.join(_EFFECT_FIELDS)})")
-        measure = _enum_value(effect, "measure", tuple(m.value for m in EffectSizeMeasure), "effectSize.")
-        if measure is not None:
-            kwargs["effect_measure"] = EffectSizeMeasure(measure)
-        for key, name in (("allowedIncrease", "allowed_increase"), ("allowedDecrease", "allowed_decrease")):
-            value = _positive(effect, key, "effectSize.")
-            if value is not None:
-                kwargs[name] = value
+    kwargs.update(_effect_size_kwargs(spec.get("effectSize")))
     min_points = _integer(spec, "minPoints", 2)
+    window = _range_window(spec)
+    step = window.get("step")
+    metric: MetricConfig = _config(MetricConfig, **kwargs)
+    return MannWhitneySettings(
+        metric=metric,
+        min_points=10 if min_points is None else min_points,
+        fail_early=_boolean(spec, "failEarly", True),
+        range_start=None if window.get("start") is None else str(window["start"]),
+        range_end=str(window.get("end") or "now()"),
+        step=None if step is None else str(step),
+    )
+
+
+def _effect_size_kwargs(effect: Any) -> dict[str, Any]:
+    """``effectSize`` as MetricConfig's arguments; JudgeSpecError names the bad field."""
+    kwargs: dict[str, Any] = {}
+    if effect is None:
+        return kwargs
+    if not isinstance(effect, Mapping):
+        raise JudgeSpecError(f"effectSize: expected an object, got {effect!r}")
+    unknown = sorted(set(effect) - set(_EFFECT_FIELDS))
+    if unknown:
+        raise JudgeSpecError(f"effectSize.{unknown[0]}: unknown field (known: {', '.join(_EFFECT_FIELDS)})")
+    measure = _enum_value(effect, "measure", tuple(m.value for m in EffectSizeMeasure), "effectSize.")
+    if measure is not None:
+        kwargs["effect_measure"] = EffectSizeMeasure(measure)
+    for key, name in (("allowedIncrease", "allowed_increase"), ("allowedDecrease", "allowed_decrease")):
+        value = _positive(effect, key, "effectSize.")
+        if value is not None:
+            kwargs[name] = value
+    return kwargs
+
+
+def _range_window(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``rangeQuery`` (start, end, step), checked; JudgeSpecError names the bad field."""
     window = spec.get("rangeQuery") or {}
     if not isinstance(window, Mapping):
         raise JudgeSpecError(f"rangeQuery: expected an object with start, end, step, got {window!r}")
@@ -319,15 +341,7 @@ def mann_whitney_settings(spec: Mapping[str, Any], metric_name: str = "metric") 
             raise JudgeSpecError(str(exc)) from None
         if not seconds:
             raise JudgeSpecError(f"rangeQuery.step: must be longer than 0, got {step!r}")
-    metric: MetricConfig = _config(MetricConfig, **kwargs)
-    return MannWhitneySettings(
-        metric=metric,
-        min_points=10 if min_points is None else min_points,
-        fail_early=_boolean(spec, "failEarly", True),
-        range_start=None if window.get("start") is None else str(window["start"]),
-        range_end=str(window.get("end") or "now()"),
-        step=None if step is None else str(step),
-    )
+    return window
 
 
 def _has_placeholder(value: Any) -> bool:
@@ -388,6 +402,15 @@ def spec_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any]
     test = test_name(spec)
     if test not in TESTS:
         return [f'{where}.test: "{test}" is not a judge test (supported: {", ".join(TESTS)})']
+    return [
+        *_unknown_fields(spec, where, test),
+        *_query_problems(spec, where, test),
+        *_timeout_problems(spec, where),
+        *_settings_problems(spec, where, test, metric),
+    ]
+
+
+def _unknown_fields(spec: Mapping[str, Any], where: str, test: str) -> list[str]:
     problems: list[str] = []
     for key in sorted(set(spec) - set(_FIELDS[test])):
         problems.append(f"{where}.{key}: unknown field for test {test} (known: {', '.join(_FIELDS[test])})")
@@ -398,6 +421,11 @@ def spec_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any]
         known = [what for s, what in _QUERIES[test] if s == side]
         for key in sorted(set(spec.get(side) or {}) - set(known)):
             problems.append(f"{where}.{side}.{key}: unknown query for test {test} (known: {', '.join(known)})")
+    return problems
+
+
+def _query_problems(spec: Mapping[str, Any], where: str, test: str) -> list[str]:
+    problems: list[str] = []
     for side, what in _QUERIES[test]:
         block = spec.get(side)
         query = block.get(what) if isinstance(block, Mapping) else None
@@ -408,31 +436,42 @@ def spec_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any]
                 f"{where}.{side}.{what}: give the counter itself, not {found.group(1)}(): "
                 "the judge takes each series' increase between measurements"
             )
+    return problems
+
+
+def _timeout_problems(spec: Mapping[str, Any], where: str) -> list[str]:
     if spec.get("timeout") is not None and not _has_placeholder(spec.get("timeout")):
         try:
             _positive(spec, "timeout")
         except JudgeSpecError as exc:
-            problems.append(f"{where}.{exc}")
+            return [f"{where}.{exc}"]
+    return []
+
+
+def _settings_problems(spec: Mapping[str, Any], where: str, test: str, metric: Mapping[str, Any] | None) -> list[str]:
+    """The test's settings (unless templated), and whether the metric's count lets the test decide."""
     settings = {k: v for k, v in spec.items() if k not in _CONNECTION}
-    if not _has_placeholder(settings):
-        try:
-            if test in (SEQUENTIAL, SEQUENTIAL_LATENCY):
-                config = count_config(spec) if test == SEQUENTIAL else latency_config(spec).counts
-                if test == SEQUENTIAL:
-                    baseline_history_seconds(spec)
-                count = _count_problem(metric or {}, config) if metric is not None else None
-                if count is not None:
-                    problems.append(f"{where.rsplit('.provider', 1)[0]}.{count}")
-            else:
-                mw = mann_whitney_settings(spec)
-                window = _window_problem(spec, metric or {}, mw)
-                if window is not None:
-                    problems.append(f"{where}.{window}")
-                if metric is not None and not mw.fail_early and _unbounded(metric):
-                    problems.append(
-                        f"{where}.failEarly: false needs a count: without one there is no final measurement, "
-                        "so the judge would never decide"
-                    )
-        except JudgeSpecError as exc:
-            problems.append(f"{where}.{exc}")
+    if _has_placeholder(settings):
+        return []
+    problems: list[str] = []
+    try:
+        if test in (SEQUENTIAL, SEQUENTIAL_LATENCY):
+            config = count_config(spec) if test == SEQUENTIAL else latency_config(spec).counts
+            if test == SEQUENTIAL:
+                baseline_history_seconds(spec)
+            count = _count_problem(metric or {}, config) if metric is not None else None
+            if count is not None:
+                problems.append(f"{where.rsplit('.provider', 1)[0]}.{count}")
+        else:
+            mw = mann_whitney_settings(spec)
+            window = _window_problem(spec, metric or {}, mw)
+            if window is not None:
+                problems.append(f"{where}.{window}")
+            if metric is not None and not mw.fail_early and _unbounded(metric):
+                problems.append(
+                    f"{where}.failEarly: false needs a count: without one there is no final measurement, "
+                    "so the judge would never decide"
+                )
+    except JudgeSpecError as exc:
+        problems.append(f"{where}.{exc}")
     return problems

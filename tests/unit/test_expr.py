@@ -1,4 +1,4 @@
-"""The successCondition / failureCondition evaluator (analysis/conditions.py)."""
+"""The successCondition / failureCondition evaluator (analysis/expr/)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,9 @@ from typing import Any
 
 import pytest
 
-from analysis.conditions import (
-    MAX_SOURCE_LENGTH,
-    ConditionEvalError,
-    ConditionSyntaxError,
-    check_syntax,
-    compile_condition,
-    evaluate_condition,
-    evaluate_expression,
-)
+from analysis.expr.condition import check_syntax, compile_condition, evaluate_condition, evaluate_expression
+from analysis.expr.errors import ConditionEvalError, ConditionSyntaxError
+from analysis.expr.parser import MAX_SOURCE_LENGTH
 
 
 def value(source: str, result: Any = None, **env: Any) -> Any:
@@ -556,9 +550,9 @@ def test_regex_length_is_limited() -> None:
 
 
 def test_expensive_evaluation_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
-    import analysis.conditions as conditions
+    import analysis.expr.interpreter as interpreter
 
-    monkeypatch.setattr(conditions, "MAX_STEPS", 10_000)  # the real cap works the same, only slower
+    monkeypatch.setattr(interpreter, "MAX_STEPS", 10_000)  # the real cap works the same, only slower
     data = list(range(50))
     with pytest.raises(ConditionEvalError, match="evaluation stopped"):
         compile_condition("all(result, all(result, all(result, # >= 0)))").evaluate({"result": data})

@@ -1,7 +1,7 @@
 """The ``judge`` provider: canary against baseline with the statistical tests of :mod:`analysis.stats`
 (issue 7), fed from Prometheus at every measurement.
 
-Spec (``provider.judge``; fields and tests in :mod:`analysis.providers.judge_spec`)::
+Spec (``provider.judge``; fields and tests in :mod:`analysis.providers.judge.spec`)::
 
     judge:
       test: sequential            # or sequential-latency, mann-whitney
@@ -48,8 +48,8 @@ from analysis.providers.base import (
     authenticate,
     format_time,
 )
-from analysis.providers.judge_answers import range_increases, range_values, series_totals
-from analysis.providers.judge_spec import (
+from analysis.providers.judge.answers import range_increases, range_values, series_totals
+from analysis.providers.judge.spec import (
     MANN_WHITNEY,
     SEQUENTIAL,
     TESTS,
@@ -58,10 +58,10 @@ from analysis.providers.judge_spec import (
     count_config,
     mann_whitney_settings,
     queries,
-    spec_problems,
     test_name,
 )
-from analysis.providers.judge_verdicts import (
+from analysis.providers.judge.spec import spec_problems as judge_spec_problems
+from analysis.providers.judge.verdicts import (
     SavedState,
     Verdict,
     decode_state,
@@ -74,7 +74,7 @@ from analysis.providers.prometheus import ADDRESS_ENV, DEFAULT_TIMEOUT, Answer, 
 from analysis.spec import SpecError, duration_seconds
 from analysis.stats import Decision, InvalidInput
 
-__all__ = ["STATE_KEY", "TESTS", "JudgeProvider", "decode_state", "spec_problems"]
+__all__ = ["STATE_KEY", "TESTS", "JudgeProvider", "decode_state"]
 
 STATE_KEY: Final = JUDGE_STATE_KEY
 DEFAULT_STEP: Final = "1m"
@@ -147,6 +147,7 @@ class _Prometheus:
 
 class JudgeProvider(ImmediateProvider):
     kind = "judge"
+    spec_problems = staticmethod(judge_spec_problems)
 
     async def measure(self, metric: Mapping[str, Any], context: Context) -> Measurement:
         started = format_time(context.now)

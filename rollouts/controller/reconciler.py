@@ -36,7 +36,8 @@ from rollouts.controller.client import (
 )
 from rollouts.model.conditions import FAILED_RS_CREATE_MESSAGE, FAILED_RS_CREATE_REASON, PROGRESSING
 from rollouts.strategy import bluegreen, canary
-from rollouts.strategy.canary import (
+from rollouts.strategy.plan import (
+    Action,
     CreateAnalysisRun,
     CreateReplicaSet,
     DeleteAnalysisRun,
@@ -228,7 +229,7 @@ class Reconciler:
             await asyncio.gather(*(self._event(current, e) for e in plan.events))
         return Outcome(plan.requeue_after, writes)
 
-    async def _do(self, rollout: dict[str, Any], action: canary.Action) -> dict[str, Any]:
+    async def _do(self, rollout: dict[str, Any], action: Action) -> dict[str, Any]:
         meta = rollout["metadata"]
         ns = meta.get("namespace", "")
         if isinstance(action, PatchService):
@@ -314,9 +315,7 @@ class Reconciler:
         message = f"{ref.describe()}: {action.write.op} refused by the API server ({exc.status}): {exc.message}"
         await self._event(rollout, EventSpec("Warning", TRAFFIC_ROUTING_ERROR_REASON, message))
 
-    async def _write_failed(
-        self, rollout: dict[str, Any], action: canary.Action, exc: ApiError, writes: int
-    ) -> Outcome:
+    async def _write_failed(self, rollout: dict[str, Any], action: Action, exc: ApiError, writes: int) -> Outcome:
         """A write was refused: look again (409/404), or record why a ReplicaSet cannot be created."""
         meta = rollout["metadata"]
         ns, name = meta.get("namespace", ""), meta["name"]

@@ -33,16 +33,8 @@ from rollouts.model.hashing import pod_template_hash, template_digest
 from rollouts.model.labelselector import format_label_selector
 from rollouts.model.spec import HASH_LABEL, BlueGreenSpec, PodMetadata, validate_rollout
 from rollouts.strategy import analysis as ca
-from rollouts.strategy.canary import (
-    Observed,
-    PatchPod,
-    PatchReplicaSet,
-    PatchService,
-    Plan,
-    PodView,
-    _meta_patch,
-    _Planner,
-)
+from rollouts.strategy.canary import _Planner
+from rollouts.strategy.plan import Observed, PatchPod, PatchReplicaSet, PatchService, Plan, PodView, merge_patch
 from rollouts.strategy.replicasets import (
     MANAGED_BY,
     SCALE_DOWN_DEADLINE,
@@ -557,7 +549,7 @@ class _BlueGreenPlanner(_Planner):
             meta = pod.get("metadata") or {}
             current = {k: meta[k] for k in ("labels", "annotations") if meta.get(k)}
             wanted = apply_ephemeral_metadata(current, existing, desired)
-            patch = _meta_patch(current, wanted)
+            patch = merge_patch(current, wanted)
             if patch:
                 self.plan.actions.append(PatchPod(str(meta.get("name", "")), {"metadata": patch}))
 

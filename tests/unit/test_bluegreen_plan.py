@@ -13,7 +13,7 @@ from test_canary_world import World, rollout
 from rollouts.model import conditions as cs
 from rollouts.model.spec import HASH_LABEL, RolloutSpec, validate_rollout
 from rollouts.strategy import bluegreen
-from rollouts.strategy.canary import CreateReplicaSet, PatchPod, PatchService, Plan
+from rollouts.strategy.plan import CreateReplicaSet, PatchPod, PatchService, Plan
 from rollouts.strategy.replicasets import EPHEMERAL_METADATA, SCALE_DOWN_DEADLINE, format_time, parse_time
 
 ACTIVE, PREVIEW = "web-active", "web-preview"

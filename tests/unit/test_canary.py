@@ -6,13 +6,8 @@ import pytest
 from test_canary_world import World, rollout
 
 from rollouts.model.spec import RolloutSpec
-from rollouts.strategy.canary import (
-    CreateReplicaSet,
-    PatchReplicaSet,
-    PatchService,
-    approximate_weighted_counts,
-    basic_canary_counts,
-)
+from rollouts.strategy.canary import approximate_weighted_counts, basic_canary_counts
+from rollouts.strategy.plan import CreateReplicaSet, PatchReplicaSet, PatchService
 from rollouts.strategy.replicasets import REVISION, SCALE_DOWN_DEADLINE, ReplicaSetView
 
 STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "30s"}}, {"setWeight": 80}]
@@ -122,7 +117,7 @@ def test_first_deploy_goes_straight_to_full_size() -> None:
 
 
 def PatchRolloutMetadata_type() -> type:
-    from rollouts.strategy.canary import PatchRolloutMetadata
+    from rollouts.strategy.plan import PatchRolloutMetadata
 
     return PatchRolloutMetadata
 
@@ -407,7 +402,8 @@ def test_workload_ref_scales_the_deployment_down_progressively() -> None:
 
 
 def test_restart_deletes_pods_in_batches() -> None:
-    from rollouts.strategy.canary import DeletePod, Observed, plan
+    from rollouts.strategy.canary import plan
+    from rollouts.strategy.plan import DeletePod, Observed
 
     world = deployed(maxUnavailable=1, maxSurge=0)
     rs = next(iter(world.rss.values()))

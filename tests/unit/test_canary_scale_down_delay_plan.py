@@ -8,7 +8,7 @@ from typing import Any
 from test_canary_world import World, rollout
 
 from rollouts.model.spec import HASH_LABEL
-from rollouts.strategy.canary import CreateReplicaSet, PatchReplicaSet
+from rollouts.strategy.plan import CreateReplicaSet, PatchReplicaSet
 from rollouts.strategy.replicasets import SCALE_DOWN_DEADLINE, format_time
 
 STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 80}]

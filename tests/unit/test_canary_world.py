@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rollouts.strategy import canary
-from rollouts.strategy.canary import (
+from rollouts.strategy.plan import (
     CreateAnalysisRun,
     CreateReplicaSet,
     DeleteAnalysisRun,

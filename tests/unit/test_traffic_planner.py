@@ -12,7 +12,7 @@ import pytest
 from traffic_world import RoutedWorld, routed_rollout, stable_ingress
 
 from rollouts.model.spec import RolloutSpec, validate_rollout
-from rollouts.strategy.canary import Plan, WriteRoutingObject
+from rollouts.strategy.plan import Plan, WriteRoutingObject
 
 SMI = {"smi": {"rootService": "web"}}
 NGINX = {"nginx": {"stableIngress": "web"}}

@@ -6,8 +6,8 @@ import pytest
 from test_canary_world import World, rollout
 
 from rollouts.model.spec import RolloutSpec
-from rollouts.strategy.canary import approximate_weighted_counts, basic_canary_counts
 from rollouts.strategy.plan import CreateReplicaSet, PatchReplicaSet, PatchService
+from rollouts.strategy.replicas import approximate_weighted_counts, basic_canary_counts
 from rollouts.strategy.replicasets import REVISION, SCALE_DOWN_DEADLINE, ReplicaSetView
 
 STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "30s"}}, {"setWeight": 80}]

@@ -45,6 +45,17 @@ from rollouts.strategy.replicasets import (
     new_replicaset_manifest,
     parse_time,
 )
+from rollouts.strategy.restart import restart_pods
+from rollouts.strategy.revisions import (
+    create_new_rs,
+    replicaset_metadata,
+    revision_history,
+    sync_revision,
+    template_or_steps_changed,
+)
+from rollouts.strategy.scaling import scale
+from rollouts.strategy.services import services_managed_elsewhere
+from rollouts.strategy.workloadref import resolve_template
 
 PRE_PROMOTION = "prePromotionAnalysis"
 POST_PROMOTION = "postPromotionAnalysis"
@@ -203,7 +214,7 @@ class _BlueGreenPlanner(_Planner):
     def run(self) -> Plan:
         ro = self.ro
         bg = ro.blue_green
-        template, selector, workload_error = self._resolve_template()
+        template, selector, workload_error = resolve_template(self)
         names = [n for n in (bg.active_service, bg.preview_service) if n] if bg is not None else []
         services_present = {n: True for n in names if n in self.obs.services}
         errors = validate_rollout(ro, template, services_present, workload_error)
@@ -236,21 +247,21 @@ class _BlueGreenPlanner(_Planner):
         if new_rs is not None and new_rs.annotations.get(TEMPLATE_DIGEST, self.digest) != self.digest:
             return self._collision()
         if new_rs is None:
-            return self._create_new_rs(live)
+            return create_new_rs(self, live)
         self.new_rs: ReplicaSetView | None = new_rs
-        self._sync_revision(live)
+        sync_revision(self, live)
         self.others = [rs for rs in live if rs.name != new_rs.name]
         self.kept, self.active_others, self.delay = {}, self.others, None
         self.checkpoint = bool((self.old.get("blueGreen") or {}).get(CHECKPOINT)) and not self._new_is_active()
 
-        if self._template_or_steps_changed():
+        if template_or_steps_changed(self):
             self._preview_service()
             return self._reset_for_new_version()
         if cs.rollout_completed(self.old) and self.aborted():
             self.remove_abort = True  # "Removing abort condition from fully promoted rollout"
-        if self._restart_pods():
+        if restart_pods(self):
             return self._persist(self._base_status())
-        self._revision_history()
+        revision_history(self)
         self._preview_service()
         self._reconcile_analysis()
         if cs.PAUSE_BLUE_GREEN not in self.add_pause and self.add_pause:
@@ -267,7 +278,7 @@ class _BlueGreenPlanner(_Planner):
     # ------------------------------------------------------------------ validation and creation
 
     def _owned_service_errors(self, bg: BlueGreenSpec) -> list[str]:
-        return self._services_managed_elsewhere(
+        return services_managed_elsewhere(self,
             "spec.strategy.blueGreen", (("activeService", bg.active_service), ("previewService", bg.preview_service))
         )
 
@@ -442,11 +453,11 @@ class _BlueGreenPlanner(_Planner):
         active = self._active_rs()
         if active is not None and active.name != new_rs.name:
             self._clear_deadline(active)
-            self._scale(active, ro.replicas)
+            scale(self, active, ro.replicas)
         stable = self.stable_rs
         if self.aborted() and stable is not None and stable.name != new_rs.name and stable is not active:
             self._clear_deadline(stable)
-            self._scale(stable, ro.replicas)
+            scale(self, stable, ro.replicas)
         self._scale_new()
 
     def _scale_new(self) -> None:
@@ -477,7 +488,7 @@ class _BlueGreenPlanner(_Planner):
                 desired = 0
         else:
             self._clear_deadline(new_rs)
-        self._scale(new_rs, desired)
+        scale(self, new_rs, desired)
 
     def _scale_down_old(self) -> None:
         """Argo's ``scaleDownOldReplicaSetsForBlueGreen``: the ReplicaSet the active Service left gets a
@@ -514,7 +525,7 @@ class _BlueGreenPlanner(_Planner):
                 if within_limit and deadline > self.now:
                     self.plan.requeue(deadline - self.now)
                     continue
-            self._scale(rs, 0)
+            scale(self, rs, 0)
 
     def _history_candidates(self) -> list[ReplicaSetView]:
         keep = {self.old.get("stableRS") or "", self.active_hash, self.preview_hash}
@@ -538,7 +549,7 @@ class _BlueGreenPlanner(_Planner):
             if desired is None and existing is None:
                 continue
             self._pod_metadata(rs, existing, desired)
-            self._replicaset_metadata(rs, existing, desired)
+            replicaset_metadata(self, rs, existing, desired)
 
     def _pod_metadata(self, rs: ReplicaSetView, existing: PodMetadata | None, desired: PodMetadata | None) -> None:
         """Argo's ``SyncReplicaSetEphemeralPodMetadata``: the running pods take the role's metadata too

@@ -1,0 +1,48 @@
+"""``spec.restartAt``: delete the pods created before it, as many at a time as maxUnavailable allows."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rollouts.strategy.plan import DeletePod, PodView
+from rollouts.strategy.replicasets import parse_time, total_replicas
+
+if TYPE_CHECKING:
+    from rollouts.strategy.canary import _Planner
+
+
+def restart_pods(p: _Planner) -> bool:
+    """Delete pods older than spec.restartAt, as many at a time as maxUnavailable allows.
+    True when pods were deleted in this pass."""
+    ro = p.ro
+    restart_at = parse_time(ro.restart_at)
+    if restart_at is None or ro.restart_at == p.old.get("restartedAt"):
+        return False
+    if p.now < restart_at:
+        p.plan.requeue(restart_at - p.now)
+        return False
+    if p.obs.pods is None:
+        return False
+    uids = {rs.uid for rs in p.all_rss}
+    pods = [PodView.parse(p) for p in p.obs.pods]
+    pods = [p for p in pods if p.owner_uid in uids]
+    total = total_replicas(p.all_rss)
+    available = sum(1 for p in pods if p.ready and not p.deleting)
+    concurrent = max(ro.max_unavailable(), 1)
+    can_restart = available - (max(ro.replicas, total) - concurrent)
+    needs = 0
+    restarted = 0
+    for pod in sorted(pods, key=lambda p: (p.created, p.name)):
+        if pod.created >= restart_at:
+            continue
+        needs += 1
+        if can_restart <= 0 or pod.deleting:
+            continue
+        p.plan.actions.append(DeletePod(pod.name))
+        can_restart -= 1
+        restarted += 1
+    if needs - restarted != 0:
+        p.plan.requeue(1.0)
+    else:
+        p.restarted_at = ro.restart_at
+    return restarted > 0

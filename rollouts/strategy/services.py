@@ -1,0 +1,92 @@
+"""The Services a Rollout names: who manages them, what they select (after this pass's patches), and
+pointing the canary's stable and canary Services at their ReplicaSets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from rollouts.model import conditions as cs
+from rollouts.model.spec import HASH_LABEL
+from rollouts.strategy.plan import PatchService
+from rollouts.strategy.replicasets import MANAGED_BY, ReplicaSetView
+
+if TYPE_CHECKING:
+    from rollouts.strategy.canary import _Planner
+
+
+def services_managed_elsewhere(p: _Planner, path: str, fields: Sequence[tuple[str, str]]) -> list[str]:
+    """An error for each named Service (field under `path`, name) another Rollout manages."""
+    errors = []
+    for key, name in fields:
+        svc = p.obs.services.get(name) if name else None
+        if svc is None:
+            continue
+        owner = ((svc.get("metadata") or {}).get("annotations") or {}).get(MANAGED_BY)
+        if owner and owner != p.ro.name:
+            errors.append(
+                f'{path}.{key}: Invalid value: "{name}": Service "{name}" is managed by another '
+                f'Rollout ("{owner}"); give each Rollout its own Service'
+            )
+    return errors
+
+
+def reconcile_canary_services(p: _Planner) -> None:
+    canary = p.ro.canary
+    assert canary is not None
+    ensure_service(p, canary.stable_service, p.stable_rs)
+    if p.aborted():
+        ensure_service(p, canary.canary_service, p.stable_rs)
+    else:
+        ensure_service(p, canary.canary_service, p.new_rs)
+
+
+def ensure_service(p: _Planner, name: str, rs: ReplicaSetView | None) -> None:
+    if not name or rs is None:
+        return
+    svc = p.obs.services.get(name)
+    if svc is None:
+        return
+    selector = (svc.get("spec") or {}).get("selector") or {}
+    current = selector.get(HASH_LABEL)
+    if current == rs.pod_hash:
+        return
+    annotations = (svc.get("metadata") or {}).get("annotations") or {}
+    fully_available = rs.replicas != 0 and rs.available != 0 and rs.replicas <= rs.available
+    if MANAGED_BY not in annotations and not fully_available:
+        return
+    if rs.available == 0:
+        return
+    p.plan.actions.append(
+        PatchService(
+            name,
+            {
+                "metadata": {"annotations": {MANAGED_BY: p.ro.name}},
+                "spec": {"selector": {HASH_LABEL: rs.pod_hash}},
+            },
+        )
+    )
+    p.event(
+        cs.SWITCH_SERVICE_REASON,
+        f"Switched selector for service '{name}' from '{current or ''}' to '{rs.pod_hash}'",
+    )
+
+
+def stable_service_selects(p: _Planner, pod_hash: str) -> bool:
+    """Does the stable Service select ``pod_hash`` (now, or after this pass's Service patches)? True
+    without a stable Service (Istio subset-level routing: the router moves the subsets itself)."""
+    canary = p.ro.canary
+    assert canary is not None
+    if not canary.stable_service:
+        return True
+    return service_selector_hash(p, canary.stable_service) == pod_hash
+
+
+def service_selector_hash(p: _Planner, name: str) -> str | None:
+    """The pod hash Service ``name`` selects after this pass's Service patches (None: none)."""
+    selected = ((p.obs.services.get(name) or {}).get("spec") or {}).get("selector") or {}
+    current = selected.get(HASH_LABEL)
+    for action in p.plan.actions:
+        if isinstance(action, PatchService) and action.name == name:
+            current = ((action.patch.get("spec") or {}).get("selector") or {}).get(HASH_LABEL, current)
+    return str(current) if current is not None else None

@@ -1,10 +1,11 @@
 """The blue/green strategy as a pure function: what is observed -> what to do next.
 
-``plan(observed)`` has the same shape as :func:`rollouts.strategy.canary.plan` and reuses its planner for
-everything the strategies share (validation, ReplicaSet creation and revisions, collisions,
-restartAt, pause and abort bookkeeping, conditions, the progress deadline, the status write); this
-module only decides what is blue/green's own, after Argo Rollouts' ``rollout/bluegreen.go``,
-``rollout/service.go`` and the blue/green parts of ``rollout/analysis.go``:
+``plan(observed)`` has the same shape as :func:`rollouts.strategy.canary.plan` and builds on the shared
+:class:`~rollouts.strategy.base.Planner` for everything the strategies share (validation, ReplicaSet
+creation and revisions, collisions, restartAt, pause and abort bookkeeping, conditions, the progress
+deadline, the status write); this module only decides what is blue/green's own, after Argo
+Rollouts' ``rollout/bluegreen.go``, ``rollout/service.go`` and the blue/green parts of
+``rollout/analysis.go``:
 
 - the preview Service selects the new ReplicaSet as soon as it exists; the active Service moves to it
   only once it is fully available and the promotion is allowed (auto-promotion, ``autoPromotionSeconds``,
@@ -24,21 +25,19 @@ Every write is ordered so that stopping between any two leaves the active Servic
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from rollouts.model import conditions as cs
-from rollouts.model.hashing import pod_template_hash, template_digest
 from rollouts.model.labelselector import format_label_selector
-from rollouts.model.spec import HASH_LABEL, BlueGreenSpec, PodMetadata, validate_rollout
+from rollouts.model.spec import HASH_LABEL, BlueGreenSpec, PodMetadata
 from rollouts.strategy import analysis as ca
-from rollouts.strategy.canary import _Planner
+from rollouts.strategy.base import Planner
 from rollouts.strategy.plan import Observed, PatchPod, PatchReplicaSet, PatchService, Plan, PodView, merge_patch
 from rollouts.strategy.replicasets import (
     MANAGED_BY,
     SCALE_DOWN_DEADLINE,
-    TEMPLATE_DIGEST,
     ReplicaSetView,
     apply_ephemeral_metadata,
     format_time,
@@ -46,16 +45,8 @@ from rollouts.strategy.replicasets import (
     parse_time,
 )
 from rollouts.strategy.restart import restart_pods
-from rollouts.strategy.revisions import (
-    create_new_rs,
-    replicaset_metadata,
-    revision_history,
-    sync_revision,
-    template_or_steps_changed,
-)
+from rollouts.strategy.revisions import replicaset_metadata, revision_history, template_or_steps_changed
 from rollouts.strategy.scaling import scale
-from rollouts.strategy.services import services_managed_elsewhere
-from rollouts.strategy.workloadref import resolve_template
 
 PRE_PROMOTION = "prePromotionAnalysis"
 POST_PROMOTION = "postPromotionAnalysis"
@@ -204,7 +195,15 @@ class _PromotionAnalysis(ca._Analysis):
 # --------------------------------------------------------------------------- the planner
 
 
-class _BlueGreenPlanner(_Planner):
+class BlueGreenPlanner(Planner):
+    bg: BlueGreenSpec
+    active_svc: Mapping[str, Any] | None
+    preview_svc: Mapping[str, Any] | None
+    active_hash: str  # the hash the active Service selects (updated when this pass switches it)
+    preview_hash: str
+    observed_active_hash: str  # ... as observed at the start of the pass
+    checkpoint: bool
+
     def __init__(self, obs: Observed) -> None:
         super().__init__(obs)
         self.promotion: _PromotionAnalysis | None = None
@@ -212,46 +211,12 @@ class _BlueGreenPlanner(_Planner):
     # ------------------------------------------------------------------ entry point
 
     def run(self) -> Plan:
-        ro = self.ro
-        bg = ro.blue_green
-        template, selector, workload_error = resolve_template(self)
-        names = [n for n in (bg.active_service, bg.preview_service) if n] if bg is not None else []
-        services_present = {n: True for n in names if n in self.obs.services}
-        errors = validate_rollout(ro, template, services_present, workload_error)
-        if bg is not None:
-            errors.extend(self._owned_service_errors(bg))
-        if bg is not None and not errors:
-            errors.extend(ca.template_errors(ro, self.obs.rollout, self.templates))
-        if errors:
-            return self._invalid(errors)
-        assert template is not None and selector is not None and bg is not None
-        self.bg: BlueGreenSpec = bg
-        self.template, self.selector = template, selector
-
-        collision = self.old.get("collisionCount")
-        self.pod_hash = pod_template_hash(template, int(collision) if collision is not None else None)
-        self.digest = template_digest(template)
-        self.step_hash = ""
-        live = [rs for rs in (ReplicaSetView.parse(r) for r in self.obs.replicasets) if not rs.deleting]
-        self.all_rss = live
-        self.active_svc = self.obs.services.get(bg.active_service)
-        self.preview_svc = self.obs.services.get(bg.preview_service) if bg.preview_service else None
-        self.active_hash = service_hash(self.active_svc)  # updated when this pass switches it
-        self.preview_hash = service_hash(self.preview_svc)
-        self.observed_active_hash = self.active_hash
-        stable_hash = self.old.get("stableRS") or ""
-        self.stable_rs: ReplicaSetView | None = next(
-            (rs for rs in live if stable_hash and rs.pod_hash == stable_hash), None
-        )
-        new_rs = next((rs for rs in live if rs.pod_hash == self.pod_hash), None)
-        if new_rs is not None and new_rs.annotations.get(TEMPLATE_DIGEST, self.digest) != self.digest:
-            return self._collision()
-        if new_rs is None:
-            return create_new_rs(self, live)
-        self.new_rs: ReplicaSetView | None = new_rs
-        sync_revision(self, live)
-        self.others = [rs for rs in live if rs.name != new_rs.name]
-        self.kept, self.active_others, self.delay = {}, self.others, None
+        done = self.start()
+        if done is not None:
+            return done
+        new_rs = self.new_rs
+        assert new_rs is not None
+        self.others = [rs for rs in self.all_rss if rs.name != new_rs.name]
         self.checkpoint = bool((self.old.get("blueGreen") or {}).get(CHECKPOINT)) and not self._new_is_active()
 
         if template_or_steps_changed(self):
@@ -260,7 +225,7 @@ class _BlueGreenPlanner(_Planner):
         if cs.rollout_completed(self.old) and self.aborted():
             self.remove_abort = True  # "Removing abort condition from fully promoted rollout"
         if restart_pods(self):
-            return self._persist(self._base_status())
+            return self.persist(self.base_status())
         revision_history(self)
         self._preview_service()
         self._reconcile_analysis()
@@ -275,14 +240,26 @@ class _BlueGreenPlanner(_Planner):
         self._ephemeral_metadata()
         return self._sync_status()
 
-    # ------------------------------------------------------------------ validation and creation
+    # ------------------------------------------------------------------ hooks
 
-    def _owned_service_errors(self, bg: BlueGreenSpec) -> list[str]:
-        return services_managed_elsewhere(self,
-            "spec.strategy.blueGreen", (("activeService", bg.active_service), ("previewService", bg.preview_service))
-        )
+    def strategy_services(self) -> tuple[str, Sequence[tuple[str, str]]] | None:
+        bg = self.ro.blue_green
+        if bg is None:
+            return None
+        return "spec.strategy.blueGreen", (("activeService", bg.active_service), ("previewService", bg.preview_service))
 
-    def _new_rs_manifest(self, revision: int, stable_exists: bool) -> dict[str, Any]:
+    def prepare(self) -> None:
+        """The Services, before the new ReplicaSet is created: the first version takes the active role."""
+        bg = self.ro.blue_green
+        assert bg is not None
+        self.bg = bg
+        self.active_svc = self.obs.services.get(bg.active_service)
+        self.preview_svc = self.obs.services.get(bg.preview_service) if bg.preview_service else None
+        self.active_hash = service_hash(self.active_svc)  # updated when this pass switches it
+        self.preview_hash = service_hash(self.preview_svc)
+        self.observed_active_hash = self.active_hash
+
+    def new_rs_manifest(self, revision: int, stable_exists: bool) -> dict[str, Any]:
         bg = self.bg
         # the first version takes the active role at once; later ones start as the preview
         ephemeral = bg.preview_metadata if self.active_hash or stable_exists else bg.active_metadata
@@ -301,7 +278,7 @@ class _BlueGreenPlanner(_Planner):
 
     def _halted(self) -> bool:
         """Argo's ``haltProgress``: a manual pause or an inconclusive analysis stops the Services."""
-        return self.ro.paused or self._pause_condition(ca.PAUSE_INCONCLUSIVE) is not None
+        return self.ro.paused or self.pause_condition(ca.PAUSE_INCONCLUSIVE) is not None
 
     def _active_rs(self) -> ReplicaSetView | None:
         return next((rs for rs in self.all_rss if self.active_hash and rs.pod_hash == self.active_hash), None)
@@ -354,7 +331,7 @@ class _BlueGreenPlanner(_Planner):
         (the pause condition is gone, ``controllerPause`` is still set)."""
         if not self.bg.needs_controller_pause():
             return True
-        cond = self._pause_condition(cs.PAUSE_BLUE_GREEN)
+        cond = self.pause_condition(cs.PAUSE_BLUE_GREEN)
         if cond is None:
             return bool(self.old.get("controllerPause")) and not self.old.get("pauseConditions")
         seconds = self.bg.auto_promotion_seconds
@@ -414,7 +391,7 @@ class _BlueGreenPlanner(_Planner):
         """Argo's ``reconcileBlueGreenPause``."""
         if self.aborted() or not self._ready_for_pause() or self._halted():
             return
-        present = self._pause_condition(cs.PAUSE_BLUE_GREEN) is not None
+        present = self.pause_condition(cs.PAUSE_BLUE_GREEN) is not None
         if self._fast_tracked() or self.checkpoint or not self.bg.needs_controller_pause():
             if present:
                 self.remove_pause.append(cs.PAUSE_BLUE_GREEN)
@@ -426,7 +403,7 @@ class _BlueGreenPlanner(_Planner):
             if self._completed_pause():
                 self.remove_pause.append(cs.PAUSE_BLUE_GREEN)
             elif seconds > 0:
-                cond = self._pause_condition(cs.PAUSE_BLUE_GREEN) or {}
+                cond = self.pause_condition(cs.PAUSE_BLUE_GREEN) or {}
                 started = parse_time(cond.get("startTime")) or self.now
                 self.plan.requeue(started + seconds - self.now)
         elif not self.old.get("controllerPause"):
@@ -435,9 +412,6 @@ class _BlueGreenPlanner(_Planner):
                 self.plan.requeue(seconds)
 
     # ------------------------------------------------------------------ replica counts
-
-    def _delaying_abort_scale_down(self) -> bool:
-        return False  # the blue/green abort delay is handled in _scale_new
 
     def _clear_deadline(self, rs: ReplicaSetView) -> None:
         if SCALE_DOWN_DEADLINE in rs.annotations:
@@ -495,7 +469,7 @@ class _BlueGreenPlanner(_Planner):
         scale-down deadline and keeps its pods until then (newest first, at most
         ``scaleDownDelayRevisionLimit``); every other old ReplicaSet is scaled down at once. The
         ReplicaSet the active Service selects, and on abort the stable one, are never touched."""
-        if self._pause_condition(ca.PAUSE_INCONCLUSIVE) is not None:
+        if self.pause_condition(ca.PAUSE_INCONCLUSIVE) is not None:
             return
         bg = self.bg
         delay = bg.scale_down_delay()
@@ -527,7 +501,7 @@ class _BlueGreenPlanner(_Planner):
                     continue
             scale(self, rs, 0)
 
-    def _history_candidates(self) -> list[ReplicaSetView]:
+    def history_candidates(self) -> list[ReplicaSetView]:
         keep = {self.old.get("stableRS") or "", self.active_hash, self.preview_hash}
         return [rs for rs in self.others if rs.pod_hash not in keep]
 
@@ -567,7 +541,7 @@ class _BlueGreenPlanner(_Planner):
     # ------------------------------------------------------------------ analysis
 
     def _reconcile_analysis(self) -> None:
-        inp = self._analysis_input(None)
+        inp = self.analysis_input(None)
         stable = self.old.get("stableRS") or ""
         state = PromotionState(
             aborted=self.aborted(),
@@ -578,18 +552,18 @@ class _BlueGreenPlanner(_Planner):
         )
         self.promotion = _PromotionAnalysis(inp)
         outcome = self.promotion.reconcile(state)
-        self._apply_analysis_outcome(outcome)
+        self.apply_analysis_outcome(outcome)
         if outcome.abort_message is not None and not self.aborted():
             self.add_abort = True
             self.abort_message = outcome.abort_message
 
     # ------------------------------------------------------------------ status
 
-    def _weights(self, new: dict[str, Any]) -> None:
+    def weights(self, new: dict[str, Any]) -> None:
         new.pop("canary", None)
 
-    def _base_status(self) -> dict[str, Any]:
-        new = super()._base_status()
+    def base_status(self) -> dict[str, Any]:
+        new = super().base_status()
         for key in ("canary", "currentStepHash", "currentStepIndex"):
             new.pop(key, None)
         selectors: dict[str, Any] = {}
@@ -616,7 +590,7 @@ class _BlueGreenPlanner(_Planner):
     def _reset_for_new_version(self) -> Plan:
         """A new pod template: start over (pause, abort and analysis forgotten). Going back to a version
         that is still within its scale-down delay is promoted at once, as with ``promote --full``."""
-        new = self._base_status()
+        new = self.base_status()
         self.clear_pause = True
         self.remove_abort = True
         self.restarted_at = self.ro.restart_at
@@ -627,7 +601,7 @@ class _BlueGreenPlanner(_Planner):
         new["promoteFull"] = within_delay and not self._new_is_active()
         if not new["blueGreen"]:
             new.pop("blueGreen")
-        return self._persist(new)
+        return self.persist(new)
 
     def _should_full_promote(self) -> str:
         """Argo's ``shouldFullPromote`` for blue/green."""
@@ -643,7 +617,7 @@ class _BlueGreenPlanner(_Planner):
 
     def _sync_status(self) -> Plan:
         """Argo's ``syncRolloutStatusBlueGreen``."""
-        new = self._base_status()
+        new = self.base_status()
         if self.old.get("promoteFull"):
             self.clear_pause = True
             self.remove_abort = True
@@ -664,7 +638,7 @@ class _BlueGreenPlanner(_Planner):
             selectors[CHECKPOINT] = True
         if not selectors:
             new.pop("blueGreen")
-        return self._persist(new)
+        return self.persist(new)
 
     def _promotion_approved(self) -> bool:
         """``scaleUpPreviewCheckPoint``: set once the preview stack passed its pre-promotion analysis and
@@ -678,7 +652,7 @@ class _BlueGreenPlanner(_Planner):
 
 def plan(observed: Observed) -> Plan:
     """The next moves for one Rollout (blue/green strategy)."""
-    return _BlueGreenPlanner(observed).run()
+    return BlueGreenPlanner(observed).run()
 
 
 def referenced_services(rollout: Mapping[str, Any]) -> list[str]:

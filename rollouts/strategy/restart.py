@@ -8,25 +8,25 @@ from rollouts.strategy.plan import DeletePod, PodView
 from rollouts.strategy.replicasets import parse_time, total_replicas
 
 if TYPE_CHECKING:
-    from rollouts.strategy.canary import _Planner
+    from rollouts.strategy.base import Planner
 
 
-def restart_pods(p: _Planner) -> bool:
+def restart_pods(planner: Planner) -> bool:
     """Delete pods older than spec.restartAt, as many at a time as maxUnavailable allows.
     True when pods were deleted in this pass."""
-    ro = p.ro
+    ro = planner.ro
     restart_at = parse_time(ro.restart_at)
-    if restart_at is None or ro.restart_at == p.old.get("restartedAt"):
+    if restart_at is None or ro.restart_at == planner.old.get("restartedAt"):
         return False
-    if p.now < restart_at:
-        p.plan.requeue(restart_at - p.now)
+    if planner.now < restart_at:
+        planner.plan.requeue(restart_at - planner.now)
         return False
-    if p.obs.pods is None:
+    if planner.obs.pods is None:
         return False
-    uids = {rs.uid for rs in p.all_rss}
-    pods = [PodView.parse(p) for p in p.obs.pods]
+    uids = {rs.uid for rs in planner.all_rss}
+    pods = [PodView.parse(p) for p in planner.obs.pods]
     pods = [p for p in pods if p.owner_uid in uids]
-    total = total_replicas(p.all_rss)
+    total = total_replicas(planner.all_rss)
     available = sum(1 for p in pods if p.ready and not p.deleting)
     concurrent = max(ro.max_unavailable(), 1)
     can_restart = available - (max(ro.replicas, total) - concurrent)
@@ -38,11 +38,11 @@ def restart_pods(p: _Planner) -> bool:
         needs += 1
         if can_restart <= 0 or pod.deleting:
             continue
-        p.plan.actions.append(DeletePod(pod.name))
+        planner.plan.actions.append(DeletePod(pod.name))
         can_restart -= 1
         restarted += 1
     if needs - restarted != 0:
-        p.plan.requeue(1.0)
+        planner.plan.requeue(1.0)
     else:
-        p.restarted_at = ro.restart_at
+        planner.restarted_at = ro.restart_at
     return restarted > 0

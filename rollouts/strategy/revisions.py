@@ -27,56 +27,56 @@ from rollouts.strategy.replicasets import (
 )
 
 if TYPE_CHECKING:
-    from rollouts.strategy.canary import _Planner
+    from rollouts.strategy.base import Planner
 
 
-def create_new_rs(p: _Planner, live: list[ReplicaSetView]) -> Plan:
-    ro = p.ro
+def create_new_rs(planner: Planner, live: list[ReplicaSetView]) -> Plan:
+    ro = planner.ro
     revision = max_revision(live) + 1
-    stable_hash = p.old.get("stableRS") or ""
-    stable_exists = any(rs.pod_hash == stable_hash for rs in live) and stable_hash != p.pod_hash
-    manifest = p._new_rs_manifest(revision, stable_exists)
+    stable_hash = planner.old.get("stableRS") or ""
+    stable_exists = any(rs.pod_hash == stable_hash for rs in live) and stable_hash != planner.pod_hash
+    manifest = planner.new_rs_manifest(revision, stable_exists)
     name = manifest["metadata"]["name"]
-    p.plan.actions.append(CreateReplicaSet(manifest))
-    p.event(cs.NEW_RS_REASON, cs.NEW_RS_DETAILED_MESSAGE.format(name, revision))
+    planner.plan.actions.append(CreateReplicaSet(manifest))
+    planner.event(cs.NEW_RS_REASON, cs.NEW_RS_DETAILED_MESSAGE.format(name, revision))
     if ro.annotations.get(REVISION) != str(revision):
-        p.plan.actions.append(PatchRolloutMetadata({REVISION: str(revision)}))
-        p.event(cs.ROLLOUT_UPDATED_REASON, cs.ROLLOUT_UPDATED_MESSAGE.format(revision))
-    new = cs.status_copy(p.old)
+        planner.plan.actions.append(PatchRolloutMetadata({REVISION: str(revision)}))
+        planner.event(cs.ROLLOUT_UPDATED_REASON, cs.ROLLOUT_UPDATED_MESSAGE.format(revision))
+    new = cs.status_copy(planner.old)
     cs.replace_condition(
-        new, cs.new_condition(cs.PROGRESSING, "True", cs.NEW_RS_REASON, cs.NEW_RS_MESSAGE.format(name), p.stamp)
+        new, cs.new_condition(cs.PROGRESSING, "True", cs.NEW_RS_REASON, cs.NEW_RS_MESSAGE.format(name), planner.stamp)
     )
-    p.plan.status = new
-    p.plan.requeue(0)
-    return p.plan
+    planner.plan.status = new
+    planner.plan.requeue(0)
+    return planner.plan
 
 
-def sync_revision(p: _Planner, live: list[ReplicaSetView]) -> None:
-    assert p.new_rs is not None
-    rs = p.new_rs
+def sync_revision(planner: Planner, live: list[ReplicaSetView]) -> None:
+    assert planner.new_rs is not None
+    rs = planner.new_rs
     older = [r for r in live if r.name != rs.name]
     wanted = max(max_revision(older) + 1, rs.revision)
     patch: dict[str, Any] = {}
     if rs.revision < wanted or rs.revision == 0:
         patch.setdefault("metadata", {}).setdefault("annotations", {})[REVISION] = str(wanted)
-    if rs.min_ready_seconds != p.ro.min_ready_seconds:
-        patch["spec"] = {"minReadySeconds": p.ro.min_ready_seconds}
+    if rs.min_ready_seconds != planner.ro.min_ready_seconds:
+        patch["spec"] = {"minReadySeconds": planner.ro.min_ready_seconds}
     if patch:
-        p.plan.actions.append(PatchReplicaSet(rs.name, patch, "revision"))
-        p.new_rs = ReplicaSetView(**{**rs.__dict__, "revision": wanted})
-    if p.ro.annotations.get(REVISION) != str(wanted):
-        p.plan.actions.append(PatchRolloutMetadata({REVISION: str(wanted)}))
-        p.event(cs.ROLLOUT_UPDATED_REASON, cs.ROLLOUT_UPDATED_MESSAGE.format(wanted))
+        planner.plan.actions.append(PatchReplicaSet(rs.name, patch, "revision"))
+        planner.new_rs = ReplicaSetView(**{**rs.__dict__, "revision": wanted})
+    if planner.ro.annotations.get(REVISION) != str(wanted):
+        planner.plan.actions.append(PatchRolloutMetadata({REVISION: str(wanted)}))
+        planner.event(cs.ROLLOUT_UPDATED_REASON, cs.ROLLOUT_UPDATED_MESSAGE.format(wanted))
 
 
-def template_or_steps_changed(p: _Planner) -> bool:
-    old_pod = p.old.get("currentPodHash") or ""
-    old_steps = p.old.get("currentStepHash") or ""
-    return bool(old_pod and old_pod != p.pod_hash) or bool(old_steps and old_steps != p.step_hash)
+def template_or_steps_changed(planner: Planner) -> bool:
+    old_pod = planner.old.get("currentPodHash") or ""
+    old_steps = planner.old.get("currentStepHash") or ""
+    return bool(old_pod and old_pod != planner.pod_hash) or bool(old_steps and old_steps != planner.step_hash)
 
 
 def replicaset_metadata(
-    p: _Planner, rs: ReplicaSetView, existing: PodMetadata | None, desired: PodMetadata | None
+    planner: Planner, rs: ReplicaSetView, existing: PodMetadata | None, desired: PodMetadata | None
 ) -> None:
     """Patch `rs`'s pod template from its `existing` ephemeral metadata to `desired` (if they differ)."""
     meta = apply_ephemeral_metadata(rs.template_metadata, existing, desired)
@@ -87,13 +87,13 @@ def replicaset_metadata(
     template_patch = merge_patch(rs.template_metadata, meta)
     if template_patch:
         patch["spec"] = {"template": {"metadata": template_patch}}
-    p.plan.actions.append(PatchReplicaSet(rs.name, patch, "ephemeral metadata"))
+    planner.plan.actions.append(PatchReplicaSet(rs.name, patch, "ephemeral metadata"))
 
 
-def revision_history(p: _Planner) -> None:
-    cleanable = by_creation(p._history_candidates())
-    excess = len(cleanable) - p.ro.revision_history_limit
+def revision_history(planner: Planner) -> None:
+    cleanable = by_creation(planner.history_candidates())
+    excess = len(cleanable) - planner.ro.revision_history_limit
     for rs in cleanable[: max(excess, 0)]:
         if rs.status_replicas != 0 or rs.replicas != 0 or rs.generation > rs.observed_generation:
             continue
-        p.plan.actions.append(DeleteReplicaSet(rs.name, rs.uid))
+        planner.plan.actions.append(DeleteReplicaSet(rs.name, rs.uid))

@@ -29,23 +29,24 @@ from rollouts.strategy.traffic import (
 )
 
 if TYPE_CHECKING:
-    from rollouts.strategy.canary import _Planner
+    from rollouts.strategy.base import Planner
+    from rollouts.strategy.canary import CanaryPlanner
 
 
-def desired_counts(p: _Planner) -> tuple[int, int]:
+def desired_counts(planner: CanaryPlanner) -> tuple[int, int]:
     """The (new, stable) replica counts the current step asks for, before surge limits."""
-    ro = p.ro
-    old = p.old
+    ro = planner.ro
+    old = planner.old
     stable_hash = old.get("stableRS") or ""
     if old.get("promoteFull") or not stable_hash or old.get("currentPodHash") == stable_hash:
         return ro.replicas, 0
-    replicas, weight = canary_scale(p)
+    replicas, weight = canary_scale(planner)
     if replicas is not None:
         new = min(replicas, ro.replicas)
         stable = ro.replicas - new
     else:
         if weight is None:
-            weight = set_weight(p)
+            weight = set_weight(planner)
         new, stable = approximate_weighted_counts(ro.replicas, weight, 100, ro.max_surge())
     minimum = min(ro.canary.min_pods_per_replica_set or 0, ro.replicas) if ro.canary else 0
     if minimum:
@@ -54,207 +55,207 @@ def desired_counts(p: _Planner) -> tuple[int, int]:
     return new, stable
 
 
-def counts(p: _Planner) -> tuple[int, int]:
-    if p.traffic is not None:
-        return routed_counts(p)
-    if holding_stable(p):
-        assert p.stable_rs is not None
+def counts(planner: CanaryPlanner) -> tuple[int, int]:
+    if planner.traffic is not None:
+        return routed_counts(planner)
+    if holding_stable(planner):
+        assert planner.stable_rs is not None
         new_count, _ = basic_canary_counts(
-            p.ro.replicas,
-            p.ro.replicas,
+            planner.ro.replicas,
+            planner.ro.replicas,
             0,
-            p.ro.max_surge(),
-            p.ro.max_unavailable(),
-            p.new_rs,
+            planner.ro.max_surge(),
+            planner.ro.max_unavailable(),
+            planner.new_rs,
             None,
-            p.active_others,
+            planner.active_others,
         )
-        return new_count, p.stable_rs.replicas
-    desired_new, desired_stable = desired_counts(p)
+        return new_count, planner.stable_rs.replicas
+    desired_new, desired_stable = desired_counts(planner)
     return basic_canary_counts(
-        p.ro.replicas,
+        planner.ro.replicas,
         desired_new,
         desired_stable,
-        p.ro.max_surge(),
-        p.ro.max_unavailable(),
-        p.new_rs,
-        p.stable_rs,
-        p.active_others,
+        planner.ro.max_surge(),
+        planner.ro.max_unavailable(),
+        planner.new_rs,
+        planner.stable_rs,
+        planner.active_others,
     )
 
 
-def holding_stable(p: _Planner) -> bool:
+def holding_stable(planner: CanaryPlanner) -> bool:
     """With a scale-down delay, the stable ReplicaSet keeps its pods while the canary goes to full
     size (all steps done, or a full promotion): as with a traffic router, the ReplicaSet that is
     about to become the previous stable is not drained before the switch, so it can be kept for
     the delay afterwards. Its pods are outside maxSurge, as Argo's traffic-routed stable is."""
-    if p.delay is None or p.aborted() or p.new_rs is None or p.stable_rs is None:
+    if planner.delay is None or planner.aborted() or planner.new_rs is None or planner.stable_rs is None:
         return False
-    if p.stable_rs.name == p.new_rs.name:
+    if planner.stable_rs.name == planner.new_rs.name:
         return False
-    step, _ = current_step(p.ro, p.old)
-    return bool(p.old.get("promoteFull")) or step is None
+    step, _ = current_step(planner.ro, planner.old)
+    return bool(planner.old.get("promoteFull")) or step is None
 
 
-def kept_for_scale_down_delay(p: _Planner) -> dict[str, float]:
+def kept_for_scale_down_delay(planner: CanaryPlanner) -> dict[str, float]:
     """Argo's ``scaleDownDelayHelper`` (rollout/replicaset.go) for the old ReplicaSets, newest
     revision first: once the rollout is fully promoted, an old ReplicaSet with pods and no
     deadline gets one (now + delay); one with a deadline keeps its pods until it passes. At
     most ``scaleDownDelayRevisionLimit`` of them are kept; the rest (and an intermediate
     ReplicaSet of an unfinished update, which has no deadline) are scaled down at once.
     Returns name -> deadline of those to keep now."""
-    if p.delay is None:
+    if planner.delay is None:
         return {}
-    limit = p.ro.scale_down_delay_revision_limit()
-    promoted = cs.rollout_completed(p.old)
+    limit = planner.ro.scale_down_delay_revision_limit()
+    promoted = cs.rollout_completed(planner.old)
     kept: dict[str, float] = {}
     annotated = 0
-    for rs in sorted(p.others, key=lambda r: (r.revision, r.created, r.name), reverse=True):
+    for rs in sorted(planner.others, key=lambda r: (r.revision, r.created, r.name), reverse=True):
         if rs.replicas <= 0:
             continue
         if not rs.annotations.get(SCALE_DOWN_DEADLINE):
             if promoted and (limit is None or annotated < limit):
                 annotated += 1
                 # the annotation has whole seconds: keep the deadline we will write
-                kept[rs.name] = parse_time(format_time(p.now + p.delay)) or p.now + p.delay
+                kept[rs.name] = parse_time(format_time(planner.now + planner.delay)) or planner.now + planner.delay
             continue
         annotated += 1
         if limit is not None and annotated > limit:
             continue  # "At ScaleDownDelayRevisionLimit and scaling down the rest"
         deadline = rs.scale_down_deadline()
-        if deadline is not None and deadline > p.now:
+        if deadline is not None and deadline > planner.now:
             kept[rs.name] = deadline
     return kept
 
 
-def keep_delayed(p: _Planner) -> None:
+def keep_delayed(planner: CanaryPlanner) -> None:
     """Write the deadline on the old ReplicaSets that have none yet, and look again at the first deadline."""
-    for rs in p.others:
-        deadline = p.kept.get(rs.name)
+    for rs in planner.others:
+        deadline = planner.kept.get(rs.name)
         if deadline is None:
             continue
         if not rs.annotations.get(SCALE_DOWN_DEADLINE):
-            p.plan.actions.append(
+            planner.plan.actions.append(
                 PatchReplicaSet(
                     rs.name,
                     {"metadata": {"annotations": {SCALE_DOWN_DEADLINE: format_time(deadline)}}},
                     "scale-down delay",
                 )
             )
-        p.plan.requeue(deadline - p.now)
+        planner.plan.requeue(deadline - planner.now)
 
 
-def scale(p: _Planner, rs: ReplicaSetView, replicas: int) -> bool:
+def scale(planner: Planner, rs: ReplicaSetView, replicas: int) -> bool:
     if rs.replicas == replicas:
         return False
     direction = "up" if replicas > rs.replicas else "down"
     patch: dict[str, Any] = {"spec": {"replicas": replicas}}
-    if replicas == 0 and SCALE_DOWN_DEADLINE in rs.annotations and not p._delaying_abort_scale_down():
+    if replicas == 0 and SCALE_DOWN_DEADLINE in rs.annotations and not planner.delaying_abort_scale_down():
         patch["metadata"] = {"annotations": {SCALE_DOWN_DEADLINE: None}}
-    p.plan.actions.append(PatchReplicaSet(rs.name, patch, f"scale {direction}"))
-    p.event(
+    planner.plan.actions.append(PatchReplicaSet(rs.name, patch, f"scale {direction}"))
+    planner.event(
         cs.SCALING_REPLICASET_REASON,
         cs.SCALING_REPLICASET_MESSAGE.format(direction, rs.name, rs.revision, rs.replicas, replicas),
     )
     return True
 
 
-def reconcile_replicasets(p: _Planner) -> bool:
+def reconcile_replicasets(planner: CanaryPlanner) -> bool:
     """Argo's ``reconcileCanaryReplicaSets``: one scaling move per pass (stable, then new, then old).
     True when something was scaled. Nothing moves while the rollout is paused by the user or by an
     inconclusive analysis (Argo's ``haltProgress``)."""
-    if p.ro.paused or p._pause_condition(ca.PAUSE_INCONCLUSIVE) is not None:
+    if planner.ro.paused or planner.pause_condition(ca.PAUSE_INCONCLUSIVE) is not None:
         return False
-    new_rs, stable_rs = p.new_rs, p.stable_rs
+    new_rs, stable_rs = planner.new_rs, planner.stable_rs
     assert new_rs is not None
-    keep_delayed(p)
-    delaying = p._delaying_abort_scale_down()
+    keep_delayed(planner)
+    delaying = planner.delaying_abort_scale_down()
     clear = [] if delaying else [new_rs]
     if stable_rs is not None and stable_rs.name != new_rs.name:
         clear.append(stable_rs)
     for rs in clear:
         if SCALE_DOWN_DEADLINE not in rs.annotations:
             continue
-        p.plan.actions.append(
+        planner.plan.actions.append(
             PatchReplicaSet(rs.name, {"metadata": {"annotations": {SCALE_DOWN_DEADLINE: None}}}, "clear deadline")
         )
-    new_count, stable_count = counts(p)
+    new_count, stable_count = counts(planner)
     if delaying:
-        stable_count = p.ro.replicas
-    if stable_rs is not None and stable_rs.name != new_rs.name and scale(p, stable_rs, stable_count):
+        stable_count = planner.ro.replicas
+    if stable_rs is not None and stable_rs.name != new_rs.name and scale(planner, stable_rs, stable_count):
         return True
     if delaying:
-        delay = p.ro.abort_scale_down_delay()
+        delay = planner.ro.abort_scale_down_delay()
         assert delay is not None and stable_rs is not None
         deadline = new_rs.scale_down_deadline()
         if deadline is None:
-            if stable_rs.available >= p.ro.replicas and traffic_off_canary(p):
-                p.plan.actions.append(
+            if stable_rs.available >= planner.ro.replicas and traffic_off_canary(planner):
+                planner.plan.actions.append(
                     PatchReplicaSet(
                         new_rs.name,
-                        {"metadata": {"annotations": {SCALE_DOWN_DEADLINE: format_time(p.now + delay)}}},
+                        {"metadata": {"annotations": {SCALE_DOWN_DEADLINE: format_time(planner.now + delay)}}},
                         "abort scale-down delay",
                     )
                 )
-                p.plan.requeue(delay)
+                planner.plan.requeue(delay)
             return False
-        if deadline > p.now:
-            p.plan.requeue(deadline - p.now)
+        if deadline > planner.now:
+            planner.plan.requeue(deadline - planner.now)
             return False
         new_count = 0
-    new_count = max(new_count, canary_carry(p))
-    if scale(p, new_rs, new_count):
+    new_count = max(new_count, canary_carry(planner))
+    if scale(planner, new_rs, new_count):
         return True
-    return scale_down_others(p)
+    return scale_down_others(planner)
 
 
-def scale_down_others(p: _Planner) -> bool:
+def scale_down_others(planner: CanaryPlanner) -> bool:
     """Argo's ``scaleDownOldReplicaSetsForCanary`` (basic canary): unhealthy replicas first, then
     the newest old ReplicaSets, never below minAvailable."""
-    others = [rs for rs in p.others if rs.replicas > 0 and not routed_service_selects(p, rs)]
-    if not others or not traffic_left_old(p):
+    others = [rs for rs in planner.others if rs.replicas > 0 and not routed_service_selects(planner, rs)]
+    if not others or not traffic_left_old(planner):
         return False
     scaled = False
     remaining: list[ReplicaSetView] = []
     for rs in by_creation(others):
         if rs.replicas != rs.available:
-            scaled |= scale(p, rs, rs.available)
+            scaled |= scale(planner, rs, rs.available)
             rs = ReplicaSetView(**{**rs.__dict__, "replicas": rs.available})
         remaining.append(rs)
-    available = total_available(p.all_rss)
-    min_available = p.ro.replicas - p.ro.max_unavailable()
+    available = total_available(planner.all_rss)
+    min_available = planner.ro.replicas - planner.ro.max_unavailable()
     max_scale_down = available - min_available
     if max_scale_down <= 0:
         return scaled
     for rs in sorted(remaining, key=lambda r: r.revision, reverse=True):
         if max_scale_down <= 0:
             break
-        if rs.replicas == 0 or rs.name in p.kept:
+        if rs.replicas == 0 or rs.name in planner.kept:
             continue
         target = rs.replicas - max_scale_down if rs.replicas > max_scale_down else 0
-        if scale(p, rs, target):
+        if scale(planner, rs, target):
             scaled = True
         max_scale_down -= rs.replicas - target
     return scaled
 
 
-def at_desired_counts(p: _Planner) -> bool:
+def at_desired_counts(planner: CanaryPlanner) -> bool:
     """Argo's ``AtDesiredReplicaCountsForCanary`` (basic canary)."""
-    new_count, stable_count = counts(p)
-    new_rs = p.new_rs
-    if new_rs is None or not progress_threshold_met(p, new_rs, new_count):
+    new_count, stable_count = counts(planner)
+    new_rs = planner.new_rs
+    if new_rs is None or not progress_threshold_met(planner, new_rs, new_count):
         return False
-    stable = p.stable_rs
+    stable = planner.stable_rs
     if stable is None:
         return False
     if stable.name != new_rs.name and (stable.replicas != stable_count or stable.status_replicas != stable_count):
         return False
-    return total_available(p.active_others) == 0
+    return total_available(planner.active_others) == 0
 
 
-def progress_threshold_met(p: _Planner, rs: ReplicaSetView, desired: int) -> bool:
-    assert p.ro.canary is not None
-    threshold = p.ro.canary.raw.get("replicaProgressThreshold")
+def progress_threshold_met(planner: CanaryPlanner, rs: ReplicaSetView, desired: int) -> bool:
+    assert planner.ro.canary is not None
+    threshold = planner.ro.canary.raw.get("replicaProgressThreshold")
     if isinstance(threshold, Mapping) and int(threshold.get("value", -1)) >= 0:
         value = int(threshold["value"])
         if threshold.get("type") == "Percent":

@@ -12,18 +12,18 @@ from rollouts.strategy.plan import PatchService
 from rollouts.strategy.replicasets import MANAGED_BY, ReplicaSetView
 
 if TYPE_CHECKING:
-    from rollouts.strategy.canary import _Planner
+    from rollouts.strategy.base import Planner
 
 
-def services_managed_elsewhere(p: _Planner, path: str, fields: Sequence[tuple[str, str]]) -> list[str]:
+def services_managed_elsewhere(planner: Planner, path: str, fields: Sequence[tuple[str, str]]) -> list[str]:
     """An error for each named Service (field under `path`, name) another Rollout manages."""
     errors = []
     for key, name in fields:
-        svc = p.obs.services.get(name) if name else None
+        svc = planner.obs.services.get(name) if name else None
         if svc is None:
             continue
         owner = ((svc.get("metadata") or {}).get("annotations") or {}).get(MANAGED_BY)
-        if owner and owner != p.ro.name:
+        if owner and owner != planner.ro.name:
             errors.append(
                 f'{path}.{key}: Invalid value: "{name}": Service "{name}" is managed by another '
                 f'Rollout ("{owner}"); give each Rollout its own Service'
@@ -31,20 +31,20 @@ def services_managed_elsewhere(p: _Planner, path: str, fields: Sequence[tuple[st
     return errors
 
 
-def reconcile_canary_services(p: _Planner) -> None:
-    canary = p.ro.canary
+def reconcile_canary_services(planner: Planner) -> None:
+    canary = planner.ro.canary
     assert canary is not None
-    ensure_service(p, canary.stable_service, p.stable_rs)
-    if p.aborted():
-        ensure_service(p, canary.canary_service, p.stable_rs)
+    ensure_service(planner, canary.stable_service, planner.stable_rs)
+    if planner.aborted():
+        ensure_service(planner, canary.canary_service, planner.stable_rs)
     else:
-        ensure_service(p, canary.canary_service, p.new_rs)
+        ensure_service(planner, canary.canary_service, planner.new_rs)
 
 
-def ensure_service(p: _Planner, name: str, rs: ReplicaSetView | None) -> None:
+def ensure_service(planner: Planner, name: str, rs: ReplicaSetView | None) -> None:
     if not name or rs is None:
         return
-    svc = p.obs.services.get(name)
+    svc = planner.obs.services.get(name)
     if svc is None:
         return
     selector = (svc.get("spec") or {}).get("selector") or {}
@@ -57,36 +57,36 @@ def ensure_service(p: _Planner, name: str, rs: ReplicaSetView | None) -> None:
         return
     if rs.available == 0:
         return
-    p.plan.actions.append(
+    planner.plan.actions.append(
         PatchService(
             name,
             {
-                "metadata": {"annotations": {MANAGED_BY: p.ro.name}},
+                "metadata": {"annotations": {MANAGED_BY: planner.ro.name}},
                 "spec": {"selector": {HASH_LABEL: rs.pod_hash}},
             },
         )
     )
-    p.event(
+    planner.event(
         cs.SWITCH_SERVICE_REASON,
         f"Switched selector for service '{name}' from '{current or ''}' to '{rs.pod_hash}'",
     )
 
 
-def stable_service_selects(p: _Planner, pod_hash: str) -> bool:
+def stable_service_selects(planner: Planner, pod_hash: str) -> bool:
     """Does the stable Service select ``pod_hash`` (now, or after this pass's Service patches)? True
     without a stable Service (Istio subset-level routing: the router moves the subsets itself)."""
-    canary = p.ro.canary
+    canary = planner.ro.canary
     assert canary is not None
     if not canary.stable_service:
         return True
-    return service_selector_hash(p, canary.stable_service) == pod_hash
+    return service_selector_hash(planner, canary.stable_service) == pod_hash
 
 
-def service_selector_hash(p: _Planner, name: str) -> str | None:
+def service_selector_hash(planner: Planner, name: str) -> str | None:
     """The pod hash Service ``name`` selects after this pass's Service patches (None: none)."""
-    selected = ((p.obs.services.get(name) or {}).get("spec") or {}).get("selector") or {}
+    selected = ((planner.obs.services.get(name) or {}).get("spec") or {}).get("selector") or {}
     current = selected.get(HASH_LABEL)
-    for action in p.plan.actions:
+    for action in planner.plan.actions:
         if isinstance(action, PatchService) and action.name == name:
             current = ((action.patch.get("spec") or {}).get("selector") or {}).get(HASH_LABEL, current)
     return str(current) if current is not None else None

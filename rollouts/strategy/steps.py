@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from rollouts.model.spec import RolloutSpec, Step
 
 if TYPE_CHECKING:
-    from rollouts.strategy.canary import _Planner
+    from rollouts.strategy.base import Planner
 
 
 def current_step(ro: RolloutSpec, status: Mapping[str, Any]) -> tuple[Step | None, int | None]:
@@ -23,17 +23,17 @@ def current_step(ro: RolloutSpec, status: Mapping[str, Any]) -> tuple[Step | Non
     return steps[index], index
 
 
-def canary_scale(p: _Planner) -> tuple[int | None, int | None]:
+def canary_scale(planner: Planner) -> tuple[int | None, int | None]:
     """(replicas, weight) of the setCanaryScale step in force, Argo's ``UseSetCanaryScale``
     (extended to the canary without a traffic router)."""
-    if p.aborted():
+    if planner.aborted():
         return None, None
-    step, index = current_step(p.ro, p.old)
+    step, index = current_step(planner.ro, planner.old)
     if step is None or index is None:
         return None, None
-    assert p.ro.canary is not None
+    assert planner.ro.canary is not None
     for i in range(index, -1, -1):
-        scale = p.ro.canary.steps[i].canary_scale
+        scale = planner.ro.canary.steps[i].canary_scale
         if scale is None:
             continue
         if scale.match_traffic_weight:
@@ -46,16 +46,16 @@ def canary_scale(p: _Planner) -> tuple[int | None, int | None]:
     return None, None
 
 
-def set_weight(p: _Planner) -> int:
+def set_weight(planner: Planner) -> int:
     """Argo's ``GetCurrentSetWeight``."""
-    if p.aborted():
+    if planner.aborted():
         return 0
-    step, index = current_step(p.ro, p.old)
+    step, index = current_step(planner.ro, planner.old)
     if step is None or index is None:
         return 100
-    assert p.ro.canary is not None
+    assert planner.ro.canary is not None
     for i in range(index, -1, -1):
-        weight = p.ro.canary.steps[i].set_weight
+        weight = planner.ro.canary.steps[i].set_weight
         if weight is not None:
             return weight
     return 0

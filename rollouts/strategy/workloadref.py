@@ -10,11 +10,11 @@ from rollouts.model import conditions as cs
 from rollouts.strategy.plan import ScaleWorkload
 
 if TYPE_CHECKING:
-    from rollouts.strategy.canary import _Planner
+    from rollouts.strategy.base import Planner
 
 
-def resolve_template(p: _Planner) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None, str | None]:
-    ro = p.ro
+def resolve_template(planner: Planner) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None, str | None]:
+    ro = planner.ro
     if ro.workload_ref is None:
         return ro.template, ro.selector, None
     ref = ro.workload_ref
@@ -22,7 +22,7 @@ def resolve_template(p: _Planner) -> tuple[Mapping[str, Any] | None, Mapping[str
         return None, ro.selector, f"workloadRef kind {ref.kind!r} is not supported: use apps/v1 Deployment"
     if not ref.name:
         return None, ro.selector, "workloadRef.name is required"
-    deploy = p.obs.workload
+    deploy = planner.obs.workload
     if deploy is None:
         return (
             None,
@@ -35,28 +35,28 @@ def resolve_template(p: _Planner) -> tuple[Mapping[str, Any] | None, Mapping[str
     return template if isinstance(template, Mapping) else None, selector, None
 
 
-def progressive_workload_scale_down(p: _Planner) -> None:
-    ref = p.ro.workload_ref
-    deploy = p.obs.workload
-    if ref is None or deploy is None or p.new_rs is None or p.revision() != 1:
+def progressive_workload_scale_down(planner: Planner) -> None:
+    ref = planner.ro.workload_ref
+    deploy = planner.obs.workload
+    if ref is None or deploy is None or planner.new_rs is None or planner.revision() != 1:
         return
     current = int((deploy.get("spec") or {}).get("replicas", 1) or 0)
     target: int | None = None
     if ref.scale_down == "progressively":
-        if p.old.get("phase") == cs.HEALTHY_PHASE:
+        if planner.old.get("phase") == cs.HEALTHY_PHASE:
             target = 0
-        elif int(p.old.get("readyReplicas") or 0) > 0:
-            target = max(p.ro.replicas - int(p.old.get("readyReplicas") or 0), 0)
+        elif int(planner.old.get("readyReplicas") or 0) > 0:
+            target = max(planner.ro.replicas - int(planner.old.get("readyReplicas") or 0), 0)
     if target is not None and target != current:
-        p.plan.actions.append(ScaleWorkload(ref.kind, ref.name, target))
+        planner.plan.actions.append(ScaleWorkload(ref.kind, ref.name, target))
 
 
-def workload_scale_down_on_success(p: _Planner) -> None:
-    ref = p.ro.workload_ref
-    deploy = p.obs.workload
-    if ref is None or deploy is None or ref.scale_down != "onsuccess" or p.revision() != 1:
+def workload_scale_down_on_success(planner: Planner) -> None:
+    ref = planner.ro.workload_ref
+    deploy = planner.obs.workload
+    if ref is None or deploy is None or ref.scale_down != "onsuccess" or planner.revision() != 1:
         return
-    if p.old.get("phase") != cs.HEALTHY_PHASE:
+    if planner.old.get("phase") != cs.HEALTHY_PHASE:
         return
     if int((deploy.get("spec") or {}).get("replicas", 1) or 0) != 0:
-        p.plan.actions.append(ScaleWorkload(ref.kind, ref.name, 0))
+        planner.plan.actions.append(ScaleWorkload(ref.kind, ref.name, 0))

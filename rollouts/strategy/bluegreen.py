@@ -26,170 +26,31 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from rollouts.model import conditions as cs
 from rollouts.model.labelselector import format_label_selector
 from rollouts.model.spec import HASH_LABEL, BlueGreenSpec, PodMetadata
 from rollouts.strategy import analysis as ca
+from rollouts.strategy.analysis import POST_STATUS, PRE_STATUS, PromotionAnalysis, PromotionState
 from rollouts.strategy.base import Planner
-from rollouts.strategy.plan import Observed, PatchPod, PatchReplicaSet, PatchService, Plan, PodView, merge_patch
+from rollouts.strategy.plan import Observed, PatchPod, PatchReplicaSet, Plan, PodView, merge_patch
 from rollouts.strategy.replicasets import (
-    MANAGED_BY,
     SCALE_DOWN_DEADLINE,
     ReplicaSetView,
     apply_ephemeral_metadata,
     format_time,
     new_replicaset_manifest,
     parse_time,
+    with_anti_affinity,
 )
 from rollouts.strategy.restart import restart_pods
 from rollouts.strategy.revisions import replicaset_metadata, revision_history, template_or_steps_changed
 from rollouts.strategy.scaling import scale
+from rollouts.strategy.services import service_hash, switch_service
 
-PRE_PROMOTION = "prePromotionAnalysis"
-POST_PROMOTION = "postPromotionAnalysis"
-PRE_STATUS = "prePromotionAnalysisRunStatus"
-POST_STATUS = "postPromotionAnalysisRunStatus"
-PRE_TYPE = "PrePromotion"
-POST_TYPE = "PostPromotion"
-PRE_FAILED_MESSAGE = "Pre-promotion analysis phase error/failed"
-POST_FAILED_MESSAGE = "Post-promotion analysis phase error/failed"
 CHECKPOINT = "scaleUpPreviewCheckPoint"
-HOSTNAME_TOPOLOGY = "kubernetes.io/hostname"
 COMPLETED_MESSAGE = "Completed blue-green update"
-
-
-def service_hash(svc: Mapping[str, Any] | None) -> str:
-    """The pod-template hash a Service selects ("" when it selects none)."""
-    if svc is None:
-        return ""
-    return str(((svc.get("spec") or {}).get("selector") or {}).get(HASH_LABEL) or "")
-
-
-def anti_affinity_terms(anti: Mapping[str, Any], previous_hash: str) -> dict[str, Any]:
-    """Argo's injected anti-affinity: keep the new pods off the nodes of the previous version's pods."""
-    term = {
-        "labelSelector": {"matchExpressions": [{"key": HASH_LABEL, "operator": "In", "values": [previous_hash]}]},
-        "topologyKey": HOSTNAME_TOPOLOGY,
-    }
-    preferred = anti.get("preferredDuringSchedulingIgnoredDuringExecution")
-    if isinstance(preferred, Mapping):
-        weight = int(preferred.get("weight") or 1)
-        return {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": weight, "podAffinityTerm": term}]}
-    return {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
-
-
-def with_anti_affinity(manifest: dict[str, Any], anti: Mapping[str, Any], previous_hash: str) -> dict[str, Any]:
-    manifest = copy.deepcopy(manifest)
-    pod_spec = manifest["spec"]["template"].setdefault("spec", {})
-    affinity = pod_spec.setdefault("affinity", {})
-    anti_affinity = affinity.setdefault("podAntiAffinity", {})
-    for key, terms in anti_affinity_terms(anti, previous_hash).items():
-        anti_affinity[key] = [*(anti_affinity.get(key) or []), *terms]
-    return manifest
-
-
-# --------------------------------------------------------------------------- analysis
-
-
-@dataclass(frozen=True)
-class PromotionState:
-    """What the promotion analyses need to know of this pass."""
-
-    aborted: bool
-    pre_skip: bool  # fully promoted, already active, or promote --full
-    preview_ready: bool  # the preview stack is at its size and available
-    post_skip: bool  # fully promoted, or promote --full
-    switched: bool  # the active Service selects the new ReplicaSet
-
-
-class _PromotionAnalysis(ca._Analysis):
-    """Argo's ``reconcilePrePromotionAnalysisRun`` / ``reconcilePostPromotionAnalysisRun`` on the canary
-    analysis machinery (run naming, adoption, cancelling, history limits)."""
-
-    def __init__(self, inp: ca.AnalysisInput) -> None:
-        super().__init__(inp)
-        status = inp.old.get("blueGreen") or {}
-        pre_name = str((status.get(PRE_STATUS) or {}).get("name") or "")
-        post_name = str((status.get(POST_STATUS) or {}).get("name") or "")
-        self.current_pre = self.by_name.get(pre_name) if pre_name else None
-        self.current_post = self.by_name.get(post_name) if post_name else None
-        current = {n for n in (pre_name, post_name) if n}
-        self.others = [r for r in self.by_name.values() if r.name not in current]
-        self.pre_run: ca.RunView | None = None
-        self.post_run: ca.RunView | None = None
-
-    def needs_new(self, current: ca.RunView | None) -> bool:
-        """Argo's ``needsNewAnalysisRun``."""
-        if current is None:
-            return True
-        old = self.inp.old
-        if old.get("controllerPause") and not self._pause_condition(ca.PAUSE_INCONCLUSIVE):
-            return current.phase == "Inconclusive"
-        return old.get("abortedAt") is not None
-
-    def _pre(self, state: PromotionState) -> ca.RunView | None:
-        ref = ca.promotion_analysis(self.inp.ro, PRE_PROMOTION)
-        current = self.current_pre
-        if ref is None or not ref.templates or state.pre_skip:
-            self.cancel(current)
-            return None
-        if self.needs_new(current):
-            if not state.preview_ready:
-                return None  # measure the preview stack once it is up (again, after a retry), not an empty Service
-            labels = {HASH_LABEL: self.inp.pod_hash, ca.ROLLOUT_TYPE_LABEL: PRE_TYPE}
-            return self.create(ref, "pre", labels)
-        assert current is not None
-        self.react(current, PRE_FAILED_MESSAGE)
-        return current
-
-    def _post(self, state: PromotionState) -> ca.RunView | None:
-        ref = ca.promotion_analysis(self.inp.ro, POST_PROMOTION)
-        current = self.current_post
-        if ref is None or not ref.templates or state.post_skip or not state.switched:
-            self.cancel(current)
-            return None
-        if self.needs_new(current):
-            labels = {HASH_LABEL: self.inp.pod_hash, ca.ROLLOUT_TYPE_LABEL: POST_TYPE}
-            return self.create(ref, "post", labels)
-        assert current is not None
-        self.react(current, POST_FAILED_MESSAGE)
-        return current
-
-    def reconcile(self, state: PromotionState) -> ca.AnalysisOutcome:
-        if state.aborted:
-            # cancelled, but still shown: the status says which run aborted the update
-            self.cancel(self.current_pre)
-            self.cancel(self.current_post)
-            pre, post = self.current_pre, self.current_post
-        else:
-            pre, post = self._pre(state), self._post(state)
-        self.pre_run, self.post_run = pre, post
-        current = {r.name for r in (pre, post) if r is not None}
-        others = [r for r in self.others if r.name not in current]
-        for run in others:
-            self.cancel(run)
-        ok, bad = ca.history_limits(self.inp.ro)
-        self.out.delete = ca.runs_to_delete(others, self.inp.rs_hashes, ok, bad)
-        self._promotion_events(PRE_STATUS, pre, PRE_TYPE)
-        self._promotion_events(POST_STATUS, post, POST_TYPE)
-        return self.out
-
-    def _promotion_events(self, key: str, run: ca.RunView | None, kind: str) -> None:
-        """Argo's ``emitAnalysisRunStatusChanges``."""
-        if run is None or not run.phase:
-            return
-        prev = (self.inp.old.get("blueGreen") or {}).get(key)
-        if prev is not None and (prev.get("name") != run.name or prev.get("status") == run.phase):
-            return
-        previous = str(prev.get("status") or "") if prev is not None else "NoPreviousStatus"
-        message = f"{kind} Analysis Run '{run.name}' Status New: '{run.phase}' Previous: '{previous}'"
-        self.out.events.append((f"AnalysisRun{run.phase}", message, run.phase in ("Failed", "Error")))
-
-    def statuses(self) -> dict[str, dict[str, str]]:
-        return ca.run_statuses(((PRE_STATUS, self.pre_run), (POST_STATUS, self.post_run)))
 
 
 # --------------------------------------------------------------------------- the planner
@@ -206,7 +67,7 @@ class BlueGreenPlanner(Planner):
 
     def __init__(self, obs: Observed) -> None:
         super().__init__(obs)
-        self.promotion: _PromotionAnalysis | None = None
+        self.promotion: PromotionAnalysis | None = None
 
     # ------------------------------------------------------------------ entry point
 
@@ -342,19 +203,11 @@ class BlueGreenPlanner(Planner):
 
     # ------------------------------------------------------------------ services
 
-    def _switch(self, name: str, svc: Mapping[str, Any], pod_hash: str) -> None:
-        current = service_hash(svc)
-        patch: dict[str, Any] = {"spec": {"selector": {HASH_LABEL: pod_hash}}}
-        if MANAGED_BY not in ((svc.get("metadata") or {}).get("annotations") or {}):
-            patch["metadata"] = {"annotations": {MANAGED_BY: self.ro.name}}
-        self.plan.actions.append(PatchService(name, patch))
-        self.event(cs.SWITCH_SERVICE_REASON, f"Switched selector for service '{name}' from '{current}' to '{pod_hash}'")
-
     def _preview_service(self) -> None:
         """Argo's ``reconcilePreviewService``: the preview Service follows the newest ReplicaSet."""
         if self.preview_svc is None or self._halted() or self.preview_hash == self.pod_hash:
             return
-        self._switch(self.bg.preview_service, self.preview_svc, self.pod_hash)
+        switch_service(self, self.bg.preview_service, self.preview_svc, self.pod_hash)
         self.preview_hash = self.pod_hash
 
     def _active_service(self) -> None:
@@ -367,14 +220,14 @@ class BlueGreenPlanner(Planner):
             target = self.stable_rs
             if target is None or target.pod_hash == self.active_hash or not self._fully_available(target):
                 return
-            self._switch(self.bg.active_service, svc, target.pod_hash)
+            switch_service(self, self.bg.active_service, svc, target.pod_hash)
             self.active_hash = target.pod_hash
             return
         stable = self.stable_rs
         if not self.active_hash and not self._first_version() and stable is not None:
             # the Service lost its hash (a re-applied manifest) during an update: back to the stable stack
             if self._fully_available(stable):
-                self._switch(self.bg.active_service, svc, stable.pod_hash)
+                switch_service(self, self.bg.active_service, svc, stable.pod_hash)
                 self.active_hash = stable.pod_hash
             return
         if self._halted() or self._new_is_active():
@@ -382,7 +235,7 @@ class BlueGreenPlanner(Planner):
         if not self._ready_for_pause() or not self._fully_available(self.new_rs):
             return
         if self._fast_tracked() or self.checkpoint or (self._completed_pause() and self._completed_pre_promotion()):
-            self._switch(self.bg.active_service, svc, self.pod_hash)
+            switch_service(self, self.bg.active_service, svc, self.pod_hash)
             self.active_hash = self.pod_hash
 
     # ------------------------------------------------------------------ pause
@@ -550,7 +403,7 @@ class BlueGreenPlanner(Planner):
             post_skip=stable == self.pod_hash or bool(self.old.get("promoteFull")),
             switched=self._new_is_active(),
         )
-        self.promotion = _PromotionAnalysis(inp)
+        self.promotion = PromotionAnalysis(inp)
         outcome = self.promotion.reconcile(state)
         self.apply_analysis_outcome(outcome)
         if outcome.abort_message is not None and not self.aborted():

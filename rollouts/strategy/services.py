@@ -1,10 +1,11 @@
-"""The Services a Rollout names: who manages them, what they select (after this pass's patches), and
-pointing the canary's stable and canary Services at their ReplicaSets."""
+"""The Services a Rollout names: who manages them, what they select (after this pass's patches),
+pointing the canary's stable and canary Services at their ReplicaSets, and switching blue/green's
+active and preview Services."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rollouts.model import conditions as cs
 from rollouts.model.spec import HASH_LABEL
@@ -90,3 +91,21 @@ def service_selector_hash(planner: Planner, name: str) -> str | None:
         if isinstance(action, PatchService) and action.name == name:
             current = ((action.patch.get("spec") or {}).get("selector") or {}).get(HASH_LABEL, current)
     return str(current) if current is not None else None
+
+
+def service_hash(svc: Mapping[str, Any] | None) -> str:
+    """The pod-template hash a Service selects ("" when it selects none)."""
+    if svc is None:
+        return ""
+    return str(((svc.get("spec") or {}).get("selector") or {}).get(HASH_LABEL) or "")
+
+
+def switch_service(planner: Planner, name: str, svc: Mapping[str, Any], pod_hash: str) -> None:
+    """Point Service ``name`` at ``pod_hash`` at once (blue/green's active and preview Services; the caller
+    decides when), marking it as managed by this Rollout."""
+    current = service_hash(svc)
+    patch: dict[str, Any] = {"spec": {"selector": {HASH_LABEL: pod_hash}}}
+    if MANAGED_BY not in ((svc.get("metadata") or {}).get("annotations") or {}):
+        patch["metadata"] = {"annotations": {MANAGED_BY: planner.ro.name}}
+    planner.plan.actions.append(PatchService(name, patch))
+    planner.event(cs.SWITCH_SERVICE_REASON, f"Switched selector for service '{name}' from '{current}' to '{pod_hash}'")

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 
 def reconcile_pause_step(planner: Planner) -> None:
+    """A pause step: add its pause condition when the step starts, look again when a timed pause ends."""
     ro = planner.ro
     if ro.paused or planner.old.get("promoteFull"):
         return
@@ -34,6 +35,7 @@ def reconcile_pause_step(planner: Planner) -> None:
 
 
 def completed_pause_step(planner: Planner, step: Step) -> bool:
+    """Is the pause step done (its time is up, or the user promoted: the condition is gone)?"""
     cond = planner.pause_condition(cs.PAUSE_CANARY_STEP)
     if planner.old.get("controllerPause") and cond is None:
         return True

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 
 def create_new_rs(planner: Planner, live: list[ReplicaSetView]) -> Plan:
+    """Create the new ReplicaSet at the next revision; the pass ends here and looks again."""
     ro = planner.ro
     revision = max_revision(live) + 1
     stable_hash = planner.old.get("stableRS") or ""
@@ -52,6 +53,8 @@ def create_new_rs(planner: Planner, live: list[ReplicaSetView]) -> Plan:
 
 
 def sync_revision(planner: Planner, live: list[ReplicaSetView]) -> None:
+    """Keep the new ReplicaSet's revision above the old ones (and minReadySeconds in step), and the
+    Rollout's revision annotation equal to it."""
     assert planner.new_rs is not None
     rs = planner.new_rs
     older = [r for r in live if r.name != rs.name]
@@ -70,6 +73,7 @@ def sync_revision(planner: Planner, live: list[ReplicaSetView]) -> None:
 
 
 def template_or_steps_changed(planner: Planner) -> bool:
+    """Has the pod template or the canary's steps changed since the last status?"""
     old_pod = planner.old.get("currentPodHash") or ""
     old_steps = planner.old.get("currentStepHash") or ""
     return bool(old_pod and old_pod != planner.pod_hash) or bool(old_steps and old_steps != planner.step_hash)
@@ -91,6 +95,7 @@ def replicaset_metadata(
 
 
 def revision_history(planner: Planner) -> None:
+    """Delete the oldest scaled-down ReplicaSets beyond ``revisionHistoryLimit``."""
     cleanable = by_creation(planner.history_candidates())
     excess = len(cleanable) - planner.ro.revision_history_limit
     for rs in cleanable[: max(excess, 0)]:

@@ -56,6 +56,7 @@ def desired_counts(planner: CanaryPlanner) -> tuple[int, int]:
 
 
 def counts(planner: CanaryPlanner) -> tuple[int, int]:
+    """The (new, stable) replica counts this pass may set (surge limits, a router's weights, a kept stable)."""
     if planner.traffic is not None:
         return routed_counts(planner)
     if holding_stable(planner):
@@ -146,6 +147,7 @@ def keep_delayed(planner: CanaryPlanner) -> None:
 
 
 def scale(planner: Planner, rs: ReplicaSetView, replicas: int) -> bool:
+    """Scale ``rs`` to ``replicas`` (with an Event); False when it is there already."""
     if rs.replicas == replicas:
         return False
     direction = "up" if replicas > rs.replicas else "down"
@@ -254,6 +256,7 @@ def at_desired_counts(planner: CanaryPlanner) -> bool:
 
 
 def progress_threshold_met(planner: CanaryPlanner, rs: ReplicaSetView, desired: int) -> bool:
+    """Has ``rs`` the available pods ``replicaProgressThreshold`` asks of ``desired`` (default: all)?"""
     assert planner.ro.canary is not None
     threshold = planner.ro.canary.raw.get("replicaProgressThreshold")
     if isinstance(threshold, Mapping) and int(threshold.get("value", -1)) >= 0:

@@ -33,6 +33,8 @@ def services_managed_elsewhere(planner: Planner, path: str, fields: Sequence[tup
 
 
 def reconcile_canary_services(planner: Planner) -> None:
+    """Point the stable Service at the stable ReplicaSet, and the canary Service at the new one
+    (at the stable one after an abort)."""
     canary = planner.ro.canary
     assert canary is not None
     ensure_service(planner, canary.stable_service, planner.stable_rs)
@@ -43,6 +45,8 @@ def reconcile_canary_services(planner: Planner) -> None:
 
 
 def ensure_service(planner: Planner, name: str, rs: ReplicaSetView | None) -> None:
+    """Point Service ``name`` at ``rs`` once ``rs`` has available pods (a Service not yet managed by us:
+    once ``rs`` is fully available)."""
     if not name or rs is None:
         return
     svc = planner.obs.services.get(name)

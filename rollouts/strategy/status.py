@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 
 def indefinite_step(planner: Planner) -> bool:
+    """A step with no deadline (pause, analysis, experiment), or paused: the progress deadline waits."""
     step, _ = current_step(planner.ro, planner.old)
     if step is not None and (step.pause or "analysis" in step.actions or "experiment" in step.actions):
         return True
@@ -23,10 +24,12 @@ def indefinite_step(planner: Planner) -> bool:
 
 
 def waiting_for_scale_down(planner: Planner) -> bool:
+    """Does an old ReplicaSet wait for its scale-down deadline?"""
     return any(SCALE_DOWN_DEADLINE in rs.annotations for rs in planner.others)
 
 
 def timed_out(planner: Planner, status: Mapping[str, Any]) -> bool:
+    """Has the rollout passed its progress deadline, as ``status`` records it?"""
     cond = cs.get_condition(status, cs.PROGRESSING)
     if cond is None or cond.get("reason") in (cs.ROLLOUT_ABORTED_REASON, cs.ROLLOUT_PAUSED_REASON):
         return False
@@ -37,12 +40,14 @@ def timed_out(planner: Planner, status: Mapping[str, Any]) -> bool:
 
 
 def timeout_message(planner: Planner) -> str:
+    """The message of the progress deadline's Progressing condition."""
     if planner.new_rs is not None:
         return cs.REPLICASET_TIMED_OUT_MESSAGE.format(planner.new_rs.name)
     return cs.ROLLOUT_TIMED_OUT_MESSAGE.format(planner.ro.name)
 
 
 def progress_deadline_abort(planner: Planner, new: dict[str, Any]) -> None:
+    """``progressDeadlineAbort``: abort a rollout that passed its progress deadline."""
     ro = planner.ro
     if not ro.progress_deadline_abort or planner.aborted() or cs.rollout_completed(new):
         return

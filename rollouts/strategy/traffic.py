@@ -137,7 +137,7 @@ def reconcile_traffic(planner: CanaryPlanner) -> None:
     The weight moves towards the canary only once the canary ReplicaSet has the ready pods the
     step asks for, and back towards the stable only once the stable ReplicaSet has the pods for
     its share and the stable Service selects it; otherwise each router keeps what it routes now.
-    Replica counts follow the weight the objects *route* (``_routed_counts``), so pods are never
+    Replica counts follow the weight the objects *route* (``routed_counts``), so pods are never
     taken away from traffic. When any router reports a problem, no router writes anything."""
     ro = planner.ro
     canary = ro.canary
@@ -187,6 +187,7 @@ def reconcile_traffic(planner: CanaryPlanner) -> None:
 
 
 def desired_traffic(planner: CanaryPlanner, weight: int, max_weight: int) -> DesiredTraffic:
+    """What the routers are asked to route: ``weight`` to the canary, and the step's header and mirror routes."""
     canary = planner.ro.canary
     assert canary is not None and planner.new_rs is not None
     headers, mirrors = traffic_routes(planner)
@@ -206,6 +207,7 @@ def desired_traffic(planner: CanaryPlanner, weight: int, max_weight: int) -> Des
 
 
 def promoted(planner: CanaryPlanner) -> bool:
+    """No canary: the new ReplicaSet is the stable one (or one of them is missing)."""
     return planner.new_rs is None or planner.stable_rs is None or planner.stable_rs.name == planner.new_rs.name
 
 
@@ -248,6 +250,7 @@ def last_set_weight(planner: CanaryPlanner) -> int:
 
 
 def old_routing_message(planner: CanaryPlanner) -> str:
+    """The routers' problems as the last status recorded them."""
     routers = (planner.old.get("canary") or {}).get(ROUTERS_STATUS) or []
     return "; ".join(str(r.get("message")) for r in routers if isinstance(r, Mapping) and r.get("message"))
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 
 def resolve_template(planner: Planner) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None, str | None]:
+    """The pod template and selector (from ``spec.workloadRef``'s Deployment if set), or the error why not."""
     ro = planner.ro
     if ro.workload_ref is None:
         return ro.template, ro.selector, None
@@ -36,6 +37,7 @@ def resolve_template(planner: Planner) -> tuple[Mapping[str, Any] | None, Mappin
 
 
 def progressive_workload_scale_down(planner: Planner) -> None:
+    """``scaleDown: progressively``: the Deployment gives up pods as the first revision becomes ready."""
     ref = planner.ro.workload_ref
     deploy = planner.obs.workload
     if ref is None or deploy is None or planner.new_rs is None or planner.revision() != 1:
@@ -52,6 +54,7 @@ def progressive_workload_scale_down(planner: Planner) -> None:
 
 
 def workload_scale_down_on_success(planner: Planner) -> None:
+    """``scaleDown: onsuccess``: the Deployment goes to zero once the first revision is Healthy."""
     ref = planner.ro.workload_ref
     deploy = planner.obs.workload
     if ref is None or deploy is None or ref.scale_down != "onsuccess" or planner.revision() != 1:

@@ -62,7 +62,7 @@ class BlueGreenPlanner(Planner):
     preview_svc: Mapping[str, Any] | None
     active_hash: str  # the hash the active Service selects (updated when this pass switches it)
     preview_hash: str
-    observed_active_hash: str  # ... as observed at the start of the pass
+    observed_active_hash: str  # the hash the active Service selected when the pass began
     checkpoint: bool
 
     def __init__(self, obs: Observed) -> None:
@@ -110,13 +110,14 @@ class BlueGreenPlanner(Planner):
         return "spec.strategy.blueGreen", (("activeService", bg.active_service), ("previewService", bg.preview_service))
 
     def prepare(self) -> None:
-        """The Services, before the new ReplicaSet is created: the first version takes the active role."""
+        """Read the active and preview Services before the new ReplicaSet is created (its pod metadata
+        depends on whether the active Service selects anything yet)."""
         bg = self.ro.blue_green
         assert bg is not None
         self.bg = bg
         self.active_svc = self.obs.services.get(bg.active_service)
         self.preview_svc = self.obs.services.get(bg.preview_service) if bg.preview_service else None
-        self.active_hash = service_hash(self.active_svc)  # updated when this pass switches it
+        self.active_hash = service_hash(self.active_svc)
         self.preview_hash = service_hash(self.preview_svc)
         self.observed_active_hash = self.active_hash
 

@@ -59,7 +59,7 @@ def counts(planner: CanaryPlanner) -> tuple[int, int]:
     """The (new, stable) replica counts this pass may set (surge limits, a router's weights, a kept stable)."""
     if planner.traffic is not None:
         return routed_counts(planner)
-    if holding_stable(planner):
+    if _holding_stable(planner):
         assert planner.stable_rs is not None
         new_count, _ = basic_canary_counts(
             planner.ro.replicas,
@@ -85,7 +85,7 @@ def counts(planner: CanaryPlanner) -> tuple[int, int]:
     )
 
 
-def holding_stable(planner: CanaryPlanner) -> bool:
+def _holding_stable(planner: CanaryPlanner) -> bool:
     """With a scale-down delay, the stable ReplicaSet keeps its pods while the canary goes to full
     size (all steps done, or a full promotion): as with a traffic router, the ReplicaSet that is
     about to become the previous stable is not drained before the switch, so it can be kept for
@@ -129,7 +129,7 @@ def kept_for_scale_down_delay(planner: CanaryPlanner) -> dict[str, float]:
     return kept
 
 
-def keep_delayed(planner: CanaryPlanner) -> None:
+def _keep_delayed(planner: CanaryPlanner) -> None:
     """Write the deadline on the old ReplicaSets that have none yet, and look again at the first deadline."""
     for rs in planner.others:
         deadline = planner.kept.get(rs.name)
@@ -170,7 +170,7 @@ def reconcile_replicasets(planner: CanaryPlanner) -> bool:
         return False
     new_rs, stable_rs = planner.new_rs, planner.stable_rs
     assert new_rs is not None
-    keep_delayed(planner)
+    _keep_delayed(planner)
     delaying = planner.delaying_abort_scale_down()
     clear = [] if delaying else [new_rs]
     if stable_rs is not None and stable_rs.name != new_rs.name:
@@ -208,10 +208,10 @@ def reconcile_replicasets(planner: CanaryPlanner) -> bool:
     new_count = max(new_count, canary_carry(planner))
     if scale(planner, new_rs, new_count):
         return True
-    return scale_down_others(planner)
+    return _scale_down_others(planner)
 
 
-def scale_down_others(planner: CanaryPlanner) -> bool:
+def _scale_down_others(planner: CanaryPlanner) -> bool:
     """Argo's ``scaleDownOldReplicaSetsForCanary`` (basic canary): unhealthy replicas first, then
     the newest old ReplicaSets, never below minAvailable."""
     others = [rs for rs in planner.others if rs.replicas > 0 and not routed_service_selects(planner, rs)]

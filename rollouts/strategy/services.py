@@ -37,14 +37,14 @@ def reconcile_canary_services(planner: Planner) -> None:
     (at the stable one after an abort)."""
     canary = planner.ro.canary
     assert canary is not None
-    ensure_service(planner, canary.stable_service, planner.stable_rs)
+    _ensure_service(planner, canary.stable_service, planner.stable_rs)
     if planner.aborted():
-        ensure_service(planner, canary.canary_service, planner.stable_rs)
+        _ensure_service(planner, canary.canary_service, planner.stable_rs)
     else:
-        ensure_service(planner, canary.canary_service, planner.new_rs)
+        _ensure_service(planner, canary.canary_service, planner.new_rs)
 
 
-def ensure_service(planner: Planner, name: str, rs: ReplicaSetView | None) -> None:
+def _ensure_service(planner: Planner, name: str, rs: ReplicaSetView | None) -> None:
     """Point Service ``name`` at ``rs`` once ``rs`` has available pods (a Service not yet managed by us:
     once ``rs`` is fully available)."""
     if not name or rs is None:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from rollouts.strategy.base import Planner
 
 
-def indefinite_step(planner: Planner) -> bool:
+def _indefinite_step(planner: Planner) -> bool:
     """A step with no deadline (pause, analysis, experiment), or paused: the progress deadline waits."""
     step, _ = current_step(planner.ro, planner.old)
     if step is not None and (step.pause or "analysis" in step.actions or "experiment" in step.actions):
@@ -23,12 +23,12 @@ def indefinite_step(planner: Planner) -> bool:
     return paused is not None and paused.get("status") == "True"
 
 
-def waiting_for_scale_down(planner: Planner) -> bool:
+def _waiting_for_scale_down(planner: Planner) -> bool:
     """Does an old ReplicaSet wait for its scale-down deadline?"""
     return any(SCALE_DOWN_DEADLINE in rs.annotations for rs in planner.others)
 
 
-def timed_out(planner: Planner, status: Mapping[str, Any]) -> bool:
+def _timed_out(planner: Planner, status: Mapping[str, Any]) -> bool:
     """Has the rollout passed its progress deadline, as ``status`` records it?"""
     cond = cs.get_condition(status, cs.PROGRESSING)
     if cond is None or cond.get("reason") in (cs.ROLLOUT_ABORTED_REASON, cs.ROLLOUT_PAUSED_REASON):
@@ -39,7 +39,7 @@ def timed_out(planner: Planner, status: Mapping[str, Any]) -> bool:
     return since is not None and since + planner.ro.progress_deadline_seconds < planner.now
 
 
-def timeout_message(planner: Planner) -> str:
+def _timeout_message(planner: Planner) -> str:
     """The message of the progress deadline's Progressing condition."""
     if planner.new_rs is not None:
         return cs.REPLICASET_TIMED_OUT_MESSAGE.format(planner.new_rs.name)
@@ -53,12 +53,12 @@ def progress_deadline_abort(planner: Planner, new: dict[str, Any]) -> None:
         return
     if cs.rollout_progressing(ro, planner.old, new):
         return
-    if indefinite_step(planner) or waiting_for_scale_down(planner):
+    if _indefinite_step(planner) or _waiting_for_scale_down(planner):
         return
-    if not timed_out(planner, planner.old):
+    if not _timed_out(planner, planner.old):
         return
     planner.add_abort = True
-    planner.abort_message = timeout_message(planner)
+    planner.abort_message = _timeout_message(planner)
     planner.event(cs.ROLLOUT_ABORTED_REASON, planner.abort_message, warning=True)
 
 
@@ -112,10 +112,12 @@ def rollout_conditions(planner: Planner, new: dict[str, Any]) -> None:
             if new.get("stableRS") == new.get("currentPodHash") and became_unhealthy:
                 reason, message = cs.REPLICASET_NOT_AVAILABLE_REASON, cs.NOT_AVAILABLE_MESSAGE
             cs.replace_condition(new, cs.new_condition(cs.PROGRESSING, "True", reason, message, planner.stamp))
-        elif not indefinite_step(planner) and not waiting_for_scale_down(planner) and timed_out(planner, new):
+        elif not _indefinite_step(planner) and not _waiting_for_scale_down(planner) and _timed_out(planner, new):
             cs.set_condition(
                 new,
-                cs.new_condition(cs.PROGRESSING, "False", cs.TIMED_OUT_REASON, timeout_message(planner), planner.stamp),
+                cs.new_condition(
+                    cs.PROGRESSING, "False", cs.TIMED_OUT_REASON, _timeout_message(planner), planner.stamp
+                ),
             )
     if total_available(planner.all_rss) >= ro.replicas:
         cs.set_condition(
@@ -149,7 +151,7 @@ def requeue_for_deadline(planner: Planner, new: Mapping[str, Any]) -> None:
     cond = cs.get_condition(new, cs.PROGRESSING)
     if cond is None or cond.get("status") != "True":
         return
-    if planner.ro.paused or new.get("pauseConditions") or new.get("abort") or indefinite_step(planner):
+    if planner.ro.paused or new.get("pauseConditions") or new.get("abort") or _indefinite_step(planner):
         return
     if cs.rollout_healthy(planner.ro, planner.old, new):
         return

@@ -147,19 +147,19 @@ def reconcile_traffic(planner: CanaryPlanner) -> None:
         canary.traffic_routing, ro.name, ro.namespace, canary.stable_service, canary.canary_service
     )
     max_weight = max_traffic_weight(canary)
-    desired_weight = traffic_desired_weight(planner, max_weight)
+    desired_weight = _traffic_desired_weight(planner, max_weight)
     state = TrafficState(desired_weight, max_weight)
     planner.traffic = state
     live = planner.obs.routing or {}
     owner = Owner(API_VERSION, KIND, ro.name, ro.uid)
-    last = last_set_weight(planner)
+    last = _last_set_weight(planner)
     wanted = desired_traffic(planner, desired_weight, max_weight)
     probes = [router.reconcile(wanted, live, owner) for router in routers]
     # after the promotion the header/mirror routes go only once no router sends the canary anything
     planner.routes_kept = not promoted(planner) or any(p.actual_canary_weight != 0 for p in probes)
     for router, probe in zip(routers, probes, strict=True):
         current = probe.actual_canary_weight if probe.actual_canary_weight is not None else last
-        weight = gate_weight(planner, desired_weight, current, max_weight)
+        weight = _gate_weight(planner, desired_weight, current, max_weight)
         result = router.reconcile(desired_traffic(planner, weight, max_weight), live, owner)
         state.outcomes.append(
             RouterOutcome(router.name, weight, result.actual_canary_weight, result.writes, result.problems)
@@ -167,7 +167,7 @@ def reconcile_traffic(planner: CanaryPlanner) -> None:
     problems = state.problems
     if problems:
         message = problem_messages(problems)
-        if message != old_routing_message(planner):
+        if message != _old_routing_message(planner):
             planner.event(TRAFFIC_ROUTING_ERROR_REASON, message, warning=True)
         for outcome in state.outcomes:
             outcome.writes = ()  # nothing moves: each router keeps what it routes
@@ -190,7 +190,7 @@ def desired_traffic(planner: CanaryPlanner, weight: int, max_weight: int) -> Des
     """What the routers are asked to route: ``weight`` to the canary, and the step's header and mirror routes."""
     canary = planner.ro.canary
     assert canary is not None and planner.new_rs is not None
-    headers, mirrors = traffic_routes(planner)
+    headers, mirrors = _traffic_routes(planner)
     stable_hash = planner.stable_rs.pod_hash if planner.stable_rs is not None else ""
     return DesiredTraffic(
         canary_weight=weight,
@@ -211,7 +211,7 @@ def promoted(planner: CanaryPlanner) -> bool:
     return planner.new_rs is None or planner.stable_rs is None or planner.stable_rs.name == planner.new_rs.name
 
 
-def traffic_desired_weight(planner: CanaryPlanner, max_weight: int) -> int:
+def _traffic_desired_weight(planner: CanaryPlanner, max_weight: int) -> int:
     """Argo's ``GetCurrentSetWeight`` in units of maxTrafficWeight: 0 once promoted or aborted, all of
     it after the last step or on a full promotion."""
     if promoted(planner) or planner.aborted():
@@ -229,7 +229,7 @@ def traffic_desired_weight(planner: CanaryPlanner, max_weight: int) -> int:
     return 0
 
 
-def traffic_routes(planner: CanaryPlanner) -> tuple[tuple[HeaderRoute, ...], tuple[MirrorRoute, ...]]:
+def _traffic_routes(planner: CanaryPlanner) -> tuple[tuple[HeaderRoute, ...], tuple[MirrorRoute, ...]]:
     """Header and mirror routes in force: none after an abort; after the promotion they stay until
     every router sends no weight to the canary any more (weight first, then the routes)."""
     canary = planner.ro.canary
@@ -242,20 +242,20 @@ def traffic_routes(planner: CanaryPlanner) -> tuple[tuple[HeaderRoute, ...], tup
     return active_routes(canary, index)
 
 
-def last_set_weight(planner: CanaryPlanner) -> int:
+def _last_set_weight(planner: CanaryPlanner) -> int:
     """The canary weight the last status recorded (for routers whose objects say nothing)."""
     weights = (planner.old.get("canary") or {}).get("weights") or {}
     value = (weights.get("canary") or {}).get("weight")
     return int(value) if isinstance(value, int) else 0
 
 
-def old_routing_message(planner: CanaryPlanner) -> str:
+def _old_routing_message(planner: CanaryPlanner) -> str:
     """The routers' problems as the last status recorded them."""
     routers = (planner.old.get("canary") or {}).get(ROUTERS_STATUS) or []
     return "; ".join(str(r.get("message")) for r in routers if isinstance(r, Mapping) and r.get("message"))
 
 
-def canary_desired_count(planner: CanaryPlanner, weight: int) -> int:
+def _canary_desired_count(planner: CanaryPlanner, weight: int) -> int:
     """The canary pods a step asks for: setCanaryScale if one is in force, else the weight's share."""
     ro = planner.ro
     assert ro.canary is not None and planner.traffic is not None
@@ -270,14 +270,14 @@ def canary_desired_count(planner: CanaryPlanner, weight: int) -> int:
     return max(count, minimum) if count else 0
 
 
-def gate_weight(planner: CanaryPlanner, target: int, current: int, max_weight: int) -> int:
+def _gate_weight(planner: CanaryPlanner, target: int, current: int, max_weight: int) -> int:
     """``target`` when the side that gains traffic has its ready pods, else ``current`` (hold)."""
     if target == current:
         return target
     if target > current:
         new_rs = planner.new_rs
         assert new_rs is not None
-        need = max(1, canary_desired_count(planner, target))
+        need = max(1, _canary_desired_count(planner, target))
         step, _ = current_step(planner.ro, planner.old)
         if planner.old.get("promoteFull") or step is None:
             need = planner.ro.replicas  # all of it goes to the canary: all of its pods first
@@ -307,7 +307,7 @@ def routed_counts(planner: CanaryPlanner) -> tuple[int, int]:
     elif planner.old.get("promoteFull") or step is None:
         desired_new = ro.replicas
     else:
-        desired_new = canary_desired_count(planner, state.desired_weight)
+        desired_new = _canary_desired_count(planner, state.desired_weight)
     new = max(desired_new, canary_carry(planner))
     stable = ro.replicas
     if ro.canary.dynamic_stable_scale:
@@ -323,7 +323,7 @@ def canary_carry(planner: CanaryPlanner) -> int:
     state = planner.traffic
     if state is None:
         return 0
-    weight = state.canary_carry(last_set_weight(planner))
+    weight = state.canary_carry(_last_set_weight(planner))
     return weight_to_replicas(weight, planner.ro.replicas, state.max_weight)
 
 
@@ -341,7 +341,7 @@ def routed_service_selects(planner: CanaryPlanner, rs: ReplicaSetView) -> bool:
 def traffic_off_canary(planner: CanaryPlanner) -> bool:
     """No router sends the canary anything (always true without a router)."""
     state = planner.traffic
-    return state is None or state.canary_carry(last_set_weight(planner)) == 0
+    return state is None or state.canary_carry(_last_set_weight(planner)) == 0
 
 
 def traffic_left_old(planner: CanaryPlanner) -> bool:

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from rollouts.controller.client import (
     ANALYSISRUNS,
@@ -37,7 +37,8 @@ from rollouts.controller.client import (
 from rollouts.model.conditions import FAILED_RS_CREATE_MESSAGE, FAILED_RS_CREATE_REASON, PROGRESSING
 from rollouts.model.timestamps import format_time
 from rollouts.strategy import bluegreen, canary
-from rollouts.strategy.canary import (
+from rollouts.strategy.plan import (
+    Action,
     CreateAnalysisRun,
     CreateReplicaSet,
     DeleteAnalysisRun,
@@ -228,66 +229,76 @@ class Reconciler:
             await asyncio.gather(*(self._event(current, e) for e in plan.events))
         return Outcome(plan.requeue_after, writes)
 
-    async def _do(self, rollout: dict[str, Any], action: canary.Action) -> dict[str, Any]:
+    async def _do(self, rollout: dict[str, Any], action: Action) -> dict[str, Any]:
+        """Carry out one action; returns the Rollout as it now is (changed only by PatchRolloutMetadata).
+        The match is exhaustive: mypy flags an action type added to ``Action`` and not handled here."""
         meta = rollout["metadata"]
         ns = meta.get("namespace", "")
-        if isinstance(action, PatchService):
-            self.cache.put(SERVICES, await self.client.patch(SERVICES, ns, action.name, action.patch))
-        elif isinstance(action, WriteRoutingObject):
-            await self._write_routing(action)
-        elif isinstance(action, CreateReplicaSet):
-            self.cache.put(REPLICASETS, await self.client.create(REPLICASETS, ns, action.manifest))
-        elif isinstance(action, PatchReplicaSet):
-            self.cache.put(REPLICASETS, await self.client.patch(REPLICASETS, ns, action.name, action.patch))
-        elif isinstance(action, DeleteReplicaSet):
-            await self.client.delete(REPLICASETS, ns, action.name, uid=action.uid)
-            gone = self.cache.get(REPLICASETS, ns, action.name)
-            if gone is not None:
-                self.cache.remove(REPLICASETS, gone)
-        elif isinstance(action, DeletePod):
-            try:
-                await self.client.delete(PODS, ns, action.name)
-            except ApiError as exc:
-                if not exc.not_found:
-                    raise
-        elif isinstance(action, PatchPod):
-            try:
-                self.cache.put(PODS, await self.client.patch(PODS, ns, action.name, action.patch))
-            except ApiError as exc:
-                if not exc.not_found:
-                    raise
-        elif isinstance(action, ScaleWorkload):
-            self.cache.put(
-                DEPLOYMENTS,
-                await self.client.patch(DEPLOYMENTS, ns, action.name, {"spec": {"replicas": action.replicas}}),
-            )
-        elif isinstance(action, CreateAnalysisRun):
-            self.cache.put(ANALYSISRUNS, await self.client.create(ANALYSISRUNS, ns, action.manifest))
-        elif isinstance(action, PatchAnalysisRun):
-            try:
-                self.cache.put(ANALYSISRUNS, await self.client.patch(ANALYSISRUNS, ns, action.name, action.patch))
-            except ApiError as exc:
-                if not exc.not_found:
-                    raise
-                log.warning("AnalysisRun %s/%s not found", ns, action.name)
-        elif isinstance(action, DeleteAnalysisRun):
-            try:
-                await self.client.delete(ANALYSISRUNS, ns, action.name, uid=action.uid)
-            except ApiError as exc:
-                if not exc.not_found:
-                    raise
-            gone = self.cache.get(ANALYSISRUNS, ns, action.name)
-            if gone is not None:
-                self.cache.remove(ANALYSISRUNS, gone)
-        elif isinstance(action, PatchRolloutMetadata):
-            updated = await self.client.patch(
-                ROLLOUTS,
-                ns,
-                meta["name"],
-                {"metadata": {"annotations": dict(action.annotations), "resourceVersion": meta.get("resourceVersion")}},
-            )
-            self.cache.put(ROLLOUTS, updated)
-            return updated
+        match action:
+            case PatchService():
+                self.cache.put(SERVICES, await self.client.patch(SERVICES, ns, action.name, action.patch))
+            case WriteRoutingObject():
+                await self._write_routing(action)
+            case CreateReplicaSet():
+                self.cache.put(REPLICASETS, await self.client.create(REPLICASETS, ns, action.manifest))
+            case PatchReplicaSet():
+                self.cache.put(REPLICASETS, await self.client.patch(REPLICASETS, ns, action.name, action.patch))
+            case DeleteReplicaSet():
+                await self.client.delete(REPLICASETS, ns, action.name, uid=action.uid)
+                gone = self.cache.get(REPLICASETS, ns, action.name)
+                if gone is not None:
+                    self.cache.remove(REPLICASETS, gone)
+            case DeletePod():
+                try:
+                    await self.client.delete(PODS, ns, action.name)
+                except ApiError as exc:
+                    if not exc.not_found:
+                        raise
+            case PatchPod():
+                try:
+                    self.cache.put(PODS, await self.client.patch(PODS, ns, action.name, action.patch))
+                except ApiError as exc:
+                    if not exc.not_found:
+                        raise
+            case ScaleWorkload():
+                self.cache.put(
+                    DEPLOYMENTS,
+                    await self.client.patch(DEPLOYMENTS, ns, action.name, {"spec": {"replicas": action.replicas}}),
+                )
+            case CreateAnalysisRun():
+                self.cache.put(ANALYSISRUNS, await self.client.create(ANALYSISRUNS, ns, action.manifest))
+            case PatchAnalysisRun():
+                try:
+                    self.cache.put(ANALYSISRUNS, await self.client.patch(ANALYSISRUNS, ns, action.name, action.patch))
+                except ApiError as exc:
+                    if not exc.not_found:
+                        raise
+                    log.warning("AnalysisRun %s/%s not found", ns, action.name)
+            case DeleteAnalysisRun():
+                try:
+                    await self.client.delete(ANALYSISRUNS, ns, action.name, uid=action.uid)
+                except ApiError as exc:
+                    if not exc.not_found:
+                        raise
+                gone = self.cache.get(ANALYSISRUNS, ns, action.name)
+                if gone is not None:
+                    self.cache.remove(ANALYSISRUNS, gone)
+            case PatchRolloutMetadata():
+                updated = await self.client.patch(
+                    ROLLOUTS,
+                    ns,
+                    meta["name"],
+                    {
+                        "metadata": {
+                            "annotations": dict(action.annotations),
+                            "resourceVersion": meta.get("resourceVersion"),
+                        }
+                    },
+                )
+                self.cache.put(ROLLOUTS, updated)
+                return updated
+            case _:
+                assert_never(action)
         return rollout
 
     async def _write_routing(self, action: WriteRoutingObject) -> None:
@@ -314,9 +325,7 @@ class Reconciler:
         message = f"{ref.describe()}: {action.write.op} refused by the API server ({exc.status}): {exc.message}"
         await self._event(rollout, EventSpec("Warning", TRAFFIC_ROUTING_ERROR_REASON, message))
 
-    async def _write_failed(
-        self, rollout: dict[str, Any], action: canary.Action, exc: ApiError, writes: int
-    ) -> Outcome:
+    async def _write_failed(self, rollout: dict[str, Any], action: Action, exc: ApiError, writes: int) -> Outcome:
         """A write was refused: look again (409/404), or record why a ReplicaSet cannot be created."""
         meta = rollout["metadata"]
         ns, name = meta.get("namespace", ""), meta["name"]

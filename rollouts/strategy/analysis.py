@@ -1,4 +1,6 @@
-"""Analysis in the canary strategy, as a pure function: the ``analysis`` step and background analysis.
+"""Analysis in the rollout strategies, as pure functions: the canary's ``analysis`` step and background
+analysis, and blue/green's pre- and post-promotion analysis (:class:`PromotionAnalysis`, Argo's
+``reconcilePrePromotionAnalysisRun`` / ``reconcilePostPromotionAnalysisRun`` on the same machinery).
 
 Follows Argo Rollouts' ``rollout/analysis.go`` (``reconcileAnalysisRuns``,
 ``reconcileStepBasedAnalysisRun``, ``reconcileBackgroundAnalysisRun``, ``cancelAnalysisRuns``,
@@ -14,8 +16,8 @@ Follows Argo Rollouts' ``rollout/analysis.go`` (``reconcileAnalysisRuns``,
   or a new template) are terminated (``spec.terminate: true``) and, once complete, kept up to
   ``spec.analysis.successfulRunHistoryLimit`` / ``unsuccessfulRunHistoryLimit`` (default 5 each).
 
-Everything here reads plain dicts and returns plain dicts; :mod:`rollouts.strategy.canary` folds the result into
-its plan.
+Everything here reads plain dicts and returns plain dicts; the planners (:mod:`rollouts.strategy.canary`,
+:mod:`rollouts.strategy.bluegreen`) fold the result into their plan.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ PAUSE_INCONCLUSIVE = "InconclusiveAnalysisRun"
 PAUSE_CANARY_STEP = "CanaryPauseStep"
 STEP_STATUS = "currentStepAnalysisRunStatus"
 BACKGROUND_STATUS = "currentBackgroundAnalysisRunStatus"
+PRE_PROMOTION = "prePromotionAnalysis"
+POST_PROMOTION = "postPromotionAnalysis"
+PRE_STATUS = "prePromotionAnalysisRunStatus"
+POST_STATUS = "postPromotionAnalysisRunStatus"
+PRE_TYPE = "PrePromotion"
+POST_TYPE = "PostPromotion"
+PRE_FAILED_MESSAGE = "Pre-promotion analysis phase error/failed"
+POST_FAILED_MESSAGE = "Post-promotion analysis phase error/failed"
 DEFAULT_SUCCESSFUL_HISTORY_LIMIT = 5
 DEFAULT_UNSUCCESSFUL_HISTORY_LIMIT = 5
 COMPLETED_PHASES = ("Successful", "Failed", "Error", "Inconclusive")
@@ -509,3 +519,104 @@ class _Analysis:
 
 def reconcile(inp: AnalysisInput) -> AnalysisOutcome:
     return _Analysis(inp).run()
+
+
+# --------------------------------------------------------------------------- blue/green promotion analysis
+
+
+@dataclass(frozen=True)
+class PromotionState:
+    """What the promotion analyses need to know of this pass."""
+
+    aborted: bool
+    pre_skip: bool  # fully promoted, already active, or promote --full
+    preview_ready: bool  # the preview stack is at its size and available
+    post_skip: bool  # fully promoted, or promote --full
+    switched: bool  # the active Service selects the new ReplicaSet
+
+
+class PromotionAnalysis(_Analysis):
+    """Argo's ``reconcilePrePromotionAnalysisRun`` / ``reconcilePostPromotionAnalysisRun`` on the canary
+    analysis machinery (run naming, adoption, cancelling, history limits)."""
+
+    def __init__(self, inp: AnalysisInput) -> None:
+        super().__init__(inp)
+        status = inp.old.get("blueGreen") or {}
+        pre_name = str((status.get(PRE_STATUS) or {}).get("name") or "")
+        post_name = str((status.get(POST_STATUS) or {}).get("name") or "")
+        self.current_pre = self.by_name.get(pre_name) if pre_name else None
+        self.current_post = self.by_name.get(post_name) if post_name else None
+        current = {n for n in (pre_name, post_name) if n}
+        self.others = [r for r in self.by_name.values() if r.name not in current]
+        self.pre_run: RunView | None = None
+        self.post_run: RunView | None = None
+
+    def needs_new(self, current: RunView | None) -> bool:
+        """Argo's ``needsNewAnalysisRun``."""
+        if current is None:
+            return True
+        old = self.inp.old
+        if old.get("controllerPause") and not self._pause_condition(PAUSE_INCONCLUSIVE):
+            return current.phase == "Inconclusive"
+        return old.get("abortedAt") is not None
+
+    def _pre(self, state: PromotionState) -> RunView | None:
+        ref = promotion_analysis(self.inp.ro, PRE_PROMOTION)
+        current = self.current_pre
+        if ref is None or not ref.templates or state.pre_skip:
+            self.cancel(current)
+            return None
+        if self.needs_new(current):
+            if not state.preview_ready:
+                return None  # measure the preview stack once it is up (again, after a retry), not an empty Service
+            labels = {HASH_LABEL: self.inp.pod_hash, ROLLOUT_TYPE_LABEL: PRE_TYPE}
+            return self.create(ref, "pre", labels)
+        assert current is not None
+        self.react(current, PRE_FAILED_MESSAGE)
+        return current
+
+    def _post(self, state: PromotionState) -> RunView | None:
+        ref = promotion_analysis(self.inp.ro, POST_PROMOTION)
+        current = self.current_post
+        if ref is None or not ref.templates or state.post_skip or not state.switched:
+            self.cancel(current)
+            return None
+        if self.needs_new(current):
+            labels = {HASH_LABEL: self.inp.pod_hash, ROLLOUT_TYPE_LABEL: POST_TYPE}
+            return self.create(ref, "post", labels)
+        assert current is not None
+        self.react(current, POST_FAILED_MESSAGE)
+        return current
+
+    def reconcile(self, state: PromotionState) -> AnalysisOutcome:
+        if state.aborted:
+            # cancelled, but still shown: the status says which run aborted the update
+            self.cancel(self.current_pre)
+            self.cancel(self.current_post)
+            pre, post = self.current_pre, self.current_post
+        else:
+            pre, post = self._pre(state), self._post(state)
+        self.pre_run, self.post_run = pre, post
+        current = {r.name for r in (pre, post) if r is not None}
+        others = [r for r in self.others if r.name not in current]
+        for run in others:
+            self.cancel(run)
+        ok, bad = history_limits(self.inp.ro)
+        self.out.delete = runs_to_delete(others, self.inp.rs_hashes, ok, bad)
+        self._promotion_events(PRE_STATUS, pre, PRE_TYPE)
+        self._promotion_events(POST_STATUS, post, POST_TYPE)
+        return self.out
+
+    def _promotion_events(self, key: str, run: RunView | None, kind: str) -> None:
+        """Argo's ``emitAnalysisRunStatusChanges``."""
+        if run is None or not run.phase:
+            return
+        prev = (self.inp.old.get("blueGreen") or {}).get(key)
+        if prev is not None and (prev.get("name") != run.name or prev.get("status") == run.phase):
+            return
+        previous = str(prev.get("status") or "") if prev is not None else "NoPreviousStatus"
+        message = f"{kind} Analysis Run '{run.name}' Status New: '{run.phase}' Previous: '{previous}'"
+        self.out.events.append((f"AnalysisRun{run.phase}", message, run.phase in ("Failed", "Error")))
+
+    def statuses(self) -> dict[str, dict[str, str]]:
+        return run_statuses(((PRE_STATUS, self.pre_run), (POST_STATUS, self.post_run)))

@@ -1,10 +1,11 @@
 """The blue/green strategy as a pure function: what is observed -> what to do next.
 
-``plan(observed)`` has the same shape as :func:`rollouts.strategy.canary.plan` and reuses its planner for
-everything the strategies share (validation, ReplicaSet creation and revisions, collisions,
-restartAt, pause and abort bookkeeping, conditions, the progress deadline, the status write); this
-module only decides what is blue/green's own, after Argo Rollouts' ``rollout/bluegreen.go``,
-``rollout/service.go`` and the blue/green parts of ``rollout/analysis.go``:
+``plan(observed)`` has the same shape as :func:`rollouts.strategy.canary.plan` and builds on the shared
+:class:`~rollouts.strategy.base.Planner` for everything the strategies share (validation, ReplicaSet
+creation and revisions, collisions, restartAt, pause and abort bookkeeping, conditions, the progress
+deadline, the status write); this module only decides what is blue/green's own, after Argo
+Rollouts' ``rollout/bluegreen.go``, ``rollout/service.go`` and the blue/green parts of
+``rollout/analysis.go``:
 
 - the preview Service selects the new ReplicaSet as soon as it exists; the active Service moves to it
   only once it is fully available and the promotion is allowed (auto-promotion, ``autoPromotionSeconds``,
@@ -24,241 +25,68 @@ Every write is ordered so that stopping between any two leaves the active Servic
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rollouts.model import conditions as cs
-from rollouts.model.hashing import pod_template_hash, template_digest
 from rollouts.model.labelselector import format_label_selector
 from rollouts.model.spec import HASH_LABEL, BlueGreenSpec, PodMetadata
 from rollouts.model.timestamps import format_time, parse_time
-from rollouts.model.validation import validate_rollout
 from rollouts.strategy import analysis as ca
-from rollouts.strategy.canary import (
-    Observed,
-    PatchPod,
-    PatchReplicaSet,
-    PatchService,
-    Plan,
-    PodView,
-    _meta_patch,
-    _Planner,
-)
+from rollouts.strategy.analysis import POST_STATUS, PRE_STATUS, PromotionAnalysis, PromotionState
+from rollouts.strategy.base import Planner
+from rollouts.strategy.plan import Observed, PatchPod, PatchReplicaSet, Plan, PodView, merge_patch
 from rollouts.strategy.replicasets import (
-    MANAGED_BY,
     SCALE_DOWN_DEADLINE,
-    TEMPLATE_DIGEST,
     ReplicaSetView,
     apply_ephemeral_metadata,
     new_replicaset_manifest,
+    with_anti_affinity,
 )
+from rollouts.strategy.restart import restart_pods
+from rollouts.strategy.revisions import replicaset_metadata, revision_history, template_or_steps_changed
+from rollouts.strategy.scaling import scale
+from rollouts.strategy.services import service_hash, switch_service
 
-PRE_PROMOTION = "prePromotionAnalysis"
-POST_PROMOTION = "postPromotionAnalysis"
-PRE_STATUS = "prePromotionAnalysisRunStatus"
-POST_STATUS = "postPromotionAnalysisRunStatus"
-PRE_TYPE = "PrePromotion"
-POST_TYPE = "PostPromotion"
-PRE_FAILED_MESSAGE = "Pre-promotion analysis phase error/failed"
-POST_FAILED_MESSAGE = "Post-promotion analysis phase error/failed"
 CHECKPOINT = "scaleUpPreviewCheckPoint"
-HOSTNAME_TOPOLOGY = "kubernetes.io/hostname"
 COMPLETED_MESSAGE = "Completed blue-green update"
-
-
-def service_hash(svc: Mapping[str, Any] | None) -> str:
-    """The pod-template hash a Service selects ("" when it selects none)."""
-    if svc is None:
-        return ""
-    return str(((svc.get("spec") or {}).get("selector") or {}).get(HASH_LABEL) or "")
-
-
-def anti_affinity_terms(anti: Mapping[str, Any], previous_hash: str) -> dict[str, Any]:
-    """Argo's injected anti-affinity: keep the new pods off the nodes of the previous version's pods."""
-    term = {
-        "labelSelector": {"matchExpressions": [{"key": HASH_LABEL, "operator": "In", "values": [previous_hash]}]},
-        "topologyKey": HOSTNAME_TOPOLOGY,
-    }
-    preferred = anti.get("preferredDuringSchedulingIgnoredDuringExecution")
-    if isinstance(preferred, Mapping):
-        weight = int(preferred.get("weight") or 1)
-        return {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": weight, "podAffinityTerm": term}]}
-    return {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
-
-
-def with_anti_affinity(manifest: dict[str, Any], anti: Mapping[str, Any], previous_hash: str) -> dict[str, Any]:
-    manifest = copy.deepcopy(manifest)
-    pod_spec = manifest["spec"]["template"].setdefault("spec", {})
-    affinity = pod_spec.setdefault("affinity", {})
-    anti_affinity = affinity.setdefault("podAntiAffinity", {})
-    for key, terms in anti_affinity_terms(anti, previous_hash).items():
-        anti_affinity[key] = [*(anti_affinity.get(key) or []), *terms]
-    return manifest
-
-
-# --------------------------------------------------------------------------- analysis
-
-
-@dataclass(frozen=True)
-class PromotionState:
-    """What the promotion analyses need to know of this pass."""
-
-    aborted: bool
-    pre_skip: bool  # fully promoted, already active, or promote --full
-    preview_ready: bool  # the preview stack is at its size and available
-    post_skip: bool  # fully promoted, or promote --full
-    switched: bool  # the active Service selects the new ReplicaSet
-
-
-class _PromotionAnalysis(ca._Analysis):
-    """Argo's ``reconcilePrePromotionAnalysisRun`` / ``reconcilePostPromotionAnalysisRun`` on the canary
-    analysis machinery (run naming, adoption, cancelling, history limits)."""
-
-    def __init__(self, inp: ca.AnalysisInput) -> None:
-        super().__init__(inp)
-        status = inp.old.get("blueGreen") or {}
-        pre_name = str((status.get(PRE_STATUS) or {}).get("name") or "")
-        post_name = str((status.get(POST_STATUS) or {}).get("name") or "")
-        self.current_pre = self.by_name.get(pre_name) if pre_name else None
-        self.current_post = self.by_name.get(post_name) if post_name else None
-        current = {n for n in (pre_name, post_name) if n}
-        self.others = [r for r in self.by_name.values() if r.name not in current]
-        self.pre_run: ca.RunView | None = None
-        self.post_run: ca.RunView | None = None
-
-    def needs_new(self, current: ca.RunView | None) -> bool:
-        """Argo's ``needsNewAnalysisRun``."""
-        if current is None:
-            return True
-        old = self.inp.old
-        if old.get("controllerPause") and not self._pause_condition(ca.PAUSE_INCONCLUSIVE):
-            return current.phase == "Inconclusive"
-        return old.get("abortedAt") is not None
-
-    def _pre(self, state: PromotionState) -> ca.RunView | None:
-        ref = ca.promotion_analysis(self.inp.ro, PRE_PROMOTION)
-        current = self.current_pre
-        if ref is None or not ref.templates or state.pre_skip:
-            self.cancel(current)
-            return None
-        if self.needs_new(current):
-            if not state.preview_ready:
-                return None  # measure the preview stack once it is up (again, after a retry), not an empty Service
-            labels = {HASH_LABEL: self.inp.pod_hash, ca.ROLLOUT_TYPE_LABEL: PRE_TYPE}
-            return self.create(ref, "pre", labels)
-        assert current is not None
-        self.react(current, PRE_FAILED_MESSAGE)
-        return current
-
-    def _post(self, state: PromotionState) -> ca.RunView | None:
-        ref = ca.promotion_analysis(self.inp.ro, POST_PROMOTION)
-        current = self.current_post
-        if ref is None or not ref.templates or state.post_skip or not state.switched:
-            self.cancel(current)
-            return None
-        if self.needs_new(current):
-            labels = {HASH_LABEL: self.inp.pod_hash, ca.ROLLOUT_TYPE_LABEL: POST_TYPE}
-            return self.create(ref, "post", labels)
-        assert current is not None
-        self.react(current, POST_FAILED_MESSAGE)
-        return current
-
-    def reconcile(self, state: PromotionState) -> ca.AnalysisOutcome:
-        if state.aborted:
-            # cancelled, but still shown: the status says which run aborted the update
-            self.cancel(self.current_pre)
-            self.cancel(self.current_post)
-            pre, post = self.current_pre, self.current_post
-        else:
-            pre, post = self._pre(state), self._post(state)
-        self.pre_run, self.post_run = pre, post
-        current = {r.name for r in (pre, post) if r is not None}
-        others = [r for r in self.others if r.name not in current]
-        for run in others:
-            self.cancel(run)
-        ok, bad = ca.history_limits(self.inp.ro)
-        self.out.delete = ca.runs_to_delete(others, self.inp.rs_hashes, ok, bad)
-        self._promotion_events(PRE_STATUS, pre, PRE_TYPE)
-        self._promotion_events(POST_STATUS, post, POST_TYPE)
-        return self.out
-
-    def _promotion_events(self, key: str, run: ca.RunView | None, kind: str) -> None:
-        """Argo's ``emitAnalysisRunStatusChanges``."""
-        if run is None or not run.phase:
-            return
-        prev = (self.inp.old.get("blueGreen") or {}).get(key)
-        if prev is not None and (prev.get("name") != run.name or prev.get("status") == run.phase):
-            return
-        previous = str(prev.get("status") or "") if prev is not None else "NoPreviousStatus"
-        message = f"{kind} Analysis Run '{run.name}' Status New: '{run.phase}' Previous: '{previous}'"
-        self.out.events.append((f"AnalysisRun{run.phase}", message, run.phase in ("Failed", "Error")))
-
-    def statuses(self) -> dict[str, dict[str, str]]:
-        return ca.run_statuses(((PRE_STATUS, self.pre_run), (POST_STATUS, self.post_run)))
 
 
 # --------------------------------------------------------------------------- the planner
 
 
-class _BlueGreenPlanner(_Planner):
+class BlueGreenPlanner(Planner):
+    bg: BlueGreenSpec
+    active_svc: Mapping[str, Any] | None
+    preview_svc: Mapping[str, Any] | None
+    active_hash: str  # the hash the active Service selects (updated when this pass switches it)
+    preview_hash: str
+    observed_active_hash: str  # the hash the active Service selected when the pass began
+    checkpoint: bool
+
     def __init__(self, obs: Observed) -> None:
         super().__init__(obs)
-        self.promotion: _PromotionAnalysis | None = None
+        self.promotion: PromotionAnalysis | None = None
 
     # ------------------------------------------------------------------ entry point
 
     def run(self) -> Plan:
-        ro = self.ro
-        bg = ro.blue_green
-        template, selector, workload_error = self._resolve_template()
-        names = [n for n in (bg.active_service, bg.preview_service) if n] if bg is not None else []
-        services_present = {n: True for n in names if n in self.obs.services}
-        errors = validate_rollout(ro, template, services_present, workload_error)
-        if bg is not None:
-            errors.extend(self._owned_service_errors(bg))
-        if bg is not None and not errors:
-            errors.extend(ca.template_errors(ro, self.obs.rollout, self.templates))
-        if errors:
-            return self._invalid(errors)
-        assert template is not None and selector is not None and bg is not None
-        self.bg: BlueGreenSpec = bg
-        self.template, self.selector = template, selector
-
-        collision = self.old.get("collisionCount")
-        self.pod_hash = pod_template_hash(template, int(collision) if collision is not None else None)
-        self.digest = template_digest(template)
-        self.step_hash = ""
-        live = [rs for rs in (ReplicaSetView.parse(r) for r in self.obs.replicasets) if not rs.deleting]
-        self.all_rss = live
-        self.active_svc = self.obs.services.get(bg.active_service)
-        self.preview_svc = self.obs.services.get(bg.preview_service) if bg.preview_service else None
-        self.active_hash = service_hash(self.active_svc)  # updated when this pass switches it
-        self.preview_hash = service_hash(self.preview_svc)
-        self.observed_active_hash = self.active_hash
-        stable_hash = self.old.get("stableRS") or ""
-        self.stable_rs: ReplicaSetView | None = next(
-            (rs for rs in live if stable_hash and rs.pod_hash == stable_hash), None
-        )
-        new_rs = next((rs for rs in live if rs.pod_hash == self.pod_hash), None)
-        if new_rs is not None and new_rs.annotations.get(TEMPLATE_DIGEST, self.digest) != self.digest:
-            return self._collision()
-        if new_rs is None:
-            return self._create_new_rs(live)
-        self.new_rs: ReplicaSetView | None = new_rs
-        self._sync_revision(live)
-        self.others = [rs for rs in live if rs.name != new_rs.name]
-        self.kept, self.active_others, self.delay = {}, self.others, None
+        done = self.start()
+        if done is not None:
+            return done
+        new_rs = self.new_rs
+        assert new_rs is not None
+        self.others = [rs for rs in self.all_rss if rs.name != new_rs.name]
         self.checkpoint = bool((self.old.get("blueGreen") or {}).get(CHECKPOINT)) and not self._new_is_active()
 
-        if self._template_or_steps_changed():
+        if template_or_steps_changed(self):
             self._preview_service()
             return self._reset_for_new_version()
         if cs.rollout_completed(self.old) and self.aborted():
             self.remove_abort = True  # "Removing abort condition from fully promoted rollout"
-        if self._restart_pods():
-            return self._persist(self._base_status())
-        self._revision_history()
+        if restart_pods(self):
+            return self.persist(self.base_status())
+        revision_history(self)
         self._preview_service()
         self._reconcile_analysis()
         if cs.PAUSE_BLUE_GREEN not in self.add_pause and self.add_pause:
@@ -272,14 +100,27 @@ class _BlueGreenPlanner(_Planner):
         self._ephemeral_metadata()
         return self._sync_status()
 
-    # ------------------------------------------------------------------ validation and creation
+    # ------------------------------------------------------------------ hooks
 
-    def _owned_service_errors(self, bg: BlueGreenSpec) -> list[str]:
-        return self._services_managed_elsewhere(
-            "spec.strategy.blueGreen", (("activeService", bg.active_service), ("previewService", bg.preview_service))
-        )
+    def strategy_services(self) -> tuple[str, Sequence[tuple[str, str]]] | None:
+        bg = self.ro.blue_green
+        if bg is None:
+            return None
+        return "spec.strategy.blueGreen", (("activeService", bg.active_service), ("previewService", bg.preview_service))
 
-    def _new_rs_manifest(self, revision: int, stable_exists: bool) -> dict[str, Any]:
+    def prepare(self) -> None:
+        """Read the active and preview Services before the new ReplicaSet is created (its pod metadata
+        depends on whether the active Service selects anything yet)."""
+        bg = self.ro.blue_green
+        assert bg is not None
+        self.bg = bg
+        self.active_svc = self.obs.services.get(bg.active_service)
+        self.preview_svc = self.obs.services.get(bg.preview_service) if bg.preview_service else None
+        self.active_hash = service_hash(self.active_svc)
+        self.preview_hash = service_hash(self.preview_svc)
+        self.observed_active_hash = self.active_hash
+
+    def new_rs_manifest(self, revision: int, stable_exists: bool) -> dict[str, Any]:
         bg = self.bg
         # the first version takes the active role at once; later ones start as the preview
         ephemeral = bg.preview_metadata if self.active_hash or stable_exists else bg.active_metadata
@@ -298,7 +139,7 @@ class _BlueGreenPlanner(_Planner):
 
     def _halted(self) -> bool:
         """Argo's ``haltProgress``: a manual pause or an inconclusive analysis stops the Services."""
-        return self.ro.paused or self._pause_condition(ca.PAUSE_INCONCLUSIVE) is not None
+        return self.ro.paused or self.pause_condition(ca.PAUSE_INCONCLUSIVE) is not None
 
     def _active_rs(self) -> ReplicaSetView | None:
         return next((rs for rs in self.all_rss if self.active_hash and rs.pod_hash == self.active_hash), None)
@@ -351,7 +192,7 @@ class _BlueGreenPlanner(_Planner):
         (the pause condition is gone, ``controllerPause`` is still set)."""
         if not self.bg.needs_controller_pause():
             return True
-        cond = self._pause_condition(cs.PAUSE_BLUE_GREEN)
+        cond = self.pause_condition(cs.PAUSE_BLUE_GREEN)
         if cond is None:
             return bool(self.old.get("controllerPause")) and not self.old.get("pauseConditions")
         seconds = self.bg.auto_promotion_seconds
@@ -362,19 +203,11 @@ class _BlueGreenPlanner(_Planner):
 
     # ------------------------------------------------------------------ services
 
-    def _switch(self, name: str, svc: Mapping[str, Any], pod_hash: str) -> None:
-        current = service_hash(svc)
-        patch: dict[str, Any] = {"spec": {"selector": {HASH_LABEL: pod_hash}}}
-        if MANAGED_BY not in ((svc.get("metadata") or {}).get("annotations") or {}):
-            patch["metadata"] = {"annotations": {MANAGED_BY: self.ro.name}}
-        self.plan.actions.append(PatchService(name, patch))
-        self.event(cs.SWITCH_SERVICE_REASON, f"Switched selector for service '{name}' from '{current}' to '{pod_hash}'")
-
     def _preview_service(self) -> None:
         """Argo's ``reconcilePreviewService``: the preview Service follows the newest ReplicaSet."""
         if self.preview_svc is None or self._halted() or self.preview_hash == self.pod_hash:
             return
-        self._switch(self.bg.preview_service, self.preview_svc, self.pod_hash)
+        switch_service(self, self.bg.preview_service, self.preview_svc, self.pod_hash)
         self.preview_hash = self.pod_hash
 
     def _active_service(self) -> None:
@@ -387,14 +220,14 @@ class _BlueGreenPlanner(_Planner):
             target = self.stable_rs
             if target is None or target.pod_hash == self.active_hash or not self._fully_available(target):
                 return
-            self._switch(self.bg.active_service, svc, target.pod_hash)
+            switch_service(self, self.bg.active_service, svc, target.pod_hash)
             self.active_hash = target.pod_hash
             return
         stable = self.stable_rs
         if not self.active_hash and not self._first_version() and stable is not None:
             # the Service lost its hash (a re-applied manifest) during an update: back to the stable stack
             if self._fully_available(stable):
-                self._switch(self.bg.active_service, svc, stable.pod_hash)
+                switch_service(self, self.bg.active_service, svc, stable.pod_hash)
                 self.active_hash = stable.pod_hash
             return
         if self._halted() or self._new_is_active():
@@ -402,7 +235,7 @@ class _BlueGreenPlanner(_Planner):
         if not self._ready_for_pause() or not self._fully_available(self.new_rs):
             return
         if self._fast_tracked() or self.checkpoint or (self._completed_pause() and self._completed_pre_promotion()):
-            self._switch(self.bg.active_service, svc, self.pod_hash)
+            switch_service(self, self.bg.active_service, svc, self.pod_hash)
             self.active_hash = self.pod_hash
 
     # ------------------------------------------------------------------ pause
@@ -411,7 +244,7 @@ class _BlueGreenPlanner(_Planner):
         """Argo's ``reconcileBlueGreenPause``."""
         if self.aborted() or not self._ready_for_pause() or self._halted():
             return
-        present = self._pause_condition(cs.PAUSE_BLUE_GREEN) is not None
+        present = self.pause_condition(cs.PAUSE_BLUE_GREEN) is not None
         if self._fast_tracked() or self.checkpoint or not self.bg.needs_controller_pause():
             if present:
                 self.remove_pause.append(cs.PAUSE_BLUE_GREEN)
@@ -423,7 +256,7 @@ class _BlueGreenPlanner(_Planner):
             if self._completed_pause():
                 self.remove_pause.append(cs.PAUSE_BLUE_GREEN)
             elif seconds > 0:
-                cond = self._pause_condition(cs.PAUSE_BLUE_GREEN) or {}
+                cond = self.pause_condition(cs.PAUSE_BLUE_GREEN) or {}
                 started = parse_time(cond.get("startTime")) or self.now
                 self.plan.requeue(started + seconds - self.now)
         elif not self.old.get("controllerPause"):
@@ -432,9 +265,6 @@ class _BlueGreenPlanner(_Planner):
                 self.plan.requeue(seconds)
 
     # ------------------------------------------------------------------ replica counts
-
-    def _delaying_abort_scale_down(self) -> bool:
-        return False  # the blue/green abort delay is handled in _scale_new
 
     def _clear_deadline(self, rs: ReplicaSetView) -> None:
         if SCALE_DOWN_DEADLINE in rs.annotations:
@@ -450,11 +280,11 @@ class _BlueGreenPlanner(_Planner):
         active = self._active_rs()
         if active is not None and active.name != new_rs.name:
             self._clear_deadline(active)
-            self._scale(active, ro.replicas)
+            scale(self, active, ro.replicas)
         stable = self.stable_rs
         if self.aborted() and stable is not None and stable.name != new_rs.name and stable is not active:
             self._clear_deadline(stable)
-            self._scale(stable, ro.replicas)
+            scale(self, stable, ro.replicas)
         self._scale_new()
 
     def _scale_new(self) -> None:
@@ -485,14 +315,14 @@ class _BlueGreenPlanner(_Planner):
                 desired = 0
         else:
             self._clear_deadline(new_rs)
-        self._scale(new_rs, desired)
+        scale(self, new_rs, desired)
 
     def _scale_down_old(self) -> None:
         """Argo's ``scaleDownOldReplicaSetsForBlueGreen``: the ReplicaSet the active Service left gets a
         scale-down deadline and keeps its pods until then (newest first, at most
         ``scaleDownDelayRevisionLimit``); every other old ReplicaSet is scaled down at once. The
         ReplicaSet the active Service selects, and on abort the stable one, are never touched."""
-        if self._pause_condition(ca.PAUSE_INCONCLUSIVE) is not None:
+        if self.pause_condition(ca.PAUSE_INCONCLUSIVE) is not None:
             return
         bg = self.bg
         delay = bg.scale_down_delay()
@@ -522,9 +352,9 @@ class _BlueGreenPlanner(_Planner):
                 if within_limit and deadline > self.now:
                     self.plan.requeue(deadline - self.now)
                     continue
-            self._scale(rs, 0)
+            scale(self, rs, 0)
 
-    def _history_candidates(self) -> list[ReplicaSetView]:
+    def history_candidates(self) -> list[ReplicaSetView]:
         keep = {self.old.get("stableRS") or "", self.active_hash, self.preview_hash}
         return [rs for rs in self.others if rs.pod_hash not in keep]
 
@@ -546,7 +376,7 @@ class _BlueGreenPlanner(_Planner):
             if desired is None and existing is None:
                 continue
             self._pod_metadata(rs, existing, desired)
-            self._replicaset_metadata(rs, existing, desired)
+            replicaset_metadata(self, rs, existing, desired)
 
     def _pod_metadata(self, rs: ReplicaSetView, existing: PodMetadata | None, desired: PodMetadata | None) -> None:
         """Argo's ``SyncReplicaSetEphemeralPodMetadata``: the running pods take the role's metadata too
@@ -557,14 +387,14 @@ class _BlueGreenPlanner(_Planner):
             meta = pod.get("metadata") or {}
             current = {k: meta[k] for k in ("labels", "annotations") if meta.get(k)}
             wanted = apply_ephemeral_metadata(current, existing, desired)
-            patch = _meta_patch(current, wanted)
+            patch = merge_patch(current, wanted)
             if patch:
                 self.plan.actions.append(PatchPod(str(meta.get("name", "")), {"metadata": patch}))
 
     # ------------------------------------------------------------------ analysis
 
     def _reconcile_analysis(self) -> None:
-        inp = self._analysis_input(None)
+        inp = self.analysis_input(None)
         stable = self.old.get("stableRS") or ""
         state = PromotionState(
             aborted=self.aborted(),
@@ -573,20 +403,20 @@ class _BlueGreenPlanner(_Planner):
             post_skip=stable == self.pod_hash or bool(self.old.get("promoteFull")),
             switched=self._new_is_active(),
         )
-        self.promotion = _PromotionAnalysis(inp)
+        self.promotion = PromotionAnalysis(inp)
         outcome = self.promotion.reconcile(state)
-        self._apply_analysis_outcome(outcome)
+        self.apply_analysis_outcome(outcome)
         if outcome.abort_message is not None and not self.aborted():
             self.add_abort = True
             self.abort_message = outcome.abort_message
 
     # ------------------------------------------------------------------ status
 
-    def _weights(self, new: dict[str, Any]) -> None:
+    def weights(self, new: dict[str, Any]) -> None:
         new.pop("canary", None)
 
-    def _base_status(self) -> dict[str, Any]:
-        new = super()._base_status()
+    def base_status(self) -> dict[str, Any]:
+        new = super().base_status()
         for key in ("canary", "currentStepHash", "currentStepIndex"):
             new.pop(key, None)
         selectors: dict[str, Any] = {}
@@ -613,7 +443,7 @@ class _BlueGreenPlanner(_Planner):
     def _reset_for_new_version(self) -> Plan:
         """A new pod template: start over (pause, abort and analysis forgotten). Going back to a version
         that is still within its scale-down delay is promoted at once, as with ``promote --full``."""
-        new = self._base_status()
+        new = self.base_status()
         self.clear_pause = True
         self.remove_abort = True
         self.restarted_at = self.ro.restart_at
@@ -624,7 +454,7 @@ class _BlueGreenPlanner(_Planner):
         new["promoteFull"] = within_delay and not self._new_is_active()
         if not new["blueGreen"]:
             new.pop("blueGreen")
-        return self._persist(new)
+        return self.persist(new)
 
     def _should_full_promote(self) -> str:
         """Argo's ``shouldFullPromote`` for blue/green."""
@@ -640,7 +470,7 @@ class _BlueGreenPlanner(_Planner):
 
     def _sync_status(self) -> Plan:
         """Argo's ``syncRolloutStatusBlueGreen``."""
-        new = self._base_status()
+        new = self.base_status()
         if self.old.get("promoteFull"):
             self.clear_pause = True
             self.remove_abort = True
@@ -661,7 +491,7 @@ class _BlueGreenPlanner(_Planner):
             selectors[CHECKPOINT] = True
         if not selectors:
             new.pop("blueGreen")
-        return self._persist(new)
+        return self.persist(new)
 
     def _promotion_approved(self) -> bool:
         """``scaleUpPreviewCheckPoint``: set once the preview stack passed its pre-promotion analysis and
@@ -675,7 +505,7 @@ class _BlueGreenPlanner(_Planner):
 
 def plan(observed: Observed) -> Plan:
     """The next moves for one Rollout (blue/green strategy)."""
-    return _BlueGreenPlanner(observed).run()
+    return BlueGreenPlanner(observed).run()
 
 
 def referenced_services(rollout: Mapping[str, Any]) -> list[str]:

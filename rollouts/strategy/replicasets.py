@@ -1,5 +1,5 @@
-"""ReplicaSets of a Rollout: the read-only view the planners use, the manifest of a new one, and the
-annotations we keep on them.
+"""ReplicaSets of a Rollout: the read-only view the planners use, the manifest of a new one (with
+blue/green's injected anti-affinity), and the annotations we keep on them.
 
 Annotation keys mirror Argo Rollouts' ``rollout.argoproj.io/*`` under our own prefix.
 """
@@ -24,6 +24,7 @@ EPHEMERAL_METADATA = PREFIX + "ephemeral-metadata"
 TEMPLATE_DIGEST = PREFIX + "template-digest"
 #: On a Service whose selector the controller manages: the Rollout's name.
 MANAGED_BY = PREFIX + "managed-by-rollouts"
+HOSTNAME_TOPOLOGY = "kubernetes.io/hostname"
 
 
 @dataclass(frozen=True)
@@ -184,3 +185,26 @@ def new_replicaset_manifest(
             "template": rs_template,
         },
     }
+
+
+def anti_affinity_terms(anti: Mapping[str, Any], previous_hash: str) -> dict[str, Any]:
+    """Argo's injected anti-affinity: keep the new pods off the nodes of the previous version's pods."""
+    term = {
+        "labelSelector": {"matchExpressions": [{"key": HASH_LABEL, "operator": "In", "values": [previous_hash]}]},
+        "topologyKey": HOSTNAME_TOPOLOGY,
+    }
+    preferred = anti.get("preferredDuringSchedulingIgnoredDuringExecution")
+    if isinstance(preferred, Mapping):
+        weight = int(preferred.get("weight") or 1)
+        return {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": weight, "podAffinityTerm": term}]}
+    return {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+
+
+def with_anti_affinity(manifest: dict[str, Any], anti: Mapping[str, Any], previous_hash: str) -> dict[str, Any]:
+    manifest = copy.deepcopy(manifest)
+    pod_spec = manifest["spec"]["template"].setdefault("spec", {})
+    affinity = pod_spec.setdefault("affinity", {})
+    anti_affinity = affinity.setdefault("podAntiAffinity", {})
+    for key, terms in anti_affinity_terms(anti, previous_hash).items():
+        anti_affinity[key] = [*(anti_affinity.get(key) or []), *terms]
+    return manifest

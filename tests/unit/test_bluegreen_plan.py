@@ -16,7 +16,7 @@ from rollouts.model.spec import HASH_LABEL, RolloutSpec
 from rollouts.model.timestamps import format_time, parse_time
 from rollouts.model.validation import validate_rollout
 from rollouts.strategy import bluegreen
-from rollouts.strategy.canary import CreateReplicaSet, PatchPod, PatchService, Plan
+from rollouts.strategy.plan import CreateReplicaSet, PatchPod, PatchService, Plan
 from rollouts.strategy.replicasets import EPHEMERAL_METADATA, SCALE_DOWN_DEADLINE
 
 ACTIVE, PREVIEW = "web-active", "web-preview"

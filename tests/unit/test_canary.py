@@ -7,13 +7,8 @@ from test_canary_world import World, rollout
 
 from rollouts.model.revisions import REVISION
 from rollouts.model.spec import RolloutSpec
-from rollouts.strategy.canary import (
-    CreateReplicaSet,
-    PatchReplicaSet,
-    PatchService,
-    approximate_weighted_counts,
-    basic_canary_counts,
-)
+from rollouts.strategy.plan import CreateReplicaSet, PatchReplicaSet, PatchService
+from rollouts.strategy.replicas import approximate_weighted_counts, basic_canary_counts
 from rollouts.strategy.replicasets import SCALE_DOWN_DEADLINE, ReplicaSetView
 
 STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "30s"}}, {"setWeight": 80}]
@@ -123,7 +118,7 @@ def test_first_deploy_goes_straight_to_full_size() -> None:
 
 
 def PatchRolloutMetadata_type() -> type:
-    from rollouts.strategy.canary import PatchRolloutMetadata
+    from rollouts.strategy.plan import PatchRolloutMetadata
 
     return PatchRolloutMetadata
 
@@ -408,7 +403,8 @@ def test_workload_ref_scales_the_deployment_down_progressively() -> None:
 
 
 def test_restart_deletes_pods_in_batches() -> None:
-    from rollouts.strategy.canary import DeletePod, Observed, plan
+    from rollouts.strategy.canary import plan
+    from rollouts.strategy.plan import DeletePod, Observed
 
     world = deployed(maxUnavailable=1, maxSurge=0)
     rs = next(iter(world.rss.values()))

@@ -12,7 +12,7 @@ from test_canary_world import World, merge, rollout
 
 from rollouts.cli.actions import abort_patches, promote_patches, retry_patches
 from rollouts.strategy import analysis as ca
-from rollouts.strategy.canary import DeleteAnalysisRun, PatchAnalysisRun
+from rollouts.strategy.plan import DeleteAnalysisRun, PatchAnalysisRun
 
 FAILED_MESSAGE = 'Metric "success-rate" assessed Failed due to failed (1) > failureLimit (0)'
 

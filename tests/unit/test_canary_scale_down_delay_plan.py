@@ -9,7 +9,7 @@ from test_canary_world import World, rollout
 
 from rollouts.model.spec import HASH_LABEL
 from rollouts.model.timestamps import format_time
-from rollouts.strategy.canary import CreateReplicaSet, PatchReplicaSet
+from rollouts.strategy.plan import CreateReplicaSet, PatchReplicaSet
 from rollouts.strategy.replicasets import SCALE_DOWN_DEADLINE
 
 STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 80}]

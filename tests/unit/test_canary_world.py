@@ -10,7 +10,7 @@ from typing import Any
 
 from rollouts.model.timestamps import format_time
 from rollouts.strategy import canary
-from rollouts.strategy.canary import (
+from rollouts.strategy.plan import (
     CreateAnalysisRun,
     CreateReplicaSet,
     DeleteAnalysisRun,

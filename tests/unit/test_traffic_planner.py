@@ -13,7 +13,7 @@ from traffic_world import RoutedWorld, routed_rollout, stable_ingress
 
 from rollouts.model.spec import RolloutSpec
 from rollouts.model.validation import validate_rollout
-from rollouts.strategy.canary import Plan, WriteRoutingObject
+from rollouts.strategy.plan import Plan, WriteRoutingObject
 
 SMI = {"smi": {"rootService": "web"}}
 NGINX = {"nginx": {"stableIngress": "web"}}

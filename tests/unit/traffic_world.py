@@ -13,7 +13,7 @@ from test_canary_world import World, merge, rollout
 
 from rollouts.model.spec import HASH_LABEL
 from rollouts.strategy import canary
-from rollouts.strategy.canary import Observed, Plan, WriteRoutingObject
+from rollouts.strategy.plan import Observed, Plan, WriteRoutingObject
 from rollouts.traffic.router import ObjectRef
 
 INGRESS = ("networking.k8s.io/v1", "Ingress", "ingresses")

@@ -114,8 +114,8 @@ def _parse_step(index: int, raw: Mapping[str, Any]) -> Step:
     scale_obj = raw.get("setCanaryScale")
     if isinstance(scale_obj, Mapping):
         scale = CanaryScale(
-            replicas=_opt_int(scale_obj.get("replicas")),
-            weight=_opt_int(scale_obj.get("weight")),
+            replicas=optional_int(scale_obj.get("replicas")),
+            weight=optional_int(scale_obj.get("weight")),
             match_traffic_weight=bool(scale_obj.get("matchTrafficWeight", False)),
         )
     return Step(
@@ -130,7 +130,8 @@ def _parse_step(index: int, raw: Mapping[str, Any]) -> Step:
     )
 
 
-def _opt_int(value: Any) -> int | None:
+def optional_int(value: Any) -> int | None:
+    """An integer field that may be unset (None for missing, boolean or unreadable values)."""
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -193,12 +194,12 @@ class CanarySpec:
             canary_service=str(raw.get("canaryService") or ""),
             stable_service=str(raw.get("stableService") or ""),
             traffic_routing=raw.get("trafficRouting") if isinstance(raw.get("trafficRouting"), Mapping) else None,
-            scale_down_delay_seconds=_opt_int(raw.get("scaleDownDelaySeconds")),
-            scale_down_delay_revision_limit=_opt_int(raw.get("scaleDownDelayRevisionLimit")),
-            abort_scale_down_delay_seconds=_opt_int(raw.get("abortScaleDownDelaySeconds")),
+            scale_down_delay_seconds=optional_int(raw.get("scaleDownDelaySeconds")),
+            scale_down_delay_revision_limit=optional_int(raw.get("scaleDownDelayRevisionLimit")),
+            abort_scale_down_delay_seconds=optional_int(raw.get("abortScaleDownDelaySeconds")),
             canary_metadata=PodMetadata.parse(raw.get("canaryMetadata")),
             stable_metadata=PodMetadata.parse(raw.get("stableMetadata")),
-            min_pods_per_replica_set=_opt_int(raw.get("minPodsPerReplicaSet")),
+            min_pods_per_replica_set=optional_int(raw.get("minPodsPerReplicaSet")),
             dynamic_stable_scale=bool(raw.get("dynamicStableScale", False)),
             raw=raw,
         )
@@ -238,15 +239,15 @@ class BlueGreenSpec:
         return BlueGreenSpec(
             active_service=str(raw.get("activeService") or ""),
             preview_service=str(raw.get("previewService") or ""),
-            preview_replica_count=_opt_int(raw.get("previewReplicaCount")),
+            preview_replica_count=optional_int(raw.get("previewReplicaCount")),
             auto_promotion_enabled=True if auto is None else bool(auto),
-            auto_promotion_seconds=_opt_int(raw.get("autoPromotionSeconds")) or 0,
+            auto_promotion_seconds=optional_int(raw.get("autoPromotionSeconds")) or 0,
             max_unavailable=(
                 raw["maxUnavailable"] if raw.get("maxUnavailable") is not None else DEFAULT_MAX_UNAVAILABLE
             ),
-            scale_down_delay_seconds=_opt_int(raw.get("scaleDownDelaySeconds")),
-            scale_down_delay_revision_limit=_opt_int(raw.get("scaleDownDelayRevisionLimit")),
-            abort_scale_down_delay_seconds=_opt_int(raw.get("abortScaleDownDelaySeconds")),
+            scale_down_delay_seconds=optional_int(raw.get("scaleDownDelaySeconds")),
+            scale_down_delay_revision_limit=optional_int(raw.get("scaleDownDelayRevisionLimit")),
+            abort_scale_down_delay_seconds=optional_int(raw.get("abortScaleDownDelaySeconds")),
             active_metadata=PodMetadata.parse(raw.get("activeMetadata")),
             preview_metadata=PodMetadata.parse(raw.get("previewMetadata")),
             anti_affinity=mapping("antiAffinity"),

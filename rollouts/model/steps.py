@@ -9,18 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rollouts.model.spec import MAX_TRAFFIC_WEIGHT, RolloutSpec, Step, max_traffic_weight
+from rollouts.model.spec import MAX_TRAFFIC_WEIGHT, RolloutSpec, Step, max_traffic_weight, optional_int
 
 
 def _step_index(status: Mapping[str, Any]) -> int | None:
     """``status.currentStepIndex`` as a number, None when unset or unreadable."""
-    value = status.get("currentStepIndex")
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    return optional_int(status.get("currentStepIndex"))
 
 
 def current_step(ro: RolloutSpec, status: Mapping[str, Any]) -> tuple[Step | None, int | None]:

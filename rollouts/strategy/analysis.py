@@ -29,8 +29,9 @@ from typing import Any
 
 from analysis.spec import ArgError, SpecError, build_analysis_run, resolve_rollout_args
 from rollouts.model.revisions import REVISION
-from rollouts.model.spec import API_VERSION, HASH_LABEL, KIND, RolloutSpec
+from rollouts.model.spec import HASH_LABEL, RolloutSpec
 from rollouts.model.timestamps import parse_time
+from rollouts.strategy.replicasets import owner_reference
 
 ROLLOUT_TYPE_LABEL = "rollout-type"
 STEP_INDEX_LABEL = "step-index"
@@ -235,14 +236,7 @@ def _build(
     run_annotations.update({str(k): str(v) for k, v in (run_meta.get("annotations") or {}).items()})
     args = resolve_rollout_args(ref.raw.get("args"), rollout, stable_hash, latest_hash)
     namespaced, cluster = _split_templates(ref.templates, templates)
-    owner = {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "name": ro.name,
-        "uid": ro.uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    owner = owner_reference(ro)
     return build_analysis_run(
         namespaced,
         cluster,

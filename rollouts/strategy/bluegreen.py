@@ -31,11 +31,18 @@ from typing import Any
 from rollouts.model import conditions as cs
 from rollouts.model.labelselector import format_label_selector
 from rollouts.model.spec import HASH_LABEL, BlueGreenSpec, PodMetadata
-from rollouts.model.timestamps import format_time, parse_time
+from rollouts.model.timestamps import parse_time
 from rollouts.strategy import analysis as ca
 from rollouts.strategy.analysis import POST_STATUS, PRE_STATUS, PromotionAnalysis, PromotionState
 from rollouts.strategy.base import Planner
-from rollouts.strategy.plan import Observed, PatchPod, PatchReplicaSet, Plan, PodView, merge_patch
+from rollouts.strategy.plan import (
+    Observed,
+    PatchPod,
+    Plan,
+    PodView,
+    merge_patch,
+    scale_down_deadline_patch,
+)
 from rollouts.strategy.replicasets import (
     SCALE_DOWN_DEADLINE,
     ReplicaSetView,
@@ -268,9 +275,7 @@ class BlueGreenPlanner(Planner):
 
     def _clear_deadline(self, rs: ReplicaSetView) -> None:
         if SCALE_DOWN_DEADLINE in rs.annotations:
-            self.plan.actions.append(
-                PatchReplicaSet(rs.name, {"metadata": {"annotations": {SCALE_DOWN_DEADLINE: None}}}, "clear deadline")
-            )
+            self.plan.actions.append(scale_down_deadline_patch(rs.name, None, "clear deadline"))
 
     def _scale_current(self) -> None:
         """Argo's ``reconcileBlueGreenReplicaSets``: the ReplicaSet behind the active Service at full size,
@@ -301,11 +306,7 @@ class BlueGreenPlanner(Planner):
                     stable = self.stable_rs
                     if stable is not None and stable.available >= self.ro.replicas:
                         self.plan.actions.append(
-                            PatchReplicaSet(
-                                new_rs.name,
-                                {"metadata": {"annotations": {SCALE_DOWN_DEADLINE: format_time(self.now + delay)}}},
-                                "abort scale-down delay",
-                            )
+                            scale_down_deadline_patch(new_rs.name, self.now + delay, "abort scale-down delay")
                         )
                         self.plan.requeue(delay)
                     return
@@ -338,12 +339,7 @@ class BlueGreenPlanner(Planner):
             if deadline is None:
                 if rs.pod_hash in was_active and delay > 0 and (limit is None or annotated < limit):
                     annotated += 1
-                    stamp = format_time(self.now + delay)
-                    self.plan.actions.append(
-                        PatchReplicaSet(
-                            rs.name, {"metadata": {"annotations": {SCALE_DOWN_DEADLINE: stamp}}}, "scale-down delay"
-                        )
-                    )
+                    self.plan.actions.append(scale_down_deadline_patch(rs.name, self.now + delay, "scale-down delay"))
                     self.plan.requeue(delay)
                     continue
             else:

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from rollouts.model.timestamps import parse_time
+from rollouts.model.timestamps import format_time, parse_time
+from rollouts.strategy.replicasets import SCALE_DOWN_DEADLINE
 from rollouts.traffic.router import ObjectRef, ObjectWrite
 
 # --------------------------------------------------------------------------- inputs
@@ -73,6 +74,12 @@ class PatchReplicaSet:
     name: str
     patch: Mapping[str, Any]  # JSON merge patch
     why: str = ""
+
+
+def scale_down_deadline_patch(rs_name: str, deadline: float | None, why: str) -> PatchReplicaSet:
+    """Set the ReplicaSet's scale-down deadline to ``deadline`` (POSIX seconds), or clear it (None)."""
+    stamp = None if deadline is None else format_time(deadline)
+    return PatchReplicaSet(rs_name, {"metadata": {"annotations": {SCALE_DOWN_DEADLINE: stamp}}}, why)
 
 
 @dataclass(frozen=True)

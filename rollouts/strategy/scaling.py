@@ -11,7 +11,7 @@ from rollouts.model import conditions as cs
 from rollouts.model.steps import current_step
 from rollouts.model.timestamps import format_time, parse_time
 from rollouts.strategy import analysis as ca
-from rollouts.strategy.plan import PatchReplicaSet
+from rollouts.strategy.plan import PatchReplicaSet, scale_down_deadline_patch
 from rollouts.strategy.replicas import approximate_weighted_counts, basic_canary_counts
 from rollouts.strategy.replicasets import SCALE_DOWN_DEADLINE, ReplicaSetView, by_creation, total_available
 from rollouts.strategy.steps import canary_scale, set_weight
@@ -131,13 +131,7 @@ def _keep_delayed(planner: CanaryPlanner) -> None:
         if deadline is None:
             continue
         if not rs.annotations.get(SCALE_DOWN_DEADLINE):
-            planner.plan.actions.append(
-                PatchReplicaSet(
-                    rs.name,
-                    {"metadata": {"annotations": {SCALE_DOWN_DEADLINE: format_time(deadline)}}},
-                    "scale-down delay",
-                )
-            )
+            planner.plan.actions.append(scale_down_deadline_patch(rs.name, deadline, "scale-down delay"))
         planner.plan.requeue(deadline - planner.now)
 
 
@@ -173,9 +167,7 @@ def reconcile_replicasets(planner: CanaryPlanner) -> bool:
     for rs in clear:
         if SCALE_DOWN_DEADLINE not in rs.annotations:
             continue
-        planner.plan.actions.append(
-            PatchReplicaSet(rs.name, {"metadata": {"annotations": {SCALE_DOWN_DEADLINE: None}}}, "clear deadline")
-        )
+        planner.plan.actions.append(scale_down_deadline_patch(rs.name, None, "clear deadline"))
     new_count, stable_count = counts(planner)
     if delaying:
         stable_count = planner.ro.replicas
@@ -188,11 +180,7 @@ def reconcile_replicasets(planner: CanaryPlanner) -> bool:
         if deadline is None:
             if stable_rs.available >= planner.ro.replicas and traffic_off_canary(planner):
                 planner.plan.actions.append(
-                    PatchReplicaSet(
-                        new_rs.name,
-                        {"metadata": {"annotations": {SCALE_DOWN_DEADLINE: format_time(planner.now + delay)}}},
-                        "abort scale-down delay",
-                    )
+                    scale_down_deadline_patch(new_rs.name, planner.now + delay, "abort scale-down delay")
                 )
                 planner.plan.requeue(delay)
             return False

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from support import Kubectl, SandboxHandle, require_tool
 
 from rollouts.sandbox.cluster import ThreadedSandbox
+from tests.support import Kubectl, SandboxHandle, require_tool
 
 
 @pytest.fixture(scope="module")

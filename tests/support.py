@@ -1,4 +1,4 @@
-"""Helpers shared by the test folders (imported as `support`; pytest puts tests/ on sys.path).
+"""Helpers shared by the test folders (imported as `tests.support`: tests/ is a package).
 
 When PYROLLOUTS_REQUIRE_KUBECTL=1 / PYROLLOUTS_REQUIRE_PROMETHEUS=1 (as in CI), a missing tool fails
 the test instead of skipping it.

@@ -20,7 +20,10 @@ from typing import Any
 
 import httpx
 import pytest
-from support import (
+
+from rollouts.sandbox.cluster import ThreadedSandbox
+from rollouts.sandbox.prometheus import PrometheusServer
+from tests.support import (
     REPO,
     RolloutsApi,
     analysis_step_rollout,
@@ -28,11 +31,8 @@ from support import (
     service_manifest,
     traffic_sandbox_with_crds,
 )
-from support import ROLLOUTS_API as API
-from support import poll as wait
-
-from rollouts.sandbox.cluster import ThreadedSandbox
-from rollouts.sandbox.prometheus import PrometheusServer
+from tests.support import ROLLOUTS_API as API
+from tests.support import poll as wait
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 StartPrometheus = Callable[..., PrometheusServer]  # the fixtures of tests/integration/conftest.py

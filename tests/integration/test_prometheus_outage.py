@@ -15,18 +15,18 @@ from typing import Any
 
 import httpx
 import pytest
-from support import ROLLOUTS_API as API
-from support import (
+
+from rollouts.sandbox.cluster import ThreadedSandbox
+from rollouts.sandbox.prometheus import PrometheusServer
+from tests.support import ROLLOUTS_API as API
+from tests.support import (
     RolloutsApi,
     analysis_step_rollout,
     controller_subprocess,
     service_manifest,
     traffic_sandbox_with_crds,
 )
-from support import poll as wait
-
-from rollouts.sandbox.cluster import ThreadedSandbox
-from rollouts.sandbox.prometheus import PrometheusServer
+from tests.support import poll as wait
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 StartPrometheus = Callable[..., PrometheusServer]  # the fixtures of tests/integration/conftest.py

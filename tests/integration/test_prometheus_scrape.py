@@ -9,10 +9,10 @@ from pathlib import Path
 
 import kubernetes
 import pytest
-from support import sandbox_replicaset
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer, Sample, counter_series, write_openmetrics
+from tests.support import sandbox_replicaset
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 StartPrometheus = Callable[..., PrometheusServer]  # the fixtures of tests/integration/conftest.py

@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import kubernetes
 import pytest
-from api_helpers import api_client, assert_status, http, install_crd, load_crd
-from support import SandboxHandle
+
+from tests.sandbox.api_helpers import api_client, assert_status, http, install_crd, load_crd
+from tests.support import SandboxHandle
 
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 WIDGETS = "/apis/example.com/v1/namespaces/default/widgets"

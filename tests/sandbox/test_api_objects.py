@@ -15,8 +15,9 @@ from collections.abc import Iterator
 import httpx
 import kubernetes
 import pytest
-from api_helpers import api_client, api_exception_body, assert_status, configmap, deployment, http
-from support import SandboxHandle
+
+from tests.sandbox.api_helpers import api_client, api_exception_body, assert_status, configmap, deployment, http
+from tests.support import SandboxHandle
 
 CM = "/api/v1/namespaces/default/configmaps"
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"

@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 import kubernetes
 import pytest
-from api_helpers import api_client, assert_status, configmap, deployment, http, install_crd, load_crd
-from support import SandboxHandle
+
+from tests.sandbox.api_helpers import api_client, assert_status, configmap, deployment, http, install_crd, load_crd
+from tests.support import SandboxHandle
 
 CM = "/api/v1/namespaces/default/configmaps"
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"

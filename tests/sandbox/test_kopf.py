@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 import kopf
 import pytest
-from api_helpers import http
 from kopf.testing import KopfRunner
-from support import SandboxHandle
+
+from tests.sandbox.api_helpers import http
+from tests.support import SandboxHandle
 
 GROUP, VERSION, PLURAL = "kopf.example.com", "v1", "kopfwidgets"
 FINALIZER = "kopf.example.com/cleanup"

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import REPO, Kubectl
+
+from tests.support import REPO, Kubectl
 
 pytestmark = pytest.mark.kubectl
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 import yaml
-from support import REPO, Kubectl, SandboxHandle
 
 from rollouts.cli.main import main
+from tests.support import REPO, Kubectl, SandboxHandle
 
 pytestmark = pytest.mark.kubectl
 

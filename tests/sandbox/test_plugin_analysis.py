@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 import yaml
-from support import REPO, Kubectl, SandboxHandle
-from test_plugin import PAUSED, Plugin, apply, create_rollout, get, in_process, unique
+
+from tests.sandbox.test_plugin import PAUSED, Plugin, apply, create_rollout, get, in_process, unique
+from tests.support import REPO, Kubectl, SandboxHandle
 
 pytestmark = pytest.mark.kubectl
 

@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 import kubernetes
 import pytest
-from api_helpers import api_client
-from support import REPO, sandbox_replicaset
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import free_port
 from rollouts.sandbox.traffic import CONTENT_TYPE, parse_text_metrics, series_value
+from tests.sandbox.api_helpers import api_client
+from tests.support import REPO, sandbox_replicaset
 
 NS = "default"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -12,11 +12,11 @@ import httpx
 import kubernetes
 import pytest
 import yaml
-from api_helpers import api_client
-from support import REPO, sandbox_replicaset
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.traffic import parse_text_metrics, series_value
+from tests.sandbox.api_helpers import api_client
+from tests.support import REPO, sandbox_replicaset
 
 NS = "default"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 
 import kubernetes
 import pytest
-from api_helpers import api_client
-from support import SandboxHandle
 
 from rollouts.sandbox.workloads import CRASH, FAIL, NEVER_READY, READY_AFTER
+from tests.sandbox.api_helpers import api_client
+from tests.support import SandboxHandle
 
 T = TypeVar("T")
 NS = "default"

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from scenario_helpers import REPO, Cluster, ControllerProcess
+
+from tests.scenarios.scenario_helpers import REPO, Cluster, ControllerProcess
 
 
 @pytest.fixture(scope="module")

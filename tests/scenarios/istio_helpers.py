@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
-from scenario_helpers import HASH_LABEL, Cluster, install_crds
+
+from tests.scenarios.scenario_helpers import HASH_LABEL, Cluster, install_crds
 
 GROUP, VERSION = "networking.istio.io", "v1beta1"
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
-from scenario_helpers import GROUP, VERSION, Cluster, ControllerProcess
+
+from tests.scenarios.scenario_helpers import GROUP, VERSION, Cluster, ControllerProcess
 
 SECRET_VALUE = "s3cr3t-T0ken-8d1f"
 

@@ -9,7 +9,8 @@ import time
 
 import pytest
 import yaml
-from bluegreen_helpers import (
+
+from tests.scenarios.bluegreen_helpers import (
     ACTIVE,
     DEADLINE,
     PREVIEW,
@@ -21,8 +22,15 @@ from bluegreen_helpers import (
     selected,
     services,
 )
-from plugin_helpers import Plugin
-from scenario_helpers import HASH_LABEL, REPO, Cluster, ControllerProcess, service_manifest, wait_restarted
+from tests.scenarios.plugin_helpers import Plugin
+from tests.scenarios.scenario_helpers import (
+    HASH_LABEL,
+    REPO,
+    Cluster,
+    ControllerProcess,
+    service_manifest,
+    wait_restarted,
+)
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

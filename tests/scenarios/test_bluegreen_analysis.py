@@ -15,8 +15,18 @@ from typing import Any
 
 import httpx
 import pytest
-from bluegreen_helpers import ACTIVE, PREVIEW, bluegreen_manifest, hash_of, paused_before_promotion, selected, services
-from scenario_helpers import (
+
+from rollouts.sandbox.traffic import parse_text_metrics
+from tests.scenarios.bluegreen_helpers import (
+    ACTIVE,
+    PREVIEW,
+    bluegreen_manifest,
+    hash_of,
+    paused_before_promotion,
+    selected,
+    services,
+)
+from tests.scenarios.scenario_helpers import (
     HASH_LABEL,
     Cluster,
     ControllerProcess,
@@ -28,9 +38,7 @@ from scenario_helpers import (
     set_run_phase,
     web_template,
 )
-from support import SandboxHandle, traffic_sandbox_handle
-
-from rollouts.sandbox.traffic import parse_text_metrics
+from tests.support import SandboxHandle, traffic_sandbox_handle
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

@@ -9,8 +9,9 @@ import time
 from typing import Any
 
 import pytest
-from bluegreen_helpers import ACTIVE, PREVIEW, bluegreen_manifest, selected, services
-from scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, settled
+
+from tests.scenarios.bluegreen_helpers import ACTIVE, PREVIEW, bluegreen_manifest, selected, services
+from tests.scenarios.scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, settled
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

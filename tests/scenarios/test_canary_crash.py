@@ -8,7 +8,8 @@ import time
 from typing import Any
 
 import pytest
-from scenario_helpers import (
+
+from tests.scenarios.scenario_helpers import (
     HASH_LABEL,
     Cluster,
     ControllerProcess,

@@ -8,7 +8,14 @@ import json
 import time
 
 import pytest
-from scenario_helpers import Cluster, ControllerProcess, rollout_manifest, service_manifest, wait_restarted
+
+from tests.scenarios.scenario_helpers import (
+    Cluster,
+    ControllerProcess,
+    rollout_manifest,
+    service_manifest,
+    wait_restarted,
+)
 
 pytestmark = pytest.mark.kubectl
 

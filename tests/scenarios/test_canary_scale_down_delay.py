@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scenario_helpers import HASH_LABEL, REPO, Cluster, ControllerProcess, rollout_manifest, service_manifest
+
+from tests.scenarios.scenario_helpers import (
+    HASH_LABEL,
+    REPO,
+    Cluster,
+    ControllerProcess,
+    rollout_manifest,
+    service_manifest,
+)
 
 pytestmark = pytest.mark.kubectl
 

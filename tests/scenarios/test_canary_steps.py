@@ -4,7 +4,8 @@ promote, timed pauses, Service selectors, abort and retry."""
 from __future__ import annotations
 
 import pytest
-from scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, rollout_manifest, service_manifest
+
+from tests.scenarios.scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, rollout_manifest, service_manifest
 
 pytestmark = pytest.mark.kubectl
 

@@ -12,8 +12,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from plugin_helpers import Plugin, header_and_tree, squeeze
-from scenario_helpers import Cluster, ControllerProcess, rollout_manifest
+
+from tests.scenarios.plugin_helpers import Plugin, header_and_tree, squeeze
+from tests.scenarios.scenario_helpers import Cluster, ControllerProcess, rollout_manifest
 
 pytestmark = [pytest.mark.slow, pytest.mark.kubectl]
 

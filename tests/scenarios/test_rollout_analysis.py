@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from scenario_helpers import (
+
+from tests.scenarios.scenario_helpers import (
     HASH_LABEL,
     Cluster,
     ControllerProcess,

@@ -9,7 +9,8 @@ import time
 from typing import Any
 
 import pytest
-from scenario_helpers import GROUP, VERSION, Cluster, ControllerProcess
+
+from tests.scenarios.scenario_helpers import GROUP, VERSION, Cluster, ControllerProcess
 
 BROKEN = "result[0] >= )"
 FIXED = "result[0] >= 1"

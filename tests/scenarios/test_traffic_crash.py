@@ -8,8 +8,9 @@ import time
 from typing import Any
 
 import pytest
-from scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, progress
-from traffic_helpers import canary_weight, ingress_manifest, routed_manifests
+
+from tests.scenarios.scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, progress
+from tests.scenarios.traffic_helpers import canary_weight, ingress_manifest, routed_manifests
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

@@ -14,16 +14,16 @@ from typing import Any
 import httpx
 import pytest
 from kubernetes.client.exceptions import ApiException
-from scenario_helpers import REPO, Cluster, ControllerProcess, install_crds
-from support import SandboxHandle, traffic_sandbox_handle
-from traffic_helpers import (
+
+from rollouts.sandbox.traffic import parse_text_metrics
+from tests.scenarios.scenario_helpers import REPO, Cluster, ControllerProcess, install_crds
+from tests.scenarios.traffic_helpers import (
     assert_weight_back_before_scale_down,
     assert_weight_moves,
     routed_manifests,
     status_weights,
 )
-
-from rollouts.sandbox.traffic import parse_text_metrics
+from tests.support import SandboxHandle, traffic_sandbox_handle
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

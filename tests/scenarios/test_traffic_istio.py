@@ -13,7 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from istio_helpers import (
+
+from rollouts.sandbox.traffic import parse_text_metrics, series_value
+from tests.scenarios.istio_helpers import (
     DESTINATION_RULE,
     SUBSET_ROUTING,
     SUBSET_VS,
@@ -23,17 +25,22 @@ from istio_helpers import (
     subset_hashes,
     virtual_service,
 )
-from scenario_helpers import HASH_LABEL, REPO, Cluster, ControllerProcess, rollout_manifest, service_manifest
-from support import SandboxHandle, traffic_sandbox_handle
-from traffic_helpers import (
+from tests.scenarios.scenario_helpers import (
+    HASH_LABEL,
+    REPO,
+    Cluster,
+    ControllerProcess,
+    rollout_manifest,
+    service_manifest,
+)
+from tests.scenarios.traffic_helpers import (
     READY_FAST,
     assert_weight_back_before_scale_down,
     assert_weight_moves,
     routed_manifests,
     status_weights,
 )
-
-from rollouts.sandbox.traffic import parse_text_metrics, series_value
+from tests.support import SandboxHandle, traffic_sandbox_handle
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

@@ -8,9 +8,24 @@ import time
 from typing import Any
 
 import pytest
-from istio_helpers import DESTINATION_RULE, SUBSET_ROUTING, SUBSET_VS, http_routes, install_istio_crds, subset_hashes
-from scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, progress, rollout_manifest, service_manifest
-from traffic_helpers import READY_FAST
+
+from tests.scenarios.istio_helpers import (
+    DESTINATION_RULE,
+    SUBSET_ROUTING,
+    SUBSET_VS,
+    http_routes,
+    install_istio_crds,
+    subset_hashes,
+)
+from tests.scenarios.scenario_helpers import (
+    HASH_LABEL,
+    Cluster,
+    ControllerProcess,
+    progress,
+    rollout_manifest,
+    service_manifest,
+)
+from tests.scenarios.traffic_helpers import READY_FAST
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from plugin_helpers import Plugin
-from scenario_helpers import HASH_LABEL, REPO, Cluster, ControllerProcess
-from traffic_helpers import (
+
+from tests.scenarios.plugin_helpers import Plugin
+from tests.scenarios.scenario_helpers import HASH_LABEL, REPO, Cluster, ControllerProcess
+from tests.scenarios.traffic_helpers import (
     PREFIX,
     assert_weight_back_before_scale_down,
     assert_weight_moves,
@@ -19,7 +20,7 @@ from traffic_helpers import (
     status_weights,
     weight_events,
 )
-from traffic_helpers import events as ordered_events
+from tests.scenarios.traffic_helpers import events as ordered_events
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

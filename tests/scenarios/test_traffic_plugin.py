@@ -7,8 +7,9 @@ import re
 from typing import Any
 
 import pytest
-from plugin_helpers import Plugin
-from scenario_helpers import REPO, Cluster, ControllerProcess, install_crds
+
+from tests.scenarios.plugin_helpers import Plugin
+from tests.scenarios.scenario_helpers import REPO, Cluster, ControllerProcess, install_crds
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

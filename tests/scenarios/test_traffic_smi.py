@@ -8,8 +8,9 @@ import json
 from typing import Any
 
 import pytest
-from scenario_helpers import REPO, Cluster, ControllerProcess, install_crds
-from traffic_helpers import (
+
+from tests.scenarios.scenario_helpers import REPO, Cluster, ControllerProcess, install_crds
+from tests.scenarios.traffic_helpers import (
     assert_weight_back_before_scale_down,
     assert_weight_moves,
     routed_manifests,

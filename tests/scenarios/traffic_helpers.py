@@ -7,7 +7,7 @@ import itertools
 import json
 from typing import Any
 
-from scenario_helpers import Cluster, rollout_manifest, service_manifest
+from tests.scenarios.scenario_helpers import Cluster, rollout_manifest, service_manifest
 
 PREFIX = "nginx.ingress.kubernetes.io"
 READY_FAST = {"sandbox.pyrollouts.io/ready-after": "0.3s"}

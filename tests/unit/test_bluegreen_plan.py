@@ -8,13 +8,13 @@ import json
 from typing import Any
 
 import pytest
-from test_canary_world import World, rollout
 
 from rollouts.model import conditions as cs
 from rollouts.model.spec import HASH_LABEL, RolloutSpec, validate_rollout
 from rollouts.strategy import bluegreen
 from rollouts.strategy.canary import CreateReplicaSet, PatchPod, PatchService, Plan
 from rollouts.strategy.replicasets import EPHEMERAL_METADATA, SCALE_DOWN_DEADLINE, format_time, parse_time
+from tests.unit.test_canary_world import World, rollout
 
 ACTIVE, PREVIEW = "web-active", "web-preview"
 

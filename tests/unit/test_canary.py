@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from test_canary_world import World, rollout
 
 from rollouts.model.spec import RolloutSpec
 from rollouts.strategy.canary import (
@@ -14,6 +13,7 @@ from rollouts.strategy.canary import (
     basic_canary_counts,
 )
 from rollouts.strategy.replicasets import REVISION, SCALE_DOWN_DEADLINE, ReplicaSetView
+from tests.unit.test_canary_world import World, rollout
 
 STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "30s"}}, {"setWeight": 80}]
 

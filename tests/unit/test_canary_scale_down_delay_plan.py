@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from test_canary_world import World, rollout
-
 from rollouts.model.spec import HASH_LABEL
 from rollouts.strategy.canary import CreateReplicaSet, PatchReplicaSet
 from rollouts.strategy.replicasets import SCALE_DOWN_DEADLINE, format_time
+from tests.unit.test_canary_world import World, rollout
 
 STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 80}]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cli_objects import pod, replicaset, rollout
 
 from rollouts.cli import info
+from tests.unit.cli_objects import pod, replicaset, rollout
 
 
 def test_phase_comes_from_status_when_the_generation_was_observed() -> None:

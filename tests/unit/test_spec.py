@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_canary_world import rollout
 
 from rollouts.model.spec import DurationError, RolloutSpec, parse_duration, validate_rollout
+from tests.unit.test_canary_world import rollout
 
 
 @pytest.mark.parametrize(

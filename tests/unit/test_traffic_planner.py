@@ -9,10 +9,10 @@ import copy
 from typing import Any
 
 import pytest
-from traffic_world import RoutedWorld, routed_rollout, stable_ingress
 
 from rollouts.model.spec import RolloutSpec, validate_rollout
 from rollouts.strategy.canary import Plan, WriteRoutingObject
+from tests.unit.traffic_world import RoutedWorld, routed_rollout, stable_ingress
 
 SMI = {"smi": {"rootService": "web"}}
 NGINX = {"nginx": {"stableIngress": "web"}}

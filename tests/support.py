@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 import pytest
@@ -107,7 +107,7 @@ def sandbox_replicaset(name: str, app: str, version: str, replicas: int, **annot
     }
 
 
-def poll(what: str, check: Callable[[], T | None], timeout: float, interval: float = 0.1) -> T:
+def poll(what: str, check: Callable[[], T | Literal[False] | None], timeout: float, interval: float = 0.1) -> T:
     """Poll until `check` returns something truthy; fail naming `what` and the last value seen."""
     deadline = time.monotonic() + timeout
     while True:
@@ -117,6 +117,12 @@ def poll(what: str, check: Callable[[], T | None], timeout: float, interval: flo
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
         time.sleep(interval)
+
+
+def json_object(value: object) -> dict[str, Any]:
+    """`value` (a decoded JSON answer) as the object it must be."""
+    assert isinstance(value, dict), value
+    return value
 
 
 def service_manifest(name: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,16 @@ REPO = Path(__file__).resolve().parent.parent.parent
 def api_client(kubeconfig: Path) -> kubernetes.client.ApiClient:
     """A fresh official-client ApiClient aimed at the sandbox (never the process-wide default)."""
     configuration = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=str(kubeconfig), client_configuration=configuration
+    )
     return kubernetes.client.ApiClient(configuration)
+
+
+def request_body(manifest: Mapping[str, Any]) -> Any:
+    """`manifest` as a request body of the official client: its methods name a model class (V1Service, …)
+    for the body, but it sends a plain dict as it is, which is what these tests mean to send."""
+    return manifest
 
 
 def http(url: str) -> httpx.Client:
@@ -39,6 +48,7 @@ def assert_status(resp: httpx.Response, code: int, reason: str, message: str | N
 
 
 def api_exception_body(exc: kubernetes.client.ApiException) -> dict[str, Any]:
+    assert exc.body is not None, exc
     body: dict[str, Any] = json.loads(exc.body)
     return body
 

@@ -16,7 +16,15 @@ import httpx
 import kubernetes
 import pytest
 
-from tests.sandbox.api_helpers import api_client, api_exception_body, assert_status, configmap, deployment, http
+from tests.sandbox.api_helpers import (
+    api_client,
+    api_exception_body,
+    assert_status,
+    configmap,
+    deployment,
+    http,
+    request_body,
+)
 from tests.support import SandboxHandle
 
 CM = "/api/v1/namespaces/default/configmaps"
@@ -217,7 +225,7 @@ def test_concurrent_writers_lose_no_update(sandbox: SandboxHandle) -> None:
     threads, rounds = 8, 12
     with api_client(sandbox.kubeconfig) as client:
         core = kubernetes.client.CoreV1Api(client)
-        core.create_namespaced_config_map("default", configmap("counter", n="0"))
+        core.create_namespaced_config_map("default", request_body(configmap("counter", n="0")))
     conflicts = []
     errors: list[BaseException] = []
 
@@ -228,6 +236,7 @@ def test_concurrent_writers_lose_no_update(sandbox: SandboxHandle) -> None:
                 for _ in range(rounds):
                     while True:
                         cm = core.read_namespaced_config_map("counter", "default")
+                        assert cm.data is not None, cm
                         cm.data["n"] = str(int(cm.data["n"]) + 1)
                         try:
                             core.replace_namespaced_config_map("counter", "default", cm)
@@ -247,7 +256,7 @@ def test_concurrent_writers_lose_no_update(sandbox: SandboxHandle) -> None:
     assert not errors, errors
     with api_client(sandbox.kubeconfig) as client:
         final = kubernetes.client.CoreV1Api(client).read_namespaced_config_map("counter", "default")
-    assert final.data["n"] == str(threads * rounds)
+    assert final.data is not None and final.data["n"] == str(threads * rounds)
 
 
 # ---------------------------------------------------------------------------------------------- dry run

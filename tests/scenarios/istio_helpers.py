@@ -8,6 +8,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from tests.scenarios.scenario_helpers import HASH_LABEL, Cluster, install_crds
+from tests.support import json_object
 
 GROUP, VERSION = "networking.istio.io", "v1beta1"
 
@@ -18,7 +19,7 @@ def install_istio_crds(cluster: Cluster) -> None:
 
 def custom(cluster: Cluster, ns: str, plural: str, name: str) -> dict[str, Any] | None:
     try:
-        obj: dict[str, Any] = cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, plural, name)
+        obj = json_object(cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, plural, name))
     except ApiException as exc:
         if exc.status == 404:
             return None

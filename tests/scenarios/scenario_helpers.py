@@ -17,10 +17,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from kubernetes import client, config
+
+from tests.support import json_object
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "pyrollouts.io", "v1alpha1"
@@ -78,7 +80,9 @@ class Cluster:
 
     def __post_init__(self) -> None:
         cfg = client.Configuration()
-        config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=cfg)
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(self.kubeconfig), client_configuration=cfg
+        )
         self.api = client.ApiClient(cfg)
         self.core = client.CoreV1Api(self.api)
         self.apps = client.AppsV1Api(self.api)
@@ -107,7 +111,7 @@ class Cluster:
         self,
         ns: str,
         name: str,
-        patch: dict[str, Any],
+        patch: dict[str, Any] | list[dict[str, Any]],
         status: bool = False,
         kind: str = "rollout",
         patch_type: str = "merge",
@@ -123,7 +127,7 @@ class Cluster:
             name,
             [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": image}],
             patch_type="json",
-        )  # type: ignore[arg-type]
+        )
 
     # Argo's kubectl-plugin patches, done by hand so that these scenarios do not depend on the plugin.
     def promote(self, ns: str, name: str) -> None:
@@ -141,15 +145,14 @@ class Cluster:
     # ------------------------------------------------------------------ reading back
 
     def rollout(self, ns: str, name: str) -> dict[str, Any]:
-        obj: dict[str, Any] = self.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "rollouts", name)
-        return obj
+        return json_object(self.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "rollouts", name))
 
     def status(self, ns: str, name: str) -> dict[str, Any]:
         return dict(self.rollout(ns, name).get("status") or {})
 
     def replicasets(self, ns: str, name: str) -> list[dict[str, Any]]:
         uid = self.rollout(ns, name)["metadata"]["uid"]
-        items = self.api.sanitize_for_serialization(self.apps.list_namespaced_replica_set(ns).items)
+        items = self.plain(self.apps.list_namespaced_replica_set(ns).items)
         return [
             rs
             for rs in items
@@ -174,30 +177,46 @@ class Cluster:
                 out[image] = out.get(image, 0) + ready
         return {k: v for k, v in out.items() if v}
 
+    def pods(self, ns: str, label_selector: str | None = None, deleting: bool = False) -> list[dict[str, Any]]:
+        """The pods of `ns` (matching `label_selector`), those being deleted only when `deleting`."""
+        items = self.plain(self.core.list_namespaced_pod(ns, label_selector=label_selector).items)
+        return [p for p in items if deleting or not p["metadata"].get("deletionTimestamp")]
+
+    def deployment(self, ns: str, name: str) -> dict[str, Any]:
+        return json_object(self.plain(self.apps.read_namespaced_deployment(name, ns)))
+
     def service(self, ns: str, name: str) -> dict[str, Any]:
-        obj: dict[str, Any] = self.api.sanitize_for_serialization(self.core.read_namespaced_service(name, ns))
-        return obj
+        return json_object(self.plain(self.core.read_namespaced_service(name, ns)))
 
     def events(self, ns: str, name: str) -> list[tuple[str, str]]:
-        items = self.api.sanitize_for_serialization(self.core.list_namespaced_event(ns).items)
         items = [
-            e for e in items if e["involvedObject"].get("name") == name and e["involvedObject"].get("kind") == "Rollout"
+            e
+            for e in self.plain(self.core.list_namespaced_event(ns).items)
+            if e["involvedObject"].get("name") == name and e["involvedObject"].get("kind") == "Rollout"
         ]
         items.sort(key=lambda e: (e.get("lastTimestamp") or "", e["metadata"].get("resourceVersion", "")))
         return [(e["reason"], e["message"]) for e in items]
 
-    def wait(self, what: str, check: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.05) -> T:
-        """Poll until ``check`` returns something truthy; fail naming ``what`` and the last value seen."""
+    def plain(self, obj: Any) -> Any:
+        """A client model (or a list of them) as the JSON the API server sent: dicts and lists."""
+        return self.api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+
+    def wait(
+        self, what: str, check: Callable[[], T | Literal[False] | None], timeout: float = 20.0, interval: float = 0.05
+    ) -> T:
+        """Poll until ``check`` returns something truthy; fail naming ``what`` and the last value seen (a failed
+        assertion in ``check`` counts as not yet)."""
         deadline = time.monotonic() + timeout
-        last: Any = None
+        last: object = None
         while True:
             try:
-                last = check()
+                value = check()
             except AssertionError as exc:
                 last = exc
             else:
-                if last:
-                    return last
+                if value:
+                    return value
+                last = value
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
             time.sleep(interval)
@@ -328,7 +347,7 @@ def web_template(name: str, arg: str, url: str) -> dict[str, Any]:
 
 
 def analysis_runs(cluster: Cluster, ns: str) -> dict[str, dict[str, Any]]:
-    items = cluster.custom.list_namespaced_custom_object(GROUP, VERSION, ns, "analysisruns")["items"]
+    items = json_object(cluster.custom.list_namespaced_custom_object(GROUP, VERSION, ns, "analysisruns"))["items"]
     return {r["metadata"]["name"]: r for r in items}
 
 
@@ -401,23 +420,23 @@ def progress(cluster: Cluster, ns: str, name: str = "web") -> tuple[Any, ...]:
     return (status.get("currentStepIndex"), status.get("phase"), tuple(sorted(cluster.sizes(ns, name).items())))
 
 
-def wait_restarted(cluster: Cluster, ns: str, restart_at: str, timeout: float) -> tuple[int, list[Any]]:
+def pod_ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def wait_restarted(
+    cluster: Cluster, ns: str, restart_at: str, timeout: float
+) -> tuple[int, list[dict[str, Any]]]:
     """Wait until Rollout `web` reports `restartedAt: restart_at`, counting the ready pods all along: the
     fewest ready pods seen (at most 3) and the pods alive afterwards."""
     min_ready = 3
     deadline = time.monotonic() + timeout
     while cluster.status(ns, "web").get("restartedAt") != restart_at:
-        pods = cluster.core.list_namespaced_pod(ns).items
-        ready = [
-            p
-            for p in pods
-            if not p.metadata.deletion_timestamp
-            and any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))
-        ]
-        min_ready = min(min_ready, len(ready))
+        min_ready = min(min_ready, len([p for p in cluster.pods(ns) if pod_ready(p)]))
         assert time.monotonic() < deadline, "restart did not finish"
         time.sleep(0.05)
-    return min_ready, [p for p in cluster.core.list_namespaced_pod(ns).items if not p.metadata.deletion_timestamp]
+    return min_ready, cluster.pods(ns)
 
 
 def settled(read: Callable[[], dict[str, Any]], replicas: int, timeout: float = 30.0) -> dict[str, Any]:

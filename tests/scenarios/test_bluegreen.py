@@ -5,6 +5,7 @@ a promotion is pending; bad input."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -126,11 +127,8 @@ def test_preview_replica_count(cluster: Cluster, controller: ControllerProcess) 
 
 def roles(cluster: Cluster, ns: str) -> dict[str, set[str | None]]:
     """The `role` label of the live pods, per pod-template hash."""
-    pods = cluster.api.sanitize_for_serialization(cluster.core.list_namespaced_pod(ns, label_selector="app=web").items)
     out: dict[str, set[str | None]] = {}
-    for pod in pods:
-        if pod["metadata"].get("deletionTimestamp"):
-            continue
+    for pod in cluster.pods(ns, label_selector="app=web"):
         labels = pod["metadata"]["labels"]
         out.setdefault(labels[HASH_LABEL], set()).add(labels.get("role"))
     return out
@@ -239,15 +237,15 @@ def test_restart_within_max_unavailable(cluster: Cluster, controller: Controller
     ns = cluster.new_namespace("bgrestart")
     cluster.apply(ns, *services(), bluegreen_manifest(replicas=3, maxUnavailable=1))
     status = cluster.wait_phase(ns, "web", "Healthy", timeout=TIMEOUT)
-    first = cluster.core.list_namespaced_pod(ns).items
-    old = {p.metadata.name for p in first}
+    first = cluster.pods(ns, deleting=True)
+    old = {p["metadata"]["name"] for p in first}
     # restartAt has whole seconds: pods created in its second count as restarted already
-    newest = max(p.metadata.creation_timestamp.timestamp() for p in first)
+    newest = max(dt.datetime.fromisoformat(p["metadata"]["creationTimestamp"]).timestamp() for p in first)
     cluster.wait("the pods' second to pass", lambda: time.time() >= newest + 1.0, timeout=5)
     plugin(cluster, "restart", "web", "-n", ns)
     restart_at = cluster.rollout(ns, "web")["spec"]["restartAt"]
     min_ready, live = wait_restarted(cluster, ns, restart_at, TIMEOUT)
-    assert len(live) == 3 and not ({p.metadata.name for p in live} & old)
+    assert len(live) == 3 and not ({p["metadata"]["name"] for p in live} & old)
     assert min_ready >= 2  # never more than maxUnavailable (1) pods down
     assert selected(cluster, ns, ACTIVE) == status["stableRS"]
     cluster.wait_phase(ns, "web", "Healthy", timeout=TIMEOUT)

@@ -39,9 +39,7 @@ def pod_ready(pod: dict[str, Any]) -> bool:
 def check_invariants(cluster: Cluster, ns: str, first_hash: str) -> None:
     active = selected(cluster, ns, ACTIVE)
     assert active, "the active Service lost its pod-template hash"
-    pods = cluster.api.sanitize_for_serialization(
-        cluster.core.list_namespaced_pod(ns, label_selector=f"app=web,{HASH_LABEL}={active}").items
-    )
+    pods = cluster.pods(ns, label_selector=f"app=web,{HASH_LABEL}={active}", deleting=True)
     assert len(pods) >= REPLICAS, f"the active Service selects {len(pods)} pods"
     assert all(pod_ready(p) for p in pods), "the active Service selects a pod that is not ready"
     # The preview Service moves before the status names the new hash (writes go before the status), so

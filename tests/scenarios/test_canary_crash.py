@@ -21,7 +21,9 @@ from tests.scenarios.scenario_helpers import (
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
-STEPS = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}, {"setWeight": 75}]
+STEPS: list[dict[str, Any]] = [
+    {"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}, {"setWeight": 75}
+]
 
 
 def manifests(image: str) -> list[dict[str, Any]]:

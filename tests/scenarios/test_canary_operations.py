@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from tests.scenarios.scenario_helpers import (
 
 pytestmark = pytest.mark.kubectl
 
-STEPS = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
+STEPS: list[dict[str, Any]] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
 NEVER_READY = {"sandbox.pyrollouts.io/never-ready": "true"}
 
 
@@ -88,10 +89,11 @@ def test_undo_to_a_revision(cluster: Cluster, controller: ControllerProcess) -> 
     first = cluster.wait_phase(ns, "web", "Healthy")["stableRS"]
     for image in ("nginx:2", "nginx:3"):
         cluster.set_image(ns, "web", image)
-        cluster.wait(
-            "the new image",
-            lambda i=image: cluster.sizes(ns, "web") == {i: 3} and cluster.status(ns, "web").get("phase") == "Healthy",
-        )
+
+        def running(i: str = image) -> bool:
+            return cluster.sizes(ns, "web") == {i: 3} and cluster.status(ns, "web").get("phase") == "Healthy"
+
+        cluster.wait("the new image", running)
     # what `kubectl rollouts undo web --to-revision 1` does: the template of revision 1, our label removed
     rs = next(
         r
@@ -103,7 +105,7 @@ def test_undo_to_a_revision(cluster: Cluster, controller: ControllerProcess) -> 
     cluster.patch(
         ns,
         "web",
-        [{"op": "replace", "path": "/spec/template", "value": template}],  # type: ignore[arg-type]
+        [{"op": "replace", "path": "/spec/template", "value": template}],
         patch_type="json",
     )
     status = cluster.wait_phase(ns, "web", "Healthy")
@@ -119,12 +121,12 @@ def test_restart_recreates_pods_within_max_unavailable(cluster: Cluster, control
     ns = cluster.new_namespace("restart")
     cluster.apply(ns, rollout_manifest("web", replicas=3, steps=[], maxUnavailable=1, maxSurge=0))
     cluster.wait_phase(ns, "web", "Healthy")
-    old = {p.metadata.name for p in cluster.core.list_namespaced_pod(ns).items}
+    old = {p["metadata"]["name"] for p in cluster.pods(ns, deleting=True)}
     when = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=1)
     restart_at = when.strftime("%Y-%m-%dT%H:%M:%SZ")
     cluster.patch(ns, "web", {"spec": {"restartAt": restart_at}})
     min_ready, live = wait_restarted(cluster, ns, restart_at, 20)
-    assert len(live) == 3 and not ({p.metadata.name for p in live} & old)
+    assert len(live) == 3 and not ({p["metadata"]["name"] for p in live} & old)
     assert min_ready >= 2  # never more than maxUnavailable (1) pods down
     assert len(cluster.replicasets(ns, "web")) == 1
     cluster.wait_phase(ns, "web", "Healthy")
@@ -136,12 +138,11 @@ def test_revision_history_limit_prunes_old_replicasets(cluster: Cluster, control
     cluster.wait_phase(ns, "web", "Healthy")
     for version in range(2, 6):
         cluster.set_image(ns, "web", f"nginx:{version}")
-        cluster.wait(
-            "the new image",
-            lambda v=version: (
-                cluster.sizes(ns, "web") == {f"nginx:{v}": 2} and cluster.status(ns, "web").get("phase") == "Healthy"
-            ),
-        )
+
+        def running(v: int = version) -> bool:
+            return cluster.sizes(ns, "web") == {f"nginx:{v}": 2} and cluster.status(ns, "web").get("phase") == "Healthy"
+
+        cluster.wait("the new image", running)
     cluster.wait("old ReplicaSets pruned", lambda: len(cluster.replicasets(ns, "web")) == 2)
     revisions = sorted(
         int(r["metadata"]["annotations"]["rollouts.pyrollouts.io/revision"]) for r in cluster.replicasets(ns, "web")
@@ -166,7 +167,8 @@ def test_workload_ref_takes_over_a_deployment(cluster: Cluster, controller: Cont
     }
     cluster.apply(ns, deployment)
     cluster.wait(
-        "the deployment", lambda: cluster.apps.read_namespaced_deployment("legacy", ns).status.available_replicas == 3
+        "the deployment",
+        lambda: (cluster.deployment(ns, "legacy").get("status") or {}).get("availableReplicas") == 3,
     )
     ro = rollout_manifest("legacy", replicas=3, steps=[{"setWeight": 50}, {"pause": {}}])
     del ro["spec"]["template"]
@@ -179,9 +181,7 @@ def test_workload_ref_takes_over_a_deployment(cluster: Cluster, controller: Cont
     cluster.apply(ns, ro)
     cluster.wait_phase(ns, "legacy", "Healthy")
     cluster.wait_sizes(ns, "legacy", {"nginx:1": 3})
-    cluster.wait(
-        "the deployment scaled down", lambda: cluster.apps.read_namespaced_deployment("legacy", ns).spec.replicas == 0
-    )
+    cluster.wait("the deployment scaled down", lambda: cluster.deployment(ns, "legacy")["spec"]["replicas"] == 0)
     # a change of the Deployment's template is a new version of the Rollout
     cluster.patch(
         ns,
@@ -189,7 +189,7 @@ def test_workload_ref_takes_over_a_deployment(cluster: Cluster, controller: Cont
         [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "nginx:2"}],
         kind="deployment",
         patch_type="json",
-    )  # type: ignore[arg-type]
+    )
     cluster.wait_phase(ns, "legacy", "Paused")
     cluster.wait_sizes(ns, "legacy", {"nginx:1": 2, "nginx:2": 2})
 
@@ -258,7 +258,7 @@ def test_manual_pause_and_resume(cluster: Cluster, controller: ControllerProcess
     ],
 )
 def test_invalid_spec_touches_nothing_and_recovers(
-    cluster: Cluster, controller: ControllerProcess, change: dict[str, object], field: str
+    cluster: Cluster, controller: ControllerProcess, change: dict[str, Any], field: str
 ) -> None:
     ns = cluster.new_namespace("invalid")
     cluster.apply(ns, service_manifest("svc", "web"), rollout_manifest("web", replicas=2, steps=STEPS))
@@ -268,9 +268,9 @@ def test_invalid_spec_touches_nothing_and_recovers(
     for key, value in change.items():
         if key == "strategy":
             bad["spec"]["strategy"] = {
-                "canary": {**bad["spec"]["strategy"]["canary"], **value["canary"]},  # type: ignore[index]
+                "canary": {**bad["spec"]["strategy"]["canary"], **value["canary"]},
                 **{k: v for k, v in value.items() if k != "canary"},
-            }  # type: ignore[union-attr]
+            }
         else:
             bad["spec"][key] = value
     cluster.apply(ns, bad)

@@ -77,9 +77,11 @@ def test_previous_stable_is_kept_until_its_deadline(cluster: Cluster, controller
     status = cluster.wait_phase(ns, "web", "Healthy")
     new_hash = status["currentPodHash"]
     assert status["stableRS"] == new_hash
-    old = cluster.wait(
-        "the scale-down deadline", lambda: (rs := by_image(cluster, ns, "nginx:1")) and deadline_of(rs) and rs
-    )
+    def old_with_deadline() -> dict[str, Any] | None:
+        rs = by_image(cluster, ns, "nginx:1")
+        return rs if deadline_of(rs) else None
+
+    old = cluster.wait("the scale-down deadline", old_with_deadline)
     assert old["spec"]["replicas"] == 1
     deadline = dt.datetime.fromisoformat(str(deadline_of(old)).replace("Z", "+00:00")).timestamp()
     assert 0 < deadline - time.time() <= 3

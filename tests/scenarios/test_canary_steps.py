@@ -3,13 +3,17 @@ promote, timed pauses, Service selectors, abort and retry."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.scenarios.scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, rollout_manifest, service_manifest
 
 pytestmark = pytest.mark.kubectl
 
-STEPS = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}, {"setWeight": 75}]
+STEPS: list[dict[str, Any]] = [
+    {"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}, {"setWeight": 75}
+]
 
 
 def test_first_deploy_goes_to_full_size(cluster: Cluster, controller: ControllerProcess) -> None:
@@ -116,7 +120,14 @@ def test_canary_steps_with_exact_sizes_promote_and_timed_pause(cluster: Cluster,
 def test_sizes_at_each_step(cluster: Cluster, controller: ControllerProcess) -> None:
     """10 replicas, maxSurge 2, maxUnavailable 0, paused after every weight: sizes as Argo computes them."""
     ns = cluster.new_namespace("sizes")
-    steps = [{"setWeight": 10}, {"pause": {}}, {"setWeight": 35}, {"pause": {}}, {"setWeight": 90}, {"pause": {}}]
+    steps: list[dict[str, Any]] = [
+        {"setWeight": 10},
+        {"pause": {}},
+        {"setWeight": 35},
+        {"pause": {}},
+        {"setWeight": 90},
+        {"pause": {}},
+    ]
     cluster.apply(ns, rollout_manifest("web", replicas=10, steps=steps, maxSurge=2, maxUnavailable=0))
     cluster.wait_phase(ns, "web", "Healthy")
     cluster.set_image(ns, "web", "nginx:2")
@@ -129,9 +140,11 @@ def test_sizes_at_each_step(cluster: Cluster, controller: ControllerProcess) -> 
         assert status["currentStepIndex"] == index
         cluster.wait_sizes(ns, "web", expected)
         cluster.promote(ns, "web")
-        cluster.wait(
-            f"step index past {index}", lambda i=index: cluster.status(ns, "web").get("currentStepIndex", 0) > i
-        )
+
+        def past(i: int = index) -> bool:
+            return bool(cluster.status(ns, "web").get("currentStepIndex", 0) > i)
+
+        cluster.wait(f"step index past {index}", past)
     cluster.wait_phase(ns, "web", "Healthy")
     cluster.wait_sizes(ns, "web", {"nginx:2": 10})
 
@@ -153,7 +166,7 @@ def test_promote_full(cluster: Cluster, controller: ControllerProcess) -> None:
 
 def test_skip_current_step(cluster: Cluster, controller: ControllerProcess) -> None:
     ns = cluster.new_namespace("skip")
-    steps = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
+    steps: list[dict[str, Any]] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
     cluster.apply(ns, rollout_manifest("web", replicas=4, steps=steps))
     cluster.wait_phase(ns, "web", "Healthy")
     cluster.set_image(ns, "web", "nginx:2")

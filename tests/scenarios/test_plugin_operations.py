@@ -10,15 +10,17 @@ import datetime as dt
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from tests.scenarios.plugin_helpers import Plugin, header_and_tree, squeeze
 from tests.scenarios.scenario_helpers import Cluster, ControllerProcess, rollout_manifest
+from tests.support import json_object
 
 pytestmark = [pytest.mark.slow, pytest.mark.kubectl]
 
-STEPS = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}, {"setWeight": 75}]
+STEPS: list[dict[str, Any]] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}, {"setWeight": 75}]
 REVISION = "rollouts.pyrollouts.io/revision"
 AGE = r"\d+[smhd]\S*"  # 5s, 1m10s, 2h, …
 
@@ -38,8 +40,8 @@ def deploy(
     ns: str,
     name: str,
     replicas: int,
-    steps: list[dict[str, object]],
-    **canary: object,
+    steps: list[dict[str, Any]],
+    **canary: Any,
 ) -> None:
     """Apply a Rollout and wait, with `kubectl rollouts status`, until it is Healthy."""
     cluster.apply(ns, rollout_manifest(name, replicas=replicas, steps=steps, **canary))
@@ -95,11 +97,7 @@ def canary_header(
 
 def pods(cluster: Cluster, ns: str) -> dict[str, str]:
     """Live pods: name -> the ReplicaSet that owns them."""
-    return {
-        p.metadata.name: p.metadata.owner_references[0].name
-        for p in cluster.core.list_namespaced_pod(ns).items
-        if not p.metadata.deletion_timestamp
-    }
+    return {p["metadata"]["name"]: p["metadata"]["ownerReferences"][0]["name"] for p in cluster.pods(ns)}
 
 
 # --------------------------------------------------------------------------- set image, get, promote, status
@@ -185,7 +183,7 @@ def test_set_image_get_promote_and_promote_full(cluster: Cluster, plugin: Plugin
 
 def test_abort_degrades_status_fails_and_retry_restarts(cluster: Cluster, plugin: Plugin) -> None:
     ns, name = cluster.new_namespace("plugabort"), "aborted"
-    steps = [{"setWeight": 50}, {"pause": {}}]
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {}}]
     deploy(cluster, plugin, ns, name, 2, steps)
     plugin.ok("set", "image", name, "web=nginx:2", "-n", ns)
     canary = cluster.wait_phase(ns, name, "Paused", message="CanaryPauseStep")["currentPodHash"]
@@ -424,9 +422,11 @@ def test_list_rollouts_and_every_verb_refuses_a_missing_rollout(cluster: Cluster
     assert cluster.kubectl("get", "rollouts", ghost, "-n", ns, check=False).returncode != 0
     assert [
         ro["metadata"]["name"]
-        for ro in cluster.custom.list_namespaced_custom_object("pyrollouts.io", "v1alpha1", ns, "rollouts")["items"]
+        for ro in json_object(
+            cluster.custom.list_namespaced_custom_object("pyrollouts.io", "v1alpha1", ns, "rollouts")
+        )["items"]
     ] == [name]
     assert {rs["metadata"]["name"] for rs in cluster.replicasets(ns, name)} == {
-        rs.metadata.name for rs in cluster.apps.list_namespaced_replica_set(ns).items
+        rs["metadata"]["name"] for rs in cluster.plain(cluster.apps.list_namespaced_replica_set(ns).items)
     }
     assert set(pods(cluster, ns).values()) == {f"{name}-{cluster.status(ns, name)['stableRS']}"}

@@ -39,7 +39,7 @@ def template(name: str) -> dict[str, Any]:
 
 def test_analysis_step_successful_failed_and_inconclusive(cluster: Cluster, controller: ControllerProcess) -> None:
     ns = cluster.new_namespace("analysis-step")
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"setWeight": 25},
         {"analysis": {"templates": [{"templateName": "ok"}], "args": [LATEST]}},
         {"pause": {}},
@@ -108,7 +108,7 @@ def test_analysis_step_successful_failed_and_inconclusive(cluster: Cluster, cont
 
 def test_background_analysis_and_missing_template(cluster: Cluster, controller: ControllerProcess) -> None:
     ns = cluster.new_namespace("analysis-bg")
-    steps = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
+    steps: list[dict[str, Any]] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
     analysis = {"templates": [{"templateName": "ok"}], "args": [LATEST], "startingStep": 2}
     cluster.apply(ns, template("ok"), rollout_manifest("web", replicas=4, steps=steps, analysis=analysis))
     cluster.wait_phase(ns, "web", "Healthy")
@@ -165,7 +165,10 @@ def test_web_metric_end_to_end(
     url, handler = health
     ns = cluster.new_namespace("analysis-web")
     health_template = web_template("health", "canary-hash", f"{url}/health/{{{{args.canary-hash}}}}")
-    steps = [{"setWeight": 25}, {"analysis": {"templates": [{"templateName": "health"}], "args": [LATEST]}}]
+    steps: list[dict[str, Any]] = [
+        {"setWeight": 25},
+        {"analysis": {"templates": [{"templateName": "health"}], "args": [LATEST]}},
+    ]
     cluster.apply(ns, health_template, rollout_manifest("web", replicas=4, steps=steps))
     cluster.wait_phase(ns, "web", "Healthy")
 

@@ -14,7 +14,9 @@ from tests.scenarios.traffic_helpers import canary_weight, ingress_manifest, rou
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
-STEPS = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}, {"setWeight": 75}]
+STEPS: list[dict[str, Any]] = [
+    {"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}, {"setWeight": 75}
+]
 ROUTING = {"nginx": {"stableIngress": "web"}}
 
 

@@ -23,7 +23,7 @@ from tests.scenarios.traffic_helpers import (
     routed_manifests,
     status_weights,
 )
-from tests.support import SandboxHandle, traffic_sandbox_handle
+from tests.support import SandboxHandle, json_object, traffic_sandbox_handle
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
@@ -75,7 +75,7 @@ def http_route(canary_backend: str = "web-canary") -> dict[str, Any]:
 def rules(cluster: Cluster, ns: str) -> list[tuple[str, dict[str, int]]]:
     """(rule name, {backend: weight}) of HTTPRoute `web`."""
     try:
-        obj = cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "httproutes", "web")
+        obj = json_object(cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "httproutes", "web"))
     except ApiException as exc:
         if exc.status == 404:
             return []
@@ -136,7 +136,7 @@ def test_weights_header_rule_abort_retry_promote_and_the_traffic_follows(
     status = cluster.wait_phase(ns, "web", "Paused", timeout=60)
     canary = status["currentPodHash"]
     assert rules(cluster, ns) == [HEADER_RULE, split(20)]
-    obj = cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "httproutes", "web")
+    obj = json_object(cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "httproutes", "web"))
     assert obj["spec"]["rules"][0]["matches"] == [
         {
             "path": {"type": "PathPrefix", "value": "/"},
@@ -194,5 +194,5 @@ def test_the_gateway_api_example_deploys(cluster: Cluster, controller: Controlle
     ns = cluster.new_namespace("gwexample")
     cluster.kubectl("apply", "-n", ns, "-f", str(REPO / "examples" / "gateway-api.yaml"))
     cluster.wait_phase(ns, "gateway-demo", "Healthy", timeout=60)
-    obj = cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "httproutes", "gateway-demo")
+    obj = json_object(cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "httproutes", "gateway-demo"))
     assert [b["weight"] for b in obj["spec"]["rules"][0]["backendRefs"]] == [100, 0]

@@ -182,7 +182,7 @@ def canary_share(metrics_url: str, ns: str, canary_hash: str, seconds: float = 3
 
 
 def subset_objects(image: str, services: bool) -> list[dict[str, Any]]:
-    extra = {"stableService": "web-stable", "canaryService": "web-canary"} if services else {}
+    extra: dict[str, Any] = {"stableService": "web-stable", "canaryService": "web-canary"} if services else {}
     rollout = rollout_manifest(
         "web",
         replicas=2,

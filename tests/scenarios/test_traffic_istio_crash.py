@@ -31,7 +31,9 @@ pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
 # Two weight steps: on a loaded machine several changes coalesce between the test's polls, and one
 # step alone left too few distinct states to crash at (3 kills seen once).
-STEPS = [{"setWeight": 25}, {"pause": {"duration": "1s"}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}]
+STEPS: list[dict[str, Any]] = [
+    {"setWeight": 25}, {"pause": {"duration": "1s"}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}
+]
 
 
 @pytest.fixture(scope="module")

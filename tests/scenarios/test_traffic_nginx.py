@@ -24,7 +24,7 @@ from tests.scenarios.traffic_helpers import events as ordered_events
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
-STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {}}]
+STEPS: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {}}]
 ROUTING = {"nginx": {"stableIngress": "web", "additionalIngressAnnotations": {"canary-by-header": "X-Canary"}}}
 
 
@@ -169,7 +169,7 @@ def test_the_nginx_example_deploys(cluster: Cluster, controller: ControllerProce
 def test_header_route_added_and_removed_after_the_weight(cluster: Cluster, controller: ControllerProcess) -> None:
     ns = cluster.new_namespace("nginxheader")
     routing = {"nginx": {"stableIngress": "web"}, "managedRoutes": [{"name": "beta"}]}
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"setWeight": 20},
         {"setHeaderRoute": {"name": "beta", "match": [{"headerName": "X-Beta", "headerValue": {"exact": "yes"}}]}},
         {"pause": {}},

@@ -19,7 +19,7 @@ from tests.scenarios.traffic_helpers import (
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
-STEPS = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
+STEPS: list[dict[str, Any]] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
 ROUTING = {"smi": {"rootService": "web", "trafficSplitName": "web-split"}}
 
 

@@ -77,7 +77,7 @@ def canary_weight(cluster: Cluster, ns: str, name: str = "web-web-canary") -> in
 def events(cluster: Cluster, ns: str, name: str = "web") -> list[tuple[str, str]]:
     """The Rollout's Events in the order they were written: by time, then by resourceVersion as a number
     (several land in the same second, and "99" sorts after "100" as text)."""
-    items = cluster.api.sanitize_for_serialization(cluster.core.list_namespaced_event(ns).items)
+    items = cluster.plain(cluster.core.list_namespaced_event(ns).items)
     ours = ("Rollout", name)
     items = [e for e in items if (e["involvedObject"].get("kind"), e["involvedObject"].get("name")) == ours]
 

@@ -12,7 +12,7 @@ import pytest
 from rollouts.model import conditions as cs
 from rollouts.model.spec import HASH_LABEL, RolloutSpec, validate_rollout
 from rollouts.strategy import bluegreen
-from rollouts.strategy.canary import CreateReplicaSet, PatchPod, PatchService, Plan
+from rollouts.strategy.canary import CreateReplicaSet, Observed, PatchPod, PatchService, Plan
 from rollouts.strategy.replicasets import EPHEMERAL_METADATA, SCALE_DOWN_DEADLINE, format_time, parse_time
 from tests.unit.test_canary_world import World, rollout
 
@@ -561,7 +561,7 @@ def test_running_pods_take_and_lose_the_role_metadata() -> None:
     old_pod, new_pod = pod("nginx:1", "active"), pod("nginx:2", "preview")
     observed = world.observed()  # the pass that switches: nginx:2 becomes active, nginx:1 loses the role
     plan = bluegreen.plan(
-        bluegreen.Observed(**{**observed.__dict__, "pods": [old_pod, new_pod]})  # type: ignore[arg-type]
+        Observed(**{**observed.__dict__, "pods": [old_pod, new_pod]})
     )
     patches = {a.name: a.patch for a in plan.actions if isinstance(a, PatchPod)}
     assert patches == {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from rollouts.model.spec import RolloutSpec
@@ -15,7 +17,9 @@ from rollouts.strategy.canary import (
 from rollouts.strategy.replicasets import REVISION, SCALE_DOWN_DEADLINE, ReplicaSetView
 from tests.unit.test_canary_world import World, rollout
 
-STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "30s"}}, {"setWeight": 80}]
+STEPS: list[dict[str, Any]] = [
+    {"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "30s"}}, {"setWeight": 80}
+]
 
 
 def rs_view(name: str, replicas: int, available: int | None = None) -> ReplicaSetView:
@@ -39,7 +43,8 @@ def rs_view(name: str, replicas: int, available: int | None = None) -> ReplicaSe
 # Cases from Argo Rollouts' TestCalculateReplicaCountsForCanary (utils/replicaset/canary_test.go) without
 # traffic routing: (replicas, setWeight, maxSurge, maxUnavailable, promoteFull,
 #                   stable spec, stable available, canary spec, canary available, expected canary, expected stable)
-ARGO_CASES = [
+ArgoCase = tuple[int, int, int | str, int | str, bool, int, int, int, int, int, int]
+ARGO_CASES: list[ArgoCase] = [
     (10, 100, 3, 0, False, 7, 8, 6, 3, 6, 7),
     (10, 20, 2, 0, False, 10, 10, 0, 0, 2, 10),
     (10, 20, "20%", 0, False, 10, 10, 0, 0, 2, 10),
@@ -73,17 +78,17 @@ ARGO_CASES = [
 
 
 @pytest.mark.parametrize("case", ARGO_CASES)
-def test_basic_canary_counts_match_argo(case: tuple[object, ...]) -> None:
+def test_basic_canary_counts_match_argo(case: ArgoCase) -> None:
     replicas, weight, surge, unavailable, full, s_spec, s_avail, c_spec, c_avail, want_canary, want_stable = case
-    spec = RolloutSpec.parse(rollout(replicas=int(replicas), maxSurge=surge, maxUnavailable=unavailable))  # type: ignore[arg-type]
+    spec = RolloutSpec.parse(rollout(replicas=replicas, maxSurge=surge, maxUnavailable=unavailable))
     desired_new, desired_stable = approximate_weighted_counts(
         spec.replicas,
-        100 if full else int(weight),
+        100 if full else weight,
         100,
-        spec.max_surge(),  # type: ignore[arg-type]
+        spec.max_surge(),
     )
-    new = rs_view("new", int(c_spec), int(c_avail))  # type: ignore[arg-type]
-    stable = rs_view("stable", int(s_spec), int(s_avail))  # type: ignore[arg-type]
+    new = rs_view("new", c_spec, c_avail)
+    stable = rs_view("stable", s_spec, s_avail)
     got = basic_canary_counts(
         spec.replicas, desired_new, desired_stable, spec.max_surge(), spec.max_unavailable(), new, stable, []
     )
@@ -127,7 +132,7 @@ def PatchRolloutMetadata_type() -> type:
     return PatchRolloutMetadata
 
 
-def deployed(steps: list[dict[str, object]] = STEPS, **kw: object) -> World:
+def deployed(steps: list[dict[str, Any]] = STEPS, **kw: Any) -> World:
     world = World(rollout(steps=steps, **kw))
     world.settle()
     assert world.status["phase"] == "Healthy"

@@ -10,7 +10,7 @@ from rollouts.strategy.canary import CreateReplicaSet, PatchReplicaSet
 from rollouts.strategy.replicasets import SCALE_DOWN_DEADLINE, format_time
 from tests.unit.test_canary_world import World, rollout
 
-STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 80}]
+STEPS: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 80}]
 
 
 def deployed(**kw: Any) -> World:

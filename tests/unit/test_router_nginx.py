@@ -103,7 +103,7 @@ def live(canary: dict[str, Any] | None = None, stable: dict[str, Any] | None = S
 
 
 def existing(weight: int) -> dict[str, Any]:
-    obj = copy.deepcopy(CANARY_AT_10)
+    obj: dict[str, Any] = copy.deepcopy(CANARY_AT_10)
     obj["metadata"]["annotations"][f"{P}/canary-weight"] = str(weight)
     obj["metadata"]["resourceVersion"] = "40"
     return obj

@@ -16,7 +16,7 @@ from tests.unit.traffic_world import RoutedWorld, routed_rollout, stable_ingress
 
 SMI = {"smi": {"rootService": "web"}}
 NGINX = {"nginx": {"stableIngress": "web"}}
-STEPS = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
+STEPS: list[dict[str, Any]] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
 
 
 def world(routing: dict[str, Any] = SMI, steps: list[dict[str, Any]] = STEPS, **fields: Any) -> RoutedWorld:
@@ -103,7 +103,7 @@ def test_abort_moves_the_weight_back_before_the_canary_shrinks() -> None:
 
 
 def test_completion_all_to_the_new_stable_then_routes_removed_then_old_scaled_down_after_the_delay() -> None:
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"setWeight": 20},
         {"setHeaderRoute": {"name": "beta", "match": [{"headerName": "X-Beta", "headerValue": {"exact": "1"}}]}},
         {"pause": {}},
@@ -112,7 +112,8 @@ def test_completion_all_to_the_new_stable_then_routes_removed_then_old_scaled_do
     canary_ref = next(r for r in w.routing if r.name == "web-web-canary")
 
     def header() -> str | None:
-        return w.routing[canary_ref]["metadata"]["annotations"].get("nginx.ingress.kubernetes.io/canary-by-header")
+        annotations: dict[str, str] = w.routing[canary_ref]["metadata"]["annotations"]
+        return annotations.get("nginx.ingress.kubernetes.io/canary-by-header")
 
     w.set_image("nginx:2")
     run(w, 10)
@@ -165,7 +166,13 @@ def test_dynamic_stable_scale_shrinks_after_and_grows_before_the_weight_moves() 
 
 
 def test_set_canary_scale_is_independent_of_the_weight() -> None:
-    steps = [{"setCanaryScale": {"replicas": 2}}, {"setWeight": 0}, {"pause": {}}, {"setWeight": 25}, {"pause": {}}]
+    steps: list[dict[str, Any]] = [
+        {"setCanaryScale": {"replicas": 2}},
+        {"setWeight": 0},
+        {"pause": {}},
+        {"setWeight": 25},
+        {"pause": {}},
+    ]
     w = world(steps=steps)
     w.set_image("nginx:2")
     run(w, 10)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.scenarios.scenario_helpers import HASH_LABEL, Cluster, rollout_manifest, service_manifest
+from tests.fixtures.cluster import HASH_LABEL, Cluster, rollout_manifest, service_manifest
 
 ACTIVE, PREVIEW = "web-active", "web-preview"
 DEADLINE = "rollouts.pyrollouts.io/scale-down-deadline"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scenarios.scenario_helpers import REPO, Cluster, ControllerProcess
+from tests.fixtures.cluster import REPO, Cluster, ControllerProcess
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.scenarios.scenario_helpers import REPO, Cluster
+from tests.fixtures.cluster import REPO, Cluster
 
 VENV_BIN = (
     REPO / ".venv" / "bin" if (REPO / ".venv" / "bin" / "kubectl-rollouts").exists() else Path(sys.executable).parent

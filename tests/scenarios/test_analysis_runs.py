@@ -15,7 +15,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.scenarios.scenario_helpers import GROUP, VERSION, Cluster, ControllerProcess
+from tests.fixtures.cluster import GROUP, VERSION, Cluster, ControllerProcess
 from tests.support import json_object
 
 SECRET_VALUE = "s3cr3t-T0ken-8d1f"

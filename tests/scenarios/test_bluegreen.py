@@ -11,6 +11,14 @@ import time
 import pytest
 import yaml
 
+from tests.fixtures.cluster import (
+    HASH_LABEL,
+    REPO,
+    Cluster,
+    ControllerProcess,
+    service_manifest,
+    wait_restarted,
+)
 from tests.scenarios.bluegreen_helpers import (
     ACTIVE,
     DEADLINE,
@@ -24,14 +32,6 @@ from tests.scenarios.bluegreen_helpers import (
     services,
 )
 from tests.scenarios.plugin_helpers import Plugin
-from tests.scenarios.scenario_helpers import (
-    HASH_LABEL,
-    REPO,
-    Cluster,
-    ControllerProcess,
-    service_manifest,
-    wait_restarted,
-)
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

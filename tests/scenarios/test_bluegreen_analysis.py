@@ -17,16 +17,7 @@ import httpx
 import pytest
 
 from rollouts.sandbox.traffic import parse_text_metrics
-from tests.scenarios.bluegreen_helpers import (
-    ACTIVE,
-    PREVIEW,
-    bluegreen_manifest,
-    hash_of,
-    paused_before_promotion,
-    selected,
-    services,
-)
-from tests.scenarios.scenario_helpers import (
+from tests.fixtures.cluster import (
     HASH_LABEL,
     Cluster,
     ControllerProcess,
@@ -37,6 +28,15 @@ from tests.scenarios.scenario_helpers import (
     serve_health,
     set_run_phase,
     web_template,
+)
+from tests.scenarios.bluegreen_helpers import (
+    ACTIVE,
+    PREVIEW,
+    bluegreen_manifest,
+    hash_of,
+    paused_before_promotion,
+    selected,
+    services,
 )
 from tests.support import SandboxHandle, traffic_sandbox_handle
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.scenarios.scenario_helpers import (
+from tests.fixtures.cluster import (
     Cluster,
     ControllerProcess,
     rollout_manifest,

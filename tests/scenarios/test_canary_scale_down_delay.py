@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.scenarios.scenario_helpers import (
+from tests.fixtures.cluster import (
     HASH_LABEL,
     REPO,
     Cluster,

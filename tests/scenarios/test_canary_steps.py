@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.scenarios.scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, rollout_manifest, service_manifest
+from tests.fixtures.cluster import HASH_LABEL, Cluster, ControllerProcess, rollout_manifest, service_manifest
 
 pytestmark = pytest.mark.kubectl
 

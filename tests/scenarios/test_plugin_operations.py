@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.cluster import Cluster, ControllerProcess, rollout_manifest
 from tests.scenarios.plugin_helpers import Plugin, header_and_tree, squeeze
-from tests.scenarios.scenario_helpers import Cluster, ControllerProcess, rollout_manifest
 from tests.support import json_object
 
 pytestmark = [pytest.mark.slow, pytest.mark.kubectl]

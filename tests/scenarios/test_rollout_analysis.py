@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.scenarios.scenario_helpers import (
+from tests.fixtures.cluster import (
     HASH_LABEL,
     Cluster,
     ControllerProcess,

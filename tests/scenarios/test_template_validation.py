@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.scenarios.scenario_helpers import GROUP, VERSION, Cluster, ControllerProcess
+from tests.fixtures.cluster import GROUP, VERSION, Cluster, ControllerProcess
 from tests.support import json_object
 
 BROKEN = "result[0] >= )"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.scenarios.scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, progress
+from tests.fixtures.cluster import HASH_LABEL, Cluster, ControllerProcess, progress
 from tests.scenarios.traffic_helpers import canary_weight, ingress_manifest, routed_manifests
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]

@@ -16,7 +16,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from rollouts.sandbox.traffic import parse_text_metrics
-from tests.scenarios.scenario_helpers import REPO, Cluster, ControllerProcess, install_crds
+from tests.fixtures.cluster import REPO, Cluster, ControllerProcess, install_crds
 from tests.scenarios.traffic_helpers import (
     assert_weight_back_before_scale_down,
     assert_weight_moves,

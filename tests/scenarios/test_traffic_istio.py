@@ -15,6 +15,14 @@ import httpx
 import pytest
 
 from rollouts.sandbox.traffic import parse_text_metrics, series_value
+from tests.fixtures.cluster import (
+    HASH_LABEL,
+    REPO,
+    Cluster,
+    ControllerProcess,
+    rollout_manifest,
+    service_manifest,
+)
 from tests.scenarios.istio_helpers import (
     DESTINATION_RULE,
     SUBSET_ROUTING,
@@ -24,14 +32,6 @@ from tests.scenarios.istio_helpers import (
     install_istio_crds,
     subset_hashes,
     virtual_service,
-)
-from tests.scenarios.scenario_helpers import (
-    HASH_LABEL,
-    REPO,
-    Cluster,
-    ControllerProcess,
-    rollout_manifest,
-    service_manifest,
 )
 from tests.scenarios.traffic_helpers import (
     READY_FAST,

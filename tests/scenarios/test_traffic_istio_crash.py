@@ -9,6 +9,14 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.cluster import (
+    HASH_LABEL,
+    Cluster,
+    ControllerProcess,
+    progress,
+    rollout_manifest,
+    service_manifest,
+)
 from tests.scenarios.istio_helpers import (
     DESTINATION_RULE,
     SUBSET_ROUTING,
@@ -16,14 +24,6 @@ from tests.scenarios.istio_helpers import (
     http_routes,
     install_istio_crds,
     subset_hashes,
-)
-from tests.scenarios.scenario_helpers import (
-    HASH_LABEL,
-    Cluster,
-    ControllerProcess,
-    progress,
-    rollout_manifest,
-    service_manifest,
 )
 from tests.scenarios.traffic_helpers import READY_FAST
 

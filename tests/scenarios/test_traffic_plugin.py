@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.cluster import REPO, Cluster, ControllerProcess, install_crds
 from tests.scenarios.plugin_helpers import Plugin
-from tests.scenarios.scenario_helpers import REPO, Cluster, ControllerProcess, install_crds
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

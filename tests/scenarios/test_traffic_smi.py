@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.scenarios.scenario_helpers import REPO, Cluster, ControllerProcess, install_crds
+from tests.fixtures.cluster import REPO, Cluster, ControllerProcess, install_crds
 from tests.scenarios.traffic_helpers import (
     assert_weight_back_before_scale_down,
     assert_weight_moves,

@@ -7,7 +7,7 @@ import itertools
 import json
 from typing import Any
 
-from tests.scenarios.scenario_helpers import Cluster, rollout_manifest, service_manifest
+from tests.fixtures.cluster import Cluster, rollout_manifest, service_manifest
 
 PREFIX = "nginx.ingress.kubernetes.io"
 READY_FAST = {"sandbox.pyrollouts.io/ready-after": "0.3s"}

@@ -1,7 +1,7 @@
 """Shared fixtures: a sandbox cluster per test module, and real-tool helpers that skip or fail.
 
 When PYROLLOUTS_REQUIRE_KUBECTL=1 / PYROLLOUTS_REQUIRE_PROMETHEUS=1 (as in CI), a missing tool fails
-the test instead of skipping it. The helpers themselves live in `support.py`.
+the test instead of skipping it. The helpers themselves live in `tests/fixtures/`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from rollouts.sandbox.cluster import ThreadedSandbox
-from tests.support import Kubectl, SandboxHandle, require_tool
+from tests.fixtures.sandbox import Kubectl, SandboxHandle, require_tool
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import pytest
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer
-from tests.support import (
+from tests.fixtures.sandbox import (
     REPO,
     RolloutsApi,
     analysis_step_rollout,
@@ -31,8 +31,8 @@ from tests.support import (
     service_manifest,
     traffic_sandbox_with_crds,
 )
-from tests.support import ROLLOUTS_API as API
-from tests.support import poll as wait
+from tests.fixtures.sandbox import ROLLOUTS_API as API
+from tests.fixtures.sandbox import poll as wait
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 StartPrometheus = Callable[..., PrometheusServer]  # the fixtures of tests/integration/conftest.py

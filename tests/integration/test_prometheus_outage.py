@@ -18,15 +18,15 @@ import pytest
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer
-from tests.support import ROLLOUTS_API as API
-from tests.support import (
+from tests.fixtures.sandbox import ROLLOUTS_API as API
+from tests.fixtures.sandbox import (
     RolloutsApi,
     analysis_step_rollout,
     controller_subprocess,
     service_manifest,
     traffic_sandbox_with_crds,
 )
-from tests.support import poll as wait
+from tests.fixtures.sandbox import poll as wait
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 StartPrometheus = Callable[..., PrometheusServer]  # the fixtures of tests/integration/conftest.py

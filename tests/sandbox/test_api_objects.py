@@ -16,6 +16,7 @@ import httpx
 import kubernetes
 import pytest
 
+from tests.fixtures.sandbox import SandboxHandle
 from tests.sandbox.api_helpers import (
     api_client,
     api_exception_body,
@@ -25,7 +26,6 @@ from tests.sandbox.api_helpers import (
     http,
     request_body,
 )
-from tests.support import SandboxHandle
 
 CM = "/api/v1/namespaces/default/configmaps"
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"

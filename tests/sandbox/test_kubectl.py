@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import REPO, Kubectl
+from tests.fixtures.sandbox import REPO, Kubectl
 
 pytestmark = pytest.mark.kubectl
 

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from rollouts.cli.main import main
-from tests.support import REPO, Kubectl, SandboxHandle
+from tests.fixtures.sandbox import REPO, Kubectl, SandboxHandle
 
 pytestmark = pytest.mark.kubectl
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.fixtures.sandbox import REPO, Kubectl, SandboxHandle
 from tests.sandbox.test_plugin import PAUSED, Plugin, apply, create_rollout, get, in_process, unique
-from tests.support import REPO, Kubectl, SandboxHandle
 
 pytestmark = pytest.mark.kubectl
 

@@ -8,7 +8,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from tests.fixtures.cluster import HASH_LABEL, Cluster, install_crds
-from tests.support import json_object
+from tests.fixtures.sandbox import json_object
 
 GROUP, VERSION = "networking.istio.io", "v1beta1"
 

@@ -16,7 +16,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.fixtures.cluster import GROUP, VERSION, Cluster, ControllerProcess
-from tests.support import json_object
+from tests.fixtures.sandbox import json_object
 
 SECRET_VALUE = "s3cr3t-T0ken-8d1f"
 

@@ -29,6 +29,7 @@ from tests.fixtures.cluster import (
     set_run_phase,
     web_template,
 )
+from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
 from tests.scenarios.bluegreen_helpers import (
     ACTIVE,
     PREVIEW,
@@ -38,7 +39,6 @@ from tests.scenarios.bluegreen_helpers import (
     selected,
     services,
 )
-from tests.support import SandboxHandle, traffic_sandbox_handle
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

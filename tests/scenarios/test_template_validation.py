@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.cluster import GROUP, VERSION, Cluster, ControllerProcess
-from tests.support import json_object
+from tests.fixtures.sandbox import json_object
 
 BROKEN = "result[0] >= )"
 FIXED = "result[0] >= 1"

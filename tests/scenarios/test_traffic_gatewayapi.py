@@ -17,13 +17,13 @@ from kubernetes.client.exceptions import ApiException
 
 from rollouts.sandbox.traffic import parse_text_metrics
 from tests.fixtures.cluster import REPO, Cluster, ControllerProcess, install_crds
+from tests.fixtures.sandbox import SandboxHandle, json_object, traffic_sandbox_handle
 from tests.scenarios.traffic_helpers import (
     assert_weight_back_before_scale_down,
     assert_weight_moves,
     routed_manifests,
     status_weights,
 )
-from tests.support import SandboxHandle, json_object, traffic_sandbox_handle
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

@@ -23,6 +23,7 @@ from tests.fixtures.cluster import (
     rollout_manifest,
     service_manifest,
 )
+from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
 from tests.scenarios.istio_helpers import (
     DESTINATION_RULE,
     SUBSET_ROUTING,
@@ -40,7 +41,6 @@ from tests.scenarios.traffic_helpers import (
     routed_manifests,
     status_weights,
 )
-from tests.support import SandboxHandle, traffic_sandbox_handle
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

@@ -12,8 +12,8 @@ import pytest
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer, Sample, counter_series, write_openmetrics
+from tests.fixtures.kube import api_client, request_body
 from tests.fixtures.sandbox import sandbox_replicaset
-from tests.sandbox.api_helpers import api_client, request_body
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 StartPrometheus = Callable[..., PrometheusServer]  # the fixtures of tests/integration/conftest.py

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fixtures.kube import assert_status, configmap, deployment, http, install_crd, load_crd
 from tests.fixtures.sandbox import SandboxHandle
-from tests.sandbox.api_helpers import assert_status, configmap, deployment, http, install_crd, load_crd
 
 CM = "/api/v1/namespaces/default/configmaps"
 PODS = "/api/v1/namespaces/default/pods"

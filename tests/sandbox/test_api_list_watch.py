@@ -15,8 +15,8 @@ from rollouts.sandbox import server as server_module
 from rollouts.sandbox import store as store_module
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.errors import ApiError
+from tests.fixtures.kube import api_client, assert_status, configmap, http
 from tests.fixtures.sandbox import SandboxHandle
-from tests.sandbox.api_helpers import api_client, assert_status, configmap, http
 
 CM = "/api/v1/namespaces/default/configmaps"
 MERGE = {"Content-Type": "application/merge-patch+json"}

@@ -16,8 +16,7 @@ import httpx
 import kubernetes
 import pytest
 
-from tests.fixtures.sandbox import SandboxHandle
-from tests.sandbox.api_helpers import (
+from tests.fixtures.kube import (
     api_client,
     api_exception_body,
     assert_status,
@@ -26,6 +25,7 @@ from tests.sandbox.api_helpers import (
     http,
     request_body,
 )
+from tests.fixtures.sandbox import SandboxHandle
 
 CM = "/api/v1/namespaces/default/configmaps"
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"

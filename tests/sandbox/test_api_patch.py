@@ -9,8 +9,7 @@ import httpx
 import kubernetes
 import pytest
 
-from tests.fixtures.sandbox import SandboxHandle, json_object
-from tests.sandbox.api_helpers import (
+from tests.fixtures.kube import (
     api_client,
     assert_status,
     configmap,
@@ -20,6 +19,7 @@ from tests.sandbox.api_helpers import (
     load_crd,
     request_body,
 )
+from tests.fixtures.sandbox import SandboxHandle, json_object
 
 CM = "/api/v1/namespaces/default/configmaps"
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"

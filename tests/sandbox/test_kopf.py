@@ -18,8 +18,8 @@ import kopf
 import pytest
 from kopf.testing import KopfRunner
 
+from tests.fixtures.kube import http
 from tests.fixtures.sandbox import SandboxHandle
-from tests.sandbox.api_helpers import http
 
 GROUP, VERSION, PLURAL = "kopf.example.com", "v1", "kopfwidgets"
 FINALIZER = "kopf.example.com/cleanup"

@@ -17,8 +17,8 @@ import kubernetes
 import pytest
 
 from rollouts.sandbox.workloads import CRASH, FAIL, NEVER_READY, READY_AFTER
+from tests.fixtures.kube import api_client, request_body
 from tests.fixtures.sandbox import SandboxHandle
-from tests.sandbox.api_helpers import api_client, request_body
 
 T = TypeVar("T")
 NS = "default"

@@ -11,15 +11,7 @@ import time
 import pytest
 import yaml
 
-from tests.fixtures.cluster import (
-    HASH_LABEL,
-    REPO,
-    Cluster,
-    ControllerProcess,
-    service_manifest,
-    wait_restarted,
-)
-from tests.scenarios.bluegreen_helpers import (
+from tests.fixtures.bluegreen import (
     ACTIVE,
     DEADLINE,
     PREVIEW,
@@ -30,6 +22,14 @@ from tests.scenarios.bluegreen_helpers import (
     replicaset_of,
     selected,
     services,
+)
+from tests.fixtures.cluster import (
+    HASH_LABEL,
+    REPO,
+    Cluster,
+    ControllerProcess,
+    service_manifest,
+    wait_restarted,
 )
 from tests.scenarios.plugin_helpers import Plugin
 

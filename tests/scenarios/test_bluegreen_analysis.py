@@ -17,6 +17,15 @@ import httpx
 import pytest
 
 from rollouts.sandbox.traffic import parse_text_metrics
+from tests.fixtures.bluegreen import (
+    ACTIVE,
+    PREVIEW,
+    bluegreen_manifest,
+    hash_of,
+    paused_before_promotion,
+    selected,
+    services,
+)
 from tests.fixtures.cluster import (
     HASH_LABEL,
     Cluster,
@@ -30,15 +39,6 @@ from tests.fixtures.cluster import (
     web_template,
 )
 from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
-from tests.scenarios.bluegreen_helpers import (
-    ACTIVE,
-    PREVIEW,
-    bluegreen_manifest,
-    hash_of,
-    paused_before_promotion,
-    selected,
-    services,
-)
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.bluegreen import ACTIVE, PREVIEW, bluegreen_manifest, selected, services
 from tests.fixtures.cluster import HASH_LABEL, Cluster, ControllerProcess, settled
-from tests.scenarios.bluegreen_helpers import ACTIVE, PREVIEW, bluegreen_manifest, selected, services
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

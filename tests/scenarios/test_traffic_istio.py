@@ -23,8 +23,7 @@ from tests.fixtures.cluster import (
     rollout_manifest,
     service_manifest,
 )
-from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
-from tests.scenarios.istio_helpers import (
+from tests.fixtures.istio import (
     DESTINATION_RULE,
     SUBSET_ROUTING,
     SUBSET_VS,
@@ -34,6 +33,7 @@ from tests.scenarios.istio_helpers import (
     subset_hashes,
     virtual_service,
 )
+from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
 from tests.scenarios.traffic_helpers import (
     READY_FAST,
     assert_weight_back_before_scale_down,

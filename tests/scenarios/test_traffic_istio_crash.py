@@ -17,7 +17,7 @@ from tests.fixtures.cluster import (
     rollout_manifest,
     service_manifest,
 )
-from tests.scenarios.istio_helpers import (
+from tests.fixtures.istio import (
     DESTINATION_RULE,
     SUBSET_ROUTING,
     SUBSET_VS,

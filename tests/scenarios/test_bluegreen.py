@@ -31,7 +31,7 @@ from tests.fixtures.cluster import (
     service_manifest,
     wait_restarted,
 )
-from tests.scenarios.plugin_helpers import Plugin
+from tests.fixtures.plugin import Plugin
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from tests.fixtures.cluster import Cluster, ControllerProcess, rollout_manifest
+from tests.fixtures.plugin import Plugin, header_and_tree, squeeze
 from tests.fixtures.sandbox import json_object
-from tests.scenarios.plugin_helpers import Plugin, header_and_tree, squeeze
 
 pytestmark = [pytest.mark.slow, pytest.mark.kubectl]
 

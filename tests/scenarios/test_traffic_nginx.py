@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.cluster import HASH_LABEL, REPO, Cluster, ControllerProcess
-from tests.scenarios.plugin_helpers import Plugin
+from tests.fixtures.plugin import Plugin
 from tests.scenarios.traffic_helpers import (
     PREFIX,
     assert_weight_back_before_scale_down,

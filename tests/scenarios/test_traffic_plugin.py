@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.cluster import REPO, Cluster, ControllerProcess, install_crds
-from tests.scenarios.plugin_helpers import Plugin
+from tests.fixtures.plugin import Plugin
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.cluster import HASH_LABEL, Cluster, ControllerProcess, progress
-from tests.scenarios.traffic_helpers import canary_weight, ingress_manifest, routed_manifests
+from tests.fixtures.traffic import canary_weight, ingress_manifest, routed_manifests
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

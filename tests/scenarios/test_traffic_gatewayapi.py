@@ -18,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from rollouts.sandbox.traffic import parse_text_metrics
 from tests.fixtures.cluster import REPO, Cluster, ControllerProcess, install_crds
 from tests.fixtures.sandbox import SandboxHandle, json_object, traffic_sandbox_handle
-from tests.scenarios.traffic_helpers import (
+from tests.fixtures.traffic import (
     assert_weight_back_before_scale_down,
     assert_weight_moves,
     routed_manifests,

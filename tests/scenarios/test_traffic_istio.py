@@ -34,7 +34,7 @@ from tests.fixtures.istio import (
     virtual_service,
 )
 from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
-from tests.scenarios.traffic_helpers import (
+from tests.fixtures.traffic import (
     READY_FAST,
     assert_weight_back_before_scale_down,
     assert_weight_moves,

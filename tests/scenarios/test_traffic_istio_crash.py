@@ -25,7 +25,7 @@ from tests.fixtures.istio import (
     install_istio_crds,
     subset_hashes,
 )
-from tests.scenarios.traffic_helpers import READY_FAST
+from tests.fixtures.traffic import READY_FAST
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

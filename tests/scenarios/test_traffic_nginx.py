@@ -9,7 +9,7 @@ import pytest
 
 from tests.fixtures.cluster import HASH_LABEL, REPO, Cluster, ControllerProcess
 from tests.fixtures.plugin import Plugin
-from tests.scenarios.traffic_helpers import (
+from tests.fixtures.traffic import (
     PREFIX,
     assert_weight_back_before_scale_down,
     assert_weight_moves,
@@ -20,7 +20,7 @@ from tests.scenarios.traffic_helpers import (
     status_weights,
     weight_events,
 )
-from tests.scenarios.traffic_helpers import events as ordered_events
+from tests.fixtures.traffic import events as ordered_events
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

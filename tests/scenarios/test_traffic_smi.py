@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.cluster import REPO, Cluster, ControllerProcess, install_crds
-from tests.scenarios.traffic_helpers import (
+from tests.fixtures.traffic import (
     assert_weight_back_before_scale_down,
     assert_weight_moves,
     routed_manifests,

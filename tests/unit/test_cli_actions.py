@@ -9,7 +9,7 @@ import pytest
 
 from rollouts.cli import actions
 from rollouts.cli.actions import JSON_PATCH, MERGE, ActionError, Patch
-from tests.unit.cli_objects import NOW, paused_canary, replicaset, rollout
+from tests.fixtures.cli_objects import NOW, paused_canary, replicaset, rollout
 
 
 def canary_at(index: int | None, **status: Any) -> dict[str, Any]:

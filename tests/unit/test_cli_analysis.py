@@ -11,7 +11,7 @@ import pytest
 from rollouts.cli import analysis, info, render
 from rollouts.cli.analysis import AnalysisSpecError, MissingArgumentsError, parse_argument, run_from_template
 from rollouts.cli.main import parse_args
-from tests.unit.cli_objects import NOW, stamp
+from tests.fixtures.cli_objects import NOW, stamp
 
 
 def template(name: str, metrics: list[str] | None = None, args: list[dict[str, Any]] | None = None,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from rollouts.cli import info
-from tests.unit.cli_objects import pod, replicaset, rollout
+from tests.fixtures.cli_objects import pod, replicaset, rollout
 
 
 def test_phase_comes_from_status_when_the_generation_was_observed() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from rollouts.cli import info, render
 from rollouts.cli.durations import human_duration
-from tests.unit.cli_objects import NOW, analysisrun, paused_canary, pod, replicaset, rollout
+from tests.fixtures.cli_objects import NOW, analysisrun, paused_canary, pod, replicaset, rollout
 
 PAUSED_CANARY = """\
 Name:            demo

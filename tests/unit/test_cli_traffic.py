@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rollouts.cli import info, render
-from tests.unit.cli_objects import paused_canary
+from tests.fixtures.cli_objects import paused_canary
 
 
 def routed() -> tuple[dict, list[dict], list[dict], list[dict]]:  # type: ignore[type-arg]

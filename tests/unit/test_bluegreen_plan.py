@@ -14,7 +14,7 @@ from rollouts.model.spec import HASH_LABEL, RolloutSpec, validate_rollout
 from rollouts.strategy import bluegreen
 from rollouts.strategy.canary import CreateReplicaSet, Observed, PatchPod, PatchService, Plan
 from rollouts.strategy.replicasets import EPHEMERAL_METADATA, SCALE_DOWN_DEADLINE, format_time, parse_time
-from tests.unit.test_canary_world import World, rollout
+from tests.fixtures.world import World, rollout
 
 ACTIVE, PREVIEW = "web-active", "web-preview"
 

@@ -15,7 +15,7 @@ from rollouts.strategy.canary import (
     basic_canary_counts,
 )
 from rollouts.strategy.replicasets import REVISION, SCALE_DOWN_DEADLINE, ReplicaSetView
-from tests.unit.test_canary_world import World, rollout
+from tests.fixtures.world import World, rollout
 
 STEPS: list[dict[str, Any]] = [
     {"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "30s"}}, {"setWeight": 80}

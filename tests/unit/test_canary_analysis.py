@@ -12,7 +12,7 @@ import pytest
 from rollouts.cli.actions import abort_patches, promote_patches, retry_patches
 from rollouts.strategy import analysis as ca
 from rollouts.strategy.canary import DeleteAnalysisRun, PatchAnalysisRun
-from tests.unit.test_canary_world import World, merge, rollout
+from tests.fixtures.world import World, merge, rollout
 
 FAILED_MESSAGE = 'Metric "success-rate" assessed Failed due to failed (1) > failureLimit (0)'
 

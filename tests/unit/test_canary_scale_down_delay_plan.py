@@ -8,7 +8,7 @@ from typing import Any
 from rollouts.model.spec import HASH_LABEL
 from rollouts.strategy.canary import CreateReplicaSet, PatchReplicaSet
 from rollouts.strategy.replicasets import SCALE_DOWN_DEADLINE, format_time
-from tests.unit.test_canary_world import World, rollout
+from tests.fixtures.world import World, rollout
 
 STEPS: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 80}]
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from rollouts.model.spec import DurationError, RolloutSpec, parse_duration, validate_rollout
-from tests.unit.test_canary_world import rollout
+from tests.fixtures.world import rollout
 
 
 @pytest.mark.parametrize(

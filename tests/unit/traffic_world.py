@@ -14,7 +14,7 @@ from rollouts.model.spec import HASH_LABEL
 from rollouts.strategy import canary
 from rollouts.strategy.canary import Observed, Plan, WriteRoutingObject
 from rollouts.traffic.router import ObjectRef
-from tests.unit.test_canary_world import World, merge, rollout
+from tests.fixtures.world import World, merge, rollout
 
 INGRESS = ("networking.k8s.io/v1", "Ingress", "ingresses")
 SPLIT = ("split.smi-spec.io/v1alpha2", "TrafficSplit", "trafficsplits")

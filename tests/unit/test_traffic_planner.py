@@ -12,7 +12,7 @@ import pytest
 
 from rollouts.model.spec import RolloutSpec, validate_rollout
 from rollouts.strategy.canary import Plan, WriteRoutingObject
-from tests.unit.traffic_world import RoutedWorld, routed_rollout, stable_ingress
+from tests.fixtures.routed_world import RoutedWorld, routed_rollout, stable_ingress
 
 SMI = {"smi": {"rootService": "web"}}
 NGINX = {"nginx": {"stableIngress": "web"}}

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from rollouts.sandbox.cluster import ThreadedSandbox
-from tests.fixtures.sandbox import Kubectl, SandboxHandle, require_tool
+from tests.fixtures.sandbox import Kubectl, SandboxHandle
+from tests.fixtures.tools import require_tool
 
 
 @pytest.fixture(scope="module")

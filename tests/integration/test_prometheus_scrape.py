@@ -13,7 +13,7 @@ import pytest
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer, Sample, counter_series, write_openmetrics
 from tests.fixtures.kube import api_client, request_body
-from tests.fixtures.sandbox import sandbox_replicaset
+from tests.fixtures.manifests import sandbox_replicaset
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 StartPrometheus = Callable[..., PrometheusServer]  # the fixtures of tests/integration/conftest.py

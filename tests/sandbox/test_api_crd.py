@@ -10,8 +10,8 @@ import httpx
 import kubernetes
 import pytest
 
-from tests.fixtures.kube import api_client, assert_status, http, install_crd, load_crd
-from tests.fixtures.sandbox import SandboxHandle, json_object
+from tests.fixtures.kube import api_client, assert_status, http, install_crd, json_object, load_crd
+from tests.fixtures.sandbox import SandboxHandle
 
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 WIDGETS = "/apis/example.com/v1/namespaces/default/widgets"

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fixtures.kube import assert_status, configmap, deployment, http, install_crd, load_crd
+from tests.fixtures.kube import assert_status, http, install_crd, load_crd
+from tests.fixtures.manifests import configmap, deployment
 from tests.fixtures.sandbox import SandboxHandle
 
 CM = "/api/v1/namespaces/default/configmaps"

@@ -15,7 +15,8 @@ from rollouts.sandbox import server as server_module
 from rollouts.sandbox import store as store_module
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.errors import ApiError
-from tests.fixtures.kube import api_client, assert_status, configmap, http
+from tests.fixtures.kube import api_client, assert_status, http
+from tests.fixtures.manifests import configmap
 from tests.fixtures.sandbox import SandboxHandle
 
 CM = "/api/v1/namespaces/default/configmaps"

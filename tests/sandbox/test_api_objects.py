@@ -16,15 +16,8 @@ import httpx
 import kubernetes
 import pytest
 
-from tests.fixtures.kube import (
-    api_client,
-    api_exception_body,
-    assert_status,
-    configmap,
-    deployment,
-    http,
-    request_body,
-)
+from tests.fixtures.kube import api_client, api_exception_body, assert_status, http, request_body
+from tests.fixtures.manifests import configmap, deployment
 from tests.fixtures.sandbox import SandboxHandle
 
 CM = "/api/v1/namespaces/default/configmaps"

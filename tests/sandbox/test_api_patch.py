@@ -9,17 +9,9 @@ import httpx
 import kubernetes
 import pytest
 
-from tests.fixtures.kube import (
-    api_client,
-    assert_status,
-    configmap,
-    deployment,
-    http,
-    install_crd,
-    load_crd,
-    request_body,
-)
-from tests.fixtures.sandbox import SandboxHandle, json_object
+from tests.fixtures.kube import api_client, assert_status, http, install_crd, json_object, load_crd, request_body
+from tests.fixtures.manifests import configmap, deployment
+from tests.fixtures.sandbox import SandboxHandle
 
 CM = "/api/v1/namespaces/default/configmaps"
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.fixtures.sandbox import REPO, require_tool
+from tests.fixtures.tools import REPO, require_tool
 
 
 def _start(kubeconfig: Path, *extra: str) -> subprocess.Popen[str]:

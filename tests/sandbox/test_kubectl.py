@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.fixtures.sandbox import REPO, Kubectl
+from tests.fixtures.sandbox import Kubectl
+from tests.fixtures.tools import REPO
 
 pytestmark = pytest.mark.kubectl
 

@@ -22,7 +22,8 @@ import pytest
 import yaml
 
 from rollouts.cli.main import main
-from tests.fixtures.sandbox import REPO, Kubectl, SandboxHandle
+from tests.fixtures.sandbox import Kubectl, SandboxHandle
+from tests.fixtures.tools import REPO
 
 pytestmark = pytest.mark.kubectl
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.fixtures.sandbox import REPO, Kubectl, SandboxHandle
+from tests.fixtures.sandbox import Kubectl, SandboxHandle
+from tests.fixtures.tools import REPO
 from tests.sandbox.test_plugin import PAUSED, Plugin, apply, create_rollout, get, in_process, unique
 
 pytestmark = pytest.mark.kubectl

@@ -16,7 +16,8 @@ import yaml
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.traffic import parse_text_metrics, series_value
 from tests.fixtures.kube import api_client, request_body
-from tests.fixtures.sandbox import REPO, sandbox_replicaset
+from tests.fixtures.manifests import sandbox_replicaset
+from tests.fixtures.tools import REPO
 
 NS = "default"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -15,8 +15,10 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.fixtures.cluster import GROUP, VERSION, Cluster, ControllerProcess
-from tests.fixtures.sandbox import json_object
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.kube import json_object
+from tests.fixtures.manifests import GROUP, VERSION
 
 SECRET_VALUE = "s3cr3t-T0ken-8d1f"
 

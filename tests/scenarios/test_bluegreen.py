@@ -23,15 +23,11 @@ from tests.fixtures.bluegreen import (
     selected,
     services,
 )
-from tests.fixtures.cluster import (
-    HASH_LABEL,
-    REPO,
-    Cluster,
-    ControllerProcess,
-    service_manifest,
-    wait_restarted,
-)
+from tests.fixtures.cluster import Cluster, wait_restarted
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.manifests import HASH_LABEL, service_manifest
 from tests.fixtures.plugin import Plugin
+from tests.fixtures.tools import REPO
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

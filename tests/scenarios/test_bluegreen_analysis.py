@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from rollouts.sandbox.traffic import parse_text_metrics
+from tests.fixtures.analysis import HealthHandler, analysis_runs, current_run, serve_health, set_run_phase
 from tests.fixtures.bluegreen import (
     ACTIVE,
     PREVIEW,
@@ -26,18 +27,9 @@ from tests.fixtures.bluegreen import (
     selected,
     services,
 )
-from tests.fixtures.cluster import (
-    HASH_LABEL,
-    Cluster,
-    ControllerProcess,
-    HealthHandler,
-    analysis_runs,
-    current_run,
-    held_template,
-    serve_health,
-    set_run_phase,
-    web_template,
-)
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.manifests import HASH_LABEL, held_template, web_template
 from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]

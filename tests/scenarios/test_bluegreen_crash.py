@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from tests.fixtures.bluegreen import ACTIVE, PREVIEW, bluegreen_manifest, selected, services
-from tests.fixtures.cluster import HASH_LABEL, Cluster, ControllerProcess, settled
+from tests.fixtures.cluster import Cluster, settled
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.manifests import HASH_LABEL
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

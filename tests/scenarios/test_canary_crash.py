@@ -9,15 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.cluster import (
-    HASH_LABEL,
-    Cluster,
-    ControllerProcess,
-    progress,
-    rollout_manifest,
-    service_manifest,
-    settled,
-)
+from tests.fixtures.cluster import Cluster, progress, settled
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.manifests import HASH_LABEL, rollout_manifest, service_manifest
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

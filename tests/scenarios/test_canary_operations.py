@@ -10,13 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.cluster import (
-    Cluster,
-    ControllerProcess,
-    rollout_manifest,
-    service_manifest,
-    wait_restarted,
-)
+from tests.fixtures.cluster import Cluster, wait_restarted
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.manifests import rollout_manifest, service_manifest
 
 pytestmark = pytest.mark.kubectl
 

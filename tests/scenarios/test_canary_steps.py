@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.cluster import HASH_LABEL, Cluster, ControllerProcess, rollout_manifest, service_manifest
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.manifests import HASH_LABEL, rollout_manifest, service_manifest
 
 pytestmark = pytest.mark.kubectl
 

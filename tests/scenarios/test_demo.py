@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.sandbox import require_tool
+from tests.fixtures.tools import require_tool
 
 
 @pytest.mark.slow

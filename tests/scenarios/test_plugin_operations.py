@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.cluster import Cluster, ControllerProcess, rollout_manifest
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.kube import json_object
+from tests.fixtures.manifests import rollout_manifest
 from tests.fixtures.plugin import Plugin, header_and_tree, squeeze
-from tests.fixtures.sandbox import json_object
 
 pytestmark = [pytest.mark.slow, pytest.mark.kubectl]
 

@@ -13,19 +13,10 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.cluster import (
-    HASH_LABEL,
-    Cluster,
-    ControllerProcess,
-    HealthHandler,
-    analysis_runs,
-    current_run,
-    held_template,
-    rollout_manifest,
-    serve_health,
-    set_run_phase,
-    web_template,
-)
+from tests.fixtures.analysis import HealthHandler, analysis_runs, current_run, serve_health, set_run_phase
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.manifests import HASH_LABEL, held_template, rollout_manifest, web_template
 
 pytestmark = pytest.mark.kubectl
 

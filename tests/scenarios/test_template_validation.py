@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.cluster import GROUP, VERSION, Cluster, ControllerProcess
-from tests.fixtures.sandbox import json_object
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.kube import json_object
+from tests.fixtures.manifests import GROUP, VERSION
 
 BROKEN = "result[0] >= )"
 FIXED = "result[0] >= 1"

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.cluster import HASH_LABEL, Cluster, ControllerProcess, progress
+from tests.fixtures.cluster import Cluster, progress
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.manifests import HASH_LABEL
 from tests.fixtures.traffic import canary_weight, ingress_manifest, routed_manifests
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]

@@ -16,8 +16,11 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from rollouts.sandbox.traffic import parse_text_metrics
-from tests.fixtures.cluster import REPO, Cluster, ControllerProcess, install_crds
-from tests.fixtures.sandbox import SandboxHandle, json_object, traffic_sandbox_handle
+from tests.fixtures.cluster import Cluster, install_crds
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.kube import json_object
+from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
+from tests.fixtures.tools import REPO
 from tests.fixtures.traffic import (
     assert_weight_back_before_scale_down,
     assert_weight_moves,

@@ -15,14 +15,8 @@ import httpx
 import pytest
 
 from rollouts.sandbox.traffic import parse_text_metrics, series_value
-from tests.fixtures.cluster import (
-    HASH_LABEL,
-    REPO,
-    Cluster,
-    ControllerProcess,
-    rollout_manifest,
-    service_manifest,
-)
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.istio import (
     DESTINATION_RULE,
     SUBSET_ROUTING,
@@ -33,7 +27,9 @@ from tests.fixtures.istio import (
     subset_hashes,
     virtual_service,
 )
+from tests.fixtures.manifests import HASH_LABEL, rollout_manifest, service_manifest
 from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
+from tests.fixtures.tools import REPO
 from tests.fixtures.traffic import (
     READY_FAST,
     assert_weight_back_before_scale_down,

@@ -9,14 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.cluster import (
-    HASH_LABEL,
-    Cluster,
-    ControllerProcess,
-    progress,
-    rollout_manifest,
-    service_manifest,
-)
+from tests.fixtures.cluster import Cluster, progress
+from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.istio import (
     DESTINATION_RULE,
     SUBSET_ROUTING,
@@ -25,6 +19,7 @@ from tests.fixtures.istio import (
     install_istio_crds,
     subset_hashes,
 )
+from tests.fixtures.manifests import HASH_LABEL, rollout_manifest, service_manifest
 from tests.fixtures.traffic import READY_FAST
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]

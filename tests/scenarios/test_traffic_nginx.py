@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.cluster import HASH_LABEL, REPO, Cluster, ControllerProcess
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.manifests import HASH_LABEL
 from tests.fixtures.plugin import Plugin
+from tests.fixtures.tools import REPO
 from tests.fixtures.traffic import (
     PREFIX,
     assert_weight_back_before_scale_down,
@@ -20,7 +23,6 @@ from tests.fixtures.traffic import (
     status_weights,
     weight_events,
 )
-from tests.fixtures.traffic import events as ordered_events
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
@@ -80,7 +82,7 @@ def test_weights_follow_the_steps_promote_and_complete(cluster: Cluster, control
     assert cluster.service(ns, "web-stable")["spec"]["selector"][HASH_LABEL] == new_hash
     # exactly the plan, in order: 20, 60, all of it to the new version, then back through the stable Service
     assert_weight_moves(cluster, ns, [0, 20, 60, 100, 0])
-    events = ordered_events(cluster, ns)
+    events = cluster.events(ns, "web")
     reasons = [r for r, _ in events]
     # the old version goes only after all traffic moved to the new stable
     last_weight = max(i for i, (r, m) in enumerate(events) if r == "TrafficWeightUpdated")

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.cluster import REPO, Cluster, ControllerProcess, install_crds
+from tests.fixtures.cluster import Cluster, install_crds
+from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.plugin import Plugin
+from tests.fixtures.tools import REPO
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 

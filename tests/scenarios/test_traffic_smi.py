@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.cluster import REPO, Cluster, ControllerProcess, install_crds
+from tests.fixtures.cluster import Cluster, install_crds
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.tools import REPO
 from tests.fixtures.traffic import (
     assert_weight_back_before_scale_down,
     assert_weight_moves,

@@ -10,9 +10,9 @@ import yaml
 from rollouts.traffic.gatewayapi import API_VERSION, GatewayAPIRouter
 from rollouts.traffic.registry import RouterContext
 from rollouts.traffic.router import HeaderRoute, MirrorRoute, ObjectRef
-from tests.fixtures.sandbox import ROLLOUT_OWNER as OWNER
-from tests.fixtures.sandbox import apply_merge_patches as applied
-from tests.fixtures.sandbox import desired_traffic as desired
+from tests.fixtures.routers import ROLLOUT_OWNER as OWNER
+from tests.fixtures.routers import apply_merge_patches as applied
+from tests.fixtures.routers import desired_traffic as desired
 
 NS = "shop"
 HTTP_REF = ObjectRef(API_VERSION, "HTTPRoute", "httproutes", NS, "web")

@@ -12,8 +12,8 @@ from rollouts.sandbox.patches import merge_patch as merge
 from rollouts.traffic.registry import RouterContext
 from rollouts.traffic.router import ObjectRef
 from rollouts.traffic.smi import API_VERSION, SmiRouter
-from tests.fixtures.sandbox import ROLLOUT_OWNER as OWNER
-from tests.fixtures.sandbox import desired_traffic as desired
+from tests.fixtures.routers import ROLLOUT_OWNER as OWNER
+from tests.fixtures.routers import desired_traffic as desired
 
 NS = "shop"
 

@@ -1,4 +1,4 @@
-"""The canary planner with traffic routers, in the in-memory world of traffic_world: the weight moves
+"""The canary planner with traffic routers, in the in-memory world of fixtures/routed_world.py: the weight moves
 only onto ready pods, back to the stable before the canary shrinks, all of it to the new stable before
 header routes go and the old version is scaled down; every single write (a crash point) leaves the
 traffic on ready pods."""

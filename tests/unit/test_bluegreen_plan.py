@@ -64,9 +64,6 @@ class BlueGreenWorld(World):
     def deadline(self, image: str) -> float | None:
         return parse_time((self.rs_of(image)["metadata"].get("annotations") or {}).get(SCALE_DOWN_DEADLINE))
 
-    def promote(self) -> None:
-        self.patch_status({"pauseConditions": None})
-
 
 def deployed(replicas: int = 3, templates: tuple[str, ...] = (), **fields: Any) -> BlueGreenWorld:
     world = BlueGreenWorld(bg_rollout(replicas=replicas, **fields))

@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from rollouts.sandbox.traffic import parse_text_metrics
-from tests.fixtures.analysis import HealthHandler, serve_health
 from tests.fixtures.bluegreen import ACTIVE, PREVIEW, bluegreen_manifest, paused_before_promotion, services
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.health import HealthHandler, serve_health
 from tests.fixtures.manifests import HASH_LABEL, held_template, web_template
 from tests.fixtures.rollout import given
 from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle

@@ -194,7 +194,7 @@ def test_the_example_manifest(cluster: Cluster, controller: ControllerProcess) -
         if doc["kind"] == "Rollout":
             doc["spec"]["template"]["metadata"]["annotations"]["sandbox.pyrollouts.io/ready-after"] = "0.2s"
     namespace.apply(*docs)  # in the example's order
-    rollout = namespace.rollout(next(d for d in docs if (d["kind"], d["metadata"]["name"]) == ("Rollout", "bluegreen")))
+    rollout = namespace.rollout_named("bluegreen")
     blue = rollout.wait_healthy(timeout=TIMEOUT).seen["stableRS"]
     # the pre-promotion Job runs against the one-pod preview stack, then the rollout waits for a promote
     status = rollout.set_image("nginx:1.27").wait_paused("BlueGreenPause", timeout=TIMEOUT).seen

@@ -202,7 +202,7 @@ def test_abort_keeps_the_active_service_and_scales_the_preview_down_after_the_ab
     blue = world.hash_of("nginx:1")
     world.set_image("nginx:2")
     world.settle()
-    world.patch_status({"abort": True})
+    world.abort()
     world.step()
     status = world.status
     assert status["phase"] == "Degraded" and status["message"].startswith("RolloutAborted")
@@ -215,7 +215,7 @@ def test_abort_keeps_the_active_service_and_scales_the_preview_down_after_the_ab
     assert world.selected(ACTIVE) == blue
 
     # retry: the new stack comes back, pauses again, and is promoted
-    world.patch_status({"abort": False})
+    world.retry()
     world.settle()
     assert world.status["message"] == cs.PAUSE_BLUE_GREEN
     assert world.by_image() == {"nginx:1": 3, "nginx:2": 3}
@@ -228,7 +228,7 @@ def test_abort_scale_down_delay_zero_keeps_the_preview_stack() -> None:
     world = deployed(autoPromotionEnabled=False, abortScaleDownDelaySeconds=0)
     world.set_image("nginx:2")
     world.settle()
-    world.patch_status({"abort": True})
+    world.abort()
     world.settle()
     world.now += 3600
     world.settle()
@@ -239,7 +239,7 @@ def test_promote_full_skips_the_pause() -> None:
     world = deployed(replicas=2, previewReplicaCount=1, autoPromotionEnabled=False)
     world.set_image("nginx:2")
     world.settle()
-    world.patch_status({"promoteFull": True})
+    world.promote_full()
     world.settle()
     assert world.selected(ACTIVE) == world.hash_of("nginx:2") == world.status["stableRS"]
     assert world.status["promoteFull"] is False
@@ -311,7 +311,7 @@ def test_pre_promotion_analysis_failure_aborts_and_the_active_service_never_move
     assert world.by_image() == {"nginx:1": 3}
 
     # retry: the next run waits for the preview stack to be back, then measures it
-    world.patch_status({"abort": False})
+    world.retry()
     world.step()
     assert list(world.runs) == [name]
     world.settle()
@@ -391,7 +391,7 @@ def test_promote_full_skips_post_promotion_analysis() -> None:
     )
     world.set_image("nginx:2")
     world.settle()
-    world.patch_status({"promoteFull": True})
+    world.promote_full()
     world.settle()
     assert world.runs == {}
     assert world.status["stableRS"] == world.hash_of("nginx:2") == world.selected(ACTIVE)

@@ -155,7 +155,7 @@ def test_canary_steps_size_replicasets_and_pause() -> None:
     assert world.condition("Paused")["status"] == "True"  # type: ignore[index]
     assert status["canary"]["weights"]["canary"]["weight"] == 20
     # promote: the plugin clears the pause conditions
-    world.patch_status({"pauseConditions": None})
+    world.promote()
     world.settle()
     assert world.by_image() == {"nginx:1": 3, "nginx:2": 3}  # 50% of 5: Argo uses one surge pod to hit 50%
     assert world.status["currentStepIndex"] == 3
@@ -191,7 +191,7 @@ def test_promote_full_skips_the_remaining_steps() -> None:
     world = deployed()
     world.set_image("nginx:2")
     world.settle()
-    world.patch_status({"promoteFull": True})
+    world.promote_full()
     world.settle()
     assert world.by_image() == {"nginx:2": 5}
     assert world.status["phase"] == "Healthy"
@@ -203,7 +203,7 @@ def test_skip_step_by_setting_the_index() -> None:
     world = deployed()
     world.set_image("nginx:2")
     world.settle()
-    world.patch_status({"currentStepIndex": 2})
+    world.skip_to_step(2)
     world.settle()
     assert world.status["currentStepIndex"] == 3
     assert world.by_image() == {"nginx:1": 3, "nginx:2": 3}
@@ -213,7 +213,7 @@ def test_abort_then_retry() -> None:
     world = deployed()
     world.set_image("nginx:2")
     world.settle()
-    world.patch_status({"abort": True})
+    world.abort()
     world.settle()
     status = world.status
     assert world.by_image() == {"nginx:1": 5}
@@ -223,7 +223,7 @@ def test_abort_then_retry() -> None:
     assert status["currentStepIndex"] == 0
     assert world.condition("Progressing")["reason"] == "RolloutAborted"  # type: ignore[index]
     assert ("RolloutAborted", "Rollout aborted update to revision 2") in world.events
-    world.patch_status({"abort": False})
+    world.retry()
     world.settle()
     assert world.by_image() == {"nginx:1": 4, "nginx:2": 1}
     assert world.status["phase"] == "Paused"
@@ -233,7 +233,7 @@ def test_abort_keeps_canary_for_abort_scale_down_delay() -> None:
     world = deployed(abortScaleDownDelaySeconds=10, maxSurge=1, maxUnavailable=0)
     world.set_image("nginx:2")
     world.settle()
-    world.patch_status({"abort": True})
+    world.abort()
     world.settle()
     assert world.by_image() == {"nginx:1": 5, "nginx:2": 1}
     canary_rs = next(r for r in world.rss.values() if "nginx:2" in str(r["spec"]["template"]))
@@ -328,7 +328,7 @@ def test_services_follow_stable_and_canary() -> None:
     canary_hash = world.status["currentPodHash"]
     assert world.services["web-canary"]["spec"]["selector"]["rollouts-pod-template-hash"] == canary_hash
     assert world.services["web-stable"]["spec"]["selector"]["rollouts-pod-template-hash"] == first
-    world.patch_status({"abort": True})
+    world.abort()
     plan = world.plan()
     # traffic goes back before anything is scaled down
     kinds = [type(a) for a in plan.actions]
@@ -381,7 +381,7 @@ def test_ephemeral_metadata_is_injected_and_removed() -> None:
         for r in world.rss.values()
     }
     assert labels == {"nginx:1": "stable", "nginx:2": "canary"}
-    world.patch_status({"promoteFull": True})
+    world.promote_full()
     world.settle()
     rs2 = next(r for r in world.rss.values() if "nginx:2" in str(r["spec"]["template"]))
     assert rs2["spec"]["template"]["metadata"]["labels"]["role"] == "stable"
@@ -463,5 +463,5 @@ def test_rollout_phase_for_clients() -> None:
     assert rollout_phase(world.ro) == ("Progressing", "waiting for rollout spec update to be observed")
     world.settle()
     assert rollout_phase(world.ro) == ("Paused", "CanaryPauseStep")
-    world.patch_status({"pauseConditions": None})
+    world.promote()
     assert rollout_phase(world.ro) == ("Progressing", "waiting for rollout to unpause")

@@ -86,7 +86,7 @@ def test_abort_moves_the_weight_back_before_the_canary_shrinks() -> None:
     w = world()
     w.set_image("nginx:2")
     run(w, 10)
-    w.patch_status({"abort": True})
+    w.abort()
     w.step()
     assert w.weights() == {"web": 0}
     assert w.by_image() == {"nginx:1": 4, "nginx:2": 1}  # still there: the weight went first
@@ -97,7 +97,7 @@ def test_abort_moves_the_weight_back_before_the_canary_shrinks() -> None:
     assert w.by_image() == {"nginx:1": 4}
     assert w.status["phase"] == "Degraded"
     # retry: back to the first step
-    w.patch_status({"abort": False})
+    w.retry()
     run(w, 10)
     assert w.weights() == {"web": 25} and w.status["phase"] == "Paused"
 
@@ -156,7 +156,7 @@ def test_dynamic_stable_scale_shrinks_after_and_grows_before_the_weight_moves() 
     promote(w)
     seen = run(w, 10)
     assert seen[-1] == ({"nginx:1": 2, "nginx:2": 2}, {"web": 50})
-    w.patch_status({"abort": True})
+    w.abort()
     seen = run(w, 10)
     assert distinct(seen) == [
         ({"nginx:1": 4, "nginx:2": 2}, {"web": 50}),  # the stable grows back first
@@ -314,7 +314,7 @@ def finish(w: RoutedWorld, limit: int = 80) -> None:
     """Reconcile (retrying an abort, promoting every pause) until the new version is stable and alone."""
     for _ in range(limit):
         if w.status.get("abort") and w.by_image() == {"nginx:1": 4}:
-            w.patch_status({"abort": False})
+            w.retry()
         if w.status.get("phase") == "Paused":
             promote(w)
         w.now += 1
@@ -332,9 +332,9 @@ def test_a_crash_after_any_write_of_any_pass_recovers() -> None:
     crashes = 0
     for round_ in range(40):
         if round_ == 12:
-            w.patch_status({"abort": True})
+            w.abort()
         if round_ == 20:
-            w.patch_status({"abort": False})
+            w.retry()
         if w.status.get("phase") == "Paused":
             promote(w)
         w.now += 1

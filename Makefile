@@ -20,7 +20,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict rollouts analysis
+	$(BIN)/mypy --strict rollouts analysis tests benchmarks
 
 test: lint typecheck
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile

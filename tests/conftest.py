@@ -1,7 +1,7 @@
 """Shared fixtures: a sandbox cluster per test module, and real-tool helpers that skip or fail.
 
 When PYROLLOUTS_REQUIRE_KUBECTL=1 / PYROLLOUTS_REQUIRE_PROMETHEUS=1 (as in CI), a missing tool fails
-the test instead of skipping it. The helpers themselves live in `support.py`.
+the test instead of skipping it. The helpers themselves live in `tests/fixtures/`.
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from support import Kubectl, SandboxHandle, require_tool
 
 from rollouts.sandbox.cluster import ThreadedSandbox
+from tests.fixtures.sandbox import Kubectl, SandboxHandle
+from tests.fixtures.tools import require_tool
 
 
 @pytest.fixture(scope="module")

@@ -190,10 +190,10 @@ def main(argv: list[str] | None = None) -> int:
           f"total {time.time() - t0:.0f}s\n")
     print("| cell | judge | rollback % | rollback <=30 min % | early promote % | median min to decision | p90 min |")
     print("|---|---|---:|---:|---:|---:|---:|")
-    for r in rows:
+    for row in rows:
         print(
-            f"| {r.cell} | {r.judge} | {100 * r.fail:.1f} | {100 * r.fail30:.1f} | {100 * r.early_pass:.1f} "
-            f"| {fmt_t(r.med)} | {fmt_t(r.p90)} |"
+            f"| {row.cell} | {row.judge} | {100 * row.fail:.1f} | {100 * row.fail30:.1f} | {100 * row.early_pass:.1f} "
+            f"| {fmt_t(row.med)} | {fmt_t(row.p90)} |"
         )
     print()
     nulls = [r for r in rows if r.judge == "ours (sequential)" and not _cell(r.cell).regression]

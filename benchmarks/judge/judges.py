@@ -152,7 +152,8 @@ def _tie_terms(a: FloatArray) -> FloatArray:
     start[:, 1:] = a[:, 1:] != a[:, :-1]
     gid = np.cumsum(start, axis=1) - 1 + (np.arange(runs) * n)[:, None]
     counts = np.bincount(gid.ravel(), minlength=runs * n).astype(np.float64)
-    return (counts**3 - counts).reshape(runs, n).sum(axis=1)
+    terms: FloatArray = (counts**3 - counts).reshape(runs, n).sum(axis=1)
+    return terms
 
 
 def mw_high(x: FloatArray, y: FloatArray, confs: tuple[float, ...], tolerance: float = 0.25) -> npt.NDArray[np.bool_]:

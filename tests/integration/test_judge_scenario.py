@@ -20,19 +20,15 @@ from typing import Any
 
 import httpx
 import pytest
-from support import (
-    REPO,
-    RolloutsApi,
-    analysis_step_rollout,
-    controller_subprocess,
-    service_manifest,
-    traffic_sandbox_with_crds,
-)
-from support import ROLLOUTS_API as API
-from support import poll as wait
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer
+from tests.fixtures.controller import prometheus_env, running_controller
+from tests.fixtures.manifests import analysis_step_rollout, service_manifest
+from tests.fixtures.sandbox import ROLLOUTS_API as API
+from tests.fixtures.sandbox import RolloutsApi, traffic_sandbox_with_crds
+from tests.fixtures.tools import REPO
+from tests.fixtures.tools import poll as wait
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 StartPrometheus = Callable[..., PrometheusServer]  # the fixtures of tests/integration/conftest.py
@@ -172,8 +168,8 @@ def controller(
     """A Prometheus scraping the sandbox every second and a controller subprocess using it."""
     assert sandbox.kubeconfig_path is not None and sandbox.metrics_url is not None
     prometheus = start_module_prometheus(targets=[sandbox.metrics_url])
-    log_path = tmp_path_factory.mktemp("judge-controller") / "controller.log"
-    with controller_subprocess(sandbox.kubeconfig_path, prometheus.url, log_path):
+    env = prometheus_env(sandbox.kubeconfig_path, prometheus.url)
+    with running_controller(sandbox.kubeconfig_path, env, tmp_path_factory.mktemp("judge-controller")):
         yield prometheus
 
 

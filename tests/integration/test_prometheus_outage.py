@@ -15,18 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
-from support import ROLLOUTS_API as API
-from support import (
-    RolloutsApi,
-    analysis_step_rollout,
-    controller_subprocess,
-    service_manifest,
-    traffic_sandbox_with_crds,
-)
-from support import poll as wait
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer
+from tests.fixtures.controller import prometheus_env, running_controller
+from tests.fixtures.manifests import analysis_step_rollout, service_manifest
+from tests.fixtures.sandbox import ROLLOUTS_API as API
+from tests.fixtures.sandbox import RolloutsApi, traffic_sandbox_with_crds
+from tests.fixtures.tools import poll as wait
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 StartPrometheus = Callable[..., PrometheusServer]  # the fixtures of tests/integration/conftest.py
@@ -119,7 +115,7 @@ def env(
     prometheus = start_prometheus(targets=[sandbox.metrics_url])
     ns = f"outage-{request.node.name.removeprefix('test_')[:30].replace('_', '-')}"
     with (
-        controller_subprocess(sandbox.kubeconfig_path, prometheus.url, tmp_path / "controller.log"),
+        running_controller(sandbox.kubeconfig_path, prometheus_env(sandbox.kubeconfig_path, prometheus.url), tmp_path),
         httpx.Client(base_url=sandbox.url, timeout=10) as client,
     ):
         env = Env(client, ns, prometheus)

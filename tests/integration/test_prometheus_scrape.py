@@ -9,10 +9,11 @@ from pathlib import Path
 
 import kubernetes
 import pytest
-from support import sandbox_replicaset
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer, Sample, counter_series, write_openmetrics
+from tests.fixtures.kube import api_client, request_body
+from tests.fixtures.manifests import sandbox_replicaset
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 StartPrometheus = Callable[..., PrometheusServer]  # the fixtures of tests/integration/conftest.py
@@ -34,18 +35,19 @@ def scraping(traffic_sandbox: ThreadedSandbox, start_module_prometheus: StartPro
     """Stable (2 pods, no errors, 10 ms) and canary (1 pod, 20 % errors, 120 ± 10 ms) behind Service `web`,
     scraped every second until `rate(...[10s])` has several samples for both."""
     assert traffic_sandbox.kubeconfig_path is not None and traffic_sandbox.metrics_url is not None
-    configuration = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(str(traffic_sandbox.kubeconfig_path), client_configuration=configuration)
-    with kubernetes.client.ApiClient(configuration) as api:
+    with api_client(traffic_sandbox.kubeconfig_path) as api:
         kubernetes.client.CoreV1Api(api).create_namespaced_service(
-            NS, {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}
+            NS,
+            request_body({"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}),
         )
         apps = kubernetes.client.AppsV1Api(api)
-        apps.create_namespaced_replica_set(NS, sandbox_replicaset("web-stable", "web", "stable1", 2))
+        apps.create_namespaced_replica_set(NS, request_body(sandbox_replicaset("web-stable", "web", "stable1", 2)))
         apps.create_namespaced_replica_set(
             NS,
-            sandbox_replicaset(
-                "web-canary", "web", "canary1", 1, error_rate="0.2", latency_ms="120", latency_jitter_ms="10"
+            request_body(
+                sandbox_replicaset(
+                    "web-canary", "web", "canary1", 1, error_rate="0.2", latency_ms="120", latency_jitter_ms="10"
+                )
             ),
         )
     prometheus = start_module_prometheus(targets=[traffic_sandbox.metrics_url])

@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import kubernetes
 import pytest
-from api_helpers import api_client, assert_status, http, install_crd, load_crd
-from support import SandboxHandle
+
+from tests.fixtures.kube import api_client, assert_status, http, install_crd, json_object, load_crd
+from tests.fixtures.sandbox import SandboxHandle
 
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 WIDGETS = "/apis/example.com/v1/namespaces/default/widgets"
@@ -171,7 +172,9 @@ def test_the_python_client_works_with_custom_objects(sandbox: SandboxHandle, api
     with api_client(sandbox.kubeconfig) as client:
         custom = kubernetes.client.CustomObjectsApi(client)
         custom.create_namespaced_custom_object("example.com", "v1", "default", "widgets", widget("py", size=3))
-        listed = custom.list_namespaced_custom_object("example.com", "v1", "default", "widgets", label_selector="")
+        listed = json_object(
+            custom.list_namespaced_custom_object("example.com", "v1", "default", "widgets", label_selector="")
+        )
         assert "py" in [i["metadata"]["name"] for i in listed["items"]]
         with pytest.raises(kubernetes.client.ApiException) as err:
             custom.create_namespaced_custom_object("example.com", "v1", "default", "widgets", widget("py2", size=-1))
@@ -238,7 +241,7 @@ def test_deleting_a_crd_removes_its_resource_and_objects(api: httpx.Client) -> N
 def test_the_rollout_crd(api: httpx.Client) -> None:
     install_crd(api, load_crd("rollouts.yaml"))
     path = "/apis/pyrollouts.io/v1alpha1/namespaces/default/rollouts"
-    rollout = {
+    rollout: dict[str, Any] = {
         "apiVersion": "pyrollouts.io/v1alpha1",
         "kind": "Rollout",
         "metadata": {"name": "r"},

@@ -9,8 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import assert_status, configmap, deployment, http, install_crd, load_crd
-from support import SandboxHandle
+
+from tests.fixtures.kube import assert_status, http, install_crd, load_crd
+from tests.fixtures.manifests import configmap, deployment
+from tests.fixtures.sandbox import SandboxHandle
 
 CM = "/api/v1/namespaces/default/configmaps"
 PODS = "/api/v1/namespaces/default/pods"

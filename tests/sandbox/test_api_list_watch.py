@@ -10,14 +10,15 @@ from typing import Any
 import httpx
 import kubernetes
 import pytest
-from api_helpers import api_client, assert_status, configmap, http
-from support import SandboxHandle
 
 from rollouts.sandbox import server as server_module
 from rollouts.sandbox import store as store_module
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.errors import ApiError
 from rollouts.sandbox.patches import MERGE_PATCH
+from tests.fixtures.kube import api_client, assert_status, http
+from tests.fixtures.manifests import configmap
+from tests.fixtures.sandbox import SandboxHandle
 
 CM = "/api/v1/namespaces/default/configmaps"
 MERGE = {"Content-Type": "application/merge-patch+json"}
@@ -37,6 +38,12 @@ def core(sandbox: SandboxHandle) -> Iterator[kubernetes.client.CoreV1Api]:
 
 def names(body: dict[str, Any]) -> list[str]:
     return [i["metadata"]["name"] for i in body["items"]]
+
+
+def name_of(obj: kubernetes.client.V1ConfigMap) -> str | None:
+    """metadata.name of a client model (whose annotations make metadata optional)."""
+    assert obj.metadata is not None, obj
+    return obj.metadata.name
 
 
 def watch_events(api: httpx.Client, path: str, **params: str) -> list[dict[str, Any]]:
@@ -92,7 +99,7 @@ def test_label_selectors(api: httpx.Client, labelled: None, selector: str, expec
 
 def test_label_selector_with_the_python_client(core: kubernetes.client.CoreV1Api, labelled: None) -> None:
     items = core.list_namespaced_config_map("sel", label_selector="app in (web),tier!=front").items
-    assert [i.metadata.name for i in items] == ["b"]
+    assert [name_of(i) for i in items] == ["b"]
 
 
 @pytest.mark.parametrize("selector", ["app in (web", "app in ()", "a=b=c", "app notin", "=x", "a b"])
@@ -144,9 +151,9 @@ def test_pagination_over_25_objects(api: httpx.Client, core: kubernetes.client.C
     assert remaining[:2] == [15, 5 + 1]
     # The Python client pages the same way.
     first = core.list_namespaced_config_map("pages", limit=7)
-    assert len(first.items) == 7 and first.metadata._continue
+    assert len(first.items) == 7 and first.metadata is not None and first.metadata._continue
     second = core.list_namespaced_config_map("pages", limit=7, _continue=first.metadata._continue)
-    assert second.items[0].metadata.name == "cm-07"
+    assert name_of(second.items[0]) == "cm-07"
     # With a selector the server cannot know how many remain, so it does not say.
     body = api.get(path, params={"limit": "2", "labelSelector": "!nothing"}).json()
     assert body["metadata"]["continue"] and "remainingItemCount" not in body["metadata"]
@@ -187,20 +194,24 @@ def test_watch_from_resource_version_sees_only_later_events(api: httpx.Client) -
 def test_watch_resume_with_the_python_client(core: kubernetes.client.CoreV1Api, api: httpx.Client) -> None:
     api.post("/api/v1/namespaces", json={"metadata": {"name": "w2"}})
     listing = core.list_namespaced_config_map("w2")
+    assert listing.metadata is not None
     rv = listing.metadata.resource_version
     api.post("/api/v1/namespaces/w2/configmaps", json=configmap("x"))
     api.post("/api/v1/namespaces/w2/configmaps", json=configmap("y"))
-    watcher = kubernetes.watch.Watch()
+    watcher = kubernetes.watch.Watch()  # type: ignore[no-untyped-call]
     seen = []
-    for event in watcher.stream(core.list_namespaced_config_map, "w2", resource_version=rv, timeout_seconds=2):
+    stream = watcher.stream(  # type: ignore[no-untyped-call]
+        core.list_namespaced_config_map, "w2", resource_version=rv, timeout_seconds=2
+    )
+    for event in stream:
         seen.append((event["type"], event["object"].metadata.name))
         if len(seen) == 2:
-            watcher.stop()
+            watcher.stop()  # type: ignore[no-untyped-call]
     assert seen == [("ADDED", "x"), ("ADDED", "y")]
     # Resume where the watch stopped: only what happened since.
     api.delete("/api/v1/namespaces/w2/configmaps/x")
     resumed = []
-    for event in watcher.stream(
+    for event in watcher.stream(  # type: ignore[no-untyped-call]
         core.list_namespaced_config_map, "w2", resource_version=watcher.resource_version, timeout_seconds=1
     ):
         resumed.append((event["type"], event["object"].metadata.name))
@@ -296,7 +307,7 @@ def test_watch_too_old_resource_version_is_410(monkeypatch: pytest.MonkeyPatch, 
         with api_client(tmp_path / "kubeconfig") as client:
             core = kubernetes.client.CoreV1Api(client)
             with pytest.raises(kubernetes.client.ApiException) as err:
-                for _ in kubernetes.watch.Watch().stream(
+                for _ in kubernetes.watch.Watch().stream(  # type: ignore[no-untyped-call]
                     core.list_namespaced_config_map, "default", resource_version=first, timeout_seconds=1
                 ):
                     pass

@@ -15,8 +15,10 @@ from collections.abc import Iterator
 import httpx
 import kubernetes
 import pytest
-from api_helpers import api_client, api_exception_body, assert_status, configmap, deployment, http
-from support import SandboxHandle
+
+from tests.fixtures.kube import api_client, api_exception_body, assert_status, http, request_body
+from tests.fixtures.manifests import configmap, deployment
+from tests.fixtures.sandbox import SandboxHandle
 
 CM = "/api/v1/namespaces/default/configmaps"
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
@@ -216,7 +218,7 @@ def test_concurrent_writers_lose_no_update(sandbox: SandboxHandle) -> None:
     threads, rounds = 8, 12
     with api_client(sandbox.kubeconfig) as client:
         core = kubernetes.client.CoreV1Api(client)
-        core.create_namespaced_config_map("default", configmap("counter", n="0"))
+        core.create_namespaced_config_map("default", request_body(configmap("counter", n="0")))
     conflicts = []
     errors: list[BaseException] = []
 
@@ -227,6 +229,7 @@ def test_concurrent_writers_lose_no_update(sandbox: SandboxHandle) -> None:
                 for _ in range(rounds):
                     while True:
                         cm = core.read_namespaced_config_map("counter", "default")
+                        assert cm.data is not None, cm
                         cm.data["n"] = str(int(cm.data["n"]) + 1)
                         try:
                             core.replace_namespaced_config_map("counter", "default", cm)
@@ -246,7 +249,7 @@ def test_concurrent_writers_lose_no_update(sandbox: SandboxHandle) -> None:
     assert not errors, errors
     with api_client(sandbox.kubeconfig) as client:
         final = kubernetes.client.CoreV1Api(client).read_namespaced_config_map("counter", "default")
-    assert final.data["n"] == str(threads * rounds)
+    assert final.data is not None and final.data["n"] == str(threads * rounds)
 
 
 # ---------------------------------------------------------------------------------------------- dry run

@@ -8,8 +8,10 @@ from typing import Any
 import httpx
 import kubernetes
 import pytest
-from api_helpers import api_client, assert_status, configmap, deployment, http, install_crd, load_crd
-from support import SandboxHandle
+
+from tests.fixtures.kube import api_client, assert_status, http, install_crd, json_object, load_crd, request_body
+from tests.fixtures.manifests import configmap, deployment
+from tests.fixtures.sandbox import SandboxHandle
 
 CM = "/api/v1/namespaces/default/configmaps"
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
@@ -121,7 +123,8 @@ def test_strategic_merge_patch_on_a_deployment(api: httpx.Client) -> None:
     result = apps.patch_namespaced_deployment(
         "smp", "default", {"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}
     )
-    assert result.spec.strategy.type == "Recreate" and result.spec.strategy.rolling_update is None
+    strategy = result.spec.strategy
+    assert strategy is not None and strategy.type == "Recreate" and strategy.rolling_update is None
 
 
 def api_client_for(api: httpx.Client) -> kubernetes.client.ApiClient:
@@ -178,7 +181,7 @@ def test_server_side_apply_creates_and_updates(api: httpx.Client) -> None:
 
 def test_put_replaces_the_whole_object(api: httpx.Client, k8s: kubernetes.client.ApiClient) -> None:
     core = kubernetes.client.CoreV1Api(k8s)
-    core.create_namespaced_config_map("default", configmap("put", a="1", b="2"))
+    core.create_namespaced_config_map("default", request_body(configmap("put", a="1", b="2")))
     current = core.read_namespaced_config_map("put", "default")
     current.data = {"c": "3"}
     replaced = core.replace_namespaced_config_map("put", "default", current)
@@ -230,20 +233,22 @@ def test_status_subresource_isolation(api: httpx.Client) -> None:
 def test_status_subresource_on_a_custom_resource(api: httpx.Client, k8s: kubernetes.client.ApiClient) -> None:
     api.post(RO, json=rollout("ro-status"))
     custom = kubernetes.client.CustomObjectsApi(k8s)
-    patched = custom.patch_namespaced_custom_object_status(
+    patched = json_object(custom.patch_namespaced_custom_object_status(
         "pyrollouts.io", "v1alpha1", "default", "rollouts", "ro-status",
         {"status": {"phase": "Paused", "message": "waiting"}, "spec": {"replicas": 9}},
-    )
+    ))
     assert patched["status"]["phase"] == "Paused" and patched["spec"]["replicas"] == 2
     assert patched["metadata"]["generation"] == 1
-    obj = custom.get_namespaced_custom_object("pyrollouts.io", "v1alpha1", "default", "rollouts", "ro-status")
+    obj = json_object(
+        custom.get_namespaced_custom_object("pyrollouts.io", "v1alpha1", "default", "rollouts", "ro-status")
+    )
     assert obj["status"]["message"] == "waiting"
     # Spec writes keep status; a main-resource write with a bad status field still validates spec only.
     obj["spec"]["replicas"] = 4
     obj["status"] = {"phase": "Healthy"}
-    replaced = custom.replace_namespaced_custom_object(
+    replaced = json_object(custom.replace_namespaced_custom_object(
         "pyrollouts.io", "v1alpha1", "default", "rollouts", "ro-status", obj
-    )
+    ))
     assert replaced["spec"]["replicas"] == 4 and replaced["status"]["phase"] == "Paused"
     assert replaced["metadata"]["generation"] == 2
     # Status is validated against the schema too.
@@ -260,11 +265,12 @@ def test_scale_subresource_on_a_deployment(api: httpx.Client, k8s: kubernetes.cl
     api.post(DEPLOY, json=deployment("scaled", replicas=1))
     apps = kubernetes.client.AppsV1Api(k8s)
     scale = apps.read_namespaced_deployment_scale("scaled", "default")
-    assert scale.spec.replicas == 1 and scale.kind == "Scale"
-    assert scale.status.selector == "app=scaled"
+    assert scale.spec is not None and scale.spec.replicas == 1 and scale.kind == "Scale"
+    assert scale.status is not None and scale.status.selector == "app=scaled"
     apps.patch_namespaced_deployment_scale("scaled", "default", {"spec": {"replicas": 3}})
     assert apps.read_namespaced_deployment("scaled", "default").spec.replicas == 3
     scale = apps.read_namespaced_deployment_scale("scaled", "default")
+    assert scale.spec is not None
     scale.spec.replicas = 4
     apps.replace_namespaced_deployment_scale("scaled", "default", scale)
     deploy = api.get(f"{DEPLOY}/scaled").json()
@@ -285,7 +291,9 @@ def test_scale_subresource_on_a_rollout(api: httpx.Client, k8s: kubernetes.clien
         f"{RO}/ro-scale/status", json={"status": {"HPAReplicas": 2, "selector": "app=ro-scale"}}, headers=MERGE
     )
     custom = kubernetes.client.CustomObjectsApi(k8s)
-    scale = custom.get_namespaced_custom_object_scale("pyrollouts.io", "v1alpha1", "default", "rollouts", "ro-scale")
+    scale = json_object(
+        custom.get_namespaced_custom_object_scale("pyrollouts.io", "v1alpha1", "default", "rollouts", "ro-scale")
+    )
     assert scale["kind"] == "Scale" and scale["apiVersion"] == "autoscaling/v1"
     assert scale["spec"] == {"replicas": 2}
     assert scale["status"] == {"replicas": 2, "selector": "app=ro-scale"}

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from support import REPO, require_tool
+
+from tests.fixtures.tools import REPO, require_tool
 
 
 def _start(kubeconfig: Path, *extra: str) -> subprocess.Popen[str]:

@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 import kopf
 import pytest
-from api_helpers import http
 from kopf.testing import KopfRunner
-from support import SandboxHandle
+
+from tests.fixtures.kube import http
+from tests.fixtures.sandbox import SandboxHandle
 
 GROUP, VERSION, PLURAL = "kopf.example.com", "v1", "kopfwidgets"
 FINALIZER = "kopf.example.com/cleanup"
@@ -92,13 +93,13 @@ def operator(url: str) -> tuple[kopf.OperatorRegistry, kopf.OperatorSettings, Co
 
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
-    def started(name: str, namespace: str, patch: kopf.Patch, **_: Any) -> None:
+    def started(name: str, namespace: str | None, patch: kopf.Patch, **_: Any) -> None:
         with lock:
             seen[f"{namespace}/{name}"] += 1
         patch.status["observed"] = f"seen {name}"
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
-    def cleanup(name: str, namespace: str, **_: Any) -> None:
+    def cleanup(name: str, namespace: str | None, **_: Any) -> None:
         with lock:
             deleted[f"{namespace}/{name}"] += 1
 

@@ -8,12 +8,15 @@ import queue
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
-from support import REPO, Kubectl
+
+from tests.fixtures.sandbox import Kubectl
+from tests.fixtures.tools import REPO
 
 pytestmark = pytest.mark.kubectl
 
@@ -24,7 +27,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{next(_counter)}-{int(time.time() * 1000) % 100000}"
 
 
-def manifest(*docs: dict[str, object]) -> str:
+def manifest(*docs: Mapping[str, Any]) -> str:
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 

@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 import yaml
-from support import REPO, Kubectl, SandboxHandle
 
 from rollouts.cli.main import main
+from tests.fixtures.sandbox import Kubectl, SandboxHandle
+from tests.fixtures.tools import REPO
 
 pytestmark = pytest.mark.kubectl
 

@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 import yaml
-from support import REPO, Kubectl, SandboxHandle
-from test_plugin import PAUSED, Plugin, apply, create_rollout, get, in_process, unique
+
+from tests.fixtures.sandbox import Kubectl, SandboxHandle
+from tests.fixtures.tools import REPO
+from tests.sandbox.test_plugin import PAUSED, Plugin, apply, create_rollout, get, in_process, unique
 
 pytestmark = pytest.mark.kubectl
 

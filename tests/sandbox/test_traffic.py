@@ -16,12 +16,13 @@ from typing import Any
 import httpx
 import kubernetes
 import pytest
-from api_helpers import api_client
-from support import REPO, sandbox_replicaset
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import free_port
 from rollouts.sandbox.traffic import CONTENT_TYPE, parse_text_metrics, series_value
+from tests.fixtures.kube import api_client, request_body
+from tests.fixtures.manifests import sandbox_replicaset
+from tests.fixtures.tools import REPO
 
 NS = "default"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -81,9 +82,11 @@ def test_requests_split_by_ready_pods_with_each_versions_error_rate(
     traffic_sandbox: ThreadedSandbox, k8s: kubernetes.client.ApiClient
 ) -> None:
     core, apps = kubernetes.client.CoreV1Api(k8s), kubernetes.client.AppsV1Api(k8s)
-    core.create_namespaced_service(NS, service("split", "split"))
-    apps.create_namespaced_replica_set(NS, sandbox_replicaset("split-stable", "split", "stable1", 2))
-    apps.create_namespaced_replica_set(NS, sandbox_replicaset("split-canary", "split", "canary1", 1, error_rate="0.2"))
+    core.create_namespaced_service(NS, request_body(service("split", "split")))
+    apps.create_namespaced_replica_set(NS, request_body(sandbox_replicaset("split-stable", "split", "stable1", 2)))
+    apps.create_namespaced_replica_set(
+        NS, request_body(sandbox_replicaset("split-canary", "split", "canary1", 1, error_rate="0.2"))
+    )
 
     def all_pods(want: int) -> Callable[[Samples], bool]:
         # every ready pod has its series (at zero at least) once it got a request
@@ -122,9 +125,9 @@ def test_latency_histogram_follows_the_annotations(
     traffic_sandbox: ThreadedSandbox, k8s: kubernetes.client.ApiClient
 ) -> None:
     core, apps = kubernetes.client.CoreV1Api(k8s), kubernetes.client.AppsV1Api(k8s)
-    core.create_namespaced_service(NS, service("slow", "slow"))
+    core.create_namespaced_service(NS, request_body(service("slow", "slow")))
     apps.create_namespaced_replica_set(
-        NS, sandbox_replicaset("slow-v1", "slow", "slowv1", 1, latency_ms="120", latency_jitter_ms="10")
+        NS, request_body(sandbox_replicaset("slow-v1", "slow", "slowv1", 1, latency_ms="120", latency_jitter_ms="10"))
     )
     before, after = steady(traffic_sandbox, lambda s: requests(s, service="slow") > 0, seconds=1.0)
 
@@ -148,8 +151,10 @@ def test_services_without_ready_endpoints_get_no_traffic(
     traffic_sandbox: ThreadedSandbox, k8s: kubernetes.client.ApiClient
 ) -> None:
     core, apps = kubernetes.client.CoreV1Api(k8s), kubernetes.client.AppsV1Api(k8s)
-    core.create_namespaced_service(NS, service("dark", "dark"))
-    apps.create_namespaced_replica_set(NS, sandbox_replicaset("dark-v1", "dark", "darkv1", 2, never_ready="true"))
+    core.create_namespaced_service(NS, request_body(service("dark", "dark")))
+    apps.create_namespaced_replica_set(
+        NS, request_body(sandbox_replicaset("dark-v1", "dark", "darkv1", 2, never_ready="true"))
+    )
     time.sleep(1.0)
     assert requests(scrape(traffic_sandbox), service="dark") == 0
     assert not any(dict(k[1]).get("service") == "dark" for k in scrape(traffic_sandbox))
@@ -210,9 +215,9 @@ def test_traffic_rate_can_change_while_running(tmp_path: Path) -> None:
         ThreadedSandbox(tmp_path / "kc", default_ready_after=0.05, metrics_port=0) as sb,
         api_client(tmp_path / "kc") as client,
     ):
-        kubernetes.client.CoreV1Api(client).create_namespaced_service(NS, service("idle", "idle"))
+        kubernetes.client.CoreV1Api(client).create_namespaced_service(NS, request_body(service("idle", "idle")))
         kubernetes.client.AppsV1Api(client).create_namespaced_replica_set(
-            NS, sandbox_replicaset("idle-v1", "idle", "v1", 1)
+            NS, request_body(sandbox_replicaset("idle-v1", "idle", "v1", 1))
         )
         time.sleep(0.8)
         assert requests(scrape(sb), service="idle") == 0  # served, but no traffic at rate 0

@@ -12,11 +12,12 @@ import httpx
 import kubernetes
 import pytest
 import yaml
-from api_helpers import api_client
-from support import REPO, sandbox_replicaset
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.traffic import parse_text_metrics, series_value
+from tests.fixtures.kube import api_client, request_body
+from tests.fixtures.manifests import sandbox_replicaset
+from tests.fixtures.tools import REPO
 
 NS = "default"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -75,17 +76,19 @@ def versions(k8s: kubernetes.client.ApiClient, app: str) -> None:
     for name, extra in ((app, {}), (f"{app}-stable", {"rollouts-pod-template-hash": f"{app}-s"})):
         selector = {"app": app, **extra}
         core.create_namespaced_service(
-            NS, {"metadata": {"name": name}, "spec": {"selector": selector, "ports": [{"port": 80}]}}
+            NS, request_body({"metadata": {"name": name}, "spec": {"selector": selector, "ports": [{"port": 80}]}})
         )
     core.create_namespaced_service(
         NS,
-        {
-            "metadata": {"name": f"{app}-canary"},
-            "spec": {"selector": {"app": app, "rollouts-pod-template-hash": f"{app}-c"}, "ports": [{"port": 80}]},
-        },
+        request_body(
+            {
+                "metadata": {"name": f"{app}-canary"},
+                "spec": {"selector": {"app": app, "rollouts-pod-template-hash": f"{app}-c"}, "ports": [{"port": 80}]},
+            }
+        ),
     )
-    apps.create_namespaced_replica_set(NS, sandbox_replicaset(f"{app}-s", app, f"{app}-s", 2))
-    apps.create_namespaced_replica_set(NS, sandbox_replicaset(f"{app}-c", app, f"{app}-c", 2))
+    apps.create_namespaced_replica_set(NS, request_body(sandbox_replicaset(f"{app}-s", app, f"{app}-s", 2)))
+    apps.create_namespaced_replica_set(NS, request_body(sandbox_replicaset(f"{app}-c", app, f"{app}-c", 2)))
 
 
 def custom(k8s: kubernetes.client.ApiClient, group: str, version: str, plural: str, body: dict[str, Any]) -> None:
@@ -218,11 +221,13 @@ def nginx(k8s: kubernetes.client.ApiClient, app: str) -> str:
         }
         return {"metadata": {"name": name, "annotations": annotations}, "spec": {"rules": [rule]}}
 
-    networking.create_namespaced_ingress(NS, ingress(app, f"{app}-stable", {}))
+    networking.create_namespaced_ingress(NS, request_body(ingress(app, f"{app}-stable", {})))
     prefix = "nginx.ingress.kubernetes.io"
     networking.create_namespaced_ingress(
         NS,
-        ingress(f"{app}-canary", f"{app}-canary", {f"{prefix}/canary": "true", f"{prefix}/canary-weight": "20"}),
+        request_body(
+            ingress(f"{app}-canary", f"{app}-canary", {f"{prefix}/canary": "true", f"{prefix}/canary-weight": "20"})
+        ),
     )
     return f"{app}-stable"
 

@@ -11,14 +11,14 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import kubernetes
 import pytest
-from api_helpers import api_client
-from support import SandboxHandle
 
 from rollouts.sandbox.workloads import CRASH, FAIL, NEVER_READY, READY_AFTER
+from tests.fixtures.kube import api_client, request_body
+from tests.fixtures.sandbox import SandboxHandle
 
 T = TypeVar("T")
 NS = "default"
@@ -29,10 +29,10 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{next(_counter)}-{int(time.time() * 1000) % 100000}"
 
 
-def eventually(probe: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.05) -> T:
+def eventually(probe: Callable[[], T | Literal[False] | None], timeout: float = 10.0, interval: float = 0.05) -> T:
     """Poll until `probe` returns something truthy; that value."""
     deadline = time.monotonic() + timeout
-    last: T | None = None
+    last: T | Literal[False] | None = None
     while time.monotonic() < deadline:
         last = probe()
         if last:
@@ -50,30 +50,32 @@ class Cluster:
         self.batch = kubernetes.client.BatchV1Api(api)
 
     @staticmethod
-    def _json(response: Any) -> Any:
+    def decoded(response: Any) -> Any:
+        """The JSON body of a response read with `_preload_content=False` (which the client's annotations
+        do not know: they name the model it would have built)."""
         return json.loads(response.data)
 
     def pods(self, selector: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self._json(
+        items: list[dict[str, Any]] = self.decoded(
             self.core.list_namespaced_pod(NS, label_selector=selector, _preload_content=False)
         )["items"]
         return items
 
     def rs(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._json(self.apps.read_namespaced_replica_set(name, NS, _preload_content=False))
+        result: dict[str, Any] = self.decoded(self.apps.read_namespaced_replica_set(name, NS, _preload_content=False))
         return result
 
     def deployment(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._json(self.apps.read_namespaced_deployment(name, NS, _preload_content=False))
+        result: dict[str, Any] = self.decoded(self.apps.read_namespaced_deployment(name, NS, _preload_content=False))
         return result
 
     def job(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._json(self.batch.read_namespaced_job(name, NS, _preload_content=False))
+        result: dict[str, Any] = self.decoded(self.batch.read_namespaced_job(name, NS, _preload_content=False))
         return result
 
     def endpoints(self, name: str) -> dict[str, Any] | None:
         try:
-            result: dict[str, Any] = self._json(self.core.read_namespaced_endpoints(name, NS, _preload_content=False))
+            result: dict[str, Any] = self.decoded(self.core.read_namespaced_endpoints(name, NS, _preload_content=False))
         except kubernetes.client.ApiException as exc:
             if exc.status == 404:
                 return None
@@ -97,8 +99,8 @@ class Cluster:
                 },
             },
         }
-        result: dict[str, Any] = self._json(
-            self.apps.create_namespaced_replica_set(NS, body, _preload_content=False)
+        result: dict[str, Any] = self.decoded(
+            self.apps.create_namespaced_replica_set(NS, request_body(body), _preload_content=False)
         )
         return result
 
@@ -113,7 +115,7 @@ def cluster(sandbox: SandboxHandle) -> Iterator[Cluster]:
     try:
         yield Cluster(api)
     finally:
-        api.close()
+        api.close()  # type: ignore[no-untyped-call]
 
 
 # ---------------------------------------------------------------------- ReplicaSets
@@ -239,8 +241,8 @@ def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
 
 def test_jobs_complete_or_fail_by_annotation(cluster: Cluster) -> None:
     good, bad = unique("job-ok"), unique("job-fail")
-    cluster.batch.create_namespaced_job(NS, _job(good))
-    cluster.batch.create_namespaced_job(NS, _job(bad, {FAIL: "true"}))
+    cluster.batch.create_namespaced_job(NS, request_body(_job(good)))
+    cluster.batch.create_namespaced_job(NS, request_body(_job(bad, {FAIL: "true"})))
     complete = eventually(lambda: _condition(cluster.job(good), "Complete"))
     assert complete["reason"] == "CompletionsReached"
     status = cluster.job(good)["status"]
@@ -273,14 +275,16 @@ def _deployment(name: str, image: str, replicas: int = 2) -> dict[str, Any]:
 
 def test_deployment_owns_a_replicaset_and_rolls_to_a_new_one(cluster: Cluster) -> None:
     name = unique("deploy")
-    created = cluster.apps.create_namespaced_deployment(NS, _deployment(name, "app:1"), _preload_content=False)
-    uid = json.loads(created.data)["metadata"]["uid"]
+    created = cluster.apps.create_namespaced_deployment(
+        NS, request_body(_deployment(name, "app:1")), _preload_content=False
+    )
+    uid = Cluster.decoded(created)["metadata"]["uid"]
 
     def owned() -> list[dict[str, Any]]:
-        items = json.loads(cluster.apps.list_namespaced_replica_set(NS, _preload_content=False).data)["items"]
+        items = Cluster.decoded(cluster.apps.list_namespaced_replica_set(NS, _preload_content=False))["items"]
         return [r for r in items if any(o["uid"] == uid for o in r["metadata"].get("ownerReferences", []))]
 
-    first = eventually(lambda: (o := owned()) and len(o) == 1 and o[0])
+    first = eventually(lambda: o[0] if len(o := owned()) == 1 else None)
     pod_hash = first["metadata"]["labels"]["pod-template-hash"]
     assert first["metadata"]["name"] == f"{name}-{pod_hash}"
     assert first["spec"]["selector"]["matchLabels"] == {"app": name, "pod-template-hash": pod_hash}
@@ -313,10 +317,10 @@ def test_deployment_owns_a_replicaset_and_rolls_to_a_new_one(cluster: Cluster) -
 
 def test_endpoints_follow_ready_pods(cluster: Cluster) -> None:
     name = unique("ep")
-    cluster.core.create_namespaced_service(NS, {
+    cluster.core.create_namespaced_service(NS, request_body({
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
         "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
-    })
+    }))
     cluster.create_rs(name, 2)
 
     def addresses(key: str) -> list[str]:

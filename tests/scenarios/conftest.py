@@ -8,7 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from scenario_helpers import REPO, Cluster, ControllerProcess
+
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.controller import ControllerProcess, running_controller
+from tests.fixtures.tools import REPO
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +35,5 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture(scope="module")
 def controller(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControllerProcess]:
-    proc = ControllerProcess(cluster.kubeconfig, cluster.env, tmp_path_factory.mktemp("controller")).start()
-    try:
+    with running_controller(cluster.kubeconfig, cluster.env, tmp_path_factory.mktemp("controller")) as proc:
         yield proc
-    finally:
-        proc.stop()
-        if os.environ.get("PYROLLOUTS_SHOW_CONTROLLER_LOGS") == "1":
-            print(proc.logs())

@@ -12,8 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from scenario_helpers import GROUP, VERSION, Cluster, ControllerProcess
+
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.kube import json_object
+from tests.fixtures.manifests import GROUP, VERSION
 
 SECRET_VALUE = "s3cr3t-T0ken-8d1f"
 
@@ -83,8 +88,7 @@ def run_manifest(name: str, metrics: list[dict[str, Any]], **spec: Any) -> dict[
 
 
 def get_run(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
-    obj: dict[str, Any] = cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "analysisruns", name)
-    return obj
+    return json_object(cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "analysisruns", name))
 
 
 def wait_done(cluster: Cluster, ns: str, name: str, timeout: float = 25.0) -> dict[str, Any]:
@@ -101,7 +105,7 @@ def metric_result(run: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def events(cluster: Cluster, ns: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = cluster.api.sanitize_for_serialization(cluster.core.list_namespaced_event(ns).items)
+    items: list[dict[str, Any]] = cluster.plain(cluster.core.list_namespaced_event(ns).items)
     return items
 
 
@@ -195,8 +199,7 @@ def test_job_metrics(cluster: Cluster, ns: str) -> None:
     assert ok["status"]["phase"] == "Successful"
     assert bad["status"]["phase"] == "Failed"
     job_name = metric_result(ok, "tests")["measurements"][0]["metadata"]["job-name"]
-    job = cluster.api.sanitize_for_serialization(
-        __import__("kubernetes").client.BatchV1Api(cluster.api).read_namespaced_job(job_name, ns))
+    job = cluster.plain(client.BatchV1Api(cluster.api).read_namespaced_job(job_name, ns))
     assert job["metadata"]["ownerReferences"][0]["kind"] == "AnalysisRun"
     assert "failed" in metric_result(bad, "tests")["measurements"][0]["message"]
 
@@ -231,14 +234,14 @@ def test_terminate_stops_measuring_and_deletes_jobs(cluster: Cluster, ns: str, w
     assert run["status"]["phase"] == "Successful"
     assert run["status"]["message"] == "Run Terminated"
     assert metric_result(run, "long")["measurements"][-1]["message"] == "Metric Terminated"
-    batch = __import__("kubernetes").client.BatchV1Api(cluster.api)
+    batch = client.BatchV1Api(cluster.api)
 
     def job_gone() -> bool:
         try:
             job = batch.read_namespaced_job(job_name, ns)
         except ApiException as exc:
-            return exc.status == 404
-        return job.metadata.deletion_timestamp is not None
+            return bool(exc.status == 404)
+        return job.metadata is not None and job.metadata.deletion_timestamp is not None
 
     cluster.wait("the Job to be deleted", job_gone, 10)
 
@@ -255,7 +258,7 @@ def test_measurement_retention_and_ttl(cluster: Cluster, ns: str, web: str) -> N
         try:
             get_run(cluster, ns, "kept")
         except ApiException as exc:
-            return exc.status == 404
+            return bool(exc.status == 404)
         return False
 
     cluster.wait("the ttlStrategy to delete the run", deleted, 10)

@@ -15,22 +15,15 @@ from typing import Any
 
 import httpx
 import pytest
-from bluegreen_helpers import ACTIVE, PREVIEW, bluegreen_manifest, hash_of, paused_before_promotion, selected, services
-from scenario_helpers import (
-    HASH_LABEL,
-    Cluster,
-    ControllerProcess,
-    HealthHandler,
-    analysis_runs,
-    current_run,
-    held_template,
-    serve_health,
-    set_run_phase,
-    web_template,
-)
-from support import SandboxHandle, traffic_sandbox_handle
 
 from rollouts.sandbox.traffic import parse_text_metrics
+from tests.fixtures.bluegreen import ACTIVE, PREVIEW, bluegreen_manifest, paused_before_promotion, services
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.health import HealthHandler, serve_health
+from tests.fixtures.manifests import HASH_LABEL, held_template, web_template
+from tests.fixtures.rollout import given
+from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
@@ -51,88 +44,82 @@ def template(name: str) -> dict[str, Any]:
 
 
 def test_pre_promotion_analysis_failing_then_passing(cluster: Cluster, controller: ControllerProcess) -> None:
-    ns = cluster.new_namespace("bgpre")
+    namespace = given(cluster, "bgpre")
     analysis = {"templates": [{"templateName": "pre"}], "args": [LATEST]}
-    cluster.apply(
-        ns,
-        template("pre"),
-        *services(),
-        bluegreen_manifest(prePromotionAnalysis=analysis, abortScaleDownDelaySeconds=1),
-    )
-    cluster.wait_phase(ns, "web", "Healthy", timeout=TIMEOUT)
-    assert analysis_runs(cluster, ns) == {}  # nothing to analyse on the first deploy
-    blue = hash_of(cluster, ns, "nginx:1")
+    manifest = bluegreen_manifest(prePromotionAnalysis=analysis, abortScaleDownDelaySeconds=1)
+    rollout = namespace.rollout(manifest, template("pre"), *services())
+    rollout.apply().wait_healthy(timeout=TIMEOUT)
+    assert namespace.analysis_runs() == {}  # nothing to analyse on the first deploy
+    blue = rollout.hash_of("nginx:1")
 
-    cluster.set_image(ns, "web", "nginx:2")
-    name = current_run(cluster, ns, "blueGreen", "prePromotionAnalysisRunStatus", timeout=TIMEOUT)
-    green = hash_of(cluster, ns, "nginx:2")
+    name = rollout.set_image("nginx:2").current_run("blueGreen", "prePromotionAnalysisRunStatus", timeout=TIMEOUT)
+    green = rollout.hash_of("nginx:2")
     assert name == f"web-{green}-2-pre"
-    run = analysis_runs(cluster, ns)[name]
+    run = namespace.analysis_runs()[name]
     assert run["metadata"]["labels"] == {HASH_LABEL: green, "rollout-type": "PrePromotion", "app": "web"}
     assert run["spec"]["args"] == [{"name": "hash", "value": green}]
     # analysis runs against the preview stack, which is up and selected by the preview Service only
-    assert selected(cluster, ns, PREVIEW) == green and selected(cluster, ns, ACTIVE) == blue
-    status = cluster.status(ns, "web")
+    assert namespace.selected(PREVIEW) == green and namespace.selected(ACTIVE) == blue
+    status = rollout.status
     assert status["phase"] == "Progressing" and status["message"] == "active service cutover pending"
 
-    set_run_phase(cluster, ns, name, "Failed", FAILED)
-    status = cluster.wait_phase(ns, "web", "Degraded", timeout=TIMEOUT)
+    namespace.set_run_phase(name, "Failed", FAILED)
+    status = rollout.wait_degraded(timeout=TIMEOUT).seen
     assert status["message"] == (
         f"RolloutAborted: Rollout aborted update to revision 2: Pre-promotion analysis phase error/failed: {FAILED}"
     )
     assert status["blueGreen"]["prePromotionAnalysisRunStatus"]["status"] == "Failed"
-    assert selected(cluster, ns, ACTIVE) == blue
-    cluster.wait_sizes(ns, "web", {"nginx:1": 2}, timeout=TIMEOUT)
-    assert selected(cluster, ns, ACTIVE) == blue  # never moved
+    assert namespace.selected(ACTIVE) == blue
+    rollout.wait_sizes({"nginx:1": 2}, timeout=TIMEOUT)
+    assert namespace.selected(ACTIVE) == blue  # never moved
 
     # retry: a new run; it passes, and with auto-promotion the switch follows
-    cluster.retry(ns, "web")
-    second = current_run(cluster, ns, "blueGreen", "prePromotionAnalysisRunStatus", not_name=name, timeout=TIMEOUT)
+    second = rollout.retry().current_run(
+        "blueGreen", "prePromotionAnalysisRunStatus", not_name=name, timeout=TIMEOUT
+    )
     assert second == f"{name}.1"
-    cluster.wait("the preview stack", lambda: cluster.ready_sizes(ns, "web") == {"nginx:1": 2, "nginx:2": 2})
-    assert selected(cluster, ns, ACTIVE) == blue
-    set_run_phase(cluster, ns, second, "Successful")
-    status = cluster.wait_phase(ns, "web", "Healthy", timeout=TIMEOUT)
-    assert status["stableRS"] == green == selected(cluster, ns, ACTIVE)
+    rollout.wait_for("the preview stack", lambda: rollout.ready_sizes() == {"nginx:1": 2, "nginx:2": 2})
+    assert namespace.selected(ACTIVE) == blue
+    namespace.set_run_phase(second, "Successful")
+    status = rollout.wait_healthy(timeout=TIMEOUT).seen
+    assert status["stableRS"] == green == namespace.selected(ACTIVE)
     failed = f"PrePromotion Analysis Run '{name}' Status New: 'Failed'"
-    assert any(r == "AnalysisRunFailed" and m.startswith(failed) for r, m in cluster.events(ns, "web"))
+    assert any(r == "AnalysisRunFailed" and m.startswith(failed) for r, m in rollout.events())
 
 
 def test_post_promotion_analysis_failing_switches_back(cluster: Cluster, controller: ControllerProcess) -> None:
-    ns = cluster.new_namespace("bgpost")
+    namespace = given(cluster, "bgpost")
     analysis = {"templates": [{"templateName": "post"}], "args": [LATEST]}
-    cluster.apply(
-        ns,
-        template("post"),
-        *services(),
-        bluegreen_manifest(postPromotionAnalysis=analysis, scaleDownDelaySeconds=600, abortScaleDownDelaySeconds=1),
+    manifest = bluegreen_manifest(
+        postPromotionAnalysis=analysis, scaleDownDelaySeconds=600, abortScaleDownDelaySeconds=1
     )
-    cluster.wait_phase(ns, "web", "Healthy", timeout=TIMEOUT)
-    blue = hash_of(cluster, ns, "nginx:1")
+    rollout = namespace.rollout(manifest, template("post"), *services())
+    rollout.apply().wait_healthy(timeout=TIMEOUT)
+    blue = rollout.hash_of("nginx:1")
 
-    cluster.set_image(ns, "web", "nginx:2")
-    name = current_run(cluster, ns, "blueGreen", "postPromotionAnalysisRunStatus", timeout=TIMEOUT)
-    green = hash_of(cluster, ns, "nginx:2")
+    name = rollout.set_image("nginx:2").current_run("blueGreen", "postPromotionAnalysisRunStatus", timeout=TIMEOUT)
+    green = rollout.hash_of("nginx:2")
     assert name == f"web-{green}-2-post"
     # switched; the old stack keeps its pods within its scale-down delay; not stable yet
-    assert selected(cluster, ns, ACTIVE) == green
-    status = cluster.wait_phase(ns, "web", "Progressing", message="waiting for analysis to complete", timeout=TIMEOUT)
+    assert namespace.selected(ACTIVE) == green
+    status = rollout.wait_phase("Progressing", message="waiting for analysis to complete", timeout=TIMEOUT).seen
     assert status["stableRS"] == blue
-    assert cluster.ready_sizes(ns, "web") == {"nginx:1": 2, "nginx:2": 2}
+    rollout.expect_ready_sizes({"nginx:1": 2, "nginx:2": 2})
 
-    set_run_phase(cluster, ns, name, "Failed", FAILED)
-    status = cluster.wait_phase(ns, "web", "Degraded", timeout=TIMEOUT)
+    namespace.set_run_phase(name, "Failed", FAILED)
+    status = rollout.wait_degraded(timeout=TIMEOUT).seen
     assert "Post-promotion analysis phase error/failed" in status["message"]
-    cluster.wait("the active Service back on the old stack", lambda: selected(cluster, ns, ACTIVE) == blue)
-    cluster.wait_sizes(ns, "web", {"nginx:1": 2}, timeout=TIMEOUT)
-    assert cluster.status(ns, "web")["stableRS"] == blue
+    rollout.wait_for("the active Service back on the old stack", lambda: namespace.selected(ACTIVE) == blue)
+    rollout.wait_sizes({"nginx:1": 2}, timeout=TIMEOUT)
+    assert rollout.status["stableRS"] == blue
 
     # a fixed version: post-promotion analysis passes, the new stack becomes stable
-    cluster.set_image(ns, "web", "nginx:3")
-    third = current_run(cluster, ns, "blueGreen", "postPromotionAnalysisRunStatus", not_name=name, timeout=TIMEOUT)
-    set_run_phase(cluster, ns, third, "Successful")
-    status = cluster.wait_phase(ns, "web", "Healthy", timeout=TIMEOUT)
-    assert status["stableRS"] == hash_of(cluster, ns, "nginx:3") == selected(cluster, ns, ACTIVE)
+    third = rollout.set_image("nginx:3").current_run(
+        "blueGreen", "postPromotionAnalysisRunStatus", not_name=name, timeout=TIMEOUT
+    )
+    namespace.set_run_phase(third, "Successful")
+    status = rollout.wait_healthy(timeout=TIMEOUT).seen
+    assert status["stableRS"] == rollout.hash_of("nginx:3") == namespace.selected(ACTIVE)
 
 
 @pytest.fixture
@@ -145,18 +132,17 @@ def test_pre_promotion_web_metric_end_to_end(
     cluster: Cluster, controller: ControllerProcess, health: tuple[str, type[HealthHandler]]
 ) -> None:
     url, handler = health
-    ns = cluster.new_namespace("bgweb")
+    namespace = given(cluster, "bgweb")
     smoke = web_template("smoke", "hash", f"{url}/preview/{{{{args.hash}}}}")
     analysis = {"templates": [{"templateName": "smoke"}], "args": [LATEST]}
-    cluster.apply(ns, smoke, *services(), bluegreen_manifest(prePromotionAnalysis=analysis))
-    cluster.wait_phase(ns, "web", "Healthy", timeout=TIMEOUT)
-    cluster.set_image(ns, "web", "nginx:2")
-    current_run(cluster, ns, "blueGreen", "prePromotionAnalysisRunStatus", timeout=TIMEOUT)
-    status = cluster.wait_phase(ns, "web", "Healthy", timeout=TIMEOUT)
-    green = hash_of(cluster, ns, "nginx:2")
-    assert status["stableRS"] == green == selected(cluster, ns, ACTIVE)
+    rollout = namespace.rollout(bluegreen_manifest(prePromotionAnalysis=analysis), smoke, *services())
+    rollout.apply().wait_healthy(timeout=TIMEOUT)
+    rollout.set_image("nginx:2").current_run("blueGreen", "prePromotionAnalysisRunStatus", timeout=TIMEOUT)
+    status = rollout.wait_healthy(timeout=TIMEOUT).seen
+    green = rollout.hash_of("nginx:2")
+    assert status["stableRS"] == green == namespace.selected(ACTIVE)
     assert f"/preview/{green}" in handler.seen
-    [run] = analysis_runs(cluster, ns).values()
+    [run] = namespace.analysis_runs().values()
     assert run["status"]["phase"] == "Successful"
 
 
@@ -185,14 +171,14 @@ def traffic(sandbox: SandboxHandle, ns: str, service: str, seconds: float = 1.5)
 def test_simulated_traffic_follows_the_active_and_preview_services(
     cluster: Cluster, controller: ControllerProcess, sandbox: SandboxHandle
 ) -> None:
-    ns = cluster.new_namespace("bgtraffic")
-    blue = paused_before_promotion(cluster, ns, TIMEOUT, scaleDownDelaySeconds=600)
-    green = hash_of(cluster, ns, "nginx:2")
-    assert set(cluster.wait("active traffic", lambda: traffic(sandbox, ns, ACTIVE))) == {blue}
-    assert set(cluster.wait("preview traffic", lambda: traffic(sandbox, ns, PREVIEW))) == {green}
+    namespace = given(cluster, "bgtraffic")
+    ns = namespace.name
+    rollout, blue = paused_before_promotion(namespace, TIMEOUT, scaleDownDelaySeconds=600)
+    green = rollout.hash_of("nginx:2")
+    assert set(rollout.wait_for("active traffic", lambda: traffic(sandbox, ns, ACTIVE))) == {blue}
+    assert set(rollout.wait_for("preview traffic", lambda: traffic(sandbox, ns, PREVIEW))) == {green}
 
-    cluster.promote(ns, "web")
-    cluster.wait_phase(ns, "web", "Healthy", timeout=TIMEOUT)
+    rollout.promote().wait_healthy(timeout=TIMEOUT)
     # the old stack still runs (scale-down delay) but no longer gets the active Service's requests
-    assert cluster.ready_sizes(ns, "web") == {"nginx:1": 2, "nginx:2": 2}
-    cluster.wait("active traffic on the new stack only", lambda: set(traffic(sandbox, ns, ACTIVE)) == {green})
+    rollout.expect_ready_sizes({"nginx:1": 2, "nginx:2": 2})
+    rollout.wait_for("active traffic on the new stack only", lambda: set(traffic(sandbox, ns, ACTIVE)) == {green})

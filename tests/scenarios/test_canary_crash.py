@@ -5,22 +5,21 @@ version it should not see, the same final status."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from scenario_helpers import (
-    HASH_LABEL,
-    Cluster,
-    ControllerProcess,
-    progress,
-    rollout_manifest,
-    service_manifest,
-    settled,
-)
+
+from tests.fixtures.cluster import Cluster, settled
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.manifests import HASH_LABEL, Step, rollout_manifest, service_manifest
+from tests.fixtures.rollout import REVISION, Namespace, RolloutHandle, given
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
-STEPS = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}, {"setWeight": 75}]
+STEPS: list[Step] = [
+    {"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}, {"setWeight": 75}
+]
 
 
 def manifests(image: str) -> list[dict[str, Any]]:
@@ -40,83 +39,91 @@ def manifests(image: str) -> list[dict[str, Any]]:
     ]
 
 
-def normalized(cluster: Cluster, ns: str) -> dict[str, Any]:
+def normalized(rollout: RolloutHandle) -> dict[str, Any]:
     """What must not depend on crashes: status without timestamps, ReplicaSets, Service selectors."""
-    status = cluster.status(ns, "web")
+    status = rollout.status
     conditions = sorted((c["type"], c["status"], c["reason"], c["message"]) for c in status.get("conditions") or [])
     keep = {k: v for k, v in status.items() if k not in ("conditions", "abortedAt", "pauseConditions")}
     rss = sorted(
-        (r["metadata"]["name"], r["spec"]["replicas"], r["metadata"]["annotations"]["rollouts.pyrollouts.io/revision"])
-        for r in cluster.replicasets(ns, "web")
+        (r["metadata"]["name"], r["spec"]["replicas"], r["metadata"]["annotations"][REVISION])
+        for r in rollout.replicasets()
     )
-    selectors = {s: cluster.service(ns, s)["spec"]["selector"] for s in ("web-canary", "web-stable")}
+    selectors = {s: rollout.namespace.service(s)["spec"]["selector"] for s in ("web-canary", "web-stable")}
     return {"status": keep, "conditions": conditions, "replicasets": rss, "selectors": selectors}
 
 
-def state(cluster: Cluster, ns: str) -> tuple[Any, ...]:
-    status = cluster.status(ns, "web")
-    return (*progress(cluster, ns), bool(status.get("pauseConditions")))
+def state(rollout: RolloutHandle) -> tuple[Any, ...]:
+    status = rollout.status
+    return (*rollout.progress(), bool(status.get("pauseConditions")))
 
 
-def check_invariants(cluster: Cluster, ns: str, first_hash: str) -> None:
-    rss = cluster.replicasets(ns, "web")
+def check_invariants(rollout: RolloutHandle, first_hash: str) -> None:
+    rss = rollout.replicasets()
     assert len(rss) <= 2, [r["metadata"]["name"] for r in rss]
-    status = cluster.status(ns, "web")
-    stable_selector = cluster.service(ns, "web-stable")["spec"]["selector"].get(HASH_LABEL)
+    status = rollout.status
+    stable_selector = rollout.namespace.service("web-stable")["spec"]["selector"].get(HASH_LABEL)
     if status.get("stableRS") == first_hash:
         assert stable_selector == first_hash, "stable Service moved to the canary before promotion"
     total = sum(r["spec"]["replicas"] for r in rss)
     assert total <= 5, f"more than replicas + maxSurge pods asked for: {total}"
 
 
-def run_canary(cluster: Cluster, ns: str, controller: ControllerProcess | None, crash: bool) -> dict[str, Any]:
-    cluster.apply(ns, *manifests("nginx:1"))
-    first = cluster.wait_phase(ns, "web", "Healthy")["stableRS"]
-    cluster.wait(
+def unmoved(rollout: RolloutHandle, sizes: tuple[Any, ...]) -> Callable[[], None]:
+    """A check that the Rollout's sizes are still `sizes` (while no controller runs)."""
+
+    def check() -> None:
+        assert state(rollout)[2] == sizes, "something scaled while the controller was down"
+
+    return check
+
+
+def run_canary(
+    namespace: Namespace, controller: ControllerProcess | None, crash: bool
+) -> tuple[RolloutHandle, dict[str, Any]]:
+    rollout = namespace.rollout_of(manifests("nginx:1"))
+    first = rollout.apply().wait_healthy().seen["stableRS"]
+    rollout.wait_for(
         "services on the stable hash",
-        lambda: cluster.service(ns, "web-stable")["spec"]["selector"].get(HASH_LABEL) == first,
+        lambda: namespace.service("web-stable")["spec"]["selector"].get(HASH_LABEL) == first,
     )
-    cluster.apply(ns, *manifests("nginx:2"))
-    seen = state(cluster, ns)
+    namespace.apply(*manifests("nginx:2"))
+    seen = state(rollout)
     kills = 0
     promoted = False
     deadline = time.monotonic() + 90
     while True:
         assert time.monotonic() < deadline, f"rollout did not finish; last state {seen}"
-        status = cluster.status(ns, "web")
-        check_invariants(cluster, ns, first)
+        status = rollout.status
+        check_invariants(rollout, first)
         if (
             status.get("phase") == "Healthy"
             and status.get("stableRS") != first
-            and cluster.sizes(ns, "web") == {"nginx:2": 4}
-            and cluster.ready_sizes(ns, "web") == {"nginx:2": 4}
+            and rollout.sizes() == {"nginx:2": 4}
+            and rollout.ready_sizes() == {"nginx:2": 4}
         ):
             break
-        now = state(cluster, ns)
+        now = state(rollout)
         if status.get("phase") == "Paused" and status.get("currentStepIndex") == 1 and not promoted:
             if crash and controller is not None:
                 controller.kill()
                 kills += 1
-                cluster.promote(ns, "web")  # promoted while no controller runs
-                time.sleep(0.2)
-                assert state(cluster, ns)[2] == now[2], "something scaled while the controller was down"
+                rollout.promote()  # promoted while no controller runs
+                rollout.expect_throughout(0.2, unmoved(rollout, now[2]))
                 controller.start()
             else:
-                cluster.promote(ns, "web")
+                rollout.promote()
             promoted = True
         elif now != seen and crash and controller is not None:
             controller.kill()
             kills += 1
-            frozen = tuple(sorted(cluster.sizes(ns, "web").items()))
-            time.sleep(0.1)
-            assert tuple(sorted(cluster.sizes(ns, "web").items())) == frozen
+            rollout.expect_throughout(0.1, unmoved(rollout, state(rollout)[2]))
             controller.start()
         seen = now
         time.sleep(0.02)
     if crash:
         # Changes seen between two polls coalesce on a loaded machine, so fewer kills than changes.
         assert kills >= 4, f"only {kills} crashes: the test did not exercise the steps"
-    return settled(lambda: normalized(cluster, ns), 4)
+    return rollout, settled(lambda: normalized(rollout), 4)
 
 
 @pytest.fixture(scope="module")
@@ -129,12 +136,10 @@ def crash_controller(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory)
 
 
 def test_crash_at_every_step_ends_as_without_crashes(cluster: Cluster, crash_controller: ControllerProcess) -> None:
-    reference_ns = cluster.new_namespace("nocrash")
-    reference = run_canary(cluster, reference_ns, crash_controller, crash=False)
-    crash_ns = cluster.new_namespace("crash")
-    crashed = run_canary(cluster, crash_ns, crash_controller, crash=True)
+    _, reference = run_canary(given(cluster, "nocrash"), crash_controller, crash=False)
+    rollout, crashed = run_canary(given(cluster, "crash"), crash_controller, crash=True)
     assert crashed == reference
     assert crash_controller.starts >= 7
-    events = cluster.events(crash_ns, "web")
+    events = rollout.events()
     created = [m for r, m in events if r == "NewReplicaSetCreated"]
     assert len(created) == 2, created

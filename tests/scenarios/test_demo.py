@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import require_tool
+
+from tests.fixtures.tools import require_tool
 
 
 @pytest.mark.slow

@@ -13,7 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
-from scenario_helpers import Cluster, ControllerProcess, rollout_manifest
+
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.manifests import rollout_manifest
 
 pytestmark = pytest.mark.kubectl
 

@@ -10,15 +10,19 @@ import datetime as dt
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from plugin_helpers import Plugin, header_and_tree, squeeze
-from scenario_helpers import Cluster, ControllerProcess, rollout_manifest
+
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.manifests import Step, rollout_manifest
+from tests.fixtures.plugin import Plugin, header_and_tree, squeeze
+from tests.fixtures.rollout import REVISION, Namespace, RolloutHandle, given
 
 pytestmark = [pytest.mark.slow, pytest.mark.kubectl]
 
-STEPS = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}, {"setWeight": 75}]
-REVISION = "rollouts.pyrollouts.io/revision"
+STEPS: list[Step] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}, {"setWeight": 75}]
 AGE = r"\d+[smhd]\S*"  # 5s, 1m10s, 2h, …
 
 
@@ -32,31 +36,23 @@ def plugin(cluster: Cluster, controller: ControllerProcess) -> Iterator[Plugin]:
 
 
 def deploy(
-    cluster: Cluster,
-    plugin: Plugin,
-    ns: str,
-    name: str,
-    replicas: int,
-    steps: list[dict[str, object]],
-    **canary: object,
-) -> None:
+    namespace: Namespace, plugin: Plugin, name: str, replicas: int, steps: list[Step], **canary: Any
+) -> RolloutHandle:
     """Apply a Rollout and wait, with `kubectl rollouts status`, until it is Healthy."""
-    cluster.apply(ns, rollout_manifest(name, replicas=replicas, steps=steps, **canary))
-    assert plugin.ok("status", name, "-n", ns, "--timeout", "20s").splitlines()[-1] == "Healthy"
-    cluster.wait_sizes(ns, name, {"nginx:1": replicas})
+    rollout = namespace.rollout(rollout_manifest(name, replicas=replicas, steps=steps, **canary)).apply()
+    assert plugin.ok("status", name, "-n", namespace.name, "--timeout", "20s").splitlines()[-1] == "Healthy"
+    return rollout.wait_sizes({"nginx:1": replicas})
 
 
-def get_rollout(
-    cluster: Cluster, plugin: Plugin, ns: str, name: str, want: list[str], rows: int
-) -> tuple[list[str], list[str]]:
+def get_rollout(rollout: RolloutHandle, plugin: Plugin, want: list[str], rows: int) -> tuple[list[str], list[str]]:
     """`get rollout` once its header is `want` and its tree has `rows` rows (status and pods settle)."""
 
     def check() -> tuple[list[str], list[str]] | None:
-        header, tree = header_and_tree(plugin.ok("get", "rollout", name, "-n", ns))
+        header, tree = header_and_tree(plugin.ok("get", "rollout", rollout.name, "-n", rollout.ns))
         assert header == want and len(tree) == rows, "\n".join([*header, *tree])
         return header, tree
 
-    return cluster.wait(f"`get rollout {name}` to show {want}", check)
+    return rollout.wait_for(f"`get rollout {rollout.name}` to show {want}", check)
 
 
 def canary_header(
@@ -92,34 +88,29 @@ def canary_header(
     return lines
 
 
-def pods(cluster: Cluster, ns: str) -> dict[str, str]:
+def pods(namespace: Namespace) -> dict[str, str]:
     """Live pods: name -> the ReplicaSet that owns them."""
-    return {
-        p.metadata.name: p.metadata.owner_references[0].name
-        for p in cluster.core.list_namespaced_pod(ns).items
-        if not p.metadata.deletion_timestamp
-    }
+    return {p["metadata"]["name"]: p["metadata"]["ownerReferences"][0]["name"] for p in namespace.pods()}
 
 
 # --------------------------------------------------------------------------- set image, get, promote, status
 
 
 def test_set_image_get_promote_and_promote_full(cluster: Cluster, plugin: Plugin) -> None:
-    ns, name = cluster.new_namespace("plugsteps"), "steps"
-    deploy(cluster, plugin, ns, name, 4, STEPS)
-    stable = cluster.status(ns, name)["stableRS"]
+    namespace = given(cluster, "plugsteps")
+    ns, name = namespace.name, "steps"
+    rollout = deploy(namespace, plugin, name, 4, STEPS)
+    stable = rollout.status["stableRS"]
 
     assert plugin.ok("set", "image", name, "web=nginx:2", "-n", ns) == f'rollout "{name}" image updated\n'
-    status = cluster.wait_phase(ns, name, "Paused", message="CanaryPauseStep")
-    cluster.wait_sizes(ns, name, {"nginx:1": 3, "nginx:2": 1})
+    status = rollout.wait_paused("CanaryPauseStep").seen
+    rollout.wait_sizes({"nginx:1": 3, "nginx:2": 1})
     assert status["currentStepIndex"] == 1
     canary = status["currentPodHash"]
     assert canary != stable
     _, tree = get_rollout(
-        cluster,
+        rollout,
         plugin,
-        ns,
-        name,
         canary_header(
             name, ns, "॥ Paused", "CanaryPauseStep", "1/5", 25, 25, ["nginx:1 (stable)", "nginx:2 (canary)"], 4, 1
         ),
@@ -140,17 +131,15 @@ def test_set_image_get_promote_and_promote_full(cluster: Cluster, plugin: Plugin
     assert listed[1:] == [f"{name} Canary Paused 1/5 25 4/4 4 1 4"]
 
     assert plugin.ok("promote", name, "-n", ns) == f"rollout '{name}' promoted\n"
-    status = cluster.wait(
+    status = rollout.wait_for(
         "the next pause step",
-        lambda: (st := cluster.status(ns, name)).get("currentStepIndex") == 3 and st.get("phase") == "Paused" and st,
+        lambda: (st := rollout.status).get("currentStepIndex") == 3 and st.get("phase") == "Paused" and st,
     )
-    cluster.wait_sizes(ns, name, {"nginx:1": 2, "nginx:2": 2})
+    rollout.wait_sizes({"nginx:1": 2, "nginx:2": 2})
     assert status["currentPodHash"] == canary and status["stableRS"] == stable
     get_rollout(
-        cluster,
+        rollout,
         plugin,
-        ns,
-        name,
         canary_header(
             name, ns, "॥ Paused", "CanaryPauseStep", "3/5", 50, 50, ["nginx:1 (stable)", "nginx:2 (canary)"], 4, 2
         ),
@@ -159,11 +148,11 @@ def test_set_image_get_promote_and_promote_full(cluster: Cluster, plugin: Plugin
 
     assert plugin.ok("promote", name, "--full", "-n", ns) == f"rollout '{name}' fully promoted\n"
     assert plugin.ok("status", name, "-n", ns, "--timeout", "20s").splitlines()[-1] == "Healthy"
-    cluster.wait_sizes(ns, name, {"nginx:2": 4})
-    status = cluster.status(ns, name)
+    rollout.wait_sizes({"nginx:2": 4})
+    status = rollout.status
     assert status["stableRS"] == status["currentPodHash"] == canary
     assert status["currentStepIndex"] == len(STEPS)
-    assert {rs["metadata"]["name"]: rs["spec"]["replicas"] for rs in cluster.replicasets(ns, name)} == {
+    assert {rs["metadata"]["name"]: rs["spec"]["replicas"] for rs in rollout.replicasets()} == {
         f"{name}-{canary}": 4,
         f"{name}-{stable}": 0,
     }
@@ -183,20 +172,21 @@ def test_set_image_get_promote_and_promote_full(cluster: Cluster, plugin: Plugin
 
 
 def test_abort_degrades_status_fails_and_retry_restarts(cluster: Cluster, plugin: Plugin) -> None:
-    ns, name = cluster.new_namespace("plugabort"), "aborted"
-    steps = [{"setWeight": 50}, {"pause": {}}]
-    deploy(cluster, plugin, ns, name, 2, steps)
+    namespace = given(cluster, "plugabort")
+    ns, name = namespace.name, "aborted"
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {}}]
+    rollout = deploy(namespace, plugin, name, 2, steps)
     plugin.ok("set", "image", name, "web=nginx:2", "-n", ns)
-    canary = cluster.wait_phase(ns, name, "Paused", message="CanaryPauseStep")["currentPodHash"]
-    cluster.wait_sizes(ns, name, {"nginx:1": 1, "nginx:2": 1})
+    canary = rollout.wait_paused("CanaryPauseStep").seen["currentPodHash"]
+    rollout.wait_sizes({"nginx:1": 1, "nginx:2": 1})
 
     assert plugin.ok("abort", name, "-n", ns) == f"rollout '{name}' aborted\n"
-    cluster.wait_sizes(ns, name, {"nginx:1": 2})
-    status = cluster.wait_phase(ns, name, "Degraded")
+    rollout.wait_sizes({"nginx:1": 2})
+    status = rollout.wait_degraded().seen
     assert status["abort"] is True
     assert status["message"].startswith("RolloutAborted: Rollout aborted update to revision 2"), status["message"]
     assert status["currentPodHash"] == canary
-    canary_rs = next(rs for rs in cluster.replicasets(ns, name) if rs["metadata"]["name"] == f"{name}-{canary}")
+    canary_rs = next(rs for rs in rollout.replicasets() if rs["metadata"]["name"] == f"{name}-{canary}")
     assert canary_rs["spec"]["replicas"] == 0
 
     started = time.monotonic()
@@ -206,10 +196,8 @@ def test_abort_degrades_status_fails_and_retry_restarts(cluster: Cluster, plugin
     assert result.stderr == f'Error: rollout "{name}" is in a degraded state with message: {status["message"]}\n'
     assert time.monotonic() - started < 5  # Degraded ends the watch at once, not at the timeout
     _, tree = get_rollout(
-        cluster,
+        rollout,
         plugin,
-        ns,
-        name,
         canary_header(name, ns, "✖ Degraded", status["message"], "0/2", 0, 0, ["nginx:1 (stable)"], 2, 0),
         rows=8,
     )
@@ -219,11 +207,11 @@ def test_abort_degrades_status_fails_and_retry_restarts(cluster: Cluster, plugin
     assert tree[4] == "└──# revision:1"
 
     assert plugin.ok("retry", "rollout", name, "-n", ns) == f"rollout '{name}' retried\n"
-    status = cluster.wait_phase(ns, name, "Paused", message="CanaryPauseStep")
-    cluster.wait_sizes(ns, name, {"nginx:1": 1, "nginx:2": 1})
+    status = rollout.wait_paused("CanaryPauseStep").seen
+    rollout.wait_sizes({"nginx:1": 1, "nginx:2": 1})
     assert not status.get("abort") and status["currentStepIndex"] == 1
     assert status["currentPodHash"] == canary  # the same canary ReplicaSet, scaled up again
-    assert len(cluster.replicasets(ns, name)) == 2
+    assert len(rollout.replicasets()) == 2
     result = plugin.run("status", name, "-n", ns, "--watch=false")
     assert (result.returncode, result.stdout) == (0, "Paused - CanaryPauseStep\n")
 
@@ -232,61 +220,60 @@ def test_abort_degrades_status_fails_and_retry_restarts(cluster: Cluster, plugin
 
 
 def test_pause_then_promote_resumes(cluster: Cluster, plugin: Plugin) -> None:
-    ns, name = cluster.new_namespace("plugpause"), "paused"
-    deploy(cluster, plugin, ns, name, 4, STEPS)
+    namespace = given(cluster, "plugpause")
+    ns, name = namespace.name, "paused"
+    rollout = deploy(namespace, plugin, name, 4, STEPS)
     assert plugin.ok("pause", name, "-n", ns) == f"rollout '{name}' paused\n"
-    assert cluster.rollout(ns, name)["spec"]["paused"] is True
+    assert rollout.live()["spec"]["paused"] is True
     plugin.ok("set", "image", name, "web=nginx:2", "-n", ns)
-    cluster.wait_phase(ns, name, "Paused", message="manually paused")
+    rollout.wait_paused("manually paused")
     result = plugin.run("status", name, "-n", ns, "--watch=false")
     assert (result.returncode, result.stdout) == (0, "Paused - manually paused\n")
     header, _ = header_and_tree(plugin.ok("get", "rollout", name, "-n", ns))
     assert header[2:4] == ["Status:          ॥ Paused", "Message:         manually paused"]
     # nothing moves while paused
-    deadline = time.monotonic() + 0.5
-    while time.monotonic() < deadline:
-        assert cluster.sizes(ns, name) == {"nginx:1": 4}
-        time.sleep(0.1)
+    rollout.expect_throughout(0.5, lambda: rollout.expect_sizes({"nginx:1": 4}))
 
     assert plugin.ok("promote", name, "-n", ns) == f"rollout '{name}' promoted\n"
-    assert cluster.rollout(ns, name)["spec"].get("paused") is not True
-    status = cluster.wait_phase(ns, name, "Paused", message="CanaryPauseStep")
-    cluster.wait_sizes(ns, name, {"nginx:1": 3, "nginx:2": 1})
+    assert rollout.live()["spec"].get("paused") is not True
+    status = rollout.wait_paused("CanaryPauseStep").seen
+    rollout.wait_sizes({"nginx:1": 3, "nginx:2": 1})
     assert status["currentStepIndex"] == 1
-    assert any(reason == "RolloutResumed" for reason, _ in cluster.events(ns, name))
+    assert any(reason == "RolloutResumed" for reason, _ in rollout.events())
 
 
 # --------------------------------------------------------------------------- restart
 
 
 def test_restart_recreates_pods_now_and_later(cluster: Cluster, plugin: Plugin) -> None:
-    ns, name = cluster.new_namespace("plugrestart"), "restarted"
-    deploy(cluster, plugin, ns, name, 2, [], maxUnavailable=1, maxSurge=0)
-    [rs] = [r["metadata"]["name"] for r in cluster.replicasets(ns, name)]
-    before = pods(cluster, ns)
+    namespace = given(cluster, "plugrestart")
+    ns, name = namespace.name, "restarted"
+    rollout = deploy(namespace, plugin, name, 2, [], maxUnavailable=1, maxSurge=0)
+    [rs] = [r["metadata"]["name"] for r in rollout.replicasets()]
+    before = pods(namespace)
     assert set(before.values()) == {rs} and len(before) == 2
 
     assert plugin.ok("restart", name, "-n", ns) == f"rollout '{name}' restarts in 0s\n"
-    restart_at = cluster.rollout(ns, name)["spec"]["restartAt"]
-    cluster.wait("restartedAt", lambda: cluster.status(ns, name).get("restartedAt") == restart_at)
-    after = cluster.wait("two new pods", lambda: (p := pods(cluster, ns)) and len(p) == 2 and p)
+    restart_at = rollout.live()["spec"]["restartAt"]
+    rollout.wait_for("restartedAt", lambda: rollout.status.get("restartedAt") == restart_at)
+    after = rollout.wait_for("two new pods", lambda: (p := pods(namespace)) and len(p) == 2 and p)
     assert not set(after) & set(before)
     assert set(after.values()) == {rs}  # the same ReplicaSet
-    assert [r["metadata"]["name"] for r in cluster.replicasets(ns, name)] == [rs]
+    assert [r["metadata"]["name"] for r in rollout.replicasets()] == [rs]
     assert plugin.ok("status", name, "-n", ns, "--timeout", "20s").splitlines()[-1] == "Healthy"
 
     asked = dt.datetime.now(dt.UTC)
     assert plugin.ok("restart", name, "--in", "2s", "-n", ns) == f"rollout '{name}' restarts in 2s\n"
     answered = dt.datetime.now(dt.UTC)
-    restart_at = cluster.rollout(ns, name)["spec"]["restartAt"]
+    restart_at = rollout.live()["spec"]["restartAt"]
     when = dt.datetime.fromisoformat(restart_at.replace("Z", "+00:00"))
     assert asked + dt.timedelta(seconds=1) <= when <= answered + dt.timedelta(seconds=2)  # whole seconds
     first = after
     while dt.datetime.now(dt.UTC) < when - dt.timedelta(seconds=0.2):
-        assert pods(cluster, ns) == first, "a pod was replaced before restartAt"
+        assert pods(namespace) == first, "a pod was replaced before restartAt"
         time.sleep(0.1)
-    cluster.wait("the delayed restart", lambda: cluster.status(ns, name).get("restartedAt") == restart_at)
-    later = cluster.wait("two newer pods", lambda: (p := pods(cluster, ns)) and len(p) == 2 and p)
+    rollout.wait_for("the delayed restart", lambda: rollout.status.get("restartedAt") == restart_at)
+    later = rollout.wait_for("two newer pods", lambda: (p := pods(namespace)) and len(p) == 2 and p)
     assert not set(later) & set(first) and set(later.values()) == {rs}
     assert plugin.ok("status", name, "-n", ns, "--timeout", "20s").splitlines()[-1] == "Healthy"
 
@@ -295,77 +282,71 @@ def test_restart_recreates_pods_now_and_later(cluster: Cluster, plugin: Plugin) 
 
 
 def test_undo_and_undo_to_revision(cluster: Cluster, plugin: Plugin) -> None:
-    ns, name = cluster.new_namespace("plugundo"), "undone"
-    deploy(cluster, plugin, ns, name, 2, [])
-    hashes = {"nginx:1": cluster.status(ns, name)["stableRS"]}
+    namespace = given(cluster, "plugundo")
+    ns, name = namespace.name, "undone"
+    rollout = deploy(namespace, plugin, name, 2, [])
+    hashes = {"nginx:1": rollout.status["stableRS"]}
     for image in ("nginx:2", "nginx:3"):
         plugin.ok("set", "image", name, f"web={image}", "-n", ns)
         # status waits for the new generation to be observed: it never reports the old Healthy
         assert plugin.ok("status", name, "-n", ns, "--timeout", "20s").splitlines()[-1] == "Healthy"
-        cluster.wait_sizes(ns, name, {image: 2})
-        hashes[image] = cluster.status(ns, name)["stableRS"]
+        rollout.wait_sizes({image: 2})
+        hashes[image] = rollout.status["stableRS"]
 
-    def revisions() -> dict[str, str]:
-        return {
-            rs["spec"]["template"]["spec"]["containers"][0]["image"]: rs["metadata"]["annotations"][REVISION]
-            for rs in cluster.replicasets(ns, name)
-        }
-
-    assert revisions() == {"nginx:1": "1", "nginx:2": "2", "nginx:3": "3"}
+    assert rollout.revisions() == {"nginx:1": "1", "nginx:2": "2", "nginx:3": "3"}
 
     assert plugin.ok("undo", name, "-n", ns) == f"rollout '{name}' undo\n"
-    assert cluster.rollout(ns, name)["spec"]["template"]["spec"]["containers"] == [{"name": "web", "image": "nginx:2"}]
+    assert rollout.live()["spec"]["template"]["spec"]["containers"] == [{"name": "web", "image": "nginx:2"}]
     assert plugin.ok("status", name, "-n", ns, "--timeout", "20s").splitlines()[-1] == "Healthy"
-    cluster.wait_sizes(ns, name, {"nginx:2": 2})
-    assert cluster.status(ns, name)["stableRS"] == hashes["nginx:2"]  # revision 2's ReplicaSet came back
-    assert revisions() == {"nginx:1": "1", "nginx:2": "4", "nginx:3": "3"}
+    rollout.wait_sizes({"nginx:2": 2})
+    assert rollout.status["stableRS"] == hashes["nginx:2"]  # revision 2's ReplicaSet came back
+    assert rollout.revisions() == {"nginx:1": "1", "nginx:2": "4", "nginx:3": "3"}
 
     assert plugin.ok("undo", name, "--to-revision", "1", "-n", ns) == f"rollout '{name}' undo\n"
-    assert cluster.rollout(ns, name)["spec"]["template"]["spec"]["containers"] == [{"name": "web", "image": "nginx:1"}]
+    assert rollout.live()["spec"]["template"]["spec"]["containers"] == [{"name": "web", "image": "nginx:1"}]
     assert plugin.ok("status", name, "-n", ns, "--timeout", "20s").splitlines()[-1] == "Healthy"
-    cluster.wait_sizes(ns, name, {"nginx:1": 2})
-    assert cluster.status(ns, name)["stableRS"] == hashes["nginx:1"]
-    assert revisions() == {"nginx:1": "5", "nginx:2": "4", "nginx:3": "3"}
-    assert cluster.rollout(ns, name)["metadata"]["annotations"][REVISION] == "5"
+    rollout.wait_sizes({"nginx:1": 2})
+    assert rollout.status["stableRS"] == hashes["nginx:1"]
+    assert rollout.revisions() == {"nginx:1": "5", "nginx:2": "4", "nginx:3": "3"}
+    assert rollout.live()["metadata"]["annotations"][REVISION] == "5"
 
     # revision 1 is gone from the history now (it became 5): refused, nothing changed
-    generation = cluster.rollout(ns, name)["metadata"]["generation"]
+    generation = rollout.live()["metadata"]["generation"]
     result = plugin.run("undo", name, "--to-revision", "1", "-n", ns)
     assert result.returncode == 1
     assert result.stderr == (
         f"Error: unable to find specified revision 1 in history of rollout '{name}' (revisions present: 3, 4, 5)\n"
     )
-    assert cluster.rollout(ns, name)["metadata"]["generation"] == generation
+    assert rollout.live()["metadata"]["generation"] == generation
 
 
 # --------------------------------------------------------------------------- a new image mid-canary
 
 
 def test_set_image_mid_canary_supersedes_it(cluster: Cluster, plugin: Plugin) -> None:
-    ns, name = cluster.new_namespace("plugsuper"), "superseded"
-    deploy(cluster, plugin, ns, name, 4, STEPS)
-    stable = cluster.status(ns, name)["stableRS"]
+    namespace = given(cluster, "plugsuper")
+    ns, name = namespace.name, "superseded"
+    rollout = deploy(namespace, plugin, name, 4, STEPS)
+    stable = rollout.status["stableRS"]
     plugin.ok("set", "image", name, "web=nginx:2", "-n", ns)
-    first = cluster.wait_phase(ns, name, "Paused", message="CanaryPauseStep")["currentPodHash"]
-    cluster.wait_sizes(ns, name, {"nginx:1": 3, "nginx:2": 1})
+    first = rollout.wait_paused("CanaryPauseStep").seen["currentPodHash"]
+    rollout.wait_sizes({"nginx:1": 3, "nginx:2": 1})
 
     plugin.ok("set", "image", name, "web=nginx:3", "-n", ns)
-    status = cluster.wait_phase(ns, name, "Paused", message="CanaryPauseStep")
-    cluster.wait_sizes(ns, name, {"nginx:1": 3, "nginx:3": 1})
+    status = rollout.wait_paused("CanaryPauseStep").seen
+    rollout.wait_sizes({"nginx:1": 3, "nginx:3": 1})
     second = status["currentPodHash"]
     assert second not in (first, stable) and status["stableRS"] == stable
     assert status["currentStepIndex"] == 1  # the steps start again for the new template
-    sizes = {rs["metadata"]["name"]: rs["spec"]["replicas"] for rs in cluster.replicasets(ns, name)}
+    sizes = {rs["metadata"]["name"]: rs["spec"]["replicas"] for rs in rollout.replicasets()}
     assert sizes == {f"{name}-{stable}": 3, f"{name}-{first}": 0, f"{name}-{second}": 1}
-    cluster.wait(
+    rollout.wait_for(
         "the superseded canary's pods gone",
-        lambda: set(pods(cluster, ns).values()) == {f"{name}-{stable}", f"{name}-{second}"},
+        lambda: set(pods(namespace).values()) == {f"{name}-{stable}", f"{name}-{second}"},
     )
     _, tree = get_rollout(
-        cluster,
+        rollout,
         plugin,
-        ns,
-        name,
         canary_header(
             name, ns, "॥ Paused", "CanaryPauseStep", "1/5", 25, 25, ["nginx:1 (stable)", "nginx:3 (canary)"], 4, 1
         ),
@@ -380,8 +361,8 @@ def test_set_image_mid_canary_supersedes_it(cluster: Cluster, plugin: Plugin) ->
 
     plugin.ok("promote", name, "--full", "-n", ns)
     assert plugin.ok("status", name, "-n", ns, "--timeout", "20s").splitlines()[-1] == "Healthy"
-    cluster.wait_sizes(ns, name, {"nginx:3": 4})
-    sizes = {rs["metadata"]["name"]: rs["spec"]["replicas"] for rs in cluster.replicasets(ns, name)}
+    rollout.wait_sizes({"nginx:3": 4})
+    sizes = {rs["metadata"]["name"]: rs["spec"]["replicas"] for rs in rollout.replicasets()}
     assert sizes == {f"{name}-{stable}": 0, f"{name}-{first}": 0, f"{name}-{second}": 4}
 
 
@@ -389,8 +370,9 @@ def test_set_image_mid_canary_supersedes_it(cluster: Cluster, plugin: Plugin) ->
 
 
 def test_list_rollouts_and_every_verb_refuses_a_missing_rollout(cluster: Cluster, plugin: Plugin) -> None:
-    ns, name = cluster.new_namespace("pluglist"), "listed"
-    deploy(cluster, plugin, ns, name, 2, STEPS)
+    namespace = given(cluster, "pluglist")
+    ns, name = namespace.name, "listed"
+    rollout = deploy(namespace, plugin, name, 2, STEPS)
     lines = plugin.ok("list", "rollouts", "-n", ns).splitlines()
     assert [squeeze(line) for line in lines] == [
         "NAME STRATEGY STATUS STEP SET-WEIGHT READY DESIRED UP-TO-DATE AVAILABLE",
@@ -420,12 +402,9 @@ def test_list_rollouts_and_every_verb_refuses_a_missing_rollout(cluster: Cluster
     for args, process in zip(verbs, processes, strict=True):
         out, err = process.communicate(timeout=60)
         assert (process.returncode, out, err) == (1, "", message), args
-    assert cluster.kubectl("get", "rollouts", ghost, "-n", ns, check=False).returncode != 0
-    assert [
-        ro["metadata"]["name"]
-        for ro in cluster.custom.list_namespaced_custom_object("pyrollouts.io", "v1alpha1", ns, "rollouts")["items"]
-    ] == [name]
-    assert {rs["metadata"]["name"] for rs in cluster.replicasets(ns, name)} == {
-        rs.metadata.name for rs in cluster.apps.list_namespaced_replica_set(ns).items
+    assert namespace.kubectl("get", "rollouts", ghost, check=False).returncode != 0
+    assert [ro["metadata"]["name"] for ro in namespace.rollouts()] == [name]
+    assert {rs["metadata"]["name"] for rs in rollout.replicasets()} == {
+        rs["metadata"]["name"] for rs in namespace.replicasets()
     }
-    assert set(pods(cluster, ns).values()) == {f"{name}-{cluster.status(ns, name)['stableRS']}"}
+    assert set(pods(namespace).values()) == {f"{name}-{rollout.status['stableRS']}"}

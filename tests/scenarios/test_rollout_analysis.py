@@ -12,19 +12,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from scenario_helpers import (
-    HASH_LABEL,
-    Cluster,
-    ControllerProcess,
-    HealthHandler,
-    analysis_runs,
-    current_run,
-    held_template,
-    rollout_manifest,
-    serve_health,
-    set_run_phase,
-    web_template,
-)
+
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.health import HealthHandler, serve_health
+from tests.fixtures.manifests import HASH_LABEL, Step, held_template, rollout_manifest, web_template
+from tests.fixtures.rollout import given
 
 pytestmark = pytest.mark.kubectl
 
@@ -37,23 +30,22 @@ def template(name: str) -> dict[str, Any]:
 
 
 def test_analysis_step_successful_failed_and_inconclusive(cluster: Cluster, controller: ControllerProcess) -> None:
-    ns = cluster.new_namespace("analysis-step")
-    steps = [
+    namespace = given(cluster, "analysis-step")
+    steps: list[Step] = [
         {"setWeight": 25},
         {"analysis": {"templates": [{"templateName": "ok"}], "args": [LATEST]}},
         {"pause": {}},
     ]
-    cluster.apply(ns, template("ok"), rollout_manifest("web", replicas=4, steps=steps))
-    cluster.wait_phase(ns, "web", "Healthy")
-    assert analysis_runs(cluster, ns) == {}
+    rollout = namespace.rollout(rollout_manifest("web", replicas=4, steps=steps), template("ok"))
+    rollout.apply().wait_healthy()
+    assert namespace.analysis_runs() == {}
 
     # Successful: the step completes, the rollout goes on to the pause step
-    cluster.set_image(ns, "web", "nginx:2")
-    name = current_run(cluster, ns, "canary", "currentStepAnalysisRunStatus")
-    status = cluster.status(ns, "web")
+    name = rollout.set_image("nginx:2").current_run("canary", "currentStepAnalysisRunStatus")
+    status = rollout.status
     pod_hash = status["currentPodHash"]
     assert name == f"web-{pod_hash}-2-1"
-    run = analysis_runs(cluster, ns)[name]
+    run = namespace.analysis_runs()[name]
     assert run["metadata"]["labels"] == {
         HASH_LABEL: pod_hash,
         "rollout-type": "Step",
@@ -64,92 +56,68 @@ def test_analysis_step_successful_failed_and_inconclusive(cluster: Cluster, cont
     assert (owner["kind"], owner["name"], owner["controller"]) == ("Rollout", "web", True)
     assert run["spec"]["args"] == [{"name": "canary-hash", "value": pod_hash}]
     assert status["currentStepIndex"] == 1
-    set_run_phase(cluster, ns, name, "Successful")
-    status = cluster.wait_phase(ns, "web", "Paused", message="CanaryPauseStep")
-    assert status["currentStepIndex"] == 2
+    namespace.set_run_phase(name, "Successful")
+    status = rollout.wait_paused("CanaryPauseStep", step=2).seen
     assert "currentStepAnalysisRunStatus" not in (status.get("canary") or {})
-    assert ("RolloutStepCompleted", "Rollout step 2/3 completed (analysis)") in cluster.events(ns, "web")
-    cluster.promote(ns, "web")
-    cluster.wait_phase(ns, "web", "Healthy")
+    assert ("RolloutStepCompleted", "Rollout step 2/3 completed (analysis)") in rollout.events()
+    rollout.promote().wait_healthy()
 
     # Inconclusive: paused until promoted; the plugin's promote skips the analysis step
-    cluster.set_image(ns, "web", "nginx:3")
-    name = current_run(cluster, ns, "canary", "currentStepAnalysisRunStatus")
-    set_run_phase(
-        cluster, ns, name, "Inconclusive", 'Metric "success-rate" assessed Inconclusive due to inconclusive (1)'
-    )
-    status = cluster.wait_phase(ns, "web", "Paused", message="InconclusiveAnalysisRun")
+    name = rollout.set_image("nginx:3").current_run("canary", "currentStepAnalysisRunStatus")
+    namespace.set_run_phase(name, "Inconclusive", 'Metric "success-rate" assessed Inconclusive due to inconclusive (1)')
+    status = rollout.wait_paused("InconclusiveAnalysisRun").seen
     assert status["controllerPause"] is True
-    assert cluster.sizes(ns, "web") == {"nginx:2": 3, "nginx:3": 1}
-    cluster.patch(
-        ns,
-        "web",
-        {"status": {"pauseConditions": None, "controllerPause": False, "currentStepIndex": 2}},
-        status=True,
-    )
-    status = cluster.wait_phase(ns, "web", "Paused", message="CanaryPauseStep")
-    assert status["currentStepIndex"] == 2
-    cluster.promote(ns, "web")
-    cluster.wait_phase(ns, "web", "Healthy")
+    rollout.expect_sizes({"nginx:2": 3, "nginx:3": 1})
+    rollout.patch({"status": {"pauseConditions": None, "controllerPause": False, "currentStepIndex": 2}}, status=True)
+    rollout.wait_paused("CanaryPauseStep", step=2).promote().wait_healthy()
 
     # Failed: the rollout aborts with the run's message and goes back to the stable version
-    cluster.set_image(ns, "web", "nginx:4")
-    name = current_run(cluster, ns, "canary", "currentStepAnalysisRunStatus")
-    set_run_phase(cluster, ns, name, "Failed", FAILED)
+    name = rollout.set_image("nginx:4").current_run("canary", "currentStepAnalysisRunStatus")
+    namespace.set_run_phase(name, "Failed", FAILED)
     expected = f"Rollout aborted update to revision 4: Step-based analysis phase error/failed: {FAILED}"
-    status = cluster.wait_phase(ns, "web", "Degraded", message=f"RolloutAborted: {expected}")
-    cluster.wait_sizes(ns, "web", {"nginx:3": 4})
-    events = cluster.events(ns, "web")
+    rollout.wait_degraded(f"RolloutAborted: {expected}").wait_sizes({"nginx:3": 4})
+    events = rollout.events()
     assert ("RolloutAborted", expected) in events
     assert any(reason == "AnalysisRunFailed" for reason, _ in events)
-    assert len(analysis_runs(cluster, ns)) == 3
+    assert len(namespace.analysis_runs()) == 3
 
 
 def test_background_analysis_and_missing_template(cluster: Cluster, controller: ControllerProcess) -> None:
-    ns = cluster.new_namespace("analysis-bg")
-    steps = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
+    namespace = given(cluster, "analysis-bg")
+    steps: list[Step] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
     analysis = {"templates": [{"templateName": "ok"}], "args": [LATEST], "startingStep": 2}
-    cluster.apply(ns, template("ok"), rollout_manifest("web", replicas=4, steps=steps, analysis=analysis))
-    cluster.wait_phase(ns, "web", "Healthy")
+    rollout = namespace.rollout(rollout_manifest("web", replicas=4, steps=steps, analysis=analysis), template("ok"))
+    rollout.apply().wait_healthy()
 
     # started at startingStep, terminated when the rollout completes
-    cluster.set_image(ns, "web", "nginx:2")
-    cluster.wait_phase(ns, "web", "Paused", message="CanaryPauseStep")
-    assert analysis_runs(cluster, ns) == {}
-    cluster.promote(ns, "web")
-    name = current_run(cluster, ns, "canary", "currentBackgroundAnalysisRunStatus")
-    assert analysis_runs(cluster, ns)[name]["metadata"]["labels"]["rollout-type"] == "Background"
-    cluster.wait_phase(ns, "web", "Paused", message="CanaryPauseStep")
-    cluster.promote(ns, "web")
-    cluster.wait_phase(ns, "web", "Healthy")
-    cluster.wait(
-        "the background run terminated", lambda: analysis_runs(cluster, ns)[name]["spec"].get("terminate") is True
+    rollout.set_image("nginx:2").wait_paused("CanaryPauseStep")
+    assert namespace.analysis_runs() == {}
+    name = rollout.promote().current_run("canary", "currentBackgroundAnalysisRunStatus")
+    assert namespace.analysis_runs()[name]["metadata"]["labels"]["rollout-type"] == "Background"
+    rollout.wait_paused("CanaryPauseStep").promote().wait_healthy()
+    rollout.wait_for(
+        "the background run terminated", lambda: namespace.analysis_runs()[name]["spec"].get("terminate") is True
     )
 
     # failing mid-rollout aborts
-    cluster.set_image(ns, "web", "nginx:3")
-    cluster.wait_phase(ns, "web", "Paused", message="CanaryPauseStep")
-    cluster.promote(ns, "web")
-    name = current_run(cluster, ns, "canary", "currentBackgroundAnalysisRunStatus")
-    set_run_phase(cluster, ns, name, "Error", FAILED)
+    rollout.set_image("nginx:3").wait_paused("CanaryPauseStep")
+    name = rollout.promote().current_run("canary", "currentBackgroundAnalysisRunStatus")
+    namespace.set_run_phase(name, "Error", FAILED)
     expected = f"Rollout aborted update to revision 3: Background analysis phase error/failed: {FAILED}"
-    cluster.wait_phase(ns, "web", "Degraded", message=f"RolloutAborted: {expected}")
-    cluster.wait_sizes(ns, "web", {"nginx:2": 4})
+    rollout.wait_degraded(f"RolloutAborted: {expected}").wait_sizes({"nginx:2": 4})
 
     # a template that does not exist: InvalidSpec naming it; nothing running is touched
-    before = cluster.sizes(ns, "web")
-    cluster.patch(
-        ns, "web", {"spec": {"strategy": {"canary": {"analysis": {"templates": [{"templateName": "nope"}]}}}}}
-    )
-    cluster.wait_phase(ns, "web", "Degraded", timeout=20)
-    cluster.wait(
+    before = rollout.sizes()
+    rollout.patch({"spec": {"strategy": {"canary": {"analysis": {"templates": [{"templateName": "nope"}]}}}}})
+    rollout.wait_degraded(timeout=20)
+    rollout.wait_for(
         "InvalidSpec naming the template",
         lambda: any(
             c["type"] == "InvalidSpec" and "AnalysisTemplate 'nope' not found" in c["message"]
-            for c in cluster.status(ns, "web").get("conditions") or []
+            for c in rollout.status.get("conditions") or []
         ),
     )
-    assert cluster.sizes(ns, "web") == before
+    rollout.expect_sizes(before)
 
 
 @pytest.fixture
@@ -162,27 +130,28 @@ def test_web_metric_end_to_end(
     cluster: Cluster, controller: ControllerProcess, health: tuple[str, type[HealthHandler]]
 ) -> None:
     url, handler = health
-    ns = cluster.new_namespace("analysis-web")
+    namespace = given(cluster, "analysis-web")
     health_template = web_template("health", "canary-hash", f"{url}/health/{{{{args.canary-hash}}}}")
-    steps = [{"setWeight": 25}, {"analysis": {"templates": [{"templateName": "health"}], "args": [LATEST]}}]
-    cluster.apply(ns, health_template, rollout_manifest("web", replicas=4, steps=steps))
-    cluster.wait_phase(ns, "web", "Healthy")
+    steps: list[Step] = [
+        {"setWeight": 25},
+        {"analysis": {"templates": [{"templateName": "health"}], "args": [LATEST]}},
+    ]
+    rollout = namespace.rollout(rollout_manifest("web", replicas=4, steps=steps), health_template)
+    rollout.apply().wait_healthy()
 
-    cluster.set_image(ns, "web", "nginx:2")
-    current_run(cluster, ns, "canary", "currentStepAnalysisRunStatus")
-    good = cluster.wait_phase(ns, "web", "Healthy", timeout=30)["currentPodHash"]
-    assert cluster.sizes(ns, "web") == {"nginx:2": 4}
+    rollout.set_image("nginx:2").current_run("canary", "currentStepAnalysisRunStatus")
+    good = rollout.wait_healthy(timeout=30).seen["currentPodHash"]
+    rollout.expect_sizes({"nginx:2": 4})
     assert f"/health/{good}" in handler.seen
-    [run] = analysis_runs(cluster, ns).values()
+    [run] = namespace.analysis_runs().values()
     assert run["status"]["phase"] == "Successful"
-    assert any(reason == "AnalysisRunSuccessful" for reason, _ in cluster.events(ns, "web"))
+    assert any(reason == "AnalysisRunSuccessful" for reason, _ in rollout.events())
 
     handler.healthy = False
-    cluster.set_image(ns, "web", "nginx:3")
-    status = cluster.wait_phase(ns, "web", "Degraded", timeout=30)
+    status = rollout.set_image("nginx:3").wait_degraded(timeout=30).seen
     message = status["message"]
     assert message.startswith(
         "RolloutAborted: Rollout aborted update to revision 3: Step-based analysis phase error/failed: "
         'Metric "up" assessed Failed due to failed'
     ), message
-    cluster.wait_sizes(ns, "web", {"nginx:2": 4})
+    rollout.wait_sizes({"nginx:2": 4})

@@ -9,7 +9,11 @@ import time
 from typing import Any
 
 import pytest
-from scenario_helpers import GROUP, VERSION, Cluster, ControllerProcess
+
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.kube import json_object
+from tests.fixtures.manifests import GROUP, VERSION
 
 BROKEN = "result[0] >= )"
 FIXED = "result[0] >= 1"
@@ -29,12 +33,9 @@ def template(kind: str, name: str, condition: str) -> dict[str, Any]:
 
 
 def get(cluster: Cluster, ns: str, kind: str, name: str) -> dict[str, Any]:
-    obj: dict[str, Any]
     if kind == "ClusterAnalysisTemplate":
-        obj = cluster.custom.get_cluster_custom_object(GROUP, VERSION, "clusteranalysistemplates", name)
-    else:
-        obj = cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "analysistemplates", name)
-    return obj
+        return json_object(cluster.custom.get_cluster_custom_object(GROUP, VERSION, "clusteranalysistemplates", name))
+    return json_object(cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "analysistemplates", name))
 
 
 def wait_invalid(cluster: Cluster, ns: str, kind: str, name: str, status: str) -> dict[str, Any]:
@@ -52,11 +53,11 @@ def wait_invalid(cluster: Cluster, ns: str, kind: str, name: str, status: str) -
 
 def invalid(obj: dict[str, Any]) -> dict[str, Any]:
     [cond] = [c for c in obj["status"]["conditions"] if c["type"] == "Invalid"]
-    return cond
+    return json_object(cond)
 
 
 def invalid_events(cluster: Cluster, ns: str, kind: str, name: str) -> list[str]:
-    items = cluster.api.sanitize_for_serialization(cluster.core.list_namespaced_event(ns).items)
+    items = cluster.plain(cluster.core.list_namespaced_event(ns).items)
     return [str(e["message"]) for e in items if e["reason"] == "InvalidSpec"
             and (e["involvedObject"].get("kind"), e["involvedObject"].get("name")) == (kind, name)]
 

@@ -8,12 +8,18 @@ import time
 from typing import Any
 
 import pytest
-from scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, progress
-from traffic_helpers import canary_weight, ingress_manifest, routed_manifests
+
+from tests.fixtures.cluster import Cluster, settled
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.manifests import HASH_LABEL, Step
+from tests.fixtures.rollout import Namespace, RolloutHandle, given
+from tests.fixtures.traffic import canary_weight, ingress_manifest, routed_manifests
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
-STEPS = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}, {"setWeight": 75}]
+STEPS: list[Step] = [
+    {"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}, {"setWeight": 75}
+]
 ROUTING = {"nginx": {"stableIngress": "web"}}
 
 
@@ -32,76 +38,75 @@ def manifests(image: str) -> list[dict[str, Any]]:
     ]
 
 
-def ready_pods_behind(cluster: Cluster, ns: str, service: str) -> int:
-    wanted = cluster.service(ns, service)["spec"]["selector"].get(HASH_LABEL)
+def ready_pods_behind(rollout: RolloutHandle, service: str) -> int:
+    wanted = rollout.namespace.service(service)["spec"]["selector"].get(HASH_LABEL)
     return sum(
         (rs.get("status") or {}).get("availableReplicas") or 0
-        for rs in cluster.replicasets(ns, "web")
+        for rs in rollout.replicasets()
         if rs["metadata"]["labels"].get(HASH_LABEL) == wanted
     )
 
 
-def check_invariants(cluster: Cluster, ns: str) -> None:
-    weight = canary_weight(cluster, ns)
+def check_invariants(rollout: RolloutHandle) -> None:
+    weight = canary_weight(rollout.namespace)
     if weight is None:
         return
     if weight > 0:
-        assert ready_pods_behind(cluster, ns, "web-canary") > 0, f"weight {weight} on a canary without ready pods"
+        assert ready_pods_behind(rollout, "web-canary") > 0, f"weight {weight} on a canary without ready pods"
     if weight < 100:
-        assert ready_pods_behind(cluster, ns, "web-stable") > 0, f"weight {100 - weight} on no ready stable pods"
-    assert len(cluster.replicasets(ns, "web")) <= 2
+        assert ready_pods_behind(rollout, "web-stable") > 0, f"weight {100 - weight} on no ready stable pods"
+    assert len(rollout.replicasets()) <= 2
 
 
-def state(cluster: Cluster, ns: str) -> tuple[Any, ...]:
-    return (*progress(cluster, ns), canary_weight(cluster, ns))
+def state(rollout: RolloutHandle) -> tuple[Any, ...]:
+    return (*rollout.progress(), canary_weight(rollout.namespace))
 
 
-def normalized(cluster: Cluster, ns: str) -> dict[str, Any]:
-    status = cluster.status(ns, "web")
+def normalized(rollout: RolloutHandle) -> dict[str, Any]:
+    status = rollout.status
     keep = {k: v for k, v in status.items() if k not in ("conditions", "abortedAt", "pauseConditions")}
-    rss = sorted((r["metadata"]["name"], r["spec"]["replicas"]) for r in cluster.replicasets(ns, "web"))
-    return {"status": keep, "replicasets": rss, "weight": canary_weight(cluster, ns)}
+    rss = sorted((r["metadata"]["name"], r["spec"]["replicas"]) for r in rollout.replicasets())
+    return {"status": keep, "replicasets": rss, "weight": canary_weight(rollout.namespace)}
 
 
-def run_canary(cluster: Cluster, ns: str, controller: ControllerProcess, crash: bool) -> tuple[dict[str, Any], int]:
-    cluster.apply(ns, *manifests("nginx:1"))
-    first = cluster.wait_phase(ns, "web", "Healthy", timeout=60)["stableRS"]
-    cluster.wait("the canary Ingress", lambda: canary_weight(cluster, ns) == 0, 60)
-    cluster.apply(ns, *manifests("nginx:2"))
-    seen = state(cluster, ns)
+def run_canary(namespace: Namespace, controller: ControllerProcess, crash: bool) -> tuple[dict[str, Any], int]:
+    rollout = namespace.rollout_of(manifests("nginx:1"))
+    first = rollout.apply().wait_healthy(timeout=60).seen["stableRS"]
+    rollout.wait_for("the canary Ingress", lambda: canary_weight(namespace) == 0, 60)
+    namespace.apply(*manifests("nginx:2"))
+    seen = state(rollout)
     kills = 0
     promoted = False
     deadline = time.monotonic() + 150
     while True:
         assert time.monotonic() < deadline, f"rollout did not finish; last state {seen}"
-        check_invariants(cluster, ns)
-        status = cluster.status(ns, "web")
+        check_invariants(rollout)
+        status = rollout.status
         if (
             status.get("phase") == "Healthy"
             and status.get("stableRS") != first
-            and cluster.sizes(ns, "web") == {"nginx:2": 4}
-            and canary_weight(cluster, ns) == 0
+            and rollout.sizes() == {"nginx:2": 4}
+            and canary_weight(namespace) == 0
         ):
             break
-        now = state(cluster, ns)
+        now = state(rollout)
         if status.get("phase") == "Paused" and status.get("currentStepIndex") == 1 and not promoted:
-            cluster.promote(ns, "web")
+            rollout.promote()
             promoted = True
         elif now != seen and crash:
             controller.kill()
             kills += 1
-            check_invariants(cluster, ns)
+            check_invariants(rollout)
             controller.start()
         seen = now
         time.sleep(0.02)
-    # the last status writes trail the scale-down: wait until the status counts only the new pods
-    cluster.wait(
+    # the last status writes trail the scale-down: wait until the status counts only the new pods, and holds still
+    rollout.wait_status(
         "the status to count 4 replicas",
-        lambda: all(cluster.status(ns, "web").get(k) == 4 for k in ("replicas", "availableReplicas", "readyReplicas")),
+        lambda st: all(st.get(k) == 4 for k in ("replicas", "availableReplicas", "readyReplicas")),
         60,
     )
-    time.sleep(1.0)
-    return normalized(cluster, ns), kills
+    return settled(lambda: normalized(rollout), 4), kills
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +121,8 @@ def crash_controller(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory)
 def test_crash_at_every_change_keeps_traffic_on_ready_pods(
     cluster: Cluster, crash_controller: ControllerProcess
 ) -> None:
-    reference, _ = run_canary(cluster, cluster.new_namespace("tnocrash"), crash_controller, crash=False)
-    crashed, kills = run_canary(cluster, cluster.new_namespace("tcrash"), crash_controller, crash=True)
+    reference, _ = run_canary(given(cluster, "tnocrash"), crash_controller, crash=False)
+    crashed, kills = run_canary(given(cluster, "tcrash"), crash_controller, crash=True)
     # Changes seen between two polls coalesce on a loaded machine, so fewer kills than changes.
     assert kills >= 4, f"only {kills} crashes: the test did not exercise the steps"
     for result in (reference, crashed):

@@ -13,23 +13,26 @@ from typing import Any
 
 import httpx
 import pytest
-from kubernetes.client.exceptions import ApiException
-from scenario_helpers import REPO, Cluster, ControllerProcess, install_crds
-from support import SandboxHandle, traffic_sandbox_handle
-from traffic_helpers import (
+
+from rollouts.sandbox.traffic import parse_text_metrics
+from tests.fixtures.cluster import Cluster, install_crds
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.manifests import Step
+from tests.fixtures.rollout import Namespace, given
+from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
+from tests.fixtures.tools import REPO
+from tests.fixtures.traffic import (
     assert_weight_back_before_scale_down,
     assert_weight_moves,
     routed_manifests,
     status_weights,
 )
 
-from rollouts.sandbox.traffic import parse_text_metrics
-
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
 GROUP, VERSION = "gateway.networking.k8s.io", "v1"
 HEADER = "canary-header"
-STEPS: list[dict[str, Any]] = [
+STEPS: list[Step] = [
     {"setWeight": 20},
     {"setHeaderRoute": {"name": HEADER, "match": [{"headerName": "X-Canary", "headerValue": {"exact": "yes"}}]}},
     {"pause": {}},
@@ -72,14 +75,11 @@ def http_route(canary_backend: str = "web-canary") -> dict[str, Any]:
     }
 
 
-def rules(cluster: Cluster, ns: str) -> list[tuple[str, dict[str, int]]]:
+def rules(namespace: Namespace) -> list[tuple[str, dict[str, int]]]:
     """(rule name, {backend: weight}) of HTTPRoute `web`."""
-    try:
-        obj = cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "httproutes", "web")
-    except ApiException as exc:
-        if exc.status == 404:
-            return []
-        raise
+    obj = namespace.custom_object(GROUP, VERSION, "httproutes", "web")
+    if obj is None:
+        return []
     return [
         (r.get("name", ""), {b["name"]: int(b.get("weight", 1)) for b in r.get("backendRefs", [])})
         for r in obj["spec"]["rules"]
@@ -126,73 +126,65 @@ def shares(metrics_url: str, ns: str, seconds: float = 3.0) -> dict[str, float]:
 def test_weights_header_rule_abort_retry_promote_and_the_traffic_follows(
     cluster: Cluster, controller: ControllerProcess, gateway_crds: None, sandbox: SandboxHandle
 ) -> None:
-    ns = cluster.new_namespace("gwapi")
-    cluster.apply(ns, *manifests("nginx:1"))
-    status = cluster.wait_phase(ns, "web", "Healthy", timeout=60)
-    stable = status["stableRS"]
-    assert rules(cluster, ns) == [split(0)]
+    namespace = given(cluster, "gwapi")
+    rollout = namespace.rollout_of(manifests("nginx:1"))
+    stable = rollout.apply().wait_healthy(timeout=60).seen["stableRS"]
+    assert rules(namespace) == [split(0)]
 
-    cluster.apply(ns, *manifests("nginx:2"))
-    status = cluster.wait_phase(ns, "web", "Paused", timeout=60)
-    canary = status["currentPodHash"]
-    assert rules(cluster, ns) == [HEADER_RULE, split(20)]
-    obj = cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "httproutes", "web")
+    namespace.apply(*manifests("nginx:2"))
+    canary = rollout.wait_paused(timeout=60).seen["currentPodHash"]
+    assert rules(namespace) == [HEADER_RULE, split(20)]
+    obj = namespace.custom_object(GROUP, VERSION, "httproutes", "web")
+    assert obj is not None
     assert obj["spec"]["rules"][0]["matches"] == [
         {
             "path": {"type": "PathPrefix", "value": "/"},
             "headers": [{"type": "Exact", "name": "X-Canary", "value": "yes"}],
         }
     ]
-    assert status_weights(cluster, ns) == (20, 80, True)
-    cluster.wait_sizes(ns, "web", {"nginx:1": 4, "nginx:2": 1}, timeout=60)
+    assert status_weights(rollout) == (20, 80, True)
+    rollout.wait_sizes({"nginx:1": 4, "nginx:2": 1}, timeout=60)
     if os.environ.get("PYROLLOUTS_E2E") != "1":
         # 10% of the simulated requests carry the header (all to the canary); of the rest 20% go there:
         # 0.1 + 0.9 * 0.2 = 0.28, where a split by pods would give 1/5
         metrics_url = sandbox.threaded.metrics_url
         assert metrics_url is not None
-        assert shares(metrics_url, ns).get(canary, 0.0) == pytest.approx(0.28, abs=0.05)
+        assert shares(metrics_url, namespace.name).get(canary, 0.0) == pytest.approx(0.28, abs=0.05)
 
-    cluster.abort(ns, "web")
-    cluster.wait("weight back to stable", lambda: split(0) in rules(cluster, ns), 60)
-    cluster.wait_sizes(ns, "web", {"nginx:1": 4}, timeout=60)
-    cluster.wait("the header rule removed", lambda: rules(cluster, ns) == [split(0)], 60)
-    assert_weight_back_before_scale_down(cluster, ns, 20)
+    rollout.abort().wait_for("weight back to stable", lambda: split(0) in rules(namespace), 60)
+    rollout.wait_sizes({"nginx:1": 4}, timeout=60)
+    rollout.wait_for("the header rule removed", lambda: rules(namespace) == [split(0)], 60)
+    assert_weight_back_before_scale_down(rollout, 20)
 
-    cluster.retry(ns, "web")
-    cluster.wait_phase(ns, "web", "Paused", timeout=60)
-    cluster.wait("weight 20 and the header rule", lambda: rules(cluster, ns) == [HEADER_RULE, split(20)], 60)
-    cluster.promote(ns, "web")
-    cluster.wait("step 5", lambda: cluster.status(ns, "web").get("currentStepIndex") == 5, 60)
-    cluster.wait("weight 60, header rule gone", lambda: rules(cluster, ns) == [split(60)], 60)
-    cluster.promote(ns, "web")
-    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
-    cluster.wait_sizes(ns, "web", {"nginx:2": 4}, timeout=60)
-    cluster.wait("all traffic on the new stable", lambda: rules(cluster, ns) == [split(0)], 60)
-    assert cluster.status(ns, "web")["stableRS"] == canary != stable
-    assert_weight_moves(cluster, ns, [0, 20, 0, 20, 60, 100, 0])
+    rollout.retry().wait_paused(timeout=60)
+    rollout.wait_for("weight 20 and the header rule", lambda: rules(namespace) == [HEADER_RULE, split(20)], 60)
+    rollout.promote().wait_status("step 5", lambda st: st.get("currentStepIndex") == 5, 60)
+    rollout.wait_for("weight 60, header rule gone", lambda: rules(namespace) == [split(60)], 60)
+    rollout.promote().wait_healthy(timeout=60).wait_sizes({"nginx:2": 4}, timeout=60)
+    rollout.wait_for("all traffic on the new stable", lambda: rules(namespace) == [split(0)], 60)
+    assert rollout.status["stableRS"] == canary != stable
+    assert_weight_moves(rollout, [0, 20, 0, 20, 60, 100, 0])
 
 
 def test_a_route_without_the_canary_service_is_reported_and_moves_nothing(
     cluster: Cluster, controller: ControllerProcess, gateway_crds: None
 ) -> None:
-    ns = cluster.new_namespace("gwapibad")
-    cluster.apply(
-        ns,
-        http_route(canary_backend="web-preview"),
-        *routed_manifests(ROUTING, [{"setWeight": 50}, {"pause": {}}], replicas=2),
-    )
-    message = cluster.wait(
+    namespace = given(cluster, "gwapibad")
+    objects = routed_manifests(ROUTING, [{"setWeight": 50}, {"pause": {}}], replicas=2)
+    rollout = namespace.rollout_of([http_route(canary_backend="web-preview"), *objects]).apply()
+    message = rollout.wait_for(
         "TrafficRoutingError",
-        lambda: next((m for r, m in cluster.events(ns, "web") if r == "TrafficRoutingError"), None),
+        lambda: next((m for r, m in rollout.events() if r == "TrafficRoutingError"), None),
         60,
     )
     assert "HTTPRoute" in message and "'web-canary'" in message and "backendRefs" in message
-    assert rules(cluster, ns) == [("", {"web-stable": 100, "web-preview": 0})]
+    assert rules(namespace) == [("", {"web-stable": 100, "web-preview": 0})]
 
 
 def test_the_gateway_api_example_deploys(cluster: Cluster, controller: ControllerProcess, gateway_crds: None) -> None:
-    ns = cluster.new_namespace("gwexample")
-    cluster.kubectl("apply", "-n", ns, "-f", str(REPO / "examples" / "gateway-api.yaml"))
-    cluster.wait_phase(ns, "gateway-demo", "Healthy", timeout=60)
-    obj = cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "httproutes", "gateway-demo")
+    namespace = given(cluster, "gwexample")
+    namespace.kubectl("apply", "-f", str(REPO / "examples" / "gateway-api.yaml"))
+    namespace.rollout_named("gateway-demo").wait_healthy(timeout=60)
+    obj = namespace.custom_object(GROUP, VERSION, "httproutes", "gateway-demo")
+    assert obj is not None
     assert [b["weight"] for b in obj["spec"]["rules"][0]["backendRefs"]] == [100, 0]

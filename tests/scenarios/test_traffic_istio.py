@@ -13,7 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from istio_helpers import (
+
+from rollouts.sandbox.traffic import parse_text_metrics, series_value
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.istio import (
     DESTINATION_RULE,
     SUBSET_ROUTING,
     SUBSET_VS,
@@ -23,9 +27,11 @@ from istio_helpers import (
     subset_hashes,
     virtual_service,
 )
-from scenario_helpers import HASH_LABEL, REPO, Cluster, ControllerProcess, rollout_manifest, service_manifest
-from support import SandboxHandle, traffic_sandbox_handle
-from traffic_helpers import (
+from tests.fixtures.manifests import HASH_LABEL, Step, rollout_manifest, service_manifest
+from tests.fixtures.rollout import given
+from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
+from tests.fixtures.tools import REPO
+from tests.fixtures.traffic import (
     READY_FAST,
     assert_weight_back_before_scale_down,
     assert_weight_moves,
@@ -33,13 +39,11 @@ from traffic_helpers import (
     status_weights,
 )
 
-from rollouts.sandbox.traffic import parse_text_metrics, series_value
-
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
 HEADER = "canary-header"
 MIRROR = "mirror-api"
-STEPS: list[dict[str, Any]] = [
+STEPS: list[Step] = [
     {"setWeight": 25},
     {"setHeaderRoute": {"name": HEADER, "match": [{"headerName": "X-Canary", "headerValue": {"exact": "yes"}}]}},
     {
@@ -100,60 +104,55 @@ def manifests(image: str) -> list[dict[str, Any]]:
 def test_host_level_weights_header_route_abort_retry_promote(
     cluster: Cluster, controller: ControllerProcess, istio_crds: None
 ) -> None:
-    ns = cluster.new_namespace("istio")
-    cluster.apply(ns, *manifests("nginx:1"))
-    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
-    assert http_routes(cluster, ns) == [split(0)]
+    namespace = given(cluster, "istio")
+    rollout = namespace.rollout_of(manifests("nginx:1")).apply().wait_healthy(timeout=60)
+    assert http_routes(namespace) == [split(0)]
 
-    cluster.apply(ns, *manifests("nginx:2"))
-    cluster.wait_phase(ns, "web", "Paused", timeout=60)
+    namespace.apply(*manifests("nginx:2"))
+    rollout.wait_paused(timeout=60)
     header_route = (HEADER, {"web-canary": 100})
     mirror_route = (MIRROR, split(25)[1])
-    assert http_routes(cluster, ns) == [mirror_route, header_route, split(25)]
-    vs = custom(cluster, ns, "virtualservices", "web")
+    assert http_routes(namespace) == [mirror_route, header_route, split(25)]
+    vs = custom(namespace, "virtualservices", "web")
     assert vs is not None
     mirror, header = vs["spec"]["http"][:2]
     assert mirror["match"] == [{"method": {"exact": "GET"}, "uri": {"prefix": "/api"}}]
     assert mirror["mirror"] == {"host": "web-canary"} and mirror["mirrorPercentage"] == {"value": 30.0}
     assert header["match"] == [{"headers": {"X-Canary": {"exact": "yes"}}}]
-    assert status_weights(cluster, ns) == (25, 75, True)
+    assert status_weights(rollout) == (25, 75, True)
 
-    cluster.abort(ns, "web")
-    cluster.wait("weight back to stable", lambda: split(0) in http_routes(cluster, ns), 60)
-    cluster.wait_sizes(ns, "web", {"nginx:1": 4}, timeout=60)
-    cluster.wait("the header and mirror routes removed", lambda: http_routes(cluster, ns) == [split(0)], 60)
-    assert_weight_back_before_scale_down(cluster, ns, 25)
+    rollout.abort().wait_for("weight back to stable", lambda: split(0) in http_routes(namespace), 60)
+    rollout.wait_sizes({"nginx:1": 4}, timeout=60)
+    rollout.wait_for("the header and mirror routes removed", lambda: http_routes(namespace) == [split(0)], 60)
+    assert_weight_back_before_scale_down(rollout, 25)
 
-    cluster.retry(ns, "web")
-    cluster.wait_phase(ns, "web", "Paused", timeout=60)
-    cluster.wait(
+    rollout.retry().wait_paused(timeout=60)
+    rollout.wait_for(
         "weight 25 and the managed routes",
-        lambda: http_routes(cluster, ns) == [mirror_route, header_route, split(25)],
+        lambda: http_routes(namespace) == [mirror_route, header_route, split(25)],
         60,
     )
-    cluster.promote(ns, "web")
-    cluster.wait("step 7", lambda: cluster.status(ns, "web").get("currentStepIndex") == 7, 60)
-    cluster.wait("weight 50, managed routes gone", lambda: http_routes(cluster, ns) == [split(50)], 60)
-    cluster.promote_full(ns, "web")
-    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
-    cluster.wait_sizes(ns, "web", {"nginx:2": 4}, timeout=60)
-    cluster.wait("all traffic on the new stable", lambda: http_routes(cluster, ns) == [split(0)], 60)
-    assert_weight_moves(cluster, ns, [0, 25, 0, 25, 50, 100, 0])
+    rollout.promote().wait_status("step 7", lambda st: st.get("currentStepIndex") == 7, 60)
+    rollout.wait_for("weight 50, managed routes gone", lambda: http_routes(namespace) == [split(50)], 60)
+    rollout.promote_full().wait_healthy(timeout=60).wait_sizes({"nginx:2": 4}, timeout=60)
+    rollout.wait_for("all traffic on the new stable", lambda: http_routes(namespace) == [split(0)], 60)
+    assert_weight_moves(rollout, [0, 25, 0, 25, 50, 100, 0])
 
 
 def test_a_missing_route_is_reported_and_moves_nothing(
     cluster: Cluster, controller: ControllerProcess, istio_crds: None
 ) -> None:
-    ns = cluster.new_namespace("istiobad")
+    namespace = given(cluster, "istiobad")
     routing = {"istio": {"virtualService": {"name": "web", "routes": ["main"]}}}
-    cluster.apply(ns, HOST_LEVEL_VS, *routed_manifests(routing, [{"setWeight": 50}, {"pause": {}}], replicas=2))
-    message = cluster.wait(
+    objects = routed_manifests(routing, [{"setWeight": 50}, {"pause": {}}], replicas=2)
+    rollout = namespace.rollout_of([HOST_LEVEL_VS, *objects]).apply()
+    message = rollout.wait_for(
         "TrafficRoutingError",
-        lambda: next((m for r, m in cluster.events(ns, "web") if r == "TrafficRoutingError"), None),
+        lambda: next((m for r, m in rollout.events() if r == "TrafficRoutingError"), None),
         60,
     )
     assert "VirtualService" in message and "'main'" in message and "virtualService.routes" in message
-    assert http_routes(cluster, ns) == [split(0)]
+    assert http_routes(namespace) == [split(0)]
 
 
 def canary_share(metrics_url: str, ns: str, canary_hash: str, seconds: float = 3.0) -> float:
@@ -175,7 +174,7 @@ def canary_share(metrics_url: str, ns: str, canary_hash: str, seconds: float = 3
 
 
 def subset_objects(image: str, services: bool) -> list[dict[str, Any]]:
-    extra = {"stableService": "web-stable", "canaryService": "web-canary"} if services else {}
+    extra: dict[str, Any] = {"stableService": "web-stable", "canaryService": "web-canary"} if services else {}
     rollout = rollout_manifest(
         "web",
         replicas=2,
@@ -196,39 +195,37 @@ def subset_objects(image: str, services: bool) -> list[dict[str, Any]]:
 def test_subset_level_moves_the_canary_subset_and_the_traffic_follows(
     cluster: Cluster, controller: ControllerProcess, istio_crds: None, sandbox: SandboxHandle
 ) -> None:
-    ns = cluster.new_namespace("istiosub")
+    namespace = given(cluster, "istiosub")
+    rollout = namespace.rollout_named("web")
     # stableService/canaryService are optional with a DestinationRule; set here, see the next test
-    cluster.apply(ns, *subset_objects("nginx:1", services=True))
-    status = cluster.wait_phase(ns, "web", "Healthy", timeout=60)
-    stable = status["stableRS"]
-    cluster.wait(
+    namespace.apply(*subset_objects("nginx:1", services=True))
+    stable = rollout.wait_healthy(timeout=60).seen["stableRS"]
+    rollout.wait_for(
         "both subsets on the stable pods",
-        lambda: subset_hashes(cluster, ns) == {"stable": stable, "canary": stable},
+        lambda: subset_hashes(namespace) == {"stable": stable, "canary": stable},
         60,
     )
 
-    cluster.apply(ns, *subset_objects("nginx:2", services=True))
-    status = cluster.wait_phase(ns, "web", "Paused", timeout=60)
-    canary = status["currentPodHash"]
+    namespace.apply(*subset_objects("nginx:2", services=True))
+    canary = rollout.wait_paused(timeout=60).seen["currentPodHash"]
     assert canary != stable
-    assert subset_hashes(cluster, ns) == {"stable": stable, "canary": canary}
-    assert http_routes(cluster, ns) == [("primary", {"stable": 80, "canary": 20})]
-    cluster.wait_sizes(ns, "web", {"nginx:1": 2, "nginx:2": 1}, timeout=60)
+    assert subset_hashes(namespace) == {"stable": stable, "canary": canary}
+    assert http_routes(namespace) == [("primary", {"stable": 80, "canary": 20})]
+    rollout.wait_sizes({"nginx:1": 2, "nginx:2": 1}, timeout=60)
     # one canary pod beside two stable ones: by pods it would get a third; the VirtualService says 20%
     metrics_url = sandbox.threaded.metrics_url
     assert metrics_url is not None
-    assert canary_share(metrics_url, ns, canary) == pytest.approx(0.2, abs=0.05)
+    assert canary_share(metrics_url, namespace.name, canary) == pytest.approx(0.2, abs=0.05)
 
-    cluster.promote(ns, "web")
-    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
-    cluster.wait(
+    rollout.promote().wait_healthy(timeout=60)
+    rollout.wait_for(
         "both subsets on the new stable pods",
-        lambda: subset_hashes(cluster, ns) == {"stable": canary, "canary": canary},
+        lambda: subset_hashes(namespace) == {"stable": canary, "canary": canary},
         60,
     )
-    cluster.wait(
+    rollout.wait_for(
         "all traffic to the stable subset",
-        lambda: http_routes(cluster, ns) == [("primary", {"stable": 100, "canary": 0})],
+        lambda: http_routes(namespace) == [("primary", {"stable": 100, "canary": 0})],
         60,
     )
 
@@ -236,31 +233,32 @@ def test_subset_level_moves_the_canary_subset_and_the_traffic_follows(
 def test_subset_level_without_services_returns_the_weight_after_promotion(
     cluster: Cluster, controller: ControllerProcess, istio_crds: None
 ) -> None:
-    ns = cluster.new_namespace("istiosub")
-    cluster.apply(ns, *subset_objects("nginx:1", services=False))
-    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
-    cluster.apply(ns, *subset_objects("nginx:2", services=False))
-    cluster.wait_phase(ns, "web", "Paused", timeout=60)
-    assert http_routes(cluster, ns) == [("primary", {"stable": 80, "canary": 20})]
-    cluster.promote(ns, "web")
-    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
-    cluster.wait(
+    namespace = given(cluster, "istiosub")
+    rollout = namespace.rollout_named("web")
+    namespace.apply(*subset_objects("nginx:1", services=False))
+    rollout.wait_healthy(timeout=60)
+    namespace.apply(*subset_objects("nginx:2", services=False))
+    rollout.wait_paused(timeout=60)
+    assert http_routes(namespace) == [("primary", {"stable": 80, "canary": 20})]
+    rollout.promote().wait_healthy(timeout=60)
+    rollout.wait_for(
         "all traffic to the stable subset",
-        lambda: http_routes(cluster, ns) == [("primary", {"stable": 100, "canary": 0})],
+        lambda: http_routes(namespace) == [("primary", {"stable": 100, "canary": 0})],
         8,
     )
 
 
 def test_the_istio_example_deploys(cluster: Cluster, controller: ControllerProcess, istio_crds: None) -> None:
-    ns = cluster.new_namespace("istioexample")
-    cluster.kubectl("apply", "-n", ns, "-f", str(REPO / "examples" / "istio.yaml"))
-    status = cluster.wait_phase(ns, "istio-demo", "Healthy", timeout=60)
-    cluster.wait(
+    namespace = given(cluster, "istioexample")
+    namespace.kubectl("apply", "-f", str(REPO / "examples" / "istio.yaml"))
+    rollout = namespace.rollout_named("istio-demo")
+    status = rollout.wait_healthy(timeout=60).seen
+    rollout.wait_for(
         "the example's DestinationRule subsets",
         lambda: (
             {
                 s["name"]: s["labels"].get(HASH_LABEL)
-                for s in (custom(cluster, ns, "destinationrules", "istio-demo") or {})["spec"]["subsets"]
+                for s in (custom(namespace, "destinationrules", "istio-demo") or {})["spec"]["subsets"]
             }
             == {"stable": status["stableRS"], "canary": status["stableRS"]}
         ),

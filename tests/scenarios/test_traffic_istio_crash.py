@@ -8,15 +8,28 @@ import time
 from typing import Any
 
 import pytest
-from istio_helpers import DESTINATION_RULE, SUBSET_ROUTING, SUBSET_VS, http_routes, install_istio_crds, subset_hashes
-from scenario_helpers import HASH_LABEL, Cluster, ControllerProcess, progress, rollout_manifest, service_manifest
-from traffic_helpers import READY_FAST
+
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.istio import (
+    DESTINATION_RULE,
+    SUBSET_ROUTING,
+    SUBSET_VS,
+    http_routes,
+    install_istio_crds,
+    subset_hashes,
+)
+from tests.fixtures.manifests import HASH_LABEL, Step, rollout_manifest, service_manifest
+from tests.fixtures.rollout import RolloutHandle, given
+from tests.fixtures.traffic import READY_FAST
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
 # Two weight steps: on a loaded machine several changes coalesce between the test's polls, and one
 # step alone left too few distinct states to crash at (3 kills seen once).
-STEPS = [{"setWeight": 25}, {"pause": {"duration": "1s"}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}]
+STEPS: list[Step] = [
+    {"setWeight": 25}, {"pause": {"duration": "1s"}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,56 +53,57 @@ def manifests(image: str) -> list[dict[str, Any]]:
     return [*services, SUBSET_VS, DESTINATION_RULE, rollout]
 
 
-def ready_by_hash(cluster: Cluster, ns: str) -> dict[str, int]:
+def ready_by_hash(rollout: RolloutHandle) -> dict[str, int]:
     return {
         rs["metadata"]["labels"].get(HASH_LABEL, ""): (rs.get("status") or {}).get("availableReplicas") or 0
-        for rs in cluster.replicasets(ns, "web")
+        for rs in rollout.replicasets()
     }
 
 
-def check_invariants(cluster: Cluster, ns: str) -> None:
-    hashes = subset_hashes(cluster, ns)
-    routes = http_routes(cluster, ns)
-    ready = ready_by_hash(cluster, ns)
+def check_invariants(rollout: RolloutHandle) -> None:
+    hashes = subset_hashes(rollout.namespace)
+    routes = http_routes(rollout.namespace)
+    ready = ready_by_hash(rollout)
     for _, weights in routes:
         for subset, weight in weights.items():
             if weight > 0 and hashes.get(subset):
                 assert ready.get(hashes[subset], 0) > 0, f"weight {weight} on subset {subset} without ready pods"
 
 
-def state(cluster: Cluster, ns: str) -> tuple[Any, ...]:
-    return (*progress(cluster, ns), tuple(sorted(subset_hashes(cluster, ns).items())), repr(http_routes(cluster, ns)))
+def state(rollout: RolloutHandle) -> tuple[Any, ...]:
+    namespace = rollout.namespace
+    return (*rollout.progress(), tuple(sorted(subset_hashes(namespace).items())), repr(http_routes(namespace)))
 
 
 def test_crash_at_every_change_keeps_weight_on_ready_subsets(
     cluster: Cluster, controller: ControllerProcess, istio_crds: None
 ) -> None:
-    ns = cluster.new_namespace("istiocrash")
-    cluster.apply(ns, *manifests("nginx:1"))
-    first = cluster.wait_phase(ns, "web", "Healthy", timeout=60)["stableRS"]
-    cluster.wait("subsets", lambda: subset_hashes(cluster, ns) == {"stable": first, "canary": first}, 60)
-    cluster.apply(ns, *manifests("nginx:2"))
-    seen = state(cluster, ns)
+    namespace = given(cluster, "istiocrash")
+    rollout = namespace.rollout_of(manifests("nginx:1"))
+    first = rollout.apply().wait_healthy(timeout=60).seen["stableRS"]
+    rollout.wait_for("subsets", lambda: subset_hashes(namespace) == {"stable": first, "canary": first}, 60)
+    namespace.apply(*manifests("nginx:2"))
+    seen = state(rollout)
     kills = 0
     deadline = time.monotonic() + 150
     while True:
         assert time.monotonic() < deadline, f"rollout did not finish; last state {seen}"
-        check_invariants(cluster, ns)
-        status = cluster.status(ns, "web")
+        check_invariants(rollout)
+        status = rollout.status
         new = status.get("stableRS")
         if (
             status.get("phase") == "Healthy"
             and new != first
-            and cluster.sizes(ns, "web") == {"nginx:2": 4}
-            and subset_hashes(cluster, ns) == {"stable": new, "canary": new}
-            and http_routes(cluster, ns) == [("primary", {"stable": 100, "canary": 0})]
+            and rollout.sizes() == {"nginx:2": 4}
+            and subset_hashes(namespace) == {"stable": new, "canary": new}
+            and http_routes(namespace) == [("primary", {"stable": 100, "canary": 0})]
         ):
             break
-        now = state(cluster, ns)
+        now = state(rollout)
         if now != seen:
             controller.kill()
             kills += 1
-            check_invariants(cluster, ns)
+            check_invariants(rollout)
             controller.start()
         seen = now
         time.sleep(0.02)

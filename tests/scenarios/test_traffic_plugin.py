@@ -7,8 +7,12 @@ import re
 from typing import Any
 
 import pytest
-from plugin_helpers import Plugin
-from scenario_helpers import REPO, Cluster, ControllerProcess, install_crds
+
+from tests.fixtures.cluster import Cluster, install_crds
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.plugin import Plugin
+from tests.fixtures.rollout import given
+from tests.fixtures.tools import REPO
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
@@ -44,16 +48,15 @@ def test_the_example_through_the_plugin(
     first_weight: int,
 ) -> None:
     plugin = Plugin(cluster)
-    ns = cluster.new_namespace(f"plugin-{key.lower()}")
-    cluster.kubectl("apply", "-n", ns, "-f", str(REPO / "examples" / example))
-    cluster.wait_phase(ns, name, "Healthy", timeout=60)
+    namespace = given(cluster, f"plugin-{key.lower()}")
+    ns = namespace.name
+    namespace.kubectl("apply", "-f", str(REPO / "examples" / example))
+    rollout = namespace.rollout_named(name).wait_healthy(timeout=60)
 
     plugin.ok("set", "image", name, "web=nginx:1.26", "-n", ns)
-    cluster.wait(
+    rollout.wait_status(
         f"{name} at its first weight",
-        lambda: (lambda st: st if st.get("currentStepIndex") == 1 and canary_weight(st) == first_weight else None)(
-            cluster.status(ns, name)
-        ),
+        lambda st: st.get("currentStepIndex") == 1 and canary_weight(st) == first_weight,
         60,
     )
     line = re.compile(rf"{re.escape(key)}:\s+SetWeight {first_weight}, ActualWeight {first_weight}\b")
@@ -61,19 +64,19 @@ def test_the_example_through_the_plugin(
     assert line.search(shown), shown
 
     plugin.ok("abort", name, "-n", ns)
-    aborted = cluster.wait_phase(ns, name, "Degraded", timeout=60)
+    aborted = rollout.wait_degraded(timeout=60).seen
     assert aborted.get("abort") is True
-    cluster.wait(f"{name} weight back on stable", lambda: canary_weight(cluster.status(ns, name)) == 0, 60)
+    rollout.wait_for(f"{name} weight back on stable", lambda: canary_weight(rollout.status) == 0, 60)
 
     plugin.ok("retry", "rollout", name, "-n", ns)
-    cluster.wait(
+    rollout.wait_for(
         f"{name} at its first weight again",
-        lambda: canary_weight(cluster.status(ns, name)) == first_weight and not cluster.status(ns, name).get("abort"),
+        lambda: canary_weight(rollout.status) == first_weight and not rollout.status.get("abort"),
         60,
     )
 
     plugin.ok("promote", name, "--full", "-n", ns)
-    done = cluster.wait_phase(ns, name, "Healthy", timeout=60)
+    done = rollout.wait_healthy(timeout=60).seen
     assert done["stableRS"] == done["currentPodHash"]
     cluster.wait(f"{name} all traffic on the new stable", lambda: canary_weight(cluster.status(ns, name)) == 0, 60)
     assert "nginx:1.26" in str(cluster.rollout(ns, name)["spec"]["template"])

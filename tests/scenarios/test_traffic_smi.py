@@ -8,8 +8,13 @@ import json
 from typing import Any
 
 import pytest
-from scenario_helpers import REPO, Cluster, ControllerProcess, install_crds
-from traffic_helpers import (
+
+from tests.fixtures.cluster import Cluster, install_crds
+from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.manifests import Step
+from tests.fixtures.rollout import Namespace, given
+from tests.fixtures.tools import REPO
+from tests.fixtures.traffic import (
     assert_weight_back_before_scale_down,
     assert_weight_moves,
     routed_manifests,
@@ -18,7 +23,7 @@ from traffic_helpers import (
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
-STEPS = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
+STEPS: list[Step] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
 ROUTING = {"smi": {"rootService": "web", "trafficSplitName": "web-split"}}
 
 
@@ -26,17 +31,17 @@ def test_without_the_traffic_split_crd_the_write_is_reported(cluster: Cluster, c
     # runs before the smi_crd fixture installs the CRD in this module's cluster
     if cluster.kubectl("get", "trafficsplits", "-A", check=False).returncode == 0:
         pytest.skip("this cluster serves TrafficSplit already")
-    ns = cluster.new_namespace("smicrd")
-    cluster.apply(ns, *manifests("nginx:1"))
-    message = cluster.wait(
+    namespace = given(cluster, "smicrd")
+    rollout = namespace.rollout_of(manifests("nginx:1")).apply()
+    message = rollout.wait_for(
         "TrafficRoutingError",
-        lambda: next((m for r, m in cluster.events(ns, "web") if r == "TrafficRoutingError"), None),
+        lambda: next((m for r, m in rollout.events() if r == "TrafficRoutingError"), None),
         60,
     )
-    assert message.startswith(f"TrafficSplit {ns}/web-split: create refused by the API server (404)")
+    assert message.startswith(f"TrafficSplit {namespace.name}/web-split: create refused by the API server (404)")
     # the first version still comes up (its Services carry the traffic); no weight is recorded as routed
-    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
-    routers = cluster.status(ns, "web")["canary"]["trafficRouters"]
+    rollout.wait_healthy(timeout=60)
+    routers = rollout.status["canary"]["trafficRouters"]
     assert routers == [{"name": "smi", "setWeight": 0, "actualWeight": 0}]
 
 
@@ -45,24 +50,24 @@ def smi_crd(cluster: Cluster) -> None:
     install_crds(cluster, "smi.yaml", "trafficsplits", "TrafficSplit CRD")
 
 
-def split(cluster: Cluster, ns: str, name: str = "web-split") -> dict[str, Any] | None:
-    result = cluster.kubectl("get", "trafficsplits", name, "-n", ns, "-o", "json", check=False)
+def split(namespace: Namespace, name: str = "web-split") -> dict[str, Any] | None:
+    result = namespace.kubectl("get", "trafficsplits", name, "-o", "json", check=False)
     if result.returncode != 0:
         return None
     obj: dict[str, Any] = json.loads(result.stdout)
     return obj
 
 
-def backends(cluster: Cluster, ns: str, name: str = "web-split") -> dict[str, int] | None:
-    obj = split(cluster, ns, name)
+def backends(namespace: Namespace, name: str = "web-split") -> dict[str, int] | None:
+    obj = split(namespace, name)
     if obj is None:
         return None
     return {b["service"]: int(b["weight"]) for b in obj["spec"]["backends"]}
 
 
-def wait_split(cluster: Cluster, ns: str, canary: int) -> None:
+def wait_split(namespace: Namespace, canary: int) -> None:
     want = {"web-canary": canary, "web-stable": 100 - canary}
-    cluster.wait(f"TrafficSplit {want}", lambda: backends(cluster, ns) == want, 60)
+    namespace.cluster.wait(f"TrafficSplit {want}", lambda: backends(namespace) == want, 60)
 
 
 def manifests(image: str) -> list[dict[str, Any]]:
@@ -74,69 +79,64 @@ def manifests(image: str) -> list[dict[str, Any]]:
 def test_split_follows_the_steps_abort_retry_and_promote(
     cluster: Cluster, controller: ControllerProcess, smi_crd: None
 ) -> None:
-    ns = cluster.new_namespace("smi")
-    cluster.apply(ns, *manifests("nginx:1"))
-    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
-    wait_split(cluster, ns, 0)
-    obj = split(cluster, ns)
+    namespace = given(cluster, "smi")
+    rollout = namespace.rollout_of(manifests("nginx:1")).apply().wait_healthy(timeout=60)
+    wait_split(namespace, 0)
+    obj = split(namespace)
     assert obj is not None
     assert obj["spec"]["service"] == "web"
     assert obj["metadata"]["ownerReferences"][0]["name"] == "web"
 
-    cluster.apply(ns, *manifests("nginx:2"))
-    cluster.wait_phase(ns, "web", "Paused", timeout=60)
-    assert backends(cluster, ns) == {"web-canary": 25, "web-stable": 75}
-    cluster.wait_sizes(ns, "web", {"nginx:1": 4, "nginx:2": 1})
-    assert status_weights(cluster, ns) == (25, 75, True)
+    namespace.apply(*manifests("nginx:2"))
+    rollout.wait_paused(timeout=60)
+    assert backends(namespace) == {"web-canary": 25, "web-stable": 75}
+    rollout.wait_sizes({"nginx:1": 4, "nginx:2": 1})
+    assert status_weights(rollout) == (25, 75, True)
 
-    cluster.abort(ns, "web")
-    wait_split(cluster, ns, 0)
-    cluster.wait_sizes(ns, "web", {"nginx:1": 4}, timeout=60)
-    assert_weight_back_before_scale_down(cluster, ns, 25, "from 1 to 0")
+    rollout.abort()
+    wait_split(namespace, 0)
+    rollout.wait_sizes({"nginx:1": 4}, timeout=60)
+    assert_weight_back_before_scale_down(rollout, 25, "from 1 to 0")
 
-    cluster.retry(ns, "web")
-    cluster.wait_phase(ns, "web", "Paused", timeout=60)
-    wait_split(cluster, ns, 25)
-    cluster.promote(ns, "web")
-    cluster.wait("step 3", lambda: cluster.status(ns, "web").get("currentStepIndex") == 3, 60)
-    wait_split(cluster, ns, 50)
-    cluster.wait_sizes(ns, "web", {"nginx:1": 4, "nginx:2": 2})
-    cluster.promote_full(ns, "web")
-    cluster.wait_phase(ns, "web", "Healthy", timeout=60)
-    cluster.wait_sizes(ns, "web", {"nginx:2": 4}, timeout=60)
-    wait_split(cluster, ns, 0)
+    rollout.retry().wait_paused(timeout=60)
+    wait_split(namespace, 25)
+    rollout.promote().wait_status("step 3", lambda st: st.get("currentStepIndex") == 3, 60)
+    wait_split(namespace, 50)
+    rollout.wait_sizes({"nginx:1": 4, "nginx:2": 2})
+    rollout.promote_full().wait_healthy(timeout=60).wait_sizes({"nginx:2": 4}, timeout=60)
+    wait_split(namespace, 0)
     # exactly the plan, in order (Events trail the writes: wait for all of them, then compare)
-    assert_weight_moves(cluster, ns, [0, 25, 0, 25, 50, 100, 0])
+    assert_weight_moves(rollout, [0, 25, 0, 25, 50, 100, 0])
 
 
 def test_a_traffic_split_owned_by_someone_else_is_left_alone(
     cluster: Cluster, controller: ControllerProcess, smi_crd: None
 ) -> None:
-    ns = cluster.new_namespace("smibad")
+    namespace = given(cluster, "smibad")
     theirs = {
         "apiVersion": "split.smi-spec.io/v1alpha2",
         "kind": "TrafficSplit",
         "metadata": {"name": "web-split"},
         "spec": {"service": "web", "backends": [{"service": "other", "weight": 100}]},
     }
-    cluster.apply(ns, theirs, *manifests("nginx:1"))
-    cluster.wait(
+    rollout = namespace.rollout_of([theirs, *manifests("nginx:1")]).apply()
+    rollout.wait_for(
         "TrafficRoutingError",
-        lambda: [m for r, m in cluster.events(ns, "web") if r == "TrafficRoutingError"],
+        lambda: [m for r, m in rollout.events() if r == "TrafficRoutingError"],
         60,
     )
-    message = next(m for r, m in cluster.events(ns, "web") if r == "TrafficRoutingError")
+    message = next(m for r, m in rollout.events() if r == "TrafficRoutingError")
     assert 'TrafficSplit "web-split" already exists and is not owned by Rollout "web"' in message
     assert "trafficRouting.smi.trafficSplitName" in message
-    assert backends(cluster, ns) == {"other": 100}
+    assert backends(namespace) == {"other": 100}
 
 
 def test_the_smi_example_deploys(cluster: Cluster, controller: ControllerProcess, smi_crd: None) -> None:
-    ns = cluster.new_namespace("smiexample")
-    cluster.kubectl("apply", "-n", ns, "-f", str(REPO / "examples" / "smi.yaml"))
-    cluster.wait_phase(ns, "smi-demo", "Healthy", timeout=60)
-    cluster.wait(
+    namespace = given(cluster, "smiexample")
+    namespace.kubectl("apply", "-f", str(REPO / "examples" / "smi.yaml"))
+    rollout = namespace.rollout_named("smi-demo").wait_healthy(timeout=60)
+    rollout.wait_for(
         "the example's TrafficSplit",
-        lambda: backends(cluster, ns, "smi-demo") == {"smi-demo-canary": 0, "smi-demo-stable": 100},
+        lambda: backends(namespace, "smi-demo") == {"smi-demo-canary": 0, "smi-demo-stable": 100},
         60,
     )

@@ -55,11 +55,12 @@ class _Fake(BaseHTTPRequestHandler):
                 return self._send(400, {"status": "error", "errorType": "bad_data", "error": "exceeded maximum "
                                         "resolution of 11,000 points per timeseries"})
             values = [[1714564800 + 10 * n, str(v)] for n, v in enumerate(RANGES.get(query, []))]
-            result = [{"metric": {}, "values": values}] if values else []
-            return self._send(200, {"status": "success", "data": {"resultType": "matrix", "result": result}})
+            series = [{"metric": {}, "values": values}] if values else []
+            return self._send(200, {"status": "success", "data": {"resultType": "matrix", "result": series}})
         value = VALUES.get(query)
         if value == "bad":
             return self._send(400, {"status": "error", "errorType": "bad_data", "error": "1:5: parse error"})
+        result: list[dict[str, Any]]
         if value is None:
             result = []
         elif isinstance(value, list):
@@ -181,7 +182,7 @@ def test_state_is_carried_between_measurements(fake: str) -> None:
 
 @pytest.mark.parametrize("dispersion", [None, 1.0])
 def test_twice_the_errors_fails(fake: str, dispersion: float | None) -> None:
-    extra = {} if dispersion is None else {"dispersion": dispersion}
+    extra: dict[str, Any] = {} if dispersion is None else {"dispersion": dispersion}
     run = Run(judge_metric(fake, **extra))
     steps = run.stream(0.10, 0.05)
     # Without the stable's history the negbin guard cannot rule out clustering for a while.
@@ -374,7 +375,9 @@ def mw_metric(address: str, count: int = 3, **extra: Any) -> dict[str, Any]:
     return {"name": "judge", "interval": "1s", "count": count, "provider": {"judge": spec}}
 
 
-def mw_run(address: str, canary: list[Any], baseline: list[Any], count: int = 3, **extra: Any) -> Run:
+def mw_run(address: str, canary: list[Any] | str, baseline: list[Any], count: int = 3, **extra: Any) -> Run:
+    """A Mann-Whitney run whose canary and baseline queries answer `canary` and `baseline` (a str one is an
+    answer the fake server knows by name, such as "bad")."""
     RANGES.update(cq=canary, bq=baseline)
     return Run(mw_metric(address, count, **extra))
 
@@ -422,7 +425,7 @@ def test_mann_whitney_direction_and_effect_size(fake: str) -> None:
     assert mw_run(fake, *lower, count=1, direction="either").status["phase"] == P.FAILED
     higher = ([0.11] * 19 + [0.111], [0.1] * 19 + [0.101])
     assert mw_run(fake, *higher, count=1).status["phase"] == P.FAILED
-    small = {"effectSize": {"measure": "meanRatio", "allowedIncrease": 1.2}}
+    small: dict[str, Any] = {"effectSize": {"measure": "meanRatio", "allowedIncrease": 1.2}}
     assert mw_run(fake, *higher, count=1, **small).status["phase"] == P.SUCCESSFUL
 
 
@@ -648,8 +651,9 @@ def test_garbage_never_reaches_the_user_as_a_numpy_or_scipy_exception() -> None:
         for _ in range(300):
             canary = [rng.choice(values) for _ in range(rng.randint(0, 25))]
             baseline = [rng.choice(values) for _ in range(rng.randint(0, 25))]
-            spec = rng.choice([{}, {"nanStrategy": "replace"}, {"removeOutliers": True}, {"minPoints": 2},
-                               {"direction": "either", "effectSize": {"measure": "cles"}}])
+            specs: list[dict[str, Any]] = [{}, {"nanStrategy": "replace"}, {"removeOutliers": True}, {"minPoints": 2},
+                                           {"direction": "either", "effectSize": {"measure": "cles"}}]
+            spec = rng.choice(specs)
             verdict = mann_whitney_verdict(mann_whitney_settings(spec), canary, baseline, rng.random() < 0.5, "w")
             outcomes.add(verdict.decision.value)
         counts = [0.0, 1.0, 3.0, 1e6, 1e15, math.nan]

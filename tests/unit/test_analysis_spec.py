@@ -70,8 +70,11 @@ def test_substitute_and_referenced_args() -> None:
 
 
 def test_merge_args_is_argos() -> None:
-    declared = [{"name": "a"}, {"name": "b", "value": "default"}, {"name": "s", "valueFrom": {"secretKeyRef": {
-        "name": "sec", "key": "k"}}}]
+    declared: list[dict[str, Any]] = [
+        {"name": "a"},
+        {"name": "b", "value": "default"},
+        {"name": "s", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "k"}}},
+    ]
     merged = merge_args([{"name": "a", "value": "1"}, {"name": "zzz", "value": "ignored"}], declared)
     assert merged == [{"name": "a", "value": "1"}, {"name": "b", "value": "default"}, declared[2]]
     with pytest.raises(ArgError, match=r"^args.a was not resolved$"):
@@ -80,7 +83,7 @@ def test_merge_args_is_argos() -> None:
 
 def test_resolve_rollout_args() -> None:
     rollout = {"metadata": {"name": "ro", "namespace": "ns", "labels": {"app": "web"}}}
-    args = [
+    args: list[dict[str, Any]] = [
         {"name": "stable", "valueFrom": {"podTemplateHashValue": "Stable"}},
         {"name": "latest", "valueFrom": {"podTemplateHashValue": "Latest"}},
         {"name": "ns", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},

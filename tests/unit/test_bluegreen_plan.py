@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 import pytest
-from test_canary_world import World, rollout
 
 from rollouts.model import conditions as cs
 from rollouts.model.phase import calculate_phase
@@ -16,8 +15,10 @@ from rollouts.model.spec import HASH_LABEL, RolloutSpec
 from rollouts.model.timestamps import format_time, parse_time
 from rollouts.model.validation import validate_rollout
 from rollouts.strategy import bluegreen
-from rollouts.strategy.plan import CreateReplicaSet, PatchPod, PatchService, Plan
+from rollouts.strategy.analysis import POST_STATUS, PRE_STATUS
+from rollouts.strategy.plan import CreateReplicaSet, Observed, PatchPod, PatchService, Plan
 from rollouts.strategy.replicasets import EPHEMERAL_METADATA, SCALE_DOWN_DEADLINE
+from tests.fixtures.world import World, rollout
 
 ACTIVE, PREVIEW = "web-active", "web-preview"
 
@@ -66,9 +67,6 @@ class BlueGreenWorld(World):
 
     def deadline(self, image: str) -> float | None:
         return parse_time((self.rs_of(image)["metadata"].get("annotations") or {}).get(SCALE_DOWN_DEADLINE))
-
-    def promote(self) -> None:
-        self.patch_status({"pauseConditions": None})
 
 
 def deployed(replicas: int = 3, templates: tuple[str, ...] = (), **fields: Any) -> BlueGreenWorld:
@@ -208,7 +206,7 @@ def test_abort_keeps_the_active_service_and_scales_the_preview_down_after_the_ab
     blue = world.hash_of("nginx:1")
     world.set_image("nginx:2")
     world.settle()
-    world.patch_status({"abort": True})
+    world.abort()
     world.step()
     status = world.status
     assert status["phase"] == "Degraded" and status["message"].startswith("RolloutAborted")
@@ -221,7 +219,7 @@ def test_abort_keeps_the_active_service_and_scales_the_preview_down_after_the_ab
     assert world.selected(ACTIVE) == blue
 
     # retry: the new stack comes back, pauses again, and is promoted
-    world.patch_status({"abort": False})
+    world.retry()
     world.settle()
     assert world.status["message"] == cs.PAUSE_BLUE_GREEN
     assert world.by_image() == {"nginx:1": 3, "nginx:2": 3}
@@ -234,7 +232,7 @@ def test_abort_scale_down_delay_zero_keeps_the_preview_stack() -> None:
     world = deployed(autoPromotionEnabled=False, abortScaleDownDelaySeconds=0)
     world.set_image("nginx:2")
     world.settle()
-    world.patch_status({"abort": True})
+    world.abort()
     world.settle()
     world.now += 3600
     world.settle()
@@ -245,7 +243,7 @@ def test_promote_full_skips_the_pause() -> None:
     world = deployed(replicas=2, previewReplicaCount=1, autoPromotionEnabled=False)
     world.set_image("nginx:2")
     world.settle()
-    world.patch_status({"promoteFull": True})
+    world.promote_full()
     world.settle()
     assert world.selected(ACTIVE) == world.hash_of("nginx:2") == world.status["stableRS"]
     assert world.status["promoteFull"] is False
@@ -304,7 +302,7 @@ def test_pre_promotion_analysis_failure_aborts_and_the_active_service_never_move
     name = f"web-{green}-2-pre"
     assert list(world.runs) == [name]
     assert world.runs[name]["metadata"]["labels"]["rollout-type"] == "PrePromotion"
-    assert world.status["blueGreen"][bluegreen.PRE_STATUS] == {"name": name, "status": "Pending"}
+    assert world.status["blueGreen"][PRE_STATUS] == {"name": name, "status": "Pending"}
     assert world.selected(ACTIVE) == blue
     world.set_run_phase(name, "Failed", "it broke")
     world.settle()
@@ -317,7 +315,7 @@ def test_pre_promotion_analysis_failure_aborts_and_the_active_service_never_move
     assert world.by_image() == {"nginx:1": 3}
 
     # retry: the next run waits for the preview stack to be back, then measures it
-    world.patch_status({"abort": False})
+    world.retry()
     world.step()
     assert list(world.runs) == [name]
     world.settle()
@@ -397,7 +395,7 @@ def test_promote_full_skips_post_promotion_analysis() -> None:
     )
     world.set_image("nginx:2")
     world.settle()
-    world.patch_status({"promoteFull": True})
+    world.promote_full()
     world.settle()
     assert world.runs == {}
     assert world.status["stableRS"] == world.hash_of("nginx:2") == world.selected(ACTIVE)
@@ -514,7 +512,7 @@ def test_phase_messages() -> None:
         "Progressing",
         "waiting for analysis to complete",
     )
-    done = {"activeSelector": "new", bluegreen.POST_STATUS: {"name": "r", "status": "Successful"}}
+    done = {"activeSelector": "new", POST_STATUS: {"name": "r", "status": "Successful"}}
     assert calculate_phase(ro, {**base, "blueGreen": done}) == (
         "Progressing",
         "waiting for post-promotion verification to complete",
@@ -564,7 +562,7 @@ def test_running_pods_take_and_lose_the_role_metadata() -> None:
     old_pod, new_pod = pod("nginx:1", "active"), pod("nginx:2", "preview")
     observed = world.observed()  # the pass that switches: nginx:2 becomes active, nginx:1 loses the role
     plan = bluegreen.plan(
-        bluegreen.Observed(**{**observed.__dict__, "pods": [old_pod, new_pod]})  # type: ignore[arg-type]
+        Observed(**{**observed.__dict__, "pods": [old_pod, new_pod]})
     )
     patches = {a.name: a.patch for a in plan.actions if isinstance(a, PatchPod)}
     assert patches == {

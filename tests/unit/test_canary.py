@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from test_canary_world import World, rollout
 
 from rollouts.model.revisions import REVISION
 from rollouts.model.spec import RolloutSpec
 from rollouts.strategy.plan import CreateReplicaSet, PatchReplicaSet, PatchService
 from rollouts.strategy.replicas import approximate_weighted_counts, basic_canary_counts
 from rollouts.strategy.replicasets import SCALE_DOWN_DEADLINE, ReplicaSetView
+from tests.fixtures.world import World, rollout
 
-STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "30s"}}, {"setWeight": 80}]
+STEPS: list[dict[str, Any]] = [
+    {"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "30s"}}, {"setWeight": 80}
+]
 
 
 def rs_view(name: str, replicas: int, available: int | None = None) -> ReplicaSetView:
@@ -35,7 +39,8 @@ def rs_view(name: str, replicas: int, available: int | None = None) -> ReplicaSe
 # Cases from Argo Rollouts' TestCalculateReplicaCountsForCanary (utils/replicaset/canary_test.go) without
 # traffic routing: (replicas, setWeight, maxSurge, maxUnavailable, promoteFull,
 #                   stable spec, stable available, canary spec, canary available, expected canary, expected stable)
-ARGO_CASES = [
+ArgoCase = tuple[int, int, int | str, int | str, bool, int, int, int, int, int, int]
+ARGO_CASES: list[ArgoCase] = [
     (10, 100, 3, 0, False, 7, 8, 6, 3, 6, 7),
     (10, 20, 2, 0, False, 10, 10, 0, 0, 2, 10),
     (10, 20, "20%", 0, False, 10, 10, 0, 0, 2, 10),
@@ -69,17 +74,17 @@ ARGO_CASES = [
 
 
 @pytest.mark.parametrize("case", ARGO_CASES)
-def test_basic_canary_counts_match_argo(case: tuple[object, ...]) -> None:
+def test_basic_canary_counts_match_argo(case: ArgoCase) -> None:
     replicas, weight, surge, unavailable, full, s_spec, s_avail, c_spec, c_avail, want_canary, want_stable = case
-    spec = RolloutSpec.parse(rollout(replicas=int(replicas), maxSurge=surge, maxUnavailable=unavailable))  # type: ignore[arg-type]
+    spec = RolloutSpec.parse(rollout(replicas=replicas, maxSurge=surge, maxUnavailable=unavailable))
     desired_new, desired_stable = approximate_weighted_counts(
         spec.replicas,
-        100 if full else int(weight),
+        100 if full else weight,
         100,
-        spec.max_surge(),  # type: ignore[arg-type]
+        spec.max_surge(),
     )
-    new = rs_view("new", int(c_spec), int(c_avail))  # type: ignore[arg-type]
-    stable = rs_view("stable", int(s_spec), int(s_avail))  # type: ignore[arg-type]
+    new = rs_view("new", c_spec, c_avail)
+    stable = rs_view("stable", s_spec, s_avail)
     got = basic_canary_counts(
         spec.replicas, desired_new, desired_stable, spec.max_surge(), spec.max_unavailable(), new, stable, []
     )
@@ -123,7 +128,7 @@ def PatchRolloutMetadata_type() -> type:
     return PatchRolloutMetadata
 
 
-def deployed(steps: list[dict[str, object]] = STEPS, **kw: object) -> World:
+def deployed(steps: list[dict[str, Any]] = STEPS, **kw: Any) -> World:
     world = World(rollout(steps=steps, **kw))
     world.settle()
     assert world.status["phase"] == "Healthy"
@@ -146,7 +151,7 @@ def test_canary_steps_size_replicasets_and_pause() -> None:
     assert world.condition("Paused")["status"] == "True"  # type: ignore[index]
     assert status["canary"]["weights"]["canary"]["weight"] == 20
     # promote: the plugin clears the pause conditions
-    world.patch_status({"pauseConditions": None})
+    world.promote()
     world.settle()
     assert world.by_image() == {"nginx:1": 3, "nginx:2": 3}  # 50% of 5: Argo uses one surge pod to hit 50%
     assert world.status["currentStepIndex"] == 3
@@ -182,7 +187,7 @@ def test_promote_full_skips_the_remaining_steps() -> None:
     world = deployed()
     world.set_image("nginx:2")
     world.settle()
-    world.patch_status({"promoteFull": True})
+    world.promote_full()
     world.settle()
     assert world.by_image() == {"nginx:2": 5}
     assert world.status["phase"] == "Healthy"
@@ -194,7 +199,7 @@ def test_skip_step_by_setting_the_index() -> None:
     world = deployed()
     world.set_image("nginx:2")
     world.settle()
-    world.patch_status({"currentStepIndex": 2})
+    world.skip_to_step(2)
     world.settle()
     assert world.status["currentStepIndex"] == 3
     assert world.by_image() == {"nginx:1": 3, "nginx:2": 3}
@@ -204,7 +209,7 @@ def test_abort_then_retry() -> None:
     world = deployed()
     world.set_image("nginx:2")
     world.settle()
-    world.patch_status({"abort": True})
+    world.abort()
     world.settle()
     status = world.status
     assert world.by_image() == {"nginx:1": 5}
@@ -214,7 +219,7 @@ def test_abort_then_retry() -> None:
     assert status["currentStepIndex"] == 0
     assert world.condition("Progressing")["reason"] == "RolloutAborted"  # type: ignore[index]
     assert ("RolloutAborted", "Rollout aborted update to revision 2") in world.events
-    world.patch_status({"abort": False})
+    world.retry()
     world.settle()
     assert world.by_image() == {"nginx:1": 4, "nginx:2": 1}
     assert world.status["phase"] == "Paused"
@@ -224,7 +229,7 @@ def test_abort_keeps_canary_for_abort_scale_down_delay() -> None:
     world = deployed(abortScaleDownDelaySeconds=10, maxSurge=1, maxUnavailable=0)
     world.set_image("nginx:2")
     world.settle()
-    world.patch_status({"abort": True})
+    world.abort()
     world.settle()
     assert world.by_image() == {"nginx:1": 5, "nginx:2": 1}
     canary_rs = next(r for r in world.rss.values() if "nginx:2" in str(r["spec"]["template"]))
@@ -319,7 +324,7 @@ def test_services_follow_stable_and_canary() -> None:
     canary_hash = world.status["currentPodHash"]
     assert world.services["web-canary"]["spec"]["selector"]["rollouts-pod-template-hash"] == canary_hash
     assert world.services["web-stable"]["spec"]["selector"]["rollouts-pod-template-hash"] == first
-    world.patch_status({"abort": True})
+    world.abort()
     plan = world.plan()
     # traffic goes back before anything is scaled down
     kinds = [type(a) for a in plan.actions]
@@ -372,7 +377,7 @@ def test_ephemeral_metadata_is_injected_and_removed() -> None:
         for r in world.rss.values()
     }
     assert labels == {"nginx:1": "stable", "nginx:2": "canary"}
-    world.patch_status({"promoteFull": True})
+    world.promote_full()
     world.settle()
     rs2 = next(r for r in world.rss.values() if "nginx:2" in str(r["spec"]["template"]))
     assert rs2["spec"]["template"]["metadata"]["labels"]["role"] == "stable"
@@ -455,5 +460,5 @@ def test_rollout_phase_for_clients() -> None:
     assert rollout_phase(world.ro) == ("Progressing", "waiting for rollout spec update to be observed")
     world.settle()
     assert rollout_phase(world.ro) == ("Paused", "CanaryPauseStep")
-    world.patch_status({"pauseConditions": None})
+    world.promote()
     assert rollout_phase(world.ro) == ("Progressing", "waiting for rollout to unpause")

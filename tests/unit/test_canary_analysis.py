@@ -8,11 +8,11 @@ import copy
 from typing import Any
 
 import pytest
-from test_canary_world import World, merge, rollout
 
 from rollouts.cli.actions import abort_patches, promote_patches, retry_patches
 from rollouts.strategy import analysis as ca
 from rollouts.strategy.plan import DeleteAnalysisRun, PatchAnalysisRun
+from tests.fixtures.world import World, merge, rollout
 
 FAILED_MESSAGE = 'Metric "success-rate" assessed Failed due to failed (1) > failureLimit (0)'
 
@@ -38,7 +38,7 @@ def template(name: str, metric: str = "success-rate", args: list[dict[str, Any]]
 
 LATEST = {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}}
 STEP_ANALYSIS = {"analysis": {"templates": [{"templateName": "ok"}], "args": [LATEST]}}
-STEPS = [{"setWeight": 20}, STEP_ANALYSIS, {"setWeight": 60}, {"pause": {}}]
+STEPS: list[dict[str, Any]] = [{"setWeight": 20}, STEP_ANALYSIS, {"setWeight": 60}, {"pause": {}}]
 
 
 def world(steps: list[dict[str, Any]] | None = None, **canary: Any) -> World:
@@ -274,7 +274,7 @@ def background(starting_step: int | None = None) -> dict[str, Any]:
     return spec
 
 
-BG_STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 40}, {"pause": {}}, {"setWeight": 80}]
+BG_STEPS: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 40}, {"pause": {}}, {"setWeight": 80}]
 
 
 def test_background_starts_at_starting_step_and_is_terminated_on_completion() -> None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from test_canary_world import World, rollout
-
 from rollouts.model.spec import HASH_LABEL
 from rollouts.model.timestamps import format_time
 from rollouts.strategy.plan import CreateReplicaSet, PatchReplicaSet
 from rollouts.strategy.replicasets import SCALE_DOWN_DEADLINE
+from tests.fixtures.world import World, rollout
 
-STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 80}]
+STEPS: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 80}]
 
 
 def deployed(**kw: Any) -> World:
@@ -40,7 +39,7 @@ def release(world: World, image: str) -> None:
     world.set_image(image)
     world.settle()
     if world.status.get("pauseConditions"):
-        world.patch_status({"pauseConditions": None})
+        world.promote()
         world.settle()
     assert world.status["stableRS"] == world.status["currentPodHash"], world.status
 
@@ -50,7 +49,7 @@ def test_previous_stable_keeps_its_pods_until_the_deadline() -> None:
     world.set_image("nginx:2")
     world.settle()
     assert world.by_image() == {"nginx:1": 4, "nginx:2": 1}
-    world.patch_status({"pauseConditions": None})
+    world.promote()
     world.settle()
     # setWeight 80 leaves 1 stable pod; the stable keeps it while the canary goes to full size, and after
     assert world.by_image() == {"nginx:1": 1, "nginx:2": 5}
@@ -169,7 +168,7 @@ def test_new_update_and_abort_within_the_window() -> None:
     # the kept ReplicaSet neither blocks nor joins the next canary's arithmetic
     assert world.by_image() == {"nginx:1": 1, "nginx:2": 4, "nginx:3": 1}
     assert world.status["currentStepIndex"] == 1
-    world.patch_status({"abort": True})
+    world.abort()
     world.settle()
     assert world.by_image() == {"nginx:1": 1, "nginx:2": 5}
     assert world.status["phase"] == "Degraded"
@@ -194,7 +193,7 @@ def test_promote_full_keeps_the_stable_pods_too() -> None:
     world = deployed(steps=STEPS, scaleDownDelaySeconds=5)
     world.set_image("nginx:2")
     world.settle()
-    world.patch_status({"promoteFull": True})
+    world.promote_full()
     world.settle()
     assert world.by_image() == {"nginx:1": 4, "nginx:2": 5}
     assert world.status["phase"] == "Healthy"

@@ -6,10 +6,10 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from cli_objects import NOW, paused_canary, replicaset, rollout
 
 from rollouts.cli import actions
 from rollouts.cli.actions import JSON_PATCH, MERGE, ActionError, Patch
+from tests.fixtures.cli_objects import NOW, paused_canary, replicaset, rollout
 
 
 def canary_at(index: int | None, **status: Any) -> dict[str, Any]:

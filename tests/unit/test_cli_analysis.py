@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from cli_objects import NOW, stamp
 
 from rollouts.cli import analysis, analysisrun_info, render
 from rollouts.cli.analysis import AnalysisSpecError, MissingArgumentsError, parse_argument, run_from_template
 from rollouts.cli.main import parse_args
+from tests.fixtures.cli_objects import NOW, stamp
 
 
 def template(name: str, metrics: list[str] | None = None, args: list[dict[str, Any]] | None = None,

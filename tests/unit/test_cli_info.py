@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cli_objects import pod, replicaset, rollout
 
 from rollouts.cli import info
 from rollouts.model.phase import rollout_phase
 from rollouts.model.spec import RolloutSpec
 from rollouts.model.steps import current_set_weight, step_text
+from tests.fixtures.cli_objects import pod, replicaset, rollout
 
 
 def test_phase_comes_from_status_when_the_generation_was_observed() -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from cli_objects import NOW, analysisrun, paused_canary, pod, replicaset, rollout
 
 from rollouts.cli import info, render
 from rollouts.model.durations import human_duration
+from tests.fixtures.cli_objects import NOW, analysisrun, paused_canary, pod, replicaset, rollout
 
 PAUSED_CANARY = """\
 Name:            demo

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from cli_objects import paused_canary
-
 from rollouts.cli import info, render
+from tests.fixtures.cli_objects import paused_canary
 
 
 def routed() -> tuple[dict, list[dict], list[dict], list[dict]]:  # type: ignore[type-arg]

@@ -49,7 +49,7 @@ def run(valid_tokens: set[str], fresh_token: str, requests: int) -> tuple[list[A
         try:
             async with Client(Connection(server=url, token="old"), backoff=0.01, login=login) as client:
                 gets = [client.request("GET", f"/api/v1/namespaces/ns{i}") for i in range(requests)]
-                return await asyncio.gather(*gets, return_exceptions=True)
+                return list(await asyncio.gather(*gets, return_exceptions=True))
         finally:
             await runner.cleanup()
 

@@ -307,7 +307,10 @@ def test_conditions_merge_by_type() -> None:
 
 
 def test_apply_merges_and_drops_what_the_manager_stopped_applying() -> None:
-    live = {"metadata": {"name": "x", "labels": {"a": "1", "b": "2", "other": "kept"}}, "data": {"k": "v"}}
+    live: dict[str, Any] = {
+        "metadata": {"name": "x", "labels": {"a": "1", "b": "2", "other": "kept"}},
+        "data": {"k": "v"},
+    }
     first = {"metadata": {"name": "x", "labels": {"a": "1", "b": "2"}}, "data": {"k": "v"}}
     second = {"metadata": {"name": "x", "labels": {"a": "10"}}, "data": {"k": "v"}}
     result = apply_patch(live, second, builtin=True, previously_applied=first)

@@ -6,13 +6,13 @@ import copy
 from typing import Any
 
 import yaml
-from support import ROLLOUT_OWNER as OWNER
-from support import apply_merge_patches as applied
-from support import desired_traffic as desired
 
 from rollouts.traffic.gatewayapi import API_VERSION, GatewayAPIRouter
 from rollouts.traffic.registry import RouterContext
 from rollouts.traffic.router import HeaderRoute, MirrorRoute, ObjectRef
+from tests.fixtures.routers import ROLLOUT_OWNER as OWNER
+from tests.fixtures.routers import apply_merge_patches as applied
+from tests.fixtures.routers import desired_traffic as desired
 
 NS = "shop"
 HTTP_REF = ObjectRef(API_VERSION, "HTTPRoute", "httproutes", NS, "web")

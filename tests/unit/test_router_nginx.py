@@ -7,13 +7,13 @@ import copy
 from typing import Any
 
 import yaml
-from support import ROLLOUT_OWNER as OWNER
-from support import desired_traffic as desired
 
 from rollouts.sandbox.patches import merge_patch as merge
 from rollouts.traffic.nginx import NginxRouter, canary_ingress_name
 from rollouts.traffic.registry import RouterContext
 from rollouts.traffic.router import HeaderRoute, ObjectRef
+from tests.fixtures.routers import ROLLOUT_OWNER as OWNER
+from tests.fixtures.routers import desired_traffic as desired
 
 NS = "shop"
 P = "nginx.ingress.kubernetes.io"
@@ -103,7 +103,7 @@ def live(canary: dict[str, Any] | None = None, stable: dict[str, Any] | None = S
 
 
 def existing(weight: int) -> dict[str, Any]:
-    obj = copy.deepcopy(CANARY_AT_10)
+    obj: dict[str, Any] = copy.deepcopy(CANARY_AT_10)
     obj["metadata"]["annotations"][f"{P}/canary-weight"] = str(weight)
     obj["metadata"]["resourceVersion"] = "40"
     return obj

@@ -7,13 +7,13 @@ import copy
 from typing import Any
 
 import yaml
-from support import ROLLOUT_OWNER as OWNER
-from support import desired_traffic as desired
 
 from rollouts.sandbox.patches import merge_patch as merge
 from rollouts.traffic.registry import RouterContext
 from rollouts.traffic.router import ObjectRef
 from rollouts.traffic.smi import API_VERSION, SmiRouter
+from tests.fixtures.routers import ROLLOUT_OWNER as OWNER
+from tests.fixtures.routers import desired_traffic as desired
 
 NS = "shop"
 

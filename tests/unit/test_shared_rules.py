@@ -12,14 +12,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from test_bluegreen_plan import BlueGreenWorld, bg_rollout
-from test_canary_world import World, rollout
-from traffic_world import RoutedWorld, routed_rollout, stable_ingress
-
 from rollouts.cli import render
 from rollouts.cli.info import rollout_info
+from tests.fixtures.routed_world import RoutedWorld, routed_rollout, stable_ingress
+from tests.fixtures.world import World, rollout
+from tests.unit.test_bluegreen_plan import BlueGreenWorld, bg_rollout
 
-STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 80}]
+STEPS: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 80}]
 
 Reading = tuple[str, str, str]  # (phase, message, step)
 

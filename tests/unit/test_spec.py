@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_canary_world import rollout
 
 from rollouts.model.durations import DurationError, int_or_duration_seconds
 from rollouts.model.spec import RolloutSpec
 from rollouts.model.validation import validate_rollout
+from tests.fixtures.world import rollout
 
 
 @pytest.mark.parametrize(

@@ -114,7 +114,7 @@ def test_guard_config_and_old_states() -> None:
     for bad in ({"guard": "nb"}, {"dispersion_level": 1.0}, {"dispersion_level": float("nan")},
                 {"dispersion_level": 0.1}):
         with pytest.raises(InvalidInput):
-            CountTestConfig(**bad)  # type: ignore[arg-type]
+            CountTestConfig(**bad)
     # A state saved before the guard existed (no "guard", no NB arrays) keeps the t guard.
     old = CountTest(CountTestConfig(guard="t"))
     old.update(3, 600, 20, 5400)
@@ -167,7 +167,7 @@ def test_garbage_counts_give_a_verdict_or_a_clear_error() -> None:
             for _ in range(300):
                 args = [GARBAGE[i] for i in rng.integers(0, len(GARBAGE), 4)]
                 try:
-                    r = t.update(*args)  # type: ignore[arg-type]
+                    r = t.update(*args)
                 except InvalidInput as exc:
                     assert str(exc)
                     continue

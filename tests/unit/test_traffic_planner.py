@@ -1,4 +1,4 @@
-"""The canary planner with traffic routers, in the in-memory world of traffic_world: the weight moves
+"""The canary planner with traffic routers, in the in-memory world of fixtures/routed_world.py: the weight moves
 only onto ready pods, back to the stable before the canary shrinks, all of it to the new stable before
 header routes go and the old version is scaled down; every single write (a crash point) leaves the
 traffic on ready pods."""
@@ -9,15 +9,15 @@ import copy
 from typing import Any
 
 import pytest
-from traffic_world import RoutedWorld, routed_rollout, stable_ingress
 
 from rollouts.model.spec import RolloutSpec
 from rollouts.model.validation import validate_rollout
 from rollouts.strategy.plan import Plan, WriteRoutingObject
+from tests.fixtures.routed_world import RoutedWorld, routed_rollout, stable_ingress
 
 SMI = {"smi": {"rootService": "web"}}
 NGINX = {"nginx": {"stableIngress": "web"}}
-STEPS = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
+STEPS: list[dict[str, Any]] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
 
 
 def world(routing: dict[str, Any] = SMI, steps: list[dict[str, Any]] = STEPS, **fields: Any) -> RoutedWorld:
@@ -87,7 +87,7 @@ def test_abort_moves_the_weight_back_before_the_canary_shrinks() -> None:
     w = world()
     w.set_image("nginx:2")
     run(w, 10)
-    w.patch_status({"abort": True})
+    w.abort()
     w.step()
     assert w.weights() == {"web": 0}
     assert w.by_image() == {"nginx:1": 4, "nginx:2": 1}  # still there: the weight went first
@@ -98,13 +98,13 @@ def test_abort_moves_the_weight_back_before_the_canary_shrinks() -> None:
     assert w.by_image() == {"nginx:1": 4}
     assert w.status["phase"] == "Degraded"
     # retry: back to the first step
-    w.patch_status({"abort": False})
+    w.retry()
     run(w, 10)
     assert w.weights() == {"web": 25} and w.status["phase"] == "Paused"
 
 
 def test_completion_all_to_the_new_stable_then_routes_removed_then_old_scaled_down_after_the_delay() -> None:
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"setWeight": 20},
         {"setHeaderRoute": {"name": "beta", "match": [{"headerName": "X-Beta", "headerValue": {"exact": "1"}}]}},
         {"pause": {}},
@@ -113,7 +113,8 @@ def test_completion_all_to_the_new_stable_then_routes_removed_then_old_scaled_do
     canary_ref = next(r for r in w.routing if r.name == "web-web-canary")
 
     def header() -> str | None:
-        return w.routing[canary_ref]["metadata"]["annotations"].get("nginx.ingress.kubernetes.io/canary-by-header")
+        annotations: dict[str, str] = w.routing[canary_ref]["metadata"]["annotations"]
+        return annotations.get("nginx.ingress.kubernetes.io/canary-by-header")
 
     w.set_image("nginx:2")
     run(w, 10)
@@ -156,7 +157,7 @@ def test_dynamic_stable_scale_shrinks_after_and_grows_before_the_weight_moves() 
     promote(w)
     seen = run(w, 10)
     assert seen[-1] == ({"nginx:1": 2, "nginx:2": 2}, {"web": 50})
-    w.patch_status({"abort": True})
+    w.abort()
     seen = run(w, 10)
     assert distinct(seen) == [
         ({"nginx:1": 4, "nginx:2": 2}, {"web": 50}),  # the stable grows back first
@@ -166,7 +167,13 @@ def test_dynamic_stable_scale_shrinks_after_and_grows_before_the_weight_moves() 
 
 
 def test_set_canary_scale_is_independent_of_the_weight() -> None:
-    steps = [{"setCanaryScale": {"replicas": 2}}, {"setWeight": 0}, {"pause": {}}, {"setWeight": 25}, {"pause": {}}]
+    steps: list[dict[str, Any]] = [
+        {"setCanaryScale": {"replicas": 2}},
+        {"setWeight": 0},
+        {"pause": {}},
+        {"setWeight": 25},
+        {"pause": {}},
+    ]
     w = world(steps=steps)
     w.set_image("nginx:2")
     run(w, 10)
@@ -308,7 +315,7 @@ def finish(w: RoutedWorld, limit: int = 80) -> None:
     """Reconcile (retrying an abort, promoting every pause) until the new version is stable and alone."""
     for _ in range(limit):
         if w.status.get("abort") and w.by_image() == {"nginx:1": 4}:
-            w.patch_status({"abort": False})
+            w.retry()
         if w.status.get("phase") == "Paused":
             promote(w)
         w.now += 1
@@ -326,9 +333,9 @@ def test_a_crash_after_any_write_of_any_pass_recovers() -> None:
     crashes = 0
     for round_ in range(40):
         if round_ == 12:
-            w.patch_status({"abort": True})
+            w.abort()
         if round_ == 20:
-            w.patch_status({"abort": False})
+            w.retry()
         if w.status.get("phase") == "Paused":
             promote(w)
         w.now += 1

@@ -19,13 +19,16 @@ from rollouts.sandbox.traffic_split import (
 SERVICE = {"metadata": {"name": "web", "namespace": "default"}, "spec": {"selector": {"app": "web"}}}
 
 
-def pod(name: str, version: str, ready: bool = True, app: str = "web", **annotations: str) -> dict[str, Any]:
+def pod(
+    name: str, version: str, *, ready: bool = True, app: str = "web", sandbox: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A pod of `app` at `version`, with `sandbox` as its `sandbox.pyrollouts.io/<key>` annotations (`_` -> `-`)."""
     return {
         "metadata": {
             "name": name,
             "namespace": "default",
             "labels": {"app": app, "rollouts-pod-template-hash": version},
-            "annotations": {f"sandbox.pyrollouts.io/{k.replace('_', '-')}": v for k, v in annotations.items()},
+            "annotations": {f"sandbox.pyrollouts.io/{k.replace('_', '-')}": v for k, v in (sandbox or {}).items()},
         },
         "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
     }
@@ -68,7 +71,9 @@ def test_no_ready_endpoint_means_no_traffic() -> None:
 
 
 def test_without_endpoints_the_selector_and_readiness_decide() -> None:
-    pods = by_name(pod("s1", "stable"), pod("c1", "canary"), pod("x", "other", app="db"), pod("n", "stable", False))
+    pods = by_name(
+        pod("s1", "stable"), pod("c1", "canary"), pod("x", "other", app="db"), pod("n", "stable", ready=False)
+    )
     assert [p["metadata"]["name"] for p in ready_pods(SERVICE, None, pods)] == ["c1", "s1"]
     selectorless = {"metadata": {"name": "ext"}, "spec": {}}
     assert split(selectorless, None, pods) == []
@@ -76,7 +81,7 @@ def test_without_endpoints_the_selector_and_readiness_decide() -> None:
 
 def test_behaviour_from_annotations() -> None:
     assert pod_behaviour(pod("a", "v")) == PodBehaviour(0.0, DEFAULT_LATENCY_MS / 1000, 0.0)
-    tuned = pod("a", "v", error_rate="0.05", latency_ms="120", latency_jitter_ms="15")
+    tuned = pod("a", "v", sandbox={"error_rate": "0.05", "latency_ms": "120", "latency_jitter_ms": "15"})
     assert pod_behaviour(tuned) == PodBehaviour(0.05, 0.12, 0.015)
 
 
@@ -93,7 +98,7 @@ def test_behaviour_from_annotations() -> None:
     ],
 )
 def test_unreadable_or_out_of_range_annotations(annotations: dict[str, str], expected: PodBehaviour) -> None:
-    assert pod_behaviour(pod("a", "v", **annotations)) == expected
+    assert pod_behaviour(pod("a", "v", sandbox=annotations)) == expected
 
 
 def test_version_label() -> None:

@@ -6,13 +6,8 @@ Pods), and checks exactly what the plugin printed and changed."""
 from __future__ import annotations
 
 import datetime as dt
-import io
-import itertools
-import json
-import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,94 +16,25 @@ from typing import Any
 import pytest
 import yaml
 
-from rollouts.cli.main import main
+from tests.fixtures.plugin import (
+    PAUSED,
+    Plugin,
+    apply,
+    create_rollout,
+    get,
+    in_process,
+    set_status,
+    unique,
+)
 from tests.fixtures.sandbox import Kubectl, SandboxHandle
 from tests.fixtures.tools import REPO
 
 pytestmark = pytest.mark.kubectl
 
-VENV_BIN = Path(sys.executable).parent
-_counter = itertools.count()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{next(_counter)}"
-
-
-class Plugin:
-    """Runs `kubectl rollouts ARGS` through kubectl's plugin mechanism, aimed at the sandbox."""
-
-    def __init__(self, kubectl: Kubectl) -> None:
-        self.kubectl = kubectl
-        self.env = {**kubectl.handle.env(), "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-
-    def __call__(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([self.kubectl.binary, "rollouts", *args], capture_output=True, text=True,
-                              env=self.env, timeout=timeout)
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([self.kubectl.binary, "rollouts", *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=self.env)
-
-    def ok(self, *args: str) -> str:
-        result = self(*args)
-        assert result.returncode == 0, f"kubectl rollouts {' '.join(args)}: {result.returncode}\n{result.stderr}"
-        return result.stdout
-
-
-def in_process(sandbox: SandboxHandle, *args: str) -> tuple[int, str, str]:
-    """The plugin's `main` in this process (no interpreter start-up): for the many variants of one check.
-    The end-to-end path through kubectl is covered by the tests that use `plugin`."""
-    out, err = io.StringIO(), io.StringIO()
-    code = main([*args, "--kubeconfig", str(sandbox.kubeconfig)], out, err)
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
 def plugin(kubectl: Kubectl) -> Iterator[Plugin]:
     kubectl.run("apply", "-f", str(REPO / "crds"))
-    yield Plugin(kubectl)
-
-
-def rollout_manifest(name: str, steps: list[dict[str, Any]] | None = None, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "pyrollouts.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 3,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "web", "image": "nginx:1.26"}]},
-            },
-            "strategy": {"canary": {"steps": steps if steps is not None else [
-                {"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {"duration": "1h"}}]}},
-            **spec,
-        },
-    }
-
-
-def apply(kubectl: Kubectl, *docs: dict[str, Any], namespace: str = "default") -> None:
-    kubectl.run("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
-
-
-def get(kubectl: Kubectl, kind: str, name: str, namespace: str = "default") -> dict[str, Any]:
-    obj: dict[str, Any] = json.loads(kubectl.run("get", kind, name, "-n", namespace, "-o", "json").stdout)
-    return obj
-
-
-def set_status(kubectl: Kubectl, name: str, status: dict[str, Any], namespace: str = "default") -> None:
-    kubectl.run("patch", "rollouts.pyrollouts.io", name, "-n", namespace, "--subresource=status", "--type=merge",
-                "-p", json.dumps({"status": status}))
-
-
-def create_rollout(kubectl: Kubectl, name: str, status: dict[str, Any] | None = None,
-                   namespace: str = "default", **kwargs: Any) -> dict[str, Any]:
-    apply(kubectl, rollout_manifest(name, **kwargs), namespace=namespace)
-    if status:
-        set_status(kubectl, name, {"observedGeneration": "1", **status}, namespace=namespace)
-    return get(kubectl, "rollouts.pyrollouts.io", name, namespace)
+    yield Plugin.on_sandbox(kubectl)
 
 
 def replicaset(ro: dict[str, Any], pod_hash: str, revision: int, replicas: int, image: str) -> dict[str, Any]:
@@ -151,21 +77,6 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
             if old.get(key) != new.get(key):
                 found[f"{part}.{key}"] = (old.get(key), new.get(key))
     return found
-
-
-PAUSED = {
-    "phase": "Paused",
-    "message": "CanaryPauseStep",
-    "currentPodHash": "c2c2c2",
-    "stableRS": "s1s1s1",
-    "currentStepIndex": 1,
-    "pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "2024-05-01T12:00:00Z"}],
-    "controllerPause": True,
-    "replicas": 3,
-    "updatedReplicas": 1,
-    "readyReplicas": 3,
-    "availableReplicas": 3,
-}
 
 
 # --------------------------------------------------------------------------- get, list

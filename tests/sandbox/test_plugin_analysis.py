@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.fixtures.plugin import PAUSED, Plugin, apply, create_rollout, get, in_process, unique
 from tests.fixtures.sandbox import Kubectl, SandboxHandle
 from tests.fixtures.tools import REPO
-from tests.sandbox.test_plugin import PAUSED, Plugin, apply, create_rollout, get, in_process, unique
 
 pytestmark = pytest.mark.kubectl
 
@@ -24,7 +24,7 @@ AR = "analysisruns.pyrollouts.io"
 @pytest.fixture(scope="module")
 def plugin(kubectl: Kubectl) -> Iterator[Plugin]:
     kubectl.run("apply", "-f", str(REPO / "crds"))
-    yield Plugin(kubectl)
+    yield Plugin.on_sandbox(kubectl)
 
 
 def template(name: str, metric: str, args: list[dict[str, Any]] | None = None,

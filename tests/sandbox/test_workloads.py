@@ -19,6 +19,7 @@ import pytest
 from rollouts.sandbox.workloads import CRASH, FAIL, NEVER_READY, READY_AFTER
 from tests.fixtures.kube import api_client, request_body
 from tests.fixtures.sandbox import SandboxHandle
+from tests.fixtures.tools import poll
 
 T = TypeVar("T")
 NS = "default"
@@ -31,14 +32,7 @@ def unique(prefix: str) -> str:
 
 def eventually(probe: Callable[[], T | Literal[False] | None], timeout: float = 10.0, interval: float = 0.05) -> T:
     """Poll until `probe` returns something truthy; that value."""
-    deadline = time.monotonic() + timeout
-    last: T | Literal[False] | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"not reached within {timeout}s (last: {last!r})")
+    return poll("the condition", probe, timeout, interval)
 
 
 class Cluster:

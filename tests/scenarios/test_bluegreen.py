@@ -25,7 +25,7 @@ TIMEOUT = 60.0
 
 
 def plugin(cluster: Cluster, *args: str) -> str:
-    return Plugin(cluster).ok(*args)
+    return Plugin.on_cluster(cluster).ok(*args)
 
 
 def test_first_deploy_then_manual_promotion(cluster: Cluster, controller: ControllerProcess) -> None:

@@ -58,7 +58,7 @@ def test_previous_stable_is_kept_until_its_deadline(cluster: Cluster, controller
     for svc in ("web-canary", "web-stable"):
         assert namespace.service(svc)["spec"]["selector"][HASH_LABEL] == new_hash
     assert rollout.status["phase"] == "Healthy"
-    shown = Plugin(cluster).ok("get", "rollout", "web", "-n", namespace.name)
+    shown = Plugin.on_cluster(cluster).ok("get", "rollout", "web", "-n", namespace.name)
     rows = [line for line in shown.splitlines() if old["metadata"]["name"] in line]
     assert any("delay:" in line for line in rows), rows
 

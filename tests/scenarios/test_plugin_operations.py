@@ -29,7 +29,7 @@ AGE = r"\d+[smhd]\S*"  # 5s, 1m10s, 2h, …
 @pytest.fixture(scope="module")
 def plugin(cluster: Cluster, controller: ControllerProcess) -> Iterator[Plugin]:
     """The plugin, found by kubectl on PATH, with the controller running."""
-    runner = Plugin(cluster)
+    runner = Plugin.on_cluster(cluster)
     result = runner.run("version")
     assert result.returncode == 0 and result.stdout.startswith("kubectl-rollouts: v"), result
     yield runner

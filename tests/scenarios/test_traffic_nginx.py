@@ -65,7 +65,7 @@ def test_weights_follow_the_steps_promote_and_complete(cluster: Cluster, control
     assert canary_weight(namespace) == 20
     rollout.wait_sizes({"nginx:1": 5, "nginx:2": 1})
     assert status_weights(rollout) == (20, 80, True)
-    shown = Plugin(cluster).ok("get", "rollout", "web", "-n", namespace.name)
+    shown = Plugin.on_cluster(cluster).ok("get", "rollout", "web", "-n", namespace.name)
     assert "  SetWeight:     20\n  ActualWeight:  20\n  nginx:         SetWeight 20, ActualWeight 20\n" in shown
 
     rollout.promote().wait_status("step 3", lambda st: st.get("currentStepIndex") == 3, 60)
@@ -107,7 +107,7 @@ def test_abort_moves_weight_back_first_then_retry_and_full_promotion(
     wait_weight(namespace, 20)
     rollout.wait_sizes({"nginx:1": 5, "nginx:2": 1})
 
-    Plugin(cluster).ok("promote", "web", "--full", "-n", namespace.name)
+    Plugin.on_cluster(cluster).ok("promote", "web", "--full", "-n", namespace.name)
     rollout.wait_healthy(timeout=60).wait_sizes({"nginx:2": 5}, timeout=60)
     wait_weight(namespace, 0)
     messages = weight_events(rollout)

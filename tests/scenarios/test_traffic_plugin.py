@@ -47,7 +47,7 @@ def test_the_example_through_the_plugin(
     cluster: Cluster, controller: ControllerProcess, routing_crds: None, example: str, name: str, key: str,
     first_weight: int,
 ) -> None:
-    plugin = Plugin(cluster)
+    plugin = Plugin.on_cluster(cluster)
     namespace = given(cluster, f"plugin-{key.lower()}")
     ns = namespace.name
     namespace.kubectl("apply", "-f", str(REPO / "examples" / example))

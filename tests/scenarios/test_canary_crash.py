@@ -1,10 +1,9 @@
-"""Crash safety: kill the controller (SIGKILL) at every step of a canary and start a new one. The
-rollout must end exactly as it does without crashes: no extra ReplicaSet, no Service pointed at a
-version it should not see, the same final status."""
+"""Crash safety: kill the controller (SIGKILL) at every step of a canary (and at other changes the poll
+sees) and start a new one. The rollout must end exactly as it does without crashes: no extra ReplicaSet,
+no Service pointed at a version it should not see, the same final status."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 
 from tests.fixtures.cluster import Cluster, settled
 from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.crash import CrashDrill, Milestone, step_reached
 from tests.fixtures.manifests import HASH_LABEL, Step, rollout_manifest, service_manifest
 from tests.fixtures.rollout import REVISION, Namespace, RolloutHandle, given
 
@@ -78,7 +78,7 @@ def unmoved(rollout: RolloutHandle, sizes: tuple[Any, ...]) -> Callable[[], None
 
 
 def run_canary(
-    namespace: Namespace, controller: ControllerProcess | None, crash: bool
+    namespace: Namespace, controller: ControllerProcess, crash: bool
 ) -> tuple[RolloutHandle, dict[str, Any]]:
     rollout = namespace.rollout_of(manifests("nginx:1"))
     first = rollout.apply().wait_healthy().seen["stableRS"]
@@ -87,42 +87,38 @@ def run_canary(
         lambda: namespace.service("web-stable")["spec"]["selector"].get(HASH_LABEL) == first,
     )
     namespace.apply(*manifests("nginx:2"))
-    seen = state(rollout)
-    kills = 0
-    promoted = False
-    deadline = time.monotonic() + 90
-    while True:
-        assert time.monotonic() < deadline, f"rollout did not finish; last state {seen}"
-        status = rollout.status
-        check_invariants(rollout, first)
-        if (
-            status.get("phase") == "Healthy"
-            and status.get("stableRS") != first
+
+    def status() -> dict[str, Any]:
+        return rollout.status
+
+    def nothing_scales() -> None:
+        rollout.expect_throughout(0.1, unmoved(rollout, state(rollout)[2]))
+
+    def paused_at_first_pause() -> bool:
+        return status().get("phase") == "Paused" and status().get("currentStepIndex") == 1
+
+    def done() -> bool:
+        return (
+            status().get("phase") == "Healthy"
+            and status().get("stableRS") != first
             and rollout.sizes() == {"nginx:2": 4}
             and rollout.ready_sizes() == {"nginx:2": 4}
-        ):
-            break
-        now = state(rollout)
-        if status.get("phase") == "Paused" and status.get("currentStepIndex") == 1 and not promoted:
-            if crash and controller is not None:
-                controller.kill()
-                kills += 1
-                rollout.promote()  # promoted while no controller runs
-                rollout.expect_throughout(0.2, unmoved(rollout, now[2]))
-                controller.start()
-            else:
-                rollout.promote()
-            promoted = True
-        elif now != seen and crash and controller is not None:
-            controller.kill()
-            kills += 1
-            rollout.expect_throughout(0.1, unmoved(rollout, state(rollout)[2]))
-            controller.start()
-        seen = now
-        time.sleep(0.02)
-    if crash:
-        # Changes seen between two polls coalesce on a loaded machine, so fewer kills than changes.
-        assert kills >= 4, f"only {kills} crashes: the test did not exercise the steps"
+        )
+
+    drill = CrashDrill(
+        controller, crash, lambda: check_invariants(rollout, first), lambda: state(rollout), nothing_scales
+    )
+    drill.run(
+        [
+            Milestone("the canary scaled up", lambda: rollout.sizes().get("nginx:2", 0) > 0),
+            # promoted while no controller runs
+            Milestone("the pause at step 1", paused_at_first_pause, while_down=rollout.promote),
+            *(Milestone(f"step {i}", step_reached(status, i)) for i in range(2, len(STEPS) + 1)),
+            Milestone("the promotion", lambda: status().get("stableRS") not in (None, first)),
+        ],
+        done,
+        timeout=90,
+    )
     return rollout, settled(lambda: normalized(rollout), 4)
 
 
@@ -139,7 +135,7 @@ def test_crash_at_every_step_ends_as_without_crashes(cluster: Cluster, crash_con
     _, reference = run_canary(given(cluster, "nocrash"), crash_controller, crash=False)
     rollout, crashed = run_canary(given(cluster, "crash"), crash_controller, crash=True)
     assert crashed == reference
-    assert crash_controller.starts >= 7
+    assert crash_controller.starts >= 8  # one start, and one after each of the 7 milestones
     events = rollout.events()
     created = [m for r, m in events if r == "NewReplicaSetCreated"]
     assert len(created) == 2, created

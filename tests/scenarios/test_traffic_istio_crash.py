@@ -4,13 +4,13 @@ subset that gets weight selects ready pods; the rollout ends with all traffic on
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.crash import CrashDrill, Milestone, step_reached
 from tests.fixtures.istio import (
     DESTINATION_RULE,
     SUBSET_ROUTING,
@@ -25,8 +25,7 @@ from tests.fixtures.traffic import READY_FAST
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
-# Two weight steps: on a loaded machine several changes coalesce between the test's polls, and one
-# step alone left too few distinct states to crash at (3 kills seen once).
+# Two weight steps, each crashed at (tests/fixtures/crash.py: milestones, whatever the load).
 STEPS: list[Step] = [
     {"setWeight": 25}, {"pause": {"duration": "1s"}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}
 ]
@@ -83,28 +82,27 @@ def test_crash_at_every_change_keeps_weight_on_ready_subsets(
     first = rollout.apply().wait_healthy(timeout=60).seen["stableRS"]
     rollout.wait_for("subsets", lambda: subset_hashes(namespace) == {"stable": first, "canary": first}, 60)
     namespace.apply(*manifests("nginx:2"))
-    seen = state(rollout)
-    kills = 0
-    deadline = time.monotonic() + 150
-    while True:
-        assert time.monotonic() < deadline, f"rollout did not finish; last state {seen}"
-        check_invariants(rollout)
-        status = rollout.status
-        new = status.get("stableRS")
-        if (
-            status.get("phase") == "Healthy"
+
+    def status() -> dict[str, Any]:
+        return rollout.status
+
+    def done() -> bool:
+        new = status().get("stableRS")
+        return (
+            status().get("phase") == "Healthy"
             and new != first
             and rollout.sizes() == {"nginx:2": 4}
             and subset_hashes(namespace) == {"stable": new, "canary": new}
             and http_routes(namespace) == [("primary", {"stable": 100, "canary": 0})]
-        ):
-            break
-        now = state(rollout)
-        if now != seen:
-            controller.kill()
-            kills += 1
-            check_invariants(rollout)
-            controller.start()
-        seen = now
-        time.sleep(0.02)
-    assert kills >= 4, f"only {kills} crashes: the test did not exercise every step"
+        )
+
+    drill = CrashDrill(controller, True, lambda: check_invariants(rollout), lambda: state(rollout))
+    drill.run(
+        [
+            Milestone("the canary scaled up", lambda: rollout.sizes().get("nginx:2", 0) > 0),
+            *(Milestone(f"step {i}", step_reached(status, i)) for i in range(1, len(STEPS) + 1)),
+            Milestone("the promotion", lambda: status().get("stableRS") not in (None, first)),
+        ],
+        done,
+        timeout=150,
+    )

@@ -31,7 +31,8 @@ def plugin(cluster: Cluster, *args: str) -> str:
 def test_first_deploy_then_manual_promotion(cluster: Cluster, controller: ControllerProcess) -> None:
     namespace = given(cluster, "bg")
     ns = namespace.name
-    rollout = namespace.rollout(bluegreen_manifest(autoPromotionEnabled=False, scaleDownDelaySeconds=3), *services())
+    # The delay outlasts a slow `get rollout` on a loaded machine, which must still see the old stack kept.
+    rollout = namespace.rollout(bluegreen_manifest(autoPromotionEnabled=False, scaleDownDelaySeconds=15), *services())
     status = rollout.apply().wait_healthy(timeout=TIMEOUT).seen
     blue = rollout.hash_of("nginx:1")
     assert status["stableRS"] == blue

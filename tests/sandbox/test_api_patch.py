@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -269,10 +270,18 @@ def test_scale_subresource_on_a_deployment(api: httpx.Client, k8s: kubernetes.cl
     assert scale.status is not None and scale.status.selector == "app=scaled"
     apps.patch_namespaced_deployment_scale("scaled", "default", {"spec": {"replicas": 3}})
     assert apps.read_namespaced_deployment("scaled", "default").spec.replicas == 3
-    scale = apps.read_namespaced_deployment_scale("scaled", "default")
-    assert scale.spec is not None
-    scale.spec.replicas = 4
-    apps.replace_namespaced_deployment_scale("scaled", "default", scale)
+    # A read-modify-replace, retried on 409 as clients do: the simulated Deployment controller writes the
+    # Deployment's status in between, and a replace carrying the older resourceVersion is refused.
+    deadline = time.monotonic() + 10
+    while True:
+        scale = apps.read_namespaced_deployment_scale("scaled", "default")
+        assert scale.spec is not None
+        scale.spec.replicas = 4
+        try:
+            apps.replace_namespaced_deployment_scale("scaled", "default", scale)
+            break
+        except kubernetes.client.ApiException as conflict:
+            assert conflict.status == 409 and time.monotonic() < deadline, conflict
     deploy = api.get(f"{DEPLOY}/scaled").json()
     assert deploy["spec"]["replicas"] == 4 and deploy["metadata"]["generation"] == 3
     body = assert_status(

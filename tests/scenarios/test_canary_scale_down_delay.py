@@ -20,6 +20,7 @@ from tests.fixtures.rollout import given
 pytestmark = pytest.mark.kubectl
 
 DEADLINE = "rollouts.pyrollouts.io/scale-down-deadline"
+DELAY = 12
 
 
 def deadline_of(rs: dict[str, Any]) -> str | None:
@@ -32,7 +33,8 @@ def test_previous_stable_is_kept_until_its_deadline(cluster: Cluster, controller
         "web",
         replicas=2,
         steps=[{"setWeight": 50}, {"pause": {}}],
-        scaleDownDelaySeconds=3,
+        # long enough that the checks below (a slow `get rollout` on a loaded machine) all fall inside it
+        scaleDownDelaySeconds=DELAY,
         canaryService="web-canary",
         stableService="web-stable",
     )
@@ -53,7 +55,7 @@ def test_previous_stable_is_kept_until_its_deadline(cluster: Cluster, controller
     old = rollout.wait_for("the scale-down deadline", old_with_deadline)
     assert old["spec"]["replicas"] == 1
     deadline = dt.datetime.fromisoformat(str(deadline_of(old)).replace("Z", "+00:00")).timestamp()
-    assert 0 < deadline - time.time() <= 3
+    assert 0 < deadline - time.time() <= DELAY
     rollout.expect_sizes({"nginx:1": 1, "nginx:2": 2})
     for svc in ("web-canary", "web-stable"):
         assert namespace.service(svc)["spec"]["selector"][HASH_LABEL] == new_hash
@@ -63,7 +65,7 @@ def test_previous_stable_is_kept_until_its_deadline(cluster: Cluster, controller
     assert any("delay:" in line for line in rows), rows
 
     # the deadline passes: the controller wakes up by itself and scales the old ReplicaSet to zero
-    rollout.wait_sizes({"nginx:2": 2}, timeout=15)
+    rollout.wait_sizes({"nginx:2": 2}, timeout=DELAY + 15)
     assert time.time() >= deadline - 0.5, "scaled down before its deadline"
     assert deadline_of(rollout.replicaset_of("nginx:1")) is None
     status = rollout.wait_healthy().seen

@@ -5,6 +5,7 @@ Small on purpose: counters and a histogram kept in dicts, rendered on request.""
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -125,7 +126,8 @@ async def serve(listen: Listen, routes: dict[str, Callable[[], tuple[int, str]]]
         await web.TCPSite(runner, listen.host, listen.port).start()
     except OSError as exc:
         await runner.cleanup()
-        raise ListenError(f"{listen.flag} {listen}: {exc.strerror or exc}") from None
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise ListenError(f"{listen.flag}: cannot listen on {listen}: {reason}") from None
     bound = ", ".join(f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple))
     log.info("serving %s on %s", ", ".join(routes), bound or listen)
     return runner

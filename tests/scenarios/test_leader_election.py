@@ -19,7 +19,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.fixtures.cluster import Cluster
-from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.controller import FREE_PORTS, ControllerProcess
 from tests.fixtures.manifests import Step, rollout_manifest, service_manifest
 from tests.fixtures.rollout import Namespace, RolloutHandle, given
 
@@ -75,7 +75,7 @@ def candidates(
             cluster.env,
             tmp_path_factory.mktemp("candidate"),
             extra=["--leader-elect", "--leader-election-namespace", ns, *extra],
-            serve=True,
+            listen=FREE_PORTS,
         ).start()
         for _ in range(count)
     ]

@@ -188,6 +188,9 @@ class LeaderElector:
             except (ApiError, TimeoutError) as exc:
                 log.warning("leader election: Lease %s/%s: %s", self.namespace, self.name, exc or "timed out")
                 won = False
+            except Exception:  # keep electing: a lapse only stops our writes, a dead loop would stop them for good
+                log.exception("leader election: Lease %s/%s: unexpected error", self.namespace, self.name)
+                won = False
             if won:
                 self._renewed(started)
             with contextlib.suppress(TimeoutError):

@@ -174,3 +174,33 @@ def test_sigterm_releases_the_lease_and_another_takes_it_within_a_retry_period(
         rollout.wait_paused(step=1)
         assert writes(procs[second]) > 0
         no_step_twice(rollout)
+
+
+def test_a_holder_that_cannot_renew_stops_writing_before_another_takes_over(
+    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """SIGSTOP the holder (a partition, a stalled node): another takes the Lease after it runs out; the old
+    holder, woken again, writes nothing, though its watches hand it every change it missed."""
+    namespace = given(cluster, "stalled")
+    ns = namespace.name
+    with candidates(cluster, tmp_path_factory, ns, 2) as procs:
+        first = wait_holder(cluster, ns, procs)
+        rollout = namespace.rollout_of(manifests("nginx:1")).apply().wait_healthy()
+        namespace.apply(*manifests("nginx:2"))
+        rollout.wait_paused(step=1)
+        stalled = procs[first]
+        before = writes(stalled)
+        assert stalled.proc is not None
+        stalled.proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_holder(cluster, ns, procs, not_=first, timeout=LEASE_SECONDS + 2 * RETRY_SECONDS + 3)
+            rollout.promote()
+            rollout.wait_healthy(timeout=30)
+        finally:
+            stalled.proc.send_signal(signal.SIGCONT)
+        cluster.wait("the old holder to notice", lambda: "stopped writing" in stalled.current_log())
+        no_step_twice(rollout)
+        # The next canary runs under the new holder; the old one, following now, still writes nothing.
+        namespace.apply(*manifests("nginx:3"))
+        rollout.wait_paused(step=1)
+        assert writes(stalled) == before

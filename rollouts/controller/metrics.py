@@ -32,6 +32,7 @@ class Metrics:
     queue_depth: Callable[[], int] = lambda: 0
     api_requests: Callable[[], dict[str, int]] = dict
     phases: Callable[[], list[tuple[str, str, str]]] = list  # (namespace, name, phase)
+    leading: Callable[[], bool] = lambda: True
 
     def observe_reconcile(self, namespace: str, result: str, seconds: float, writes: int) -> None:
         self.reconciles[(namespace, result)] += 1
@@ -68,6 +69,9 @@ class Metrics:
             "# HELP pyrollouts_workqueue_depth Rollouts waiting to be reconciled.",
             "# TYPE pyrollouts_workqueue_depth gauge",
             f"pyrollouts_workqueue_depth {self.queue_depth()}",
+            "# HELP pyrollouts_leader 1 while this controller may write (holds the Lease, or runs without election).",
+            "# TYPE pyrollouts_leader gauge",
+            f"pyrollouts_leader {int(self.leading())}",
             "# HELP pyrollouts_rollout_phase The phase of each Rollout (1 for the current phase).",
             "# TYPE pyrollouts_rollout_phase gauge",
         ]

@@ -171,6 +171,7 @@ class Controller:
         self.metrics = Metrics()
         self.metrics.api_requests = lambda: dict(self.client.requests)
         self.metrics.phases = self._phases
+        self.metrics.leading = self.leading
         self.queue: WorkQueue | None = None
         self.ready = asyncio.Event()
         # kopf runs no event handler before every watch has listed its objects: the first event means

@@ -128,6 +128,8 @@ def test_one_holder_and_a_takeover_after_kill_9_mid_canary(
         followers = [proc for who, proc in procs.items() if who != first]
         assert writes(procs[first]) > 0
         assert [writes(proc) for proc in followers] == [0, 0], "a follower wrote"
+        assert "pyrollouts_leader 1" in metrics(procs[first])
+        assert ["pyrollouts_leader 0" in metrics(proc) for proc in followers] == [True, True]
         assert [holder(cluster, ns)] == [first]
 
         procs[first].kill()

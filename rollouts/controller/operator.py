@@ -17,6 +17,10 @@
 - :class:`WorkQueue` runs one reconcile at a time per Rollout (many Rollouts in parallel),
   coalesces bursts of events, and wakes a Rollout at the time its plan asked for (pause
   durations, scale-down delays, progress deadlines) instead of polling.
+- With ``--leader-elect`` (:mod:`rollouts.controller.leader`; kopf's own peering stays standalone)
+  every replica watches, but only the Lease holder reconciles; its client refuses writes once the
+  renew deadline passes. With ``--instance-id`` the Rollout and AnalysisRun watches carry the shard's
+  label selector.
 """
 
 from __future__ import annotations

@@ -541,7 +541,7 @@ class Controller:
                 await runner.cleanup()
 
     async def _elect(self, stop: asyncio.Event) -> None:
-        """Run the election once the watches have listed everything: a new leader starts from full caches."""
+        """Run the election once kopf is up; a leader reconciles only once the caches are complete (`synced`)."""
         assert self.elector is not None
         await self.ready.wait()
         await self.elector.client.open()

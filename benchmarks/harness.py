@@ -16,8 +16,9 @@ import yaml
 
 
 @contextmanager
-def sandbox_process(ready_after: float = 0.2) -> Iterator[str]:
-    """Yield the URL of a sandbox running in its own process (so load and server do not share a GIL)."""
+def sandbox_kubeconfig(ready_after: float = 0.2) -> Iterator[tuple[Path, str]]:
+    """Yield the kubeconfig and URL of a sandbox running in its own process (so load and server do not
+    share a GIL)."""
     with tempfile.TemporaryDirectory() as tmp:
         kubeconfig = Path(tmp) / "kubeconfig"
         proc = subprocess.Popen(
@@ -32,10 +33,17 @@ def sandbox_process(ready_after: float = 0.2) -> Iterator[str]:
                     raise RuntimeError("the sandbox did not start")
                 time.sleep(0.05)
             config = yaml.safe_load(kubeconfig.read_text())
-            yield str(config["clusters"][0]["cluster"]["server"])
+            yield kubeconfig, str(config["clusters"][0]["cluster"]["server"])
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@contextmanager
+def sandbox_process(ready_after: float = 0.2) -> Iterator[str]:
+    """Yield the URL of a sandbox running in its own process."""
+    with sandbox_kubeconfig(ready_after) as (_, server):
+        yield server

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from rollouts import __version__
 
@@ -25,15 +26,47 @@ def _sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _listen(args: argparse.Namespace, what: str, default_port: int) -> Any:
+    """The address of /metrics or /healthz: --X-addr, else --X-port (0: off) on all interfaces."""
+    from rollouts.controller.metrics import Listen, parse_listen
+
+    addr, port = getattr(args, f"{what}_addr"), getattr(args, f"{what}_port")
+    if addr is not None:
+        return parse_listen(addr, f"--{what}-addr")
+    if port is not None:
+        return Listen("0.0.0.0", port, f"--{what}-port") if port else None
+    return Listen("0.0.0.0", default_port, f"--{what}-addr")
+
+
 def _controller(args: argparse.Namespace) -> int:
     from rollouts.controller.kubeconfig import KubeconfigError
-    from rollouts.controller.operator import run_controller
+    from rollouts.controller.leader import Timing
+    from rollouts.controller.metrics import ListenError
+    from rollouts.controller.operator import Options, run_controller
+    from rollouts.model.durations import parse_go_duration
 
     try:
-        asyncio.run(
-            run_controller(args.kubeconfig, args.namespace or [], args.metrics_port, args.health_port, args.verbose)
+        options = Options(
+            kubeconfig=args.kubeconfig,
+            namespaces=args.namespace or [],
+            metrics=_listen(args, "metrics", 8090),
+            health=_listen(args, "health", 8080),
+            leader_elect=args.leader_elect,
+            election_namespace=args.leader_election_namespace,
+            timing=Timing(
+                parse_go_duration(args.leader_election_lease_duration),
+                parse_go_duration(args.leader_election_renew_deadline),
+                parse_go_duration(args.leader_election_retry_period),
+            ),
+            instance_id=args.instance_id,
+            verbose=args.verbose,
         )
-    except KubeconfigError as exc:
+    except ValueError as exc:
+        print(f"pyrollouts controller: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run_controller(options))
+    except (KubeconfigError, ListenError) as exc:
         print(f"pyrollouts controller: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -43,6 +76,37 @@ def _demo(args: argparse.Namespace) -> int:
     from rollouts.demo import run_demo
 
     return run_demo(keep_running=args.keep)
+
+
+def _add_listen_flags(parser: argparse.ArgumentParser, what: str, paths: str, port: int) -> None:
+    flags = parser.add_mutually_exclusive_group()
+    flags.add_argument(
+        f"--{what}-addr",
+        metavar="HOST:PORT",
+        help=f"where to serve {paths} (default :{port}, all interfaces; port 0: a free one; 0: off)",
+    )
+    flags.add_argument(f"--{what}-port", type=int, metavar="N", help=f"same as --{what}-addr :N (0 turns it off)")
+
+
+def _add_election_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="run several replicas: only the holder of a coordination.k8s.io Lease reconciles",
+    )
+    parser.add_argument(
+        "--leader-election-namespace",
+        metavar="NS",
+        help="namespace of the Lease (default: the kubeconfig context's or the service account's)",
+    )
+    for name, default in (("lease-duration", "15s"), ("renew-deadline", "10s"), ("retry-period", "2s")):
+        parser.add_argument(f"--leader-election-{name}", default=default, metavar="DURATION", help=f"default {default}")
+    parser.add_argument(
+        "--instance-id",
+        metavar="ID",
+        help="handle only Rollouts and AnalysisRuns labelled pyrollouts.io/controller-instance-id: ID "
+        "(default: only those without the label)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,12 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     controller.add_argument(
         "--namespace", action="append", metavar="NS", help="watch only this namespace (repeatable; default: all)"
     )
-    controller.add_argument(
-        "--metrics-port", type=int, default=8090, help="port for /metrics (default 8090; 0 turns it off)"
-    )
-    controller.add_argument(
-        "--health-port", type=int, default=8080, help="port for /healthz (default 8080; 0 turns it off)"
-    )
+    _add_listen_flags(controller, "metrics", "/metrics", 8090)
+    _add_listen_flags(controller, "health", "/healthz and /readyz", 8080)
+    _add_election_flags(controller)
     controller.set_defaults(func=_controller)
 
     demo = sub.add_parser("demo", help="start a sandbox and walk through what it offers")

@@ -65,6 +65,7 @@ CLUSTERANALYSISTEMPLATES = Kind(
 JOBS = Kind("batch", "v1", "jobs", "Job")
 SECRETS = Kind("", "v1", "secrets", "Secret")
 INGRESSES = Kind("networking.k8s.io", "v1", "ingresses", "Ingress")
+LEASES = Kind("coordination.k8s.io", "v1", "leases", "Lease")
 
 
 def kind_of(api_version: str, plural: str, kind: str) -> Kind:
@@ -99,6 +100,13 @@ class ApiError(Exception):
         return self.status == 404
 
 
+class NotLeading(ApiError):
+    """A write refused before it was sent: this controller does not hold the leader Lease (any more)."""
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(0, "NotLeading", f"{method} {path}: not the leader, not written")
+
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -106,7 +114,10 @@ class Client:
     """A small async client for the verbs the controller uses, with retries on transient errors.
 
     With `login` (the kubeconfig loader), a request the server rejects as Unauthorized loads the
-    credentials again and is sent once more: an exec plugin's token expires, a service account's rotates."""
+    credentials again and is sent once more: an exec plugin's token expires, a service account's rotates.
+
+    With `may_write` (leader election), every request but a GET is refused with :class:`NotLeading`
+    unless it answers True at the moment the request is sent (each retry asks again)."""
 
     def __init__(
         self,
@@ -114,8 +125,10 @@ class Client:
         retries: int = 5,
         backoff: float = 0.1,
         login: Callable[[], Connection] | None = None,
+        may_write: Callable[[], bool] | None = None,
     ) -> None:
         self.conn = conn
+        self.may_write = may_write
         self.retries = retries
         self.backoff = backoff
         self.login = login
@@ -187,6 +200,8 @@ class Client:
         delay = self.backoff
         logged_in_again = False
         for attempt in range(self.retries + 1):
+            if method != "GET" and self.may_write is not None and not self.may_write():
+                raise NotLeading(method, path)
             self.requests[method] += 1
             conn, session = self.conn, self._session
             assert session is not None
@@ -233,6 +248,10 @@ class Client:
             body=dict(patch),
             content_type="application/merge-patch+json",
         )
+
+    async def replace(self, kind: Kind, namespace: str, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT: the whole object, guarded by the resourceVersion it carries."""
+        return await self.request("PUT", kind.path(namespace, name), body=dict(body))
 
     async def json_patch(self, kind: Kind, namespace: str, name: str, operations: Any) -> dict[str, Any]:
         """An RFC 6902 JSON patch (a list of operations; a ``test`` op makes it conditional)."""

@@ -5,6 +5,7 @@ Small on purpose: counters and a histogram kept in dicts, rendered on request.""
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ class Metrics:
     queue_depth: Callable[[], int] = lambda: 0
     api_requests: Callable[[], dict[str, int]] = dict
     phases: Callable[[], list[tuple[str, str, str]]] = list  # (namespace, name, phase)
+    leading: Callable[[], bool] = lambda: True
 
     def observe_reconcile(self, namespace: str, result: str, seconds: float, writes: int) -> None:
         self.reconciles[(namespace, result)] += 1
@@ -67,6 +69,9 @@ class Metrics:
             "# HELP pyrollouts_workqueue_depth Rollouts waiting to be reconciled.",
             "# TYPE pyrollouts_workqueue_depth gauge",
             f"pyrollouts_workqueue_depth {self.queue_depth()}",
+            "# HELP pyrollouts_leader 1 while this controller may write (holds the Lease, or runs without election).",
+            "# TYPE pyrollouts_leader gauge",
+            f"pyrollouts_leader {int(self.leading())}",
             "# HELP pyrollouts_rollout_phase The phase of each Rollout (1 for the current phase).",
             "# TYPE pyrollouts_rollout_phase gauge",
         ]
@@ -75,7 +80,38 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-async def serve(port: int, routes: dict[str, Callable[[], tuple[int, str]]], host: str = "0.0.0.0") -> web.AppRunner:
+@dataclass(frozen=True)
+class Listen:
+    """A host:port to serve on, and the flag that asked for it (named when the port is taken)."""
+
+    host: str
+    port: int
+    flag: str
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+class ListenError(Exception):
+    """The address cannot be served (in use, not ours): one line naming the flag."""
+
+
+def parse_listen(text: str, flag: str) -> Listen | None:
+    """``host:port``, ``:port`` (all IPv4 interfaces) or ``[v6]:port``; ``0`` turns the server off.
+    Port 0 takes a free port (logged). Raises ValueError with what is wrong."""
+    if text == "0":
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{text!r} is not host:port (e.g. :8090 or 127.0.0.1:8090), or 0 for off")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{text!r}: write an IPv6 address in brackets, e.g. [::1]:8090")
+    return Listen(host or "0.0.0.0", int(port), flag)
+
+
+async def serve(listen: Listen, routes: dict[str, Callable[[], tuple[int, str]]]) -> web.AppRunner:
     """Serve each path with a function returning (status, text)."""
 
     def handler(make: Callable[[], tuple[int, str]]) -> Callable[[web.Request], object]:
@@ -90,6 +126,12 @@ async def serve(port: int, routes: dict[str, Callable[[], tuple[int, str]]], hos
         app.router.add_get(path, handler(make))  # type: ignore[arg-type]
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    log.info("serving %s on %s:%d", ", ".join(routes), host, port)
+    try:
+        await web.TCPSite(runner, listen.host, listen.port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise ListenError(f"{listen.flag}: cannot listen on {listen}: {reason}") from None
+    bound = ", ".join(f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple))
+    log.info("serving %s on %s", ", ".join(routes), bound or listen)
     return runner

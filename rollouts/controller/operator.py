@@ -17,6 +17,10 @@
 - :class:`WorkQueue` runs one reconcile at a time per Rollout (many Rollouts in parallel),
   coalesces bursts of events, and wakes a Rollout at the time its plan asked for (pause
   durations, scale-down delays, progress deadlines) instead of polling.
+- With ``--leader-elect`` (:mod:`rollouts.controller.leader`; kopf's own peering stays standalone)
+  every replica watches, but only the Lease holder reconciles; its client refuses writes once the
+  renew deadline passes. With ``--instance-id`` the Rollout and AnalysisRun watches carry the shard's
+  label selector.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
@@ -47,11 +52,13 @@ from rollouts.controller.client import (
     ApiError,
     Cache,
     Client,
+    NotLeading,
 )
 from rollouts.controller.kubeconfig import Connection, load_connection
-from rollouts.controller.metrics import Metrics, serve
+from rollouts.controller.leader import LeaderElector, Timing, default_identity, lease_name
+from rollouts.controller.metrics import Listen, Metrics, serve
 from rollouts.controller.reconciler import Reconciler, routing_refs, uses_analysis
-from rollouts.model.spec import HASH_LABEL
+from rollouts.model.spec import HASH_LABEL, INSTANCE_ID_LABEL
 from rollouts.strategy import bluegreen
 from rollouts.strategy.replicasets import MANAGED_BY
 
@@ -109,45 +116,120 @@ class WorkQueue:
             self._running.pop(key, None)
 
     async def stop(self) -> None:
+        """Cancel the timers and the running reconciles and forget the queued keys; add() works after."""
         for _, timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        self._dirty.clear()
         tasks = list(self._running.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+@dataclass(frozen=True)
+class Election:
+    """Where and how to elect the leader (``--leader-elect``); the Lease is named after the instance id."""
+
+    namespace: str
+    identity: str = field(default_factory=default_identity)
+    timing: Timing = field(default_factory=Timing)
+
+
 class Controller:
-    """Caches, queue, reconciler and the kopf registry that feeds them."""
+    """Caches, queue, reconciler and the kopf registry that feeds them.
+
+    With leader election every controller watches (its caches stay warm) but only the holder of the
+    Lease reconciles and writes: the client refuses writes once leadership has lapsed."""
 
     def __init__(
-        self, conn: Connection, namespaces: Sequence[str] = (), login: Callable[[], Connection] | None = None
+        self,
+        conn: Connection,
+        namespaces: Sequence[str] = (),
+        login: Callable[[], Connection] | None = None,
+        election: Election | None = None,
+        instance_id: str | None = None,
     ) -> None:
         self.conn = conn
         self.login = login
         self.namespaces = list(namespaces)
+        self.instance_id = instance_id
         self.cache = Cache()
-        self.client = Client(conn, login=login)
+        self.client = Client(conn, login=login, may_write=self.leading)
+        self.elector = (
+            LeaderElector(
+                Client(conn, retries=0, login=login),  # its own connection: renewals never queue behind reconciles
+                election.namespace,
+                lease_name(instance_id),
+                election.identity,
+                on_started=self._started_leading,
+                on_stopped=self._stopped_leading,
+                timing=election.timing,
+            )
+            if election is not None
+            else None
+        )
         self.reconciler = Reconciler(self.client, self.cache)
         self.analysis = AnalysisController(self.client, self.cache)
         self.analysis_queue: WorkQueue | None = None
         self.metrics = Metrics()
         self.metrics.api_requests = lambda: dict(self.client.requests)
         self.metrics.phases = self._phases
+        self.metrics.leading = self.leading
         self.queue: WorkQueue | None = None
         self.ready = asyncio.Event()
+        # kopf runs no event handler before every watch has listed its objects: the first event means
+        # the caches are complete (with no object at all there is nothing to reconcile before one comes).
+        self.synced = asyncio.Event()
         self._failures: dict[Key, int] = {}
         self._burst: dict[Key, tuple[float, int]] = {}
+        self._halting: asyncio.Task[None] | None = None
         self.registry = self._build_registry()
+
+    # ------------------------------------------------------------------ leadership
+
+    def leading(self) -> bool:
+        """True without leader election; with it, while the Lease is ours (until the renew deadline)."""
+        return self.elector is None or self.elector.leading()
+
+    def _started_leading(self) -> None:
+        """The caches are warm: queue every Rollout and AnalysisRun and validate the templates now.
+        Before the caches are complete there is nothing to do: kopf's first events queue everything."""
+        if not self.synced.is_set():
+            return
+        for kind, queue in ((ROLLOUTS, self.queue), (ANALYSISRUNS, self.analysis_queue)):
+            for obj in list(self.cache.all(kind)):
+                if queue is not None:
+                    queue.add((str(obj["metadata"].get("namespace", "")), str(obj["metadata"]["name"])))
+        for kind in (ANALYSISTEMPLATES, CLUSTERANALYSISTEMPLATES):
+            for obj in list(self.cache.all(kind)):
+                self.analysis.on_template(obj)
+
+    def _stopped_leading(self) -> None:
+        """Writes are refused from now on (the client asks `leading`); drop the work in flight."""
+        self._halting = asyncio.get_running_loop().create_task(self._halt(), name="stop reconciling")
+
+    async def _halt(self) -> None:
+        for queue in (self.queue, self.analysis_queue):
+            if queue is not None:
+                await queue.stop()
+        await self.analysis.stop()
+
+    def _on_template(self, obj: dict[str, Any]) -> None:
+        if self.leading():  # a new leader validates every template when it takes over
+            self.analysis.on_template(obj)
 
     # ------------------------------------------------------------------ reconciling
 
     async def _work(self, key: Key) -> float | None:
+        if not self.leading():
+            return None  # a new leader queues every Rollout
         started = time.monotonic()
         ns, name = key
         try:
             outcome = await self.reconciler.reconcile(ns, name)
+        except NotLeading:
+            return None
         except ApiError as exc:
             return self._failed(key, started, f"API error: {exc}")
         except Exception as exc:
@@ -158,8 +240,12 @@ class Controller:
         return self._throttle(key, outcome.requeue_after)
 
     async def _analysis_work(self, key: Key) -> float | None:
+        if not self.leading():
+            return None
         try:
             return await self.analysis.reconcile(key)
+        except NotLeading:
+            return None
         except ApiError as exc:
             log.warning("analysisrun %s/%s: API error: %s; retrying in 2s", key[0], key[1], exc)
         except Exception:
@@ -276,6 +362,8 @@ class Controller:
 
     async def _release_services(self, rollout: dict[str, Any]) -> None:
         """A deleted Rollout gives its Services back: our hash leaves their selectors."""
+        if not self.leading():
+            return
         ns, name = rollout["metadata"].get("namespace", ""), rollout["metadata"]["name"]
         for svc in list(self.cache.all(SERVICES, ns)):
             if ((svc.get("metadata") or {}).get("annotations") or {}).get(MANAGED_BY) != name:
@@ -319,10 +407,10 @@ class Controller:
             # The AnalysisRun controller: its runs, the Jobs of Job metrics, templates (validation Events).
             (ANALYSISRUNS, self.analysis.on_run),
             (JOBS, self.analysis.on_job),
-            (ANALYSISTEMPLATES, self.analysis.on_template),
+            (ANALYSISTEMPLATES, self._on_template),
         ]
         if not self.namespaces:  # kopf serves cluster-scoped kinds only when cluster-wide
-            kinds.append((CLUSTERANALYSISTEMPLATES, self.analysis.on_template))
+            kinds.append((CLUSTERANALYSISTEMPLATES, self._on_template))
         for kind, notify in kinds:
             self._register(registry, kind, notify)
         return registry
@@ -347,6 +435,7 @@ class Controller:
         kopf.index(group_version, kind.plural, registry=registry, id=f"cache-{kind.plural}")(prime)
 
         async def on_event(event: kopf.RawEvent, **_: Any) -> None:
+            self.synced.set()
             obj = dict(event["object"])
             if event["type"] == "DELETED":
                 cache.remove(kind, obj)
@@ -373,6 +462,10 @@ class Controller:
         settings.watching.label_selectors["apps", "v1", "replicasets"] = HASH_LABEL
         settings.watching.label_selectors["", "v1", "pods"] = HASH_LABEL
         settings.watching.label_selectors["batch", "v1", "jobs"] = JOB_LABEL_SELECTOR
+        # Sharding as Argo's --instance-id: only our shard's Rollouts and runs (the unlabelled ones without).
+        shard = f"{INSTANCE_ID_LABEL}={self.instance_id}" if self.instance_id else f"!{INSTANCE_ID_LABEL}"
+        for kind in (ROLLOUTS, ANALYSISRUNS):
+            settings.watching.label_selectors[kind.group, kind.version, kind.plural] = shard
         # Nothing we register needs kopf's storages; keep them off our objects all the same.
         settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.controller.kopf-progress")
         settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.controller.kopf-diffbase")
@@ -380,17 +473,30 @@ class Controller:
         return settings
 
     async def run(
-        self, stop: asyncio.Event, metrics_port: int = 0, health_port: int = 0, signals: bool = False
+        self,
+        stop: asyncio.Event,
+        metrics: Listen | None = None,
+        health: Listen | None = None,
+        signals: bool = False,
     ) -> None:
+        """Watch and reconcile until `stop` is set. A listen address in use raises ListenError first."""
         self.queue = WorkQueue(self._work)
         self.analysis_queue = self.analysis.queue = WorkQueue(self._analysis_work)
         self.metrics.queue_depth = self.queue.depth
         runners = []
-        if metrics_port:
-            runners.append(await serve(metrics_port, {"/metrics": lambda: (200, self.metrics.render())}))
-        if health_port:
-            runners.append(await serve(health_port, {"/healthz": self._health, "/readyz": self._health}))
+        try:
+            if metrics is not None:
+                runners.append(await serve(metrics, {"/metrics": lambda: (200, self.metrics.render())}))
+            if health is not None:
+                runners.append(await serve(health, {"/healthz": self._health, "/readyz": self._health}))
+        except BaseException:
+            for runner in runners:
+                await runner.cleanup()
+            raise
         await self.client.open()
+        electing = (
+            asyncio.create_task(self._elect(stop), name="leader election") if self.elector is not None else None
+        )
         operator = asyncio.create_task(
             kopf.operator(
                 registry=self.registry,
@@ -415,6 +521,7 @@ class Controller:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.add_signal_handler(sig, stop.set)
             await asyncio.wait({operator, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            await self._step_down(electing)
             if not operator.done():
                 # kopf stops its watches at once, then gives every other task on the loop 5 s to end;
                 # ours need none of that, so cut the wait short.
@@ -425,12 +532,36 @@ class Controller:
                 raise operator.exception()  # type: ignore[misc]
         finally:
             stopping.cancel()
+            await self._step_down(electing)
             await self.queue.stop()
             await self.analysis_queue.stop()
             await self.analysis.stop()
             await self.client.close()
             for runner in runners:
                 await runner.cleanup()
+
+    async def _elect(self, stop: asyncio.Event) -> None:
+        """Run the election once kopf is up; a leader reconciles only once the caches are complete (`synced`)."""
+        assert self.elector is not None
+        await self.ready.wait()
+        await self.elector.client.open()
+        try:
+            await self.elector.run(stop)
+        finally:
+            await self.elector.client.close()
+
+    async def _step_down(self, electing: asyncio.Task[None] | None) -> None:
+        """On stop: no more tries, no more writes, then give the Lease up for a quick hand-over."""
+        if electing is None or self.elector is None:
+            return
+        if not electing.done():
+            electing.cancel()
+        await asyncio.gather(electing, return_exceptions=True)
+        if self.elector.leading():
+            await self._halt()
+            await self.elector.client.open()
+            await self.elector.release()
+            await self.elector.client.close()
 
     def _health(self) -> tuple[int, str]:
         return (200, "ok\n") if self.ready.is_set() else (503, "starting\n")
@@ -441,13 +572,32 @@ def configure_logging(verbose: bool) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
-async def run_controller(
-    kubeconfig: str | None, namespaces: Sequence[str], metrics_port: int, health_port: int, verbose: bool = False
-) -> None:
-    configure_logging(verbose)
-    login = functools.partial(load_connection, kubeconfig)
+@dataclass(frozen=True)
+class Options:
+    """What `pyrollouts controller` was asked for (see rollouts.main)."""
+
+    kubeconfig: str | None = None
+    namespaces: Sequence[str] = ()
+    metrics: Listen | None = None
+    health: Listen | None = None
+    leader_elect: bool = False
+    election_namespace: str | None = None
+    timing: Timing = field(default_factory=Timing)
+    instance_id: str | None = None
+    verbose: bool = False
+
+
+async def run_controller(options: Options) -> None:
+    configure_logging(options.verbose)
+    namespaces = list(options.namespaces)
+    login = functools.partial(load_connection, options.kubeconfig)
     conn = await asyncio.to_thread(login)
-    controller = Controller(conn, namespaces, login)
+    election = (
+        Election(options.election_namespace or conn.namespace, timing=options.timing)
+        if options.leader_elect
+        else None
+    )
+    controller = Controller(conn, namespaces, login, election, options.instance_id)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -457,4 +607,4 @@ async def run_controller(
         conn.server,
         f"namespaces {', '.join(namespaces)}" if namespaces else "all namespaces",
     )
-    await controller.run(stop, metrics_port, health_port, signals=True)
+    await controller.run(stop, options.metrics, options.health, signals=True)

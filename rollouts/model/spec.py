@@ -23,6 +23,9 @@ PLURAL = "rollouts"
 
 #: Pod label carrying the pod-template hash (the same key as Argo Rollouts).
 HASH_LABEL = "rollouts-pod-template-hash"
+# Sharding (`pyrollouts controller --instance-id ID`): a controller handles only the Rollouts and
+# AnalysisRuns carrying its id; a Rollout's runs carry its label (Argo's controller-instance-id).
+INSTANCE_ID_LABEL = "pyrollouts.io/controller-instance-id"
 
 DEFAULT_REPLICAS = 1
 DEFAULT_REVISION_HISTORY_LIMIT = 10

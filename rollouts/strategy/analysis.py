@@ -29,7 +29,7 @@ from typing import Any
 
 from analysis.spec import ArgError, SpecError, build_analysis_run, resolve_rollout_args
 from rollouts.model.revisions import REVISION
-from rollouts.model.spec import HASH_LABEL, RolloutSpec
+from rollouts.model.spec import HASH_LABEL, INSTANCE_ID_LABEL, RolloutSpec
 from rollouts.model.timestamps import parse_time
 from rollouts.strategy.replicasets import owner_reference
 
@@ -225,13 +225,17 @@ def _build(
     revision: str,
 ) -> dict[str, Any]:
     """Argo's ``newAnalysisRunFromRollout``: the run's name, labels (the type labels, then
-    ``analysisRunMetadata.labels``, then the Rollout's ``selector.matchLabels``), the revision
+    ``analysisRunMetadata.labels``, then the Rollout's ``selector.matchLabels`` and controller instance
+    id), the revision
     annotation, the controller reference to the Rollout, and args whose ``podTemplateHashValue`` and
     ``fieldRef`` are resolved here (``secretKeyRef`` stays for the analysis controller)."""
     run_meta = ref.raw.get("analysisRunMetadata") or {}
     run_labels = dict(labels)
     run_labels.update({str(k): str(v) for k, v in (run_meta.get("labels") or {}).items()})
     run_labels.update({str(k): str(v) for k, v in ((ro.selector or {}).get("matchLabels") or {}).items()})
+    instance_id = ((rollout.get("metadata") or {}).get("labels") or {}).get(INSTANCE_ID_LABEL)
+    if instance_id:  # the run goes to the controller of its Rollout's shard
+        run_labels[INSTANCE_ID_LABEL] = str(instance_id)
     run_annotations = {REVISION: revision}
     run_annotations.update({str(k): str(v) for k, v in (run_meta.get("annotations") or {}).items()})
     args = resolve_rollout_args(ref.raw.get("args"), rollout, stable_hash, latest_hash)

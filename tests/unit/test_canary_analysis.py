@@ -75,6 +75,15 @@ def update(w: World, image: str = "nginx:2") -> str:
 # --------------------------------------------------------------------------- the analysis step
 
 
+def test_a_sharded_rollouts_runs_carry_its_controller_instance_id() -> None:
+    """`--instance-id`: a controller watches only its shard's runs, so they carry the Rollout's id."""
+    w = world()
+    w.ro["metadata"]["labels"] = {"pyrollouts.io/controller-instance-id": "blue"}
+    update(w)
+    [run] = w.runs.values()
+    assert run["metadata"]["labels"]["pyrollouts.io/controller-instance-id"] == "blue"
+
+
 def test_step_run_is_created_labelled_owned_with_resolved_args() -> None:
     w = world()
     w.ro["metadata"]["labels"] = {"team": "payments"}

@@ -19,7 +19,12 @@ def _sandbox(args: argparse.Namespace) -> int:
         return 2
     asyncio.run(
         serve_forever(
-            Path(args.kubeconfig).resolve(), args.port, args.ready_after, args.traffic_rps, args.metrics_port
+            Path(args.kubeconfig).resolve(),
+            args.port,
+            args.ready_after,
+            args.traffic_rps,
+            args.metrics_port,
+            tls=args.tls,
         )
     )
     return 0
@@ -72,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="port on 127.0.0.1 for the simulated traffic's /metrics (0: a free one; default: a free one "
         "when --traffic-rps is set, else none)",
+    )
+    sandbox.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a certificate of a CA made at start; the kubeconfig carries the CA "
+        "(certificate-authority-data)",
     )
     sandbox.set_defaults(func=_sandbox)
 

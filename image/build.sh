@@ -21,6 +21,8 @@ for tool in mmdebstrap umoci; do
     command -v "$tool" >/dev/null || { echo "image/build.sh: $tool is not installed (apt-get install $tool)" >&2; exit 1; }
 done
 [ "$(id -u)" = 0 ] || { echo "image/build.sh: must run as root (mmdebstrap and chroot)" >&2; exit 1; }
+# The dependency wheels and the config's architecture are x86_64's (amd64).
+[ "$(uname -m)" = x86_64 ] || { echo "image/build.sh: builds amd64 images on x86_64 only" >&2; exit 1; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

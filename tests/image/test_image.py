@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 
 import pytest
 
 from rollouts import __version__
 from tests.fixtures.image import UnpackedImage, cached_image_archive, require_image_tools, run_in_image, unpack
+from tests.fixtures.tools import REPO
 
 pytestmark = [pytest.mark.image, pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -70,3 +73,17 @@ def test_the_user_owns_nothing_but_its_home(image: UnpackedImage) -> None:
     assert result.returncode != 0
     assert "Permission denied" in result.stderr
     assert run_in_image(image, ["id", "-u"]).stdout.strip() == UID
+
+
+def test_the_dockerfile_declares_the_same_user_entrypoint_and_labels() -> None:
+    """The Dockerfile (not built here: no Docker) and `make image` give users one image config."""
+    dockerfile = (REPO / "Dockerfile").read_text().replace("\\\n", " ")
+    runtime = dockerfile.rsplit("\nFROM ", 1)[1]
+    assert re.search(rf"^USER {UID}:{UID}$", runtime, re.MULTILINE)
+    (entrypoint,) = re.findall(r"^ENTRYPOINT (.+)$", runtime, re.MULTILINE)
+    assert json.loads(entrypoint) == ["pyrollouts", "controller"]
+    (labels,) = re.findall(r"^LABEL (.+)$", runtime, re.MULTILINE)
+    declared = dict(re.findall(r'(\S+)="([^"]*)"', labels))
+    expected = {**LABELS, "org.opencontainers.image.version": "${VERSION}"}
+    assert expected.items() <= declared.items()
+    assert re.search(rf"^ARG VERSION={re.escape(__version__)}$", runtime, re.MULTILINE)

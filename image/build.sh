@@ -30,7 +30,8 @@ trap 'rm -rf "$work"' EXIT
 # 1. The wheel, built from a copy so the source tree gets no build/ or egg-info.
 mkdir "$work/src"
 cp -r "$repo/pyproject.toml" "$repo/README.md" "$repo/rollouts" "$repo/analysis" "$repo/crds" "$work/src/"
-"$python" -m pip wheel -q --no-deps -w "$work/wheels" "$work/src" 2>/dev/null
+# (setuptools' deprecation warnings kept out of the output, its errors shown)
+"$python" -m pip wheel -q --no-deps -w "$work/wheels" "$work/src" 2>"$work/wheel.log" || { cat "$work/wheel.log" >&2; exit 1; }
 wheel=$(basename "$work"/wheels/pyrollouts-*.whl)
 # Its dependencies as wheels for bookworm's CPython 3.11 on x86_64 (glibc 2.36), fetched by this machine's pip
 # (its index and certificates); the chroot installs them with no network.

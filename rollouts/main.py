@@ -31,14 +31,16 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _controller(args: argparse.Namespace) -> int:
-    from rollouts.controller.kubeconfig import KubeconfigError
+    from rollouts.controller.kubeconfig import KubeconfigError, load_connection
     from rollouts.controller.operator import run_controller
+    from rollouts.controller.preflight import UntrustedApiServer, check_api_server_trusted
 
     try:
+        check_api_server_trusted(load_connection(args.kubeconfig))
         asyncio.run(
             run_controller(args.kubeconfig, args.namespace or [], args.metrics_port, args.health_port, args.verbose)
         )
-    except KubeconfigError as exc:
+    except (KubeconfigError, UntrustedApiServer) as exc:
         print(f"pyrollouts controller: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -7,7 +7,7 @@ PYTEST_WORKERS ?= 3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck unit demo sandbox e2e bench clean
+.PHONY: test lint typecheck unit demo sandbox e2e bench image clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.sandbox_throughput
 	$(BIN)/python -m benchmarks.promote_latency --promotions 100
 	$(BIN)/python -m benchmarks.judge --quick
+
+# The controller's OCI image without Docker (root, apt-get install mmdebstrap umoci): README "Container image".
+IMAGE_ARCHIVE ?= dist/pyrollouts-image.oci.tar
+image: $(STAMP)
+	image/build.sh $(IMAGE_ARCHIVE) $(BIN)/python
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo

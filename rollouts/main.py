@@ -20,7 +20,12 @@ def _sandbox(args: argparse.Namespace) -> int:
         return 2
     asyncio.run(
         serve_forever(
-            Path(args.kubeconfig).resolve(), args.port, args.ready_after, args.traffic_rps, args.metrics_port
+            Path(args.kubeconfig).resolve(),
+            args.port,
+            args.ready_after,
+            args.traffic_rps,
+            args.metrics_port,
+            tls=args.tls,
         )
     )
     return 0
@@ -39,10 +44,11 @@ def _listen(args: argparse.Namespace, what: str, default_port: int) -> Any:
 
 
 def _controller(args: argparse.Namespace) -> int:
-    from rollouts.controller.kubeconfig import KubeconfigError
+    from rollouts.controller.kubeconfig import KubeconfigError, load_connection
     from rollouts.controller.leader import Timing
     from rollouts.controller.metrics import ListenError
     from rollouts.controller.operator import Options, run_controller
+    from rollouts.controller.preflight import UntrustedApiServer, check_api_server_trusted
     from rollouts.model.durations import parse_go_duration
 
     try:
@@ -65,8 +71,9 @@ def _controller(args: argparse.Namespace) -> int:
         print(f"pyrollouts controller: {exc}", file=sys.stderr)
         return 2
     try:
+        check_api_server_trusted(load_connection(args.kubeconfig))
         asyncio.run(run_controller(options))
-    except (KubeconfigError, ListenError) as exc:
+    except (KubeconfigError, ListenError, UntrustedApiServer) as exc:
         print(f"pyrollouts controller: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -136,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="port on 127.0.0.1 for the simulated traffic's /metrics (0: a free one; default: a free one "
         "when --traffic-rps is set, else none)",
+    )
+    sandbox.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a certificate of a CA made at start; the kubeconfig carries the CA "
+        "(certificate-authority-data)",
     )
     sandbox.set_defaults(func=_sandbox)
 

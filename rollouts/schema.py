@@ -46,8 +46,9 @@ __all__ = [
 
 Schema = Mapping[str, Any]
 
-#: The project's CRD manifests (``crds/`` at the repository root).
-CRDS_DIR = Path(__file__).resolve().parent.parent / "crds"
+#: The project's CRD manifests: package data (``rollouts/crds`` links to ``crds/`` at the repository root,
+#: so a source tree and an installed wheel find them at the same place).
+CRDS_DIR = Path(__file__).resolve().parent / "crds"
 
 _EMBEDDED_KEYS = ("apiVersion", "kind", "metadata")
 
@@ -457,7 +458,7 @@ def apply_defaults(schema: Schema, obj: Any) -> Any:
 
 
 def load_crds(directory: Path | None = None) -> list[dict[str, Any]]:
-    """Every CustomResourceDefinition in ``directory``'s ``*.yaml`` files (default: the repo's ``crds/``)."""
+    """Every CustomResourceDefinition in ``directory``'s ``*.yaml`` files (default: the packaged ``crds/``)."""
     folder = CRDS_DIR if directory is None else directory
     crds: list[dict[str, Any]] = []
     for path in sorted(folder.glob("*.yaml")):

@@ -140,6 +140,14 @@ class Client:
             response = self.api.call_api(
                 method_, url, header_params=headers_, body=body, _request_timeout=timeout or self.request_timeout
             )
+        except urllib3.exceptions.SSLError as exc:
+            raise CLIError(_untrusted_server(self.server, exc)) from exc
+        except urllib3.exceptions.MaxRetryError as exc:
+            if isinstance(exc.reason, urllib3.exceptions.SSLError):
+                raise CLIError(_untrusted_server(self.server, exc.reason)) from exc
+            raise CLIError(
+                f"cannot reach the API server at {self.server}: {exc}; check --kubeconfig and --context"
+            ) from exc
         except urllib3.exceptions.HTTPError as exc:
             raise CLIError(
                 f"cannot reach the API server at {self.server}: {exc}; check --kubeconfig and --context"
@@ -278,3 +286,12 @@ def missing_resource_type(resource: Resource, exc: APIError) -> CLIError:
             "install the pyrollouts CRDs first: kubectl apply -f crds/"
         )
     return exc
+
+
+def _untrusted_server(server: str, exc: Exception) -> str:
+    """kubectl's "certificate signed by unknown authority", with the verifier's own reason."""
+    reason = exc.args[0] if exc.args else exc
+    return (
+        f"cannot verify the API server at {server}: {reason}; its TLS certificate is not signed by the "
+        "kubeconfig's certificate authority (certificate-authority / certificate-authority-data)"
+    )

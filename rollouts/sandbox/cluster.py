@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import sys
@@ -15,18 +16,23 @@ from aiohttp import web
 
 from rollouts.sandbox.server import ApiServer
 from rollouts.sandbox.store import Store
+from rollouts.sandbox.tls import ServingTls, TlsSetupError, serving_tls
 from rollouts.sandbox.traffic import MetricsServer, RequestMetrics, TrafficGenerator
 from rollouts.sandbox.workloads import Workloads
 
 log = logging.getLogger("pyrollouts.sandbox")
 
 
-def kubeconfig(server_url: str, context: str = "pyrollouts-sandbox") -> dict[str, Any]:
-    """A kubeconfig for the sandbox: plain HTTP on loopback, no credentials needed."""
+def kubeconfig(server_url: str, context: str = "pyrollouts-sandbox", ca_pem: bytes | None = None) -> dict[str, Any]:
+    """A kubeconfig for the sandbox on loopback, no credentials needed; with `ca_pem` (HTTPS) clients trust
+    that CA only, as the kubeconfig of a real cluster says."""
+    cluster: dict[str, Any] = {"server": server_url}
+    if ca_pem is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": context, "cluster": {"server": server_url}}],
+        "clusters": [{"name": context, "cluster": cluster}],
         "users": [{"name": context, "user": {"token": "sandbox"}}],
         "contexts": [{"name": context, "context": {"cluster": context, "user": context, "namespace": "default"}}],
         "current-context": context,
@@ -34,11 +40,11 @@ def kubeconfig(server_url: str, context: str = "pyrollouts-sandbox") -> dict[str
     }
 
 
-def write_kubeconfig(path: Path, server_url: str) -> None:
+def write_kubeconfig(path: Path, server_url: str, ca_pem: bytes | None = None) -> None:
     """Write atomically, so that a caller waiting for the file never reads half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(kubeconfig(server_url), sort_keys=False))
+    tmp.write_text(yaml.safe_dump(kubeconfig(server_url, ca_pem=ca_pem), sort_keys=False))
     os.replace(tmp, path)
 
 
@@ -48,6 +54,7 @@ class Sandbox:
     `traffic_rps` > 0 sends that many simulated requests per second to each Service with ready
     endpoints (`rollouts.sandbox.traffic`); `/metrics` with their counters and histograms is served on
     `metrics_port` (0: a free port) whenever traffic is on or a metrics port is given, at `metrics_url`.
+    With `tls` the API is served over HTTPS with a certificate of a CA made at start (`ca_pem`).
     """
 
     def __init__(
@@ -58,8 +65,11 @@ class Sandbox:
         traffic_rps: float = 0.0,
         metrics_port: int | None = None,
         traffic_seed: int | None = 1,
+        tls: bool = False,
     ) -> None:
         self.host = host
+        self.tls_enabled = tls
+        self.tls: ServingTls | None = None
         self.port = port
         self.store = Store()
         self.api = ApiServer(self.store)
@@ -72,7 +82,12 @@ class Sandbox:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls_enabled else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def ca_pem(self) -> bytes | None:
+        """The CA certificate clients must trust (PEM), under `tls` once started."""
+        return self.tls.ca_pem if self.tls is not None else None
 
     @property
     def metrics_url(self) -> str | None:
@@ -87,7 +102,10 @@ class Sandbox:
             self.traffic.start()  # idle while traffic_rps is 0; set `traffic.rps` to start it
         self._runner = web.AppRunner(self.api.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        if self.tls_enabled:
+            self.tls = await asyncio.to_thread(serving_tls)
+        ssl_context = self.tls.context if self.tls is not None else None
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, ssl_context=ssl_context)
         await site.start()
         server = site._server
         assert server is not None
@@ -117,8 +135,10 @@ class ThreadedSandbox:
         traffic_rps: float = 0.0,
         metrics_port: int | None = None,
         traffic_seed: int | None = 1,
+        tls: bool = False,
     ) -> None:
         self.kubeconfig_path = kubeconfig_path
+        self.tls = tls
         self.default_ready_after = default_ready_after
         self.traffic_rps = traffic_rps
         self.metrics_port = metrics_port
@@ -146,13 +166,14 @@ class ThreadedSandbox:
                 traffic_rps=self.traffic_rps,
                 metrics_port=self.metrics_port,
                 traffic_seed=self.traffic_seed,
+                tls=self.tls,
             )
             await sandbox.start()
             return sandbox
 
         self.sandbox = asyncio.run_coroutine_threadsafe(boot(), self.loop).result(timeout=30)
         if self.kubeconfig_path is not None:
-            write_kubeconfig(self.kubeconfig_path, self.sandbox.url)
+            write_kubeconfig(self.kubeconfig_path, self.sandbox.url, self.sandbox.ca_pem)
         return self
 
     def set_traffic_rps(self, rps: float) -> None:
@@ -190,12 +211,13 @@ async def serve_forever(
     default_ready_after: float,
     traffic_rps: float = 0.0,
     metrics_port: int | None = None,
+    tls: bool = False,
 ) -> None:
     """`pyrollouts sandbox`: answer until SIGINT/SIGTERM; write the kubeconfig only once listening."""
     import signal
 
     sandbox = Sandbox(
-        port=port, default_ready_after=default_ready_after, traffic_rps=traffic_rps, metrics_port=metrics_port
+        port=port, default_ready_after=default_ready_after, traffic_rps=traffic_rps, metrics_port=metrics_port, tls=tls
     )
     try:
         await sandbox.start()
@@ -204,11 +226,15 @@ async def serve_forever(
         ports = f"port {port}" + (f", metrics port {metrics_port}" if metrics_port is not None else "")
         print(f"pyrollouts sandbox: cannot listen on 127.0.0.1 ({ports}): {exc.strerror or exc}", file=sys.stderr)
         raise SystemExit(1) from None
+    except TlsSetupError as exc:
+        await sandbox.stop()
+        print(f"pyrollouts sandbox: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     if sandbox.metrics_url is not None:
         print(
             f"simulated traffic: {traffic_rps:g} requests/s per Service; metrics at {sandbox.metrics_url}", flush=True
         )
-    write_kubeconfig(kubeconfig_path, sandbox.url)
+    write_kubeconfig(kubeconfig_path, sandbox.url, sandbox.ca_pem)
     print(f"sandbox API server at {sandbox.url}; kubeconfig written to {kubeconfig_path}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

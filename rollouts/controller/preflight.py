@@ -1,0 +1,48 @@
+"""Before the controller starts: is the API server the kubeconfig names the one it trusts?
+
+A certificate the kubeconfig's CA did not sign is a configuration error, not an outage: kubectl stops at
+once with "certificate signed by unknown authority", so the controller does too, in one line, instead
+of retrying until kopf gives up with a traceback. An unreachable server is left to the retries (an API
+server that is still starting is normal in a cluster).
+"""
+
+from __future__ import annotations
+
+import ssl
+import urllib.error
+import urllib.request
+
+from rollouts.controller.kubeconfig import Connection
+
+
+class UntrustedApiServer(Exception):
+    """The API server's TLS certificate does not verify against the kubeconfig's certificate authority."""
+
+
+def tls_context(conn: Connection) -> ssl.SSLContext:
+    """The client's TLS settings from the kubeconfig: its CA (else the system's), its client certificate."""
+    context = ssl.create_default_context(cafile=conn.ca_path) if conn.ca_path else ssl.create_default_context()
+    if conn.cert_path and conn.key_path:
+        context.load_cert_chain(conn.cert_path, conn.key_path)
+    return context
+
+
+def check_api_server_trusted(conn: Connection, timeout: float = 10.0) -> None:
+    """Raise UntrustedApiServer when the TLS handshake with `conn.server` fails certificate verification."""
+    if not conn.server.startswith("https") or not conn.verify:
+        return
+    request = urllib.request.Request(f"{conn.server}/version", headers={"User-Agent": "pyrollouts-controller"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=tls_context(conn)):
+            pass
+    except urllib.error.HTTPError:
+        return  # an HTTP answer (even 401/403) came over a verified connection
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, ssl.SSLCertVerificationError):
+            raise UntrustedApiServer(
+                f"cannot verify the API server at {conn.server}: {exc.reason.verify_message or exc.reason}; "
+                "its TLS certificate is not signed by the kubeconfig's certificate authority "
+                "(certificate-authority / certificate-authority-data)"
+            ) from exc
+    except OSError:
+        return  # unreachable for now: the controller's own retries deal with it

@@ -19,7 +19,12 @@ def _sandbox(args: argparse.Namespace) -> int:
         return 2
     asyncio.run(
         serve_forever(
-            Path(args.kubeconfig).resolve(), args.port, args.ready_after, args.traffic_rps, args.metrics_port
+            Path(args.kubeconfig).resolve(),
+            args.port,
+            args.ready_after,
+            args.traffic_rps,
+            args.metrics_port,
+            args.authorization,
         )
     )
     return 0
@@ -72,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="port on 127.0.0.1 for the simulated traffic's /metrics (0: a free one; default: a free one "
         "when --traffic-rps is set, else none)",
+    )
+    sandbox.add_argument(
+        "--authorization",
+        choices=["open", "rbac"],
+        default="open",
+        help="open (default): every request is allowed; rbac: bearer tokens are authenticated (the "
+        "kubeconfig's user is a cluster admin, ServiceAccount tokens come from `kubectl create token`) and "
+        "Roles, ClusterRoles and their bindings are enforced",
     )
     sandbox.set_defaults(func=_sandbox)
 

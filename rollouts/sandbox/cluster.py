@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import sys
@@ -13,32 +14,38 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from rollouts.sandbox.access import ADMIN_TOKEN, Access
 from rollouts.sandbox.server import ApiServer
 from rollouts.sandbox.store import Store
+from rollouts.sandbox.tls import ServingCertificates, TlsError, make_serving_certificates
 from rollouts.sandbox.traffic import MetricsServer, RequestMetrics, TrafficGenerator
 from rollouts.sandbox.workloads import Workloads
 
 log = logging.getLogger("pyrollouts.sandbox")
 
 
-def kubeconfig(server_url: str, context: str = "pyrollouts-sandbox") -> dict[str, Any]:
-    """A kubeconfig for the sandbox: plain HTTP on loopback, no credentials needed."""
+def kubeconfig(server_url: str, ca_pem: bytes | None = None, context: str = "pyrollouts-sandbox") -> dict[str, Any]:
+    """A kubeconfig for the sandbox on loopback: plain HTTP, or HTTPS verified against `ca_pem`; the
+    token is the admin's (a superuser under RBAC)."""
+    cluster: dict[str, Any] = {"server": server_url}
+    if ca_pem is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": context, "cluster": {"server": server_url}}],
-        "users": [{"name": context, "user": {"token": "sandbox"}}],
+        "clusters": [{"name": context, "cluster": cluster}],
+        "users": [{"name": context, "user": {"token": ADMIN_TOKEN}}],
         "contexts": [{"name": context, "context": {"cluster": context, "user": context, "namespace": "default"}}],
         "current-context": context,
         "preferences": {},
     }
 
 
-def write_kubeconfig(path: Path, server_url: str) -> None:
+def write_kubeconfig(path: Path, server_url: str, ca_pem: bytes | None = None) -> None:
     """Write atomically, so that a caller waiting for the file never reads half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(kubeconfig(server_url), sort_keys=False))
+    tmp.write_text(yaml.safe_dump(kubeconfig(server_url, ca_pem), sort_keys=False))
     os.replace(tmp, path)
 
 
@@ -48,6 +55,9 @@ class Sandbox:
     `traffic_rps` > 0 sends that many simulated requests per second to each Service with ready
     endpoints (`rollouts.sandbox.traffic`); `/metrics` with their counters and histograms is served on
     `metrics_port` (0: a free port) whenever traffic is on or a metrics port is given, at `metrics_url`.
+    `authorization="rbac"` authenticates bearer tokens and enforces RBAC (`rollouts.sandbox.access`);
+    the kubeconfig's token stays all-powerful. It serves HTTPS with a fresh CA (`ca_pem`), since
+    kubectl sends credentials only over TLS.
     """
 
     def __init__(
@@ -58,21 +68,29 @@ class Sandbox:
         traffic_rps: float = 0.0,
         metrics_port: int | None = None,
         traffic_seed: int | None = 1,
+        authorization: str = "open",
     ) -> None:
         self.host = host
         self.port = port
         self.store = Store()
-        self.api = ApiServer(self.store)
+        self.api = ApiServer(self.store, Access(self.store, authorization))
         self.workloads = Workloads(self.store, default_ready_after=default_ready_after)
         self.traffic = TrafficGenerator(self.store, traffic_rps, seed=traffic_seed)
         self.traffic_metrics: RequestMetrics = self.traffic.metrics
         serve_metrics = metrics_port is not None or traffic_rps > 0
         self.metrics_server = MetricsServer(self.traffic_metrics, host, metrics_port or 0) if serve_metrics else None
         self._runner: web.AppRunner | None = None
+        self.tls: ServingCertificates | None = None
+        self._serve_tls = authorization == "rbac"
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self._serve_tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def ca_pem(self) -> bytes | None:
+        """The CA that signed the serving certificate (HTTPS only)."""
+        return self.tls.ca_pem if self.tls is not None else None
 
     @property
     def metrics_url(self) -> str | None:
@@ -87,7 +105,10 @@ class Sandbox:
             self.traffic.start()  # idle while traffic_rps is 0; set `traffic.rps` to start it
         self._runner = web.AppRunner(self.api.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        if self._serve_tls and self.tls is None:
+            self.tls = await asyncio.to_thread(make_serving_certificates)
+        ssl_context = self.tls.server_context() if self.tls is not None else None
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, ssl_context=ssl_context)
         await site.start()
         server = site._server
         assert server is not None
@@ -105,6 +126,8 @@ class Sandbox:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.tls is not None:
+            self.tls.remove()
 
 
 class ThreadedSandbox:
@@ -117,8 +140,10 @@ class ThreadedSandbox:
         traffic_rps: float = 0.0,
         metrics_port: int | None = None,
         traffic_seed: int | None = 1,
+        authorization: str = "open",
     ) -> None:
         self.kubeconfig_path = kubeconfig_path
+        self.authorization = authorization
         self.default_ready_after = default_ready_after
         self.traffic_rps = traffic_rps
         self.metrics_port = metrics_port
@@ -146,13 +171,14 @@ class ThreadedSandbox:
                 traffic_rps=self.traffic_rps,
                 metrics_port=self.metrics_port,
                 traffic_seed=self.traffic_seed,
+                authorization=self.authorization,
             )
             await sandbox.start()
             return sandbox
 
         self.sandbox = asyncio.run_coroutine_threadsafe(boot(), self.loop).result(timeout=30)
         if self.kubeconfig_path is not None:
-            write_kubeconfig(self.kubeconfig_path, self.sandbox.url)
+            write_kubeconfig(self.kubeconfig_path, self.sandbox.url, self.sandbox.ca_pem)
         return self
 
     def set_traffic_rps(self, rps: float) -> None:
@@ -190,15 +216,24 @@ async def serve_forever(
     default_ready_after: float,
     traffic_rps: float = 0.0,
     metrics_port: int | None = None,
+    authorization: str = "open",
 ) -> None:
     """`pyrollouts sandbox`: answer until SIGINT/SIGTERM; write the kubeconfig only once listening."""
     import signal
 
     sandbox = Sandbox(
-        port=port, default_ready_after=default_ready_after, traffic_rps=traffic_rps, metrics_port=metrics_port
+        port=port,
+        default_ready_after=default_ready_after,
+        traffic_rps=traffic_rps,
+        metrics_port=metrics_port,
+        authorization=authorization,
     )
     try:
         await sandbox.start()
+    except TlsError as exc:
+        await sandbox.stop()
+        print(f"pyrollouts sandbox: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     except OSError as exc:
         await sandbox.stop()
         ports = f"port {port}" + (f", metrics port {metrics_port}" if metrics_port is not None else "")
@@ -208,8 +243,10 @@ async def serve_forever(
         print(
             f"simulated traffic: {traffic_rps:g} requests/s per Service; metrics at {sandbox.metrics_url}", flush=True
         )
-    write_kubeconfig(kubeconfig_path, sandbox.url)
+    write_kubeconfig(kubeconfig_path, sandbox.url, sandbox.ca_pem)
     print(f"sandbox API server at {sandbox.url}; kubeconfig written to {kubeconfig_path}", flush=True)
+    if authorization == "rbac":
+        print("authorization: RBAC (the kubeconfig's user is a cluster admin; others need bindings)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -259,3 +259,13 @@ def test_cli_flag_starts_an_https_rbac_sandbox(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_token_requests_are_validated_and_denials_are_listed(admin: Kubectl, rbac_sandbox: SandboxHandle) -> None:
+    short = admin.run("create", "token", "deployer", "-n", NS, "--duration", "5m", check=False)
+    assert short.returncode == 1
+    assert "may not specify a duration less than 10 minutes" in short.stderr
+    with https_client(rbac_sandbox) as client:
+        answer = client.get("/sandbox/denials").json()
+    assert answer["count"] == len(answer["messages"]) > 0
+    assert any("is forbidden" in m for m in answer["messages"])

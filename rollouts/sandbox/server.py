@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +28,7 @@ USER = web.RequestKey("user", rbac.UserInfo)
 NAMESPACE_SUBRESOURCES = ("status", "finalize")
 DEFAULT_WATCH_TIMEOUT = 1800.0
 BOOKMARK_INTERVAL = 10.0
+DENIALS_KEPT = 100
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,9 @@ class ApiServer:
         self.store = store
         self.access = access or Access(store)
         self.requests: Counter[tuple[str, str]] = Counter()
-        # Messages of every 401 and 403 answered (the RBAC tests count them).
-        self.denials: list[str] = []
+        # How many 401 and 403 answers were given, and the latest messages (the RBAC tests read them).
+        self.denial_count = 0
+        self.denials: deque[str] = deque(maxlen=DENIALS_KEPT)
         self.app = web.Application(
             client_max_size=16 * 1024 * 1024, middlewares=[self._errors, self._authenticate_and_authorize]
         )
@@ -96,6 +98,7 @@ class ApiServer:
             return await handler(request)
         except ApiError as exc:
             if exc.code in (401, 403):
+                self.denial_count += 1
                 self.denials.append(exc.message)
                 log.info("%s %s: %d %s", request.method, request.path_qs, exc.code, exc.message)
             return _json(exc.status(), exc.code)
@@ -177,7 +180,7 @@ class ApiServer:
         if parts == ["sandbox", "requests"]:
             return _json({f"{m} /{p}": n for (m, p), n in sorted(self.requests.items())})
         if parts == ["sandbox", "denials"]:
-            return _json({"count": len(self.denials), "messages": self.denials[-100:]})
+            return _json({"count": self.denial_count, "messages": list(self.denials)})
         return None
 
     def _resolve(self, group: str, version: str, rest: list[str]) -> Target:

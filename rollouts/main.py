@@ -26,6 +26,7 @@ def _sandbox(args: argparse.Namespace) -> int:
             args.traffic_rps,
             args.metrics_port,
             tls=args.tls,
+            authorization=args.authorization,
         )
     )
     return 0
@@ -149,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve HTTPS with a certificate of a CA made at start; the kubeconfig carries the CA "
         "(certificate-authority-data)",
+    )
+    sandbox.add_argument(
+        "--authorization",
+        choices=["open", "rbac"],
+        default="open",
+        help="open (default): every request is allowed; rbac: bearer tokens are authenticated (the "
+        "kubeconfig's user is a cluster admin, ServiceAccount tokens come from `kubectl create token`) and "
+        "Roles, ClusterRoles and their bindings are enforced (implies HTTPS, as with --tls)",
     )
     sandbox.set_defaults(func=_sandbox)
 

@@ -81,6 +81,10 @@ COMPONENT = "rollouts-controller"
 # at again at least this often, so a change someone else makes to its routing objects is undone.
 ROUTING_RESYNC_SECONDS = 30.0
 ROUTING_WRITE_RETRY_SECONDS = 15.0
+# A write the API server forbids (403): the controller's role lacks a rule. Said once per pass as a
+# Warning Event naming the verb and resource (the server's message does), retried this often.
+MISSING_PERMISSION_REASON = "MissingPermission"
+FORBIDDEN_RETRY_SECONDS = 30.0
 
 
 def routing_refs(rollout: Mapping[str, Any]) -> list[ObjectRef]:
@@ -223,6 +227,8 @@ class Reconciler:
                     if exc.status == 409:
                         await self._refresh(ROLLOUTS, ns, name)
                         return Outcome(0.0, writes)
+                    if exc.status == 403:
+                        return await self._forbidden(current, exc, writes)
                     raise
         if plan.events:
             writes += len(plan.events)
@@ -383,6 +389,8 @@ class Reconciler:
             except ApiError as again:
                 log.warning("rollout %s/%s: could not record %s: %s", ns, name, FAILED_RS_CREATE_REASON, again)
             return Outcome(30.0, writes + 2)
+        if exc.status == 403:
+            return await self._forbidden(rollout, exc, writes)
         if exc.status in (404, 409):
             kind = {
                 PatchService: SERVICES,
@@ -398,6 +406,15 @@ class Reconciler:
                 await self._refresh(kind, ns, target if kind is not ROLLOUTS else name)
             return Outcome(0.0, writes)
         raise exc
+
+    async def _forbidden(self, rollout: dict[str, Any], exc: ApiError, writes: int) -> Outcome:
+        """A write the controller may not make: name the missing permission (a log line and a Warning
+        Event on the Rollout) and look again later; the other Rollouts are served meanwhile."""
+        message = f"the controller lacks a permission: {exc.message}"
+        meta = rollout["metadata"]
+        log.warning("rollout %s/%s: %s", meta.get("namespace", ""), meta["name"], message)
+        await self._event(rollout, EventSpec("Warning", MISSING_PERMISSION_REASON, message))
+        return Outcome(FORBIDDEN_RETRY_SECONDS, writes + 1)
 
     async def _refresh(self, kind: Any, namespace: str, name: str) -> None:
         """After a conflict or a 404: read the object once, so the next pass sees the truth."""

@@ -139,7 +139,17 @@ def metadata_causes(meta: Mapping[str, Any], path: str = "metadata") -> list[Cau
 
 
 def check_name(rtype: ResourceType, name: str) -> None:
-    """An object's name is a DNS subdomain (the rule of most kinds, here applied to all)."""
+    """An object's name is a DNS subdomain (the rule of most kinds); RBAC objects take any name that
+    is a valid path segment (`system:discovery`), as ValidatePathSegmentName allows."""
+    if rtype.group == "rbac.authorization.k8s.io":
+        if name in (".", "..") or "/" in name or "%" in name:
+            raise invalid(
+                rtype.kind,
+                rtype.group,
+                name,
+                [Cause("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": may not contain \'/\'')],
+            )
+        return
     if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
         raise invalid(
             rtype.kind,

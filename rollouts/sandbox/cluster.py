@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from rollouts.sandbox.access import ADMIN_TOKEN, Access
 from rollouts.sandbox.server import ApiServer
 from rollouts.sandbox.store import Store
 from rollouts.sandbox.tls import ServingTls, TlsSetupError, serving_tls
@@ -33,7 +34,7 @@ def kubeconfig(server_url: str, context: str = "pyrollouts-sandbox", ca_pem: byt
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": context, "cluster": cluster}],
-        "users": [{"name": context, "user": {"token": "sandbox"}}],
+        "users": [{"name": context, "user": {"token": ADMIN_TOKEN}}],
         "contexts": [{"name": context, "context": {"cluster": context, "user": context, "namespace": "default"}}],
         "current-context": context,
         "preferences": {},
@@ -55,6 +56,9 @@ class Sandbox:
     endpoints (`rollouts.sandbox.traffic`); `/metrics` with their counters and histograms is served on
     `metrics_port` (0: a free port) whenever traffic is on or a metrics port is given, at `metrics_url`.
     With `tls` the API is served over HTTPS with a certificate of a CA made at start (`ca_pem`).
+    `authorization="rbac"` authenticates bearer tokens and enforces RBAC (`rollouts.sandbox.access`);
+    the kubeconfig's token stays all-powerful. RBAC implies HTTPS, since kubectl sends credentials only
+    over TLS.
     """
 
     def __init__(
@@ -66,13 +70,14 @@ class Sandbox:
         metrics_port: int | None = None,
         traffic_seed: int | None = 1,
         tls: bool = False,
+        authorization: str = "open",
     ) -> None:
         self.host = host
-        self.tls_enabled = tls
+        self.tls_enabled = tls or authorization == "rbac"
         self.tls: ServingTls | None = None
         self.port = port
         self.store = Store()
-        self.api = ApiServer(self.store)
+        self.api = ApiServer(self.store, Access(self.store, authorization))
         self.workloads = Workloads(self.store, default_ready_after=default_ready_after)
         self.traffic = TrafficGenerator(self.store, traffic_rps, seed=traffic_seed)
         self.traffic_metrics: RequestMetrics = self.traffic.metrics
@@ -136,9 +141,11 @@ class ThreadedSandbox:
         metrics_port: int | None = None,
         traffic_seed: int | None = 1,
         tls: bool = False,
+        authorization: str = "open",
     ) -> None:
         self.kubeconfig_path = kubeconfig_path
         self.tls = tls
+        self.authorization = authorization
         self.default_ready_after = default_ready_after
         self.traffic_rps = traffic_rps
         self.metrics_port = metrics_port
@@ -167,6 +174,7 @@ class ThreadedSandbox:
                 metrics_port=self.metrics_port,
                 traffic_seed=self.traffic_seed,
                 tls=self.tls,
+                authorization=self.authorization,
             )
             await sandbox.start()
             return sandbox
@@ -212,12 +220,18 @@ async def serve_forever(
     traffic_rps: float = 0.0,
     metrics_port: int | None = None,
     tls: bool = False,
+    authorization: str = "open",
 ) -> None:
     """`pyrollouts sandbox`: answer until SIGINT/SIGTERM; write the kubeconfig only once listening."""
     import signal
 
     sandbox = Sandbox(
-        port=port, default_ready_after=default_ready_after, traffic_rps=traffic_rps, metrics_port=metrics_port, tls=tls
+        port=port,
+        default_ready_after=default_ready_after,
+        traffic_rps=traffic_rps,
+        metrics_port=metrics_port,
+        tls=tls,
+        authorization=authorization,
     )
     try:
         await sandbox.start()
@@ -236,6 +250,8 @@ async def serve_forever(
         )
     write_kubeconfig(kubeconfig_path, sandbox.url, sandbox.ca_pem)
     print(f"sandbox API server at {sandbox.url}; kubeconfig written to {kubeconfig_path}", flush=True)
+    if authorization == "rbac":
+        print("authorization: RBAC (the kubeconfig's user is a cluster admin; others need bindings)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -6,9 +6,11 @@ import hashlib
 from typing import Any
 
 from rollouts import __version__
-from rollouts.sandbox.resources import ALL_VERBS, Registry, ResourceType
+from rollouts.sandbox.resources import Registry, ResourceType
 
 KUBERNETES_VERSION = "v1.32.0"
+# Create-only subresources served in another group's kind: subresource -> (group, kind).
+_EXTRA_SUBRESOURCES = {"token": ("authentication.k8s.io", "TokenRequest")}
 
 
 def version_info() -> dict[str, str]:
@@ -57,7 +59,7 @@ def _resource_entry(rtype: ResourceType) -> dict[str, Any]:
         "singularName": rtype.singular,
         "namespaced": rtype.namespaced,
         "kind": rtype.kind,
-        "verbs": list(ALL_VERBS),
+        "verbs": list(rtype.verbs),
         "storageVersionHash": hashlib.sha256(rtype.key.encode()).hexdigest()[:11],
     }
     if rtype.short_names:
@@ -96,6 +98,20 @@ def api_resource_list(registry: Registry, group: str, version: str) -> dict[str,
                     "verbs": ["get", "patch", "update"],
                 }
             )
+        for sub in rtype.extra_subresources:
+            group_kind = _EXTRA_SUBRESOURCES.get(sub)
+            if group_kind is not None:
+                resources.append(
+                    {
+                        "name": f"{rtype.plural}/{sub}",
+                        "singularName": "",
+                        "namespaced": rtype.namespaced,
+                        "group": group_kind[0],
+                        "version": "v1",
+                        "kind": group_kind[1],
+                        "verbs": ["create"],
+                    }
+                )
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",

@@ -251,6 +251,59 @@ MESSAGES: dict[str, dict[int, F]] = {
         (14, F("podReplacementPolicy", "string", ptr=True)),
         (15, F("managedBy", "string", ptr=True)),
     ),
+    # authentication.k8s.io/v1 and authorization.k8s.io/v1 (answered on create, never stored)
+    "TokenRequest": _msg(
+        (1, F("metadata", "ObjectMeta")), (2, F("spec", "TokenRequestSpec")), (3, F("status", "skip"))
+    ),
+    "TokenRequestSpec": _msg(
+        (1, _s("audiences", repeated=True)),
+        (3, F("boundObjectRef", "BoundObjectReference", ptr=True)),
+        (4, F("expirationSeconds", "int64", ptr=True)),
+    ),
+    "BoundObjectReference": _msg((1, _s("kind")), (2, _s("apiVersion")), (3, _s("name")), (4, _s("uid"))),
+    "SelfSubjectReview": _msg((1, F("metadata", "ObjectMeta")), (2, F("status", "skip"))),
+    "SelfSubjectAccessReview": _msg(
+        (1, F("metadata", "ObjectMeta")), (2, F("spec", "SelfSubjectAccessReviewSpec")), (3, F("status", "skip"))
+    ),
+    "SelfSubjectAccessReviewSpec": _msg(
+        (1, F("resourceAttributes", "ResourceAttributes", ptr=True)),
+        (2, F("nonResourceAttributes", "NonResourceAttributes", ptr=True)),
+    ),
+    "SubjectAccessReview": _msg(
+        (1, F("metadata", "ObjectMeta")), (2, F("spec", "SubjectAccessReviewSpec")), (3, F("status", "skip"))
+    ),
+    "SubjectAccessReviewSpec": _msg(
+        (1, F("resourceAttributes", "ResourceAttributes", ptr=True)),
+        (2, F("nonResourceAttributes", "NonResourceAttributes", ptr=True)),
+        (3, _s("user")),
+        (4, _s("groups", repeated=True)),
+        (6, _s("uid")),
+    ),
+    "ResourceAttributes": _msg(
+        (1, _s("namespace")),
+        (2, _s("verb")),
+        (3, _s("group")),
+        (4, _s("version")),
+        (5, _s("resource")),
+        (6, _s("subresource")),
+        (7, _s("name")),
+    ),
+    "NonResourceAttributes": _msg((1, _s("path")), (2, _s("verb"))),
+    # rbac.authorization.k8s.io/v1
+    "Role": _msg((1, F("metadata", "ObjectMeta")), (2, F("rules", "PolicyRule", repeated=True))),
+    "ClusterRole": _msg((1, F("metadata", "ObjectMeta")), (2, F("rules", "PolicyRule", repeated=True))),
+    "PolicyRule": _msg(
+        (1, _s("verbs", repeated=True)),
+        (2, _s("apiGroups", repeated=True)),
+        (3, _s("resources", repeated=True)),
+        (4, _s("resourceNames", repeated=True)),
+        (5, _s("nonResourceURLs", repeated=True)),
+    ),
+    "RoleBinding": _msg(
+        (1, F("metadata", "ObjectMeta")), (2, F("subjects", "Subject", repeated=True)), (3, F("roleRef", "RoleRef"))
+    ),
+    "Subject": _msg((1, _s("kind")), (2, _s("apiGroup")), (3, _s("name")), (4, _s("namespace"))),
+    "RoleRef": _msg((1, _s("apiGroup")), (2, _s("kind")), (3, _s("name"))),
 }
 
 # apiVersion/kind -> top-level message.
@@ -263,6 +316,14 @@ KINDS: dict[tuple[str, str], str] = {
     ("v1", "Pod"): "Pod",
     ("apps/v1", "Deployment"): "Deployment",
     ("batch/v1", "Job"): "Job",
+    ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): "SelfSubjectReview",
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
+    ("authorization.k8s.io/v1", "SubjectAccessReview"): "SubjectAccessReview",
+    ("rbac.authorization.k8s.io/v1", "Role"): "Role",
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): "ClusterRole",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "RoleBinding",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "RoleBinding",
 }
 
 

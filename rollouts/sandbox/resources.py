@@ -38,6 +38,8 @@ class ResourceType:
     extra_field_selectors: tuple[str, ...] = ()
     # Sub-paths (besides status/scale) that exist only to be listed in discovery.
     extra_subresources: tuple[str, ...] = field(default=())
+    # What discovery lists; the review kinds are answered on create and never stored.
+    verbs: tuple[str, ...] = ALL_VERBS
 
     @property
     def key(self) -> str:
@@ -74,6 +76,7 @@ def _builtin(
     selectors: Iterable[str] = (),
     categories: Iterable[str] = (),
     extra: Iterable[str] = (),
+    verbs: Iterable[str] = ALL_VERBS,
 ) -> ResourceType:
     return ResourceType(
         group=group,
@@ -89,6 +92,7 @@ def _builtin(
         served_versions=(version,),
         extra_field_selectors=tuple(selectors),
         extra_subresources=tuple(extra),
+        verbs=tuple(verbs),
     )
 
 
@@ -110,7 +114,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _builtin("", "v1", "endpoints", "Endpoints", short=["ep"]),
     _builtin("", "v1", "configmaps", "ConfigMap", short=["cm"]),
     _builtin("", "v1", "secrets", "Secret", selectors=["type"]),
-    _builtin("", "v1", "serviceaccounts", "ServiceAccount", short=["sa"]),
+    _builtin("", "v1", "serviceaccounts", "ServiceAccount", short=["sa"], extra=["token"]),
     _builtin(
         "",
         "v1",
@@ -153,6 +157,24 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         status=True,
         categories=["all"],
     ),
+    _builtin("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+    _builtin("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+    _builtin("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
+    _builtin("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False),
+    _builtin(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        namespaced=False,
+        verbs=["create"],
+    ),
+    _builtin(
+        "authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", namespaced=False, verbs=["create"]
+    ),
+    _builtin(
+        "authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", namespaced=False, verbs=["create"]
+    ),
     _builtin(
         "apiextensions.k8s.io",
         "v1",
@@ -173,6 +195,9 @@ GROUP_ORDER = (
     "batch",
     "networking.k8s.io",
     "coordination.k8s.io",
+    "rbac.authorization.k8s.io",
+    "authorization.k8s.io",
+    "authentication.k8s.io",
     "apiextensions.k8s.io",
 )
 

@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,17 +15,20 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from rollouts.sandbox import admission, discovery, openapi, protobuf, tables
+from rollouts.sandbox import admission, discovery, openapi, protobuf, rbac, tables
+from rollouts.sandbox.access import Access
 from rollouts.sandbox.errors import ApiError, bad_request, method_not_allowed, unknown_resource
 from rollouts.sandbox.patches import APPLY_PATCH, APPLY_PATCH_CBOR
 from rollouts.sandbox.resources import ResourceType
 from rollouts.sandbox.store import Store
 
 log = logging.getLogger("pyrollouts.sandbox")
+USER = web.RequestKey("user", rbac.UserInfo)
 
 NAMESPACE_SUBRESOURCES = ("status", "finalize")
 DEFAULT_WATCH_TIMEOUT = 1800.0
 BOOKMARK_INTERVAL = 10.0
+DENIALS_KEPT = 100
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,16 @@ def _flag(request: web.Request, name: str) -> bool:
 
 
 class ApiServer:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, access: Access | None = None) -> None:
         self.store = store
+        self.access = access or Access(store)
         self.requests: Counter[tuple[str, str]] = Counter()
-        self.app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[self._errors])
+        # How many 401 and 403 answers were given, and the latest messages (the RBAC tests read them).
+        self.denial_count = 0
+        self.denials: deque[str] = deque(maxlen=DENIALS_KEPT)
+        self.app = web.Application(
+            client_max_size=16 * 1024 * 1024, middlewares=[self._errors, self._authenticate_and_authorize]
+        )
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._streams: set[web.StreamResponse] = set()
         self.server_address = "127.0.0.1:0"
@@ -88,6 +97,10 @@ class ApiServer:
         try:
             return await handler(request)
         except ApiError as exc:
+            if exc.code in (401, 403):
+                self.denial_count += 1
+                self.denials.append(exc.message)
+                log.info("%s %s: %d %s", request.method, request.path_qs, exc.code, exc.message)
             return _json(exc.status(), exc.code)
         except web.HTTPException:
             raise
@@ -96,6 +109,21 @@ class ApiServer:
             return _json(
                 ApiError(500, "InternalError", f"Internal error occurred: {type(exc).__name__}: {exc}").status(), 500
             )
+
+    @web.middleware
+    async def _authenticate_and_authorize(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """401 for a token nobody issued; the impersonated user if asked (and allowed); 403 unless RBAC
+        allows the request. Handlers find the acting user in `request[USER]`."""
+        user = self.access.authenticate(request.headers.get("Authorization", ""))
+        user = self.access.impersonate(
+            user, request.headers.get("Impersonate-User", ""), request.headers.getall("Impersonate-Group", [])
+        )
+        if self.access.enforcing:
+            self.access.require(rbac.request_attributes(user, request.method, request.path, request.query))
+        request[USER] = user
+        return await handler(request)
 
     # ------------------------------------------------------------------ routing
 
@@ -151,6 +179,8 @@ class ApiServer:
             return _json(doc)
         if parts == ["sandbox", "requests"]:
             return _json({f"{m} /{p}": n for (m, p), n in sorted(self.requests.items())})
+        if parts == ["sandbox", "denials"]:
+            return _json({"count": self.denial_count, "messages": list(self.denials)})
         return None
 
     def _resolve(self, group: str, version: str, rest: list[str]) -> Target:
@@ -180,6 +210,8 @@ class ApiServer:
 
     async def _serve(self, request: web.Request, target: Target) -> web.StreamResponse:
         method = request.method
+        if target.rtype.verbs == ("create",) or target.subresource == "token":
+            return await self._answer_review(request, target)
         if target.subresource and target.subresource not in ("status", "scale"):
             raise unknown_resource()
         if target.subresource == "scale" and target.rtype.scale is None:
@@ -205,6 +237,22 @@ class ApiServer:
         if method == "DELETE":
             return await self._delete(request, target)
         raise method_not_allowed(f"the server does not allow this method on the requested resource: {method}")
+
+    async def _answer_review(self, request: web.Request, target: Target) -> web.Response:
+        """The kinds answered on create and never stored: TokenRequest and the access reviews."""
+        is_token = target.subresource == "token" and target.rtype.key == "/serviceaccounts"
+        if request.method != "POST" or (target.name and not is_token) or (target.subresource and not is_token):
+            raise method_not_allowed(
+                f"the server does not allow this method on the requested resource: {request.method}"
+            )
+        body = await self._read_body(request)
+        if not isinstance(body, dict):
+            raise bad_request("the request body must be an object")
+        if is_token:
+            return _json(self.access.token_request(self._ns(target), target.name, body), 201)
+        if target.rtype.kind == "SelfSubjectReview":
+            return _json(self.access.self_subject_review(request[USER]), 201)
+        return _json(self.access.access_review(request[USER], target.rtype.kind, body), 201)
 
     def _ns(self, target: Target) -> str:
         return target.namespace or ""

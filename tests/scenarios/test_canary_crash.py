@@ -11,7 +11,7 @@ import pytest
 
 from tests.fixtures.cluster import Cluster, settled
 from tests.fixtures.controller import ControllerProcess
-from tests.fixtures.crash import CrashDrill, Milestone, step_reached
+from tests.fixtures.crash import CrashDrill, canary_milestones
 from tests.fixtures.manifests import HASH_LABEL, Step, rollout_manifest, service_manifest
 from tests.fixtures.rollout import REVISION, Namespace, RolloutHandle, given
 
@@ -94,9 +94,6 @@ def run_canary(
     def nothing_scales() -> None:
         rollout.expect_throughout(0.1, unmoved(rollout, state(rollout)[2]))
 
-    def paused_at_first_pause() -> bool:
-        return status().get("phase") == "Paused" and status().get("currentStepIndex") == 1
-
     def done() -> bool:
         return (
             status().get("phase") == "Healthy"
@@ -109,13 +106,7 @@ def run_canary(
         controller, crash, lambda: check_invariants(rollout, first), lambda: state(rollout), nothing_scales
     )
     drill.run(
-        [
-            Milestone("the canary scaled up", lambda: rollout.sizes().get("nginx:2", 0) > 0),
-            # promoted while no controller runs
-            Milestone("the pause at step 1", paused_at_first_pause, while_down=rollout.promote),
-            *(Milestone(f"step {i}", step_reached(status, i)) for i in range(2, len(STEPS) + 1)),
-            Milestone("the promotion", lambda: status().get("stableRS") not in (None, first)),
-        ],
+        canary_milestones(rollout, first, len(STEPS), manual_pause=1),
         done,
         timeout=90,
     )

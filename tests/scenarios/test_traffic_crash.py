@@ -10,7 +10,7 @@ import pytest
 
 from tests.fixtures.cluster import Cluster, settled
 from tests.fixtures.controller import ControllerProcess
-from tests.fixtures.crash import CrashDrill, Milestone, step_reached
+from tests.fixtures.crash import CrashDrill, canary_milestones
 from tests.fixtures.manifests import HASH_LABEL, Step
 from tests.fixtures.rollout import Namespace, RolloutHandle, given
 from tests.fixtures.traffic import canary_weight, ingress_manifest, routed_manifests
@@ -78,9 +78,6 @@ def run_canary(namespace: Namespace, controller: ControllerProcess, crash: bool)
     def status() -> dict[str, Any]:
         return rollout.status
 
-    def paused_at_first_pause() -> bool:
-        return status().get("phase") == "Paused" and status().get("currentStepIndex") == 1
-
     def done() -> bool:
         return (
             status().get("phase") == "Healthy"
@@ -91,12 +88,7 @@ def run_canary(namespace: Namespace, controller: ControllerProcess, crash: bool)
 
     drill = CrashDrill(controller, crash, lambda: check_invariants(rollout), lambda: state(rollout))
     drill.run(
-        [
-            Milestone("the canary scaled up", lambda: rollout.sizes().get("nginx:2", 0) > 0),
-            Milestone("the pause at step 1", paused_at_first_pause, while_down=rollout.promote),
-            *(Milestone(f"step {i}", step_reached(status, i)) for i in range(2, len(STEPS) + 1)),
-            Milestone("the promotion", lambda: status().get("stableRS") not in (None, first)),
-        ],
+        canary_milestones(rollout, first, len(STEPS), manual_pause=1),
         done,
         timeout=150,
     )

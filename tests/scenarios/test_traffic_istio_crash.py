@@ -10,7 +10,7 @@ import pytest
 
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess
-from tests.fixtures.crash import CrashDrill, Milestone, step_reached
+from tests.fixtures.crash import CrashDrill, canary_milestones
 from tests.fixtures.istio import (
     DESTINATION_RULE,
     SUBSET_ROUTING,
@@ -98,11 +98,7 @@ def test_crash_at_every_change_keeps_weight_on_ready_subsets(
 
     drill = CrashDrill(controller, True, lambda: check_invariants(rollout), lambda: state(rollout))
     drill.run(
-        [
-            Milestone("the canary scaled up", lambda: rollout.sizes().get("nginx:2", 0) > 0),
-            *(Milestone(f"step {i}", step_reached(status, i)) for i in range(1, len(STEPS) + 1)),
-            Milestone("the promotion", lambda: status().get("stableRS") not in (None, first)),
-        ],
+        canary_milestones(rollout, first, len(STEPS)),
         done,
         timeout=150,
     )

@@ -7,7 +7,7 @@ PYTEST_WORKERS ?= 3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck unit demo sandbox e2e bench image clean
+.PHONY: test lint typecheck unit demo sandbox e2e e2e-kind bench image clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ sandbox: $(STAMP)
 
 e2e: $(STAMP)
 	PYROLLOUTS_E2E=1 $(BIN)/pytest -q tests/scenarios
+
+# The scenarios on a kind cluster running deploy/base (needs docker, kind, kubectl): README "End-to-end on kind".
+e2e-kind: $(STAMP)
+	PYTHON=$(BIN)/python scripts/e2e-kind.sh
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.sandbox_throughput

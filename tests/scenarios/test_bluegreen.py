@@ -28,7 +28,7 @@ def plugin(cluster: Cluster, *args: str) -> str:
     return Plugin.on_cluster(cluster).ok(*args)
 
 
-def test_first_deploy_then_manual_promotion(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_first_deploy_then_manual_promotion(cluster: Cluster, controller: ControllerProcess | None) -> None:
     namespace = given(cluster, "bg")
     ns = namespace.name
     # The delay outlasts a slow `get rollout` on a loaded machine, which must still see the old stack kept.
@@ -69,7 +69,7 @@ def test_first_deploy_then_manual_promotion(cluster: Cluster, controller: Contro
     assert events.count("SwitchService") >= 3  # preview and active on first deploy, preview, active
 
 
-def test_auto_promotion_seconds(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_auto_promotion_seconds(cluster: Cluster, controller: ControllerProcess | None) -> None:
     namespace = given(cluster, "bgauto")
     rollout = namespace.rollout(bluegreen_manifest(autoPromotionSeconds=2, scaleDownDelaySeconds=1), *services())
     rollout.apply().wait_healthy(timeout=TIMEOUT).set_image("nginx:2").wait_paused("BlueGreenPause", timeout=TIMEOUT)
@@ -79,7 +79,7 @@ def test_auto_promotion_seconds(cluster: Cluster, controller: ControllerProcess)
     assert namespace.selected(ACTIVE) == status["currentPodHash"] == rollout.hash_of("nginx:2")
 
 
-def test_preview_replica_count(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_preview_replica_count(cluster: Cluster, controller: ControllerProcess | None) -> None:
     manifest = bluegreen_manifest(
         replicas=3,
         previewReplicaCount=1,
@@ -111,7 +111,7 @@ def roles(namespace: Namespace) -> dict[str, set[str | None]]:
     return out
 
 
-def test_abort_and_retry(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_abort_and_retry(cluster: Cluster, controller: ControllerProcess | None) -> None:
     namespace = given(cluster, "bgabort")
     ns = namespace.name
     rollout, blue = paused_before_promotion(namespace, TIMEOUT, abortScaleDownDelaySeconds=1, scaleDownDelaySeconds=1)
@@ -130,7 +130,7 @@ def test_abort_and_retry(cluster: Cluster, controller: ControllerProcess) -> Non
     assert namespace.selected(ACTIVE) == status["stableRS"] == rollout.hash_of("nginx:2")
 
 
-def test_promote_full_and_undo(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_promote_full_and_undo(cluster: Cluster, controller: ControllerProcess | None) -> None:
     namespace = given(cluster, "bgfull")
     ns = namespace.name
     rollout, blue = paused_before_promotion(namespace, TIMEOUT, scaleDownDelaySeconds=30)
@@ -145,7 +145,7 @@ def test_promote_full_and_undo(cluster: Cluster, controller: ControllerProcess) 
     assert namespace.selected(ACTIVE) == status["stableRS"] == blue
 
 
-def test_new_template_during_pending_promotion(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_new_template_during_pending_promotion(cluster: Cluster, controller: ControllerProcess | None) -> None:
     namespace = given(cluster, "bgnew")
     rollout, blue = paused_before_promotion(namespace, TIMEOUT, scaleDownDelaySeconds=1)
     status = rollout.set_image("nginx:3").wait_paused("BlueGreenPause", timeout=TIMEOUT).seen
@@ -159,7 +159,7 @@ def test_new_template_during_pending_promotion(cluster: Cluster, controller: Con
     assert namespace.selected(ACTIVE) == third
 
 
-def test_bad_input_is_invalid_spec_and_touches_nothing(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_bad_input_is_invalid_spec_and_touches_nothing(cluster: Cluster, controller: ControllerProcess | None) -> None:
     namespace = given(cluster, "bgbad")
     rollout = namespace.rollout(bluegreen_manifest(), service_manifest(ACTIVE, "web"))  # no preview Service
     status = rollout.apply().wait_degraded(timeout=TIMEOUT).seen
@@ -187,7 +187,7 @@ def test_bad_input_is_invalid_spec_and_touches_nothing(cluster: Cluster, control
     assert refused.returncode != 0 and "activeService" in refused.stderr
 
 
-def test_the_example_manifest(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_the_example_manifest(cluster: Cluster, controller: ControllerProcess | None) -> None:
     namespace = given(cluster, "bgexample")
     ns = namespace.name
     docs = list(yaml.safe_load_all((REPO / "examples" / "blue-green.yaml").read_text()))
@@ -207,7 +207,7 @@ def test_the_example_manifest(cluster: Cluster, controller: ControllerProcess) -
     assert namespace.selected("bluegreen-active") == status["stableRS"] != blue
 
 
-def test_restart_within_max_unavailable(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_restart_within_max_unavailable(cluster: Cluster, controller: ControllerProcess | None) -> None:
     namespace = given(cluster, "bgrestart")
     ns = namespace.name
     rollout = namespace.rollout(bluegreen_manifest(replicas=3, maxUnavailable=1), *services())

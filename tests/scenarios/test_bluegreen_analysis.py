@@ -43,7 +43,7 @@ def template(name: str) -> dict[str, Any]:
     return held_template(name, "check", "hash")
 
 
-def test_pre_promotion_analysis_failing_then_passing(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_pre_promotion_analysis_failing_then_passing(cluster: Cluster, controller: ControllerProcess | None) -> None:
     namespace = given(cluster, "bgpre")
     analysis = {"templates": [{"templateName": "pre"}], "args": [LATEST]}
     manifest = bluegreen_manifest(prePromotionAnalysis=analysis, abortScaleDownDelaySeconds=1)
@@ -87,7 +87,7 @@ def test_pre_promotion_analysis_failing_then_passing(cluster: Cluster, controlle
     assert any(r == "AnalysisRunFailed" and m.startswith(failed) for r, m in rollout.events())
 
 
-def test_post_promotion_analysis_failing_switches_back(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_post_promotion_analysis_failing_switches_back(cluster: Cluster, controller: ControllerProcess | None) -> None:
     namespace = given(cluster, "bgpost")
     analysis = {"templates": [{"templateName": "post"}], "args": [LATEST]}
     manifest = bluegreen_manifest(
@@ -129,7 +129,7 @@ def health() -> Iterator[tuple[str, type[HealthHandler]]]:
 
 
 def test_pre_promotion_web_metric_end_to_end(
-    cluster: Cluster, controller: ControllerProcess, health: tuple[str, type[HealthHandler]]
+    cluster: Cluster, controller: ControllerProcess | None, health: tuple[str, type[HealthHandler]]
 ) -> None:
     url, handler = health
     namespace = given(cluster, "bgweb")
@@ -169,7 +169,7 @@ def traffic(sandbox: SandboxHandle, ns: str, service: str, seconds: float = 1.5)
 
 
 def test_simulated_traffic_follows_the_active_and_preview_services(
-    cluster: Cluster, controller: ControllerProcess, sandbox: SandboxHandle
+    cluster: Cluster, controller: ControllerProcess | None, sandbox: SandboxHandle
 ) -> None:
     namespace = given(cluster, "bgtraffic")
     ns = namespace.name

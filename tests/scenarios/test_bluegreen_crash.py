@@ -11,12 +11,12 @@ import pytest
 
 from tests.fixtures.bluegreen import ACTIVE, PREVIEW, bluegreen_manifest, services
 from tests.fixtures.cluster import Cluster, pod_ready, settled
-from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.controller import ControllerProcess, runs_own_controllers
 from tests.fixtures.crash import CrashDrill, Milestone
 from tests.fixtures.manifests import HASH_LABEL
 from tests.fixtures.rollout import Namespace, RolloutHandle, given
 
-pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
+pytestmark = [pytest.mark.kubectl, pytest.mark.slow, runs_own_controllers]
 
 REPLICAS = 3
 

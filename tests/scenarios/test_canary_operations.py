@@ -19,7 +19,7 @@ STEPS: list[Step] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"paus
 NEVER_READY = {"sandbox.pyrollouts.io/never-ready": "true"}
 
 
-def test_bad_to_good_update_supersedes_the_canary(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_bad_to_good_update_supersedes_the_canary(cluster: Cluster, controller: ControllerProcess | None) -> None:
     surge: dict[str, Any] = {"maxSurge": 1, "maxUnavailable": 0}
     rollout = given(cluster, "badgood").rollout(rollout_manifest("web", replicas=4, steps=STEPS, **surge))
     rollout.apply().wait_healthy()
@@ -36,7 +36,7 @@ def test_bad_to_good_update_supersedes_the_canary(cluster: Cluster, controller: 
 
 
 def test_pods_that_never_become_ready_trip_the_progress_deadline(
-    cluster: Cluster, controller: ControllerProcess
+    cluster: Cluster, controller: ControllerProcess | None
 ) -> None:
     spec = {"progressDeadlineSeconds": 2}
     rollout = given(cluster, "deadline").rollout(rollout_manifest("web", replicas=2, steps=STEPS, spec=spec))
@@ -52,7 +52,7 @@ def test_pods_that_never_become_ready_trip_the_progress_deadline(
     rollout.expect_sizes({"nginx:1": 2, "nginx:bad": 1})  # nothing rolled back without progressDeadlineAbort
 
 
-def test_progress_deadline_abort(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_progress_deadline_abort(cluster: Cluster, controller: ControllerProcess | None) -> None:
     spec = {"progressDeadlineSeconds": 2, "progressDeadlineAbort": True}
     rollout = given(cluster, "deadlineabort").rollout(rollout_manifest("web", replicas=2, steps=STEPS, spec=spec))
     rollout.apply().wait_healthy()
@@ -67,7 +67,7 @@ def test_progress_deadline_abort(cluster: Cluster, controller: ControllerProcess
     assert any(r == "RolloutAborted" for r, _ in rollout.events())
 
 
-def test_undo_to_a_revision(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_undo_to_a_revision(cluster: Cluster, controller: ControllerProcess | None) -> None:
     rollout = given(cluster, "undo").rollout(rollout_manifest("web", replicas=3, steps=[]))
     first = rollout.apply().wait_healthy().seen["stableRS"]
     for image in ("nginx:2", "nginx:3"):
@@ -90,7 +90,7 @@ def test_undo_to_a_revision(cluster: Cluster, controller: ControllerProcess) -> 
     assert rollout.live()["metadata"]["annotations"][REVISION] == "4"
 
 
-def test_restart_recreates_pods_within_max_unavailable(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_restart_recreates_pods_within_max_unavailable(cluster: Cluster, controller: ControllerProcess | None) -> None:
     namespace = given(cluster, "restart")
     rollout = namespace.rollout(rollout_manifest("web", replicas=3, steps=[], maxUnavailable=1, maxSurge=0))
     rollout.apply().wait_healthy()
@@ -103,7 +103,7 @@ def test_restart_recreates_pods_within_max_unavailable(cluster: Cluster, control
     rollout.wait_healthy()
 
 
-def test_revision_history_limit_prunes_old_replicasets(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_revision_history_limit_prunes_old_replicasets(cluster: Cluster, controller: ControllerProcess | None) -> None:
     manifest = rollout_manifest("web", replicas=2, steps=[], spec={"revisionHistoryLimit": 1})
     rollout = given(cluster, "history").rollout(manifest).apply().wait_healthy()
     for version in range(2, 6):
@@ -117,7 +117,7 @@ def test_revision_history_limit_prunes_old_replicasets(cluster: Cluster, control
     assert sorted(int(r["metadata"]["annotations"][REVISION]) for r in rollout.replicasets()) == [4, 5]
 
 
-def test_workload_ref_takes_over_a_deployment(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_workload_ref_takes_over_a_deployment(cluster: Cluster, controller: ControllerProcess | None) -> None:
     namespace = given(cluster, "workload")
     deployment = {
         "apiVersion": "apps/v1",
@@ -157,7 +157,7 @@ def test_workload_ref_takes_over_a_deployment(cluster: Cluster, controller: Cont
     rollout.wait_paused().wait_sizes({"nginx:1": 2, "nginx:2": 2})
 
 
-def test_scale_subresource_mid_rollout(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_scale_subresource_mid_rollout(cluster: Cluster, controller: ControllerProcess | None) -> None:
     rollout = given(cluster, "hpa").rollout(rollout_manifest("web", replicas=4, steps=STEPS))
     rollout.apply().wait_healthy().set_image("nginx:2").wait_paused().wait_sizes({"nginx:1": 3, "nginx:2": 1})
     # what an HPA does: write spec.replicas through /scale
@@ -171,7 +171,7 @@ def test_scale_subresource_mid_rollout(cluster: Cluster, controller: ControllerP
     assert rollout.status["currentStepIndex"] == 1
 
 
-def test_manual_pause_and_resume(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_manual_pause_and_resume(cluster: Cluster, controller: ControllerProcess | None) -> None:
     steps: list[Step] = [{"setWeight": 25}, {"pause": {"duration": 1}}, {"setWeight": 75}, {"pause": {}}]
     rollout = given(cluster, "pause").rollout(rollout_manifest("web", replicas=4, steps=steps))
     rollout.apply().wait_healthy()
@@ -196,7 +196,7 @@ def test_manual_pause_and_resume(cluster: Cluster, controller: ControllerProcess
     ],
 )
 def test_invalid_spec_touches_nothing_and_recovers(
-    cluster: Cluster, controller: ControllerProcess, change: dict[str, Any], field: str
+    cluster: Cluster, controller: ControllerProcess | None, change: dict[str, Any], field: str
 ) -> None:
     manifest = rollout_manifest("web", replicas=2, steps=STEPS)
     rollout = given(cluster, "invalid").rollout(manifest, service_manifest("svc", "web")).apply().wait_healthy()
@@ -221,7 +221,7 @@ def test_invalid_spec_touches_nothing_and_recovers(
     assert "InvalidSpec" not in {c["type"] for c in status["conditions"]}
 
 
-def test_set_weight_over_100_is_invalid_spec(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_set_weight_over_100_is_invalid_spec(cluster: Cluster, controller: ControllerProcess | None) -> None:
     # The schema has no maximum (trafficRouting.maxTrafficWeight may allow more); the controller checks it.
     rollout = given(cluster, "weight").rollout(rollout_manifest("web", steps=[{"setWeight": 120}])).apply()
     status = rollout.wait_status("InvalidSpec", lambda st: st.get("phase") == "Degraded").seen

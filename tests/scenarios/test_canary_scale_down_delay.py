@@ -28,7 +28,7 @@ def deadline_of(rs: dict[str, Any]) -> str | None:
     return annotations.get(DEADLINE)
 
 
-def test_previous_stable_is_kept_until_its_deadline(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_previous_stable_is_kept_until_its_deadline(cluster: Cluster, controller: ControllerProcess | None) -> None:
     manifest = rollout_manifest(
         "web",
         replicas=2,
@@ -72,7 +72,9 @@ def test_previous_stable_is_kept_until_its_deadline(cluster: Cluster, controller
     assert {c["type"]: c["status"] for c in status["conditions"]}["Healthy"] == "True"
 
 
-def test_rollback_within_the_window_reuses_the_kept_replicaset(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_rollback_within_the_window_reuses_the_kept_replicaset(
+    cluster: Cluster, controller: ControllerProcess | None
+) -> None:
     manifest = rollout_manifest("web", replicas=2, scaleDownDelaySeconds=30, scaleDownDelayRevisionLimit=1)
     rollout = given(cluster, "sdrollback").rollout(manifest)
     first = rollout.apply().wait_healthy().seen["stableRS"]

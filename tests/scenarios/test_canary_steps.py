@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.cluster import Cluster
-from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.controller import ControllerProcess, runs_own_controllers
 from tests.fixtures.manifests import HASH_LABEL, Step, rollout_manifest, service_manifest
 from tests.fixtures.rollout import REVISION, given
 
@@ -20,7 +20,7 @@ STEPS: list[Step] = [
 SERVICES = (service_manifest("web-canary", "web"), service_manifest("web-stable", "web"))
 
 
-def test_first_deploy_goes_to_full_size(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_first_deploy_goes_to_full_size(cluster: Cluster, controller: ControllerProcess | None) -> None:
     rollout = given(cluster, "first").rollout(rollout_manifest("web", replicas=4, steps=STEPS))
     status = rollout.apply().wait_healthy().seen
     rollout.expect_sizes({"nginx:1": 4})
@@ -51,7 +51,9 @@ def test_first_deploy_goes_to_full_size(cluster: Cluster, controller: Controller
     assert not ro["metadata"].get("finalizers")
 
 
-def test_canary_steps_with_exact_sizes_promote_and_timed_pause(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_canary_steps_with_exact_sizes_promote_and_timed_pause(
+    cluster: Cluster, controller: ControllerProcess | None
+) -> None:
     manifest = rollout_manifest(
         "web",
         replicas=4,
@@ -111,7 +113,7 @@ def test_canary_steps_with_exact_sizes_promote_and_timed_pause(cluster: Cluster,
     )
 
 
-def test_sizes_at_each_step(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_sizes_at_each_step(cluster: Cluster, controller: ControllerProcess | None) -> None:
     """10 replicas, maxSurge 2, maxUnavailable 0, paused after every weight: sizes as Argo computes them."""
     steps: list[Step] = [
         {"setWeight": 10},
@@ -138,7 +140,7 @@ def test_sizes_at_each_step(cluster: Cluster, controller: ControllerProcess) -> 
     rollout.wait_healthy().wait_sizes({"nginx:2": 10})
 
 
-def test_promote_full(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_promote_full(cluster: Cluster, controller: ControllerProcess | None) -> None:
     rollout = given(cluster, "full").rollout(rollout_manifest("web", replicas=4, steps=STEPS))
     rollout.apply().wait_healthy().set_image("nginx:2").wait_paused()
     status = rollout.promote_full().wait_healthy().seen
@@ -147,7 +149,7 @@ def test_promote_full(cluster: Cluster, controller: ControllerProcess) -> None:
     assert any(m.endswith(": Full promotion requested") for r, m in rollout.events() if r == "RolloutCompleted")
 
 
-def test_skip_current_step(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_skip_current_step(cluster: Cluster, controller: ControllerProcess | None) -> None:
     steps: list[Step] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
     rollout = given(cluster, "skip").rollout(rollout_manifest("web", replicas=4, steps=steps))
     rollout.apply().wait_healthy().set_image("nginx:2").wait_paused()
@@ -159,7 +161,7 @@ def test_skip_current_step(cluster: Cluster, controller: ControllerProcess) -> N
     rollout.wait_sizes({"nginx:1": 2, "nginx:2": 2})
 
 
-def test_abort_then_retry(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_abort_then_retry(cluster: Cluster, controller: ControllerProcess | None) -> None:
     manifest = rollout_manifest("web", replicas=4, steps=STEPS, canaryService="web-canary", stableService="web-stable")
     namespace = given(cluster, "abort")
     rollout = namespace.rollout(manifest, *SERVICES)
@@ -181,7 +183,9 @@ def test_abort_then_retry(cluster: Cluster, controller: ControllerProcess) -> No
     assert namespace.service("web-canary")["spec"]["selector"][HASH_LABEL] == status["currentPodHash"]
 
 
-def test_abort_scales_canary_down_after_abort_scale_down_delay(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_abort_scales_canary_down_after_abort_scale_down_delay(
+    cluster: Cluster, controller: ControllerProcess | None
+) -> None:
     manifest = rollout_manifest("web", replicas=4, steps=STEPS, abortScaleDownDelaySeconds=3)
     rollout = given(cluster, "abortdelay").rollout(manifest)
     rollout.apply().wait_healthy().set_image("nginx:2").wait_paused()
@@ -200,8 +204,9 @@ def test_abort_scales_canary_down_after_abort_scale_down_delay(cluster: Cluster,
     assert rollout.status["phase"] == "Degraded"
 
 
+@runs_own_controllers
 def test_namespaced_controller_serves_metrics_and_health(
-    cluster: Cluster, controller: ControllerProcess, tmp_path_factory: pytest.TempPathFactory
+    cluster: Cluster, controller: ControllerProcess | None, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """A controller limited to one namespace, with its /metrics and /healthz on."""
     import socket
@@ -221,6 +226,7 @@ def test_namespaced_controller_serves_metrics_and_health(
         tmp_path_factory.mktemp("scoped"),
         extra=["--namespace", ns, "--metrics-port", str(metrics_port), "--health-port", str(health_port)],
     )
+    assert controller is not None  # runs_own_controllers: the sandbox's run
     controller.stop()  # one controller per Rollout: the module's controller watches every namespace
     scoped.start()
     try:

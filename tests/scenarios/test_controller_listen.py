@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fixtures.cluster import Cluster
-from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.controller import ControllerProcess, runs_own_controllers
 from tests.fixtures.tools import REPO
 
-pytestmark = [pytest.mark.kubectl]
+pytestmark = [pytest.mark.kubectl, runs_own_controllers]
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from tests.fixtures.cluster import Cluster
-from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.controller import ControllerProcess, runs_own_controllers
 from tests.fixtures.manifests import rollout_manifest
 
-pytestmark = pytest.mark.kubectl
+pytestmark = [pytest.mark.kubectl, runs_own_controllers]
 
 VENV_BIN = Path(sys.executable).parent
 

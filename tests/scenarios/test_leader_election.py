@@ -19,11 +19,11 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.fixtures.cluster import Cluster
-from tests.fixtures.controller import FREE_PORTS, ControllerProcess
+from tests.fixtures.controller import FREE_PORTS, ControllerProcess, runs_own_controllers
 from tests.fixtures.manifests import Step, rollout_manifest, service_manifest
 from tests.fixtures.rollout import Namespace, RolloutHandle, given
 
-pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
+pytestmark = [pytest.mark.kubectl, pytest.mark.slow, runs_own_controllers]
 
 LEASE = "pyrollouts-controller-lock"
 LEASE_SECONDS, RETRY_SECONDS = 15.0, 2.0

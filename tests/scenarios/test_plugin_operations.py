@@ -27,7 +27,7 @@ AGE = r"\d+[smhd]\S*"  # 5s, 1m10s, 2h, …
 
 
 @pytest.fixture(scope="module")
-def plugin(cluster: Cluster, controller: ControllerProcess) -> Iterator[Plugin]:
+def plugin(cluster: Cluster, controller: ControllerProcess | None) -> Iterator[Plugin]:
     """The plugin, found by kubectl on PATH, with the controller running."""
     runner = Plugin.on_cluster(cluster)
     result = runner.run("version")

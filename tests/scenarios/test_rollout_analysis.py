@@ -29,7 +29,9 @@ def template(name: str) -> dict[str, Any]:
     return held_template(name, "success-rate", "canary-hash")
 
 
-def test_analysis_step_successful_failed_and_inconclusive(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_analysis_step_successful_failed_and_inconclusive(
+    cluster: Cluster, controller: ControllerProcess | None
+) -> None:
     namespace = given(cluster, "analysis-step")
     steps: list[Step] = [
         {"setWeight": 25},
@@ -82,7 +84,7 @@ def test_analysis_step_successful_failed_and_inconclusive(cluster: Cluster, cont
     assert len(namespace.analysis_runs()) == 3
 
 
-def test_background_analysis_and_missing_template(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_background_analysis_and_missing_template(cluster: Cluster, controller: ControllerProcess | None) -> None:
     namespace = given(cluster, "analysis-bg")
     steps: list[Step] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
     analysis = {"templates": [{"templateName": "ok"}], "args": [LATEST], "startingStep": 2}
@@ -127,7 +129,7 @@ def health() -> Iterator[tuple[str, type[HealthHandler]]]:
 
 
 def test_web_metric_end_to_end(
-    cluster: Cluster, controller: ControllerProcess, health: tuple[str, type[HealthHandler]]
+    cluster: Cluster, controller: ControllerProcess | None, health: tuple[str, type[HealthHandler]]
 ) -> None:
     url, handler = health
     namespace = given(cluster, "analysis-web")

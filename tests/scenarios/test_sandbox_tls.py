@@ -18,12 +18,12 @@ import yaml
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.tls import new_certificate_authority
 from tests.fixtures.cluster import Cluster
-from tests.fixtures.controller import running_controller
+from tests.fixtures.controller import running_controller, runs_own_controllers
 from tests.fixtures.manifests import rollout_manifest
 from tests.fixtures.sandbox import SandboxHandle
 from tests.fixtures.tools import REPO, poll
 
-pytestmark = pytest.mark.kubectl
+pytestmark = [pytest.mark.kubectl, runs_own_controllers]
 
 VENV_BIN = Path(sys.executable).parent
 

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from tests.fixtures.cluster import Cluster
-from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.controller import ControllerProcess, runs_own_controllers
 from tests.fixtures.manifests import GROUP, VERSION, rollout_manifest
 from tests.fixtures.rollout import Namespace, RolloutHandle, given
 from tests.scenarios.test_leader_election import LEASE, holder, identity
 
-pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
+pytestmark = [pytest.mark.kubectl, pytest.mark.slow, runs_own_controllers]
 
 INSTANCE_ID = "pyrollouts.io/controller-instance-id"
 

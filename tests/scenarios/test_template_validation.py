@@ -63,7 +63,7 @@ def invalid_events(cluster: Cluster, ns: str, kind: str, name: str) -> list[str]
 
 
 @pytest.fixture(scope="module")
-def ns(cluster: Cluster, controller: ControllerProcess) -> str:
+def ns(cluster: Cluster, controller: ControllerProcess | None) -> str:
     return cluster.new_namespace("tv")
 
 

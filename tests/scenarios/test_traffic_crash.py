@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from tests.fixtures.cluster import Cluster, settled
-from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.controller import ControllerProcess, runs_own_controllers
 from tests.fixtures.crash import CrashDrill, canary_milestones
 from tests.fixtures.manifests import HASH_LABEL, Step
 from tests.fixtures.rollout import Namespace, RolloutHandle, given
 from tests.fixtures.traffic import canary_weight, ingress_manifest, routed_manifests
 
-pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
+pytestmark = [pytest.mark.kubectl, pytest.mark.slow, runs_own_controllers]
 
 STEPS: list[Step] = [
     {"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}, {"setWeight": 75}

@@ -124,7 +124,7 @@ def shares(metrics_url: str, ns: str, seconds: float = 3.0) -> dict[str, float]:
 
 
 def test_weights_header_rule_abort_retry_promote_and_the_traffic_follows(
-    cluster: Cluster, controller: ControllerProcess, gateway_crds: None, sandbox: SandboxHandle
+    cluster: Cluster, controller: ControllerProcess | None, gateway_crds: None, sandbox: SandboxHandle
 ) -> None:
     namespace = given(cluster, "gwapi")
     rollout = namespace.rollout_of(manifests("nginx:1"))
@@ -167,7 +167,7 @@ def test_weights_header_rule_abort_retry_promote_and_the_traffic_follows(
 
 
 def test_a_route_without_the_canary_service_is_reported_and_moves_nothing(
-    cluster: Cluster, controller: ControllerProcess, gateway_crds: None
+    cluster: Cluster, controller: ControllerProcess | None, gateway_crds: None
 ) -> None:
     namespace = given(cluster, "gwapibad")
     objects = routed_manifests(ROUTING, [{"setWeight": 50}, {"pause": {}}], replicas=2)
@@ -181,7 +181,9 @@ def test_a_route_without_the_canary_service_is_reported_and_moves_nothing(
     assert rules(namespace) == [("", {"web-stable": 100, "web-preview": 0})]
 
 
-def test_the_gateway_api_example_deploys(cluster: Cluster, controller: ControllerProcess, gateway_crds: None) -> None:
+def test_the_gateway_api_example_deploys(
+    cluster: Cluster, controller: ControllerProcess | None, gateway_crds: None
+) -> None:
     namespace = given(cluster, "gwexample")
     namespace.kubectl("apply", "-f", str(REPO / "examples" / "gateway-api.yaml"))
     namespace.rollout_named("gateway-demo").wait_healthy(timeout=60)

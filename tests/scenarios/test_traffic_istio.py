@@ -102,7 +102,7 @@ def manifests(image: str) -> list[dict[str, Any]]:
 
 
 def test_host_level_weights_header_route_abort_retry_promote(
-    cluster: Cluster, controller: ControllerProcess, istio_crds: None
+    cluster: Cluster, controller: ControllerProcess | None, istio_crds: None
 ) -> None:
     namespace = given(cluster, "istio")
     rollout = namespace.rollout_of(manifests("nginx:1")).apply().wait_healthy(timeout=60)
@@ -140,7 +140,7 @@ def test_host_level_weights_header_route_abort_retry_promote(
 
 
 def test_a_missing_route_is_reported_and_moves_nothing(
-    cluster: Cluster, controller: ControllerProcess, istio_crds: None
+    cluster: Cluster, controller: ControllerProcess | None, istio_crds: None
 ) -> None:
     namespace = given(cluster, "istiobad")
     routing = {"istio": {"virtualService": {"name": "web", "routes": ["main"]}}}
@@ -193,7 +193,7 @@ def subset_objects(image: str, services: bool) -> list[dict[str, Any]]:
 
 @pytest.mark.skipif(os.environ.get("PYROLLOUTS_E2E") == "1", reason="reads the sandbox's simulated traffic")
 def test_subset_level_moves_the_canary_subset_and_the_traffic_follows(
-    cluster: Cluster, controller: ControllerProcess, istio_crds: None, sandbox: SandboxHandle
+    cluster: Cluster, controller: ControllerProcess | None, istio_crds: None, sandbox: SandboxHandle
 ) -> None:
     namespace = given(cluster, "istiosub")
     rollout = namespace.rollout_named("web")
@@ -231,7 +231,7 @@ def test_subset_level_moves_the_canary_subset_and_the_traffic_follows(
 
 
 def test_subset_level_without_services_returns_the_weight_after_promotion(
-    cluster: Cluster, controller: ControllerProcess, istio_crds: None
+    cluster: Cluster, controller: ControllerProcess | None, istio_crds: None
 ) -> None:
     namespace = given(cluster, "istiosub")
     rollout = namespace.rollout_named("web")
@@ -248,7 +248,7 @@ def test_subset_level_without_services_returns_the_weight_after_promotion(
     )
 
 
-def test_the_istio_example_deploys(cluster: Cluster, controller: ControllerProcess, istio_crds: None) -> None:
+def test_the_istio_example_deploys(cluster: Cluster, controller: ControllerProcess | None, istio_crds: None) -> None:
     namespace = given(cluster, "istioexample")
     namespace.kubectl("apply", "-f", str(REPO / "examples" / "istio.yaml"))
     rollout = namespace.rollout_named("istio-demo")

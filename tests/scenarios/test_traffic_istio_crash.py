@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.cluster import Cluster
-from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.controller import ControllerProcess, runs_own_controllers
 from tests.fixtures.crash import CrashDrill, canary_milestones
 from tests.fixtures.istio import (
     DESTINATION_RULE,
@@ -23,7 +23,7 @@ from tests.fixtures.manifests import HASH_LABEL, Step, rollout_manifest, service
 from tests.fixtures.rollout import RolloutHandle, given
 from tests.fixtures.traffic import READY_FAST
 
-pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
+pytestmark = [pytest.mark.kubectl, pytest.mark.slow, runs_own_controllers]
 
 # Two weight steps, each crashed at (tests/fixtures/crash.py: milestones, whatever the load).
 STEPS: list[Step] = [

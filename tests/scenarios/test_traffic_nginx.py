@@ -42,7 +42,7 @@ def wait_weight(namespace: Namespace, weight: int, timeout: float = 60) -> None:
     namespace.cluster.wait(f"canary weight {weight}", lambda: canary_weight(namespace) == weight, timeout)
 
 
-def test_weights_follow_the_steps_promote_and_complete(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_weights_follow_the_steps_promote_and_complete(cluster: Cluster, controller: ControllerProcess | None) -> None:
     namespace = given(cluster, "nginx")
     rollout = namespace.rollout_of(manifests("nginx:1")).apply().wait_healthy(timeout=60)
     wait_weight(namespace, 0)
@@ -90,7 +90,7 @@ def test_weights_follow_the_steps_promote_and_complete(cluster: Cluster, control
 
 
 def test_abort_moves_weight_back_first_then_retry_and_full_promotion(
-    cluster: Cluster, controller: ControllerProcess
+    cluster: Cluster, controller: ControllerProcess | None
 ) -> None:
     namespace = given(cluster, "nginxabort")
     rollout = namespace.rollout_of(manifests("nginx:1")).apply().wait_healthy(timeout=60)
@@ -115,7 +115,7 @@ def test_abort_moves_weight_back_first_then_retry_and_full_promotion(
 
 
 def test_stable_ingress_without_the_stable_service_is_reported_and_moves_nothing(
-    cluster: Cluster, controller: ControllerProcess
+    cluster: Cluster, controller: ControllerProcess | None
 ) -> None:
     namespace = given(cluster, "nginxbad")
     rollout = namespace.rollout_of([ingress_manifest("web", "someone-else"), *routed_manifests(ROUTING, STEPS)])
@@ -136,7 +136,9 @@ def test_stable_ingress_without_the_stable_service_is_reported_and_moves_nothing
     rollout.wait_for("the canary Ingress", lambda: canary_weight(namespace) == 0, 60)
 
 
-def test_header_route_not_in_managed_routes_is_invalid_spec(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_header_route_not_in_managed_routes_is_invalid_spec(
+    cluster: Cluster, controller: ControllerProcess | None
+) -> None:
     namespace = given(cluster, "nginxinvalid")
     steps = [{"setHeaderRoute": {"name": "beta", "match": [{"headerName": "X-Beta", "headerValue": {"exact": "1"}}]}}]
     rollout = namespace.rollout_of([ingress_manifest("web", "web-stable"), *routed_manifests(ROUTING, steps)])
@@ -146,7 +148,7 @@ def test_header_route_not_in_managed_routes_is_invalid_spec(cluster: Cluster, co
     assert ingress(namespace, "web-web-canary") is None
 
 
-def test_the_nginx_example_deploys(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_the_nginx_example_deploys(cluster: Cluster, controller: ControllerProcess | None) -> None:
     namespace = given(cluster, "nginxexample")
     namespace.kubectl("apply", "-f", str(REPO / "examples" / "nginx.yaml"))
     rollout = namespace.rollout_named("nginx-demo").wait_healthy(timeout=60)
@@ -157,7 +159,9 @@ def test_the_nginx_example_deploys(cluster: Cluster, controller: ControllerProce
     )
 
 
-def test_header_route_added_and_removed_after_the_weight(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_header_route_added_and_removed_after_the_weight(
+    cluster: Cluster, controller: ControllerProcess | None
+) -> None:
     namespace = given(cluster, "nginxheader")
     routing = {"nginx": {"stableIngress": "web"}, "managedRoutes": [{"name": "beta"}]}
     steps: list[Step] = [

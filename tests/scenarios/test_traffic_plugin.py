@@ -44,7 +44,7 @@ def canary_weight(status: dict[str, Any]) -> int | None:
 
 @pytest.mark.parametrize(("example", "name", "key", "first_weight"), EXAMPLES, ids=[e[2] for e in EXAMPLES])
 def test_the_example_through_the_plugin(
-    cluster: Cluster, controller: ControllerProcess, routing_crds: None, example: str, name: str, key: str,
+    cluster: Cluster, controller: ControllerProcess | None, routing_crds: None, example: str, name: str, key: str,
     first_weight: int,
 ) -> None:
     plugin = Plugin.on_cluster(cluster)

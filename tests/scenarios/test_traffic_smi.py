@@ -27,7 +27,9 @@ STEPS: list[Step] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"paus
 ROUTING = {"smi": {"rootService": "web", "trafficSplitName": "web-split"}}
 
 
-def test_without_the_traffic_split_crd_the_write_is_reported(cluster: Cluster, controller: ControllerProcess) -> None:
+def test_without_the_traffic_split_crd_the_write_is_reported(
+    cluster: Cluster, controller: ControllerProcess | None
+) -> None:
     # runs before the smi_crd fixture installs the CRD in this module's cluster
     if cluster.kubectl("get", "trafficsplits", "-A", check=False).returncode == 0:
         pytest.skip("this cluster serves TrafficSplit already")
@@ -77,7 +79,7 @@ def manifests(image: str) -> list[dict[str, Any]]:
 
 
 def test_split_follows_the_steps_abort_retry_and_promote(
-    cluster: Cluster, controller: ControllerProcess, smi_crd: None
+    cluster: Cluster, controller: ControllerProcess | None, smi_crd: None
 ) -> None:
     namespace = given(cluster, "smi")
     rollout = namespace.rollout_of(manifests("nginx:1")).apply().wait_healthy(timeout=60)
@@ -110,7 +112,7 @@ def test_split_follows_the_steps_abort_retry_and_promote(
 
 
 def test_a_traffic_split_owned_by_someone_else_is_left_alone(
-    cluster: Cluster, controller: ControllerProcess, smi_crd: None
+    cluster: Cluster, controller: ControllerProcess | None, smi_crd: None
 ) -> None:
     namespace = given(cluster, "smibad")
     theirs = {
@@ -131,7 +133,7 @@ def test_a_traffic_split_owned_by_someone_else_is_left_alone(
     assert backends(namespace) == {"other": 100}
 
 
-def test_the_smi_example_deploys(cluster: Cluster, controller: ControllerProcess, smi_crd: None) -> None:
+def test_the_smi_example_deploys(cluster: Cluster, controller: ControllerProcess | None, smi_crd: None) -> None:
     namespace = given(cluster, "smiexample")
     namespace.kubectl("apply", "-f", str(REPO / "examples" / "smi.yaml"))
     rollout = namespace.rollout_named("smi-demo").wait_healthy(timeout=60)

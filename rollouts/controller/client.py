@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import socket
 import ssl
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from rollouts.controller.freshness import file_stamp, refresh_due
 from rollouts.controller.kubeconfig import Connection
 
 log = logging.getLogger("pyrollouts.kube")
@@ -108,6 +110,8 @@ class NotLeading(ApiError):
 
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# After a refresh that failed, the still-valid credentials are used this long before the next try.
+REFRESH_RETRY_AFTER = 5.0
 
 
 class Client:
@@ -115,6 +119,8 @@ class Client:
 
     With `login` (the kubeconfig loader), a request the server rejects as Unauthorized loads the
     credentials again and is sent once more: an exec plugin's token expires, a service account's rotates.
+    Before that, a request loads them again when they are due (rollouts.controller.freshness): shortly
+    before an exec plugin's credential expires, and when a token file changes or a minute has passed.
 
     With `may_write` (leader election), every request but a GET is refused with :class:`NotLeading`
     unless it answers True at the moment the request is sent (each retry asks again)."""
@@ -135,6 +141,7 @@ class Client:
         self.requests: Counter[str] = Counter()
         self._session: aiohttp.ClientSession | None = None
         self._login_lock = asyncio.Lock()
+        self._refresh_failed_at = -REFRESH_RETRY_AFTER
 
     async def __aenter__(self) -> Client:
         await self.open()
@@ -188,6 +195,20 @@ class Client:
                 if stale is not None:
                     await stale.close()
 
+    async def _refresh_if_due(self) -> None:
+        """Load the credentials again if they are due, before the server rejects them; on failure keep
+        the ones we have (a 401 would still load them again) and try again a little later."""
+        conn, now = self.conn, time.time()
+        if self.login is None or now - self._refresh_failed_at < REFRESH_RETRY_AFTER:
+            return
+        if not refresh_due(now, conn.refresh_at, conn.token_file_stamp, file_stamp(conn.token_file)):
+            return
+        try:
+            await self._login_again(conn)
+        except Exception as exc:  # the plugin or file may fail for any reason; the old token may still do
+            self._refresh_failed_at = now
+            log.warning("could not refresh the credentials (keeping the current ones): %s", exc)
+
     async def request(
         self,
         method: str,
@@ -202,6 +223,7 @@ class Client:
         for attempt in range(self.retries + 1):
             if method != "GET" and self.may_write is not None and not self.may_write():
                 raise NotLeading(method, path)
+            await self._refresh_if_due()
             self.requests[method] += 1
             conn, session = self.conn, self._session
             assert session is not None

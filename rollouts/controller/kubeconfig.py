@@ -11,13 +11,14 @@ context's (or the service account's).
 Everything else -- exec credential plugins, tokens, client certificates, CA data and files -- is the
 official `kubernetes` client's machinery (KubeConfigMerger, KubeConfigLoader, load_incluster_config);
 this module only fixes the rules where that client departs from kubectl. It imports nothing else of
-the product: the plugin uses it too.
+the product but `freshness` (when credentials are due): the plugin uses it too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,11 @@ from typing import Any
 
 import yaml
 
+from rollouts.controller.freshness import FileStamp, file_stamp, refresh_at
+
 DEFAULT_KUBECONFIG = "~/.kube/config"
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 IN_CLUSTER = "in-cluster"
 
 # The path fields kubectl resolves against the directory of the file that holds them.
@@ -41,7 +45,8 @@ class KubeconfigError(Exception):
 @dataclass(frozen=True)
 class Connection:
     """The API server and the credentials to use, as plain settings (the controller's HTTP client and
-    kopf's login take these); `expiry` is when an exec plugin's credential runs out."""
+    kopf's login take these); `expiry` is when an exec plugin's credential runs out, `token_file` where
+    the token was read (stamped as it was before reading), `loaded_at` when (wall clock)."""
 
     server: str
     token: str | None = None
@@ -51,6 +56,15 @@ class Connection:
     verify: bool = True
     namespace: str = "default"
     expiry: dt.datetime | None = None
+    token_file: str | None = None
+    token_file_stamp: FileStamp | None = None
+    loaded_at: float = 0.0
+
+    @property
+    def refresh_at(self) -> float | None:
+        """When to load these credentials again (wall clock; see rollouts.controller.freshness)."""
+        expires_at = self.expiry.timestamp() if self.expiry is not None else None
+        return refresh_at(self.loaded_at, expires_at, self.token_file)
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,9 @@ class ClusterConfig:
     namespace: str | None
     source: str
     expiry: dt.datetime | None = None
+    token_file: str | None = None
+    token_file_stamp: FileStamp | None = None
+    loaded_at: float = 0.0
 
     def connection(self) -> Connection:
         cfg = self.configuration
@@ -79,6 +96,9 @@ class ClusterConfig:
             verify=bool(cfg.verify_ssl),
             namespace=self.namespace or "default",
             expiry=self.expiry,
+            token_file=self.token_file if token else None,
+            token_file_stamp=self.token_file_stamp if token else None,
+            loaded_at=self.loaded_at,
         )
 
 
@@ -169,9 +189,12 @@ def _load_files(paths: Sequence[Path], context: str | None) -> ClusterConfig:
     from kubernetes.config.kube_config import KubeConfigLoader
 
     joined = _joined(paths)
+    loaded_at = time.time()
     try:
         merged = merge_files(paths)
         _check_context(merged, context, joined)
+        token_file = _token_file(merged, context)
+        stamp = file_stamp(token_file)  # before reading: a change after it is seen at the next check
         loader = KubeConfigLoader(  # type: ignore[no-untyped-call]
             config_dict=merged, active_context=context, config_base_path=None
         )
@@ -181,7 +204,18 @@ def _load_files(paths: Sequence[Path], context: str | None) -> ClusterConfig:
         raise KubeconfigError(f"cannot use kubeconfig {joined}: {exc}") from exc
     namespace = (loader.current_context.get("context") or {}).get("namespace")
     expiry = getattr(loader, "expiry", None)  # set by an exec plugin that returned expirationTimestamp
-    return ClusterConfig(configuration, namespace or None, joined, expiry)
+    return ClusterConfig(configuration, namespace or None, joined, expiry, token_file, stamp, loaded_at)
+
+
+def _token_file(merged: Any, context: str | None) -> str | None:
+    """The current user's `tokenFile` when it is what authenticates (no exec plugin or auth provider)."""
+    name = context or merged.value.get("current-context")
+    ctx = next(n.value for n in merged.value["contexts"] if n.value.get("name") == name)
+    user_name = (ctx.get("context") or {}).get("user")
+    user = next((n.value.get("user") or {} for n in merged.value["users"] if n.value.get("name") == user_name), {})
+    if user.get("exec") or user.get("auth-provider") or not user.get("tokenFile"):
+        return None
+    return str(user["tokenFile"])
 
 
 def _check_context(merged: Any, context: str | None, joined: str) -> None:
@@ -199,6 +233,8 @@ def _load_in_cluster() -> ClusterConfig:
     from kubernetes.config.incluster_config import load_incluster_config
 
     configuration = client.Configuration()
+    loaded_at = time.time()
+    stamp = file_stamp(SERVICE_ACCOUNT_TOKEN)
     try:
         load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except ConfigException as exc:
@@ -206,7 +242,7 @@ def _load_in_cluster() -> ClusterConfig:
     namespace = None
     if SERVICE_ACCOUNT_NAMESPACE.exists():
         namespace = SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or None
-    return ClusterConfig(configuration, namespace, IN_CLUSTER)
+    return ClusterConfig(configuration, namespace, IN_CLUSTER, None, SERVICE_ACCOUNT_TOKEN, stamp, loaded_at)
 
 
 def _joined(paths: Sequence[Path]) -> str:

@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import logging
 import signal
@@ -383,9 +384,11 @@ class Controller:
 
         @kopf.on.login(registry=registry)
         async def login(**_: Any) -> kopf.ConnectionInfo:
-            # kopf logs in at start and again once the server rejects its credentials or they expire:
-            # load them again each time (an exec plugin's token runs out), with the controller's settings.
+            # kopf logs in at start and again once the server rejects its credentials or their
+            # `expiration` passes: that is when they are due (shortly before an exec plugin's credential
+            # expires; a minute for a token file), so kopf fetches new ones before the server says 401.
             conn = await asyncio.to_thread(self.login) if self.login is not None else self.conn
+            due = conn.refresh_at if self.login is not None else None
             return kopf.ConnectionInfo(
                 server=conn.server,
                 token=conn.token,
@@ -394,7 +397,7 @@ class Controller:
                 private_key_path=conn.key_path,
                 insecure=not conn.verify,
                 default_namespace=conn.namespace,
-                expiration=conn.expiry,
+                expiration=dt.datetime.fromtimestamp(due, dt.UTC) if due is not None else None,
             )
 
         kinds: list[tuple[kube.Kind, Callable[[dict[str, Any]], None]]] = [

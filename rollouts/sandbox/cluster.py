@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from rollouts.sandbox.access import ADMIN_TOKEN, Access
+from rollouts.sandbox.access import ADMIN_TOKEN, MIN_TOKEN_SECONDS, Access
 from rollouts.sandbox.server import ApiServer
 from rollouts.sandbox.store import Store
 from rollouts.sandbox.tls import ServingTls, TlsSetupError, serving_tls
@@ -71,13 +71,14 @@ class Sandbox:
         traffic_seed: int | None = 1,
         tls: bool = False,
         authorization: str = "open",
+        min_token_seconds: int = MIN_TOKEN_SECONDS,
     ) -> None:
         self.host = host
         self.tls_enabled = tls or authorization == "rbac"
         self.tls: ServingTls | None = None
         self.port = port
         self.store = Store()
-        self.api = ApiServer(self.store, Access(self.store, authorization))
+        self.api = ApiServer(self.store, Access(self.store, authorization, min_token_seconds))
         self.workloads = Workloads(self.store, default_ready_after=default_ready_after)
         self.traffic = TrafficGenerator(self.store, traffic_rps, seed=traffic_seed)
         self.traffic_metrics: RequestMetrics = self.traffic.metrics
@@ -142,10 +143,12 @@ class ThreadedSandbox:
         traffic_seed: int | None = 1,
         tls: bool = False,
         authorization: str = "open",
+        min_token_seconds: int = MIN_TOKEN_SECONDS,
     ) -> None:
         self.kubeconfig_path = kubeconfig_path
         self.tls = tls
         self.authorization = authorization
+        self.min_token_seconds = min_token_seconds
         self.default_ready_after = default_ready_after
         self.traffic_rps = traffic_rps
         self.metrics_port = metrics_port
@@ -175,6 +178,7 @@ class ThreadedSandbox:
                 traffic_seed=self.traffic_seed,
                 tls=self.tls,
                 authorization=self.authorization,
+                min_token_seconds=self.min_token_seconds,
             )
             await sandbox.start()
             return sandbox

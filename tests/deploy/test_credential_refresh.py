@@ -1,0 +1,169 @@
+"""Credentials refreshed before they expire, as kubectl does: the controller, as deploy/base's
+ServiceAccount, gets tokens from an exec plugin that asks the RBAC sandbox's TokenRequest API for
+tokens living a few seconds, and runs a canary lasting several token lifetimes with no 401; a token
+file rotated on disk is read again before the old token's expiry is ever met by a 401."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import os
+import stat
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from rollouts.controller.client import Client, kind_of
+from rollouts.controller.kubeconfig import load_connection
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.controller import running_controller
+from tests.fixtures.manifests import READY_AFTER, rollout_manifest
+from tests.fixtures.rbac import https_client, rbac_sandbox_handle
+from tests.fixtures.rollout import given
+from tests.fixtures.sandbox import SandboxHandle
+from tests.fixtures.tools import REPO, poll, require_tool
+
+pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
+
+TOKEN_SECONDS = 3  # the sandbox lets tests ask for this; a real API server's minimum is 10 minutes
+SA = ("pyrollouts", "pyrollouts")  # the ServiceAccount deploy/base creates and binds
+REPLICASETS = kind_of("apps/v1", "replicasets", "ReplicaSet")  # deploy/base lets the controller list them
+
+PLUGIN = '''#!{python}
+"""An exec credential plugin: a TokenRequest for {seconds}-second tokens, each run counted in {count}."""
+import json, ssl, urllib.request
+with open({count!r}, "a") as log:
+    log.write("run\\n")
+request = urllib.request.Request(
+    {url!r},
+    data=json.dumps({{"spec": {{"expirationSeconds": {seconds}}}}}).encode(),
+    headers={{"Authorization": "Bearer " + {admin!r}, "Content-Type": "application/json"}},
+    method="POST",
+)
+answer = json.load(urllib.request.urlopen(request, context=ssl.create_default_context(cafile={ca!r})))
+print(json.dumps({{
+    "apiVersion": "client.authentication.k8s.io/v1",
+    "kind": "ExecCredential",
+    "status": {{"token": answer["status"]["token"], "expirationTimestamp": answer["status"]["expirationTimestamp"]}},
+}}))
+'''
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    """An RBAC sandbox that issues short tokens, with deploy/base applied by its admin."""
+    kubectl = require_tool("kubectl", "PYROLLOUTS_REQUIRE_KUBECTL")
+    with rbac_sandbox_handle(tmp_path_factory.mktemp("creds"), ready_after=0.1, min_token_seconds=1) as handle:
+        Cluster(handle.kubeconfig, kubectl, handle.env()).kubectl("apply", "-k", str(REPO / "deploy" / "base"))
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def cluster(installed: SandboxHandle) -> Cluster:
+    return Cluster(installed.kubeconfig, require_tool("kubectl", "PYROLLOUTS_REQUIRE_KUBECTL"), installed.env())
+
+
+def kubeconfig_as(admin_kubeconfig: Path, path: Path, user: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """A copy of the sandbox's kubeconfig whose user is `user`, its CA in a file; and the admin's settings."""
+    config: dict[str, Any] = yaml.safe_load(admin_kubeconfig.read_text())
+    admin = config["users"][0]["user"]
+    cluster = config["clusters"][0]["cluster"]
+    config["users"][0]["user"] = user
+    config["contexts"][0]["context"]["namespace"] = SA[0]
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path, {"token": admin["token"], "server": cluster["server"]}
+
+
+def ca_file(handle: SandboxHandle, path: Path) -> Path:
+    config: dict[str, Any] = yaml.safe_load(handle.kubeconfig.read_text())
+    path.write_bytes(base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"]))
+    return path
+
+
+def issue_token(handle: SandboxHandle, seconds: int) -> str:
+    with https_client(handle) as http:
+        answer = http.post(
+            f"/api/v1/namespaces/{SA[0]}/serviceaccounts/{SA[1]}/token",
+            json={"spec": {"expirationSeconds": seconds}},
+        )
+        answer.raise_for_status()
+        return str(answer.json()["status"]["token"])
+
+
+def denial_count(handle: SandboxHandle) -> int:
+    assert handle.threaded.sandbox is not None
+    return handle.threaded.sandbox.api.denial_count
+
+
+def test_exec_plugin_tokens_are_renewed_before_they_expire(
+    installed: SandboxHandle, cluster: Cluster, tmp_path: Path
+) -> None:
+    count = tmp_path / "plugin-runs"
+    count.touch()
+    plugin = tmp_path / "token-plugin"
+    kubeconfig, admin = kubeconfig_as(
+        installed.kubeconfig,
+        tmp_path / "kubeconfig",
+        {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin), "interactiveMode": "Never"}},
+    )
+    url = f"{admin['server']}/api/v1/namespaces/{SA[0]}/serviceaccounts/{SA[1]}/token"
+    ca = str(ca_file(installed, tmp_path / "ca.crt"))
+    plugin.write_text(
+        PLUGIN.format(
+            python=sys.executable, seconds=TOKEN_SECONDS, count=str(count), url=url, admin=admin["token"], ca=ca
+        )
+    )
+    plugin.chmod(plugin.stat().st_mode | stat.S_IXUSR)
+    before = denial_count(installed)
+    env = {**os.environ, "POD_NAMESPACE": SA[0], "POD_NAME": "pyrollouts-creds"}
+    pauses = 5 * TOKEN_SECONDS  # the canary outlives several tokens
+    steps: list[dict[str, Any]] = [{"setWeight": 25}, {"pause": {"duration": f"{pauses // 2}s"}},
+                                   {"setWeight": 75}, {"pause": {"duration": f"{pauses - pauses // 2}s"}}]  # fmt: skip
+    with running_controller(kubeconfig, env, tmp_path) as controller:
+        ns = given(cluster, "creds-exec")
+        rollout = ns.rollout(rollout_manifest("web", 2, steps, annotations={READY_AFTER: "0.1s"}))
+        rollout.apply().wait_healthy(timeout=30)
+        started = time.monotonic()
+        rollout.set_image("nginx:2").wait_healthy(timeout=60)
+        assert time.monotonic() - started >= 4 * TOKEN_SECONDS
+        assert rollout.sizes() == {"nginx:2": 2}
+        logs = controller.logs()
+    runs = len(count.read_text().splitlines())
+    assert runs >= 4, f"the plugin ran {runs} times in a canary of {pauses} s with {TOKEN_SECONDS} s tokens"
+    assert denial_count(installed) == before, logs
+    assert "loading the credentials again" not in logs, logs  # the controller's client never met a 401
+
+
+def test_a_token_file_rotated_on_disk_is_read_again(installed: SandboxHandle, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(issue_token(installed, TOKEN_SECONDS))
+    kubeconfig, _ = kubeconfig_as(installed.kubeconfig, tmp_path / "kubeconfig", {"tokenFile": str(token_file)})
+    login = functools.partial(load_connection, str(kubeconfig))
+    expiring = token_file.read_text()
+
+    async def list_replicasets(client: Client) -> str:
+        return str((await client.list(REPLICASETS)).get("kind"))
+
+    async def scenario() -> None:
+        async with Client(login(), retries=0, login=login) as client:
+            assert await list_replicasets(client) == "ReplicaSetList"
+            # The kubelet writes a new token (atomically, as it swaps a projected volume) before the old expires.
+            fresh = tmp_path / "token.new"
+            fresh.write_text(issue_token(installed, 600))
+            fresh.replace(token_file)
+            with https_client(installed, expiring) as http:  # the old token is dead (that 401 is ours)
+                await asyncio.to_thread(
+                    poll, "the old token's expiry", lambda: http.get("/api").status_code == 401, 2 * TOKEN_SECONDS + 2
+                )
+            before = denial_count(installed)
+            assert await list_replicasets(client) == "ReplicaSetList"
+            assert client.conn.token == token_file.read_text()
+            assert denial_count(installed) == before
+
+    asyncio.run(scenario())

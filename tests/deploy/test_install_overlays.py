@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +13,7 @@ import yaml
 
 from tests.deploy.test_install_rbac import deployment_flags
 from tests.fixtures.cluster import Cluster
-from tests.fixtures.controller import running_controller
+from tests.fixtures.controller import FORBIDDEN_IN_LOG, running_controller
 from tests.fixtures.manifests import READY_AFTER, rollout_manifest
 from tests.fixtures.rbac import rbac_sandbox_handle, with_token
 from tests.fixtures.rollout import Namespace
@@ -67,7 +66,7 @@ def test_namespaced_install_serves_its_namespace_only(
         assert other.replicasets() == [] and "phase" not in other.status
         assert handle.threaded.sandbox is not None and handle.threaded.sandbox.api.denial_count == 0
         logs = controller.logs()
-    assert not re.search(r"\b403\b|forbidden|MissingPermission", logs, re.IGNORECASE), logs
+    assert not FORBIDDEN_IN_LOG.search(logs), logs
 
 
 def test_monitoring_overlay_applies_next_to_the_operators_crds(rbac: tuple[SandboxHandle, Cluster]) -> None:

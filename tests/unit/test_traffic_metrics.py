@@ -19,6 +19,7 @@ from rollouts.sandbox.traffic import (
     series_value,
 )
 from rollouts.sandbox.workloads import Workloads
+from tests.fixtures.manifests import sandbox_replicaset
 
 TARGET = ("default", "web", "web-abc-x1", "abc")
 
@@ -102,21 +103,7 @@ def test_the_reader_is_strict(bad: str) -> None:
 
 
 def replicaset(name: str, version: str, replicas: int, **annotations: str) -> dict[str, Any]:
-    labels = {"app": "web", "rollouts-pod-template-hash": version}
-    return {
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {
-                    "labels": labels,
-                    "annotations": {f"sandbox.pyrollouts.io/{k.replace('_', '-')}": v for k, v in annotations.items()},
-                },
-                "spec": {"containers": [{"name": "web", "image": "nginx"}]},
-            },
-        },
-    }
+    return sandbox_replicaset(name, "web", version, replicas, **annotations)
 
 
 async def _cluster(*sets: dict[str, Any]) -> tuple[Store, Workloads]:
@@ -129,7 +116,7 @@ async def _cluster(*sets: dict[str, Any]) -> tuple[Store, Workloads]:
     store.create(services, "default", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
                                        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})
     for rs in sets:
-        store.create(rsets, "default", {"apiVersion": "apps/v1", "kind": "ReplicaSet", **rs})
+        store.create(rsets, "default", rs)
     for _ in range(100):
         await asyncio.sleep(0.01)
         endpoints = store.find(reg.by_key("/endpoints"), "default", "web")  # type: ignore[arg-type]

@@ -45,11 +45,11 @@ def _listen(args: argparse.Namespace, what: str, default_port: int) -> Any:
 
 
 def _controller(args: argparse.Namespace) -> int:
-    from rollouts.controller.kubeconfig import KubeconfigError, load_connection
+    from rollouts.controller.kubeconfig import KubeconfigError
     from rollouts.controller.leader import Timing
     from rollouts.controller.metrics import ListenError
     from rollouts.controller.operator import Options, run_controller
-    from rollouts.controller.preflight import UntrustedApiServer, check_api_server_trusted
+    from rollouts.controller.preflight import UntrustedApiServer
     from rollouts.model.durations import parse_go_duration
 
     try:
@@ -72,7 +72,6 @@ def _controller(args: argparse.Namespace) -> int:
         print(f"pyrollouts controller: {exc}", file=sys.stderr)
         return 2
     try:
-        check_api_server_trusted(load_connection(args.kubeconfig))
         asyncio.run(run_controller(options))
     except (KubeconfigError, ListenError, UntrustedApiServer) as exc:
         print(f"pyrollouts controller: {exc}", file=sys.stderr)

@@ -58,6 +58,7 @@ from rollouts.controller.client import (
 from rollouts.controller.kubeconfig import Connection, load_connection
 from rollouts.controller.leader import LeaderElector, Timing, default_identity, lease_name
 from rollouts.controller.metrics import Listen, Metrics, serve
+from rollouts.controller.preflight import check_api_server_trusted
 from rollouts.controller.reconciler import Reconciler, routing_refs, uses_analysis
 from rollouts.model.spec import HASH_LABEL, INSTANCE_ID_LABEL
 from rollouts.strategy import bluegreen
@@ -595,6 +596,8 @@ async def run_controller(options: Options) -> None:
     namespaces = list(options.namespaces)
     login = functools.partial(load_connection, options.kubeconfig)
     conn = await asyncio.to_thread(login)
+    # Refuse an API server the kubeconfig's CA did not sign before anything starts (one line, no retries).
+    await asyncio.to_thread(check_api_server_trusted, conn)
     election = (
         Election(options.election_namespace or conn.namespace, timing=options.timing)
         if options.leader_elect

@@ -151,8 +151,14 @@ def pause_patches() -> list[Patch]:
 
 
 def restart_patches(now: dt.datetime, delay_seconds: float = 0.0) -> list[Patch]:
-    """`restart [--in D]`: spec.restartAt = now + D, RFC 3339 in UTC with whole seconds."""
-    return [Patch({"spec": {"restartAt": format_time(now + dt.timedelta(seconds=delay_seconds))}})]
+    """`restart [--in D]`: spec.restartAt = now + D in RFC 3339 UTC, rounded UP to a whole second.
+
+    creationTimestamp has whole seconds, and the controller restarts pods created before restartAt: a
+    time rounded down would spare a pod created earlier in the same second."""
+    when = now + dt.timedelta(seconds=delay_seconds)
+    if when.microsecond:
+        when = when.replace(microsecond=0) + dt.timedelta(seconds=1)
+    return [Patch({"spec": {"restartAt": format_time(when)}})]
 
 
 # --------------------------------------------------------------------------- undo

@@ -114,10 +114,12 @@ def test_abort_retry_pause() -> None:
     assert actions.pause_patches() == [Patch({"spec": {"paused": True}})]
 
 
-def test_restart_at_now_or_later_in_utc_seconds() -> None:
+def test_restart_at_now_or_later_in_utc_seconds_rounded_up() -> None:
+    # a pod created at 12:00:00.2 shows creationTimestamp 12:00:00: restartAt must be after it
     moment = NOW + dt.timedelta(microseconds=700_000)
-    assert actions.restart_patches(moment) == [Patch({"spec": {"restartAt": "2024-05-01T12:00:00Z"}})]
-    assert actions.restart_patches(moment, 90) == [Patch({"spec": {"restartAt": "2024-05-01T12:01:30Z"}})]
+    assert actions.restart_patches(moment) == [Patch({"spec": {"restartAt": "2024-05-01T12:00:01Z"}})]
+    assert actions.restart_patches(moment, 90) == [Patch({"spec": {"restartAt": "2024-05-01T12:01:31Z"}})]
+    assert actions.restart_patches(NOW, 90) == [Patch({"spec": {"restartAt": "2024-05-01T12:01:30Z"}})]
     other_zone = dt.datetime(2024, 5, 1, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     assert actions.restart_patches(other_zone)[0].body == {"spec": {"restartAt": "2024-05-01T12:00:00Z"}}
 

@@ -609,8 +609,9 @@ async def run_controller(options: Options) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info(
-        "pyrollouts controller: API server %s, %s",
+        "pyrollouts controller: API server %s%s, %s",
         conn.server,
+        f" (token read from {conn.token_file})" if conn.token_file else "",
         f"namespaces {', '.join(namespaces)}" if namespaces else "all namespaces",
     )
     await controller.run(stop, options.metrics, options.health, signals=True)

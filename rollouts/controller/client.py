@@ -186,7 +186,11 @@ class Client:
                 return  # another request already did
             conn = await asyncio.to_thread(self.login)
             same_tls = (conn.server, conn.ca_path, conn.cert_path, conn.key_path, conn.verify) == (
-                rejected.server, rejected.ca_path, rejected.cert_path, rejected.key_path, rejected.verify
+                rejected.server,
+                rejected.ca_path,
+                rejected.cert_path,
+                rejected.key_path,
+                rejected.verify,
             )
             self.conn = conn
             if not same_tls:  # new client certificates (from an exec plugin): a new session
@@ -338,6 +342,10 @@ def event_body(obj: Mapping[str, Any], etype: str, reason: str, message: str, co
 # --------------------------------------------------------------------------- caches
 
 
+#: How long a deleted object's resourceVersion is kept to refuse late answers about it.
+TOMBSTONE_SECONDS = 300.0
+
+
 def _rv(obj: Mapping[str, Any]) -> int | None:
     text = str((obj.get("metadata") or {}).get("resourceVersion") or "")
     return int(text) if text.isdigit() else None
@@ -355,12 +363,23 @@ class Cache:
 
     Fed by watch events and by the answers to our own writes; an older resourceVersion never
     replaces a newer one, so a write's answer and a late watch event can arrive in any order.
-    Objects with a controller owner are also indexed by the owner's uid."""
+    Objects with a controller owner are also indexed by the owner's uid. A deleted object leaves a
+    tombstone (its last resourceVersion) so a late answer cannot bring it back; tombstones are dropped
+    after `tombstone_seconds`, long past any answer in flight, so deletions do not grow the cache."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, tombstone_seconds: float = TOMBSTONE_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._objects: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
         self._owned: dict[str, dict[str, set[tuple[str, str]]]] = {}
-        self._gone: dict[tuple[str, str, str], int] = {}
+        # (plural, namespace, name) -> (resourceVersion, when), oldest first
+        self._gone: dict[tuple[str, str, str], tuple[int, float]] = {}
+        self._tombstone_seconds = tombstone_seconds
+        self._clock = clock
+
+    @property
+    def tombstones(self) -> int:
+        return len(self._gone)
 
     def put(self, kind: Kind, obj: Mapping[str, Any]) -> bool:
         """Store ``obj`` unless we know a newer version; True when stored."""
@@ -368,8 +387,8 @@ class Cache:
         key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         store = self._objects.setdefault(kind.plural, {})
         new_rv = _rv(obj)
-        gone_rv = self._gone.get((kind.plural, *key))
-        if gone_rv is not None and new_rv is not None and new_rv <= gone_rv:
+        gone = self._gone.get((kind.plural, *key))
+        if gone is not None and new_rv is not None and new_rv <= gone[0]:
             return False
         current = store.get(key)
         if current is not None:
@@ -396,7 +415,17 @@ class Cache:
             del store[key]
         rv = _rv(obj)
         if rv is not None:
-            self._gone[(kind.plural, *key)] = rv
+            now = self._clock()
+            self._gone.pop((kind.plural, *key), None)  # re-inserted last: the dict stays oldest first
+            self._gone[(kind.plural, *key)] = (rv, now)
+            self._prune_tombstones(now)
+
+    def _prune_tombstones(self, now: float) -> None:
+        while self._gone:
+            oldest = next(iter(self._gone))
+            if now - self._gone[oldest][1] <= self._tombstone_seconds:
+                return
+            del self._gone[oldest]
 
     def _unindex(self, kind: Kind, key: tuple[str, str], obj: Mapping[str, Any]) -> None:
         owner = controller_uid(obj)

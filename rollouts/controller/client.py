@@ -342,6 +342,18 @@ def event_body(obj: Mapping[str, Any], etype: str, reason: str, message: str, co
 # --------------------------------------------------------------------------- caches
 
 
+#: What an object refers to by name in its own namespace: (plural, name) pairs.
+References = Callable[[Mapping[str, Any]], Iterable[tuple[str, str]]]
+
+
+def _discard(index: dict[Any, set[tuple[str, str]]], at: Any, key: tuple[str, str]) -> None:
+    keys = index.get(at)
+    if keys is not None:
+        keys.discard(key)
+        if not keys:
+            del index[at]
+
+
 #: How long a deleted object's resourceVersion is kept to refuse late answers about it.
 TOMBSTONE_SECONDS = 300.0
 
@@ -363,15 +375,24 @@ class Cache:
 
     Fed by watch events and by the answers to our own writes; an older resourceVersion never
     replaces a newer one, so a write's answer and a late watch event can arrive in any order.
-    Objects with a controller owner are also indexed by the owner's uid. A deleted object leaves a
+    Objects are indexed by their uid, by their controller owner's uid, and by what `references` says
+    they refer to (a Rollout: its Services, Deployment, routing objects), so an event finds the objects
+    it concerns without a scan: its cost does not grow with the cache. A deleted object leaves a
     tombstone (its last resourceVersion) so a late answer cannot bring it back; tombstones are dropped
     after `tombstone_seconds`, long past any answer in flight, so deletions do not grow the cache."""
 
     def __init__(
-        self, tombstone_seconds: float = TOMBSTONE_SECONDS, clock: Callable[[], float] = time.monotonic
+        self,
+        tombstone_seconds: float = TOMBSTONE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        references: Mapping[str, References] | None = None,
     ) -> None:
         self._objects: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
         self._owned: dict[str, dict[str, set[tuple[str, str]]]] = {}
+        self._by_uid: dict[str, dict[str, tuple[str, str]]] = {}
+        self._references = dict(references or {})
+        # plural -> (namespace, referenced plural, referenced name) -> keys of the objects referring to it
+        self._referrers: dict[str, dict[tuple[str, str, str], set[tuple[str, str]]]] = {}
         # (plural, namespace, name) -> (resourceVersion, when), oldest first
         self._gone: dict[tuple[str, str, str], tuple[int, float]] = {}
         self._tombstone_seconds = tombstone_seconds
@@ -397,9 +418,7 @@ class Cache:
                 return False
             self._unindex(kind, key, current)
         store[key] = dict(obj)
-        owner = controller_uid(obj)
-        if owner:
-            self._owned.setdefault(kind.plural, {}).setdefault(owner, set()).add(key)
+        self._index(kind, key, obj)
         return True
 
     def remove(self, kind: Kind, obj: Mapping[str, Any]) -> None:
@@ -427,14 +446,41 @@ class Cache:
                 return
             del self._gone[oldest]
 
+    def _index(self, kind: Kind, key: tuple[str, str], obj: Mapping[str, Any]) -> None:
+        owner = controller_uid(obj)
+        if owner:
+            self._owned.setdefault(kind.plural, {}).setdefault(owner, set()).add(key)
+        uid = (obj.get("metadata") or {}).get("uid")
+        if uid:
+            self._by_uid.setdefault(kind.plural, {})[str(uid)] = key
+        references = self._references.get(kind.plural)
+        if references is not None:
+            referrers = self._referrers.setdefault(kind.plural, {})
+            for plural, name in references(obj):
+                referrers.setdefault((key[0], plural, name), set()).add(key)
+
     def _unindex(self, kind: Kind, key: tuple[str, str], obj: Mapping[str, Any]) -> None:
         owner = controller_uid(obj)
         if owner:
-            keys = self._owned.get(kind.plural, {}).get(owner)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._owned[kind.plural][owner]
+            _discard(self._owned.get(kind.plural, {}), owner, key)
+        uid = (obj.get("metadata") or {}).get("uid")
+        if uid and self._by_uid.get(kind.plural, {}).get(str(uid)) == key:
+            del self._by_uid[kind.plural][str(uid)]
+        references = self._references.get(kind.plural)
+        if references is not None:
+            referrers = self._referrers.get(kind.plural, {})
+            for plural, name in references(obj):
+                _discard(referrers, (key[0], plural, name), key)
+
+    def by_uid(self, kind: Kind, uid: str) -> dict[str, Any] | None:
+        key = self._by_uid.get(kind.plural, {}).get(uid)
+        return None if key is None else self._objects.get(kind.plural, {}).get(key)
+
+    def referring_to(self, kind: Kind, namespace: str, plural: str, name: str) -> list[dict[str, Any]]:
+        """The objects of `kind` in `namespace` whose `references` name the object `plural`/`name`."""
+        keys = self._referrers.get(kind.plural, {}).get((namespace, plural, name), set())
+        store = self._objects.get(kind.plural, {})
+        return [store[k] for k in sorted(keys) if k in store]
 
     def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         return self._objects.get(kind.plural, {}).get((namespace, name))

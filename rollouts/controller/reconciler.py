@@ -104,6 +104,28 @@ def routing_refs(rollout: Mapping[str, Any]) -> list[ObjectRef]:
     return [ref for router in routers for ref in router.objects()]
 
 
+def rollout_references(rollout: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What a Rollout names in its namespace, as (plural, name): the Services of either strategy, its
+    workloadRef Deployment and its routers' objects. The cache indexes Rollouts by these. Runs on
+    every cached version of every Rollout, the malformed ones too: it never raises on a bad spec."""
+    spec = _mapping(rollout.get("spec"))
+    strategy = _mapping(spec.get("strategy"))
+    canary, blue_green = _mapping(strategy.get("canary")), _mapping(strategy.get("blueGreen"))
+    services = [canary.get("canaryService"), canary.get("stableService")]
+    services += [blue_green.get("activeService"), blue_green.get("previewService")]
+    out = [(SERVICES.plural, name) for name in services if isinstance(name, str) and name]
+    workload = _mapping(spec.get("workloadRef")).get("name")
+    if isinstance(workload, str) and workload:
+        out.append((DEPLOYMENTS.plural, workload))
+    if canary:
+        out += [(ref.plural, ref.name) for ref in routing_refs(rollout)]
+    return out
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 @dataclass
 class Outcome:
     """What one reconcile did: when to look again, and how many writes it made."""

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.fixtures.tools import REPO, require_tool
+from tests.fixtures.tools import REPO, deadline_after, require_tool
 
 
 def _start(kubeconfig: Path, *extra: str) -> subprocess.Popen[str]:
@@ -30,7 +30,7 @@ def _start(kubeconfig: Path, *extra: str) -> subprocess.Popen[str]:
 
 
 def _wait_for_file(proc: subprocess.Popen[str], path: Path, timeout: float = 20.0) -> str:
-    deadline = time.monotonic() + timeout
+    deadline = deadline_after(timeout)
     while not path.exists():
         if proc.poll() is not None:
             raise AssertionError(f"sandbox exited with {proc.returncode}: {proc.communicate()}")

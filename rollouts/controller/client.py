@@ -354,6 +354,33 @@ def _discard(index: dict[Any, set[tuple[str, str]]], at: Any, key: tuple[str, st
             del index[at]
 
 
+#: What the controller reads of a pod (restarts, blue/green pod metadata): the rest is not cached.
+POD_METADATA_FIELDS = frozenset(
+    {"name", "namespace", "uid", "resourceVersion", "ownerReferences", "creationTimestamp", "deletionTimestamp",
+     "labels", "annotations"}
+)  # fmt: skip
+POD_STATUS_FIELDS = frozenset({"phase", "conditions"})
+
+
+def cached_fields(kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of `obj` the cache keeps: never `managedFields` (the controller writes by merge patch and
+    reads no field ownership), and of a pod only what the controller reads. The controller never writes
+    back a whole cached object (no PUT), so nothing it drops is ever lost on the server."""
+    out = dict(obj)
+    meta = obj.get("metadata")
+    if isinstance(meta, Mapping):
+        if kind.plural == PODS.plural:
+            out["metadata"] = {k: v for k, v in meta.items() if k in POD_METADATA_FIELDS}
+        elif "managedFields" in meta:
+            out["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
+    if kind.plural == PODS.plural:
+        out.pop("spec", None)
+        status = obj.get("status")
+        if isinstance(status, Mapping):
+            out["status"] = {k: v for k, v in status.items() if k in POD_STATUS_FIELDS}
+    return out
+
+
 #: How long a deleted object's resourceVersion is kept to refuse late answers about it.
 TOMBSTONE_SECONDS = 300.0
 
@@ -417,8 +444,9 @@ class Cache:
             if old_rv is not None and new_rv is not None and new_rv < old_rv:
                 return False
             self._unindex(kind, key, current)
-        store[key] = dict(obj)
-        self._index(kind, key, obj)
+        stored = cached_fields(kind, obj)
+        store[key] = stored
+        self._index(kind, key, stored)
         return True
 
     def remove(self, kind: Kind, obj: Mapping[str, Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollouts.controller.client import Cache, kind_of
+from rollouts.controller.client import PODS, Cache, kind_of
 
 CONFIGMAPS = kind_of("v1", "configmaps", "ConfigMap")
 
@@ -65,3 +65,28 @@ def test_deleting_the_same_name_again_refreshes_its_tombstone() -> None:
     assert cache.tombstones == 2
     assert not cache.put(CONFIGMAPS, obj("a", 7))
     assert cache.put(CONFIGMAPS, obj("b", 6))
+
+
+def test_pods_keep_only_what_the_controller_reads_and_no_object_keeps_managed_fields() -> None:
+    cache = Cache()
+    managed = [{"manager": "kubectl", "operation": "Apply", "fieldsV1": {"f:data": {}}}]
+    meta = {"name": "cm", "namespace": "ns", "resourceVersion": "3", "managedFields": managed}
+    cm: dict[str, Any] = {"metadata": meta, "data": {"a": "1"}}
+    cache.put(CONFIGMAPS, cm)
+    assert cache.get(CONFIGMAPS, "ns", "cm") == {"metadata": {"name": "cm", "namespace": "ns", "resourceVersion": "3"},
+                                                 "data": {"a": "1"}}  # fmt: skip
+    assert cm["metadata"]["managedFields"] == managed  # the caller's object is left alone
+    pod = obj("web-abc", 4, owner="rs-uid")
+    pod["metadata"] |= {"labels": {"app": "web"}, "creationTimestamp": "2024-01-01T00:00:00Z", "managedFields": managed,
+                        "generateName": "web-", "finalizers": ["x"]}  # fmt: skip
+    pod["spec"] = {"containers": [{"name": "web", "image": "nginx:1", "env": [{"name": "BIG", "value": "x" * 10_000}]}]}
+    ready = [{"type": "Ready", "status": "True"}]
+    pod["status"] = {"phase": "Running", "conditions": ready, "containerStatuses": [{"name": "web"}], "podIP": "10.1.1"}
+    cache.put(PODS, pod)
+    kept = cache.get(PODS, "ns", "web-abc")
+    assert kept is not None
+    assert set(kept) == {"metadata", "status"}
+    assert set(kept["metadata"]) == {"name", "namespace", "uid", "resourceVersion", "ownerReferences", "labels",
+                                     "creationTimestamp"}  # fmt: skip
+    assert kept["status"] == {"phase": "Running", "conditions": ready}
+    assert cache.owned_by(PODS, "rs-uid") == [kept]

@@ -53,19 +53,22 @@ class Watch(threading.Thread):
         self.cond = threading.Condition()
 
     def run(self) -> None:
+        # The server ends a watch whose reader falls behind (as kube-apiserver does): list and watch again.
         with httpx.Client(timeout=None, headers={"User-Agent": USER_AGENT}) as client:
-            listing = client.get(self.url).json()
-            with self.cond:
+            while True:
+                listing = client.get(self.url).json()
                 for item in listing["items"]:
-                    self.latest[self.key(item)] = item
-            rv = listing["metadata"]["resourceVersion"]
-            with client.stream("GET", self.url, params={"watch": "1", "resourceVersion": rv}) as resp:
-                for line in resp.iter_lines():
-                    if line:
-                        self._record(json.loads(line))
+                    self._record({"type": "LISTED", "object": item})
+                rv = listing["metadata"]["resourceVersion"]
+                with client.stream("GET", self.url, params={"watch": "1", "resourceVersion": rv}) as resp:
+                    for line in resp.iter_lines():
+                        if line:
+                            self._record(json.loads(line))
 
     def _record(self, event: dict[str, Any]) -> None:
         obj = event["object"]
+        if event["type"] == "ERROR":  # e.g. 410 Gone: the stream ends and the loop lists again
+            return
         now = time.monotonic()
         with self.cond:
             if self.keep_events:

@@ -165,7 +165,13 @@ class Bench:
             self.rollouts.wait(lambda _: self.count_where(check, keys) == len(keys), timeout)
         except TimeoutError:
             done = self.count_where(check, keys)
-            raise TimeoutError(f"{what}: {done} of {len(keys)} after {timeout:.0f} s") from None
+            states = Counter(
+                (s.get("phase"), s.get("currentStepIndex"), bool(s.get("pauseConditions")))
+                for s in map(self.status, keys)
+            )
+            raise TimeoutError(
+                f"{what}: {done} of {len(keys)} after {timeout:.0f} s; (phase, step, paused): {dict(states)}"
+            ) from None
         return time.monotonic() - started
 
     def create(self, item: tuple[int, tuple[str, str]]) -> None:

@@ -51,8 +51,20 @@ class Watch(threading.Thread):
         self.events: list[tuple[float, str, dict[str, Any]]] = []
         self.latest: dict[str, dict[str, Any]] = {}
         self.cond = threading.Condition()
+        self.stopping = threading.Event()
+
+    def close(self) -> None:
+        """Say the server is going away: the connection errors that follow end the thread quietly."""
+        self.stopping.set()
 
     def run(self) -> None:
+        try:
+            self._list_and_watch()
+        except httpx.TransportError:
+            if not self.stopping.is_set():
+                raise
+
+    def _list_and_watch(self) -> None:
         # The server ends a watch whose reader falls behind (as kube-apiserver does): list and watch again.
         with httpx.Client(timeout=None, headers={"User-Agent": USER_AGENT}) as client:
             while True:

@@ -317,6 +317,7 @@ def run(args: argparse.Namespace) -> None:
                 report_step(f"  promote -> next pause ({burst})", +(controller_requests(http) - before), burst,
                             controller.cpu_seconds() - cpu0)  # fmt: skip
             print(f"controller RSS at the end: {controller.rss_bytes() / 2**20:.1f} MiB")
+        bench.rollouts.close()
 
 
 def main() -> int:

@@ -118,6 +118,21 @@ def controller_requests(http: httpx.Client) -> Counter[tuple[str, str]]:
     return counts
 
 
+def wait_quiet(http: httpx.Client, quiet_for: float = 3.0, timeout: float = 300.0) -> None:
+    """Wait until the controller has made no request for `quiet_for` seconds, so that a phase's counts
+    hold none of the previous phase's trailing writes (pods turning ready after a pause was reached)."""
+    deadline = time.monotonic() + timeout
+    last = controller_requests(http)
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < quiet_for:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the controller was never quiet for {quiet_for} s in {timeout} s")
+        time.sleep(0.5)
+        now = controller_requests(http)
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+
+
 def writes_by_kind(delta: Counter[tuple[str, str]]) -> dict[str, int]:
     kinds = {"rollouts/status": "Rollout status", "rollouts": "Rollout", "replicasets": "ReplicaSet",
              "events": "Event"}  # fmt: skip
@@ -286,6 +301,7 @@ def run(args: argparse.Namespace) -> None:
             print(f"controller RSS: {rss_tenth / 2**20:.1f} MiB with {tenth} Rollouts, {rss / 2**20:.1f} MiB with "
                   f"{count}: slope {slope / 1024:.1f} KiB per Rollout")  # fmt: skip
 
+            wait_quiet(http)
             before = controller_requests(http)
             time.sleep(IDLE_SECONDS)
             idle = +(controller_requests(http) - before)
@@ -295,6 +311,7 @@ def run(args: argparse.Namespace) -> None:
             before, cpu0 = controller_requests(http), controller.cpu_seconds()
             in_parallel(bench.update, bench.names)
             bench.wait_all("first pause", paused_at(1), keys, timeout=120 + count * 0.2)
+            wait_quiet(http)  # a step's trailing writes (after the pause was reached) count for it
             report_step("update -> first pause", +(controller_requests(http) - before), count,
                         controller.cpu_seconds() - cpu0)  # fmt: skip
 
@@ -303,6 +320,7 @@ def run(args: argparse.Namespace) -> None:
                 # the least promoted first, so every burst is `burst` Rollouts with a pause still ahead
                 chosen = sorted(keys, key=lambda k: promotions[k])[:burst]
                 promotions.update(chosen)
+                wait_quiet(http)
                 before, cpu0 = controller_requests(http), controller.cpu_seconds()
                 in_parallel(bench.promote, chosen, threads=min(32, burst))
 
@@ -314,6 +332,7 @@ def run(args: argparse.Namespace) -> None:
                 to_pause = [bench.steps.next_pause[k] - bench.steps.promoted[k] for k in chosen]
                 print(f"{burst} promoted at once among {count}: promote -> next step {p50_p99(to_step)}; "
                       f"-> next pause {p50_p99(to_pause)}")  # fmt: skip
+                wait_quiet(http)
                 report_step(f"  promote -> next pause ({burst})", +(controller_requests(http) - before), burst,
                             controller.cpu_seconds() - cpu0)  # fmt: skip
             print(f"controller RSS at the end: {controller.rss_bytes() / 2**20:.1f} MiB")

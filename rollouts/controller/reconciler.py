@@ -34,7 +34,12 @@ from rollouts.controller.client import (
     event_body,
     kind_of,
 )
-from rollouts.model.conditions import FAILED_RS_CREATE_MESSAGE, FAILED_RS_CREATE_REASON, PROGRESSING
+from rollouts.model.conditions import (
+    DEGRADED_PHASE,
+    FAILED_RS_CREATE_MESSAGE,
+    FAILED_RS_CREATE_REASON,
+    PROGRESSING,
+)
 from rollouts.model.timestamps import format_time
 from rollouts.strategy import bluegreen, canary
 from rollouts.strategy.plan import (
@@ -364,11 +369,13 @@ class Reconciler:
         if isinstance(action, CreateReplicaSet) and exc.status in (400, 403, 422):
             rs_name = action.manifest["metadata"]["name"]
             message = FAILED_RS_CREATE_MESSAGE.format(rs_name, exc.message)
-            await self._event(rollout, EventSpec("Warning", FAILED_RS_CREATE_REASON, message))
+            old_conditions = (rollout.get("status") or {}).get("conditions") or []
+            if not any(c.get("reason") == FAILED_RS_CREATE_REASON and c.get("message") == message
+                       for c in old_conditions):
+                # once per refusal, not once per retry
+                await self._event(rollout, EventSpec("Warning", FAILED_RS_CREATE_REASON, message))
             stamp = format_time(self.clock())
-            conditions = [
-                c for c in (rollout.get("status") or {}).get("conditions") or [] if c.get("type") != PROGRESSING
-            ]
+            conditions = [c for c in old_conditions if c.get("type") != PROGRESSING]
             conditions.append(
                 {
                     "type": PROGRESSING,
@@ -383,7 +390,19 @@ class Reconciler:
                 self.cache.put(
                     ROLLOUTS,
                     await self.client.patch(
-                        ROLLOUTS, ns, name, {"status": {"conditions": conditions}}, subresource="status"
+                        ROLLOUTS,
+                        ns,
+                        name,
+                        {
+                            "status": {
+                                "conditions": conditions,
+                                "phase": DEGRADED_PHASE,
+                                "message": f"{FAILED_RS_CREATE_REASON}: {message}",
+                                # this generation was seen: its template is what the API server refused
+                                "observedGeneration": str(meta.get("generation", "")),
+                            }
+                        },
+                        subresource="status",
                     ),
                 )
             except ApiError as again:

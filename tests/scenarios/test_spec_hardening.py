@@ -115,15 +115,15 @@ def test_a_trickling_provider_neither_outlives_its_timeout_nor_delays_another_ru
     cluster: Cluster, controller: ControllerProcess | None, slow: SlowHttp
 ) -> None:
     ns = given(cluster, "harden-trickle")
-    ns.apply(run_manifest("trickling", [web_metric("slow", f"{slow.url}/trickle", 8, consecutiveErrorLimit=0)]),
+    ns.apply(run_manifest("trickling", [web_metric("slow", f"{slow.url}/trickle", 15, consecutiveErrorLimit=0)]),
              run_manifest("normal", [web_metric("ok", f"{slow.url}/ok", 5, interval="0.2s", count=3)]))
     normal = wait_run(cluster, ns.name, "normal", ("Successful", "Failed", "Error", "Inconclusive"))
     assert normal["status"]["phase"] == "Successful"
     # the normal run was done while the trickle still held the other one's measurement
     assert (get_run(cluster, ns.name, "trickling").get("status") or {}).get("phase") in (None, "Pending", "Running")
-    trickling = wait_run(cluster, ns.name, "trickling", ("Error",), timeout=40)
+    trickling = wait_run(cluster, ns.name, "trickling", ("Error",), timeout=60)
     measured = trickling["status"]["metricResults"][0]["measurements"][0]
-    assert measured["message"].endswith("/trickle timed out after 8s"), measured
+    assert measured["message"].endswith("/trickle timed out after 15s"), measured
 
 
 def test_a_10_mb_answer_leaves_the_run_small(cluster: Cluster, controller: ControllerProcess | None,
@@ -136,3 +136,12 @@ def test_a_10_mb_answer_leaves_the_run_small(cluster: Cluster, controller: Contr
     measurements = run["status"]["metricResults"][0]["measurements"]
     assert len(measurements) == 3 and all("[truncated from" in m["value"] for m in measurements)
     assert len(json.dumps(run)) < OBJECT_LIMIT // 10
+
+
+def test_argument_values_are_checked_once_substituted(cluster: Cluster, controller: ControllerProcess | None,
+                                                      slow: SlowHttp) -> None:
+    ns = given(cluster, "harden-args")
+    metric = web_metric("m", f"{slow.url}/ok", 5, count="{{args.times}}", interval="1s")
+    ns.apply(run_manifest("negative", [metric], args=[{"name": "times", "value": "-1"}]))
+    run = wait_run(cluster, ns.name, "negative", ("Error",))
+    assert "spec.metrics[0].count: Invalid value: -1" in run["status"]["message"]

@@ -31,7 +31,7 @@ from analysis.phases import (
     run_summaries,
 )
 from analysis.providers.base import JUDGE_STATE_KEY, Measurement, format_time
-from analysis.spec import ArgError, SpecError, duration_seconds, substitute
+from analysis.spec import TTL_MAX_SECONDS, ArgError, SpecError, duration_seconds, substitute
 
 __all__ = [
     "DEFAULT_ERROR_RETRY_SECONDS",
@@ -401,9 +401,9 @@ def ttl_deadline(spec: Mapping[str, Any], status: Mapping[str, Any]) -> dt.datet
         seconds = ttl["secondsAfterFailure"]
     elif ttl.get("secondsAfterCompletion") is not None:
         seconds = ttl["secondsAfterCompletion"]
-    if seconds is None:
-        return None
-    return completed + dt.timedelta(seconds=int(seconds))
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or not 0 <= seconds <= TTL_MAX_SECONDS:
+        return None  # unset, or refused by validate_run_spec: kept (a huge one would overflow the date)
+    return completed + dt.timedelta(seconds=seconds)
 
 
 def metric_specs(spec: Mapping[str, Any], args: Mapping[str, str]) -> dict[str, Mapping[str, Any]]:

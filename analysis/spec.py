@@ -49,6 +49,7 @@ KNOWN_PROVIDERS: Final = (
 #: Go's ``time.Duration`` holds at most 2^63-1 ns (about 292 years); Argo cannot parse more.
 MAX_DURATION_SECONDS: Final = (2**63 - 1) / 1e9
 INT32_MAX: Final = 2**31 - 1
+TTL_MAX_SECONDS: Final = INT32_MAX
 _PLACEHOLDER: Final = re.compile(r"\{\{\s*args\.([A-Za-z0-9_.\-]+)\s*\}\}")
 _ANY_PLACEHOLDER: Final = re.compile(r"\{\{[^{}]*\}\}")
 
@@ -404,6 +405,18 @@ def validate_run_spec(spec: Mapping[str, Any]) -> list[str]:
     names = [str(m.get("name")) for m in metrics if isinstance(m, Mapping) and m.get("name")]
     problems += _rules(spec.get("dryRun"), "dryRun", names, "spec")
     problems += _rules(spec.get("measurementRetention"), "measurementRetention", names, "spec")
+    return problems + _ttl_problems(spec.get("ttlStrategy"))
+
+
+def _ttl_problems(ttl: Any) -> list[str]:
+    if not isinstance(ttl, Mapping):
+        return []
+    problems = []
+    for key in ("secondsAfterCompletion", "secondsAfterFailure", "secondsAfterSuccess"):
+        value = ttl.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 0 <= value <= TTL_MAX_SECONDS):
+            problems.append(f"spec.ttlStrategy.{key}: Invalid value: {value!r}: must be from 0 to {TTL_MAX_SECONDS}")
     return problems
 
 

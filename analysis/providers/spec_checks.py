@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from jsonpath_ng.ext.parser import parse as parse_jsonpath
+
 __all__ = ["MAX_TIMEOUT_SECONDS", "job_problems", "prometheus_problems", "url_problem", "web_problems"]
 
 #: The longest ``timeout`` / ``timeoutSeconds`` a measurement may have: it holds a worker (and the
@@ -44,6 +46,20 @@ def _timeout_problem(value: Any, field: str) -> str | None:
     return None
 
 
+def _json_path_problem(value: Any, field: str) -> str | None:
+    """A ``jsonPath`` that does not parse (as :func:`analysis.providers.web.json_path` reads it)."""
+    if not value or "{{" in str(value):
+        return None
+    text = str(value).strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1].strip()
+    try:
+        parse_jsonpath("$" + text if text.startswith(".") else text)
+    except Exception as exc:  # JSONPathError, and plain Exceptions the parser raises for some input
+        return f'{field}: Invalid value: "{value}": not a JSONPath ({exc}): use one like {{$.data.ok}}'
+    return None
+
+
 def prometheus_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any] | None = None) -> list[str]:
     problems = [] if spec.get("query") else [f"{where}.query: required"]
     if spec.get("address"):
@@ -58,6 +74,7 @@ def web_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any] 
     if spec.get("body") and spec.get("jsonBody"):
         return [f"{where}: body and jsonBody are mutually exclusive"]
     problems = [url_problem(spec["url"], f"{where}.url") if spec.get("url") else None]
+    problems.append(_json_path_problem(spec.get("jsonPath"), f"{where}.jsonPath"))
     problems.append(_timeout_problem(spec.get("timeoutSeconds"), f"{where}.timeoutSeconds"))
     return [p for p in problems if p]
 

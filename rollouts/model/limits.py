@@ -1,7 +1,8 @@
 """The checks a Rollout gets because the controller never trusts what the API server let through:
 integers past ``int32`` (the CRD says ``format: int32``, but a server that does not enforce formats,
 or an older CRD, lets ``replicas: 1099511627776`` in), percentages past 100, pause durations past what
-Argo can hold, analysis with no templates, and steps this controller cannot run yet.
+Argo can hold, selector expressions Kubernetes would refuse, analysis with no templates or a
+``startingStep`` outside the steps, and steps this controller cannot run yet.
 
 Each error names the field and the fix, in the form of :mod:`rollouts.model.validation`, which calls
 :func:`limit_errors`; it becomes the Rollout's ``InvalidSpec`` condition and a ``lint`` finding.
@@ -43,7 +44,7 @@ _ANALYSIS_KEYS: Final = ("prePromotionAnalysis", "postPromotionAnalysis")
 
 
 def _text(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, str) else str(value)
+    return json.dumps(value, default=str)
 
 
 def _int32(path: str, value: Any) -> list[str]:
@@ -139,7 +140,45 @@ def _step_errors(ro: RolloutSpec) -> list[str]:
     return errors
 
 
+def _starting_step_errors(ro: RolloutSpec) -> list[str]:
+    """Background analysis' ``startingStep``: a step index (0 .. the number of steps)."""
+    analysis = ro.canary.raw.get("analysis") if ro.canary is not None else None
+    starting = analysis.get("startingStep") if isinstance(analysis, Mapping) else None
+    if starting is None or ro.canary is None:
+        return []
+    last = len(ro.canary.steps)
+    if isinstance(starting, bool) or not isinstance(starting, int) or not 0 <= starting <= last:
+        return [
+            f"spec.strategy.canary.analysis.startingStep: Invalid value: {_text(starting)}: "
+            f"must be a step index from 0 to {last}"
+        ]
+    return []
+
+
+_OPERATORS: Final = {"In": True, "NotIn": True, "Exists": False, "DoesNotExist": False}  # needs values?
+
+
+def _selector_errors(spec: Mapping[str, Any]) -> list[str]:
+    """``matchExpressions`` the way Kubernetes' LabelSelector validation has them: a known operator,
+    values for In/NotIn and none for Exists/DoesNotExist (an unknown operator would select everything)."""
+    selector = spec.get("selector")
+    expressions = selector.get("matchExpressions") if isinstance(selector, Mapping) else None
+    errors: list[str] = []
+    for index, expr in enumerate(expressions if isinstance(expressions, list) else []):
+        path = f"spec.selector.matchExpressions[{index}]"
+        operator = expr.get("operator") if isinstance(expr, Mapping) else None
+        if operator not in _OPERATORS:
+            errors.append(
+                f"{path}.operator: Unsupported value: {_text(operator)}: use In, NotIn, Exists or DoesNotExist"
+            )
+        elif bool(expr.get("values")) != _OPERATORS[operator]:
+            need = "must be non-empty" if _OPERATORS[operator] else "must be empty"
+            errors.append(f"{path}.values: Invalid value: {_text(expr.get('values'))}: {need} for {operator}")
+    return errors
+
+
 def limit_errors(ro: RolloutSpec) -> list[str]:
     """What the controller refuses although the API server accepted it (see the module's docstring)."""
     errors = [error for path, value in _all_ints(ro.raw_spec) for error in _int32(path, value)]
-    return errors + _percent_errors(ro.raw_spec) + _analysis_errors(ro) + _step_errors(ro)
+    errors += _percent_errors(ro.raw_spec) + _selector_errors(ro.raw_spec)
+    return errors + _analysis_errors(ro) + _starting_step_errors(ro) + _step_errors(ro)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from analysis.runner import ttl_deadline
 from analysis.spec import validate_run_spec, validate_template
 from rollouts.model.spec import RolloutSpec
 from rollouts.model.validation import validate_rollout
@@ -65,6 +66,18 @@ ROLLOUT_CASES: list[tuple[str, Mutation, str]] = [
             canaryService="c", stableService="s"),
      r"trafficRouting\.maxTrafficWeight: .*int32"),
     ("setHeaderRoute without routing", steps({"setHeaderRoute": {"name": "h"}}), r"requires TrafficRouting"),
+    ("setWeight routed without a canary Service", canary(trafficRouting={"nginx": {"stableIngress": "i"}}),
+     r"^spec\.strategy\.canary\.canaryService: Required value"),
+    ("startingStep not a number", canary(analysis={"templates": [{"templateName": "t"}], "startingStep": "abc"}),
+     r'^spec\.strategy\.canary\.analysis\.startingStep: Invalid value: "abc": must be a step index from 0 to 1'),
+    ("startingStep past the steps", canary(analysis={"templates": [{"templateName": "t"}], "startingStep": 5}),
+     r"analysis\.startingStep: Invalid value: 5"),
+    ("selector with an unknown operator",
+     lambda r: r["spec"]["selector"].update(matchExpressions=[{"key": "a", "operator": "Bogus"}]),
+     r'^spec\.selector\.matchExpressions\[0\]\.operator: Unsupported value: "Bogus"'),
+    ("selector In without values",
+     lambda r: r["spec"]["selector"].update(matchExpressions=[{"key": "app", "operator": "In"}]),
+     r"^spec\.selector\.matchExpressions\[0\]\.values: .*must be non-empty for In"),
 ]
 
 
@@ -154,6 +167,7 @@ TEMPLATE_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("interval past Go's longest", metric(interval="9999999h", count=2), r"\.interval: .*longest duration"),
     ("successCondition does not parse", metric(successCondition="result =="), r"\.successCondition: "),
     ("no provider", {"name": "m"}, r"\.provider: one provider is required"),
+    ("jsonPath that does not parse", web(jsonPath="$.a["), r'web\.jsonPath: Invalid value: "\$\.a\[": not a JSONPath'),
 ]
 
 
@@ -163,6 +177,14 @@ def test_malformed_templates_are_invalid_naming_the_field(case: str, bad: dict[s
     assert any(re.search(expected, p) for p in problems), (case, problems)
     # the same metric in a run makes the run's Error
     assert any(re.search(expected, p) for p in validate_run_spec({"metrics": [bad]})), case
+
+
+@pytest.mark.parametrize("seconds", [-1, 2**40, "30"])
+def test_a_ttl_out_of_range_is_the_runs_error_and_never_overflows(seconds: Any) -> None:
+    problems = validate_run_spec({"metrics": [metric()], "ttlStrategy": {"secondsAfterCompletion": seconds}})
+    assert any(p.startswith("spec.ttlStrategy.secondsAfterCompletion: Invalid value") for p in problems), problems
+    status = {"phase": "Error", "completedAt": "2024-05-01T12:00:00Z"}
+    assert ttl_deadline({"ttlStrategy": {"secondsAfterCompletion": seconds}}, status) is None  # kept, no crash
 
 
 def test_duplicate_metric_names() -> None:

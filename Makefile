@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.sandbox_throughput
 	$(BIN)/python -m benchmarks.promote_latency --promotions 100
 	$(BIN)/python -m benchmarks.judge --quick
+	$(BIN)/python -m benchmarks.measurement_deadline
 
 # The controller's OCI image without Docker (root, apt-get install mmdebstrap umoci): README "Container image".
 IMAGE_ARCHIVE ?= dist/pyrollouts-image.oci.tar

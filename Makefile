@@ -47,6 +47,7 @@ e2e-kind: $(STAMP)
 	PYTHON=$(BIN)/python scripts/e2e-kind.sh
 
 bench: $(STAMP)
+	$(BIN)/python -m benchmarks.measurement_deadline
 	$(BIN)/python -m benchmarks.sandbox_throughput
 	$(BIN)/python -m benchmarks.promote_latency --promotions 100
 	$(BIN)/python -m benchmarks.judge --quick

@@ -359,6 +359,16 @@ def cmd_set_image(ctx: Context) -> int:
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
+# --------------------------------------------------------------------------- dashboard
+
+
+def cmd_dashboard(ctx: Context) -> int:
+    # Imported here: aiohttp is only needed by the dashboard, and every other verb should start fast.
+    from rollouts.cli.dashboard.server import serve
+
+    return serve(ctx.client(), ctx.args.address, ctx.args.port, ctx.args.all_namespaces, ctx.out)
+
+
 # --------------------------------------------------------------------------- analysis runs
 
 

@@ -19,13 +19,15 @@ import pytest
 from tests.fixtures.browser import chromium_page, require_browser, running_dashboard
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess
-from tests.fixtures.manifests import Step, rollout_manifest
+from tests.fixtures.health import serve_health
+from tests.fixtures.manifests import Step, analysis_template, rollout_manifest
 from tests.fixtures.plugin import Plugin
 from tests.fixtures.rollout import given
 
 pytestmark = [pytest.mark.slow, pytest.mark.kubectl, pytest.mark.browser]
 
 STEPS: list[Step] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}, {"setWeight": 75}]
+LATEST = {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}}
 # Set to a path (README's docs/dashboard.png) to save a screenshot of the rollout page.
 SCREENSHOT = os.environ.get("PYROLLOUTS_DASHBOARD_SCREENSHOT", "")
 
@@ -45,8 +47,23 @@ def test_promote_from_the_browser_advances_a_paused_canary(
 ) -> None:
     namespace = given(cluster, "dash")
     ns, name = namespace.name, "web"
-    rollout = namespace.rollout(rollout_manifest(name, replicas=4, steps=STEPS)).apply().wait_healthy()
-    rollout.set_image("nginx:2").wait_paused("CanaryPauseStep", step=1)
+    with serve_health() as (url, _handler):
+        template = analysis_template("success-rate", "canary-hash", {
+            "name": "success-rate",
+            "interval": "1s",
+            "successCondition": "result >= 0.9",
+            "provider": {"web": {"url": f"{url}/rate/{{{{args.canary-hash}}}}", "jsonPath": "{$.rate}"}},
+        })
+        analysis = {"templates": [{"templateName": "success-rate"}], "args": [LATEST]}
+        manifest = rollout_manifest(name, replicas=4, steps=STEPS, analysis=analysis)
+        rollout = namespace.rollout(manifest, template).apply().wait_healthy()
+        rollout.set_image("nginx:2").wait_paused("CanaryPauseStep", step=1)
+        _promote_in_the_browser(plugin, browser_api, ns, name)
+    rollout.wait_paused("CanaryPauseStep", step=3)
+    rollout.wait_sizes({"nginx:1": 2, "nginx:2": 2})
+
+
+def _promote_in_the_browser(plugin: Plugin, browser_api: ModuleType, ns: str, name: str) -> None:
 
     with running_dashboard(plugin, "-n", ns) as url, chromium_page(browser_api) as page:
         page.goto(url)
@@ -62,6 +79,10 @@ def test_promote_from_the_browser_advances_a_paused_canary(
         assert current.get_attribute("data-index") == "1" and current.inner_text() == "pause (until promoted)"
         assert page.locator("#steps li.done").all_inner_texts() == ["setWeight: 25"]
         page.locator('.replicaset .tag', has_text="canary").wait_for()
+        # The background analysis measures every second: its chart draws each measurement as a point.
+        chart = page.locator('.analysisrun .metric[data-metric="success-rate"] svg')
+        chart.locator("circle.point").nth(2).wait_for()
+        assert chart.get_attribute("aria-label") == "success-rate: measured value"
         if SCREENSHOT:
             Path(SCREENSHOT).parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=SCREENSHOT, full_page=True)
@@ -73,8 +94,6 @@ def test_promote_from_the_browser_advances_a_paused_canary(
         page.locator("#rollout-step", has_text="3/5").wait_for()
         page.locator("#rollout-status", has_text="Paused").wait_for()
         assert page.locator("#rollout-set-weight").inner_text() == "50"
-    rollout.wait_paused("CanaryPauseStep", step=3)
-    rollout.wait_sizes({"nginx:1": 2, "nginx:2": 2})
 
 
 def test_an_action_from_another_origin_is_refused_and_an_unknown_rollout_is_named(

@@ -50,6 +50,12 @@ function lineChart(title, points, opts) {
     dot.appendChild(tip);
     svg.appendChild(dot);
   }
+  for (const [t, anchor] of [[t0, "start"], [t1, "end"]]) {
+    if (t1 === t0 && anchor === "end") break;
+    const text = svgEl("text", {x: x(t), y: height - 2, "font-size": 10, fill: "#555", "text-anchor": anchor});
+    text.textContent = new Date(t).toLocaleTimeString();
+    svg.appendChild(text);
+  }
   for (const [value, where] of [[hi, pad / 2 + 4], [lo, height - pad / 2]]) {
     const text = svgEl("text", {x: 2, y: where, "font-size": 10, fill: "#555"});
     text.textContent = Number(value.toPrecision(3)).toString();

@@ -96,7 +96,7 @@ def _promote_in_the_browser(plugin: Plugin, browser_api: ModuleType, ns: str, na
         assert page.locator("#rollout-set-weight").inner_text() == "50"
 
 
-def test_an_action_from_another_origin_is_refused_and_an_unknown_rollout_is_named(
+def test_foreign_actions_are_refused_unknown_rollouts_named_and_a_taken_port_reported(
     cluster: Cluster, plugin: Plugin
 ) -> None:
     namespace = given(cluster, "dashguard")
@@ -112,6 +112,11 @@ def test_an_action_from_another_origin_is_refused_and_an_unknown_rollout_is_name
             f'rollout "nothere" not found in namespace "{namespace.name}"; '
             f"list the rollouts there with: kubectl rollouts list rollouts -n {namespace.name}"
         )
+        port = url.rsplit(":", 1)[1].strip("/")
+        taken = plugin.run("dashboard", "--port", port, "-n", namespace.name, timeout=30)
+        assert (taken.returncode, taken.stdout) == (1, "")
+        assert taken.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{port}: "), taken.stderr
+        assert taken.stderr.endswith("; choose another with --port\n"), taken.stderr
     assert rollout.live()["status"].get("abort") is not True
 
 

@@ -364,9 +364,16 @@ def cmd_set_image(ctx: Context) -> int:
 
 def cmd_dashboard(ctx: Context) -> int:
     # Imported here: aiohttp is only needed by the dashboard, and every other verb should start fast.
+    from rollouts.cli.dashboard.credentials import RefreshingClient
     from rollouts.cli.dashboard.server import serve
 
-    return serve(ctx.client(), ctx.args.address, ctx.args.port, ctx.args.all_namespaces, ctx.out)
+    # The server outlives a credential: its client loads them again when due (an exec plugin's token).
+    args = ctx.args
+    client = RefreshingClient.connect(args.kubeconfig, args.context, args.namespace, args.request_timeout)
+    try:
+        return serve(client, args.address, args.port, args.all_namespaces, ctx.out)
+    finally:
+        client.close()
 
 
 # --------------------------------------------------------------------------- analysis runs

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.browser import chromium_page, require_browser, running_dashboard
+from tests.fixtures.dashboard import chromium_page, require_browser, running_dashboard
 from tests.fixtures.plugin import PAUSED, Plugin, apply, create_rollout
 from tests.fixtures.sandbox import Kubectl
 from tests.fixtures.tools import REPO

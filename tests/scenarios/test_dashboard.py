@@ -5,20 +5,16 @@ server-sent events of the dashboard's watches)."""
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
 
-from tests.fixtures.browser import chromium_page, require_browser, running_dashboard
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.dashboard import chromium_page, post, require_browser, running_dashboard
 from tests.fixtures.health import serve_health
 from tests.fixtures.manifests import Step, analysis_template, rollout_manifest
 from tests.fixtures.plugin import Plugin
@@ -104,9 +100,9 @@ def test_foreign_actions_are_refused_unknown_rollouts_named_and_a_taken_port_rep
     with running_dashboard(plugin, "-n", namespace.name) as url:
         target = f"{url}api/rollouts/{namespace.name}/web/abort"
         for headers in ({}, {"X-Pyrollouts-Dashboard": "1", "Origin": "http://evil.example"}):
-            status, body = _post(target, headers)
+            status, body = post(target, headers)
             assert status == 403 and "must come from the dashboard page" in body["error"]
-        status, body = _post(f"{url}api/rollouts/{namespace.name}/nothere/promote", {"X-Pyrollouts-Dashboard": "1"})
+        status, body = post(f"{url}api/rollouts/{namespace.name}/nothere/promote")
         assert status == 400
         assert body["error"] == (
             f'rollout "nothere" not found in namespace "{namespace.name}"; '
@@ -119,11 +115,3 @@ def test_foreign_actions_are_refused_unknown_rollouts_named_and_a_taken_port_rep
         assert taken.stderr.endswith("; choose another with --port\n"), taken.stderr
     assert rollout.live()["status"].get("abort") is not True
 
-
-def _post(url: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, method="POST", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())

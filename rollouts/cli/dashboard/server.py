@@ -139,14 +139,18 @@ class Dashboard:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         seen = -1
-        while True:
-            generation = await self.changes.wait(seen, KEEPALIVE_SECONDS)
-            if generation == seen:
-                await response.write(b": keep-alive\n\n")
-                continue
-            seen = generation
-            await response.write(f"event: change\ndata: {generation}\n\n".encode())
-            await asyncio.sleep(CHANGE_INTERVAL_SECONDS)
+        try:
+            while True:
+                generation = await self.changes.wait(seen, KEEPALIVE_SECONDS)
+                if generation == seen:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                seen = generation
+                await response.write(f"event: change\ndata: {generation}\n\n".encode())
+                await asyncio.sleep(CHANGE_INTERVAL_SECONDS)
+        except ConnectionResetError:
+            pass  # the page was closed or reloaded
+        return response
 
 
 async def _serve(client: Client, address: str, port: int, all_namespaces: bool, out: TextIO) -> None:

@@ -156,14 +156,17 @@ function renderRollout(where, data) {
 // --------------------------------------------------------------------------- fetching
 
 let lastResult = null;
+let requested = 0, drawn = 0;  // fetches may answer out of order: never draw one older than the last drawn
 
 async function refresh() {
+  const mine = ++requested;
   const where = route();
   const url = where ? `/api/rollouts/${encodeURIComponent(where.namespace)}/${encodeURIComponent(where.name)}`
                     : "/api/rollouts";
   const response = await fetch(url);
   const data = await response.json();
-  if (JSON.stringify(route()) !== JSON.stringify(where)) return;  // navigated meanwhile
+  if (mine < drawn || JSON.stringify(route()) !== JSON.stringify(where)) return;  // stale
+  drawn = mine;
   const keep = document.getElementById("action-result");
   lastResult = keep ? {className: keep.className, text: keep.textContent} : lastResult;
   if (!response.ok) {

@@ -8,13 +8,13 @@ import datetime as dt
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from rollouts import __version__
-from rollouts.cli import actions, render
+from rollouts.cli import actions, operations, render
 from rollouts.cli import analysis as a
 from rollouts.cli import info as i
 from rollouts.cli.analysisrun_info import analysisrun_detail
@@ -26,11 +26,9 @@ from rollouts.cli.client import (
     PODS,
     REPLICASETS,
     ROLLOUTS,
-    WORKLOAD_KINDS,
     APIError,
     Client,
     CLIError,
-    Resource,
 )
 from rollouts.cli.durations import Duration
 from rollouts.cli.watch import ObjectView, RolloutListView, RolloutView, report_errors
@@ -298,81 +296,42 @@ def cmd_promote(ctx: Context) -> int:
         print("Flag --skip-all-steps has been deprecated, use --full instead", file=ctx.err)
     if args.skip_current_step and args.skip_all_steps:
         raise CLIError(actions.BOTH_SKIP_FLAGS)
-    client = ctx.client()
-    ro = client.get(ROLLOUTS, args.name)
-    patches = _action(
-        actions.promote_patches, ro, full=args.full, skip_current_step=args.skip_current_step,
+    message = operations.promote(
+        ctx.client(), args.name, full=args.full, skip_current_step=args.skip_current_step,
         skip_all_steps=args.skip_all_steps,
     )
-    for patch in patches:
-        client.patch(ROLLOUTS, args.name, patch)
-    print(f"rollout '{args.name}' {'fully promoted' if args.full else 'promoted'}", file=ctx.out)
+    print(message, file=ctx.out)
     return 0
 
 
-def _patch_each(ctx: Context, patches: list[actions.Patch], done: str) -> int:
+def _each(ctx: Context, verb: Callable[[Client, str], str]) -> int:
     client = ctx.client()
     for name in ctx.args.names:
-        for patch in patches:
-            client.patch(ROLLOUTS, name, patch)
-        print(f"rollout '{name}' {done}", file=ctx.out)
+        print(verb(client, name), file=ctx.out)
     return 0
 
 
 def cmd_abort(ctx: Context) -> int:
-    return _patch_each(ctx, actions.abort_patches(), "aborted")
+    return _each(ctx, operations.abort)
 
 
 def cmd_retry_rollout(ctx: Context) -> int:
-    return _patch_each(ctx, actions.retry_patches(), "retried")
+    return _each(ctx, operations.retry)
 
 
 def cmd_pause(ctx: Context) -> int:
-    return _patch_each(ctx, actions.pause_patches(), "paused")
+    return _each(ctx, operations.pause)
 
 
 def cmd_restart(ctx: Context) -> int:
-    client = ctx.client()
     delay: Duration | None = ctx.args.delay
-    patches = actions.restart_patches(now(), delay.seconds if delay is not None else 0.0)
-    for patch in patches:
-        client.patch(ROLLOUTS, ctx.args.name, patch)
-    print(f"rollout '{ctx.args.name}' restarts in {delay.text if delay is not None else '0s'}", file=ctx.out)
+    seconds, text = (delay.seconds, delay.text) if delay is not None else (0.0, "0s")
+    print(operations.restart(ctx.client(), ctx.args.name, now(), seconds, text), file=ctx.out)
     return 0
 
 
-def _workload(client: Client, ro: Mapping[str, Any]) -> tuple[Resource, dict[str, Any]] | None:
-    """The object a `workloadRef` rollout takes its template from, or None for a plain rollout."""
-    ref = i.spec_of(ro).get("workloadRef")
-    if not isinstance(ref, Mapping):
-        return None
-    kind = str(ref.get("kind", ""))
-    resource = WORKLOAD_KINDS.get(kind)
-    if resource is None:
-        raise CLIError(f"workload of type {kind} is not supported (use Deployment, ReplicaSet or PodTemplate)")
-    return resource, client.get(resource, str(ref.get("name", "")))
-
-
 def cmd_undo(ctx: Context) -> int:
-    client = ctx.client()
-    name: str = ctx.args.name
-    ro = client.get(ROLLOUTS, name)
-    workload = _workload(client, ro)
-    current_template = None
-    if workload is not None:
-        obj = workload[1]
-        holder = obj if workload[0].plural == "podtemplates" else (obj.get("spec") or {})
-        current_template = holder.get("template") or {}
-    replicasets = client.list(REPLICASETS, label_selector=format_label_selector(i.spec_of(ro).get("selector")))
-    plan = _action(actions.undo_plan, ro, replicasets.get("items") or [], ctx.args.to_revision, current_template)
-    if plan.patch is None:
-        print(plan.message, file=ctx.out)
-        return 0
-    if workload is None:
-        client.patch(ROLLOUTS, name, plan.patch)
-    else:
-        client.patch(workload[0], str(i.meta(workload[1]).get("name", "")), plan.patch)
-    print(f"rollout '{name}' undo", file=ctx.out)
+    print(operations.undo(ctx.client(), ctx.args.name, ctx.args.to_revision), file=ctx.out)
     return 0
 
 
@@ -398,6 +357,23 @@ def cmd_set_image(ctx: Context) -> int:
         print(f'{target.kind} "{target_name}" image updated', file=ctx.out)
         return 0
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+def cmd_dashboard(ctx: Context) -> int:
+    # Imported here: aiohttp is only needed by the dashboard, and every other verb should start fast.
+    from rollouts.cli.dashboard.credentials import RefreshingClient
+    from rollouts.cli.dashboard.server import serve
+
+    # The server outlives a credential: its client loads them again when due (an exec plugin's token).
+    args = ctx.args
+    client = RefreshingClient.connect(args.kubeconfig, args.context, args.namespace, args.request_timeout)
+    try:
+        return serve(client, args.address, args.port, args.all_namespaces, ctx.out)
+    finally:
+        client.close()
 
 
 # --------------------------------------------------------------------------- analysis runs

@@ -72,6 +72,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (0-65535)")
+    return value
+
+
 def _assignment(text: str) -> tuple[str, str]:
     try:
         return parse_image_assignment(text)
@@ -116,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kubectl rollouts", parents=[_global_flags(suppress=False)],
         description="Manage pyrollouts Rollouts: watch, promote, abort, retry, pause, restart, undo, set image, lint; "
-        "create, show and terminate AnalysisRuns.",
+        "create, show and terminate AnalysisRuns; serve a web dashboard.",
     )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
 
@@ -242,6 +249,16 @@ def build_parser() -> argparse.ArgumentParser:
     undo.add_argument("name", metavar="ROLLOUT_NAME")
     undo.add_argument("--to-revision", type=_non_negative_int, default=0, metavar="N",
                       help="the revision to roll back to (default 0: the previous one)")
+
+    dashboard = b.verb(
+        sub, "dashboard", commands.cmd_dashboard,
+        "serve a web UI of the rollouts (live, with promote/abort/retry/restart/undo buttons) on this machine",
+    )
+    dashboard.add_argument("-p", "--port", type=_port, default=3100, help="the port to listen on (0: any free one)")
+    dashboard.add_argument("--address", default="127.0.0.1",
+                           help="the address to listen on (the buttons act with your credentials: keep it local)")
+    dashboard.add_argument("-A", "--all-namespaces", action="store_true",
+                           help="show the rollouts of all namespaces (default: the -n / context namespace)")
 
     set_ = b.verb(sub, "set", None, "update a rollout's fields")
     set_sub = set_.add_subparsers(dest="resource", required=True, metavar="FIELD")

@@ -25,7 +25,9 @@ from rollouts.controller.client import Client, kind_of
 from rollouts.controller.kubeconfig import SERVICE_ACCOUNT_TOKEN, load_connection
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess, running_controller
+from tests.fixtures.dashboard import listed, post, running_dashboard
 from tests.fixtures.manifests import READY_AFTER, rollout_manifest
+from tests.fixtures.plugin import Plugin
 from tests.fixtures.rbac import https_client, rbac_sandbox_handle
 from tests.fixtures.rollout import given
 from tests.fixtures.sandbox import SandboxHandle
@@ -103,9 +105,9 @@ def denial_count(handle: SandboxHandle) -> int:
     return handle.threaded.sandbox.api.denial_count
 
 
-def test_exec_plugin_tokens_are_renewed_before_they_expire(
-    installed: SandboxHandle, cluster: Cluster, tmp_path: Path
-) -> None:
+def exec_plugin_kubeconfig(installed: SandboxHandle, tmp_path: Path) -> tuple[Path, Path]:
+    """A kubeconfig whose user runs PLUGIN (TOKEN_SECONDS tokens of deploy/base's ServiceAccount), and the
+    file counting the plugin's runs (one line each)."""
     count = tmp_path / "plugin-runs"
     count.touch()
     plugin = tmp_path / "token-plugin"
@@ -122,6 +124,13 @@ def test_exec_plugin_tokens_are_renewed_before_they_expire(
         )
     )
     plugin.chmod(plugin.stat().st_mode | stat.S_IXUSR)
+    return kubeconfig, count
+
+
+def test_exec_plugin_tokens_are_renewed_before_they_expire(
+    installed: SandboxHandle, cluster: Cluster, tmp_path: Path
+) -> None:
+    kubeconfig, count = exec_plugin_kubeconfig(installed, tmp_path)
     before = denial_count(installed)
     env = {**os.environ, "POD_NAMESPACE": SA[0], "POD_NAME": "pyrollouts-creds"}
     pauses = 5 * TOKEN_SECONDS  # the canary outlives several tokens
@@ -241,3 +250,51 @@ def test_in_cluster_the_projected_token_is_read_again_as_the_kubelet_rotates_it(
     assert denial_count(installed) == before, logs  # no request ever went out with an expired token
     assert "loading the credentials again" not in logs, logs
     assert f"token read from {SERVICE_ACCOUNT_TOKEN}" in logs, logs  # the mounted account, not a kubeconfig
+
+
+def test_the_dashboard_renews_exec_plugin_tokens_too(
+    installed: SandboxHandle, cluster: Cluster, tmp_path: Path
+) -> None:
+    """`kubectl rollouts dashboard` outlives its tokens: its verbs and watches keep working, with no 401."""
+    kubeconfig, count = exec_plugin_kubeconfig(installed, tmp_path)
+    ns = given(cluster, "creds-dash")
+    ns.rollout(rollout_manifest("first", 1)).apply()
+    before = denial_count(installed)
+    with running_dashboard(Plugin.on_cluster(cluster), "--kubeconfig", str(kubeconfig), "-n", ns.name) as url:
+        poll("the dashboard to list the rollout", lambda: listed(url) == [f"{ns.name}/first"], 10)
+
+        def restarted_past_three_tokens() -> bool:
+            status, body = post(f"{url}api/rollouts/{ns.name}/first/restart")
+            assert status == 200, body
+            return len(count.read_text().splitlines()) >= 4
+
+        poll("four tokens issued while the Restart button works", restarted_past_three_tokens, 8 * TOKEN_SECONDS,
+             interval=0.5)
+        ns.rollout(rollout_manifest("second", 1)).apply()
+        poll("the watch to show the second rollout", lambda: len(listed(url)) == 2, 10)
+    assert denial_count(installed) == before
+
+
+def test_the_dashboard_reads_a_rotated_token_file_before_the_old_token_fails(
+    installed: SandboxHandle, cluster: Cluster, tmp_path: Path
+) -> None:
+    """The official client reads a kubeconfig's tokenFile once; the dashboard reads it again once it changed."""
+    token_file = tmp_path / "token"
+    token_file.write_text(issue_token(installed, TOKEN_SECONDS))
+    expiring = token_file.read_text()
+    kubeconfig, _ = kubeconfig_as(installed.kubeconfig, tmp_path / "kubeconfig", {"tokenFile": str(token_file)})
+    ns = given(cluster, "creds-dashfile")
+    ns.rollout(rollout_manifest("first", 1)).apply()
+    with running_dashboard(Plugin.on_cluster(cluster), "--kubeconfig", str(kubeconfig), "-n", ns.name) as url:
+        poll("the dashboard to list the rollout", lambda: listed(url) == [f"{ns.name}/first"], 10)
+        fresh = tmp_path / "token.new"
+        fresh.write_text(issue_token(installed, 600))
+        fresh.replace(token_file)
+        with https_client(installed, expiring) as http:  # the old token is dead (that 401 is ours)
+            poll("the old token's expiry", lambda: http.get("/api").status_code == 401, 2 * TOKEN_SECONDS + 2)
+        before = denial_count(installed)
+        status, body = post(f"{url}api/rollouts/{ns.name}/first/restart")
+        assert status == 200, body
+        ns.rollout(rollout_manifest("second", 1)).apply()
+        poll("the watch to show the second rollout", lambda: len(listed(url)) == 2, 10)
+    assert denial_count(installed) == before

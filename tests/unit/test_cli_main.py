@@ -48,6 +48,13 @@ def test_durations_and_numbers() -> None:
     assert parse_args(["set", "image", "web", "*=nginx:1.26"]).assignment == ("*", "nginx:1.26")
 
 
+def test_dashboard_listens_on_loopback_port_3100_by_default() -> None:
+    args = parse_args(["dashboard"])
+    assert (args.address, args.port, args.all_namespaces) == ("127.0.0.1", 3100, False)
+    args = parse_args(["dashboard", "-A", "--port", "0", "--address", "0.0.0.0", "-n", "prod"])
+    assert (args.address, args.port, args.all_namespaces, args.namespace) == ("0.0.0.0", 0, True, "prod")
+
+
 @pytest.mark.parametrize(
     "argv",
     [
@@ -64,6 +71,8 @@ def test_durations_and_numbers() -> None:
         ["set", "image", "web", "nginx"],
         ["lint"],
         ["promote", "web", "--bogus"],
+        ["dashboard", "--port", "70000"],
+        ["dashboard", "--port", "web"],
     ],
 )
 def test_bad_usage_exits_2_with_usage(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -60,8 +60,10 @@ def metrics(proc: ControllerProcess) -> str:
 
 def writes(proc: ControllerProcess) -> int:
     """API writes (POST, PUT, PATCH, DELETE) of the controller's reconciles; the Lease's are not counted."""
-    found = re.findall(r'pyrollouts_api_requests_total\{verb="(POST|PUT|PATCH|DELETE)"\} (\d+)', metrics(proc))
-    return sum(int(n) for _, n in found)
+    found = re.findall(
+        r'controller_clientset_k8s_request_total\{[^}]*verb="(Create|Update|Patch|Delete)"\} ([\d.e+]+)', metrics(proc)
+    )
+    return sum(int(float(n)) for _, n in found)
 
 
 @contextmanager

@@ -106,6 +106,18 @@ def _dry_run_metrics(spec: Mapping[str, Any], names: Sequence[str]) -> set[str]:
         return set()
 
 
+def _metric_states(run: Mapping[str, Any]) -> Iterator[tuple[str, str, str, str]]:
+    """``(metric, provider type, dry_run, phase)`` of each metric of a run; Pending before a result."""
+    spec, status = _map(run.get("spec")), _map(run.get("status"))
+    metrics = [m for m in spec.get("metrics") or [] if isinstance(m, Mapping)]
+    dry_run = _dry_run_metrics(spec, [str(m.get("name")) for m in metrics])
+    results = {str(r.get("name")): r for r in status.get("metricResults") or [] if isinstance(r, Mapping)}
+    for metric in metrics:
+        name = str(metric.get("name"))
+        phase = str(_map(results.get(name)).get("phase") or "") or "Pending"
+        yield name, provider_type(metric), "true" if name in dry_run else "false", phase
+
+
 def _name(obj: Mapping[str, Any]) -> tuple[str, str]:
     meta = _map(obj.get("metadata"))
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
@@ -178,20 +190,12 @@ class AnalysisRunCollector(Collector):
         )
         for run in list(self.runs()):
             ns, name = _name(run)
-            status = _map(run.get("status"))
-            current = str(status.get("phase") or "")
+            current = str(_map(run.get("status")).get("phase") or "")
             info.add_metric([ns, name, current], 1)
             for each in ANALYSIS_PHASES:
                 phase.add_metric([ns, name, each], float(each == (current or "Pending")))
-            spec = _map(run.get("spec"))
-            metrics = [m for m in spec.get("metrics") or [] if isinstance(m, Mapping)]
-            dry_run = _dry_run_metrics(spec, [str(m.get("name")) for m in metrics])
-            results = {str(r.get("name")): r for r in status.get("metricResults") or [] if isinstance(r, Mapping)}
-            for metric in metrics:
-                metric_name, kind = str(metric.get("name")), provider_type(metric)
-                metric_type.add_metric([ns, name, metric_name, kind], 1)
-                result_phase = str(_map(results.get(metric_name)).get("phase") or "") or "Pending"
-                dry = "true" if metric_name in dry_run else "false"
+            for metric, kind, dry, result_phase in _metric_states(run):
+                metric_type.add_metric([ns, name, metric, kind], 1)
                 for each in ANALYSIS_PHASES:
-                    metric_phase.add_metric([ns, name, metric_name, kind, dry, each], float(each == result_phase))
+                    metric_phase.add_metric([ns, name, metric, kind, dry, each], float(each == result_phase))
         yield from (info, phase, metric_type, metric_phase)

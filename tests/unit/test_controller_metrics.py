@@ -92,3 +92,22 @@ def test_forget_removes_the_objects_series_and_keeps_the_others() -> None:
     assert rollout_series == []
     for family in ("rollout_reconcile_count", "rollout_reconcile_error", "rollout_events_total"):
         assert f'{family}{{name="other"' in text, family
+
+
+def test_analysis_run_metric_phases_with_dry_run_and_no_result_yet() -> None:
+    run = {
+        "metadata": {"namespace": "ns", "name": "web-1"},
+        "spec": {
+            "metrics": [{"name": "up", "provider": {"web": {}}}, {"name": "errors", "provider": {"prometheus": {}}}],
+            "dryRun": [{"metricName": "err.*"}],
+        },
+        "status": {"phase": "Running", "metricResults": [{"name": "up", "phase": "Successful"}]},
+    }
+    text = ControllerMetrics(list, lambda: [run], lambda: True).render()
+    current = {line.split("{", 1)[1] for line in text.splitlines() if line.startswith("analysis_run_metric_phase{")}
+    current = {labels for labels in current if labels.endswith("} 1.0")}
+    assert current == {
+        'dry_run="false",metric="up",name="web-1",namespace="ns",phase="Successful",type="Web"} 1.0',
+        'dry_run="true",metric="errors",name="web-1",namespace="ns",phase="Pending",type="Prometheus"} 1.0',
+    }
+    assert 'analysis_run_info{name="web-1",namespace="ns",phase="Running"} 1.0' in text

@@ -7,7 +7,7 @@ PYTEST_WORKERS ?= 3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck unit demo sandbox e2e e2e-kind bench image clean
+.PHONY: test test-loaded lint typecheck unit demo sandbox e2e e2e-kind bench image clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+
+# The suite beside two CPU-bound processes, RUNS times in a row (README "Tests on a busy machine").
+RUNS ?= 3
+test-loaded: lint typecheck
+	RUNS=$(RUNS) PYTEST_WORKERS=$(PYTEST_WORKERS) BIN=$(BIN) tests/load.sh
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
@@ -42,9 +47,11 @@ e2e-kind: $(STAMP)
 	PYTHON=$(BIN)/python scripts/e2e-kind.sh
 
 bench: $(STAMP)
+	$(BIN)/python -m benchmarks.measurement_deadline
 	$(BIN)/python -m benchmarks.sandbox_throughput
 	$(BIN)/python -m benchmarks.promote_latency --promotions 100
 	$(BIN)/python -m benchmarks.judge --quick
+	$(BIN)/python -m benchmarks.scale --rollouts 1000
 
 # The controller's OCI image without Docker (root, apt-get install mmdebstrap umoci): README "Container image".
 IMAGE_ARCHIVE ?= dist/pyrollouts-image.oci.tar

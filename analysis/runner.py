@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from analysis.caps import MAX_MESSAGE_CHARS, cap_text, fit_status
 from analysis.phases import (
     AnalysisPhase,
     MetricAssessment,
@@ -30,7 +31,7 @@ from analysis.phases import (
     run_summaries,
 )
 from analysis.providers.base import JUDGE_STATE_KEY, Measurement, format_time
-from analysis.spec import ArgError, SpecError, duration_seconds, substitute
+from analysis.spec import TTL_MAX_SECONDS, ArgError, SpecError, duration_seconds, substitute
 
 __all__ = [
     "DEFAULT_ERROR_RETRY_SECONDS",
@@ -221,7 +222,7 @@ def record_measurement(status: dict[str, Any], name: str, measurement: Measureme
     elif is_completed(measurement.phase):
         entry.update(MetricCounters.from_status(entry).record(measurement.phase).to_status())
         if measurement.phase is AnalysisPhase.ERROR and measurement.message:
-            entry["message"] = measurement.message
+            entry["message"] = cap_text(measurement.message, MAX_MESSAGE_CHARS)
         elif measurement.phase is not AnalysisPhase.ERROR:
             entry.pop("message", None)
 
@@ -259,7 +260,8 @@ def assess(
     spec: Mapping[str, Any], status: dict[str, Any], now: dt.datetime, metrics: Mapping[str, Mapping[str, Any]]
 ) -> list[str]:
     """Derive every metric's phase and the run's phase, message, summaries and ``completedAt``;
-    drop measurements beyond ``measurementRetention`` (default 10 per metric).
+    drop measurements beyond ``measurementRetention`` (default 10 per metric), and the oldest ones
+    while the status is over :data:`analysis.caps.MAX_STATUS_BYTES`.
 
     Returns the names of metrics whose in-flight measurement must be terminated now because the
     run is terminating (decided, or ``spec.terminate``); the caller terminates them, records the
@@ -277,6 +279,7 @@ def assess(
         kept = results.get(name)
         if kept is not None and kept.get("measurements"):
             kept["measurements"] = retain_measurements(kept["measurements"], retention[name])
+    fit_status(status)  # whatever the retention says, the run stays far below the object limit
     # Metrics with a measurement in flight are not finished; the run waits for them or terminates them.
     flying = [n for n in names if in_flight(status, n) is not None]
     run_phase, message = assess_run(
@@ -398,9 +401,9 @@ def ttl_deadline(spec: Mapping[str, Any], status: Mapping[str, Any]) -> dt.datet
         seconds = ttl["secondsAfterFailure"]
     elif ttl.get("secondsAfterCompletion") is not None:
         seconds = ttl["secondsAfterCompletion"]
-    if seconds is None:
-        return None
-    return completed + dt.timedelta(seconds=int(seconds))
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or not 0 <= seconds <= TTL_MAX_SECONDS:
+        return None  # unset, or refused by validate_run_spec: kept (a huge one would overflow the date)
+    return completed + dt.timedelta(seconds=seconds)
 
 
 def metric_specs(spec: Mapping[str, Any], args: Mapping[str, str]) -> dict[str, Mapping[str, Any]]:

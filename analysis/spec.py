@@ -46,6 +46,10 @@ KNOWN_PROVIDERS: Final = (
     "graphite", "influxdb", "skywalking", "plugin",
 )  # fmt: skip
 
+#: Go's ``time.Duration`` holds at most 2^63-1 ns (about 292 years); Argo cannot parse more.
+MAX_DURATION_SECONDS: Final = (2**63 - 1) / 1e9
+INT32_MAX: Final = 2**31 - 1
+TTL_MAX_SECONDS: Final = INT32_MAX
 _PLACEHOLDER: Final = re.compile(r"\{\{\s*args\.([A-Za-z0-9_.\-]+)\s*\}\}")
 _ANY_PLACEHOLDER: Final = re.compile(r"\{\{[^{}]*\}\}")
 
@@ -77,6 +81,10 @@ def duration_seconds(value: Any, field: str) -> float | None:
         ) from None
     if seconds < 0:
         raise SpecError(f'{field}: negative duration "{value}"')
+    if seconds > MAX_DURATION_SECONDS:
+        raise SpecError(
+            f'{field}: Invalid value: "{value}": longer than Go\'s longest duration (2562047h): use a shorter one'
+        )
     return seconds
 
 
@@ -223,13 +231,25 @@ def _neutral(source: str) -> str:
     return _ANY_PLACEHOLDER.sub(lambda m: "1" + " " * (len(m.group(0)) - 1), source)
 
 
+# The smallest value of each integer field: failureLimit -1 disables the limit (Argo); the others
+# count measurements. All are int32 in Argo's CRD.
+_INT_MINIMUM: Final = {"failureLimit": -1}
+
+
 def _int_field(metric: Mapping[str, Any], key: str, base: str) -> list[str]:
     value = metric.get(key)
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+    if value is None:
         return []
-    if isinstance(value, str) and (re.fullmatch(r"\s*[+-]?\d+\s*", value) or _PLACEHOLDER.fullmatch(value.strip())):
-        return []
-    return [f"{base}.{key}: expected an integer, got {value!r}"]
+    if isinstance(value, str) and _PLACEHOLDER.fullmatch(value.strip()):
+        return []  # checked once the argument is substituted
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return [f"{base}.{key}: expected an integer, got {value!r}"]
+    minimum = _INT_MINIMUM.get(key, 0)
+    if not minimum <= value <= INT32_MAX:
+        return [f"{base}.{key}: Invalid value: {value}: must be between {minimum} and {INT32_MAX}"]
+    return []
 
 
 def validate_metrics(metrics: Sequence[Mapping[str, Any]], base: str = "spec.metrics") -> list[str]:
@@ -247,9 +267,52 @@ def validate_metrics(metrics: Sequence[Mapping[str, Any]], base: str = "spec.met
             problems.append(f"{where}: expected an object")
             continue
         problems += _name_problems(metric, where, seen)
+        problems += _hidden_character_problems(metric, where)
         problems += _condition_problems(metric, where)
         problems += _schedule_problems(metric, where)
         problems += _provider_problems(metric, where)
+    return problems
+
+
+# C0 controls but tab and newlines, DEL, and the bidirectional overrides and isolates (U+202A-U+202E,
+# U+2066-U+2069): a NUL cuts a query short in C libraries, and an override shows a reviewer other text
+# than the provider runs ("Trojan Source").
+_HIDDEN: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def _hidden_character_problems(node: Any, where: str) -> list[str]:
+    """Each string of a metric (keys too) holding a control or bidirectional-override character."""
+    if isinstance(node, str):
+        found = _HIDDEN.search(node)
+        if found is None:
+            return []
+        return [
+            f"{where}: Invalid value: holds the control character U+{ord(found.group(0)):04X} "
+            f"at offset {found.start()}: remove it"
+        ]
+    if isinstance(node, Mapping):
+        problems: list[str] = []
+        for key, value in node.items():
+            problems += _hidden_character_problems(key, f"{where} (a key)")
+            problems += _hidden_character_problems(value, f"{where}.{key}")
+        return problems
+    if isinstance(node, list | tuple):
+        return [p for i, item in enumerate(node) for p in _hidden_character_problems(item, f"{where}[{i}]")]
+    return []
+
+
+def _undeclared_args(metrics: Sequence[Any], declared: Iterable[str], base: str) -> list[str]:
+    """A ``{{args.x}}`` placeholder whose argument ``spec.args`` does not declare (it could never be
+    substituted: every measurement would be an Error)."""
+    known = set(declared)
+    problems = []
+    for index, metric in enumerate(metrics):
+        for name in referenced_args(metric):
+            if name not in known:
+                problems.append(
+                    f'{base}[{index}]: argument "{name}" ({{{{args.{name}}}}}) is not declared in spec.args: '
+                    "declare it or fix the name"
+                )
     return problems
 
 
@@ -335,10 +398,25 @@ def _rules(entries: Any, kind: str, names: Sequence[str], base: str) -> list[str
 def validate_run_spec(spec: Mapping[str, Any]) -> list[str]:
     """Problems with an AnalysisRun (or a template's) ``spec``: metrics, dryRun, measurementRetention."""
     metrics = spec.get("metrics") or []
+    if not metrics:
+        return ["spec.metrics: at least one metric is required (a run without metrics would never end)"]
     problems = validate_metrics(metrics)
+    problems += _undeclared_args(metrics, (str(a.get("name")) for a in spec.get("args") or []), "spec.metrics")
     names = [str(m.get("name")) for m in metrics if isinstance(m, Mapping) and m.get("name")]
     problems += _rules(spec.get("dryRun"), "dryRun", names, "spec")
     problems += _rules(spec.get("measurementRetention"), "measurementRetention", names, "spec")
+    return problems + _ttl_problems(spec.get("ttlStrategy"))
+
+
+def _ttl_problems(ttl: Any) -> list[str]:
+    if not isinstance(ttl, Mapping):
+        return []
+    problems = []
+    for key in ("secondsAfterCompletion", "secondsAfterFailure", "secondsAfterSuccess"):
+        value = ttl.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 0 <= value <= TTL_MAX_SECONDS):
+            problems.append(f"spec.ttlStrategy.{key}: Invalid value: {value!r}: must be from 0 to {TTL_MAX_SECONDS}")
     return problems
 
 
@@ -356,6 +434,9 @@ def validate_template(template: Mapping[str, Any]) -> list[str]:
         problems += _rules(spec.get("measurementRetention"), "measurementRetention", names, "spec")
         if not names:
             problems.append("spec.metrics: at least one metric is required")
+        # A nesting template's metrics may use args the nested ones declare: checked on the run.
+        args = (str(a.get("name")) for a in spec.get("args") or [] if isinstance(a, Mapping))
+        problems += _undeclared_args(spec.get("metrics") or [], args, "spec.metrics")
     seen: dict[str, Any] = {}
     for index, arg in enumerate(spec.get("args") or []):
         name = str(arg.get("name"))

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -28,50 +26,10 @@ from typing import Any
 import httpx
 import yaml
 
+from benchmarks.harness import Watch
+
 REPO = Path(__file__).resolve().parents[1]
 NS = "bench"
-
-
-class Watch(threading.Thread):
-    """Records every watch event of one resource list: (monotonic time, type, object)."""
-
-    def __init__(self, base: str, path: str) -> None:
-        super().__init__(daemon=True)
-        self.url = f"{base}{path}"
-        self.events: list[tuple[float, str, dict[str, Any]]] = []
-        self.latest: dict[str, dict[str, Any]] = {}
-        self.cond = threading.Condition()
-
-    def run(self) -> None:
-        with httpx.Client(timeout=None) as client:
-            listing = client.get(self.url).json()
-            with self.cond:
-                for item in listing["items"]:
-                    self.latest[item["metadata"]["name"]] = item
-            rv = listing["metadata"]["resourceVersion"]
-            with client.stream("GET", self.url, params={"watch": "1", "resourceVersion": rv}) as resp:
-                for line in resp.iter_lines():
-                    if not line:
-                        continue
-                    event = json.loads(line)
-                    obj = event["object"]
-                    with self.cond:
-                        self.events.append((time.monotonic(), event["type"], obj))
-                        if obj.get("metadata", {}).get("name"):
-                            self.latest[obj["metadata"]["name"]] = obj
-                        self.cond.notify_all()
-
-    def wait(self, check: Any, timeout: float = 30.0) -> Any:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                value = check(self)
-                if value:
-                    return value
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"waiting on {self.url}")
-                self.cond.wait(left)
 
 
 def main() -> int:

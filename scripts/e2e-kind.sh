@@ -6,6 +6,7 @@
 #   CLUSTER_NAME   kind cluster to create (default: pyrollouts-e2e)
 #   PYTHON         the interpreter with pyrollouts[test] installed (default: .venv/bin/python)
 #   KEEP_CLUSTER=1 leave the cluster running afterwards (to look around)
+#   NGINX          the real image tagged as the scenarios' nginx:1, nginx:2 and nginx:3 (default: nginx:1.27-alpine)
 # Extra arguments go to pytest (e.g. tests/scenarios/test_bluegreen.py -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 CLUSTER_NAME=${CLUSTER_NAME:-pyrollouts-e2e}
 PYTHON=${PYTHON:-.venv/bin/python}
 IMAGE=pyrollouts:0.1.0 # deploy/base's kustomization.yaml pins this tag
+NGINX=${NGINX:-nginx:1.27-alpine}
 WORKDIR=$(mktemp -d)
 export KUBECONFIG="$WORKDIR/kubeconfig"
 
@@ -37,6 +39,14 @@ kind create cluster --name "$CLUSTER_NAME" --kubeconfig "$KUBECONFIG" --wait 120
 
 docker build -t "$IMAGE" .
 kind load docker-image "$IMAGE" --name "$CLUSTER_NAME"
+
+# The scenarios roll between the versions "nginx:1", "nginx:2" and "nginx:3", which exist only in the
+# sandbox: give the kind nodes a real nginx under those tags (pulled never again: IfNotPresent).
+docker pull "$NGINX"
+for version in 1 2 3; do
+    docker tag "$NGINX" "nginx:$version"
+done
+kind load docker-image nginx:1 nginx:2 nginx:3 --name "$CLUSTER_NAME"
 
 kubectl apply -k deploy/base
 kubectl apply -f tests/e2e/prometheus.yaml

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
+from analysis.caps import cap_measurement
 from analysis.expr.condition import compile_condition
 from analysis.expr.errors import ConditionSyntaxError
 from analysis.phases import AnalysisPhase, evaluate_measurement
@@ -80,6 +81,7 @@ class Measurement:
     undecided: bool = False
 
     def to_status(self) -> dict[str, Any]:
+        """The status entry, with value, message and metadata capped (:mod:`analysis.caps`)."""
         out: dict[str, Any] = {"phase": self.phase.value}
         if self.value is not None:
             out["value"] = self.value
@@ -94,7 +96,7 @@ class Measurement:
         ):
             if stamp:
                 out[key] = stamp
-        return out
+        return cap_measurement(out)
 
     @classmethod
     def from_status(cls, entry: Mapping[str, Any]) -> Measurement:

@@ -1,8 +1,9 @@
 """Prometheus metrics through ``prometheus-api-client`` (synchronous: each query runs in a thread).
 
 ``address`` (else ``PYROLLOUTS_PROMETHEUS_ADDRESS``), ``query`` or ``rangeQuery{start,end,step}``,
-``timeout`` (seconds, also sent to Prometheus), ``insecure``, ``headers``, and
-``authentication.bearerToken.secretKeyRef`` / ``basicAuth{username,password|passwordSecretRef}``.
+``timeout`` (seconds, default 30, also sent to Prometheus; it bounds the whole request, headers and
+body), ``insecure``, ``headers``, and ``authentication.bearerToken.secretKeyRef`` /
+``basicAuth{username,password|passwordSecretRef}``.
 A scalar answer becomes a float, a vector a list of floats (one per series), a matrix a list of every
 sample's value; an empty answer is ``[]``. Prometheus warnings go into the measurement's metadata.
 """
@@ -13,6 +14,7 @@ import asyncio
 import datetime as dt
 import os
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -20,6 +22,7 @@ from typing import Any, Final
 import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from analysis.phases import AnalysisPhase
@@ -36,11 +39,15 @@ from analysis.providers.spec_checks import prometheus_problems
 from analysis.spec import SpecError, duration_seconds
 
 __all__ = [
-    "ADDRESS_ENV", "DEFAULT_TIMEOUT", "Answer", "PrometheusProvider", "parse_range_time", "run_query", "to_result",
+    "ADDRESS_ENV", "DEFAULT_TIMEOUT", "MAX_ANSWER_BYTES", "Answer", "PrometheusProvider", "parse_range_time",
+    "run_query", "to_result",
 ]
 
 ADDRESS_ENV: Final = "PYROLLOUTS_PROMETHEUS_ADDRESS"
 DEFAULT_TIMEOUT: Final = 30.0
+#: The largest answer read (parsed whole); what is stored of it is capped far lower (:mod:`analysis.caps`).
+MAX_ANSWER_BYTES: Final = 16 * 2**20
+_GRACE_SECONDS: Final = 1.0
 _RELATIVE: Final = re.compile(r"^\s*now\(\)\s*(?:([+-])\s*(\S+))?\s*$")
 
 
@@ -60,6 +67,45 @@ class Answer:
     result_type: str
     result: Any
     warnings: list[str]
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """Holds every request to one deadline, headers and body: requests' own timeout is per read, and a
+    server that trickles its answer one byte at a time would hold the measurement (and a worker thread)
+    for ever. The body is read as it comes, at most :data:`MAX_ANSWER_BYTES`."""
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__(max_retries=Retry(total=0, raise_on_status=False))
+        self.deadline = deadline
+
+    def _remaining(self) -> float:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise requests.Timeout("the whole request took longer than its timeout")
+        return remaining
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
+             verify: bool | str = True, cert: Any = None, proxies: dict[str, str] | None = None,
+             ) -> requests.Response:
+        response = super().send(request, stream=True, timeout=self._remaining(), verify=verify, cert=cert,
+                                proxies=proxies)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                self._remaining()
+                chunk = response.raw.read1(65536, decode_content=True)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    raise ProviderError(f"the answer is larger than {MAX_ANSWER_BYTES // 2**20} MiB: ask for less")
+                chunks.append(chunk)
+        finally:
+            response.close()
+        response._content = b"".join(chunks)
+        response._content_consumed = True
+        return response
 
 
 def parse_range_time(text: str, now: dt.datetime, field: str) -> dt.datetime:
@@ -116,6 +162,7 @@ def run_query(
     window: tuple[dt.datetime, dt.datetime, str] | None,
 ) -> Answer:
     """One query, blocking: runs in a worker thread."""
+    deadline = time.monotonic() + timeout
     session = _RecordingSession()
     session.verify = not insecure
     prom = PrometheusConnect(
@@ -127,6 +174,7 @@ def run_query(
         session=session,
         timeout=timeout,
     )
+    session.mount(prom.url, _DeadlineAdapter(deadline))  # replaces the client's adapter for that address
     params = {"timeout": f"{timeout:g}s"}
     try:
         if window is None:
@@ -183,12 +231,18 @@ class PrometheusProvider(ImmediateProvider):
                     parse_range_time(str(rq.get("end") or "now()"), context.now, "rangeQuery.end"),
                     str(rq.get("step") or "1m"),
                 )
-            answer = await asyncio.to_thread(
-                run_query, address, headers, auth, bool(spec.get("insecure")), timeout, query, window
+            # The thread keeps its own deadline; this one returns the measurement even if a read
+            # started just before the deadline blocks for a while longer.
+            insecure = bool(spec.get("insecure"))
+            answer = await asyncio.wait_for(
+                asyncio.to_thread(run_query, address, headers, auth, insecure, timeout, query, window),
+                timeout + _GRACE_SECONDS,
             )
             result = to_result(answer.result_type, answer.result)
         except (ProviderError, SpecError) as exc:
             return error(str(exc))
+        except TimeoutError:
+            return error(f"query timed out after {timeout:g}s (Prometheus at {address})")
         except ValueError as exc:
             return error(f"cannot read a sample value: {exc}")
         metadata = {"resultType": answer.result_type}

@@ -7,16 +7,65 @@ Pure and apart from the providers' measuring modules: template validation import
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
+from urllib.parse import urlsplit
 
-__all__ = ["job_problems", "prometheus_problems", "web_problems"]
+from jsonpath_ng.ext.parser import parse as parse_jsonpath
+
+__all__ = ["MAX_TIMEOUT_SECONDS", "job_problems", "prometheus_problems", "url_problem", "web_problems"]
+
+#: The longest ``timeout`` / ``timeoutSeconds`` a measurement may have: it holds a worker (and the
+#: run's reconcile) for that long.
+MAX_TIMEOUT_SECONDS: Final = 600
+
+
+def url_problem(value: Any, field: str) -> str | None:
+    """Why ``value`` is no http(s) URL with a host, or None (text with ``{{args.x}}`` is checked once substituted)."""
+    text = str(value)
+    if "{{" in text:
+        return None
+    try:
+        parts = urlsplit(text.strip())
+        parts.port  # noqa: B018 - reading it checks the port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        return f'{field}: Invalid value: "{text}": not a URL: use http://HOST:PORT or https://HOST:PORT'
+    return None
+
+
+def _timeout_problem(value: Any, field: str) -> str | None:
+    if value is None or (isinstance(value, str) and "{{" in value):
+        return None
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_TIMEOUT_SECONDS:
+        return f"{field}: Invalid value: {value!r}: must be a number of seconds from 1 to {MAX_TIMEOUT_SECONDS}"
+    return None
+
+
+def _json_path_problem(value: Any, field: str) -> str | None:
+    """A ``jsonPath`` that does not parse (as :func:`analysis.providers.web.json_path` reads it)."""
+    if not value or "{{" in str(value):
+        return None
+    text = str(value).strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1].strip()
+    try:
+        parse_jsonpath("$" + text if text.startswith(".") else text)
+    except Exception as exc:  # JSONPathError, and plain Exceptions the parser raises for some input
+        return f'{field}: Invalid value: "{value}": not a JSONPath ({exc}): use one like {{$.data.ok}}'
+    return None
 
 
 def prometheus_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any] | None = None) -> list[str]:
-    if not spec.get("query"):
-        return [f"{where}.query: required"]
-    return []
+    problems = [] if spec.get("query") else [f"{where}.query: required"]
+    if spec.get("address"):
+        problems.append(url_problem(spec["address"], f"{where}.address") or "")
+    problems.append(_timeout_problem(spec.get("timeout"), f"{where}.timeout") or "")
+    return [p for p in problems if p]
 
 
 def web_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any] | None = None) -> list[str]:
@@ -24,7 +73,10 @@ def web_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any] 
         return [f"{where}.url: url or urlFrom is required"]
     if spec.get("body") and spec.get("jsonBody"):
         return [f"{where}: body and jsonBody are mutually exclusive"]
-    return []
+    problems = [url_problem(spec["url"], f"{where}.url") if spec.get("url") else None]
+    problems.append(_json_path_problem(spec.get("jsonPath"), f"{where}.jsonPath"))
+    problems.append(_timeout_problem(spec.get("timeoutSeconds"), f"{where}.timeoutSeconds"))
+    return [p for p in problems if p]
 
 
 def job_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any] | None = None) -> list[str]:

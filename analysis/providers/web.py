@@ -1,10 +1,12 @@
 """Web metrics through ``httpx.AsyncClient``: ``url`` (or ``urlFrom.secretKeyRef``), ``method``,
-``headers``, ``body`` / ``jsonBody``, ``timeoutSeconds`` (default 10), ``insecure``, bearer or basic
-authentication from Secrets, and ``jsonPath`` (JSONPath, also in Argo's ``{$.data.ok}`` form) on the
-JSON answer. Without ``jsonPath`` the whole JSON answer is the result."""
+``headers``, ``body`` / ``jsonBody``, ``timeoutSeconds`` (default 10; it bounds the whole request,
+headers and body), ``insecure``, bearer or basic authentication from Secrets, and ``jsonPath`` (JSONPath,
+also in Argo's ``{$.data.ok}`` form) on the JSON answer (read up to 16 MiB). Without ``jsonPath`` the whole
+JSON answer is the result."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
@@ -27,9 +29,12 @@ from analysis.providers.base import (
 )
 from analysis.providers.spec_checks import web_problems
 
-__all__ = ["DEFAULT_TIMEOUT", "WebProvider", "json_path"]
+__all__ = ["DEFAULT_TIMEOUT", "MAX_ANSWER_BYTES", "AnswerTooLarge", "WebProvider", "json_path"]
 
 DEFAULT_TIMEOUT: Final = 10.0
+#: The largest answer read (a JSON document is parsed whole); what is stored of it is capped far
+#: lower (:mod:`analysis.caps`).
+MAX_ANSWER_BYTES: Final = 16 * 2**20
 
 
 def json_path(path: str, document: Any) -> Any:
@@ -88,33 +93,59 @@ class WebProvider(ImmediateProvider):
             return error(str(exc))
         where = _describe(url)
         try:
-            async with httpx.AsyncClient(verify=not spec.get("insecure"), timeout=timeout) as client:
-                response = await client.request(method, url, headers=headers, content=content)
-        except httpx.TimeoutException:
+            # One deadline for the whole exchange: httpx's own timeout is per read, and a server that
+            # trickles its body one byte at a time would hold the measurement for ever.
+            async with asyncio.timeout(timeout):
+                status_code, body = await _exchange(spec, method, url, headers, content, timeout)
+        except (TimeoutError, httpx.TimeoutException):
             return error(f"{method} {where} timed out after {timeout:g}s")
+        except AnswerTooLarge:
+            return error(f"the answer of {where} is larger than {MAX_ANSWER_BYTES // 2**20} MiB: ask for less")
         except httpx.InvalidURL:
             return error(f"invalid url {where}")
         except httpx.HTTPError as exc:
             return error(f"{method} {where} failed: {type(exc).__name__}: {exc}")
-        metadata = {"statusCode": str(response.status_code)}
-        if not 200 <= response.status_code < 300:
+        metadata = {"statusCode": str(status_code)}
+        if not 200 <= status_code < 300:
             return Measurement(
                 AnalysisPhase.ERROR,
-                message=f"received non 2xx response code: {response.status_code}",
+                message=f"received non 2xx response code: {status_code}",
                 metadata=metadata,
                 started_at=started,
                 finished_at=format_time(dt.datetime.now(dt.UTC)),
             )
         try:
-            document = response.json()
+            document = json.loads(body)
         except ValueError:
-            snippet = response.text[:80].replace("\n", " ")
+            snippet = body[:80].decode(errors="replace").replace("\n", " ")
             return error(f"the answer of {where} is not JSON: {snippet!r}")
         try:
             result = json_path(str(spec["jsonPath"]), document) if spec.get("jsonPath") else document
         except ProviderError as exc:
             return error(str(exc))
         return judged(metric, result, started, metadata)
+
+
+class AnswerTooLarge(Exception):
+    """The answer's body is over :data:`MAX_ANSWER_BYTES`."""
+
+
+async def _exchange(
+    spec: Mapping[str, Any], method: str, url: str, headers: dict[str, str], content: bytes | None, timeout: float
+) -> tuple[int, bytes]:
+    """Send the request; the status code and the body, read as it comes, at most :data:`MAX_ANSWER_BYTES`."""
+    async with (
+        httpx.AsyncClient(verify=not spec.get("insecure"), timeout=timeout) as client,
+        client.stream(method, url, headers=headers, content=content) as response,
+    ):
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise AnswerTooLarge
+            chunks.append(chunk)
+        return response.status_code, b"".join(chunks)
 
 
 def _describe(url: str) -> str:

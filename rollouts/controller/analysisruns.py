@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from analysis.caps import MAX_VALUE_CHARS, cap_text
 from analysis.phases import AnalysisPhase, MetricCounters, is_completed
 from analysis.providers.base import (
     Context,
@@ -45,7 +46,15 @@ from analysis.runner import (
     terminated,
     ttl_deadline,
 )
-from analysis.spec import ArgError, provider_kind, referenced_args, substitute, validate_run_spec, validate_template
+from analysis.spec import (
+    ArgError,
+    provider_kind,
+    referenced_args,
+    substitute,
+    validate_metrics,
+    validate_run_spec,
+    validate_template,
+)
 from rollouts.controller import client as kube
 from rollouts.controller.client import (
     ANALYSISRUNS,
@@ -258,8 +267,13 @@ class AnalysisController:
         if is_completed(status.get("phase")):
             return await self._expire(run, now)
         problems = validate_run_spec(spec)
+        plain = self._plain_args(run)
+        metrics = metric_specs(spec, plain)
+        if not problems:
+            # again with the args' values in place: `count: "{{args.n}}"` with n = -1, an address arg...
+            problems = validate_metrics(list(metrics.values()))
         if problems:
-            message = "InvalidSpec: " + "; ".join(problems)
+            message = cap_text("InvalidSpec: " + "; ".join(problems), MAX_VALUE_CHARS)
             work = dict(status)
             work.update(phase=AnalysisPhase.ERROR.value, message=message)
             work.setdefault("startedAt", format_time(now))
@@ -268,8 +282,6 @@ class AnalysisController:
                 log.warning("analysisrun %s/%s: %s", namespace, name, message)
                 await self._event(run, "Warning", "AnalysisRunError", message)
             return None
-        plain = self._plain_args(run)
-        metrics = metric_specs(spec, plain)
         work = prepare_status(spec, status, now)
         secrets: set[str] = set()
         tasks = due_tasks(spec, work, now, metrics)

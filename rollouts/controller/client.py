@@ -186,7 +186,11 @@ class Client:
                 return  # another request already did
             conn = await asyncio.to_thread(self.login)
             same_tls = (conn.server, conn.ca_path, conn.cert_path, conn.key_path, conn.verify) == (
-                rejected.server, rejected.ca_path, rejected.cert_path, rejected.key_path, rejected.verify
+                rejected.server,
+                rejected.ca_path,
+                rejected.cert_path,
+                rejected.key_path,
+                rejected.verify,
             )
             self.conn = conn
             if not same_tls:  # new client certificates (from an exec plugin): a new session
@@ -338,6 +342,49 @@ def event_body(obj: Mapping[str, Any], etype: str, reason: str, message: str, co
 # --------------------------------------------------------------------------- caches
 
 
+#: What an object refers to by name in its own namespace: (plural, name) pairs.
+References = Callable[[Mapping[str, Any]], Iterable[tuple[str, str]]]
+
+
+def _discard(index: dict[Any, set[tuple[str, str]]], at: Any, key: tuple[str, str]) -> None:
+    keys = index.get(at)
+    if keys is not None:
+        keys.discard(key)
+        if not keys:
+            del index[at]
+
+
+#: What the controller reads of a pod (restarts, blue/green pod metadata): the rest is not cached.
+POD_METADATA_FIELDS = frozenset(
+    {"name", "namespace", "uid", "resourceVersion", "ownerReferences", "creationTimestamp", "deletionTimestamp",
+     "labels", "annotations"}
+)  # fmt: skip
+POD_STATUS_FIELDS = frozenset({"phase", "conditions"})
+
+
+def cached_fields(kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of `obj` the cache keeps: never `managedFields` (the controller writes by merge patch and
+    reads no field ownership), and of a pod only what the controller reads. The controller never writes
+    back a whole cached object (no PUT), so nothing it drops is ever lost on the server."""
+    out = dict(obj)
+    meta = obj.get("metadata")
+    if isinstance(meta, Mapping):
+        if kind.plural == PODS.plural:
+            out["metadata"] = {k: v for k, v in meta.items() if k in POD_METADATA_FIELDS}
+        elif "managedFields" in meta:
+            out["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
+    if kind.plural == PODS.plural:
+        out.pop("spec", None)
+        status = obj.get("status")
+        if isinstance(status, Mapping):
+            out["status"] = {k: v for k, v in status.items() if k in POD_STATUS_FIELDS}
+    return out
+
+
+#: How long a deleted object's resourceVersion is kept to refuse late answers about it.
+TOMBSTONE_SECONDS = 300.0
+
+
 def _rv(obj: Mapping[str, Any]) -> int | None:
     text = str((obj.get("metadata") or {}).get("resourceVersion") or "")
     return int(text) if text.isdigit() else None
@@ -355,12 +402,32 @@ class Cache:
 
     Fed by watch events and by the answers to our own writes; an older resourceVersion never
     replaces a newer one, so a write's answer and a late watch event can arrive in any order.
-    Objects with a controller owner are also indexed by the owner's uid."""
+    Objects are indexed by their uid, by their controller owner's uid, and by what `references` says
+    they refer to (a Rollout: its Services, Deployment, routing objects), so an event finds the objects
+    it concerns without a scan: its cost does not grow with the cache. A deleted object leaves a
+    tombstone (its last resourceVersion) so a late answer cannot bring it back; tombstones are dropped
+    after `tombstone_seconds`, long past any answer in flight, so deletions do not grow the cache."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        tombstone_seconds: float = TOMBSTONE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        references: Mapping[str, References] | None = None,
+    ) -> None:
         self._objects: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
         self._owned: dict[str, dict[str, set[tuple[str, str]]]] = {}
-        self._gone: dict[tuple[str, str, str], int] = {}
+        self._by_uid: dict[str, dict[str, tuple[str, str]]] = {}
+        self._references = dict(references or {})
+        # plural -> (namespace, referenced plural, referenced name) -> keys of the objects referring to it
+        self._referrers: dict[str, dict[tuple[str, str, str], set[tuple[str, str]]]] = {}
+        # (plural, namespace, name) -> (resourceVersion, when), oldest first
+        self._gone: dict[tuple[str, str, str], tuple[int, float]] = {}
+        self._tombstone_seconds = tombstone_seconds
+        self._clock = clock
+
+    @property
+    def tombstones(self) -> int:
+        return len(self._gone)
 
     def put(self, kind: Kind, obj: Mapping[str, Any]) -> bool:
         """Store ``obj`` unless we know a newer version; True when stored."""
@@ -368,8 +435,8 @@ class Cache:
         key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         store = self._objects.setdefault(kind.plural, {})
         new_rv = _rv(obj)
-        gone_rv = self._gone.get((kind.plural, *key))
-        if gone_rv is not None and new_rv is not None and new_rv <= gone_rv:
+        gone = self._gone.get((kind.plural, *key))
+        if gone is not None and new_rv is not None and new_rv <= gone[0]:
             return False
         current = store.get(key)
         if current is not None:
@@ -377,10 +444,9 @@ class Cache:
             if old_rv is not None and new_rv is not None and new_rv < old_rv:
                 return False
             self._unindex(kind, key, current)
-        store[key] = dict(obj)
-        owner = controller_uid(obj)
-        if owner:
-            self._owned.setdefault(kind.plural, {}).setdefault(owner, set()).add(key)
+        stored = cached_fields(kind, obj)
+        store[key] = stored
+        self._index(kind, key, stored)
         return True
 
     def remove(self, kind: Kind, obj: Mapping[str, Any]) -> None:
@@ -396,16 +462,53 @@ class Cache:
             del store[key]
         rv = _rv(obj)
         if rv is not None:
-            self._gone[(kind.plural, *key)] = rv
+            now = self._clock()
+            self._gone.pop((kind.plural, *key), None)  # re-inserted last: the dict stays oldest first
+            self._gone[(kind.plural, *key)] = (rv, now)
+            self._prune_tombstones(now)
+
+    def _prune_tombstones(self, now: float) -> None:
+        while self._gone:
+            oldest = next(iter(self._gone))
+            if now - self._gone[oldest][1] <= self._tombstone_seconds:
+                return
+            del self._gone[oldest]
+
+    def _index(self, kind: Kind, key: tuple[str, str], obj: Mapping[str, Any]) -> None:
+        owner = controller_uid(obj)
+        if owner:
+            self._owned.setdefault(kind.plural, {}).setdefault(owner, set()).add(key)
+        uid = (obj.get("metadata") or {}).get("uid")
+        if uid:
+            self._by_uid.setdefault(kind.plural, {})[str(uid)] = key
+        references = self._references.get(kind.plural)
+        if references is not None:
+            referrers = self._referrers.setdefault(kind.plural, {})
+            for plural, name in references(obj):
+                referrers.setdefault((key[0], plural, name), set()).add(key)
 
     def _unindex(self, kind: Kind, key: tuple[str, str], obj: Mapping[str, Any]) -> None:
         owner = controller_uid(obj)
         if owner:
-            keys = self._owned.get(kind.plural, {}).get(owner)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._owned[kind.plural][owner]
+            _discard(self._owned.get(kind.plural, {}), owner, key)
+        uid = (obj.get("metadata") or {}).get("uid")
+        if uid and self._by_uid.get(kind.plural, {}).get(str(uid)) == key:
+            del self._by_uid[kind.plural][str(uid)]
+        references = self._references.get(kind.plural)
+        if references is not None:
+            referrers = self._referrers.get(kind.plural, {})
+            for plural, name in references(obj):
+                _discard(referrers, (key[0], plural, name), key)
+
+    def by_uid(self, kind: Kind, uid: str) -> dict[str, Any] | None:
+        key = self._by_uid.get(kind.plural, {}).get(uid)
+        return None if key is None else self._objects.get(kind.plural, {}).get(key)
+
+    def referring_to(self, kind: Kind, namespace: str, plural: str, name: str) -> list[dict[str, Any]]:
+        """The objects of `kind` in `namespace` whose `references` name the object `plural`/`name`."""
+        keys = self._referrers.get(kind.plural, {}).get((namespace, plural, name), set())
+        store = self._objects.get(kind.plural, {})
+        return [store[k] for k in sorted(keys) if k in store]
 
     def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         return self._objects.get(kind.plural, {}).get((namespace, name))

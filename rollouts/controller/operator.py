@@ -60,10 +60,9 @@ from rollouts.controller.leader import LeaderElector, Timing, default_identity, 
 from rollouts.controller.listen import Listen, serve
 from rollouts.controller.metrics import ANALYSIS_RUN, CONTENT_TYPE, ROLLOUT, ControllerMetrics
 from rollouts.controller.preflight import check_api_server_trusted
-from rollouts.controller.reconciler import Reconciler, routing_refs, uses_analysis
+from rollouts.controller.reconciler import Reconciler, rollout_references, uses_analysis
 from rollouts.controller.workqueue import Key, WorkQueue
 from rollouts.model.spec import HASH_LABEL, INSTANCE_ID_LABEL
-from rollouts.strategy import bluegreen
 from rollouts.strategy.replicasets import MANAGED_BY
 
 log = logging.getLogger("pyrollouts.operator")
@@ -100,7 +99,7 @@ class Controller:
         self.login = login
         self.namespaces = list(namespaces)
         self.instance_id = instance_id
-        self.cache = Cache()
+        self.cache = Cache(references={ROLLOUTS.plural: rollout_references})
         self.client = Client(conn, login=login, may_write=self.leading)
         self.elector = (
             LeaderElector(
@@ -237,14 +236,17 @@ class Controller:
 
     # ------------------------------------------------------------------ who owns what
 
-    def _rollouts_in(self, namespace: str) -> list[dict[str, Any]]:
-        return list(self.cache.all(ROLLOUTS, namespace))
+    # Every look-up below is an index of the cache (by uid, by owner, by what a Rollout refers to):
+    # the cost of an event does not grow with the number of Rollouts.
 
     def _rollout_by_uid(self, namespace: str, uid: str) -> dict[str, Any] | None:
-        for ro in self._rollouts_in(namespace):
-            if (ro.get("metadata") or {}).get("uid") == uid:
-                return ro
-        return None
+        ro = self.cache.by_uid(ROLLOUTS, uid)
+        return ro if ro is not None and (ro.get("metadata") or {}).get("namespace") == namespace else None
+
+    def _enqueue_referring(self, obj: dict[str, Any], plural: str) -> None:
+        ns, name = str(obj["metadata"].get("namespace", "")), str(obj["metadata"]["name"])
+        for ro in self.cache.referring_to(ROLLOUTS, ns, plural, name):
+            self.enqueue(ns, ro["metadata"]["name"])
 
     def _on_replicaset(self, obj: dict[str, Any]) -> None:
         owner = kube.controller_uid(obj)
@@ -254,38 +256,27 @@ class Controller:
             self.enqueue(ns, ro["metadata"]["name"])
 
     def _on_pod(self, obj: dict[str, Any]) -> None:
+        """A pod of a Rollout's ReplicaSet changed: only a pending restart (restartAt) reads pods."""
         owner = kube.controller_uid(obj)
+        rs = self.cache.by_uid(REPLICASETS, owner) if owner else None
+        rollout_uid = kube.controller_uid(rs) if rs is not None else None
         ns = str(obj["metadata"].get("namespace", ""))
-        if not owner:
+        ro = self._rollout_by_uid(ns, rollout_uid) if rollout_uid else None
+        if ro is None:
             return
-        for ro in self._rollouts_in(ns):
-            spec, status = ro.get("spec") or {}, ro.get("status") or {}
-            if not spec.get("restartAt") or spec.get("restartAt") == status.get("restartedAt"):
-                continue
-            uids = {rs["metadata"]["uid"] for rs in self.cache.owned_by(REPLICASETS, ro["metadata"]["uid"])}
-            if owner in uids:
-                self.enqueue(ns, ro["metadata"]["name"])
+        spec, status = ro.get("spec") or {}, ro.get("status") or {}
+        if spec.get("restartAt") and spec.get("restartAt") != status.get("restartedAt"):
+            self.enqueue(ns, ro["metadata"]["name"])
 
     def _on_service(self, obj: dict[str, Any]) -> None:
-        ns, name = str(obj["metadata"].get("namespace", "")), obj["metadata"]["name"]
-        for ro in self._rollouts_in(ns):
-            canary = ((ro.get("spec") or {}).get("strategy") or {}).get("canary") or {}
-            names = [canary.get("canaryService"), canary.get("stableService"), *bluegreen.referenced_services(ro)]
-            if name in names:
-                self.enqueue(ns, ro["metadata"]["name"])
+        self._enqueue_referring(obj, SERVICES.plural)
 
     def _on_deployment(self, obj: dict[str, Any]) -> None:
-        ns, name = str(obj["metadata"].get("namespace", "")), obj["metadata"]["name"]
-        for ro in self._rollouts_in(ns):
-            if ((ro.get("spec") or {}).get("workloadRef") or {}).get("name") == name:
-                self.enqueue(ns, ro["metadata"]["name"])
+        self._enqueue_referring(obj, DEPLOYMENTS.plural)
 
     def _on_routing_object(self, obj: dict[str, Any]) -> None:
         """An Ingress changed (or went): the Rollouts whose routers read it look again."""
-        ns, name = str(obj["metadata"].get("namespace", "")), obj["metadata"]["name"]
-        for ro in self._rollouts_in(ns):
-            if any(ref.plural == INGRESSES.plural and ref.name == name for ref in routing_refs(ro)):
-                self.enqueue(ns, ro["metadata"]["name"])
+        self._enqueue_referring(obj, INGRESSES.plural)
 
     def _on_analysisrun(self, obj: dict[str, Any]) -> None:
         """A run changed (or went): its owning Rollout reacts to the phase."""
@@ -296,9 +287,10 @@ class Controller:
             self.enqueue(ns, ro["metadata"]["name"])
 
     def _on_analysis_template(self, obj: dict[str, Any]) -> None:
-        """A template changed: Rollouts with analysis look again (a missing template makes InvalidSpec)."""
+        """A template changed: Rollouts with analysis look again (a missing template makes InvalidSpec).
+        A scan, but templates change seldom."""
         ns = obj["metadata"].get("namespace")
-        rollouts = self._rollouts_in(str(ns)) if ns else list(self.cache.all(ROLLOUTS))
+        rollouts = list(self.cache.all(ROLLOUTS, str(ns) if ns else None))
         for ro in rollouts:
             if uses_analysis(ro):
                 self.enqueue(str(ro["metadata"].get("namespace", "")), ro["metadata"]["name"])
@@ -559,8 +551,9 @@ async def run_controller(options: Options) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info(
-        "pyrollouts controller: API server %s, %s",
+        "pyrollouts controller: API server %s%s, %s",
         conn.server,
+        f" (token read from {conn.token_file})" if conn.token_file else "",
         f"namespaces {', '.join(namespaces)}" if namespaces else "all namespaces",
     )
     await controller.run(stop, options.metrics, options.health, signals=True)

@@ -34,7 +34,12 @@ from rollouts.controller.client import (
     event_body,
     kind_of,
 )
-from rollouts.model.conditions import FAILED_RS_CREATE_MESSAGE, FAILED_RS_CREATE_REASON, PROGRESSING
+from rollouts.model.conditions import (
+    DEGRADED_PHASE,
+    FAILED_RS_CREATE_MESSAGE,
+    FAILED_RS_CREATE_REASON,
+    PROGRESSING,
+)
 from rollouts.model.timestamps import format_time
 from rollouts.strategy import bluegreen, canary
 from rollouts.strategy.plan import (
@@ -102,6 +107,28 @@ def routing_refs(rollout: Mapping[str, Any]) -> list[ObjectRef]:
         str(canary.get("canaryService") or ""),
     )
     return [ref for router in routers for ref in router.objects()]
+
+
+def rollout_references(rollout: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What a Rollout names in its namespace, as (plural, name): the Services of either strategy, its
+    workloadRef Deployment and its routers' objects. The cache indexes Rollouts by these. Runs on
+    every cached version of every Rollout, the malformed ones too: it never raises on a bad spec."""
+    spec = _mapping(rollout.get("spec"))
+    strategy = _mapping(spec.get("strategy"))
+    canary, blue_green = _mapping(strategy.get("canary")), _mapping(strategy.get("blueGreen"))
+    services = [canary.get("canaryService"), canary.get("stableService")]
+    services += [blue_green.get("activeService"), blue_green.get("previewService")]
+    out = [(SERVICES.plural, name) for name in services if isinstance(name, str) and name]
+    workload = _mapping(spec.get("workloadRef")).get("name")
+    if isinstance(workload, str) and workload:
+        out.append((DEPLOYMENTS.plural, workload))
+    if canary:
+        out += [(ref.plural, ref.name) for ref in routing_refs(rollout)]
+    return out
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 @dataclass
@@ -333,6 +360,41 @@ class Reconciler:
         message = f"{ref.describe()}: {action.write.op} refused by the API server ({exc.status}): {exc.message}"
         await self._event(rollout, EventSpec("Warning", TRAFFIC_ROUTING_ERROR_REASON, message))
 
+    async def _replicaset_refused(self, rollout: dict[str, Any], rs_name: str, exc: ApiError) -> None:
+        """The API server refused the new ReplicaSet (its template): the Rollout is Degraded with the
+        server's message, in the phase, the Progressing condition and one Warning Event per refusal."""
+        meta = rollout["metadata"]
+        ns, name = meta.get("namespace", ""), meta["name"]
+        message = FAILED_RS_CREATE_MESSAGE.format(rs_name, exc.message)
+        old_conditions = (rollout.get("status") or {}).get("conditions") or []
+        if not any(c.get("reason") == FAILED_RS_CREATE_REASON and c.get("message") == message for c in old_conditions):
+            # once per refusal, not once per retry
+            await self._event(rollout, EventSpec("Warning", FAILED_RS_CREATE_REASON, message))
+        stamp = format_time(self.clock())
+        conditions = [c for c in old_conditions if c.get("type") != PROGRESSING]
+        conditions.append(
+            {
+                "type": PROGRESSING,
+                "status": "False",
+                "reason": FAILED_RS_CREATE_REASON,
+                "message": message,
+                "lastUpdateTime": stamp,
+                "lastTransitionTime": stamp,
+            }
+        )
+        status = {
+            "conditions": conditions,
+            "phase": DEGRADED_PHASE,
+            "message": f"{FAILED_RS_CREATE_REASON}: {message}",
+            # this generation was seen: its template is what the API server refused
+            "observedGeneration": str(meta.get("generation", "")),
+        }
+        try:
+            self.cache.put(ROLLOUTS, await self.client.patch(ROLLOUTS, ns, name, {"status": status},
+                                                             subresource="status"))
+        except ApiError as again:
+            log.warning("rollout %s/%s: could not record %s: %s", ns, name, FAILED_RS_CREATE_REASON, again)
+
     async def _write_failed(self, rollout: dict[str, Any], action: Action, exc: ApiError, writes: int) -> Outcome:
         """A write was refused: look again (409/404), or record why a ReplicaSet cannot be created."""
         meta = rollout["metadata"]
@@ -364,32 +426,7 @@ class Reconciler:
                     raise
             return Outcome(0.0, writes + 1)
         if isinstance(action, CreateReplicaSet) and exc.status in (400, 403, 422):
-            rs_name = action.manifest["metadata"]["name"]
-            message = FAILED_RS_CREATE_MESSAGE.format(rs_name, exc.message)
-            await self._event(rollout, EventSpec("Warning", FAILED_RS_CREATE_REASON, message))
-            stamp = format_time(self.clock())
-            conditions = [
-                c for c in (rollout.get("status") or {}).get("conditions") or [] if c.get("type") != PROGRESSING
-            ]
-            conditions.append(
-                {
-                    "type": PROGRESSING,
-                    "status": "False",
-                    "reason": FAILED_RS_CREATE_REASON,
-                    "message": message,
-                    "lastUpdateTime": stamp,
-                    "lastTransitionTime": stamp,
-                }
-            )
-            try:
-                self.cache.put(
-                    ROLLOUTS,
-                    await self.client.patch(
-                        ROLLOUTS, ns, name, {"status": {"conditions": conditions}}, subresource="status"
-                    ),
-                )
-            except ApiError as again:
-                log.warning("rollout %s/%s: could not record %s: %s", ns, name, FAILED_RS_CREATE_REASON, again)
+            await self._replicaset_refused(rollout, str(action.manifest["metadata"]["name"]), exc)
             return Outcome(30.0, writes + 2)
         if exc.status == 403:
             return await self._forbidden(rollout, exc, writes)

@@ -13,6 +13,7 @@ from typing import Any
 
 from rollouts.model.conditions import (
     DEGRADED_PHASE,
+    FAILED_RS_CREATE_REASON,
     HEALTHY_PHASE,
     INVALID_SPEC,
     PAUSED_PHASE,
@@ -76,7 +77,9 @@ def _degraded(status: Mapping[str, Any]) -> Phase | None:
     for cond in status.get("conditions") or []:
         if cond.get("type") == INVALID_SPEC:
             return DEGRADED_PHASE, f"{INVALID_SPEC}: {cond.get('message', '')}"
-        if cond.get("reason") in (ROLLOUT_ABORTED_REASON, TIMED_OUT_REASON):
+        # A ReplicaSet the API server refuses (Argo leaves the phase as it was): the Rollout cannot
+        # progress until its template is fixed, so it says so where `kubectl get rollout` looks.
+        if cond.get("reason") in (ROLLOUT_ABORTED_REASON, TIMED_OUT_REASON, FAILED_RS_CREATE_REASON):
             return DEGRADED_PHASE, f"{cond.get('reason')}: {cond.get('message', '')}"
     return None
 

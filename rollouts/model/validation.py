@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rollouts.model.limits import limit_errors
 from rollouts.model.spec import (
     MAX_TRAFFIC_WEIGHT,
     BlueGreenSpec,
@@ -85,6 +86,7 @@ def validate_rollout(
         *_template_errors(template, workload_error),
         *_timing_errors(ro),
         *_strategy_errors(ro, services),
+        *limit_errors(ro),
     ]
 
 

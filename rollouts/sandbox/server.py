@@ -16,7 +16,7 @@ import yaml
 from aiohttp import web
 
 from rollouts.sandbox import admission, discovery, openapi, protobuf, rbac, tables
-from rollouts.sandbox.access import Access
+from rollouts.sandbox.access import ANONYMOUS, Access
 from rollouts.sandbox.errors import ApiError, bad_request, method_not_allowed, unknown_resource
 from rollouts.sandbox.patches import APPLY_PATCH, APPLY_PATCH_CBOR
 from rollouts.sandbox.resources import ResourceType
@@ -80,6 +80,8 @@ class ApiServer:
         self.store = store
         self.access = access or Access(store)
         self.requests: Counter[tuple[str, str]] = Counter()
+        # (client, Kubernetes verb, resource[/subresource]): what the scale benchmark reads per client.
+        self.request_counts: Counter[tuple[str, str, str]] = Counter()
         # How many 401 and 403 answers were given, and the latest messages (the RBAC tests read them).
         self.denial_count = 0
         self.denials: deque[str] = deque(maxlen=DENIALS_KEPT)
@@ -125,12 +127,21 @@ class ApiServer:
         request[USER] = user
         return await handler(request)
 
+    def _count_request(self, request: web.Request) -> None:
+        attributes = rbac.request_attributes(ANONYMOUS, request.method, request.path, request.query)
+        resource = attributes.resource or attributes.path
+        if attributes.subresource:
+            resource = f"{resource}/{attributes.subresource}"
+        client = request.headers.get("User-Agent", "").split("/", 1)[0].split(" ", 1)[0]
+        self.request_counts[(client, attributes.verb, resource)] += 1
+
     # ------------------------------------------------------------------ routing
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]
         registry = self.store.registry
         self.requests[(request.method, "/".join(parts[:3]))] += 1
+        self._count_request(request)
         if request.method == "GET":
             fixed = self._fixed_document(parts)
             if fixed is not None:
@@ -179,6 +190,9 @@ class ApiServer:
             return _json(doc)
         if parts == ["sandbox", "requests"]:
             return _json({f"{m} /{p}": n for (m, p), n in sorted(self.requests.items())})
+        if parts == ["sandbox", "request-counts"]:
+            counts = sorted(self.request_counts.items())
+            return _json([{"client": c, "verb": v, "resource": r, "count": n} for (c, v, r), n in counts])
         if parts == ["sandbox", "denials"]:
             return _json({"count": self.denial_count, "messages": list(self.denials)})
         return None

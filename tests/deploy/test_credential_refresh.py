@@ -10,7 +10,9 @@ import base64
 import functools
 import os
 import stat
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +22,9 @@ import pytest
 import yaml
 
 from rollouts.controller.client import Client, kind_of
-from rollouts.controller.kubeconfig import load_connection
+from rollouts.controller.kubeconfig import SERVICE_ACCOUNT_TOKEN, load_connection
 from tests.fixtures.cluster import Cluster
-from tests.fixtures.controller import running_controller
+from tests.fixtures.controller import ControllerProcess, running_controller
 from tests.fixtures.manifests import READY_AFTER, rollout_manifest
 from tests.fixtures.rbac import https_client, rbac_sandbox_handle
 from tests.fixtures.rollout import given
@@ -167,3 +169,75 @@ def test_a_token_file_rotated_on_disk_is_read_again(installed: SandboxHandle, tm
             assert denial_count(installed) == before
 
     asyncio.run(scenario())
+
+
+# The controller in a pod: the kubelet mounts the projected token, the CA and the namespace here and
+# rewrites the token before it expires. A private mount namespace gives the controller (and nothing else
+# on the machine) a /run/secrets of the test's making.
+MOUNT_SERVICE_ACCOUNT = (
+    "mount -t tmpfs tmpfs /run && mkdir -p /run/secrets/kubernetes.io/serviceaccount && "
+    'mount --bind "$0" /run/secrets/kubernetes.io/serviceaccount && exec "$@"'
+)
+
+
+def mount_namespaces_work() -> bool:
+    try:
+        probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True)
+    except FileNotFoundError:
+        return False
+    return probe.returncode == 0
+
+
+def write_atomically(path: Path, text: str) -> None:
+    fresh = path.with_name(f".{path.name}.new")
+    fresh.write_text(text)
+    fresh.replace(path)
+
+
+@pytest.mark.skipif(not mount_namespaces_work(), reason="needs root and mount namespaces (unshare --mount)")
+def test_in_cluster_the_projected_token_is_read_again_as_the_kubelet_rotates_it(
+    installed: SandboxHandle, cluster: Cluster, tmp_path: Path
+) -> None:
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    ca_file(installed, account / "ca.crt")
+    (account / "namespace").write_text(SA[0])
+    lifetime = 2 * TOKEN_SECONDS  # rotated every TOKEN_SECONDS / 3: a loaded machine still rotates in time
+    write_atomically(account / "token", issue_token(installed, lifetime))
+    server = yaml.safe_load(installed.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    host, port = server.removeprefix("https://").rsplit(":", 1)
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "HOME")}
+    env |= {"HOME": str(tmp_path), "KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port,
+            "POD_NAMESPACE": SA[0], "POD_NAME": "pyrollouts-in-cluster"}  # fmt: skip
+    wrapper = ("unshare", "--mount", "--propagation", "private", "sh", "-c", MOUNT_SERVICE_ACCOUNT, str(account))
+    rotations = 0
+    stop = threading.Event()
+
+    def kubelet() -> None:
+        nonlocal rotations
+        while not stop.wait(TOKEN_SECONDS / 3):
+            write_atomically(account / "token", issue_token(installed, lifetime))
+            rotations += 1
+
+    before = denial_count(installed)
+    rotating = threading.Thread(target=kubelet, daemon=True)
+    rotating.start()
+    controller = ControllerProcess(None, env, tmp_path, wrapper=wrapper).start()
+    try:
+        steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": f"{3 * lifetime}s"}}]
+        rollout = given(cluster, "creds-pod").rollout(
+            rollout_manifest("web", 2, steps, annotations={READY_AFTER: "0.1s"})
+        )
+        rollout.apply().wait_healthy(timeout=30)
+        started = time.monotonic()
+        rollout.set_image("nginx:2").wait_healthy(timeout=60)
+        assert time.monotonic() - started >= 2 * lifetime  # the pause outlived tokens (its start has whole seconds)
+    finally:
+        controller.stop()
+        stop.set()
+        rotating.join(timeout=10)
+    logs = controller.logs()
+    assert rotations >= 3 * lifetime // TOKEN_SECONDS, rotations
+    assert denial_count(installed) == before, logs  # no request ever went out with an expired token
+    assert "loading the credentials again" not in logs, logs
+    assert f"token read from {SERVICE_ACCOUNT_TOKEN}" in logs, logs  # the mounted account, not a kubeconfig

@@ -1,4 +1,5 @@
-"""scripts/e2e-kind.sh (`make e2e-kind`) cannot run here (no kind), so it is held to shellcheck, with .ci/run."""
+"""scripts/e2e-kind.sh (`make e2e-kind`) cannot run here (no kind), so it is held to shellcheck, with .ci/run and
+tests/load.sh (`make test-loaded`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import subprocess
 
 from tests.fixtures.tools import REPO, require_tool
 
-SCRIPTS = [*sorted((REPO / "scripts").glob("*.sh")), REPO / ".ci" / "run"]
+SCRIPTS = [*sorted((REPO / "scripts").glob("*.sh")), REPO / "tests" / "load.sh", REPO / ".ci" / "run"]
 
 
 def test_the_scripts_are_shellcheck_clean() -> None:

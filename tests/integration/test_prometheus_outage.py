@@ -22,6 +22,7 @@ from tests.fixtures.controller import prometheus_env, running_controller
 from tests.fixtures.manifests import analysis_step_rollout, service_manifest
 from tests.fixtures.sandbox import ROLLOUTS_API as API
 from tests.fixtures.sandbox import RolloutsApi, traffic_sandbox_with_crds
+from tests.fixtures.tools import deadline_after
 from tests.fixtures.tools import poll as wait
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
@@ -145,7 +146,7 @@ def test_prometheus_stopped_errors_then_abort_after_the_limit(env: Env) -> None:
     # Until the limit is exceeded: snapshots of the rollout (read first), then the run. A rollout seen
     # aborted before a run still Running within the limit is the bug this test is after.
     seen: list[tuple[str, bool, int, str, int]] = []  # rollout: phase, abort, step; run: phase, consecutiveError
-    deadline = time.monotonic() + 20
+    deadline = deadline_after(20)
     while True:
         st = env.status("outage")
         run = env.run(run_name)

@@ -13,6 +13,7 @@ import pytest
 from tests.fixtures.kube import assert_status, http, install_crd, load_crd
 from tests.fixtures.manifests import configmap, deployment
 from tests.fixtures.sandbox import SandboxHandle
+from tests.fixtures.tools import deadline_after
 
 CM = "/api/v1/namespaces/default/configmaps"
 PODS = "/api/v1/namespaces/default/pods"
@@ -29,7 +30,7 @@ def api(sandbox: SandboxHandle) -> Iterator[httpx.Client]:
 
 
 def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = deadline_after(timeout)
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")

@@ -13,6 +13,7 @@ import pytest
 from tests.fixtures.kube import api_client, assert_status, http, install_crd, json_object, load_crd, request_body
 from tests.fixtures.manifests import configmap, deployment
 from tests.fixtures.sandbox import SandboxHandle
+from tests.fixtures.tools import deadline_after
 
 CM = "/api/v1/namespaces/default/configmaps"
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
@@ -272,7 +273,7 @@ def test_scale_subresource_on_a_deployment(api: httpx.Client, k8s: kubernetes.cl
     assert apps.read_namespaced_deployment("scaled", "default").spec.replicas == 3
     # A read-modify-replace, retried on 409 as clients do: the simulated Deployment controller writes the
     # Deployment's status in between, and a replace carrying the older resourceVersion is refused.
-    deadline = time.monotonic() + 10
+    deadline = deadline_after(10)
     while True:
         scale = apps.read_namespaced_deployment_scale("scaled", "default")
         assert scale.spec is not None

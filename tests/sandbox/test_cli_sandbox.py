@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.fixtures.tools import REPO, require_tool
+from tests.fixtures.tools import REPO, deadline_after, load_factor, require_tool
 
 
 def _start(kubeconfig: Path, *extra: str) -> subprocess.Popen[str]:
@@ -30,7 +30,7 @@ def _start(kubeconfig: Path, *extra: str) -> subprocess.Popen[str]:
 
 
 def _wait_for_file(proc: subprocess.Popen[str], path: Path, timeout: float = 20.0) -> str:
-    deadline = time.monotonic() + timeout
+    deadline = deadline_after(timeout)
     while not path.exists():
         if proc.poll() is not None:
             raise AssertionError(f"sandbox exited with {proc.returncode}: {proc.communicate()}")
@@ -56,7 +56,7 @@ def _stop(proc: subprocess.Popen[str], sig: signal.Signals) -> tuple[int, str, s
     started = time.monotonic()
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=10)
-    assert time.monotonic() - started < 5, "the sandbox took too long to stop"
+    assert time.monotonic() - started < 5 * load_factor(), "the sandbox took too long to stop"
     return proc.returncode, out, err
 
 

@@ -20,6 +20,7 @@ from kopf.testing import KopfRunner
 
 from tests.fixtures.kube import http
 from tests.fixtures.sandbox import SandboxHandle
+from tests.fixtures.tools import deadline_after
 
 GROUP, VERSION, PLURAL = "kopf.example.com", "v1", "kopfwidgets"
 FINALIZER = "kopf.example.com/cleanup"
@@ -60,7 +61,7 @@ def path(namespace: str, name: str = "") -> str:
 
 
 def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = deadline_after(timeout)
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")

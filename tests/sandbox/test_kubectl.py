@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.fixtures.sandbox import Kubectl
-from tests.fixtures.tools import REPO
+from tests.fixtures.tools import REPO, deadline_after
 
 pytestmark = pytest.mark.kubectl
 
@@ -72,7 +72,7 @@ def get_json(kubectl: Kubectl, *args: str) -> dict[str, object]:
 
 
 def eventually(check: Callable[[], bool], timeout: float = 10.0, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = deadline_after(timeout)
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
@@ -261,7 +261,7 @@ class Stream:
             self.lines.put(line.rstrip("\n"))
 
     def wait_for(self, predicate: Callable[[str], bool], timeout: float = 10.0) -> str:
-        deadline = time.monotonic() + timeout
+        deadline = deadline_after(timeout)
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

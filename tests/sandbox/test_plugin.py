@@ -27,7 +27,7 @@ from tests.fixtures.plugin import (
     unique,
 )
 from tests.fixtures.sandbox import Kubectl, SandboxHandle
-from tests.fixtures.tools import REPO
+from tests.fixtures.tools import REPO, deadline_after
 
 pytestmark = pytest.mark.kubectl
 
@@ -59,7 +59,7 @@ def replicaset(ro: dict[str, Any], pod_hash: str, revision: int, replicas: int, 
 
 
 def wait_ready(kubectl: Kubectl, rs_name: str, replicas: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = deadline_after(timeout)
     while time.monotonic() < deadline:
         status = get(kubectl, "replicaset", rs_name).get("status") or {}
         if status.get("availableReplicas", 0) == replicas and status.get("replicas", 0) == replicas:

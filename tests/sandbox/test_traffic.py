@@ -22,7 +22,7 @@ from rollouts.sandbox.prometheus import free_port
 from rollouts.sandbox.traffic import CONTENT_TYPE, parse_text_metrics, series_value
 from tests.fixtures.kube import api_client, request_body
 from tests.fixtures.manifests import sandbox_replicaset
-from tests.fixtures.tools import REPO
+from tests.fixtures.tools import REPO, deadline_after
 
 NS = "default"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -65,7 +65,7 @@ def requests(samples: Samples, **labels: str) -> float:
 
 def steady(sb: ThreadedSandbox, ready: Callable[[Samples], bool], seconds: float = 2.0) -> tuple[Samples, Samples]:
     """Wait until `ready(samples)`, then two scrapes `seconds` apart: the traffic in between."""
-    deadline = time.monotonic() + 15
+    deadline = deadline_after(15)
     while not ready(first := scrape(sb)):
         assert time.monotonic() < deadline, "the traffic never reached the expected pods"
         time.sleep(0.1)
@@ -113,7 +113,7 @@ def test_requests_split_by_ready_pods_with_each_versions_error_rate(
 
     # Pods that go away take their series with them.
     apps.delete_namespaced_replica_set("split-canary", NS, propagation_policy="Background")
-    deadline = time.monotonic() + 10
+    deadline = deadline_after(10)
     while requests(scrape(traffic_sandbox), rollouts_pod_template_hash="canary1") > 0:
         assert time.monotonic() < deadline, "the deleted canary's series stayed"
         time.sleep(0.1)

@@ -17,7 +17,7 @@ from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.traffic import parse_text_metrics, series_value
 from tests.fixtures.kube import api_client, request_body
 from tests.fixtures.manifests import sandbox_replicaset
-from tests.fixtures.tools import REPO
+from tests.fixtures.tools import REPO, deadline_after
 
 NS = "default"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -52,7 +52,7 @@ def count(samples: Samples, **labels: str) -> float:
 
 def share_of_canary(sb: ThreadedSandbox, app: str, service: str, seconds: float = 1.5) -> float:
     """Once all four pods answer requests, the canary's share of `service`'s requests over `seconds`."""
-    deadline = time.monotonic() + 60
+    deadline = deadline_after(60)
     while True:
         first = scrape(sb)
         pods = {dict(k[1])["pod"] for k in first if dict(k[1]).get("service") == service}

@@ -22,6 +22,7 @@ from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import FREE_PORTS, ControllerProcess, runs_own_controllers
 from tests.fixtures.manifests import Step, rollout_manifest, service_manifest
 from tests.fixtures.rollout import Namespace, RolloutHandle, given
+from tests.fixtures.tools import load_factor
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow, runs_own_controllers]
 
@@ -140,7 +141,8 @@ def test_one_holder_and_a_takeover_after_kill_9_mid_canary(
         took = time.monotonic() - killed
         # Not before the lease ran out on the follower's clock, and within it plus two retry periods:
         # one for the follower to see the last renewal, one for its next try.
-        assert LEASE_SECONDS - RETRY_SECONDS <= took <= LEASE_SECONDS + 2 * RETRY_SECONDS + 1, took
+        # (The upper bound is for an idle machine, stretched by the load as every deadline is.)
+        assert LEASE_SECONDS - RETRY_SECONDS <= took <= (LEASE_SECONDS + 2 * RETRY_SECONDS + 1) * load_factor(), took
         spec = lease_spec(cluster, ns)
         assert spec is not None and spec["leaseTransitions"] == 1 and spec["leaseDurationSeconds"] == 15
 
@@ -168,7 +170,7 @@ def test_sigterm_releases_the_lease_and_another_takes_it_within_a_retry_period(
         asked = time.monotonic()
         second = wait_holder(cluster, ns, procs, not_=first, timeout=RETRY_SECONDS + 3)
         took = time.monotonic() - asked
-        assert took <= RETRY_SECONDS + 1, took
+        assert took <= (RETRY_SECONDS + 1) * load_factor(), took
         assert process.wait(timeout=10) == 0
         assert "released Lease" in procs[first].current_log()
         spec = lease_spec(cluster, ns)

@@ -190,11 +190,11 @@ def test_abort_degrades_status_fails_and_retry_restarts(cluster: Cluster, plugin
     assert canary_rs["spec"]["replicas"] == 0
 
     started = time.monotonic()
-    result = plugin.run("status", name, "-n", ns, "--timeout", "5s")
+    result = plugin.run("status", name, "-n", ns, "--timeout", "300s")
     assert result.returncode == 1
     assert result.stdout.splitlines()[-1] == f"Degraded - {status['message']}"
     assert result.stderr == f'Error: rollout "{name}" is in a degraded state with message: {status["message"]}\n'
-    assert time.monotonic() - started < 5  # Degraded ends the watch at once, not at the timeout
+    assert time.monotonic() - started < 150  # Degraded ends the watch at once, not at the timeout
     _, tree = get_rollout(
         rollout,
         plugin,

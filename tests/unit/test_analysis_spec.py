@@ -119,14 +119,15 @@ def test_validation_names_the_field(metric: dict[str, Any], expected: str) -> No
 
 def test_condition_error_position_is_in_the_original_text() -> None:
     # The placeholder counts as a value and keeps the column of the real error.
-    problems = validate_template(template("t", [web("m", successCondition="result <= {{args.max}} )")]))
+    metric = web("m", successCondition="result <= {{args.max}} )")
+    problems = validate_template(template("t", [metric], args=[{"name": "max"}]))
     assert len(problems) == 1
     assert "column 24" in problems[0] and "{{args.max}}" in problems[0], problems
 
 
 def test_valid_templates_and_examples() -> None:
     ok = web("m", interval="1s", count="{{args.n}}", successCondition="len(result) == 0 || result[0] < {{args.x}}")
-    assert validate_template(template("t", [ok])) == []
+    assert validate_template(template("t", [ok], args=[{"name": "n"}, {"name": "x"}])) == []
     for path in sorted((REPO / "examples").glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             if doc and doc.get("kind") in ("AnalysisTemplate", "ClusterAnalysisTemplate"):

@@ -67,6 +67,16 @@ def writes(proc: ControllerProcess) -> int:
     return sum(int(float(n)) for _, n in found)
 
 
+def idle(proc: ControllerProcess) -> bool:
+    """No reconcile queued or running in either work queue (so no request of one in flight)."""
+    text = metrics(proc)
+    return all(
+        f'workqueue_{gauge}{{name="{queue}"}} 0.0' in text
+        for gauge in ("depth", "unfinished_work_seconds")
+        for queue in ("Rollouts", "AnalysisRuns")
+    )
+
+
 @contextmanager
 def candidates(
     cluster: Cluster, tmp_path_factory: pytest.TempPathFactory, ns: str, count: int = 3, *extra: str
@@ -195,6 +205,8 @@ def test_a_holder_that_cannot_renew_stops_writing_before_another_takes_over(
         namespace.apply(*manifests("nginx:2"))
         rollout.wait_paused(step=1)
         stalled = procs[first]
+        # Writes are counted as they are answered: none may be in flight when the count is taken.
+        cluster.wait("the holder to finish its reconciles", lambda: idle(stalled))
         before = writes(stalled)
         assert stalled.proc is not None
         stalled.proc.send_signal(signal.SIGSTOP)

@@ -34,7 +34,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 def _listen(args: argparse.Namespace, what: str, default_port: int) -> Any:
     """The address of /metrics or /healthz: --X-addr, else --X-port (0: off) on all interfaces."""
-    from rollouts.controller.metrics import Listen, parse_listen
+    from rollouts.controller.listen import Listen, parse_listen
 
     addr, port = getattr(args, f"{what}_addr"), getattr(args, f"{what}_port")
     if addr is not None:
@@ -47,7 +47,7 @@ def _listen(args: argparse.Namespace, what: str, default_port: int) -> Any:
 def _controller(args: argparse.Namespace) -> int:
     from rollouts.controller.kubeconfig import KubeconfigError
     from rollouts.controller.leader import Timing
-    from rollouts.controller.metrics import ListenError
+    from rollouts.controller.listen import ListenError
     from rollouts.controller.operator import Options, run_controller
     from rollouts.controller.preflight import UntrustedApiServer
     from rollouts.model.durations import parse_go_duration

@@ -18,7 +18,7 @@ import base64
 import binascii
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from analysis.caps import MAX_VALUE_CHARS, cap_text
@@ -158,6 +158,8 @@ class AnalysisController:
         self.cache = cache
         self.providers: dict[str, Provider] = dict(providers or build_providers(ProviderSetup(client, cache)))
         self.queue: Queue | None = None
+        # Told (namespace, name, type, reason) of each Event recorded: the controller counts them.
+        self.on_event: Callable[[str, str, str, str], None] = lambda *_: None
         # The HTTP libraries log request URLs (httpx at INFO, urllib3 at DEBUG); a URL may carry a
         # secret argument, so they only speak about warnings.
         for noisy in ("httpx", "httpcore", "urllib3"):
@@ -243,10 +245,13 @@ class AnalysisController:
         namespace = str((obj.get("metadata") or {}).get("namespace") or "default")
         body = kube.event_body(obj, etype, reason, message[:1024], COMPONENT)
         body["metadata"]["namespace"] = namespace
+        name = str((obj.get("metadata") or {}).get("name"))
         try:
             await self.client.create(EVENTS, namespace, body)
         except ApiError as exc:
-            log.warning("could not record event %s on %s: %s", reason, (obj.get("metadata") or {}).get("name"), exc)
+            log.warning("could not record event %s on %s: %s", reason, name, exc)
+            return
+        self.on_event(namespace, name, etype, reason)
 
     # ------------------------------------------------------------------ reconcile
 

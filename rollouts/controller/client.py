@@ -13,7 +13,6 @@ import logging
 import socket
 import ssl
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -138,7 +137,8 @@ class Client:
         self.retries = retries
         self.backoff = backoff
         self.login = login
-        self.requests: Counter[str] = Counter()
+        # Told (method, path, status) of every response, retries included: the controller's request metrics.
+        self.on_response: Callable[[str, str, int], None] = lambda *_: None
         self._session: aiohttp.ClientSession | None = None
         self._login_lock = asyncio.Lock()
         self._refresh_failed_at = -REFRESH_RETRY_AFTER
@@ -228,7 +228,6 @@ class Client:
             if method != "GET" and self.may_write is not None and not self.may_write():
                 raise NotLeading(method, path)
             await self._refresh_if_due()
-            self.requests[method] += 1
             conn, session = self.conn, self._session
             assert session is not None
             headers = {"Content-Type": content_type}
@@ -236,6 +235,7 @@ class Client:
                 headers["Authorization"] = f"Bearer {conn.token}"
             try:
                 async with session.request(method, path, json=body, params=params, headers=headers) as resp:
+                    self.on_response(method, path, resp.status)
                     text = await resp.text()
                     if resp.status < 300:
                         data: dict[str, Any] = (await resp.json(content_type=None)) if text else {}

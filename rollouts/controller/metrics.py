@@ -1,137 +1,155 @@
-"""The controller's own ``/metrics`` (Prometheus text format) and ``/healthz``.
+"""The controller's ``/metrics``: Argo Rollouts' metric names, types and labels, with prometheus_client.
 
-Small on purpose: counters and a histogram kept in dicts, rendered on request."""
+What happens is counted here as it happens (reconcile times and errors, Events, API requests, work
+queue activity); what the objects look like is read from the cache at scrape time
+(:mod:`rollouts.controller.state_metrics`). Series about one Rollout or AnalysisRun are removed when it
+is deleted (:meth:`ControllerMetrics.forget`). Names Argo does not have keep a ``pyrollouts_`` prefix.
+"""
 
 from __future__ import annotations
 
-import logging
-import os
-from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
-from aiohttp import web
+import prometheus_client
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
 
-log = logging.getLogger("pyrollouts.metrics")
+from rollouts.controller.state_metrics import AnalysisRunCollector, RolloutCollector
+from rollouts.controller.workqueue import QueueMetrics
 
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Argo's buckets for rollout_reconcile and analysis_run_reconcile.
+RECONCILE_BUCKETS = (0.01, 0.15, 0.25, 0.5, 1.0)
+ROLLOUT, ANALYSIS_RUN = "rollout", "analysisrun"
+CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
+# The verbs of client-go's request metrics (argoproj/pkg kubeclientmetrics), by HTTP method.
+VERBS = {"POST": "Create", "PUT": "Update", "PATCH": "Patch", "DELETE": "Delete"}
+# Kinds whose requests Argo counts without the object's name (too many names).
+UNNAMED_KINDS = frozenset({"events", "replicasets"})
 
 
-def _labels(pairs: Iterable[tuple[str, str]]) -> str:
-    items = [f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"' for k, v in pairs]
-    return "{" + ",".join(items) + "}" if items else ""
+def request_labels(method: str, path: str) -> tuple[str, str, str, str]:
+    """``(kind, namespace, name, verb)`` of an API request path, as Argo's request counter labels
+    them: the resource's plural as kind, ``List`` for a GET of a collection, ``N/A`` for the name of a
+    list or of an Event or ReplicaSet, ``Unknown`` for what is not a resource path."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    # /api/v1/... or /apis/GROUP/VERSION/...
+    rest = parts[2:] if parts[:1] == ["api"] else parts[3:] if parts[:1] == ["apis"] else []
+    namespace = ""
+    if len(rest) >= 2 and rest[0] == "namespaces" and len(rest) != 2:
+        namespace, rest = rest[1], rest[2:]
+    if not rest:
+        return "Unknown", "Unknown", "Unknown", "Unknown"
+    kind, name = rest[0], rest[1] if len(rest) > 1 else ""
+    verb = VERBS.get(method.upper(), "Get" if name else "List")
+    if verb == "List" or kind in UNNAMED_KINDS:
+        name = "N/A"
+    return kind, namespace, name, verb
 
 
-@dataclass
-class Metrics:
-    reconciles: Counter[tuple[str, str]] = field(default_factory=Counter)  # (namespace, result)
-    duration_buckets: Counter[float] = field(default_factory=Counter)
-    duration_sum: float = 0.0
-    duration_count: int = 0
-    writes: int = 0
-    queue_depth: Callable[[], int] = lambda: 0
-    api_requests: Callable[[], dict[str, int]] = dict
-    phases: Callable[[], list[tuple[str, str, str]]] = list  # (namespace, name, phase)
-    leading: Callable[[], bool] = lambda: True
+class _ErrorCounts(Collector):
+    """``rollout_reconcile_error`` and ``analysis_run_reconcile_error``: counters under Argo's names,
+    which lack the ``_total`` suffix prometheus_client gives every counter, so exposed untyped."""
 
-    def observe_reconcile(self, namespace: str, result: str, seconds: float, writes: int) -> None:
-        self.reconciles[(namespace, result)] += 1
-        self.duration_sum += seconds
-        self.duration_count += 1
-        self.writes += writes
-        for bound in BUCKETS:
-            if seconds <= bound:
-                self.duration_buckets[bound] += 1
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, str], float] = {}  # (kind, namespace, name)
+
+    def add(self, kind: str, namespace: str, name: str) -> None:
+        key = (kind, namespace, name)
+        self.counts[key] = self.counts.get(key, 0.0) + 1
+
+    def forget(self, kind: str, namespace: str, name: str) -> None:
+        self.counts.pop((kind, namespace, name), None)
+
+    def collect(self) -> Iterator[Metric]:
+        families = {
+            ROLLOUT: Metric("rollout_reconcile_error", "Error occurring during the rollout", "unknown"),
+            ANALYSIS_RUN: Metric("analysis_run_reconcile_error", "Error occurring during the analysis run", "unknown"),
+        }
+        for (kind, ns, name), count in sorted(self.counts.items()):
+            family = families[kind]
+            family.add_sample(family.name, {"namespace": ns, "name": name}, count)
+        yield from families.values()
+
+
+class ControllerMetrics:
+    """Every metric of one controller process, in its own registry (tests run several controllers)."""
+
+    def __init__(
+        self,
+        rollouts: Callable[[], Iterable[Mapping[str, Any]]],
+        analysis_runs: Callable[[], Iterable[Mapping[str, Any]]],
+        leading: Callable[[], bool],
+    ) -> None:
+        prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # Argo's series have no *_created companions
+        self.registry = CollectorRegistry(auto_describe=True)
+        keys = ["namespace", "name"]
+        self.reconcile = {
+            ROLLOUT: Histogram(
+                "rollout_reconcile", "Rollout reconciliation performance.", keys,
+                buckets=RECONCILE_BUCKETS, registry=self.registry,
+            ),
+            ANALYSIS_RUN: Histogram(
+                "analysis_run_reconcile", "Analysis Run reconciliation performance.", keys,
+                buckets=RECONCILE_BUCKETS, registry=self.registry,
+            ),
+        }  # fmt: skip
+        self.errors = _ErrorCounts()
+        self.registry.register(self.errors)
+        self.events = Counter(
+            "rollout_events", "Count of rollout events", [*keys, "type", "reason"], registry=self.registry
+        )
+        self.requests = Counter(
+            "controller_clientset_k8s_request",
+            "Number of kubernetes requests executed during application reconciliation.",
+            ["kind", "namespace", "name", "verb", "status_code"],
+            registry=self.registry,
+        )
+        leader = Gauge(
+            "pyrollouts_leader",
+            "1 while this controller may write (holds the Lease, or runs without election).",
+            registry=self.registry,
+        )
+        leader.set_function(lambda: float(leading()))
+        self.queues = QueueMetrics(self.registry)
+        self.registry.register(RolloutCollector(rollouts))
+        self.registry.register(AnalysisRunCollector(analysis_runs))
+        # Argo's Go runtime reports process_* and go_*; ours process_* and the Python equivalents.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+
+    def observe_reconcile(self, kind: str, namespace: str, name: str, seconds: float, failed: bool = False) -> None:
+        """One reconcile of a Rollout or AnalysisRun (`kind`: ROLLOUT, ANALYSIS_RUN) took `seconds`."""
+        self.reconcile[kind].labels(namespace, name).observe(seconds)
+        if failed:
+            self.errors.add(kind, namespace, name)
+
+    def event(self, namespace: str, name: str, etype: str, reason: str) -> None:
+        """An Event was recorded about the object `namespace/name`."""
+        self.events.labels(namespace, name, etype, reason).inc()
+
+    def response(self, method: str, path: str, status: int) -> None:
+        """The API server answered one request (the API client's hook: one call per response)."""
+        kind, namespace, name, verb = request_labels(method, path)
+        self.requests.labels(kind, namespace, name, verb, str(status)).inc()
+
+    def forget(self, kind: str, namespace: str, name: str) -> None:
+        """The object is deleted: its reconcile, error and Event series go (the state metrics follow the cache)."""
+        self.reconcile[kind].remove(namespace, name)
+        self.errors.forget(kind, namespace, name)
+        self.events.remove_by_labels({"namespace": namespace, "name": name})
+        plural = "rollouts" if kind == ROLLOUT else "analysisruns"
+        self.requests.remove_by_labels({"kind": plural, "namespace": namespace, "name": name})
 
     def render(self) -> str:
-        lines = [
-            "# HELP pyrollouts_reconcile_total Rollout reconciles, by namespace and result.",
-            "# TYPE pyrollouts_reconcile_total counter",
-        ]
-        for (ns, result), n in sorted(self.reconciles.items()):
-            lines.append(f"pyrollouts_reconcile_total{_labels([('namespace', ns), ('result', result)])} {n}")
-        lines += [
-            "# HELP pyrollouts_reconcile_duration_seconds Time to reconcile one Rollout.",
-            "# TYPE pyrollouts_reconcile_duration_seconds histogram",
-        ]
-        for bound in BUCKETS:
-            lines.append(f'pyrollouts_reconcile_duration_seconds_bucket{{le="{bound}"}} {self.duration_buckets[bound]}')
-        lines.append(f'pyrollouts_reconcile_duration_seconds_bucket{{le="+Inf"}} {self.duration_count}')
-        lines.append(f"pyrollouts_reconcile_duration_seconds_sum {self.duration_sum:.6f}")
-        lines.append(f"pyrollouts_reconcile_duration_seconds_count {self.duration_count}")
-        lines += [
-            "# HELP pyrollouts_api_requests_total Requests the controller made to the API server (watches excluded).",
-            "# TYPE pyrollouts_api_requests_total counter",
-        ]
-        for verb, n in sorted(self.api_requests().items()):
-            lines.append(f"pyrollouts_api_requests_total{_labels([('verb', verb)])} {n}")
-        lines += [
-            "# HELP pyrollouts_workqueue_depth Rollouts waiting to be reconciled.",
-            "# TYPE pyrollouts_workqueue_depth gauge",
-            f"pyrollouts_workqueue_depth {self.queue_depth()}",
-            "# HELP pyrollouts_leader 1 while this controller may write (holds the Lease, or runs without election).",
-            "# TYPE pyrollouts_leader gauge",
-            f"pyrollouts_leader {int(self.leading())}",
-            "# HELP pyrollouts_rollout_phase The phase of each Rollout (1 for the current phase).",
-            "# TYPE pyrollouts_rollout_phase gauge",
-        ]
-        for ns, name, phase in sorted(self.phases()):
-            lines.append(f"pyrollouts_rollout_phase{_labels([('namespace', ns), ('name', name), ('phase', phase)])} 1")
-        return "\n".join(lines) + "\n"
-
-
-@dataclass(frozen=True)
-class Listen:
-    """A host:port to serve on, and the flag that asked for it (named when the port is taken)."""
-
-    host: str
-    port: int
-    flag: str
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-class ListenError(Exception):
-    """The address cannot be served (in use, not ours): one line naming the flag."""
-
-
-def parse_listen(text: str, flag: str) -> Listen | None:
-    """``host:port``, ``:port`` (all IPv4 interfaces) or ``[v6]:port``; ``0`` turns the server off.
-    Port 0 takes a free port (logged). Raises ValueError with what is wrong."""
-    if text == "0":
-        return None
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"{text!r} is not host:port (e.g. :8090 or 127.0.0.1:8090), or 0 for off")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise ValueError(f"{text!r}: write an IPv6 address in brackets, e.g. [::1]:8090")
-    return Listen(host or "0.0.0.0", int(port), flag)
-
-
-async def serve(listen: Listen, routes: dict[str, Callable[[], tuple[int, str]]]) -> web.AppRunner:
-    """Serve each path with a function returning (status, text)."""
-
-    def handler(make: Callable[[], tuple[int, str]]) -> Callable[[web.Request], object]:
-        async def handle(_request: web.Request) -> web.Response:
-            status, text = make()
-            return web.Response(status=status, text=text, content_type="text/plain")
-
-        return handle
-
-    app = web.Application()
-    for path, make in routes.items():
-        app.router.add_get(path, handler(make))  # type: ignore[arg-type]
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, listen.host, listen.port).start()
-    except OSError as exc:
-        await runner.cleanup()
-        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
-        raise ListenError(f"{listen.flag}: cannot listen on {listen}: {reason}") from None
-    bound = ", ".join(f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple))
-    log.info("serving %s on %s", ", ".join(routes), bound or listen)
-    return runner
+        return prometheus_client.generate_latest(self.registry).decode()

@@ -31,7 +31,7 @@ import functools
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,75 +57,19 @@ from rollouts.controller.client import (
 )
 from rollouts.controller.kubeconfig import Connection, load_connection
 from rollouts.controller.leader import LeaderElector, Timing, default_identity, lease_name
-from rollouts.controller.metrics import Listen, Metrics, serve
+from rollouts.controller.listen import Listen, serve
+from rollouts.controller.metrics import ANALYSIS_RUN, CONTENT_TYPE, ROLLOUT, ControllerMetrics
 from rollouts.controller.preflight import check_api_server_trusted
 from rollouts.controller.reconciler import Reconciler, rollout_references, uses_analysis
+from rollouts.controller.workqueue import Key, WorkQueue
 from rollouts.model.spec import HASH_LABEL, INSTANCE_ID_LABEL
 from rollouts.strategy.replicasets import MANAGED_BY
 
 log = logging.getLogger("pyrollouts.operator")
 
-Key = tuple[str, str]  # (namespace, name)
-
 ERROR_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
-
-
-class WorkQueue:
-    """At most one reconcile per key at a time; a key queued while it runs is run once more after."""
-
-    def __init__(self, work: Callable[[Key], Awaitable[float | None]], concurrency: int = 16) -> None:
-        self._work = work
-        self._dirty: set[Key] = set()
-        self._running: dict[Key, asyncio.Task[None]] = {}
-        self._timers: dict[Key, tuple[float, asyncio.TimerHandle]] = {}
-        self._slots = asyncio.Semaphore(concurrency)
-
-    def depth(self) -> int:
-        return len(self._dirty)
-
-    def add(self, key: Key) -> None:
-        self._dirty.add(key)
-        if key not in self._running:
-            self._running[key] = asyncio.get_running_loop().create_task(self._run(key), name=f"reconcile {key}")
-
-    def add_after(self, key: Key, delay: float) -> None:
-        if delay <= 0:
-            self.add(key)
-            return
-        loop = asyncio.get_running_loop()
-        when = loop.time() + delay
-        existing = self._timers.get(key)
-        if existing is not None:
-            if existing[0] <= when:
-                return
-            existing[1].cancel()
-        self._timers[key] = (when, loop.call_later(delay, self._fire, key))
-
-    def _fire(self, key: Key) -> None:
-        self._timers.pop(key, None)
-        self.add(key)
-
-    async def _run(self, key: Key) -> None:
-        try:
-            while key in self._dirty:
-                self._dirty.discard(key)
-                async with self._slots:
-                    requeue = await self._work(key)
-                if requeue is not None:
-                    self.add_after(key, requeue)
-        finally:
-            self._running.pop(key, None)
-
-    async def stop(self) -> None:
-        """Cancel the timers and the running reconciles and forget the queued keys; add() works after."""
-        for _, timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
-        self._dirty.clear()
-        tasks = list(self._running.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+# The work queues' names in the workqueue_* metrics: Argo's.
+ROLLOUT_QUEUE, ANALYSIS_QUEUE = "Rollouts", "AnalysisRuns"
 
 
 @dataclass(frozen=True)
@@ -173,10 +117,11 @@ class Controller:
         self.reconciler = Reconciler(self.client, self.cache)
         self.analysis = AnalysisController(self.client, self.cache)
         self.analysis_queue: WorkQueue | None = None
-        self.metrics = Metrics()
-        self.metrics.api_requests = lambda: dict(self.client.requests)
-        self.metrics.phases = self._phases
-        self.metrics.leading = self.leading
+        self.metrics = ControllerMetrics(
+            lambda: self.cache.all(ROLLOUTS), lambda: self.cache.all(ANALYSISRUNS), self.leading
+        )
+        self.client.on_response = self.metrics.response
+        self.reconciler.on_event = self.analysis.on_event = self.metrics.event
         self.queue: WorkQueue | None = None
         self.ready = asyncio.Event()
         # kopf runs no event handler before every watch has listed its objects: the first event means
@@ -237,29 +182,38 @@ class Controller:
             log.exception("reconcile of rollout %s/%s failed", ns, name)
             return self._failed(key, started, f"{type(exc).__name__}: {exc}")
         self._failures.pop(key, None)
-        self.metrics.observe_reconcile(ns, "success", time.monotonic() - started, outcome.writes)
+        self.metrics.observe_reconcile(ROLLOUT, ns, name, time.monotonic() - started)
         return self._throttle(key, outcome.requeue_after)
 
     async def _analysis_work(self, key: Key) -> float | None:
         if not self.leading():
             return None
+        started = time.monotonic()
         try:
-            return await self.analysis.reconcile(key)
+            requeue = await self.analysis.reconcile(key)
         except NotLeading:
             return None
         except ApiError as exc:
             log.warning("analysisrun %s/%s: API error: %s; retrying in 2s", key[0], key[1], exc)
+            return self._analysis_failed(key, started, 2.0)
         except Exception:
             log.exception("analysisrun %s/%s: reconcile failed; retrying in 5s", key[0], key[1])
-            return 5.0
-        return 2.0
+            return self._analysis_failed(key, started, 5.0)
+        self.metrics.observe_reconcile(ANALYSIS_RUN, *key, time.monotonic() - started)
+        return requeue
+
+    def _analysis_failed(self, key: Key, started: float, delay: float) -> float:
+        self.metrics.observe_reconcile(ANALYSIS_RUN, *key, time.monotonic() - started, failed=True)
+        self.metrics.queues.retried(ANALYSIS_QUEUE)
+        return delay
 
     def _failed(self, key: Key, started: float, why: str) -> float:
         count = self._failures.get(key, 0)
         self._failures[key] = count + 1
         delay = ERROR_BACKOFF[min(count, len(ERROR_BACKOFF) - 1)]
         log.warning("rollout %s/%s: %s; retrying in %.1fs", key[0], key[1], why, delay)
-        self.metrics.observe_reconcile(key[0], "error", time.monotonic() - started, 0)
+        self.metrics.observe_reconcile(ROLLOUT, *key, time.monotonic() - started, failed=True)
+        self.metrics.queues.retried(ROLLOUT_QUEUE)
         return delay
 
     def _throttle(self, key: Key, requeue: float | None) -> float | None:
@@ -279,19 +233,6 @@ class Controller:
     def enqueue(self, namespace: str, name: str) -> None:
         if self.queue is not None:
             self.queue.add((namespace, name))
-
-    def _phases(self) -> list[tuple[str, str, str]]:
-        out = []
-        for ro in self.cache.all(ROLLOUTS):
-            meta = ro.get("metadata") or {}
-            out.append(
-                (
-                    str(meta.get("namespace", "")),
-                    str(meta.get("name", "")),
-                    str((ro.get("status") or {}).get("phase") or ""),
-                )
-            )
-        return out
 
     # ------------------------------------------------------------------ who owns what
 
@@ -435,6 +376,7 @@ class Controller:
             obj = dict(event["object"])
             if event["type"] == "DELETED":
                 cache.remove(kind, obj)
+                self._forget_metrics(kind, obj)
                 if kind is ROLLOUTS:
                     await self._release_services(obj)
                     return
@@ -447,6 +389,12 @@ class Controller:
 
         on_event.__name__ = f"on_{kind.plural}"
         kopf.on.event(group_version, kind.plural, registry=registry, id=f"watch-{kind.plural}")(on_event)
+
+    def _forget_metrics(self, kind: kube.Kind, obj: dict[str, Any]) -> None:
+        """A deleted Rollout or AnalysisRun takes its series off /metrics."""
+        which = {ROLLOUTS.plural: ROLLOUT, ANALYSISRUNS.plural: ANALYSIS_RUN}.get(kind.plural)
+        if which is not None:
+            self.metrics.forget(which, str(obj["metadata"].get("namespace", "")), str(obj["metadata"]["name"]))
 
     def settings(self) -> kopf.OperatorSettings:
         settings = kopf.OperatorSettings()
@@ -476,13 +424,15 @@ class Controller:
         signals: bool = False,
     ) -> None:
         """Watch and reconcile until `stop` is set. A listen address in use raises ListenError first."""
-        self.queue = WorkQueue(self._work)
-        self.analysis_queue = self.analysis.queue = WorkQueue(self._analysis_work)
-        self.metrics.queue_depth = self.queue.depth
+        self.queue = WorkQueue(self._work, name=ROLLOUT_QUEUE, metrics=self.metrics.queues)
+        self.analysis_queue = self.analysis.queue = WorkQueue(
+            self._analysis_work, name=ANALYSIS_QUEUE, metrics=self.metrics.queues
+        )
         runners = []
         try:
             if metrics is not None:
-                runners.append(await serve(metrics, {"/metrics": lambda: (200, self.metrics.render())}))
+                page = {"/metrics": lambda: (200, self.metrics.render())}
+                runners.append(await serve(metrics, page, {"/metrics": CONTENT_TYPE}))
             if health is not None:
                 runners.append(await serve(health, {"/healthz": self._health, "/readyz": self._health}))
         except BaseException:

@@ -144,6 +144,8 @@ class Reconciler:
         self.client = client
         self.cache = cache
         self.clock = clock
+        # Told (namespace, name, type, reason) of each Event recorded: the controller counts them.
+        self.on_event: Callable[[str, str, str, str], None] = lambda *_: None
 
     # ------------------------------------------------------------------ observe
 
@@ -476,3 +478,5 @@ class Reconciler:
             log.warning(
                 "could not record event %s on rollout %s/%s: %s", event.reason, ns, rollout["metadata"]["name"], exc
             )
+            return
+        self.on_event(ns, rollout["metadata"]["name"], event.type, event.reason)

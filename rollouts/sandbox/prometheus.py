@@ -193,6 +193,8 @@ class PrometheusServer:
     retention: str = "1h"
     backfill_files: Sequence[Path] = ()
     extra_args: Sequence[str] = ()
+    job: str = "sandbox"
+    rule_files: Sequence[Path] = ()
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _backfilled: bool = field(default=False, init=False, repr=False)
 
@@ -230,9 +232,10 @@ class PrometheusServer:
         if binary is None:
             raise PrometheusError("prometheus is not installed (Debian: apt-get install prometheus)")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(
-            yaml.safe_dump(scrape_config(self.targets, self.scrape_interval, self.scrape_interval), sort_keys=False)
-        )
+        config = scrape_config(self.targets, self.scrape_interval, self.scrape_interval, job=self.job)
+        if self.rule_files:  # evaluated every scrape interval; /api/v1/alerts and ALERTS show what fires
+            config["rule_files"] = [str(path) for path in self.rule_files]
+        self.config_file.write_text(yaml.safe_dump(config, sort_keys=False))
         if not self._backfilled:
             for path in self.backfill_files:
                 backfill(path, self.data_dir, self.promtool)
@@ -336,6 +339,11 @@ class PrometheusServer:
             if time.monotonic() >= deadline:
                 raise PrometheusError(f"{expr!r}: condition not met within {timeout}s (last result {result})")
             time.sleep(interval)
+
+    def rule_groups(self) -> list[dict[str, Any]]:
+        """`/api/v1/rules` groups: each rule's query, health (ok, err, unknown) and lastError."""
+        groups: list[dict[str, Any]] = self._api("rules", {})["groups"]
+        return groups
 
     def targets_health(self) -> list[dict[str, Any]]:
         """`/api/v1/targets` active targets (scrapeUrl, health, lastError)."""

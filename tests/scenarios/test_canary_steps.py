@@ -3,6 +3,7 @@ promote, timed pauses, Service selectors, abort and retry."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -240,17 +241,18 @@ def test_namespaced_controller_serves_metrics_and_health(
 
         assert cluster.wait("/healthz", lambda: get(health_port, "/healthz")) == "ok\n"
         rollout = namespace.rollout(rollout_manifest("web", replicas=2)).apply().wait_healthy()
+        info = f'rollout_info{{name="web",namespace="{ns}",phase="Completed",strategy="canary",traffic_router=""}} 1.0'
         text = rollout.wait_for(
             "reconcile metrics",
             lambda: (
                 (t := get(metrics_port, "/metrics"))
-                and f'pyrollouts_reconcile_total{{namespace="{ns}",result="success"}}' in t
+                and f'rollout_reconcile_count{{name="web",namespace="{ns}"}}' in t
+                and info in t
                 and t
             ),
         )
-        assert f'pyrollouts_rollout_phase{{namespace="{ns}",name="web",phase="Healthy"}} 1' in text
-        assert 'pyrollouts_api_requests_total{verb="PATCH"}' in text
-        assert 'verb="GET"' not in text, text  # reads come from the watch caches
+        assert re.search(r'controller_clientset_k8s_request_total\{[^}]*verb="Patch"\}', text)
+        assert 'verb="Get"' not in text and 'verb="List"' not in text, text  # reads come from the watch caches
     finally:
         scoped.stop()
         controller.start()

@@ -63,7 +63,7 @@ def test_metrics_and_health_on_the_given_addresses(cluster: Cluster, tmp_path_fa
     try:
         assert cluster.wait("/healthz", lambda: get(health_port, "/healthz")) == "ok\n"
         text = cluster.wait("/metrics", lambda: get(metrics_port, "/metrics"))
-        assert "pyrollouts_workqueue_depth" in text
+        assert 'workqueue_depth{name="Rollouts"}' in text
     finally:
         proc.stop()
 

@@ -61,8 +61,20 @@ def metrics(proc: ControllerProcess) -> str:
 
 def writes(proc: ControllerProcess) -> int:
     """API writes (POST, PUT, PATCH, DELETE) of the controller's reconciles; the Lease's are not counted."""
-    found = re.findall(r'pyrollouts_api_requests_total\{verb="(POST|PUT|PATCH|DELETE)"\} (\d+)', metrics(proc))
-    return sum(int(n) for _, n in found)
+    found = re.findall(
+        r'controller_clientset_k8s_request_total\{[^}]*verb="(Create|Update|Patch|Delete)"\} ([\d.e+]+)', metrics(proc)
+    )
+    return sum(int(float(n)) for _, n in found)
+
+
+def idle(proc: ControllerProcess) -> bool:
+    """No reconcile queued or running in either work queue (so no request of one in flight)."""
+    text = metrics(proc)
+    return all(
+        f'workqueue_{gauge}{{name="{queue}"}} 0.0' in text
+        for gauge in ("depth", "unfinished_work_seconds")
+        for queue in ("Rollouts", "AnalysisRuns")
+    )
 
 
 @contextmanager
@@ -193,6 +205,8 @@ def test_a_holder_that_cannot_renew_stops_writing_before_another_takes_over(
         namespace.apply(*manifests("nginx:2"))
         rollout.wait_paused(step=1)
         stalled = procs[first]
+        # Writes are counted as they are answered: none may be in flight when the count is taken.
+        cluster.wait("the holder to finish its reconciles", lambda: idle(stalled))
         before = writes(stalled)
         assert stalled.proc is not None
         stalled.proc.send_signal(signal.SIGSTOP)

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from rollouts.sandbox import admission, discovery, openapi, protobuf, rbac, tables
+from rollouts.sandbox import admission, discovery, limits, openapi, openapi_v2, protobuf, rbac, tables
 from rollouts.sandbox.access import Access
 from rollouts.sandbox.errors import ApiError, bad_request, method_not_allowed, unknown_resource
 from rollouts.sandbox.patches import APPLY_PATCH, APPLY_PATCH_CBOR
@@ -84,7 +84,7 @@ class ApiServer:
         self.denial_count = 0
         self.denials: deque[str] = deque(maxlen=DENIALS_KEPT)
         self.app = web.Application(
-            client_max_size=16 * 1024 * 1024, middlewares=[self._errors, self._authenticate_and_authorize]
+            client_max_size=limits.MAX_REQUEST_BODY, middlewares=[self._errors, self._authenticate_and_authorize]
         )
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._streams: set[web.StreamResponse] = set()
@@ -102,8 +102,13 @@ class ApiServer:
                 self.denials.append(exc.message)
                 log.info("%s %s: %d %s", request.method, request.path_qs, exc.code, exc.message)
             return _json(exc.status(), exc.code)
+        except web.HTTPRequestEntityTooLarge:
+            return _json(limits.body_too_large().status(), 413)
         except web.HTTPException:
             raise
+        except RecursionError:
+            # A value nested below MAX_NESTING can still exhaust the stack in a recursive step.
+            return _json(limits.too_deep().status(), 400)
         except Exception as exc:
             log.exception("internal error serving %s %s", request.method, request.path)
             return _json(
@@ -132,6 +137,9 @@ class ApiServer:
         registry = self.store.registry
         self.requests[(request.method, "/".join(parts[:3]))] += 1
         if request.method == "GET":
+            if parts == ["openapi", "v2"]:
+                body, content_type = openapi_v2.render(registry, request.headers.get("Accept", ""))
+                return web.Response(body=body, headers={"Content-Type": content_type})
             fixed = self._fixed_document(parts)
             if fixed is not None:
                 return fixed
@@ -291,7 +299,9 @@ class ApiServer:
         try:
             limit = int(q.get("limit", "0") or 0)
         except ValueError as exc:
-            raise bad_request(f"invalid limit {q.get('limit')!r}") from exc
+            raise bad_request(f"invalid limit {q.get('limit')!r}: limit must be a whole number") from exc
+        if limit < 0:
+            raise bad_request(f"limit: Invalid value: {limit}: must be greater than or equal to 0")
         items, rv, token, remaining = self.store.list(
             target.rtype,
             target.namespace,
@@ -334,10 +344,15 @@ class ApiServer:
             return _decode_protobuf(raw)
         try:
             if content_type in (APPLY_PATCH, APPLY_PATCH_CBOR) or content_type.endswith("yaml"):
-                return yaml.safe_load(raw)
-            return json.loads(raw)
+                body = yaml.safe_load(raw)
+            else:
+                body = json.loads(raw)
         except (ValueError, yaml.YAMLError) as exc:
             raise bad_request(f"the request body could not be decoded: {exc}") from exc
+        except RecursionError as exc:
+            raise limits.too_deep() from exc
+        limits.check_nesting(body)
+        return body
 
     def _write_options(self, request: web.Request) -> dict[str, Any]:
         q = request.query
@@ -405,6 +420,8 @@ class ApiServer:
                 options = json.loads(raw)
             except ValueError as exc:
                 raise bad_request(f"the DeleteOptions body could not be decoded: {exc}") from exc
+            except RecursionError as exc:
+                raise limits.too_deep() from exc
             if not isinstance(options, dict):
                 raise bad_request("DeleteOptions must be an object")
         q = request.query
@@ -456,9 +473,13 @@ class ApiServer:
     async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
         q = request.query
         try:
-            timeout = float(q.get("timeoutSeconds", DEFAULT_WATCH_TIMEOUT) or DEFAULT_WATCH_TIMEOUT)
+            timeout = float(int(q.get("timeoutSeconds", "") or DEFAULT_WATCH_TIMEOUT))
         except ValueError as exc:
-            raise bad_request(f"invalid timeoutSeconds {q.get('timeoutSeconds')!r}") from exc
+            raise bad_request(
+                f"invalid timeoutSeconds {q.get('timeoutSeconds')!r}: timeoutSeconds is a whole number of seconds"
+            ) from exc
+        if timeout < 0:
+            raise bad_request(f"timeoutSeconds: Invalid value: {int(timeout)}: must be greater than or equal to 0")
         send_initial = q.get("sendInitialEvents", "").lower() == "true"
         bookmarks = _flag(request, "allowWatchBookmarks")
         as_table = _wants_table(request)

@@ -8,6 +8,7 @@ kube-apiserver refuses a request body over 3 MiB (413) and etcd an object over 1
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from rollouts.sandbox.errors import ApiError, bad_request
@@ -31,9 +32,27 @@ def too_deep() -> ApiError:
     )
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text} is out of the range of a float64")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"invalid character {name[0]!r} looking for beginning of value")
+
+
+def decode_json(raw: bytes) -> Any:
+    """JSON as Go decodes it: NaN, Infinity and numbers past float64 are errors (Python accepts them,
+    and would then write bodies no other client can read)."""
+    return json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+
+
 def check_nesting(value: Any) -> None:
-    """400 when the decoded body nests deeper than MAX_NESTING, or holds more values than a 3 MiB body
-    can spell (YAML aliases repeating one node: expanded, they would stall every later step)."""
+    """400 when the decoded body nests deeper than MAX_NESTING, holds more values than a 3 MiB body
+    can spell (YAML aliases repeating one node: expanded, they would stall every later step) or a
+    number JSON cannot carry."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     values = 0
     while stack:
@@ -46,7 +65,12 @@ def check_nesting(value: Any) -> None:
         values += len(children)
         if values > MAX_REQUEST_BODY:
             raise bad_request("the request body could not be decoded: excessive aliasing (too many values)")
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        for child in children:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+            elif isinstance(child, float) and not math.isfinite(child):
+                # YAML's .inf and .nan: no JSON client could read the stored object back.
+                raise bad_request(f"the request body could not be decoded: {child} is not a JSON number")
 
 
 def check_object_size(rtype: ResourceType, obj: dict[str, Any]) -> None:

@@ -346,7 +346,7 @@ class ApiServer:
             if content_type in (APPLY_PATCH, APPLY_PATCH_CBOR) or content_type.endswith("yaml"):
                 body = yaml.safe_load(raw)
             else:
-                body = json.loads(raw)
+                body = limits.decode_json(raw)
         except (ValueError, yaml.YAMLError) as exc:
             raise bad_request(f"the request body could not be decoded: {exc}") from exc
         except RecursionError as exc:
@@ -417,7 +417,7 @@ class ApiServer:
         options: dict[str, Any] = {}
         if raw:
             try:
-                options = json.loads(raw)
+                options = limits.decode_json(raw)
             except ValueError as exc:
                 raise bad_request(f"the DeleteOptions body could not be decoded: {exc}") from exc
             except RecursionError as exc:

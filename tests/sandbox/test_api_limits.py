@@ -245,3 +245,18 @@ def test_bad_paths_and_verbs_are_4xx_status(api: httpx.Client, method: str, path
     resp = api.request(method, path, content=b"{}", headers={"Content-Type": "application/json"})
     assert resp.status_code == code, resp.text
     assert resp.json()["kind"] == "Status"
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "NaN", "Infinity"])
+def test_numbers_go_cannot_decode_are_400(api: httpx.Client, number: str) -> None:
+    raw = '{"apiVersion":"limits.example.com/v1","kind":"Gauge","metadata":{"name":"n"},"spec":{"count":%s}}'
+    resp = api.post(GAUGES, content=raw % number, headers={"Content-Type": "application/json"})
+    assert_status(resp, 400, "BadRequest")
+
+
+def test_yaml_infinity_is_400(api: httpx.Client) -> None:
+    raw = "apiVersion: limits.example.com/v1\nkind: Gauge\nmetadata: {name: inf}\nspec: {count: 1, ratio: .inf}\n"
+    resp = api.patch(
+        f"{GAUGES}/inf?fieldManager=t", content=raw, headers={"Content-Type": "application/apply-patch+yaml"}
+    )
+    assert "not a JSON number" in assert_status(resp, 400, "BadRequest")["message"]

@@ -21,6 +21,8 @@ from rollouts.sandbox.errors import ApiError, bad_request, method_not_allowed, u
 from rollouts.sandbox.patches import APPLY_PATCH, APPLY_PATCH_CBOR
 from rollouts.sandbox.resources import ResourceType
 from rollouts.sandbox.store import Store
+from rollouts.sandbox.watch_encoding import SharedEncodings
+from rollouts.sandbox.watch_pacing import WriteTurns
 
 log = logging.getLogger("pyrollouts.sandbox")
 USER = web.RequestKey("user", rbac.UserInfo)
@@ -88,6 +90,8 @@ class ApiServer:
         )
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._streams: set[web.StreamResponse] = set()
+        self.encodings = SharedEncodings()
+        self.write_turns = WriteTurns()
         self.server_address = "127.0.0.1:0"
 
     @web.middleware
@@ -519,8 +523,10 @@ class ApiServer:
                     target.rtype, [obj], obj["metadata"].get("resourceVersion", ""), include, with_columns=first_table
                 )
                 first_table = False
-            elif obj.get("apiVersion") != api_version and event_type != "BOOKMARK":
-                obj = {**obj, "apiVersion": api_version}
+            elif event_type != "BOOKMARK":
+                if obj.get("apiVersion") != api_version:
+                    obj = {**obj, "apiVersion": api_version}
+                return self.encodings.line(event_type, obj)
             return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
 
         def bookmark(initial_end: bool = False) -> bytes:
@@ -533,7 +539,9 @@ class ApiServer:
         deadline = time.monotonic() + timeout
         try:
             if backlog:
-                await response.write(b"".join(encode(t, o) for t, o in backlog))
+                first = b"".join(encode(t, o) for t, o in backlog)
+                await self.write_turns.wait(len(first))
+                await response.write(first)
             if send_initial and bookmarks:
                 await response.write(bookmark(initial_end=True))
             while True:
@@ -557,7 +565,9 @@ class ApiServer:
                         watcher.closed = True
                         break
                     chunk.append(encode(*more))
-                await response.write(b"".join(chunk))
+                data = b"".join(chunk)
+                await self.write_turns.wait(len(data))
+                await response.write(data)
                 if watcher.closed and watcher.queue.empty():
                     break
         except (ConnectionResetError, asyncio.CancelledError):

@@ -260,3 +260,29 @@ def test_yaml_infinity_is_400(api: httpx.Client) -> None:
         f"{GAUGES}/inf?fieldManager=t", content=raw, headers={"Content-Type": "application/apply-patch+yaml"}
     )
     assert "not a JSON number" in assert_status(resp, 400, "BadRequest")["message"]
+
+
+def test_a_status_write_over_the_object_limit_is_refused(api: httpx.Client) -> None:
+    deployments = "/apis/apps/v1/namespaces/default/deployments"
+    deployment = {
+        "metadata": {"name": "status-grows"},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": "status-grows"}},
+            "template": {
+                "metadata": {"labels": {"app": "status-grows"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx"}]},
+            },
+        },
+    }
+    assert api.post(deployments, json=deployment).status_code == 201
+    # A merge patch (no resourceVersion): the simulated Deployment controller writes status meanwhile.
+    patch = {"status": {"conditions": [{"type": "Big", "status": "True", "message": "m" * (2 * MIB)}]}}
+    resp = api.patch(
+        f"{deployments}/status-grows/status",
+        content=json.dumps(patch),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert_status(resp, 422, "RequestEntityTooLarge")
+    stored = api.get(f"{deployments}/status-grows").json()
+    assert all(c["type"] != "Big" for c in (stored.get("status") or {}).get("conditions") or [])

@@ -297,6 +297,16 @@ def _limit_error(path: str, error: ValidationError) -> FieldError:
     return _invalid(path, error.instance, detail)
 
 
+def _format_error(path: str, instance: Any, fmt: str) -> FieldError:
+    """A string format is a type to kube-openapi; an integer outside its format's range is worded as
+    the bound it crosses (as a `maximum` / `minimum` error)."""
+    if fmt in _INTEGER_RANGES:
+        low, high = _INTEGER_RANGES[fmt]
+        bound = f"less than or equal to {high}" if instance > high else f"greater than or equal to {low}"
+        return _invalid(path, instance, f"{path} in body should be {bound}")
+    return _type_invalid(path, instance, f"{path} in body must be of type {fmt}: {_go_quote(str(instance))}")
+
+
 def _convert(path: str, error: ValidationError) -> Iterator[FieldError]:
     """Rewrite one jsonschema error as the FieldError(s) kube-apiserver reports for it."""
     # jsonschema types these as "Any | Unset"; they are always set on a reported error.
@@ -314,12 +324,8 @@ def _convert(path: str, error: ValidationError) -> Iterator[FieldError]:
         yield _not_supported(path, instance, (v for v in expected if v is not None))
     elif keyword in ("minimum", "maximum"):
         yield _limit_error(path, error)
-    elif keyword == "format" and expected in _INTEGER_RANGES:
-        low, high = _INTEGER_RANGES[expected]
-        bound = f"less than or equal to {high}" if instance > high else f"greater than or equal to {low}"
-        yield _invalid(path, instance, f"{path} in body should be {bound}")
     elif keyword == "format":
-        yield _type_invalid(path, instance, f"{path} in body must be of type {expected}: {_go_quote(str(instance))}")
+        yield _format_error(path, instance, expected)
     elif keyword == "minLength":
         yield _invalid(path, instance, f"{path} in body should be at least {expected} chars long")
     elif keyword == "maxLength":

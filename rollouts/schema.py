@@ -16,6 +16,7 @@ import base64
 import binascii
 import copy
 import datetime as dt
+import functools
 import ipaddress
 import json
 import re
@@ -222,6 +223,18 @@ def _parses(parse: Any, value: object) -> bool:
     return True
 
 
+# The ranges of the integer formats: Go decodes the field into an int32 / int64, so a value outside
+# cannot be held by any client (the controller would scale a ReplicaSet to 1099511627776 pods).
+_INTEGER_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+
+
+def _in_range(fmt: str, value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return True
+    low, high = _INTEGER_RANGES[fmt]
+    return low <= value <= high
+
+
 def _format_checker() -> FormatChecker:
     """The string formats kube-apiserver checks that our schemas may use."""
     checker = FormatChecker(formats=())
@@ -232,6 +245,8 @@ def _format_checker() -> FormatChecker:
     checker.checks("ipv6")(lambda v: _parses(ipaddress.IPv6Address, v))
     checker.checks("cidr")(lambda v: _parses(lambda s: ipaddress.ip_network(s, strict=False), v))
     checker.checks("byte")(lambda v: _parses(lambda s: base64.b64decode(s, validate=True), v))
+    for fmt in _INTEGER_RANGES:
+        checker.checks(fmt)(functools.partial(_in_range, fmt))
     return checker
 
 
@@ -282,6 +297,16 @@ def _limit_error(path: str, error: ValidationError) -> FieldError:
     return _invalid(path, error.instance, detail)
 
 
+def _format_error(path: str, instance: Any, fmt: str) -> FieldError:
+    """A string format is a type to kube-openapi; an integer outside its format's range is worded as
+    the bound it crosses (as a `maximum` / `minimum` error)."""
+    if fmt in _INTEGER_RANGES:
+        low, high = _INTEGER_RANGES[fmt]
+        bound = f"less than or equal to {high}" if instance > high else f"greater than or equal to {low}"
+        return _invalid(path, instance, f"{path} in body should be {bound}")
+    return _type_invalid(path, instance, f"{path} in body must be of type {fmt}: {_go_quote(str(instance))}")
+
+
 def _convert(path: str, error: ValidationError) -> Iterator[FieldError]:
     """Rewrite one jsonschema error as the FieldError(s) kube-apiserver reports for it."""
     # jsonschema types these as "Any | Unset"; they are always set on a reported error.
@@ -300,7 +325,7 @@ def _convert(path: str, error: ValidationError) -> Iterator[FieldError]:
     elif keyword in ("minimum", "maximum"):
         yield _limit_error(path, error)
     elif keyword == "format":
-        yield _type_invalid(path, instance, f"{path} in body must be of type {expected}: {_go_quote(str(instance))}")
+        yield _format_error(path, instance, expected)
     elif keyword == "minLength":
         yield _invalid(path, instance, f"{path} in body should be at least {expected} chars long")
     elif keyword == "maxLength":

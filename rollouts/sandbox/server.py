@@ -15,12 +15,14 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from rollouts.sandbox import admission, discovery, openapi, protobuf, rbac, tables
+from rollouts.sandbox import admission, discovery, limits, openapi, openapi_v2, protobuf, rbac, tables
 from rollouts.sandbox.access import ANONYMOUS, Access
 from rollouts.sandbox.errors import ApiError, bad_request, method_not_allowed, unknown_resource
 from rollouts.sandbox.patches import APPLY_PATCH, APPLY_PATCH_CBOR
 from rollouts.sandbox.resources import ResourceType
 from rollouts.sandbox.store import Store
+from rollouts.sandbox.watch_encoding import SharedEncodings
+from rollouts.sandbox.watch_pacing import WriteTurns
 
 log = logging.getLogger("pyrollouts.sandbox")
 USER = web.RequestKey("user", rbac.UserInfo)
@@ -86,10 +88,12 @@ class ApiServer:
         self.denial_count = 0
         self.denials: deque[str] = deque(maxlen=DENIALS_KEPT)
         self.app = web.Application(
-            client_max_size=16 * 1024 * 1024, middlewares=[self._errors, self._authenticate_and_authorize]
+            client_max_size=limits.MAX_REQUEST_BODY, middlewares=[self._errors, self._authenticate_and_authorize]
         )
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._streams: set[web.StreamResponse] = set()
+        self.encodings = SharedEncodings()
+        self.write_turns = WriteTurns()
         self.server_address = "127.0.0.1:0"
 
     @web.middleware
@@ -104,8 +108,13 @@ class ApiServer:
                 self.denials.append(exc.message)
                 log.info("%s %s: %d %s", request.method, request.path_qs, exc.code, exc.message)
             return _json(exc.status(), exc.code)
+        except web.HTTPRequestEntityTooLarge:
+            return _json(limits.body_too_large().status(), 413)
         except web.HTTPException:
             raise
+        except RecursionError:
+            # A value nested below MAX_NESTING can still exhaust the stack in a recursive step.
+            return _json(limits.too_deep().status(), 400)
         except Exception as exc:
             log.exception("internal error serving %s %s", request.method, request.path)
             return _json(
@@ -143,6 +152,9 @@ class ApiServer:
         self.requests[(request.method, "/".join(parts[:3]))] += 1
         self._count_request(request)
         if request.method == "GET":
+            if parts == ["openapi", "v2"]:
+                body, content_type = openapi_v2.render(registry, request.headers.get("Accept", ""))
+                return web.Response(body=body, headers={"Content-Type": content_type})
             fixed = self._fixed_document(parts)
             if fixed is not None:
                 return fixed
@@ -305,7 +317,9 @@ class ApiServer:
         try:
             limit = int(q.get("limit", "0") or 0)
         except ValueError as exc:
-            raise bad_request(f"invalid limit {q.get('limit')!r}") from exc
+            raise bad_request(f"invalid limit {q.get('limit')!r}: limit must be a whole number") from exc
+        if limit < 0:
+            raise bad_request(f"limit: Invalid value: {limit}: must be greater than or equal to 0")
         items, rv, token, remaining = self.store.list(
             target.rtype,
             target.namespace,
@@ -348,10 +362,15 @@ class ApiServer:
             return _decode_protobuf(raw)
         try:
             if content_type in (APPLY_PATCH, APPLY_PATCH_CBOR) or content_type.endswith("yaml"):
-                return yaml.safe_load(raw)
-            return json.loads(raw)
+                body = yaml.safe_load(raw)
+            else:
+                body = limits.decode_json(raw)
         except (ValueError, yaml.YAMLError) as exc:
             raise bad_request(f"the request body could not be decoded: {exc}") from exc
+        except RecursionError as exc:
+            raise limits.too_deep() from exc
+        limits.check_nesting(body)
+        return body
 
     def _write_options(self, request: web.Request) -> dict[str, Any]:
         q = request.query
@@ -416,9 +435,11 @@ class ApiServer:
         options: dict[str, Any] = {}
         if raw:
             try:
-                options = json.loads(raw)
+                options = limits.decode_json(raw)
             except ValueError as exc:
                 raise bad_request(f"the DeleteOptions body could not be decoded: {exc}") from exc
+            except RecursionError as exc:
+                raise limits.too_deep() from exc
             if not isinstance(options, dict):
                 raise bad_request("DeleteOptions must be an object")
         q = request.query
@@ -470,9 +491,13 @@ class ApiServer:
     async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
         q = request.query
         try:
-            timeout = float(q.get("timeoutSeconds", DEFAULT_WATCH_TIMEOUT) or DEFAULT_WATCH_TIMEOUT)
+            timeout = float(int(q.get("timeoutSeconds", "") or DEFAULT_WATCH_TIMEOUT))
         except ValueError as exc:
-            raise bad_request(f"invalid timeoutSeconds {q.get('timeoutSeconds')!r}") from exc
+            raise bad_request(
+                f"invalid timeoutSeconds {q.get('timeoutSeconds')!r}: timeoutSeconds is a whole number of seconds"
+            ) from exc
+        if timeout < 0:
+            raise bad_request(f"timeoutSeconds: Invalid value: {int(timeout)}: must be greater than or equal to 0")
         send_initial = q.get("sendInitialEvents", "").lower() == "true"
         bookmarks = _flag(request, "allowWatchBookmarks")
         as_table = _wants_table(request)
@@ -512,8 +537,10 @@ class ApiServer:
                     target.rtype, [obj], obj["metadata"].get("resourceVersion", ""), include, with_columns=first_table
                 )
                 first_table = False
-            elif obj.get("apiVersion") != api_version and event_type != "BOOKMARK":
-                obj = {**obj, "apiVersion": api_version}
+            elif event_type != "BOOKMARK":
+                if obj.get("apiVersion") != api_version:
+                    obj = {**obj, "apiVersion": api_version}
+                return self.encodings.line(event_type, obj)
             return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
 
         def bookmark(initial_end: bool = False) -> bytes:
@@ -526,7 +553,9 @@ class ApiServer:
         deadline = time.monotonic() + timeout
         try:
             if backlog:
-                await response.write(b"".join(encode(t, o) for t, o in backlog))
+                first = b"".join(encode(t, o) for t, o in backlog)
+                await self.write_turns.wait(len(first))
+                await response.write(first)
             if send_initial and bookmarks:
                 await response.write(bookmark(initial_end=True))
             while True:
@@ -550,7 +579,9 @@ class ApiServer:
                         watcher.closed = True
                         break
                     chunk.append(encode(*more))
-                await response.write(b"".join(chunk))
+                data = b"".join(chunk)
+                await self.write_turns.wait(len(data))
+                await response.write(data)
                 if watcher.closed and watcher.queue.empty():
                     break
         except (ConnectionResetError, asyncio.CancelledError):

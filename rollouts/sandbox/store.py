@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from rollouts.sandbox import admission, crds
+from rollouts.sandbox import admission, crds, limits
 from rollouts.sandbox.defaults import BuiltinDefaults
 from rollouts.sandbox.errors import (
     STALE_OBJECT,
@@ -238,6 +238,7 @@ class Store:
         self.defaults.apply(rtype, obj)
         if field_manager:
             record_manager(obj, field_manager, "Update", now_rfc3339(self.clock))
+        limits.check_object_size(rtype, obj)
         if dry_run:
             return obj
         stored = self._store(rtype, key, obj, None)
@@ -397,6 +398,7 @@ class Store:
             return current
         if field_manager and subresource != "status":
             record_manager(new, field_manager, "Update", now_rfc3339(self.clock))
+        limits.check_object_size(rtype, new)
         if dry_run:
             new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
             return new
@@ -467,6 +469,8 @@ class Store:
         patched = patch_by_media_type(current, content_type, patch, rtype.builtin)
         if not isinstance(patched, dict):
             raise bad_request("the patch produced something that is not an object")
+        # A patch that gives a field the wrong JSON type (`{"metadata": "x"}`) is the decoder's 400.
+        admission.check_shape(rtype, patched)
         meta = patched.setdefault("metadata", {})
         rv = meta.get("resourceVersion")
         if rv and rv != current["metadata"]["resourceVersion"]:

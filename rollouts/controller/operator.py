@@ -58,6 +58,7 @@ from rollouts.controller.client import (
 from rollouts.controller.kubeconfig import Connection, load_connection
 from rollouts.controller.leader import LeaderElector, Timing, default_identity, lease_name
 from rollouts.controller.metrics import Listen, Metrics, serve
+from rollouts.controller.notifier import Notifier
 from rollouts.controller.preflight import check_api_server_trusted
 from rollouts.controller.reconciler import Reconciler, routing_refs, uses_analysis
 from rollouts.model.spec import HASH_LABEL, INSTANCE_ID_LABEL
@@ -151,6 +152,7 @@ class Controller:
         login: Callable[[], Connection] | None = None,
         election: Election | None = None,
         instance_id: str | None = None,
+        notifications_namespace: str | None = None,
     ) -> None:
         self.conn = conn
         self.login = login
@@ -171,7 +173,8 @@ class Controller:
             if election is not None
             else None
         )
-        self.reconciler = Reconciler(self.client, self.cache)
+        self.notifier = Notifier(self.client, notifications_namespace or conn.namespace)
+        self.reconciler = Reconciler(self.client, self.cache, on_event=self.notifier.on_event)
         self.analysis = AnalysisController(self.client, self.cache)
         self.analysis_queue: WorkQueue | None = None
         self.metrics = Metrics()
@@ -540,6 +543,7 @@ class Controller:
             await self.queue.stop()
             await self.analysis_queue.stop()
             await self.analysis.stop()
+            await self.notifier.stop()
             await self.client.close()
             for runner in runners:
                 await runner.cleanup()
@@ -588,6 +592,7 @@ class Options:
     election_namespace: str | None = None
     timing: Timing = field(default_factory=Timing)
     instance_id: str | None = None
+    notifications_namespace: str | None = None
     verbose: bool = False
 
 
@@ -603,7 +608,7 @@ async def run_controller(options: Options) -> None:
         if options.leader_elect
         else None
     )
-    controller = Controller(conn, namespaces, login, election, options.instance_id)
+    controller = Controller(conn, namespaces, login, election, options.instance_id, options.notifications_namespace)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -112,11 +112,18 @@ class Outcome:
     writes: int = 0
 
 
+#: Told of every Event recorded on a Rollout (rollout, reason, message): the notifier; it must not block.
+EventHook = Callable[[Mapping[str, Any], str, str], None]
+
+
 class Reconciler:
-    def __init__(self, client: Client, cache: Cache, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, client: Client, cache: Cache, clock: Callable[[], float] = time.time, on_event: EventHook | None = None
+    ) -> None:
         self.client = client
         self.cache = cache
         self.clock = clock
+        self.on_event = on_event
 
     # ------------------------------------------------------------------ observe
 
@@ -439,3 +446,5 @@ class Reconciler:
             log.warning(
                 "could not record event %s on rollout %s/%s: %s", event.reason, ns, rollout["metadata"]["name"], exc
             )
+        if self.on_event is not None:
+            self.on_event(rollout, event.reason, event.message)

@@ -6,6 +6,7 @@ lists the templates and renders or sends one."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -15,6 +16,9 @@ from typing import Any
 
 import pytest
 
+from rollouts.controller.client import Client
+from rollouts.controller.kubeconfig import load_connection
+from rollouts.controller.notifier import Notifier
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess, running_controller, runs_own_controllers
 from tests.fixtures.manifests import READY_AFTER, Step, rollout_manifest
@@ -237,3 +241,31 @@ def test_with_two_controllers_only_the_leader_sends(
         finally:
             for proc in pair:
                 proc.stop()
+
+
+def test_one_event_is_sent_once_however_often_it_is_reported_and_never_by_a_follower(
+    cluster: Cluster, controller: ControllerProcess, services: Services, config_namespace: str
+) -> None:
+    subscriptions = {SUBSCRIBE + "on-rollout-completed.slack": "once"}
+    rollout = given(cluster, "notify-once").rollout(subscribed("once", subscriptions))
+    rollout.apply().wait_healthy()
+
+    def once() -> list[Any]:
+        return [r for r in services.http.to("/slack/") if r.json()["channel"] == "once"]
+
+    cluster.wait("the controller's completion", lambda: len(once()) == 1 or None)
+    live = rollout.live()
+
+    async def report() -> None:
+        """The same Event reported by a follower (its writes refused), then twice at once and once more by
+        a leader (a restarted one: a new Notifier)."""
+        conn = load_connection(str(cluster.kubeconfig))
+        async with Client(conn, may_write=lambda: False) as follower, Client(conn) as leader:
+            for client, times in ((follower, 1), (leader, 2), (leader, 1)):
+                notifier = Notifier(client, config_namespace, backoff=())
+                for _ in range(times):
+                    notifier.on_event(live, "RolloutCompleted", "reported by hand")
+                await notifier.idle()
+
+    asyncio.run(report())
+    assert [r.json()["text"] for r in once()] == ["Rollout once completed with nginx:1"] * 2

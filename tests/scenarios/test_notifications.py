@@ -21,7 +21,7 @@ from rollouts.controller.kubeconfig import load_connection
 from rollouts.controller.notifier import Notifier
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess, running_controller, runs_own_controllers
-from tests.fixtures.manifests import READY_AFTER, Step, rollout_manifest
+from tests.fixtures.manifests import READY_AFTER, Step, held_template, rollout_manifest
 from tests.fixtures.notify_servers import Mailbox, Recorder, http_server, smtp_server
 from tests.fixtures.plugin import Plugin
 from tests.fixtures.rollout import given
@@ -269,3 +269,28 @@ def test_one_event_is_sent_once_however_often_it_is_reported_and_never_by_a_foll
 
     asyncio.run(report())
     assert [r.json()["text"] for r in once()] == ["Rollout once completed with nginx:1"] * 2
+
+
+def test_analysis_and_abort_triggers(cluster: Cluster, controller: ControllerProcess, services: Services) -> None:
+    """on-analysis-run-running, on-analysis-run-failed and on-rollout-aborted, from the Events the controller
+    records on the Rollout (the test plays the analysis controller: the template's metric is held)."""
+    namespace = given(cluster, "notify-analysis")
+    steps: list[Step] = [
+        {"setWeight": 25},
+        {"analysis": {"templates": [{"templateName": "held"}], "args": [{"name": "canary-hash", "value": "x"}]}},
+    ]
+    triggers = ("on-analysis-run-running", "on-analysis-run-failed", "on-rollout-aborted")
+    manifest = subscribed("checked", {f"{SUBSCRIBE}{t}.slack": "analysis" for t in triggers})
+    manifest["spec"]["strategy"]["canary"]["steps"] = steps
+    rollout = namespace.rollout(manifest, held_template("held", "success-rate", "canary-hash"))
+    rollout.apply().wait_healthy()
+    run = rollout.set_image("nginx:2").current_run("canary", "currentStepAnalysisRunStatus")
+
+    def texts() -> list[str]:
+        return [r.json()["text"] for r in services.http.to("/slack/") if r.json()["channel"] == "analysis"]
+
+    cluster.wait("the running run on Slack", lambda: texts() == ["Rollout checked's analysis run is running."] or None)
+    namespace.set_run_phase(run, "Failed", "assessed Failed")
+    rollout.wait_degraded()
+    cluster.wait("three notifications", lambda: len(texts()) == 3 or None)
+    assert sorted(texts()[1:]) == ["Rollout checked has been aborted.", "Rollout checked's analysis run failed."]

@@ -66,6 +66,7 @@ def _controller(args: argparse.Namespace) -> int:
                 parse_go_duration(args.leader_election_retry_period),
             ),
             instance_id=args.instance_id,
+            notifications_namespace=args.notifications_namespace,
             verbose=args.verbose,
         )
     except ValueError as exc:
@@ -172,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_listen_flags(controller, "metrics", "/metrics", 8090)
     _add_listen_flags(controller, "health", "/healthz and /readyz", 8080)
     _add_election_flags(controller)
+    controller.add_argument(
+        "--notifications-namespace",
+        metavar="NS",
+        help="namespace of the pyrollouts-notification-configmap ConfigMap and pyrollouts-notification-secret "
+        "Secret (default: the kubeconfig context's or the service account's)",
+    )
     controller.set_defaults(func=_controller)
 
     demo = sub.add_parser("demo", help="start a sandbox and walk through what it offers")

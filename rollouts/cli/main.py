@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from rollouts.cli import commands
+from rollouts.cli import commands, notifications
 from rollouts.cli.actions import parse_image_assignment
 from rollouts.cli.client import CLIError
 from rollouts.cli.durations import Duration
@@ -266,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "set the image of a container (init, regular or ephemeral), or of all with *=IMAGE")
     image.add_argument("name", metavar="ROLLOUT_NAME")
     image.add_argument("assignment", type=_assignment, metavar="CONTAINER=IMAGE")
+
+    notifications.add_commands(b, sub)
     return parser
 
 

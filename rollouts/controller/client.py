@@ -65,6 +65,7 @@ CLUSTERANALYSISTEMPLATES = Kind(
 )
 JOBS = Kind("batch", "v1", "jobs", "Job")
 SECRETS = Kind("", "v1", "secrets", "Secret")
+CONFIGMAPS = Kind("", "v1", "configmaps", "ConfigMap")
 INGRESSES = Kind("networking.k8s.io", "v1", "ingresses", "Ingress")
 LEASES = Kind("coordination.k8s.io", "v1", "leases", "Lease")
 

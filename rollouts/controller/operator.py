@@ -59,6 +59,7 @@ from rollouts.controller.kubeconfig import Connection, load_connection
 from rollouts.controller.leader import LeaderElector, Timing, default_identity, lease_name
 from rollouts.controller.listen import Listen, serve
 from rollouts.controller.metrics import ANALYSIS_RUN, CONTENT_TYPE, ROLLOUT, ControllerMetrics
+from rollouts.controller.notifier import Notifier
 from rollouts.controller.preflight import check_api_server_trusted
 from rollouts.controller.reconciler import Reconciler, rollout_references, uses_analysis
 from rollouts.controller.workqueue import Key, WorkQueue
@@ -94,6 +95,7 @@ class Controller:
         login: Callable[[], Connection] | None = None,
         election: Election | None = None,
         instance_id: str | None = None,
+        notifications_namespace: str | None = None,
     ) -> None:
         self.conn = conn
         self.login = login
@@ -114,7 +116,8 @@ class Controller:
             if election is not None
             else None
         )
-        self.reconciler = Reconciler(self.client, self.cache)
+        self.notifier = Notifier(self.client, notifications_namespace or conn.namespace)
+        self.reconciler = Reconciler(self.client, self.cache, notify=self.notifier.on_event)
         self.analysis = AnalysisController(self.client, self.cache)
         self.analysis_queue: WorkQueue | None = None
         self.metrics = ControllerMetrics(
@@ -482,6 +485,7 @@ class Controller:
             await self.queue.stop()
             await self.analysis_queue.stop()
             await self.analysis.stop()
+            await self.notifier.stop()
             await self.client.close()
             for runner in runners:
                 await runner.cleanup()
@@ -530,6 +534,7 @@ class Options:
     election_namespace: str | None = None
     timing: Timing = field(default_factory=Timing)
     instance_id: str | None = None
+    notifications_namespace: str | None = None
     verbose: bool = False
 
 
@@ -545,7 +550,7 @@ async def run_controller(options: Options) -> None:
         if options.leader_elect
         else None
     )
-    controller = Controller(conn, namespaces, login, election, options.instance_id)
+    controller = Controller(conn, namespaces, login, election, options.instance_id, options.notifications_namespace)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

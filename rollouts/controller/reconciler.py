@@ -139,13 +139,20 @@ class Outcome:
     writes: int = 0
 
 
+#: Told of every Event recorded on a Rollout (rollout, reason, message): the notifier; it must not block.
+EventHook = Callable[[Mapping[str, Any], str, str], None]
+
+
 class Reconciler:
-    def __init__(self, client: Client, cache: Cache, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, client: Client, cache: Cache, clock: Callable[[], float] = time.time, notify: EventHook | None = None
+    ) -> None:
         self.client = client
         self.cache = cache
         self.clock = clock
         # Told (namespace, name, type, reason) of each Event recorded: the controller counts them.
         self.on_event: Callable[[str, str, str, str], None] = lambda *_: None
+        self.notify = notify
 
     # ------------------------------------------------------------------ observe
 
@@ -478,5 +485,7 @@ class Reconciler:
             log.warning(
                 "could not record event %s on rollout %s/%s: %s", event.reason, ns, rollout["metadata"]["name"], exc
             )
-            return
-        self.on_event(ns, rollout["metadata"]["name"], event.type, event.reason)
+        else:
+            self.on_event(ns, rollout["metadata"]["name"], event.type, event.reason)
+        if self.notify is not None:
+            self.notify(rollout, event.reason, event.message)

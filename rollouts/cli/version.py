@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import platform
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ def _annotations(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return (obj.get("metadata") or {}).get("annotations") or {}
 
 
-def controller_line(events: list[Mapping[str, Any]], namespace: str) -> str:
+def controller_line(events: Sequence[Mapping[str, Any]], namespace: str) -> str:
     """What the newest Event of a pyrollouts controller in the namespace says about its version."""
     versioned = [e for e in events if CONTROLLER_VERSION_ANNOTATION in _annotations(e)]
     if not versioned:

@@ -439,13 +439,7 @@ def _analysis(call: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _template_from_file(filename: str, cluster_scope: bool) -> dict[str, Any]:
-    import yaml
-
-    try:
-        text = sys.stdin.read() if filename == "-" else Path(filename).read_text()
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
-    except (OSError, yaml.YAMLError) as exc:
-        raise CLIError(f"cannot read {filename}: {exc}") from exc
+    documents = _read_documents(filename)
     if len(documents) != 1 or not isinstance(documents[0], dict):
         raise CLIError(f"{filename}: expected exactly one AnalysisTemplate or ClusterAnalysisTemplate document")
     template: dict[str, Any] = documents[0]

@@ -9,11 +9,15 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: test test-loaded lint typecheck unit demo sandbox e2e e2e-kind bench image clean
 
+INSTALL_LOG := $(VENV)/install.log
+
+# pip's output goes to $(INSTALL_LOG), one line says what is happening; on a failure the log's end is shown.
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
-	touch $(STAMP)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing pyrollouts and its dependencies into $(VENV) (log: $(INSTALL_LOG)) ..."
+	@{ $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install -e '.[test]'; } \
+		>$(INSTALL_LOG) 2>&1 || { tail -n 20 $(INSTALL_LOG); echo "install failed: see $(INSTALL_LOG)"; exit 1; }
+	@touch $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check rollouts analysis tests benchmarks
@@ -34,7 +38,7 @@ unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
 demo: $(STAMP)
-	$(BIN)/pyrollouts demo
+	@$(BIN)/pyrollouts demo
 
 sandbox: $(STAMP)
 	$(BIN)/pyrollouts sandbox --kubeconfig $(CURDIR)/.demo/kubeconfig

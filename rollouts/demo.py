@@ -302,6 +302,22 @@ def run_demo(keep_running: bool = False) -> int:
                 demo.stop_controller()
                 prometheus.stop()
     print("\ndemo finished; sandbox, Prometheus and controller stopped", flush=True)
-    if shutil.which("kubectl") is None:
-        print("(install kubectl to explore a sandbox yourself: pyrollouts sandbox --kubeconfig .demo/kubeconfig)")
+    print("\n".join(next_steps(has_kubectl=shutil.which("kubectl") is not None)), flush=True)
     return 0
+
+
+def next_steps(has_kubectl: bool) -> list[str]:
+    """What a reader can do after the tour, each with the command to type."""
+    steps = [
+        "",
+        "== what to try next",
+        "  .venv/bin/pyrollouts demo --keep    # the same tour, then the sandbox, Prometheus and controller stay up",
+        "  # with --keep, in another terminal (export KUBECONFIG=<the path it prints>, PATH=$PWD/.venv/bin:$PATH):",
+        f"  kubectl rollouts get rollout {NAME} --watch",
+        f"  kubectl rollouts set image {NAME} '*={GOOD_IMAGE}-next'    # a new canary, measured by the same analysis",
+        f"  kubectl rollouts promote {NAME} --full",
+        "  your own canary on a sandbox: README.md, \"The controller and a canary walkthrough\"",
+    ]
+    if not has_kubectl:
+        steps.append("  (the kubectl steps need kubectl on PATH: https://kubernetes.io/docs/tasks/tools/)")
+    return steps

@@ -71,6 +71,7 @@ CLUSTERANALYSISTEMPLATES = Resource(
 REPLICASETS = Resource("replicaset", "apps/v1", "replicasets")
 DEPLOYMENTS = Resource("deployment", "apps/v1", "deployments")
 PODS = Resource("pod", "v1", "pods")
+EVENTS = Resource("event", "v1", "events")
 PODTEMPLATES = Resource("podtemplate", "v1", "podtemplates")
 WORKLOAD_KINDS = {"Deployment": DEPLOYMENTS, "ReplicaSet": REPLICASETS, "PodTemplate": PODTEMPLATES}
 
@@ -105,7 +106,8 @@ class Client:
         except KubeconfigError as exc:
             raise CLIError(str(exc)) from exc
         configuration = found.configuration
-        configuration.retries = 1
+        # No retries: a dead server should fail in one connection attempt, as kubectl does.
+        configuration.retries = False
         api = k8s_client.ApiClient(configuration)
         return cls(api, namespace or found.namespace or "default", str(configuration.host), request_timeout)
 
@@ -125,6 +127,7 @@ class Client:
     ) -> Any:
         """The urllib3 response of one request (not read yet); CLIError when the server is unreachable."""
         import urllib3
+        from kubernetes.client.exceptions import ApiException
 
         headers = {"Accept": "application/json"}
         if body is not None:
@@ -142,16 +145,18 @@ class Client:
             )
         except urllib3.exceptions.SSLError as exc:
             raise CLIError(_untrusted_server(self.server, exc)) from exc
+        except ApiException as exc:
+            # Without retries the client turns urllib3's SSLError into ApiException(0, "SSLError\n<reason>").
+            kind, _, reason = str(exc.reason).partition("\n")
+            if exc.status == 0 and kind == "SSLError":
+                raise CLIError(_untrusted_server(self.server, Exception(reason))) from exc
+            raise
         except urllib3.exceptions.MaxRetryError as exc:
             if isinstance(exc.reason, urllib3.exceptions.SSLError):
                 raise CLIError(_untrusted_server(self.server, exc.reason)) from exc
-            raise CLIError(
-                f"cannot reach the API server at {self.server}: {exc}; check --kubeconfig and --context"
-            ) from exc
+            raise CLIError(_unreachable(self.server, exc.reason or exc)) from exc
         except urllib3.exceptions.HTTPError as exc:
-            raise CLIError(
-                f"cannot reach the API server at {self.server}: {exc}; check --kubeconfig and --context"
-            ) from exc
+            raise CLIError(_unreachable(self.server, exc)) from exc
         return response.response
 
     def request(
@@ -295,3 +300,34 @@ def _untrusted_server(server: str, exc: Exception) -> str:
         f"cannot verify the API server at {server}: {reason}; its TLS certificate is not signed by the "
         "kubeconfig's certificate authority (certificate-authority / certificate-authority-data)"
     )
+
+
+def _unreachable(server: str, exc: BaseException) -> str:
+    """One line naming the server and the socket's reason, without urllib3's pool and URL text."""
+    return (
+        f"cannot reach the API server at {server} ({_socket_reason(exc)}); is it running? "
+        "check --kubeconfig and --context"
+    )
+
+
+def _socket_reason(exc: BaseException) -> str:
+    """"connection refused", "timed out", "name not resolved": the OS-level cause of a failed request."""
+    import urllib3
+
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    # urllib3's NewConnectionError is a ConnectTimeoutError by inheritance: look for the OS error first.
+    for link in chain:
+        if isinstance(link, urllib3.exceptions.NameResolutionError):
+            return "its host name does not resolve"
+        if isinstance(link, ConnectionRefusedError):
+            return "connection refused"
+    for link in chain:
+        if isinstance(link, urllib3.exceptions.TimeoutError | TimeoutError):
+            return "timed out"
+        if isinstance(link, OSError) and link.strerror:
+            return link.strerror.lower()
+    return type(exc).__name__

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from rollouts import __version__
 from rollouts.cli import actions, operations, render
 from rollouts.cli import analysis as a
 from rollouts.cli import info as i
@@ -23,6 +22,7 @@ from rollouts.cli.client import (
     ANALYSISTEMPLATES,
     CLUSTERANALYSISTEMPLATES,
     DEPLOYMENTS,
+    EVENTS,
     PODS,
     REPLICASETS,
     ROLLOUTS,
@@ -102,7 +102,22 @@ def _children(
 
 
 def cmd_version(ctx: Context) -> int:
-    print(f"kubectl-rollouts: v{__version__}", file=ctx.out)
+    from rollouts.cli import version
+
+    print("\n".join(version.plugin_lines()), file=ctx.out, flush=True)
+    if ctx.args.client:
+        return 0
+    client = ctx.client()
+    selector = f"reportingComponent={version.CONTROLLER_COMPONENT}"
+    events = client.list(EVENTS, field_selector=selector).get("items") or []
+    print(version.controller_line(events, client.namespace), file=ctx.out)
+    return 0
+
+
+def cmd_completion(ctx: Context) -> int:
+    from rollouts.cli import completion
+
+    ctx.out.write(completion.shell_code(ctx.args.shell))
     return 0
 
 
@@ -133,10 +148,22 @@ def cmd_lint(ctx: Context) -> int:
 # --------------------------------------------------------------------------- get, list, status
 
 
+def warn_if_status_never_written(ctx: Context, ro: Mapping[str, Any]) -> None:
+    """Without a status the phase shown is only a guess from the spec: say so, with the likely cause."""
+    if i.status_of(ro):
+        return
+    print(
+        f'Warning: rollout "{i.meta(ro).get("name", "")}": status never written: is the controller running? '
+        "(start it with: pyrollouts controller, or install it: kubectl apply -k deploy/base)",
+        file=ctx.err, flush=True,
+    )
+
+
 def cmd_get_rollout(ctx: Context) -> int:
     client = ctx.client()
     name: str = ctx.args.name
     ro = client.get(ROLLOUTS, name)
+    warn_if_status_never_written(ctx, ro)
     color = ctx.color()
     if not ctx.args.watch:
         replicasets, pods, runs = _children(client, ro)
@@ -241,6 +268,7 @@ def cmd_status(ctx: Context) -> int:
     client = ctx.client()
     name: str = ctx.args.name
     ro = client.get(ROLLOUTS, name)
+    warn_if_status_never_written(ctx, ro)
     if not ctx.args.watch:
         phase, message = rollout_phase(ro)
         print(phase if phase in ("Healthy", "Degraded") else f"{phase} - {message}", file=ctx.out)
@@ -387,13 +415,7 @@ def _analysis(call: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _template_from_file(filename: str, cluster_scope: bool) -> dict[str, Any]:
-    import yaml
-
-    try:
-        text = sys.stdin.read() if filename == "-" else Path(filename).read_text()
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
-    except (OSError, yaml.YAMLError) as exc:
-        raise CLIError(f"cannot read {filename}: {exc}") from exc
+    documents = _read_documents(filename)
     if len(documents) != 1 or not isinstance(documents[0], dict):
         raise CLIError(f"{filename}: expected exactly one AnalysisTemplate or ClusterAnalysisTemplate document")
     template: dict[str, Any] = documents[0]
@@ -404,6 +426,41 @@ def _template_from_file(filename: str, cluster_scope: bool) -> dict[str, Any]:
     if cluster_scope and kind != a.CLUSTER_ANALYSIS_TEMPLATE:
         raise CLIError(f"{filename}: --global expects a {a.CLUSTER_ANALYSIS_TEMPLATE}, the file has a {kind}")
     return template
+
+
+def _read_documents(filename: str) -> list[Any]:
+    import yaml
+
+    try:
+        text = sys.stdin.read() if filename == "-" else Path(filename).read_text()
+        return [d for d in yaml.safe_load_all(text) if d is not None]
+    except (OSError, yaml.YAMLError) as exc:
+        raise CLIError(f"cannot read {filename}: {exc}") from exc
+
+
+def cmd_create(ctx: Context) -> int:
+    """`create -f FILE`: every document checked first, then created in order (as kubectl create)."""
+    from rollouts.cli import create
+
+    filename: str = ctx.args.filename
+    if not filename:
+        raise CLIError("create needs -f FILE, or a resource: kubectl rollouts create analysisrun --from TEMPLATE")
+    documents = _read_documents(filename)
+    if not documents:
+        raise CLIError(f"{filename}: no objects to create")
+    try:
+        planned = [
+            (create.resource_of(doc if isinstance(doc, dict) else {}, filename, n), doc)
+            for n, doc in enumerate(documents)
+        ]
+    except create.CreateError as exc:
+        raise CLIError(str(exc)) from exc
+    client = ctx.client()
+    for resource, doc in planned:
+        namespace = str((doc.get("metadata") or {}).get("namespace") or client.namespace)
+        created = client.create(resource, doc, namespace=namespace)
+        print(create.created_line(resource, created), file=ctx.out, flush=True)
+    return 0
 
 
 def cmd_create_analysisrun(ctx: Context) -> int:

@@ -192,10 +192,12 @@ def lint_documents(documents: Iterable[Any], crds: Sequence[Mapping[str, Any]]) 
                 semantic = semantic_problems(doc, documents)
             elif kind in ("AnalysisTemplate", "ClusterAnalysisTemplate", "AnalysisRun"):
                 semantic = analysis_problems(doc)
-        except (TypeError, ValueError, AttributeError) as exc:
+        except (TypeError, ValueError, AttributeError):
             if not schema_errors:
                 raise  # a schema-valid object must never break the semantic checks
-            problems.append(f"semantic checks skipped until the schema errors are fixed ({exc})")
+            # The exception's text is Python's ("invalid literal for int()"), not the user's: the schema
+            # errors above already name each bad field.
+            problems.append("semantic checks skipped until the schema errors are fixed")
         reported = {e.field for e in schema_errors}
         problems += [str(p) for p in semantic if p.field not in reported]
         findings += [Finding(kind, name, problem) for problem in problems]

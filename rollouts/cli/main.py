@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from rollouts.cli import commands, notifications
+from rollouts.cli import commands, completion, notifications
 from rollouts.cli.actions import parse_image_assignment
 from rollouts.cli.client import CLIError
 from rollouts.cli.durations import Duration
@@ -127,7 +127,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
 
-    b.verb(sub, "version", commands.cmd_version, "print the plugin's version")
+    version = b.verb(sub, "version", commands.cmd_version,
+                     "print the plugin's version, commit, Python and platform, and the controller's version")
+    version.add_argument("--client", action="store_true",
+                         help="only the plugin's own version (no request to the cluster)")
+
+    shells = b.verb(
+        sub, "completion", commands.cmd_completion, "print the shell code that completes kubectl-rollouts",
+        description=(
+            "Print the completion script of a shell for kubectl-rollouts (bash, zsh or fish), e.g.\n\n"
+            "  source <(kubectl rollouts completion bash)\n\n"
+            "`kubectl rollouts <TAB>` is completed by kubectl itself through kubectl_complete-rollouts\n"
+            "(kubectl 1.26+, installed beside kubectl-rollouts): that needs only kubectl's own completion."
+        ),
+    )
+    shells.add_argument("shell", choices=completion.SHELLS, metavar="SHELL", help="bash, zsh or fish")
 
     lint = b.verb(
         sub, "lint", commands.cmd_lint, "check Rollout and analysis manifests (schema and semantics), offline"
@@ -158,8 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     get_ar.add_argument("--timeout", type=_duration, default=None, metavar="DURATION",
                         help="with --watch: stop after this long (e.g. 2m)")
 
-    create = b.verb(sub, "create", None, "create an AnalysisRun from an AnalysisTemplate or ClusterAnalysisTemplate")
-    create_sub = create.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
+    create = b.verb(
+        sub, "create", commands.cmd_create,
+        "create Rollouts, AnalysisTemplates and AnalysisRuns from a file (-f), or an AnalysisRun from a template",
+    )
+    create.add_argument("-f", "--filename", default="", metavar="FILE",
+                        help="a YAML file of Rollouts, (Cluster)AnalysisTemplates and AnalysisRuns ('-': stdin)")
+    create_sub = create.add_subparsers(dest="resource", required=False, metavar="RESOURCE")
     create_ar = b.verb(
         create_sub, "analysisrun", commands.cmd_create_analysisrun,
         "create an AnalysisRun from a template (its nested templates included), with -a NAME=VALUE arguments",
@@ -277,7 +296,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv is None:
+        completion.autocomplete(parser)  # a shell asking for completions: answered, then exit
+    args = parser.parse_args(_normalise_bools(sys.argv[1:] if argv is None else argv))
     ctx = commands.Context(args, out or sys.stdout, err or sys.stderr)
     try:
         return int(args.handler(ctx))

@@ -19,8 +19,10 @@ from typing import Any
 
 import aiohttp
 
+from rollouts import __version__
 from rollouts.controller.freshness import file_stamp, refresh_due
 from rollouts.controller.kubeconfig import Connection
+from rollouts.model.reporting import CONTROLLER_VERSION_ANNOTATION
 
 log = logging.getLogger("pyrollouts.kube")
 
@@ -318,7 +320,11 @@ def event_body(obj: Mapping[str, Any], etype: str, reason: str, message: str, co
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"generateName": f"{meta.get('name', '')}.", "namespace": meta.get("namespace", "")},
+        "metadata": {
+            "generateName": f"{meta.get('name', '')}.",
+            "namespace": meta.get("namespace", ""),
+            "annotations": {CONTROLLER_VERSION_ANNOTATION: __version__},
+        },
         "involvedObject": {
             "apiVersion": obj.get("apiVersion", ""),
             "kind": obj.get("kind", ""),

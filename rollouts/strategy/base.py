@@ -18,6 +18,7 @@ from typing import Any
 
 from rollouts.model import conditions as cs
 from rollouts.model.hashing import pod_template_hash, template_digest
+from rollouts.model.kstatus import set_kstatus_conditions
 from rollouts.model.labelselector import format_label_selector
 from rollouts.model.phase import calculate_phase
 from rollouts.model.spec import RolloutSpec
@@ -174,8 +175,9 @@ class Planner(ABC):
                 new, cs.new_condition(cs.INVALID_SPEC, "True", cs.INVALID_SPEC_REASON, message, self.stamp)
             )
             self.event(cs.INVALID_SPEC_REASON, message, warning=True)
-        new["observedGeneration"] = str(self.ro.generation)
+        new["observedGeneration"] = self.ro.generation
         new["phase"], new["message"] = calculate_phase(self.ro, new)
+        set_kstatus_conditions(new, self.stamp)
         self.plan.status = new
         return self.plan
 
@@ -272,7 +274,9 @@ class Planner(ABC):
         if new.get("currentStepIndex") is None:
             new.pop("currentStepIndex", None)
         paused_conditions(self, new)
-        new["observedGeneration"] = str(ro.generation)
+        # An integer, as kstatus (Flux) reads it; Argo writes the same number as a string, which the
+        # CRD (int-or-string) and every reader here accept.
+        new["observedGeneration"] = ro.generation
         progress_deadline_abort(self, new)
         pause_status(self, new)
         rollout_conditions(self, new)
@@ -282,6 +286,7 @@ class Planner(ABC):
         new["phase"], new["message"] = calculate_phase(ro, new)
         if not new["message"]:
             del new["message"]
+        set_kstatus_conditions(new, self.stamp)
         if not self.old.get("pauseConditions") and new.get("pauseConditions"):
             reason = new["pauseConditions"][0].get("reason", "")
             self.event(cs.ROLLOUT_PAUSED_REASON, f"{cs.ROLLOUT_PAUSED_MESSAGE} ({reason})")

@@ -142,3 +142,13 @@ def test_the_example_alerts_are_valid_prometheus_rules(promtool_binary: str, tmp
     rules_file.write_text(yaml.safe_dump(rule["spec"]))
     result = subprocess.run([promtool_binary, "check", "rules", str(rules_file)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_argocd_overlay_adds_the_lua_health_checks_to_argocd_cm() -> None:
+    """deploy/argocd renders argocd-cm (no hash suffix: Argo CD reads that exact name) with the Lua files."""
+    [(key, configmap)] = render("argocd").items()
+    assert key == ("ConfigMap", "argocd-cm") and configmap["metadata"]["namespace"] == "argocd"
+    assert configmap["data"] == {
+        f"resource.customizations.health.pyrollouts.io_{kind}": (REPO / "deploy" / "argocd" / lua).read_text()
+        for kind, lua in (("Rollout", "health-rollout.lua"), ("AnalysisRun", "health-analysisrun.lua"))
+    }

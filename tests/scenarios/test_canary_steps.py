@@ -35,6 +35,7 @@ def test_first_deploy_goes_to_full_size(cluster: Cluster, controller: Controller
         "Available": ("True", "AvailableReason"),
         "Healthy": ("True", "RolloutHealthy"),
         "Completed": ("True", "RolloutCompleted"),
+        "Ready": ("True", "Healthy"),  # kstatus (Flux) beside Argo's
     }
     [rs] = rollout.replicasets()
     pod_hash = status["currentPodHash"]

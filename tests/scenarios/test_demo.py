@@ -25,3 +25,5 @@ def test_demo_aborts_the_bad_version_and_promotes_the_good_one(tmp_path: Path) -
     assert good.rstrip().endswith("-> Healthy")
     assert "✔ Successful" in result.stdout  # the good version's AnalysisRun, shown in the tree
     assert "demo finished; sandbox, Prometheus and controller stopped" in result.stdout
+    ending = result.stdout[result.stdout.index("demo finished") :].splitlines()
+    assert "== what to try next" in ending and "kubectl rollouts get rollout demo --watch" in result.stdout

@@ -1,8 +1,8 @@
 """Every operation through `kubectl rollouts …` with the real controller running: kubectl finds the
 `kubectl-rollouts` executable on PATH, the plugin writes what Argo's plugin writes, the controller acts
 on it, and each test reads the result back (ReplicaSets, Pods, Rollout status) and through the plugin's
-own output (`get rollout`, `status`, `list rollouts`). Manifests are applied with kubectl: the plugin
-has no `create` verb."""
+own output (`get rollout`, `status`, `list rollouts`, `version`). Manifests are applied with kubectl
+(`create -f` is tested in tests/sandbox/test_plugin_rough_edges.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from rollouts import __version__
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.manifests import Step, rollout_manifest
@@ -169,6 +170,18 @@ def test_set_image_get_promote_and_promote_full(cluster: Cluster, plugin: Plugin
 
 
 # --------------------------------------------------------------------------- abort, status, retry
+
+
+def test_version_names_the_controller_acting_in_the_namespace(cluster: Cluster, plugin: Plugin) -> None:
+    namespace = given(cluster, "plugversion")
+    rollout = deploy(namespace, plugin, "versioned", 1, [])
+
+    def controller_line() -> str:
+        line = plugin.ok("version", "-n", namespace.name).splitlines()[-1]
+        assert line.startswith(f"controller: v{__version__} (rollouts-controller-"), line
+        return line
+
+    assert f"in namespace {namespace.name}" in rollout.wait_for("version to see the controller", controller_line)
 
 
 def test_abort_degrades_status_fails_and_retry_restarts(cluster: Cluster, plugin: Plugin) -> None:

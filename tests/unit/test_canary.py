@@ -118,6 +118,7 @@ def test_first_deploy_goes_straight_to_full_size() -> None:
         "Available": "True",
         "Healthy": "True",
         "Completed": "True",
+        "Ready": "True",  # kstatus (Flux) beside Argo's
     }
     assert world.condition("Progressing")["reason"] == "NewReplicaSetAvailable"  # type: ignore[index]
 

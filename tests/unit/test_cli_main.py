@@ -83,7 +83,7 @@ def test_bad_usage_exits_2_with_usage(argv: list[str], capsys: pytest.CaptureFix
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["version"]) == 0
+    assert main(["version", "--client"]) == 0
     assert capsys.readouterr().out.startswith("kubectl-rollouts: v")
 
 

@@ -18,6 +18,15 @@ def _sandbox(args: argparse.Namespace) -> int:
     if args.traffic_rps < 0:
         print("pyrollouts sandbox: --traffic-rps must be 0 or more", file=sys.stderr)
         return 2
+    faults = None
+    if args.faults is not None:
+        from rollouts.sandbox.faults import Faults, FaultSpecError, parse_rates
+
+        try:
+            faults = Faults(parse_rates(args.faults), args.faults_seed, args.faults_agent or ())
+        except FaultSpecError as exc:
+            print(f"pyrollouts sandbox: {exc}", file=sys.stderr)
+            return 2
     asyncio.run(
         serve_forever(
             Path(args.kubeconfig).resolve(),
@@ -27,6 +36,7 @@ def _sandbox(args: argparse.Namespace) -> int:
             args.metrics_port,
             tls=args.tls,
             authorization=args.authorization,
+            faults=faults,
         )
     )
     return 0
@@ -157,6 +167,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="open (default): every request is allowed; rbac: bearer tokens are authenticated (the "
         "kubeconfig's user is a cluster admin, ServiceAccount tokens come from `kubectl create token`) and "
         "Roles, ClusterRoles and their bindings are enforced (implies HTTPS, as with --tls)",
+    )
+    sandbox.add_argument(
+        "--faults",
+        metavar="RATE",
+        help="inject API faults: this share of requests (0..1) answer 500, 503, 429 with Retry-After, or 409 "
+        "(updates and patches), and as many watch streams are cut at random; per verb: get=0.1,patch=0.2 "
+        "(verbs: get, list, watch, create, update, patch, delete, deletecollection; a bare rate is the default)",
+    )
+    sandbox.add_argument(
+        "--faults-seed", type=int, default=None, metavar="N", help="seed of the fault draws (default: random)"
+    )
+    sandbox.add_argument(
+        "--faults-agent",
+        action="append",
+        metavar="PREFIX",
+        help="inject faults only into requests whose User-Agent starts with PREFIX (repeatable; default: all), "
+        "e.g. pyrollouts-controller and kopf for the controller alone",
     )
     sandbox.set_defaults(func=_sandbox)
 

@@ -18,6 +18,7 @@ from aiohttp import web
 from rollouts.sandbox import admission, discovery, openapi, protobuf, rbac, tables
 from rollouts.sandbox.access import Access
 from rollouts.sandbox.errors import ApiError, bad_request, method_not_allowed, unknown_resource
+from rollouts.sandbox.faults import Faults, request_verb
 from rollouts.sandbox.patches import APPLY_PATCH, APPLY_PATCH_CBOR
 from rollouts.sandbox.resources import ResourceType
 from rollouts.sandbox.store import Store
@@ -76,8 +77,9 @@ def _flag(request: web.Request, name: str) -> bool:
 
 
 class ApiServer:
-    def __init__(self, store: Store, access: Access | None = None) -> None:
+    def __init__(self, store: Store, access: Access | None = None, faults: Faults | None = None) -> None:
         self.store = store
+        self.faults = faults
         self.access = access or Access(store)
         self.requests: Counter[tuple[str, str]] = Counter()
         # How many 401 and 403 answers were given, and the latest messages (the RBAC tests read them).
@@ -101,7 +103,8 @@ class ApiServer:
                 self.denial_count += 1
                 self.denials.append(exc.message)
                 log.info("%s %s: %d %s", request.method, request.path_qs, exc.code, exc.message)
-            return _json(exc.status(), exc.code)
+            retry_after = exc.details.get("retryAfterSeconds")
+            return _json(exc.status(), exc.code, {"Retry-After": str(retry_after)} if retry_after else None)
         except web.HTTPException:
             raise
         except Exception as exc:
@@ -208,8 +211,19 @@ class ApiServer:
 
     # ------------------------------------------------------------------ verbs
 
+    def _injected_fault(self, request: web.Request, target: Target) -> ApiError | None:
+        """The fault `--faults` draws for this request (None: serve it)."""
+        faults = self.faults
+        if faults is None or not faults.applies_to(request.headers.get("User-Agent", "")):
+            return None
+        verb = request_verb(request.method, bool(target.name), _flag(request, "watch"))
+        return faults.draw(verb, target.rtype.plural, target.rtype.group, target.name)
+
     async def _serve(self, request: web.Request, target: Target) -> web.StreamResponse:
         method = request.method
+        fault = self._injected_fault(request, target)
+        if fault is not None:
+            raise fault
         if target.rtype.verbs == ("create",) or target.subresource == "token":
             return await self._answer_review(request, target)
         if target.subresource and target.subresource not in ("status", "scale"):
@@ -453,6 +467,12 @@ class ApiServer:
 
     # ------------------------------------------------------------------ watch
 
+    def _watch_lifetime(self, request: web.Request) -> float | None:
+        faults = self.faults
+        if faults is None or not faults.applies_to(request.headers.get("User-Agent", "")):
+            return None
+        return faults.watch_lifetime()
+
     async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
         q = request.query
         try:
@@ -510,6 +530,9 @@ class ApiServer:
             return encode("BOOKMARK", {"kind": target.rtype.kind, "apiVersion": api_version, "metadata": meta})
 
         deadline = time.monotonic() + timeout
+        lifetime = self._watch_lifetime(request)
+        if lifetime is not None and lifetime < timeout:
+            deadline = time.monotonic() + lifetime
         try:
             if backlog:
                 await response.write(b"".join(encode(t, o) for t, o in backlog))
@@ -544,6 +567,9 @@ class ApiServer:
         finally:
             self.store.stop_watch(watcher)
             self._streams.discard(response)
+        if lifetime is not None and request.transport is not None:
+            request.transport.close()  # an injected drop: cut the connection, no end of the stream
+            return response
         with contextlib.suppress(ConnectionResetError):
             await response.write_eof()
         return response

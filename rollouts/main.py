@@ -77,7 +77,11 @@ def _controller(args: argparse.Namespace) -> int:
             ),
             instance_id=args.instance_id,
             verbose=args.verbose,
+            qps=args.qps,
+            burst=args.burst,
         )
+        if args.qps < 0 or args.burst < 1:
+            raise ValueError(f"--qps must be 0 or more and --burst 1 or more (got {args.qps} and {args.burst})")
     except ValueError as exc:
         print(f"pyrollouts controller: {exc}", file=sys.stderr)
         return 2
@@ -199,6 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_listen_flags(controller, "metrics", "/metrics", 8090)
     _add_listen_flags(controller, "health", "/healthz and /readyz", 8080)
     _add_election_flags(controller)
+    controller.add_argument(
+        "--qps",
+        type=float,
+        default=40.0,
+        help="requests per second the controller sends the API server, after --burst (default 40, as Argo "
+        "Rollouts; 0: no limit; watches are not counted)",
+    )
+    controller.add_argument(
+        "--burst", type=int, default=80, help="requests sent at once before --qps applies (default 80, as Argo)"
+    )
     controller.set_defaults(func=_controller)
 
     demo = sub.add_parser("demo", help="start a sandbox and walk through what it offers")

@@ -38,6 +38,7 @@ from typing import Any
 import kopf
 
 from rollouts.controller import client as kube
+from rollouts.controller import kopfwatch
 from rollouts.controller.analysisruns import JOB_LABEL_SELECTOR, AnalysisController
 from rollouts.controller.client import (
     ANALYSISRUNS,
@@ -551,6 +552,7 @@ class Controller:
             for runner in runners:
                 await runner.cleanup()
             raise
+        kopfwatch.install()
         await self.client.open()
         electing = (
             asyncio.create_task(self._elect(stop), name="leader election") if self.elector is not None else None

@@ -99,7 +99,12 @@ class Resync:
             listed: list[dict[str, Any]] = []
             scopes: list[str | None] = list(self.namespaces) if self.namespaces and kind.namespaced else [None]
             for namespace in scopes:
-                answer = await self.client.list(kind, namespace, watched.label_selector)
+                try:
+                    answer = await self.client.list(kind, namespace, watched.label_selector)
+                except ApiError as exc:
+                    if not exc.not_found:
+                        raise
+                    answer = {}  # the kind is not served (its CRD is not installed): none of it exists
                 listed += [{"apiVersion": kind.api_version, "kind": kind.kind, **o} for o in answer.get("items") or []]
             for obj in listed:
                 self.cache.put(kind, obj)
@@ -119,14 +124,18 @@ class ServerWatch:
 
     async def run(self) -> None:
         version: str | None = None
+        failing = False  # one trigger per outage: the resync itself tries until it can list
         while True:
             try:
                 if version is None:
                     listing = await self.client.list(ROLLOUTS, self.namespace, self.label_selector)
                     version = str(listing.get("metadata", {}).get("resourceVersion") or "")
+                failing = False
                 version = await self._follow(version)
             except ApiError as exc:
-                self.lost(f"the API server cannot be reached or refused a watch ({exc})")
+                if not failing:
+                    self.lost(f"the API server cannot be reached or refused a watch ({exc})")
+                failing = True
                 version = None
                 await asyncio.sleep(RESYNC_RETRY_SECONDS)
 

@@ -2,7 +2,8 @@
 `Retry-After`, or 409, with the `Status` bodies kube-apiserver sends, and watch streams end at random.
 
 A rate is a share of requests (0 to 1), for every verb (`0.1`) or per verb (`get=0.1,patch=0.2`, or
-both: `0.05,watch=0.3`). The verbs are the API server's: get, list, watch, create, update, patch,
+both: `0.05,watch=0.3`); for watches it is the chance that a stream is cut within any 5 s. The verbs are the
+API server's: get, list, watch, create, update, patch,
 delete, deletecollection. The draws come from one seeded generator (`--faults-seed`): the same seed and
 the same requests in the same order give the same faults. `agents` limits the faults to clients whose
 User-Agent starts with one of the given prefixes (the test driver's kubectl stays exact).
@@ -10,6 +11,7 @@ User-Agent starts with one of the given prefixes (the test driver's kubectl stay
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from collections.abc import Sequence
@@ -23,8 +25,11 @@ WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollectio
 # caller's own state explains; a fault must look like something a healthy server could answer).
 CONFLICT_VERBS = frozenset({"update", "patch"})
 RETRY_AFTER_SECONDS = 1
-# How long a watch chosen to be dropped lives before its connection is cut (seconds).
-WATCH_DROP_AFTER = (0.2, 3.0)
+# For watches the rate is the chance that a stream is cut within any WATCH_WINDOW seconds of its life
+# (a stream is one long request: a share of opens would spare the few long-lived ones); at rate 1 every
+# stream is cut within WATCH_CUT_AT_ONCE seconds.
+WATCH_WINDOW = 5.0
+WATCH_CUT_AT_ONCE = (0.2, 3.0)
 
 
 class FaultSpecError(ValueError):
@@ -135,8 +140,14 @@ class Faults:
         return error
 
     def watch_lifetime(self) -> float | None:
-        """How long a new watch stream lives before it is cut (None: as long as asked)."""
-        if self._random.random() >= self.rate("watch"):
+        """How long a new watch stream lives before it is cut (None: as long as asked); counted as
+        "watch dropped" when the cut comes (`dropped`)."""
+        rate = self.rate("watch")
+        if rate <= 0:
             return None
+        if rate >= 1:
+            return self._random.uniform(*WATCH_CUT_AT_ONCE)
+        return self._random.expovariate(-math.log(1 - rate) / WATCH_WINDOW)
+
+    def dropped(self) -> None:
         self.injected["watch dropped"] += 1
-        return self._random.uniform(*WATCH_DROP_AFTER)

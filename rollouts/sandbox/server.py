@@ -531,7 +531,8 @@ class ApiServer:
 
         deadline = time.monotonic() + timeout
         lifetime = self._watch_lifetime(request)
-        if lifetime is not None and lifetime < timeout:
+        cutting = lifetime is not None and lifetime < timeout
+        if lifetime is not None and cutting:
             deadline = time.monotonic() + lifetime
         try:
             if backlog:
@@ -567,8 +568,11 @@ class ApiServer:
         finally:
             self.store.stop_watch(watcher)
             self._streams.discard(response)
-        if lifetime is not None and request.transport is not None:
-            request.transport.close()  # an injected drop: cut the connection, no end of the stream
+        if cutting and time.monotonic() >= deadline and request.transport is not None:
+            # An injected drop: cut the connection, no end of the stream.
+            if self.faults is not None:
+                self.faults.dropped()
+            request.transport.close()
             return response
         with contextlib.suppress(ConnectionResetError):
             await response.write_eof()

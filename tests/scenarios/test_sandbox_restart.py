@@ -1,4 +1,4 @@
-"""The controller against a sandbox stopped and started again empty (same port, same kubeconfig), ten
+"""The controller against a sandbox stopped and started again empty (same port, same kubeconfig and TLS), ten
 times: it keeps serving, the Rollouts of the new sandbox are reconciled as usual, and nothing is written
 from its memory of the old one (no ReplicaSet, Event or status of an object the new sandbox never had),
 even with a timed pause of the old Rollout falling due after the restart."""
@@ -27,8 +27,9 @@ STEPS: list[Step] = [{"setWeight": 50}, {"pause": {"duration": "2s"}}]
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
-    """This module's own sandbox (in place of tests/conftest.py's): the tests restart it."""
-    with sandbox_handle(tmp_path_factory.mktemp("restarted")) as handle:
+    """This module's own sandbox (in place of tests/conftest.py's), over HTTPS: the tests restart it, and the
+    kubeconfig's CA must still be the one that signed the new sandbox's certificate."""
+    with sandbox_handle(tmp_path_factory.mktemp("restarted"), tls=True) as handle:
         yield handle
 
 

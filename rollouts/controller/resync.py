@@ -98,18 +98,30 @@ class Resync:
             mark = self.cache.mark()
             listed: list[dict[str, Any]] = []
             scopes: list[str | None] = list(self.namespaces) if self.namespaces and kind.namespaced else [None]
-            for namespace in scopes:
-                try:
-                    answer = await self.client.list(kind, namespace, watched.label_selector)
-                except ApiError as exc:
-                    if not exc.not_found:
-                        raise
-                    answer = {}  # the kind is not served (its CRD is not installed): none of it exists
-                listed += [{"apiVersion": kind.api_version, "kind": kind.kind, **o} for o in answer.get("items") or []]
+            try:
+                for namespace in scopes:
+                    listed += await self._list(watched, namespace)
+            except ApiError as exc:
+                if exc.status != 403:
+                    raise
+                # Not ours to list (kopf cannot watch it either): keep what we know rather than hold all writes.
+                log.warning("cannot list %s again (%s); keeping the cached ones", kind.plural, exc)
+                continue
             for obj in listed:
                 self.cache.put(kind, obj)
             for obj in self.cache.forget_unlisted(kind, listed, mark):
                 self.forgotten(kind, obj)
+
+
+    async def _list(self, watched: Watched, namespace: str | None) -> list[dict[str, Any]]:
+        kind = watched.kind
+        try:
+            answer = await self.client.list(kind, namespace, watched.label_selector)
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+            return []  # the kind is not served (its CRD is not installed): none of it exists
+        return [{"apiVersion": kind.api_version, "kind": kind.kind, **o} for o in answer.get("items") or []]
 
 
 class ServerWatch:

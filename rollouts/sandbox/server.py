@@ -467,11 +467,21 @@ class ApiServer:
 
     # ------------------------------------------------------------------ watch
 
-    def _watch_lifetime(self, request: web.Request) -> float | None:
+    def _watch_cut_at(self, request: web.Request, timeout: float) -> float | None:
+        """When `--faults` cuts this watch stream (monotonic time), if before its timeout."""
         faults = self.faults
         if faults is None or not faults.applies_to(request.headers.get("User-Agent", "")):
             return None
-        return faults.watch_lifetime()
+        lifetime = faults.watch_lifetime()
+        return time.monotonic() + lifetime if lifetime is not None and lifetime < timeout else None
+
+    def _cut(self, request: web.Request, cut_at: float | None) -> bool:
+        """An injected drop, once its time came: the connection closes with no end of the stream."""
+        if cut_at is None or time.monotonic() < cut_at or request.transport is None or self.faults is None:
+            return False
+        self.faults.dropped()
+        request.transport.close()
+        return True
 
     async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
         q = request.query
@@ -529,11 +539,8 @@ class ApiServer:
                 meta["annotations"] = {"k8s.io/initial-events-end": "true"}
             return encode("BOOKMARK", {"kind": target.rtype.kind, "apiVersion": api_version, "metadata": meta})
 
-        deadline = time.monotonic() + timeout
-        lifetime = self._watch_lifetime(request)
-        cutting = lifetime is not None and lifetime < timeout
-        if lifetime is not None and cutting:
-            deadline = time.monotonic() + lifetime
+        cut_at = self._watch_cut_at(request, timeout)
+        deadline = cut_at if cut_at is not None else time.monotonic() + timeout
         try:
             if backlog:
                 await response.write(b"".join(encode(t, o) for t, o in backlog))
@@ -568,11 +575,7 @@ class ApiServer:
         finally:
             self.store.stop_watch(watcher)
             self._streams.discard(response)
-        if cutting and time.monotonic() >= deadline and request.transport is not None:
-            # An injected drop: cut the connection, no end of the stream.
-            if self.faults is not None:
-                self.faults.dropped()
-            request.transport.close()
+        if self._cut(request, cut_at):
             return response
         with contextlib.suppress(ConnectionResetError):
             await response.write_eof()

@@ -18,6 +18,15 @@ def _sandbox(args: argparse.Namespace) -> int:
     if args.traffic_rps < 0:
         print("pyrollouts sandbox: --traffic-rps must be 0 or more", file=sys.stderr)
         return 2
+    faults = None
+    if args.faults is not None:
+        from rollouts.sandbox.faults import Faults, FaultSpecError, parse_rates
+
+        try:
+            faults = Faults(parse_rates(args.faults), args.faults_seed, args.faults_agent or ())
+        except FaultSpecError as exc:
+            print(f"pyrollouts sandbox: {exc}", file=sys.stderr)
+            return 2
     asyncio.run(
         serve_forever(
             Path(args.kubeconfig).resolve(),
@@ -27,6 +36,7 @@ def _sandbox(args: argparse.Namespace) -> int:
             args.metrics_port,
             tls=args.tls,
             authorization=args.authorization,
+            faults=faults,
         )
     )
     return 0
@@ -68,7 +78,11 @@ def _controller(args: argparse.Namespace) -> int:
             instance_id=args.instance_id,
             notifications_namespace=args.notifications_namespace,
             verbose=args.verbose,
+            qps=args.qps,
+            burst=args.burst,
         )
+        if args.qps < 0 or args.burst < 1:
+            raise ValueError(f"--qps must be 0 or more and --burst 1 or more (got {args.qps} and {args.burst})")
     except ValueError as exc:
         print(f"pyrollouts controller: {exc}", file=sys.stderr)
         return 2
@@ -159,6 +173,23 @@ def build_parser() -> argparse.ArgumentParser:
         "kubeconfig's user is a cluster admin, ServiceAccount tokens come from `kubectl create token`) and "
         "Roles, ClusterRoles and their bindings are enforced (implies HTTPS, as with --tls)",
     )
+    sandbox.add_argument(
+        "--faults",
+        metavar="RATE",
+        help="inject API faults: this share of requests (0..1) answer 500, 503, 429 with Retry-After, or 409 "
+        "(updates and patches), and as many watch streams are cut at random; per verb: get=0.1,patch=0.2 "
+        "(verbs: get, list, watch, create, update, patch, delete, deletecollection; a bare rate is the default)",
+    )
+    sandbox.add_argument(
+        "--faults-seed", type=int, default=None, metavar="N", help="seed of the fault draws (default: random)"
+    )
+    sandbox.add_argument(
+        "--faults-agent",
+        action="append",
+        metavar="PREFIX",
+        help="inject faults only into requests whose User-Agent starts with PREFIX (repeatable; default: all), "
+        "e.g. pyrollouts-controller and kopf for the controller alone",
+    )
     sandbox.set_defaults(func=_sandbox)
 
     controller = sub.add_parser("controller", help="run the Rollout controller in the foreground")
@@ -178,6 +209,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NS",
         help="namespace of the pyrollouts-notification-configmap ConfigMap and pyrollouts-notification-secret "
         "Secret (default: the kubeconfig context's or the service account's)",
+    )
+    controller.add_argument(
+        "--qps",
+        type=float,
+        default=40.0,
+        help="requests per second the controller sends the API server, after --burst (default 40, as Argo "
+        "Rollouts; 0: no limit; watches are not counted)",
+    )
+    controller.add_argument(
+        "--burst", type=int, default=80, help="requests sent at once before --qps applies (default 80, as Argo)"
     )
     controller.set_defaults(func=_controller)
 

@@ -15,12 +15,20 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from rollouts import __version__
 from rollouts.cli.actions import Patch
 from rollouts.controller.kubeconfig import KubeconfigError
 from rollouts.controller.kubeconfig import load as load_kubeconfig
 
 GROUP = "pyrollouts.io"
 VERSION = "v1alpha1"
+# A read answered 429 or 5xx is sent again this many times (after Retry-After, at most READ_RETRY_AFTER_MAX s,
+# else a short jittered backoff); a write is not: the error says what was not done.
+READ_RETRIES = 4
+READ_RETRY_AFTER_MAX = 5.0
+TRANSIENT = frozenset({429, 500, 502, 503, 504})
 
 
 class CLIError(Exception):
@@ -109,6 +117,7 @@ class Client:
         # No retries: a dead server should fail in one connection attempt, as kubectl does.
         configuration.retries = False
         api = k8s_client.ApiClient(configuration)
+        api.user_agent = f"kubectl-rollouts/{__version__}"
         return cls(api, namespace or found.namespace or "default", str(configuration.host), request_timeout)
 
     def close(self) -> None:
@@ -167,7 +176,23 @@ class Client:
         body: Any = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
-        """One JSON request; APIError (with the server's Status) for any answer outside 2xx."""
+        """One JSON request; APIError (with the server's Status) for any answer outside 2xx. A GET answered
+        429 or 5xx is sent again (READ_RETRIES times)."""
+        if method != "GET":
+            return self._request_once(method, path, query, body, content_type)
+        for attempt in Retrying(
+            stop=stop_after_attempt(READ_RETRIES + 1),
+            wait=_read_wait,
+            retry=retry_if_exception(lambda e: isinstance(e, APIError) and e.status in TRANSIENT),
+            reraise=True,
+        ):
+            with attempt:
+                return self._request_once(method, path, query, body, content_type)
+        raise AssertionError("unreachable: the last error is raised")
+
+    def _request_once(
+        self, method: str, path: str, query: Mapping[str, str] | None, body: Any, content_type: str
+    ) -> dict[str, Any]:
         response = self._send(method, path, query, body, content_type)
         data = response.data
         try:
@@ -243,12 +268,14 @@ class Client:
 
     def create(self, resource: Resource, body: Mapping[str, Any], namespace: str | None = None) -> dict[str, Any]:
         """POST a new object; the created object (with its generated name) comes back."""
+        ns = namespace or self.namespace
         try:
-            return self.request("POST", resource.collection(namespace or self.namespace), body=body)
+            return self.request("POST", resource.collection(ns), body=body)
         except APIError as exc:
             if exc.status == 404:
                 raise missing_resource_type(resource, exc) from exc
-            raise
+            name = str((body.get("metadata") or {}).get("name") or (body.get("metadata") or {}).get("generateName", ""))
+            raise write_failed("create", resource, name, ns, exc) from exc
 
     def patch(
         self, resource: Resource, name: str, patch: Patch, namespace: str | None = None
@@ -261,7 +288,35 @@ class Client:
         except APIError as exc:
             if exc.status == 404:
                 raise not_found(resource, name, ns, exc) from exc
-            raise
+            raise write_failed("patch", resource, name, ns, exc) from exc
+
+
+def _read_wait(retry_state: Any) -> float:
+    """The server's retryAfterSeconds (capped), else a jittered backoff from 0.2 s."""
+    outcome = retry_state.outcome
+    error = outcome.exception() if outcome is not None else None
+    details = error.body.get("details") if isinstance(error, APIError) else None
+    after = details.get("retryAfterSeconds") if isinstance(details, dict) else None
+    if isinstance(after, int | float):
+        return min(float(after), READ_RETRY_AFTER_MAX)
+    return float(wait_random_exponential(multiplier=0.2, max=2.0)(retry_state))
+
+
+def write_failed(verb: str, resource: Resource, name: str, namespace: str, exc: APIError) -> APIError:
+    """A refused write, saying what was not done and what to do; other errors as they are."""
+    if exc.status == 409:
+        hint = "it changed meanwhile: run the command again"
+    elif exc.status in TRANSIENT:
+        hint = (
+            "the change may not have been made: look with `kubectl rollouts get rollout` and run the command again"
+        )
+    else:
+        return exc
+    message = (
+        f'could not {verb} {resource.kind} "{name}" in namespace "{namespace}": the API server answered '
+        f"{exc.status} {exc.reason}: {exc.message}; {hint}"
+    )
+    return APIError(exc.status, exc.reason, exc.body, message)
 
 
 def not_found(resource: Resource, name: str, namespace: str, exc: APIError) -> CLIError:

@@ -13,7 +13,8 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ import aiohttp
 from rollouts import __version__
 from rollouts.controller.freshness import file_stamp, refresh_due
 from rollouts.controller.kubeconfig import Connection
+from rollouts.controller.ratelimit import TokenBucket
+from rollouts.controller.retry import retrying
 from rollouts.model.reporting import CONTROLLER_VERSION_ANNOTATION
 
 log = logging.getLogger("pyrollouts.kube")
@@ -84,12 +87,20 @@ def kind_of(api_version: str, plural: str, kind: str) -> Kind:
 class ApiError(Exception):
     """A non-2xx answer from the API server (its ``Status`` message when it sent one)."""
 
-    def __init__(self, status: int, reason: str, message: str, body: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        body: Mapping[str, Any] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
         self.body = body or {}
+        self.retry_after = retry_after  # seconds, from the Retry-After header or details.retryAfterSeconds
 
     @property
     def conflict(self) -> bool:
@@ -111,7 +122,29 @@ class NotLeading(ApiError):
         super().__init__(0, "NotLeading", f"{method} {path}: not the leader, not written")
 
 
+class WritesHeld(ApiError):
+    """A write refused before it was sent: the connection to the API server was lost, and the caches
+    may describe a server that is no more until they are listed again."""
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(0, "WritesHeld", f"{method} {path}: held until the caches are listed again, not written")
+
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# The client-side request limit (--qps, --burst): Argo Rollouts' defaults.
+DEFAULT_QPS = 40.0
+DEFAULT_BURST = 80
+
+
+def transient(error: BaseException) -> bool:
+    """Worth sending again: the server was busy, failed or unreachable."""
+    return isinstance(error, ApiError) and not isinstance(error, NotLeading | WritesHeld) and (
+        error.status in RETRY_STATUSES
+    )
+
+
+def retry_after(error: BaseException) -> float | None:
+    return error.retry_after if isinstance(error, ApiError) else None
 # After a refresh that failed, the still-valid credentials are used this long before the next try.
 REFRESH_RETRY_AFTER = 5.0
 
@@ -125,7 +158,13 @@ class Client:
     before an exec plugin's credential expires, and when a token file changes or a minute has passed.
 
     With `may_write` (leader election), every request but a GET is refused with :class:`NotLeading`
-    unless it answers True at the moment the request is sent (each retry asks again)."""
+    unless it answers True at the moment the request is sent (each retry asks again). With `writes_held`,
+    it is refused with :class:`WritesHeld` while that answers True; `on_connection_lost` hears of every
+    request that could not reach the server (the server found again may be another one).
+
+    A request answered 429 or 5xx, or that cannot connect, is sent again up to `retries` times after the
+    server's Retry-After or a jittered exponential backoff (rollouts.controller.retry); every attempt first
+    takes a token of `limit` (--qps / --burst)."""
 
     def __init__(
         self,
@@ -134,14 +173,21 @@ class Client:
         backoff: float = 0.1,
         login: Callable[[], Connection] | None = None,
         may_write: Callable[[], bool] | None = None,
+        limit: TokenBucket | None = None,
+        writes_held: Callable[[], bool] | None = None,
+        on_connection_lost: Callable[[], None] | None = None,
     ) -> None:
         self.conn = conn
         self.may_write = may_write
+        self.writes_held = writes_held
+        self.on_connection_lost = on_connection_lost
         self.retries = retries
         self.backoff = backoff
         self.login = login
         # Told (method, path, status) of every response, retries included: the controller's request metrics.
         self.on_response: Callable[[str, str, int], None] = lambda *_: None
+        self.limit = limit
+        self.requests: Counter[str] = Counter()
         self._session: aiohttp.ClientSession | None = None
         self._login_lock = asyncio.Lock()
         self._refresh_failed_at = -REFRESH_RETRY_AFTER
@@ -225,38 +271,89 @@ class Client:
         params: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         await self.open()
-        delay = self.backoff
-        logged_in_again = False
-        for attempt in range(self.retries + 1):
-            if method != "GET" and self.may_write is not None and not self.may_write():
-                raise NotLeading(method, path)
-            await self._refresh_if_due()
-            conn, session = self.conn, self._session
-            assert session is not None
-            headers = {"Content-Type": content_type}
-            if conn.token:
-                headers["Authorization"] = f"Bearer {conn.token}"
-            try:
-                async with session.request(method, path, json=body, params=params, headers=headers) as resp:
-                    self.on_response(method, path, resp.status)
-                    text = await resp.text()
-                    if resp.status < 300:
-                        data: dict[str, Any] = (await resp.json(content_type=None)) if text else {}
-                        return data
-                    error = _api_error(resp.status, text)
-            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-                error = ApiError(503, "ConnectionError", f"{type(exc).__name__}: {exc}")
-            if error.status == 401 and self.login is not None and not logged_in_again and attempt < self.retries:
-                logged_in_again = True
-                log.info("%s %s: %s; loading the credentials again", method, path, error)
-                await self._login_again(conn)
-                continue
-            if error.status not in RETRY_STATUSES or attempt == self.retries:
-                raise error
-            log.debug("%s %s: %s; retrying in %.2fs", method, path, error, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-        raise AssertionError("unreachable")
+        async for attempt in retrying(self.retries + 1, self.backoff, transient, retry_after):
+            with attempt:
+                return await self._attempt(method, path, body, content_type, params)
+        raise AssertionError("unreachable: the last error is raised")
+
+    async def _attempt(
+        self, method: str, path: str, body: Any, content_type: str, params: Mapping[str, str] | None
+    ) -> dict[str, Any]:
+        """One try (two when the server rejects our credentials and loading them again helps)."""
+        if method != "GET" and self.may_write is not None and not self.may_write():
+            raise NotLeading(method, path)
+        if method != "GET" and self.writes_held is not None and self.writes_held():
+            raise WritesHeld(method, path)
+        if self.limit is not None:
+            await self.limit.acquire()
+        await self._refresh_if_due()
+        conn = self.conn
+        try:
+            return await self._send(conn, method, path, body, content_type, params)
+        except ApiError as error:
+            if error.status != 401 or self.login is None:
+                raise
+            log.info("%s %s: %s; loading the credentials again", method, path, error)
+        await self._login_again(conn)
+        return await self._send(self.conn, method, path, body, content_type, params)
+
+    async def _send(
+        self,
+        conn: Connection,
+        method: str,
+        path: str,
+        body: Any,
+        content_type: str,
+        params: Mapping[str, str] | None,
+    ) -> dict[str, Any]:
+        self.requests[method] += 1
+        session = self._session
+        assert session is not None
+        headers = {"Content-Type": content_type}
+        if conn.token:
+            headers["Authorization"] = f"Bearer {conn.token}"
+        try:
+            async with session.request(method, path, json=body, params=params, headers=headers) as resp:
+                self.on_response(method, path, resp.status)
+                text = await resp.text()
+                if resp.status < 300:
+                    data: dict[str, Any] = (await resp.json(content_type=None)) if text else {}
+                    return data
+                raise _api_error(resp.status, text, resp.headers.get("Retry-After"))
+        except aiohttp.ClientConnectionError as exc:
+            if self.on_connection_lost is not None:
+                self.on_connection_lost()
+            raise ApiError(503, "ConnectionError", f"{type(exc).__name__}: {exc}") from exc
+        except TimeoutError as exc:
+            raise ApiError(503, "ConnectionError", f"{type(exc).__name__}: {exc}") from exc
+
+    async def watch(
+        self, kind: Kind, namespace: str | None, params: Mapping[str, str]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The events of one watch of `kind` (in `namespace`, or all) until the server ends or cuts it; not
+        retried and not limited (a watch is one long request). ApiError when it is refused or the server
+        cannot be reached."""
+        import json
+
+        await self.open()
+        session, conn = self._session, self.conn
+        assert session is not None
+        headers = {"Authorization": f"Bearer {conn.token}"} if conn.token else {}
+        self.requests["WATCH"] += 1
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
+        try:
+            async with session.get(
+                kind.path(namespace), params={**params, "watch": "true"}, headers=headers, timeout=timeout
+            ) as resp:
+                if resp.status >= 300:
+                    raise _api_error(resp.status, await resp.text(), resp.headers.get("Retry-After"))
+                async for line in resp.content:
+                    if line.strip():
+                        yield json.loads(line)
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError):
+            return  # the stream was cut: the caller watches again from where it was
+        except aiohttp.ClientConnectionError as exc:
+            raise ApiError(503, "ConnectionError", f"{type(exc).__name__}: {exc}") from exc
 
     async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any]:
         return await self.request("GET", kind.path(namespace, name))
@@ -295,16 +392,28 @@ class Client:
         return await self.request("DELETE", kind.path(namespace, name), body=body)
 
 
-def _api_error(status: int, text: str) -> ApiError:
+def _seconds(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None  # an HTTP date, or nonsense: back off as usual
+
+
+def _api_error(status: int, text: str, retry_after_header: str | None = None) -> ApiError:
     import json
 
     try:
         body = json.loads(text) if text else {}
     except ValueError:
         body = {}
+    after = _seconds(retry_after_header)
     if isinstance(body, dict) and body.get("kind") == "Status":
-        return ApiError(status, str(body.get("reason", "")), str(body.get("message", "")), body)
-    return ApiError(status, "Unknown", text[:500])
+        raw = body.get("details")
+        details: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
+        if after is None:
+            after = _seconds(details.get("retryAfterSeconds"))
+        return ApiError(status, str(body.get("reason", "")), str(body.get("message", "")), body, after)
+    return ApiError(status, "Unknown", text[:500], retry_after=after)
 
 
 # --------------------------------------------------------------------------- events
@@ -397,6 +506,11 @@ def _rv(obj: Mapping[str, Any]) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def _same(uid: str, other: str) -> bool:
+    """Could these be the same object? (An object without a uid is compared by name alone.)"""
+    return not uid or not other or uid == other
+
+
 def controller_uid(obj: Mapping[str, Any]) -> str | None:
     for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
         if ref.get("controller"):
@@ -407,13 +521,15 @@ def controller_uid(obj: Mapping[str, Any]) -> str | None:
 class Cache:
     """The latest known version of each watched object, by kind, namespace and name.
 
-    Fed by watch events and by the answers to our own writes; an older resourceVersion never
-    replaces a newer one, so a write's answer and a late watch event can arrive in any order.
-    Objects are indexed by their uid, by their controller owner's uid, and by what `references` says
-    they refer to (a Rollout: its Services, Deployment, routing objects), so an event finds the objects
-    it concerns without a scan: its cost does not grow with the cache. A deleted object leaves a
-    tombstone (its last resourceVersion) so a late answer cannot bring it back; tombstones are dropped
-    after `tombstone_seconds`, long past any answer in flight, so deletions do not grow the cache."""
+    Fed by watch events and by the answers to our own writes; an older resourceVersion of the same object
+    (same uid) never replaces a newer one, so a write's answer and a late watch event can arrive in any
+    order. resourceVersions are compared only within one object: a server that started again empty
+    counts from 1 again. Objects are indexed by their uid, by their controller owner's uid, and by what
+    `references` says they refer to (a Rollout: its Services, Deployment, routing objects), so an event
+    finds the objects it concerns without a scan: its cost does not grow with the cache. A deleted object
+    leaves a tombstone (its uid and last resourceVersion) so a late answer cannot bring it back;
+    tombstones are dropped after `tombstone_seconds`, long past any answer in flight, so deletions do not
+    grow the cache."""
 
     def __init__(
         self,
@@ -427,32 +543,36 @@ class Cache:
         self._references = dict(references or {})
         # plural -> (namespace, referenced plural, referenced name) -> keys of the objects referring to it
         self._referrers: dict[str, dict[tuple[str, str, str], set[tuple[str, str]]]] = {}
-        # (plural, namespace, name) -> (resourceVersion, when), oldest first
-        self._gone: dict[tuple[str, str, str], tuple[int, float]] = {}
+        # (plural, namespace, name) -> (uid, resourceVersion, when deleted), oldest first
+        self._gone: dict[tuple[str, str, str], tuple[str, int, float]] = {}
         self._tombstone_seconds = tombstone_seconds
         self._clock = clock
+        self._stored_at: dict[tuple[str, str, str], int] = {}  # when each entry was last stored (see mark)
+        self._writes = 0
 
     @property
     def tombstones(self) -> int:
         return len(self._gone)
 
     def put(self, kind: Kind, obj: Mapping[str, Any]) -> bool:
-        """Store ``obj`` unless we know a newer version; True when stored."""
+        """Store ``obj`` unless we know a newer version of it, or know it was deleted; True when stored."""
         meta = obj.get("metadata") or {}
         key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         store = self._objects.setdefault(kind.plural, {})
-        new_rv = _rv(obj)
+        new_rv, uid = _rv(obj), str(meta.get("uid") or "")
         gone = self._gone.get((kind.plural, *key))
-        if gone is not None and new_rv is not None and new_rv <= gone[0]:
+        if gone is not None and _same(gone[0], uid) and new_rv is not None and new_rv <= gone[1]:
             return False
         current = store.get(key)
         if current is not None:
-            old_rv = _rv(current)
-            if old_rv is not None and new_rv is not None and new_rv < old_rv:
+            old_rv, old_uid = _rv(current), str((current.get("metadata") or {}).get("uid") or "")
+            if _same(old_uid, uid) and old_rv is not None and new_rv is not None and new_rv < old_rv:
                 return False
             self._unindex(kind, key, current)
         stored = cached_fields(kind, obj)
         store[key] = stored
+        self._writes += 1
+        self._stored_at[(kind.plural, *key)] = self._writes
         self._index(kind, key, stored)
         return True
 
@@ -467,17 +587,18 @@ class Cache:
                 return  # an older incarnation went away; a newer one with the same name is here
             self._unindex(kind, key, current)
             del store[key]
+            self._stored_at.pop((kind.plural, *key), None)
         rv = _rv(obj)
         if rv is not None:
             now = self._clock()
             self._gone.pop((kind.plural, *key), None)  # re-inserted last: the dict stays oldest first
-            self._gone[(kind.plural, *key)] = (rv, now)
+            self._gone[(kind.plural, *key)] = (str(meta.get("uid") or ""), rv, now)
             self._prune_tombstones(now)
 
     def _prune_tombstones(self, now: float) -> None:
         while self._gone:
             oldest = next(iter(self._gone))
-            if now - self._gone[oldest][1] <= self._tombstone_seconds:
+            if now - self._gone[oldest][2] <= self._tombstone_seconds:
                 return
             del self._gone[oldest]
 
@@ -493,6 +614,25 @@ class Cache:
             referrers = self._referrers.setdefault(kind.plural, {})
             for plural, name in references(obj):
                 referrers.setdefault((key[0], plural, name), set()).add(key)
+
+    def mark(self) -> int:
+        """A point in the cache's history: `forget_unlisted` keeps what was stored after it."""
+        return self._writes
+
+    def forget_unlisted(self, kind: Kind, listed: Iterable[Mapping[str, Any]], mark: int) -> list[dict[str, Any]]:
+        """After a fresh listing of `kind` (requested after `mark`): drop the objects it lacks that nothing
+        stored since `mark` (they were deleted while no watch saw it, or the server is a new one). The
+        dropped objects are returned."""
+        seen = {str((o.get("metadata") or {}).get("uid") or "") for o in listed}
+        dropped = []
+        for key, obj in list(self._objects.get(kind.plural, {}).items()):
+            uid = str((obj.get("metadata") or {}).get("uid") or "")
+            if uid not in seen and self._stored_at.get((kind.plural, *key), 0) <= mark:
+                self._unindex(kind, key, obj)
+                del self._objects[kind.plural][key]
+                self._stored_at.pop((kind.plural, *key), None)
+                dropped.append(obj)
+        return dropped
 
     def _unindex(self, kind: Kind, key: tuple[str, str], obj: Mapping[str, Any]) -> None:
         owner = controller_uid(obj)

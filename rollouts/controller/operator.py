@@ -38,11 +38,14 @@ from typing import Any
 import kopf
 
 from rollouts.controller import client as kube
+from rollouts.controller import kopfwatch
 from rollouts.controller.analysisruns import JOB_LABEL_SELECTOR, AnalysisController
 from rollouts.controller.client import (
     ANALYSISRUNS,
     ANALYSISTEMPLATES,
     CLUSTERANALYSISTEMPLATES,
+    DEFAULT_BURST,
+    DEFAULT_QPS,
     DEPLOYMENTS,
     INGRESSES,
     JOBS,
@@ -54,6 +57,7 @@ from rollouts.controller.client import (
     Cache,
     Client,
     NotLeading,
+    WritesHeld,
 )
 from rollouts.controller.kubeconfig import Connection, load_connection
 from rollouts.controller.leader import LeaderElector, Timing, default_identity, lease_name
@@ -61,7 +65,9 @@ from rollouts.controller.listen import Listen, serve
 from rollouts.controller.metrics import ANALYSIS_RUN, CONTENT_TYPE, ROLLOUT, ControllerMetrics
 from rollouts.controller.notifier import Notifier
 from rollouts.controller.preflight import check_api_server_trusted
+from rollouts.controller.ratelimit import TokenBucket
 from rollouts.controller.reconciler import Reconciler, rollout_references, uses_analysis
+from rollouts.controller.resync import Resync, ServerWatch, Watched
 from rollouts.controller.workqueue import Key, WorkQueue
 from rollouts.model.spec import HASH_LABEL, INSTANCE_ID_LABEL
 from rollouts.strategy.replicasets import MANAGED_BY
@@ -96,13 +102,26 @@ class Controller:
         election: Election | None = None,
         instance_id: str | None = None,
         notifications_namespace: str | None = None,
+        limit: TokenBucket | None = None,
     ) -> None:
         self.conn = conn
         self.login = login
         self.namespaces = list(namespaces)
         self.instance_id = instance_id
         self.cache = Cache(references={ROLLOUTS.plural: rollout_references})
-        self.client = Client(conn, login=login, may_write=self.leading)
+        self.limit = limit or TokenBucket(DEFAULT_QPS, DEFAULT_BURST)
+        self.client = Client(
+            conn,
+            login=login,
+            may_write=self.leading,
+            limit=self.limit,
+            writes_held=lambda: self.resync.held,
+            on_connection_lost=lambda: self.resync.trigger("a request could not reach the API server"),
+        )
+        self._notifiers: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.resync = Resync(
+            self.client, self.cache, self._watched(), self.namespaces, self._forgotten, self._resynced
+        )
         self.elector = (
             LeaderElector(
                 Client(conn, retries=0, login=login),  # its own connection: renewals never queue behind reconciles
@@ -177,8 +196,8 @@ class Controller:
         ns, name = key
         try:
             outcome = await self.reconciler.reconcile(ns, name)
-        except NotLeading:
-            return None
+        except (NotLeading, WritesHeld):
+            return None  # a new leader, or the end of the resync, queues every Rollout
         except ApiError as exc:
             return self._failed(key, started, f"API error: {exc}")
         except Exception as exc:
@@ -194,7 +213,7 @@ class Controller:
         started = time.monotonic()
         try:
             requeue = await self.analysis.reconcile(key)
-        except NotLeading:
+        except (NotLeading, WritesHeld):
             return None
         except ApiError as exc:
             log.warning("analysisrun %s/%s: API error: %s; retrying in 2s", key[0], key[1], exc)
@@ -236,6 +255,41 @@ class Controller:
     def enqueue(self, namespace: str, name: str) -> None:
         if self.queue is not None:
             self.queue.add((namespace, name))
+
+    # ------------------------------------------------------------------ listing again
+
+    def _selectors(self) -> dict[str, str]:
+        """The label selector of each kind's watch (kinds not named: every object)."""
+        # Sharding as Argo's --instance-id: only our shard's Rollouts and runs (the unlabelled ones without).
+        shard = f"{INSTANCE_ID_LABEL}={self.instance_id}" if self.instance_id else f"!{INSTANCE_ID_LABEL}"
+        return {
+            REPLICASETS.plural: HASH_LABEL,
+            PODS.plural: HASH_LABEL,
+            JOBS.plural: JOB_LABEL_SELECTOR,
+            ROLLOUTS.plural: shard,
+            ANALYSISRUNS.plural: shard,
+        }
+
+    def _watched_kinds(self) -> list[kube.Kind]:
+        kinds = [ROLLOUTS, REPLICASETS, PODS, SERVICES, DEPLOYMENTS, INGRESSES, ANALYSISRUNS, JOBS, ANALYSISTEMPLATES]
+        if not self.namespaces:  # kopf serves cluster-scoped kinds only when cluster-wide
+            kinds.append(CLUSTERANALYSISTEMPLATES)
+        return kinds
+
+    def _watched(self) -> list[Watched]:
+        selectors = self._selectors()
+        return [Watched(kind, selectors.get(kind.plural)) for kind in self._watched_kinds()]
+
+    def _forgotten(self, kind: kube.Kind, obj: dict[str, Any]) -> None:
+        """An object the server no longer has left the cache: its owners look again (as on a deletion)."""
+        notify = self._notifiers.get(kind.plural)
+        if notify is not None and kind is not ROLLOUTS:
+            notify(obj)
+
+    def _resynced(self) -> None:
+        """The caches are the server's again: every Rollout and run is looked at anew."""
+        if self.leading():
+            self._started_leading()
 
     # ------------------------------------------------------------------ who owns what
 
@@ -337,22 +391,21 @@ class Controller:
                 expiration=dt.datetime.fromtimestamp(due, dt.UTC) if due is not None else None,
             )
 
-        kinds: list[tuple[kube.Kind, Callable[[dict[str, Any]], None]]] = [
-            (ROLLOUTS, lambda obj: self.enqueue(obj["metadata"].get("namespace", ""), obj["metadata"]["name"])),
-            (REPLICASETS, self._on_replicaset),
-            (PODS, self._on_pod),
-            (SERVICES, self._on_service),
-            (DEPLOYMENTS, self._on_deployment),
-            (INGRESSES, self._on_routing_object),  # always served; routing CRD kinds are read per reconcile
+        notifiers: dict[str, Callable[[dict[str, Any]], None]] = {
+            ROLLOUTS.plural: lambda obj: self.enqueue(obj["metadata"].get("namespace", ""), obj["metadata"]["name"]),
+            REPLICASETS.plural: self._on_replicaset,
+            PODS.plural: self._on_pod,
+            SERVICES.plural: self._on_service,
+            DEPLOYMENTS.plural: self._on_deployment,
+            INGRESSES.plural: self._on_routing_object,  # always served; routing CRD kinds are read per reconcile
             # The AnalysisRun controller: its runs, the Jobs of Job metrics, templates (validation Events).
-            (ANALYSISRUNS, self.analysis.on_run),
-            (JOBS, self.analysis.on_job),
-            (ANALYSISTEMPLATES, self._on_template),
-        ]
-        if not self.namespaces:  # kopf serves cluster-scoped kinds only when cluster-wide
-            kinds.append((CLUSTERANALYSISTEMPLATES, self._on_template))
-        for kind, notify in kinds:
-            self._register(registry, kind, notify)
+            ANALYSISRUNS.plural: self.analysis.on_run,
+            JOBS.plural: self.analysis.on_job,
+            ANALYSISTEMPLATES.plural: self._on_template,
+            CLUSTERANALYSISTEMPLATES.plural: self._on_template,
+        }
+        for kind in self._watched_kinds():
+            self._register(registry, kind, notifiers[kind.plural])
         return registry
 
     def _register(
@@ -366,6 +419,14 @@ class Controller:
             kube.ANALYSISTEMPLATES.plural: self._on_analysis_template,
             kube.CLUSTERANALYSISTEMPLATES.plural: self._on_analysis_template,
         }
+        follow = rollout_follows.get(kind.plural)
+
+        def notify_all(obj: dict[str, Any]) -> None:
+            notify(obj)
+            if follow is not None:
+                follow(obj)
+
+        self._notifiers[kind.plural] = notify_all
 
         async def prime(body: kopf.Body, **_: Any) -> None:
             # An index handler: runs during the initial listing, before any event handler.
@@ -385,10 +446,7 @@ class Controller:
                     return
             else:
                 cache.put(kind, obj)
-            notify(obj)
-            follow = rollout_follows.get(kind.plural)
-            if follow is not None:
-                follow(obj)
+            notify_all(obj)
 
         on_event.__name__ = f"on_{kind.plural}"
         kopf.on.event(group_version, kind.plural, registry=registry, id=f"watch-{kind.plural}")(on_event)
@@ -406,13 +464,10 @@ class Controller:
         settings.batching.batch_window = 0.01
         settings.batching.idle_timeout = 5.0
         settings.batching.exit_timeout = 0.5
-        settings.watching.label_selectors["apps", "v1", "replicasets"] = HASH_LABEL
-        settings.watching.label_selectors["", "v1", "pods"] = HASH_LABEL
-        settings.watching.label_selectors["batch", "v1", "jobs"] = JOB_LABEL_SELECTOR
-        # Sharding as Argo's --instance-id: only our shard's Rollouts and runs (the unlabelled ones without).
-        shard = f"{INSTANCE_ID_LABEL}={self.instance_id}" if self.instance_id else f"!{INSTANCE_ID_LABEL}"
-        for kind in (ROLLOUTS, ANALYSISRUNS):
-            settings.watching.label_selectors[kind.group, kind.version, kind.plural] = shard
+        selectors = self._selectors()
+        for kind in self._watched_kinds():
+            if kind.plural in selectors:
+                settings.watching.label_selectors[kind.group, kind.version, kind.plural] = selectors[kind.plural]
         # Nothing we register needs kopf's storages; keep them off our objects all the same.
         settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.controller.kopf-progress")
         settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.controller.kopf-diffbase")
@@ -442,6 +497,7 @@ class Controller:
             for runner in runners:
                 await runner.cleanup()
             raise
+        kopfwatch.install()
         await self.client.open()
         electing = (
             asyncio.create_task(self._elect(stop), name="leader election") if self.elector is not None else None
@@ -459,6 +515,7 @@ class Controller:
             name="kopf operator",
         )
         stopping = asyncio.create_task(stop.wait(), name="stop flag")
+        server_watch = asyncio.create_task(self._watch_server(), name="server watch")
         try:
             if signals:
                 # kopf installs its own SIGINT/SIGTERM handlers when it starts; ours replace them
@@ -481,6 +538,9 @@ class Controller:
                 raise operator.exception()  # type: ignore[misc]
         finally:
             stopping.cancel()
+            server_watch.cancel()
+            await asyncio.gather(server_watch, return_exceptions=True)
+            await self.resync.stop()
             await self._step_down(electing)
             await self.queue.stop()
             await self.analysis_queue.stop()
@@ -489,6 +549,17 @@ class Controller:
             await self.client.close()
             for runner in runners:
                 await runner.cleanup()
+
+    async def _watch_server(self) -> None:
+        """Once kopf is up: notice an API server that went away or came back empty (rollouts.controller.resync)."""
+        await self.ready.wait()
+        lost = self.resync.trigger
+        client = Client(self.conn, login=self.login, on_connection_lost=lambda: lost("the API server went away"))
+        namespace = self.namespaces[0] if self.namespaces else None
+        try:
+            await ServerWatch(client, namespace, self._selectors()[ROLLOUTS.plural], lost).run()
+        finally:
+            await client.close()
 
     async def _elect(self, stop: asyncio.Event) -> None:
         """Run the election once kopf is up; a leader reconciles only once the caches are complete (`synced`)."""
@@ -536,6 +607,8 @@ class Options:
     instance_id: str | None = None
     notifications_namespace: str | None = None
     verbose: bool = False
+    qps: float = DEFAULT_QPS
+    burst: int = DEFAULT_BURST
 
 
 async def run_controller(options: Options) -> None:
@@ -550,7 +623,15 @@ async def run_controller(options: Options) -> None:
         if options.leader_elect
         else None
     )
-    controller = Controller(conn, namespaces, login, election, options.instance_id, options.notifications_namespace)
+    controller = Controller(
+        conn,
+        namespaces,
+        login,
+        election,
+        options.instance_id,
+        options.notifications_namespace,
+        TokenBucket(options.qps, options.burst),
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -15,6 +15,7 @@ import yaml
 from aiohttp import web
 
 from rollouts.sandbox.access import ADMIN_TOKEN, MIN_TOKEN_SECONDS, Access
+from rollouts.sandbox.faults import Faults
 from rollouts.sandbox.server import ApiServer
 from rollouts.sandbox.store import Store
 from rollouts.sandbox.tls import ServingTls, TlsSetupError, serving_tls
@@ -58,7 +59,8 @@ class Sandbox:
     With `tls` the API is served over HTTPS with a certificate of a CA made at start (`ca_pem`).
     `authorization="rbac"` authenticates bearer tokens and enforces RBAC (`rollouts.sandbox.access`);
     the kubeconfig's token stays all-powerful. RBAC implies HTTPS, since kubectl sends credentials only
-    over TLS.
+    over TLS. `faults` injects API errors and watch drops (`rollouts.sandbox.faults`); `tls_material`
+    serves with the CA and certificate of an earlier sandbox (a restart keeps the kubeconfig valid).
     """
 
     def __init__(
@@ -72,13 +74,15 @@ class Sandbox:
         tls: bool = False,
         authorization: str = "open",
         min_token_seconds: int = MIN_TOKEN_SECONDS,
+        faults: Faults | None = None,
+        tls_material: ServingTls | None = None,
     ) -> None:
         self.host = host
         self.tls_enabled = tls or authorization == "rbac"
-        self.tls: ServingTls | None = None
+        self.tls: ServingTls | None = tls_material
         self.port = port
         self.store = Store()
-        self.api = ApiServer(self.store, Access(self.store, authorization, min_token_seconds))
+        self.api = ApiServer(self.store, Access(self.store, authorization, min_token_seconds), faults)
         self.workloads = Workloads(self.store, default_ready_after=default_ready_after)
         self.traffic = TrafficGenerator(self.store, traffic_rps, seed=traffic_seed)
         self.traffic_metrics: RequestMetrics = self.traffic.metrics
@@ -108,7 +112,7 @@ class Sandbox:
             self.traffic.start()  # idle while traffic_rps is 0; set `traffic.rps` to start it
         self._runner = web.AppRunner(self.api.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        if self.tls_enabled:
+        if self.tls_enabled and self.tls is None:
             self.tls = await asyncio.to_thread(serving_tls)
         ssl_context = self.tls.context if self.tls is not None else None
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, ssl_context=ssl_context)
@@ -144,8 +148,10 @@ class ThreadedSandbox:
         tls: bool = False,
         authorization: str = "open",
         min_token_seconds: int = MIN_TOKEN_SECONDS,
+        faults: Faults | None = None,
     ) -> None:
         self.kubeconfig_path = kubeconfig_path
+        self.faults = faults
         self.tls = tls
         self.authorization = authorization
         self.min_token_seconds = min_token_seconds
@@ -169,24 +175,35 @@ class ThreadedSandbox:
 
     def start(self) -> ThreadedSandbox:
         self._thread.start()
-
-        async def boot() -> Sandbox:
-            sandbox = Sandbox(
-                default_ready_after=self.default_ready_after,
-                traffic_rps=self.traffic_rps,
-                metrics_port=self.metrics_port,
-                traffic_seed=self.traffic_seed,
-                tls=self.tls,
-                authorization=self.authorization,
-                min_token_seconds=self.min_token_seconds,
-            )
-            await sandbox.start()
-            return sandbox
-
-        self.sandbox = asyncio.run_coroutine_threadsafe(boot(), self.loop).result(timeout=30)
+        self.sandbox = asyncio.run_coroutine_threadsafe(self._boot(), self.loop).result(timeout=30)
         if self.kubeconfig_path is not None:
             write_kubeconfig(self.kubeconfig_path, self.sandbox.url, self.sandbox.ca_pem)
         return self
+
+    async def _boot(self, port: int = 0, tls_material: ServingTls | None = None) -> Sandbox:
+        sandbox = Sandbox(
+            port=port,
+            default_ready_after=self.default_ready_after,
+            traffic_rps=self.traffic_rps,
+            metrics_port=self.metrics_port,
+            traffic_seed=self.traffic_seed,
+            tls=self.tls,
+            authorization=self.authorization,
+            min_token_seconds=self.min_token_seconds,
+            faults=self.faults,
+            tls_material=tls_material,
+        )
+        await sandbox.start()
+        return sandbox
+
+    def restart_empty(self) -> None:
+        """Stop the sandbox and start an empty one on the same port with the same TLS material: the
+        kubeconfig stays valid, every object (and resourceVersion) is gone."""
+        old = self.sandbox
+        assert old is not None
+        asyncio.run_coroutine_threadsafe(old.stop(), self.loop).result(timeout=30)
+        self.sandbox = None
+        self.sandbox = asyncio.run_coroutine_threadsafe(self._boot(old.port, old.tls), self.loop).result(timeout=30)
 
     def set_traffic_rps(self, rps: float) -> None:
         """Change the simulated request rate per Service (0 pauses it). Needs the metrics server
@@ -225,6 +242,7 @@ async def serve_forever(
     metrics_port: int | None = None,
     tls: bool = False,
     authorization: str = "open",
+    faults: Faults | None = None,
 ) -> None:
     """`pyrollouts sandbox`: answer until SIGINT/SIGTERM; write the kubeconfig only once listening."""
     import signal
@@ -236,6 +254,7 @@ async def serve_forever(
         metrics_port=metrics_port,
         tls=tls,
         authorization=authorization,
+        faults=faults,
     )
     try:
         await sandbox.start()
@@ -254,6 +273,9 @@ async def serve_forever(
         )
     write_kubeconfig(kubeconfig_path, sandbox.url, sandbox.ca_pem)
     print(f"sandbox API server at {sandbox.url}; kubeconfig written to {kubeconfig_path}", flush=True)
+    if faults is not None:
+        rates = ", ".join(f"{verb}={rate:g}" for verb, rate in faults.rates.items())
+        print(f"fault injection: {rates} (seed {faults.seed})", flush=True)
     if authorization == "rbac":
         print("authorization: RBAC (the kubeconfig's user is a cluster admin; others need bindings)", flush=True)
     stop = asyncio.Event()

@@ -18,6 +18,7 @@ from aiohttp import web
 from rollouts.sandbox import admission, discovery, limits, openapi, openapi_v2, protobuf, rbac, tables
 from rollouts.sandbox.access import ANONYMOUS, Access
 from rollouts.sandbox.errors import ApiError, bad_request, method_not_allowed, unknown_resource
+from rollouts.sandbox.faults import Faults, request_verb
 from rollouts.sandbox.patches import APPLY_PATCH, APPLY_PATCH_CBOR
 from rollouts.sandbox.resources import ResourceType
 from rollouts.sandbox.store import Store
@@ -78,8 +79,9 @@ def _flag(request: web.Request, name: str) -> bool:
 
 
 class ApiServer:
-    def __init__(self, store: Store, access: Access | None = None) -> None:
+    def __init__(self, store: Store, access: Access | None = None, faults: Faults | None = None) -> None:
         self.store = store
+        self.faults = faults
         self.access = access or Access(store)
         self.requests: Counter[tuple[str, str]] = Counter()
         # (client, Kubernetes verb, resource[/subresource]): what the scale benchmark reads per client.
@@ -107,7 +109,8 @@ class ApiServer:
                 self.denial_count += 1
                 self.denials.append(exc.message)
                 log.info("%s %s: %d %s", request.method, request.path_qs, exc.code, exc.message)
-            return _json(exc.status(), exc.code)
+            retry_after = exc.details.get("retryAfterSeconds")
+            return _json(exc.status(), exc.code, {"Retry-After": str(retry_after)} if retry_after else None)
         except web.HTTPRequestEntityTooLarge:
             return _json(limits.body_too_large().status(), 413)
         except web.HTTPException:
@@ -234,8 +237,19 @@ class ApiServer:
 
     # ------------------------------------------------------------------ verbs
 
+    def _injected_fault(self, request: web.Request, target: Target) -> ApiError | None:
+        """The fault `--faults` draws for this request (None: serve it)."""
+        faults = self.faults
+        if faults is None or not faults.applies_to(request.headers.get("User-Agent", "")):
+            return None
+        verb = request_verb(request.method, bool(target.name), _flag(request, "watch"))
+        return faults.draw(verb, target.rtype.plural, target.rtype.group, target.name)
+
     async def _serve(self, request: web.Request, target: Target) -> web.StreamResponse:
         method = request.method
+        fault = self._injected_fault(request, target)
+        if fault is not None:
+            raise fault
         if target.rtype.verbs == ("create",) or target.subresource == "token":
             return await self._answer_review(request, target)
         if target.subresource and target.subresource not in ("status", "scale"):
@@ -488,6 +502,22 @@ class ApiServer:
 
     # ------------------------------------------------------------------ watch
 
+    def _watch_cut_at(self, request: web.Request, timeout: float) -> float | None:
+        """When `--faults` cuts this watch stream (monotonic time), if before its timeout."""
+        faults = self.faults
+        if faults is None or not faults.applies_to(request.headers.get("User-Agent", "")):
+            return None
+        lifetime = faults.watch_lifetime()
+        return time.monotonic() + lifetime if lifetime is not None and lifetime < timeout else None
+
+    def _cut(self, request: web.Request, cut_at: float | None) -> bool:
+        """An injected drop, once its time came: the connection closes with no end of the stream."""
+        if cut_at is None or time.monotonic() < cut_at or request.transport is None or self.faults is None:
+            return False
+        self.faults.dropped()
+        request.transport.close()
+        return True
+
     async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
         q = request.query
         try:
@@ -550,7 +580,8 @@ class ApiServer:
                 meta["annotations"] = {"k8s.io/initial-events-end": "true"}
             return encode("BOOKMARK", {"kind": target.rtype.kind, "apiVersion": api_version, "metadata": meta})
 
-        deadline = time.monotonic() + timeout
+        cut_at = self._watch_cut_at(request, timeout)
+        deadline = cut_at if cut_at is not None else time.monotonic() + timeout
         try:
             if backlog:
                 first = b"".join(encode(t, o) for t, o in backlog)
@@ -589,6 +620,8 @@ class ApiServer:
         finally:
             self.store.stop_watch(watcher)
             self._streams.discard(response)
+        if self._cut(request, cut_at):
+            return response
         with contextlib.suppress(ConnectionResetError):
             await response.write_eof()
         return response

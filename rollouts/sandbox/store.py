@@ -176,7 +176,7 @@ class Store:
         if resource_version in ("", "0") or send_initial_events:
             backlog = [("ADDED", obj) for obj in self.objects(rtype, namespace) if watcher.matches(obj)]
         else:
-            backlog = self.events.replay(watcher, resource_version)
+            backlog = self.events.replay(watcher, resource_version, self._rv)
         self.events.add(watcher)
         return watcher, backlog
 

@@ -111,14 +111,18 @@ class EventHub:
         for listener in self._listeners:
             listener(event)
 
-    def replay(self, watcher: Watcher, resource_version: str) -> list[WatchItem]:
-        """What the watcher missed since resource_version; 410 Expired once the history no longer reaches it."""
+    def replay(self, watcher: Watcher, resource_version: str, current: int) -> list[WatchItem]:
+        """What the watcher missed since resource_version; 410 Expired once the history no longer reaches it,
+        or for a version this store never reached (a client of the store before a restart: kube-apiserver
+        answers "Too large resource version", after which client-go lists again; kopf lists again on 410)."""
         try:
             since = int(resource_version)
         except ValueError as exc:
             raise bad_request(f'invalid resource version "{resource_version}"') from exc
         if since < self._oldest_rv:
             raise ApiError(410, "Expired", f"too old resource version: {since} ({self._oldest_rv})")
+        if since > current:
+            raise ApiError(410, "Expired", f"Too large resource version: {since}, current: {current}")
         backlog: list[WatchItem] = []
         for event in self._history:
             if event.rv > since:

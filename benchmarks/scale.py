@@ -228,11 +228,11 @@ def healthy(_: str, status: dict[str, Any]) -> bool:
 
 
 @contextmanager
-def controller_process(kubeconfig: Path, log: Path) -> Iterator[Process]:
+def controller_process(kubeconfig: Path, log: Path, extra: list[str]) -> Iterator[Process]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "rollouts.main", "controller", "--kubeconfig", str(kubeconfig),
-             "--metrics-port", "0", "--health-port", "0"],
+             "--metrics-port", "0", "--health-port", "0", *extra],
             stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
         )  # fmt: skip
         try:
@@ -278,7 +278,8 @@ def run(args: argparse.Namespace) -> None:
         bench = Bench(base, kubeconfig, namespaces, count)
         bench.rollouts.start()
         http = bench.http()
-        with controller_process(kubeconfig, Path(tmp) / "controller.log") as controller:
+        extra = [] if args.qps is None else ["--qps", str(args.qps), "--burst", str(args.burst)]
+        with controller_process(kubeconfig, Path(tmp) / "controller.log", extra) as controller:
             keys = [f"{ns}/{name}" for ns, name in bench.names]
             # a tenth first: the RSS slope is taken between a tenth and all, past the start-up's own growth
             tenth = max(1, count // 10)
@@ -290,7 +291,7 @@ def run(args: argparse.Namespace) -> None:
             rss_tenth = settled_rss(controller)
             started += time.monotonic() - paused_at_tenth  # the wait for a settled RSS is not convergence
             in_parallel(bench.create, list(enumerate(bench.names))[tenth:])
-            bench.wait_all("Healthy", healthy, keys, timeout=120 + count * 0.2)
+            bench.wait_all("Healthy", healthy, keys, timeout=120 + count * 0.6)
             converged = time.monotonic() - started
             converge_cpu = controller.cpu_seconds() - cpu0
             rss = settled_rss(controller)
@@ -310,7 +311,7 @@ def run(args: argparse.Namespace) -> None:
 
             before, cpu0 = controller_requests(http), controller.cpu_seconds()
             in_parallel(bench.update, bench.names)
-            bench.wait_all("first pause", paused_at(1), keys, timeout=120 + count * 0.2)
+            bench.wait_all("first pause", paused_at(1), keys, timeout=120 + count * 0.6)
             wait_quiet(http)  # a step's trailing writes (after the pause was reached) count for it
             report_step("update -> first pause", +(controller_requests(http) - before), count,
                         controller.cpu_seconds() - cpu0)  # fmt: skip
@@ -344,6 +345,9 @@ def main() -> int:
     parser.add_argument("--rollouts", type=int, default=1000)
     parser.add_argument("--bursts", type=lambda s: [int(x) for x in s.split(",")], default=[100, 1000])
     parser.add_argument("--namespaces", type=int, default=10)
+    # The controller's client-side limit (default: its own, 40/80) bounds how fast N Rollouts can move.
+    parser.add_argument("--qps", type=float, default=None, help="the controller's --qps (0: no limit)")
+    parser.add_argument("--burst", type=int, default=80, help="the controller's --burst, with --qps")
     run(parser.parse_args())
     return 0
 

@@ -13,7 +13,6 @@ import logging
 import socket
 import ssl
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -187,7 +186,6 @@ class Client:
         # Told (method, path, status) of every response, retries included: the controller's request metrics.
         self.on_response: Callable[[str, str, int], None] = lambda *_: None
         self.limit = limit
-        self.requests: Counter[str] = Counter()
         self._session: aiohttp.ClientSession | None = None
         self._login_lock = asyncio.Lock()
         self._refresh_failed_at = -REFRESH_RETRY_AFTER
@@ -306,7 +304,6 @@ class Client:
         content_type: str,
         params: Mapping[str, str] | None,
     ) -> dict[str, Any]:
-        self.requests[method] += 1
         session = self._session
         assert session is not None
         headers = {"Content-Type": content_type}
@@ -339,7 +336,6 @@ class Client:
         session, conn = self._session, self.conn
         assert session is not None
         headers = {"Authorization": f"Bearer {conn.token}"} if conn.token else {}
-        self.requests["WATCH"] += 1
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
         try:
             async with session.get(

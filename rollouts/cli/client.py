@@ -3,22 +3,22 @@
 The kubeconfig comes from the loader the controller uses too (rollouts.controller.kubeconfig, kubectl's
 rules): `--kubeconfig`, else every file of `KUBECONFIG` merged, else `~/.kube/config`, else the in-cluster
 service account. `--context` picks a context; the namespace is `-n`, else the context's namespace, else
-"default". Requests go through the official `kubernetes` client's transport (TLS, client certificates,
-tokens, exec plugins) but take and return plain dicts, so that patches are exactly the JSON we build.
-Everything is synchronous: the plugin is a short-lived command.
+"default". Requests go out through rollouts.cli.transport (http.client) and take and return plain dicts,
+so that patches are exactly the JSON we build. Everything is synchronous: the plugin is a short-lived
+command.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import ssl
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
-
-from rollouts import __version__
 from rollouts.cli.actions import Patch
+from rollouts.cli.transport import Transport
 from rollouts.controller.kubeconfig import KubeconfigError
 from rollouts.controller.kubeconfig import load as load_kubeconfig
 
@@ -92,11 +92,14 @@ def _status_message(body: Mapping[str, Any], fallback: str) -> str:
 class Client:
     """API access for one plugin invocation, aimed at one namespace."""
 
-    def __init__(self, api: Any, namespace: str, server: str, request_timeout: float | None = None) -> None:
-        self.api = api
+    def __init__(self, transport: Transport, namespace: str, request_timeout: float | None = None) -> None:
+        self.transport = transport
         self.namespace = namespace
-        self.server = server
         self.request_timeout = request_timeout
+
+    @property
+    def server(self) -> str:
+        return self.transport.conn.server
 
     @classmethod
     def connect(
@@ -107,21 +110,15 @@ class Client:
         request_timeout: float | None = None,
     ) -> Client:
         """Load the kubeconfig (or in-cluster config) and settle the namespace; CLIError if impossible."""
-        from kubernetes import client as k8s_client
-
         try:
             found = load_kubeconfig(kubeconfig, context)
         except KubeconfigError as exc:
             raise CLIError(str(exc)) from exc
-        configuration = found.configuration
-        # No retries: a dead server should fail in one connection attempt, as kubectl does.
-        configuration.retries = False
-        api = k8s_client.ApiClient(configuration)
-        api.user_agent = f"kubectl-rollouts/{__version__}"
-        return cls(api, namespace or found.namespace or "default", str(configuration.host), request_timeout)
+        transport = Transport(found.connection())
+        return cls(transport, namespace or found.namespace or "default", request_timeout)
 
     def close(self) -> None:
-        self.api.close()
+        self.transport.close()
 
     # ------------------------------------------------------------------ raw requests
 
@@ -133,40 +130,14 @@ class Client:
         body: Any = None,
         content_type: str = "application/json",
         timeout: float | None = None,
-    ) -> Any:
-        """The urllib3 response of one request (not read yet); CLIError when the server is unreachable."""
-        import urllib3
-        from kubernetes.client.exceptions import ApiException
-
-        headers = {"Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = content_type
-        method_, url, headers_, _body, _post = self.api.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=list((query or {}).items()),
-            header_params=headers,
-            auth_settings=["BearerToken"],
-        )
+    ) -> http.client.HTTPResponse:
+        """The response of one request, not read yet; CLIError when the server is unreachable or untrusted."""
         try:
-            response = self.api.call_api(
-                method_, url, header_params=headers_, body=body, _request_timeout=timeout or self.request_timeout
-            )
-        except urllib3.exceptions.SSLError as exc:
+            return self.transport.send(method, path, query, body, content_type, timeout or self.request_timeout)
+        except ssl.SSLError as exc:
             raise CLIError(_untrusted_server(self.server, exc)) from exc
-        except ApiException as exc:
-            # Without retries the client turns urllib3's SSLError into ApiException(0, "SSLError\n<reason>").
-            kind, _, reason = str(exc.reason).partition("\n")
-            if exc.status == 0 and kind == "SSLError":
-                raise CLIError(_untrusted_server(self.server, Exception(reason))) from exc
-            raise
-        except urllib3.exceptions.MaxRetryError as exc:
-            if isinstance(exc.reason, urllib3.exceptions.SSLError):
-                raise CLIError(_untrusted_server(self.server, exc.reason)) from exc
-            raise CLIError(_unreachable(self.server, exc.reason or exc)) from exc
-        except urllib3.exceptions.HTTPError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             raise CLIError(_unreachable(self.server, exc)) from exc
-        return response.response
 
     def request(
         self,
@@ -180,21 +151,36 @@ class Client:
         429 or 5xx is sent again (READ_RETRIES times)."""
         if method != "GET":
             return self._request_once(method, path, query, body, content_type)
-        for attempt in Retrying(
+        try:
+            return self._request_once(method, path, query, body, content_type)
+        except APIError as exc:
+            if exc.status not in TRANSIENT:
+                raise
+            first = exc
+        # tenacity is imported only once a read needs sending again (most invocations never do); the
+        # attempt already made is replayed as its first, so its wait and count rules see it.
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt
+
+        made = [first]
+
+        def attempt() -> dict[str, Any]:
+            if made:
+                raise made.pop()
+            return self._request_once(method, path, query, body, content_type)
+
+        retrying = Retrying(
             stop=stop_after_attempt(READ_RETRIES + 1),
             wait=_read_wait,
             retry=retry_if_exception(lambda e: isinstance(e, APIError) and e.status in TRANSIENT),
             reraise=True,
-        ):
-            with attempt:
-                return self._request_once(method, path, query, body, content_type)
-        raise AssertionError("unreachable: the last error is raised")
+        )
+        return retrying(attempt)
 
     def _request_once(
         self, method: str, path: str, query: Mapping[str, str] | None, body: Any, content_type: str
     ) -> dict[str, Any]:
         response = self._send(method, path, query, body, content_type)
-        data = response.data
+        data = _read(response, self.server)
         try:
             decoded = json.loads(data) if data else {}
         except ValueError:
@@ -220,22 +206,24 @@ class Client:
         response = self._send("GET", path, params, timeout=timeout_seconds + 10)
         try:
             if not 200 <= response.status < 300:
-                data = response.data
+                data = _read(response, self.server)
                 decoded = json.loads(data) if data else {}
                 body_map = decoded if isinstance(decoded, dict) else {}
                 raise APIError(response.status, str(body_map.get("reason", "")), body_map,
                                _status_message(body_map, f"watch {path}: HTTP {response.status}"))
-            buffer = b""
-            for chunk in response.stream(4096, decode_content=True):
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    if line.strip():
-                        event = json.loads(line)
-                        if isinstance(event, dict):
-                            yield event
+            while True:
+                try:
+                    line = response.readline()
+                except (OSError, http.client.HTTPException) as exc:
+                    raise CLIError(_unreachable(self.server, exc)) from exc
+                if not line:
+                    return
+                if line.strip():
+                    event = json.loads(line)
+                    if isinstance(event, dict):
+                        yield event
         finally:
-            response.release_conn()
+            response.close()
 
     # ------------------------------------------------------------------ objects
 
@@ -293,6 +281,8 @@ class Client:
 
 def _read_wait(retry_state: Any) -> float:
     """The server's retryAfterSeconds (capped), else a jittered backoff from 0.2 s."""
+    from tenacity import wait_random_exponential
+
     outcome = retry_state.outcome
     error = outcome.exception() if outcome is not None else None
     details = error.body.get("details") if isinstance(error, APIError) else None
@@ -348,17 +338,24 @@ def missing_resource_type(resource: Resource, exc: APIError) -> CLIError:
     return exc
 
 
+def _read(response: http.client.HTTPResponse, server: str) -> bytes:
+    """The whole body; CLIError when the connection fails halfway."""
+    try:
+        return response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise CLIError(_unreachable(server, exc)) from exc
+
+
 def _untrusted_server(server: str, exc: Exception) -> str:
     """kubectl's "certificate signed by unknown authority", with the verifier's own reason."""
-    reason = exc.args[0] if exc.args else exc
     return (
-        f"cannot verify the API server at {server}: {reason}; its TLS certificate is not signed by the "
+        f"cannot verify the API server at {server}: {exc}; its TLS certificate is not signed by the "
         "kubeconfig's certificate authority (certificate-authority / certificate-authority-data)"
     )
 
 
 def _unreachable(server: str, exc: BaseException) -> str:
-    """One line naming the server and the socket's reason, without urllib3's pool and URL text."""
+    """One line naming the server and the socket's reason, without the exception chain."""
     return (
         f"cannot reach the API server at {server} ({_socket_reason(exc)}); is it running? "
         "check --kubeconfig and --context"
@@ -366,23 +363,17 @@ def _unreachable(server: str, exc: BaseException) -> str:
 
 
 def _socket_reason(exc: BaseException) -> str:
-    """"connection refused", "timed out", "name not resolved": the OS-level cause of a failed request."""
-    import urllib3
+    """"connection refused", "timed out", "its host name does not resolve": the OS-level cause."""
+    import socket
 
-    chain: list[BaseException] = []
-    cause: BaseException | None = exc
-    while cause is not None and cause not in chain:
-        chain.append(cause)
-        cause = cause.__cause__ or cause.__context__
-    # urllib3's NewConnectionError is a ConnectTimeoutError by inheritance: look for the OS error first.
-    for link in chain:
-        if isinstance(link, urllib3.exceptions.NameResolutionError):
-            return "its host name does not resolve"
-        if isinstance(link, ConnectionRefusedError):
-            return "connection refused"
-    for link in chain:
-        if isinstance(link, urllib3.exceptions.TimeoutError | TimeoutError):
-            return "timed out"
-        if isinstance(link, OSError) and link.strerror:
-            return link.strerror.lower()
+    if isinstance(exc, socket.gaierror):
+        return "its host name does not resolve"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "the server closed the connection"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
     return type(exc).__name__

@@ -13,8 +13,6 @@ import yaml
 
 from rollouts.cli.client import ROLLOUTS, Client, CLIError, Resource
 from rollouts.notifications.config import CONFIGMAP, SECRET, Config, ConfigError, parse_config
-from rollouts.notifications.decide import render_template
-from rollouts.notifications.subscriptions import Destination
 
 CONFIGMAPS = Resource("configmap", "v1", "configmaps")
 SECRETS = Resource("secret", "v1", "secrets")
@@ -81,8 +79,11 @@ def print_templates(config: Config, name: str | None, output: str, out: TextIO) 
 
 
 def notify(config: Config, template: str, rollout: Mapping[str, Any], recipients: list[str], out: TextIO) -> None:
-    # The delivery libraries (Apprise, slack_sdk, pymsteams) take ~0.2 s to import: only this verb needs them.
+    # The delivery libraries (Apprise, slack_sdk, pymsteams) take ~0.2 s to import, and the template
+    # language its share: only this verb needs them (every other verb imports this module for its parser).
+    from rollouts.notifications.decide import render_template
     from rollouts.notifications.delivery import DeliveryError, send
+    from rollouts.notifications.subscriptions import Destination
 
     if template not in config.templates:
         raise CLIError(f'template "{template}" not found in ConfigMap {CONFIGMAP} or the built-ins')

@@ -21,7 +21,7 @@ import aiohttp
 
 from rollouts import __version__
 from rollouts.controller.freshness import file_stamp, refresh_due
-from rollouts.controller.kubeconfig import Connection
+from rollouts.controller.kubeconfig import Connection, tls_context
 from rollouts.controller.ratelimit import TokenBucket
 from rollouts.controller.retry import retrying
 from rollouts.model.reporting import CONTROLLER_VERSION_ANNOTATION
@@ -200,19 +200,7 @@ class Client:
     async def open(self) -> None:
         if self._session is not None:
             return
-        ssl_ctx: ssl.SSLContext | bool = False
-        if self.conn.server.startswith("https"):
-            if not self.conn.verify:
-                ssl_ctx = False
-            else:
-                ctx = (
-                    ssl.create_default_context(cafile=self.conn.ca_path)
-                    if self.conn.ca_path
-                    else ssl.create_default_context()
-                )
-                if self.conn.cert_path and self.conn.key_path:
-                    ctx.load_cert_chain(self.conn.cert_path, self.conn.key_path)
-                ssl_ctx = ctx
+        ssl_ctx: ssl.SSLContext | bool = tls_context(self.conn) if self.conn.server.startswith("https") else False
         self._session = aiohttp.ClientSession(
             base_url=self.conn.server,
             headers={"Accept": "application/json", "User-Agent": "pyrollouts-controller"},

@@ -8,16 +8,24 @@ wins, `current-context` comes from the first file that sets one, and a relative 
 resolved against that file's directory. `--context` overrides `current-context`; the namespace is the
 context's (or the service account's).
 
-Everything else -- exec credential plugins, tokens, client certificates, CA data and files -- is the
-official `kubernetes` client's machinery (KubeConfigMerger, KubeConfigLoader, load_incluster_config);
-this module only fixes the rules where that client departs from kubectl. It imports nothing else of
-the product but `freshness` (when credentials are due): the plugin uses it too.
+A user with static credentials (a token or token file, client certificates, none) is read here
+directly: the plugin starts in a fraction of the time importing the `kubernetes` client takes. A user
+with an exec credential plugin, an auth-provider or basic auth is handed, already merged, to the
+official client's KubeConfigLoader, and the in-cluster service account to its load_incluster_config.
+It imports nothing else of the product but `freshness` (when credentials are due): the plugin uses it too.
 """
 
 from __future__ import annotations
 
+import atexit
+import base64
+import binascii
 import datetime as dt
+import hashlib
 import os
+import shutil
+import ssl
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +44,7 @@ IN_CLUSTER = "in-cluster"
 # The path fields kubectl resolves against the directory of the file that holds them.
 CLUSTER_PATH_KEYS = ("certificate-authority",)
 USER_PATH_KEYS = ("client-certificate", "client-key", "tokenFile")
+SECTIONS = (("clusters", "cluster", CLUSTER_PATH_KEYS), ("users", "user", USER_PATH_KEYS), ("contexts", "context", ()))
 
 
 class KubeconfigError(Exception):
@@ -59,6 +68,8 @@ class Connection:
     token_file: str | None = None
     token_file_stamp: FileStamp | None = None
     loaded_at: float = 0.0
+    proxy: str | None = None  # the cluster's proxy-url
+    tls_server_name: str | None = None  # the name to verify the server's certificate against
 
     @property
     def refresh_at(self) -> float | None:
@@ -69,37 +80,27 @@ class Connection:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """What the loader found: the official client's Configuration (the plugin's ApiClient takes it),
-    the namespace of the context or service account, and where it came from (files or "in-cluster")."""
+    """What the loader found: the connection settings, the namespace of the context or service account
+    (None when it names none), and where it came from (the files, or "in-cluster")."""
 
-    configuration: Any  # kubernetes.client.Configuration
+    settings: Connection
     namespace: str | None
     source: str
-    expiry: dt.datetime | None = None
-    token_file: str | None = None
-    token_file_stamp: FileStamp | None = None
-    loaded_at: float = 0.0
 
     def connection(self) -> Connection:
-        cfg = self.configuration
-        # "Bearer <t>" from a kubeconfig user, "bearer <t>" from the in-cluster loader (under
-        # "authorization" in older clients); basic auth ("Basic ...") is not a token.
-        keys = cfg.api_key or {}
-        auth = str(keys.get("BearerToken") or keys.get("authorization") or "")
-        token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else None
-        return Connection(
-            server=str(cfg.host).rstrip("/"),
-            token=token,
-            ca_path=cfg.ssl_ca_cert,
-            cert_path=cfg.cert_file,
-            key_path=cfg.key_file,
-            verify=bool(cfg.verify_ssl),
-            namespace=self.namespace or "default",
-            expiry=self.expiry,
-            token_file=self.token_file if token else None,
-            token_file_stamp=self.token_file_stamp if token else None,
-            loaded_at=self.loaded_at,
-        )
+        return self.settings
+
+
+def tls_context(conn: Connection) -> ssl.SSLContext:
+    """The TLS settings of `conn`: its CA (else the system's) and its client certificate; no server
+    verification when the kubeconfig says insecure-skip-tls-verify (the client certificate still goes)."""
+    context = ssl.create_default_context(cafile=conn.ca_path) if conn.ca_path else ssl.create_default_context()
+    if not conn.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if conn.cert_path:
+        context.load_cert_chain(conn.cert_path, conn.key_path)
+    return context
 
 
 def kubeconfig_files(flag: str | None) -> list[Path]:
@@ -114,7 +115,8 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> ClusterCo
     """Load the configuration kubectl would use (see the module docstring); KubeconfigError if none.
     Reads files and may run an exec plugin: call it from a thread in async code."""
     files = kubeconfig_files(kubeconfig)
-    usable = _usable_files(files)
+    contents = [(path, _read(path)) for path in files]
+    usable = [(path, content) for path, content in contents if content is not None]
     if usable:
         return _load_files(usable, context)
     if not kubeconfig and context is None and "KUBERNETES_SERVICE_HOST" in os.environ:
@@ -129,44 +131,41 @@ def load_connection(kubeconfig: str | None = None, context: str | None = None) -
     return load(kubeconfig, context).connection()
 
 
-def merge_files(paths: Sequence[Path]) -> Any:
-    """The files merged with kubectl's rules, as the kubernetes client's config tree (a ConfigNode).
-
-    KubeConfigMerger already merges the named lists first-wins and remembers each entry's file; it lets
-    the *last* current-context win and resolves a user's certificate paths against the cluster's file,
-    so both are set right here."""
-    from kubernetes.config.kube_config import KubeConfigMerger
-
-    merger = KubeConfigMerger(os.pathsep.join(str(p) for p in paths))  # type: ignore[no-untyped-call]
-    merged = merger.config
-    if merged is None:
-        raise KubeconfigError(f"no configuration in {_joined(paths)}")
-    first_set = (merger.config_files[p].get("current-context") for p in merger.paths)
-    current = next((name for name in first_set if name), None)
-    if current:
-        merged.value["current-context"] = current
-    else:
-        merged.value.pop("current-context", None)
-    for node in merged.value["clusters"]:
-        node.value = _resolved(node.value, "cluster", CLUSTER_PATH_KEYS, node.path)
-    for node in merged.value["users"]:
-        node.value = _resolved(node.value, "user", USER_PATH_KEYS, node.path)
+def merge_files(files: Sequence[tuple[Path, Mapping[str, Any]]]) -> dict[str, Any]:
+    """The files' contents merged with kubectl's rules: the first file to name a cluster, user or context
+    wins, the first `current-context` set wins, and relative paths are resolved against the file that
+    holds them."""
+    merged: dict[str, Any] = {"clusters": [], "users": [], "contexts": []}
+    seen: dict[str, set[str]] = {section: set() for section in merged}
+    for path, content in files:
+        if not merged.get("current-context") and content.get("current-context"):
+            merged["current-context"] = content["current-context"]
+        for section, key, path_keys in SECTIONS:
+            entries = content.get(section) or []
+            if not isinstance(entries, list):
+                raise KubeconfigError(f"kubeconfig {path}: `{section}` must be a list")
+            for entry in entries:
+                name = entry.get("name") if isinstance(entry, dict) else None
+                if not isinstance(name, str) or name in seen[section]:
+                    continue
+                seen[section].add(name)
+                merged[section].append(_resolved(entry, key, path_keys, str(path)))
     return merged
 
 
-def _usable_files(paths: Sequence[Path]) -> list[Path]:
-    """The files that exist and say something: kubectl skips missing and empty ones."""
-    usable = []
-    for path in paths:
-        if not path.is_file():
-            continue
-        try:
-            content = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise KubeconfigError(f"cannot read kubeconfig {path}: {exc}") from exc
-        if content is not None:
-            usable.append(path)
-    return usable
+def _read(path: Path) -> dict[str, Any] | None:
+    """A kubeconfig file's content; None when it is missing or empty (kubectl skips those)."""
+    if not path.is_file():
+        return None
+    try:
+        content = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise KubeconfigError(f"cannot read kubeconfig {path}: {exc}") from exc
+    if content is None:
+        return None
+    if not isinstance(content, dict):
+        raise KubeconfigError(f"kubeconfig {path} is not a mapping: it must be a `kind: Config` document")
+    return content
 
 
 def _resolved(entry: Mapping[str, Any], section: str, keys: Sequence[str], origin: str) -> dict[str, Any]:
@@ -183,18 +182,127 @@ def _resolved(entry: Mapping[str, Any], section: str, keys: Sequence[str], origi
     return {**entry, section: body}
 
 
-def _load_files(paths: Sequence[Path], context: str | None) -> ClusterConfig:
+def _named(merged: Mapping[str, Any], section: str, key: str, name: object) -> dict[str, Any] | None:
+    """The body of the entry called `name` in a merged section (a context's `context`, ...), if any."""
+    for entry in merged[section]:
+        if entry.get("name") == name:
+            body = entry.get(key)
+            return body if isinstance(body, dict) else {}
+    return None
+
+
+def _load_files(files: Sequence[tuple[Path, Mapping[str, Any]]], context: str | None) -> ClusterConfig:
+    joined = _joined([path for path, _ in files])
+    loaded_at = time.time()
+    merged = merge_files(files)
+    name = _check_context(merged, context, joined)
+    ctx = _named(merged, "contexts", "context", name) or {}
+    namespace = ctx.get("namespace") or None
+    user = _named(merged, "users", "user", ctx.get("user")) or {}
+    if _needs_client_library(user):
+        settings = _client_library_connection(merged, context, joined, namespace, loaded_at)
+        return ClusterConfig(settings, namespace, joined)
+    cluster = _named(merged, "clusters", "cluster", ctx.get("cluster"))
+    if cluster is None:
+        raise KubeconfigError(
+            f'cluster "{ctx.get("cluster")}" of context "{name}" does not exist in kubeconfig {joined}: '
+            "add it under `clusters` or fix the context"
+        )
+    settings = _static_connection(cluster, user, namespace, loaded_at, f'context "{name}" in kubeconfig {joined}')
+    return ClusterConfig(settings, namespace, joined)
+
+
+def _needs_client_library(user: Mapping[str, Any]) -> bool:
+    """Whether the user's credential is one only the `kubernetes` client produces. Its order: an
+    auth-provider, then a token (or token file), then an exec plugin, then basic auth."""
+    if isinstance(user.get("auth-provider"), dict) and user["auth-provider"].get("name"):
+        return True
+    if "token" in user or user.get("tokenFile"):
+        return False
+    return bool(user.get("exec")) or ("username" in user and "password" in user)
+
+
+def _static_connection(
+    cluster: Mapping[str, Any], user: Mapping[str, Any], namespace: str | None, loaded_at: float, where: str
+) -> Connection:
+    """Settings from a cluster and a user with static credentials, as the official client reads them
+    (`*-data` before the file; certificates only for https; the token before the token file)."""
+    server = str(cluster.get("server") or "").rstrip("/")
+    if not server:
+        raise KubeconfigError(f"the cluster of {where} has no `server`: set clusters[].cluster.server")
+    https = server.startswith("https")
+    token_file = None if "token" in user else (str(user.get("tokenFile") or "") or None)
+    stamp = file_stamp(token_file)  # before reading: a change after it is seen at the next check
+    token = user.get("token") or None if token_file is None else _read_token(token_file, where)
+    return Connection(
+        server=server,
+        token=str(token) if token else None,
+        ca_path=_file_or_data(cluster, "certificate-authority", where) if https else None,
+        cert_path=_file_or_data(user, "client-certificate", where) if https else None,
+        key_path=_file_or_data(user, "client-key", where) if https else None,
+        verify=not cluster.get("insecure-skip-tls-verify", False),
+        namespace=namespace or "default",
+        token_file=token_file if token else None,
+        token_file_stamp=stamp if token else None,
+        loaded_at=loaded_at,
+        proxy=cluster.get("proxy-url") or None,
+        tls_server_name=cluster.get("tls-server-name") or None,
+    )
+
+
+def _read_token(path: str, where: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise KubeconfigError(f"cannot read the tokenFile {path} of {where}: {exc.strerror}") from exc
+
+
+def _file_or_data(entry: Mapping[str, Any], key: str, where: str) -> str | None:
+    """The path of `key`'s file; `key-data` (base64, preferred when present) is written to a private file."""
+    data_key = f"{key}-data"
+    if data_key in entry:
+        if not entry[data_key]:
+            return None
+        try:
+            content = base64.b64decode(str(entry[data_key]), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise KubeconfigError(f"`{data_key}` of {where} is not base64: {exc}") from exc
+        return _private_file(content)
+    path = entry.get(key)
+    if not path:
+        return None
+    if not os.path.isfile(path):
+        raise KubeconfigError(f"the {key} file {path} of {where} does not exist")
+    return str(path)
+
+
+_PRIVATE_DIR: list[str] = []
+
+
+def _private_file(content: bytes) -> str:
+    """A file holding `content`, readable by this user only, removed when the process exits (TLS
+    libraries take certificates and keys by path)."""
+    if not _PRIVATE_DIR:
+        _PRIVATE_DIR.append(tempfile.mkdtemp(prefix="pyrollouts-kubeconfig-"))
+        atexit.register(shutil.rmtree, _PRIVATE_DIR[0], True)
+    path = os.path.join(_PRIVATE_DIR[0], hashlib.sha256(content).hexdigest())
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+    return path
+
+
+def _client_library_connection(
+    merged: dict[str, Any], context: str | None, joined: str, namespace: str | None, loaded_at: float
+) -> Connection:
+    """Settings for an exec plugin, auth-provider or basic-auth user, from the official client's loader
+    (given the files already merged by our rules)."""
     from kubernetes import client
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.config.kube_config import KubeConfigLoader
 
-    joined = _joined(paths)
-    loaded_at = time.time()
     try:
-        merged = merge_files(paths)
-        _check_context(merged, context, joined)
-        token_file = _token_file(merged, context)
-        stamp = file_stamp(token_file)  # before reading: a change after it is seen at the next check
         loader = KubeConfigLoader(  # type: ignore[no-untyped-call]
             config_dict=merged, active_context=context, config_base_path=None
         )
@@ -202,29 +310,49 @@ def _load_files(paths: Sequence[Path], context: str | None) -> ClusterConfig:
         loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
     except ConfigException as exc:
         raise KubeconfigError(f"cannot use kubeconfig {joined}: {exc}") from exc
-    namespace = (loader.current_context.get("context") or {}).get("namespace")
     expiry = getattr(loader, "expiry", None)  # set by an exec plugin that returned expirationTimestamp
-    return ClusterConfig(configuration, namespace or None, joined, expiry, token_file, stamp, loaded_at)
+    return _from_configuration(configuration, namespace, expiry, None, None, loaded_at)
 
 
-def _token_file(merged: Any, context: str | None) -> str | None:
-    """The current user's `tokenFile` when it is what authenticates (no exec plugin or auth provider)."""
-    name = context or merged.value.get("current-context")
-    ctx = next(n.value for n in merged.value["contexts"] if n.value.get("name") == name)
-    user_name = (ctx.get("context") or {}).get("user")
-    user = next((n.value.get("user") or {} for n in merged.value["users"] if n.value.get("name") == user_name), {})
-    if user.get("exec") or user.get("auth-provider") or not user.get("tokenFile"):
-        return None
-    return str(user["tokenFile"])
+def _from_configuration(
+    cfg: Any,
+    namespace: str | None,
+    expiry: dt.datetime | None,
+    token_file: str | None,
+    stamp: FileStamp | None,
+    loaded_at: float,
+) -> Connection:
+    """A `kubernetes.client.Configuration` as our settings."""
+    # "Bearer <t>" from a kubeconfig user, "bearer <t>" from the in-cluster loader (under
+    # "authorization" in older clients); basic auth ("Basic ...") is not a token.
+    keys = cfg.api_key or {}
+    auth = str(keys.get("BearerToken") or keys.get("authorization") or "")
+    token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else None
+    return Connection(
+        server=str(cfg.host).rstrip("/"),
+        token=token,
+        ca_path=cfg.ssl_ca_cert,
+        cert_path=cfg.cert_file,
+        key_path=cfg.key_file,
+        verify=bool(cfg.verify_ssl),
+        namespace=namespace or "default",
+        expiry=expiry,
+        token_file=token_file if token else None,
+        token_file_stamp=stamp if token else None,
+        loaded_at=loaded_at,
+        proxy=getattr(cfg, "proxy", None) or None,
+        tls_server_name=getattr(cfg, "tls_server_name", None) or None,
+    )
 
 
-def _check_context(merged: Any, context: str | None, joined: str) -> None:
-    """kubectl's words for a missing context, instead of the client's 'Expected key ... in <first file>'."""
-    name = context or merged.value.get("current-context")
+def _check_context(merged: Mapping[str, Any], context: str | None, joined: str) -> str:
+    """The context to use, in kubectl's words when it is missing."""
+    name = context or merged.get("current-context")
     if not name:
         raise KubeconfigError(f"no current-context in kubeconfig {joined}: pass --context NAME or set one")
-    if not any(node.value.get("name") == name for node in merged.value["contexts"]):
+    if _named(merged, "contexts", "context", name) is None:
         raise KubeconfigError(f'context "{name}" does not exist in kubeconfig {joined}')
+    return str(name)
 
 
 def _load_in_cluster() -> ClusterConfig:
@@ -242,7 +370,8 @@ def _load_in_cluster() -> ClusterConfig:
     namespace = None
     if SERVICE_ACCOUNT_NAMESPACE.exists():
         namespace = SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or None
-    return ClusterConfig(configuration, namespace, IN_CLUSTER, None, SERVICE_ACCOUNT_TOKEN, stamp, loaded_at)
+    settings = _from_configuration(configuration, namespace, None, SERVICE_ACCOUNT_TOKEN, stamp, loaded_at)
+    return ClusterConfig(settings, namespace, IN_CLUSTER)
 
 
 def _joined(paths: Sequence[Path]) -> str:

@@ -12,19 +12,11 @@ import ssl
 import urllib.error
 import urllib.request
 
-from rollouts.controller.kubeconfig import Connection
+from rollouts.controller.kubeconfig import Connection, tls_context
 
 
 class UntrustedApiServer(Exception):
     """The API server's TLS certificate does not verify against the kubeconfig's certificate authority."""
-
-
-def tls_context(conn: Connection) -> ssl.SSLContext:
-    """The client's TLS settings from the kubeconfig: its CA (else the system's), its client certificate."""
-    context = ssl.create_default_context(cafile=conn.ca_path) if conn.ca_path else ssl.create_default_context()
-    if conn.cert_path and conn.key_path:
-        context.load_cert_chain(conn.cert_path, conn.key_path)
-    return context
 
 
 def check_api_server_trusted(conn: Connection, timeout: float = 10.0) -> None:

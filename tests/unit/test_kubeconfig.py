@@ -235,3 +235,50 @@ def test_in_cluster_when_no_kubeconfig_exists(tmp_path: Path, monkeypatch: pytes
     # A context asked for by name is a kubeconfig's; the service account has none.
     with pytest.raises(KubeconfigError, match="no kubeconfig found"):
         load(context="other")
+
+
+def test_data_fields_become_private_files_and_insecure_skips_verification(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+
+    a = write(
+        tmp_path / "a.yaml",
+        clusters=[
+            cluster(
+                "c",
+                "https://c.example",
+                **{
+                    "certificate-authority-data": base64.b64encode(b"CA PEM").decode(),
+                    "insecure-skip-tls-verify": True,
+                },
+            )
+        ],
+        users=[user("u", token="t")],
+        contexts=[context("ctx", "c", "u")],
+        **{"current-context": "ctx"},
+    )
+    use(monkeypatch, a)
+    conn = load_connection()
+    assert conn.ca_path is not None and Path(conn.ca_path).read_bytes() == b"CA PEM"
+    assert stat.S_IMODE(os.stat(conn.ca_path).st_mode) == 0o600
+    assert conn.verify is False
+
+
+def test_static_credentials_load_without_the_kubernetes_client(tmp_path: Path) -> None:
+    """The plugin's start-up: a token user is read without importing the `kubernetes` package."""
+    import subprocess
+
+    a = write(
+        tmp_path / "a.yaml",
+        clusters=[cluster("c", "http://c:1")],
+        users=[user("u", token="t")],
+        contexts=[context("ctx", "c", "u")],
+        **{"current-context": "ctx"},
+    )
+    code = (
+        "import sys; from rollouts.controller.kubeconfig import load_connection; "
+        f"assert load_connection({str(a)!r}).token == 't'; print('kubernetes' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

@@ -5,13 +5,15 @@ short-lived command that loads one credential per run, as kubectl does."""
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from rollouts.cli.client import Client, CLIError
-from rollouts.controller.freshness import file_stamp, refresh_at, refresh_due
+from rollouts.cli.transport import Transport
+from rollouts.controller.freshness import file_stamp, refresh_due
 from rollouts.controller.kubeconfig import ClusterConfig, KubeconfigError
 from rollouts.controller.kubeconfig import load as load_kubeconfig
 
@@ -25,11 +27,8 @@ def _load(kubeconfig: str | None, context: str | None) -> ClusterConfig:
         raise CLIError(str(exc)) from exc
 
 
-def _api_client(found: ClusterConfig) -> Any:
-    from kubernetes import client as k8s_client
-
-    found.configuration.retries = 1
-    return k8s_client.ApiClient(found.configuration)
+def _transport(found: ClusterConfig) -> Transport:
+    return Transport(found.connection())
 
 
 class RefreshingClient(Client):
@@ -48,16 +47,13 @@ class RefreshingClient(Client):
         request_timeout: float | None = None,
     ) -> RefreshingClient:
         found = _load(kubeconfig, context)
-        client = cls(_api_client(found), namespace or found.namespace or "default", str(found.configuration.host),
-                     request_timeout)
+        client = cls(_transport(found), namespace or found.namespace or "default", request_timeout)
         client._source, client._found, client._lock = (kubeconfig, context), found, threading.Lock()
         return client
 
     def _due(self) -> bool:
-        found = self._found
-        expires_at = found.expiry.timestamp() if found.expiry is not None else None
-        deadline = refresh_at(found.loaded_at, expires_at, found.token_file)
-        return refresh_due(time.time(), deadline, found.token_file_stamp, file_stamp(found.token_file))
+        conn = self._found.connection()
+        return refresh_due(time.time(), conn.refresh_at, conn.token_file_stamp, file_stamp(conn.token_file))
 
     def _reload(self, force: bool) -> None:
         """Load the credentials again when due (or `force`d, after a 401); on failure keep the current ones."""
@@ -68,8 +64,8 @@ class RefreshingClient(Client):
                 found = _load(*self._source)
             except CLIError:
                 return  # the request goes out with the current credentials; its answer says what is wrong
-            # The old ApiClient is left to the requests still using it (informer threads); it closes when collected.
-            self._found, self.api = found, _api_client(found)
+            # The old pool is left to the requests still using it (informer threads); it closes when collected.
+            self._found, self.transport = found, _transport(found)
 
     def _send(
         self,
@@ -79,11 +75,11 @@ class RefreshingClient(Client):
         body: Any = None,
         content_type: str = "application/json",
         timeout: float | None = None,
-    ) -> Any:
+    ) -> http.client.HTTPResponse:
         self._reload(force=False)
         response = super()._send(method, path, query, body, content_type, timeout)
         if response.status != UNAUTHORIZED:
             return response
-        response.release_conn()
+        response.read()  # the connection carries the next request
         self._reload(force=True)
         return super()._send(method, path, query, body, content_type, timeout)

@@ -20,6 +20,7 @@ ROUTERS: dict[str, str] = {
     "istio": "rollouts.traffic.istio:IstioRouter",
     "gatewayAPI": "rollouts.traffic.gatewayapi:GatewayAPIRouter",
     "alb": "rollouts.traffic.alb:AlbRouter",
+    "traefik": "rollouts.traffic.traefik:TraefikRouter",
 }
 
 # Keys of trafficRouting that are settings shared by every router, not routers.

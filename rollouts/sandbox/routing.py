@@ -32,7 +32,7 @@ from functools import partial
 from typing import Any
 
 from rollouts.sandbox.traffic_split import PREFIX
-from rollouts.sandbox.weighted_backends import Weighted, alb_action_service, alb_weighted, traefik_weighted
+from rollouts.sandbox.weighted_backends import Weighted, alb_action_service, alb_route, traefik_weighted
 
 SERVICE_ANNOTATION = PREFIX + "service"
 HEADER_ANNOTATION = PREFIX + "request-header"
@@ -388,8 +388,14 @@ def ingress_backends(stable: Obj, canary: Obj | None, request: SimRequest) -> li
 
 
 def weighted_backends(weighted: Weighted, request: SimRequest | None = None) -> list[Backend]:
-    """ALB actions and TraefikServices: the same weights for every request."""
+    """TraefikServices: the same weights for every request."""
     del request
+    return [Backend(namespace, service, weight) for namespace, service, weight in weighted]
+
+
+def alb_backends(ingress: Obj, request: SimRequest) -> list[Backend]:
+    """An ALB Ingress: the action of the first path whose pattern and conditions take the request."""
+    weighted = alb_route(ingress, request.path, request.headers, request.method)
     return [Backend(namespace, service, weight) for namespace, service, weight in weighted]
 
 
@@ -456,11 +462,9 @@ def routing_entries(
     canaries = [i for i in ingresses if canary_prefix(i) is not None]
     for stable in (i for i in ingresses if canary_prefix(i) is None):
         ns = str(_meta(stable).get("namespace") or "")
-        alb = alb_weighted(stable)
-        if alb is not None:  # an AWS Load Balancer Controller Ingress: its action's target groups
-            action = alb_action_service(stable) or ""
-            backends = partial(weighted_backends, alb)
-            entries.append(_entry("Ingress", stable, action, backends, [(ns, action)]))
+        action = alb_action_service(stable)
+        if action is not None:  # an AWS Load Balancer Controller Ingress: its actions' target groups
+            entries.append(_entry("Ingress", stable, action, partial(alb_backends, stable), [(ns, action)]))
             continue
         hosts = ingress_hosts(stable)
         canary = next(

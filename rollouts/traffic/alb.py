@@ -9,16 +9,23 @@ optionally with target-group stickiness. The JSON is the controller's own format
 first as Argo writes it. `rollouts.pyrollouts.io/managed-alb-actions` records which Rollout manages
 which action (several Rollouts may share an Ingress). Nothing else of the Ingress is changed.
 
+A `setHeaderRoute` step (its name in `managedRoutes`) becomes, as in Argo, the action
+`<prefix>/actions.<route>` (all to the canary), the condition `<prefix>/conditions.<route>` (one
+`http-header` condition per match: `exact` as the value, `prefix` as `prefix*`, ALB's wildcard) and a
+path to the action ahead of each path to `rootService`, managed paths first in `managedRoutes` order.
+A route that ends loses its annotations and paths.
+
 Each write is one merge patch of one Ingress carrying the `resourceVersion` it was computed from, so a
 concurrent edit gives a 409 and the next pass starts over. With several Ingresses the live weight is
 known only when they all agree, so the planner never moves on while one of them lags behind.
 
 Not done here (AWS-side): Argo's `--aws-verify-target-group` (reading the real target groups' weights
-and registered pod IPs through the AWS API), and header routes (`conditions.<route>`).
+and registered pod IPs through the AWS API).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -27,6 +34,7 @@ from rollouts.traffic.objects import annotations_of, as_dict, as_list, parse_wei
 from rollouts.traffic.registry import RouterContext, missing_services
 from rollouts.traffic.router import (
     DesiredTraffic,
+    HeaderRoute,
     ObjectRef,
     ObjectWrite,
     Owner,
@@ -47,6 +55,10 @@ def action_key(prefix: str, service: str) -> str:
     return f"{prefix}/actions.{service}"
 
 
+def condition_key(prefix: str, route: str) -> str:
+    return f"{prefix}/conditions.{route}"
+
+
 def forward_action(desired: DesiredTraffic, port: str, stickiness: Mapping[str, Any] | None) -> dict[str, Any]:
     """The action the AWS Load Balancer Controller reads: canary and stable target groups, weighted."""
     forward: dict[str, Any] = {
@@ -56,11 +68,36 @@ def forward_action(desired: DesiredTraffic, port: str, stickiness: Mapping[str, 
         ]
     }
     if stickiness is not None and stickiness.get("enabled"):
-        forward["TargetGroupStickinessConfig"] = {
-            "Enabled": bool(stickiness.get("enabled")),
-            "DurationSeconds": int(stickiness.get("durationSeconds") or 0),
-        }
+        forward["TargetGroupStickinessConfig"] = _stickiness(stickiness)
     return {"Type": "forward", "ForwardConfig": forward}
+
+
+def _stickiness(stickiness: Mapping[str, Any]) -> dict[str, Any]:
+    return {"Enabled": True, "DurationSeconds": int(stickiness.get("durationSeconds") or 0)}
+
+
+def canary_action(canary_service: str, port: str, stickiness: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A header route's action: everything to the canary target group (Argo's weight 100)."""
+    forward: dict[str, Any] = {"TargetGroups": [{"ServiceName": canary_service, "ServicePort": port, "Weight": 100}]}
+    if stickiness is not None and stickiness.get("enabled"):
+        forward["TargetGroupStickinessConfig"] = _stickiness(stickiness)
+    return {"Type": "forward", "ForwardConfig": forward}
+
+
+def header_conditions(route: HeaderRoute) -> tuple[list[dict[str, Any]] | None, str]:
+    """ALB `http-header` conditions for a header route's matches (None and why when ALB cannot match it)."""
+    conditions = []
+    for match in route.matches:
+        value = as_dict(match.get("headerValue"))
+        if value.get("exact") is not None:
+            wanted = str(value["exact"])
+        elif value.get("prefix") is not None:
+            wanted = str(value["prefix"]) + "*"
+        else:
+            return None, "ALB header conditions match exact values or prefixes, not regular expressions"
+        header = {"HttpHeaderName": str(match.get("headerName") or ""), "Values": [wanted]}
+        conditions.append({"Field": "http-header", "HttpHeaderConfig": header})
+    return conditions, ""
 
 
 def parse_action(text: str | None) -> dict[str, Any] | None:
@@ -74,13 +111,13 @@ def parse_action(text: str | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def managed_actions(text: str) -> dict[str, str]:
-    """`rollout:actionKey,...` -> {rollout: actionKey}."""
-    out: dict[str, str] = {}
+def managed_annotations(text: str) -> set[tuple[str, str]]:
+    """`rollout:annotation,...` -> {(rollout, annotation)}: which Rollout manages which annotation."""
+    out: set[tuple[str, str]] = set()
     for item in text.split(","):
         rollout, sep, key = item.strip().partition(":")
         if sep and rollout:
-            out[rollout] = key
+            out.add((rollout, key))
     return out
 
 
@@ -118,7 +155,7 @@ class AlbRouter:
         return False
 
     def supports_header_routes(self) -> bool:
-        return False
+        return True
 
     def spec_problems(self) -> Sequence[RoutingProblem]:
         path = self.context.path
@@ -156,6 +193,13 @@ class AlbRouter:
         problems: list[RoutingProblem] = list(self.spec_problems())
         writes: list[ObjectWrite] = []
         weights: list[int | None] = []
+        conditions: dict[str, list[dict[str, Any]]] = {}
+        for route in desired.header_routes:
+            found, why = header_conditions(route)
+            if found is None:
+                problems.append(RoutingProblem(None, "spec.strategy.canary.steps[].setHeaderRoute.match", why))
+            else:
+                conditions[route.name] = found
         if problems:
             return RouterResult(problems=tuple(problems))
         for name in self.ingress_names:
@@ -176,7 +220,7 @@ class AlbRouter:
                 problems.append(problem)
                 continue
             weights.append(self.live_weight(ingress, desired))
-            write = self._write(ref, ingress, desired, owner)
+            write = self._write(ref, ingress, desired, conditions, owner)
             if write is not None:
                 writes.append(write)
         if problems:
@@ -222,26 +266,82 @@ class AlbRouter:
         return round(canary * desired.max_weight / total) if total > 0 else 0
 
     def _write(
-        self, ref: ObjectRef, ingress: Mapping[str, Any], desired: DesiredTraffic, owner: Owner
+        self,
+        ref: ObjectRef,
+        ingress: Mapping[str, Any],
+        desired: DesiredTraffic,
+        conditions: Mapping[str, list[dict[str, Any]]],
+        owner: Owner,
     ) -> ObjectWrite | None:
         notes = annotations_of(ingress)
-        key = action_key(self.prefix, self.action_service)
-        wanted = forward_action(desired, str(self.service_port), self.stickiness)
-        managed = managed_actions(notes.get(MANAGED_ACTIONS, ""))
-        patch: dict[str, str] = {}
-        if parse_action(notes.get(key)) != wanted:
-            patch[key] = json.dumps(wanted, separators=(",", ":"))
-        if managed.get(owner.name) != key:
-            managed[owner.name] = key
-            patch[MANAGED_ACTIONS] = ",".join(f"{r}:{k}" for r, k in sorted(managed.items()))
-        if not patch:
+        port = str(self.service_port)
+        wanted: dict[str, str | None] = {
+            action_key(self.prefix, self.action_service): _json(forward_action(desired, port, self.stickiness))
+        }
+        for route in desired.managed_routes:
+            active = route in conditions
+            action = _json(canary_action(desired.canary_service, port, self.stickiness)) if active else None
+            wanted[action_key(self.prefix, route)] = action
+            wanted[condition_key(self.prefix, route)] = _json(conditions[route]) if active else None
+        managed = managed_annotations(notes.get(MANAGED_ACTIONS, ""))
+        mine = {(owner.name, key) for key, value in wanted.items() if value is not None}
+        managed = {item for item in managed if item[0] != owner.name} | mine
+        wanted[MANAGED_ACTIONS] = ",".join(f"{r}:{k}" for r, k in sorted(managed))
+        patch = {k: v for k, v in wanted.items() if _differs(notes.get(k), v)}
+        rules = self._rules(ingress, desired.managed_routes, [r for r in desired.managed_routes if r in conditions])
+        if not patch and rules is None:
             return None
         meta: dict[str, Any] = {"annotations": patch}
         rv = as_dict(ingress.get("metadata")).get("resourceVersion")
         if rv:
             meta["resourceVersion"] = rv
+        body: dict[str, Any] = {"metadata": meta}
+        if rules is not None:
+            body["spec"] = {"rules": rules}
         why = f"canary weight {desired.canary_weight}/{desired.max_weight}"
-        return ObjectWrite(ref, "merge-patch", {"metadata": meta}, why)
+        return ObjectWrite(ref, "merge-patch", body, why)
+
+    def _rules(
+        self, ingress: Mapping[str, Any], managed: Sequence[str], active: Sequence[str]
+    ) -> list[Any] | None:
+        """The Ingress's rules with a path per active header route ahead of each path to the action (and
+        none for the managed routes that are not active); None when they are that already."""
+        rules = as_list(as_dict(ingress.get("spec")).get("rules"))
+        new_rules = []
+        for rule in rules:
+            rule = as_dict(rule)
+            paths = [as_dict(p) for p in as_list(as_dict(rule.get("http")).get("paths"))]
+            if not paths:
+                new_rules.append(rule)
+                continue
+            kept = [p for p in paths if _backend_service(p) not in managed]
+            added = []
+            for path in kept:
+                if _backend_service(path) == self.action_service:
+                    for route in active:
+                        copied = copy.deepcopy(path)
+                        copied["backend"] = {"service": {"name": route, "port": {"name": USE_ANNOTATION}}}
+                        added.append(copied)
+            new_rules.append({**rule, "http": {**as_dict(rule.get("http")), "paths": added + kept}})
+        return None if new_rules == rules else new_rules
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _differs(current: str | None, wanted: str | None) -> bool:
+    """Whether an annotation must be written: JSON values are compared as JSON (a person may reformat)."""
+    if current is None or wanted is None:
+        return current != wanted
+    try:
+        return bool(json.loads(current) != json.loads(wanted))
+    except ValueError:
+        return current != wanted
+
+
+def _backend_service(path: Mapping[str, Any]) -> str:
+    return str(as_dict(as_dict(path.get("backend")).get("service")).get("name") or "")
 
 
 def _backends(ingress: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -267,4 +367,13 @@ def _one(weights: Sequence[int | None]) -> int | None:
     return first if all(w == first for w in weights) else None
 
 
-__all__ = ["DEFAULT_PREFIX", "MANAGED_ACTIONS", "AlbRouter", "action_key", "forward_action", "parse_action"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "MANAGED_ACTIONS",
+    "AlbRouter",
+    "action_key",
+    "condition_key",
+    "forward_action",
+    "header_conditions",
+    "parse_action",
+]

@@ -1,10 +1,12 @@
 """ALB traffic routing on the sandbox: the Ingress's weighted action annotation follows the plan at every
-step, the simulated requests through the Ingress follow its weights (not the pod counts), abort returns
-the weight to stable before the canary scales down, retry and promote --full; an Ingress that does not
-route to the action is reported and nothing is written."""
+step, a header route adds its action, condition and path and removes them with its step, the simulated
+requests through the Ingress follow the weights and the header condition (not the pod counts), abort
+returns the weight to stable before the canary scales down, retry and promote --full; an Ingress that
+does not route to the action is reported and nothing is written."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -28,8 +30,24 @@ from tests.fixtures.weighted_routes import alb_ingress_manifest, alb_weights, ca
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
-STEPS: list[Step] = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {}}]
-ROUTING = {"alb": {"ingress": "web", "servicePort": 80, "stickinessConfig": {"enabled": True, "durationSeconds": 60}}}
+BETA = {"name": "beta", "match": [{"headerName": "X-Beta", "headerValue": {"exact": "yes"}}]}
+STEPS: list[Step] = [
+    {"setWeight": 20},
+    {"setHeaderRoute": BETA},
+    {"pause": {}},
+    {"setWeight": 60},
+    {"setHeaderRoute": {"name": "beta"}},
+    {"pause": {}},
+]
+ROUTING = {
+    "alb": {"ingress": "web", "servicePort": 80, "stickinessConfig": {"enabled": True, "durationSeconds": 60}},
+    "managedRoutes": [{"name": "beta"}],
+}
+BETA_ACTION = "alb.ingress.kubernetes.io/actions.beta"
+SIMULATED_HEADER = {  # a fifth of the simulated requests carry the header
+    "sandbox.pyrollouts.io/request-header": "X-Beta: yes",
+    "sandbox.pyrollouts.io/request-header-fraction": "0.2",
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +57,15 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]
         yield handle
 
 
+def simulated_ingress() -> dict[str, Any]:
+    ingress = alb_ingress_manifest()
+    ingress["metadata"]["annotations"].update(SIMULATED_HEADER)
+    return ingress
+
+
 def manifests(image: str, ingress: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     return [
-        ingress or alb_ingress_manifest(),
+        ingress or simulated_ingress(),
         *routed_manifests(
             ROUTING, STEPS, image=image, replicas=2, scaleDownDelaySeconds=1, abortScaleDownDelaySeconds=1
         ),
@@ -56,6 +80,12 @@ def wait_split(namespace: Namespace, canary: int) -> None:
     namespace.cluster.wait(f"ALB canary weight {canary}", lambda: alb_weights(namespace) == split(canary), 60)
 
 
+def backends(namespace: Namespace) -> list[str]:
+    """The backend Services (actions) of the Ingress's paths, in order."""
+    ingress = json.loads(namespace.kubectl("get", "ingress", "web", "-o", "json").stdout)
+    return [p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]]
+
+
 def test_weights_traffic_abort_retry_and_full_promotion(
     cluster: Cluster, controller: ControllerProcess | None, sandbox: SandboxHandle
 ) -> None:
@@ -66,26 +96,32 @@ def test_weights_traffic_abort_retry_and_full_promotion(
     namespace.apply(*manifests("nginx:2"))
     canary = rollout.wait_paused(timeout=60).seen["currentPodHash"]
     assert alb_weights(namespace) == split(20)
+    assert backends(namespace) == ["beta", "web-stable"]
+    assert alb_weights(namespace, key=BETA_ACTION) == {"web-canary": 100}
     rollout.wait_sizes({"nginx:1": 2, "nginx:2": 1})
     assert status_weights(rollout) == (20, 80, True)
     shown = Plugin.on_cluster(cluster).ok("get", "rollout", "web", "-n", namespace.name)
     assert "  alb:           SetWeight 20, ActualWeight 20\n" in shown, shown
     if os.environ.get("PYROLLOUTS_E2E") != "1":  # a real cluster has no simulated traffic
-        # one canary pod beside two stable ones: by pods it would get a third; the action says 20%
+        # one canary pod beside two stable ones: by pods it would get a third; the action says 20% of the
+        # requests without the header, the header route all of the fifth that carry it: 0.8 * 0.2 + 0.2
         metrics_url = sandbox.threaded.metrics_url
         assert metrics_url is not None
-        assert canary_share(metrics_url, namespace.name, "web-stable", canary) == pytest.approx(0.2, abs=0.05)
+        assert canary_share(metrics_url, namespace.name, "web-stable", canary) == pytest.approx(0.36, abs=0.05)
 
     rollout.abort().wait_degraded(timeout=60)
     wait_split(namespace, 0)
+    rollout.wait_for("the header route removed", lambda: backends(namespace) == ["web-stable"], 60)
     rollout.wait_sizes({"nginx:1": 2}, timeout=60)
     assert_weight_back_before_scale_down(rollout, 20, "from 1 to 0")
 
     rollout.retry().wait_paused(timeout=60)
     wait_split(namespace, 20)
-    rollout.promote().wait_status("step 3", lambda st: st.get("currentStepIndex") == 3, 60)
+    assert backends(namespace) == ["beta", "web-stable"]
+    rollout.promote().wait_status("step 5", lambda st: st.get("currentStepIndex") == 5, 60)
     rollout.wait_paused(timeout=60)
     assert alb_weights(namespace) == split(60)
+    assert backends(namespace) == ["web-stable"] and alb_weights(namespace, key=BETA_ACTION) is None
 
     rollout.promote_full().wait_healthy(timeout=60).wait_sizes({"nginx:2": 2}, timeout=60)
     wait_split(namespace, 0)

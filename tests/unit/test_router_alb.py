@@ -13,7 +13,7 @@ import yaml
 from rollouts.sandbox.weighted_backends import alb_weighted
 from rollouts.traffic.alb import MANAGED_ACTIONS, AlbRouter
 from rollouts.traffic.registry import RouterContext, build_routers
-from rollouts.traffic.router import ObjectRef
+from rollouts.traffic.router import HeaderRoute, ObjectRef
 from tests.fixtures.routers import ROLLOUT_OWNER as OWNER
 from tests.fixtures.routers import apply_merge_patches
 from tests.fixtures.routers import desired_traffic as desired
@@ -149,7 +149,51 @@ def test_problems_name_the_object_field_and_fix() -> None:
     assert [p.field for p in sticky] == ["spec.strategy.canary.trafficRouting.alb.stickinessConfig.durationSeconds"]
 
 
-def test_registered_under_alb_without_header_or_mirror_routes() -> None:
+def test_registered_under_alb_with_header_routes_and_no_mirror() -> None:
     routers, problems = build_routers({"alb": {"ingress": "web", "servicePort": 80}}, "web", NS, "s", "c")
     assert not problems and [r.name for r in routers] == ["alb"]
-    assert not routers[0].supports_header_routes() and not routers[0].supports_mirror()
+    assert routers[0].supports_header_routes() and not routers[0].supports_mirror()
+
+
+BETA = HeaderRoute("beta", ({"headerName": "X-Beta", "headerValue": {"exact": "yes"}},))
+GAMMA = HeaderRoute("gamma", ({"headerName": "X-Gamma", "headerValue": {"prefix": "g"}},))
+
+
+def paths(obj: dict[str, Any]) -> list[str]:
+    return [p["backend"]["service"]["name"] for p in obj["spec"]["rules"][0]["http"]["paths"]]
+
+
+def test_header_routes_add_an_action_a_condition_and_a_path_first() -> None:
+    live = {ref(): ingress()}
+    managed = ("gamma", "beta")
+    want = desired(20, header_routes=(GAMMA, BETA), managed_routes=managed)
+    after = apply_merge_patches(router().reconcile(want, live, OWNER), live)[ref()]
+    assert paths(after) == ["gamma", "beta", "web-stable"]  # in managedRoutes order, ahead of the split
+    new_path = after["spec"]["rules"][0]["http"]["paths"][1]
+    assert new_path["backend"]["service"]["port"] == {"name": "use-annotation"} and new_path["path"] == "/*"
+    prefix = "alb.ingress.kubernetes.io"
+    assert action(after, f"{prefix}/actions.beta")["ForwardConfig"]["TargetGroups"] == [
+        {"ServiceName": "web-canary", "ServicePort": "80", "Weight": 100}
+    ]
+    assert json.loads(after["metadata"]["annotations"][f"{prefix}/conditions.beta"]) == [
+        {"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": "X-Beta", "Values": ["yes"]}}
+    ]
+    conditions = json.loads(after["metadata"]["annotations"][f"{prefix}/conditions.gamma"])
+    assert conditions[0]["HttpHeaderConfig"]["Values"] == ["g*"]
+    managed_notes = after["metadata"]["annotations"][MANAGED_ACTIONS].split(",")
+    assert f"web:{prefix}/conditions.beta" in managed_notes and f"web:{ACTION}" in managed_notes
+    assert router().reconcile(want, {ref(): after}, OWNER).writes == ()
+
+    # the routes end: their annotations and paths go, the split stays
+    ended = desired(20, managed_routes=managed)
+    final = apply_merge_patches(router().reconcile(ended, {ref(): after}, OWNER), {ref(): after})[ref()]
+    assert paths(final) == ["web-stable"]
+    kept = [*INGRESS["metadata"]["annotations"], ACTION, MANAGED_ACTIONS]
+    assert sorted(final["metadata"]["annotations"]) == sorted(kept)
+    assert final["metadata"]["annotations"][MANAGED_ACTIONS] == f"web:{ACTION}"
+
+
+def test_a_regex_header_route_is_a_problem() -> None:
+    route = HeaderRoute("beta", ({"headerName": "X-Beta", "headerValue": {"regex": "b.*"}},))
+    result = router().reconcile(desired(0, header_routes=(route,), managed_routes=("beta",)), {ref(): ingress()}, OWNER)
+    assert result.writes == () and "not regular expressions" in result.problems[0].message

@@ -81,3 +81,25 @@ def test_weighted_traefik_service() -> None:
     assert shares(entry.plain) == {"aaa": 0.75, "bbb": 0.25}
     mirroring = {**service, "spec": {"mirroring": {"name": "web-stable"}}}
     assert routing_entries(traefik_services=[mirroring]) == []
+
+
+def test_alb_header_condition_path_goes_first_for_requests_that_carry_the_header() -> None:
+    prefix = "alb.ingress.kubernetes.io"
+    ingress = alb_ingress(
+        {"name": "use-annotation"},
+        **{
+            f"{prefix}/actions.web-root": action(10, 90),
+            f"{prefix}/actions.beta": action(100, 0),
+            f"{prefix}/conditions.beta": json.dumps(
+                [{"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": "X-Beta", "Values": ["y*"]}}]
+            ),
+            "sandbox.pyrollouts.io/request-header": "X-Beta: yes",
+            "sandbox.pyrollouts.io/request-header-fraction": "0.5",
+        },
+    )
+    paths = ingress["spec"]["rules"][0]["http"]["paths"]
+    paths.insert(0, {"path": "/*", "backend": {"service": {"name": "beta", "port": {"name": "use-annotation"}}}})
+    entry = only(routing_entries(ingresses=[ingress]))
+    assert entry.service_label == "web-root"  # the split's action, not the header route's
+    assert shares(entry.plain) == {"aaa": 0.9, "bbb": 0.1}
+    assert shares(entry.with_header) == {"bbb": 1.0} and entry.header_fraction == 0.5

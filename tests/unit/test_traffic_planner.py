@@ -264,10 +264,10 @@ def test_a_crash_at_any_write_leaves_traffic_on_ready_pods_and_the_same_end(cras
         ({**NGINX, "maxTrafficWeight": 10}, [{"setWeight": 20}], "steps[0].setWeight", "between 0 and 10"),
         ({"kong": {"ingress": "web"}}, [], "trafficRouting.kong", "not supported"),
         (
-            {"alb": {"ingress": "web", "servicePort": 80}, "managedRoutes": [{"name": "beta"}]},
-            [{"setHeaderRoute": {"name": "beta", "match": [{"headerName": "X", "headerValue": {"exact": "1"}}]}}],
-            "steps[0].setHeaderRoute",
-            "traffic router alb cannot do setHeaderRoute",
+            {"alb": {"ingress": "web", "servicePort": 80}, "managedRoutes": [{"name": "copy"}]},
+            [{"setMirrorRoute": {"name": "copy", "match": [{"path": {"prefix": "/"}}], "percentage": 10}}],
+            "steps[0].setMirrorRoute",
+            "traffic router alb cannot do setMirrorRoute",
         ),
         ({"maxTrafficWeight": 100}, [], "trafficRouting", "names no router"),
         (

@@ -429,6 +429,24 @@ def _entry(
     )
 
 
+def _ingress_entries(ingresses: Sequence[Obj]) -> list[Entry]:
+    """One entry per stable Ingress: an ALB Ingress by its actions, else with its NGINX canary Ingress."""
+    entries = []
+    canaries = [i for i in ingresses if canary_prefix(i) is not None]
+    for stable in (i for i in ingresses if canary_prefix(i) is None):
+        ns = str(_meta(stable).get("namespace") or "")
+        action = alb_action_service(stable)
+        if action is not None:  # an AWS Load Balancer Controller Ingress: its actions' target groups
+            entries.append(_entry("Ingress", stable, action, partial(alb_backends, stable), [(ns, action)]))
+            continue
+        hosts = ingress_hosts(stable)
+        canary = next(
+            (c for c in canaries if str(_meta(c).get("namespace") or "") == ns and ingress_hosts(c) & hosts), None
+        )
+        entries.append(_entry("Ingress", stable, ingress_service(stable), partial(ingress_backends, stable, canary)))
+    return entries
+
+
 def routing_entries(
     virtual_services: Sequence[Obj] = (),
     destination_rules: Sequence[Obj] = (),
@@ -458,19 +476,7 @@ def routing_entries(
         ns = str(_meta(split).get("namespace") or "")
         root = str(_d(split.get("spec")).get("service") or "")
         entries.append(_entry("TrafficSplit", split, root, partial(traffic_split_backends, split), [(ns, root)]))
-    ingresses = live(ingresses)
-    canaries = [i for i in ingresses if canary_prefix(i) is not None]
-    for stable in (i for i in ingresses if canary_prefix(i) is None):
-        ns = str(_meta(stable).get("namespace") or "")
-        action = alb_action_service(stable)
-        if action is not None:  # an AWS Load Balancer Controller Ingress: its actions' target groups
-            entries.append(_entry("Ingress", stable, action, partial(alb_backends, stable), [(ns, action)]))
-            continue
-        hosts = ingress_hosts(stable)
-        canary = next(
-            (c for c in canaries if str(_meta(c).get("namespace") or "") == ns and ingress_hosts(c) & hosts), None
-        )
-        entries.append(_entry("Ingress", stable, ingress_service(stable), partial(ingress_backends, stable, canary)))
+    entries += _ingress_entries(live(ingresses))
     for service in live(traefik_services):
         traefik = traefik_weighted(service)
         if traefik is not None:

@@ -90,7 +90,8 @@ def _prefixes(is_last: bool, sub_prefix: str) -> tuple[str, str]:
 
 
 def _label(label: str, value: object) -> str:
-    return f"{label:<17}{value}".rstrip(" ")
+    # a label longer than the column (a plugin router's name) still gets a space before its value
+    return f"{label:<16} {value}".rstrip(" ")
 
 
 def render_header(ro: i.RolloutInfo, color: bool = False) -> list[str]:

@@ -1,13 +1,15 @@
 """Pure: where the sandbox's simulated clients' requests go when routing objects stand in front of
 Services — canary Ingresses (NGINX annotations), Istio VirtualServices (with DestinationRule subsets),
-SMI TrafficSplits and Gateway API HTTPRoutes / GRPCRoutes.
+SMI TrafficSplits, Gateway API HTTPRoutes / GRPCRoutes, AWS Load Balancer Controller Ingresses (the
+weighted action annotation) and Traefik weighted TraefikServices (`weighted_backends`).
 
 Each routing object is one *entry*: clients send the generator's request rate to it, and it resolves
 a request to weighted `Backend`s (a Service, optionally narrowed to a DestinationRule subset's pod
 labels). Services that an entry routes to get no direct traffic of their own, so a canary's share of
 the requests is the share the router gives it. Requests are labelled with the entry's `service`: the
-TrafficSplit's root Service, the stable Ingress's backend, the VirtualService's host when it is a
-Service (else its first destination), the route's first backendRef; or the routing object's
+TrafficSplit's root Service, the stable Ingress's backend (an ALB Ingress's action Service), the
+VirtualService's host when it is a Service (else its first destination), the route's first backendRef,
+a TraefikService's first Service; or the routing object's
 `sandbox.pyrollouts.io/service` annotation.
 
 Simulated requests are `GET /` without headers; annotations on the routing object (for NGINX the
@@ -30,6 +32,7 @@ from functools import partial
 from typing import Any
 
 from rollouts.sandbox.traffic_split import PREFIX
+from rollouts.sandbox.weighted_backends import Weighted, alb_action_service, alb_route, traefik_weighted
 
 SERVICE_ANNOTATION = PREFIX + "service"
 HEADER_ANNOTATION = PREFIX + "request-header"
@@ -384,6 +387,18 @@ def ingress_backends(stable: Obj, canary: Obj | None, request: SimRequest) -> li
     return backends
 
 
+def weighted_backends(weighted: Weighted, request: SimRequest | None = None) -> list[Backend]:
+    """TraefikServices: the same weights for every request."""
+    del request
+    return [Backend(namespace, service, weight) for namespace, service, weight in weighted]
+
+
+def alb_backends(ingress: Obj, request: SimRequest) -> list[Backend]:
+    """An ALB Ingress: the action of the first path whose pattern and conditions take the request."""
+    weighted = alb_route(ingress, request.path, request.headers, request.method)
+    return [Backend(namespace, service, weight) for namespace, service, weight in weighted]
+
+
 # ---------------------------------------------------------------------- entries
 
 
@@ -414,12 +429,31 @@ def _entry(
     )
 
 
+def _ingress_entries(ingresses: Sequence[Obj]) -> list[Entry]:
+    """One entry per stable Ingress: an ALB Ingress by its actions, else with its NGINX canary Ingress."""
+    entries = []
+    canaries = [i for i in ingresses if canary_prefix(i) is not None]
+    for stable in (i for i in ingresses if canary_prefix(i) is None):
+        ns = str(_meta(stable).get("namespace") or "")
+        action = alb_action_service(stable)
+        if action is not None:  # an AWS Load Balancer Controller Ingress: its actions' target groups
+            entries.append(_entry("Ingress", stable, action, partial(alb_backends, stable), [(ns, action)]))
+            continue
+        hosts = ingress_hosts(stable)
+        canary = next(
+            (c for c in canaries if str(_meta(c).get("namespace") or "") == ns and ingress_hosts(c) & hosts), None
+        )
+        entries.append(_entry("Ingress", stable, ingress_service(stable), partial(ingress_backends, stable, canary)))
+    return entries
+
+
 def routing_entries(
     virtual_services: Sequence[Obj] = (),
     destination_rules: Sequence[Obj] = (),
     gateway_routes: Sequence[Obj] = (),
     traffic_splits: Sequence[Obj] = (),
     ingresses: Sequence[Obj] = (),
+    traefik_services: Sequence[Obj] = (),
     service_exists: Callable[[str, str], bool] = lambda ns, name: False,
 ) -> list[Entry]:
     """Every routing object as an entry (objects being deleted are skipped)."""
@@ -442,15 +476,11 @@ def routing_entries(
         ns = str(_meta(split).get("namespace") or "")
         root = str(_d(split.get("spec")).get("service") or "")
         entries.append(_entry("TrafficSplit", split, root, partial(traffic_split_backends, split), [(ns, root)]))
-    ingresses = live(ingresses)
-    canaries = [i for i in ingresses if canary_prefix(i) is not None]
-    for stable in (i for i in ingresses if canary_prefix(i) is None):
-        ns = str(_meta(stable).get("namespace") or "")
-        hosts = ingress_hosts(stable)
-        canary = next(
-            (c for c in canaries if str(_meta(c).get("namespace") or "") == ns and ingress_hosts(c) & hosts), None
-        )
-        entries.append(_entry("Ingress", stable, ingress_service(stable), partial(ingress_backends, stable, canary)))
+    entries += _ingress_entries(live(ingresses))
+    for service in live(traefik_services):
+        traefik = traefik_weighted(service)
+        if traefik is not None:
+            entries.append(_entry("TraefikService", service, None, partial(weighted_backends, traefik)))
     return entries
 
 

@@ -225,6 +225,7 @@ class TrafficGenerator:
             ],
             traffic_splits=self._routing_objects("split.smi-spec.io/trafficsplits"),
             ingresses=self._routing_objects("networking.k8s.io/ingresses"),
+            traefik_services=self._routing_objects("traefik.io/traefikservices"),
             service_exists=lambda ns, name: (ns, name) in services,
         )
         ready_cache: dict[tuple[str, str], list[Pod]] = {}

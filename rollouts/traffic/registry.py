@@ -3,11 +3,18 @@
 `ROUTERS` maps a key to "module:Class"; a router module plugs in with one line here. Classes are
 imported on first use, so a router module never imports the others. Several keys at once give
 several routers, driven together (the reconciler does not know which ones it drives).
+
+Third-party routers (Argo's `trafficRouting.plugins: {<name>: {...}}`) are the entry points of the
+group `pyrollouts.traffic_routers`: the entry point's name is the plugin's name, its object a class
+built from a `RouterContext` (with `plugin` set) like the built-in ones. Installed plugins are listed
+once per process (a newly installed one needs a restart, as Argo loads its plugins at start).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.metadata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,10 +26,15 @@ ROUTERS: dict[str, str] = {
     "smi": "rollouts.traffic.smi:SmiRouter",
     "istio": "rollouts.traffic.istio:IstioRouter",
     "gatewayAPI": "rollouts.traffic.gatewayapi:GatewayAPIRouter",
+    "alb": "rollouts.traffic.alb:AlbRouter",
+    "traefik": "rollouts.traffic.traefik:TraefikRouter",
 }
 
 # Keys of trafficRouting that are settings shared by every router, not routers.
 SHARED_KEYS = frozenset({"maxTrafficWeight", "managedRoutes"})
+
+PLUGINS = "plugins"  # trafficRouting.plugins: {<plugin name>: <its config>}
+ENTRY_POINT_GROUP = "pyrollouts.traffic_routers"
 
 FIELD = "spec.strategy.canary.trafficRouting"
 
@@ -38,10 +50,11 @@ class RouterContext:
     stable_service: str
     canary_service: str
     traffic_routing: Mapping[str, Any] = field(default_factory=dict)
+    plugin: str = ""  # for a plugin: its name under trafficRouting.plugins (key is then "plugins")
 
     @property
     def path(self) -> str:
-        return f"{FIELD}.{self.key}"
+        return f"{FIELD}.{PLUGINS}.{self.plugin}" if self.plugin else f"{FIELD}.{self.key}"
 
 
 def router_class(key: str) -> type[Any] | None:
@@ -66,7 +79,7 @@ def build_routers(
     routers: list[Router] = []
     problems: list[RoutingProblem] = []
     for key in traffic_routing:
-        if key in SHARED_KEYS or key in ROUTERS:
+        if key in SHARED_KEYS or key in ROUTERS or key == PLUGINS:
             continue
         problems.append(
             RoutingProblem(
@@ -92,7 +105,52 @@ def build_routers(
             traffic_routing=traffic_routing,
         )
         routers.append(cls(context))
+    plugins = traffic_routing.get(PLUGINS)
+    for name, config in (plugins.items() if isinstance(plugins, Mapping) else ()):
+        context = RouterContext(
+            key=PLUGINS,
+            config=config if isinstance(config, Mapping) else {},
+            rollout=rollout,
+            namespace=namespace,
+            stable_service=stable_service,
+            canary_service=canary_service,
+            traffic_routing=traffic_routing,
+            plugin=str(name),
+        )
+        router, problem = _plugin_router(context)
+        if router is not None:
+            routers.append(router)
+        if problem is not None:
+            problems.append(problem)
     return routers, problems
+
+
+@functools.cache
+def installed_plugins() -> dict[str, importlib.metadata.EntryPoint]:
+    """The router plugins installed in this process's environment, by name."""
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _plugin_router(context: RouterContext) -> tuple[Router | None, RoutingProblem | None]:
+    entry_point = installed_plugins().get(context.plugin)
+    if entry_point is None:
+        installed = ", ".join(sorted(installed_plugins())) or "none"
+        return None, RoutingProblem(
+            None,
+            context.path,
+            f"traffic router plugin {context.plugin!r} is not installed (installed: {installed}): install the "
+            f"package whose entry point {context.plugin!r} is in group {ENTRY_POINT_GROUP!r} beside the controller",
+        )
+    try:
+        router: Router = entry_point.load()(context)
+    except Exception as exc:  # a broken plugin must not take the controller down
+        return None, RoutingProblem(
+            None,
+            context.path,
+            f"traffic router plugin {context.plugin!r} ({entry_point.value}) failed to load: "
+            f"{type(exc).__name__}: {exc}; fix or reinstall the plugin's package",
+        )
+    return router, None
 
 
 def router_keys(routers: Sequence[Router]) -> list[str]:

@@ -1,9 +1,11 @@
 """Crash safety with a traffic router: kill the controller (SIGKILL) at every change of a routed canary
-(NGINX, dynamicStableScale) and start a new one. At every look the weight sits on ready pods; the rollout
-ends exactly as it does without crashes."""
+(NGINX or ALB, dynamicStableScale) and start a new one. At every look the weight sits on ready pods; the
+rollout ends exactly as it does without crashes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -14,20 +16,41 @@ from tests.fixtures.crash import CrashDrill, canary_milestones
 from tests.fixtures.manifests import HASH_LABEL, Step
 from tests.fixtures.rollout import Namespace, RolloutHandle, given
 from tests.fixtures.traffic import canary_weight, ingress_manifest, routed_manifests
+from tests.fixtures.weighted_routes import alb_ingress_manifest, alb_weights
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow, runs_own_controllers]
 
 STEPS: list[Step] = [
     {"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}, {"setWeight": 75}
 ]
-ROUTING = {"nginx": {"stableIngress": "web"}}
 
 
-def manifests(image: str) -> list[dict[str, Any]]:
+def alb_canary_weight(namespace: Namespace) -> int | None:
+    weights = alb_weights(namespace)
+    return None if weights is None else weights["web-canary"]
+
+
+@dataclass(frozen=True)
+class Router:
+    """One router under test: its trafficRouting entry, the object it routes through, its canary weight."""
+
+    name: str
+    routing: dict[str, Any]
+    front: Callable[[], dict[str, Any]]
+    weight: Callable[[Namespace], int | None]
+
+
+ROUTERS = [
+    Router("nginx", {"nginx": {"stableIngress": "web"}}, lambda: ingress_manifest("web", "web-stable"), canary_weight),
+    Router("alb", {"alb": {"ingress": "web", "servicePort": 80}}, alb_ingress_manifest, alb_canary_weight),
+]
+
+
+def manifests(router: Router, image: str) -> list[dict[str, Any]]:
     return [
-        ingress_manifest("web", "web-stable"),
+        router.front(),
         *routed_manifests(
-            ROUTING,
+            router.routing,
             STEPS,
             image=image,
             replicas=4,
@@ -47,8 +70,8 @@ def ready_pods_behind(rollout: RolloutHandle, service: str) -> int:
     )
 
 
-def check_invariants(rollout: RolloutHandle) -> None:
-    weight = canary_weight(rollout.namespace)
+def check_invariants(router: Router, rollout: RolloutHandle) -> None:
+    weight = router.weight(rollout.namespace)
     if weight is None:
         return
     if weight > 0:
@@ -58,22 +81,22 @@ def check_invariants(rollout: RolloutHandle) -> None:
     assert len(rollout.replicasets()) <= 2
 
 
-def state(rollout: RolloutHandle) -> tuple[Any, ...]:
-    return (*rollout.progress(), canary_weight(rollout.namespace))
+def state(router: Router, rollout: RolloutHandle) -> tuple[Any, ...]:
+    return (*rollout.progress(), router.weight(rollout.namespace))
 
 
-def normalized(rollout: RolloutHandle) -> dict[str, Any]:
+def normalized(router: Router, rollout: RolloutHandle) -> dict[str, Any]:
     status = rollout.status
     keep = {k: v for k, v in status.items() if k not in ("conditions", "abortedAt", "pauseConditions")}
     rss = sorted((r["metadata"]["name"], r["spec"]["replicas"]) for r in rollout.replicasets())
-    return {"status": keep, "replicasets": rss, "weight": canary_weight(rollout.namespace)}
+    return {"status": keep, "replicasets": rss, "weight": router.weight(rollout.namespace)}
 
 
-def run_canary(namespace: Namespace, controller: ControllerProcess, crash: bool) -> dict[str, Any]:
-    rollout = namespace.rollout_of(manifests("nginx:1"))
+def run_canary(router: Router, namespace: Namespace, controller: ControllerProcess, crash: bool) -> dict[str, Any]:
+    rollout = namespace.rollout_of(manifests(router, "nginx:1"))
     first = rollout.apply().wait_healthy(timeout=60).seen["stableRS"]
-    rollout.wait_for("the canary Ingress", lambda: canary_weight(namespace) == 0, 60)
-    namespace.apply(*manifests("nginx:2"))
+    rollout.wait_for("the first weight", lambda: router.weight(namespace) == 0, 60)
+    namespace.apply(*manifests(router, "nginx:2"))
 
     def status() -> dict[str, Any]:
         return rollout.status
@@ -83,10 +106,10 @@ def run_canary(namespace: Namespace, controller: ControllerProcess, crash: bool)
             status().get("phase") == "Healthy"
             and status().get("stableRS") != first
             and rollout.sizes() == {"nginx:2": 4}
-            and canary_weight(namespace) == 0
+            and router.weight(namespace) == 0
         )
 
-    drill = CrashDrill(controller, crash, lambda: check_invariants(rollout), lambda: state(rollout))
+    drill = CrashDrill(controller, crash, lambda: check_invariants(router, rollout), lambda: state(router, rollout))
     drill.run(
         canary_milestones(rollout, first, len(STEPS), manual_pause=1),
         done,
@@ -98,7 +121,7 @@ def run_canary(namespace: Namespace, controller: ControllerProcess, crash: bool)
         lambda st: all(st.get(k) == 4 for k in ("replicas", "availableReplicas", "readyReplicas")),
         60,
     )
-    return settled(lambda: normalized(rollout), 4)
+    return settled(lambda: normalized(router, rollout), 4)
 
 
 @pytest.fixture(scope="module")
@@ -110,11 +133,12 @@ def crash_controller(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory)
         proc.stop()
 
 
+@pytest.mark.parametrize("router", ROUTERS, ids=[r.name for r in ROUTERS])
 def test_crash_at_every_change_keeps_traffic_on_ready_pods(
-    cluster: Cluster, crash_controller: ControllerProcess
+    cluster: Cluster, crash_controller: ControllerProcess, router: Router
 ) -> None:
-    reference = run_canary(given(cluster, "tnocrash"), crash_controller, crash=False)
-    crashed = run_canary(given(cluster, "tcrash"), crash_controller, crash=True)
+    reference = run_canary(router, given(cluster, f"{router.name}nocrash"), crash_controller, crash=False)
+    crashed = run_canary(router, given(cluster, f"{router.name}crash"), crash_controller, crash=True)
     for result in (reference, crashed):
         result["status"].pop("observedGeneration", None)
     assert crashed == reference

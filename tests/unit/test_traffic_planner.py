@@ -262,7 +262,13 @@ def test_a_crash_at_any_write_leaves_traffic_on_ready_pods_and_the_same_end(cras
             "traffic router smi cannot do setHeaderRoute",
         ),
         ({**NGINX, "maxTrafficWeight": 10}, [{"setWeight": 20}], "steps[0].setWeight", "between 0 and 10"),
-        ({"alb": {"ingress": "web", "servicePort": 80}}, [], "trafficRouting.alb", "not supported"),
+        ({"kong": {"ingress": "web"}}, [], "trafficRouting.kong", "not supported"),
+        (
+            {"alb": {"ingress": "web", "servicePort": 80}, "managedRoutes": [{"name": "copy"}]},
+            [{"setMirrorRoute": {"name": "copy", "match": [{"path": {"prefix": "/"}}], "percentage": 10}}],
+            "steps[0].setMirrorRoute",
+            "traffic router alb cannot do setMirrorRoute",
+        ),
         ({"maxTrafficWeight": 100}, [], "trafficRouting", "names no router"),
         (
             {**NGINX, "managedRoutes": [{"name": "beta"}]},

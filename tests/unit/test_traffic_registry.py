@@ -58,10 +58,10 @@ def test_several_routers_in_table_order_with_their_context() -> None:
 
 
 def test_an_unknown_key_is_a_problem_naming_it() -> None:
-    routers, problems = build_routers({"alb": {"ingress": "web"}}, "web", "shop", "s", "c")
+    routers, problems = build_routers({"kong": {"ingress": "web"}}, "web", "shop", "s", "c")
     assert routers == []
     [problem] = problems
-    assert problem.field == "spec.strategy.canary.trafficRouting.alb"
+    assert problem.field == "spec.strategy.canary.trafficRouting.kong"
     assert "not supported by this controller" in problem.message and "nginx" in problem.message
 
 

@@ -58,6 +58,9 @@ PROVIDERS: dict[str, ProviderEntry] = {
     "judge": ProviderEntry(
         "analysis.providers.judge.provider:JudgeProvider", "analysis.providers.judge.spec:spec_problems"
     ),
+    "datadog": ProviderEntry(
+        "analysis.providers.datadog:DatadogProvider", "analysis.providers.hosted_spec:datadog_problems"
+    ),
 }
 
 

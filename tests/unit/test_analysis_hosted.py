@@ -1,0 +1,61 @@
+"""The hosted-service providers' pure parts: spec checks (fields named) and answer reading."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis.providers.base import ProviderError
+from analysis.providers.datadog import MAX_GROUPS_IN_METADATA, scalar_request, scalar_result, series_result
+from analysis.providers.hosted_spec import datadog_problems
+
+W = "spec.metrics[0].provider.datadog"
+
+
+@pytest.mark.parametrize(("spec", "problem"), [
+    ({}, f"{W}.query: must have either a query or queries"),
+    ({"query": "q", "queries": {"a": "q"}, "apiVersion": "v2"}, f"{W}.queries: cannot have both"),
+    ({"queries": {"a": "q"}}, f"{W}.queries: API version v1 only supports the query field"),
+    ({"query": "q", "formula": "a"}, f"{W}.formula: a formula is only valid with queries"),
+    ({"queries": {"a": "q", "b": "r"}, "apiVersion": "v2"}, f"{W}.formula: required when several queries"),
+    ({"query": "q", "apiVersion": "v3"}, f'{W}.apiVersion: Unsupported value: "v3"'),
+    ({"query": "q", "aggregator": "sum"}, f"{W}.aggregator: not supported with apiVersion v1"),
+    ({"query": "q", "apiVersion": "v2", "aggregator": "median"}, f'{W}.aggregator: Unsupported value: "median"'),
+    ({"query": "q", "interval": "soon"}, f'{W}.interval: Invalid value: "soon": not a duration'),
+    ({"query": "q", "requestTimeout": "0s"}, f'{W}.requestTimeout: Invalid value: "0s": must be a positive'),
+    ({"query": "q", "requestTimeout": "1h"}, f'{W}.requestTimeout: Invalid value: "1h": at most 600s'),
+    ({"query": "q", "secretRef": {"namespaced": True}}, f"{W}.secretRef.name: secret name is required"),
+    ({"queries": {"a": 3}, "apiVersion": "v2"}, f"{W}.queries: must map names to Datadog queries"),
+])
+def test_datadog_spec_problems(spec: dict[str, object], problem: str) -> None:
+    problems = datadog_problems(spec, W)
+    assert any(p.startswith(problem) for p in problems), problems
+
+
+def test_datadog_valid_specs_and_templated_fields() -> None:
+    assert datadog_problems({"query": "q", "interval": "{{args.window}}"}, W) == []
+    assert datadog_problems({"apiVersion": "v2", "queries": {"a": "x", "b": "y"}, "formula": "a/b",
+                             "aggregator": "sum", "requestTimeout": "30s"}, W) == []
+
+
+def test_datadog_v2_body_names_each_query() -> None:
+    body = scalar_request({"query": "sum:x{*}"}, now=1000, interval=60)["data"]
+    assert body["type"] == "scalar_request"
+    assert body["attributes"] == {"from": 940_000, "to": 1_000_000, "formulas": [], "queries": [
+        {"aggregator": "last", "data_source": "metrics", "name": "query", "query": "sum:x{*}"}]}
+
+
+def test_datadog_answers() -> None:
+    assert series_result({"series": [{"pointlist": [[1.0, 2.0], [2.0, 3.5]]}]}) == (3.5, {})
+    assert series_result({"series": []}) == (None, {})
+    with pytest.raises(ProviderError, match="Datapoint does not have 2 values"):
+        series_result({"series": [{"pointlist": [[1.0]]}]})
+    number = {"name": "a", "type": "number", "values": [None, 0.5]}
+    assert scalar_result({"data": {"attributes": {"columns": [number]}}}) == (0.5, {})
+    with pytest.raises(ProviderError, match="There were errors in your query: bad"):
+        scalar_result({"data": {"errors": "bad"}})
+    many = MAX_GROUPS_IN_METADATA + 5
+    groups = {"name": "tag", "type": "group", "values": [[f"g{i}"] for i in range(many)]}
+    values = {"name": "a", "type": "number", "values": [float(i) for i in range(many)]}
+    result, metadata = scalar_result({"data": {"attributes": {"columns": [groups, values]}}})
+    assert isinstance(result, list) and len(result) == many
+    assert metadata["groups_truncated"] == "true" and metadata["groups"].startswith(f'[{{"name": "g{many - 1}"')

@@ -12,11 +12,15 @@ from analysis.spec import SpecError, duration_seconds
 
 __all__ = [
     "DATADOG_AGGREGATORS",
+    "MAX_NRQL_TIMEOUT",
     "datadog_problems",
+    "newrelic_problems",
 ]
 
 #: What Datadog's v2 scalar query accepts as ``aggregator`` (Argo's list).
 DATADOG_AGGREGATORS: Final = ("avg", "min", "max", "sum", "last", "percentile", "mean", "l2norm", "area")
+#: The longest NRQL timeout NerdGraph accepts for a synchronous query (seconds).
+MAX_NRQL_TIMEOUT: Final = 120
 
 
 def _templated(value: Any) -> bool:
@@ -82,4 +86,21 @@ def datadog_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, A
         problems.append(f"{where}.secretRef: expected an object with name and namespaced")
     elif ref and ref.get("namespaced") and not ref.get("name"):
         problems.append(f"{where}.secretRef.name: secret name is required for namespaced credentials")
+    return [p for p in problems if p]
+
+
+def _int_problem(value: Any, field: str, least: int, most: int, fix: str) -> str | None:
+    if value is None or _templated(value):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+        return f"{field}: Invalid value: {value!r}: {fix}"
+    return None
+
+
+def newrelic_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any] | None = None) -> list[str]:
+    problems = [_text_problem(spec, key, where) for key in ("query", "profile")]
+    if not spec.get("query"):
+        problems.append(f"{where}.query: required: an NRQL query such as FROM Transaction SELECT count(*)")
+    problems.append(_int_problem(spec.get("timeout"), f"{where}.timeout", 0, MAX_NRQL_TIMEOUT,
+                                 f"must be a number of seconds from 0 to {MAX_NRQL_TIMEOUT} (NerdGraph's limit)"))
     return [p for p in problems if p]

@@ -61,6 +61,9 @@ PROVIDERS: dict[str, ProviderEntry] = {
     "datadog": ProviderEntry(
         "analysis.providers.datadog:DatadogProvider", "analysis.providers.hosted_spec:datadog_problems"
     ),
+    "newRelic": ProviderEntry(
+        "analysis.providers.newrelic:NewRelicProvider", "analysis.providers.hosted_spec:newrelic_problems"
+    ),
 }
 
 

@@ -6,7 +6,8 @@ import pytest
 
 from analysis.providers.base import ProviderError
 from analysis.providers.datadog import MAX_GROUPS_IN_METADATA, scalar_request, scalar_result, series_result
-from analysis.providers.hosted_spec import datadog_problems
+from analysis.providers.hosted_spec import datadog_problems, newrelic_problems
+from analysis.providers.newrelic import nrql_result
 
 W = "spec.metrics[0].provider.datadog"
 
@@ -59,3 +60,26 @@ def test_datadog_answers() -> None:
     result, metadata = scalar_result({"data": {"attributes": {"columns": [groups, values]}}})
     assert isinstance(result, list) and len(result) == many
     assert metadata["groups_truncated"] == "true" and metadata["groups"].startswith(f'[{{"name": "g{many - 1}"')
+
+
+def test_newrelic_spec_problems() -> None:
+    where = "spec.metrics[0].provider.newRelic"
+    assert newrelic_problems({"query": "FROM T SELECT count(*)", "timeout": 10, "profile": "p"}, where) == []
+    assert newrelic_problems({}, where)[0].startswith(f"{where}.query: required")
+    assert newrelic_problems({"query": "q", "timeout": -1}, where) == [
+        f"{where}.timeout: Invalid value: -1: must be a number of seconds from 0 to 120 (NerdGraph's limit)"]
+    assert newrelic_problems({"query": "q", "timeout": "{{args.t}}"}, where) == []
+
+
+def test_newrelic_rows() -> None:
+    def answer(rows: object) -> dict[str, object]:
+        return {"data": {"actor": {"account": {"nrql": {"results": rows}}}}}
+
+    assert nrql_result(answer([{"count": 3}])) == {"count": 3}
+    assert nrql_result(answer([{"count": 3}, {"count": 4}])) == [{"count": 3}, {"count": 4}]
+    with pytest.raises(ProviderError, match="no results returned from NRQL query"):
+        nrql_result(answer([]))
+    with pytest.raises(ProviderError, match="no results returned from NRQL query"):
+        nrql_result(answer([{}]))
+    with pytest.raises(ProviderError, match="NerdGraph query failed: nope"):
+        nrql_result({"errors": [{"message": "nope"}]})

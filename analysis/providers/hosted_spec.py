@@ -15,6 +15,7 @@ __all__ = [
     "MAX_NRQL_TIMEOUT",
     "datadog_problems",
     "newrelic_problems",
+    "wavefront_problems",
 ]
 
 #: What Datadog's v2 scalar query accepts as ``aggregator`` (Argo's list).
@@ -103,4 +104,13 @@ def newrelic_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, 
         problems.append(f"{where}.query: required: an NRQL query such as FROM Transaction SELECT count(*)")
     problems.append(_int_problem(spec.get("timeout"), f"{where}.timeout", 0, MAX_NRQL_TIMEOUT,
                                  f"must be a number of seconds from 0 to {MAX_NRQL_TIMEOUT} (NerdGraph's limit)"))
+    return [p for p in problems if p]
+
+
+def wavefront_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any] | None = None) -> list[str]:
+    problems = [_text_problem(spec, key, where) for key in ("query", "address")]
+    if not spec.get("query"):
+        problems.append(f'{where}.query: required: a Wavefront query such as ts("requests.count")')
+    if not spec.get("address"):
+        problems.append(f"{where}.address: required: the Wavefront host, such as example.wavefront.com")
     return [p for p in problems if p]

@@ -64,6 +64,9 @@ PROVIDERS: dict[str, ProviderEntry] = {
     "newRelic": ProviderEntry(
         "analysis.providers.newrelic:NewRelicProvider", "analysis.providers.hosted_spec:newrelic_problems"
     ),
+    "wavefront": ProviderEntry(
+        "analysis.providers.wavefront:WavefrontProvider", "analysis.providers.hosted_spec:wavefront_problems"
+    ),
 }
 
 

@@ -6,8 +6,9 @@ import pytest
 
 from analysis.providers.base import ProviderError
 from analysis.providers.datadog import MAX_GROUPS_IN_METADATA, scalar_request, scalar_result, series_result
-from analysis.providers.hosted_spec import datadog_problems, newrelic_problems
+from analysis.providers.hosted_spec import datadog_problems, newrelic_problems, wavefront_problems
 from analysis.providers.newrelic import nrql_result
+from analysis.providers.wavefront import base_url, nearest_points
 
 W = "spec.metrics[0].provider.datadog"
 
@@ -83,3 +84,18 @@ def test_newrelic_rows() -> None:
         nrql_result(answer([{}]))
     with pytest.raises(ProviderError, match="NerdGraph query failed: nope"):
         nrql_result({"errors": [{"message": "nope"}]})
+
+
+def test_wavefront_spec_problems_and_addresses() -> None:
+    where = "spec.metrics[0].provider.wavefront"
+    assert wavefront_problems({"query": 'ts("x")', "address": "example.wavefront.com"}, where) == []
+    assert [p.split(":")[0] for p in wavefront_problems({}, where)] == [f"{where}.query", f"{where}.address"]
+    assert base_url("example.wavefront.com") == "https://example.wavefront.com"
+    assert base_url("http://127.0.0.1:9/") == "http://127.0.0.1:9"
+
+
+def test_wavefront_takes_the_point_nearest_the_start() -> None:
+    series = [{"data": [[90, 1.0], [98, 2.0], [130, 3.0]]}, {"data": []}]
+    assert nearest_points(series, 100) == [(2.0, 98, -2), (0.0, 0, -100)]
+    with pytest.raises(ProviderError, match="not \\[time, value\\]"):
+        nearest_points([{"data": [[1]]}], 100)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from analysis.providers.spec_checks import MAX_TIMEOUT_SECONDS
+from analysis.providers.spec_checks import MAX_TIMEOUT_SECONDS, url_problem
 from analysis.spec import SpecError, duration_seconds
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "MAX_NRQL_TIMEOUT",
     "datadog_problems",
     "newrelic_problems",
+    "skywalking_problems",
     "wavefront_problems",
 ]
 
@@ -113,4 +114,19 @@ def wavefront_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str,
         problems.append(f'{where}.query: required: a Wavefront query such as ts("requests.count")')
     if not spec.get("address"):
         problems.append(f"{where}.address: required: the Wavefront host, such as example.wavefront.com")
+    return [p for p in problems if p]
+
+
+def skywalking_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any] | None = None) -> list[str]:
+    problems = [_text_problem(spec, key, where) for key in ("query", "address", "interval")]
+    if not spec.get("query"):
+        problems.append(f"{where}.query: required: a GraphQL query taking $duration: Duration!")
+    if not spec.get("address"):
+        problems.append(f"{where}.address: required: the OAP server, such as http://skywalking-oap:12800")
+    else:
+        problems.append(url_problem(spec["address"], f"{where}.address"))
+    if not spec.get("interval"):
+        problems.append(f"{where}.interval: required: how far back the query's $duration reaches, such as 5m")
+    else:
+        problems.append(duration_problem(spec["interval"], f"{where}.interval", positive=True))
     return [p for p in problems if p]

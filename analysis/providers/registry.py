@@ -67,6 +67,9 @@ PROVIDERS: dict[str, ProviderEntry] = {
     "wavefront": ProviderEntry(
         "analysis.providers.wavefront:WavefrontProvider", "analysis.providers.hosted_spec:wavefront_problems"
     ),
+    "skywalking": ProviderEntry(
+        "analysis.providers.skywalking:SkyWalkingProvider", "analysis.providers.hosted_spec:skywalking_problems"
+    ),
 }
 
 

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from analysis.providers.base import ProviderError
 from analysis.providers.datadog import MAX_GROUPS_IN_METADATA, scalar_request, scalar_result, series_result
-from analysis.providers.hosted_spec import datadog_problems, newrelic_problems, wavefront_problems
+from analysis.providers.hosted import Answer
+from analysis.providers.hosted_spec import (
+    datadog_problems,
+    newrelic_problems,
+    skywalking_problems,
+    wavefront_problems,
+)
 from analysis.providers.newrelic import nrql_result
+from analysis.providers.skywalking import graphql_data, query_duration
 from analysis.providers.wavefront import base_url, nearest_points
 
 W = "spec.metrics[0].provider.datadog"
@@ -99,3 +108,25 @@ def test_wavefront_takes_the_point_nearest_the_start() -> None:
     assert nearest_points(series, 100) == [(2.0, 98, -2), (0.0, 0, -100)]
     with pytest.raises(ProviderError, match="not \\[time, value\\]"):
         nearest_points([{"data": [[1]]}], 100)
+
+
+def test_skywalking_spec_problems() -> None:
+    where = "spec.metrics[0].provider.skywalking"
+    ok = {"query": "q", "address": "http://oap:12800", "interval": "3m"}
+    assert skywalking_problems(ok, where) == []
+    assert skywalking_problems({**ok, "address": "oap:12800"}, where)[0].startswith(f"{where}.address: Invalid value")
+    assert skywalking_problems({**ok, "interval": "0s"}, where)[0].startswith(f"{where}.interval: Invalid value")
+    assert [p.split(":")[0] for p in skywalking_problems({}, where)] == [
+        f"{where}.query", f"{where}.address", f"{where}.interval"]
+
+
+def test_skywalking_duration_and_answers() -> None:
+    now = dt.datetime(2026, 1, 2, 3, 4, 59, tzinfo=dt.UTC)
+    assert query_duration(now, 180) == {"start": "2026-01-02 0301", "end": "2026-01-02 0304", "step": "MINUTE"}
+    assert graphql_data(Answer(200, b'{"data": {"a": 1}}', {})) == {"a": 1}
+    with pytest.raises(ProviderError, match=r"^graphql: bad$"):
+        graphql_data(Answer(200, b'{"errors": [{"message": "bad"}]}', {}))
+    with pytest.raises(ProviderError, match="non-200 status code: 503"):
+        graphql_data(Answer(503, b"unavailable", {}))
+    with pytest.raises(ProviderError, match="no results returned from SkyWalking query"):
+        graphql_data(Answer(200, b'{"data": null}', {}))

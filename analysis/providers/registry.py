@@ -11,8 +11,8 @@ a :class:`~analysis.providers.base.Provider`) and where its spec check is (``"mo
 
 A provider plugs in with one line here or one :func:`register` call; :mod:`analysis.spec` and the
 AnalysisRun controller (:func:`analysis.providers.base.build_providers`) only ask this module. Python
-entry-point plugins (group ``pyrollouts.metric_providers``) are not loaded yet: loading them is one
-:func:`register` per entry point, with ``spec_check=None`` (the plugin class's own ``spec_problems``).
+entry-point plugins (group ``pyrollouts.metric_providers``) are served under the one key ``plugin``, as
+Argo writes them (:mod:`analysis.providers.plugin_registry`).
 """
 
 from __future__ import annotations
@@ -69,6 +69,9 @@ PROVIDERS: dict[str, ProviderEntry] = {
     ),
     "skywalking": ProviderEntry(
         "analysis.providers.skywalking:SkyWalkingProvider", "analysis.providers.hosted_spec:skywalking_problems"
+    ),
+    "plugin": ProviderEntry(
+        "analysis.providers.plugin:PluginProvider", "analysis.providers.plugin_registry:plugin_problems"
     ),
 }
 

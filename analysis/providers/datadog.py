@@ -169,17 +169,7 @@ def scalar_result(document: Any) -> tuple[float | list[float] | None, dict[str, 
     columns = (data.get("attributes") or {}).get("columns") or []
     numbers = next((c for c in columns if c.get("type") == "number"), None)
     group_columns = [c for c in columns if c.get("type") == "group"]
-    if numbers is None:
-        return None, {}
-    pairs: list[tuple[str, float]] = []
-    for index, raw in enumerate(numbers.get("values") or []):
-        if raw is None:
-            continue
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            raise ProviderError(f'could not parse numeric value {raw!r} in column "{numbers.get("name")}"') from None
-        pairs.append((_group_name(group_columns, index), value))
+    pairs = _named_values(numbers, group_columns) if numbers is not None else []
     if not pairs:
         return None, {}
     if not group_columns:
@@ -189,6 +179,20 @@ def scalar_result(document: Any) -> tuple[float | list[float] | None, dict[str, 
     if len(ranked) > MAX_GROUPS_IN_METADATA:
         metadata["groups_truncated"] = "true"
     return [value for _, value in pairs], metadata
+
+
+def _named_values(numbers: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]) -> list[tuple[str, float]]:
+    """The number column's values (nulls skipped), each with its group's name."""
+    pairs: list[tuple[str, float]] = []
+    for index, raw in enumerate(numbers.get("values") or []):
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ProviderError(f'could not parse numeric value {raw!r} in column "{numbers.get("name")}"') from None
+        pairs.append((_group_name(groups, index), value))
+    return pairs
 
 
 def _group_name(columns: Sequence[Mapping[str, Any]], index: int) -> str:

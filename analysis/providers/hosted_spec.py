@@ -53,9 +53,28 @@ def _text_problem(spec: Mapping[str, Any], key: str, where: str) -> str | None:
 
 def datadog_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any] | None = None) -> list[str]:
     """Argo's ``validateIncomingProps``, at template time, with the field named."""
-    problems = [_text_problem(spec, key, where) for key in ("query", "formula", "apiVersion", "aggregator")]
+    problems: list[str | None] = [
+        _text_problem(spec, key, where) for key in ("query", "formula", "apiVersion", "aggregator")
+    ]
+    problems += _datadog_query_problems(spec, where)
+    problems.append(_datadog_aggregator_problem(spec, where))
+    problems.append(duration_problem(spec.get("interval"), f"{where}.interval", positive=True))
+    problems.append(
+        duration_problem(spec.get("requestTimeout"), f"{where}.requestTimeout", positive=True, most=MAX_TIMEOUT_SECONDS)
+    )
+    ref = spec.get("secretRef")
+    if ref is not None and not isinstance(ref, Mapping):
+        problems.append(f"{where}.secretRef: expected an object with name and namespaced")
+    elif ref and ref.get("namespaced") and not ref.get("name"):
+        problems.append(f"{where}.secretRef.name: secret name is required for namespaced credentials")
+    return [p for p in problems if p]
+
+
+def _datadog_query_problems(spec: Mapping[str, Any], where: str) -> list[str | None]:
+    """``query`` xor ``queries``; ``formula`` with (several) queries; ``queries`` need ``apiVersion: v2``."""
     query, queries, formula = spec.get("query"), spec.get("queries"), spec.get("formula")
     version = spec.get("apiVersion") or "v1"
+    problems: list[str | None] = []
     if queries is not None and (
         not isinstance(queries, Mapping) or not all(isinstance(v, str) and v for v in queries.values())
     ):
@@ -73,22 +92,17 @@ def datadog_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, A
         problems.append(f"{where}.formula: a formula is only valid with queries")
     if not formula and isinstance(queries, Mapping) and len(queries) > 1:
         problems.append(f"{where}.formula: required when several queries are given (which one would be the result?)")
+    return problems
+
+
+def _datadog_aggregator_problem(spec: Mapping[str, Any], where: str) -> str | None:
     aggregator = spec.get("aggregator")
-    if aggregator and version == "v1":
-        problems.append(f"{where}.aggregator: not supported with apiVersion v1: set apiVersion: v2")
-    elif aggregator and not _templated(aggregator) and aggregator not in DATADOG_AGGREGATORS:
+    if aggregator and (spec.get("apiVersion") or "v1") == "v1":
+        return f"{where}.aggregator: not supported with apiVersion v1: set apiVersion: v2"
+    if aggregator and not _templated(aggregator) and aggregator not in DATADOG_AGGREGATORS:
         allowed = ", ".join(DATADOG_AGGREGATORS)
-        problems.append(f'{where}.aggregator: Unsupported value: "{aggregator}": supported values: {allowed}')
-    problems.append(duration_problem(spec.get("interval"), f"{where}.interval", positive=True))
-    problems.append(
-        duration_problem(spec.get("requestTimeout"), f"{where}.requestTimeout", positive=True, most=MAX_TIMEOUT_SECONDS)
-    )
-    ref = spec.get("secretRef")
-    if ref is not None and not isinstance(ref, Mapping):
-        problems.append(f"{where}.secretRef: expected an object with name and namespaced")
-    elif ref and ref.get("namespaced") and not ref.get("name"):
-        problems.append(f"{where}.secretRef.name: secret name is required for namespaced credentials")
-    return [p for p in problems if p]
+        return f'{where}.aggregator: Unsupported value: "{aggregator}": supported values: {allowed}'
+    return None
 
 
 def _int_problem(value: Any, field: str, least: int, most: int, fix: str) -> str | None:

@@ -192,3 +192,15 @@ def test_example_template_runs(cluster: Cluster, ns: str, datadog: tuple[FakeDat
     cluster.apply(ns, run_manifest("example", [{**metric, "interval": "1s", "count": 1}], args=args))
     run = wait_done(cluster, ns, "example")
     assert run["status"]["phase"] == "Successful", run["status"]
+
+
+def test_request_timeout_bounds_the_whole_request(cluster: Cluster, ns: str, datadog: tuple[FakeDatadog, str]) -> None:
+    datadog[0].hang = True
+    try:
+        spec = {"apiVersion": "v2", "query": ERRORS, "requestTimeout": "1s", **team()}
+        cluster.apply(ns, run_manifest("slow", [dd_metric("errors", spec, consecutiveErrorLimit=0)]))
+        run = wait_done(cluster, ns, "slow")
+    finally:
+        datadog[0].hang = False
+    message = metric_result(run, "errors")["measurements"][0]["message"]
+    assert message.startswith("Datadog at http://127.0.0.1:") and message.endswith("did not answer within 1s")

@@ -34,6 +34,8 @@ __all__ = [
     "MAX_GROUPS_IN_METADATA",
     "Credentials",
     "DatadogProvider",
+    "find_credentials",
+    "scalar_request",
     "scalar_result",
     "series_result",
 ]

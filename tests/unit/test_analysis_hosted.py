@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
 
-from analysis.providers.base import ProviderError
-from analysis.providers.datadog import MAX_GROUPS_IN_METADATA, scalar_request, scalar_result, series_result
+from analysis.providers.base import Context, ProviderError
+from analysis.providers.datadog import (
+    MAX_GROUPS_IN_METADATA,
+    Credentials,
+    find_credentials,
+    scalar_request,
+    scalar_result,
+    series_result,
+)
 from analysis.providers.hosted import Answer
 from analysis.providers.hosted_spec import (
     datadog_problems,
@@ -130,3 +138,36 @@ def test_skywalking_duration_and_answers() -> None:
         graphql_data(Answer(503, b"unavailable", {}))
     with pytest.raises(ProviderError, match="no results returned from SkyWalking query"):
         graphql_data(Answer(200, b'{"data": null}', {}))
+
+
+def test_datadog_credentials_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """secretRef first; else the DD_* environment (all three set); else the `datadog` Secret at home."""
+    read: list[tuple[str, str]] = []
+
+    async def secret_data(namespace: str, name: str) -> dict[str, str]:
+        read.append((namespace, name))
+        return {"api-key": f"api-{name}", "app-key": f"app-{name}", "address": "http://dd"}
+
+    async def no_secret(name: str, key: str) -> str:
+        raise AssertionError(name)
+
+    def context() -> Context:
+        return Context(run={}, namespace="team", now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), args={},
+                       read_secret=no_secret, read_secret_data=secret_data)
+
+    monkeypatch.setenv("POD_NAMESPACE", "home")
+    for key in ("DD_API_KEY", "DD_APP_KEY", "DD_ADDRESS"):
+        monkeypatch.delenv(key, raising=False)
+    ctx = context()
+    assert asyncio.run(find_credentials({}, ctx)) == Credentials("http://dd", "api-datadog", "app-datadog")
+    assert asyncio.run(find_credentials({"secretRef": {"name": "mine", "namespaced": True}}, ctx)).api_key == "api-mine"
+    assert asyncio.run(find_credentials({"secretRef": {"name": "shared"}}, ctx)).app_key == "app-shared"
+    assert read == [("home", "datadog"), ("team", "mine"), ("home", "shared")]
+    assert {"api-datadog", "app-mine", "api-shared"} <= ctx.secrets and "http://dd" not in ctx.secrets
+    monkeypatch.setenv("DD_API_KEY", "env-api-key")
+    monkeypatch.setenv("DD_APP_KEY", "env-app-key")
+    monkeypatch.setenv("DD_ADDRESS", "https://api.datadoghq.eu")
+    ctx = context()
+    found = asyncio.run(find_credentials({}, ctx))
+    assert found == Credentials("https://api.datadoghq.eu", "env-api-key", "env-app-key")
+    assert {"env-api-key", "env-app-key"} <= ctx.secrets

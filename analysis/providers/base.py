@@ -136,6 +136,9 @@ class ProviderError(Exception):
 
 
 SecretReader = Callable[[str, str], Awaitable[str]]
+#: (namespace, name) -> the Secret's keys and values, for providers that read a whole Secret (Argo's
+#: ``datadog`` / ``newrelic`` / ``wavefront-api-tokens``), possibly in the controller's own namespace.
+SecretDataReader = Callable[[str, str], Awaitable[Mapping[str, str]]]
 
 
 @dataclass
@@ -151,12 +154,22 @@ class Context:
     secrets: set[str] = field(default_factory=set)
     history: tuple[Measurement, ...] = ()  # the metric's retained measurements, oldest first
     counted: int = 0  # the metric's measurements counted towards ``count`` so far
+    read_secret_data: SecretDataReader | None = None
 
     async def secret(self, name: str, key: str) -> str:
         """A Secret's key in the run's namespace; remembered for redaction. ProviderError names name and key."""
         value = await self.read_secret(name, key)
         self.secrets.add(value)
         return value
+
+    async def secret_data(self, namespace: str, name: str, public: tuple[str, ...] = ()) -> dict[str, str]:
+        """Every key of the Secret ``namespace/name``; the values of keys not in ``public`` (an address, a
+        region: settings, not credentials) are remembered for redaction. ProviderError names the Secret."""
+        if self.read_secret_data is None:
+            raise ProviderError(f'cannot read secret "{name}" in namespace "{namespace}": no reader configured')
+        data = dict(await self.read_secret_data(namespace, name))
+        self.secrets.update(value for key, value in data.items() if key not in public and value)
+        return data
 
 
 async def authenticate(spec: Mapping[str, Any], context: Context, headers: dict[str, str]) -> tuple[str, str] | None:

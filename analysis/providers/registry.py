@@ -11,8 +11,8 @@ a :class:`~analysis.providers.base.Provider`) and where its spec check is (``"mo
 
 A provider plugs in with one line here or one :func:`register` call; :mod:`analysis.spec` and the
 AnalysisRun controller (:func:`analysis.providers.base.build_providers`) only ask this module. Python
-entry-point plugins (group ``pyrollouts.metric_providers``) are not loaded yet: loading them is one
-:func:`register` per entry point, with ``spec_check=None`` (the plugin class's own ``spec_problems``).
+entry-point plugins (group ``pyrollouts.metric_providers``) are served under the one key ``plugin``, as
+Argo writes them (:mod:`analysis.providers.plugin_registry`).
 """
 
 from __future__ import annotations
@@ -57,6 +57,21 @@ PROVIDERS: dict[str, ProviderEntry] = {
     "job": ProviderEntry("analysis.providers.job:JobProvider", "analysis.providers.spec_checks:job_problems"),
     "judge": ProviderEntry(
         "analysis.providers.judge.provider:JudgeProvider", "analysis.providers.judge.spec:spec_problems"
+    ),
+    "datadog": ProviderEntry(
+        "analysis.providers.datadog:DatadogProvider", "analysis.providers.hosted_spec:datadog_problems"
+    ),
+    "newRelic": ProviderEntry(
+        "analysis.providers.newrelic:NewRelicProvider", "analysis.providers.hosted_spec:newrelic_problems"
+    ),
+    "wavefront": ProviderEntry(
+        "analysis.providers.wavefront:WavefrontProvider", "analysis.providers.hosted_spec:wavefront_problems"
+    ),
+    "skywalking": ProviderEntry(
+        "analysis.providers.skywalking:SkyWalkingProvider", "analysis.providers.hosted_spec:skywalking_problems"
+    ),
+    "plugin": ProviderEntry(
+        "analysis.providers.plugin:PluginProvider", "analysis.providers.plugin_registry:plugin_problems"
     ),
 }
 

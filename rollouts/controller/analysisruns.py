@@ -339,13 +339,28 @@ class AnalysisController:
                     continue  # reported when a metric needs it
         return out
 
-    async def _read_secret(self, namespace: str, name: str, key: str) -> str:
+    async def _get_secret(self, namespace: str, name: str) -> Mapping[str, Any]:
         try:
-            secret = await self.client.get(SECRETS, namespace, name)
+            secret: Mapping[str, Any] = await self.client.get(SECRETS, namespace, name)
         except ApiError as exc:
             if exc.not_found:
                 raise ProviderError(f'secret "{name}" not found in namespace "{namespace}"') from None
             raise ProviderError(f'cannot read secret "{name}": {exc.status} {exc.reason}') from None
+        return secret
+
+    async def _read_secret_data(self, namespace: str, name: str) -> dict[str, str]:
+        """Every key of a Secret, decoded (a provider reading Argo's credential Secrets, :mod:`analysis.providers`)."""
+        secret = await self._get_secret(namespace, name)
+        out = {str(k): str(v) for k, v in (secret.get("stringData") or {}).items()}
+        for key, encoded in (secret.get("data") or {}).items():
+            try:
+                out[str(key)] = base64.b64decode(str(encoded), validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                raise ProviderError(f'secret "{name}" key "{key}" is not valid base64 text') from None
+        return out
+
+    async def _read_secret(self, namespace: str, name: str, key: str) -> str:
+        secret = await self._get_secret(namespace, name)
         data = secret.get("data") or {}
         if key in data:
             try:
@@ -396,7 +411,7 @@ class AnalysisController:
         context = Context(run=run, namespace=namespace, now=now, args={}, read_secret=read,
                           attempt=counters.count + counters.error + 1, secrets=secrets,
                           history=tuple(Measurement.from_status(m) for m in entry.get("measurements") or []),
-                          counted=counters.count)
+                          counted=counters.count, read_secret_data=self._read_secret_data)
         started = format_time(now)
         try:
             values = await self._resolve(run, raw, context)

@@ -4,7 +4,6 @@ metrics on the sandbox's simulated Jobs, limits, dryRun, terminate, retention, t
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,9 +14,9 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.fixtures.analysis_runs import closed_port, events, get_run, metric_result, run_manifest, wait_done
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess
-from tests.fixtures.kube import json_object
 from tests.fixtures.manifests import GROUP, VERSION
 
 SECRET_VALUE = "s3cr3t-T0ken-8d1f"
@@ -62,12 +61,6 @@ def web() -> Iterator[str]:
         server.server_close()
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def web_metric(name: str, url: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "provider": {"web": {"url": url, "timeoutSeconds": 1, "jsonPath": "{$.data.ok}"}}, **extra}
 
@@ -80,33 +73,6 @@ def job_metric(name: str, fail: bool = False, ready_after: str = "0.3s") -> dict
         "metadata": {"annotations": annotations},
         "spec": {"restartPolicy": "Never", "containers": [{"name": "t", "image": "busybox", "args": ["true"]}]},
     }}}}}
-
-
-def run_manifest(name: str, metrics: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AnalysisRun", "metadata": {"name": name},
-            "spec": {"metrics": metrics, **spec}}
-
-
-def get_run(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
-    return json_object(cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "analysisruns", name))
-
-
-def wait_done(cluster: Cluster, ns: str, name: str, timeout: float = 25.0) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        run = get_run(cluster, ns, name)
-        done = (run.get("status") or {}).get("phase") in ("Successful", "Failed", "Error", "Inconclusive")
-        return run if done else None
-
-    return cluster.wait(f"analysisrun {ns}/{name} to finish", check, timeout, interval=0.1)
-
-
-def metric_result(run: dict[str, Any], name: str) -> dict[str, Any]:
-    return next(r for r in run["status"]["metricResults"] if r["name"] == name)
-
-
-def events(cluster: Cluster, ns: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = cluster.plain(cluster.core.list_namespaced_event(ns).items)
-    return items
 
 
 @pytest.fixture(scope="module")

@@ -108,7 +108,7 @@ def test_resolve_rollout_args() -> None:
         (web("m", count=3), r"spec.metrics\[0\].interval: required when count > 1"),
         (web("m", failureLimit="many"), r"spec.metrics\[0\].failureLimit: expected an integer"),
         ({"name": "m", "provider": {}}, r"spec.metrics\[0\].provider: one provider is required"),
-        ({"name": "m", "provider": {"datadog": {}}}, r"provider.datadog: provider not supported"),
+        ({"name": "m", "provider": {"stackdriver": {}}}, r"provider.stackdriver: provider not supported"),
         ({"name": "m", "provider": {"prometheus": {}}}, r"provider.prometheus.query: required"),
     ],
 )

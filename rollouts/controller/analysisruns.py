@@ -47,6 +47,7 @@ from analysis.runner import (
     ttl_deadline,
 )
 from analysis.spec import (
+    UNRESOLVED_ARGS_ANNOTATION,
     ArgError,
     provider_kind,
     referenced_args,
@@ -272,8 +273,10 @@ class AnalysisController:
         if not problems:
             # again with the args' values in place: `count: "{{args.n}}"` with n = -1, an address arg...
             problems = validate_metrics(list(metrics.values()))
-        if problems:
-            message = cap_text("InvalidSpec: " + "; ".join(problems), MAX_VALUE_CHARS)
+        unresolved = ((run.get("metadata") or {}).get("annotations") or {}).get(UNRESOLVED_ARGS_ANNOTATION)
+        if problems or unresolved:
+            text = str(unresolved) if unresolved else "InvalidSpec: " + "; ".join(problems)
+            message = cap_text(text, MAX_VALUE_CHARS)
             work = dict(status)
             work.update(phase=AnalysisPhase.ERROR.value, message=message)
             work.setdefault("startedAt", format_time(now))

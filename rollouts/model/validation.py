@@ -109,6 +109,8 @@ def _workload_errors(ro: RolloutSpec, workload_error: str | None) -> list[str]:
 
 def _selector_errors(ro: RolloutSpec, template: Mapping[str, Any] | None) -> list[str]:
     selector = ro.selector
+    if selector is None and ro.workload_ref is not None:
+        return []  # Argo takes the Deployment's selector: checked once the Deployment is read
     if selector is None:
         return [_required("spec.selector", "Rollout has missing field '.spec.selector'")]
     if not (selector.get("matchLabels") or selector.get("matchExpressions")):

@@ -12,6 +12,7 @@ the phase). The sections of that work live in their own modules as functions tha
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -130,6 +131,8 @@ class Planner(ABC):
         it, or count a hash collision), and bring the new one's revision up to date. Returns the plan
         when the pass ends here, else None: ``new_rs`` is set and the strategy goes on."""
         template, selector, workload_error = resolve_template(self)
+        if self.ro.selector is None and selector is not None:  # a workloadRef without spec.selector (Argo)
+            self.ro = dataclasses.replace(self.ro, selector=selector)
         errors = self.validation_errors(template, workload_error)
         if errors:
             return self._invalid(errors)

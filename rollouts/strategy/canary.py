@@ -31,6 +31,7 @@ from rollouts.strategy import analysis as ca
 from rollouts.strategy import traffic as ct
 from rollouts.strategy.base import Planner
 from rollouts.strategy.pauses import completed_pause_step, reconcile_pause_step
+from rollouts.strategy.pingpong import record_turn, take_turns
 from rollouts.strategy.plan import Observed, Plan
 from rollouts.strategy.replicasets import ReplicaSetView, new_replicaset_manifest
 from rollouts.strategy.restart import restart_pods
@@ -58,6 +59,7 @@ class CanaryPlanner(Planner):
         self.analysis: ca.AnalysisOutcome | None = None  # set once the analysis pass ran
         self.traffic: ct.TrafficState | None = None  # set once the traffic-routing pass ran
         self.routes_kept = True  # header/mirror routes stay (until the weight has left a promoted canary)
+        take_turns(self)  # pingPong: this turn's stable and canary Services
 
     # ------------------------------------------------------------------ entry point
 
@@ -108,6 +110,11 @@ class CanaryPlanner(Planner):
         canary = self.ro.canary
         if canary is None:
             return None
+        if canary.ping_pong:
+            return "spec.strategy.canary", (
+                ("pingPong.pingService", canary.ping_service),
+                ("pingPong.pongService", canary.pong_service),
+            )
         return "spec.strategy.canary", (
             ("canaryService", canary.canary_service),
             ("stableService", canary.stable_service),
@@ -141,6 +148,7 @@ class CanaryPlanner(Planner):
         self.restarted_at = self.ro.restart_at
         new["promoteFull"] = False
         new.pop("canary", None)
+        record_turn(self, new, promoted=False)  # whose turn it is outlives the version's canary status
         steps = len(self.ro.canary.steps)
         new["currentStepIndex"] = 0 if steps else None
         if steps and (self.old.get("stableRS") or "") == self.pod_hash:
@@ -182,6 +190,7 @@ class CanaryPlanner(Planner):
             canary.pop(ca.STEP_STATUS, None)
             canary.pop(ca.BACKGROUND_STATUS, None)
             canary.update(self.analysis.statuses())
+        record_turn(self, new, promoted=False)
         return new
 
     def _should_full_promote(self) -> str:
@@ -246,6 +255,7 @@ class CanaryPlanner(Planner):
             new["currentStepIndex"] = steps if steps > 0 else None
             if (self.old.get("stableRS") or "") != self.pod_hash:
                 new["stableRS"] = self.pod_hash
+                record_turn(self, new, promoted=bool(self.old.get("stableRS")))
                 self.event(
                     cs.ROLLOUT_COMPLETED_REASON,
                     cs.ROLLOUT_COMPLETED_MESSAGE.format(self.revision(), self.pod_hash, reason),
@@ -304,4 +314,7 @@ def plan(observed: Observed) -> Plan:
 
 def referenced_services(rollout: Mapping[str, Any]) -> list[str]:
     canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
-    return [str(canary[k]) for k in ("canaryService", "stableService") if canary.get(k)]
+    ping_pong: Mapping[str, Any] = canary["pingPong"] if isinstance(canary.get("pingPong"), Mapping) else {}
+    named = [canary.get(k) for k in ("canaryService", "stableService")]
+    named += [ping_pong.get(k) for k in ("pingService", "pongService")]
+    return [str(name) for name in named if name]

@@ -362,6 +362,7 @@ class AnalysisInput:
     rs_hashes: Mapping[str, bool]  # pod hash of every ReplicaSet of the Rollout -> being deleted
     aborted: bool
     step_index: int | None
+    rollback_within_window: bool = False  # spec.rollbackWindow: no analysis for this version
 
 
 class _Analysis:
@@ -489,7 +490,8 @@ class _Analysis:
         stable = str(old.get("stableRS") or "")
         fully_promoted = stable == str(old.get("currentPodHash") or "")
         rollback_to_stable = bool(stable) and stable == inp.pod_hash
-        if fully_promoted or inp.aborted or old.get("promoteFull") or rollback_to_stable or not stable:
+        skip = inp.aborted or old.get("promoteFull") or rollback_to_stable or inp.rollback_within_window
+        if fully_promoted or skip or not stable:
             self.cancel(self.current_step)
             self.cancel(self.current_bg)
             step: RunView | None = None

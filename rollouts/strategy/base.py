@@ -36,6 +36,7 @@ from rollouts.strategy.replicasets import (
     total_status_replicas,
 )
 from rollouts.strategy.revisions import create_new_rs, sync_revision
+from rollouts.strategy.rollbackwindow import rollback_within_window
 from rollouts.strategy.services import services_managed_elsewhere
 from rollouts.strategy.status import progress_deadline_abort, requeue_for_deadline, rollout_conditions
 from rollouts.strategy.workloadref import resolve_template
@@ -215,6 +216,7 @@ class Planner(ABC):
             rs_hashes=rs_hashes,
             aborted=self.aborted(),
             step_index=step_index,
+            rollback_within_window=rollback_within_window(self),
         )
 
     def apply_analysis_outcome(self, outcome: ca.AnalysisOutcome) -> None:

@@ -36,6 +36,7 @@ from rollouts.strategy.plan import Observed, Plan
 from rollouts.strategy.replicasets import ReplicaSetView, new_replicaset_manifest
 from rollouts.strategy.restart import restart_pods
 from rollouts.strategy.revisions import replicaset_metadata, revision_history, template_or_steps_changed
+from rollouts.strategy.rollbackwindow import PROMOTION_REASON, SKIP_STEPS_MESSAGE, rollback_within_window
 from rollouts.strategy.scaling import (
     at_desired_counts,
     kept_for_scale_down_delay,
@@ -154,6 +155,9 @@ class CanaryPlanner(Planner):
         if steps and (self.old.get("stableRS") or "") == self.pod_hash:
             self.event(cs.SKIP_STEPS_REASON, "Rollback to stable ReplicaSets")
             new["currentStepIndex"] = steps
+        elif steps and rollback_within_window(self):
+            self.event(cs.SKIP_STEPS_REASON, SKIP_STEPS_MESSAGE)
+            new["currentStepIndex"] = steps
         return self.persist(new)
 
     def _ephemeral_metadata(self) -> None:
@@ -205,6 +209,8 @@ class CanaryPlanner(Planner):
             return ""
         if self.old.get("promoteFull"):
             return "Full promotion requested"
+        if rollback_within_window(self):
+            return PROMOTION_REASON
         steps = len(self.ro.canary.steps) if self.ro.canary else 0
         _, index = current_step(self.ro, self.old)
         if steps == 0 or (index is not None and index == steps):
@@ -242,7 +248,7 @@ class CanaryPlanner(Planner):
         new = self.base_status()
         steps = len(ro.canary.steps)
         step, index = current_step(ro, self.old)
-        if self.old.get("promoteFull"):
+        if self.old.get("promoteFull") or rollback_within_window(self):
             self.clear_pause = True
             self.remove_abort = True
             if steps > 0:

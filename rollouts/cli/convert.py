@@ -17,6 +17,7 @@ from typing import Any
 from analysis.providers import registry
 from rollouts.model.limits import UNSUPPORTED_STEPS
 from rollouts.model.spec import API_VERSION, INSTANCE_ID_LABEL
+from rollouts.model.stepplugins import plugin_step_errors
 from rollouts.traffic.registry import ROUTERS, SHARED_KEYS
 
 __all__ = ["Conversion", "convert_documents"]
@@ -95,8 +96,11 @@ def _unsupported_rollout(doc: Mapping[str, Any], where: str) -> list[str]:
     found: list[str] = []
     for index, step in enumerate(canary.get("steps") or []):
         for action in step if isinstance(step, Mapping) else ():
+            path = f"spec.strategy.canary.steps[{index}].{action}"
             if action in UNSUPPORTED_STEPS:
-                found.append(f"{where}: spec.strategy.canary.steps[{index}].{action}: {UNSUPPORTED_STEPS[action]}")
+                found.append(f"{where}: {path}: {UNSUPPORTED_STEPS[action]}")
+            elif action == "plugin":  # Argo's step plugins are Go programs: ours are Python entry points
+                found += [f"{where}: {problem}" for problem in plugin_step_errors(step[action], path)]
     routing = _map(canary.get("trafficRouting"))
     for key in routing:
         if key not in ROUTERS and key not in SHARED_KEYS:

@@ -44,6 +44,8 @@ from rollouts.strategy.scaling import (
     reconcile_replicasets,
 )
 from rollouts.strategy.services import reconcile_canary_services
+from rollouts.strategy.stepplugins import STATUS_KEY as STEP_PLUGINS_STATUS
+from rollouts.strategy.stepplugins import reconcile_step_plugins, step_plugin_succeeded
 from rollouts.strategy.traffic import reconcile_traffic, routed_weights, traffic_step_reached
 from rollouts.strategy.workloadref import progressive_workload_scale_down, workload_scale_down_on_success
 
@@ -61,6 +63,7 @@ class CanaryPlanner(Planner):
         self.traffic: ct.TrafficState | None = None  # set once the traffic-routing pass ran
         self.routes_kept = True  # header/mirror routes stay (until the weight has left a promoted canary)
         take_turns(self)  # pingPong: this turn's stable and canary Services
+        self.step_plugins: list[dict[str, Any]] | None = None  # status.canary.stepPluginStatuses, once called
 
     # ------------------------------------------------------------------ entry point
 
@@ -95,6 +98,7 @@ class CanaryPlanner(Planner):
         reconcile_canary_services(self)
         reconcile_traffic(self)
         self._reconcile_analysis()
+        self.step_plugins = reconcile_step_plugins(self)
         if self.add_pause:
             # "Detected pause due to inconclusive AnalysisRun": no scaling in this pass
             return self._sync_status()
@@ -195,6 +199,11 @@ class CanaryPlanner(Planner):
             canary.pop(ca.BACKGROUND_STATUS, None)
             canary.update(self.analysis.statuses())
         record_turn(self, new, promoted=False)
+        if self.step_plugins is not None:
+            section = new.setdefault("canary", {})
+            section.pop(STEP_PLUGINS_STATUS, None)
+            if self.step_plugins:
+                section[STEP_PLUGINS_STATUS] = self.step_plugins
         return new
 
     def _should_full_promote(self) -> str:
@@ -227,8 +236,8 @@ class CanaryPlanner(Planner):
     def _completed_current_step(self) -> bool:
         if self.ro.paused:
             return False
-        step, _ = current_step(self.ro, self.old)
-        if step is None:
+        step, index = current_step(self.ro, self.old)
+        if step is None or index is None:
             return False
         if step.pause:
             return completed_pause_step(self, step)
@@ -239,7 +248,9 @@ class CanaryPlanner(Planner):
         if "analysis" in step.actions:
             run = self.analysis.step_run if self.analysis is not None else None
             return run is not None and run.phase == "Successful"
-        return False  # experiment / plugin steps: not handled by this controller yet
+        if "plugin" in step.actions:
+            return step_plugin_succeeded(self.step_plugins or [], index)
+        return False  # experiment steps: not handled by this controller yet
 
     def _sync_status(self) -> Plan:
         """Argo's ``syncRolloutStatusCanary``."""

@@ -67,7 +67,8 @@ def test_convert_rewrites_argo_manifests_and_reports(tmp_path: Path, capsys: pyt
     assert f"changed: {where}: apiVersion: argoproj.io/v1alpha1 -> pyrollouts.io/v1alpha1" in err
     assert (f"changed: {where}: metadata.labels: argo-rollouts.argoproj.io/controller-instance-id -> "
             "pyrollouts.io/controller-instance-id") in err
-    assert any(line.startswith(f"no equivalent: {where}: spec.strategy.canary.steps[1].plugin: ") for line in err)
+    plugin = f'no equivalent: {where}: spec.strategy.canary.steps[1].plugin.name: Invalid value: "argoproj-labs/step"'
+    assert any(line.startswith(plugin) for line in err)
     assert any(line.startswith(f'no equivalent: {manifest}: document 2 (AnalysisTemplate "rate"): '
                                "spec.metrics[1].provider.plugin: metric provider not supported") for line in err)
     assert err[-1] == f"{manifest}: 6 change(s), 2 without an equivalent"

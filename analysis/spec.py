@@ -23,6 +23,7 @@ from rollouts.model.durations import parse_go_duration
 __all__ = [
     "API_VERSION",
     "KNOWN_PROVIDERS",
+    "UNRESOLVED_ARGS_ANNOTATION",
     "ArgError",
     "SpecError",
     "build_analysis_run",
@@ -39,6 +40,10 @@ __all__ = [
 ]
 
 API_VERSION: Final = "pyrollouts.io/v1alpha1"
+#: On an AnalysisRun whose Rollout could not give some arg a value for this revision (a ``fieldRef`` to a
+#: label the Rollout lacks): why, for the analysis controller to make the run's Error (Argo: the error
+#: belongs to the run that needs the arg, not to the Rollout's spec).
+UNRESOLVED_ARGS_ANNOTATION: Final = "analysis.pyrollouts.io/unresolved-args"
 # Providers the CRD accepts (Argo's list plus ours); those not in analysis.providers.registry are
 # reported as unsupported.
 KNOWN_PROVIDERS: Final = (
@@ -185,11 +190,14 @@ def resolve_rollout_args(
     rollout: Mapping[str, Any],
     stable_hash: str | None,
     latest_hash: str | None,
+    unresolved: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Args of a Rollout's analysis as they go into an AnalysisRun (Argo's ``BuildArgumentsForRolloutAnalysisRun``).
 
     ``valueFrom.podTemplateHashValue`` (``Stable``/``Latest``) and ``valueFrom.fieldRef`` (read from the
     Rollout) become plain values; ``secretKeyRef`` stays a reference, resolved at measurement time.
+    With ``unresolved`` given, a ``fieldRef`` the Rollout cannot answer is not raised: its message goes
+    there and the arg keeps its reference (the run it goes into is the one in error).
     """
     out: list[dict[str, Any]] = []
     for arg in args or []:
@@ -210,7 +218,13 @@ def resolve_rollout_args(
             try:
                 out.append({"name": name, "value": _field_path(rollout, path)})
             except ArgError as exc:
-                raise ArgError(f"args.{name}: {exc}") from None
+                kind = str(rollout.get("kind") or "Rollout")
+                owner = str((rollout.get("metadata") or {}).get("name") or "")
+                message = f'args.{name}: {exc} in {kind} "{owner}": add it to the {kind} or give the arg a value'
+                if unresolved is None:
+                    raise ArgError(message) from None
+                unresolved.append(message)
+                out.append(copy.deepcopy(dict(arg)))
         else:
             out.append(copy.deepcopy(dict(arg)))
     return out

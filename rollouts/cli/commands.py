@@ -145,6 +145,30 @@ def cmd_lint(ctx: Context) -> int:
     return 0
 
 
+def cmd_convert(ctx: Context) -> int:
+    """The converted YAML on stdout (to redirect to a file), what changed and what has no equivalent on
+    stderr."""
+    import yaml
+
+    from rollouts.cli import convert
+
+    filename: str = ctx.args.filename
+    try:
+        text = sys.stdin.read() if filename == "-" else Path(filename).read_text()
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except (OSError, yaml.YAMLError) as exc:
+        raise CLIError(f"cannot read {filename}: {exc}") from exc
+    result = convert.convert_documents(documents, filename)
+    ctx.out.write(yaml.safe_dump_all(result.documents, sort_keys=False, explicit_start=len(documents) > 1))
+    for line in result.changed:
+        print(f"changed: {line}", file=ctx.err)
+    for line in result.unsupported:
+        print(f"no equivalent: {line}", file=ctx.err)
+    print(f"{filename}: {len(result.changed)} change(s), {len(result.unsupported)} without an equivalent",
+          file=ctx.err)
+    return 0
+
+
 # --------------------------------------------------------------------------- get, list, status
 
 

@@ -9,6 +9,7 @@ controller never disagree; `extra_problems` adds the few Argo rules the controll
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -72,17 +73,22 @@ def _map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _workload_template(rollout: Mapping[str, Any], documents: Sequence[Any]) -> Mapping[str, Any] | None:
-    """The pod template of the workload a `workloadRef` names, when that workload is in the same file."""
+def _workload_holder(rollout: Mapping[str, Any], documents: Sequence[Any]) -> Mapping[str, Any] | None:
+    """What holds the template of the workload a `workloadRef` names (a Deployment's spec, a PodTemplate),
+    when that workload is in the same file."""
     ref = _map(_map(rollout.get("spec")).get("workloadRef"))
     kind, name = ref.get("kind", "Deployment"), ref.get("name")
     for doc in documents:
         if not isinstance(doc, Mapping) or doc.get("kind") != kind or _map(doc.get("metadata")).get("name") != name:
             continue
-        holder = doc if kind == "PodTemplate" else _map(doc.get("spec"))
-        template = holder.get("template")
-        return template if isinstance(template, Mapping) else None
+        return doc if kind == "PodTemplate" else _map(doc.get("spec"))
     return None
+
+
+def _workload_template(rollout: Mapping[str, Any], documents: Sequence[Any]) -> Mapping[str, Any] | None:
+    """The pod template of the workload a `workloadRef` names, when that workload is in the same file."""
+    template = _map(_workload_holder(rollout, documents)).get("template")
+    return template if isinstance(template, Mapping) else None
 
 
 def semantic_problems(rollout: Mapping[str, Any], documents: Sequence[Any] = ()) -> list[Problem]:
@@ -98,6 +104,9 @@ def semantic_problems(rollout: Mapping[str, Any], documents: Sequence[Any] = ())
         errors = validate_rollout(parsed, template)
     else:
         template = _workload_template(rollout, documents)
+        if parsed.selector is None:  # Argo takes the Deployment's selector
+            selector = _map(_workload_holder(rollout, documents)).get("selector")
+            parsed = dataclasses.replace(parsed, selector=selector if isinstance(selector, Mapping) else None)
         errors = validate_rollout(parsed, template)
         if template is None:  # not resolvable offline: that is not the manifest's fault
             errors = [e for e in errors if not e.startswith(WORKLOAD_TEMPLATE_REQUIRED)]

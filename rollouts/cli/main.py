@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = _Builder()
     parser = argparse.ArgumentParser(
         prog="kubectl rollouts", parents=[_global_flags(suppress=False)],
-        description="Manage pyrollouts Rollouts: watch, promote, abort, retry, pause, restart, undo, set image, lint; "
+        description="Manage pyrollouts Rollouts: watch, promote, abort, retry, pause, restart, undo, set image, lint, "
+        "convert; "
         "create, show and terminate AnalysisRuns; serve a web dashboard.",
     )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
@@ -147,6 +148,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "lint", commands.cmd_lint, "check Rollout and analysis manifests (schema and semantics), offline"
     )
     lint.add_argument("-f", "--filename", required=True, help="a YAML file with one or more documents ('-': stdin)")
+
+    convert = b.verb(
+        sub, "convert", commands.cmd_convert,
+        "rewrite Argo Rollouts manifests for pyrollouts (apiVersion, annotation and label keys), offline",
+        description=(
+            "Print FILE's documents converted for this controller: Argo's Rollouts kinds get apiVersion\n"
+            "pyrollouts.io/v1alpha1; argo-rollouts.argoproj.io/, rollout.argoproj.io/ and\n"
+            "notifications.argoproj.io/ annotation and label keys get ours. What changed, and what has no\n"
+            "equivalent here (steps, traffic routers, metric providers), goes to stderr, e.g.\n\n"
+            "  kubectl rollouts convert -f argo.yaml > pyrollouts.yaml"
+        ),
+    )
+    convert.add_argument("-f", "--filename", required=True, help="a YAML file with one or more documents ('-': stdin)")
 
     get = b.verb(sub, "get", None, "show a rollout (its revisions, ReplicaSets, Pods, AnalysisRuns) or an AnalysisRun")
     get_sub = get.add_subparsers(dest="resource", required=True, metavar="RESOURCE")

@@ -47,6 +47,7 @@ from analysis.runner import (
     ttl_deadline,
 )
 from analysis.spec import (
+    UNRESOLVED_ARGS_ANNOTATION,
     ArgError,
     provider_kind,
     referenced_args,
@@ -150,6 +151,17 @@ def template_status(
     if observed is not None:
         new["observedGeneration"] = observed
     return new
+
+
+def _run_error(run: Mapping[str, Any], spec: Mapping[str, Any], metrics: Mapping[str, Mapping[str, Any]]) -> str:
+    """Why the run cannot be measured at all ("" when it can): an arg its Rollout could not give a value
+    for this revision, or an invalid spec (checked again with the plain args in place: `count:
+    "{{args.n}}"` with n = -1, an address arg...)."""
+    unresolved = ((run.get("metadata") or {}).get("annotations") or {}).get(UNRESOLVED_ARGS_ANNOTATION)
+    if unresolved:
+        return str(unresolved)
+    problems = validate_run_spec(spec) or validate_metrics(list(metrics.values()))
+    return "InvalidSpec: " + "; ".join(problems) if problems else ""
 
 
 class AnalysisController:
@@ -266,14 +278,10 @@ class AnalysisController:
         status: Mapping[str, Any] = run.get("status") or {}
         if is_completed(status.get("phase")):
             return await self._expire(run, now)
-        problems = validate_run_spec(spec)
-        plain = self._plain_args(run)
-        metrics = metric_specs(spec, plain)
-        if not problems:
-            # again with the args' values in place: `count: "{{args.n}}"` with n = -1, an address arg...
-            problems = validate_metrics(list(metrics.values()))
-        if problems:
-            message = cap_text("InvalidSpec: " + "; ".join(problems), MAX_VALUE_CHARS)
+        metrics = metric_specs(spec, self._plain_args(run))
+        error = _run_error(run, spec, metrics)
+        if error:
+            message = cap_text(error, MAX_VALUE_CHARS)
             work = dict(status)
             work.update(phase=AnalysisPhase.ERROR.value, message=message)
             work.setdefault("startedAt", format_time(now))

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from rollouts.model.spec import RolloutSpec
+from rollouts.model.stepplugins import plugin_step_errors
 
 __all__ = ["INT32_MAX", "UNSUPPORTED_STEPS", "limit_errors"]
 
@@ -26,7 +27,6 @@ INT32_MAX: Final = 2**31 - 1
 UNSUPPORTED_STEPS: Final = {
     "experiment": "experiment steps are not supported yet: remove the step (run the experiment's "
     "versions as a canary step instead)",
-    "plugin": "step plugins are not supported yet: remove the step",
 }
 
 # Integer fields (path under spec, relative names) that the CRD types as int32.
@@ -132,6 +132,8 @@ def _step_errors(ro: RolloutSpec) -> list[str]:
     for step in ro.canary.steps if ro.canary is not None else ():
         path = f"spec.strategy.canary.steps[{step.index}]"
         errors += [f"{path}.{a}: {UNSUPPORTED_STEPS[a]}" for a in step.actions if a in UNSUPPORTED_STEPS]
+        if "plugin" in step.actions:
+            errors += plugin_step_errors(step.raw.get("plugin"), f"{path}.plugin")
         if step.pause and step.pause_seconds is not None and step.pause_seconds > INT32_MAX:
             errors.append(
                 f"{path}.pause.duration: Invalid value: {_text(step.pause_raw)}: "

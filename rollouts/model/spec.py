@@ -7,6 +7,7 @@ Everything here is pure: dicts in, frozen dataclasses out. The semantic checks t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -35,6 +36,8 @@ DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
 DEFAULT_SCALE_DOWN_DELAY_SECONDS = 30
 DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS = 30
 MAX_TRAFFIC_WEIGHT = 100
+# status.canary.stablePingPong: which of canary.pingPong's Services is the stable one now
+PING, PONG = "ping", "pong"
 
 def scaled_int_or_percent(value: int | str, total: int, round_up: bool) -> int:
     """Kubernetes' ``GetScaledValueFromIntOrPercent``: ``2`` -> 2, ``"25%"`` of ``total``."""
@@ -183,11 +186,16 @@ class CanarySpec:
     min_pods_per_replica_set: int | None
     dynamic_stable_scale: bool
     raw: Mapping[str, Any]
+    ping_service: str = ""  # canary.pingPong: the two Services that take turns as stable and canary
+    pong_service: str = ""
 
     @staticmethod
     def parse(raw: Mapping[str, Any]) -> CanarySpec:
         steps = tuple(_parse_step(i, s if isinstance(s, Mapping) else {}) for i, s in enumerate(raw.get("steps") or []))
+        ping_pong: Mapping[str, Any] = raw["pingPong"] if isinstance(raw.get("pingPong"), Mapping) else {}
         return CanarySpec(
+            ping_service=str(ping_pong.get("pingService") or ""),
+            pong_service=str(ping_pong.get("pongService") or ""),
             steps=steps,
             max_surge=raw["maxSurge"] if raw.get("maxSurge") is not None else DEFAULT_MAX_SURGE,
             max_unavailable=(
@@ -206,6 +214,20 @@ class CanarySpec:
             dynamic_stable_scale=bool(raw.get("dynamicStableScale", False)),
             raw=raw,
         )
+
+    @property
+    def ping_pong(self) -> bool:
+        return "pingPong" in self.raw and self.raw.get("pingPong") is not None
+
+    def with_stable_ping_pong(self, stable: str) -> CanarySpec:
+        """With ``pingPong``: this spec with ``stableService`` / ``canaryService`` set to the Services whose
+        turn it is (Argo's ``GetStableAndCanaryServices``): ``stable`` is ``status.canary.stablePingPong``,
+        ``ping`` (the default) or ``pong``."""
+        if not self.ping_pong:
+            return self
+        if stable == PONG:
+            return dataclasses.replace(self, stable_service=self.pong_service, canary_service=self.ping_service)
+        return dataclasses.replace(self, stable_service=self.ping_service, canary_service=self.pong_service)
 
     def step_hash_source(self) -> str:
         """The JSON of ``steps`` that the step hash is computed from."""

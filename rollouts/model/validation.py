@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rollouts.model.limits import limit_errors
+from rollouts.model.pingpong import ping_pong_errors
 from rollouts.model.spec import (
     MAX_TRAFFIC_WEIGHT,
     BlueGreenSpec,
@@ -109,6 +110,8 @@ def _workload_errors(ro: RolloutSpec, workload_error: str | None) -> list[str]:
 
 def _selector_errors(ro: RolloutSpec, template: Mapping[str, Any] | None) -> list[str]:
     selector = ro.selector
+    if selector is None and ro.workload_ref is not None:
+        return []  # Argo takes the Deployment's selector: checked once the Deployment is read
     if selector is None:
         return [_required("spec.selector", "Rollout has missing field '.spec.selector'")]
     if not (selector.get("matchLabels") or selector.get("matchExpressions")):
@@ -263,7 +266,9 @@ def _validate_blue_green(ro: RolloutSpec, bg: BlueGreenSpec, services: Mapping[s
 def _validate_canary(ro: RolloutSpec, canary: CanarySpec, services: Mapping[str, Any] | None) -> list[str]:
     path = "spec.strategy.canary"
     errors = _surge_errors(canary, path)
-    if canary.canary_service and canary.canary_service == canary.stable_service:
+    if canary.ping_pong:
+        errors.extend(ping_pong_errors(canary, ro.namespace, services))
+    elif canary.canary_service and canary.canary_service == canary.stable_service:
         errors.append(
             _invalid(
                 f"{path}.stableService",
@@ -272,11 +277,9 @@ def _validate_canary(ro: RolloutSpec, canary: CanarySpec, services: Mapping[str,
                 "but two different services are required.",
             )
         )
-    errors.extend(
-        _missing_services(
-            ro, path, services, (("canaryService", canary.canary_service), ("stableService", canary.stable_service))
-        )
-    )
+    if not canary.ping_pong:
+        fields = (("canaryService", canary.canary_service), ("stableService", canary.stable_service))
+        errors.extend(_missing_services(ro, path, services, fields))
     routed = canary.traffic_routing is not None
     # Argo rejects scaleDownDelaySeconds without trafficRouting; we honour it (RolloutSpec.scale_down_delay).
     if not routed and canary.dynamic_stable_scale:
@@ -402,7 +405,10 @@ def validate_traffic_routing(ro: RolloutSpec, canary: CanarySpec) -> list[str]:
     max_weight = routing.get("maxTrafficWeight")
     if max_weight is not None and (isinstance(max_weight, bool) or not isinstance(max_weight, int) or max_weight < 1):
         errors.append(_invalid(f"{path}.trafficRouting.maxTrafficWeight", max_weight, "must be at least 1"))
-    routers, problems = build_routers(routing, ro.name, ro.namespace, canary.stable_service, canary.canary_service)
+    stable, canary_service = canary.stable_service, canary.canary_service
+    if canary.ping_pong:  # either way round: the routers' spec checks only need both names
+        stable, canary_service = canary.ping_service, canary.pong_service
+    routers, problems = build_routers(routing, ro.name, ro.namespace, stable, canary_service)
     errors.extend(f"{p.field}: {p.message}" for p in problems)
     for router in routers:
         errors.extend(f"{p.field}: {p.message}" for p in router.spec_problems())

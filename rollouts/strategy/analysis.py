@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from analysis.spec import ArgError, SpecError, build_analysis_run, resolve_rollout_args
+from analysis.spec import UNRESOLVED_ARGS_ANNOTATION, ArgError, SpecError, build_analysis_run, resolve_rollout_args
 from rollouts.model.revisions import REVISION
 from rollouts.model.spec import HASH_LABEL, INSTANCE_ID_LABEL, RolloutSpec
 from rollouts.model.timestamps import parse_time
@@ -228,7 +228,9 @@ def _build(
     ``analysisRunMetadata.labels``, then the Rollout's ``selector.matchLabels`` and controller instance
     id), the revision
     annotation, the controller reference to the Rollout, and args whose ``podTemplateHashValue`` and
-    ``fieldRef`` are resolved here (``secretKeyRef`` stays for the analysis controller)."""
+    ``fieldRef`` are resolved here (``secretKeyRef`` stays for the analysis controller). A ``fieldRef``
+    the Rollout cannot answer for this revision is no InvalidSpec: the run carries the reason in its
+    :data:`UNRESOLVED_ARGS_ANNOTATION` and ends in Error (revision 1, which runs no analysis, is Healthy)."""
     run_meta = ref.raw.get("analysisRunMetadata") or {}
     run_labels = dict(labels)
     run_labels.update({str(k): str(v) for k, v in (run_meta.get("labels") or {}).items()})
@@ -238,7 +240,10 @@ def _build(
         run_labels[INSTANCE_ID_LABEL] = str(instance_id)
     run_annotations = {REVISION: revision}
     run_annotations.update({str(k): str(v) for k, v in (run_meta.get("annotations") or {}).items()})
-    args = resolve_rollout_args(ref.raw.get("args"), rollout, stable_hash, latest_hash)
+    unresolved: list[str] = []
+    args = resolve_rollout_args(ref.raw.get("args"), rollout, stable_hash, latest_hash, unresolved)
+    if unresolved:  # the run is created, and its analysis controller makes it the Error
+        run_annotations[UNRESOLVED_ARGS_ANNOTATION] = "; ".join(unresolved)
     namespaced, cluster = _split_templates(ref.templates, templates)
     owner = owner_reference(ro)
     return build_analysis_run(
@@ -357,6 +362,7 @@ class AnalysisInput:
     rs_hashes: Mapping[str, bool]  # pod hash of every ReplicaSet of the Rollout -> being deleted
     aborted: bool
     step_index: int | None
+    rollback_within_window: bool = False  # spec.rollbackWindow: no analysis for this version
 
 
 class _Analysis:
@@ -484,7 +490,8 @@ class _Analysis:
         stable = str(old.get("stableRS") or "")
         fully_promoted = stable == str(old.get("currentPodHash") or "")
         rollback_to_stable = bool(stable) and stable == inp.pod_hash
-        if fully_promoted or inp.aborted or old.get("promoteFull") or rollback_to_stable or not stable:
+        skip = inp.aborted or old.get("promoteFull") or rollback_to_stable or inp.rollback_within_window
+        if fully_promoted or skip or not stable:
             self.cancel(self.current_step)
             self.cancel(self.current_bg)
             step: RunView | None = None

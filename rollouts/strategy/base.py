@@ -12,6 +12,7 @@ the phase). The sections of that work live in their own modules as functions tha
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -35,6 +36,7 @@ from rollouts.strategy.replicasets import (
     total_status_replicas,
 )
 from rollouts.strategy.revisions import create_new_rs, sync_revision
+from rollouts.strategy.rollbackwindow import rollback_within_window
 from rollouts.strategy.services import services_managed_elsewhere
 from rollouts.strategy.status import progress_deadline_abort, requeue_for_deadline, rollout_conditions
 from rollouts.strategy.workloadref import resolve_template
@@ -130,6 +132,8 @@ class Planner(ABC):
         it, or count a hash collision), and bring the new one's revision up to date. Returns the plan
         when the pass ends here, else None: ``new_rs`` is set and the strategy goes on."""
         template, selector, workload_error = resolve_template(self)
+        if self.ro.selector is None and selector is not None:  # a workloadRef without spec.selector (Argo)
+            self.ro = dataclasses.replace(self.ro, selector=selector)
         errors = self.validation_errors(template, workload_error)
         if errors:
             return self._invalid(errors)
@@ -212,6 +216,7 @@ class Planner(ABC):
             rs_hashes=rs_hashes,
             aborted=self.aborted(),
             step_index=step_index,
+            rollback_within_window=rollback_within_window(self),
         )
 
     def apply_analysis_outcome(self, outcome: ca.AnalysisOutcome) -> None:

@@ -52,6 +52,7 @@ from rollouts.strategy.replicasets import (
 )
 from rollouts.strategy.restart import restart_pods
 from rollouts.strategy.revisions import replicaset_metadata, revision_history, template_or_steps_changed
+from rollouts.strategy.rollbackwindow import rollback_within_window
 from rollouts.strategy.scaling import scale
 from rollouts.strategy.services import service_hash, switch_service
 
@@ -438,7 +439,8 @@ class BlueGreenPlanner(Planner):
 
     def _reset_for_new_version(self) -> Plan:
         """A new pod template: start over (pause, abort and analysis forgotten). Going back to a version
-        that is still within its scale-down delay is promoted at once, as with ``promote --full``."""
+        that is still within its scale-down delay, or within ``rollbackWindow``, is promoted at once, as
+        with ``promote --full``."""
         new = self.base_status()
         self.clear_pause = True
         self.remove_abort = True
@@ -447,7 +449,8 @@ class BlueGreenPlanner(Planner):
             new["blueGreen"].pop(key, None)
         assert self.new_rs is not None
         within_delay = SCALE_DOWN_DEADLINE in self.new_rs.annotations and self._fully_available(self.new_rs)
-        new["promoteFull"] = within_delay and not self._new_is_active()
+        # spec.rollbackWindow: a recent stable version skips the pause and the analysis the same way
+        new["promoteFull"] = (within_delay or rollback_within_window(self)) and not self._new_is_active()
         if not new["blueGreen"]:
             new.pop("blueGreen")
         return self.persist(new)

@@ -31,10 +31,12 @@ from rollouts.strategy import analysis as ca
 from rollouts.strategy import traffic as ct
 from rollouts.strategy.base import Planner
 from rollouts.strategy.pauses import completed_pause_step, reconcile_pause_step
+from rollouts.strategy.pingpong import record_turn, take_turns
 from rollouts.strategy.plan import Observed, Plan
 from rollouts.strategy.replicasets import ReplicaSetView, new_replicaset_manifest
 from rollouts.strategy.restart import restart_pods
 from rollouts.strategy.revisions import replicaset_metadata, revision_history, template_or_steps_changed
+from rollouts.strategy.rollbackwindow import PROMOTION_REASON, SKIP_STEPS_MESSAGE, rollback_within_window
 from rollouts.strategy.scaling import (
     at_desired_counts,
     kept_for_scale_down_delay,
@@ -42,6 +44,8 @@ from rollouts.strategy.scaling import (
     reconcile_replicasets,
 )
 from rollouts.strategy.services import reconcile_canary_services
+from rollouts.strategy.stepplugins import STATUS_KEY as STEP_PLUGINS_STATUS
+from rollouts.strategy.stepplugins import reconcile_step_plugins, step_plugin_succeeded
 from rollouts.strategy.traffic import reconcile_traffic, routed_weights, traffic_step_reached
 from rollouts.strategy.workloadref import progressive_workload_scale_down, workload_scale_down_on_success
 
@@ -58,6 +62,8 @@ class CanaryPlanner(Planner):
         self.analysis: ca.AnalysisOutcome | None = None  # set once the analysis pass ran
         self.traffic: ct.TrafficState | None = None  # set once the traffic-routing pass ran
         self.routes_kept = True  # header/mirror routes stay (until the weight has left a promoted canary)
+        take_turns(self)  # pingPong: this turn's stable and canary Services
+        self.step_plugins: list[dict[str, Any]] | None = None  # status.canary.stepPluginStatuses, once called
 
     # ------------------------------------------------------------------ entry point
 
@@ -92,6 +98,7 @@ class CanaryPlanner(Planner):
         reconcile_canary_services(self)
         reconcile_traffic(self)
         self._reconcile_analysis()
+        self.step_plugins = reconcile_step_plugins(self)
         if self.add_pause:
             # "Detected pause due to inconclusive AnalysisRun": no scaling in this pass
             return self._sync_status()
@@ -108,6 +115,11 @@ class CanaryPlanner(Planner):
         canary = self.ro.canary
         if canary is None:
             return None
+        if canary.ping_pong:
+            return "spec.strategy.canary", (
+                ("pingPong.pingService", canary.ping_service),
+                ("pingPong.pongService", canary.pong_service),
+            )
         return "spec.strategy.canary", (
             ("canaryService", canary.canary_service),
             ("stableService", canary.stable_service),
@@ -141,10 +153,14 @@ class CanaryPlanner(Planner):
         self.restarted_at = self.ro.restart_at
         new["promoteFull"] = False
         new.pop("canary", None)
+        record_turn(self, new, promoted=False)  # whose turn it is outlives the version's canary status
         steps = len(self.ro.canary.steps)
         new["currentStepIndex"] = 0 if steps else None
         if steps and (self.old.get("stableRS") or "") == self.pod_hash:
             self.event(cs.SKIP_STEPS_REASON, "Rollback to stable ReplicaSets")
+            new["currentStepIndex"] = steps
+        elif steps and rollback_within_window(self):
+            self.event(cs.SKIP_STEPS_REASON, SKIP_STEPS_MESSAGE)
             new["currentStepIndex"] = steps
         return self.persist(new)
 
@@ -182,6 +198,12 @@ class CanaryPlanner(Planner):
             canary.pop(ca.STEP_STATUS, None)
             canary.pop(ca.BACKGROUND_STATUS, None)
             canary.update(self.analysis.statuses())
+        record_turn(self, new, promoted=False)
+        if self.step_plugins is not None:
+            section = new.setdefault("canary", {})
+            section.pop(STEP_PLUGINS_STATUS, None)
+            if self.step_plugins:
+                section[STEP_PLUGINS_STATUS] = self.step_plugins
         return new
 
     def _should_full_promote(self) -> str:
@@ -196,6 +218,8 @@ class CanaryPlanner(Planner):
             return ""
         if self.old.get("promoteFull"):
             return "Full promotion requested"
+        if rollback_within_window(self):
+            return PROMOTION_REASON
         steps = len(self.ro.canary.steps) if self.ro.canary else 0
         _, index = current_step(self.ro, self.old)
         if steps == 0 or (index is not None and index == steps):
@@ -212,8 +236,8 @@ class CanaryPlanner(Planner):
     def _completed_current_step(self) -> bool:
         if self.ro.paused:
             return False
-        step, _ = current_step(self.ro, self.old)
-        if step is None:
+        step, index = current_step(self.ro, self.old)
+        if step is None or index is None:
             return False
         if step.pause:
             return completed_pause_step(self, step)
@@ -224,7 +248,9 @@ class CanaryPlanner(Planner):
         if "analysis" in step.actions:
             run = self.analysis.step_run if self.analysis is not None else None
             return run is not None and run.phase == "Successful"
-        return False  # experiment / plugin steps: not handled by this controller yet
+        if "plugin" in step.actions:
+            return step_plugin_succeeded(self.step_plugins or [], index)
+        return False  # experiment steps: not handled by this controller yet
 
     def _sync_status(self) -> Plan:
         """Argo's ``syncRolloutStatusCanary``."""
@@ -233,7 +259,7 @@ class CanaryPlanner(Planner):
         new = self.base_status()
         steps = len(ro.canary.steps)
         step, index = current_step(ro, self.old)
-        if self.old.get("promoteFull"):
+        if self.old.get("promoteFull") or rollback_within_window(self):
             self.clear_pause = True
             self.remove_abort = True
             if steps > 0:
@@ -246,6 +272,7 @@ class CanaryPlanner(Planner):
             new["currentStepIndex"] = steps if steps > 0 else None
             if (self.old.get("stableRS") or "") != self.pod_hash:
                 new["stableRS"] = self.pod_hash
+                record_turn(self, new, promoted=bool(self.old.get("stableRS")))
                 self.event(
                     cs.ROLLOUT_COMPLETED_REASON,
                     cs.ROLLOUT_COMPLETED_MESSAGE.format(self.revision(), self.pod_hash, reason),
@@ -304,4 +331,7 @@ def plan(observed: Observed) -> Plan:
 
 def referenced_services(rollout: Mapping[str, Any]) -> list[str]:
     canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
-    return [str(canary[k]) for k in ("canaryService", "stableService") if canary.get(k)]
+    ping_pong: Mapping[str, Any] = canary["pingPong"] if isinstance(canary.get("pingPong"), Mapping) else {}
+    named = [canary.get(k) for k in ("canaryService", "stableService")]
+    named += [ping_pong.get(k) for k in ("pingService", "pongService")]
+    return [str(name) for name in named if name]

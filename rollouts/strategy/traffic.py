@@ -313,9 +313,10 @@ def routed_counts(planner: CanaryPlanner) -> tuple[int, int]:
 
 
 def canary_carry(planner: CanaryPlanner) -> int:
-    """Pods the canary needs for the traffic routers may still send it (0 without a router)."""
+    """Pods the canary needs for the traffic routers may still send it (0 without a router, and 0 while a
+    ``setCanaryScale`` is in force: as in Argo, that sizes the canary whatever traffic it has)."""
     state = planner.traffic
-    if state is None:
+    if state is None or canary_scale(planner) != (None, None):
         return 0
     weight = state.canary_carry(_last_set_weight(planner))
     return weight_to_replicas(weight, planner.ro.replicas, state.max_weight)

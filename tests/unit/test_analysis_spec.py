@@ -96,6 +96,14 @@ def test_resolve_rollout_args() -> None:
     assert out[4]["valueFrom"]["secretKeyRef"] == {"name": "s", "key": "k"}
     with pytest.raises(ArgError, match=r"args\.x: fieldRef 'spec\.nope' not found"):
         resolve_rollout_args([{"name": "x", "valueFrom": {"fieldRef": {"fieldPath": "spec.nope"}}}], rollout, "a", "b")
+    # collected instead of raised: the arg keeps its reference, the message names the Rollout and the fix
+    unresolved: list[str] = []
+    missing = {"name": "team", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['team']"}}}
+    assert resolve_rollout_args([missing], rollout, "a", "b", unresolved) == [missing]
+    assert unresolved == [
+        "args.team: fieldRef \"metadata.labels['team']\" not found in Rollout \"ro\": "
+        "add it to the Rollout or give the arg a value"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -144,6 +144,23 @@ def test_step_run_is_created_labelled_owned_with_resolved_args() -> None:
     assert w.status["currentStepIndex"] == 1 and len(w.runs) == 1
 
 
+def test_a_field_ref_the_rollout_lacks_is_the_runs_error_not_invalid_spec() -> None:
+    team = {"name": "team", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['team']"}}}
+    steps = copy.deepcopy(STEPS)
+    steps[1]["analysis"]["args"] = [LATEST, team]
+    w = World(copy.deepcopy(rollout(steps=steps)))
+    w.templates["ok"] = template("ok", args=[{"name": "canary-hash"}, {"name": "team"}])
+    w.settle()
+    assert w.status["phase"] == "Healthy"  # revision 1 runs no analysis
+    update(w)
+    assert w.condition("InvalidSpec") is None
+    [run] = w.runs.values()
+    assert run["metadata"]["annotations"]["analysis.pyrollouts.io/unresolved-args"].startswith(
+        "args.team: fieldRef \"metadata.labels['team']\" not found in Rollout \"web\""
+    )
+    assert team in run["spec"]["args"]
+
+
 def test_step_successful_goes_to_the_next_step() -> None:
     w = world()
     update(w)

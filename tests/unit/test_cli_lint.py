@@ -117,6 +117,42 @@ def test_workload_ref_template_is_taken_from_the_same_file() -> None:
     ]
 
 
+def test_workload_ref_without_a_selector_takes_the_deployments() -> None:
+    ro = variant(spec__template=None, spec__selector=None,
+                 spec__workloadRef={"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"})
+    assert problems(ro) == []  # Argo: the selector is the Deployment's
+    template = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "x"}]}}
+    deployment: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                                  "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": template}}
+    assert lint.semantic_problems(ro, [ro, deployment]) == []
+    deployment["spec"]["selector"] = {"matchLabels": {"app": "other"}}
+    assert [str(p) for p in lint.semantic_problems(ro, [ro, deployment])] == [
+        'spec.template.metadata.labels: Invalid value: {"app":"web"}: `selector` does not match template `labels`'
+    ]
+    without = variant(spec__selector=None)
+    assert "spec.selector: Required value: Rollout has missing field '.spec.selector'" in problems(without)
+
+
+def test_ping_pong_needs_istio_two_services_and_no_canary_or_stable_service() -> None:
+    istio = {"istio": {"virtualService": {"name": "web", "routes": ["primary"]}}}
+    ping_pong = {"pingService": "web-ping", "pongService": "web-pong"}
+    sound = variant(spec__strategy={"canary": {"pingPong": ping_pong, "trafficRouting": istio}})
+    assert problems(sound) == []
+    without_istio = variant(spec__strategy={"canary": {"pingPong": ping_pong}})
+    assert [p.split(": Invalid value:")[0] for p in problems(without_istio)] == ["spec.strategy.canary.pingPong"]
+    assert "ping-pong needs trafficRouting.istio" in problems(without_istio)[0]
+    same = variant(spec__strategy={"canary": {"pingPong": {"pingService": "a", "pongService": "a"},
+                                              "trafficRouting": istio, "canaryService": "c"}})
+    assert [p.split(": Invalid value:")[0] for p in problems(same)] == [
+        "spec.strategy.canary.pingPong.pongService", "spec.strategy.canary.canaryService"
+    ]
+    subsets = {"istio": {"virtualService": {"name": "web"},
+                         "destinationRule": {"name": "web", "canarySubsetName": "c", "stableSubsetName": "s"}}}
+    subset_level = variant(spec__strategy={"canary": {"pingPong": ping_pong, "trafficRouting": subsets}})
+    field = "spec.strategy.canary.trafficRouting.istio.destinationRule"
+    assert any(p.startswith(field) for p in problems(subset_level))
+
+
 @pytest.mark.parametrize("duration", [30, "30", "30s", "1m30s", "1.5h", "250ms", "0"])
 def test_valid_pause_durations(duration: Any) -> None:
     assert problems(variant(spec__strategy={"canary": {"steps": [{"pause": {"duration": duration}}]}})) == []

@@ -183,6 +183,47 @@ def test_set_canary_scale_is_independent_of_the_weight() -> None:
     assert w.by_image() == {"nginx:1": 4, "nginx:2": 2} and w.weights() == {"web": 25}
 
 
+def test_set_canary_scale_weight_is_kept_across_later_set_weights_until_match_traffic_weight() -> None:
+    # Argo's UseSetCanaryScale: the last setCanaryScale stays in force over later setWeight steps
+    steps: list[dict[str, Any]] = [
+        {"setCanaryScale": {"weight": 25}},
+        {"setWeight": 50},
+        {"pause": {}},
+        {"setWeight": 75},
+        {"pause": {}},
+        {"setCanaryScale": {"matchTrafficWeight": True}},
+        {"pause": {}},
+    ]
+    w = world(steps=steps)
+    w.set_image("nginx:2")
+    run(w, 10)
+    assert w.status["currentStepIndex"] == 2
+    assert w.by_image() == {"nginx:1": 4, "nginx:2": 1} and w.weights() == {"web": 50}
+    promote(w)
+    run(w, 10)
+    assert w.status["currentStepIndex"] == 4
+    assert w.by_image() == {"nginx:1": 4, "nginx:2": 1} and w.weights() == {"web": 75}
+    promote(w)
+    run(w, 10)
+    assert w.status["currentStepIndex"] == 6
+    assert w.by_image() == {"nginx:1": 4, "nginx:2": 3} and w.weights() == {"web": 75}
+    promote(w)
+    run(w, 60)  # past the default scaleDownDelaySeconds (30)
+    assert w.status["phase"] == "Healthy" and w.by_image() == {"nginx:2": 4}
+
+
+def test_set_canary_scale_weight_is_kept_to_the_end_of_the_steps() -> None:
+    steps: list[dict[str, Any]] = [{"setCanaryScale": {"weight": 25}}, {"setWeight": 50}, {"pause": {}}]
+    w = world(steps=steps)
+    w.set_image("nginx:2")
+    run(w, 10)
+    assert w.status["currentStepIndex"] == 2
+    assert w.by_image() == {"nginx:1": 4, "nginx:2": 1} and w.weights() == {"web": 50}
+    promote(w)
+    run(w, 60)  # past the default scaleDownDelaySeconds (30)
+    assert w.status["phase"] == "Healthy" and w.by_image() == {"nginx:2": 4}
+
+
 def test_max_traffic_weight() -> None:
     w = world({"nginx": {"stableIngress": "web"}, "maxTrafficWeight": 1000}, [{"setWeight": 250}, {"pause": {}}])
     w.set_image("nginx:2")

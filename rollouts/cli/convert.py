@@ -118,6 +118,11 @@ def _unsupported_metrics(doc: Mapping[str, Any], where: str) -> list[str]:
             if not registry.is_registered(str(key)):
                 found.append(f"{where}: spec.metrics[{index}].provider.{key}: metric provider not supported "
                              "by this controller")
+            elif key == "plugin" and isinstance(provider, Mapping):
+                # Argo's metric plugins are Go programs: ours are Python entry points
+                field = f"spec.metrics[{index}].provider.plugin"
+                problems = registry.spec_problems(key, provider[key], field, metric)
+                found += [f"{where}: {problem}" for problem in problems]
     return found
 
 

@@ -69,8 +69,9 @@ def test_convert_rewrites_argo_manifests_and_reports(tmp_path: Path, capsys: pyt
             "pyrollouts.io/controller-instance-id") in err
     plugin = f'no equivalent: {where}: spec.strategy.canary.steps[1].plugin.name: Invalid value: "argoproj-labs/step"'
     assert any(line.startswith(plugin) for line in err)
-    assert any(line.startswith(f'no equivalent: {manifest}: document 2 (AnalysisTemplate "rate"): '
-                               "spec.metrics[1].provider.plugin: metric provider not supported") for line in err)
+    metric = (f'no equivalent: {manifest}: document 2 (AnalysisTemplate "rate"): spec.metrics[1].provider.plugin.'
+              'argoproj-labs/metric: plugin "argoproj-labs/metric" is not installed')
+    assert any(line.startswith(metric) for line in err)
     assert err[-1] == f"{manifest}: 6 change(s), 2 without an equivalent"
 
 

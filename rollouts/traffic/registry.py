@@ -19,6 +19,7 @@ ROUTERS: dict[str, str] = {
     "smi": "rollouts.traffic.smi:SmiRouter",
     "istio": "rollouts.traffic.istio:IstioRouter",
     "gatewayAPI": "rollouts.traffic.gatewayapi:GatewayAPIRouter",
+    "apisix": "rollouts.traffic.apisix:ApisixRouter",
 }
 
 # Keys of trafficRouting that are settings shared by every router, not routers.

@@ -387,7 +387,7 @@ def ingress_backends(stable: Obj, canary: Obj | None, request: SimRequest) -> li
 # ---------------------------------------------------------------------- entries
 
 
-def _entry(
+def build_entry(
     kind: str,
     obj: Obj,
     label: str | None,
@@ -433,15 +433,17 @@ def routing_entries(
         ns = str(_meta(vs).get("namespace") or "")
         label = _virtual_service_label(vs, ns, service_exists)
         entries.append(
-            _entry("VirtualService", vs, label, partial(virtual_service_backends, vs, subsets=subsets), [(ns, label)])
+            build_entry(
+                "VirtualService", vs, label, partial(virtual_service_backends, vs, subsets=subsets), [(ns, label)]
+            )
         )
     for route in live(gateway_routes):
         kind = str(route.get("kind") or "HTTPRoute")
-        entries.append(_entry(kind, route, None, partial(gateway_route_backends, route)))
+        entries.append(build_entry(kind, route, None, partial(gateway_route_backends, route)))
     for split in live(traffic_splits):
         ns = str(_meta(split).get("namespace") or "")
         root = str(_d(split.get("spec")).get("service") or "")
-        entries.append(_entry("TrafficSplit", split, root, partial(traffic_split_backends, split), [(ns, root)]))
+        entries.append(build_entry("TrafficSplit", split, root, partial(traffic_split_backends, split), [(ns, root)]))
     ingresses = live(ingresses)
     canaries = [i for i in ingresses if canary_prefix(i) is not None]
     for stable in (i for i in ingresses if canary_prefix(i) is None):
@@ -450,7 +452,8 @@ def routing_entries(
         canary = next(
             (c for c in canaries if str(_meta(c).get("namespace") or "") == ns and ingress_hosts(c) & hosts), None
         )
-        entries.append(_entry("Ingress", stable, ingress_service(stable), partial(ingress_backends, stable, canary)))
+        resolve = partial(ingress_backends, stable, canary)
+        entries.append(build_entry("Ingress", stable, ingress_service(stable), resolve))
     return entries
 
 

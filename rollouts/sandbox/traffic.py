@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from rollouts.sandbox import routing
+from rollouts.sandbox import routing, routing_gateways
 from rollouts.sandbox.resources import ResourceType
 from rollouts.sandbox.selectors import matches_labels, selector_from_label_selector
 from rollouts.sandbox.store import Store
@@ -226,6 +226,9 @@ class TrafficGenerator:
             traffic_splits=self._routing_objects("split.smi-spec.io/trafficsplits"),
             ingresses=self._routing_objects("networking.k8s.io/ingresses"),
             service_exists=lambda ns, name: (ns, name) in services,
+        )
+        entries += routing_gateways.gateway_entries(
+            apisix_routes=self._routing_objects("apisix.apache.org/apisixroutes"),
         )
         ready_cache: dict[tuple[str, str], list[Pod]] = {}
 

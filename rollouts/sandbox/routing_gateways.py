@@ -1,0 +1,126 @@
+"""Pure: where simulated requests go through the gateway and mesh kinds beyond the four of `routing`:
+Apache APISIX `ApisixRoute`s.
+
+APISIX: every ApisixRoute with an `http` rule that has no `match.exprs` is an entry. A request to it
+is served by the rule of highest `priority` (on a tie, the one with exprs) among the rules of the
+namespace's ApisixRoutes that match the same hosts and paths and whose exprs all hold for the request;
+the rule's backends share it by `weight` (unset: APISIX's 100). Exprs on headers and the path are
+simulated (`Equal`, `NotEqual`, `RegexMatch`, `RegexNotMatch`, `In`, `NotIn`); other subjects
+(query, cookie) never match, as the simulated requests carry none.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Any
+
+from rollouts.sandbox.routing import Backend, Entry, Obj, SimRequest, build_entry
+
+APISIX_DEFAULT_WEIGHT = 100.0
+
+
+def _d(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _l(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _namespace(obj: Obj) -> str:
+    return str(_d(obj.get("metadata")).get("namespace") or "")
+
+
+def _live(objs: Sequence[Obj]) -> list[Obj]:
+    return [o for o in objs if not _d(o.get("metadata")).get("deletionTimestamp")]
+
+
+# ---------------------------------------------------------------------- APISIX
+
+
+def _apisix_subject(expr: Mapping[str, Any], request: SimRequest) -> str | None:
+    subject = _d(expr.get("subject"))
+    scope = str(subject.get("scope") or "").lower()
+    if scope == "header":
+        return request.headers.get(str(subject.get("name") or "").lower())
+    if scope == "path":
+        return request.path
+    return None
+
+
+def apisix_expr_holds(expr: Any, request: SimRequest) -> bool:
+    """One `match.exprs` item against a request (an unknown operator never holds)."""
+    expr = _d(expr)
+    value = _apisix_subject(expr, request)
+    op = str(expr.get("op") or "")
+    want = str(expr.get("value") or "")
+    choices = [str(v) for v in _l(expr.get("set"))]
+    if op in ("NotEqual", "RegexNotMatch", "NotIn"):
+        positive = {"NotEqual": "Equal", "RegexNotMatch": "RegexMatch", "NotIn": "In"}[op]
+        return value is not None and not apisix_expr_holds({**expr, "op": positive}, request)
+    if value is None:
+        return False
+    if op == "Equal":
+        return value == want
+    if op == "In":
+        return value in choices
+    if op == "RegexMatch":
+        try:
+            return re.search(want, value) is not None
+        except re.error:
+            return False
+    return False
+
+
+def _apisix_place(namespace: str, rule: Mapping[str, Any]) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """Which requests a rule is about before its exprs: namespace, hosts and paths."""
+    match = _d(rule.get("match"))
+    return namespace, tuple(sorted(map(str, _l(match.get("hosts"))))), tuple(sorted(map(str, _l(match.get("paths")))))
+
+
+def apisix_backends(rules: Sequence[Mapping[str, Any]], namespace: str, request: SimRequest) -> list[Backend]:
+    """The backends of the rule that takes `request` among `rules` (all about the same place)."""
+    taking = [r for r in rules if all(apisix_expr_holds(e, request) for e in _l(_d(r.get("match")).get("exprs")))]
+    if not taking:
+        return []
+
+    def rank(rule: Mapping[str, Any]) -> tuple[int, bool]:
+        priority = rule.get("priority")
+        return (priority if isinstance(priority, int) else 0, bool(_l(_d(rule.get("match")).get("exprs"))))
+
+    best = max(taking, key=rank)
+    backends = []
+    for backend in map(_d, _l(best.get("backends"))):
+        weight = backend.get("weight", APISIX_DEFAULT_WEIGHT)
+        share = float(weight) if isinstance(weight, int | float) and not isinstance(weight, bool) else 0.0
+        backends.append(Backend(namespace, str(backend.get("serviceName") or ""), share))
+    return backends
+
+
+def apisix_entries(routes: Sequence[Obj]) -> list[Entry]:
+    """One entry per ApisixRoute with a rule without exprs (its first such rule)."""
+    routes = _live(routes)
+    rules = [(_namespace(route), _d(rule)) for route in routes for rule in _l(_d(route.get("spec")).get("http"))]
+    entries = []
+    for route in routes:
+        namespace = _namespace(route)
+        base = next(
+            (_d(r) for r in _l(_d(route.get("spec")).get("http")) if not _l(_d(_d(r).get("match")).get("exprs"))),
+            None,
+        )
+        if base is None:
+            continue
+        place = _apisix_place(namespace, base)
+        same = [rule for ns, rule in rules if _apisix_place(ns, rule) == place]
+        entries.append(build_entry("ApisixRoute", route, None, partial(apisix_backends, same, namespace)))
+    return entries
+
+
+def gateway_entries(apisix_routes: Sequence[Obj] = ()) -> list[Entry]:
+    """Every routing object of these kinds as an entry (objects being deleted are skipped)."""
+    return apisix_entries(apisix_routes)
+
+
+__all__ = ["apisix_backends", "apisix_entries", "apisix_expr_holds", "gateway_entries"]

@@ -22,11 +22,13 @@ EXAMPLES = [
     ("smi.yaml", "smi-demo", "smi", 20),
     ("istio.yaml", "istio-demo", "istio", 10),
     ("gateway-api.yaml", "gateway-demo", "gatewayAPI", 10),
+    ("apisix.yaml", "apisix-demo", "apisix", 10),
 ]
 CRDS = [
     ("istio.yaml", "virtualservices,destinationrules", "Istio CRDs"),
     ("smi.yaml", "trafficsplits", "TrafficSplit CRD"),
     ("gateway-api.yaml", "httproutes,grpcroutes", "Gateway API CRDs"),
+    ("apisix.yaml", "apisixroutes", "ApisixRoute CRD"),
 ]
 
 

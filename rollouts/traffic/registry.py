@@ -20,6 +20,7 @@ ROUTERS: dict[str, str] = {
     "istio": "rollouts.traffic.istio:IstioRouter",
     "gatewayAPI": "rollouts.traffic.gatewayapi:GatewayAPIRouter",
     "apisix": "rollouts.traffic.apisix:ApisixRouter",
+    "ambassador": "rollouts.traffic.ambassador:AmbassadorRouter",
 }
 
 # Keys of trafficRouting that are settings shared by every router, not routers.

@@ -1,5 +1,5 @@
 """Pure: where simulated requests go through the gateway and mesh kinds beyond the four of `routing`:
-Apache APISIX `ApisixRoute`s.
+Apache APISIX `ApisixRoute`s and Ambassador / Emissary `Mapping`s.
 
 APISIX: every ApisixRoute with an `http` rule that has no `match.exprs` is an entry. A request to it
 is served by the rule of highest `priority` (on a tie, the one with exprs) among the rules of the
@@ -7,6 +7,12 @@ namespace's ApisixRoutes that match the same hosts and paths and whose exprs all
 the rule's backends share it by `weight` (unset: APISIX's 100). Exprs on headers and the path are
 simulated (`Equal`, `NotEqual`, `RegexMatch`, `RegexNotMatch`, `In`, `NotIn`); other subjects
 (query, cookie) never match, as the simulated requests carry none.
+
+Ambassador: the Mappings of a namespace with the same host (`hostname`, else `host`, else any) and
+`prefix` are one entry (named after the first unweighted one, the stable Mapping). A Mapping with a
+`weight` gets that percent of the requests, the unweighted ones share the rest equally (weights over
+100 are cut at 100). `service` is `[scheme://]name[.namespace][:port]`. Not simulated: matches on
+headers, methods, regex prefixes and hosts (every request takes the Mapping).
 """
 
 from __future__ import annotations
@@ -118,9 +124,58 @@ def apisix_entries(routes: Sequence[Obj]) -> list[Entry]:
     return entries
 
 
-def gateway_entries(apisix_routes: Sequence[Obj] = ()) -> list[Entry]:
+# ---------------------------------------------------------------------- Ambassador
+
+
+def mapping_service(mapping: Obj) -> tuple[str, str]:
+    """(namespace, Service) of a Mapping's `service`: `[scheme://]name[.namespace][:port]`."""
+    text = str(_d(mapping.get("spec")).get("service") or "")
+    text = text.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0] if text else ""
+    name, _, namespace = text.partition(".")
+    return (namespace.split(".")[0] or _namespace(mapping)), name
+
+
+def mapping_backends(mappings: Sequence[Obj], request: SimRequest | None = None) -> list[Backend]:
+    """The Mappings of one host and prefix as weighted backends (Ambassador's canary weights)."""
+    del request
+    weighted: list[tuple[Obj, float]] = []
+    plain: list[Obj] = []
+    for mapping in mappings:
+        weight = _d(mapping.get("spec")).get("weight")
+        if isinstance(weight, int | float) and not isinstance(weight, bool):
+            weighted.append((mapping, min(max(float(weight), 0.0), 100.0)))
+        else:
+            plain.append(mapping)
+    rest = max(100.0 - sum(w for _, w in weighted), 0.0)
+    backends = [Backend(*mapping_service(m), rest / len(plain)) for m in plain]
+    return backends + [Backend(*mapping_service(m), w) for m, w in weighted]
+
+
+def mapping_entries(mappings: Sequence[Obj]) -> list[Entry]:
+    groups: dict[tuple[str, str, str], list[Obj]] = {}
+    for mapping in _live(mappings):
+        spec = _d(mapping.get("spec"))
+        host = str(spec.get("hostname") or spec.get("host") or "*")
+        groups.setdefault((_namespace(mapping), host, str(spec.get("prefix") or "/")), []).append(mapping)
+    entries = []
+    for group in groups.values():
+        first = next((m for m in group if "weight" not in _d(m.get("spec"))), group[0])
+        label = mapping_service(first)[1]
+        entries.append(build_entry("Mapping", first, label, partial(mapping_backends, group)))
+    return entries
+
+
+def gateway_entries(apisix_routes: Sequence[Obj] = (), mappings: Sequence[Obj] = ()) -> list[Entry]:
     """Every routing object of these kinds as an entry (objects being deleted are skipped)."""
-    return apisix_entries(apisix_routes)
+    return apisix_entries(apisix_routes) + mapping_entries(mappings)
 
 
-__all__ = ["apisix_backends", "apisix_entries", "apisix_expr_holds", "gateway_entries"]
+__all__ = [
+    "apisix_backends",
+    "apisix_entries",
+    "apisix_expr_holds",
+    "gateway_entries",
+    "mapping_backends",
+    "mapping_entries",
+    "mapping_service",
+]

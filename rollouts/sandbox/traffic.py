@@ -229,6 +229,7 @@ class TrafficGenerator:
         )
         entries += routing_gateways.gateway_entries(
             apisix_routes=self._routing_objects("apisix.apache.org/apisixroutes"),
+            mappings=self._routing_objects("getambassador.io/mappings"),
         )
         ready_cache: dict[tuple[str, str], list[Pod]] = {}
 

@@ -329,3 +329,28 @@ def test_apisix_weights_and_header_route(routed_sandbox: ThreadedSandbox, k8s: k
     )
     # 0.3 by the header, plus 20% of the other 0.7
     assert share_of_canary(routed_sandbox, app, f"{app}-stable") == pytest.approx(0.3 + 0.7 * 0.2, abs=0.04)
+
+
+def ambassador(k8s: kubernetes.client.ApiClient, app: str) -> str:
+    for name, service, weight in ((app, f"{app}-stable:80", None), (f"{app}-canary", f"{app}-canary:80", 20)):
+        spec: dict[str, Any] = {"prefix": f"/{app}/", "service": service}
+        if weight is not None:
+            spec["weight"] = weight
+        body = {"apiVersion": "getambassador.io/v2", "kind": "Mapping", "metadata": {"name": name}, "spec": spec}
+        custom(k8s, "getambassador.io", "v2", "mappings", body)
+    return f"{app}-stable"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("route", [ambassador], ids=["ambassador"])
+def test_gateway_kinds_at_20_percent_get_20_percent(
+    routed_sandbox: ThreadedSandbox,
+    k8s: kubernetes.client.ApiClient,
+    route: Callable[[kubernetes.client.ApiClient, str], str],
+) -> None:
+    app = route.__name__
+    service = route(k8s, app)
+    versions(k8s, app)
+    assert share_of_canary(routed_sandbox, app, service) == pytest.approx(0.2, abs=0.04)
+    labels = {dict(k[1]).get("service") for k in scrape(routed_sandbox)}
+    assert service in labels and f"{app}-canary" not in labels

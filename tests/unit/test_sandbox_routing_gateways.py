@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rollouts.sandbox.routing import Backend, SimRequest
-from rollouts.sandbox.routing_gateways import apisix_entries, apisix_expr_holds
+from rollouts.sandbox.routing_gateways import apisix_entries, apisix_expr_holds, mapping_entries, mapping_service
 
 PLACE = {"hosts": ["web.example.com"], "paths": ["/*"]}
 
@@ -60,3 +60,28 @@ def test_apisix_exprs() -> None:
     assert holds("In", set=["v1.1", "v1.2"]) and holds("NotIn", set=["v2"])
     assert holds("RegexMatch", "^/api", scope="Path") and not holds("Equal", "a", scope="Query", name="q")
     assert not holds("GreaterThan", "1")
+
+
+def mapping(name: str, service: str, prefix: str = "/web/", **spec: Any) -> dict[str, Any]:
+    return {
+        "kind": "Mapping",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {"prefix": prefix, "service": service, **spec},
+    }
+
+
+def test_ambassador_canary_mapping_takes_its_percent() -> None:
+    entries = mapping_entries(
+        [
+            mapping("web-canary", "http://web-canary.shop:80", weight=30),
+            mapping("web", "web-stable:80"),
+            mapping("api", "api.other", prefix="/api/"),
+        ]
+    )
+    assert [(e.key, e.service_label) for e in entries] == [
+        ("Mapping shop/web", "web-stable"),
+        ("Mapping shop/api", "api"),
+    ]
+    assert entries[0].plain == (Backend("shop", "web-stable", 70.0), Backend("shop", "web-canary", 30.0))
+    assert entries[1].plain == (Backend("other", "api", 100.0),)
+    assert mapping_service(mapping("x", "svc.ns.svc.cluster.local:8080")) == ("ns", "svc")

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollouts.traffic.router import Router, RoutingProblem
+from rollouts.traffic.router import FollowsReferences, ObjectRef, Router, RoutingProblem
 
 ROUTERS: dict[str, str] = {
     "nginx": "rollouts.traffic.nginx:NginxRouter",
@@ -21,6 +21,7 @@ ROUTERS: dict[str, str] = {
     "gatewayAPI": "rollouts.traffic.gatewayapi:GatewayAPIRouter",
     "apisix": "rollouts.traffic.apisix:ApisixRouter",
     "ambassador": "rollouts.traffic.ambassador:AmbassadorRouter",
+    "appMesh": "rollouts.traffic.appmesh:AppMeshRouter",
 }
 
 # Keys of trafficRouting that are settings shared by every router, not routers.
@@ -95,6 +96,15 @@ def build_routers(
         )
         routers.append(cls(context))
     return routers, problems
+
+
+def followed_refs(routers: Sequence[Router], live: Mapping[ObjectRef, Mapping[str, Any] | None]) -> list[ObjectRef]:
+    """The objects the routers' objects point at (read after them), those not read yet."""
+    refs: list[ObjectRef] = []
+    for router in routers:
+        if isinstance(router, FollowsReferences):
+            refs += [ref for ref in router.followed_objects(live) if ref not in live and ref not in refs]
+    return refs
 
 
 def router_keys(routers: Sequence[Router]) -> list[str]:

@@ -1,5 +1,5 @@
 """Pure: where simulated requests go through the gateway and mesh kinds beyond the four of `routing`:
-Apache APISIX `ApisixRoute`s and Ambassador / Emissary `Mapping`s.
+Apache APISIX `ApisixRoute`s, Ambassador / Emissary `Mapping`s and AWS App Mesh VirtualServices.
 
 APISIX: every ApisixRoute with an `http` rule that has no `match.exprs` is an entry. A request to it
 is served by the rule of highest `priority` (on a tie, the one with exprs) among the rules of the
@@ -13,6 +13,15 @@ Ambassador: the Mappings of a namespace with the same host (`hostname`, else `ho
 `weight` gets that percent of the requests, the unweighted ones share the rest equally (weights over
 100 are cut at 100). `service` is `[scheme://]name[.namespace][:port]`. Not simulated: matches on
 headers, methods, regex prefixes and hosts (every request takes the Mapping).
+
+App Mesh: every `appmesh.k8s.aws` VirtualService provided by a VirtualRouter is an entry (labelled with
+the first part of its `awsName`, else its name). A request takes the VirtualRouter's route of lowest
+`priority` (unset: last; then in order) whose match holds (http/http2 `prefix` and `headers` with
+exact/prefix/suffix/regex, `invert`; grpc and tcp routes take everything), and its `weightedTargets`
+share it by weight. A target VirtualNode's share goes to the ready pods of the Service its
+`serviceDiscovery.dns.hostname` names that also match its `podSelector.matchLabels` (so its
+pod-template hash decides which version answers); a VirtualNode without DNS discovery (Cloud Map)
+answers nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from rollouts.sandbox.routing import Backend, Entry, Obj, SimRequest, build_entry
+from rollouts.sandbox.routing import Backend, Entry, Obj, SimRequest, build_entry, service_of_host
 
 APISIX_DEFAULT_WEIGHT = 100.0
 
@@ -165,17 +174,118 @@ def mapping_entries(mappings: Sequence[Obj]) -> list[Entry]:
     return entries
 
 
-def gateway_entries(apisix_routes: Sequence[Obj] = (), mappings: Sequence[Obj] = ()) -> list[Entry]:
+# ---------------------------------------------------------------------- App Mesh
+
+APPMESH_ROUTE_TYPES = ("httpRoute", "http2Route", "grpcRoute", "tcpRoute")
+
+
+def _appmesh_header_holds(header: Mapping[str, Any], request: SimRequest) -> bool:
+    value = request.headers.get(str(header.get("name") or "").lower())
+    match = _d(header.get("match"))
+    if not match:
+        holds = value is not None
+    elif value is None:
+        holds = False
+    elif "exact" in match:
+        holds = value == str(match["exact"])
+    elif "prefix" in match:
+        holds = value.startswith(str(match["prefix"]))
+    elif "suffix" in match:
+        holds = value.endswith(str(match["suffix"]))
+    elif "regex" in match:
+        try:
+            holds = re.fullmatch(str(match["regex"]), value) is not None
+        except re.error:
+            holds = False
+    else:
+        holds = False  # range: the simulated requests carry no numbers
+    return holds != bool(header.get("invert"))
+
+
+def appmesh_route_holds(route: Mapping[str, Any], request: SimRequest) -> bool:
+    kind = next((k for k in APPMESH_ROUTE_TYPES if k in route), None)
+    if kind in ("grpcRoute", "tcpRoute"):
+        return True
+    if kind is None:
+        return False
+    match = _d(_d(route.get(kind)).get("match"))
+    if not request.path.startswith(str(match.get("prefix") or "/")):
+        return False
+    return all(_appmesh_header_holds(_d(h), request) for h in _l(match.get("headers")))
+
+
+def virtual_router_backends(
+    router: Obj, nodes: Mapping[tuple[str, str], Obj], request: SimRequest
+) -> list[Backend]:
+    namespace = _namespace(router)
+    routes = [_d(r) for r in _l(_d(router.get("spec")).get("routes"))]
+    ordered = sorted(
+        routes, key=lambda r: r["priority"] if isinstance(r.get("priority"), int) else 1001
+    )  # a stable sort: routes of one priority keep their order
+    route = next((r for r in ordered if appmesh_route_holds(r, request)), None)
+    if route is None:
+        return []
+    kind = next(k for k in APPMESH_ROUTE_TYPES if k in route)
+    backends = []
+    for target in map(_d, _l(_d(_d(route.get(kind)).get("action")).get("weightedTargets"))):
+        ref = _d(target.get("virtualNodeRef"))
+        weight = target.get("weight")
+        share = float(weight) if isinstance(weight, int | float) and not isinstance(weight, bool) else 0.0
+        node = nodes.get((str(ref.get("namespace") or namespace), str(ref.get("name") or "")))
+        dns = _d(_d(_d(node or {}).get("spec")).get("serviceDiscovery")).get("dns")
+        host = str(_d(dns).get("hostname") or "")
+        if node is None or not host:
+            backends.append(Backend(namespace, str(ref.get("name") or ""), share, missing_subset=True))
+            continue
+        labels = {str(k): str(v) for k, v in _d(_d(_d(node.get("spec")).get("podSelector")).get("matchLabels")).items()}
+        ns, service = service_of_host(host, _namespace(node))
+        backends.append(Backend(ns, service, share, labels))
+    return backends
+
+
+def appmesh_entries(
+    virtual_services: Sequence[Obj], virtual_routers: Sequence[Obj], virtual_nodes: Sequence[Obj]
+) -> list[Entry]:
+    routers = {(_namespace(r), str(_d(r.get("metadata")).get("name"))): r for r in _live(virtual_routers)}
+    nodes = {(_namespace(n), str(_d(n.get("metadata")).get("name"))): n for n in _live(virtual_nodes)}
+    entries = []
+    for service in _live(virtual_services):
+        namespace = _namespace(service)
+        ref = _d(_d(_d(_d(service.get("spec")).get("provider")).get("virtualRouter")).get("virtualRouterRef"))
+        router = routers.get((str(ref.get("namespace") or namespace), str(ref.get("name") or "")))
+        if router is None:
+            continue
+        spec = _d(service.get("spec"))
+        label = str(spec.get("awsName") or "").split(".")[0] or str(_d(service.get("metadata")).get("name"))
+        resolve = partial(virtual_router_backends, router, nodes)
+        entries.append(build_entry("AppMesh VirtualService", service, label, resolve, [(namespace, label)]))
+    return entries
+
+
+def gateway_entries(
+    apisix_routes: Sequence[Obj] = (),
+    mappings: Sequence[Obj] = (),
+    mesh_services: Sequence[Obj] = (),
+    mesh_routers: Sequence[Obj] = (),
+    mesh_nodes: Sequence[Obj] = (),
+) -> list[Entry]:
     """Every routing object of these kinds as an entry (objects being deleted are skipped)."""
-    return apisix_entries(apisix_routes) + mapping_entries(mappings)
+    return (
+        apisix_entries(apisix_routes)
+        + mapping_entries(mappings)
+        + appmesh_entries(mesh_services, mesh_routers, mesh_nodes)
+    )
 
 
 __all__ = [
     "apisix_backends",
     "apisix_entries",
     "apisix_expr_holds",
+    "appmesh_entries",
+    "appmesh_route_holds",
     "gateway_entries",
     "mapping_backends",
     "mapping_entries",
     "mapping_service",
+    "virtual_router_backends",
 ]

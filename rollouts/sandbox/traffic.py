@@ -230,6 +230,9 @@ class TrafficGenerator:
         entries += routing_gateways.gateway_entries(
             apisix_routes=self._routing_objects("apisix.apache.org/apisixroutes"),
             mappings=self._routing_objects("getambassador.io/mappings"),
+            mesh_services=self._routing_objects("appmesh.k8s.aws/virtualservices"),
+            mesh_routers=self._routing_objects("appmesh.k8s.aws/virtualrouters"),
+            mesh_nodes=self._routing_objects("appmesh.k8s.aws/virtualnodes"),
         )
         ready_cache: dict[tuple[str, str], list[Pod]] = {}
 

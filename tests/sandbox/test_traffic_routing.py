@@ -341,8 +341,25 @@ def ambassador(k8s: kubernetes.client.ApiClient, app: str) -> str:
     return f"{app}-stable"
 
 
+def appmesh(k8s: kubernetes.client.ApiClient, app: str) -> str:
+    def mesh(kind: str, name: str, spec: dict[str, Any]) -> None:
+        body = {"apiVersion": "appmesh.k8s.aws/v1beta2", "kind": kind, "metadata": {"name": name}, "spec": spec}
+        custom(k8s, "appmesh.k8s.aws", "v1beta2", kind.lower() + "s", body)
+
+    for version, hash_ in (("canary", "c"), ("stable", "s")):
+        selector = {"matchLabels": {"app": app, "rollouts-pod-template-hash": f"{app}-{hash_}"}}
+        dns = {"dns": {"hostname": f"{app}-{version}.{NS}.svc.cluster.local"}}
+        mesh("VirtualNode", f"{app}-{version}", {"podSelector": selector, "serviceDiscovery": dns})
+    targets = [{"virtualNodeRef": {"name": f"{app}-canary"}, "weight": 20}]
+    targets.append({"virtualNodeRef": {"name": f"{app}-stable"}, "weight": 80})
+    route = {"name": "primary", "httpRoute": {"match": {"prefix": "/"}, "action": {"weightedTargets": targets}}}
+    mesh("VirtualRouter", f"{app}-router", {"routes": [route]})
+    mesh("VirtualService", app, {"provider": {"virtualRouter": {"virtualRouterRef": {"name": f"{app}-router"}}}})
+    return app
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("route", [ambassador], ids=["ambassador"])
+@pytest.mark.parametrize("route", [ambassador, appmesh], ids=["ambassador", "appmesh"])
 def test_gateway_kinds_at_20_percent_get_20_percent(
     routed_sandbox: ThreadedSandbox,
     k8s: kubernetes.client.ApiClient,

@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from rollouts.sandbox.routing import Backend, SimRequest
-from rollouts.sandbox.routing_gateways import apisix_entries, apisix_expr_holds, mapping_entries, mapping_service
+from rollouts.sandbox.routing_gateways import (
+    apisix_entries,
+    apisix_expr_holds,
+    appmesh_entries,
+    appmesh_route_holds,
+    mapping_entries,
+    mapping_service,
+    virtual_router_backends,
+)
 
 PLACE = {"hosts": ["web.example.com"], "paths": ["/*"]}
 
@@ -85,3 +93,54 @@ def test_ambassador_canary_mapping_takes_its_percent() -> None:
     assert entries[0].plain == (Backend("shop", "web-stable", 70.0), Backend("shop", "web-canary", 30.0))
     assert entries[1].plain == (Backend("other", "api", 100.0),)
     assert mapping_service(mapping("x", "svc.ns.svc.cluster.local:8080")) == ("ns", "svc")
+
+
+def mesh(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": kind, "metadata": {"name": name, "namespace": "shop"}, "spec": spec}
+
+
+def test_appmesh_routes_by_the_virtual_router_to_the_virtual_nodes_pods() -> None:
+    def node(name: str, hash_: str, dns: bool = True) -> dict[str, Any]:
+        spec: dict[str, Any] = {"podSelector": {"matchLabels": {"app": "web", "rollouts-pod-template-hash": hash_}}}
+        if dns:
+            spec["serviceDiscovery"] = {"dns": {"hostname": f"{name}.shop.svc.cluster.local"}}
+        return mesh("VirtualNode", name, spec)
+
+    def targets(*pairs: tuple[str, int]) -> dict[str, Any]:
+        return {"action": {"weightedTargets": [{"virtualNodeRef": {"name": n}, "weight": w} for n, w in pairs]}}
+
+    beta = {"headers": [{"name": "X-Beta", "match": {"exact": "1"}}], "prefix": "/"}
+    routes = [
+        {"name": "primary", "httpRoute": {"match": {"prefix": "/"}, **targets(("web-canary", 20), ("web-stable", 80))}},
+        {"name": "beta", "priority": 1, "httpRoute": {"match": beta, **targets(("web-canary", 100))}},
+    ]
+    service = mesh("VirtualService", "web", {"awsName": "web.shop.svc.cluster.local"})
+    service["spec"]["provider"] = {"virtualRouter": {"virtualRouterRef": {"name": "web-router"}}}
+    service["metadata"]["annotations"] = {"sandbox.pyrollouts.io/request-header": "X-Beta: 1"}
+    nodes = [node("web-canary", "bbb"), node("web-stable", "aaa"), node("cloudmap", "x", dns=False)]
+    [entry] = appmesh_entries([service], [mesh("VirtualRouter", "web-router", {"routes": routes})], nodes)
+    assert (entry.key, entry.service_label) == ("AppMesh VirtualService shop/web", "web")
+    canary = Backend("shop", "web-canary", 20.0, {"app": "web", "rollouts-pod-template-hash": "bbb"})
+    stable = Backend("shop", "web-stable", 80.0, {"app": "web", "rollouts-pod-template-hash": "aaa"})
+    assert entry.plain == (canary, stable)
+    assert entry.with_header == (Backend("shop", "web-canary", 100.0, dict(canary.labels)),)
+    assert ("shop", "web") in entry.covered
+    lost = virtual_router_backends(
+        mesh("VirtualRouter", "r", {"routes": [{"name": "p", "tcpRoute": targets(("cloudmap", 1))}]}),
+        {("shop", "cloudmap"): nodes[2]},
+        SimRequest(),
+    )
+    assert lost == [Backend("shop", "cloudmap", 1.0, missing_subset=True)]
+
+
+def test_appmesh_header_matches() -> None:
+    request = SimRequest(path="/api", headers={"x-v": "v1.2"})
+
+    def holds(match: dict[str, Any], invert: bool = False, path: str = "/") -> bool:
+        header = {"name": "X-V", "match": match, "invert": invert}
+        return appmesh_route_holds({"httpRoute": {"match": {"prefix": path, "headers": [header]}}}, request)
+
+    assert holds({"exact": "v1.2"}) and holds({"prefix": "v1"}) and holds({"suffix": ".2"})
+    assert holds({"regex": r"v1\.\d"}) and not holds({"regex": "("}) and not holds({"range": {"start": 1}})
+    assert holds({"exact": "v2"}, invert=True) and not holds({"exact": "v1.2"}, path="/other")
+    assert appmesh_route_holds({"grpcRoute": {}}, request) and not appmesh_route_holds({"name": "x"}, request)

@@ -11,54 +11,17 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.appmesh import appmesh_manifests, mesh, mesh_weights, node_hash
 from tests.fixtures.cluster import Cluster, install_crds
 from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.manifests import Step
 from tests.fixtures.plugin import Plugin
 from tests.fixtures.rollout import Namespace, RolloutHandle, given
-from tests.fixtures.traffic import (
-    assert_weight_back_before_scale_down,
-    assert_weight_moves,
-    routed_manifests,
-    status_weights,
-)
+from tests.fixtures.traffic import assert_weight_back_before_scale_down, assert_weight_moves, status_weights
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
-GROUP, VERSION = "appmesh.k8s.aws", "v1beta2"
 STEPS: list[Step] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
-ROUTING = {
-    "appMesh": {
-        "virtualService": {"name": "web", "routes": ["primary"]},
-        "virtualNodeGroup": {
-            "canaryVirtualNodeRef": {"name": "web-canary"},
-            "stableVirtualNodeRef": {"name": "web-stable"},
-        },
-    }
-}
-
-
-def mesh(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": {"name": name}, "spec": spec}
-
-
-def node(version: str) -> dict[str, Any]:
-    selector = {"matchLabels": {"app": "web", "rollouts-pod-template-hash": f"{version}-tbd"}}
-    discovery = {"dns": {"hostname": f"web-{version}"}}
-    return mesh("VirtualNode", f"web-{version}", {"podSelector": selector, "serviceDiscovery": discovery})
-
-
-TARGETS = [
-    {"virtualNodeRef": {"name": "web-canary"}, "weight": 0},
-    {"virtualNodeRef": {"name": "web-stable"}, "weight": 100},
-]
-ROUTE = {"name": "primary", "httpRoute": {"match": {"prefix": "/"}, "action": {"weightedTargets": TARGETS}}}
-MESH = [
-    node("canary"),
-    node("stable"),
-    mesh("VirtualRouter", "web-router", {"routes": [ROUTE]}),
-    mesh("VirtualService", "web", {"provider": {"virtualRouter": {"virtualRouterRef": {"name": "web-router"}}}}),
-]
 
 
 @pytest.fixture(scope="module")
@@ -66,33 +29,13 @@ def appmesh_crds(cluster: Cluster) -> None:
     install_crds(cluster, "appmesh.yaml", "virtualrouters,virtualnodes", "App Mesh CRDs")
 
 
-def get(namespace: Namespace, plural: str, name: str) -> dict[str, Any] | None:
-    return namespace.custom_object(GROUP, VERSION, plural, name)
-
-
-def weights(namespace: Namespace) -> tuple[int, int] | None:
-    router = get(namespace, "virtualrouters", "web-router")
-    if router is None:
-        return None
-    targets = router["spec"]["routes"][0]["httpRoute"]["action"]["weightedTargets"]
-    return int(targets[0]["weight"]), int(targets[1]["weight"])
-
-
-def node_hash(namespace: Namespace, name: str) -> str:
-    found = get(namespace, "virtualnodes", name) or {}
-    return str(found.get("spec", {}).get("podSelector", {}).get("matchLabels", {}).get("rollouts-pod-template-hash"))
-
-
 def wait_weights(namespace: Namespace, canary: int) -> None:
     want = (canary, 100 - canary)
-    namespace.cluster.wait(f"VirtualRouter canary weight {canary}", lambda: weights(namespace) == want, 60)
+    namespace.cluster.wait(f"VirtualRouter canary weight {canary}", lambda: mesh_weights(namespace) == want, 60)
 
 
 def manifests(image: str) -> list[dict[str, Any]]:
-    objects = routed_manifests(
-        ROUTING, STEPS, image=image, replicas=4, scaleDownDelaySeconds=1, abortScaleDownDelaySeconds=1
-    )
-    return [*MESH, *objects]
+    return appmesh_manifests(image, STEPS, scaleDownDelaySeconds=1, abortScaleDownDelaySeconds=1)
 
 
 def hashes(rollout: RolloutHandle) -> tuple[str, str]:
@@ -110,11 +53,11 @@ def test_weights_and_virtual_nodes_follow_the_steps_abort_retry_and_promote(
     first, _ = hashes(rollout)
     cluster.wait("the VirtualNodes' hashes", lambda: node_hash(namespace, "web-stable") == first, 60)
     assert node_hash(namespace, "web-canary") == "canary-hash"
-    assert weights(namespace) == (0, 100)
+    assert mesh_weights(namespace) == (0, 100)
 
     plugin.ok("set", "image", "web", "web=nginx:2", "-n", ns)
     rollout.wait_paused(timeout=60)
-    assert weights(namespace) == (25, 75)
+    assert mesh_weights(namespace) == (25, 75)
     _, second = hashes(rollout)
     assert (node_hash(namespace, "web-canary"), node_hash(namespace, "web-stable")) == (second, first)
     rollout.wait_sizes({"nginx:1": 4, "nginx:2": 1})

@@ -1,11 +1,13 @@
 """Ambassador / Emissary traffic routing on the sandbox, through manifests and `kubectl rollouts` only:
 the controller's canary Mapping (a weighted copy of the stable one) follows the steps, goes on abort
 (weight 0 first, then deleted) before the canary scales down, comes back on retry, and goes after
-promote --full; the stable Mapping is never changed. The CRD comes from examples/crds/ambassador.yaml."""
+promote --full; the stable Mapping is never changed; the sandbox's simulated requests follow the weight.
+The CRD comes from examples/crds/ambassador.yaml."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,14 +17,25 @@ from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.manifests import Step
 from tests.fixtures.plugin import Plugin
 from tests.fixtures.rollout import Namespace, given
+from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
 from tests.fixtures.traffic import (
     assert_weight_back_before_scale_down,
     assert_weight_moves,
     routed_manifests,
+    simulated_shares,
+    simulated_traffic,
     status_weights,
 )
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    """This module's sandbox also sends simulated traffic (and serves /metrics)."""
+    with traffic_sandbox_handle(tmp_path_factory.mktemp("sandbox"), traffic_rps=400) as handle:
+        yield handle
+
 
 STEPS: list[Step] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
 ROUTING = {"ambassador": {"mappings": ["web"]}}
@@ -61,7 +74,7 @@ def manifests(image: str) -> list[dict[str, Any]]:
 
 
 def test_canary_mapping_follows_the_steps_abort_retry_and_promote(
-    cluster: Cluster, controller: ControllerProcess | None, mapping_crd: None
+    cluster: Cluster, controller: ControllerProcess | None, sandbox: SandboxHandle, mapping_crd: None
 ) -> None:
     plugin = Plugin.on_cluster(cluster)
     namespace = given(cluster, "ambassador")
@@ -77,6 +90,11 @@ def test_canary_mapping_follows_the_steps_abort_retry_and_promote(
     assert copy["metadata"]["ownerReferences"][0]["name"] == "web"
     rollout.wait_sizes({"nginx:1": 4, "nginx:2": 1})
     assert status_weights(rollout) == (25, 75, True)
+    if simulated_traffic():  # a quarter of the requests for /web/ reach the canary (a split by pods: 1/5)
+        assert sandbox.threaded.metrics_url is not None
+        new = rollout.status["currentPodHash"]
+        shares = simulated_shares(sandbox.threaded.metrics_url, ns, "web-stable")
+        assert shares.get(new, 0.0) == pytest.approx(0.25, abs=0.05)
     shown = plugin.ok("get", "rollout", "web", "-n", ns)
     assert re.search(r"ambassador:\s+SetWeight 25, ActualWeight 25\b", shown), shown
 

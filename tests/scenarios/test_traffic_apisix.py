@@ -1,11 +1,13 @@
 """Apache APISIX traffic routing on the sandbox, through manifests and `kubectl rollouts` only: the
 controller moves the backend weights of the ApisixRoute's rule step by step, a setHeaderRoute step
 becomes an owned ApisixRoute that goes again on abort and after the promotion, abort moves the weight
-back before the canary scales down, retry, promote --full. The CRD comes from examples/crds/apisix.yaml."""
+back before the canary scales down, retry, promote --full; the sandbox's simulated requests follow the
+weights and the header route. The CRD comes from examples/crds/apisix.yaml."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,14 +17,25 @@ from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.manifests import Step
 from tests.fixtures.plugin import Plugin
 from tests.fixtures.rollout import Namespace, given
+from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
 from tests.fixtures.traffic import (
     assert_weight_back_before_scale_down,
     assert_weight_moves,
     routed_manifests,
+    simulated_shares,
+    simulated_traffic,
     status_weights,
 )
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    """This module's sandbox also sends simulated traffic (and serves /metrics)."""
+    with traffic_sandbox_handle(tmp_path_factory.mktemp("sandbox"), traffic_rps=400) as handle:
+        yield handle
+
 
 HEADER = {"name": "by-header", "match": [{"headerName": "X-Canary", "headerValue": {"exact": "yes"}}]}
 STEPS: list[Step] = [{"setWeight": 25}, {"pause": {}}, {"setHeaderRoute": HEADER}, {"setWeight": 50}, {"pause": {}}]
@@ -30,7 +43,7 @@ ROUTING = {"managedRoutes": [{"name": "by-header"}], "apisix": {"route": {"name"
 ROUTE = {
     "apiVersion": "apisix.apache.org/v2",
     "kind": "ApisixRoute",
-    "metadata": {"name": "web-route"},
+    "metadata": {"name": "web-route", "annotations": {"sandbox.pyrollouts.io/request-header": "X-Canary: yes"}},
     "spec": {
         "http": [
             {
@@ -75,7 +88,7 @@ def manifests(image: str) -> list[dict[str, Any]]:
 
 
 def test_weights_and_header_route_follow_the_steps_abort_retry_and_promote(
-    cluster: Cluster, controller: ControllerProcess | None, apisix_crd: None
+    cluster: Cluster, controller: ControllerProcess | None, sandbox: SandboxHandle, apisix_crd: None
 ) -> None:
     plugin = Plugin.on_cluster(cluster)
     namespace = given(cluster, "apisix")
@@ -100,6 +113,12 @@ def test_weights_and_header_route_follow_the_steps_abort_retry_and_promote(
     assert rule["backends"] == [{"serviceName": "web-canary", "servicePort": 80, "weight": 100}]
     subject = {"scope": "Header", "name": "X-Canary"}
     assert rule["match"]["exprs"] == [{"subject": subject, "op": "Equal", "value": "yes"}]
+    if simulated_traffic():
+        # a tenth of the simulated requests carry the header (all to the canary), half of the rest too
+        assert sandbox.threaded.metrics_url is not None
+        new = rollout.status["currentPodHash"]
+        shares = simulated_shares(sandbox.threaded.metrics_url, ns, "web-stable")
+        assert shares.get(new, 0.0) == pytest.approx(0.1 + 0.9 * 0.5, abs=0.05)
 
     plugin.ok("abort", "web", "-n", ns)
     wait_weights(namespace, 0)

@@ -2,11 +2,13 @@
 controller follows the VirtualService to its VirtualRouter, moves the route's weights step by step,
 writes each version's pod-template hash into its VirtualNode, moves the weight back before the canary
 scales down on abort, and after promote --full the stable VirtualNode selects the new version and the
-canary one its placeholder. The CRDs come from examples/crds/appmesh.yaml."""
+canary one its placeholder; the sandbox's simulated requests follow the weights to the VirtualNodes'
+pods. The CRDs come from examples/crds/appmesh.yaml."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,9 +19,24 @@ from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.manifests import Step
 from tests.fixtures.plugin import Plugin
 from tests.fixtures.rollout import Namespace, RolloutHandle, given
-from tests.fixtures.traffic import assert_weight_back_before_scale_down, assert_weight_moves, status_weights
+from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
+from tests.fixtures.traffic import (
+    assert_weight_back_before_scale_down,
+    assert_weight_moves,
+    simulated_shares,
+    simulated_traffic,
+    status_weights,
+)
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    """This module's sandbox also sends simulated traffic (and serves /metrics)."""
+    with traffic_sandbox_handle(tmp_path_factory.mktemp("sandbox"), traffic_rps=400) as handle:
+        yield handle
+
 
 STEPS: list[Step] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
 
@@ -44,7 +61,7 @@ def hashes(rollout: RolloutHandle) -> tuple[str, str]:
 
 
 def test_weights_and_virtual_nodes_follow_the_steps_abort_retry_and_promote(
-    cluster: Cluster, controller: ControllerProcess | None, appmesh_crds: None
+    cluster: Cluster, controller: ControllerProcess | None, sandbox: SandboxHandle, appmesh_crds: None
 ) -> None:
     plugin = Plugin.on_cluster(cluster)
     namespace = given(cluster, "appmesh")
@@ -62,6 +79,10 @@ def test_weights_and_virtual_nodes_follow_the_steps_abort_retry_and_promote(
     assert (node_hash(namespace, "web-canary"), node_hash(namespace, "web-stable")) == (second, first)
     rollout.wait_sizes({"nginx:1": 4, "nginx:2": 1})
     assert status_weights(rollout) == (25, 75, True)
+    if simulated_traffic():  # a quarter of the VirtualService's requests reach the canary VirtualNode's pods
+        assert sandbox.threaded.metrics_url is not None
+        shares = simulated_shares(sandbox.threaded.metrics_url, ns, "web")
+        assert shares.get(second, 0.0) == pytest.approx(0.25, abs=0.05)
     shown = plugin.ok("get", "rollout", "web", "-n", ns)
     assert re.search(r"appMesh:\s+SetWeight 25, ActualWeight 25\b", shown), shown
 

@@ -207,12 +207,9 @@ class AppMeshRouter:
             if self.routes and named not in self.routes:
                 continue
             rule_type = next((t for t in ROUTE_TYPES if t in route), None)
-            action = as_dict(as_dict(route.get(rule_type)).get("action")) if rule_type else {}
-            targets = [as_dict(t) for t in as_list(action.get("weightedTargets"))]
-            canary = [t for t in targets if self._is_node(t, self.canary_node, router_ref)]
-            stable = [t for t in targets if self._is_node(t, self.stable_node, router_ref)]
-            if canary and stable:
-                out[index] = {"canary": canary[0], "stable": stable[0]}
+            targets = self._targets(router_ref, route, rule_type)
+            if targets is not None:
+                out[index] = targets
             elif self.routes:
                 problems.append(self._route_problem(router_ref, named, rule_type))
         for name in self.routes:
@@ -227,6 +224,16 @@ class AppMeshRouter:
         if not out and not problems:
             problems.append(self._route_problem(router_ref, "", None))
         return out
+
+    def _targets(
+        self, router_ref: ObjectRef, route: Mapping[str, Any], rule_type: str | None
+    ) -> dict[str, Json] | None:
+        """The route's canary and stable `weightedTargets` entries (None unless it has both)."""
+        action = as_dict(as_dict(route.get(rule_type)).get("action")) if rule_type else {}
+        targets = [as_dict(t) for t in as_list(action.get("weightedTargets"))]
+        canary = [t for t in targets if self._is_node(t, self.canary_node, router_ref)]
+        stable = [t for t in targets if self._is_node(t, self.stable_node, router_ref)]
+        return {"canary": canary[0], "stable": stable[0]} if canary and stable else None
 
     def _route_problem(self, router_ref: ObjectRef, name: str, rule_type: str | None) -> RoutingProblem:
         which = f'route "{name}" ({rule_type or "no weightedTargets"}) lacks' if name else "no route has"

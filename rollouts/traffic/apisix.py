@@ -9,7 +9,8 @@ merge patch of `spec.http` carrying the `resourceVersion` it was computed from (
 gives a 409 and the next pass starts over).
 
 A header route is an ApisixRoute named after the managed route, owned by the Rollout (as Argo): a copy
-of the split rules with only the canary backend (weight 100), priority one above the rule's, and the
+(without the route's labels, so that a GitOps tool tracking the route by label does not prune it) of
+the split rules with only the canary backend (weight 100), priority one above the rule's, and the
 header matches as `match.exprs` (`exact` -> `Equal`, `regex` -> `RegexMatch`, `prefix` ->
 `RegexMatch ^prefix.*`). It is deleted when its step removes it, or once the weight is back on the
 stable after the promotion or an abort. No mirroring (Argo's APISIX has none).
@@ -204,7 +205,6 @@ class ApisixRouter:
                     "metadata": {
                         "name": name,
                         "namespace": self.context.namespace,
-                        "labels": dict(as_dict(as_dict(route.get("metadata")).get("labels"))),
                         "ownerReferences": [owner.reference()],
                     },
                     "spec": spec,

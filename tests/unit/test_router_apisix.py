@@ -94,6 +94,7 @@ def test_a_header_route_is_an_owned_apisix_route_with_exprs() -> None:
     assert [(w.ref.name, w.op) for w in result.writes] == [("web-route", "merge-patch"), ("by-header", "create")]
     created = result.writes[1].body
     assert created["metadata"]["ownerReferences"] == [OWNER.reference()]
+    assert "labels" not in created["metadata"]  # a GitOps tool's tracking label would get it pruned
     assert created["spec"]["ingressClassName"] == "apisix"
     [rule] = created["spec"]["http"]
     assert rule["priority"] == 4

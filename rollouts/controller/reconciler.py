@@ -62,8 +62,8 @@ from rollouts.strategy.plan import (
     merge_patch,
 )
 from rollouts.strategy.traffic import TRAFFIC_ROUTING_ERROR_REASON
-from rollouts.traffic.registry import build_routers
-from rollouts.traffic.router import ObjectRef
+from rollouts.traffic.registry import build_routers, followed_refs
+from rollouts.traffic.router import ObjectRef, Router
 
 log = logging.getLogger("pyrollouts.reconciler")
 
@@ -92,8 +92,8 @@ MISSING_PERMISSION_REASON = "MissingPermission"
 FORBIDDEN_RETRY_SECONDS = 30.0
 
 
-def routing_refs(rollout: Mapping[str, Any]) -> list[ObjectRef]:
-    """The objects the Rollout's traffic routers read (none without trafficRouting)."""
+def rollout_routers(rollout: Mapping[str, Any]) -> list[Router]:
+    """The Rollout's traffic routers (none without trafficRouting)."""
     meta = rollout.get("metadata") or {}
     canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
     routing = canary.get("trafficRouting")
@@ -106,7 +106,12 @@ def routing_refs(rollout: Mapping[str, Any]) -> list[ObjectRef]:
         str(canary.get("stableService") or ""),
         str(canary.get("canaryService") or ""),
     )
-    return [ref for router in routers for ref in router.objects()]
+    return routers
+
+
+def routing_refs(rollout: Mapping[str, Any]) -> list[ObjectRef]:
+    """The objects the Rollout's traffic routers read first (none without trafficRouting)."""
+    return [ref for router in rollout_routers(rollout) for ref in router.objects()]
 
 
 def rollout_references(rollout: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -205,7 +210,11 @@ class Reconciler:
         observed = self.observe(rollout)
         refs = routing_refs(rollout)
         if refs:
-            observed = dataclasses.replace(observed, routing=await self.read_routing(refs))
+            routing = await self.read_routing(refs)
+            followed = followed_refs(rollout_routers(rollout), routing)  # named by the objects just read
+            if followed:
+                routing.update(await self.read_routing(followed))
+            observed = dataclasses.replace(observed, routing=routing)
         plan = bluegreen.plan(observed) if bluegreen.is_blue_green(rollout) else canary.plan(observed)
         outcome = await self.act(rollout, plan)
         if refs and (outcome.requeue_after is None or outcome.requeue_after > ROUTING_RESYNC_SECONDS):

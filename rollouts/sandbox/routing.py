@@ -402,7 +402,7 @@ def alb_backends(ingress: Obj, request: SimRequest) -> list[Backend]:
 # ---------------------------------------------------------------------- entries
 
 
-def _entry(
+def build_entry(
     kind: str,
     obj: Obj,
     label: str | None,
@@ -437,13 +437,14 @@ def _ingress_entries(ingresses: Sequence[Obj]) -> list[Entry]:
         ns = str(_meta(stable).get("namespace") or "")
         action = alb_action_service(stable)
         if action is not None:  # an AWS Load Balancer Controller Ingress: its actions' target groups
-            entries.append(_entry("Ingress", stable, action, partial(alb_backends, stable), [(ns, action)]))
+            entries.append(build_entry("Ingress", stable, action, partial(alb_backends, stable), [(ns, action)]))
             continue
         hosts = ingress_hosts(stable)
         canary = next(
             (c for c in canaries if str(_meta(c).get("namespace") or "") == ns and ingress_hosts(c) & hosts), None
         )
-        entries.append(_entry("Ingress", stable, ingress_service(stable), partial(ingress_backends, stable, canary)))
+        resolve = partial(ingress_backends, stable, canary)
+        entries.append(build_entry("Ingress", stable, ingress_service(stable), resolve))
     return entries
 
 
@@ -467,20 +468,22 @@ def routing_entries(
         ns = str(_meta(vs).get("namespace") or "")
         label = _virtual_service_label(vs, ns, service_exists)
         entries.append(
-            _entry("VirtualService", vs, label, partial(virtual_service_backends, vs, subsets=subsets), [(ns, label)])
+            build_entry(
+                "VirtualService", vs, label, partial(virtual_service_backends, vs, subsets=subsets), [(ns, label)]
+            )
         )
     for route in live(gateway_routes):
         kind = str(route.get("kind") or "HTTPRoute")
-        entries.append(_entry(kind, route, None, partial(gateway_route_backends, route)))
+        entries.append(build_entry(kind, route, None, partial(gateway_route_backends, route)))
     for split in live(traffic_splits):
         ns = str(_meta(split).get("namespace") or "")
         root = str(_d(split.get("spec")).get("service") or "")
-        entries.append(_entry("TrafficSplit", split, root, partial(traffic_split_backends, split), [(ns, root)]))
+        entries.append(build_entry("TrafficSplit", split, root, partial(traffic_split_backends, split), [(ns, root)]))
     entries += _ingress_entries(live(ingresses))
     for service in live(traefik_services):
         traefik = traefik_weighted(service)
         if traefik is not None:
-            entries.append(_entry("TraefikService", service, None, partial(weighted_backends, traefik)))
+            entries.append(build_entry("TraefikService", service, None, partial(weighted_backends, traefik)))
     return entries
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from rollouts.sandbox import routing
+from rollouts.sandbox import routing, routing_gateways
 from rollouts.sandbox.resources import ResourceType
 from rollouts.sandbox.selectors import matches_labels, selector_from_label_selector
 from rollouts.sandbox.store import Store
@@ -227,6 +227,13 @@ class TrafficGenerator:
             ingresses=self._routing_objects("networking.k8s.io/ingresses"),
             traefik_services=self._routing_objects("traefik.io/traefikservices"),
             service_exists=lambda ns, name: (ns, name) in services,
+        )
+        entries += routing_gateways.gateway_entries(
+            apisix_routes=self._routing_objects("apisix.apache.org/apisixroutes"),
+            mappings=self._routing_objects("getambassador.io/mappings"),
+            mesh_services=self._routing_objects("appmesh.k8s.aws/virtualservices"),
+            mesh_routers=self._routing_objects("appmesh.k8s.aws/virtualrouters"),
+            mesh_nodes=self._routing_objects("appmesh.k8s.aws/virtualnodes"),
         )
         ready_cache: dict[tuple[str, str], list[Pod]] = {}
 

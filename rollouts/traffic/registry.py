@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollouts.traffic.router import Router, RoutingProblem
+from rollouts.traffic.router import FollowsReferences, ObjectRef, Router, RoutingProblem
 
 ROUTERS: dict[str, str] = {
     "nginx": "rollouts.traffic.nginx:NginxRouter",
@@ -28,6 +28,9 @@ ROUTERS: dict[str, str] = {
     "gatewayAPI": "rollouts.traffic.gatewayapi:GatewayAPIRouter",
     "alb": "rollouts.traffic.alb:AlbRouter",
     "traefik": "rollouts.traffic.traefik:TraefikRouter",
+    "apisix": "rollouts.traffic.apisix:ApisixRouter",
+    "ambassador": "rollouts.traffic.ambassador:AmbassadorRouter",
+    "appMesh": "rollouts.traffic.appmesh:AppMeshRouter",
 }
 
 # Keys of trafficRouting that are settings shared by every router, not routers.
@@ -151,6 +154,15 @@ def _plugin_router(context: RouterContext) -> tuple[Router | None, RoutingProble
             f"{type(exc).__name__}: {exc}; fix or reinstall the plugin's package",
         )
     return router, None
+
+
+def followed_refs(routers: Sequence[Router], live: Mapping[ObjectRef, Mapping[str, Any] | None]) -> list[ObjectRef]:
+    """The objects the routers' objects point at (read after them), those not read yet."""
+    refs: list[ObjectRef] = []
+    for router in routers:
+        if isinstance(router, FollowsReferences):
+            refs += [ref for ref in router.followed_objects(live) if ref not in live and ref not in refs]
+    return refs
 
 
 def router_keys(routers: Sequence[Router]) -> list[str]:

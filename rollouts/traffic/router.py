@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, order=True)
@@ -145,3 +145,13 @@ class Router(Protocol):
     def supports_mirror(self) -> bool: ...
 
     def supports_header_routes(self) -> bool: ...
+
+
+@runtime_checkable
+class FollowsReferences(Protocol):
+    """A router whose objects name more objects it needs (App Mesh: the VirtualService names its
+    VirtualRouter). The reconciler reads `objects()`, then these, before `reconcile`."""
+
+    def followed_objects(self, live: Mapping[ObjectRef, Mapping[str, Any] | None]) -> Sequence[ObjectRef]:
+        """The objects that `live` (the objects of `objects()`) points at."""
+        ...

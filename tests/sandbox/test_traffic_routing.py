@@ -289,3 +289,85 @@ def test_requests_with_the_header_follow_the_header_route(
         },
     )
     assert share_of_canary(routed_sandbox, app, f"{app}-stable") == pytest.approx(0.3, abs=0.04)
+
+
+def apisix_route(app: str, name: str, rule: dict[str, Any]) -> dict[str, Any]:
+    """An ApisixRoute with one rule for `<app>.example.com/*` (plus the rule's own match fields)."""
+    match = {"hosts": [f"{app}.example.com"], "paths": ["/*"], **rule.get("match", {})}
+    return {
+        "apiVersion": "apisix.apache.org/v2",
+        "kind": "ApisixRoute",
+        "metadata": {"name": name},
+        "spec": {"http": [{**rule, "match": match}]},
+    }
+
+
+@pytest.mark.slow
+def test_apisix_weights_and_header_route(routed_sandbox: ThreadedSandbox, k8s: kubernetes.client.ApiClient) -> None:
+    app = "apisix"
+    stable = {"serviceName": f"{app}-stable", "servicePort": 80, "weight": 80}
+    canary = {"serviceName": f"{app}-canary", "servicePort": 80, "weight": 20}
+    main = apisix_route(app, app, {"name": "web", "backends": [stable, canary]})
+    custom(k8s, "apisix.apache.org", "v2", "apisixroutes", main)
+    versions(k8s, app)
+    assert share_of_canary(routed_sandbox, app, f"{app}-stable") == pytest.approx(0.2, abs=0.04)
+
+    # the header route the router writes: 30% of requests carry the header, all of them reach the canary
+    header = [{"subject": {"scope": "Header", "name": "X-Canary"}, "op": "Equal", "value": "yes"}]
+    by_header = {"name": "web", "priority": 1, "match": {"exprs": header}, "backends": [{**canary, "weight": 100}]}
+    custom(k8s, "apisix.apache.org", "v2", "apisixroutes", apisix_route(app, f"{app}-header", by_header))
+    patch = {
+        "metadata": {
+            "annotations": {
+                "sandbox.pyrollouts.io/request-header": "X-Canary: yes",
+                "sandbox.pyrollouts.io/request-header-fraction": "0.3",
+            }
+        }
+    }
+    kubernetes.client.CustomObjectsApi(k8s).patch_namespaced_custom_object(
+        "apisix.apache.org", "v2", NS, "apisixroutes", app, patch
+    )
+    # 0.3 by the header, plus 20% of the other 0.7
+    assert share_of_canary(routed_sandbox, app, f"{app}-stable") == pytest.approx(0.3 + 0.7 * 0.2, abs=0.04)
+
+
+def ambassador(k8s: kubernetes.client.ApiClient, app: str) -> str:
+    for name, service, weight in ((app, f"{app}-stable:80", None), (f"{app}-canary", f"{app}-canary:80", 20)):
+        spec: dict[str, Any] = {"prefix": f"/{app}/", "service": service}
+        if weight is not None:
+            spec["weight"] = weight
+        body = {"apiVersion": "getambassador.io/v2", "kind": "Mapping", "metadata": {"name": name}, "spec": spec}
+        custom(k8s, "getambassador.io", "v2", "mappings", body)
+    return f"{app}-stable"
+
+
+def appmesh(k8s: kubernetes.client.ApiClient, app: str) -> str:
+    def mesh(kind: str, name: str, spec: dict[str, Any]) -> None:
+        body = {"apiVersion": "appmesh.k8s.aws/v1beta2", "kind": kind, "metadata": {"name": name}, "spec": spec}
+        custom(k8s, "appmesh.k8s.aws", "v1beta2", kind.lower() + "s", body)
+
+    for version, hash_ in (("canary", "c"), ("stable", "s")):
+        selector = {"matchLabels": {"app": app, "rollouts-pod-template-hash": f"{app}-{hash_}"}}
+        dns = {"dns": {"hostname": f"{app}-{version}.{NS}.svc.cluster.local"}}
+        mesh("VirtualNode", f"{app}-{version}", {"podSelector": selector, "serviceDiscovery": dns})
+    targets = [{"virtualNodeRef": {"name": f"{app}-canary"}, "weight": 20}]
+    targets.append({"virtualNodeRef": {"name": f"{app}-stable"}, "weight": 80})
+    route = {"name": "primary", "httpRoute": {"match": {"prefix": "/"}, "action": {"weightedTargets": targets}}}
+    mesh("VirtualRouter", f"{app}-router", {"routes": [route]})
+    mesh("VirtualService", app, {"provider": {"virtualRouter": {"virtualRouterRef": {"name": f"{app}-router"}}}})
+    return app
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("route", [ambassador, appmesh], ids=["ambassador", "appmesh"])
+def test_gateway_kinds_at_20_percent_get_20_percent(
+    routed_sandbox: ThreadedSandbox,
+    k8s: kubernetes.client.ApiClient,
+    route: Callable[[kubernetes.client.ApiClient, str], str],
+) -> None:
+    app = route.__name__
+    service = route(k8s, app)
+    versions(k8s, app)
+    assert share_of_canary(routed_sandbox, app, service) == pytest.approx(0.2, abs=0.04)
+    labels = {dict(k[1]).get("service") for k in scrape(routed_sandbox)}
+    assert service in labels and f"{app}-canary" not in labels

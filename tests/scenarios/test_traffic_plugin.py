@@ -22,11 +22,17 @@ EXAMPLES = [
     ("smi.yaml", "smi-demo", "smi", 20),
     ("istio.yaml", "istio-demo", "istio", 10),
     ("gateway-api.yaml", "gateway-demo", "gatewayAPI", 10),
+    ("apisix.yaml", "apisix-demo", "apisix", 10),
+    ("ambassador.yaml", "ambassador-demo", "ambassador", 10),
+    ("appmesh.yaml", "appmesh-demo", "appMesh", 10),
 ]
 CRDS = [
     ("istio.yaml", "virtualservices,destinationrules", "Istio CRDs"),
     ("smi.yaml", "trafficsplits", "TrafficSplit CRD"),
     ("gateway-api.yaml", "httproutes,grpcroutes", "Gateway API CRDs"),
+    ("apisix.yaml", "apisixroutes", "ApisixRoute CRD"),
+    ("ambassador.yaml", "mappings", "Mapping CRD"),
+    ("appmesh.yaml", "virtualservices.appmesh.k8s.aws,virtualrouters,virtualnodes", "App Mesh CRDs"),
 ]
 
 

@@ -1,6 +1,8 @@
 """One Rollout: observe (from the caches) -> plan (pure) -> act (API writes), idempotently.
 
-Writes go out in the order the planner lists them, then the status, then the Events. The planner
+The plan is one pass of :func:`rollouts.strategy.passes.plan_pass`: the planner's status-only moves
+made in memory up to the first plan that needs the cluster. Writes go out in the order the planner
+lists them, then the status (one write for all the pass's moves), then the Events. The planner
 orders them so that stopping between any two is safe: Services move to a ReplicaSet only once it
 has available pods, and back to the stable one before anything is scaled down; each pass makes at
 most one scaling move; all progress lives in ``Rollout.status``, written last with the Rollout's
@@ -42,6 +44,7 @@ from rollouts.model.conditions import (
 )
 from rollouts.model.timestamps import format_time
 from rollouts.strategy import bluegreen, canary
+from rollouts.strategy.passes import plan_pass
 from rollouts.strategy.plan import (
     Action,
     CreateAnalysisRun,
@@ -206,7 +209,7 @@ class Reconciler:
         refs = routing_refs(rollout)
         if refs:
             observed = dataclasses.replace(observed, routing=await self.read_routing(refs))
-        plan = bluegreen.plan(observed) if bluegreen.is_blue_green(rollout) else canary.plan(observed)
+        plan = plan_pass(observed)
         outcome = await self.act(rollout, plan)
         if refs and (outcome.requeue_after is None or outcome.requeue_after > ROUTING_RESYNC_SECONDS):
             outcome.requeue_after = ROUTING_RESYNC_SECONDS

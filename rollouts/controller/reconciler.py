@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 from rollouts.controller.client import (
@@ -134,6 +134,31 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+# Writes whose whole effect is in the API server's answer: the ReplicaSet created (it has no pods yet,
+# nothing to wait for) and the Rollout's annotations. A pass plans on after them from the answers,
+# rather than writing its status and starting again; this many rounds at most.
+ANSWERED_IN_FULL = (CreateReplicaSet, PatchRolloutMetadata)
+MAX_ANSWERED_ROUNDS = 3
+
+
+def answered_in_full(plan: Plan) -> bool:
+    """Are all the plan's writes ones whose effect the API server's answers show in full, and does the
+    plan want the next move planned at once?"""
+    return (
+        bool(plan.actions)
+        and plan.requeue_after == 0
+        and all(isinstance(action, ANSWERED_IN_FULL) for action in plan.actions)
+    )
+
+
+@dataclass
+class Written:
+    """What a pass has written so far: how many writes, and the Events of the moves already made."""
+
+    count: int = 0
+    events: list[EventSpec] = field(default_factory=list)
+
+
 @dataclass
 class Outcome:
     """What one reconcile did: when to look again, and how many writes it made."""
@@ -205,12 +230,13 @@ class Reconciler:
         rollout = self.cache.get(ROLLOUTS, namespace, name)
         if rollout is None or (rollout.get("metadata") or {}).get("deletionTimestamp"):
             return Outcome(None)
-        observed = self.observe(rollout)
         refs = routing_refs(rollout)
-        if refs:
-            observed = dataclasses.replace(observed, routing=await self.read_routing(refs))
-        plan = plan_pass(observed)
-        outcome = await self.act(rollout, plan)
+        routing = await self.read_routing(refs) if refs else None
+
+        def replan(current: dict[str, Any]) -> Plan:
+            return plan_pass(dataclasses.replace(self.observe(current), routing=routing))
+
+        outcome = await self.act(rollout, replan(rollout), replan)
         if refs and (outcome.requeue_after is None or outcome.requeue_after > ROUTING_RESYNC_SECONDS):
             outcome.requeue_after = ROUTING_RESYNC_SECONDS
         return outcome
@@ -229,50 +255,75 @@ class Reconciler:
         found = await asyncio.gather(*(one(ref) for ref in refs))
         return dict(zip(refs, found, strict=True))
 
-    async def act(self, rollout: dict[str, Any], plan: Plan) -> Outcome:
-        meta = rollout["metadata"]
-        ns, name = meta.get("namespace", ""), meta["name"]
-        writes = 0
-        current = rollout
+    async def act(
+        self, rollout: dict[str, Any], plan: Plan, replan: Callable[[dict[str, Any]], Plan] | None = None
+    ) -> Outcome:
+        """Carry out ``plan``: its writes, then one status write, then its Events. When the plan's writes
+        are all answered in full by the API server (:func:`answered_in_full`), ``replan`` plans on from
+        the answers and the status the plan would have written, and the pass carries out that plan too
+        (its status write and Events carry the earlier plan's)."""
+        current, written = rollout, Written()
+        for _ in range(MAX_ANSWERED_ROUNDS):
+            current, failed = await self._write_objects(rollout, current, plan, written)
+            if failed is not None:
+                # the earlier rounds' writes happened: their Events are recorded, the status is not
+                await self._record(current, written.events)
+                return failed
+            if replan is None or not answered_in_full(plan) or plan.status is None:
+                break
+            written.events += plan.events
+            plan = replan({**current, "status": plan.status})
+        events = written.events + [e for e in plan.events if e not in written.events]
+        ns, name = rollout["metadata"].get("namespace", ""), rollout["metadata"]["name"]
+        if plan.status is not None:
+            patch = merge_patch(rollout.get("status") or {}, plan.status)
+            if patch:
+                body = {"metadata": {"resourceVersion": current["metadata"].get("resourceVersion")}, "status": patch}
+                try:
+                    written.count += 1
+                    updated = await self.client.patch(ROLLOUTS, ns, name, body, subresource="status")
+                    self.cache.put(ROLLOUTS, updated)
+                    current = updated
+                except ApiError as exc:
+                    await self._record(current, written.events)
+                    if exc.not_found:
+                        return Outcome(None, written.count)
+                    if exc.status == 409:
+                        await self._refresh(ROLLOUTS, ns, name)
+                        return Outcome(0.0, written.count)
+                    if exc.status == 403:
+                        return await self._forbidden(current, exc, written.count)
+                    raise
+        await self._record(current, events)
+        return Outcome(plan.requeue_after, written.count + len(events))
+
+    async def _write_objects(
+        self, rollout: dict[str, Any], current: dict[str, Any], plan: Plan, written: Written
+    ) -> tuple[dict[str, Any], Outcome | None]:
+        """The plan's writes in its order; returns the Rollout as it now is, and the pass's outcome when
+        a write was refused in a way that ends it."""
         routing_refused = False
         for action in plan.actions:
             if routing_refused and isinstance(action, WriteRoutingObject):
                 continue
             try:
-                writes += 1
+                written.count += 1
                 current = await self._do(current, action)
             except ApiError as exc:
                 if isinstance(action, WriteRoutingObject) and exc.status != 409:
                     # The planner sized the ReplicaSets by what the routing objects route now, not by
                     # what it asked for, so the rest of the plan is safe without the refused write.
                     routing_refused = True
-                    writes += 1
+                    written.count += 1
                     await self._routing_refused(rollout, action, exc)
                     plan.requeue(ROUTING_WRITE_RETRY_SECONDS)
                     continue
-                return await self._write_failed(rollout, action, exc, writes)
-        if plan.status is not None:
-            patch = merge_patch(rollout.get("status") or {}, plan.status)
-            if patch:
-                body = {"metadata": {"resourceVersion": current["metadata"].get("resourceVersion")}, "status": patch}
-                try:
-                    writes += 1
-                    updated = await self.client.patch(ROLLOUTS, ns, name, body, subresource="status")
-                    self.cache.put(ROLLOUTS, updated)
-                    current = updated
-                except ApiError as exc:
-                    if exc.not_found:
-                        return Outcome(None, writes)
-                    if exc.status == 409:
-                        await self._refresh(ROLLOUTS, ns, name)
-                        return Outcome(0.0, writes)
-                    if exc.status == 403:
-                        return await self._forbidden(current, exc, writes)
-                    raise
-        if plan.events:
-            writes += len(plan.events)
-            await asyncio.gather(*(self._event(current, e) for e in plan.events))
-        return Outcome(plan.requeue_after, writes)
+                return current, await self._write_failed(rollout, action, exc, written.count)
+        return current, None
+
+    async def _record(self, rollout: dict[str, Any], events: list[EventSpec]) -> None:
+        if events:
+            await asyncio.gather(*(self._event(rollout, e) for e in events))
 
     async def _do(self, rollout: dict[str, Any], action: Action) -> dict[str, Any]:
         """Carry out one action; returns the Rollout as it now is (changed only by PatchRolloutMetadata).

@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, assert_never
 
 from rollouts.controller.client import (
@@ -153,10 +153,9 @@ def answered_in_full(plan: Plan) -> bool:
 
 @dataclass
 class Written:
-    """What a pass has written so far: how many writes, and the Events of the moves already made."""
+    """How many writes a pass has made so far."""
 
     count: int = 0
-    events: list[EventSpec] = field(default_factory=list)
 
 
 @dataclass
@@ -259,21 +258,19 @@ class Reconciler:
         self, rollout: dict[str, Any], plan: Plan, replan: Callable[[dict[str, Any]], Plan] | None = None
     ) -> Outcome:
         """Carry out ``plan``: its writes, then one status write, then its Events. When the plan's writes
-        are all answered in full by the API server (:func:`answered_in_full`), ``replan`` plans on from
-        the answers and the status the plan would have written, and the pass carries out that plan too
-        (its status write and Events carry the earlier plan's)."""
+        are all answered in full by the API server (:func:`answered_in_full`), their Events are recorded
+        and ``replan`` plans on from the answers and the status the plan would have written; the pass
+        carries out that plan too, and its status write carries the earlier plan's."""
         current, written = rollout, Written()
         for _ in range(MAX_ANSWERED_ROUNDS):
             current, failed = await self._write_objects(rollout, current, plan, written)
             if failed is not None:
-                # the earlier rounds' writes happened: their Events are recorded, the status is not
-                await self._record(current, written.events)
                 return failed
             if replan is None or not answered_in_full(plan) or plan.status is None:
                 break
-            written.events += plan.events
+            # recorded now, with the writes they tell of, not after writes a crash may never make
+            await self._record(current, plan.events, written)
             plan = replan({**current, "status": plan.status})
-        events = written.events + [e for e in plan.events if e not in written.events]
         ns, name = rollout["metadata"].get("namespace", ""), rollout["metadata"]["name"]
         if plan.status is not None:
             patch = merge_patch(rollout.get("status") or {}, plan.status)
@@ -285,7 +282,6 @@ class Reconciler:
                     self.cache.put(ROLLOUTS, updated)
                     current = updated
                 except ApiError as exc:
-                    await self._record(current, written.events)
                     if exc.not_found:
                         return Outcome(None, written.count)
                     if exc.status == 409:
@@ -294,8 +290,8 @@ class Reconciler:
                     if exc.status == 403:
                         return await self._forbidden(current, exc, written.count)
                     raise
-        await self._record(current, events)
-        return Outcome(plan.requeue_after, written.count + len(events))
+        await self._record(current, plan.events, written)
+        return Outcome(plan.requeue_after, written.count)
 
     async def _write_objects(
         self, rollout: dict[str, Any], current: dict[str, Any], plan: Plan, written: Written
@@ -321,8 +317,9 @@ class Reconciler:
                 return current, await self._write_failed(rollout, action, exc, written.count)
         return current, None
 
-    async def _record(self, rollout: dict[str, Any], events: list[EventSpec]) -> None:
+    async def _record(self, rollout: dict[str, Any], events: list[EventSpec], written: Written) -> None:
         if events:
+            written.count += len(events)
             await asyncio.gather(*(self._event(rollout, e) for e in events))
 
     async def _do(self, rollout: dict[str, Any], action: Action) -> dict[str, Any]:

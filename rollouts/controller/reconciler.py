@@ -261,16 +261,16 @@ class Reconciler:
         are all answered in full by the API server (:func:`answered_in_full`), their Events are recorded
         and ``replan`` plans on from the answers and the status the plan would have written; the pass
         carries out that plan too, and its status write carries the earlier plan's."""
-        current, written = rollout, Written()
-        for _ in range(MAX_ANSWERED_ROUNDS):
+        current, written, rounds = rollout, Written(), 1
+        while True:
             current, failed = await self._write_objects(rollout, current, plan, written)
             if failed is not None:
                 return failed
-            if replan is None or not answered_in_full(plan) or plan.status is None:
-                break
+            if replan is None or rounds >= MAX_ANSWERED_ROUNDS or not answered_in_full(plan) or plan.status is None:
+                break  # the last plan's writes are made: its status may be written
             # recorded now, with the writes they tell of, not after writes a crash may never make
             await self._record(current, plan.events, written)
-            plan = replan({**current, "status": plan.status})
+            plan, rounds = replan({**current, "status": plan.status}), rounds + 1
         ns, name = rollout["metadata"].get("namespace", ""), rollout["metadata"]["name"]
         if plan.status is not None:
             patch = merge_patch(rollout.get("status") or {}, plan.status)

@@ -28,7 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 
 from benchmarks.harness import USER_AGENT, Watch, namespaced_name, sandbox_kubeconfig
+from benchmarks.profile import profiled, report
 from rollouts.cli.actions import promote_patches
 
 REPO = Path(__file__).resolve().parents[1]
@@ -309,6 +310,9 @@ def run(args: argparse.Namespace) -> None:
             shown = ", ".join(f"{v} {r}: {n}" for (v, r), n in sorted(idle.items())) or "none"
             print(f"steady state, {IDLE_SECONDS:.0f} s idle: controller requests {shown}")
 
+            profile = ExitStack()  # py-spy over the update and the promotions, not the convergence
+            if args.profile:
+                profile.enter_context(profiled(controller.pid, args.profile))
             before, cpu0 = controller_requests(http), controller.cpu_seconds()
             in_parallel(bench.update, bench.names)
             bench.wait_all("first pause", paused_at(1), keys, timeout=120 + count * 0.6)
@@ -337,6 +341,9 @@ def run(args: argparse.Namespace) -> None:
                 report_step(f"  promote -> next pause ({burst})", +(controller_requests(http) - before), burst,
                             controller.cpu_seconds() - cpu0)  # fmt: skip
             print(f"controller RSS at the end: {controller.rss_bytes() / 2**20:.1f} MiB")
+            profile.close()
+            if args.profile:
+                report(args.profile)
         bench.rollouts.close()
 
 
@@ -348,6 +355,8 @@ def main() -> int:
     # The controller's client-side limit (default: its own, 40/80) bounds how fast N Rollouts can move.
     parser.add_argument("--qps", type=float, default=None, help="the controller's --qps (0: no limit)")
     parser.add_argument("--burst", type=int, default=80, help="the controller's --burst, with --qps")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy the controller over the update and promotions into this file (raw format)")
     run(parser.parse_args())
     return 0
 

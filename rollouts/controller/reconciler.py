@@ -1,6 +1,8 @@
 """One Rollout: observe (from the caches) -> plan (pure) -> act (API writes), idempotently.
 
-Writes go out in the order the planner lists them, then the status, then the Events. The planner
+The plan is one pass of :func:`rollouts.strategy.passes.plan_pass`: the planner's status-only moves
+made in memory up to the first plan that needs the cluster. Writes go out in the order the planner
+lists them, then the status (one write for all the pass's moves), then the Events. The planner
 orders them so that stopping between any two is safe: Services move to a ReplicaSet only once it
 has available pods, and back to the stable one before anything is scaled down; each pass makes at
 most one scaling move; all progress lives in ``Rollout.status``, written last with the Rollout's
@@ -42,6 +44,7 @@ from rollouts.model.conditions import (
 )
 from rollouts.model.timestamps import format_time
 from rollouts.strategy import bluegreen, canary
+from rollouts.strategy.passes import plan_pass
 from rollouts.strategy.plan import (
     Action,
     CreateAnalysisRun,
@@ -136,6 +139,30 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+# Writes whose whole effect is in the API server's answer: the ReplicaSet created (it has no pods yet,
+# nothing to wait for) and the Rollout's annotations. A pass plans on after them from the answers,
+# rather than writing its status and starting again; this many rounds at most.
+ANSWERED_IN_FULL = (CreateReplicaSet, PatchRolloutMetadata)
+MAX_ANSWERED_ROUNDS = 3
+
+
+def answered_in_full(plan: Plan) -> bool:
+    """Are all the plan's writes ones whose effect the API server's answers show in full, and does the
+    plan want the next move planned at once?"""
+    return (
+        bool(plan.actions)
+        and plan.requeue_after == 0
+        and all(isinstance(action, ANSWERED_IN_FULL) for action in plan.actions)
+    )
+
+
+@dataclass
+class Written:
+    """How many writes a pass has made so far."""
+
+    count: int = 0
+
+
 @dataclass
 class Outcome:
     """What one reconcile did: when to look again, and how many writes it made."""
@@ -207,16 +234,17 @@ class Reconciler:
         rollout = self.cache.get(ROLLOUTS, namespace, name)
         if rollout is None or (rollout.get("metadata") or {}).get("deletionTimestamp"):
             return Outcome(None)
-        observed = self.observe(rollout)
         refs = routing_refs(rollout)
-        if refs:
-            routing = await self.read_routing(refs)
+        routing = await self.read_routing(refs) if refs else None
+        if routing is not None:
             followed = followed_refs(rollout_routers(rollout), routing)  # named by the objects just read
             if followed:
                 routing.update(await self.read_routing(followed))
-            observed = dataclasses.replace(observed, routing=routing)
-        plan = bluegreen.plan(observed) if bluegreen.is_blue_green(rollout) else canary.plan(observed)
-        outcome = await self.act(rollout, plan)
+
+        def replan(current: dict[str, Any]) -> Plan:
+            return plan_pass(dataclasses.replace(self.observe(current), routing=routing))
+
+        outcome = await self.act(rollout, replan(rollout), replan)
         if refs and (outcome.requeue_after is None or outcome.requeue_after > ROUTING_RESYNC_SECONDS):
             outcome.requeue_after = ROUTING_RESYNC_SECONDS
         return outcome
@@ -235,50 +263,73 @@ class Reconciler:
         found = await asyncio.gather(*(one(ref) for ref in refs))
         return dict(zip(refs, found, strict=True))
 
-    async def act(self, rollout: dict[str, Any], plan: Plan) -> Outcome:
-        meta = rollout["metadata"]
-        ns, name = meta.get("namespace", ""), meta["name"]
-        writes = 0
-        current = rollout
+    async def act(
+        self, rollout: dict[str, Any], plan: Plan, replan: Callable[[dict[str, Any]], Plan] | None = None
+    ) -> Outcome:
+        """Carry out ``plan``: its writes, then one status write, then its Events. When the plan's writes
+        are all answered in full by the API server (:func:`answered_in_full`), their Events are recorded
+        and ``replan`` plans on from the answers and the status the plan would have written; the pass
+        carries out that plan too, and its status write carries the earlier plan's."""
+        current, written, rounds = rollout, Written(), 1
+        while True:
+            current, failed = await self._write_objects(rollout, current, plan, written)
+            if failed is not None:
+                return failed
+            if replan is None or rounds >= MAX_ANSWERED_ROUNDS or not answered_in_full(plan) or plan.status is None:
+                break  # the last plan's writes are made: its status may be written
+            # recorded now, with the writes they tell of, not after writes a crash may never make
+            await self._record(current, plan.events, written)
+            plan, rounds = replan({**current, "status": plan.status}), rounds + 1
+        ns, name = rollout["metadata"].get("namespace", ""), rollout["metadata"]["name"]
+        if plan.status is not None:
+            patch = merge_patch(rollout.get("status") or {}, plan.status)
+            if patch:
+                body = {"metadata": {"resourceVersion": current["metadata"].get("resourceVersion")}, "status": patch}
+                try:
+                    written.count += 1
+                    updated = await self.client.patch(ROLLOUTS, ns, name, body, subresource="status")
+                    self.cache.put(ROLLOUTS, updated)
+                    current = updated
+                except ApiError as exc:
+                    if exc.not_found:
+                        return Outcome(None, written.count)
+                    if exc.status == 409:
+                        await self._refresh(ROLLOUTS, ns, name)
+                        return Outcome(0.0, written.count)
+                    if exc.status == 403:
+                        return await self._forbidden(current, exc, written.count)
+                    raise
+        await self._record(current, plan.events, written)
+        return Outcome(plan.requeue_after, written.count)
+
+    async def _write_objects(
+        self, rollout: dict[str, Any], current: dict[str, Any], plan: Plan, written: Written
+    ) -> tuple[dict[str, Any], Outcome | None]:
+        """The plan's writes in its order; returns the Rollout as it now is, and the pass's outcome when
+        a write was refused in a way that ends it."""
         routing_refused = False
         for action in plan.actions:
             if routing_refused and isinstance(action, WriteRoutingObject):
                 continue
             try:
-                writes += 1
+                written.count += 1
                 current = await self._do(current, action)
             except ApiError as exc:
                 if isinstance(action, WriteRoutingObject) and exc.status != 409:
                     # The planner sized the ReplicaSets by what the routing objects route now, not by
                     # what it asked for, so the rest of the plan is safe without the refused write.
                     routing_refused = True
-                    writes += 1
+                    written.count += 1
                     await self._routing_refused(rollout, action, exc)
                     plan.requeue(ROUTING_WRITE_RETRY_SECONDS)
                     continue
-                return await self._write_failed(rollout, action, exc, writes)
-        if plan.status is not None:
-            patch = merge_patch(rollout.get("status") or {}, plan.status)
-            if patch:
-                body = {"metadata": {"resourceVersion": current["metadata"].get("resourceVersion")}, "status": patch}
-                try:
-                    writes += 1
-                    updated = await self.client.patch(ROLLOUTS, ns, name, body, subresource="status")
-                    self.cache.put(ROLLOUTS, updated)
-                    current = updated
-                except ApiError as exc:
-                    if exc.not_found:
-                        return Outcome(None, writes)
-                    if exc.status == 409:
-                        await self._refresh(ROLLOUTS, ns, name)
-                        return Outcome(0.0, writes)
-                    if exc.status == 403:
-                        return await self._forbidden(current, exc, writes)
-                    raise
-        if plan.events:
-            writes += len(plan.events)
-            await asyncio.gather(*(self._event(current, e) for e in plan.events))
-        return Outcome(plan.requeue_after, writes)
+                return current, await self._write_failed(rollout, action, exc, written.count)
+        return current, None
+
+    async def _record(self, rollout: dict[str, Any], events: list[EventSpec], written: Written) -> None:
+        if events:
+            written.count += len(events)
+            await asyncio.gather(*(self._event(rollout, e) for e in events))
 
     async def _do(self, rollout: dict[str, Any], action: Action) -> dict[str, Any]:
         """Carry out one action; returns the Rollout as it now is (changed only by PatchRolloutMetadata).

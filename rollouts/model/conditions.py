@@ -7,10 +7,10 @@ Pure functions over plain status dicts (the JSON shape of ``Rollout.status``).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
+from rollouts.model.jsoncopy import copy_object
 from rollouts.model.spec import RolloutSpec
 
 # condition types
@@ -181,4 +181,4 @@ def rollout_progressing(ro: RolloutSpec, old: Mapping[str, Any], new: Mapping[st
 
 
 def status_copy(status: Mapping[str, Any] | None) -> dict[str, Any]:
-    return copy.deepcopy(dict(status or {}))
+    return copy_object(status or {})

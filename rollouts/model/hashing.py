@@ -10,13 +10,13 @@ ReplicaSet (``undo``) hashes to that ReplicaSet's name again.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import struct
 from collections.abc import Mapping
 from typing import Any
 
+from rollouts.model.jsoncopy import copy_object
 from rollouts.model.spec import HASH_LABEL
 
 #: Kubernetes' ``rand.SafeEncodeString`` alphabet.
@@ -41,7 +41,7 @@ def safe_encode(text: str) -> str:
 
 def canonical_template(template: Mapping[str, Any]) -> dict[str, Any]:
     """The template without our hash label (and without an empty labels map left behind)."""
-    clean = copy.deepcopy(dict(template))
+    clean = copy_object(template)
     meta = clean.get("metadata")
     if isinstance(meta, dict):
         labels = meta.get("labels")

@@ -19,6 +19,7 @@ from rollouts.sandbox import admission, discovery, limits, openapi, openapi_v2, 
 from rollouts.sandbox.access import ANONYMOUS, Access
 from rollouts.sandbox.errors import ApiError, bad_request, method_not_allowed, unknown_resource
 from rollouts.sandbox.faults import Faults, request_verb
+from rollouts.sandbox.holds import Holds
 from rollouts.sandbox.patches import APPLY_PATCH, APPLY_PATCH_CBOR
 from rollouts.sandbox.resources import ResourceType
 from rollouts.sandbox.store import Store
@@ -82,6 +83,7 @@ class ApiServer:
     def __init__(self, store: Store, access: Access | None = None, faults: Faults | None = None) -> None:
         self.store = store
         self.faults = faults
+        self.holds = Holds()  # writes a test holds to kill their client before they land (/sandbox/holds)
         self.access = access or Access(store)
         self.requests: Counter[tuple[str, str]] = Counter()
         # (client, Kubernetes verb, resource[/subresource]): what the scale benchmark reads per client.
@@ -154,6 +156,8 @@ class ApiServer:
         registry = self.store.registry
         self.requests[(request.method, "/".join(parts[:3]))] += 1
         self._count_request(request)
+        if parts == ["sandbox", "holds"]:
+            return await self.holds.serve(request)
         if request.method == "GET":
             if parts == ["openapi", "v2"]:
                 body, content_type = openapi_v2.render(registry, request.headers.get("Accept", ""))
@@ -250,6 +254,10 @@ class ApiServer:
         fault = self._injected_fault(request, target)
         if fault is not None:
             raise fault
+        verb = request_verb(method, bool(target.name), _flag(request, "watch"))
+        resource = target.rtype.plural + (f"/{target.subresource}" if target.subresource else "")
+        if not await self.holds.admit(request, verb, resource, self._ns(target), target.name):
+            return web.Response(status=499, text="dropped: the client went away while the request was held")
         if target.rtype.verbs == ("create",) or target.subresource == "token":
             return await self._answer_review(request, target)
         if target.subresource and target.subresource not in ("status", "scale"):

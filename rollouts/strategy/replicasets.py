@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollouts.model.jsoncopy import copy_object
 from rollouts.model.revisions import REVISION, revision_of
 from rollouts.model.spec import API_VERSION, HASH_LABEL, KIND, PodMetadata, RolloutSpec
 from rollouts.model.timestamps import parse_time
@@ -68,7 +69,7 @@ class ReplicaSetView:
             generation=int(meta.get("generation") or 0),
             observed_generation=int(status.get("observedGeneration") or 0),
             deleting=bool(meta.get("deletionTimestamp")),
-            template_metadata=copy.deepcopy(dict((spec.get("template") or {}).get("metadata") or {})),
+            template_metadata=copy_object((spec.get("template") or {}).get("metadata") or {}),
             min_ready_seconds=int(spec.get("minReadySeconds") or 0),
         )
 

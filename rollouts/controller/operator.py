@@ -438,6 +438,7 @@ class Controller:
             kube.ANALYSISRUNS.plural: self._on_analysisrun,
             kube.ANALYSISTEMPLATES.plural: self._on_analysis_template,
             kube.CLUSTERANALYSISTEMPLATES.plural: self._on_analysis_template,
+            EXPERIMENTS.plural: self._on_analysisrun,  # an experiment step's Experiment: its phase, like a run's
         }
         follow = rollout_follows.get(kind.plural)
         # The Experiment controller follows what its Experiments own.

@@ -23,6 +23,7 @@ from rollouts.controller.client import (
     CLUSTERANALYSISTEMPLATES,
     DEPLOYMENTS,
     EVENTS,
+    EXPERIMENTS,
     PODS,
     REPLICASETS,
     ROLLOUTS,
@@ -45,6 +46,7 @@ from rollouts.strategy import bluegreen, canary
 from rollouts.strategy.plan import (
     Action,
     CreateAnalysisRun,
+    CreateExperiment,
     CreateReplicaSet,
     DeleteAnalysisRun,
     DeletePod,
@@ -52,6 +54,7 @@ from rollouts.strategy.plan import (
     EventSpec,
     Observed,
     PatchAnalysisRun,
+    PatchExperiment,
     PatchPod,
     PatchReplicaSet,
     PatchRolloutMetadata,
@@ -194,6 +197,7 @@ class Reconciler:
             analysis_run_names=run_names,
             analysis_templates=templates,
             cluster_analysis_templates=cluster_templates,
+            experiments=self.cache.owned_by(EXPERIMENTS, uid),
         )
 
     # ------------------------------------------------------------------ reconcile
@@ -316,6 +320,14 @@ class Reconciler:
                     if not exc.not_found:
                         raise
                     log.warning("AnalysisRun %s/%s not found", ns, action.name)
+            case CreateExperiment():
+                self.cache.put(EXPERIMENTS, await self.client.create(EXPERIMENTS, ns, action.manifest))
+            case PatchExperiment():
+                try:
+                    self.cache.put(EXPERIMENTS, await self.client.patch(EXPERIMENTS, ns, action.name, action.patch))
+                except ApiError as exc:
+                    if not exc.not_found:
+                        raise
             case DeleteAnalysisRun():
                 try:
                     await self.client.delete(ANALYSISRUNS, ns, action.name, uid=action.uid)
@@ -397,8 +409,9 @@ class Reconciler:
             "observedGeneration": str(meta.get("generation", "")),
         }
         try:
-            self.cache.put(ROLLOUTS, await self.client.patch(ROLLOUTS, ns, name, {"status": status},
-                                                             subresource="status"))
+            self.cache.put(
+                ROLLOUTS, await self.client.patch(ROLLOUTS, ns, name, {"status": status}, subresource="status")
+            )
         except ApiError as again:
             log.warning("rollout %s/%s: could not record %s: %s", ns, name, FAILED_RS_CREATE_REASON, again)
 

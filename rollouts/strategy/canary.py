@@ -28,6 +28,7 @@ from rollouts.model.hashing import step_hash
 from rollouts.model.spec import PodMetadata
 from rollouts.model.steps import current_step
 from rollouts.strategy import analysis as ca
+from rollouts.strategy import experiments as ce
 from rollouts.strategy import traffic as ct
 from rollouts.strategy.base import Planner
 from rollouts.strategy.pauses import completed_pause_step, reconcile_pause_step
@@ -57,6 +58,8 @@ class CanaryPlanner(Planner):
         super().__init__(obs)
         self.analysis: ca.AnalysisOutcome | None = None  # set once the analysis pass ran
         self.traffic: ct.TrafficState | None = None  # set once the traffic-routing pass ran
+        self.experiment: ce.ExperimentState | None = None  # the current experiment step's
+        self.experiment_looked = False
         self.routes_kept = True  # header/mirror routes stay (until the weight has left a promoted canary)
 
     # ------------------------------------------------------------------ entry point
@@ -92,6 +95,8 @@ class CanaryPlanner(Planner):
         reconcile_canary_services(self)
         reconcile_traffic(self)
         self._reconcile_analysis()
+        self.experiment = ce.reconcile_experiment(self)
+        self.experiment_looked = True
         if self.add_pause:
             # "Detected pause due to inconclusive AnalysisRun": no scaling in this pass
             return self._sync_status()
@@ -182,6 +187,12 @@ class CanaryPlanner(Planner):
             canary.pop(ca.STEP_STATUS, None)
             canary.pop(ca.BACKGROUND_STATUS, None)
             canary.update(self.analysis.statuses())
+        if self.experiment_looked:  # else the pass ended before the experiment step was looked at: keep it
+            old_canary = new.get("canary")
+            if isinstance(old_canary, dict):
+                old_canary.pop("currentExperiment", None)
+            if self.experiment is not None:
+                new.setdefault("canary", {})["currentExperiment"] = self.experiment.name
         return new
 
     def _should_full_promote(self) -> str:
@@ -224,7 +235,9 @@ class CanaryPlanner(Planner):
         if "analysis" in step.actions:
             run = self.analysis.step_run if self.analysis is not None else None
             return run is not None and run.phase == "Successful"
-        return False  # experiment / plugin steps: not handled by this controller yet
+        if "experiment" in step.actions:
+            return self.experiment is not None and self.experiment.phase == "Successful"
+        return False  # plugin steps: not handled by this controller yet
 
     def _sync_status(self) -> Plan:
         """Argo's ``syncRolloutStatusCanary``."""

@@ -5,17 +5,21 @@ controller and writes each run's completed phase, so the experiment reacts to th
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess
-from tests.fixtures.experiment import experiment_in, experiment_manifest, experiment_template
-from tests.fixtures.manifests import HASH_LABEL, held_template
-from tests.fixtures.rollout import given
+from tests.fixtures.experiment import ExperimentHandle, experiment_in, experiment_manifest, experiment_template
+from tests.fixtures.manifests import HASH_LABEL, held_template, rollout_manifest
+from tests.fixtures.rollout import RolloutHandle, given
+from tests.fixtures.tools import REPO
 
 pytestmark = pytest.mark.kubectl
 
 HELD = held_template("held", "compare", "canary-hash")
+FAILED = 'Metric "compare" assessed Failed'
 
 
 def analysis(name: str, required: bool = False) -> dict[str, object]:
@@ -95,9 +99,15 @@ def test_analyses_decide_an_experiment_without_duration(cluster: Cluster, contro
 
 def test_terminate_invalid_spec_and_progress_deadline(cluster: Cluster, controller: ControllerProcess | None) -> None:
     namespace = given(cluster, "exp-end")
-    endless = experiment_in(namespace, experiment_manifest("endless", [experiment_template("a")])).apply()
+    endless = experiment_in(
+        namespace, experiment_manifest("endless", [experiment_template("a")], scaleDownDelaySeconds=0)
+    ).apply()
     endless.wait_phase("Running")
     endless.patch({"spec": {"terminate": True}}).wait_phase("Successful", message="terminated")
+    endless.wait_replicas("a", 0)
+    # Retried (the status cleared, as `retry experiment` does) after terminate is taken back: it runs again
+    endless.patch({"spec": {"terminate": False}}).patch({"status": None}, status=True)
+    endless.wait_phase("Running").wait_replicas("a", 1)
 
     bad = experiment_template("b")
     bad["selector"] = {"matchLabels": {"app": "other"}}
@@ -108,3 +118,85 @@ def test_terminate_invalid_spec_and_progress_deadline(cluster: Cluster, controll
     slow = experiment_in(namespace, experiment_manifest("slow", [stuck], progressDeadlineSeconds=2)).apply()
     slow.wait_phase("Failed", message="progressDeadlineSeconds")
     assert slow.template_status("c")["status"] == "Failed"
+
+
+def current_experiment(rollout: RolloutHandle, revision: int = 2) -> str:
+    """The Experiment of the Rollout's current step, once it is revision `revision`'s."""
+
+    def check(status: dict[str, Any]) -> bool:
+        name = str((status.get("canary") or {}).get("currentExperiment") or "")
+        return name.endswith(f"-{revision}-0")
+
+    return str(rollout.wait_status(f"revision {revision}'s experiment", check).seen["canary"]["currentExperiment"])
+
+
+def step_rollout() -> dict[str, object]:
+    """A Rollout whose first step runs the stable and the canary version side by side with a required analysis."""
+    experiment = {
+        "templates": [{"name": "baseline", "specRef": "stable"}, {"name": "canary", "specRef": "canary"}],
+        "analyses": [analysis("compare", required=True)],
+        "scaleDownDelaySeconds": 0,
+    }
+    return rollout_manifest("web", replicas=2, steps=[{"experiment": experiment}, {"pause": {}}])
+
+
+def test_the_experiment_step_waits_for_its_experiment_and_aborts_when_it_fails(
+    cluster: Cluster, controller: ControllerProcess | None
+) -> None:
+    namespace = given(cluster, "exp-step")
+    rollout = namespace.rollout(step_rollout(), HELD)
+    rollout.apply().wait_healthy()
+
+    # Successful: the step completes, the Rollout goes on to its pause
+    rollout.set_image("nginx:2")
+    name = current_experiment(rollout)
+    assert name == f"web-{rollout.status['currentPodHash']}-2-0"
+    exp = ExperimentHandle(namespace, name).wait_phase("Running")
+    owner = exp.object["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["controller"]) == ("Rollout", "web", True)
+    images = {
+        t: exp.replicaset(t)["spec"]["template"]["spec"]["containers"][0]["image"] for t in ("baseline", "canary")
+    }
+    assert images == {"baseline": "nginx:1", "canary": "nginx:2"}
+    run = exp.run_of("compare")
+    canary_hash = exp.template_status("canary")["podTemplateHash"]
+    assert namespace.analysis_runs()[run]["spec"]["args"] == [{"name": "canary-hash", "value": canary_hash}]
+    namespace.set_run_phase(run, "Successful")
+    exp.wait_phase("Successful")
+    rollout.wait_paused("CanaryPauseStep", step=1).promote().wait_healthy()
+    exp.wait_replicas("canary", 0)
+
+    # Failed: the update is aborted with the experiment's message
+    rollout.set_image("nginx:3")
+    exp = ExperimentHandle(namespace, current_experiment(rollout, revision=3))
+    exp.wait_phase("Running")
+    namespace.set_run_phase(exp.run_of("compare"), "Failed", FAILED)
+    said = f"Analysis compare ({exp.name}-compare) is Failed: {FAILED}"
+    aborted = f"Rollout aborted update to revision 3: Experiment '{exp.name}' ended Failed: {said}"
+    rollout.wait_degraded(f"RolloutAborted: {aborted}")
+    rollout.wait_sizes({"nginx:2": 2})
+    exp.wait_replicas("canary", 0)
+
+    # Moving on: a Rollout that skips the step terminates its experiment
+    rollout.set_image("nginx:4")
+    exp = ExperimentHandle(namespace, current_experiment(rollout, revision=4))
+    exp.wait_phase("Running")
+    rollout.skip_to_step(1)  # as `kubectl rollouts promote` does at a step that is not a pause
+    exp.wait_phase("Successful", message="terminated")
+    rollout.wait_paused("CanaryPauseStep", step=1).promote().wait_healthy()
+
+
+def test_the_experiment_examples(cluster: Cluster, controller: ControllerProcess | None) -> None:
+    namespace = given(cluster, "exp-examples")
+    namespace.kubectl("apply", "-f", str(REPO / "examples" / "experiment.yaml"))
+    exp = ExperimentHandle(namespace, "nginx-ab").wait_phase("Running")
+    assert exp.template_status("candidate")["serviceName"] == "nginx-ab-candidate"
+    exp.wait_phase("Successful", timeout=60)
+    assert [r["phase"] for r in exp.seen["analysisRuns"]] == ["Successful"]
+
+    namespace.kubectl("apply", "-f", str(REPO / "examples" / "canary-with-experiment.yaml"))
+    rollout = namespace.rollout_named("canary-experiment").wait_healthy()
+    rollout.set_image("nginx:1.27")
+    name = current_experiment(rollout)
+    rollout.wait_healthy(timeout=90)
+    assert ExperimentHandle(namespace, name).wait_phase("Successful").seen["analysisRuns"][0]["phase"] == "Successful"

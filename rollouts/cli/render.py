@@ -26,6 +26,7 @@ ICON_REPLICASET = "⧉"
 ICON_POD = "□"
 ICON_JOB = "⊞"
 ICON_ANALYSIS = "α"  # noqa: RUF001 (Argo's icon)
+ICON_EXPERIMENT = "Σ"  # Argo's icon
 
 CLEAR_SCREEN = "\033[H\033[2J\033[0;0H"
 
@@ -190,8 +191,8 @@ def _analysisrun_rows(
 ) -> list[list[str]]:
     rows = [
         [
-            f"{prefix}{ICON_ANALYSIS} {paint(run.name, run.status)}",
-            "AnalysisRun",
+            f"{prefix}{ICON_EXPERIMENT if run.kind == 'Experiment' else ICON_ANALYSIS} {paint(run.name, run.status)}",
+            run.kind,
             f"{paint(run.icon)} {run.status}",
             age(run.created, now),
             counts_text(run.successful, run.failed, run.inconclusive, run.error, paint),
@@ -295,18 +296,25 @@ def render_analysisrun(run: AnalysisRunDetail, now: dt.datetime, color: bool = F
         if metric.dry_run:
             info_cols.append("dry-run")
         count = f"{metric.measured}/{metric.count}" if metric.count else str(metric.measured)
-        metric_rows.append([
-            metric.name, f"{paint(metric.icon)} {metric.status}", count, " ".join(c for c in info_cols if c),
-            metric.message,
-        ])
-        for measurement in metric.measurements:
-            measurement_rows.append([
+        metric_rows.append(
+            [
                 metric.name,
-                f"{paint(measurement.icon)} {measurement.status}",
-                measurement.value,
-                age(measurement.finished or measurement.started, now),
-                measurement.message,
-            ])
+                f"{paint(metric.icon)} {metric.status}",
+                count,
+                " ".join(c for c in info_cols if c),
+                metric.message,
+            ]
+        )
+        for measurement in metric.measurements:
+            measurement_rows.append(
+                [
+                    metric.name,
+                    f"{paint(measurement.icon)} {measurement.status}",
+                    measurement.value,
+                    age(measurement.finished or measurement.started, now),
+                    measurement.message,
+                ]
+            )
     lines += ["", *tabulate(_without_empty_last_column(metric_rows))]
     if len(measurement_rows) > 1:
         measurement_rows = _without_empty_last_column(measurement_rows)

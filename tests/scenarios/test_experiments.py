@@ -13,6 +13,7 @@ from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.experiment import ExperimentHandle, experiment_in, experiment_manifest, experiment_template
 from tests.fixtures.manifests import HASH_LABEL, held_template, rollout_manifest
+from tests.fixtures.plugin import Plugin
 from tests.fixtures.rollout import RolloutHandle, given
 from tests.fixtures.tools import REPO
 
@@ -163,7 +164,12 @@ def test_the_experiment_step_waits_for_its_experiment_and_aborts_when_it_fails(
     assert namespace.analysis_runs()[run]["spec"]["args"] == [{"name": "canary-hash", "value": canary_hash}]
     namespace.set_run_phase(run, "Successful")
     exp.wait_phase("Successful")
-    rollout.wait_paused("CanaryPauseStep", step=1).promote().wait_healthy()
+    rollout.wait_paused("CanaryPauseStep", step=1)
+    tree = Plugin.on_cluster(cluster).ok("get", "rollout", "web", "-n", namespace.name)
+    assert any(
+        f"Σ {name}" in line and line.split()[-4:-1] == ["Experiment", "✔", "Successful"] for line in tree.splitlines()
+    ), tree
+    rollout.promote().wait_healthy()
     exp.wait_replicas("canary", 0)
 
     # Failed: the update is aborted with the experiment's message
@@ -200,3 +206,32 @@ def test_the_experiment_examples(cluster: Cluster, controller: ControllerProcess
     name = current_experiment(rollout)
     rollout.wait_healthy(timeout=90)
     assert ExperimentHandle(namespace, name).wait_phase("Successful").seen["analysisRuns"][0]["phase"] == "Successful"
+
+
+def test_the_plugin_gets_lists_terminates_and_retries_experiments(
+    cluster: Cluster, controller: ControllerProcess | None
+) -> None:
+    namespace = given(cluster, "exp-plugin")
+    plugin = Plugin.on_cluster(cluster)
+    canary = experiment_template("canary")
+    canary["service"] = {"name": "canary-preview"}
+    manifest = experiment_manifest("ab", [experiment_template("baseline"), canary], scaleDownDelaySeconds=0)
+    exp = experiment_in(namespace, manifest).apply().wait_phase("Running")
+
+    shown = plugin.ok("get", "experiment", "ab", "-n", namespace.name)
+    assert shown.splitlines()[2].startswith("Status:") and shown.splitlines()[2].endswith(" Running"), shown
+    assert "nginx:baseline (baseline)" in shown and "nginx:canary (canary)" in shown
+    assert "ab-canary" in shown and "service canary-preview" in shown and "1/1 available" in shown
+    listed = plugin.ok("list", "experiments", "-n", namespace.name).splitlines()
+    assert listed[0].split() == ["NAME", "STATUS", "DURATION", "AGE"]
+    assert listed[1].split()[:3] == ["ab", "Running", "-"]
+
+    assert plugin.ok("terminate", "experiment", "ab", "-n", namespace.name).strip() == "experiment 'ab' terminated"
+    exp.wait_phase("Successful", message="terminated").wait_replicas("canary", 0)
+    assert "Successful" in plugin.ok("get", "exp", "ab", "-n", namespace.name).splitlines()[2]
+
+    exp.patch({"spec": {"terminate": False}})
+    assert plugin.ok("retry", "experiment", "ab", "-n", namespace.name).strip() == "experiment 'ab' restarted"
+    exp.wait_phase("Running").wait_replicas("canary", 1)
+    missing = plugin.run("get", "experiment", "nope", "-n", namespace.name)
+    assert missing.returncode != 0 and "nope" in missing.stderr

@@ -275,6 +275,17 @@ class Reconciler:
             await asyncio.gather(*(self._event(current, e) for e in plan.events))
         return Outcome(plan.requeue_after, writes)
 
+    async def _write_experiment(self, ns: str, action: CreateExperiment | PatchExperiment) -> None:
+        """An experiment step's Experiment: created, or terminated (one that is gone needs no terminating)."""
+        if isinstance(action, CreateExperiment):
+            self.cache.put(EXPERIMENTS, await self.client.create(EXPERIMENTS, ns, action.manifest))
+            return
+        try:
+            self.cache.put(EXPERIMENTS, await self.client.patch(EXPERIMENTS, ns, action.name, action.patch))
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+
     async def _do(self, rollout: dict[str, Any], action: Action) -> dict[str, Any]:
         """Carry out one action; returns the Rollout as it now is (changed only by PatchRolloutMetadata).
         The match is exhaustive: mypy flags an action type added to ``Action`` and not handled here."""
@@ -320,14 +331,8 @@ class Reconciler:
                     if not exc.not_found:
                         raise
                     log.warning("AnalysisRun %s/%s not found", ns, action.name)
-            case CreateExperiment():
-                self.cache.put(EXPERIMENTS, await self.client.create(EXPERIMENTS, ns, action.manifest))
-            case PatchExperiment():
-                try:
-                    self.cache.put(EXPERIMENTS, await self.client.patch(EXPERIMENTS, ns, action.name, action.patch))
-                except ApiError as exc:
-                    if not exc.not_found:
-                        raise
+            case CreateExperiment() | PatchExperiment():
+                await self._write_experiment(ns, action)
             case DeleteAnalysisRun():
                 try:
                     await self.client.delete(ANALYSISRUNS, ns, action.name, uid=action.uid)

@@ -213,7 +213,9 @@ class Client:
             raise CLIError(f"{method} {path}: the server answered with something other than a JSON object")
         return decoded
 
-    def watch(self, path: str, query: Mapping[str, str], timeout_seconds: int = 60) -> Iterator[dict[str, Any]]:
+    def watch(
+        self, path: str, query: Mapping[str, str], timeout_seconds: int = 60
+    ) -> Iterator[dict[str, Any]]:
         """Watch events ({"type", "object"}) from a collection, until the server ends the stream."""
         params = {**query, "watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": str(timeout_seconds)}
         response = self._send("GET", path, params, timeout=timeout_seconds + 10)
@@ -222,12 +224,8 @@ class Client:
                 data = response.data
                 decoded = json.loads(data) if data else {}
                 body_map = decoded if isinstance(decoded, dict) else {}
-                raise APIError(
-                    response.status,
-                    str(body_map.get("reason", "")),
-                    body_map,
-                    _status_message(body_map, f"watch {path}: HTTP {response.status}"),
-                )
+                raise APIError(response.status, str(body_map.get("reason", "")), body_map,
+                               _status_message(body_map, f"watch {path}: HTTP {response.status}"))
             buffer = b""
             for chunk in response.stream(4096, decode_content=True):
                 buffer += chunk
@@ -252,12 +250,8 @@ class Client:
             raise
 
     def list(
-        self,
-        resource: Resource,
-        namespace: str | None = None,
-        all_namespaces: bool = False,
-        label_selector: str = "",
-        field_selector: str = "",
+        self, resource: Resource, namespace: str | None = None, all_namespaces: bool = False,
+        label_selector: str = "", field_selector: str = "",
     ) -> dict[str, Any]:
         """The List object (items and metadata.resourceVersion)."""
         query = {}
@@ -284,7 +278,9 @@ class Client:
             name = str((body.get("metadata") or {}).get("name") or (body.get("metadata") or {}).get("generateName", ""))
             raise write_failed("create", resource, name, ns, exc) from exc
 
-    def patch(self, resource: Resource, name: str, patch: Patch, namespace: str | None = None) -> dict[str, Any]:
+    def patch(
+        self, resource: Resource, name: str, patch: Patch, namespace: str | None = None
+    ) -> dict[str, Any]:
         ns = namespace or self.namespace
         try:
             return self.request(
@@ -312,7 +308,9 @@ def write_failed(verb: str, resource: Resource, name: str, namespace: str, exc: 
     if exc.status == 409:
         hint = "it changed meanwhile: run the command again"
     elif exc.status in TRANSIENT:
-        hint = "the change may not have been made: look with `kubectl rollouts get rollout` and run the command again"
+        hint = (
+            "the change may not have been made: look with `kubectl rollouts get rollout` and run the command again"
+        )
     else:
         return exc
     message = (
@@ -331,7 +329,9 @@ def not_found(resource: Resource, name: str, namespace: str, exc: APIError) -> C
     if not details.get("name") and resource.group_version.startswith(GROUP):
         return missing_resource_type(resource, exc)
     if not resource.namespaced:
-        return CLIError(f'{resource.kind} "{name}" not found; list them with: kubectl get {resource.plural}.{GROUP}')
+        return CLIError(
+            f'{resource.kind} "{name}" not found; list them with: kubectl get {resource.plural}.{GROUP}'
+        )
     hint = ""
     if resource is ROLLOUTS:
         hint = f"; list the rollouts there with: kubectl rollouts list rollouts -n {namespace}"
@@ -367,7 +367,7 @@ def _unreachable(server: str, exc: BaseException) -> str:
 
 
 def _socket_reason(exc: BaseException) -> str:
-    """ "connection refused", "timed out", "name not resolved": the OS-level cause of a failed request."""
+    """"connection refused", "timed out", "name not resolved": the OS-level cause of a failed request."""
     import urllib3
 
     chain: list[BaseException] = []

@@ -163,8 +163,7 @@ def warn_if_status_never_written(ctx: Context, ro: Mapping[str, Any]) -> None:
     print(
         f'Warning: rollout "{i.meta(ro).get("name", "")}": status never written: is the controller running? '
         "(start it with: pyrollouts controller, or install it: kubectl apply -k deploy/base)",
-        file=ctx.err,
-        flush=True,
+        file=ctx.err, flush=True,
     )
 
 
@@ -261,11 +260,8 @@ def cmd_list_rollouts(ctx: Context) -> int:
                 key, row = render.list_key(ro), render.list_row(ro)
                 if shown.get(key) != row:
                     shown[key] = row
-                    print(
-                        render.render_list_line(ro, args.all_namespaces, args.timestamps, now()),
-                        file=ctx.out,
-                        flush=True,
-                    )
+                    print(render.render_list_line(ro, args.all_namespaces, args.timestamps, now()),
+                          file=ctx.out, flush=True)
     except KeyboardInterrupt:
         return 0
     finally:
@@ -330,19 +326,14 @@ def cmd_status(ctx: Context) -> int:
 def cmd_promote(ctx: Context) -> int:
     args = ctx.args
     if args.skip_current_step:
-        print(
-            "Flag --skip-current-step has been deprecated, use without the flag instead ex: promote ROLLOUT_NAME",
-            file=ctx.err,
-        )
+        print("Flag --skip-current-step has been deprecated, use without the flag instead ex: promote ROLLOUT_NAME",
+              file=ctx.err)
     if args.skip_all_steps:
         print("Flag --skip-all-steps has been deprecated, use --full instead", file=ctx.err)
     if args.skip_current_step and args.skip_all_steps:
         raise CLIError(actions.BOTH_SKIP_FLAGS)
     message = operations.promote(
-        ctx.client(),
-        args.name,
-        full=args.full,
-        skip_current_step=args.skip_current_step,
+        ctx.client(), args.name, full=args.full, skip_current_step=args.skip_current_step,
         skip_all_steps=args.skip_all_steps,
     )
     print(message, file=ctx.out)
@@ -503,14 +494,8 @@ def cmd_create_analysisrun(ctx: Context) -> int:
     if root is None:
         root = lookup(args.from_cluster_template or args.from_, cluster_scope)
     run = _analysis(
-        a.run_from_template,
-        root,
-        lookup,
-        arguments,
-        name=args.name,
-        generate_name=args.generate_name,
-        namespace=client.namespace,
-        labels={a.INSTANCE_ID_LABEL: args.instance_id} if args.instance_id else None,
+        a.run_from_template, root, lookup, arguments, name=args.name, generate_name=args.generate_name,
+        namespace=client.namespace, labels={a.INSTANCE_ID_LABEL: args.instance_id} if args.instance_id else None,
     )
     created = client.create(ANALYSISRUNS, run)
     print(f"analysisrun.pyrollouts.io/{i.meta(created).get('name', '')} created", file=ctx.out)

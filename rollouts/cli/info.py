@@ -42,7 +42,6 @@ SCALE_DOWN_DEADLINE_ANNOTATIONS = (
     "scale-down-deadline",
 )
 
-
 def as_map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
@@ -606,7 +605,6 @@ def revisions(info: RolloutInfo) -> list[int]:
 
 # --------------------------------------------------------------------------- judges
 
-
 @dataclass
 class RunJudgeInfo:
     """A judge metric of one of the Rollout's current AnalysisRuns, for `get rollout`."""
@@ -641,10 +639,8 @@ def judge_info(metric_spec: Mapping[str, Any], measurements: list[Mapping[str, A
                 evidence = f"e-value fail {data.get('eFail') or '-'}, pass {data.get('ePass') or '-'}"
             samples = data.get("samples", "")
             if not samples and (data.get("canaryRequests") or data.get("baselineRequests")):
-                samples = (
-                    f"canary {data.get('canaryRequests') or 0} requests, "
-                    f"baseline {data.get('baselineRequests') or 0} requests"
-                )
+                samples = (f"canary {data.get('canaryRequests') or 0} requests, "
+                           f"baseline {data.get('baselineRequests') or 0} requests")
             return JudgeInfo(
                 decision=data["decision"],
                 reason=data.get("reason", ""),
@@ -672,12 +668,8 @@ def current_judges(ro: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> 
     if not chosen and owned:
         newest = max(revision_of(run) for run in owned)
         chosen = [run for run in owned if revision_of(run) == newest]
-    chosen.sort(
-        key=lambda run: (
-            _sort_key_time(parse_datetime(meta(run).get("creationTimestamp"))),
-            str(meta(run).get("name", "")),
-        )
-    )
+    chosen.sort(key=lambda run: (_sort_key_time(parse_datetime(meta(run).get("creationTimestamp"))),
+                                 str(meta(run).get("name", ""))))
     out: list[RunJudgeInfo] = []
     for run in chosen:
         metric_results = as_list(as_map(run.get("status")).get("metricResults"))

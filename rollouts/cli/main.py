@@ -96,13 +96,8 @@ def _global_flags(suppress: bool) -> argparse.ArgumentParser:
         "--kubeconfig", default=default, help="path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)"
     )
     group.add_argument("--context", default=default, help="the kubeconfig context to use")
-    group.add_argument(
-        "--request-timeout",
-        type=_request_timeout,
-        default=default,
-        metavar="DURATION",
-        help="how long to wait for one API request (e.g. 10s; 0: no limit)",
-    )
+    group.add_argument("--request-timeout", type=_request_timeout, default=default, metavar="DURATION",
+                       help="how long to wait for one API request (e.g. 10s; 0: no limit)")
     return parser
 
 
@@ -111,20 +106,11 @@ class _Builder:
         self.common = _global_flags(suppress=True)
 
     def verb(
-        self,
-        sub: argparse._SubParsersAction[argparse.ArgumentParser],
-        name: str,
-        handler: Handler | None,
-        help_text: str,
-        aliases: Sequence[str] = (),
-        description: str | None = None,
+        self, sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, handler: Handler | None,
+        help_text: str, aliases: Sequence[str] = (), description: str | None = None,
     ) -> argparse.ArgumentParser:
         parser = sub.add_parser(
-            name,
-            aliases=list(aliases),
-            help=help_text,
-            description=description or help_text,
-            parents=[self.common],
+            name, aliases=list(aliases), help=help_text, description=description or help_text, parents=[self.common],
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         if handler is not None:
@@ -135,28 +121,19 @@ class _Builder:
 def build_parser() -> argparse.ArgumentParser:
     b = _Builder()
     parser = argparse.ArgumentParser(
-        prog="kubectl rollouts",
-        parents=[_global_flags(suppress=False)],
+        prog="kubectl rollouts", parents=[_global_flags(suppress=False)],
         description="Manage pyrollouts Rollouts: watch, promote, abort, retry, pause, restart, undo, set image, lint; "
         "create, show and terminate AnalysisRuns; serve a web dashboard.",
     )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
 
-    version = b.verb(
-        sub,
-        "version",
-        commands.cmd_version,
-        "print the plugin's version, commit, Python and platform, and the controller's version",
-    )
-    version.add_argument(
-        "--client", action="store_true", help="only the plugin's own version (no request to the cluster)"
-    )
+    version = b.verb(sub, "version", commands.cmd_version,
+                     "print the plugin's version, commit, Python and platform, and the controller's version")
+    version.add_argument("--client", action="store_true",
+                         help="only the plugin's own version (no request to the cluster)")
 
     shells = b.verb(
-        sub,
-        "completion",
-        commands.cmd_completion,
-        "print the shell code that completes kubectl-rollouts",
+        sub, "completion", commands.cmd_completion, "print the shell code that completes kubectl-rollouts",
         description=(
             "Print the completion script of a shell for kubectl-rollouts (bash, zsh or fish), e.g.\n\n"
             "  source <(kubectl rollouts completion bash)\n\n"
@@ -173,82 +150,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     get = b.verb(sub, "get", None, "show a rollout (its revisions, ReplicaSets, Pods, AnalysisRuns) or an AnalysisRun")
     get_sub = get.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
-    get_ro = b.verb(
-        get_sub, "rollout", commands.cmd_get_rollout, "details and tree of a rollout", aliases=("ro", "rollouts")
-    )
+    get_ro = b.verb(get_sub, "rollout", commands.cmd_get_rollout, "details and tree of a rollout",
+                    aliases=("ro", "rollouts"))
     get_ro.add_argument("name", metavar="ROLLOUT_NAME")
-    get_ro.add_argument(
-        "-w", "--watch", action=argparse.BooleanOptionalAction, default=False, help="redraw on every change"
-    )
+    get_ro.add_argument("-w", "--watch", action=argparse.BooleanOptionalAction, default=False,
+                        help="redraw on every change")
     get_ro.add_argument("--no-color", action="store_true", help="do not colorize the output")
-    get_ro.add_argument(
-        "--timeout-seconds",
-        type=_non_negative_int,
-        default=0,
-        metavar="N",
-        help="with --watch: stop after N seconds (0: never)",
-    )
-    get_ro.add_argument(
-        "--timeout",
-        type=_duration,
-        default=None,
-        metavar="DURATION",
-        help="with --watch: stop after this long (e.g. 2m)",
-    )
-    get_ar = b.verb(
-        get_sub,
-        "analysisrun",
-        commands.cmd_get_analysisrun,
-        "an AnalysisRun: status, args, metrics with their counts and last measurements",
-        aliases=("ar", "analysisruns"),
-    )
+    get_ro.add_argument("--timeout-seconds", type=_non_negative_int, default=0, metavar="N",
+                        help="with --watch: stop after N seconds (0: never)")
+    get_ro.add_argument("--timeout", type=_duration, default=None, metavar="DURATION",
+                        help="with --watch: stop after this long (e.g. 2m)")
+    get_ar = b.verb(get_sub, "analysisrun", commands.cmd_get_analysisrun,
+                    "an AnalysisRun: status, args, metrics with their counts and last measurements",
+                    aliases=("ar", "analysisruns"))
     get_ar.add_argument("name", metavar="ANALYSISRUN_NAME")
-    get_ar.add_argument(
-        "-w", "--watch", action=argparse.BooleanOptionalAction, default=False, help="redraw on every change"
-    )
+    get_ar.add_argument("-w", "--watch", action=argparse.BooleanOptionalAction, default=False,
+                        help="redraw on every change")
     get_ar.add_argument("--no-color", action="store_true", help="do not colorize the output")
-    get_ar.add_argument(
-        "--timeout-seconds",
-        type=_non_negative_int,
-        default=0,
-        metavar="N",
-        help="with --watch: stop after N seconds (0: never)",
-    )
-    get_ar.add_argument(
-        "--timeout",
-        type=_duration,
-        default=None,
-        metavar="DURATION",
-        help="with --watch: stop after this long (e.g. 2m)",
-    )
+    get_ar.add_argument("--timeout-seconds", type=_non_negative_int, default=0, metavar="N",
+                        help="with --watch: stop after N seconds (0: never)")
+    get_ar.add_argument("--timeout", type=_duration, default=None, metavar="DURATION",
+                        help="with --watch: stop after this long (e.g. 2m)")
 
-    get_exp = b.verb(
-        get_sub,
-        "experiment",
-        commands.cmd_get_experiment,
-        "an Experiment: phase, images, its ReplicaSets and AnalysisRuns",
-        aliases=("exp", "experiments"),
-    )
+    get_exp = b.verb(get_sub, "experiment", commands.cmd_get_experiment,
+                     "an Experiment: phase, images, its ReplicaSets and AnalysisRuns", aliases=("exp", "experiments"))
     get_exp.add_argument("name", metavar="EXPERIMENT_NAME")
 
     create = b.verb(
-        sub,
-        "create",
-        commands.cmd_create,
+        sub, "create", commands.cmd_create,
         "create Rollouts, AnalysisTemplates and AnalysisRuns from a file (-f), or an AnalysisRun from a template",
     )
-    create.add_argument(
-        "-f",
-        "--filename",
-        default="",
-        metavar="FILE",
-        help="a YAML file of Rollouts, (Cluster)AnalysisTemplates and AnalysisRuns ('-': stdin)",
-    )
+    create.add_argument("-f", "--filename", default="", metavar="FILE",
+                        help="a YAML file of Rollouts, (Cluster)AnalysisTemplates and AnalysisRuns ('-': stdin)")
     create_sub = create.add_subparsers(dest="resource", required=False, metavar="RESOURCE")
     create_ar = b.verb(
-        create_sub,
-        "analysisrun",
-        commands.cmd_create_analysisrun,
+        create_sub, "analysisrun", commands.cmd_create_analysisrun,
         "create an AnalysisRun from a template (its nested templates included), with -a NAME=VALUE arguments",
         aliases=("ar",),
         description=(
@@ -260,62 +196,31 @@ def build_parser() -> argparse.ArgumentParser:
             "  kubectl rollouts create analysisrun --from-file template.yaml"
         ),
     )
-    create_ar.add_argument(
-        "--from",
-        dest="from_",
-        default="",
-        metavar="TEMPLATE",
-        help="the AnalysisTemplate in the namespace (a ClusterAnalysisTemplate with --global)",
-    )
-    create_ar.add_argument(
-        "--from-cluster-template",
-        default="",
-        metavar="TEMPLATE",
-        help="the ClusterAnalysisTemplate (same as --global --from TEMPLATE)",
-    )
-    create_ar.add_argument(
-        "--from-file", default="", metavar="FILE", help="a template from a local YAML file ('-': stdin)"
-    )
-    create_ar.add_argument(
-        "--global", dest="global_", action="store_true", help="--from names a ClusterAnalysisTemplate"
-    )
+    create_ar.add_argument("--from", dest="from_", default="", metavar="TEMPLATE",
+                           help="the AnalysisTemplate in the namespace (a ClusterAnalysisTemplate with --global)")
+    create_ar.add_argument("--from-cluster-template", default="", metavar="TEMPLATE",
+                           help="the ClusterAnalysisTemplate (same as --global --from TEMPLATE)")
+    create_ar.add_argument("--from-file", default="", metavar="FILE",
+                           help="a template from a local YAML file ('-': stdin)")
+    create_ar.add_argument("--global", dest="global_", action="store_true",
+                           help="--from names a ClusterAnalysisTemplate")
     naming = create_ar.add_mutually_exclusive_group()
     naming.add_argument("--name", default="", help="the run's name (default: generated from TEMPLATE-)")
-    naming.add_argument(
-        "--generate-name", default="", metavar="PREFIX", help="the run's generateName (default: TEMPLATE-)"
-    )
-    create_ar.add_argument(
-        "--instance-id",
-        default="",
-        metavar="ID",
-        help="the controller instance that should run it (label rollouts.pyrollouts.io/controller-instance-id)",
-    )
-    create_ar.add_argument(
-        "-a",
-        "--argument",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a value for one of the template's args (repeatable)",
-    )
+    naming.add_argument("--generate-name", default="", metavar="PREFIX",
+                        help="the run's generateName (default: TEMPLATE-)")
+    create_ar.add_argument("--instance-id", default="", metavar="ID",
+                           help="the controller instance that should run it (label "
+                                "rollouts.pyrollouts.io/controller-instance-id)")
+    create_ar.add_argument("-a", "--argument", action="append", default=[], metavar="NAME=VALUE",
+                           help="a value for one of the template's args (repeatable)")
 
     terminate = b.verb(sub, "terminate", None, "terminate an AnalysisRun or an Experiment")
     terminate_sub = terminate.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
-    terminate_ar = b.verb(
-        terminate_sub,
-        "analysisrun",
-        commands.cmd_terminate_analysisrun,
-        "stop an AnalysisRun early (spec.terminate=true)",
-        aliases=("ar", "analysisruns"),
-    )
+    terminate_ar = b.verb(terminate_sub, "analysisrun", commands.cmd_terminate_analysisrun,
+                          "stop an AnalysisRun early (spec.terminate=true)", aliases=("ar", "analysisruns"))
     terminate_ar.add_argument("names", nargs="+", metavar="ANALYSISRUN_NAME")
-    terminate_exp = b.verb(
-        terminate_sub,
-        "experiment",
-        commands.cmd_terminate_experiment,
-        "end an Experiment now (spec.terminate=true)",
-        aliases=("exp", "experiments"),
-    )
+    terminate_exp = b.verb(terminate_sub, "experiment", commands.cmd_terminate_experiment,
+                           "end an Experiment now (spec.terminate=true)", aliases=("exp", "experiments"))
     terminate_exp.add_argument("names", nargs="+", metavar="EXPERIMENT_NAME")
 
     list_ = b.verb(sub, "list", None, "list rollouts or experiments")
@@ -323,89 +228,47 @@ def build_parser() -> argparse.ArgumentParser:
     list_ro = b.verb(list_sub, "rollouts", commands.cmd_list_rollouts, "list rollouts", aliases=("ro", "rollout"))
     list_ro.add_argument("-A", "--all-namespaces", action="store_true", help="list the rollouts of all namespaces")
     list_ro.add_argument("--name", default="", help="only the rollout with this name")
-    list_ro.add_argument(
-        "-w",
-        "--watch",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="after the table, print a rollout's line again whenever it changes",
-    )
-    list_ro.add_argument(
-        "--timestamps",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="start each line with the time it was printed",
-    )
+    list_ro.add_argument("-w", "--watch", action=argparse.BooleanOptionalAction, default=False,
+                         help="after the table, print a rollout's line again whenever it changes")
+    list_ro.add_argument("--timestamps", action=argparse.BooleanOptionalAction, default=False,
+                         help="start each line with the time it was printed")
 
-    list_exp = b.verb(
-        list_sub, "experiments", commands.cmd_list_experiments, "list experiments", aliases=("exp", "experiment")
-    )
-    list_exp.add_argument("-A", "--all-namespaces", action="store_true", help="list the experiments of all namespaces")
+    list_exp = b.verb(list_sub, "experiments", commands.cmd_list_experiments, "list experiments",
+                      aliases=("exp", "experiment"))
+    list_exp.add_argument("-A", "--all-namespaces", action="store_true",
+                          help="list the experiments of all namespaces")
 
-    status = b.verb(
-        sub,
-        "status",
-        commands.cmd_status,
-        "show a rollout's status; by default wait until it is Healthy (exit 0) or Degraded (exit 1)",
-    )
+    status = b.verb(sub, "status", commands.cmd_status,
+                    "show a rollout's status; by default wait until it is Healthy (exit 0) or Degraded (exit 1)")
     status.add_argument("name", metavar="ROLLOUT_NAME")
-    status.add_argument(
-        "-w",
-        "--watch",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="wait for the rollout to finish (default; --watch=false prints the status once)",
-    )
-    status.add_argument(
-        "-t",
-        "--timeout",
-        type=_duration,
-        default=None,
-        metavar="DURATION",
-        help="give up (exit 1) after this long, e.g. 60s (0: wait forever)",
-    )
+    status.add_argument("-w", "--watch", action=argparse.BooleanOptionalAction, default=True,
+                        help="wait for the rollout to finish (default; --watch=false prints the status once)")
+    status.add_argument("-t", "--timeout", type=_duration, default=None, metavar="DURATION",
+                        help="give up (exit 1) after this long, e.g. 60s (0: wait forever)")
 
     promote = b.verb(
-        sub,
-        "promote",
-        commands.cmd_promote,
+        sub, "promote", commands.cmd_promote,
         "unpause a paused rollout, or skip the current step; --full: skip all remaining steps and analysis",
     )
     promote.add_argument("name", metavar="ROLLOUT_NAME")
-    promote.add_argument(
-        "--full",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="promote fully: skip analysis, pauses and steps",
-    )
-    promote.add_argument(
-        "-c", "--skip-current-step", action=argparse.BooleanOptionalAction, default=False, help=argparse.SUPPRESS
-    )
-    promote.add_argument(
-        "-a", "--skip-all-steps", action=argparse.BooleanOptionalAction, default=False, help=argparse.SUPPRESS
-    )
+    promote.add_argument("--full", action=argparse.BooleanOptionalAction, default=False,
+                         help="promote fully: skip analysis, pauses and steps")
+    promote.add_argument("-c", "--skip-current-step", action=argparse.BooleanOptionalAction, default=False,
+                         help=argparse.SUPPRESS)
+    promote.add_argument("-a", "--skip-all-steps", action=argparse.BooleanOptionalAction, default=False,
+                         help=argparse.SUPPRESS)
 
-    abort = b.verb(
-        sub,
-        "abort",
-        commands.cmd_abort,
-        "stop an update and go back to the stable ReplicaSet (spec.template keeps the new version)",
-    )
+    abort = b.verb(sub, "abort", commands.cmd_abort,
+                   "stop an update and go back to the stable ReplicaSet (spec.template keeps the new version)")
     abort.add_argument("names", nargs="+", metavar="ROLLOUT_NAME")
 
     retry = b.verb(sub, "retry", None, "retry an aborted rollout or an ended experiment")
     retry_sub = retry.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
-    retry_ro = b.verb(
-        retry_sub, "rollout", commands.cmd_retry_rollout, "retry an aborted rollout", aliases=("ro", "rollouts")
-    )
+    retry_ro = b.verb(retry_sub, "rollout", commands.cmd_retry_rollout, "retry an aborted rollout",
+                      aliases=("ro", "rollouts"))
     retry_ro.add_argument("names", nargs="+", metavar="ROLLOUT_NAME")
-    retry_exp = b.verb(
-        retry_sub,
-        "experiment",
-        commands.cmd_retry_experiment,
-        "run an ended experiment again (its status cleared)",
-        aliases=("exp", "experiments"),
-    )
+    retry_exp = b.verb(retry_sub, "experiment", commands.cmd_retry_experiment,
+                       "run an ended experiment again (its status cleared)", aliases=("exp", "experiments"))
     retry_exp.add_argument("names", nargs="+", metavar="EXPERIMENT_NAME")
 
     pause = b.verb(sub, "pause", commands.cmd_pause, "pause a rollout (spec.paused=true)")
@@ -413,53 +276,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     restart = b.verb(sub, "restart", commands.cmd_restart, "restart the pods of a rollout (spec.restartAt)")
     restart.add_argument("name", metavar="ROLLOUT_NAME")
-    restart.add_argument(
-        "-i",
-        "--in",
-        dest="delay",
-        type=_duration,
-        default=None,
-        metavar="DURATION",
-        help="restart after this long (e.g. 30s, 5m, 1h)",
-    )
+    restart.add_argument("-i", "--in", dest="delay", type=_duration, default=None, metavar="DURATION",
+                         help="restart after this long (e.g. 30s, 5m, 1h)")
 
     undo = b.verb(sub, "undo", commands.cmd_undo, "roll back to the previous revision, or to --to-revision N")
     undo.add_argument("name", metavar="ROLLOUT_NAME")
-    undo.add_argument(
-        "--to-revision",
-        type=_non_negative_int,
-        default=0,
-        metavar="N",
-        help="the revision to roll back to (default 0: the previous one)",
-    )
+    undo.add_argument("--to-revision", type=_non_negative_int, default=0, metavar="N",
+                      help="the revision to roll back to (default 0: the previous one)")
 
     dashboard = b.verb(
-        sub,
-        "dashboard",
-        commands.cmd_dashboard,
+        sub, "dashboard", commands.cmd_dashboard,
         "serve a web UI of the rollouts (live, with promote/abort/retry/restart/undo buttons) on this machine",
     )
     dashboard.add_argument("-p", "--port", type=_port, default=3100, help="the port to listen on (0: any free one)")
-    dashboard.add_argument(
-        "--address",
-        default="127.0.0.1",
-        help="the address to listen on (the buttons act with your credentials: keep it local)",
-    )
-    dashboard.add_argument(
-        "-A",
-        "--all-namespaces",
-        action="store_true",
-        help="show the rollouts of all namespaces (default: the -n / context namespace)",
-    )
+    dashboard.add_argument("--address", default="127.0.0.1",
+                           help="the address to listen on (the buttons act with your credentials: keep it local)")
+    dashboard.add_argument("-A", "--all-namespaces", action="store_true",
+                           help="show the rollouts of all namespaces (default: the -n / context namespace)")
 
     set_ = b.verb(sub, "set", None, "update a rollout's fields")
     set_sub = set_.add_subparsers(dest="resource", required=True, metavar="FIELD")
-    image = b.verb(
-        set_sub,
-        "image",
-        commands.cmd_set_image,
-        "set the image of a container (init, regular or ephemeral), or of all with *=IMAGE",
-    )
+    image = b.verb(set_sub, "image", commands.cmd_set_image,
+                   "set the image of a container (init, regular or ephemeral), or of all with *=IMAGE")
     image.add_argument("name", metavar="ROLLOUT_NAME")
     image.add_argument("assignment", type=_assignment, metavar="CONTAINER=IMAGE")
 

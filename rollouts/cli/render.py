@@ -296,25 +296,18 @@ def render_analysisrun(run: AnalysisRunDetail, now: dt.datetime, color: bool = F
         if metric.dry_run:
             info_cols.append("dry-run")
         count = f"{metric.measured}/{metric.count}" if metric.count else str(metric.measured)
-        metric_rows.append(
-            [
-                metric.name,
-                f"{paint(metric.icon)} {metric.status}",
-                count,
-                " ".join(c for c in info_cols if c),
-                metric.message,
-            ]
-        )
+        metric_rows.append([
+            metric.name, f"{paint(metric.icon)} {metric.status}", count, " ".join(c for c in info_cols if c),
+            metric.message,
+        ])
         for measurement in metric.measurements:
-            measurement_rows.append(
-                [
-                    metric.name,
-                    f"{paint(measurement.icon)} {measurement.status}",
-                    measurement.value,
-                    age(measurement.finished or measurement.started, now),
-                    measurement.message,
-                ]
-            )
+            measurement_rows.append([
+                metric.name,
+                f"{paint(measurement.icon)} {measurement.status}",
+                measurement.value,
+                age(measurement.finished or measurement.started, now),
+                measurement.message,
+            ])
     lines += ["", *tabulate(_without_empty_last_column(metric_rows))]
     if len(measurement_rows) > 1:
         measurement_rows = _without_empty_last_column(measurement_rows)

@@ -70,9 +70,7 @@ class Informer(threading.Thread):
 
     def _relist(self) -> str:
         listing = self.client.list(
-            self.resource,
-            all_namespaces=self.all_namespaces,
-            label_selector=self.label_selector,
+            self.resource, all_namespaces=self.all_namespaces, label_selector=self.label_selector,
             field_selector=self.field_selector,
         )
         with self._lock:
@@ -109,12 +107,8 @@ class Informer(threading.Thread):
                 if kind == "ERROR":
                     if obj.get("code") == 410:
                         return  # too old: relist
-                    raise APIError(
-                        int(obj.get("code") or 0),
-                        str(obj.get("reason", "")),
-                        obj,
-                        str(obj.get("message", "watch failed")),
-                    )
+                    raise APIError(int(obj.get("code") or 0), str(obj.get("reason", "")), obj,
+                                   str(obj.get("message", "watch failed")))
                 version = str((obj.get("metadata") or {}).get("resourceVersion", version))
                 if kind == "BOOKMARK":
                     continue

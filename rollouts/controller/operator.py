@@ -121,7 +121,9 @@ class Controller:
             on_connection_lost=lambda: self.resync.trigger("a request could not reach the API server"),
         )
         self._notifiers: dict[str, Callable[[dict[str, Any]], None]] = {}
-        self.resync = Resync(self.client, self.cache, self._watched(), self.namespaces, self._forgotten, self._resynced)
+        self.resync = Resync(
+            self.client, self.cache, self._watched(), self.namespaces, self._forgotten, self._resynced
+        )
         self.elector = (
             LeaderElector(
                 Client(conn, retries=0, login=login),  # its own connection: renewals never queue behind reconciles
@@ -527,7 +529,9 @@ class Controller:
             raise
         kopfwatch.install()
         await self.client.open()
-        electing = asyncio.create_task(self._elect(stop), name="leader election") if self.elector is not None else None
+        electing = (
+            asyncio.create_task(self._elect(stop), name="leader election") if self.elector is not None else None
+        )
         operator = asyncio.create_task(
             kopf.operator(
                 registry=self.registry,
@@ -646,7 +650,9 @@ async def run_controller(options: Options) -> None:
     # Refuse an API server the kubeconfig's CA did not sign before anything starts (one line, no retries).
     await asyncio.to_thread(check_api_server_trusted, conn)
     election = (
-        Election(options.election_namespace or conn.namespace, timing=options.timing) if options.leader_elect else None
+        Election(options.election_namespace or conn.namespace, timing=options.timing)
+        if options.leader_elect
+        else None
     )
     controller = Controller(
         conn,

@@ -414,9 +414,8 @@ class Reconciler:
             "observedGeneration": str(meta.get("generation", "")),
         }
         try:
-            self.cache.put(
-                ROLLOUTS, await self.client.patch(ROLLOUTS, ns, name, {"status": status}, subresource="status")
-            )
+            self.cache.put(ROLLOUTS, await self.client.patch(ROLLOUTS, ns, name, {"status": status},
+                                                             subresource="status"))
         except ApiError as again:
             log.warning("rollout %s/%s: could not record %s: %s", ns, name, FAILED_RS_CREATE_REASON, again)
 

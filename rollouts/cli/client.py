@@ -72,6 +72,7 @@ class Resource:
 
 ROLLOUTS = Resource("rollout", f"{GROUP}/{VERSION}", "rollouts")
 ANALYSISRUNS = Resource("analysisrun", f"{GROUP}/{VERSION}", "analysisruns")
+EXPERIMENTS = Resource("experiment", f"{GROUP}/{VERSION}", "experiments")
 ANALYSISTEMPLATES = Resource("analysistemplate", f"{GROUP}/{VERSION}", "analysistemplates")
 CLUSTERANALYSISTEMPLATES = Resource(
     "clusteranalysistemplate", f"{GROUP}/{VERSION}", "clusteranalysistemplates", namespaced=False

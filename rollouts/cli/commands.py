@@ -23,6 +23,7 @@ from rollouts.cli.client import (
     CLUSTERANALYSISTEMPLATES,
     DEPLOYMENTS,
     EVENTS,
+    EXPERIMENTS,
     PODS,
     REPLICASETS,
     ROLLOUTS,
@@ -31,6 +32,7 @@ from rollouts.cli.client import (
     CLIError,
 )
 from rollouts.cli.durations import Duration
+from rollouts.cli.experiment_info import RETRY_PATCH, TERMINATE_PATCH, render_experiment, render_experiment_list
 from rollouts.cli.watch import ObjectView, RolloutListView, RolloutView, report_errors
 from rollouts.model.labelselector import format_label_selector
 from rollouts.model.phase import rollout_phase
@@ -85,7 +87,8 @@ def _action(call: Any, *args: Any, **kwargs: Any) -> Any:
 def _children(
     client: Client, ro: Mapping[str, Any]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """The ReplicaSets and Pods matching the rollout's selector, and the namespace's AnalysisRuns."""
+    """The ReplicaSets and Pods matching the rollout's selector, and the namespace's AnalysisRuns and Experiments
+    (shown together: an experiment step's Experiment sits beside the runs of its revision)."""
     selector = format_label_selector(i.spec_of(ro).get("selector"))
     replicasets = client.list(REPLICASETS, label_selector=selector).get("items") or []
     pods = client.list(PODS, label_selector=selector).get("items") or []
@@ -95,6 +98,11 @@ def _children(
         if "has no resource type" not in exc.message:
             raise
         runs = []  # AnalysisRun CRD not installed: there are no runs to show
+    try:
+        runs += [{**e, "kind": "Experiment"} for e in client.list(EXPERIMENTS).get("items") or []]
+    except CLIError as exc:
+        if "has no resource type" not in exc.message:
+            raise  # (no Experiment CRD: no experiments to show)
     return replicasets, pods, runs
 
 
@@ -570,3 +578,35 @@ def cmd_get_analysisrun(ctx: Context) -> int:
         return 0
     finally:
         view.stop()
+
+
+def cmd_get_experiment(ctx: Context) -> int:
+    ctx.out.write(render_experiment(ctx.client().get(EXPERIMENTS, ctx.args.name), now()))
+    return 0
+
+
+def cmd_list_experiments(ctx: Context) -> int:
+    client = ctx.client()
+    items = client.list(EXPERIMENTS, all_namespaces=ctx.args.all_namespaces).get("items") or []
+    if not items:
+        where = "" if ctx.args.all_namespaces else f' in namespace "{client.namespace}"'
+        print(f"No resources found{where}.", file=ctx.err)
+        return 0
+    ctx.out.write(render_experiment_list(items, ctx.args.all_namespaces, now()))
+    return 0
+
+
+def cmd_terminate_experiment(ctx: Context) -> int:
+    client = ctx.client()
+    for name in ctx.args.names:
+        client.patch(EXPERIMENTS, name, TERMINATE_PATCH)
+        print(f"experiment '{name}' terminated", file=ctx.out)
+    return 0
+
+
+def cmd_retry_experiment(ctx: Context) -> int:
+    client = ctx.client()
+    for name in ctx.args.names:
+        client.patch(EXPERIMENTS, name, RETRY_PATCH)
+        print(f"experiment '{name}' restarted", file=ctx.out)
+    return 0

@@ -181,6 +181,7 @@ class AnalysisRunInfo:
     inconclusive: int = 0
     error: int = 0
     jobs: list[JobInfo] = field(default_factory=list)
+    kind: str = "AnalysisRun"  # or "Experiment": an experiment step's, shown beside the runs
 
 
 @dataclass
@@ -463,6 +464,7 @@ def analysisrun_infos(owner_uid: str, runs: Iterable[Mapping[str, Any]]) -> list
             revision=revision_of(run),
             status=phase,
             icon=analysis_icon(phase),
+            kind="Experiment" if run.get("kind") == "Experiment" else "AnalysisRun",
         )
         for result in (as_map(r) for r in as_list(run_status.get("metricResults"))):
             info.successful += as_int(result.get("successful"))

@@ -186,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     get_ar.add_argument("--timeout", type=_duration, default=None, metavar="DURATION",
                         help="with --watch: stop after this long (e.g. 2m)")
 
+    get_exp = b.verb(get_sub, "experiment", commands.cmd_get_experiment,
+                     "an Experiment: phase, images, its ReplicaSets and AnalysisRuns", aliases=("exp", "experiments"))
+    get_exp.add_argument("name", metavar="EXPERIMENT_NAME")
+
     create = b.verb(
         sub, "create", commands.cmd_create,
         "create Rollouts, AnalysisTemplates and AnalysisRuns from a file (-f), or an AnalysisRun from a template",
@@ -224,13 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
     create_ar.add_argument("-a", "--argument", action="append", default=[], metavar="NAME=VALUE",
                            help="a value for one of the template's args (repeatable)")
 
-    terminate = b.verb(sub, "terminate", None, "terminate an AnalysisRun")
+    terminate = b.verb(sub, "terminate", None, "terminate an AnalysisRun or an Experiment")
     terminate_sub = terminate.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
     terminate_ar = b.verb(terminate_sub, "analysisrun", commands.cmd_terminate_analysisrun,
                           "stop an AnalysisRun early (spec.terminate=true)", aliases=("ar", "analysisruns"))
     terminate_ar.add_argument("names", nargs="+", metavar="ANALYSISRUN_NAME")
+    terminate_exp = b.verb(terminate_sub, "experiment", commands.cmd_terminate_experiment,
+                           "end an Experiment now (spec.terminate=true)", aliases=("exp", "experiments"))
+    terminate_exp.add_argument("names", nargs="+", metavar="EXPERIMENT_NAME")
 
-    list_ = b.verb(sub, "list", None, "list rollouts")
+    list_ = b.verb(sub, "list", None, "list rollouts or experiments")
     list_sub = list_.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
     list_ro = b.verb(list_sub, "rollouts", commands.cmd_list_rollouts, "list rollouts", aliases=("ro", "rollout"))
     list_ro.add_argument("-A", "--all-namespaces", action="store_true", help="list the rollouts of all namespaces")
@@ -239,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="after the table, print a rollout's line again whenever it changes")
     list_ro.add_argument("--timestamps", action=argparse.BooleanOptionalAction, default=False,
                          help="start each line with the time it was printed")
+
+    list_exp = b.verb(list_sub, "experiments", commands.cmd_list_experiments, "list experiments",
+                      aliases=("exp", "experiment"))
+    list_exp.add_argument("-A", "--all-namespaces", action="store_true",
+                          help="list the experiments of all namespaces")
 
     status = b.verb(sub, "status", commands.cmd_status,
                     "show a rollout's status; by default wait until it is Healthy (exit 0) or Degraded (exit 1)")
@@ -264,11 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "stop an update and go back to the stable ReplicaSet (spec.template keeps the new version)")
     abort.add_argument("names", nargs="+", metavar="ROLLOUT_NAME")
 
-    retry = b.verb(sub, "retry", None, "retry an aborted rollout")
+    retry = b.verb(sub, "retry", None, "retry an aborted rollout or an ended experiment")
     retry_sub = retry.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
     retry_ro = b.verb(retry_sub, "rollout", commands.cmd_retry_rollout, "retry an aborted rollout",
                       aliases=("ro", "rollouts"))
     retry_ro.add_argument("names", nargs="+", metavar="ROLLOUT_NAME")
+    retry_exp = b.verb(retry_sub, "experiment", commands.cmd_retry_experiment,
+                       "run an ended experiment again (its status cleared)", aliases=("exp", "experiments"))
+    retry_exp.add_argument("names", nargs="+", metavar="EXPERIMENT_NAME")
 
     pause = b.verb(sub, "pause", commands.cmd_pause, "pause a rollout (spec.paused=true)")
     pause.add_argument("names", nargs="+", metavar="ROLLOUT_NAME")

@@ -26,6 +26,7 @@ ICON_REPLICASET = "⧉"
 ICON_POD = "□"
 ICON_JOB = "⊞"
 ICON_ANALYSIS = "α"  # noqa: RUF001 (Argo's icon)
+ICON_EXPERIMENT = "Σ"  # Argo's icon
 
 CLEAR_SCREEN = "\033[H\033[2J\033[0;0H"
 
@@ -191,8 +192,8 @@ def _analysisrun_rows(
 ) -> list[list[str]]:
     rows = [
         [
-            f"{prefix}{ICON_ANALYSIS} {paint(run.name, run.status)}",
-            "AnalysisRun",
+            f"{prefix}{ICON_EXPERIMENT if run.kind == 'Experiment' else ICON_ANALYSIS} {paint(run.name, run.status)}",
+            run.kind,
             f"{paint(run.icon)} {run.status}",
             age(run.created, now),
             counts_text(run.successful, run.failed, run.inconclusive, run.error, paint),

@@ -15,7 +15,17 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
-from rollouts.cli.client import ANALYSISRUNS, PODS, REPLICASETS, ROLLOUTS, APIError, Client, CLIError, Resource
+from rollouts.cli.client import (
+    ANALYSISRUNS,
+    EXPERIMENTS,
+    PODS,
+    REPLICASETS,
+    ROLLOUTS,
+    APIError,
+    Client,
+    CLIError,
+    Resource,
+)
 from rollouts.model.labelselector import format_label_selector
 
 
@@ -125,11 +135,13 @@ class RolloutView:
         self.replicasets: Informer | None = None
         self.pods: Informer | None = None
         self.analysisruns: Informer | None = None
+        self.experiments: Informer | None = None  # an experiment step's Experiments, drawn beside the runs
         if children:
             self.replicasets = Informer(client, REPLICASETS, self._notify, label_selector=selector)
             self.pods = Informer(client, PODS, self._notify, label_selector=selector)
             self.analysisruns = Informer(client, ANALYSISRUNS, self._notify, optional=True)
-            self.informers += [self.replicasets, self.pods, self.analysisruns]
+            self.experiments = Informer(client, EXPERIMENTS, self._notify, optional=True)
+            self.informers += [self.replicasets, self.pods, self.analysisruns, self.experiments]
 
     def _notify(self) -> None:
         with self._changed:
@@ -162,7 +174,10 @@ class RolloutView:
             ro,
             self.replicasets.objects() if self.replicasets else [],
             self.pods.objects() if self.pods else [],
-            self.analysisruns.objects() if self.analysisruns else [],
+            [
+                *(self.analysisruns.objects() if self.analysisruns else []),
+                *({**e, "kind": "Experiment"} for e in (self.experiments.objects() if self.experiments else [])),
+            ],
         )
 
 

@@ -63,6 +63,7 @@ SERVICES = Kind("", "v1", "services", "Service")
 PODS = Kind("", "v1", "pods", "Pod")
 EVENTS = Kind("", "v1", "events", "Event")
 ANALYSISRUNS = Kind("pyrollouts.io", "v1alpha1", "analysisruns", "AnalysisRun")
+EXPERIMENTS = Kind("pyrollouts.io", "v1alpha1", "experiments", "Experiment")
 ANALYSISTEMPLATES = Kind("pyrollouts.io", "v1alpha1", "analysistemplates", "AnalysisTemplate")
 CLUSTERANALYSISTEMPLATES = Kind(
     "pyrollouts.io", "v1alpha1", "clusteranalysistemplates", "ClusterAnalysisTemplate", namespaced=False

@@ -47,6 +47,7 @@ from rollouts.controller.client import (
     DEFAULT_BURST,
     DEFAULT_QPS,
     DEPLOYMENTS,
+    EXPERIMENTS,
     INGRESSES,
     JOBS,
     PODS,
@@ -59,6 +60,7 @@ from rollouts.controller.client import (
     NotLeading,
     WritesHeld,
 )
+from rollouts.controller.experiments import ExperimentController
 from rollouts.controller.kubeconfig import Connection, load_connection
 from rollouts.controller.leader import LeaderElector, Timing, default_identity, lease_name
 from rollouts.controller.listen import Listen, serve
@@ -76,7 +78,7 @@ log = logging.getLogger("pyrollouts.operator")
 
 ERROR_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 # The work queues' names in the workqueue_* metrics: Argo's.
-ROLLOUT_QUEUE, ANALYSIS_QUEUE = "Rollouts", "AnalysisRuns"
+ROLLOUT_QUEUE, ANALYSIS_QUEUE, EXPERIMENT_QUEUE = "Rollouts", "AnalysisRuns", "Experiments"
 
 
 @dataclass(frozen=True)
@@ -139,11 +141,13 @@ class Controller:
         self.reconciler = Reconciler(self.client, self.cache, notify=self.notifier.on_event)
         self.analysis = AnalysisController(self.client, self.cache)
         self.analysis_queue: WorkQueue | None = None
+        self.experiments = ExperimentController(self.client, self.cache)
+        self.experiment_queue: WorkQueue | None = None
         self.metrics = ControllerMetrics(
             lambda: self.cache.all(ROLLOUTS), lambda: self.cache.all(ANALYSISRUNS), self.leading
         )
         self.client.on_response = self.metrics.response
-        self.reconciler.on_event = self.analysis.on_event = self.metrics.event
+        self.reconciler.on_event = self.analysis.on_event = self.experiments.on_event = self.metrics.event
         self.queue: WorkQueue | None = None
         self.ready = asyncio.Event()
         # kopf runs no event handler before every watch has listed its objects: the first event means
@@ -165,7 +169,8 @@ class Controller:
         Before the caches are complete there is nothing to do: kopf's first events queue everything."""
         if not self.synced.is_set():
             return
-        for kind, queue in ((ROLLOUTS, self.queue), (ANALYSISRUNS, self.analysis_queue)):
+        queues = ((ROLLOUTS, self.queue), (ANALYSISRUNS, self.analysis_queue), (EXPERIMENTS, self.experiment_queue))
+        for kind, queue in queues:
             for obj in list(self.cache.all(kind)):
                 if queue is not None:
                     queue.add((str(obj["metadata"].get("namespace", "")), str(obj["metadata"]["name"])))
@@ -178,7 +183,7 @@ class Controller:
         self._halting = asyncio.get_running_loop().create_task(self._halt(), name="stop reconciling")
 
     async def _halt(self) -> None:
-        for queue in (self.queue, self.analysis_queue):
+        for queue in (self.queue, self.analysis_queue, self.experiment_queue):
             if queue is not None:
                 await queue.stop()
         await self.analysis.stop()
@@ -224,6 +229,20 @@ class Controller:
         self.metrics.observe_reconcile(ANALYSIS_RUN, *key, time.monotonic() - started)
         return requeue
 
+    async def _experiment_work(self, key: Key) -> float | None:
+        if not self.leading():
+            return None
+        try:
+            return await self.experiments.reconcile(key)
+        except (NotLeading, WritesHeld):
+            return None
+        except ApiError as exc:
+            log.warning("experiment %s/%s: API error: %s; retrying in 2s", key[0], key[1], exc)
+            return 2.0
+        except Exception:
+            log.exception("experiment %s/%s: reconcile failed; retrying in 5s", key[0], key[1])
+            return 5.0
+
     def _analysis_failed(self, key: Key, started: float, delay: float) -> float:
         self.metrics.observe_reconcile(ANALYSIS_RUN, *key, time.monotonic() - started, failed=True)
         self.metrics.queues.retried(ANALYSIS_QUEUE)
@@ -268,10 +287,12 @@ class Controller:
             JOBS.plural: JOB_LABEL_SELECTOR,
             ROLLOUTS.plural: shard,
             ANALYSISRUNS.plural: shard,
+            EXPERIMENTS.plural: shard,
         }
 
     def _watched_kinds(self) -> list[kube.Kind]:
         kinds = [ROLLOUTS, REPLICASETS, PODS, SERVICES, DEPLOYMENTS, INGRESSES, ANALYSISRUNS, JOBS, ANALYSISTEMPLATES]
+        kinds.append(EXPERIMENTS)
         if not self.namespaces:  # kopf serves cluster-scoped kinds only when cluster-wide
             kinds.append(CLUSTERANALYSISTEMPLATES)
         return kinds
@@ -403,6 +424,7 @@ class Controller:
             JOBS.plural: self.analysis.on_job,
             ANALYSISTEMPLATES.plural: self._on_template,
             CLUSTERANALYSISTEMPLATES.plural: self._on_template,
+            EXPERIMENTS.plural: self.experiments.on_experiment,
         }
         for kind in self._watched_kinds():
             self._register(registry, kind, notifiers[kind.plural])
@@ -418,13 +440,18 @@ class Controller:
             kube.ANALYSISRUNS.plural: self._on_analysisrun,
             kube.ANALYSISTEMPLATES.plural: self._on_analysis_template,
             kube.CLUSTERANALYSISTEMPLATES.plural: self._on_analysis_template,
+            EXPERIMENTS.plural: self._on_analysisrun,  # an experiment step's Experiment: its phase, like a run's
         }
         follow = rollout_follows.get(kind.plural)
+        # The Experiment controller follows what its Experiments own.
+        experiment_follows = kind.plural in (REPLICASETS.plural, SERVICES.plural, ANALYSISRUNS.plural)
 
         def notify_all(obj: dict[str, Any]) -> None:
             notify(obj)
             if follow is not None:
                 follow(obj)
+            if experiment_follows:
+                self.experiments.on_owned(obj)
 
         self._notifiers[kind.plural] = notify_all
 
@@ -486,6 +513,9 @@ class Controller:
         self.analysis_queue = self.analysis.queue = WorkQueue(
             self._analysis_work, name=ANALYSIS_QUEUE, metrics=self.metrics.queues
         )
+        self.experiment_queue = self.experiments.queue = WorkQueue(
+            self._experiment_work, name=EXPERIMENT_QUEUE, metrics=self.metrics.queues
+        )
         runners = []
         try:
             if metrics is not None:
@@ -544,6 +574,7 @@ class Controller:
             await self._step_down(electing)
             await self.queue.stop()
             await self.analysis_queue.stop()
+            await self.experiment_queue.stop()
             await self.analysis.stop()
             await self.notifier.stop()
             await self.client.close()

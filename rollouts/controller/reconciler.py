@@ -25,6 +25,7 @@ from rollouts.controller.client import (
     CLUSTERANALYSISTEMPLATES,
     DEPLOYMENTS,
     EVENTS,
+    EXPERIMENTS,
     PODS,
     REPLICASETS,
     ROLLOUTS,
@@ -48,6 +49,7 @@ from rollouts.strategy.passes import plan_pass
 from rollouts.strategy.plan import (
     Action,
     CreateAnalysisRun,
+    CreateExperiment,
     CreateReplicaSet,
     DeleteAnalysisRun,
     DeletePod,
@@ -55,6 +57,7 @@ from rollouts.strategy.plan import (
     EventSpec,
     Observed,
     PatchAnalysisRun,
+    PatchExperiment,
     PatchPod,
     PatchReplicaSet,
     PatchRolloutMetadata,
@@ -226,6 +229,7 @@ class Reconciler:
             analysis_run_names=run_names,
             analysis_templates=templates,
             cluster_analysis_templates=cluster_templates,
+            experiments=self.cache.owned_by(EXPERIMENTS, uid),
         )
 
     # ------------------------------------------------------------------ reconcile
@@ -331,6 +335,17 @@ class Reconciler:
             written.count += len(events)
             await asyncio.gather(*(self._event(rollout, e) for e in events))
 
+    async def _write_experiment(self, ns: str, action: CreateExperiment | PatchExperiment) -> None:
+        """An experiment step's Experiment: created, or terminated (one that is gone needs no terminating)."""
+        if isinstance(action, CreateExperiment):
+            self.cache.put(EXPERIMENTS, await self.client.create(EXPERIMENTS, ns, action.manifest))
+            return
+        try:
+            self.cache.put(EXPERIMENTS, await self.client.patch(EXPERIMENTS, ns, action.name, action.patch))
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+
     async def _do(self, rollout: dict[str, Any], action: Action) -> dict[str, Any]:
         """Carry out one action; returns the Rollout as it now is (changed only by PatchRolloutMetadata).
         The match is exhaustive: mypy flags an action type added to ``Action`` and not handled here."""
@@ -376,6 +391,8 @@ class Reconciler:
                     if not exc.not_found:
                         raise
                     log.warning("AnalysisRun %s/%s not found", ns, action.name)
+            case CreateExperiment() | PatchExperiment():
+                await self._write_experiment(ns, action)
             case DeleteAnalysisRun():
                 try:
                     await self.client.delete(ANALYSISRUNS, ns, action.name, uid=action.uid)

@@ -2,7 +2,7 @@
 integers past ``int32`` (the CRD says ``format: int32``, but a server that does not enforce formats,
 or an older CRD, lets ``replicas: 1099511627776`` in), percentages past 100, pause durations past what
 Argo can hold, selector expressions Kubernetes would refuse, analysis with no templates or a
-``startingStep`` outside the steps, and steps this controller cannot run yet.
+``startingStep`` outside the steps, experiment steps without templates, and steps this controller cannot run yet.
 
 Each error names the field and the fix, in the form of :mod:`rollouts.model.validation`, which calls
 :func:`limit_errors`; it becomes the Rollout's ``InvalidSpec`` condition and a ``lint`` finding.
@@ -24,10 +24,7 @@ INT32_MAX: Final = 2**31 - 1
 
 #: Step actions a Rollout may name (the CRD has them) that this controller does not run: such a step
 #: would hang the Rollout at that step with no message, so it is InvalidSpec until it is built.
-UNSUPPORTED_STEPS: Final = {
-    "experiment": "experiment steps are not supported yet: remove the step (run the experiment's "
-    "versions as a canary step instead)",
-}
+UNSUPPORTED_STEPS: Final[dict[str, str]] = {}
 
 # Integer fields (path under spec, relative names) that the CRD types as int32.
 _TOP_INTS: Final = ("replicas", "minReadySeconds", "revisionHistoryLimit", "progressDeadlineSeconds")
@@ -127,6 +124,26 @@ def _analysis_errors(ro: RolloutSpec) -> list[str]:
     return errors
 
 
+def _experiment_step_errors(path: str, experiment: Any) -> list[str]:
+    """An experiment step runs at least one template, each named once; each analysis names its template."""
+    raw = experiment if isinstance(experiment, Mapping) else {}
+    templates = raw.get("templates")
+    if not isinstance(templates, list) or not templates:
+        return [f"{path}.templates: Required value: an experiment step runs at least one template (specRef: stable "
+                "or canary)"]  # fmt: skip
+    errors: list[str] = []
+    names: set[str] = set()
+    for index, template in enumerate(templates):
+        name = str(template.get("name") or "") if isinstance(template, Mapping) else ""
+        if name in names:
+            errors.append(f'{path}.templates[{index}].name: Duplicate value: "{name}": give each template its own name')
+        names.add(name)
+    for index, analysis in enumerate(raw.get("analyses") or []):
+        if not isinstance(analysis, Mapping) or not str(analysis.get("templateName") or "").strip():
+            errors.append(f"{path}.analyses[{index}].templateName: Required value: name an AnalysisTemplate")
+    return errors
+
+
 def _step_errors(ro: RolloutSpec) -> list[str]:
     errors: list[str] = []
     for step in ro.canary.steps if ro.canary is not None else ():
@@ -134,6 +151,8 @@ def _step_errors(ro: RolloutSpec) -> list[str]:
         errors += [f"{path}.{a}: {UNSUPPORTED_STEPS[a]}" for a in step.actions if a in UNSUPPORTED_STEPS]
         if "plugin" in step.actions:
             errors += plugin_step_errors(step.raw.get("plugin"), f"{path}.plugin")
+        if "experiment" in step.actions:
+            errors += _experiment_step_errors(f"{path}.experiment", step.raw.get("experiment"))
         if step.pause and step.pause_seconds is not None and step.pause_seconds > INT32_MAX:
             errors.append(
                 f"{path}.pause.duration: Invalid value: {_text(step.pause_raw)}: "

@@ -28,6 +28,7 @@ from rollouts.model.hashing import step_hash
 from rollouts.model.spec import PodMetadata
 from rollouts.model.steps import current_step
 from rollouts.strategy import analysis as ca
+from rollouts.strategy import experiments as ce
 from rollouts.strategy import traffic as ct
 from rollouts.strategy.base import Planner
 from rollouts.strategy.pauses import completed_pause_step, reconcile_pause_step
@@ -61,6 +62,8 @@ class CanaryPlanner(Planner):
         super().__init__(obs)
         self.analysis: ca.AnalysisOutcome | None = None  # set once the analysis pass ran
         self.traffic: ct.TrafficState | None = None  # set once the traffic-routing pass ran
+        self.experiment: ce.ExperimentState | None = None  # the current experiment step's
+        self.experiment_looked = False
         self.routes_kept = True  # header/mirror routes stay (until the weight has left a promoted canary)
         take_turns(self)  # pingPong: this turn's stable and canary Services
         self.step_plugins: list[dict[str, Any]] | None = None  # status.canary.stepPluginStatuses, once called
@@ -99,6 +102,8 @@ class CanaryPlanner(Planner):
         reconcile_traffic(self)
         self._reconcile_analysis()
         self.step_plugins = reconcile_step_plugins(self)
+        self.experiment = ce.reconcile_experiment(self)
+        self.experiment_looked = True
         if self.add_pause:
             # "Detected pause due to inconclusive AnalysisRun": no scaling in this pass
             return self._sync_status()
@@ -204,6 +209,12 @@ class CanaryPlanner(Planner):
             section.pop(STEP_PLUGINS_STATUS, None)
             if self.step_plugins:
                 section[STEP_PLUGINS_STATUS] = self.step_plugins
+        if self.experiment_looked:  # else the pass ended before the experiment step was looked at: keep it
+            old_canary = new.get("canary")
+            if isinstance(old_canary, dict):
+                old_canary.pop("currentExperiment", None)
+            if self.experiment is not None:
+                new.setdefault("canary", {})["currentExperiment"] = self.experiment.name
         return new
 
     def _should_full_promote(self) -> str:
@@ -250,7 +261,9 @@ class CanaryPlanner(Planner):
             return run is not None and run.phase == "Successful"
         if "plugin" in step.actions:
             return step_plugin_succeeded(self.step_plugins or [], index)
-        return False  # experiment steps: not handled by this controller yet
+        if "experiment" in step.actions:
+            return self.experiment is not None and self.experiment.phase == "Successful"
+        return False
 
     def _sync_status(self) -> Plan:
         """Argo's ``syncRolloutStatusCanary``."""

@@ -57,6 +57,7 @@ class Observed:
     analysis_run_names: frozenset[str] | None = None  # names of all AnalysisRuns in the namespace
     analysis_templates: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # namespace's, by name
     cluster_analysis_templates: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    experiments: Sequence[Mapping[str, Any]] = ()  # Experiments the Rollout controls (its experiment steps')
     # trafficRouting objects the routers name (absent ones as None); None: not read
     routing: Mapping[ObjectRef, Mapping[str, Any] | None] | None = None
 
@@ -135,6 +136,17 @@ class DeleteAnalysisRun:
 
 
 @dataclass(frozen=True)
+class CreateExperiment:
+    manifest: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class PatchExperiment:
+    name: str
+    patch: Mapping[str, Any]  # JSON merge patch; ``{"spec": {"terminate": true}}`` to terminate
+
+
+@dataclass(frozen=True)
 class WriteRoutingObject:
     """A write a traffic router asked for (create / patch / delete of an Ingress, TrafficSplit, ...)."""
 
@@ -153,6 +165,8 @@ Action: TypeAlias = (
     | CreateAnalysisRun
     | PatchAnalysisRun
     | DeleteAnalysisRun
+    | CreateExperiment
+    | PatchExperiment
     | WriteRoutingObject
 )
 

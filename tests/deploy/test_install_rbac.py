@@ -86,7 +86,10 @@ def test_the_service_account_holds_exactly_what_deploy_base_grants(cluster: Clus
     assert can_i("delete", "rollouts.pyrollouts.io", "-n", "any") == "no"
     assert can_i("patch", "rollouts.pyrollouts.io", "--subresource=status", "-n", "any") == "yes"
     assert can_i("create", "replicasets.apps", "-n", "any") == "yes"
-    assert can_i("delete", "services", "-n", "any") == "no"
+    assert can_i("delete", "services", "-n", "any") == "yes"  # an ended experiment's Services
+    assert can_i("update", "services", "-n", "any") == "no"
+    assert can_i("delete", "experiments.pyrollouts.io", "-n", "any") == "no"
+    assert can_i("patch", "experiments.pyrollouts.io", "--subresource=status", "-n", "any") == "yes"
     assert can_i("get", "secrets", "-n", "any") == "yes"
     assert can_i("list", "secrets", "-n", "any") == "no"
     assert can_i("update", "leases.coordination.k8s.io", "-n", "pyrollouts") == "yes"

@@ -103,6 +103,7 @@ def test_api_resources_lists_builtin_and_custom_kinds(kubectl: Kubectl, crds: No
         "analysisruns.pyrollouts.io",
         "analysistemplates.pyrollouts.io",
         "clusteranalysistemplates.pyrollouts.io",
+        "experiments.pyrollouts.io",
         "rollouts.pyrollouts.io",
     ]
     assert kubectl.run("version", "-o", "json").returncode == 0

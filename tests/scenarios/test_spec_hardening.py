@@ -55,8 +55,8 @@ def wait_run(cluster: Cluster, ns: str, name: str, phases: tuple[str, ...], time
 @pytest.mark.parametrize(
     ("case", "change", "words"),
     [
-        ("experiment", {"steps": [{"experiment": {"templates": [{"name": "a", "specRef": "canary"}]}}]},
-         "spec.strategy.canary.steps[0].experiment: experiment steps are not supported yet"),
+        ("experiment", {"steps": [{"experiment": {"templates": []}}]},
+         "spec.strategy.canary.steps[0].experiment.templates: Required value"),
         ("no-templates", {"steps": [{"setWeight": 50}], "analysis": {"templates": []}},
          "spec.strategy.canary.analysis.templates: Required value"),
         ("unavailable", {"steps": [{"setWeight": 50}], "maxUnavailable": "150%"},

@@ -216,8 +216,7 @@ def test_lint_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_lint_says_what_the_controller_refuses_although_the_api_server_accepts_it(tmp_path: Path,
                                                                                   capsys: pytest.CaptureFixture[str]
                                                                                   ) -> None:
-    experiment = variant(spec__strategy={"canary": {"steps": [{"experiment": {"templates": [
-        {"name": "a", "specRef": "canary"}]}}]}})
+    experiment = variant(spec__strategy={"canary": {"steps": [{"experiment": {"templates": []}}]}})
     huge = variant(spec__replicas=2**40)
     template = {"apiVersion": "pyrollouts.io/v1alpha1", "kind": "AnalysisTemplate", "metadata": {"name": "t"},
                 "spec": {"metrics": [{"name": "m", "count": -1, "provider": {"prometheus": {
@@ -226,7 +225,7 @@ def test_lint_says_what_the_controller_refuses_although_the_api_server_accepts_i
     manifest.write_text(yaml.safe_dump_all([experiment, huge, template]))
     assert main(["lint", "-f", str(manifest)]) == 1
     out = capsys.readouterr().out
-    assert "spec.strategy.canary.steps[0].experiment: experiment steps are not supported yet" in out
+    assert "spec.strategy.canary.steps[0].experiment.templates: Required value" in out
     # said by the schema check or by ours, whichever sees it first (a sandbox with int32 formats has both)
     assert "spec.replicas: Invalid value: 1099511627776" in out
     assert "spec.metrics[0].count: Invalid value: -1: must be between 0 and 2147483647" in out

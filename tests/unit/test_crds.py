@@ -29,6 +29,7 @@ EXPECTED = {
         "Cluster",
     ),
     "AnalysisRun": ("analysisruns.yaml", "analysisruns", "ar", "Namespaced"),
+    "Experiment": ("experiments.yaml", "experiments", "exp", "Namespaced"),
 }
 
 
@@ -154,6 +155,39 @@ def test_analysisrun_subresources_and_columns() -> None:
     assert version["subresources"] == {"status": {}}
     columns = [(c["name"].upper(), c["jsonPath"], c["type"]) for c in version["additionalPrinterColumns"]]
     assert columns == [("STATUS", ".status.phase", "string"), ("AGE", ".metadata.creationTimestamp", "date")]
+
+
+EXPERIMENT_FIELDS = words(
+    """
+spec.templates[].template.spec spec.templates[].selector.matchLabels{} spec.templates[].service.name
+spec.analyses[].requiredForCompletion spec.analyses[].args[].valueFrom.secretKeyRef.key spec.duration
+spec.progressDeadlineSeconds spec.scaleDownDelaySeconds spec.terminate spec.dryRun[].metricName
+spec.measurementRetention[].limit status.availableAt status.templateStatuses[].podTemplateHash
+status.analysisRuns[].phase
+"""
+)
+
+
+def test_experiment_subresources_columns_and_phases() -> None:
+    [version] = BY_KIND["Experiment"]["spec"]["versions"]
+    assert version["subresources"] == {"status": {}}
+    columns = [(c["name"].upper(), c["jsonPath"], c["type"]) for c in version["additionalPrinterColumns"]]
+    assert columns == [
+        ("STATUS", ".status.phase", "string"),
+        ("MESSAGE", ".status.message", "string"),
+        ("AGE", ".metadata.creationTimestamp", "date"),
+    ]
+    schema = schema_of("Experiment")
+    assert node_at(schema, "status.phase")["enum"] == [
+        "Pending",
+        "Running",
+        "Successful",
+        "Failed",
+        "Error",
+        "Inconclusive",
+    ]
+    for path in EXPERIMENT_FIELDS:
+        assert node_at(schema, path), path
 
 
 @pytest.mark.parametrize("kind", ["AnalysisTemplate", "ClusterAnalysisTemplate"])

@@ -57,10 +57,13 @@ ROLLOUT_CASES: list[tuple[str, Mutation, str]] = [
      r"^spec\.strategy\.canary\.steps\[0\]\.analysis\.templates: Required value"),
     ("analysis template without a name", canary(analysis={"templates": [{"clusterScope": True}]}),
      r"analysis\.templates\[0\]\.templateName: Required value"),
-    ("experiment step", steps({"experiment": {"templates": [{"name": "a", "specRef": "canary"}]}}),
-     r"^spec\.strategy\.canary\.steps\[0\]\.experiment: experiment steps are not supported yet"),
     ("plugin step of a plugin not installed", steps({"plugin": {"name": "x"}}),
      r'steps\[0\]\.plugin\.name: Invalid value: "x": no step plugin "x" is installed'),
+    ("experiment step without templates", steps({"experiment": {"templates": []}}),
+     r"^spec\.strategy\.canary\.steps\[0\]\.experiment\.templates: Required value: .*at least one template"),
+    ("experiment step with a template twice",
+     steps({"experiment": {"templates": [{"name": "a", "specRef": "canary"}, {"name": "a", "specRef": "stable"}]}}),
+     r"steps\[0\]\.experiment\.templates\[1\]\.name: Duplicate value: \"a\""),
     ("two actions in a step", steps({"setWeight": 10, "pause": {}}), r"Step must have exactly one"),
     ("maxTrafficWeight past int32",
      canary(trafficRouting={"nginx": {"stableIngress": "i"}, "maxTrafficWeight": 2**40},
@@ -122,11 +125,11 @@ def test_replicas_past_int32_never_reach_a_replicaset() -> None:
     assert world.events[-1][0] == "InvalidSpec"
 
 
-def test_an_experiment_step_is_invalid_not_a_hang() -> None:
-    world = World(rollout(steps=[{"experiment": {"templates": [{"name": "a", "specRef": "canary"}]}}]))
+def test_an_experiment_step_without_templates_is_invalid_not_a_hang() -> None:
+    world = World(rollout(steps=[{"experiment": {"templates": []}}]))
     world.step()
     assert world.status["phase"] == "Degraded"
-    assert "experiment steps are not supported yet" in world.status["message"]
+    assert "steps[0].experiment.templates: Required value" in world.status["message"]
 
 
 def metric(**fields: Any) -> dict[str, Any]:

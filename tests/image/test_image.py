@@ -64,7 +64,7 @@ def test_the_wheel_carries_the_crds(image: UnpackedImage) -> None:
     assert result.returncode == 0, result.stderr
     where, kinds = result.stdout.splitlines()
     assert where.startswith("/opt/pyrollouts/lib/python3.11/site-packages/rollouts/crds")
-    assert kinds == "['AnalysisRun', 'AnalysisTemplate', 'ClusterAnalysisTemplate', 'Rollout']"
+    assert kinds == "['AnalysisRun', 'AnalysisTemplate', 'ClusterAnalysisTemplate', 'Experiment', 'Rollout']"
 
 
 def test_the_user_owns_nothing_but_its_home(image: UnpackedImage) -> None:

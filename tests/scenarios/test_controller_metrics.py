@@ -8,6 +8,7 @@ Metrics" page links (examples/dashboard.json, with its `job` label ours); the al
 from __future__ import annotations
 
 import re
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -97,7 +98,7 @@ def scenarios(cluster: Cluster, scraped: Scraped) -> Namespace:
     return namespace
 
 
-def test_argo_dashboard_queries_see_the_rollouts(scraped: Scraped, scenarios: Namespace) -> None:
+def test_argo_dashboard_queries_see_the_rollouts(cluster: Cluster, scraped: Scraped, scenarios: Namespace) -> None:
     prom, ns = scraped.prom, scenarios.name
     mine = f'job="{JOB}",namespace="{ns}"'
     phases = prom.wait_for(
@@ -119,7 +120,17 @@ def test_argo_dashboard_queries_see_the_rollouts(scraped: Scraped, scenarios: Na
     assert prom.query_by(f"rollout_info_replicas_unavailable{{{one}}}", "name") == {"promoted": 0.0}
     assert prom.query_by(f"rollout_info_replicas_updated{{{one}}}", "name") == {"promoted": 2.0}
     # "Reconcile Activity", "Reconciliation Performance", "Uptime (controller)".
-    prom.wait_for(f'sum(increase(rollout_reconcile_count{{job="{JOB}"}}[10m])) > 0')
+    # increase() needs two scraped samples of a series that differ, and the scenarios may have finished
+    # reconciling before Prometheus first saw their series: touch the Rollout until an increase shows.
+    prom.wait_for(f"rollout_reconcile_count{{{one}}}", timeout=60)
+    increased = f'sum(increase(rollout_reconcile_count{{job="{JOB}"}}[10m])) > 0'
+
+    def touched_and_increased() -> bool:
+        touched = f"test/touched={time.monotonic_ns()}"
+        cluster.kubectl("-n", ns, "annotate", "rollout", "promoted", touched, "--overwrite")
+        return bool(prom.query(increased))
+
+    cluster.wait("a scraped Rollout's reconcile in increase()", touched_and_increased, timeout=60, interval=1.0)
     buckets = prom.query_by("sum(increase(rollout_reconcile_bucket[10m])) by (le)", "le")
     assert len(buckets) == 6 and max(buckets.values()) > 0, buckets  # Argo's five bounds and +Inf
     assert float(prom.query(f'time() - max(process_start_time_seconds{{job="{JOB}"}})')[0]["value"][1]) > 0

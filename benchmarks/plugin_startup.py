@@ -5,7 +5,9 @@
 
 Each figure is the median wall time of `--runs` runs of the whole command (interpreter start included),
 after one unmeasured run; the goals (issue 18): `version --client` under 300 ms, `get rollout` at most
-3x `kubectl get rollout`.
+3x `kubectl get rollout`. The plugin is measured twice: from this checkout's editable install, and as
+users get it, from a wheel pip installs into a fresh virtualenv (no editable-install finder; pip compiles
+the bytecode), which finds the other dependencies in this interpreter's environment.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import platform
 import resource
 import shutil
+import site
 import statistics
 import subprocess
 import sys
@@ -59,6 +62,24 @@ def median_seconds(command: Sequence[str], env: dict[str, str], runs: int) -> tu
     return statistics.median(walls), statistics.median(cpus)
 
 
+def installed_plugin_bin(workdir: Path) -> Path:
+    """The bin directory of a fresh virtualenv holding pyrollouts installed from a wheel of this checkout."""
+    repo = Path(__file__).resolve().parent.parent
+    pip = [sys.executable, "-m", "pip", "--quiet"]
+    subprocess.run([*pip, "wheel", "--no-deps", "-w", str(workdir), str(repo)], check=True)
+    venv = workdir / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    wheel = next(workdir.glob("pyrollouts-*.whl"))
+    # pip --python: the scripts' shebang is the new environment's interpreter, as for a user's install.
+    install = ["install", "--no-deps", "--ignore-installed", str(wheel)]
+    subprocess.run([*pip, "--python", str(venv / "bin" / "python"), *install], check=True)
+    target = next((venv / "lib").glob("python*/site-packages"))
+    # The dependencies come from this environment: a path line, not a site dir, so its .pth files (the
+    # editable finder among them) are not run.
+    (target / "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    return venv / "bin"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
@@ -68,22 +89,26 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit("kubectl is not on PATH")
     bin_dir = Path(sys.executable).parent
     plugin = str(bin_dir / "kubectl-rollouts")
-    with sandbox_kubeconfig() as (kubeconfig, _server), tempfile.TemporaryDirectory() as pycache:
+    with sandbox_kubeconfig() as (kubeconfig, _server), tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
         # An installed plugin runs from bytecode pip compiled; a development checkout (editable install)
         # with PYTHONDONTWRITEBYTECODE would compile every module on every run. The warm-up run writes it.
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = pycache
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
         for crd in schema.load_crds():
             subprocess.run([kubectl, "apply", "-f", "-"], input=json.dumps(crd), text=True, env=env, check=True,
                            stdout=subprocess.DEVNULL)
         subprocess.run([kubectl, "apply", "-f", "-"], input=json.dumps(ROLLOUT), text=True, env=env, check=True,
                        stdout=subprocess.DEVNULL)
+        installed_bin = installed_plugin_bin(Path(tmp) / "wheel")
+        installed_env = {**env, "PATH": f"{installed_bin}{os.pathsep}{os.environ['PATH']}"}
+        installed_env.pop("PYTHONPYCACHEPREFIX")
+        get = [kubectl, "rollouts", "get", "rollout", "web"]
         results = {
             "kubectl-rollouts version --client": median_seconds([plugin, "version", "--client"], env, args.runs),
             "kubectl-rollouts version": median_seconds([plugin, "version"], env, args.runs),
-            "kubectl rollouts get rollout web": median_seconds([kubectl, "rollouts", "get", "rollout", "web"], env,
-                                                               args.runs),
+            "kubectl rollouts get rollout web": median_seconds(get, env, args.runs),
+            "  the same, installed from a wheel": median_seconds(get, installed_env, args.runs),
             "kubectl get rollout web": median_seconds([kubectl, "get", "rollout", "web"], env, args.runs),
         }
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -91,9 +116,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"{'command':40s} {'wall':>9s} {'CPU':>9s}")
     for name, (wall, cpu) in results.items():
         print(f"{name:40s} {wall * 1000:6.0f} ms {cpu * 1000:6.0f} ms")
-    plugin_get, kubectl_get = results["kubectl rollouts get rollout web"], results["kubectl get rollout web"]
-    wall_ratio, cpu_ratio = plugin_get[0] / kubectl_get[0], plugin_get[1] / kubectl_get[1]
-    print(f"{'get rollout: plugin / kubectl':40s} {wall_ratio:8.2f}x {cpu_ratio:8.2f}x")
+    kubectl_get = results["kubectl get rollout web"]
+    variants = (("checkout", "kubectl rollouts get rollout web"), ("wheel", "  the same, installed from a wheel"))
+    for label, name in variants:
+        wall_ratio, cpu_ratio = results[name][0] / kubectl_get[0], results[name][1] / kubectl_get[1]
+        print(f"{'get rollout: plugin (' + label + ') / kubectl':40s} {wall_ratio:8.2f}x {cpu_ratio:8.2f}x")
 
 
 if __name__ == "__main__":

@@ -87,12 +87,14 @@ def attach_name_completers(parser: argparse.ArgumentParser) -> None:
                 action.completer = completer  # type: ignore[attr-defined]
 
 
-def autocomplete(parser: argparse.ArgumentParser) -> None:
-    """Answer a shell's completion request (then exit), when this run is one."""
+def autocomplete(build_parser: Callable[[], argparse.ArgumentParser]) -> None:
+    """Answer a shell's completion request (then exit), when this run is one; the (whole) parser is built
+    only then."""
     if "_ARGCOMPLETE" not in os.environ:
         return
     import argcomplete
 
+    parser = build_parser()
     attach_name_completers(parser)
     argcomplete.autocomplete(parser, always_complete_options=False)  # flags once "-" is typed, as cobra
 

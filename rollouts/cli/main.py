@@ -12,9 +12,9 @@ import argparse
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import TextIO, TypeAlias
 
-from rollouts.cli import commands, completion, notifications
+from rollouts.cli import commands, completion
 from rollouts.cli.actions import parse_image_assignment
 from rollouts.cli.client import CLIError
 from rollouts.cli.durations import Duration
@@ -118,21 +118,23 @@ class _Builder:
         return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    b = _Builder()
-    parser = argparse.ArgumentParser(
-        prog="kubectl rollouts", parents=[_global_flags(suppress=False)],
-        description="Manage pyrollouts Rollouts: watch, promote, abort, retry, pause, restart, undo, set image, lint, "
-        "convert; "
-        "create, show and terminate AnalysisRuns; serve a web dashboard.",
-    )
-    sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+_Verbs: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # the top level's sub-parsers
 
+
+def _add_notifications(b: _Builder, sub: _Verbs) -> None:
+    from rollouts.cli import notifications  # imports yaml and the notification config: only for its verb
+
+    notifications.add_commands(b, sub)
+
+
+def _add_version(b: _Builder, sub: _Verbs) -> None:
     version = b.verb(sub, "version", commands.cmd_version,
                      "print the plugin's version, commit, Python and platform, and the controller's version")
     version.add_argument("--client", action="store_true",
                          help="only the plugin's own version (no request to the cluster)")
 
+
+def _add_completion(b: _Builder, sub: _Verbs) -> None:
     shells = b.verb(
         sub, "completion", commands.cmd_completion, "print the shell code that completes kubectl-rollouts",
         description=(
@@ -144,11 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     shells.add_argument("shell", choices=completion.SHELLS, metavar="SHELL", help="bash, zsh or fish")
 
+
+def _add_lint(b: _Builder, sub: _Verbs) -> None:
     lint = b.verb(
         sub, "lint", commands.cmd_lint, "check Rollout and analysis manifests (schema and semantics), offline"
     )
     lint.add_argument("-f", "--filename", required=True, help="a YAML file with one or more documents ('-': stdin)")
 
+
+def _add_convert(b: _Builder, sub: _Verbs) -> None:
     convert = b.verb(
         sub, "convert", commands.cmd_convert,
         "rewrite Argo Rollouts manifests for pyrollouts (apiVersion, annotation and label keys), offline",
@@ -162,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("-f", "--filename", required=True, help="a YAML file with one or more documents ('-': stdin)")
 
+
+def _add_get(b: _Builder, sub: _Verbs) -> None:
     get = b.verb(sub, "get", None, "show a rollout (its revisions, ReplicaSets, Pods, AnalysisRuns) or an AnalysisRun")
     get_sub = get.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
     get_ro = b.verb(get_sub, "rollout", commands.cmd_get_rollout, "details and tree of a rollout",
@@ -190,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "an Experiment: phase, images, its ReplicaSets and AnalysisRuns", aliases=("exp", "experiments"))
     get_exp.add_argument("name", metavar="EXPERIMENT_NAME")
 
+
+def _add_create(b: _Builder, sub: _Verbs) -> None:
     create = b.verb(
         sub, "create", commands.cmd_create,
         "create Rollouts, AnalysisTemplates and AnalysisRuns from a file (-f), or an AnalysisRun from a template",
@@ -228,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     create_ar.add_argument("-a", "--argument", action="append", default=[], metavar="NAME=VALUE",
                            help="a value for one of the template's args (repeatable)")
 
+
+def _add_terminate(b: _Builder, sub: _Verbs) -> None:
     terminate = b.verb(sub, "terminate", None, "terminate an AnalysisRun or an Experiment")
     terminate_sub = terminate.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
     terminate_ar = b.verb(terminate_sub, "analysisrun", commands.cmd_terminate_analysisrun,
@@ -237,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "end an Experiment now (spec.terminate=true)", aliases=("exp", "experiments"))
     terminate_exp.add_argument("names", nargs="+", metavar="EXPERIMENT_NAME")
 
+
+def _add_list(b: _Builder, sub: _Verbs) -> None:
     list_ = b.verb(sub, "list", None, "list rollouts or experiments")
     list_sub = list_.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
     list_ro = b.verb(list_sub, "rollouts", commands.cmd_list_rollouts, "list rollouts", aliases=("ro", "rollout"))
@@ -252,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     list_exp.add_argument("-A", "--all-namespaces", action="store_true",
                           help="list the experiments of all namespaces")
 
+
+def _add_status(b: _Builder, sub: _Verbs) -> None:
     status = b.verb(sub, "status", commands.cmd_status,
                     "show a rollout's status; by default wait until it is Healthy (exit 0) or Degraded (exit 1)")
     status.add_argument("name", metavar="ROLLOUT_NAME")
@@ -260,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("-t", "--timeout", type=_duration, default=None, metavar="DURATION",
                         help="give up (exit 1) after this long, e.g. 60s (0: wait forever)")
 
+
+def _add_promote(b: _Builder, sub: _Verbs) -> None:
     promote = b.verb(
         sub, "promote", commands.cmd_promote,
         "unpause a paused rollout, or skip the current step; --full: skip all remaining steps and analysis",
@@ -272,10 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("-a", "--skip-all-steps", action=argparse.BooleanOptionalAction, default=False,
                          help=argparse.SUPPRESS)
 
+
+def _add_abort(b: _Builder, sub: _Verbs) -> None:
     abort = b.verb(sub, "abort", commands.cmd_abort,
                    "stop an update and go back to the stable ReplicaSet (spec.template keeps the new version)")
     abort.add_argument("names", nargs="+", metavar="ROLLOUT_NAME")
 
+
+def _add_retry(b: _Builder, sub: _Verbs) -> None:
     retry = b.verb(sub, "retry", None, "retry an aborted rollout or an ended experiment")
     retry_sub = retry.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
     retry_ro = b.verb(retry_sub, "rollout", commands.cmd_retry_rollout, "retry an aborted rollout",
@@ -285,19 +307,27 @@ def build_parser() -> argparse.ArgumentParser:
                        "run an ended experiment again (its status cleared)", aliases=("exp", "experiments"))
     retry_exp.add_argument("names", nargs="+", metavar="EXPERIMENT_NAME")
 
+
+def _add_pause(b: _Builder, sub: _Verbs) -> None:
     pause = b.verb(sub, "pause", commands.cmd_pause, "pause a rollout (spec.paused=true)")
     pause.add_argument("names", nargs="+", metavar="ROLLOUT_NAME")
 
+
+def _add_restart(b: _Builder, sub: _Verbs) -> None:
     restart = b.verb(sub, "restart", commands.cmd_restart, "restart the pods of a rollout (spec.restartAt)")
     restart.add_argument("name", metavar="ROLLOUT_NAME")
     restart.add_argument("-i", "--in", dest="delay", type=_duration, default=None, metavar="DURATION",
                          help="restart after this long (e.g. 30s, 5m, 1h)")
 
+
+def _add_undo(b: _Builder, sub: _Verbs) -> None:
     undo = b.verb(sub, "undo", commands.cmd_undo, "roll back to the previous revision, or to --to-revision N")
     undo.add_argument("name", metavar="ROLLOUT_NAME")
     undo.add_argument("--to-revision", type=_non_negative_int, default=0, metavar="N",
                       help="the revision to roll back to (default 0: the previous one)")
 
+
+def _add_dashboard(b: _Builder, sub: _Verbs) -> None:
     dashboard = b.verb(
         sub, "dashboard", commands.cmd_dashboard,
         "serve a web UI of the rollouts (live, with promote/abort/retry/restart/undo buttons) on this machine",
@@ -308,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("-A", "--all-namespaces", action="store_true",
                            help="show the rollouts of all namespaces (default: the -n / context namespace)")
 
+
+def _add_set(b: _Builder, sub: _Verbs) -> None:
     set_ = b.verb(sub, "set", None, "update a rollout's fields")
     set_sub = set_.add_subparsers(dest="resource", required=True, metavar="FIELD")
     image = b.verb(set_sub, "image", commands.cmd_set_image,
@@ -315,20 +347,71 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("name", metavar="ROLLOUT_NAME")
     image.add_argument("assignment", type=_assignment, metavar="CONTAINER=IMAGE")
 
-    notifications.add_commands(b, sub)
+
+_VERB_ADDERS: dict[str, Callable[[_Builder, _Verbs], None]] = {
+    "version": _add_version,
+    "completion": _add_completion,
+    "lint": _add_lint,
+    "convert": _add_convert,
+    "get": _add_get,
+    "create": _add_create,
+    "terminate": _add_terminate,
+    "list": _add_list,
+    "status": _add_status,
+    "promote": _add_promote,
+    "abort": _add_abort,
+    "retry": _add_retry,
+    "pause": _add_pause,
+    "restart": _add_restart,
+    "undo": _add_undo,
+    "dashboard": _add_dashboard,
+    "set": _add_set,
+    "notifications": _add_notifications,
+}
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with `verb` (a top-level command) only that command's sub-parser, which is what
+    one run of the plugin needs (building all of them is a tenth of `get rollout`'s start-up)."""
+    b = _Builder()
+    parser = argparse.ArgumentParser(
+        prog="kubectl rollouts", parents=[_global_flags(suppress=False)],
+        description="Manage pyrollouts Rollouts: watch, promote, abort, retry, pause, restart, undo, set image, lint, "
+        "convert; "
+        "create, show and terminate AnalysisRuns; serve a web dashboard.",
+    )
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+    adders = [_VERB_ADDERS[verb]] if verb in _VERB_ADDERS else _VERB_ADDERS.values()
+    for add in adders:
+        add(b, sub)
     return parser
+
+
+_GLOBAL_FLAGS_WITH_VALUES = {"-n", "--namespace", "--kubeconfig", "--context", "--request-timeout"}
+
+
+def requested_verb(argv: Sequence[str]) -> str | None:
+    """The top-level command `argv` names, skipping the kubectl flags before it (None: no command yet)."""
+    args = iter(argv)
+    for arg in args:
+        if arg in _GLOBAL_FLAGS_WITH_VALUES:
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Parsed arguments; exits 2 with the usage text on bad usage (as argparse does)."""
-    return build_parser().parse_args(_normalise_bools(argv))
+    words = _normalise_bools(argv)
+    return build_parser(requested_verb(words)).parse_args(words)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    parser = build_parser()
     if argv is None:
-        completion.autocomplete(parser)  # a shell asking for completions: answered, then exit
-    args = parser.parse_args(_normalise_bools(sys.argv[1:] if argv is None else argv))
+        completion.autocomplete(build_parser)  # a shell asking for completions: answered, then exit
+    words = _normalise_bools(sys.argv[1:] if argv is None else argv)
+    args = build_parser(requested_verb(words)).parse_args(words)
     ctx = commands.Context(args, out or sys.stdout, err or sys.stderr)
     try:
         return int(args.handler(ctx))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rollouts.cli.main import main, parse_args
+from rollouts.cli.main import build_parser, main, parse_args, requested_verb
 from rollouts.model.durations import parse_go_duration
 
 
@@ -109,3 +109,28 @@ def test_go_durations(text: str, seconds: float) -> None:
 def test_bad_go_durations(text: str) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_go_duration(text)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-n", "prod", "get", "ro", "web", "-w"],
+        ["--context", "ctx", "--kubeconfig", "/k", "promote", "web", "--full"],
+        ["--request-timeout", "5s", "create", "ar", "--from", "t", "-a", "a=1"],
+        ["notifications", "template", "get", "-o", "yaml"],
+        ["set", "image", "web", "*=nginx:2"],
+    ],
+)
+def test_one_verbs_parser_parses_as_the_whole_parser_does(argv: list[str]) -> None:
+    verb = requested_verb(argv)
+    assert verb is not None and verb in argv
+    assert build_parser(verb).parse_args(argv) == build_parser().parse_args(argv)
+
+
+def test_without_a_known_verb_the_whole_parser_answers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert requested_verb(["-n", "prod"]) is None
+    assert requested_verb(["--namespace", "get", "list"]) == "list"  # "get" is the flag's value
+    with pytest.raises(SystemExit):
+        parse_args(["bogus"])
+    err = capsys.readouterr().err
+    assert "invalid choice: 'bogus'" in err and "'promote'" in err  # every verb offered

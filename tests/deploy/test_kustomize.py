@@ -150,5 +150,9 @@ def test_argocd_overlay_adds_the_lua_health_checks_to_argocd_cm() -> None:
     assert key == ("ConfigMap", "argocd-cm") and configmap["metadata"]["namespace"] == "argocd"
     assert configmap["data"] == {
         f"resource.customizations.health.pyrollouts.io_{kind}": (REPO / "deploy" / "argocd" / lua).read_text()
-        for kind, lua in (("Rollout", "health-rollout.lua"), ("AnalysisRun", "health-analysisrun.lua"))
+        for kind, lua in (
+            ("Rollout", "health-rollout.lua"),
+            ("AnalysisRun", "health-analysisrun.lua"),
+            ("Experiment", "health-experiment.lua"),
+        )
     }

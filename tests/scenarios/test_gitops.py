@@ -1,5 +1,5 @@
 """GitOps with the real controller on the sandbox: Argo CD's health checks (deploy/argocd/*.lua, run with
-lupa) and kstatus (what Flux reads) over the Rollouts and AnalysisRuns a canary really produces, and the
+lupa) and kstatus (what Flux reads) over the Rollouts, AnalysisRuns and Experiments the controller really produces, and the
 controller writing nothing a Git manifest sets (no drift for Argo CD or Flux to see)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import pytest
 
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess
+from tests.fixtures.experiment import experiment_in, experiment_manifest, experiment_template
 from tests.fixtures.gitops import conditions_of, kstatus, lua_health
 from tests.fixtures.manifests import API_VERSION, Step, rollout_manifest
 from tests.fixtures.rollout import given
@@ -101,6 +102,33 @@ def test_analysisrun_health_over_real_runs(cluster: Cluster, controller: Control
     inconclusive = {**runs["waits"], "status": {**runs["waits"]["status"], "phase": "Inconclusive"}}
     assert lua_health("AnalysisRun", inconclusive)[0] == "Suspended"
     assert lua_health("AnalysisRun", {"metadata": {"name": "new"}})[0] == "Progressing"
+
+
+def test_experiment_health_over_real_experiments(cluster: Cluster, controller: ControllerProcess | None) -> None:
+    namespace = given(cluster, "gitopsexp")
+    timed = experiment_manifest("timed", [experiment_template("a")], duration="1s", scaleDownDelaySeconds=0)
+    endless = experiment_manifest("endless", [experiment_template("b")])
+    never_ready = experiment_template("c", annotations=NEVER_READY)
+    stuck = experiment_manifest("stuck", [never_ready], progressDeadlineSeconds=2, scaleDownDelaySeconds=0)
+    bad = experiment_template("d")
+    bad["selector"] = {"matchLabels": {"app": "other"}}
+    handles = {name: experiment_in(namespace, manifest) for name, manifest in (
+        ("timed", timed), ("endless", endless), ("stuck", stuck), ("invalid", experiment_manifest("invalid", [bad]))
+    )}
+    for handle in handles.values():
+        handle.apply()
+    handles["timed"].wait_phase("Successful")
+    handles["endless"].wait_phase("Running")
+    handles["stuck"].wait_phase("Failed")
+    handles["invalid"].wait_phase("Error")
+    live = {name: handle.object for name, handle in handles.items()}
+    assert lua_health("Experiment", live["timed"])[0] == "Healthy"
+    assert lua_health("Experiment", live["endless"])[0] == "Progressing"
+    assert lua_health("Experiment", live["stuck"]) == ("Degraded", live["stuck"]["status"]["message"])
+    assert lua_health("Experiment", live["invalid"]) == ("Degraded", live["invalid"]["status"]["message"])
+    inconclusive = {**live["endless"], "status": {**live["endless"]["status"], "phase": "Inconclusive"}}
+    assert lua_health("Experiment", inconclusive)[0] == "Suspended"
+    assert lua_health("Experiment", {"metadata": {"name": "new"}})[0] == "Progressing"
 
 
 def git_fields(manifest: Any, live: Any, path: str = "") -> list[str]:

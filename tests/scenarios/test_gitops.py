@@ -1,6 +1,6 @@
 """GitOps with the real controller on the sandbox: Argo CD's health checks (deploy/argocd/*.lua, run with
-lupa) and kstatus (what Flux reads) over the Rollouts, AnalysisRuns and Experiments the controller really produces, and the
-controller writing nothing a Git manifest sets (no drift for Argo CD or Flux to see)."""
+lupa) and kstatus (what Flux reads) over the Rollouts, AnalysisRuns and Experiments the controller really
+produces, and the controller writing nothing a Git manifest sets (no drift for Argo CD or Flux to see)."""
 
 from __future__ import annotations
 

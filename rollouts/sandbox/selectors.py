@@ -107,6 +107,9 @@ def _field_value(obj: Mapping[str, Any], path: str) -> str:
 
 FieldMatcher = Callable[[Mapping[str, Any]], bool]
 
+# Field labels that name another path of the object (the API server's field label conversions).
+_FIELD_LABEL_PATHS: dict[tuple[str, str], str] = {("Event", "source"): "source.component"}
+
 
 def parse_field_selector(text: str, allowed: tuple[str, ...], kind: str) -> FieldMatcher:
     """Field selectors over metadata.name/namespace and the kind's extra fields; 400 for others."""
@@ -118,8 +121,7 @@ def parse_field_selector(text: str, allowed: tuple[str, ...], kind: str) -> Fiel
         path, op, value = m.group(1), m.group(2), m.group(3)
         if path not in ("metadata.name", "metadata.namespace", *allowed):
             raise ApiError(400, "BadRequest", f"field label not supported: {path}", {})
-        checks.append((path, op != "!=", value))
-    _ = kind
+        checks.append((_FIELD_LABEL_PATHS.get((kind, path), path), op != "!=", value))
 
     def match(obj: Mapping[str, Any]) -> bool:
         return all((_field_value(obj, path) == value) == equal for path, equal, value in checks)

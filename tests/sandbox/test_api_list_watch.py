@@ -125,6 +125,21 @@ def test_field_selectors(api: httpx.Client, labelled: None) -> None:
     )
 
 
+def test_an_events_source_field_label_is_its_source_component(api: httpx.Client) -> None:
+    """As the API server converts it: `source=X` selects Events whose source.component is X."""
+    api.post("/api/v1/namespaces", json={"metadata": {"name": "evsrc"}})
+    for name, component in (("ours", "rollouts-controller"), ("theirs", "kubelet")):
+        event = {
+            "metadata": {"name": name},
+            "involvedObject": {"kind": "Pod", "namespace": "evsrc", "name": "p"},
+            "source": {"component": component, "host": "node-1"},
+            "reason": "Test",
+        }
+        assert api.post("/api/v1/namespaces/evsrc/events", json=event).status_code == 201
+    body = api.get("/api/v1/namespaces/evsrc/events", params={"fieldSelector": "source=rollouts-controller"}).json()
+    assert names(body) == ["ours"]
+
+
 def test_pagination_over_25_objects(api: httpx.Client, core: kubernetes.client.CoreV1Api) -> None:
     api.post("/api/v1/namespaces", json={"metadata": {"name": "pages"}})
     path = "/api/v1/namespaces/pages/configmaps"

@@ -219,22 +219,31 @@ def _watch_timeout(args: argparse.Namespace) -> float | None:
 
 
 def _watch_rollout(ctx: Context, client: Client, ro: Mapping[str, Any], color: bool) -> int:
+    view = RolloutView(client, ro)
+
+    def draw() -> str:
+        current, replicasets, pods, runs = view.current()
+        if current is None:
+            raise _gone(view, ctx.args.name, client.namespace)
+        return render.render_rollout(i.rollout_info(current, replicasets, pods, runs), now(), color)
+
+    return _redraw(ctx, view, draw, color)
+
+
+def _redraw(ctx: Context, view: RolloutView | ObjectView, draw: Callable[[], str], color: bool) -> int:
+    """`get ... --watch`: draw the view again on every change (at most every MIN_REDRAW_SECONDS, at least
+    every TICK_SECONDS for the ages), in place on a terminal, only when it changed otherwise."""
     timeout = _watch_timeout(ctx.args)
     deadline = time.monotonic() + timeout if timeout else None
     tty = color or bool(getattr(ctx.out, "isatty", lambda: False)())
-    view = RolloutView(client, ro)
     reported: set[str] = set()
     last_text = ""
-    last_draw = 0.0
     generation = -1
     try:
         view.start()
         while True:
             report_errors(view, reported, ctx.err)
-            current, replicasets, pods, runs = view.current()
-            if current is None:
-                raise _gone(view, ctx.args.name, client.namespace)
-            text = render.render_rollout(i.rollout_info(current, replicasets, pods, runs), now(), color)
+            text = draw()
             if tty:
                 ctx.out.write(render.CLEAR_SCREEN + text)
             elif text != last_text:
@@ -244,8 +253,7 @@ def _watch_rollout(ctx: Context, client: Client, ro: Mapping[str, Any], color: b
             remaining = deadline - time.monotonic() if deadline is not None else None
             if remaining is not None and remaining <= 0:
                 return 0
-            wait = TICK_SECONDS if remaining is None else min(TICK_SECONDS, remaining)
-            generation = view.wait(generation, wait)
+            generation = view.wait(generation, TICK_SECONDS if remaining is None else min(TICK_SECONDS, remaining))
             pause = MIN_REDRAW_SECONDS - (time.monotonic() - last_draw)
             if pause > 0:
                 time.sleep(pause)
@@ -543,41 +551,18 @@ def cmd_get_analysisrun(ctx: Context) -> int:
     if not ctx.args.watch:
         ctx.out.write(render.render_analysisrun(analysisrun_detail(run), now(), color))
         return 0
-    timeout = _watch_timeout(ctx.args)
-    deadline = time.monotonic() + timeout if timeout else None
-    tty = color or bool(getattr(ctx.out, "isatty", lambda: False)())
     view = ObjectView(client, ANALYSISRUNS, name)
-    reported: set[str] = set()
-    last_text = ""
-    generation = -1
-    try:
-        view.start()
-        while True:
-            report_errors(view, reported, ctx.err)
-            current = view.current()
-            if current is None:
-                errors = view.errors()
-                if errors:
-                    raise errors[0]
-                raise CLIError(f'analysisrun "{name}" was deleted from namespace "{client.namespace}"')
-            text = render.render_analysisrun(analysisrun_detail(current), now(), color)
-            if tty:
-                ctx.out.write(render.CLEAR_SCREEN + text)
-            elif text != last_text:
-                ctx.out.write(("\n" if last_text else "") + text)
-            ctx.out.flush()
-            last_text, last_draw = text, time.monotonic()
-            remaining = deadline - time.monotonic() if deadline is not None else None
-            if remaining is not None and remaining <= 0:
-                return 0
-            generation = view.wait(generation, TICK_SECONDS if remaining is None else min(TICK_SECONDS, remaining))
-            pause = MIN_REDRAW_SECONDS - (time.monotonic() - last_draw)
-            if pause > 0:
-                time.sleep(pause)
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        view.stop()
+
+    def draw() -> str:
+        current = view.current()
+        if current is None:
+            errors = view.errors()
+            if errors:
+                raise errors[0]
+            raise CLIError(f'analysisrun "{name}" was deleted from namespace "{client.namespace}"')
+        return render.render_analysisrun(analysisrun_detail(current), now(), color)
+
+    return _redraw(ctx, view, draw, color)
 
 
 def cmd_get_experiment(ctx: Context) -> int:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollouts.model.annotations import SCALE_DOWN_DEADLINE
 from rollouts.model.phase import rollout_phase
 from rollouts.model.revisions import revision_of
 from rollouts.model.spec import HASH_LABEL, CanarySpec, RolloutSpec, max_traffic_weight
@@ -37,10 +38,7 @@ TAG_PREVIEW = "preview"
 TAG_PING = "ping"
 TAG_PONG = "pong"
 
-SCALE_DOWN_DEADLINE_ANNOTATIONS = (
-    "rollouts.pyrollouts.io/scale-down-deadline",
-    "scale-down-deadline",
-)
+SCALE_DOWN_DEADLINE_ANNOTATIONS = (SCALE_DOWN_DEADLINE, "scale-down-deadline")
 
 def as_map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}

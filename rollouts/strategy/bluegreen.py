@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rollouts.model import conditions as cs
+from rollouts.model.annotations import SCALE_DOWN_DEADLINE
 from rollouts.model.labelselector import format_label_selector
 from rollouts.model.spec import HASH_LABEL, BlueGreenSpec, PodMetadata
 from rollouts.model.timestamps import parse_time
@@ -44,7 +45,6 @@ from rollouts.strategy.plan import (
     scale_down_deadline_patch,
 )
 from rollouts.strategy.replicasets import (
-    SCALE_DOWN_DEADLINE,
     ReplicaSetView,
     apply_ephemeral_metadata,
     new_replicaset_manifest,

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
+from rollouts.model.annotations import SCALE_DOWN_DEADLINE
 from rollouts.model.timestamps import format_time, parse_time
-from rollouts.strategy.replicasets import SCALE_DOWN_DEADLINE
 from rollouts.traffic.router import ObjectRef, ObjectWrite
 
 # --------------------------------------------------------------------------- inputs

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollouts.model.annotations import SCALE_DOWN_DEADLINE
 from rollouts.model.jsoncopy import copy_object
 from rollouts.model.revisions import REVISION, revision_of
 from rollouts.model.spec import API_VERSION, HASH_LABEL, KIND, PodMetadata, RolloutSpec
@@ -20,7 +21,6 @@ from rollouts.model.timestamps import parse_time
 PREFIX = "rollouts.pyrollouts.io/"
 REVISION_HISTORY = PREFIX + "revision-history"
 DESIRED_REPLICAS = PREFIX + "desired-replicas"
-SCALE_DOWN_DEADLINE = PREFIX + "scale-down-deadline"
 EPHEMERAL_METADATA = PREFIX + "ephemeral-metadata"
 TEMPLATE_DIGEST = PREFIX + "template-digest"
 #: On a Service whose selector the controller manages: the Rollout's name.

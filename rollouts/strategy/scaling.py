@@ -8,12 +8,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rollouts.model import conditions as cs
+from rollouts.model.annotations import SCALE_DOWN_DEADLINE
 from rollouts.model.steps import current_step
 from rollouts.model.timestamps import format_time, parse_time
 from rollouts.strategy import analysis as ca
 from rollouts.strategy.plan import PatchReplicaSet, scale_down_deadline_patch
 from rollouts.strategy.replicas import approximate_weighted_counts, basic_canary_counts
-from rollouts.strategy.replicasets import SCALE_DOWN_DEADLINE, ReplicaSetView, by_creation, total_available
+from rollouts.strategy.replicasets import ReplicaSetView, by_creation, total_available
 from rollouts.strategy.steps import canary_scale, set_weight
 from rollouts.strategy.traffic import (
     canary_carry,

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rollouts.model import conditions as cs
+from rollouts.model.annotations import SCALE_DOWN_DEADLINE
 from rollouts.model.steps import current_step
 from rollouts.model.timestamps import parse_time
-from rollouts.strategy.replicasets import SCALE_DOWN_DEADLINE, total_available
+from rollouts.strategy.replicasets import total_available
 
 if TYPE_CHECKING:
     from rollouts.strategy.base import Planner

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from rollouts.model import conditions as cs
+from rollouts.model.annotations import SCALE_DOWN_DEADLINE
 from rollouts.model.phase import calculate_phase
 from rollouts.model.spec import HASH_LABEL, RolloutSpec
 from rollouts.model.timestamps import format_time, parse_time
@@ -17,7 +18,7 @@ from rollouts.model.validation import validate_rollout
 from rollouts.strategy import bluegreen
 from rollouts.strategy.analysis import POST_STATUS, PRE_STATUS
 from rollouts.strategy.plan import CreateReplicaSet, Observed, PatchPod, PatchService, Plan
-from rollouts.strategy.replicasets import EPHEMERAL_METADATA, SCALE_DOWN_DEADLINE
+from rollouts.strategy.replicasets import EPHEMERAL_METADATA
 from tests.fixtures.world import World, rollout
 
 ACTIVE, PREVIEW = "web-active", "web-preview"

@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
+from rollouts.model.annotations import SCALE_DOWN_DEADLINE
 from rollouts.model.revisions import REVISION
 from rollouts.model.spec import RolloutSpec
 from rollouts.strategy.plan import CreateReplicaSet, PatchReplicaSet, PatchService
 from rollouts.strategy.replicas import approximate_weighted_counts, basic_canary_counts
-from rollouts.strategy.replicasets import SCALE_DOWN_DEADLINE, ReplicaSetView
+from rollouts.strategy.replicasets import ReplicaSetView
 from tests.fixtures.world import World, rollout
 
 STEPS: list[dict[str, Any]] = [

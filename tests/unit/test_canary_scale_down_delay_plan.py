@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from rollouts.model.annotations import SCALE_DOWN_DEADLINE
 from rollouts.model.spec import HASH_LABEL
 from rollouts.model.timestamps import format_time
 from rollouts.strategy.plan import CreateReplicaSet, PatchReplicaSet
-from rollouts.strategy.replicasets import SCALE_DOWN_DEADLINE
 from tests.fixtures.world import World, rollout
 
 STEPS: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 80}]

@@ -230,6 +230,17 @@ def _watch_rollout(ctx: Context, client: Client, ro: Mapping[str, Any], color: b
     return _redraw(ctx, view, draw, color)
 
 
+def _watched(view: ObjectView, kind: str, name: str, namespace: str) -> dict[str, Any]:
+    """The watched object now; CLIError when it cannot be listed or was deleted."""
+    current = view.current()
+    if current is None:
+        errors = view.errors()
+        if errors:
+            raise errors[0]
+        raise CLIError(f'{kind} "{name}" was deleted from namespace "{namespace}"')
+    return current
+
+
 def _redraw(ctx: Context, view: RolloutView | ObjectView, draw: Callable[[], str], color: bool) -> int:
     """`get ... --watch`: draw the view again on every change (at most every MIN_REDRAW_SECONDS, at least
     every TICK_SECONDS for the ages), in place on a terminal, only when it changed otherwise."""
@@ -554,20 +565,25 @@ def cmd_get_analysisrun(ctx: Context) -> int:
     view = ObjectView(client, ANALYSISRUNS, name)
 
     def draw() -> str:
-        current = view.current()
-        if current is None:
-            errors = view.errors()
-            if errors:
-                raise errors[0]
-            raise CLIError(f'analysisrun "{name}" was deleted from namespace "{client.namespace}"')
-        return render.render_analysisrun(analysisrun_detail(current), now(), color)
+        return render.render_analysisrun(analysisrun_detail(_watched(view, "analysisrun", name, client.namespace)),
+                                         now(), color)
 
     return _redraw(ctx, view, draw, color)
 
 
 def cmd_get_experiment(ctx: Context) -> int:
-    ctx.out.write(render_experiment(ctx.client().get(EXPERIMENTS, ctx.args.name), now()))
-    return 0
+    client = ctx.client()
+    name: str = ctx.args.name
+    exp = client.get(EXPERIMENTS, name)
+    if not ctx.args.watch:
+        ctx.out.write(render_experiment(exp, now()))
+        return 0
+    view = ObjectView(client, EXPERIMENTS, name)
+
+    def draw() -> str:
+        return render_experiment(_watched(view, "experiment", name, client.namespace), now())
+
+    return _redraw(ctx, view, draw, color=False)
 
 
 def cmd_list_experiments(ctx: Context) -> int:

@@ -169,34 +169,35 @@ def _add_convert(b: _Builder, sub: _Verbs) -> None:
     convert.add_argument("-f", "--filename", required=True, help="a YAML file with one or more documents ('-': stdin)")
 
 
+def _watch_flags(parser: argparse.ArgumentParser, color: bool = True) -> None:
+    """`get ... --watch` and its limits (and --no-color where the view is colored)."""
+    parser.add_argument("-w", "--watch", action=argparse.BooleanOptionalAction, default=False,
+                        help="redraw on every change")
+    if color:
+        parser.add_argument("--no-color", action="store_true", help="do not colorize the output")
+    parser.add_argument("--timeout-seconds", type=_non_negative_int, default=0, metavar="N",
+                        help="with --watch: stop after N seconds (0: never)")
+    parser.add_argument("--timeout", type=_duration, default=None, metavar="DURATION",
+                        help="with --watch: stop after this long (e.g. 2m)")
+
+
 def _add_get(b: _Builder, sub: _Verbs) -> None:
-    get = b.verb(sub, "get", None, "show a rollout (its revisions, ReplicaSets, Pods, AnalysisRuns) or an AnalysisRun")
+    get = b.verb(sub, "get", None, "show a rollout (its revisions, ReplicaSets, Pods, AnalysisRuns), an AnalysisRun "
+                 "or an Experiment")
     get_sub = get.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
     get_ro = b.verb(get_sub, "rollout", commands.cmd_get_rollout, "details and tree of a rollout",
                     aliases=("ro", "rollouts"))
     get_ro.add_argument("name", metavar="ROLLOUT_NAME")
-    get_ro.add_argument("-w", "--watch", action=argparse.BooleanOptionalAction, default=False,
-                        help="redraw on every change")
-    get_ro.add_argument("--no-color", action="store_true", help="do not colorize the output")
-    get_ro.add_argument("--timeout-seconds", type=_non_negative_int, default=0, metavar="N",
-                        help="with --watch: stop after N seconds (0: never)")
-    get_ro.add_argument("--timeout", type=_duration, default=None, metavar="DURATION",
-                        help="with --watch: stop after this long (e.g. 2m)")
+    _watch_flags(get_ro)
     get_ar = b.verb(get_sub, "analysisrun", commands.cmd_get_analysisrun,
                     "an AnalysisRun: status, args, metrics with their counts and last measurements",
                     aliases=("ar", "analysisruns"))
     get_ar.add_argument("name", metavar="ANALYSISRUN_NAME")
-    get_ar.add_argument("-w", "--watch", action=argparse.BooleanOptionalAction, default=False,
-                        help="redraw on every change")
-    get_ar.add_argument("--no-color", action="store_true", help="do not colorize the output")
-    get_ar.add_argument("--timeout-seconds", type=_non_negative_int, default=0, metavar="N",
-                        help="with --watch: stop after N seconds (0: never)")
-    get_ar.add_argument("--timeout", type=_duration, default=None, metavar="DURATION",
-                        help="with --watch: stop after this long (e.g. 2m)")
-
+    _watch_flags(get_ar)
     get_exp = b.verb(get_sub, "experiment", commands.cmd_get_experiment,
                      "an Experiment: phase, images, its ReplicaSets and AnalysisRuns", aliases=("exp", "experiments"))
     get_exp.add_argument("name", metavar="EXPERIMENT_NAME")
+    _watch_flags(get_exp, color=False)
 
 
 def _add_create(b: _Builder, sub: _Verbs) -> None:

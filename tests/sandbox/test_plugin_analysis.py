@@ -225,3 +225,28 @@ def test_not_found(kubectl: Kubectl, plugin: Plugin, sandbox: SandboxHandle) -> 
         1, "", 'Error: clusteranalysistemplate "ghost-inner" not found; '
                "list them with: kubectl get clusteranalysistemplates.pyrollouts.io\n")
     assert kubectl.run("get", AR, "ghost", check=False).returncode != 0
+
+
+def test_get_experiment_watch_redraws(kubectl: Kubectl, plugin: Plugin) -> None:
+    name = unique("watch-exp")
+    template = {
+        "name": "canary",
+        "selector": {"matchLabels": {"app": name}},
+        "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}},
+    }
+    apply(kubectl, {"apiVersion": "pyrollouts.io/v1alpha1", "kind": "Experiment", "metadata": {"name": name},
+                    "spec": {"templates": [template]}})
+    process = plugin.start("get", "experiment", name, "--watch", "--timeout-seconds", "4")
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == f"Name:            {name}\n"
+        kubectl.run("patch", "experiments.pyrollouts.io", name, "--subresource=status", "--type=merge", "-p",
+                    json.dumps({"status": {"phase": "Successful", "message": "duration"}}))
+        out = process.stdout.read()
+        assert process.wait(timeout=20) == 0
+    finally:
+        process.kill()
+        process.communicate()
+    frames = out.split("\n\nName:")
+    assert "Successful" not in frames[0] and "Status:" in frames[0]
+    assert "✔ Successful" in frames[-1] and "Message:         duration" in frames[-1]

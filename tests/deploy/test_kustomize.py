@@ -152,7 +152,7 @@ def test_argocd_overlay_adds_the_lua_health_checks_to_argocd_cm() -> None:
         f"resource.customizations.health.pyrollouts.io_{kind}": (REPO / "deploy" / "argocd" / lua).read_text()
         for kind, lua in (
             ("Rollout", "health-rollout.lua"),
-            ("AnalysisRun", "health-analysisrun.lua"),
-            ("Experiment", "health-experiment.lua"),
+            ("AnalysisRun", "health-run.lua"),
+            ("Experiment", "health-run.lua"),
         )
     }

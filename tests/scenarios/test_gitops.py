@@ -128,7 +128,10 @@ def test_experiment_health_over_real_experiments(cluster: Cluster, controller: C
     assert lua_health("Experiment", live["invalid"]) == ("Degraded", live["invalid"]["status"]["message"])
     inconclusive = {**live["endless"], "status": {**live["endless"]["status"], "phase": "Inconclusive"}}
     assert lua_health("Experiment", inconclusive)[0] == "Suspended"
-    assert lua_health("Experiment", {"metadata": {"name": "new"}})[0] == "Progressing"
+    assert lua_health("Experiment", {"kind": "Experiment", "metadata": {"name": "new"}}) == (
+        "Progressing",
+        "Waiting for the controller to start the experiment",
+    )
 
 
 def git_fields(manifest: Any, live: Any, path: str = "") -> list[str]:

@@ -8,6 +8,9 @@ instead, and the DestinationRule's subsets select pods by `rollouts-pod-template
 subset moves to the new hash only once the new ReplicaSet is available, so weight given to the canary
 subset never lands on pods that cannot answer.
 
+At an experiment step each weighted template's Service gets a destination of its own (by host, in
+either mode) in every split route, its weight taken from the stable's; it goes when the experiment ends.
+
 Istio needs a route's weights to add up to 100, so a `maxTrafficWeight` other than 100 is scaled to
 percent. Every write is a JSON merge patch carrying the `resourceVersion` it was computed from: a
 concurrent change gives a 409 and the next reconcile starts over.
@@ -16,7 +19,7 @@ concurrent change gives a 409 and the next reconcile starts over.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +116,9 @@ class IstioRouter:
         if self.destination_rule is not None:
             refs.append(self.destination_rule)
         return refs
+
+    def routes_additional_destinations(self) -> bool:
+        return True
 
     def supports_mirror(self) -> bool:
         return True
@@ -347,18 +353,34 @@ class IstioRouter:
             )
         live_percent = _live_percent(destinations, roles)
         canary_destination: Json | None = None
+        extra = self._additional_percents(desired)
         new_destinations = []
         for dest, role in zip(destinations, roles, strict=True):
             dest = dict(dest)
+            host = str(as_dict(dest.get("destination")).get("host") or "")
             if role == "canary":
                 dest["weight"] = percent
                 if canary_destination is None:
                     canary_destination = copy.deepcopy(as_dict(dest.get("destination")))
             elif role == "stable":
-                dest["weight"] = 100 - percent
+                dest["weight"] = 100 - percent - sum(extra.values())
+            elif (service := self._service_of(host, extra)) is not None:
+                dest["weight"] = extra.pop(service)
+            elif self._service_of(host, desired.retired_services) is not None:
+                continue  # an experiment that ended: its destination goes
             new_destinations.append(dest)
+        new_destinations += [{"destination": {"host": name}, "weight": weight} for name, weight in extra.items()]
         routes[index] = {**route, "route": new_destinations}
         return live_percent, canary_destination
+
+    def _additional_percents(self, desired: DesiredTraffic) -> dict[str, int]:
+        """Each experiment Service's percent of the route (Istio weights are out of 100)."""
+        scale = 100 / desired.max_weight if desired.max_weight > 0 else 0
+        return {d.service_name: round(d.weight * scale) for d in desired.additional}
+
+    def _service_of(self, host: str, services: Iterable[str]) -> str | None:
+        """The one of ``services`` that ``host`` names, if any."""
+        return next((s for s in services if _same_service(host, s, self.namespace)), None)
 
 
 # ---------------------------------------------------------------------- helpers

@@ -45,8 +45,8 @@ def experiment_weight_errors(ro: RolloutSpec, canary: CanarySpec) -> list[str]:
         path = f"spec.strategy.canary.steps[{step.index}].experiment.templates"
         if canary.traffic_routing is None:
             errors += [
-                f"{path}[{i}].weight: Invalid value: {json.dumps(w)}: a template's weight is routed by the "
-                "traffic router: set spec.strategy.canary.trafficRouting (SMI or Istio) or remove the weight"
+                f"{path}[{i}].weight: Invalid value: {json.dumps(w)}: Experiment template weight cannot be set unless "
+                "TrafficRouting is enabled: set spec.strategy.canary.trafficRouting (SMI or Istio) or remove the weight"
                 for i, w in weighted
             ]
             continue

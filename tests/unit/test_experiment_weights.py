@@ -34,10 +34,10 @@ def test_routers_that_can_take_the_weights(routing: dict[str, Any]) -> None:
 
 def test_without_a_router_each_weight_is_named() -> None:
     assert errors_of((10, 5)) == [
-        f"{FIELD}[0].weight: Invalid value: 10: a template's weight is routed by the traffic router: set "
-        "spec.strategy.canary.trafficRouting (SMI or Istio) or remove the weight",
-        f"{FIELD}[1].weight: Invalid value: 5: a template's weight is routed by the traffic router: set "
-        "spec.strategy.canary.trafficRouting (SMI or Istio) or remove the weight",
+        f"{FIELD}[0].weight: Invalid value: 10: Experiment template weight cannot be set unless TrafficRouting is "
+        "enabled: set spec.strategy.canary.trafficRouting (SMI or Istio) or remove the weight",
+        f"{FIELD}[1].weight: Invalid value: 5: Experiment template weight cannot be set unless TrafficRouting is "
+        "enabled: set spec.strategy.canary.trafficRouting (SMI or Istio) or remove the weight",
     ]
 
 

@@ -11,6 +11,9 @@ subset never lands on pods that cannot answer.
 At an experiment step each weighted template's Service gets a destination of its own (by host, in
 either mode) in every split route, its weight taken from the stable's; it goes when the experiment ends.
 
+Subsets named in `destinationRule.additionalSubsetNames` keep the weight someone else gave them; it comes
+out of the stable's share (Argo's).
+
 Istio needs a route's weights to add up to 100, so a `maxTrafficWeight` other than 100 is scaled to
 percent. Every write is a JSON merge patch carrying the `resourceVersion` it was computed from: a
 concurrent change gives a 409 and the next reconcile starts over.
@@ -59,6 +62,7 @@ class VirtualServiceEntry:
 class SubsetNames:
     stable: str
     canary: str
+    additional: tuple[str, ...] = ()  # destinationRule.additionalSubsetNames: weights someone else sets
 
 
 def split_name(name: str, namespace: str) -> tuple[str, str]:
@@ -85,7 +89,11 @@ class IstioRouter:
         if dr.get("name"):
             dr_name, dr_ns = split_name(str(dr["name"]), namespace)
             self.destination_rule = ObjectRef(API_VERSION, "DestinationRule", "destinationrules", dr_ns, dr_name)
-            self.subsets = SubsetNames(str(dr.get("stableSubsetName") or ""), str(dr.get("canarySubsetName") or ""))
+            self.subsets = SubsetNames(
+                str(dr.get("stableSubsetName") or ""),
+                str(dr.get("canarySubsetName") or ""),
+                tuple(str(n) for n in as_list(dr.get("additionalSubsetNames"))),
+            )
 
     def _virtual_services(self) -> tuple[VirtualServiceEntry, ...]:
         single = self.entry.get("virtualService")
@@ -354,6 +362,7 @@ class IstioRouter:
         live_percent = _live_percent(destinations, roles)
         canary_destination: Json | None = None
         extra = self._additional_percents(desired)
+        held = self._additional_subsets_percent(destinations)
         new_destinations = []
         for dest, role in zip(destinations, roles, strict=True):
             dest = dict(dest)
@@ -363,7 +372,7 @@ class IstioRouter:
                 if canary_destination is None:
                     canary_destination = copy.deepcopy(as_dict(dest.get("destination")))
             elif role == "stable":
-                dest["weight"] = 100 - percent - sum(extra.values())
+                dest["weight"] = max(0, 100 - percent - sum(extra.values()) - held)
             elif (service := self._service_of(host, extra)) is not None:
                 dest["weight"] = extra.pop(service)
             elif self._service_of(host, desired.retired_services) is not None:
@@ -377,6 +386,18 @@ class IstioRouter:
         """Each experiment Service's percent of the route (Istio weights are out of 100)."""
         scale = 100 / desired.max_weight if desired.max_weight > 0 else 0
         return {d.service_name: round(d.weight * scale) for d in desired.additional}
+
+    def _additional_subsets_percent(self, destinations: list[Any]) -> int:
+        """What the route gives subsets of ``destinationRule.additionalSubsetNames``: someone else's to set,
+        kept as they are and taken out of the stable's share (Argo's)."""
+        if self.subsets is None or not self.subsets.additional:
+            return 0
+        total = 0
+        for dest in map(as_dict, destinations):
+            weight = dest.get("weight")
+            if as_dict(dest.get("destination")).get("subset") in self.subsets.additional and isinstance(weight, int):
+                total += weight
+        return total
 
     def _service_of(self, host: str, services: Iterable[str]) -> str | None:
         """The one of ``services`` that ``host`` names, if any."""
@@ -550,8 +571,7 @@ def header_route(route: HeaderRoute, canary_destination: Mapping[str, Any]) -> J
     return {
         "name": route.name,
         "match": [
-            {"headers": {str(m.get("headerName")): _string_match(as_dict(m.get("headerValue")))}}
-            for m in route.matches
+            {"headers": {str(m.get("headerName")): _string_match(as_dict(m.get("headerValue")))}} for m in route.matches
         ],
         "route": [{"destination": copy.deepcopy(dict(canary_destination)), "weight": 100}],
     }

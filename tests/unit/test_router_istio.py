@@ -384,3 +384,27 @@ def test_subset_level_routes_give_experiment_services_a_host_destination() -> No
     running = desired(0, additional=(WeightDestination("exp-canary", "ddd", 25),))
     after = applied(router.reconcile(running, live, OWNER), live)[VS_REF]
     assert weights(after["spec"]["http"][0]) == [("stable", 75), ("canary", 0), ("exp-canary", 25)]
+
+
+def test_additional_subsets_keep_their_weight_out_of_the_stables() -> None:
+    router = istio(
+        {
+            "virtualService": {"name": "web"},
+            "destinationRule": {
+                "name": "web",
+                "canarySubsetName": "canary",
+                "stableSubsetName": "stable",
+                "additionalSubsetNames": ["experiment"],
+            },
+        },
+        NS,
+    )
+    vs = copy.deepcopy(SUBSET_VS)
+    vs["spec"]["http"][0]["route"] = [
+        {"destination": {"host": "web", "subset": "stable"}, "weight": 80},
+        {"destination": {"host": "web", "subset": "canary"}, "weight": 0},
+        {"destination": {"host": "experimental-host", "subset": "experiment"}, "weight": 20},
+    ]
+    live = {VS_REF: vs, DR_REF: copy.deepcopy(SUBSET_DR)}
+    after = applied(router.reconcile(desired(30), live, OWNER), live)[VS_REF]
+    assert weights(after["spec"]["http"][0]) == [("stable", 50), ("canary", 30), ("experiment", 20)]

@@ -45,8 +45,9 @@ def experiment_weight_errors(ro: RolloutSpec, canary: CanarySpec) -> list[str]:
         path = f"spec.strategy.canary.steps[{step.index}].experiment.templates"
         if canary.traffic_routing is None:
             errors += [
-                f"{path}[{i}].weight: Invalid value: {json.dumps(w)}: Experiment template weight cannot be set unless "
-                "TrafficRouting is enabled: set spec.strategy.canary.trafficRouting (SMI or Istio) or remove the weight"
+                f"{path}[{i}].weight: Invalid value: {json.dumps(w)}: Experiment template weight cannot be set "
+                "unless TrafficRouting is enabled: set spec.strategy.canary.trafficRouting (SMI, Istio or ALB) or "
+                "remove the weight"
                 for i, w in weighted
             ]
             continue
@@ -55,7 +56,7 @@ def experiment_weight_errors(ro: RolloutSpec, canary: CanarySpec) -> list[str]:
         if cannot:
             errors += [
                 f"{path}[{i}].weight: Invalid value: {json.dumps(w)}: traffic router {', '.join(cannot)} cannot "
-                "send a share of the traffic to an experiment template (SMI and Istio can): remove the weight"
+                "send a share of the traffic to an experiment template (SMI, Istio and ALB can): remove the weight"
                 for i, w in weighted
             ]
             continue

@@ -1,8 +1,9 @@
 """An experiment step's weighted templates through the Rollout's traffic router, on the sandbox with simulated
 traffic and through `kubectl rollouts` only: while the experiment runs, each weighted template's Service gets
 its share of the requests out of the stable's (SMI: a TrafficSplit backend; Istio: a VirtualService
-destination); when the experiment ends, or the update is aborted, the shares go back. A router that cannot
-do it (NGINX) makes the Rollout InvalidSpec, and `lint` says so, naming the field."""
+destination; ALB: a target group of the Ingress's action); when the experiment ends, or the update is aborted,
+the shares go back. A router that cannot do it (NGINX) makes the Rollout InvalidSpec, and `lint` says so,
+naming the field."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.fixtures.plugin import Plugin
 from tests.fixtures.rollout import Namespace, RolloutHandle, given
 from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
 from tests.fixtures.traffic import routed_manifests, simulated_shares, simulated_traffic
+from tests.fixtures.weighted_routes import alb_ingress_manifest, alb_weights
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
@@ -34,6 +36,7 @@ EXPERIMENT = {
 STEPS: list[Step] = [{"setWeight": 20}, {"experiment": EXPERIMENT}, {"pause": {}}]
 SMI = {"smi": {"rootService": "web", "trafficSplitName": "web-split"}}
 ISTIO = {"istio": {"virtualService": {"name": "web", "routes": ["primary"]}}}
+ALB = {"alb": {"ingress": "web", "servicePort": 80}}
 HOST_LEVEL_VS = virtual_service(
     {
         "name": "primary",
@@ -77,6 +80,10 @@ def route_weights(namespace: Namespace, experiment: str) -> dict[str, int]:
     return _by_template(routes.get("primary", {}), experiment)
 
 
+def action_weights(namespace: Namespace, experiment: str) -> dict[str, int]:
+    return _by_template(alb_weights(namespace) or {}, experiment)
+
+
 def wait_weights(namespace: Namespace, read: Weights, experiment: str, want: dict[str, int]) -> None:
     namespace.cluster.wait(f"routed weights {want}", lambda: read(namespace, experiment) == want, 60)
 
@@ -104,6 +111,7 @@ def wait_experiment(namespace: Namespace, name: str, phase: str) -> dict[str, An
     [
         pytest.param(SMI, [], split_weights, "web", id="smi"),
         pytest.param(ISTIO, [HOST_LEVEL_VS], route_weights, "web-stable", id="istio"),
+        pytest.param(ALB, [alb_ingress_manifest()], action_weights, "web-stable", id="alb"),
     ],
 )
 def test_weighted_templates_share_the_traffic_until_the_experiment_ends_or_the_rollout_aborts(

@@ -27,7 +27,8 @@ def rollout_errors(steps: list[dict[str, Any]], **canary: Any) -> list[str]:
 @pytest.mark.parametrize(
     ("case", "steps", "canary", "field"),
     [
-        ("experiment weight on ALB", WEIGHTED, {**SERVICES, "trafficRouting": {"alb": {"ingress": "web"}}},
+        ("experiment weight on APISIX", WEIGHTED,
+         {**SERVICES, "trafficRouting": {"apisix": {"route": {"name": "web"}}}},
          "spec.strategy.canary.steps[1].experiment.templates[0].weight: Invalid value: 5"),
         ("experiment weight on NGINX", WEIGHTED, {**SERVICES, "trafficRouting": {"nginx": {"stableIngress": "web"}}},
          "spec.strategy.canary.steps[1].experiment.templates[0].weight: Invalid value: 5"),

@@ -26,7 +26,11 @@ def errors_of(weights: tuple[Any, ...], set_weight: int = 20, **canary: Any) -> 
 SMI: dict[str, Any] = {"smi": {}}
 
 
-@pytest.mark.parametrize("routing", [SMI, {"istio": {"virtualService": {"name": "web"}}}], ids=["smi", "istio"])
+@pytest.mark.parametrize(
+    "routing",
+    [SMI, {"istio": {"virtualService": {"name": "web"}}}, {"alb": {"ingress": "web", "servicePort": 80}}],
+    ids=["smi", "istio", "alb"],
+)
 def test_routers_that_can_take_the_weights(routing: dict[str, Any]) -> None:
     assert errors_of((10, 10), trafficRouting=routing) == []
     assert errors_of((40, 40), trafficRouting=routing) == []  # 20 + 80 = 100
@@ -35,9 +39,9 @@ def test_routers_that_can_take_the_weights(routing: dict[str, Any]) -> None:
 def test_without_a_router_each_weight_is_named() -> None:
     assert errors_of((10, 5)) == [
         f"{FIELD}[0].weight: Invalid value: 10: Experiment template weight cannot be set unless TrafficRouting is "
-        "enabled: set spec.strategy.canary.trafficRouting (SMI or Istio) or remove the weight",
+        "enabled: set spec.strategy.canary.trafficRouting (SMI, Istio or ALB) or remove the weight",
         f"{FIELD}[1].weight: Invalid value: 5: Experiment template weight cannot be set unless TrafficRouting is "
-        "enabled: set spec.strategy.canary.trafficRouting (SMI or Istio) or remove the weight",
+        "enabled: set spec.strategy.canary.trafficRouting (SMI, Istio or ALB) or remove the weight",
     ]
 
 
@@ -45,10 +49,10 @@ def test_without_a_router_each_weight_is_named() -> None:
     ("routing", "names"),
     [
         ({"nginx": {"stableIngress": "web"}}, "nginx"),
-        ({"alb": {"ingress": "web", "servicePort": 80}}, "alb"),
+        ({"traefik": {"weightedTraefikServiceName": "web"}}, "traefik"),
         ({"smi": {}, "nginx": {"stableIngress": "web"}}, "nginx"),
     ],
-    ids=["nginx", "alb", "smi-and-nginx"],
+    ids=["nginx", "traefik", "smi-and-nginx"],
 )
 def test_a_router_that_cannot_is_named(routing: dict[str, Any], names: str) -> None:
     [error] = errors_of((10,), trafficRouting=routing)

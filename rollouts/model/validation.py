@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rollouts.model.experiment_weights import experiment_weight_errors
 from rollouts.model.limits import limit_errors
 from rollouts.model.pingpong import ping_pong_errors
 from rollouts.model.spec import (
@@ -306,6 +307,7 @@ def _validate_canary(ro: RolloutSpec, canary: CanarySpec, services: Mapping[str,
         errors.extend(_step_errors(canary, step, f"{path}.steps[{step.index}]", routed))
     if routed:
         errors.extend(validate_traffic_routing(ro, canary))
+    errors.extend(experiment_weight_errors(ro, canary))
     return errors
 
 

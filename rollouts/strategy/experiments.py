@@ -20,11 +20,12 @@ from rollouts.model.spec import HASH_LABEL, INSTANCE_ID_LABEL
 from rollouts.model.steps import current_step
 from rollouts.strategy.plan import CreateExperiment, PatchExperiment
 from rollouts.strategy.replicasets import owner_reference
+from rollouts.traffic.router import WeightDestination
 
 if TYPE_CHECKING:
     from rollouts.strategy.canary import CanaryPlanner
 
-__all__ = ["ExperimentState", "reconcile_experiment"]
+__all__ = ["ExperimentState", "experiment_destinations", "reconcile_experiment", "retired_experiment_services"]
 
 API_VERSION: Final = "pyrollouts.io/v1alpha1"
 COMPLETED: Final = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
@@ -75,6 +76,8 @@ def _template(planner: CanaryPlanner, raw: Mapping[str, Any]) -> dict[str, Any] 
     for key in ("service", "weight"):
         if raw.get(key) is not None:
             out[key] = copy.deepcopy(raw[key])
+    if raw.get("weight") is not None and out.get("service") is None:
+        out["service"] = {}  # a weighted template needs a Service for the router to send its share to (Argo's)
     return out
 
 
@@ -174,3 +177,41 @@ def reconcile_experiment(planner: CanaryPlanner) -> ExperimentState | None:
     elif state.phase == "Inconclusive" and not planner.pause_condition(PAUSE_INCONCLUSIVE_EXPERIMENT):
         planner.add_pause.append(PAUSE_INCONCLUSIVE_EXPERIMENT)
     return state
+
+
+def experiment_destinations(planner: CanaryPlanner) -> tuple[WeightDestination, ...]:
+    """The traffic the current experiment step's weighted templates get: each template with a ``weight``
+    that has a Service, while its Experiment is Running (Argo's ``additionalDestinations``); none once the
+    Rollout is aborted, moves on, or the Experiment ends."""
+    step, index = current_step(planner.ro, planner.old)
+    if step is None or index is None or "experiment" not in step.actions or planner.aborted():
+        return ()
+    _, current = _current(planner, experiment_name(planner, index))
+    status = (current or {}).get("status") or {}
+    if status.get("phase") != "Running":
+        return ()
+    weights = {
+        str(t.get("name")): t.get("weight")
+        for t in (step.raw.get("experiment") or {}).get("templates") or []
+        if isinstance(t, Mapping)
+    }
+    out = []
+    for entry in status.get("templateStatuses") or []:
+        weight = weights.get(str(entry.get("name")))
+        if isinstance(weight, int) and not isinstance(weight, bool) and entry.get("serviceName"):
+            out.append(WeightDestination(str(entry["serviceName"]), str(entry.get("podTemplateHash") or ""), weight))
+    return tuple(out)
+
+
+def retired_experiment_services(planner: CanaryPlanner, keep: tuple[WeightDestination, ...]) -> frozenset[str]:
+    """Services of the Rollout's experiments (and those the last status routed to) that ``keep`` does not
+    name: a router drops their destinations."""
+    names = {
+        str(entry["serviceName"])
+        for exp in planner.obs.experiments
+        for entry in (exp.get("status") or {}).get("templateStatuses") or []
+        if isinstance(entry, Mapping) and entry.get("serviceName")
+    }
+    weights = (planner.old.get("canary") or {}).get("weights") or {}
+    names |= {str(d.get("serviceName")) for d in weights.get("additional") or [] if isinstance(d, Mapping)}
+    return frozenset(names - {d.service_name for d in keep})

@@ -13,12 +13,21 @@ from typing import TYPE_CHECKING, Any
 
 from rollouts.model.spec import API_VERSION, KIND, CanarySpec, max_traffic_weight
 from rollouts.model.steps import current_step, set_weight_at
+from rollouts.strategy.experiments import experiment_destinations, retired_experiment_services
 from rollouts.strategy.plan import WriteRoutingObject
 from rollouts.strategy.replicasets import ReplicaSetView
 from rollouts.strategy.services import service_selector_hash, stable_service_selects
 from rollouts.strategy.steps import canary_scale
 from rollouts.traffic.registry import build_routers
-from rollouts.traffic.router import DesiredTraffic, HeaderRoute, MirrorRoute, ObjectWrite, Owner, RoutingProblem
+from rollouts.traffic.router import (
+    DesiredTraffic,
+    HeaderRoute,
+    MirrorRoute,
+    ObjectWrite,
+    Owner,
+    RoutingProblem,
+    WeightDestination,
+)
 
 if TYPE_CHECKING:
     from rollouts.strategy.canary import CanaryPlanner
@@ -98,6 +107,7 @@ class TrafficState:
     desired_weight: int  # what the steps ask for now
     max_weight: int
     outcomes: list[RouterOutcome] = field(default_factory=list)
+    additional: tuple[WeightDestination, ...] = ()  # the running experiment's weighted templates
 
     @property
     def problems(self) -> list[RoutingProblem]:
@@ -155,6 +165,7 @@ def reconcile_traffic(planner: CanaryPlanner) -> None:
     owner = Owner(API_VERSION, KIND, ro.name, ro.uid)
     last = _last_set_weight(planner)
     wanted = desired_traffic(planner, desired_weight, max_weight)
+    state.additional = wanted.additional
     probes = [router.reconcile(wanted, live, owner) for router in routers]
     # after the promotion the header/mirror routes go only once no router sends the canary anything
     planner.routes_kept = not promoted(planner) or any(p.actual_canary_weight != 0 for p in probes)
@@ -193,6 +204,7 @@ def desired_traffic(planner: CanaryPlanner, weight: int, max_weight: int) -> Des
     assert canary is not None and planner.new_rs is not None
     headers, mirrors = _traffic_routes(planner)
     stable_hash = planner.stable_rs.pod_hash if planner.stable_rs is not None else ""
+    additional = experiment_destinations(planner)
     return DesiredTraffic(
         canary_weight=weight,
         max_weight=max_weight,
@@ -204,6 +216,8 @@ def desired_traffic(planner: CanaryPlanner, weight: int, max_weight: int) -> Des
         header_routes=headers,
         mirror_routes=mirrors,
         managed_routes=tuple(str(r.get("name")) for r in (canary.traffic_routing or {}).get("managedRoutes") or []),
+        additional=additional,
+        retired_services=retired_experiment_services(planner, additional),
     )
 
 
@@ -371,10 +385,12 @@ def routed_weights(planner: CanaryPlanner, new: dict[str, Any]) -> None:
     section["weights"] = {
         "canary": {"weight": weight, "podTemplateHash": new_hash, "serviceName": canary.canary_service},
         "stable": {
-            "weight": state.max_weight - weight,
+            "weight": state.max_weight - weight - sum(d.weight for d in state.additional),
             "podTemplateHash": stable_hash,
             "serviceName": canary.stable_service,
         },
         "verified": state.verified(),
     }
+    if state.additional:
+        section["weights"]["additional"] = [d.status() for d in state.additional]
     section[ROUTERS_STATUS] = [o.status() for o in state.outcomes]

@@ -6,7 +6,8 @@ port name `use-annotation`); the AWS Load Balancer Controller reads the action's
 to the canary Service (weight w) and the stable Service (`maxTrafficWeight - w`), on `servicePort`,
 optionally with target-group stickiness. The JSON is the controller's own format (`Type`,
 `ForwardConfig.TargetGroups[].ServiceName/ServicePort/Weight`, `TargetGroupStickinessConfig`), canary
-first as Argo writes it. `rollouts.pyrollouts.io/managed-alb-actions` records which Rollout manages
+first as Argo writes it; at an experiment step each weighted template's Service is one more target group,
+its weight taken from the stable's. `rollouts.pyrollouts.io/managed-alb-actions` records which Rollout manages
 which action (several Rollouts may share an Ingress). Nothing else of the Ingress is changed.
 
 A `setHeaderRoute` step (its name in `managedRoutes`) becomes, as in Argo, the action
@@ -65,6 +66,7 @@ def forward_action(desired: DesiredTraffic, port: str, stickiness: Mapping[str, 
         "TargetGroups": [
             {"ServiceName": desired.canary_service, "ServicePort": port, "Weight": desired.canary_weight},
             {"ServiceName": desired.stable_service, "ServicePort": port, "Weight": desired.stable_weight},
+            *({"ServiceName": d.service_name, "ServicePort": port, "Weight": d.weight} for d in desired.additional),
         ]
     }
     if stickiness is not None and stickiness.get("enabled"):
@@ -150,6 +152,9 @@ class AlbRouter:
 
     def objects(self) -> Sequence[ObjectRef]:
         return [self.ref(name) for name in self.ingress_names]
+
+    def routes_additional_destinations(self) -> bool:
+        return True
 
     def supports_mirror(self) -> bool:
         return False

@@ -8,6 +8,12 @@ instead, and the DestinationRule's subsets select pods by `rollouts-pod-template
 subset moves to the new hash only once the new ReplicaSet is available, so weight given to the canary
 subset never lands on pods that cannot answer.
 
+At an experiment step each weighted template's Service gets a destination of its own (by host, in
+either mode) in every split route, its weight taken from the stable's; it goes when the experiment ends.
+
+Subsets named in `destinationRule.additionalSubsetNames` keep the weight someone else gave them; it comes
+out of the stable's share (Argo's).
+
 Istio needs a route's weights to add up to 100, so a `maxTrafficWeight` other than 100 is scaled to
 percent. Every write is a JSON merge patch carrying the `resourceVersion` it was computed from: a
 concurrent change gives a 409 and the next reconcile starts over.
@@ -16,7 +22,7 @@ concurrent change gives a 409 and the next reconcile starts over.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +62,7 @@ class VirtualServiceEntry:
 class SubsetNames:
     stable: str
     canary: str
+    additional: tuple[str, ...] = ()  # destinationRule.additionalSubsetNames: weights someone else sets
 
 
 def split_name(name: str, namespace: str) -> tuple[str, str]:
@@ -82,7 +89,11 @@ class IstioRouter:
         if dr.get("name"):
             dr_name, dr_ns = split_name(str(dr["name"]), namespace)
             self.destination_rule = ObjectRef(API_VERSION, "DestinationRule", "destinationrules", dr_ns, dr_name)
-            self.subsets = SubsetNames(str(dr.get("stableSubsetName") or ""), str(dr.get("canarySubsetName") or ""))
+            self.subsets = SubsetNames(
+                str(dr.get("stableSubsetName") or ""),
+                str(dr.get("canarySubsetName") or ""),
+                tuple(str(n) for n in as_list(dr.get("additionalSubsetNames"))),
+            )
 
     def _virtual_services(self) -> tuple[VirtualServiceEntry, ...]:
         single = self.entry.get("virtualService")
@@ -113,6 +124,9 @@ class IstioRouter:
         if self.destination_rule is not None:
             refs.append(self.destination_rule)
         return refs
+
+    def routes_additional_destinations(self) -> bool:
+        return True
 
     def supports_mirror(self) -> bool:
         return True
@@ -347,18 +361,47 @@ class IstioRouter:
             )
         live_percent = _live_percent(destinations, roles)
         canary_destination: Json | None = None
+        extra = self._additional_percents(desired)
+        held = self._additional_subsets_percent(destinations)
         new_destinations = []
         for dest, role in zip(destinations, roles, strict=True):
             dest = dict(dest)
+            host = str(as_dict(dest.get("destination")).get("host") or "")
             if role == "canary":
                 dest["weight"] = percent
                 if canary_destination is None:
                     canary_destination = copy.deepcopy(as_dict(dest.get("destination")))
             elif role == "stable":
-                dest["weight"] = 100 - percent
+                dest["weight"] = max(0, 100 - percent - sum(extra.values()) - held)
+            elif (service := self._service_of(host, extra)) is not None:
+                dest["weight"] = extra.pop(service)
+            elif self._service_of(host, desired.retired_services) is not None:
+                continue  # an experiment that ended: its destination goes
             new_destinations.append(dest)
+        new_destinations += [{"destination": {"host": name}, "weight": weight} for name, weight in extra.items()]
         routes[index] = {**route, "route": new_destinations}
         return live_percent, canary_destination
+
+    def _additional_percents(self, desired: DesiredTraffic) -> dict[str, int]:
+        """Each experiment Service's percent of the route (Istio weights are out of 100)."""
+        scale = 100 / desired.max_weight if desired.max_weight > 0 else 0
+        return {d.service_name: round(d.weight * scale) for d in desired.additional}
+
+    def _additional_subsets_percent(self, destinations: list[Any]) -> int:
+        """What the route gives subsets of ``destinationRule.additionalSubsetNames``: someone else's to set,
+        kept as they are and taken out of the stable's share (Argo's)."""
+        if self.subsets is None or not self.subsets.additional:
+            return 0
+        total = 0
+        for dest in map(as_dict, destinations):
+            weight = dest.get("weight")
+            if as_dict(dest.get("destination")).get("subset") in self.subsets.additional and isinstance(weight, int):
+                total += weight
+        return total
+
+    def _service_of(self, host: str, services: Iterable[str]) -> str | None:
+        """The one of ``services`` that ``host`` names, if any."""
+        return next((s for s in services if _same_service(host, s, self.namespace)), None)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -528,8 +571,7 @@ def header_route(route: HeaderRoute, canary_destination: Mapping[str, Any]) -> J
     return {
         "name": route.name,
         "match": [
-            {"headers": {str(m.get("headerName")): _string_match(as_dict(m.get("headerValue")))}}
-            for m in route.matches
+            {"headers": {str(m.get("headerName")): _string_match(as_dict(m.get("headerValue")))}} for m in route.matches
         ],
         "route": [{"destination": copy.deepcopy(dict(canary_destination)), "weight": 100}],
     }

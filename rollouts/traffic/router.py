@@ -45,6 +45,18 @@ class MirrorRoute:
 
 
 @dataclass(frozen=True)
+class WeightDestination:
+    """A share of the traffic for one more Service: an experiment template's (Argo's ``additionalDestinations``)."""
+
+    service_name: str
+    pod_template_hash: str
+    weight: int  # in units of max_weight, like canary_weight
+
+    def status(self) -> dict[str, Any]:
+        return {"serviceName": self.service_name, "podTemplateHash": self.pod_template_hash, "weight": self.weight}
+
+
+@dataclass(frozen=True)
 class DesiredTraffic:
     """The split the planner wants now."""
 
@@ -58,10 +70,14 @@ class DesiredTraffic:
     header_routes: tuple[HeaderRoute, ...] = ()
     mirror_routes: tuple[MirrorRoute, ...] = ()
     managed_routes: tuple[str, ...] = ()  # trafficRouting.managedRoutes names, in order
+    additional: tuple[WeightDestination, ...] = ()  # the running experiment step's weighted templates
+    # Services an earlier experiment step routed to: their destinations go (not in `additional` any more)
+    retired_services: frozenset[str] = frozenset()
 
     @property
     def stable_weight(self) -> int:
-        return self.max_weight - self.canary_weight
+        """What is left for the stable: the canary's and every additional destination's share taken out."""
+        return self.max_weight - self.canary_weight - sum(d.weight for d in self.additional)
 
 
 @dataclass(frozen=True)
@@ -145,6 +161,14 @@ class Router(Protocol):
     def supports_mirror(self) -> bool: ...
 
     def supports_header_routes(self) -> bool: ...
+
+
+@runtime_checkable
+class RoutesAdditionalDestinations(Protocol):
+    """A router that can give an experiment template's Service its own share of the traffic
+    (``DesiredTraffic.additional``), taken out of the stable's share."""
+
+    def routes_additional_destinations(self) -> bool: ...
 
 
 @runtime_checkable

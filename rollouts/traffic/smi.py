@@ -1,7 +1,8 @@
 """SMI: one TrafficSplit (`trafficRouting.smi`), owned by the Rollout, splitting the root Service's
 traffic between the canary Service (w) and the stable Service (maxTrafficWeight - w).
 
-`trafficSplitName` defaults to the Rollout's name, `rootService` to the stable Service. We write
+At an experiment step each weighted template's Service is one more backend, its weight taken from the
+stable's. `trafficSplitName` defaults to the Rollout's name, `rootService` to the stable Service. We write
 `split.smi-spec.io/v1alpha2` (integer weights, as Linkerd and OSM serve it); weights we read may
 also be quantities ("500m"). A TrafficSplit of that name that another owner controls is left alone.
 """
@@ -46,15 +47,21 @@ class SmiRouter:
     def supports_header_routes(self) -> bool:
         return False
 
+    def routes_additional_destinations(self) -> bool:
+        return True
+
     def spec_problems(self) -> Sequence[RoutingProblem]:
         return missing_services(self.context)
 
     def desired_spec(self, desired: DesiredTraffic) -> dict[str, Any]:
+        """The split: canary, stable, then each experiment template's Service (the split is ours alone, so
+        an experiment's backend that is no longer wanted simply goes)."""
         return {
             "service": self.root_service,
             "backends": [
                 {"service": desired.canary_service, "weight": desired.canary_weight},
                 {"service": desired.stable_service, "weight": desired.stable_weight},
+                *({"service": d.service_name, "weight": d.weight} for d in desired.additional),
             ],
         }
 

@@ -13,7 +13,7 @@ import yaml
 from rollouts.sandbox.weighted_backends import alb_weighted
 from rollouts.traffic.alb import MANAGED_ACTIONS, AlbRouter
 from rollouts.traffic.registry import RouterContext, build_routers
-from rollouts.traffic.router import HeaderRoute, ObjectRef
+from rollouts.traffic.router import HeaderRoute, ObjectRef, WeightDestination
 from tests.fixtures.routers import ROLLOUT_OWNER as OWNER
 from tests.fixtures.routers import apply_merge_patches
 from tests.fixtures.routers import desired_traffic as desired
@@ -197,3 +197,18 @@ def test_a_regex_header_route_is_a_problem() -> None:
     route = HeaderRoute("beta", ({"headerName": "X-Beta", "headerValue": {"regex": "b.*"}},))
     result = router().reconcile(desired(0, header_routes=(route,), managed_routes=("beta",)), {ref(): ingress()}, OWNER)
     assert result.writes == () and "not regular expressions" in result.problems[0].message
+
+
+def test_experiment_services_are_more_target_groups_out_of_the_stables() -> None:
+    r = router()
+    running = desired(20, additional=(WeightDestination("exp-baseline", "ccc", 10),))
+    after = apply_merge_patches(r.reconcile(running, {ref(): ingress()}, OWNER), {ref(): ingress()})[ref()]
+    assert action(after)["ForwardConfig"]["TargetGroups"] == [
+        {"ServiceName": "web-canary", "ServicePort": "80", "Weight": 20},
+        {"ServiceName": "web-stable", "ServicePort": "80", "Weight": 70},
+        {"ServiceName": "exp-baseline", "ServicePort": "80", "Weight": 10},
+    ]
+    again = r.reconcile(running, {ref(): after}, OWNER)
+    assert again.writes == () and again.actual_canary_weight == 20
+    ended = apply_merge_patches(r.reconcile(desired(20), {ref(): after}, OWNER), {ref(): after})[ref()]
+    assert [g["ServiceName"] for g in action(ended)["ForwardConfig"]["TargetGroups"]] == ["web-canary", "web-stable"]

@@ -10,7 +10,7 @@ import yaml
 
 from rollouts.traffic.istio import API_VERSION, IstioRouter
 from rollouts.traffic.registry import RouterContext
-from rollouts.traffic.router import HeaderRoute, MirrorRoute, ObjectRef
+from rollouts.traffic.router import HeaderRoute, MirrorRoute, ObjectRef, WeightDestination
 from tests.fixtures.routers import ROLLOUT_OWNER as OWNER
 from tests.fixtures.routers import apply_merge_patches as applied
 from tests.fixtures.routers import desired_traffic as desired
@@ -349,3 +349,62 @@ def test_weights_come_down_before_the_canary_subset_moves() -> None:
 
 def subset_hashes(dr: dict[str, Any]) -> dict[str, str]:
     return {s["name"]: s["labels"]["rollouts-pod-template-hash"] for s in dr["spec"]["subsets"]}
+
+
+def test_experiment_services_get_destinations_of_their_own_and_lose_them_when_retired() -> None:
+    router = istio({"virtualService": {"name": "web", "routes": ["primary"]}}, NS)
+    live = {VS_REF: copy.deepcopy(HOST_LEVEL)}
+    running = desired(
+        20, additional=(WeightDestination("exp-baseline", "ccc", 10), WeightDestination("exp-canary", "ddd", 10))
+    )
+    after = applied(router.reconcile(running, live, OWNER), live)[VS_REF]
+    assert weights(after["spec"]["http"][0]) == [
+        ("web-stable", 60),
+        ("web-canary.shop.svc.cluster.local", 20),
+        ("exp-baseline", 10),
+        ("exp-canary", 10),
+    ]
+    assert after["spec"]["http"][1] == HOST_LEVEL["spec"]["http"][1]  # an unnamed route is not split
+    again = router.reconcile(running, {VS_REF: after}, OWNER)
+    assert again.writes == () and again.actual_canary_weight == 20
+    ended = desired(20, retired_services=frozenset({"exp-baseline", "exp-canary"}))
+    back = applied(router.reconcile(ended, {VS_REF: after}, OWNER), {VS_REF: after})[VS_REF]
+    assert weights(back["spec"]["http"][0]) == [("web-stable", 80), ("web-canary.shop.svc.cluster.local", 20)]
+
+
+def test_subset_level_routes_give_experiment_services_a_host_destination() -> None:
+    router = istio(
+        {
+            "virtualService": {"name": "web"},
+            "destinationRule": {"name": "web", "canarySubsetName": "canary", "stableSubsetName": "stable"},
+        },
+        NS,
+    )
+    live = {VS_REF: copy.deepcopy(SUBSET_VS), DR_REF: copy.deepcopy(SUBSET_DR)}
+    running = desired(0, additional=(WeightDestination("exp-canary", "ddd", 25),))
+    after = applied(router.reconcile(running, live, OWNER), live)[VS_REF]
+    assert weights(after["spec"]["http"][0]) == [("stable", 75), ("canary", 0), ("exp-canary", 25)]
+
+
+def test_additional_subsets_keep_their_weight_out_of_the_stables() -> None:
+    router = istio(
+        {
+            "virtualService": {"name": "web"},
+            "destinationRule": {
+                "name": "web",
+                "canarySubsetName": "canary",
+                "stableSubsetName": "stable",
+                "additionalSubsetNames": ["experiment"],
+            },
+        },
+        NS,
+    )
+    vs = copy.deepcopy(SUBSET_VS)
+    vs["spec"]["http"][0]["route"] = [
+        {"destination": {"host": "web", "subset": "stable"}, "weight": 80},
+        {"destination": {"host": "web", "subset": "canary"}, "weight": 0},
+        {"destination": {"host": "experimental-host", "subset": "experiment"}, "weight": 20},
+    ]
+    live = {VS_REF: vs, DR_REF: copy.deepcopy(SUBSET_DR)}
+    after = applied(router.reconcile(desired(30), live, OWNER), live)[VS_REF]
+    assert weights(after["spec"]["http"][0]) == [("stable", 50), ("canary", 30), ("experiment", 20)]

@@ -10,7 +10,7 @@ import yaml
 
 from rollouts.sandbox.patches import merge_patch as merge
 from rollouts.traffic.registry import RouterContext
-from rollouts.traffic.router import ObjectRef
+from rollouts.traffic.router import ObjectRef, WeightDestination
 from rollouts.traffic.smi import API_VERSION, SmiRouter
 from tests.fixtures.routers import ROLLOUT_OWNER as OWNER
 from tests.fixtures.routers import desired_traffic as desired
@@ -109,3 +109,22 @@ def test_smi_cannot_route_by_header_or_mirror() -> None:
     routing: dict[str, Any] = {"smi": {}}
     missing = SmiRouter(RouterContext("smi", {}, "web", NS, "web-stable", "", routing))
     assert [p.field for p in missing.spec_problems()] == ["spec.strategy.canary.canaryService"]
+
+
+def test_an_experiment_templates_service_takes_its_share_from_the_stable_and_goes_when_it_ends() -> None:
+    r = router(trafficSplitName="web-split", rootService="web")
+    baseline = WeightDestination("exp-baseline", "ccc", 10)
+    running = desired(20, additional=(baseline, WeightDestination("exp-canary", "ddd", 10)))
+    [write] = r.reconcile(running, {ref(): copy.deepcopy(CREATED_AT_20)}, OWNER).writes
+    after = merge(copy.deepcopy(CREATED_AT_20), write.body)
+    assert after["spec"]["backends"] == [
+        {"service": "web-canary", "weight": 20},
+        {"service": "web-stable", "weight": 60},
+        {"service": "exp-baseline", "weight": 10},
+        {"service": "exp-canary", "weight": 10},
+    ]
+    again = r.reconcile(running, {ref(): after}, OWNER)
+    assert again.writes == () and again.actual_canary_weight == 20
+    # the experiment ended: the split is back to the canary and the stable only
+    [back] = r.reconcile(desired(20), {ref(): after}, OWNER).writes
+    assert merge(after, back.body)["spec"] == CREATED_AT_20["spec"]

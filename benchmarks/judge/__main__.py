@@ -21,6 +21,7 @@ import numpy as np
 from analysis.stats.count_config import CountTestConfig
 from analysis.stats.mannwhitney import mann_whitney
 from benchmarks.judge.cells import CELLS, Cell
+from benchmarks.judge.example import example_mann_whitney
 from benchmarks.judge.judges import (
     Outcome,
     kayenta_every,
@@ -28,6 +29,7 @@ from benchmarks.judge.judges import (
     kayenta_high,
     mw_high,
     oracle_sprt,
+    provider_mann_whitney,
     sequential_counts,
     sequential_latency,
     threshold_judge,
@@ -140,6 +142,13 @@ def run_cell(
             f"(from {same[0]} min, {100 * CONFS[same[1]]:g}%)"
         ] = kayenta_every(high, same[1], same[0])
     out["Kayenta MW full window (95%)"] = kayenta_full(high, 0)
+    # The provider's mann-whitney test with the example template's settings: mean latency points on
+    # latency cells, per-interval error rates on error cells (what a user would query for either).
+    name, settings, count = example_mann_whitney()
+    points = "error rate" if isinstance(spec, ErrorCell) else "mean latency"
+    out[f"mann-whitney, settings of examples/ {name} ({points} per minute, count {count})"] = provider_mann_whitney(
+        xc, xb, settings, count
+    )
     values = xc if isinstance(spec, ErrorCell) else xc_thr
     out["Argo threshold, failureLimit 2"] = threshold_judge(values, limit, 3)
     out["Flagger threshold, 5 failed checks"] = threshold_judge(values, limit, 5)

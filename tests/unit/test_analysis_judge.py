@@ -676,6 +676,34 @@ def test_garbage_never_reaches_the_user_as_a_numpy_or_scipy_exception() -> None:
     assert outcomes >= {"fail", "pass", "nodata", "error"}
 
 
+def example_mann_whitney_metric(address: str) -> dict[str, Any]:
+    """The example template's mann-whitney metric, its queries pointed at the fake's cq/bq and its window at
+    the fake's points (every other setting as users copy it)."""
+    import pathlib
+
+    import yaml
+
+    path = pathlib.Path(__file__).resolve().parents[2] / "examples" / "analysis-template-judge.yaml"
+    template = yaml.safe_load(path.read_text())
+    (metric,) = [m for m in template["spec"]["metrics"] if m["provider"]["judge"]["test"] == "mann-whitney"]
+    metric["provider"]["judge"].update(address=address, canary={"query": "cq"}, baseline={"query": "bq"},
+                                       rangeQuery={"start": "now() - 10m", "step": "1m"})
+    metric.update(name="judge", count=1)  # the name the Run helper records under
+    return dict(metric)
+
+
+@pytest.mark.parametrize(("increase", "phase"), [(1.2, P.FAILED), (1.05, P.SUCCESSFUL)])
+def test_the_example_mann_whitney_fails_a_20_percent_increase(fake: str, increase: float, phase: str) -> None:
+    """Mean latency 20% above the baseline's is a regression under the example's `allowedIncrease`; 5% is not."""
+    rng = np.random.default_rng(11)
+    baseline = rng.normal(0.100, 0.004, 11)
+    canary = rng.normal(0.100 * increase, 0.004 * increase, 11)
+    RANGES.update(cq=list(canary), bq=list(baseline))
+    run = Run(example_mann_whitney_metric(fake))
+    assert run.status["phase"] == phase
+    assert run.entry["measurements"][-1]["metadata"]["samples"] == "canary 11 points, baseline 11 points"
+
+
 def test_mann_whitney_query_errors_and_bad_windows(fake: str) -> None:
     run = mw_run(fake, "bad", [0.1] * 20, count=3)
     m = run.entry["measurements"][-1]

@@ -385,7 +385,8 @@ def assess_run(
       terminated before anything completed is Successful, as in Argo.
     * The message names the metric that decided, in Argo's words, e.g.
       ``Metric "error-rate" assessed Failed due to failed (3) > failureLimit (2)``, followed by
-      ``: "Error Message: ..."`` when ``messages`` has that metric's last measurement message.
+      ``: "Error Message: ..."`` when ``messages`` has that metric's last measurement message (for a
+      phase other than Error, e.g. Inconclusive, the message alone: ``: "too little traffic ..."``).
       ``reasons`` are the :class:`MetricAssessment` reasons. ``terminate`` alone gives
       ``Run Terminated``.
 
@@ -412,7 +413,8 @@ def assess_run(
             if reason and phase is not AnalysisPhase.SUCCESSFUL:
                 message = f'Metric "{name}" assessed {phase.value} due to {reason}'
                 if messages.get(name):
-                    message += f': "Error Message: {messages[name]}"'
+                    label = "Error Message: " if phase is AnalysisPhase.ERROR else ""
+                    message += f': "{label}{messages[name]}"'
     if terminating:
         return worst_phase or AnalysisPhase.SUCCESSFUL, message
     if not everything_completed or worst_phase is None:

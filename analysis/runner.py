@@ -332,7 +332,8 @@ def _record_metric_phases(
     phases: Mapping[str, AnalysisPhase],
     reasons: Mapping[str, str],
 ) -> dict[str, str]:
-    """Write each metric's phase and message into its result; returns the Error metrics' last messages."""
+    """Write each metric's phase and message into its result; returns the last messages of the Error metrics
+    and of the Inconclusive metrics whose last measurement was Inconclusive."""
     messages: dict[str, str] = {}
     for name in names:
         found = results.get(name)
@@ -341,7 +342,12 @@ def _record_metric_phases(
         entry = found
         entry["phase"] = phases[name].value
         last = _last(entry)
-        if phases[name] is AnalysisPhase.ERROR and last is not None and last.message:
+        # An Inconclusive metric's own last Inconclusive message says why it could not decide (the
+        # judge's "too little traffic ..."); an Error metric's last message, whatever its phase.
+        explained = phases[name] is AnalysisPhase.ERROR or (
+            phases[name] is AnalysisPhase.INCONCLUSIVE and last is not None and last.phase is phases[name]
+        )
+        if explained and last is not None and last.message:
             messages[name] = last.message
         if reasons[name] and phases[name] not in (AnalysisPhase.SUCCESSFUL, AnalysisPhase.RUNNING):
             entry["message"] = reasons[name] + (f": {messages[name]}" if name in messages else "")

@@ -27,6 +27,7 @@ from analysis.stats.types import (
     InvalidInput,
     MetricClassification,
     SequentialResult,
+    Shortfall,
 )
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "ScoreVerdict",
     "ScoredMetric",
     "SequentialResult",
+    "Shortfall",
     "classify",
     "hodges_lehmann",
     "mann_whitney",

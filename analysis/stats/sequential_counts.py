@@ -126,7 +126,7 @@ from scipy import special
 from analysis.stats.count_config import CountTestConfig
 from analysis.stats.logspace import logsumexp, softplus
 from analysis.stats.negbin_guard import NegBinGuard
-from analysis.stats.types import Decision, InvalidInput, SequentialResult
+from analysis.stats.types import Decision, InvalidInput, SequentialResult, Shortfall
 
 __all__ = [
     "CountCore",
@@ -636,16 +636,17 @@ class CountTest:
                     f"canary error rate shown below {details['passBoundary']:.3g}x baseline "
                     f"(e-value {math.exp(min(lp, 700)):.3g} >= {1 / cfg.alpha_pass:g})"
                 )
+        shortfall: Shortfall | None = None
         if s.decision is not None:
             decision = Decision(s.decision)
             reason = f"{s.decided_reason} at interval {s.decided_at}: {summary}"
         elif not enough:
             decision = Decision.NODATA
-            reason = (
-                f"waiting for data: {s.traffic_intervals}/{cfg.min_intervals} intervals with traffic, "
-                f"canary {s.canary_requests:g}/{cfg.min_canary_requests:g} and baseline "
-                f"{s.baseline_requests:g}/{cfg.min_baseline_requests:g} requests"
+            shortfall = Shortfall(
+                "requests", s.canary_requests, cfg.min_canary_requests, s.baseline_requests,
+                cfg.min_baseline_requests, s.intervals, s.traffic_intervals, cfg.min_intervals,
             )
+            reason = f"waiting for data: {shortfall.text()}"
         else:
             decision = Decision.CONTINUE
             reason = (
@@ -666,6 +667,7 @@ class CountTest:
             canary_total=s.canary_requests,
             baseline_total=s.baseline_requests,
             details=details,
+            shortfall=shortfall,
         )
 
 

@@ -46,7 +46,7 @@ import numpy.typing as npt
 
 from analysis.stats.count_config import CountTestConfig
 from analysis.stats.sequential_counts import CountCore, load_arrays
-from analysis.stats.types import Decision, InvalidInput, SequentialResult
+from analysis.stats.types import Decision, InvalidInput, SequentialResult, Shortfall
 
 __all__ = [
     "LatencyCore",
@@ -379,6 +379,8 @@ class LatencyTest:
             return SequentialResult(
                 Decision.NODATA, "waiting for data: no histogram seen yet", quantity, None, None,
                 1.0, 1.0, 1.0, 1.0, s.intervals, 0.0, 0.0, {"missingIntervals": s.missing},
+                Shortfall("requests", 0.0, cfg.min_canary_requests, 0.0, cfg.min_baseline_requests, s.intervals, 0,
+                          cfg.min_intervals),
             )
         st = self._load()
         lcore, core = self._core, self._core.core
@@ -427,15 +429,17 @@ class LatencyTest:
                     f"canary exceedance rates shown below {math.exp(core.lam[core.i_pass]):.3g}x baseline at "
                     f"bounds {', '.join(f'{b:g}s' for b in elig)}"
                 )
+        shortfall: Shortfall | None = None
         if s.decision is not None:
             decision = Decision(s.decision)
             reason = f"{s.decided_reason} at interval {s.decided_at}: {summary}"
         elif not enough:
             decision = Decision.NODATA
-            reason = (
-                f"waiting for data: {int(st['traffic'])}/{cfg.min_intervals} intervals with traffic, "
-                f"canary {cn:g}/{cfg.min_canary_requests:g} and baseline {bn:g}/{cfg.min_baseline_requests:g} requests"
+            shortfall = Shortfall(
+                "requests", cn, cfg.min_canary_requests, bn, cfg.min_baseline_requests, s.intervals,
+                int(st["traffic"]), cfg.min_intervals,
             )
+            reason = f"waiting for data: {shortfall.text()}"
         else:
             decision = Decision.CONTINUE
             reason = (
@@ -456,6 +460,7 @@ class LatencyTest:
             canary_total=cn,
             baseline_total=bn,
             details=details,
+            shortfall=shortfall,
         )
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "InvalidInput",
     "MetricClassification",
     "SequentialResult",
+    "Shortfall",
     "finite_or_none",
 ]
 
@@ -104,6 +105,51 @@ class MetricClassification:
 
 
 @dataclass(frozen=True)
+class Shortfall:
+    """What the minimum evidence still lacks, per version (requests for the sequential tests, points
+    for mann-whitney) and in intervals with traffic (``minIntervals``; 0 when the test has none)."""
+
+    unit: str  # "requests" or "points"
+    canary: float
+    canary_needed: float
+    baseline: float
+    baseline_needed: float
+    intervals: int = 0  # intervals seen, with or without traffic: the denominator of the rates
+    traffic_intervals: int = 0
+    min_intervals: int = 0
+
+    def text(self) -> str:
+        """The figures, e.g. ``canary 120/500 and baseline 900/500 requests, 2/3 intervals with traffic``."""
+        out = (
+            f"canary {self.canary:g}/{self.canary_needed:g} and baseline "
+            f"{self.baseline:g}/{self.baseline_needed:g} {self.unit}"
+        )
+        if self.min_intervals:
+            out += f", {self.traffic_intervals}/{self.min_intervals} intervals with traffic"
+        return out
+
+    def missing(self) -> list[str]:
+        """The versions that have seen nothing yet (no rate to extrapolate from)."""
+        return [side for side, have, need in (("canary", self.canary, self.canary_needed),
+                                              ("baseline", self.baseline, self.baseline_needed))
+                if have <= 0 < need]
+
+    def intervals_to_go(self, per_interval: float | None = None) -> int | None:
+        """More intervals needed at the pace seen so far (``per_interval``: a known pace per version,
+        else each version's own ``amount / intervals``); None while a version that needs more has seen
+        nothing (the pace is unknown)."""
+        more = max(self.min_intervals - self.traffic_intervals, 0)
+        for have, need in ((self.canary, self.canary_needed), (self.baseline, self.baseline_needed)):
+            if have >= need:
+                continue
+            pace = per_interval if per_interval is not None else (have / self.intervals if self.intervals else 0.0)
+            if pace <= 0:
+                return None
+            more = max(more, math.ceil((need - have) / pace - 1e-9))
+        return more
+
+
+@dataclass(frozen=True)
 class SequentialResult:
     """Verdict of a sequential test after the latest interval.
 
@@ -128,6 +174,7 @@ class SequentialResult:
     canary_total: float
     baseline_total: float
     details: dict[str, Any] = field(default_factory=dict)
+    shortfall: Shortfall | None = None  # what the minimum evidence lacks (decision NODATA)
 
     def to_dict(self) -> dict[str, Any]:
         return {

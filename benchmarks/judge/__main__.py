@@ -10,7 +10,6 @@ undecided runs are promoted at the end of the window.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 import zlib
@@ -21,6 +20,7 @@ import numpy as np
 from analysis.stats.count_config import CountTestConfig
 from analysis.stats.mannwhitney import mann_whitney
 from benchmarks.judge.cells import CELLS, Cell
+from benchmarks.judge.example import example_mann_whitney
 from benchmarks.judge.judges import (
     Outcome,
     kayenta_every,
@@ -28,6 +28,7 @@ from benchmarks.judge.judges import (
     kayenta_high,
     mw_high,
     oracle_sprt,
+    provider_mann_whitney,
     sequential_counts,
     sequential_latency,
     threshold_judge,
@@ -42,6 +43,7 @@ from benchmarks.judge.simulate import (
     simulate_latency,
     simulate_stable_history,
 )
+from benchmarks.judge.summary import fmt_t, summary_lines
 
 T = 60  # intervals (minutes) in the analysis window
 CONFS = (0.95, 0.99, 0.995, 0.999, 0.9999, 0.99999)
@@ -140,6 +142,13 @@ def run_cell(
             f"(from {same[0]} min, {100 * CONFS[same[1]]:g}%)"
         ] = kayenta_every(high, same[1], same[0])
     out["Kayenta MW full window (95%)"] = kayenta_full(high, 0)
+    # The provider's mann-whitney test with the example template's settings: mean latency points on
+    # latency cells, per-interval error rates on error cells (what a user would query for either).
+    name, settings, count = example_mann_whitney()
+    points = "error rate" if isinstance(spec, ErrorCell) else "mean latency"
+    out[f"mann-whitney, settings of examples/ {name} ({points} per minute, count {count})"] = provider_mann_whitney(
+        xc, xb, settings, count
+    )
     values = xc if isinstance(spec, ErrorCell) else xc_thr
     out["Argo threshold, failureLimit 2"] = threshold_judge(values, limit, 3)
     out["Flagger threshold, 5 failed checks"] = threshold_judge(values, limit, 5)
@@ -154,10 +163,6 @@ def _fastest(
     setting when none does)."""
     ok = [g for g in grid if frr.get(g, 1.0) <= limit] or [grid[-1]]
     return min(ok, key=lambda g: (float(np.median(kayenta_every(high, g[1], g[0]).fail_at)), g))
-
-
-def fmt_t(x: float) -> str:
-    return ">60" if not math.isfinite(x) or x > T else f"{x:g}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,44 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         print(
             f"| {row.cell} | {row.judge} | {100 * row.fail:.1f} | {100 * row.fail30:.1f} | {100 * row.early_pass:.1f} "
-            f"| {fmt_t(row.med)} | {fmt_t(row.p90)} |"
+            f"| {fmt_t(row.med, T)} | {fmt_t(row.p90, T)} |"
         )
     print()
     nulls = [r for r in rows if r.judge == "ours (sequential)" and not _cell(r.cell).regression]
     worst = max(nulls, key=lambda r: r.fail) if nulls else None
     if worst:
         print(f"- ours, worst false-rollback rate over no-regression cells: {100 * worst.fail:.2f}% ({worst.cell})")
-    for c in cells:
-        o = outcomes[c.name]
-        ours = float(np.median(o["ours (sequential)"].fail_at))
-        if c.headline:
-            kt = next(v for k, v in o.items() if k.startswith("Kayenta MW every interval, tuned"))
-            kay = float(np.median(kt.fail_at))
-            orc = float(np.median(o["oracle SPRT (knows rates)"].fail_at))
-            pois = float(np.median(o["ours, Poisson mode (dispersion=1)"].fail_at))
-            bare = float(np.median(o["ours, no stable history"].fail_at))
-            kay_ratio = f"{ours / kay:.2f}" if math.isfinite(kay) else f"< {ours / T:.2f}"
-            same = [v for k, v in o.items() if k.startswith("Kayenta MW every interval, tuned to ours")]
-            kay_same = float(np.median(same[0].fail_at)) if same else math.nan
-            same_txt = (
-                f"; Kayenta tuned to ours' own false-rollback rate on the twin {fmt_t(kay_same)} min "
-                f"(ratio {ours / kay_same:.2f})" if same and math.isfinite(kay_same) else
-                ("; Kayenta tuned to ours' own false-rollback rate never rolls back in half the runs" if same else "")
-            )
-            print(
-                f"- {c.name}: median time to rollback ours {fmt_t(ours)} min, Kayenta every interval tuned to "
-                f"<=1% false rollbacks {fmt_t(kay)} min (ratio {kay_ratio}, target <= 0.5){same_txt}; "
-                f"oracle SPRT {fmt_t(orc)} min (ratio {ours / orc:.2f}, target <= 1.5); "
-                f"ours in Poisson mode {fmt_t(pois)} min (ratio to oracle {pois / orc:.2f}); "
-                f"ours without the stable's history {fmt_t(bare)} min (ratio to oracle {bare / orc:.2f})"
-            )
-        if c.kayenta_miss:
-            det30 = float((o["ours (sequential)"].fail_at <= 30).mean())
-            kay30 = float((o["Kayenta MW every interval (95%)"].fail_at <= 30).mean())
-            print(
-                f"- {c.name}: detected within 30 min: ours {100 * det30:.1f}%, "
-                f"Kayenta every interval {100 * kay30:.1f}%"
-            )
+    for line in summary_lines(cells, outcomes, T):
+        print(line)
     return 0
 
 

@@ -35,8 +35,10 @@ class Cell:
         return self.spec.regression
 
 
-def _e(name: str, tr: Traffic, rate: float, ratio: float = 1.0, cv: float = 0.0) -> ErrorCell:
-    return ErrorCell(name, tr, rate, ratio=ratio, cv=cv, regression=ratio != 1.0)
+def _e(
+    name: str, tr: Traffic, rate: float, ratio: float = 1.0, cv: float = 0.0, canary_cv: float | None = None
+) -> ErrorCell:
+    return ErrorCell(name, tr, rate, ratio=ratio, cv=cv, regression=ratio != 1.0, canary_cv=canary_cv)
 
 
 CELLS: tuple[Cell, ...] = (
@@ -52,6 +54,10 @@ CELLS: tuple[Cell, ...] = (
     Cell(_e("err null: clustered CV0.5 20rps, 10%, 1%", Traffic(20, 0.10), 0.01, cv=0.5)),
     Cell(_e("err null: clustered CV1 diurnal 20rps, 10%, 2%", Traffic(20, 0.10, "diurnal"), 0.02, cv=1.0)),
     Cell(_e("err null: clustered CV1 100rps, 50%, 5%", Traffic(100, 0.50), 0.05, cv=1.0)),
+    # issue 22: bursty and low traffic at once; errors that cluster in the canary only (the baseline and
+    # its history show Poisson counts, so the dispersion bound learnt from them is no protection)
+    Cell(_e("err null: bursty low traffic 2rps, 10%, 1%", Traffic(2, 0.10, "bursty"), 0.01)),
+    Cell(_e("err null: clustered canary-only CV1 20rps, 10%, 1%", Traffic(20, 0.10), 0.01, canary_cv=1.0)),
     # --- error rate, regressions ---
     Cell(
         _e("err 2x: steady 20rps, 10%, 1%", Traffic(20, 0.10), 0.01, ratio=2.0),
@@ -76,6 +82,10 @@ CELLS: tuple[Cell, ...] = (
     Cell(
         _e("err 2x: clustered CV0.5 20rps, 10%, 1%", Traffic(20, 0.10), 0.01, ratio=2.0, cv=0.5),
         twin="err null: clustered CV0.5 20rps, 10%, 1%",
+    ),
+    Cell(
+        _e("err 2x: clustered canary-only CV1 20rps, 10%, 1%", Traffic(20, 0.10), 0.01, ratio=2.0, canary_cv=1.0),
+        twin="err null: clustered canary-only CV1 20rps, 10%, 1%",
     ),
     Cell(
         _e("err 2x: 20% missing intervals, 10%, 1%", Traffic(20, 0.10, missing=0.2), 0.01, ratio=2.0),

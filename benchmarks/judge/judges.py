@@ -15,6 +15,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
+from analysis.providers.judge.spec import MannWhitneySettings
+from analysis.providers.judge.verdicts import mann_whitney_verdict
+from analysis.stats import Decision
 from analysis.stats.count_config import CountTestConfig
 from analysis.stats.sequential_counts import CountCore
 from analysis.stats.sequential_latency import LatencyTestConfig, exceedance_counts
@@ -221,3 +224,28 @@ def kayenta_full(high: npt.NDArray[np.bool_], conf_index: int) -> Outcome:
     T = high.shape[1] - 1
     fail = np.where(high[:, T, conf_index], float(T), np.inf)
     return Outcome(fail, np.full(high.shape[0], np.inf))
+
+
+# --- the provider's mann-whitney test as examples/ configures it ----------------------------
+
+
+def provider_mann_whitney(xc: FloatArray, xb: FloatArray, settings: MannWhitneySettings, count: int) -> Outcome:
+    """The `judge` provider's `mann-whitney` verdicts (the provider's own code), one measurement per
+    interval: measurement k sees the k - 1 points since the run started (the default window), a
+    regression fails at the first measurement that shows it (``failEarly``), the final measurement
+    ``count`` passes or fails. Minutes count from the run's start: measurement k is at minute k - 1.
+    Pass is only at the final measurement, so ``pass_at`` is ``count - 1`` for a run that passed."""
+    runs = xc.shape[0]
+    fail_at = np.full(runs, np.inf)
+    pass_at = np.full(runs, np.inf)
+    first = max(settings.min_points + 1, 2)
+    for r in range(runs):
+        for k in range(first, count + 1):
+            verdict = mann_whitney_verdict(settings, list(xc[r, : k - 1]), list(xb[r, : k - 1]), k == count, "w")
+            if verdict.decision is Decision.FAIL:
+                fail_at[r] = k - 1
+                break
+            if verdict.decision is Decision.PASS:
+                pass_at[r] = k - 1
+                break
+    return Outcome(fail_at, pass_at)

@@ -10,7 +10,8 @@ a fast-forwarded day, so a 60-minute analysis sees most of it) or bursty (each
 minute 5x with probability 0.1). The canary gets a share ``share`` of it.
 Errors: Poisson(requests * rate * G) with G = 1 (Poisson) or, for clustered
 errors, Gamma(mean 1, CV ``cv``) drawn independently per version and interval
-(so the two versions' counts are overdispersed and independent). Missing
+(so the two versions' counts are overdispersed and independent; a cell may cluster the canary's
+errors alone, ``canary_cv``, the baseline's history then showing none). Missing
 intervals (failed scrape) are NaN for both versions.
 Latency: per version and interval, bucket counts ~ Multinomial(requests,
 bucket probabilities of the interval's latency distribution).
@@ -70,6 +71,7 @@ class ErrorCell:
     ratio: float = 1.0  # canary / baseline
     cv: float = 0.0  # per-interval clustering of errors (Gamma CV), per version
     regression: bool = False
+    canary_cv: float | None = None  # the canary's own clustering when it differs from the baseline's
     tags: tuple[str, ...] = field(default=())
 
 
@@ -92,7 +94,8 @@ def _clustering(cv: float, runs: int, intervals: int, rng: np.random.Generator) 
 
 def simulate_errors(cell: ErrorCell, runs: int, intervals: int, rng: np.random.Generator) -> CountData:
     n, m = simulate_traffic(cell.traffic, runs, intervals, rng)
-    ce = rng.poisson(n * cell.rate * cell.ratio * _clustering(cell.cv, runs, intervals, rng)).astype(np.float64)
+    canary_cv = cell.cv if cell.canary_cv is None else cell.canary_cv
+    ce = rng.poisson(n * cell.rate * cell.ratio * _clustering(canary_cv, runs, intervals, rng)).astype(np.float64)
     be = rng.poisson(m * cell.rate * _clustering(cell.cv, runs, intervals, rng)).astype(np.float64)
     ce, be = np.minimum(ce, n), np.minimum(be, m)
     miss = _missing_mask(cell.traffic, runs, intervals, rng)

@@ -15,10 +15,12 @@ from rollouts.model.conditions import (
     DEGRADED_PHASE,
     FAILED_RS_CREATE_REASON,
     HEALTHY_PHASE,
+    INCONCLUSIVE_ANALYSIS_PAUSE,
     INVALID_SPEC,
     PAUSED_PHASE,
     PROGRESSING_PHASE,
     ROLLOUT_ABORTED_REASON,
+    SHORTFALL_OUTCOMES,
     TIMED_OUT_REASON,
     rollout_completed,
 )
@@ -88,8 +90,32 @@ def _paused(ro: RolloutSpec, status: Mapping[str, Any]) -> Phase | None:
     if ro.paused:
         return PAUSED_PHASE, "manually paused"
     for pause in status.get("pauseConditions") or []:
-        return PAUSED_PHASE, str(pause.get("reason", ""))
+        reason = str(pause.get("reason", ""))
+        shortfall = _analysis_shortfall(status) if reason == INCONCLUSIVE_ANALYSIS_PAUSE else ""
+        return PAUSED_PHASE, f"{reason}: {shortfall}" if shortfall else reason
     return None
+
+
+_RUN_STATUSES = (
+    ("canary", "currentStepAnalysisRunStatus"),
+    ("canary", "currentBackgroundAnalysisRunStatus"),
+    ("blueGreen", "prePromotionAnalysisRunStatus"),
+    ("blueGreen", "postPromotionAnalysisRunStatus"),
+)
+
+
+def _analysis_shortfall(status: Mapping[str, Any]) -> str:
+    """A current analysis run that ended Inconclusive for lack of evidence: the judge's outcome from its
+    message ("too little traffic after 5 measurements: ..."), so the Rollout says why it paused and what
+    is still needed (Argo's message is the pause reason alone); "" for any other run."""
+    for section, key in _RUN_STATUSES:
+        run = (status.get(section) or {}).get(key) or {}
+        message = str(run.get("message") or "") if run.get("status") == "Inconclusive" else ""
+        for outcome in SHORTFALL_OUTCOMES:
+            at = message.find(f"{outcome} after ")
+            if at >= 0:
+                return message[at:].removesuffix('"')
+    return ""
 
 
 def _same_time(a: str, b: Any) -> bool:

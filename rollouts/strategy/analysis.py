@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.spec import UNRESOLVED_ARGS_ANNOTATION, ArgError, SpecError, build_analysis_run, resolve_rollout_args
+from rollouts.model.conditions import INCONCLUSIVE_ANALYSIS_PAUSE
 from rollouts.model.revisions import REVISION
 from rollouts.model.spec import HASH_LABEL, INSTANCE_ID_LABEL, RolloutSpec
 from rollouts.model.timestamps import parse_time
@@ -37,7 +38,7 @@ ROLLOUT_TYPE_LABEL = "rollout-type"
 STEP_INDEX_LABEL = "step-index"
 STEP_TYPE = "Step"
 BACKGROUND_TYPE = "Background"
-PAUSE_INCONCLUSIVE = "InconclusiveAnalysisRun"
+PAUSE_INCONCLUSIVE = INCONCLUSIVE_ANALYSIS_PAUSE
 PAUSE_CANARY_STEP = "CanaryPauseStep"
 STEP_STATUS = "currentStepAnalysisRunStatus"
 BACKGROUND_STATUS = "currentBackgroundAnalysisRunStatus"

@@ -5,7 +5,8 @@ The judge compares the canary with the stable version (Argo-style: the stable se
 baseline), its queries templated with `{{args.canary-hash}}` / `{{args.stable-hash}}` from
 `podTemplateHashValue: Latest / Stable`, fed by Prometheus scraping the simulated traffic every
 second; the Kayenta-style mann-whitney test fails the error-ratio regression from range queries;
-without traffic the judge only waits, and its Inconclusive final count pauses the rollout.
+without traffic the judge only waits, and its Inconclusive final count pauses the rollout; with too
+little traffic for its minimum evidence the run ends "too little traffic", which the paused Rollout shows.
 The verdicts are read back through `kubectl rollouts get rollout` (the plugin)."""
 
 from __future__ import annotations
@@ -286,8 +287,45 @@ def test_without_traffic_the_judge_waits_then_pauses_the_rollout(env: Env) -> No
     assert result["count"] == 5 and result["inconclusive"] == 1 and result["failed"] == result["successful"] == 0
     for m in result["measurements"]:
         assert m["phase"] == "Inconclusive" and m["metadata"]["decision"] == "nodata", m
-        assert "waiting for data" in m["message"], m
-    assert result["measurements"][-1]["message"].startswith("no decision after 5 measurements: waiting for data")
+    for m in result["measurements"][:-1]:
+        assert m["message"].startswith("waiting for data"), m
+    assert result["measurements"][-1]["message"].startswith(
+        "too little traffic after 5 measurements: canary 0/500 and baseline 0/500 requests, 0/3 intervals with "
+        "traffic; no request from the canary and baseline yet"
+    )
     st = env.wait_phase("quiet", "Paused", 30)
     assert not st.get("abort") and st.get("stableRS") != st.get("currentPodHash"), st
     assert any(c.get("reason") == "InconclusiveAnalysisRun" for c in st.get("pauseConditions") or []), st
+    assert st["message"].startswith("InconclusiveAnalysisRun: too little traffic after 5 measurements"), st
+
+
+def test_too_little_traffic_is_an_outcome_the_rollout_shows(env: Env) -> None:
+    """Traffic flows but far too little for `minRequests` within `count`: every measurement after the first
+    reading says how many more intervals the judge needs at the pace Prometheus shows, the final one ends
+    the run Inconclusive with "too little traffic", and the paused Rollout's message and `kubectl rollouts
+    get rollout` say so, with the count that would have been enough."""
+    thin = template("thin-judge", METRIC, {**TEMPLATE["spec"]["metrics"][0]["provider"]["judge"],
+                                           "minRequests": 900000})
+    thin["spec"]["metrics"][0]["count"] = 5
+    run_name = env.start_canary("thin", {"error-rate": STABLE_ERROR_RATE}, thin)
+    run = env.finished_run(run_name)
+    assert run["status"]["phase"] == "Inconclusive", run["status"]
+    result = judge_result(run)
+    assert result["count"] == 5 and result["failed"] == result["successful"] == 0
+    measurements = result["measurements"]
+    assert measurements[0]["message"].startswith("waiting for data: first reading")
+    counted = [m for m in measurements[1:] if "/900000 and baseline " in m["message"]]
+    assert counted, measurements  # Prometheus had scraped some requests of both versions
+    for m in counted[:-1]:
+        assert m["message"].startswith("waiting for data: canary "), m
+        assert "more intervals (" in m["message"] and "at the pace so far" in m["message"], m
+        assert m["metadata"]["decision"] == "nodata" and m["metadata"]["shortfall"].startswith("about "), m
+    last = measurements[-1]["message"]
+    assert last.startswith("too little traffic after 5 measurements: canary "), last
+    assert ", but 0 measurements left of count 5: raise count to at least " in last, last
+    assert last in run["status"]["message"], run["status"]
+    st = env.wait_phase("thin", "Paused", 30)
+    assert not st.get("abort"), st
+    shown = " ".join(env.plugin("get", "rollout", "thin").split())
+    assert "Message: InconclusiveAnalysisRun: too little traffic after 5 measurements: canary " in shown, shown
+    assert f"Judge {run_name}/{METRIC}: nodata" in shown and "raise count to at least " in shown, shown

@@ -210,7 +210,35 @@ def test_a_handful_of_requests_is_never_judged(fake: str) -> None:
         m = run.step(20, 20, 0, 20)
         assert m.phase is P.INCONCLUSIVE and m.undecided and m.message.startswith("waiting for data")
     assert "canary 200/500 and baseline 200/500 requests" in m.message
+    assert m.message.endswith("; about 15 more intervals (15s) at the pace so far")  # 300 more at 20 an interval
+    assert m.metadata["shortfall"] == "about 15 more intervals (15s) at the pace so far"
     assert run.status["phase"] == P.RUNNING
+
+
+def test_too_little_traffic_says_what_is_still_needed_and_ends_the_run_inconclusive(fake: str) -> None:
+    """Traffic too thin for the minimum evidence within `count`: each measurement says how many more intervals
+    it needs at the pace seen and what to change; the final one is the explicit "too little traffic" outcome,
+    which the run's message carries."""
+    run = Run(judge_metric(fake, count=12))  # the first reading is measurement 1
+    for _ in range(10):
+        m = run.step(0, 20, 0, 40)
+    assert m.undecided and m.message == (
+        "waiting for data: canary 200/500 and baseline 400/500 requests, 10/3 intervals with traffic; about 15 "
+        "more intervals (15s) at the pace so far, but 1 measurement left of count 12: raise count to at least 26, "
+        "or lower minRequests / minIntervals, or send the canary more traffic (a larger setWeight)"
+    )
+    m = run.step(0, 20, 0, 40)
+    assert m.phase is P.INCONCLUSIVE and not m.undecided
+    assert m.message.startswith(
+        "too little traffic after 12 measurements: canary 220/500 and baseline 440/500 requests, 11/3 intervals "
+        "with traffic; about 14 more intervals (14s) at the pace so far, but 0 measurements left of count 12: "
+        "raise count to at least 26"
+    )
+    assert m.metadata["decision"] == "nodata" and m.metadata["reason"] == m.message
+    assert run.status["phase"] == P.INCONCLUSIVE
+    assert run.status["message"] == (
+        f'Metric "judge" assessed Inconclusive due to inconclusive (1) > inconclusiveLimit (0): "{m.message}"'
+    )
 
 
 def test_no_traffic_waits_then_is_inconclusive_at_the_final_count(fake: str) -> None:
@@ -220,7 +248,11 @@ def test_no_traffic_waits_then_is_inconclusive_at_the_final_count(fake: str) -> 
     assert run.status["phase"] == P.RUNNING
     m = run.step(0, 0, 0, 0)
     assert m.phase is P.INCONCLUSIVE and not m.undecided
-    assert m.message.startswith("no decision after 3 measurements: waiting for data")
+    assert m.message == (
+        "too little traffic after 3 measurements: canary 0/500 and baseline 0/500 requests, 0/3 intervals with "
+        "traffic; no request from the canary and baseline yet, so no estimate of the time still needed: check "
+        "that both versions get traffic and that the queries select them"
+    )
     assert run.status["phase"] == P.INCONCLUSIVE and run.entry["inconclusive"] == 1
 
 
@@ -436,7 +468,12 @@ def test_mann_whitney_nan_strategy_and_minimum_points(fake: str) -> None:
     assert m["metadata"]["decision"] == "nodata"
     assert m["message"].startswith("waiting for data: canary 5/10 and baseline 20/10 points (minPoints)")
     last = run.measure()
-    assert last.phase is P.INCONCLUSIVE and last.message.startswith("no decision after 2 measurements: waiting")
+    assert last.phase is P.INCONCLUSIVE
+    # One point every 10 s (rangeQuery.step) per 1 s interval: 5 more points take 50 more intervals.
+    assert last.message.startswith("too little data after 2 measurements: canary 5/10 and baseline 20/10 points")
+    assert last.message.endswith("; about 50 more intervals (50s) at the pace so far, but 0 measurements left of "
+                                 "count 2: raise count to at least 52, or lower minPoints, or give rangeQuery a "
+                                 "longer window or a shorter step")
     replaced = mw_run(fake, canary, [0.1] * 20, count=1, nanStrategy="replace")
     assert replaced.status["phase"] == P.SUCCESSFUL  # NaN -> 0: lower, and only an increase fails
     must = mw_run(fake, [], [0.1] * 20, count=1, mustHaveData=True)
@@ -674,6 +711,34 @@ def test_garbage_never_reaches_the_user_as_a_numpy_or_scipy_exception() -> None:
                     outcomes.add("error")
                     assert str(exc)
     assert outcomes >= {"fail", "pass", "nodata", "error"}
+
+
+def example_mann_whitney_metric(address: str) -> dict[str, Any]:
+    """The example template's mann-whitney metric, its queries pointed at the fake's cq/bq and its window at
+    the fake's points (every other setting as users copy it)."""
+    import pathlib
+
+    import yaml
+
+    path = pathlib.Path(__file__).resolve().parents[2] / "examples" / "analysis-template-judge.yaml"
+    template = yaml.safe_load(path.read_text())
+    (metric,) = [m for m in template["spec"]["metrics"] if m["provider"]["judge"]["test"] == "mann-whitney"]
+    metric["provider"]["judge"].update(address=address, canary={"query": "cq"}, baseline={"query": "bq"},
+                                       rangeQuery={"start": "now() - 10m", "step": "1m"})
+    metric.update(name="judge", count=1)  # the name the Run helper records under
+    return dict(metric)
+
+
+@pytest.mark.parametrize(("increase", "phase"), [(1.2, P.FAILED), (1.05, P.SUCCESSFUL)])
+def test_the_example_mann_whitney_fails_a_20_percent_increase(fake: str, increase: float, phase: str) -> None:
+    """Mean latency 20% above the baseline's is a regression under the example's `allowedIncrease`; 5% is not."""
+    rng = np.random.default_rng(11)
+    baseline = rng.normal(0.100, 0.004, 11)
+    canary = rng.normal(0.100 * increase, 0.004 * increase, 11)
+    RANGES.update(cq=list(canary), bq=list(baseline))
+    run = Run(example_mann_whitney_metric(fake))
+    assert run.status["phase"] == phase
+    assert run.entry["measurements"][-1]["metadata"]["samples"] == "canary 11 points, baseline 11 points"
 
 
 def test_mann_whitney_query_errors_and_bad_windows(fake: str) -> None:

@@ -572,6 +572,18 @@ def test_running_pods_take_and_lose_the_role_metadata() -> None:
     }
 
 
+def test_a_pre_promotion_judge_short_of_traffic_says_so_in_the_rollouts_message() -> None:
+    world = deployed(templates=("pre",), prePromotionAnalysis={"templates": [{"templateName": "pre"}]})
+    world.set_image("nginx:2")
+    world.settle()
+    [name] = world.runs
+    outcome = "too little data after 12 measurements: canary 4/10 and baseline 11/10 points; about 6 more intervals"
+    world.set_run_phase(name, "Inconclusive", f'Metric "latency" assessed Inconclusive due to x: "{outcome}"')
+    world.settle()
+    assert world.status["phase"] == "Paused"
+    assert world.status["message"] == f"InconclusiveAnalysisRun: {outcome}"
+
+
 def test_inconclusive_pre_promotion_pauses_and_a_promote_runs_it_again() -> None:
     world = deployed(templates=("pre",), prePromotionAnalysis={"templates": [{"templateName": "pre"}]})
     blue = world.hash_of("nginx:1")

@@ -223,6 +223,23 @@ def test_step_failed_or_error_aborts(phase: str) -> None:
     assert w.status["phase"] == "Progressing"
 
 
+def test_a_judge_short_of_traffic_says_so_in_the_rollouts_message() -> None:
+    """An Inconclusive run whose judge ran out of measurements before its minimum evidence: the Rollout's
+    message names the pause reason and the judge's outcome with what is still needed."""
+    w = world()
+    update(w)
+    name = step_run(w)["metadata"]["name"]
+    outcome = ("too little traffic after 5 measurements: canary 40/500 and baseline 900/500 requests, 4/3 "
+               "intervals with traffic; about 46 more intervals (46s) at the pace so far, but 0 measurements left")
+    w.set_run_phase(name, "Inconclusive",
+                    f'Metric "error-rate" assessed Inconclusive due to inconclusive (1) > inconclusiveLimit (0): '
+                    f'"{outcome}"')
+    w.settle()
+    assert w.status["phase"] == "Paused"
+    assert w.status["message"] == f"InconclusiveAnalysisRun: {outcome}"
+    assert [c["reason"] for c in w.status["pauseConditions"]] == ["InconclusiveAnalysisRun"]
+
+
 def test_step_inconclusive_pauses_then_promote_continues() -> None:
     w = world()
     update(w)

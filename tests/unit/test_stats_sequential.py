@@ -19,7 +19,7 @@ from analysis.stats.sequential_latency import (
     histogram_from_cumulative,
     histogram_from_samples,
 )
-from analysis.stats.types import Decision, InvalidInput
+from analysis.stats.types import Decision, InvalidInput, Shortfall
 
 BOUNDS = tuple(0.01 * 2.0**i for i in range(10))
 
@@ -107,6 +107,21 @@ def test_minimum_evidence_waits_for_data() -> None:
     assert t2.update(0, 0, 0, 0).decision is Decision.NODATA
     assert t2.update(float("nan"), 10, 1, 100).decision is Decision.NODATA
     assert t2.state.missing == 1
+
+
+def test_the_shortfall_says_how_many_more_intervals_at_the_pace_seen() -> None:
+    t = CountTest(CountTestConfig(min_intervals=3, min_canary_requests=200, min_baseline_requests=200))
+    for _ in range(10):
+        r = t.update(0, 5, 0, 900)
+    assert r.shortfall == Shortfall("requests", 50, 200, 9000, 200, 10, 10, 3)
+    assert r.shortfall.intervals_to_go() == 30  # 150 more canary requests at 5 an interval
+    assert t.update(0, 1000, 0, 900).shortfall is None  # enough: no shortfall
+    early = Shortfall("requests", 900, 200, 900, 200, 1, 1, 3)
+    assert early.intervals_to_go() == 2  # minIntervals is what is left
+    none_yet = Shortfall("requests", 0, 200, 500, 200, 4, 0, 3)
+    assert none_yet.intervals_to_go() is None and none_yet.missing() == ["canary"]
+    points = Shortfall("points", 4, 10, 4, 10)
+    assert points.intervals_to_go(per_interval=0.5) == 12 and points.text() == "canary 4/10 and baseline 4/10 points"
 
 
 def test_count_bad_input_is_a_clear_error() -> None:

@@ -33,6 +33,7 @@ shift canary - baseline); metadata holds ``decision``, ``reason``, ``quantity``,
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import os
 from collections.abc import Coroutine, Mapping
@@ -49,6 +50,7 @@ from analysis.providers.base import (
     format_time,
 )
 from analysis.providers.judge.answers import range_increases, range_values, series_totals
+from analysis.providers.judge.shortfall import outcome, still_needed
 from analysis.providers.judge.spec import (
     MANN_WHITNEY,
     SEQUENTIAL,
@@ -72,7 +74,7 @@ from analysis.providers.judge.verdicts import (
 )
 from analysis.providers.prometheus import ADDRESS_ENV, DEFAULT_TIMEOUT, Answer, parse_range_time, run_query
 from analysis.spec import SpecError, duration_seconds
-from analysis.stats import Decision, InvalidInput
+from analysis.stats import Decision, InvalidInput, Shortfall
 
 __all__ = ["STATE_KEY", "TESTS", "JudgeProvider", "decode_state"]
 
@@ -89,12 +91,21 @@ def _saved_state(context: Context) -> str | None:
     return None
 
 
-def _is_final(metric: Mapping[str, Any], context: Context) -> bool:
+def _count(metric: Mapping[str, Any]) -> int | None:
+    """The metric's count; None when unbounded (or unreadable: validation reports it)."""
     try:
-        count = effective_count(metric)
+        return effective_count(metric)
     except ValueError:
-        count = None
+        return None
+
+
+def _is_final(metric: Mapping[str, Any], context: Context) -> bool:
+    count = _count(metric)
     return count is not None and context.counted + 1 >= count
+
+
+def _interval_seconds(metric: Mapping[str, Any]) -> float:
+    return duration_seconds(metric.get("interval") or DEFAULT_STEP, "interval") or 60.0
 
 
 def _run_start(context: Context) -> dt.datetime | None:
@@ -210,7 +221,7 @@ class JudgeProvider(ImmediateProvider):
         seconds = baseline_history_seconds(spec)
         if seconds <= 0 or not count_config(spec).uses_history:
             return None
-        step = duration_seconds(metric.get("interval") or DEFAULT_STEP, "interval") or 60.0
+        step = _interval_seconds(metric)
         # Prometheus answers at most 11,000 points per series.
         seconds = min(seconds, step * MAX_HISTORY_POINTS)
         end = context.now
@@ -244,13 +255,17 @@ class JudgeProvider(ImmediateProvider):
         end = parse_range_time(settings.range_end, now, "rangeQuery.end")
         step = settings.step or str(metric.get("interval") or DEFAULT_STEP)
         window = f"{format_time(start)[:19]}Z..{format_time(end)[:19]}Z step {step}"
+        # With the run's window each interval adds interval / step points per version.
+        pace = _interval_seconds(metric) / (duration_seconds(step, "rangeQuery.step") or 1.0)
         if end <= start:
             reason = f"waiting for data: the window {window} is empty"
+            nothing = Shortfall("points", 0, settings.min_points, 0, settings.min_points)
             return Verdict(Decision.NODATA, reason, None, {"test": MANN_WHITNEY, "decision": "nodata",
-                                                            "reason": reason})
+                                                            "reason": reason}, nothing, pace)
         answers = await prometheus.ask(named, (start, end, step))
         canary, baseline = (range_values(answers[n].result_type, answers[n].result, n) for n, _ in named)
-        return await asyncio.to_thread(mann_whitney_verdict, settings, canary, baseline, final, window)
+        verdict = await asyncio.to_thread(mann_whitney_verdict, settings, canary, baseline, final, window)
+        return dataclasses.replace(verdict, pace=pace)
 
     @staticmethod
     def _measurement(
@@ -267,11 +282,16 @@ class JudgeProvider(ImmediateProvider):
             phase = AnalysisPhase.SUCCESSFUL
         else:
             phase = AnalysisPhase.INCONCLUSIVE
-            if final:
+            undecided = not final
+            if verdict.decision is Decision.NODATA and verdict.shortfall is not None:
+                needed = still_needed(
+                    verdict.shortfall, verdict.pace, _interval_seconds(metric), context.counted + 1, _count(metric)
+                )
+                reason = outcome(verdict.shortfall, reason, needed, final, context.counted + 1)
+                metadata.update(reason=reason, shortfall=needed)
+            elif final:
                 reason = f"no decision after {context.counted + 1} measurements: {reason}"
                 metadata["reason"] = reason
-            else:
-                undecided = True
         return Measurement(
             phase,
             value=fmt(verdict.value) or None,

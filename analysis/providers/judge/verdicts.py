@@ -31,7 +31,16 @@ from analysis.providers.judge.spec import (
     count_config,
     latency_config,
 )
-from analysis.stats import Classification, CountTest, Decision, InvalidInput, LatencyTest, SequentialResult, classify
+from analysis.stats import (
+    Classification,
+    CountTest,
+    Decision,
+    InvalidInput,
+    LatencyTest,
+    SequentialResult,
+    Shortfall,
+    classify,
+)
 from analysis.stats.mannwhitney import clean_values
 from analysis.stats.sequential_counts import CountTestState
 from analysis.stats.sequential_latency import LatencyTestState
@@ -56,6 +65,8 @@ class Verdict:
     reason: str
     value: float | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    shortfall: Shortfall | None = None  # below the minimum evidence: what is still lacking
+    pace: float | None = None  # the shortfall's units per version per interval, when known in advance
 
 
 @dataclass
@@ -208,7 +219,7 @@ def _count_step(
     result = test.update(ce, cr, be, br)
     counts = "canary {}/{} baseline {}/{} (errors/requests)".format(*(fmt(c) or "NaN" for c in (ce, cr, be, br)))
     meta = _sequential_metadata(result, SEQUENTIAL, counts)
-    return Verdict(result.decision, result.reason, result.estimate, meta), test.state.to_dict()
+    return Verdict(result.decision, result.reason, result.estimate, meta, result.shortfall), test.state.to_dict()
 
 
 def _histogram(delta: Mapping[str, float], other: Mapping[str, float], what: str) -> dict[str, float] | None:
@@ -240,7 +251,8 @@ def _latency_step(
         return fmt(max(h.values(), default=0.0))
 
     meta = _sequential_metadata(result, SEQUENTIAL_LATENCY, f"canary {total(hc)} baseline {total(hb)} requests")
-    return Verdict(result.decision, result.reason, result.estimate, meta), test.state.to_dict()
+    verdict = Verdict(result.decision, result.reason, result.estimate, meta, result.shortfall)
+    return verdict, test.state.to_dict()
 
 
 def mann_whitney_verdict(
@@ -268,7 +280,8 @@ def mann_whitney_verdict(
         if decision is Decision.FAIL:
             reason = f"no data (mustHaveData): canary {x.size} and baseline {y.size} points in {window}"
         meta.update(decision=decision.value, reason=reason)
-        return Verdict(decision, reason, None, meta)
+        points = Shortfall("points", x.size, settings.min_points, y.size, settings.min_points)
+        return Verdict(decision, reason, None, meta, points if decision is Decision.NODATA else None)
     with np.errstate(over="ignore", invalid="ignore"):  # values near the float limits: inf estimates, shown
         result = classify(canary, baseline, cfg)
     level = f"{100 * cfg.conf_level:g}%"

@@ -1,0 +1,32 @@
+"""The judge benchmark's summary: Wilson intervals and the per-cell target lines (benchmarks/judge/summary.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.judge.cells import CELLS
+from benchmarks.judge.judges import Outcome
+from benchmarks.judge.summary import OURS, null_lines, wilson
+
+
+def test_wilson_matches_the_published_formula() -> None:
+    # 5 of 1,000: R's binom::binom.wilson gives [0.002137, 0.011651]; 0 of 1,000: upper z^2 / (n + z^2).
+    assert wilson(5, 1000) == pytest.approx((0.0021375, 0.0116510), abs=1e-6)
+    lo, hi = wilson(0, 1000)
+    assert lo == pytest.approx(0.0, abs=1e-12) and hi == pytest.approx(1.959964**2 / (1000 + 1.959964**2))
+    assert wilson(10, 20) == pytest.approx((0.29930, 0.70070), abs=1e-5)
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_a_null_cell_meets_its_targets_only_when_the_interval_and_early_promotion_do() -> None:
+    cell = next(c for c in CELLS if not c.regression)
+    runs = 1000
+    never = np.full(runs, np.inf)
+    early = np.full(runs, 10.0)
+    (good,) = null_lines([cell], {cell.name: {OURS: Outcome(never, early)}})
+    assert "0/1000 = 0.00% (95% Wilson [0.00%, 0.38%])" in good and good.endswith("met") and "not met" not in good
+    fails = never.copy()
+    fails[:3] = 5.0  # 0.3%, but the interval reaches above 0.5%
+    (bad,) = null_lines([cell], {cell.name: {OURS: Outcome(fails, early)}})
+    assert "3/1000 = 0.30%" in bad and bad.endswith("not met")

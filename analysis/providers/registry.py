@@ -55,6 +55,9 @@ PROVIDERS: dict[str, ProviderEntry] = {
     ),
     "web": ProviderEntry("analysis.providers.web:WebProvider", "analysis.providers.spec_checks:web_problems"),
     "job": ProviderEntry("analysis.providers.job:JobProvider", "analysis.providers.spec_checks:job_problems"),
+    "cloudWatch": ProviderEntry(
+        "analysis.providers.cloudwatch:CloudWatchProvider", "analysis.providers.cloudwatch_spec:cloudwatch_problems"
+    ),
     "judge": ProviderEntry(
         "analysis.providers.judge.provider:JudgeProvider", "analysis.providers.judge.spec:spec_problems"
     ),

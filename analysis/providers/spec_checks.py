@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
 
 __all__ = [
-    "MAX_TIMEOUT_SECONDS", "job_problems", "oauth2_problems", "prometheus_problems", "sigv4_problems", "url_problem",
-    "web_problems",
+    "MAX_TIMEOUT_SECONDS", "job_problems", "oauth2_problems", "prometheus_problems", "sigv4_problems",
+    "timeout_problem", "url_problem", "web_problems",
 ]
 
 #: The longest ``timeout`` / ``timeoutSeconds`` a measurement may have: it holds a worker (and the
@@ -39,7 +39,8 @@ def url_problem(value: Any, field: str) -> str | None:
     return None
 
 
-def _timeout_problem(value: Any, field: str) -> str | None:
+def timeout_problem(value: Any, field: str) -> str | None:
+    """A ``timeout`` that is not a number of seconds from 1 to :data:`MAX_TIMEOUT_SECONDS`."""
     if value is None or (isinstance(value, str) and "{{" in value):
         return None
     if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
@@ -107,7 +108,7 @@ def prometheus_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str
     problems = [] if spec.get("query") else [f"{where}.query: required"]
     if spec.get("address"):
         problems.append(url_problem(spec["address"], f"{where}.address") or "")
-    problems.append(_timeout_problem(spec.get("timeout"), f"{where}.timeout") or "")
+    problems.append(timeout_problem(spec.get("timeout"), f"{where}.timeout") or "")
     if spec.get("authentication") is not None:
         problems += _authentication_problems(spec["authentication"], f"{where}.authentication")
     return [p for p in problems if p]
@@ -120,7 +121,7 @@ def web_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any] 
         return [f"{where}: body and jsonBody are mutually exclusive"]
     problems = [url_problem(spec["url"], f"{where}.url") if spec.get("url") else None]
     problems.append(_json_path_problem(spec.get("jsonPath"), f"{where}.jsonPath"))
-    problems.append(_timeout_problem(spec.get("timeoutSeconds"), f"{where}.timeoutSeconds"))
+    problems.append(timeout_problem(spec.get("timeoutSeconds"), f"{where}.timeoutSeconds"))
     return [p for p in problems if p]
 
 

@@ -68,7 +68,7 @@ def test_a_provider_plugs_in_with_one_register_call(monkeypatch: pytest.MonkeyPa
         "spec.metrics[0].provider.echo: checked by echo_check for m"
     ]
     providers = build_providers(ProviderSetup(client=object(), cache=object()))  # type: ignore[arg-type]
-    assert sorted(providers) == ["echo", "job", "judge", "prometheus", "web"]
+    assert sorted(providers) == sorted(registry.PROVIDERS) and {"echo", "job", "prometheus"} <= set(providers)
     assert isinstance(providers["echo"], EchoProvider)
 
 

@@ -58,6 +58,9 @@ PROVIDERS: dict[str, ProviderEntry] = {
     "cloudWatch": ProviderEntry(
         "analysis.providers.cloudwatch:CloudWatchProvider", "analysis.providers.cloudwatch_spec:cloudwatch_problems"
     ),
+    "graphite": ProviderEntry(
+        "analysis.providers.graphite:GraphiteProvider", "analysis.providers.graphite_spec:graphite_problems"
+    ),
     "judge": ProviderEntry(
         "analysis.providers.judge.provider:JudgeProvider", "analysis.providers.judge.spec:spec_problems"
     ),

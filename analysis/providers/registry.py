@@ -61,6 +61,9 @@ PROVIDERS: dict[str, ProviderEntry] = {
     "graphite": ProviderEntry(
         "analysis.providers.graphite:GraphiteProvider", "analysis.providers.graphite_spec:graphite_problems"
     ),
+    "kayenta": ProviderEntry(
+        "analysis.providers.kayenta:KayentaProvider", "analysis.providers.kayenta_spec:kayenta_problems"
+    ),
     "judge": ProviderEntry(
         "analysis.providers.judge.provider:JudgeProvider", "analysis.providers.judge.spec:spec_problems"
     ),

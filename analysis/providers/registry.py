@@ -64,6 +64,9 @@ PROVIDERS: dict[str, ProviderEntry] = {
     "kayenta": ProviderEntry(
         "analysis.providers.kayenta:KayentaProvider", "analysis.providers.kayenta_spec:kayenta_problems"
     ),
+    "influxdb": ProviderEntry(
+        "analysis.providers.influxdb:InfluxdbProvider", "analysis.providers.influxdb_spec:influxdb_problems"
+    ),
     "judge": ProviderEntry(
         "analysis.providers.judge.provider:JudgeProvider", "analysis.providers.judge.spec:spec_problems"
     ),

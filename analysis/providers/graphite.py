@@ -21,7 +21,7 @@ from analysis.phases import AnalysisPhase
 from analysis.providers.base import Context, ImmediateProvider, Measurement, ProviderError, format_time, judged
 from analysis.providers.graphite_spec import graphite_problems
 
-__all__ = ["DEFAULT_TIMEOUT", "GraphiteProvider", "render_url", "values"]
+__all__ = ["DEFAULT_TIMEOUT", "GraphiteProvider", "render", "render_url", "values"]
 
 DEFAULT_TIMEOUT: Final = 5.0
 #: The largest answer read; a render answer of a few series is far smaller.
@@ -48,7 +48,8 @@ def values(document: Any) -> list[float]:
     return out
 
 
-async def _render(url: str, timeout: float) -> tuple[int, bytes]:
+async def render(url: str, timeout: float) -> tuple[int, bytes]:
+    """The status and body of a render request (the body capped at MAX_ANSWER_BYTES)."""
     async with httpx.AsyncClient(timeout=timeout) as client, client.stream("GET", url) as answer:
         body = bytearray()
         async for chunk in answer.aiter_bytes():
@@ -69,7 +70,7 @@ class GraphiteProvider(ImmediateProvider):
         timeout = float(spec.get("timeout") or DEFAULT_TIMEOUT)
         try:
             async with asyncio.timeout(timeout):
-                status, body = await _render(render_url(address, str(spec.get("query") or "")), timeout)
+                status, body = await render(render_url(address, str(spec.get("query") or "")), timeout)
             if status >= 400:
                 snippet = body[:300].decode(errors="replace").strip()
                 raise ProviderError(f"error response: HTTP {status}: {snippet}")

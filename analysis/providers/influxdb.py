@@ -31,7 +31,7 @@ from analysis.providers.base import (
 )
 from analysis.providers.influxdb_spec import DEFAULT_PROFILE, influxdb_problems
 
-__all__ = ["DEFAULT_TIMEOUT", "InfluxdbProvider", "flux_values", "value_text"]
+__all__ = ["DEFAULT_TIMEOUT", "InfluxdbProvider", "flux_query", "flux_values", "read_profile", "value_text"]
 
 DEFAULT_TIMEOUT: Final = 30.0
 MAX_ANSWER_BYTES: Final = 16 * 2**20
@@ -91,7 +91,8 @@ def _refusal(status: int, body: bytes) -> str:
     return f"HTTP {status}"
 
 
-async def _query(address: str, org: str, token: str, query: str) -> str:
+async def flux_query(address: str, org: str, token: str, query: str) -> str:
+    """The annotated-CSV answer of a Flux ``query``; ProviderError for a refusal or an unreachable server."""
     url = f"{address.rstrip('/')}/api/v2/query"
     headers = {"Authorization": f"Token {token}", "Accept": "application/csv"}
     body = {"query": query, "type": "flux", "dialect": DIALECT}
@@ -122,13 +123,8 @@ class InfluxdbProvider(ImmediateProvider):
         timeout = float(spec.get("timeout") or DEFAULT_TIMEOUT)
         try:
             async with asyncio.timeout(timeout):
-                # The address and org are settings, not credentials: read without marking them for redaction.
-                address = await context.read_secret(profile, "address")
-                org = await context.read_secret(profile, "org")
-                token = await context.secret(profile, "authToken")
-                if not (address and org and token):
-                    raise ProviderError(f'profile: secret "{profile}": authToken, org, or address not found')
-                values = flux_values(await _query(address, org, token, str(spec.get("query") or "")))
+                address, org, token = await read_profile(context, profile)
+                values = flux_values(await flux_query(address, org, token, str(spec.get("query") or "")))
             if not values:
                 raise ProviderError("no results returned from flux query")
         except ProviderError as exc:
@@ -140,6 +136,17 @@ class InfluxdbProvider(ImmediateProvider):
         measurement = judged(metric, values, started, {})
         return Measurement(measurement.phase, value=value_text(values), message=measurement.message,
                            started_at=started, finished_at=measurement.finished_at, result=values)
+
+
+async def read_profile(context: Context, profile: str) -> tuple[str, str, str]:
+    """The profile Secret's address, org and authToken (only the token is marked for redaction)."""
+    # The address and org are settings, not credentials: read without marking them for redaction.
+    address = await context.read_secret(profile, "address")
+    org = await context.read_secret(profile, "org")
+    token = await context.secret(profile, "authToken")
+    if not (address and org and token):
+        raise ProviderError(f'profile: secret "{profile}": authToken, org, or address not found')
+    return address, org, token
 
 
 def _error(message: str, started: str) -> Measurement:

@@ -9,15 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.fixtures.analysis_runs import events, metric_result, run_manifest, template_manifest, wait_done
+from tests.fixtures.analysis_runs import (
+    assert_error_streak,
+    events,
+    example_template,
+    metric_result,
+    run_manifest,
+    template_check,
+    template_manifest,
+    wait_done,
+)
 from tests.fixtures.aws_servers import ACCESS_KEY, SECRET_KEY, AwsWorld, aws_env, aws_world
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess, running_controller, runs_own_controllers
-from tests.fixtures.kube import json_object
-from tests.fixtures.manifests import GROUP, VERSION
-from tests.fixtures.tools import REPO
 
 pytestmark = runs_own_controllers
 STALE_SECRET = "st4le-secret-access-KEY-0c3a"
@@ -75,10 +80,7 @@ def test_provider_down_counts_against_the_error_limit(cluster: Cluster, ns: str,
         run = wait_done(cluster, ns, "cw-down")
     finally:
         world.down = False
-    assert run["status"]["phase"] == "Error"
-    result = metric_result(run, "cw")
-    assert result["consecutiveError"] == 2
-    assert "CloudWatch GetMetricData failed: HTTP 503" in result["measurements"][-1]["message"]
+    assert_error_streak(run, "cw", 2, "CloudWatch GetMetricData failed: HTTP 503")
 
 
 def test_bad_credentials_are_errors_and_no_secret_leaks(cluster: Cluster, ns: str, controller: ControllerProcess,
@@ -99,24 +101,11 @@ def test_bad_credentials_are_errors_and_no_secret_leaks(cluster: Cluster, ns: st
 
 
 def test_the_example_template_is_accepted_and_a_bad_one_named(cluster: Cluster, ns: str) -> None:
-    example = yaml.safe_load((REPO / "examples" / "analysis-template-cloudwatch.yaml").read_text())
+    example = example_template("analysis-template-cloudwatch.yaml")
     cluster.apply(ns, example)
     bad = cloudwatch_metric("errors", "true")
     bad["provider"]["cloudWatch"]["metricDataQueries"][0]["metricStat"]["period"] = 90
     cluster.apply(ns, template_manifest("cw-bad", [bad]))
-
-    def conditions() -> dict[str, str] | None:
-        out = {}
-        for name in (example["metadata"]["name"], "cw-bad"):
-            template = json_object(cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns,
-                                                                               "analysistemplates", name))
-            found = {c["type"]: c for c in (template.get("status") or {}).get("conditions") or []}
-            if "Invalid" not in found:
-                return None
-            out[name] = f"{found['Invalid']['status']}: {found['Invalid'].get('message', '')}"
-        return out
-
-    found = cluster.wait("both templates checked", conditions, 15)
-    assert found[example["metadata"]["name"]].startswith("False"), found
+    assert template_check(cluster, ns, example["metadata"]["name"]).startswith("False")
     assert "spec.metrics[0].provider.cloudWatch.metricDataQueries[0].metricStat.period: Invalid value: 90" in \
-        found["cw-bad"]
+        template_check(cluster, ns, "cw-bad")

@@ -9,15 +9,21 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.fixtures.analysis_runs import closed_port, metric_result, run_manifest, template_manifest, wait_done
+from tests.fixtures.analysis_runs import (
+    assert_error_streak,
+    closed_port,
+    example_template,
+    metric_result,
+    run_manifest,
+    template_check,
+    template_manifest,
+    wait_done,
+)
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.graphite import Graphite, running_graphite
-from tests.fixtures.kube import json_object
-from tests.fixtures.manifests import GROUP, VERSION
 from tests.fixtures.slow_http import slow_http_server
-from tests.fixtures.tools import REPO, poll
+from tests.fixtures.tools import poll
 
 
 @pytest.fixture(scope="module")
@@ -67,23 +73,15 @@ def test_graphite_down_and_stuck_count_against_the_error_limit(cluster: Cluster,
                       run_manifest("g-stuck", [graphite_metric(slow.url, "a.b",
                                                                consecutiveErrorLimit=0)]))
         down, stuck = wait_done(cluster, ns, "g-down"), wait_done(cluster, ns, "g-stuck")
-    assert down["status"]["phase"] == "Error" and metric_result(down, "errors")["consecutiveError"] == 2
-    assert "cannot reach Graphite at http://127.0.0.1:" in metric_result(down, "errors")["measurements"][-1]["message"]
+    assert_error_streak(down, "errors", 2, "cannot reach Graphite at http://127.0.0.1:")
     assert "did not answer within 3s" in metric_result(stuck, "errors")["measurements"][0]["message"]
 
 
 def test_the_example_template_is_accepted_and_a_bad_one_named(cluster: Cluster, ns: str) -> None:
-    example = yaml.safe_load((REPO / "examples" / "analysis-template-graphite.yaml").read_text())
+    example = example_template("analysis-template-graphite.yaml")
     bad = graphite_metric("http://graphite", "x")
     bad["provider"]["graphite"]["query"] = "app.errors"  # no target=
     cluster.apply(ns, example, template_manifest("g-bad-template", [bad]))
-
-    def invalid(name: str) -> str | None:
-        template = json_object(cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "analysistemplates",
-                                                                           name))
-        found = {c["type"]: c for c in (template.get("status") or {}).get("conditions") or []}
-        return f"{found['Invalid']['status']}: {found['Invalid'].get('message', '')}" if "Invalid" in found else None
-
-    assert cluster.wait("the example checked", lambda: invalid(example["metadata"]["name"]), 15).startswith("False")
-    message = cluster.wait("the bad template checked", lambda: invalid("g-bad-template"), 15)
+    assert template_check(cluster, ns, example["metadata"]["name"]).startswith("False")
+    message = template_check(cluster, ns, "g-bad-template")
     assert 'spec.metrics[0].provider.graphite.query: Invalid value: "app.errors": no target=' in message

@@ -8,15 +8,21 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.fixtures.analysis_runs import closed_port, events, metric_result, run_manifest, template_manifest, wait_done
+from tests.fixtures.analysis_runs import (
+    assert_error_streak,
+    closed_port,
+    events,
+    example_template,
+    metric_result,
+    run_manifest,
+    template_check,
+    template_manifest,
+    wait_done,
+)
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.influxdb_server import ORG, TOKEN, Influx, influxdb_server
-from tests.fixtures.kube import json_object
-from tests.fixtures.manifests import GROUP, VERSION
-from tests.fixtures.tools import REPO
 
 WRONG_TOKEN = "st4le-influx-T0KEN-77c1"
 
@@ -55,8 +61,7 @@ def test_success_failure_down_and_bad_credentials(cluster: Cluster, ns: str,
     assert {name: run["status"]["phase"] for name, run in runs.items()} == {
         "i-ok": "Successful", "i-slow": "Failed", "i-down": "Error", "i-stale": "Error"}
     assert metric_result(runs["i-ok"], "flux")["measurements"][0]["value"] == "[0.01 0 0.02]"
-    down = metric_result(runs["i-down"], "flux")
-    assert down["consecutiveError"] == 2 and "cannot reach InfluxDB" in down["measurements"][-1]["message"]
+    assert_error_streak(runs["i-down"], "flux", 2, "cannot reach InfluxDB")
     stale = metric_result(runs["i-stale"], "flux")["measurements"][0]["message"]
     assert "HTTP 401: unauthorized: unauthorized access" in stale
 
@@ -70,15 +75,8 @@ def test_success_failure_down_and_bad_credentials(cluster: Cluster, ns: str,
 
 
 def test_the_example_template_is_accepted_and_a_bad_one_named(cluster: Cluster, ns: str) -> None:
-    example = yaml.safe_load((REPO / "examples" / "analysis-template-influxdb.yaml").read_text())
+    example = example_template("analysis-template-influxdb.yaml")
     cluster.apply(ns, example, template_manifest("i-bad-template", [influx_metric("errors", "Influx_Prod")]))
-
-    def invalid(name: str) -> str | None:
-        template = json_object(cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "analysistemplates",
-                                                                           name))
-        found = {c["type"]: c for c in (template.get("status") or {}).get("conditions") or []}
-        return f"{found['Invalid']['status']}: {found['Invalid'].get('message', '')}" if "Invalid" in found else None
-
-    assert cluster.wait("the example checked", lambda: invalid(example["metadata"]["name"]), 15).startswith("False")
-    message = cluster.wait("the bad template checked", lambda: invalid("i-bad-template"), 15)
+    assert template_check(cluster, ns, example["metadata"]["name"]).startswith("False")
+    message = template_check(cluster, ns, "i-bad-template")
     assert 'spec.metrics[0].provider.influxdb.profile: Invalid value: "Influx_Prod"' in message

@@ -11,9 +11,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.fixtures.analysis_runs import metric_result, run_manifest, template_manifest, wait_done
+from tests.fixtures.analysis_runs import (
+    example_template,
+    metric_result,
+    run_manifest,
+    template_check,
+    template_manifest,
+    wait_done,
+)
 from tests.fixtures.aws_servers import AwsWorld, aws_env, aws_world
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess, running_controller, runs_own_controllers
@@ -22,9 +28,7 @@ from tests.fixtures.fake_service import serving
 from tests.fixtures.graphite import Graphite, running_graphite
 from tests.fixtures.hosted_providers import assert_no_secret_leaks, create_secret
 from tests.fixtures.influxdb_server import ORG, TOKEN, Influx, influxdb_server
-from tests.fixtures.kube import json_object
-from tests.fixtures.manifests import GROUP, VERSION
-from tests.fixtures.tools import REPO, poll
+from tests.fixtures.tools import poll
 
 pytestmark = runs_own_controllers
 
@@ -161,18 +165,11 @@ def test_a_refusal_is_an_error_naming_the_query(cluster: Cluster, ns: str) -> No
 
 
 def test_the_example_is_accepted_and_a_sequential_source_named(cluster: Cluster, ns: str) -> None:
-    example = yaml.safe_load((REPO / "examples" / "analysis-template-judge-graphite.yaml").read_text())
+    example = example_template("analysis-template-judge-graphite.yaml")
     bad = judge_metric({"graphite": {"address": "http://graphite"}}, "a", "b")
     bad["provider"]["judge"] = {"source": {"graphite": {}}, "canary": {"errors": "e", "requests": "r"},
                                 "baseline": {"errors": "e", "requests": "r"}}
     cluster.apply(ns, example, template_manifest("judge-bad-source", [bad]))
-
-    def invalid(name: str) -> str | None:
-        template = json_object(cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "analysistemplates",
-                                                                           name))
-        found = {c["type"]: c for c in (template.get("status") or {}).get("conditions") or []}
-        return f"{found['Invalid']['status']}: {found['Invalid'].get('message', '')}" if "Invalid" in found else None
-
-    assert cluster.wait("the example checked", lambda: invalid(example["metadata"]["name"]), 15).startswith("False")
-    message = cluster.wait("the bad template checked", lambda: invalid("judge-bad-source"), 15)
+    assert template_check(cluster, ns, example["metadata"]["name"]).startswith("False")
+    message = template_check(cluster, ns, "judge-bad-source")
     assert "spec.metrics[0].provider.judge.source: only test: mann-whitney reads another provider's series" in message

@@ -7,14 +7,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.fixtures.analysis_runs import closed_port, metric_result, run_manifest, template_manifest, wait_done
+from tests.fixtures.analysis_runs import (
+    assert_error_streak,
+    closed_port,
+    example_template,
+    metric_result,
+    run_manifest,
+    template_check,
+    template_manifest,
+    wait_done,
+)
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.kayenta_server import ACCOUNTS, APPLICATION, Kayenta, kayenta_server
-from tests.fixtures.kube import json_object
-from tests.fixtures.manifests import GROUP, VERSION
-from tests.fixtures.tools import REPO
 
 
 @pytest.fixture(scope="module")
@@ -53,22 +58,14 @@ def test_scores_decide_and_faults_are_errors(cluster: Cluster, ns: str, kayenta:
     good = metric_result(phases["k-good"], "kayenta")["measurements"][0]
     assert good["value"] == "96" and good["metadata"]["canaryExecutionId"].startswith("exec-")
     assert 'no canary config "nope"' in metric_result(phases["k-unknown"], "kayenta")["measurements"][0]["message"]
-    down = metric_result(phases["k-down"], "kayenta")
-    assert down["consecutiveError"] == 2 and "cannot reach Kayenta" in down["measurements"][-1]["message"]
+    assert_error_streak(phases["k-down"], "kayenta", 2, "cannot reach Kayenta")
 
 
 def test_the_example_template_is_accepted_and_a_bad_one_named(cluster: Cluster, ns: str) -> None:
-    example = yaml.safe_load((REPO / "examples" / "analysis-template-kayenta.yaml").read_text())
+    example = example_template("analysis-template-kayenta.yaml")
     bad = kayenta_metric("http://kayenta:8090", "good")
     bad["provider"]["kayenta"]["threshold"] = {"pass": 70, "marginal": 80}
     cluster.apply(ns, example, template_manifest("k-bad-template", [bad]))
-
-    def invalid(name: str) -> str | None:
-        template = json_object(cluster.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "analysistemplates",
-                                                                           name))
-        found = {c["type"]: c for c in (template.get("status") or {}).get("conditions") or []}
-        return f"{found['Invalid']['status']}: {found['Invalid'].get('message', '')}" if "Invalid" in found else None
-
-    assert cluster.wait("the example checked", lambda: invalid(example["metadata"]["name"]), 15).startswith("False")
-    message = cluster.wait("the bad template checked", lambda: invalid("k-bad-template"), 15)
+    assert template_check(cluster, ns, example["metadata"]["name"]).startswith("False")
+    message = template_check(cluster, ns, "k-bad-template")
     assert "spec.metrics[0].provider.kayenta.threshold.marginal: Invalid value: 80: at most pass (70)" in message

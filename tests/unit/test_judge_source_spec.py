@@ -63,3 +63,14 @@ def test_the_sequential_tests_keep_prometheus() -> None:
         f"{WHERE}.source: only test: mann-whitney reads another provider's series (the sequential tests read "
         "Prometheus counters): remove source or set test: mann-whitney"
     ]
+
+
+def test_timeouts_are_checked_as_their_providers_write_them() -> None:
+    assert validate_metrics(judge(source={"datadog": {"requestTimeout": "soon"}})) == [
+        f'{WHERE}.source.datadog.requestTimeout: Invalid value: "soon": not a duration: use a Go duration such as '
+        "30s, 5m or 1h"
+    ]
+    assert validate_metrics(judge(source={"influxdb": {"timeout": 0}})) == [
+        f"{WHERE}.source.influxdb.timeout: expected a number of seconds above 0, got 0"
+    ]
+    assert validate_metrics(judge(source={"cloudWatch": {"timeout": "{{args.t}}"}}, **{})) == []

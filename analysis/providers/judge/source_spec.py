@@ -16,10 +16,13 @@ the other services do not offer in one form: they keep reading Prometheus.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Final
 
-__all__ = ["PROMETHEUS_FIELDS", "SOURCES", "SOURCE_FIELDS", "series_source", "source_problems"]
+from analysis.spec import SpecError, duration_seconds
+
+__all__ = ["PROMETHEUS_FIELDS", "SOURCES", "SOURCE_FIELDS", "series_source", "source_problems", "timeout_seconds"]
 
 #: Each source and the fields of its provider block that make sense without a query: where it is and how to
 #: sign in. The query itself is ``canary.query`` / ``baseline.query``; the window is the judge's.
@@ -31,6 +34,9 @@ SOURCE_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
 }
 SOURCES: Final = tuple(SOURCE_FIELDS)
 _REQUIRED: Final[Mapping[str, tuple[str, ...]]] = {"graphite": ("address",)}
+#: Timeouts as their providers write them: Datadog's a Go duration, the others seconds.
+_DURATION_TIMEOUTS: Final = ("requestTimeout",)
+_SECONDS_TIMEOUTS: Final = ("timeout",)
 #: The judge's own Prometheus connection fields, which a source makes meaningless.
 PROMETHEUS_FIELDS: Final = ("address", "insecure", "headers", "authentication")
 _QUERY_LANGUAGE: Final[Mapping[str, str]] = {
@@ -48,6 +54,36 @@ def series_source(spec: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | No
         return None
     kind, settings = next(iter(source.items()))
     return str(kind), settings if isinstance(settings, Mapping) else {}
+
+
+def timeout_seconds(settings: Mapping[str, Any], key: str, default: float, where: str) -> float:
+    """The source's timeout ``key`` in seconds (``default`` when unset); SpecError names ``where.key``."""
+    value = settings.get(key)
+    if value is None or value == "":
+        return default
+    if key in _DURATION_TIMEOUTS:
+        seconds = duration_seconds(value, f"{where}.{key}")
+    else:
+        try:
+            seconds = None if isinstance(value, bool) else float(value)
+        except (TypeError, ValueError):
+            seconds = None
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        raise SpecError(f"{where}.{key}: expected a {'duration' if key in _DURATION_TIMEOUTS else 'number of seconds'} "
+                        f"above 0, got {value!r}")
+    return seconds
+
+
+def _timeout_problems(settings: Mapping[str, Any], at: str) -> list[str]:
+    problems: list[str] = []
+    for key in (*_DURATION_TIMEOUTS, *_SECONDS_TIMEOUTS):
+        if key not in settings or "{{" in str(settings[key]):  # templated: checked once the run has its args
+            continue
+        try:
+            timeout_seconds(settings, key, 1.0, at)
+        except SpecError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def source_problems(spec: Mapping[str, Any], where: str, test: str) -> list[str]:
@@ -75,6 +111,7 @@ def source_problems(spec: Mapping[str, Any], where: str, test: str) -> list[str]
         for key in sorted(set(settings) - set(SOURCE_FIELDS[kind]))
     ]
     problems += [f"{at}.{key}: required" for key in _REQUIRED.get(kind, ()) if not settings.get(key)]
+    problems += _timeout_problems(settings, at)
     problems += [
         f"{where}.{key}: a Prometheus setting, unused when the series come from source.{kind}: remove it"
         for key in PROMETHEUS_FIELDS

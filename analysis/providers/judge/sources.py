@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -28,7 +27,8 @@ from analysis.providers.aws import AwsIdentity
 from analysis.providers.base import Context, ProviderError, format_time
 from analysis.providers.hosted import exchange
 from analysis.providers.influxdb_spec import DEFAULT_PROFILE
-from analysis.spec import duration_seconds
+from analysis.providers.judge.source_spec import timeout_seconds
+from analysis.spec import SpecError, duration_seconds
 
 __all__ = ["SourceReader"]
 
@@ -50,19 +50,17 @@ def _numbers(raw: Sequence[Any], what: str) -> list[float]:
     return values
 
 
-def _timeout(settings: Mapping[str, Any], key: str, default: float) -> float:
-    seconds = duration_seconds(settings.get(key), key) if isinstance(settings.get(key), str) else settings.get(key)
+def _timeout(settings: Mapping[str, Any], key: str, default: float, kind: str) -> float:
     try:
-        value = float(seconds or default)
-    except (TypeError, ValueError):
-        raise ProviderError(f"{key}: expected a number of seconds, got {settings.get(key)!r}") from None
-    return value if value > 0 and math.isfinite(value) else default
+        return timeout_seconds(settings, key, default, f"source.{kind}")
+    except SpecError as exc:
+        raise ProviderError(str(exc)) from None
 
 
 async def _datadog(settings: Mapping[str, Any], context: Context, query: str, start: dt.datetime,
                    end: dt.datetime, step: float) -> list[float]:
     credentials = await datadog.find_credentials(settings, context)
-    timeout = _timeout(settings, "requestTimeout", datadog.DEFAULT_REQUEST_TIMEOUT)
+    timeout = _timeout(settings, "requestTimeout", datadog.DEFAULT_REQUEST_TIMEOUT, "datadog")
     headers = {"DD-API-KEY": credentials.api_key, "DD-APPLICATION-KEY": credentials.app_key}
     params = {"query": query, "from": str(int(start.timestamp())), "to": str(int(end.timestamp()))}
     answer = await exchange("Datadog", "GET", credentials.address.rstrip("/") + "/api/v1/query", headers, timeout,
@@ -78,7 +76,7 @@ async def _datadog(settings: Mapping[str, Any], context: Context, query: str, st
 async def _cloudwatch(settings: Mapping[str, Any], context: Context, query: str, start: dt.datetime,
                       end: dt.datetime, step: float) -> list[float]:
     identity = AwsIdentity.from_spec(settings, "provider.judge.source.cloudWatch")
-    timeout = _timeout(settings, "timeout", cloudwatch.DEFAULT_TIMEOUT)
+    timeout = _timeout(settings, "timeout", cloudwatch.DEFAULT_TIMEOUT, "cloudWatch")
     request = {"StartTime": start.timestamp(), "EndTime": end.timestamp(),
                "MetricDataQueries": [{"Id": "judge", "Expression": query, "Period": max(1, int(step)),
                                       "ReturnData": True}]}
@@ -93,7 +91,7 @@ async def _cloudwatch(settings: Mapping[str, Any], context: Context, query: str,
 async def _graphite(settings: Mapping[str, Any], context: Context, query: str, start: dt.datetime,
                     end: dt.datetime, step: float) -> list[float]:
     address = str(settings.get("address") or "")
-    timeout = _timeout(settings, "timeout", graphite.DEFAULT_TIMEOUT)
+    timeout = _timeout(settings, "timeout", graphite.DEFAULT_TIMEOUT, "graphite")
     params = [("target", query), ("from", str(int(start.timestamp()))), ("until", str(int(end.timestamp()))),
               ("format", "json")]
     try:
@@ -118,7 +116,7 @@ async def _graphite(settings: Mapping[str, Any], context: Context, query: str, s
 async def _influxdb(settings: Mapping[str, Any], context: Context, query: str, start: dt.datetime,
                     end: dt.datetime, step: float) -> list[float]:
     profile = str(settings.get("profile") or DEFAULT_PROFILE)
-    timeout = _timeout(settings, "timeout", influxdb.DEFAULT_TIMEOUT)
+    timeout = _timeout(settings, "timeout", influxdb.DEFAULT_TIMEOUT, "influxdb")
     window = (f"option v = {{timeRangeStart: {format_time(start)}, timeRangeStop: {format_time(end)}, "
               f"windowPeriod: {max(1, int(step))}s}}\n")
     try:

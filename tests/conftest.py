@@ -1,7 +1,7 @@
 """Shared fixtures: a sandbox cluster per test module, and real-tool helpers that skip or fail.
 
-When PYROLLOUTS_REQUIRE_KUBECTL=1 / PYROLLOUTS_REQUIRE_PROMETHEUS=1 (as in CI), a missing tool fails
-the test instead of skipping it. The helpers themselves live in `tests/fixtures/`.
+When PYROLLOUTS_REQUIRE_KUBECTL=1 / PYROLLOUTS_REQUIRE_PROMETHEUS=1 / PYROLLOUTS_REQUIRE_GRAPHITE=1 (as in
+CI), a missing tool fails the test instead of skipping it. The helpers themselves live in `tests/fixtures/`.
 """
 
 from __future__ import annotations
@@ -40,3 +40,10 @@ def prometheus_binary() -> str:
 @pytest.fixture(scope="session")
 def promtool_binary() -> str:
     return require_tool("promtool", "PYROLLOUTS_REQUIRE_PROMETHEUS")
+
+
+@pytest.fixture(scope="session")
+def carbon_cache_binary() -> str:
+    """Debian's graphite-carbon (with graphite-web: tests/fixtures/graphite.py starts both)."""
+    require_tool("graphite-manage", "PYROLLOUTS_REQUIRE_GRAPHITE")  # graphite-web, whose render API we query
+    return require_tool("carbon-cache", "PYROLLOUTS_REQUIRE_GRAPHITE")

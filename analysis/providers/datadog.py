@@ -34,6 +34,7 @@ __all__ = [
     "MAX_GROUPS_IN_METADATA",
     "Credentials",
     "DatadogProvider",
+    "answer_document",
     "find_credentials",
     "scalar_request",
     "scalar_result",
@@ -80,11 +81,11 @@ class DatadogProvider(ImmediateProvider):
             if version == "v1":
                 params = {"query": str(spec.get("query") or ""), "from": str(now - interval), "to": str(now)}
                 answer = await exchange(_SERVICE, "GET", base + "/api/v1/query", headers, timeout, params=params)
-                result, metadata = series_result(_document(answer))
+                result, metadata = series_result(answer_document(answer))
             else:
                 body = scalar_request(spec, now, interval)
                 answer = await exchange(_SERVICE, "POST", base + "/api/v2/query/scalar", headers, timeout, body=body)
-                result, metadata = scalar_result(_document(answer))
+                result, metadata = scalar_result(answer_document(answer))
         except ProviderError as exc:
             return error_measurement(started, str(exc))
         measurement = judged(metric, result, started, metadata)
@@ -136,7 +137,8 @@ def scalar_request(spec: Mapping[str, Any], now: int, interval: int) -> dict[str
     }
 
 
-def _document(answer: Answer) -> Any:
+def answer_document(answer: Answer) -> Any:
+    """The JSON of a 200 answer; ProviderError with Argo's wording for a refusal or a rate limit."""
     if answer.status in (401, 403):
         raise ProviderError(f"received authentication error response code: {answer.status} {answer.snippet()}")
     if answer.status == 429:

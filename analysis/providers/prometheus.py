@@ -1,9 +1,11 @@
 """Prometheus metrics through ``prometheus-api-client`` (synchronous: each query runs in a thread).
 
 ``address`` (else ``PYROLLOUTS_PROMETHEUS_ADDRESS``), ``query`` or ``rangeQuery{start,end,step}``,
-``timeout`` (seconds, default 30, also sent to Prometheus; it bounds the whole request, headers and
-body), ``insecure``, ``headers``, and ``authentication.bearerToken.secretKeyRef`` /
-``basicAuth{username,password|passwordSecretRef}``.
+``timeout`` (seconds, default 30, also sent to Prometheus; it bounds the whole measurement: token, request,
+headers and body), ``insecure``, ``headers``, and ``authentication.bearerToken.secretKeyRef`` /
+``basicAuth{username,password|passwordSecretRef}`` / ``sigv4{region,profile,roleArn}`` (Amazon Managed
+Prometheus: requests signed for service ``aps`` by :mod:`analysis.providers.aws`) /
+``oauth2{tokenUrl,clientId,clientSecret,scopes}`` (a client-credentials token, :mod:`analysis.providers.oauth2`).
 A scalar answer becomes a float, a vector a list of floats (one per series), a matrix a list of every
 sample's value; an empty answer is ``[]``. Prometheus warnings go into the measurement's metadata.
 """
@@ -20,12 +22,14 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import requests
+import requests.auth
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from analysis.phases import AnalysisPhase
+from analysis.providers.aws import AwsIdentity, signed_headers
 from analysis.providers.base import (
     Context,
     ImmediateProvider,
@@ -35,6 +39,7 @@ from analysis.providers.base import (
     format_time,
     judged,
 )
+from analysis.providers.oauth2 import client_credentials_token
 from analysis.providers.spec_checks import prometheus_problems
 from analysis.spec import SpecError, duration_seconds
 
@@ -48,6 +53,8 @@ DEFAULT_TIMEOUT: Final = 30.0
 #: The largest answer read (parsed whole); what is stored of it is capped far lower (:mod:`analysis.caps`).
 MAX_ANSWER_BYTES: Final = 16 * 2**20
 _GRACE_SECONDS: Final = 1.0
+#: The service name Amazon Managed Prometheus requests are signed for.
+SIGV4_SERVICE: Final = "aps"
 _RELATIVE: Final = re.compile(r"^\s*now\(\)\s*(?:([+-])\s*(\S+))?\s*$")
 
 
@@ -60,6 +67,21 @@ class _RecordingSession(requests.Session):
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         self.last = super().request(*args, **kwargs)
         return self.last
+
+
+class SigV4(requests.auth.AuthBase):
+    """Signs each request (its final URL and body) with botocore's SigV4 signer."""
+
+    def __init__(self, identity: AwsIdentity) -> None:
+        self.identity = identity
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        body = request.body.encode() if isinstance(request.body, str) else request.body
+        headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()
+                   if k.lower() not in ("connection", "user-agent")}
+        request.headers.update(signed_headers(self.identity, SIGV4_SERVICE, str(request.method), str(request.url),
+                                              headers, body if isinstance(body, bytes) else None))
+        return request
 
 
 @dataclass(frozen=True)
@@ -149,13 +171,15 @@ def _error_text(response: requests.Response | None) -> str:
         return f"HTTP {response.status_code}: {response.text[:300]}"
     if isinstance(body, Mapping) and body.get("error"):
         return f"HTTP {response.status_code}: {body.get('errorType', 'error')}: {body['error']}"
+    if isinstance(body, Mapping) and (body.get("message") or body.get("Message")):  # AWS's error body
+        return f"HTTP {response.status_code}: {body.get('message') or body.get('Message')}"
     return f"HTTP {response.status_code}"
 
 
 def run_query(
     address: str,
     headers: dict[str, str],
-    auth: tuple[str, str] | None,
+    auth: tuple[str, str] | requests.auth.AuthBase | None,
     insecure: bool,
     timeout: float,
     query: str,
@@ -198,6 +222,23 @@ def run_query(
         raise ProviderError("Prometheus answered with something that is not a query result") from None
 
 
+async def _authorization(spec: Mapping[str, Any], context: Context, headers: dict[str, str], timeout: float,
+                         ) -> tuple[str, str] | requests.auth.AuthBase | None:
+    """``authentication``: bearer and oauth2 tokens go into ``headers``; basic credentials or the SigV4
+    signer are returned for the request."""
+    auth = (spec.get("authentication") or {})
+    if auth.get("oauth2"):
+        try:
+            async with asyncio.timeout(timeout):
+                token = await client_credentials_token(auth["oauth2"], context, bool(spec.get("insecure")))
+        except TimeoutError:
+            raise ProviderError(f"oauth2: no token from {auth['oauth2'].get('tokenUrl')} within {timeout:g}s") from None
+        headers["Authorization"] = f"Bearer {token}"
+    if auth.get("sigv4") is not None:
+        return SigV4(AwsIdentity.from_spec(auth["sigv4"] or {}, "authentication.sigv4"))
+    return await authenticate(spec, context, headers)
+
+
 class PrometheusProvider(ImmediateProvider):
     kind = "prometheus"
     spec_problems = staticmethod(prometheus_problems)
@@ -222,8 +263,12 @@ class PrometheusProvider(ImmediateProvider):
         timeout = float(spec.get("timeout") or DEFAULT_TIMEOUT)
         query = str(spec.get("query") or "")
         window: tuple[dt.datetime, dt.datetime, str] | None = None
+        deadline = time.monotonic() + timeout
         try:
-            auth = await authenticate(spec, context, headers)
+            auth = await _authorization(spec, context, headers, timeout)
+            # An oauth2 token took part of the measurement's time: the query gets what is left.
+            uses_token = bool((spec.get("authentication") or {}).get("oauth2"))
+            remaining = max(deadline - time.monotonic(), 0.001) if uses_token else timeout
             if spec.get("rangeQuery"):
                 rq = spec["rangeQuery"]
                 window = (
@@ -235,8 +280,8 @@ class PrometheusProvider(ImmediateProvider):
             # started just before the deadline blocks for a while longer.
             insecure = bool(spec.get("insecure"))
             answer = await asyncio.wait_for(
-                asyncio.to_thread(run_query, address, headers, auth, insecure, timeout, query, window),
-                timeout + _GRACE_SECONDS,
+                asyncio.to_thread(run_query, address, headers, auth, insecure, remaining, query, window),
+                remaining + _GRACE_SECONDS,
             )
             result = to_result(answer.result_type, answer.result)
         except (ProviderError, SpecError) as exc:

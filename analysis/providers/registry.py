@@ -1,4 +1,4 @@
-"""Which provider serves which key of a metric's ``provider`` block (``prometheus``, ``web``, ``job``, ``judge``).
+"""Which provider serves which key of a metric's ``provider`` block (``prometheus``, ``cloudWatch``, ``judge``, ...).
 
 ``PROVIDERS`` maps a key to a :class:`ProviderEntry`: where the key's provider class is (``"module:Class"``,
 a :class:`~analysis.providers.base.Provider`) and where its spec check is (``"module:function"``, a pure
@@ -55,6 +55,18 @@ PROVIDERS: dict[str, ProviderEntry] = {
     ),
     "web": ProviderEntry("analysis.providers.web:WebProvider", "analysis.providers.spec_checks:web_problems"),
     "job": ProviderEntry("analysis.providers.job:JobProvider", "analysis.providers.spec_checks:job_problems"),
+    "cloudWatch": ProviderEntry(
+        "analysis.providers.cloudwatch:CloudWatchProvider", "analysis.providers.cloudwatch_spec:cloudwatch_problems"
+    ),
+    "graphite": ProviderEntry(
+        "analysis.providers.graphite:GraphiteProvider", "analysis.providers.graphite_spec:graphite_problems"
+    ),
+    "kayenta": ProviderEntry(
+        "analysis.providers.kayenta:KayentaProvider", "analysis.providers.kayenta_spec:kayenta_problems"
+    ),
+    "influxdb": ProviderEntry(
+        "analysis.providers.influxdb:InfluxdbProvider", "analysis.providers.influxdb_spec:influxdb_problems"
+    ),
     "judge": ProviderEntry(
         "analysis.providers.judge.provider:JudgeProvider", "analysis.providers.judge.spec:spec_problems"
     ),

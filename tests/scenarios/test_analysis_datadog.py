@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.fixtures.analysis_runs import (
+    assert_error_streak,
     closed_port,
-    events,
+    example_template,
+    invalid_spec_event,
     metric_result,
+    run_example_metric,
     run_manifest,
     template_manifest,
     wait_done,
@@ -23,8 +24,12 @@ from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess, runs_own_controllers
 from tests.fixtures.fake_datadog import API_KEY, APP_KEY, FakeDatadog
 from tests.fixtures.fake_service import serving
-from tests.fixtures.hosted_providers import assert_no_secret_leaks, controller_at_home, create_secret
-from tests.fixtures.tools import REPO
+from tests.fixtures.hosted_providers import (
+    assert_no_secret_leaks,
+    controller_at_home_fixture,
+    create_secret,
+    home_namespace,
+)
 
 pytestmark = runs_own_controllers
 
@@ -42,15 +47,8 @@ def datadog() -> Iterator[tuple[FakeDatadog, str]]:
         yield service, url
 
 
-@pytest.fixture(scope="module")
-def home(cluster: Cluster) -> str:
-    return cluster.new_namespace("ddhome")
-
-
-@pytest.fixture(scope="module")
-def controller(cluster: Cluster, home: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControllerProcess]:
-    with controller_at_home(cluster, home, tmp_path_factory.mktemp("controller")) as proc:
-        yield proc
+home = home_namespace("ddhome")
+controller = controller_at_home_fixture()
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +124,7 @@ def test_provider_down_counts_against_consecutive_error_limit(cluster: Cluster, 
     spec = {"query": ERRORS, **team("dd-down")}
     cluster.apply(ns, run_manifest("down", [dd_metric("errors", spec, interval="1s", count=3,
                                                       consecutiveErrorLimit=1, successCondition="result < 1")]))
-    run = wait_done(cluster, ns, "down")
-    assert run["status"]["phase"] == "Error"
-    result = metric_result(run, "errors")
-    assert result["consecutiveError"] == 2
-    assert "cannot reach Datadog at http://127.0.0.1:" in result["measurements"][0]["message"]
+    assert_error_streak(wait_done(cluster, ns, "down"), "errors", 2, "cannot reach Datadog at http://127.0.0.1:")
 
 
 def test_bad_credentials_are_an_error_and_never_leak(
@@ -175,22 +169,11 @@ def test_bad_spec_is_rejected_naming_the_field(cluster: Cluster, ns: str) -> Non
     run = wait_done(cluster, ns, "dd-broken")
     assert run["status"]["phase"] == "Error"
     assert run["status"]["message"].startswith("InvalidSpec: spec.metrics[0].provider.datadog.formula: required")
-
-    def invalid_event() -> str | None:
-        for event in events(cluster, ns):
-            if event["involvedObject"]["kind"] == "AnalysisTemplate" and event["reason"] == "InvalidSpec":
-                return str(event["message"])
-        return None
-
-    assert "spec.metrics[0].provider.datadog.formula" in cluster.wait("an InvalidSpec Event", invalid_event, 10)
+    assert "spec.metrics[0].provider.datadog.formula" in invalid_spec_event(cluster, ns, kind="AnalysisTemplate")
 
 
 def test_example_template_runs(cluster: Cluster, ns: str, datadog: tuple[FakeDatadog, str]) -> None:
-    template = yaml.safe_load(Path(REPO / "examples" / "analysis-template-datadog.yaml").read_text())
-    metric = template["spec"]["metrics"][0]
-    args = [{"name": a["name"], "value": "web"} for a in template["spec"].get("args") or []]
-    cluster.apply(ns, run_manifest("example", [{**metric, "interval": "1s", "count": 1}], args=args))
-    run = wait_done(cluster, ns, "example")
+    run = run_example_metric(cluster, ns, example_template("analysis-template-datadog.yaml"))
     assert run["status"]["phase"] == "Successful", run["status"]
 
 

@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.fixtures.analysis_runs import (
+    assert_error_streak,
     closed_port,
-    events,
+    example_template,
+    invalid_spec_event,
     metric_result,
+    run_example_metric,
     run_manifest,
     template_manifest,
     wait_done,
@@ -22,7 +23,6 @@ from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.fake_service import serving
 from tests.fixtures.fake_skywalking import FakeSkyWalking
-from tests.fixtures.tools import REPO
 
 APDEX = """query queryData($duration: Duration!) {
   service_apdex: readMetricsValues(
@@ -81,11 +81,7 @@ def test_provider_down_counts_against_consecutive_error_limit(cluster: Cluster, 
     metric = sw_metric("web", f"http://127.0.0.1:{closed_port()}", APDEX % "web", interval="1s", count=3,
                        consecutiveErrorLimit=1)
     cluster.apply(ns, run_manifest("down", [metric]))
-    run = wait_done(cluster, ns, "down")
-    assert run["status"]["phase"] == "Error"
-    result = metric_result(run, "web")
-    assert result["consecutiveError"] == 2
-    assert "cannot reach SkyWalking at http://127.0.0.1:" in result["measurements"][0]["message"]
+    assert_error_streak(wait_done(cluster, ns, "down"), "web", 2, "cannot reach SkyWalking at http://127.0.0.1:")
 
 
 def test_bad_spec_is_rejected_naming_the_field(
@@ -95,21 +91,12 @@ def test_bad_spec_is_rejected_naming_the_field(
     cluster.apply(ns, template_manifest("sw-broken", [bad]), run_manifest("sw-broken", [bad]))
     run = wait_done(cluster, ns, "sw-broken")
     assert run["status"]["message"].startswith("InvalidSpec: spec.metrics[0].provider.skywalking.interval: required")
-
-    def invalid_event() -> str | None:
-        for event in events(cluster, ns):
-            if event["involvedObject"]["name"] == "sw-broken" and event["reason"] == "InvalidSpec":
-                return str(event["message"])
-        return None
-
-    assert "spec.metrics[0].provider.skywalking.interval" in cluster.wait("an InvalidSpec Event", invalid_event, 10)
+    assert "spec.metrics[0].provider.skywalking.interval" in invalid_spec_event(cluster, ns, "sw-broken")
 
 
 def test_example_template_runs(cluster: Cluster, ns: str, skywalking: tuple[FakeSkyWalking, str]) -> None:
-    template = yaml.safe_load(Path(REPO / "examples" / "analysis-template-skywalking.yaml").read_text())
-    metric = template["spec"]["metrics"][0]
-    metric["provider"]["skywalking"]["address"] = skywalking[1]  # the example names an in-cluster OAP
-    args = [{"name": a["name"], "value": "web"} for a in template["spec"].get("args") or []]
-    cluster.apply(ns, run_manifest("example", [{**metric, "interval": "1s", "count": 1}], args=args))
-    run = wait_done(cluster, ns, "example")
+    template = example_template("analysis-template-skywalking.yaml")
+    # The example names an in-cluster OAP: point it at the local one.
+    template["spec"]["metrics"][0]["provider"]["skywalking"]["address"] = skywalking[1]
+    run = run_example_metric(cluster, ns, template)
     assert run["status"]["phase"] == "Successful", run["status"]

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.fixtures.analysis_runs import (
+    assert_error_streak,
     closed_port,
-    events,
+    example_template,
+    invalid_spec_event,
     metric_result,
+    run_example_metric,
     run_manifest,
     template_manifest,
     wait_done,
@@ -23,8 +24,12 @@ from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess, runs_own_controllers
 from tests.fixtures.fake_service import serving
 from tests.fixtures.fake_wavefront import TOKEN, FakeWavefront
-from tests.fixtures.hosted_providers import assert_no_secret_leaks, controller_at_home, create_secret
-from tests.fixtures.tools import REPO
+from tests.fixtures.hosted_providers import (
+    assert_no_secret_leaks,
+    controller_at_home_fixture,
+    create_secret,
+    home_namespace,
+)
 
 pytestmark = runs_own_controllers
 
@@ -41,15 +46,8 @@ def wavefront() -> Iterator[tuple[FakeWavefront, str]]:
         yield service, url
 
 
-@pytest.fixture(scope="module")
-def home(cluster: Cluster) -> str:
-    return cluster.new_namespace("wfhome")
-
-
-@pytest.fixture(scope="module")
-def controller(cluster: Cluster, home: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControllerProcess]:
-    with controller_at_home(cluster, home, tmp_path_factory.mktemp("controller")) as proc:
-        yield proc
+home = home_namespace("wfhome")
+controller = controller_at_home_fixture()
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +94,7 @@ def test_provider_down_counts_against_consecutive_error_limit(cluster: Cluster, 
     metric = wf_metric("rate", f"http://127.0.0.1:{closed_port()}", RATE, interval="1s", count=3,
                        consecutiveErrorLimit=1)
     cluster.apply(ns, run_manifest("down", [metric]))
-    run = wait_done(cluster, ns, "down")
-    assert run["status"]["phase"] == "Error"
-    result = metric_result(run, "rate")
-    assert result["consecutiveError"] == 2
-    assert "cannot reach Wavefront at http://127.0.0.1:" in result["measurements"][0]["message"]
+    assert_error_streak(wait_done(cluster, ns, "down"), "rate", 2, "cannot reach Wavefront at http://127.0.0.1:")
 
 
 def test_bad_token_is_an_error_and_tokens_never_leak(
@@ -136,21 +130,12 @@ def test_bad_spec_is_rejected_naming_the_field(cluster: Cluster, ns: str) -> Non
     cluster.apply(ns, template_manifest("wf-broken", [bad]), run_manifest("wf-broken", [bad]))
     run = wait_done(cluster, ns, "wf-broken")
     assert run["status"]["message"].startswith("InvalidSpec: spec.metrics[0].provider.wavefront.address: required")
-
-    def invalid_event() -> str | None:
-        for event in events(cluster, ns):
-            if event["involvedObject"]["name"] == "wf-broken" and event["reason"] == "InvalidSpec":
-                return str(event["message"])
-        return None
-
-    assert "spec.metrics[0].provider.wavefront.address" in cluster.wait("an InvalidSpec Event", invalid_event, 10)
+    assert "spec.metrics[0].provider.wavefront.address" in invalid_spec_event(cluster, ns, "wf-broken")
 
 
 def test_example_template_runs(cluster: Cluster, ns: str, wavefront: tuple[FakeWavefront, str]) -> None:
-    template = yaml.safe_load(Path(REPO / "examples" / "analysis-template-wavefront.yaml").read_text())
-    metric = template["spec"]["metrics"][0]
-    metric["provider"]["wavefront"]["address"] = wavefront[1]  # the example names a real Wavefront host
-    args = [{"name": a["name"], "value": "web"} for a in template["spec"].get("args") or []]
-    cluster.apply(ns, run_manifest("example", [{**metric, "interval": "1s", "count": 1}], args=args))
-    run = wait_done(cluster, ns, "example")
+    template = example_template("analysis-template-wavefront.yaml")
+    # The example names a real Wavefront host: point it at the local one.
+    template["spec"]["metrics"][0]["provider"]["wavefront"]["address"] = wavefront[1]
+    run = run_example_metric(cluster, ns, template)
     assert run["status"]["phase"] == "Successful", run["status"]

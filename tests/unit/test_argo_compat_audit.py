@@ -44,9 +44,10 @@ def test_rollout_fields_we_cannot_honour(
     assert any(e.startswith(field) for e in errors), (case, errors)
 
 
-@pytest.mark.parametrize("provider", ["kayenta", "graphite", "influxdb", "cloudWatch"])
-def test_providers_we_do_not_serve(provider: str) -> None:
-    template = {"spec": {"metrics": [{"name": "m", "provider": {provider: {"query": "q"}}}]}}
-    assert f"spec.metrics[0].provider.{provider}: provider not supported by this controller" in validate_template(
-        template
-    )
+def test_web_authentication_is_refused_not_ignored() -> None:
+    web = {"url": "https://example.com/health", "authentication": {"oauth2": {"tokenUrl": "https://t"}}}
+    template = {"spec": {"metrics": [{"name": "m", "provider": {"web": web}}]}}
+    assert any(
+        e.startswith("spec.metrics[0].provider.web.authentication: not supported by the web provider")
+        for e in validate_template(template)
+    ), validate_template(template)

@@ -1,5 +1,6 @@
 """The ``judge`` provider: canary against baseline with the statistical tests of :mod:`analysis.stats`
-(issue 7), fed from Prometheus at every measurement.
+(issue 7), fed from Prometheus at every measurement (mann-whitney also from the provider ``source`` names:
+:mod:`analysis.providers.judge.sources`).
 
 Spec (``provider.judge``; fields and tests in :mod:`analysis.providers.judge.spec`)::
 
@@ -36,7 +37,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import os
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Final
 
 from analysis.phases import AnalysisPhase, effective_count
@@ -51,6 +52,8 @@ from analysis.providers.base import (
 )
 from analysis.providers.judge.answers import range_increases, range_values, series_totals
 from analysis.providers.judge.shortfall import outcome, still_needed
+from analysis.providers.judge.source_spec import series_source
+from analysis.providers.judge.sources import SourceReader
 from analysis.providers.judge.spec import (
     MANN_WHITNEY,
     SEQUENTIAL,
@@ -81,6 +84,8 @@ __all__ = ["STATE_KEY", "TESTS", "JudgeProvider", "decode_state"]
 STATE_KEY: Final = JUDGE_STATE_KEY
 DEFAULT_STEP: Final = "1m"
 MAX_HISTORY_POINTS: Final = 10_000
+#: (named queries, start, end, step) -> each query's values over the window: Prometheus's or a source's.
+SeriesReader = Callable[[list[tuple[str, str]], dt.datetime, dt.datetime, str], Awaitable[dict[str, list[float]]]]
 
 
 def _saved_state(context: Context) -> str | None:
@@ -155,6 +160,13 @@ class _Prometheus:
             out[name] = answer
         return out
 
+    async def values(
+        self, named: list[tuple[str, str]], start: dt.datetime, end: dt.datetime, step: str
+    ) -> dict[str, list[float]]:
+        """Each named range query's values (the mann-whitney test's series)."""
+        answers = await self.ask(named, (start, end, step))
+        return {name: range_values(answers[name].result_type, answers[name].result, name) for name, _ in named}
+
 
 class JudgeProvider(ImmediateProvider):
     kind = "judge"
@@ -178,17 +190,21 @@ class JudgeProvider(ImmediateProvider):
         if test not in TESTS:
             return error(f'judge: test "{test}" is not a judge test (supported: {", ".join(TESTS)})')
         address = str(spec.get("address") or os.environ.get(ADDRESS_ENV) or "")
-        if not address:
+        source = series_source(spec)
+        if not address and source is None:
             return error(f"no Prometheus address: set provider.judge.address or {ADDRESS_ENV}")
         final = _is_final(metric, context)
         state: SavedState | None = None
         try:
             named = [(f"{side}.{what}", query) for side, what, query in queries(spec, test)]
+            if source is not None:
+                verdict = await self._from_source(source, test, spec, metric, context, named, final)
+                return self._measurement(metric, context, verdict, None, final, started)
             headers = {str(h.get("key")): str(h.get("value")) for h in spec.get("headers") or []}
             auth = await authenticate(spec, context, headers)
             prometheus = _Prometheus(address, headers, auth, spec)
             if test == MANN_WHITNEY:
-                verdict = await self._mann_whitney(spec, metric, context, prometheus, named, final)
+                verdict = await self._mann_whitney(spec, metric, context, prometheus.values, named, final)
             else:
                 previous = decode_state(saved, test) if saved else None
                 history = None
@@ -206,6 +222,22 @@ class JudgeProvider(ImmediateProvider):
         except ValueError as exc:  # a conversion nothing above foresaw: still a clear Error, never a crash
             return error(f"judge: cannot use Prometheus's answer: {exc}")
         return self._measurement(metric, context, verdict, state, final, started)
+
+    async def _from_source(
+        self,
+        source: tuple[str, Mapping[str, Any]],
+        test: str,
+        spec: Mapping[str, Any],
+        metric: Mapping[str, Any],
+        context: Context,
+        named: list[tuple[str, str]],
+        final: bool,
+    ) -> Verdict:
+        """The mann-whitney verdict on series read from ``source`` (kind, settings) instead of Prometheus."""
+        if test != MANN_WHITNEY:  # the spec checks say so at create time; a run may skip them
+            raise JudgeSpecError("source: only test: mann-whitney reads another provider's series")
+        reader = SourceReader(*source, context)
+        return await self._mann_whitney(spec, metric, context, reader.values, named, final)
 
     @staticmethod
     async def _baseline_history(
@@ -242,7 +274,7 @@ class JudgeProvider(ImmediateProvider):
         spec: Mapping[str, Any],
         metric: Mapping[str, Any],
         context: Context,
-        prometheus: _Prometheus,
+        read: SeriesReader,
         named: list[tuple[str, str]],
         final: bool,
     ) -> Verdict:
@@ -262,8 +294,8 @@ class JudgeProvider(ImmediateProvider):
             nothing = Shortfall("points", 0, settings.min_points, 0, settings.min_points)
             return Verdict(Decision.NODATA, reason, None, {"test": MANN_WHITNEY, "decision": "nodata",
                                                             "reason": reason}, nothing, pace)
-        answers = await prometheus.ask(named, (start, end, step))
-        canary, baseline = (range_values(answers[n].result_type, answers[n].result, n) for n, _ in named)
+        values = await read(named, start, end, step)
+        canary, baseline = (values[n] for n, _ in named)
         verdict = await asyncio.to_thread(mann_whitney_verdict, settings, canary, baseline, final, window)
         return dataclasses.replace(verdict, pace=pace)
 

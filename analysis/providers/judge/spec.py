@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from analysis.phases import effective_count
+from analysis.providers.judge.source_spec import source_problems
 from analysis.spec import SpecError, duration_seconds
 from analysis.stats import CountTestConfig, InvalidInput, LatencyTestConfig, MetricConfig
 from analysis.stats.mannwhitney import EffectSizeMeasure, NaNStrategy
@@ -62,7 +63,9 @@ _QUERIES: Final = {SEQUENTIAL: COUNT_QUERIES, SEQUENTIAL_LATENCY: LATENCY_QUERIE
 
 # "negbin": clustering bounded from the baseline's own counts (default); "t": the older model-free guard.
 COUNT_GUARDS: Final = ("negbin", "t")
-_CONNECTION: Final = ("test", "address", "timeout", "insecure", "headers", "authentication", "canary", "baseline")
+_CONNECTION: Final = (
+    "test", "address", "timeout", "insecure", "headers", "authentication", "canary", "baseline", "source",
+)
 _SEQUENTIAL_FIELDS: Final = ("alpha", "alphaPass", "margin", "failRatio", "minRequests", "minIntervals", "dispersion")
 _FIELDS: Final = {
     SEQUENTIAL: (*_CONNECTION, *_SEQUENTIAL_FIELDS, "guard", "dispersionLevel", "baselineHistory"),
@@ -103,7 +106,7 @@ _QUERY_HELP: Final = {
     "errors": "a counter of failed requests, e.g. http_requests_total{...,code=~\"5..\"}",
     "requests": "a counter of all requests, e.g. http_requests_total{...}",
     "latency": "a histogram's bucket counter, e.g. http_request_duration_seconds_bucket{...}",
-    "query": "PromQL whose values over the window are compared, e.g. an error ratio",
+    "query": "PromQL (or the source's query language) whose values over the window are compared, e.g. an error ratio",
 }
 
 
@@ -405,6 +408,7 @@ def spec_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any]
     return [
         *_unknown_fields(spec, where, test),
         *_query_problems(spec, where, test),
+        *source_problems(spec, where, test),
         *_timeout_problems(spec, where),
         *_settings_problems(spec, where, test, metric),
     ]

@@ -54,7 +54,7 @@ def test_rollback_within_the_window_skips_steps_and_analysis(
     previous = rollout.hash_of("nginx:2")
     release(rollout, "nginx:2").wait_status("the rollback", lambda st: st.get("currentPodHash") == previous)
     rollout.wait_healthy(timeout=30).wait_sizes({"nginx:2": 4}, timeout=30)
-    assert SKIPPED in rollout.events()
+    rollout.wait_event(*SKIPPED)
     assert len(namespace.analysis_runs()) == runs
     assert not any(r == "RolloutPaused" for r, _ in rollout.events()[-6:])
 

@@ -84,7 +84,7 @@ def test_pre_promotion_analysis_failing_then_passing(cluster: Cluster, controlle
     status = rollout.wait_healthy(timeout=TIMEOUT).seen
     assert status["stableRS"] == green == namespace.selected(ACTIVE)
     failed = f"PrePromotion Analysis Run '{name}' Status New: 'Failed'"
-    assert any(r == "AnalysisRunFailed" and m.startswith(failed) for r, m in rollout.events())
+    rollout.wait_event("AnalysisRunFailed", lambda m: m.startswith(failed))
 
 
 def test_post_promotion_analysis_failing_switches_back(cluster: Cluster, controller: ControllerProcess | None) -> None:

@@ -64,7 +64,7 @@ def test_progress_deadline_abort(cluster: Cluster, controller: ControllerProcess
     status = rollout.status
     assert status["phase"] == "Degraded"
     assert status["message"].startswith("RolloutAborted: Rollout aborted update to revision 2: ReplicaSet")
-    assert any(r == "RolloutAborted" for r, _ in rollout.events())
+    rollout.wait_event("RolloutAborted")
 
 
 def test_undo_to_a_revision(cluster: Cluster, controller: ControllerProcess | None) -> None:
@@ -178,7 +178,7 @@ def test_manual_pause_and_resume(cluster: Cluster, controller: ControllerProcess
     rollout.pause().set_image("nginx:2").wait_paused(message="manually paused")
     rollout.expect_throughout(1.5, lambda: rollout.expect_sizes({"nginx:1": 4}))
     rollout.resume().wait_paused(message="CanaryPauseStep").wait_sizes({"nginx:1": 1, "nginx:2": 3})
-    assert any(r == "RolloutResumed" for r, _ in rollout.events())
+    rollout.wait_event("RolloutResumed")
 
 
 @pytest.mark.parametrize(

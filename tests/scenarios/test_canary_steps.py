@@ -148,7 +148,7 @@ def test_promote_full(cluster: Cluster, controller: ControllerProcess | None) ->
     status = rollout.promote_full().wait_healthy().seen
     rollout.expect_sizes({"nginx:2": 4})
     assert not status.get("promoteFull")
-    assert any(m.endswith(": Full promotion requested") for r, m in rollout.events() if r == "RolloutCompleted")
+    rollout.wait_event("RolloutCompleted", lambda m: m.endswith(": Full promotion requested"))
 
 
 def test_skip_current_step(cluster: Cluster, controller: ControllerProcess | None) -> None:
@@ -177,7 +177,7 @@ def test_abort_then_retry(cluster: Cluster, controller: ControllerProcess | None
     progressing = {c["type"]: c for c in status["conditions"]}["Progressing"]
     assert (progressing["status"], progressing["reason"]) == ("False", "RolloutAborted")
     assert namespace.service("web-canary")["spec"]["selector"][HASH_LABEL] == first
-    assert ("RolloutAborted", "Rollout aborted update to revision 2") in rollout.events()
+    rollout.wait_event("RolloutAborted", "Rollout aborted update to revision 2")
 
     status = rollout.retry().wait_paused(message="CanaryPauseStep").seen
     rollout.wait_sizes({"nginx:1": 3, "nginx:2": 1})

@@ -252,7 +252,7 @@ def test_pause_then_promote_resumes(cluster: Cluster, plugin: Plugin) -> None:
     status = rollout.wait_paused("CanaryPauseStep").seen
     rollout.wait_sizes({"nginx:1": 3, "nginx:2": 1})
     assert status["currentStepIndex"] == 1
-    assert any(reason == "RolloutResumed" for reason, _ in rollout.events())
+    rollout.wait_event("RolloutResumed")
 
 
 # --------------------------------------------------------------------------- restart

@@ -61,7 +61,7 @@ def test_analysis_step_successful_failed_and_inconclusive(
     namespace.set_run_phase(name, "Successful")
     status = rollout.wait_paused("CanaryPauseStep", step=2).seen
     assert "currentStepAnalysisRunStatus" not in (status.get("canary") or {})
-    assert ("RolloutStepCompleted", "Rollout step 2/3 completed (analysis)") in rollout.events()
+    rollout.wait_event("RolloutStepCompleted", "Rollout step 2/3 completed (analysis)")
     rollout.promote().wait_healthy()
 
     # Inconclusive: paused until promoted; the plugin's promote skips the analysis step
@@ -78,9 +78,8 @@ def test_analysis_step_successful_failed_and_inconclusive(
     namespace.set_run_phase(name, "Failed", FAILED)
     expected = f"Rollout aborted update to revision 4: Step-based analysis phase error/failed: {FAILED}"
     rollout.wait_degraded(f"RolloutAborted: {expected}").wait_sizes({"nginx:3": 4})
-    events = rollout.events()
-    assert ("RolloutAborted", expected) in events
-    assert any(reason == "AnalysisRunFailed" for reason, _ in events)
+    rollout.wait_event("RolloutAborted", expected)
+    rollout.wait_event("AnalysisRunFailed")
     assert len(namespace.analysis_runs()) == 3
 
 
@@ -147,7 +146,7 @@ def test_web_metric_end_to_end(
     assert f"/health/{good}" in handler.seen
     [run] = namespace.analysis_runs().values()
     assert run["status"]["phase"] == "Successful"
-    assert any(reason == "AnalysisRunSuccessful" for reason, _ in rollout.events())
+    rollout.wait_event("AnalysisRunSuccessful")
 
     handler.healthy = False
     status = rollout.set_image("nginx:3").wait_degraded(timeout=30).seen

@@ -43,7 +43,7 @@ def test_a_plugin_step_runs_until_its_plugin_succeeds(cluster: Cluster, controll
     assert (entry["index"], entry["name"], entry["phase"], entry["operation"]) == (1, "example", "Successful", "Run")
     assert entry["status"] == {"calls": 3} and entry["executions"] == 3
     assert entry["message"] == "web: done after 3 calls"
-    assert ("RolloutStepCompleted", "Rollout step 2/3 completed (plugin)") in rollout.events()
+    rollout.wait_event("RolloutStepCompleted", "Rollout step 2/3 completed (plugin)")
     rollout.promote().wait_healthy().wait_sizes({"nginx:2": 2})
 
 

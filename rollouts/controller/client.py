@@ -615,13 +615,17 @@ class Cache:
         """A point in the cache's history: `forget_unlisted` keeps what was stored after it."""
         return self._writes
 
-    def forget_unlisted(self, kind: Kind, listed: Iterable[Mapping[str, Any]], mark: int) -> list[dict[str, Any]]:
-        """After a fresh listing of `kind` (requested after `mark`): drop the objects it lacks that nothing
-        stored since `mark` (they were deleted while no watch saw it, or the server is a new one). The
-        dropped objects are returned."""
+    def forget_unlisted(
+        self, kind: Kind, listed: Iterable[Mapping[str, Any]], mark: int, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
+        """After a fresh listing of `kind` (requested after `mark`; of one namespace, or all with None): drop
+        the objects it lacks that nothing stored since `mark` (they were deleted while no watch saw it, or
+        the server is a new one). The dropped objects are returned."""
         seen = {str((o.get("metadata") or {}).get("uid") or "") for o in listed}
         dropped = []
         for key, obj in list(self._objects.get(kind.plural, {}).items()):
+            if namespace is not None and key[0] != namespace:
+                continue
             uid = str((obj.get("metadata") or {}).get("uid") or "")
             if uid not in seen and self._stored_at.get((kind.plural, *key), 0) <= mark:
                 self._unindex(kind, key, obj)

@@ -9,11 +9,13 @@
   could think a Rollout has no stable ReplicaSet).
 - Each event updates the cache and queues the owning Rollout (a ReplicaSet by its controller
   reference, a Pod through its ReplicaSet, a Service or Deployment by name).
-- Traffic routing objects are read with a GET on each pass (fresh, and their CRDs may be absent: kopf
-  cannot watch a kind that is not served). Ingresses, always served, are also watched so that a change
-  to a stable or canary Ingress requeues its Rollout at once; for the CRD kinds (TrafficSplit,
-  VirtualService, HTTPRoute, ...) a Rollout with a router is requeued at least every 30 s (see
-  :data:`rollouts.controller.reconciler.ROUTING_RESYNC_SECONDS`).
+- Traffic routing objects (every kind a router of rollouts.traffic.registry reads: Ingresses,
+  VirtualServices, TrafficSplits, HTTPRoutes, ...) are watched while their kind is served: kopf follows
+  CRDs, so a CRD installed later starts its watch. They are read from the cache once their watch has
+  listed (rollouts.controller.routingwatch), with a GET before that; a change to one requeues the
+  Rollouts that name it. They have event handlers only, no index handler: an absent CRD must not hold
+  back the first reconcile. The kinds not served yet are re-checked on a slow timer
+  (rollouts.controller.discovery), never per pass.
 - :class:`WorkQueue` runs one reconcile at a time per Rollout (many Rollouts in parallel),
   coalesces bursts of events, and wakes a Rollout at the time its plan asked for (pause
   durations, scale-down delays, progress deadlines) instead of polling.
@@ -36,9 +38,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+from kopf._cogs.structs import references
 
 from rollouts.controller import client as kube
-from rollouts.controller import kopfwatch
+from rollouts.controller import discovery, kopfwatch
 from rollouts.controller.analysisruns import JOB_LABEL_SELECTOR, AnalysisController
 from rollouts.controller.client import (
     ANALYSISRUNS,
@@ -47,7 +50,6 @@ from rollouts.controller.client import (
     DEFAULT_BURST,
     DEFAULT_QPS,
     DEPLOYMENTS,
-    INGRESSES,
     JOBS,
     PODS,
     REPLICASETS,
@@ -68,9 +70,11 @@ from rollouts.controller.preflight import check_api_server_trusted
 from rollouts.controller.ratelimit import TokenBucket
 from rollouts.controller.reconciler import Reconciler, rollout_references, uses_analysis
 from rollouts.controller.resync import Resync, ServerWatch, Watched
+from rollouts.controller.routingwatch import RoutingWatches
 from rollouts.controller.workqueue import Key, WorkQueue
 from rollouts.model.spec import HASH_LABEL, INSTANCE_ID_LABEL
 from rollouts.strategy.replicasets import MANAGED_BY
+from rollouts.traffic.registry import routed_kinds
 
 log = logging.getLogger("pyrollouts.operator")
 
@@ -119,6 +123,7 @@ class Controller:
             on_connection_lost=lambda: self.resync.trigger("a request could not reach the API server"),
         )
         self._notifiers: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.routing = RoutingWatches(self.cache, routed_kinds(), lambda kind, obj: self._on_routing_object(kind, obj))
         self.resync = Resync(
             self.client, self.cache, self._watched(), self.namespaces, self._forgotten, self._resynced
         )
@@ -136,7 +141,9 @@ class Controller:
             else None
         )
         self.notifier = Notifier(self.client, notifications_namespace or conn.namespace)
-        self.reconciler = Reconciler(self.client, self.cache, notify=self.notifier.on_event)
+        self.reconciler = Reconciler(
+            self.client, self.cache, notify=self.notifier.on_event, routing_cached=self.routing.cached
+        )
         self.analysis = AnalysisController(self.client, self.cache)
         self.analysis_queue: WorkQueue | None = None
         self.metrics = ControllerMetrics(
@@ -152,6 +159,8 @@ class Controller:
         self._failures: dict[Key, int] = {}
         self._burst: dict[Key, tuple[float, int]] = {}
         self._halting: asyncio.Task[None] | None = None
+        self._rescan: asyncio.Task[None] | None = None
+        self.insights: references.Insights | None = None  # kopf's view of what is served, once running
         self.registry = self._build_registry()
 
     # ------------------------------------------------------------------ leadership
@@ -271,14 +280,16 @@ class Controller:
         }
 
     def _watched_kinds(self) -> list[kube.Kind]:
-        kinds = [ROLLOUTS, REPLICASETS, PODS, SERVICES, DEPLOYMENTS, INGRESSES, ANALYSISRUNS, JOBS, ANALYSISTEMPLATES]
+        """The kinds whose initial listing every reconcile waits for (kopf index handlers)."""
+        kinds = [ROLLOUTS, REPLICASETS, PODS, SERVICES, DEPLOYMENTS, ANALYSISRUNS, JOBS, ANALYSISTEMPLATES]
         if not self.namespaces:  # kopf serves cluster-scoped kinds only when cluster-wide
             kinds.append(CLUSTERANALYSISTEMPLATES)
         return kinds
 
     def _watched(self) -> list[Watched]:
         selectors = self._selectors()
-        return [Watched(kind, selectors.get(kind.plural)) for kind in self._watched_kinds()]
+        kinds = self._watched_kinds() + list(self.routing.kinds.values())
+        return [Watched(kind, selectors.get(kind.plural)) for kind in kinds]
 
     def _forgotten(self, kind: kube.Kind, obj: dict[str, Any]) -> None:
         """An object the server no longer has left the cache: its owners look again (as on a deletion)."""
@@ -331,9 +342,9 @@ class Controller:
     def _on_deployment(self, obj: dict[str, Any]) -> None:
         self._enqueue_referring(obj, DEPLOYMENTS.plural)
 
-    def _on_routing_object(self, obj: dict[str, Any]) -> None:
-        """An Ingress changed (or went): the Rollouts whose routers read it look again."""
-        self._enqueue_referring(obj, INGRESSES.plural)
+    def _on_routing_object(self, kind: kube.Kind, obj: dict[str, Any]) -> None:
+        """A routing object changed (or went): the Rollouts whose routers read it look again."""
+        self._enqueue_referring(obj, kind.plural)
 
     def _on_analysisrun(self, obj: dict[str, Any]) -> None:
         """A run changed (or went): its owning Rollout reacts to the phase."""
@@ -391,13 +402,21 @@ class Controller:
                 expiration=dt.datetime.fromtimestamp(due, dt.UTC) if due is not None else None,
             )
 
+        @kopf.on.startup(registry=registry)
+        async def rescan_routing_kinds(settings: kopf.OperatorSettings, **_: Any) -> None:
+            # started from kopf's context, so its discovery requests carry kopf's credentials
+            if self.insights is not None and self._rescan is None:
+                kinds = list(self.routing.kinds.values())
+                self._rescan = asyncio.create_task(
+                    discovery.rescan(kinds, registry, settings, self.insights), name="routing kinds discovery"
+                )
+
         notifiers: dict[str, Callable[[dict[str, Any]], None]] = {
             ROLLOUTS.plural: lambda obj: self.enqueue(obj["metadata"].get("namespace", ""), obj["metadata"]["name"]),
             REPLICASETS.plural: self._on_replicaset,
             PODS.plural: self._on_pod,
             SERVICES.plural: self._on_service,
             DEPLOYMENTS.plural: self._on_deployment,
-            INGRESSES.plural: self._on_routing_object,  # always served; routing CRD kinds are read per reconcile
             # The AnalysisRun controller: its runs, the Jobs of Job metrics, templates (validation Events).
             ANALYSISRUNS.plural: self.analysis.on_run,
             JOBS.plural: self.analysis.on_job,
@@ -406,10 +425,16 @@ class Controller:
         }
         for kind in self._watched_kinds():
             self._register(registry, kind, notifiers[kind.plural])
+        for kind in self.routing.kinds.values():
+            self._register(registry, kind, functools.partial(self._on_routing_object, kind), indexed=False)
         return registry
 
     def _register(
-        self, registry: kopf.OperatorRegistry, kind: kube.Kind, notify: Callable[[dict[str, Any]], None]
+        self,
+        registry: kopf.OperatorRegistry,
+        kind: kube.Kind,
+        notify: Callable[[dict[str, Any]], None],
+        indexed: bool = True,
     ) -> None:
         cache = self.cache
         group_version = kind.api_version
@@ -433,7 +458,8 @@ class Controller:
             cache.put(kind, dict(body))
 
         prime.__name__ = f"prime_{kind.plural}"
-        kopf.index(group_version, kind.plural, registry=registry, id=f"cache-{kind.plural}")(prime)
+        if indexed:
+            kopf.index(group_version, kind.plural, registry=registry, id=f"cache-{kind.plural}")(prime)
 
         async def on_event(event: kopf.RawEvent, **_: Any) -> None:
             self.synced.set()
@@ -497,7 +523,9 @@ class Controller:
             for runner in runners:
                 await runner.cleanup()
             raise
-        kopfwatch.install()
+        kopfwatch.install(self.routing)
+        discovery.quiet_unresolved()
+        self.insights = references.Insights()
         await self.client.open()
         electing = (
             asyncio.create_task(self._elect(stop), name="leader election") if self.elector is not None else None
@@ -511,6 +539,7 @@ class Controller:
                 namespaces=self.namespaces,
                 stop_flag=stop,
                 ready_flag=self.ready,
+                insights=self.insights,
             ),
             name="kopf operator",
         )
@@ -540,6 +569,9 @@ class Controller:
             stopping.cancel()
             server_watch.cancel()
             await asyncio.gather(server_watch, return_exceptions=True)
+            if self._rescan is not None:
+                self._rescan.cancel()
+                await asyncio.gather(self._rescan, return_exceptions=True)
             await self.resync.stop()
             await self._step_down(electing)
             await self.queue.stop()

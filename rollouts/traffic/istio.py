@@ -29,6 +29,7 @@ from rollouts.traffic.router import (
     ObjectRef,
     ObjectWrite,
     Owner,
+    RoutedKind,
     RouterResult,
     RoutingProblem,
 )
@@ -70,6 +71,10 @@ class IstioRouter:
     """The `trafficRouting.istio` entry of one Rollout."""
 
     name = "istio"
+    KINDS = (
+        RoutedKind(API_VERSION, "VirtualService", "virtualservices"),
+        RoutedKind(API_VERSION, "DestinationRule", "destinationrules"),
+    )
 
     def __init__(self, context: RouterContext) -> None:
         self.context = context

@@ -28,6 +28,7 @@ from rollouts.traffic.router import (
     ObjectRef,
     ObjectWrite,
     Owner,
+    RoutedKind,
     RouterResult,
     RoutingProblem,
 )
@@ -47,6 +48,7 @@ def canary_ingress_name(rollout: str, stable_ingress: str) -> str:
 
 class NginxRouter:
     name = "nginx"
+    KINDS = (RoutedKind(API_VERSION, KIND, PLURAL),)
 
     def __init__(self, context: RouterContext) -> None:
         self.context = context

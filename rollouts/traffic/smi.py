@@ -18,6 +18,7 @@ from rollouts.traffic.router import (
     ObjectRef,
     ObjectWrite,
     Owner,
+    RoutedKind,
     RouterResult,
     RoutingProblem,
 )
@@ -29,6 +30,7 @@ PLURAL = "trafficsplits"
 
 class SmiRouter:
     name = "smi"
+    KINDS = (RoutedKind(API_VERSION, KIND, PLURAL),)
 
     def __init__(self, context: RouterContext) -> None:
         self.context = context

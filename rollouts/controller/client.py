@@ -472,12 +472,16 @@ POD_METADATA_FIELDS = frozenset(
      "labels", "annotations"}
 )  # fmt: skip
 POD_STATUS_FIELDS = frozenset({"phase", "conditions"})
+#: What the controller reads of a ReplicaSet (strategy.replicasets.ReplicaSetView): of its pod template only
+#: the metadata (ephemeral labels); the pod spec, which is most of a ReplicaSet, is not cached.
+REPLICASET_SPEC_FIELDS = frozenset({"replicas", "minReadySeconds"})
+REPLICASET_STATUS_FIELDS = frozenset({"replicas", "readyReplicas", "availableReplicas", "observedGeneration"})
 
 
 def cached_fields(kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:
     """The part of `obj` the cache keeps: never `managedFields` (the controller writes by merge patch and
-    reads no field ownership), and of a pod only what the controller reads. The controller never writes
-    back a whole cached object (no PUT), so nothing it drops is ever lost on the server."""
+    reads no field ownership), and of a pod or ReplicaSet only what the controller reads. The controller
+    never writes back a whole cached object (no PUT), so nothing it drops is ever lost on the server."""
     out = dict(obj)
     meta = obj.get("metadata")
     if isinstance(meta, Mapping):
@@ -487,10 +491,20 @@ def cached_fields(kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:
             out["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
     if kind.plural == PODS.plural:
         out.pop("spec", None)
-        status = obj.get("status")
-        if isinstance(status, Mapping):
-            out["status"] = {k: v for k, v in status.items() if k in POD_STATUS_FIELDS}
+        out["status"] = _only(obj.get("status"), POD_STATUS_FIELDS)
+    elif kind.plural == REPLICASETS.plural:
+        spec = obj.get("spec")
+        if isinstance(spec, Mapping):
+            out["spec"] = _only(spec, REPLICASET_SPEC_FIELDS)
+            template = spec.get("template")
+            if isinstance(template, Mapping) and "metadata" in template:
+                out["spec"]["template"] = {"metadata": template["metadata"]}
+        out["status"] = _only(obj.get("status"), REPLICASET_STATUS_FIELDS)
     return out
+
+
+def _only(value: Any, fields: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in value.items() if k in fields} if isinstance(value, Mapping) else {}
 
 
 #: How long a deleted object's resourceVersion is kept to refuse late answers about it.

@@ -459,7 +459,11 @@ class Controller:
 
         prime.__name__ = f"prime_{kind.plural}"
         if indexed:
-            kopf.index(group_version, kind.plural, registry=registry, id=f"cache-{kind.plural}")(prime)
+            # Only while listing (`when`): kopf runs index handlers on every event, and after the first
+            # listing `on_event` caches each object anyway; the filter spares kopf's handler machinery.
+            kopf.index(group_version, kind.plural, registry=registry, id=f"cache-{kind.plural}", when=self._listing)(
+                prime
+            )
 
         async def on_event(event: kopf.RawEvent, **_: Any) -> None:
             self.synced.set()
@@ -468,6 +472,7 @@ class Controller:
                 cache.remove(kind, obj)
                 self._forget_metrics(kind, obj)
                 if kind is ROLLOUTS:
+                    self._forget_rollout(obj)
                     await self._release_services(obj)
                     return
             else:
@@ -476,6 +481,16 @@ class Controller:
 
         on_event.__name__ = f"on_{kind.plural}"
         kopf.on.event(group_version, kind.plural, registry=registry, id=f"watch-{kind.plural}")(on_event)
+
+    def _forget_rollout(self, rollout: dict[str, Any]) -> None:
+        """A deleted Rollout's bookkeeping (failure and burst counts) goes with it."""
+        key = (str(rollout["metadata"].get("namespace", "")), str(rollout["metadata"]["name"]))
+        self._failures.pop(key, None)
+        self._burst.pop(key, None)
+
+    def _listing(self, **_: Any) -> bool:
+        """Are the first listings still under way (no event handler has run yet)?"""
+        return not self.synced.is_set()
 
     def _forget_metrics(self, kind: kube.Kind, obj: dict[str, Any]) -> None:
         """A deleted Rollout or AnalysisRun takes its series off /metrics."""

@@ -66,3 +66,14 @@ def test_each_event_finds_its_rollout_without_a_scan(count: int, monkeypatch: py
         assert queued == [(NS, f"ro-{target}")], (getattr(handler, "__name__", handler), queued)
     controller._on_service(named("nobody-uses-this"))
     assert queued == [(NS, f"ro-{target}")]
+
+
+def test_kopfs_index_handlers_run_only_during_the_first_listing() -> None:
+    """After the first listing each event runs one handler of ours (`on_<plural>`), not two: the index
+    handlers that fill the cache before any event handler is allowed are filtered out by `when`."""
+    controller = Controller(Connection(server="https://127.0.0.1:1"))
+    index_handlers = controller.registry._indexing.get_all_handlers()
+    assert index_handlers and all(h.when == controller._listing for h in index_handlers)
+    assert controller._listing()
+    controller.synced.set()  # what the first event handler does
+    assert not controller._listing()

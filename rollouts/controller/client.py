@@ -461,12 +461,16 @@ POD_METADATA_FIELDS = frozenset(
      "labels", "annotations"}
 )  # fmt: skip
 POD_STATUS_FIELDS = frozenset({"phase", "conditions"})
+#: What the controller reads of a ReplicaSet (strategy.replicasets.ReplicaSetView): of its pod template only
+#: the metadata (ephemeral labels); the pod spec, which is most of a ReplicaSet, is not cached.
+REPLICASET_SPEC_FIELDS = frozenset({"replicas", "minReadySeconds"})
+REPLICASET_STATUS_FIELDS = frozenset({"replicas", "readyReplicas", "availableReplicas", "observedGeneration"})
 
 
 def cached_fields(kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:
     """The part of `obj` the cache keeps: never `managedFields` (the controller writes by merge patch and
-    reads no field ownership), and of a pod only what the controller reads. The controller never writes
-    back a whole cached object (no PUT), so nothing it drops is ever lost on the server."""
+    reads no field ownership), and of a pod or ReplicaSet only what the controller reads. The controller
+    never writes back a whole cached object (no PUT), so nothing it drops is ever lost on the server."""
     out = dict(obj)
     meta = obj.get("metadata")
     if isinstance(meta, Mapping):
@@ -476,10 +480,20 @@ def cached_fields(kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:
             out["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
     if kind.plural == PODS.plural:
         out.pop("spec", None)
-        status = obj.get("status")
-        if isinstance(status, Mapping):
-            out["status"] = {k: v for k, v in status.items() if k in POD_STATUS_FIELDS}
+        out["status"] = _only(obj.get("status"), POD_STATUS_FIELDS)
+    elif kind.plural == REPLICASETS.plural:
+        spec = obj.get("spec")
+        if isinstance(spec, Mapping):
+            out["spec"] = _only(spec, REPLICASET_SPEC_FIELDS)
+            template = spec.get("template")
+            if isinstance(template, Mapping) and "metadata" in template:
+                out["spec"]["template"] = {"metadata": template["metadata"]}
+        out["status"] = _only(obj.get("status"), REPLICASET_STATUS_FIELDS)
     return out
+
+
+def _only(value: Any, fields: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in value.items() if k in fields} if isinstance(value, Mapping) else {}
 
 
 #: How long a deleted object's resourceVersion is kept to refuse late answers about it.
@@ -604,13 +618,17 @@ class Cache:
         """A point in the cache's history: `forget_unlisted` keeps what was stored after it."""
         return self._writes
 
-    def forget_unlisted(self, kind: Kind, listed: Iterable[Mapping[str, Any]], mark: int) -> list[dict[str, Any]]:
-        """After a fresh listing of `kind` (requested after `mark`): drop the objects it lacks that nothing
-        stored since `mark` (they were deleted while no watch saw it, or the server is a new one). The
-        dropped objects are returned."""
+    def forget_unlisted(
+        self, kind: Kind, listed: Iterable[Mapping[str, Any]], mark: int, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
+        """After a fresh listing of `kind` (requested after `mark`; of one namespace, or all with None): drop
+        the objects it lacks that nothing stored since `mark` (they were deleted while no watch saw it, or
+        the server is a new one). The dropped objects are returned."""
         seen = {str((o.get("metadata") or {}).get("uid") or "") for o in listed}
         dropped = []
         for key, obj in list(self._objects.get(kind.plural, {}).items()):
+            if namespace is not None and key[0] != namespace:
+                continue
             uid = str((obj.get("metadata") or {}).get("uid") or "")
             if uid not in seen and self._stored_at.get((kind.plural, *key), 0) <= mark:
                 self._unindex(kind, key, obj)

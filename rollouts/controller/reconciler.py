@@ -87,9 +87,9 @@ def uses_analysis(rollout: dict[str, Any]) -> bool:
 
 COMPONENT = "rollouts-controller"
 
-# Routing objects are read with a GET per reconcile rather than watched (their CRDs may be absent,
-# and kopf cannot watch a resource that is not served). A Rollout with a traffic router is looked
-# at again at least this often, so a change someone else makes to its routing objects is undone.
+# A routing object whose kind is not watched (rollouts.controller.routingwatch: its CRD is absent, its
+# watch not listed yet, or not allowed) is read with a GET per reconcile; its Rollout is looked at again
+# at least this often, so a change someone else makes to it is undone. Watched ones requeue on events.
 ROUTING_RESYNC_SECONDS = 30.0
 ROUTING_WRITE_RETRY_SECONDS = 15.0
 # A write the API server forbids (403): the controller's role lacks a rule. Said once per pass as a
@@ -180,11 +180,18 @@ EventHook = Callable[[Mapping[str, Any], str, str], None]
 
 class Reconciler:
     def __init__(
-        self, client: Client, cache: Cache, clock: Callable[[], float] = time.time, notify: EventHook | None = None
+        self,
+        client: Client,
+        cache: Cache,
+        clock: Callable[[], float] = time.time,
+        notify: EventHook | None = None,
+        routing_cached: Callable[[ObjectRef], bool] = lambda _: False,
     ) -> None:
         self.client = client
         self.cache = cache
         self.clock = clock
+        # Is this routing object read from the cache (its kind watched and listed) rather than with a GET?
+        self.routing_cached = routing_cached
         # Told (namespace, name, type, reason) of each Event recorded: the controller counts them.
         self.on_event: Callable[[str, str, str, str], None] = lambda *_: None
         self.notify = notify
@@ -249,14 +256,18 @@ class Reconciler:
             return plan_pass(dataclasses.replace(self.observe(current), routing=routing))
 
         outcome = await self.act(rollout, replan(rollout), replan)
-        if refs and (outcome.requeue_after is None or outcome.requeue_after > ROUTING_RESYNC_SECONDS):
+        polled = routing is not None and any(not self.routing_cached(ref) for ref in routing)
+        if polled and (outcome.requeue_after is None or outcome.requeue_after > ROUTING_RESYNC_SECONDS):
             outcome.requeue_after = ROUTING_RESYNC_SECONDS
         return outcome
 
     async def read_routing(self, refs: list[ObjectRef]) -> dict[ObjectRef, dict[str, Any] | None]:
-        """GET every routing object (absent ones, or ones whose kind is not served, as None)."""
+        """Every routing object, from the cache when its kind is watched, else with a GET (absent ones, or
+        ones whose kind is not served, as None)."""
 
         async def one(ref: ObjectRef) -> dict[str, Any] | None:
+            if self.routing_cached(ref):
+                return self.cache.get(kind_of(ref.api_version, ref.plural, ref.kind), ref.namespace, ref.name)
             try:
                 return await self.client.get(kind_of(ref.api_version, ref.plural, ref.kind), ref.namespace, ref.name)
             except ApiError as exc:
@@ -425,18 +436,24 @@ class Reconciler:
         ref = write.ref
         kind = kind_of(ref.api_version, ref.plural, ref.kind)
         log.info("%s %s: %s", write.op, ref.describe(), write.why)
+        answer: dict[str, Any] | None = None
         if write.op == "create":
-            await self.client.create(kind, ref.namespace, write.body)
+            answer = await self.client.create(kind, ref.namespace, write.body)
         elif write.op == "merge-patch":
-            await self.client.patch(kind, ref.namespace, ref.name, write.body)
+            answer = await self.client.patch(kind, ref.namespace, ref.name, write.body)
         elif write.op == "json-patch":
-            await self.client.json_patch(kind, ref.namespace, ref.name, list(write.body))
+            answer = await self.client.json_patch(kind, ref.namespace, ref.name, list(write.body))
         elif write.op == "delete":
             try:
                 await self.client.delete(kind, ref.namespace, ref.name)
             except ApiError as exc:
                 if not exc.not_found:
                     raise
+            existing = self.cache.get(kind, ref.namespace, ref.name)
+            if existing is not None and self.routing_cached(ref):
+                self.cache.remove(kind, existing)
+        if answer is not None and self.routing_cached(ref):
+            self.cache.put(kind, answer)  # the next pass reads what we wrote, not the version before it
 
     async def _routing_refused(self, rollout: dict[str, Any], action: WriteRoutingObject, exc: ApiError) -> None:
         """A routing write the API server refused (kind not served, rejected by its schema, forbidden)."""

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollouts.traffic.router import FollowsReferences, ObjectRef, Router, RoutingProblem
+from rollouts.traffic.router import FollowsReferences, ObjectRef, RoutedKind, Router, RoutingProblem
 
 ROUTERS: dict[str, str] = {
     "nginx": "rollouts.traffic.nginx:NginxRouter",
@@ -67,6 +67,18 @@ def router_class(key: str) -> type[Any] | None:
     module_name, _, class_name = target.partition(":")
     cls: type[Any] = getattr(importlib.import_module(module_name), class_name)
     return cls
+
+
+def routed_kinds() -> list[RoutedKind]:
+    """Every kind the routers of `ROUTERS` read (their `KINDS`), once each, in registry order. A router
+    without `KINDS` is left out: its objects are read with a GET on every pass instead of watched."""
+    kinds: list[RoutedKind] = []
+    for key in ROUTERS:
+        cls = router_class(key)
+        for kind in getattr(cls, "KINDS", ()):
+            if kind not in kinds:
+                kinds.append(kind)
+    return kinds
 
 
 def build_routers(

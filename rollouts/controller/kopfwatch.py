@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 from kopf._cogs.clients import errors, watching
 
+from rollouts.controller.client import resource_key
+
 log = logging.getLogger("pyrollouts.operator")
 
 NOT_SERVED_RETRY_SECONDS = 2.0
@@ -34,13 +36,14 @@ _kopf_continuous_watch = watching.continuous_watch
 
 
 class Listener(Protocol):
-    """Told about the streams of the kinds it `wants` (by plural; namespace None: cluster-wide)."""
+    """Told about the streams of the kinds it `wants` (by resource, `Kind.resource`: plural and group;
+    namespace None: cluster-wide)."""
 
-    def wants(self, plural: str) -> bool: ...
+    def wants(self, resource: str) -> bool: ...
 
-    def listed(self, plural: str, namespace: str | None, objects: list[dict[str, Any]]) -> None: ...
+    def listed(self, resource: str, namespace: str | None, objects: list[dict[str, Any]]) -> None: ...
 
-    def unserved(self, plural: str, namespace: str | None) -> None: ...
+    def unserved(self, resource: str, namespace: str | None) -> None: ...
 
 
 _listener: Listener | None = None
@@ -50,13 +53,14 @@ async def continuous_watch_outliving_404(**kwargs: Any) -> AsyncIterator[Any]:
     """kopf's `continuous_watch`; a 404 (the kind is not served) ends the stream after a pause."""
     resource, namespace = kwargs.get("resource"), kwargs.get("namespace")
     plural = str(getattr(resource, "plural", resource))
-    listener = _listener if _listener is not None and _listener.wants(plural) else None
+    key = resource_key(str(getattr(resource, "group", "") or ""), plural)
+    listener = _listener if _listener is not None and _listener.wants(key) else None
     listing: list[dict[str, Any]] | None = [] if listener is not None else None
     try:
         async for item in _kopf_continuous_watch(**kwargs):
             if listing is not None and listener is not None:
                 if item is watching.Bookmark.LISTED:
-                    listener.listed(plural, namespace, listing)
+                    listener.listed(key, namespace, listing)
                     listing = None
                 elif isinstance(item, dict) and item.get("type") is None:
                     listing.append(dict(item["object"]))
@@ -65,15 +69,15 @@ async def continuous_watch_outliving_404(**kwargs: Any) -> AsyncIterator[Any]:
         log.warning("%s is not served (its CRD was removed?); listing it again in %.0fs", resource,
                     NOT_SERVED_RETRY_SECONDS)
         if listener is not None:
-            listener.unserved(plural, namespace)
+            listener.unserved(key, namespace)
         await asyncio.sleep(NOT_SERVED_RETRY_SECONDS)
     except errors.APIForbiddenError as exc:
         if listener is None:
             raise
         log.warning("cannot watch %s (%s): its objects are read with a GET on every pass; trying again in %.0fs "
                     "(grant the controller's role list and watch on %s)", resource, exc, FORBIDDEN_RETRY_SECONDS,
-                    plural)
-        listener.unserved(plural, namespace)
+                    key)
+        listener.unserved(key, namespace)
         await asyncio.sleep(FORBIDDEN_RETRY_SECONDS)
 
 

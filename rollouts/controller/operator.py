@@ -114,7 +114,7 @@ class Controller:
         self.login = login
         self.namespaces = list(namespaces)
         self.instance_id = instance_id
-        self.cache = Cache(references={ROLLOUTS.plural: rollout_references})
+        self.cache = Cache(references={ROLLOUTS.resource: rollout_references})
         self.limit = limit or TokenBucket(DEFAULT_QPS, DEFAULT_BURST)
         self.client = Client(
             conn,
@@ -291,12 +291,12 @@ class Controller:
         # Sharding as Argo's --instance-id: only our shard's Rollouts and runs (the unlabelled ones without).
         shard = f"{INSTANCE_ID_LABEL}={self.instance_id}" if self.instance_id else f"!{INSTANCE_ID_LABEL}"
         return {
-            REPLICASETS.plural: HASH_LABEL,
-            PODS.plural: HASH_LABEL,
-            JOBS.plural: JOB_LABEL_SELECTOR,
-            ROLLOUTS.plural: shard,
-            ANALYSISRUNS.plural: shard,
-            EXPERIMENTS.plural: shard,
+            REPLICASETS.resource: HASH_LABEL,
+            PODS.resource: HASH_LABEL,
+            JOBS.resource: JOB_LABEL_SELECTOR,
+            ROLLOUTS.resource: shard,
+            ANALYSISRUNS.resource: shard,
+            EXPERIMENTS.resource: shard,
         }
 
     def _watched_kinds(self) -> list[kube.Kind]:
@@ -310,11 +310,11 @@ class Controller:
     def _watched(self) -> list[Watched]:
         selectors = self._selectors()
         kinds = self._watched_kinds() + list(self.routing.kinds.values())
-        return [Watched(kind, selectors.get(kind.plural)) for kind in kinds]
+        return [Watched(kind, selectors.get(kind.resource)) for kind in kinds]
 
     def _forgotten(self, kind: kube.Kind, obj: dict[str, Any]) -> None:
         """An object the server no longer has left the cache: its owners look again (as on a deletion)."""
-        notify = self._notifiers.get(kind.plural)
+        notify = self._notifiers.get(kind.resource)
         if notify is not None and kind is not ROLLOUTS:
             notify(obj)
 
@@ -332,9 +332,9 @@ class Controller:
         ro = self.cache.by_uid(ROLLOUTS, uid)
         return ro if ro is not None and (ro.get("metadata") or {}).get("namespace") == namespace else None
 
-    def _enqueue_referring(self, obj: dict[str, Any], plural: str) -> None:
+    def _enqueue_referring(self, obj: dict[str, Any], resource: str) -> None:
         ns, name = str(obj["metadata"].get("namespace", "")), str(obj["metadata"]["name"])
-        for ro in self.cache.referring_to(ROLLOUTS, ns, plural, name):
+        for ro in self.cache.referring_to(ROLLOUTS, ns, resource, name):
             self.enqueue(ns, ro["metadata"]["name"])
 
     def _on_replicaset(self, obj: dict[str, Any]) -> None:
@@ -358,14 +358,14 @@ class Controller:
             self.enqueue(ns, ro["metadata"]["name"])
 
     def _on_service(self, obj: dict[str, Any]) -> None:
-        self._enqueue_referring(obj, SERVICES.plural)
+        self._enqueue_referring(obj, SERVICES.resource)
 
     def _on_deployment(self, obj: dict[str, Any]) -> None:
-        self._enqueue_referring(obj, DEPLOYMENTS.plural)
+        self._enqueue_referring(obj, DEPLOYMENTS.resource)
 
     def _on_routing_object(self, kind: kube.Kind, obj: dict[str, Any]) -> None:
         """A routing object changed (or went): the Rollouts whose routers read it look again."""
-        self._enqueue_referring(obj, kind.plural)
+        self._enqueue_referring(obj, kind.resource)
 
     def _on_analysisrun(self, obj: dict[str, Any]) -> None:
         """A run changed (or went): its owning Rollout reacts to the phase."""
@@ -433,20 +433,20 @@ class Controller:
                 )
 
         notifiers: dict[str, Callable[[dict[str, Any]], None]] = {
-            ROLLOUTS.plural: lambda obj: self.enqueue(obj["metadata"].get("namespace", ""), obj["metadata"]["name"]),
-            REPLICASETS.plural: self._on_replicaset,
-            PODS.plural: self._on_pod,
-            SERVICES.plural: self._on_service,
-            DEPLOYMENTS.plural: self._on_deployment,
+            ROLLOUTS.resource: lambda obj: self.enqueue(obj["metadata"].get("namespace", ""), obj["metadata"]["name"]),
+            REPLICASETS.resource: self._on_replicaset,
+            PODS.resource: self._on_pod,
+            SERVICES.resource: self._on_service,
+            DEPLOYMENTS.resource: self._on_deployment,
             # The AnalysisRun controller: its runs, the Jobs of Job metrics, templates (validation Events).
-            ANALYSISRUNS.plural: self.analysis.on_run,
-            JOBS.plural: self.analysis.on_job,
-            ANALYSISTEMPLATES.plural: self._on_template,
-            CLUSTERANALYSISTEMPLATES.plural: self._on_template,
-            EXPERIMENTS.plural: self.experiments.on_experiment,
+            ANALYSISRUNS.resource: self.analysis.on_run,
+            JOBS.resource: self.analysis.on_job,
+            ANALYSISTEMPLATES.resource: self._on_template,
+            CLUSTERANALYSISTEMPLATES.resource: self._on_template,
+            EXPERIMENTS.resource: self.experiments.on_experiment,
         }
         for kind in self._watched_kinds():
-            self._register(registry, kind, notifiers[kind.plural])
+            self._register(registry, kind, notifiers[kind.resource])
         for kind in self.routing.kinds.values():
             self._register(registry, kind, functools.partial(self._on_routing_object, kind), indexed=False)
         return registry
@@ -462,14 +462,14 @@ class Controller:
         group_version = kind.api_version
         # The Rollout controller also follows its AnalysisRuns and the templates its analysis names.
         rollout_follows: dict[str, Callable[[dict[str, Any]], None]] = {
-            kube.ANALYSISRUNS.plural: self._on_analysisrun,
-            kube.ANALYSISTEMPLATES.plural: self._on_analysis_template,
-            kube.CLUSTERANALYSISTEMPLATES.plural: self._on_analysis_template,
-            EXPERIMENTS.plural: self._on_analysisrun,  # an experiment step's Experiment: its phase, like a run's
+            kube.ANALYSISRUNS.resource: self._on_analysisrun,
+            kube.ANALYSISTEMPLATES.resource: self._on_analysis_template,
+            kube.CLUSTERANALYSISTEMPLATES.resource: self._on_analysis_template,
+            EXPERIMENTS.resource: self._on_analysisrun,  # an experiment step's Experiment: its phase, like a run's
         }
-        follow = rollout_follows.get(kind.plural)
+        follow = rollout_follows.get(kind.resource)
         # The Experiment controller follows what its Experiments own.
-        experiment_follows = kind.plural in (REPLICASETS.plural, SERVICES.plural, ANALYSISRUNS.plural)
+        experiment_follows = kind.resource in (REPLICASETS.resource, SERVICES.resource, ANALYSISRUNS.resource)
 
         def notify_all(obj: dict[str, Any]) -> None:
             notify(obj)
@@ -478,17 +478,17 @@ class Controller:
             if experiment_follows:
                 self.experiments.on_owned(obj)
 
-        self._notifiers[kind.plural] = notify_all
+        self._notifiers[kind.resource] = notify_all
 
         async def prime(body: kopf.Body, **_: Any) -> None:
             # An index handler: runs during the initial listing, before any event handler.
             cache.put(kind, dict(body))
 
-        prime.__name__ = f"prime_{kind.plural}"
+        prime.__name__ = f"prime_{kind.resource}"
         if indexed:
             # Only while listing (`when`): kopf runs index handlers on every event, and after the first
             # listing `on_event` caches each object anyway; the filter spares kopf's handler machinery.
-            kopf.index(group_version, kind.plural, registry=registry, id=f"cache-{kind.plural}", when=self._listing)(
+            kopf.index(group_version, kind.plural, registry=registry, id=f"cache-{kind.resource}", when=self._listing)(
                 prime
             )
 
@@ -506,8 +506,8 @@ class Controller:
                 cache.put(kind, obj)
             notify_all(obj)
 
-        on_event.__name__ = f"on_{kind.plural}"
-        kopf.on.event(group_version, kind.plural, registry=registry, id=f"watch-{kind.plural}")(on_event)
+        on_event.__name__ = f"on_{kind.resource}"
+        kopf.on.event(group_version, kind.plural, registry=registry, id=f"watch-{kind.resource}")(on_event)
 
     def _forget_rollout(self, rollout: dict[str, Any]) -> None:
         """A deleted Rollout's bookkeeping (failure and burst counts) goes with it."""
@@ -521,7 +521,7 @@ class Controller:
 
     def _forget_metrics(self, kind: kube.Kind, obj: dict[str, Any]) -> None:
         """A deleted Rollout or AnalysisRun takes its series off /metrics."""
-        which = {ROLLOUTS.plural: ROLLOUT, ANALYSISRUNS.plural: ANALYSIS_RUN}.get(kind.plural)
+        which = {ROLLOUTS.resource: ROLLOUT, ANALYSISRUNS.resource: ANALYSIS_RUN}.get(kind.resource)
         if which is not None:
             self.metrics.forget(which, str(obj["metadata"].get("namespace", "")), str(obj["metadata"]["name"]))
 
@@ -534,8 +534,8 @@ class Controller:
         settings.batching.exit_timeout = 0.5
         selectors = self._selectors()
         for kind in self._watched_kinds():
-            if kind.plural in selectors:
-                settings.watching.label_selectors[kind.group, kind.version, kind.plural] = selectors[kind.plural]
+            if kind.resource in selectors:
+                settings.watching.label_selectors[kind.group, kind.version, kind.plural] = selectors[kind.resource]
         # Nothing we register needs kopf's storages; keep them off our objects all the same.
         settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.controller.kopf-progress")
         settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.controller.kopf-diffbase")
@@ -635,7 +635,7 @@ class Controller:
         client = Client(self.conn, login=self.login, on_connection_lost=lambda: lost("the API server went away"))
         namespace = self.namespaces[0] if self.namespaces else None
         try:
-            await ServerWatch(client, namespace, self._selectors()[ROLLOUTS.plural], lost).run()
+            await ServerWatch(client, namespace, self._selectors()[ROLLOUTS.resource], lost).run()
         finally:
             await client.close()
 

@@ -35,8 +35,8 @@ from rollouts.controller.client import (
     Client,
     controller_uid,
     event_body,
-    kind_of,
 )
+from rollouts.controller.routingwatch import ref_kind
 from rollouts.model.conditions import (
     DEGRADED_PHASE,
     FAILED_RS_CREATE_MESSAGE,
@@ -89,7 +89,9 @@ COMPONENT = "rollouts-controller"
 
 # A routing object whose kind is not watched (rollouts.controller.routingwatch: its CRD is absent, its
 # watch not listed yet, or not allowed) is read with a GET per reconcile; its Rollout is looked at again
-# at least this often, so a change someone else makes to it is undone. Watched ones requeue on events.
+# at least this often, so a change someone else makes to it is undone. Watched ones requeue on events,
+# except the objects a router follows from another (App Mesh's VirtualRouter): the cache's index knows
+# only what the Rollout itself names, so those Rollouts keep this resync (read from the cache: no request).
 ROUTING_RESYNC_SECONDS = 30.0
 ROUTING_WRITE_RETRY_SECONDS = 15.0
 # A write the API server forbids (403): the controller's role lacks a rule. Said once per pass as a
@@ -121,7 +123,8 @@ def routing_refs(rollout: Mapping[str, Any]) -> list[ObjectRef]:
 
 
 def rollout_references(rollout: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """What a Rollout names in its namespace, as (plural, name): the Services of either strategy, its
+    """What a Rollout names in its namespace, as (resource, name) (`Kind.resource`: a routing kind's plural
+    alone is ambiguous): the Services of either strategy, its
     workloadRef Deployment and its routers' objects. The cache indexes Rollouts by these. Runs on
     every cached version of every Rollout, the malformed ones too: it never raises on a bad spec."""
     spec = _mapping(rollout.get("spec"))
@@ -129,12 +132,12 @@ def rollout_references(rollout: Mapping[str, Any]) -> list[tuple[str, str]]:
     canary, blue_green = _mapping(strategy.get("canary")), _mapping(strategy.get("blueGreen"))
     services = [canary.get("canaryService"), canary.get("stableService")]
     services += [blue_green.get("activeService"), blue_green.get("previewService")]
-    out = [(SERVICES.plural, name) for name in services if isinstance(name, str) and name]
+    out = [(SERVICES.resource, name) for name in services if isinstance(name, str) and name]
     workload = _mapping(spec.get("workloadRef")).get("name")
     if isinstance(workload, str) and workload:
-        out.append((DEPLOYMENTS.plural, workload))
+        out.append((DEPLOYMENTS.resource, workload))
     if canary:
-        out += [(ref.plural, ref.name) for ref in routing_refs(rollout)]
+        out += [(ref_kind(ref).resource, ref.name) for ref in routing_refs(rollout)]
     return out
 
 
@@ -247,6 +250,7 @@ class Reconciler:
             return Outcome(None)
         refs = routing_refs(rollout)
         routing = await self.read_routing(refs) if refs else None
+        followed: list[ObjectRef] = []
         if routing is not None:
             followed = followed_refs(rollout_routers(rollout), routing)  # named by the objects just read
             if followed:
@@ -256,7 +260,7 @@ class Reconciler:
             return plan_pass(dataclasses.replace(self.observe(current), routing=routing))
 
         outcome = await self.act(rollout, replan(rollout), replan)
-        polled = routing is not None and any(not self.routing_cached(ref) for ref in routing)
+        polled = followed or any(not self.routing_cached(ref) for ref in refs)
         if polled and (outcome.requeue_after is None or outcome.requeue_after > ROUTING_RESYNC_SECONDS):
             outcome.requeue_after = ROUTING_RESYNC_SECONDS
         return outcome
@@ -267,9 +271,9 @@ class Reconciler:
 
         async def one(ref: ObjectRef) -> dict[str, Any] | None:
             if self.routing_cached(ref):
-                return self.cache.get(kind_of(ref.api_version, ref.plural, ref.kind), ref.namespace, ref.name)
+                return self.cache.get(ref_kind(ref), ref.namespace, ref.name)
             try:
-                return await self.client.get(kind_of(ref.api_version, ref.plural, ref.kind), ref.namespace, ref.name)
+                return await self.client.get(ref_kind(ref), ref.namespace, ref.name)
             except ApiError as exc:
                 if exc.not_found:
                     return None
@@ -434,7 +438,7 @@ class Reconciler:
     async def _write_routing(self, action: WriteRoutingObject) -> None:
         write = action.write
         ref = write.ref
-        kind = kind_of(ref.api_version, ref.plural, ref.kind)
+        kind = ref_kind(ref)
         log.info("%s %s: %s", write.op, ref.describe(), write.why)
         answer: dict[str, Any] | None = None
         if write.op == "create":

@@ -1,7 +1,8 @@
 """Routing objects come from watch caches: a converged Rollout with an Istio or NGINX router makes no GET,
 LIST or write in steady state, even when a change to its routing object makes it reconcile; the Istio
 CRDs are installed after the controller started, so their watch starts on the CRD's arrival.
-Requests are counted by the sandbox (GET /sandbox/request-counts), per client."""
+With Istio's and App Mesh's CRDs served at once (both define `virtualservices`) each router reads its own
+kind. Requests are counted by the sandbox (GET /sandbox/request-counts), per client."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fixtures.cluster import Cluster
+from tests.fixtures.appmesh import appmesh_manifests, mesh_weights
+from tests.fixtures.cluster import Cluster, install_crds
 from tests.fixtures.controller import FREE_PORTS, ControllerProcess, runs_own_controllers
-from tests.fixtures.istio import install_istio_crds, virtual_service
+from tests.fixtures.istio import http_routes, install_istio_crds, virtual_service
 from tests.fixtures.rollout import Namespace, RolloutHandle, given
 from tests.fixtures.sandbox import SandboxHandle
 from tests.fixtures.traffic import ingress_manifest, routed_manifests
@@ -103,7 +105,7 @@ def test_istio_crds_installed_after_the_controller_started_are_watched(
         lambda: controller_requests(sandbox)[("watch", "virtualservices")] > 0,
         timeout=30,
     )
-    assert_steady_state_reads_nothing(sandbox, controller, namespace, rollout, "virtualservice")
+    assert_steady_state_reads_nothing(sandbox, controller, namespace, rollout, "virtualservices.networking.istio.io")
 
 
 def test_ingresses_are_read_from_the_watch_cache(
@@ -113,3 +115,23 @@ def test_ingresses_are_read_from_the_watch_cache(
     manifests = [ingress_manifest("web", "web-stable"), *routed_manifests(NGINX_ROUTING, STEPS, replicas=2)]
     rollout = namespace.rollout_of(manifests).apply().wait_healthy(timeout=60)
     assert_steady_state_reads_nothing(sandbox, controller, namespace, rollout, "ingress")
+
+
+def test_istio_and_app_mesh_virtualservices_are_watched_apart(
+    sandbox: SandboxHandle, cluster: Cluster, controller: ControllerProcess
+) -> None:
+    """Both groups serve `virtualservices`, each Rollout's VirtualService is named `web`: each router reads
+    and writes its own kind, and a change to either requeues only through its own watch."""
+    install_istio_crds(cluster)
+    install_crds(cluster, "appmesh.yaml", "virtualrouters,virtualnodes", "App Mesh CRDs")
+    istio_ns, mesh_ns = given(cluster, "vs-both-istio"), given(cluster, "vs-both-mesh")
+    istio = istio_ns.rollout_of([HOST_LEVEL_VS, *routed_manifests(ISTIO_ROUTING, STEPS, replicas=2)])
+    mesh = mesh_ns.rollout_of(appmesh_manifests("nginx:1", STEPS))
+    istio.apply().wait_healthy(timeout=60)
+    mesh.apply().wait_healthy(timeout=60)
+    istio.set_image("nginx:2").wait_paused(timeout=60)
+    mesh.set_image("nginx:2").wait_paused(timeout=60)
+    assert http_routes(istio_ns) == [("primary", {"web-stable": 80, "web-canary": 20})]
+    assert mesh_weights(mesh_ns) == (20, 80)
+    assert_steady_state_reads_nothing(sandbox, controller, istio_ns, istio, "virtualservices.networking.istio.io")
+    assert_steady_state_reads_nothing(sandbox, controller, mesh_ns, mesh, "virtualservices.appmesh.k8s.aws")

@@ -18,6 +18,7 @@ from rollouts.controller.client import INGRESSES, kind_of
 
 VS = kind_of("networking.istio.io/v1beta1", "virtualservices", "VirtualService")
 SPLIT = kind_of("split.smi-spec.io/v1alpha2", "trafficsplits", "TrafficSplit")
+MESH_VS = kind_of("appmesh.k8s.aws/v1beta2", "virtualservices", "VirtualService")
 
 
 def test_kopfs_rescan_entry_point_is_still_there() -> None:
@@ -45,6 +46,15 @@ def test_only_the_groups_of_unserved_kinds_are_scanned_again(monkeypatch: pytest
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(one_round())
     assert scanned == ["networking.istio.io", "split.smi-spec.io"]
+
+
+def test_a_served_plural_of_another_group_does_not_count_as_served() -> None:
+    """Istio's virtualservices are watched; App Mesh's (same plural) are not: its group is scanned again."""
+    insights = references.Insights()
+    insights.watched_resources.add(
+        references.Resource(group="networking.istio.io", version="v1beta1", plural="virtualservices", namespaced=True)
+    )
+    assert discovery.unserved_groups([VS, MESH_VS], insights) == ["appmesh.k8s.aws"]
 
 
 def test_kopfs_unresolved_warning_is_said_once_as_information() -> None:

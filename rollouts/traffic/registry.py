@@ -70,15 +70,27 @@ def router_class(key: str) -> type[Any] | None:
 
 
 def routed_kinds() -> list[RoutedKind]:
-    """Every kind the routers of `ROUTERS` read (their `KINDS`), once each, in registry order. A router
-    without `KINDS` is left out: its objects are read with a GET on every pass instead of watched."""
+    """Every kind the routers of `ROUTERS` and the installed router plugins read (their `KINDS`), once
+    each, built-in routers first. A plugin without `KINDS` (or one that fails to load) is left out: its
+    objects are read with a GET on every pass instead of watched."""
     kinds: list[RoutedKind] = []
-    for key in ROUTERS:
-        cls = router_class(key)
+    for cls in [router_class(key) for key in ROUTERS] + plugin_router_classes():
         for kind in getattr(cls, "KINDS", ()):
-            if kind not in kinds:
+            if isinstance(kind, RoutedKind) and kind not in kinds:
                 kinds.append(kind)
     return kinds
+
+
+def plugin_router_classes() -> list[type[Any]]:
+    """The installed router plugins' classes; one that fails to import is skipped here (the Rollouts that
+    name it are InvalidSpec with the import error)."""
+    classes = []
+    for entry_point in installed_plugins().values():
+        try:
+            classes.append(entry_point.load())
+        except Exception:  # a broken plugin must not take the controller down
+            continue
+    return classes
 
 
 def build_routers(

@@ -37,6 +37,7 @@ from rollouts.controller.client import (
     event_body,
 )
 from rollouts.controller.routingwatch import ref_kind
+from rollouts.controller.stabletemplate import whole_stable_replicaset, with_whole
 from rollouts.model.conditions import (
     DEGRADED_PHASE,
     FAILED_RS_CREATE_MESSAGE,
@@ -256,8 +257,12 @@ class Reconciler:
             if followed:
                 routing.update(await self.read_routing(followed))
 
+        whole_stable = await whole_stable_replicaset(self.client, self.cache, rollout)
+
         def replan(current: dict[str, Any]) -> Plan:
-            return plan_pass(dataclasses.replace(self.observe(current), routing=routing))
+            observed = self.observe(current)
+            replicasets = with_whole(observed.replicasets, whole_stable)  # an experiment's specRef: stable
+            return plan_pass(dataclasses.replace(observed, routing=routing, replicasets=replicasets))
 
         outcome = await self.act(rollout, replan(rollout), replan)
         polled = followed or any(not self.routing_cached(ref) for ref in refs)

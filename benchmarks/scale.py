@@ -3,7 +3,8 @@
     .venv/bin/python -m benchmarks.scale --rollouts 1000 [--bursts 100,1000] [--namespaces 10]
 
 The sandbox and the controller run as separate processes. N canaries (1 or 2 replicas, steps
-setWeight 20 / pause / 40 / pause / 60 / pause / 80 / pause) are created, converge, are held idle, updated to a new
+setWeight 20 / pause / 40 / pause / 60 / pause / 80 / pause; every tenth with an NGINX router, its two
+Services and stable Ingress) are created, converge, are held idle, updated to a new
 image (each walks to its first pause), and promoted in bursts. Printed:
 - controller RSS idle and after convergence, and the slope per Rollout;
 - time and controller CPU to converge;
@@ -86,8 +87,32 @@ class StepTimes:
             self.next_pause[key] = when
 
 
-def rollout(namespace: str, name: str, replicas: int) -> dict[str, Any]:
+ROUTED_EVERY = 10  # every tenth Rollout has an NGINX router: two Services and a stable Ingress
+
+
+def routed(name: str) -> dict[str, Any]:
+    """The canary block's traffic routing of a routed Rollout."""
+    return {"canaryService": f"{name}-canary", "stableService": f"{name}-stable",
+            "trafficRouting": {"nginx": {"stableIngress": name}}}  # fmt: skip
+
+
+def routing_objects(namespace: str, name: str) -> list[tuple[str, dict[str, Any]]]:
+    """(collection path, body) of the Services and the stable Ingress a routed Rollout names."""
+    services = [
+        ("/api/v1/namespaces/{ns}/services",
+         {"metadata": {"name": f"{name}-{role}"}, "spec": {"selector": {"app": name}, "ports": [{"port": 80}]}})
+        for role in ("stable", "canary")
+    ]  # fmt: skip
+    backend = {"service": {"name": f"{name}-stable", "port": {"number": 80}}}
+    path = {"path": "/", "pathType": "Prefix", "backend": backend}
+    ingress = {"metadata": {"name": name}, "spec": {"rules": [{"host": f"{name}.example", "http": {"paths": [path]}}]}}
+    objects = [*services, ("/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses", ingress)]
+    return [(collection.format(ns=namespace), body) for collection, body in objects]
+
+
+def rollout(namespace: str, name: str, replicas: int, routing: bool = False) -> dict[str, Any]:
     labels = {"app": name}
+    canary = {"maxSurge": 1, "maxUnavailable": 0, "steps": STEPS, **(routed(name) if routing else {})}
     return {
         "apiVersion": "pyrollouts.io/v1alpha1",
         "kind": "Rollout",
@@ -96,7 +121,7 @@ def rollout(namespace: str, name: str, replicas: int) -> dict[str, Any]:
             "replicas": replicas,
             "selector": {"matchLabels": labels},
             "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "web", "image": "nginx:1"}]}},
-            "strategy": {"canary": {"maxSurge": 1, "maxUnavailable": 0, "steps": STEPS}},
+            "strategy": {"canary": canary},
         },
     }
 
@@ -192,7 +217,10 @@ class Bench:
 
     def create(self, item: tuple[int, tuple[str, str]]) -> None:
         index, (namespace, name) = item
-        body = rollout(namespace, name, 2 if index % 5 == 0 else 1)
+        routing = index % ROUTED_EVERY == 1
+        for collection, obj in routing_objects(namespace, name) if routing else []:
+            self.http().post(collection, json=obj).raise_for_status()
+        body = rollout(namespace, name, 2 if index % 5 == 0 else 1, routing)
         self.http().post(f"{ROLLOUTS}/namespaces/{namespace}/rollouts", json=body).raise_for_status()
 
     def update(self, key: tuple[str, str]) -> None:

@@ -44,6 +44,11 @@ class Kind:
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
+    @property
+    def resource(self) -> str:
+        """The kind's name across API groups (caches, watches and indexes key by it)."""
+        return resource_key(self.group, self.plural)
+
     def path(self, namespace: str | None, name: str = "", subresource: str = "") -> str:
         base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
         if self.namespaced and namespace:
@@ -75,10 +80,17 @@ INGRESSES = Kind("networking.k8s.io", "v1", "ingresses", "Ingress")
 LEASES = Kind("coordination.k8s.io", "v1", "leases", "Lease")
 
 
+def resource_key(group: str, plural: str) -> str:
+    """A resource as kubectl spells it, `virtualservices.networking.istio.io` (a core kind: its plural
+    alone). The plural alone is ambiguous: Istio and App Mesh both serve `virtualservices`."""
+    return f"{plural}.{group}" if group else plural
+
+
 def kind_of(api_version: str, plural: str, kind: str) -> Kind:
     """The Kind of a routing object a traffic router names (any group, e.g. split.smi-spec.io/v1alpha2)."""
     group, _, version = api_version.rpartition("/")
     return Kind(group, version, plural, kind)
+
 
 
 # --------------------------------------------------------------------------- errors
@@ -443,7 +455,7 @@ def event_body(obj: Mapping[str, Any], etype: str, reason: str, message: str, co
 # --------------------------------------------------------------------------- caches
 
 
-#: What an object refers to by name in its own namespace: (plural, name) pairs.
+#: What an object refers to by name in its own namespace: (resource, name) pairs (`Kind.resource`).
 References = Callable[[Mapping[str, Any]], Iterable[tuple[str, str]]]
 
 
@@ -461,25 +473,39 @@ POD_METADATA_FIELDS = frozenset(
      "labels", "annotations"}
 )  # fmt: skip
 POD_STATUS_FIELDS = frozenset({"phase", "conditions"})
+#: What the controller reads of a ReplicaSet (strategy.replicasets.ReplicaSetView): of its pod template only
+#: the metadata (ephemeral labels); the pod spec, which is most of a ReplicaSet, is not cached.
+REPLICASET_SPEC_FIELDS = frozenset({"replicas", "minReadySeconds"})
+REPLICASET_STATUS_FIELDS = frozenset({"replicas", "readyReplicas", "availableReplicas", "observedGeneration"})
 
 
 def cached_fields(kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:
     """The part of `obj` the cache keeps: never `managedFields` (the controller writes by merge patch and
-    reads no field ownership), and of a pod only what the controller reads. The controller never writes
-    back a whole cached object (no PUT), so nothing it drops is ever lost on the server."""
+    reads no field ownership), and of a pod or ReplicaSet only what the controller reads. The controller
+    never writes back a whole cached object (no PUT), so nothing it drops is ever lost on the server."""
     out = dict(obj)
     meta = obj.get("metadata")
     if isinstance(meta, Mapping):
-        if kind.plural == PODS.plural:
+        if kind.resource == PODS.resource:
             out["metadata"] = {k: v for k, v in meta.items() if k in POD_METADATA_FIELDS}
         elif "managedFields" in meta:
             out["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
-    if kind.plural == PODS.plural:
+    if kind.resource == PODS.resource:
         out.pop("spec", None)
-        status = obj.get("status")
-        if isinstance(status, Mapping):
-            out["status"] = {k: v for k, v in status.items() if k in POD_STATUS_FIELDS}
+        out["status"] = _only(obj.get("status"), POD_STATUS_FIELDS)
+    elif kind.resource == REPLICASETS.resource:
+        spec = obj.get("spec")
+        if isinstance(spec, Mapping):
+            out["spec"] = _only(spec, REPLICASET_SPEC_FIELDS)
+            template = spec.get("template")
+            if isinstance(template, Mapping) and "metadata" in template:
+                out["spec"]["template"] = {"metadata": template["metadata"]}
+        out["status"] = _only(obj.get("status"), REPLICASET_STATUS_FIELDS)
     return out
+
+
+def _only(value: Any, fields: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in value.items() if k in fields} if isinstance(value, Mapping) else {}
 
 
 #: How long a deleted object's resourceVersion is kept to refuse late answers about it.
@@ -526,9 +552,9 @@ class Cache:
         self._owned: dict[str, dict[str, set[tuple[str, str]]]] = {}
         self._by_uid: dict[str, dict[str, tuple[str, str]]] = {}
         self._references = dict(references or {})
-        # plural -> (namespace, referenced plural, referenced name) -> keys of the objects referring to it
+        # resource -> (namespace, referenced resource, referenced name) -> keys of the objects referring to it
         self._referrers: dict[str, dict[tuple[str, str, str], set[tuple[str, str]]]] = {}
-        # (plural, namespace, name) -> (uid, resourceVersion, when deleted), oldest first
+        # (resource, namespace, name) -> (uid, resourceVersion, when deleted), oldest first
         self._gone: dict[tuple[str, str, str], tuple[str, int, float]] = {}
         self._tombstone_seconds = tombstone_seconds
         self._clock = clock
@@ -543,9 +569,9 @@ class Cache:
         """Store ``obj`` unless we know a newer version of it, or know it was deleted; True when stored."""
         meta = obj.get("metadata") or {}
         key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-        store = self._objects.setdefault(kind.plural, {})
+        store = self._objects.setdefault(kind.resource, {})
         new_rv, uid = _rv(obj), str(meta.get("uid") or "")
-        gone = self._gone.get((kind.plural, *key))
+        gone = self._gone.get((kind.resource, *key))
         if gone is not None and _same(gone[0], uid) and new_rv is not None and new_rv <= gone[1]:
             return False
         current = store.get(key)
@@ -557,14 +583,14 @@ class Cache:
         stored = cached_fields(kind, obj)
         store[key] = stored
         self._writes += 1
-        self._stored_at[(kind.plural, *key)] = self._writes
+        self._stored_at[(kind.resource, *key)] = self._writes
         self._index(kind, key, stored)
         return True
 
     def remove(self, kind: Kind, obj: Mapping[str, Any]) -> None:
         meta = obj.get("metadata") or {}
         key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-        store = self._objects.setdefault(kind.plural, {})
+        store = self._objects.setdefault(kind.resource, {})
         current = store.get(key)
         if current is not None:
             cur_uid = (current.get("metadata") or {}).get("uid")
@@ -572,12 +598,12 @@ class Cache:
                 return  # an older incarnation went away; a newer one with the same name is here
             self._unindex(kind, key, current)
             del store[key]
-            self._stored_at.pop((kind.plural, *key), None)
+            self._stored_at.pop((kind.resource, *key), None)
         rv = _rv(obj)
         if rv is not None:
             now = self._clock()
-            self._gone.pop((kind.plural, *key), None)  # re-inserted last: the dict stays oldest first
-            self._gone[(kind.plural, *key)] = (str(meta.get("uid") or ""), rv, now)
+            self._gone.pop((kind.resource, *key), None)  # re-inserted last: the dict stays oldest first
+            self._gone[(kind.resource, *key)] = (str(meta.get("uid") or ""), rv, now)
             self._prune_tombstones(now)
 
     def _prune_tombstones(self, now: float) -> None:
@@ -590,67 +616,71 @@ class Cache:
     def _index(self, kind: Kind, key: tuple[str, str], obj: Mapping[str, Any]) -> None:
         owner = controller_uid(obj)
         if owner:
-            self._owned.setdefault(kind.plural, {}).setdefault(owner, set()).add(key)
+            self._owned.setdefault(kind.resource, {}).setdefault(owner, set()).add(key)
         uid = (obj.get("metadata") or {}).get("uid")
         if uid:
-            self._by_uid.setdefault(kind.plural, {})[str(uid)] = key
-        references = self._references.get(kind.plural)
+            self._by_uid.setdefault(kind.resource, {})[str(uid)] = key
+        references = self._references.get(kind.resource)
         if references is not None:
-            referrers = self._referrers.setdefault(kind.plural, {})
-            for plural, name in references(obj):
-                referrers.setdefault((key[0], plural, name), set()).add(key)
+            referrers = self._referrers.setdefault(kind.resource, {})
+            for resource, name in references(obj):
+                referrers.setdefault((key[0], resource, name), set()).add(key)
 
     def mark(self) -> int:
         """A point in the cache's history: `forget_unlisted` keeps what was stored after it."""
         return self._writes
 
-    def forget_unlisted(self, kind: Kind, listed: Iterable[Mapping[str, Any]], mark: int) -> list[dict[str, Any]]:
-        """After a fresh listing of `kind` (requested after `mark`): drop the objects it lacks that nothing
-        stored since `mark` (they were deleted while no watch saw it, or the server is a new one). The
-        dropped objects are returned."""
+    def forget_unlisted(
+        self, kind: Kind, listed: Iterable[Mapping[str, Any]], mark: int, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
+        """After a fresh listing of `kind` (requested after `mark`; of one namespace, or all with None): drop
+        the objects it lacks that nothing stored since `mark` (they were deleted while no watch saw it, or
+        the server is a new one). The dropped objects are returned."""
         seen = {str((o.get("metadata") or {}).get("uid") or "") for o in listed}
         dropped = []
-        for key, obj in list(self._objects.get(kind.plural, {}).items()):
+        for key, obj in list(self._objects.get(kind.resource, {}).items()):
+            if namespace is not None and key[0] != namespace:
+                continue
             uid = str((obj.get("metadata") or {}).get("uid") or "")
-            if uid not in seen and self._stored_at.get((kind.plural, *key), 0) <= mark:
+            if uid not in seen and self._stored_at.get((kind.resource, *key), 0) <= mark:
                 self._unindex(kind, key, obj)
-                del self._objects[kind.plural][key]
-                self._stored_at.pop((kind.plural, *key), None)
+                del self._objects[kind.resource][key]
+                self._stored_at.pop((kind.resource, *key), None)
                 dropped.append(obj)
         return dropped
 
     def _unindex(self, kind: Kind, key: tuple[str, str], obj: Mapping[str, Any]) -> None:
         owner = controller_uid(obj)
         if owner:
-            _discard(self._owned.get(kind.plural, {}), owner, key)
+            _discard(self._owned.get(kind.resource, {}), owner, key)
         uid = (obj.get("metadata") or {}).get("uid")
-        if uid and self._by_uid.get(kind.plural, {}).get(str(uid)) == key:
-            del self._by_uid[kind.plural][str(uid)]
-        references = self._references.get(kind.plural)
+        if uid and self._by_uid.get(kind.resource, {}).get(str(uid)) == key:
+            del self._by_uid[kind.resource][str(uid)]
+        references = self._references.get(kind.resource)
         if references is not None:
-            referrers = self._referrers.get(kind.plural, {})
-            for plural, name in references(obj):
-                _discard(referrers, (key[0], plural, name), key)
+            referrers = self._referrers.get(kind.resource, {})
+            for resource, name in references(obj):
+                _discard(referrers, (key[0], resource, name), key)
 
     def by_uid(self, kind: Kind, uid: str) -> dict[str, Any] | None:
-        key = self._by_uid.get(kind.plural, {}).get(uid)
-        return None if key is None else self._objects.get(kind.plural, {}).get(key)
+        key = self._by_uid.get(kind.resource, {}).get(uid)
+        return None if key is None else self._objects.get(kind.resource, {}).get(key)
 
-    def referring_to(self, kind: Kind, namespace: str, plural: str, name: str) -> list[dict[str, Any]]:
-        """The objects of `kind` in `namespace` whose `references` name the object `plural`/`name`."""
-        keys = self._referrers.get(kind.plural, {}).get((namespace, plural, name), set())
-        store = self._objects.get(kind.plural, {})
+    def referring_to(self, kind: Kind, namespace: str, resource: str, name: str) -> list[dict[str, Any]]:
+        """The objects of `kind` in `namespace` whose `references` name the object `resource`/`name`."""
+        keys = self._referrers.get(kind.resource, {}).get((namespace, resource, name), set())
+        store = self._objects.get(kind.resource, {})
         return [store[k] for k in sorted(keys) if k in store]
 
     def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
-        return self._objects.get(kind.plural, {}).get((namespace, name))
+        return self._objects.get(kind.resource, {}).get((namespace, name))
 
     def owned_by(self, kind: Kind, uid: str) -> list[dict[str, Any]]:
-        keys = self._owned.get(kind.plural, {}).get(uid, set())
-        store = self._objects.get(kind.plural, {})
+        keys = self._owned.get(kind.resource, {}).get(uid, set())
+        store = self._objects.get(kind.resource, {})
         return [store[k] for k in sorted(keys) if k in store]
 
     def all(self, kind: Kind, namespace: str | None = None) -> Iterable[dict[str, Any]]:
-        for (ns, _), obj in self._objects.get(kind.plural, {}).items():
+        for (ns, _), obj in self._objects.get(kind.resource, {}).items():
             if namespace is None or ns == namespace:
                 yield obj

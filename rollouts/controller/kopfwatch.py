@@ -7,6 +7,11 @@ reflectors list again with a backoff instead, and so do we: :func:`install` wrap
 the kind again (and again, until it is served). The listing never reports what went away meanwhile:
 rollouts.controller.resync drops that from the caches.
 
+The wrapper also tells a :class:`Listener` when a stream of a kind it wants has listed every object (with
+the objects listed) and when the kind stopped being served: the controller reads routing objects from its
+cache only while their kind's watch is complete (rollouts.controller.routingwatch). For such optional
+kinds a 403 (the role does not grant list/watch) pauses that one stream instead of ending the operator.
+
 This reaches into kopf's private `_cogs` (it has no public hook for it); tests/unit/test_kopf_watch.py
 fails if kopf moves the function.
 """
@@ -16,30 +21,68 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 from kopf._cogs.clients import errors, watching
+
+from rollouts.controller.client import resource_key
 
 log = logging.getLogger("pyrollouts.operator")
 
 NOT_SERVED_RETRY_SECONDS = 2.0
+FORBIDDEN_RETRY_SECONDS = 60.0
 
 _kopf_continuous_watch = watching.continuous_watch
 
 
+class Listener(Protocol):
+    """Told about the streams of the kinds it `wants` (by resource, `Kind.resource`: plural and group;
+    namespace None: cluster-wide)."""
+
+    def wants(self, resource: str) -> bool: ...
+
+    def listed(self, resource: str, namespace: str | None, objects: list[dict[str, Any]]) -> None: ...
+
+    def unserved(self, resource: str, namespace: str | None) -> None: ...
+
+
+_listener: Listener | None = None
+
+
 async def continuous_watch_outliving_404(**kwargs: Any) -> AsyncIterator[Any]:
     """kopf's `continuous_watch`; a 404 (the kind is not served) ends the stream after a pause."""
+    resource, namespace = kwargs.get("resource"), kwargs.get("namespace")
+    plural = str(getattr(resource, "plural", resource))
+    key = resource_key(str(getattr(resource, "group", "") or ""), plural)
+    listener = _listener if _listener is not None and _listener.wants(key) else None
+    listing: list[dict[str, Any]] | None = [] if listener is not None else None
     try:
         async for item in _kopf_continuous_watch(**kwargs):
+            if listing is not None and listener is not None:
+                if item is watching.Bookmark.LISTED:
+                    listener.listed(key, namespace, listing)
+                    listing = None
+                elif isinstance(item, dict) and item.get("type") is None:
+                    listing.append(dict(item["object"]))
             yield item
     except errors.APINotFoundError:
-        log.warning(
-            "%s is not served (its CRD was removed?); listing it again in %.0fs",
-            kwargs.get("resource"),
-            NOT_SERVED_RETRY_SECONDS,
-        )
+        log.warning("%s is not served (its CRD was removed?); listing it again in %.0fs", resource,
+                    NOT_SERVED_RETRY_SECONDS)
+        if listener is not None:
+            listener.unserved(key, namespace)
         await asyncio.sleep(NOT_SERVED_RETRY_SECONDS)
+    except errors.APIForbiddenError as exc:
+        if listener is None:
+            raise
+        log.warning("cannot watch %s (%s): its objects are read with a GET on every pass; trying again in %.0fs "
+                    "(grant the controller's role list and watch on %s)", resource, exc, FORBIDDEN_RETRY_SECONDS,
+                    key)
+        listener.unserved(key, namespace)
+        await asyncio.sleep(FORBIDDEN_RETRY_SECONDS)
 
 
-def install() -> None:
+def install(listener: Listener | None = None) -> None:
+    """Put the wrapper in kopf's place; `listener` hears of the listings and ends of the kinds it wants."""
+    global _listener
+    _listener = listener
     watching.continuous_watch = continuous_watch_outliving_404

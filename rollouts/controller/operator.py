@@ -9,11 +9,13 @@
   could think a Rollout has no stable ReplicaSet).
 - Each event updates the cache and queues the owning Rollout (a ReplicaSet by its controller
   reference, a Pod through its ReplicaSet, a Service or Deployment by name).
-- Traffic routing objects are read with a GET on each pass (fresh, and their CRDs may be absent: kopf
-  cannot watch a kind that is not served). Ingresses, always served, are also watched so that a change
-  to a stable or canary Ingress requeues its Rollout at once; for the CRD kinds (TrafficSplit,
-  VirtualService, HTTPRoute, ...) a Rollout with a router is requeued at least every 30 s (see
-  :data:`rollouts.controller.reconciler.ROUTING_RESYNC_SECONDS`).
+- Traffic routing objects (every kind a router of rollouts.traffic.registry reads: Ingresses,
+  VirtualServices, TrafficSplits, HTTPRoutes, ...) are watched while their kind is served: kopf follows
+  CRDs, so a CRD installed later starts its watch. They are read from the cache once their watch has
+  listed (rollouts.controller.routingwatch), with a GET before that; a change to one requeues the
+  Rollouts that name it. They have event handlers only, no index handler: an absent CRD must not hold
+  back the first reconcile. The kinds not served yet are re-checked on a slow timer
+  (rollouts.controller.discovery), never per pass.
 - :class:`WorkQueue` runs one reconcile at a time per Rollout (many Rollouts in parallel),
   coalesces bursts of events, and wakes a Rollout at the time its plan asked for (pause
   durations, scale-down delays, progress deadlines) instead of polling.
@@ -36,9 +38,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+from kopf._cogs.structs import references
 
 from rollouts.controller import client as kube
-from rollouts.controller import kopfwatch
+from rollouts.controller import discovery, kopfwatch
 from rollouts.controller.analysisruns import JOB_LABEL_SELECTOR, AnalysisController
 from rollouts.controller.client import (
     ANALYSISRUNS,
@@ -48,7 +51,6 @@ from rollouts.controller.client import (
     DEFAULT_QPS,
     DEPLOYMENTS,
     EXPERIMENTS,
-    INGRESSES,
     JOBS,
     PODS,
     REPLICASETS,
@@ -70,9 +72,11 @@ from rollouts.controller.preflight import check_api_server_trusted
 from rollouts.controller.ratelimit import TokenBucket
 from rollouts.controller.reconciler import Reconciler, rollout_references, uses_analysis
 from rollouts.controller.resync import Resync, ServerWatch, Watched
+from rollouts.controller.routingwatch import RoutingWatches
 from rollouts.controller.workqueue import Key, WorkQueue
 from rollouts.model.spec import HASH_LABEL, INSTANCE_ID_LABEL
 from rollouts.strategy.replicasets import MANAGED_BY
+from rollouts.traffic.registry import routed_kinds
 
 log = logging.getLogger("pyrollouts.operator")
 
@@ -110,7 +114,7 @@ class Controller:
         self.login = login
         self.namespaces = list(namespaces)
         self.instance_id = instance_id
-        self.cache = Cache(references={ROLLOUTS.plural: rollout_references})
+        self.cache = Cache(references={ROLLOUTS.resource: rollout_references})
         self.limit = limit or TokenBucket(DEFAULT_QPS, DEFAULT_BURST)
         self.client = Client(
             conn,
@@ -121,6 +125,7 @@ class Controller:
             on_connection_lost=lambda: self.resync.trigger("a request could not reach the API server"),
         )
         self._notifiers: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.routing = RoutingWatches(self.cache, routed_kinds(), lambda kind, obj: self._on_routing_object(kind, obj))
         self.resync = Resync(
             self.client, self.cache, self._watched(), self.namespaces, self._forgotten, self._resynced
         )
@@ -138,7 +143,9 @@ class Controller:
             else None
         )
         self.notifier = Notifier(self.client, notifications_namespace or conn.namespace)
-        self.reconciler = Reconciler(self.client, self.cache, notify=self.notifier.on_event)
+        self.reconciler = Reconciler(
+            self.client, self.cache, notify=self.notifier.on_event, routing_cached=self.routing.cached
+        )
         self.analysis = AnalysisController(self.client, self.cache)
         self.analysis_queue: WorkQueue | None = None
         self.experiments = ExperimentController(self.client, self.cache)
@@ -156,6 +163,8 @@ class Controller:
         self._failures: dict[Key, int] = {}
         self._burst: dict[Key, tuple[float, int]] = {}
         self._halting: asyncio.Task[None] | None = None
+        self._rescan: asyncio.Task[None] | None = None
+        self.insights: references.Insights | None = None  # kopf's view of what is served, once running
         self.registry = self._build_registry()
 
     # ------------------------------------------------------------------ leadership
@@ -282,16 +291,17 @@ class Controller:
         # Sharding as Argo's --instance-id: only our shard's Rollouts and runs (the unlabelled ones without).
         shard = f"{INSTANCE_ID_LABEL}={self.instance_id}" if self.instance_id else f"!{INSTANCE_ID_LABEL}"
         return {
-            REPLICASETS.plural: HASH_LABEL,
-            PODS.plural: HASH_LABEL,
-            JOBS.plural: JOB_LABEL_SELECTOR,
-            ROLLOUTS.plural: shard,
-            ANALYSISRUNS.plural: shard,
-            EXPERIMENTS.plural: shard,
+            REPLICASETS.resource: HASH_LABEL,
+            PODS.resource: HASH_LABEL,
+            JOBS.resource: JOB_LABEL_SELECTOR,
+            ROLLOUTS.resource: shard,
+            ANALYSISRUNS.resource: shard,
+            EXPERIMENTS.resource: shard,
         }
 
     def _watched_kinds(self) -> list[kube.Kind]:
-        kinds = [ROLLOUTS, REPLICASETS, PODS, SERVICES, DEPLOYMENTS, INGRESSES, ANALYSISRUNS, JOBS, ANALYSISTEMPLATES]
+        """The kinds whose initial listing every reconcile waits for (kopf index handlers)."""
+        kinds = [ROLLOUTS, REPLICASETS, PODS, SERVICES, DEPLOYMENTS, ANALYSISRUNS, JOBS, ANALYSISTEMPLATES]
         kinds.append(EXPERIMENTS)
         if not self.namespaces:  # kopf serves cluster-scoped kinds only when cluster-wide
             kinds.append(CLUSTERANALYSISTEMPLATES)
@@ -299,11 +309,12 @@ class Controller:
 
     def _watched(self) -> list[Watched]:
         selectors = self._selectors()
-        return [Watched(kind, selectors.get(kind.plural)) for kind in self._watched_kinds()]
+        kinds = self._watched_kinds() + list(self.routing.kinds.values())
+        return [Watched(kind, selectors.get(kind.resource)) for kind in kinds]
 
     def _forgotten(self, kind: kube.Kind, obj: dict[str, Any]) -> None:
         """An object the server no longer has left the cache: its owners look again (as on a deletion)."""
-        notify = self._notifiers.get(kind.plural)
+        notify = self._notifiers.get(kind.resource)
         if notify is not None and kind is not ROLLOUTS:
             notify(obj)
 
@@ -321,9 +332,9 @@ class Controller:
         ro = self.cache.by_uid(ROLLOUTS, uid)
         return ro if ro is not None and (ro.get("metadata") or {}).get("namespace") == namespace else None
 
-    def _enqueue_referring(self, obj: dict[str, Any], plural: str) -> None:
+    def _enqueue_referring(self, obj: dict[str, Any], resource: str) -> None:
         ns, name = str(obj["metadata"].get("namespace", "")), str(obj["metadata"]["name"])
-        for ro in self.cache.referring_to(ROLLOUTS, ns, plural, name):
+        for ro in self.cache.referring_to(ROLLOUTS, ns, resource, name):
             self.enqueue(ns, ro["metadata"]["name"])
 
     def _on_replicaset(self, obj: dict[str, Any]) -> None:
@@ -347,14 +358,14 @@ class Controller:
             self.enqueue(ns, ro["metadata"]["name"])
 
     def _on_service(self, obj: dict[str, Any]) -> None:
-        self._enqueue_referring(obj, SERVICES.plural)
+        self._enqueue_referring(obj, SERVICES.resource)
 
     def _on_deployment(self, obj: dict[str, Any]) -> None:
-        self._enqueue_referring(obj, DEPLOYMENTS.plural)
+        self._enqueue_referring(obj, DEPLOYMENTS.resource)
 
-    def _on_routing_object(self, obj: dict[str, Any]) -> None:
-        """An Ingress changed (or went): the Rollouts whose routers read it look again."""
-        self._enqueue_referring(obj, INGRESSES.plural)
+    def _on_routing_object(self, kind: kube.Kind, obj: dict[str, Any]) -> None:
+        """A routing object changed (or went): the Rollouts whose routers read it look again."""
+        self._enqueue_referring(obj, kind.resource)
 
     def _on_analysisrun(self, obj: dict[str, Any]) -> None:
         """A run changed (or went): its owning Rollout reacts to the phase."""
@@ -412,39 +423,53 @@ class Controller:
                 expiration=dt.datetime.fromtimestamp(due, dt.UTC) if due is not None else None,
             )
 
+        @kopf.on.startup(registry=registry)
+        async def rescan_routing_kinds(settings: kopf.OperatorSettings, **_: Any) -> None:
+            # started from kopf's context, so its discovery requests carry kopf's credentials
+            if self.insights is not None and self._rescan is None:
+                kinds = list(self.routing.kinds.values())
+                self._rescan = asyncio.create_task(
+                    discovery.rescan(kinds, registry, settings, self.insights), name="routing kinds discovery"
+                )
+
         notifiers: dict[str, Callable[[dict[str, Any]], None]] = {
-            ROLLOUTS.plural: lambda obj: self.enqueue(obj["metadata"].get("namespace", ""), obj["metadata"]["name"]),
-            REPLICASETS.plural: self._on_replicaset,
-            PODS.plural: self._on_pod,
-            SERVICES.plural: self._on_service,
-            DEPLOYMENTS.plural: self._on_deployment,
-            INGRESSES.plural: self._on_routing_object,  # always served; routing CRD kinds are read per reconcile
+            ROLLOUTS.resource: lambda obj: self.enqueue(obj["metadata"].get("namespace", ""), obj["metadata"]["name"]),
+            REPLICASETS.resource: self._on_replicaset,
+            PODS.resource: self._on_pod,
+            SERVICES.resource: self._on_service,
+            DEPLOYMENTS.resource: self._on_deployment,
             # The AnalysisRun controller: its runs, the Jobs of Job metrics, templates (validation Events).
-            ANALYSISRUNS.plural: self.analysis.on_run,
-            JOBS.plural: self.analysis.on_job,
-            ANALYSISTEMPLATES.plural: self._on_template,
-            CLUSTERANALYSISTEMPLATES.plural: self._on_template,
-            EXPERIMENTS.plural: self.experiments.on_experiment,
+            ANALYSISRUNS.resource: self.analysis.on_run,
+            JOBS.resource: self.analysis.on_job,
+            ANALYSISTEMPLATES.resource: self._on_template,
+            CLUSTERANALYSISTEMPLATES.resource: self._on_template,
+            EXPERIMENTS.resource: self.experiments.on_experiment,
         }
         for kind in self._watched_kinds():
-            self._register(registry, kind, notifiers[kind.plural])
+            self._register(registry, kind, notifiers[kind.resource])
+        for kind in self.routing.kinds.values():
+            self._register(registry, kind, functools.partial(self._on_routing_object, kind), indexed=False)
         return registry
 
     def _register(
-        self, registry: kopf.OperatorRegistry, kind: kube.Kind, notify: Callable[[dict[str, Any]], None]
+        self,
+        registry: kopf.OperatorRegistry,
+        kind: kube.Kind,
+        notify: Callable[[dict[str, Any]], None],
+        indexed: bool = True,
     ) -> None:
         cache = self.cache
         group_version = kind.api_version
         # The Rollout controller also follows its AnalysisRuns and the templates its analysis names.
         rollout_follows: dict[str, Callable[[dict[str, Any]], None]] = {
-            kube.ANALYSISRUNS.plural: self._on_analysisrun,
-            kube.ANALYSISTEMPLATES.plural: self._on_analysis_template,
-            kube.CLUSTERANALYSISTEMPLATES.plural: self._on_analysis_template,
-            EXPERIMENTS.plural: self._on_analysisrun,  # an experiment step's Experiment: its phase, like a run's
+            kube.ANALYSISRUNS.resource: self._on_analysisrun,
+            kube.ANALYSISTEMPLATES.resource: self._on_analysis_template,
+            kube.CLUSTERANALYSISTEMPLATES.resource: self._on_analysis_template,
+            EXPERIMENTS.resource: self._on_analysisrun,  # an experiment step's Experiment: its phase, like a run's
         }
-        follow = rollout_follows.get(kind.plural)
+        follow = rollout_follows.get(kind.resource)
         # The Experiment controller follows what its Experiments own.
-        experiment_follows = kind.plural in (REPLICASETS.plural, SERVICES.plural, ANALYSISRUNS.plural)
+        experiment_follows = kind.resource in (REPLICASETS.resource, SERVICES.resource, ANALYSISRUNS.resource)
 
         def notify_all(obj: dict[str, Any]) -> None:
             notify(obj)
@@ -453,14 +478,19 @@ class Controller:
             if experiment_follows:
                 self.experiments.on_owned(obj)
 
-        self._notifiers[kind.plural] = notify_all
+        self._notifiers[kind.resource] = notify_all
 
         async def prime(body: kopf.Body, **_: Any) -> None:
             # An index handler: runs during the initial listing, before any event handler.
             cache.put(kind, dict(body))
 
-        prime.__name__ = f"prime_{kind.plural}"
-        kopf.index(group_version, kind.plural, registry=registry, id=f"cache-{kind.plural}")(prime)
+        prime.__name__ = f"prime_{kind.resource}"
+        if indexed:
+            # Only while listing (`when`): kopf runs index handlers on every event, and after the first
+            # listing `on_event` caches each object anyway; the filter spares kopf's handler machinery.
+            kopf.index(group_version, kind.plural, registry=registry, id=f"cache-{kind.resource}", when=self._listing)(
+                prime
+            )
 
         async def on_event(event: kopf.RawEvent, **_: Any) -> None:
             self.synced.set()
@@ -469,18 +499,29 @@ class Controller:
                 cache.remove(kind, obj)
                 self._forget_metrics(kind, obj)
                 if kind is ROLLOUTS:
+                    self._forget_rollout(obj)
                     await self._release_services(obj)
                     return
             else:
                 cache.put(kind, obj)
             notify_all(obj)
 
-        on_event.__name__ = f"on_{kind.plural}"
-        kopf.on.event(group_version, kind.plural, registry=registry, id=f"watch-{kind.plural}")(on_event)
+        on_event.__name__ = f"on_{kind.resource}"
+        kopf.on.event(group_version, kind.plural, registry=registry, id=f"watch-{kind.resource}")(on_event)
+
+    def _forget_rollout(self, rollout: dict[str, Any]) -> None:
+        """A deleted Rollout's bookkeeping (failure and burst counts) goes with it."""
+        key = (str(rollout["metadata"].get("namespace", "")), str(rollout["metadata"]["name"]))
+        self._failures.pop(key, None)
+        self._burst.pop(key, None)
+
+    def _listing(self, **_: Any) -> bool:
+        """Are the first listings still under way (no event handler has run yet)?"""
+        return not self.synced.is_set()
 
     def _forget_metrics(self, kind: kube.Kind, obj: dict[str, Any]) -> None:
         """A deleted Rollout or AnalysisRun takes its series off /metrics."""
-        which = {ROLLOUTS.plural: ROLLOUT, ANALYSISRUNS.plural: ANALYSIS_RUN}.get(kind.plural)
+        which = {ROLLOUTS.resource: ROLLOUT, ANALYSISRUNS.resource: ANALYSIS_RUN}.get(kind.resource)
         if which is not None:
             self.metrics.forget(which, str(obj["metadata"].get("namespace", "")), str(obj["metadata"]["name"]))
 
@@ -493,8 +534,8 @@ class Controller:
         settings.batching.exit_timeout = 0.5
         selectors = self._selectors()
         for kind in self._watched_kinds():
-            if kind.plural in selectors:
-                settings.watching.label_selectors[kind.group, kind.version, kind.plural] = selectors[kind.plural]
+            if kind.resource in selectors:
+                settings.watching.label_selectors[kind.group, kind.version, kind.plural] = selectors[kind.resource]
         # Nothing we register needs kopf's storages; keep them off our objects all the same.
         settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.controller.kopf-progress")
         settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.controller.kopf-diffbase")
@@ -527,7 +568,9 @@ class Controller:
             for runner in runners:
                 await runner.cleanup()
             raise
-        kopfwatch.install()
+        kopfwatch.install(self.routing)
+        discovery.quiet_unresolved()
+        self.insights = references.Insights()
         await self.client.open()
         electing = (
             asyncio.create_task(self._elect(stop), name="leader election") if self.elector is not None else None
@@ -541,6 +584,7 @@ class Controller:
                 namespaces=self.namespaces,
                 stop_flag=stop,
                 ready_flag=self.ready,
+                insights=self.insights,
             ),
             name="kopf operator",
         )
@@ -570,6 +614,9 @@ class Controller:
             stopping.cancel()
             server_watch.cancel()
             await asyncio.gather(server_watch, return_exceptions=True)
+            if self._rescan is not None:
+                self._rescan.cancel()
+                await asyncio.gather(self._rescan, return_exceptions=True)
             await self.resync.stop()
             await self._step_down(electing)
             await self.queue.stop()
@@ -588,7 +635,7 @@ class Controller:
         client = Client(self.conn, login=self.login, on_connection_lost=lambda: lost("the API server went away"))
         namespace = self.namespaces[0] if self.namespaces else None
         try:
-            await ServerWatch(client, namespace, self._selectors()[ROLLOUTS.plural], lost).run()
+            await ServerWatch(client, namespace, self._selectors()[ROLLOUTS.resource], lost).run()
         finally:
             await client.close()
 

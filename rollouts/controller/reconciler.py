@@ -35,8 +35,9 @@ from rollouts.controller.client import (
     Client,
     controller_uid,
     event_body,
-    kind_of,
 )
+from rollouts.controller.routingwatch import ref_kind
+from rollouts.controller.stabletemplate import whole_stable_replicaset, with_whole
 from rollouts.model.conditions import (
     DEGRADED_PHASE,
     FAILED_RS_CREATE_MESSAGE,
@@ -87,9 +88,11 @@ def uses_analysis(rollout: dict[str, Any]) -> bool:
 
 COMPONENT = "rollouts-controller"
 
-# Routing objects are read with a GET per reconcile rather than watched (their CRDs may be absent,
-# and kopf cannot watch a resource that is not served). A Rollout with a traffic router is looked
-# at again at least this often, so a change someone else makes to its routing objects is undone.
+# A routing object whose kind is not watched (rollouts.controller.routingwatch: its CRD is absent, its
+# watch not listed yet, or not allowed) is read with a GET per reconcile; its Rollout is looked at again
+# at least this often, so a change someone else makes to it is undone. Watched ones requeue on events,
+# except the objects a router follows from another (App Mesh's VirtualRouter): the cache's index knows
+# only what the Rollout itself names, so those Rollouts keep this resync (read from the cache: no request).
 ROUTING_RESYNC_SECONDS = 30.0
 ROUTING_WRITE_RETRY_SECONDS = 15.0
 # A write the API server forbids (403): the controller's role lacks a rule. Said once per pass as a
@@ -121,7 +124,8 @@ def routing_refs(rollout: Mapping[str, Any]) -> list[ObjectRef]:
 
 
 def rollout_references(rollout: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """What a Rollout names in its namespace, as (plural, name): the Services of either strategy, its
+    """What a Rollout names in its namespace, as (resource, name) (`Kind.resource`: a routing kind's plural
+    alone is ambiguous): the Services of either strategy, its
     workloadRef Deployment and its routers' objects. The cache indexes Rollouts by these. Runs on
     every cached version of every Rollout, the malformed ones too: it never raises on a bad spec."""
     spec = _mapping(rollout.get("spec"))
@@ -129,12 +133,12 @@ def rollout_references(rollout: Mapping[str, Any]) -> list[tuple[str, str]]:
     canary, blue_green = _mapping(strategy.get("canary")), _mapping(strategy.get("blueGreen"))
     services = [canary.get("canaryService"), canary.get("stableService")]
     services += [blue_green.get("activeService"), blue_green.get("previewService")]
-    out = [(SERVICES.plural, name) for name in services if isinstance(name, str) and name]
+    out = [(SERVICES.resource, name) for name in services if isinstance(name, str) and name]
     workload = _mapping(spec.get("workloadRef")).get("name")
     if isinstance(workload, str) and workload:
-        out.append((DEPLOYMENTS.plural, workload))
+        out.append((DEPLOYMENTS.resource, workload))
     if canary:
-        out += [(ref.plural, ref.name) for ref in routing_refs(rollout)]
+        out += [(ref_kind(ref).resource, ref.name) for ref in routing_refs(rollout)]
     return out
 
 
@@ -180,11 +184,18 @@ EventHook = Callable[[Mapping[str, Any], str, str], None]
 
 class Reconciler:
     def __init__(
-        self, client: Client, cache: Cache, clock: Callable[[], float] = time.time, notify: EventHook | None = None
+        self,
+        client: Client,
+        cache: Cache,
+        clock: Callable[[], float] = time.time,
+        notify: EventHook | None = None,
+        routing_cached: Callable[[ObjectRef], bool] = lambda _: False,
     ) -> None:
         self.client = client
         self.cache = cache
         self.clock = clock
+        # Is this routing object read from the cache (its kind watched and listed) rather than with a GET?
+        self.routing_cached = routing_cached
         # Told (namespace, name, type, reason) of each Event recorded: the controller counts them.
         self.on_event: Callable[[str, str, str, str], None] = lambda *_: None
         self.notify = notify
@@ -240,25 +251,34 @@ class Reconciler:
             return Outcome(None)
         refs = routing_refs(rollout)
         routing = await self.read_routing(refs) if refs else None
+        followed: list[ObjectRef] = []
         if routing is not None:
             followed = followed_refs(rollout_routers(rollout), routing)  # named by the objects just read
             if followed:
                 routing.update(await self.read_routing(followed))
 
+        whole_stable = await whole_stable_replicaset(self.client, self.cache, rollout)
+
         def replan(current: dict[str, Any]) -> Plan:
-            return plan_pass(dataclasses.replace(self.observe(current), routing=routing))
+            observed = self.observe(current)
+            replicasets = with_whole(observed.replicasets, whole_stable)  # an experiment's specRef: stable
+            return plan_pass(dataclasses.replace(observed, routing=routing, replicasets=replicasets))
 
         outcome = await self.act(rollout, replan(rollout), replan)
-        if refs and (outcome.requeue_after is None or outcome.requeue_after > ROUTING_RESYNC_SECONDS):
+        polled = followed or any(not self.routing_cached(ref) for ref in refs)
+        if polled and (outcome.requeue_after is None or outcome.requeue_after > ROUTING_RESYNC_SECONDS):
             outcome.requeue_after = ROUTING_RESYNC_SECONDS
         return outcome
 
     async def read_routing(self, refs: list[ObjectRef]) -> dict[ObjectRef, dict[str, Any] | None]:
-        """GET every routing object (absent ones, or ones whose kind is not served, as None)."""
+        """Every routing object, from the cache when its kind is watched, else with a GET (absent ones, or
+        ones whose kind is not served, as None)."""
 
         async def one(ref: ObjectRef) -> dict[str, Any] | None:
+            if self.routing_cached(ref):
+                return self.cache.get(ref_kind(ref), ref.namespace, ref.name)
             try:
-                return await self.client.get(kind_of(ref.api_version, ref.plural, ref.kind), ref.namespace, ref.name)
+                return await self.client.get(ref_kind(ref), ref.namespace, ref.name)
             except ApiError as exc:
                 if exc.not_found:
                     return None
@@ -423,20 +443,26 @@ class Reconciler:
     async def _write_routing(self, action: WriteRoutingObject) -> None:
         write = action.write
         ref = write.ref
-        kind = kind_of(ref.api_version, ref.plural, ref.kind)
+        kind = ref_kind(ref)
         log.info("%s %s: %s", write.op, ref.describe(), write.why)
+        answer: dict[str, Any] | None = None
         if write.op == "create":
-            await self.client.create(kind, ref.namespace, write.body)
+            answer = await self.client.create(kind, ref.namespace, write.body)
         elif write.op == "merge-patch":
-            await self.client.patch(kind, ref.namespace, ref.name, write.body)
+            answer = await self.client.patch(kind, ref.namespace, ref.name, write.body)
         elif write.op == "json-patch":
-            await self.client.json_patch(kind, ref.namespace, ref.name, list(write.body))
+            answer = await self.client.json_patch(kind, ref.namespace, ref.name, list(write.body))
         elif write.op == "delete":
             try:
                 await self.client.delete(kind, ref.namespace, ref.name)
             except ApiError as exc:
                 if not exc.not_found:
                     raise
+            existing = self.cache.get(kind, ref.namespace, ref.name)
+            if existing is not None and self.routing_cached(ref):
+                self.cache.remove(kind, existing)
+        if answer is not None and self.routing_cached(ref):
+            self.cache.put(kind, answer)  # the next pass reads what we wrote, not the version before it
 
     async def _routing_refused(self, rollout: dict[str, Any], action: WriteRoutingObject, exc: ApiError) -> None:
         """A routing write the API server refused (kind not served, rejected by its schema, forbidden)."""

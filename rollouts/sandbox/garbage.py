@@ -56,6 +56,10 @@ class GarbageCollector:
     def has_dependents(self, owner_uid: str) -> bool:
         return bool(self._dependents.get(owner_uid))
 
+    def dependents(self, owner_uid: str) -> list[Location]:
+        """Where the objects naming `owner_uid` in their ownerReferences are, in key order."""
+        return sorted(self._dependents.get(owner_uid, ()))
+
     def _index_owners(
         self, rkey: str, key: ObjKey, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
     ) -> None:

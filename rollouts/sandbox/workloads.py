@@ -18,10 +18,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rollouts.model.durations import parse_go_duration
+from rollouts.sandbox.endpoints import SelectorIndex
 from rollouts.sandbox.errors import ApiError
 from rollouts.sandbox.jsoncopy import json_copy
 from rollouts.sandbox.resources import ResourceType
-from rollouts.sandbox.selectors import matches_labels, parse_label_selector, selector_from_label_selector
+from rollouts.sandbox.selectors import parse_label_selector
 from rollouts.sandbox.store import Store, now_rfc3339
 from rollouts.sandbox.watches import Event
 
@@ -114,6 +115,7 @@ class Workloads:
         self.jobs = self._type(reg.by_key("batch/jobs"))
         self.services = self._type(reg.by_key("/services"))
         self.endpoints = self._type(reg.by_key("/endpoints"))
+        self.selection = SelectorIndex()
 
     @staticmethod
     def _type(rtype: ResourceType | None) -> ResourceType:
@@ -122,6 +124,10 @@ class Workloads:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        for svc in self.store.objects(self.services):  # what was stored before we listened
+            self.selection.service_changed(svc["metadata"].get("namespace", ""), svc["metadata"]["name"], svc)
+        for pod in self.store.objects(self.pods):
+            self.selection.pod_changed(pod["metadata"].get("namespace", ""), pod["metadata"]["name"], pod)
         self.store.subscribe(self._on_event)
 
     def stop(self) -> None:
@@ -147,9 +153,11 @@ class Workloads:
             owner = self._owner_name(event.obj, "ReplicaSet")
             if owner:
                 self._enqueue("apps/replicasets", ns, owner)
-            self._enqueue("endpoints", ns, "")
+            for service in self.selection.pod_changed(ns, name, None if event.type == "DELETED" else event.obj):
+                self._enqueue("endpoints", ns, service)
         elif event.key == "/services":
-            self._enqueue("endpoints", ns, "")
+            self.selection.service_changed(ns, name, None if event.type == "DELETED" else event.obj)
+            self._enqueue("endpoints", ns, name)
 
     @staticmethod
     def _owner_name(obj: Mapping[str, Any], kind: str) -> str | None:
@@ -295,9 +303,17 @@ class Workloads:
     # ------------------------------------------------------------------ ReplicaSets
 
     def owned_pods(self, owner: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return self._dependents(self.pods, owner)
+
+    def _dependents(self, rtype: ResourceType, owner: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The objects of `rtype` `owner` controls, in key order (from the garbage collector's owner index)."""
         uid = owner["metadata"]["uid"]
-        namespace = owner["metadata"].get("namespace", "")
-        return [p for p in self.store.objects(self.pods, namespace) if _controller_uid(p) == uid]
+        found = []
+        for rkey, key in self.store.garbage.dependents(uid):
+            obj = self.store.object_at(rkey, key) if rkey == rtype.key else None
+            if obj is not None and _controller_uid(obj) == uid:
+                found.append(obj)
+        return found
 
     def _sync_replicaset(self, namespace: str, name: str) -> None:
         rs = self.store.find(self.replicasets, namespace, name)
@@ -373,8 +389,7 @@ class Workloads:
             self._later(0.2, "apps/deployments", namespace, name)
 
     def _owned_replicasets(self, deploy: Mapping[str, Any], namespace: str) -> list[dict[str, Any]]:
-        uid = deploy["metadata"]["uid"]
-        return [r for r in self.store.objects(self.replicasets, namespace) if _controller_uid(r) == uid]
+        return self._dependents(self.replicasets, deploy)
 
     def _current_replicaset(
         self, deploy: Mapping[str, Any], namespace: str, replicas: int
@@ -522,19 +537,17 @@ class Workloads:
 
     # ------------------------------------------------------------------ Endpoints
 
-    def _sync_endpoints(self, namespace: str, _name: str) -> None:
-        pods = [p for p in self.store.objects(self.pods, namespace) if not p["metadata"].get("deletionTimestamp")]
-        for service in self.store.objects(self.services, namespace):
-            selector = (service.get("spec") or {}).get("selector")
-            if selector:
-                self._sync_service_endpoints(namespace, service, selector, pods)
-
-    def _sync_service_endpoints(
-        self, namespace: str, service: Mapping[str, Any], selector: Mapping[str, str], pods: list[dict[str, Any]]
-    ) -> None:
-        """The Service's Endpoints (same name) list the pods its selector picks, ready or not."""
-        requirements = selector_from_label_selector({"matchLabels": selector})
-        members = [p for p in pods if matches_labels(requirements, p["metadata"].get("labels"))]
+    def _sync_endpoints(self, namespace: str, name: str) -> None:
+        """The Service's Endpoints (same name) list the pods its selector picks, ready or not (the
+        selection index finds them: no scan of the namespace's pods)."""
+        service = self.store.find(self.services, namespace, name)
+        if service is None or not (service.get("spec") or {}).get("selector"):
+            return
+        members = [
+            pod
+            for pod_name in self.selection.selected_pods(namespace, name)
+            if (pod := self.store.find(self.pods, namespace, pod_name)) is not None
+        ]
         subsets = _endpoint_subsets(service, members)
         svc_name = service["metadata"]["name"]
         existing = self.store.find(self.endpoints, namespace, svc_name)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from rollouts.traffic.objects import annotations_of, as_dict, as_list, parse_weight
 from rollouts.traffic.registry import RouterContext, missing_services
@@ -39,6 +39,7 @@ from rollouts.traffic.router import (
     ObjectRef,
     ObjectWrite,
     Owner,
+    RoutedKind,
     RouterResult,
     RoutingProblem,
 )
@@ -127,6 +128,7 @@ class AlbRouter:
     """The `trafficRouting.alb` entry of one Rollout."""
 
     name = "alb"
+    KINDS: ClassVar[tuple[RoutedKind, ...]] = (RoutedKind(API_VERSION, KIND, PLURAL),)
 
     def __init__(self, context: RouterContext) -> None:
         self.context = context

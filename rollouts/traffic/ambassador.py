@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from rollouts.traffic.objects import as_dict, merge_diff, owned_by, parse_quantity
 from rollouts.traffic.registry import RouterContext, missing_services
@@ -25,6 +25,7 @@ from rollouts.traffic.router import (
     ObjectRef,
     ObjectWrite,
     Owner,
+    RoutedKind,
     RouterResult,
     RoutingProblem,
 )
@@ -43,6 +44,7 @@ class AmbassadorRouter:
     """The `trafficRouting.ambassador` entry of one Rollout."""
 
     name = "ambassador"
+    KINDS: ClassVar[tuple[RoutedKind, ...]] = (RoutedKind(API_VERSION, KIND, PLURAL),)
 
     def __init__(self, context: RouterContext) -> None:
         self.context = context

@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from rollouts.traffic.objects import as_dict, as_list, owned_by, parse_quantity
 from rollouts.traffic.registry import RouterContext, missing_services
@@ -31,6 +31,7 @@ from rollouts.traffic.router import (
     ObjectRef,
     ObjectWrite,
     Owner,
+    RoutedKind,
     RouterResult,
     RoutingProblem,
 )
@@ -47,6 +48,7 @@ class ApisixRouter:
     """The `trafficRouting.apisix` entry of one Rollout."""
 
     name = "apisix"
+    KINDS: ClassVar[tuple[RoutedKind, ...]] = (RoutedKind(API_VERSION, KIND, PLURAL),)
 
     def __init__(self, context: RouterContext) -> None:
         self.context = context

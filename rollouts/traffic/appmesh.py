@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from rollouts.traffic.objects import as_dict, as_list, parse_quantity
 from rollouts.traffic.registry import RouterContext, missing_services
@@ -32,6 +32,7 @@ from rollouts.traffic.router import (
     ObjectRef,
     ObjectWrite,
     Owner,
+    RoutedKind,
     RouterResult,
     RoutingProblem,
 )
@@ -49,6 +50,11 @@ class AppMeshRouter:
     """The `trafficRouting.appMesh` entry of one Rollout."""
 
     name = "appMesh"
+    KINDS: ClassVar[tuple[RoutedKind, ...]] = (
+        RoutedKind(API_VERSION, "VirtualService", "virtualservices"),
+        RoutedKind(API_VERSION, "VirtualRouter", "virtualrouters"),
+        RoutedKind(API_VERSION, "VirtualNode", "virtualnodes"),
+    )
 
     def __init__(self, context: RouterContext) -> None:
         self.context = context

@@ -19,7 +19,7 @@ import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from rollouts.traffic.objects import as_dict, as_list
 from rollouts.traffic.registry import RouterContext, missing_services
@@ -29,13 +29,14 @@ from rollouts.traffic.router import (
     ObjectRef,
     ObjectWrite,
     Owner,
+    RoutedKind,
     RouterResult,
     RoutingProblem,
 )
 
 API_VERSION = "gateway.networking.k8s.io/v1"
 FIELD = "spec.strategy.canary.trafficRouting.gatewayAPI"
-KINDS = {"HTTPRoute": "httproutes", "GRPCRoute": "grpcroutes"}
+ROUTE_PLURALS = {"HTTPRoute": "httproutes", "GRPCRoute": "grpcroutes"}
 
 Json = dict[str, Any]
 
@@ -51,6 +52,9 @@ class GatewayAPIRouter:
     """The `trafficRouting.gatewayAPI` entry of one Rollout."""
 
     name = "gatewayAPI"
+    KINDS: ClassVar[tuple[RoutedKind, ...]] = tuple(
+        RoutedKind(API_VERSION, kind, plural) for kind, plural in ROUTE_PLURALS.items()
+    )
 
     def __init__(self, context: RouterContext) -> None:
         self.context = context
@@ -75,7 +79,7 @@ class GatewayAPIRouter:
         self.routes = tuple(routes)
 
     def _route(self, kind: str, name: str, field: str, headers: bool) -> RouteEntry:
-        return RouteEntry(ObjectRef(API_VERSION, kind, KINDS[kind], self.namespace, name), field, headers)
+        return RouteEntry(ObjectRef(API_VERSION, kind, ROUTE_PLURALS[kind], self.namespace, name), field, headers)
 
     # ------------------------------------------------------------------ protocol
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from rollouts.traffic.objects import as_dict, as_list
 from rollouts.traffic.registry import RouterContext, missing_services
@@ -35,6 +35,7 @@ from rollouts.traffic.router import (
     ObjectRef,
     ObjectWrite,
     Owner,
+    RoutedKind,
     RouterResult,
     RoutingProblem,
 )
@@ -77,6 +78,10 @@ class IstioRouter:
     """The `trafficRouting.istio` entry of one Rollout."""
 
     name = "istio"
+    KINDS: ClassVar[tuple[RoutedKind, ...]] = (
+        RoutedKind(API_VERSION, "VirtualService", "virtualservices"),
+        RoutedKind(API_VERSION, "DestinationRule", "destinationrules"),
+    )
 
     def __init__(self, context: RouterContext) -> None:
         self.context = context

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from rollouts.traffic.objects import annotations_of, merge_diff, owned_by, parse_weight
 from rollouts.traffic.registry import RouterContext, missing_services
@@ -28,6 +28,7 @@ from rollouts.traffic.router import (
     ObjectRef,
     ObjectWrite,
     Owner,
+    RoutedKind,
     RouterResult,
     RoutingProblem,
 )
@@ -47,6 +48,7 @@ def canary_ingress_name(rollout: str, stable_ingress: str) -> str:
 
 class NginxRouter:
     name = "nginx"
+    KINDS: ClassVar[tuple[RoutedKind, ...]] = (RoutedKind(API_VERSION, KIND, PLURAL),)
 
     def __init__(self, context: RouterContext) -> None:
         self.context = context

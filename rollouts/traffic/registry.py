@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollouts.traffic.router import FollowsReferences, ObjectRef, Router, RoutingProblem
+from rollouts.traffic.router import FollowsReferences, ObjectRef, RoutedKind, Router, RoutingProblem
 
 ROUTERS: dict[str, str] = {
     "nginx": "rollouts.traffic.nginx:NginxRouter",
@@ -67,6 +67,30 @@ def router_class(key: str) -> type[Any] | None:
     module_name, _, class_name = target.partition(":")
     cls: type[Any] = getattr(importlib.import_module(module_name), class_name)
     return cls
+
+
+def routed_kinds() -> list[RoutedKind]:
+    """Every kind the routers of `ROUTERS` and the installed router plugins read (their `KINDS`), once
+    each, built-in routers first. A plugin without `KINDS` (or one that fails to load) is left out: its
+    objects are read with a GET on every pass instead of watched."""
+    kinds: list[RoutedKind] = []
+    for cls in [router_class(key) for key in ROUTERS] + plugin_router_classes():
+        for kind in getattr(cls, "KINDS", ()):
+            if isinstance(kind, RoutedKind) and kind not in kinds:
+                kinds.append(kind)
+    return kinds
+
+
+def plugin_router_classes() -> list[type[Any]]:
+    """The installed router plugins' classes; one that fails to import is skipped here (the Rollouts that
+    name it are InvalidSpec with the import error)."""
+    classes = []
+    for entry_point in installed_plugins().values():
+        try:
+            classes.append(entry_point.load())
+        except Exception:  # a broken plugin must not take the controller down
+            continue
+    return classes
 
 
 def build_routers(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, order=True)
@@ -25,6 +25,15 @@ class ObjectRef:
 
     def describe(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class RoutedKind:
+    """A kind of object a router reads: the controller watches it while the API server serves it."""
+
+    api_version: str
+    kind: str
+    plural: str
 
 
 @dataclass(frozen=True)
@@ -140,6 +149,9 @@ class Router(Protocol):
     """One `trafficRouting` entry (nginx, istio, smi, gatewayAPI)."""
 
     name: str  # the key under trafficRouting: "nginx", "istio", "smi", "plugins/gatewayAPI" ...
+    # Every kind `objects()` may name: the controller watches them (while served) and reads the objects
+    # from its cache; a kind not listed here is read with a GET on every pass.
+    KINDS: ClassVar[tuple[RoutedKind, ...]]
 
     def objects(self) -> Sequence[ObjectRef]:
         """The objects this router reads (and may create): fetched by the reconciler, absent ones as None."""

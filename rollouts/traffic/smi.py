@@ -10,7 +10,7 @@ also be quantities ("500m"). A TrafficSplit of that name that another owner cont
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from rollouts.traffic.objects import merge_diff, owned_by, parse_quantity, parse_weight
 from rollouts.traffic.registry import RouterContext, missing_services
@@ -19,6 +19,7 @@ from rollouts.traffic.router import (
     ObjectRef,
     ObjectWrite,
     Owner,
+    RoutedKind,
     RouterResult,
     RoutingProblem,
 )
@@ -30,6 +31,7 @@ PLURAL = "trafficsplits"
 
 class SmiRouter:
     name = "smi"
+    KINDS: ClassVar[tuple[RoutedKind, ...]] = (RoutedKind(API_VERSION, KIND, PLURAL),)
 
     def __init__(self, context: RouterContext) -> None:
         self.context = context

@@ -12,7 +12,7 @@ from, so a concurrent edit gives a 409 and the next pass starts over. No header 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from rollouts.traffic.objects import as_dict, as_list, parse_weight
 from rollouts.traffic.registry import RouterContext, missing_services
@@ -21,6 +21,7 @@ from rollouts.traffic.router import (
     ObjectRef,
     ObjectWrite,
     Owner,
+    RoutedKind,
     RouterResult,
     RoutingProblem,
 )
@@ -35,6 +36,7 @@ class TraefikRouter:
     """The `trafficRouting.traefik` entry of one Rollout."""
 
     name = "traefik"
+    KINDS: ClassVar[tuple[RoutedKind, ...]] = (RoutedKind(API_VERSION, KIND, PLURAL),)
 
     def __init__(self, context: RouterContext) -> None:
         self.context = context

@@ -1,9 +1,11 @@
 """`kubectl apply -k deploy/base` on the RBAC sandbox, then the controller as that ServiceAccount (a token
 from the TokenRequest API): a canary, a blue/green, a job analysis and an NGINX-routed canary complete
-with no 403 anywhere; without one permission the controller names it and serves the other Rollouts."""
+with no 403 anywhere (every router's CRDs installed: their kinds are watched as that ServiceAccount);
+without one permission the controller names it and serves the other Rollouts."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +14,7 @@ import pytest
 import yaml
 
 from rollouts.main import build_parser
+from rollouts.traffic.registry import routed_kinds
 from tests.fixtures.bluegreen import bluegreen_manifest, services
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import FORBIDDEN_IN_LOG, ControllerProcess, running_controller
@@ -27,6 +30,8 @@ pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 FAST = {READY_AFTER: "0.1s"}
 SA_USER = "system:serviceaccount:pyrollouts:pyrollouts"
 CONTROLLER_PORT_FLAGS = ("--metrics-port", "--health-port")  # the tests give the controller free ports
+ROUTER_CRDS = ("istio.yaml", "smi.yaml", "gateway-api.yaml", "traefik.yaml", "apisix.yaml", "ambassador.yaml",
+               "appmesh.yaml")  # fmt: skip
 
 
 def deployment_flags() -> list[str]:
@@ -79,6 +84,10 @@ def assert_no_403(handle: SandboxHandle, controller: ControllerProcess) -> None:
     assert not FORBIDDEN_IN_LOG.search(logs), logs
 
 
+def served(cluster: Cluster, resource: str) -> bool:
+    return cluster.kubectl("get", resource, "-A", check=False).returncode == 0
+
+
 def test_the_service_account_holds_exactly_what_deploy_base_grants(cluster: Cluster) -> None:
     def can_i(*args: str) -> str:
         return cluster.kubectl("auth", "can-i", *args, "--as", SA_USER, check=False).stdout.strip()
@@ -94,6 +103,14 @@ def test_the_service_account_holds_exactly_what_deploy_base_grants(cluster: Clus
     assert can_i("list", "secrets", "-n", "any") == "no"
     assert can_i("update", "leases.coordination.k8s.io", "-n", "pyrollouts") == "yes"
     assert can_i("update", "leases.coordination.k8s.io", "-n", "default") == "no"
+    # every routing kind is watched (get, list, watch) once its CRD is served, each by its API group
+    for crds in ROUTER_CRDS:
+        cluster.kubectl("apply", "-f", str(REPO / "examples" / "crds" / crds))
+    for kind in routed_kinds():
+        resource = f"{kind.plural}.{kind.api_version.rpartition('/')[0]}"
+        cluster.wait(f"{resource} to be served", functools.partial(served, cluster, resource))
+        assert [can_i(verb, resource, "-n", "any") for verb in ("get", "list", "watch")] == ["yes"] * 3, resource
+    assert can_i("patch", "virtualservices.appmesh.k8s.aws", "-n", "any") == "no"  # only read: it names the router
 
 
 def test_canary_with_services(installed: SandboxHandle, cluster: Cluster, controller: ControllerProcess) -> None:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from rollouts.schema import load_crds
+from rollouts.traffic.registry import routed_kinds
 from tests.fixtures.tools import REPO, require_tool
 
 pytestmark = pytest.mark.kubectl
@@ -122,6 +123,24 @@ def test_namespaced_overlay_uses_a_role_and_one_namespace() -> None:
     assert namespaced == expected  # the Role keeps step with the ClusterRole
     assert objects[("RoleBinding", "pyrollouts")]["roleRef"]["name"] == "pyrollouts"
     assert "--namespace=$(POD_NAMESPACE)" in controller_container(objects)["args"]
+
+
+def granted(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(API group, resource, verb) of every rule."""
+    return {(g, r, v) for rule in rules for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+
+
+@pytest.mark.parametrize(
+    "overlay, role", [("base", ("ClusterRole", "pyrollouts")), ("namespaced", ("Role", "pyrollouts"))]
+)
+def test_every_routed_kind_may_be_read_and_watched(overlay: str, role: tuple[str, str]) -> None:
+    """The controller watches every kind a built-in router reads (their KINDS): the roles grant get, list and
+    watch on each, by API group (App Mesh's virtualservices are not Istio's)."""
+    rules = granted(render(overlay)[role]["rules"])
+    for kind in routed_kinds():
+        group = kind.api_version.rpartition("/")[0]
+        for verb in ("get", "list", "watch"):
+            assert (group, kind.plural, verb) in rules, (overlay, group, kind.plural, verb)
 
 
 def test_monitoring_overlay_adds_a_service_monitor_and_alerts(tmp_path: Path) -> None:

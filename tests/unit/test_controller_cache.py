@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollouts.controller.client import PODS, Cache, kind_of
+from rollouts.controller.client import PODS, REPLICASETS, Cache, kind_of
+from rollouts.strategy.replicasets import ReplicaSetView
 
 CONFIGMAPS = kind_of("v1", "configmaps", "ConfigMap")
 
@@ -90,3 +91,25 @@ def test_pods_keep_only_what_the_controller_reads_and_no_object_keeps_managed_fi
                                      "creationTimestamp"}  # fmt: skip
     assert kept["status"] == {"phase": "Running", "conditions": ready}
     assert cache.owned_by(PODS, "rs-uid") == [kept]
+
+
+def test_replicasets_keep_what_the_controller_reads_and_not_their_pod_spec() -> None:
+    cache = Cache()
+    rs = obj("web-abc", 5, owner="ro-uid")
+    labels = {"rollouts-pod-template-hash": "abc"}
+    rs["metadata"] |= {"labels": labels, "annotations": {"rollout.argoproj.io/revision": "2"}, "generation": 3,
+                       "creationTimestamp": "2024-01-01T00:00:00Z"}  # fmt: skip
+    big = [{"name": "BIG", "value": "x" * 10_000}]
+    template = {"metadata": {"labels": {"app": "web", "role": "canary"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1", "env": big}]}}  # fmt: skip
+    selector = {"matchLabels": {"app": "web"}}
+    rs["spec"] = {"replicas": 3, "minReadySeconds": 5, "selector": selector, "template": template}
+    rs["status"] = {"replicas": 3, "readyReplicas": 2, "availableReplicas": 1, "observedGeneration": 3,
+                    "fullyLabeledReplicas": 3, "conditions": [{"type": "ReplicaFailure"}]}  # fmt: skip
+    cache.put(REPLICASETS, rs)
+    kept = cache.get(REPLICASETS, "ns", "web-abc")
+    assert kept is not None
+    assert kept["spec"] == {"replicas": 3, "minReadySeconds": 5, "template": {"metadata": template["metadata"]}}
+    assert kept["status"] == {"replicas": 3, "readyReplicas": 2, "availableReplicas": 1, "observedGeneration": 3}
+    assert ReplicaSetView.parse(kept) == ReplicaSetView.parse(rs)  # everything the strategies read is there
+    assert cache.owned_by(REPLICASETS, "ro-uid") == [kept]

@@ -17,7 +17,8 @@ NS = "many"
 
 def rollout(i: int) -> dict[str, Any]:
     canary = {"canaryService": f"canary-{i}", "stableService": f"stable-{i}",
-              "trafficRouting": {"nginx": {"stableIngress": f"ingress-{i}"}}}  # fmt: skip
+              "trafficRouting": {"nginx": {"stableIngress": f"ingress-{i}"},
+                                 "istio": {"virtualService": {"name": f"vs-{i}", "routes": ["primary"]}}}}  # fmt: skip
     spec = {"workloadRef": {"name": f"deploy-{i}"}, "restartAt": "2024-01-01T00:00:00Z", "strategy": {"canary": canary}}
     meta = {"name": f"ro-{i}", "namespace": NS, "uid": f"ro-uid-{i}", "resourceVersion": "1"}
     return {"metadata": meta, "spec": spec}
@@ -55,11 +56,26 @@ def test_each_event_finds_its_rollout_without_a_scan(count: int, monkeypatch: py
         (controller._on_service, named(f"canary-{target}")),
         (controller._on_service, named(f"stable-{target}")),
         (controller._on_deployment, named(f"deploy-{target}")),
-        (controller._on_routing_object, named(f"ingress-{target}")),
+        # the routing kinds, as their watch events reach them (their kinds come from the router registry)
+        (controller._notifiers["ingresses.networking.k8s.io"], named(f"ingress-{target}")),
+        (controller._notifiers["virtualservices.networking.istio.io"], named(f"vs-{target}")),
     ]
     for handler, obj in events:
         queued.clear()
         handler(obj)
-        assert queued == [(NS, f"ro-{target}")], (handler.__name__, queued)
+        assert queued == [(NS, f"ro-{target}")], (getattr(handler, "__name__", handler), queued)
     controller._on_service(named("nobody-uses-this"))
+    # App Mesh's VirtualService of the same name is another kind: the Istio-routed Rollout is not queued
+    controller._notifiers["virtualservices.appmesh.k8s.aws"](named(f"vs-{target}"))
     assert queued == [(NS, f"ro-{target}")]
+
+
+def test_kopfs_index_handlers_run_only_during_the_first_listing() -> None:
+    """After the first listing each event runs one handler of ours (`on_<resource>`), not two: the index
+    handlers that fill the cache before any event handler is allowed are filtered out by `when`."""
+    controller = Controller(Connection(server="https://127.0.0.1:1"))
+    index_handlers = controller.registry._indexing.get_all_handlers()
+    assert index_handlers and all(h.when == controller._listing for h in index_handlers)
+    assert controller._listing()
+    controller.synced.set()  # what the first event handler does
+    assert not controller._listing()

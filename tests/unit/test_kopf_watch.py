@@ -33,3 +33,87 @@ def test_events_pass_and_a_404_ends_the_stream(monkeypatch: pytest.MonkeyPatch) 
         return [event async for event in kopfwatch.continuous_watch_outliving_404(resource="rollouts")]
 
     assert asyncio.run(collect()) == [{"type": "ADDED"}]
+
+
+ISTIO_VS = "virtualservices.networking.istio.io"
+
+
+class Recorder:
+    """A listener that wants Istio's `virtualservices` and writes down what it hears."""
+
+    def __init__(self) -> None:
+        self.heard: list[tuple[Any, ...]] = []
+
+    def wants(self, resource: str) -> bool:
+        return resource == ISTIO_VS
+
+    def listed(self, resource: str, namespace: str | None, objects: list[dict[str, Any]]) -> None:
+        self.heard.append(("listed", resource, namespace, [o["metadata"]["name"] for o in objects]))
+
+    def unserved(self, resource: str, namespace: str | None) -> None:
+        self.heard.append(("unserved", resource, namespace))
+
+
+class Resource:
+    """kopf's resource, as much as the wrapper reads of it."""
+
+    def __init__(self, resource: str) -> None:
+        self.plural, _, self.group = resource.partition(".")
+
+
+def run_stream(monkeypatch: pytest.MonkeyPatch, resource: str, error: Exception | None) -> tuple[list[Any], Recorder]:
+    async def kopf_stream(**_: Any) -> AsyncIterator[Any]:
+        yield {"type": None, "object": {"metadata": {"name": "listed-one"}}}
+        yield watching.Bookmark.LISTED
+        yield {"type": "ADDED", "object": {"metadata": {"name": "added-later"}}}
+        if error is not None:
+            raise error
+
+    recorder = Recorder()
+    monkeypatch.setattr(watching, "continuous_watch", watching.continuous_watch)  # put back after the test
+    monkeypatch.setattr(kopfwatch, "_kopf_continuous_watch", kopf_stream)
+    monkeypatch.setattr(kopfwatch, "NOT_SERVED_RETRY_SECONDS", 0.0)
+    monkeypatch.setattr(kopfwatch, "FORBIDDEN_RETRY_SECONDS", 0.0)
+    kopfwatch.install(recorder)
+
+    async def collect() -> list[Any]:
+        stream = kopfwatch.continuous_watch_outliving_404(resource=Resource(resource), namespace="ns")
+        return [event async for event in stream]
+
+    try:
+        return asyncio.run(collect()), recorder
+    finally:
+        kopfwatch.install(None)
+
+
+NOT_FOUND = errors.APINotFoundError("not found", status=404, headers={})
+FORBIDDEN = errors.APIForbiddenError("forbidden", status=403, headers={})
+
+
+def test_the_listener_hears_of_the_listing_once_with_the_listed_objects(monkeypatch: pytest.MonkeyPatch) -> None:
+    events, recorder = run_stream(monkeypatch, ISTIO_VS, None)
+    assert len(events) == 3  # every item passes on to kopf
+    assert recorder.heard == [("listed", ISTIO_VS, "ns", ["listed-one"])]
+
+
+def test_a_404_tells_the_listener_the_kind_is_not_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, recorder = run_stream(monkeypatch, ISTIO_VS, NOT_FOUND)
+    assert recorder.heard[-1] == ("unserved", ISTIO_VS, "ns")
+
+
+def test_a_403_pauses_a_wanted_kinds_stream_but_ends_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, recorder = run_stream(monkeypatch, ISTIO_VS, FORBIDDEN)
+    assert recorder.heard[-1] == ("unserved", ISTIO_VS, "ns")
+    with pytest.raises(errors.APIForbiddenError):
+        run_stream(monkeypatch, "replicasets.apps", FORBIDDEN)
+
+
+def test_kinds_the_listener_does_not_want_are_not_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, recorder = run_stream(monkeypatch, "replicasets.apps", NOT_FOUND)
+    assert recorder.heard == []
+
+
+def test_kinds_are_told_apart_by_group_not_by_plural_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """App Mesh also serves `virtualservices`: its stream is not the Istio kind the listener wants."""
+    _, recorder = run_stream(monkeypatch, "virtualservices.appmesh.k8s.aws", NOT_FOUND)
+    assert recorder.heard == []

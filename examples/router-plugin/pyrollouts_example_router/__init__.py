@@ -2,22 +2,34 @@
 
 Configured as `trafficRouting.plugins: {pyrollouts-examples.trafficsplit: {splitName: ..., rootService:
 ...}}`. A plugin is a class built from a `RouterContext` that implements the `Router` protocol of
-`rollouts.traffic.router`: it names the objects it reads, and turns the weight the controller wants
-plus those objects (as they are now) into writes. It never talks to the API server itself.
+`rollouts.traffic.router`: it declares the kinds of the objects it reads (`KINDS`: the controller
+watches them and reads the objects from its cache), names the objects it reads, and turns the weight the
+controller wants plus those objects (as they are now) into writes. It never talks to the API server itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from rollouts.traffic.registry import RouterContext
-from rollouts.traffic.router import DesiredTraffic, ObjectRef, ObjectWrite, Owner, RouterResult, RoutingProblem
+from rollouts.traffic.router import (
+    DesiredTraffic,
+    ObjectRef,
+    ObjectWrite,
+    Owner,
+    RoutedKind,
+    RouterResult,
+    RoutingProblem,
+)
 
 API_VERSION = "split.smi-spec.io/v1alpha2"
 
 
 class TrafficSplitRouter:
+    # Every kind objects() names: watched while served (the controller's role needs list and watch on it).
+    KINDS: ClassVar[tuple[RoutedKind, ...]] = (RoutedKind(API_VERSION, "TrafficSplit", "trafficsplits"),)
+
     def __init__(self, context: RouterContext) -> None:
         self.name = f"plugins/{context.plugin}"
         self.context = context

@@ -1,8 +1,9 @@
 """The ``mann-whitney`` judge reading canary and baseline series from providers other than Prometheus
 (``provider.judge.source``): AnalysisRuns on the sandbox, measured by a controller against the same
 servers the providers' own scenarios use (a local Datadog API, a local CloudWatch that checks the SigV4
-signature, a real Graphite, a local InfluxDB v2 query API). A canary like its baseline passes; one ten
-times worse fails; the source's refusals are Error measurements naming the query; no secret leaks."""
+signature, a real Graphite, a local InfluxDB v2 query API, a local Wavefront chart API). A canary like its
+baseline passes; one ten times worse fails; the source's refusals are Error measurements naming the query;
+no secret leaks."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess, running_controller, runs_own_controllers
 from tests.fixtures.fake_datadog import API_KEY, APP_KEY, FakeDatadog
 from tests.fixtures.fake_service import serving
+from tests.fixtures.fake_wavefront import TOKEN as WAVEFRONT_TOKEN
+from tests.fixtures.fake_wavefront import FakeWavefront
 from tests.fixtures.graphite import Graphite, running_graphite
 from tests.fixtures.hosted_providers import assert_no_secret_leaks, create_secret
 from tests.fixtures.influxdb_server import ORG, TOKEN, Influx, influxdb_server
@@ -37,12 +40,21 @@ BASELINE = [0.010, 0.012, 0.011, 0.009, 0.010, 0.013, 0.011, 0.010, 0.012, 0.009
 LIKE = [0.011, 0.010, 0.012, 0.010, 0.009, 0.011, 0.013, 0.010, 0.011, 0.012, 0.010, 0.009]
 WORSE = [v * 10 for v in BASELINE]
 SERIES = {"baseline": BASELINE, "like": LIKE, "worse": WORSE}
+WRONG_WAVEFRONT_TOKEN = "wf-wr0ng-9e8d-7c6b"
 
 
 @pytest.fixture(scope="module")
 def datadog() -> Iterator[tuple[FakeDatadog, str]]:
     service = FakeDatadog()
     service.series = {f"avg:errors{{version:{name}}}": values for name, values in SERIES.items()}
+    with serving(service) as url:
+        yield service, url
+
+
+@pytest.fixture(scope="module")
+def wavefront() -> Iterator[tuple[FakeWavefront, str]]:
+    service = FakeWavefront()
+    service.ranges = {wavefront_query(name): values for name, values in SERIES.items()}
     with serving(service) as url:
         yield service, url
 
@@ -88,6 +100,9 @@ def controller(cluster: Cluster, home: str, world: AwsWorld, tmp_path_factory: p
 def ns(cluster: Cluster, controller: ControllerProcess, home: str, datadog: tuple[FakeDatadog, str],
        influx: Influx) -> str:
     create_secret(cluster, home, "datadog", {"api-key": API_KEY, "app-key": APP_KEY, "address": datadog[1]})
+    # Keys are host names: the fake answers on 127.0.0.1; "localhost" holds a token it refuses.
+    create_secret(cluster, home, "wavefront-api-tokens",
+                  {"127.0.0.1": WAVEFRONT_TOKEN, "localhost": WRONG_WAVEFRONT_TOKEN})
     namespace = cluster.new_namespace("judgesrc")
     create_secret(cluster, namespace, "influxdb", {"address": influx.url, "authToken": TOKEN, "org": ORG})
     create_secret(cluster, namespace, "influx-stale", {"address": influx.url, "authToken": "st4le-T0KEN-5d1e",
@@ -114,6 +129,10 @@ def verdicts(cluster: Cluster, ns: str, prefix: str, source: dict[str, Any], que
 def flux(version: str) -> str:
     return (f'from(bucket: "app") |> range(start: v.timeRangeStart, stop: v.timeRangeStop) '
             f'|> filter(fn: (r) => r.version == "{version}")')
+
+
+def wavefront_query(version: str) -> str:
+    return f'ts("errors.rate", version="{version}")'
 
 
 def assert_like_passes_and_worse_fails(like: dict[str, Any], worse: dict[str, Any]) -> None:
@@ -153,6 +172,26 @@ def test_influxdb_series(cluster: Cluster, ns: str, influx: Influx, controller: 
     assert_like_passes_and_worse_fails(like, worse)
     assert any(body["query"].startswith("option v = {timeRangeStart: ") for body in influx.bodies)
     assert_no_secret_leaks(cluster, [ns], [like, worse], controller, [TOKEN])
+
+
+def test_wavefront_series(cluster: Cluster, ns: str, home: str, wavefront: tuple[FakeWavefront, str],
+                          controller: ControllerProcess) -> None:
+    like, worse = verdicts(cluster, ns, "wf", {"wavefront": {"address": wavefront[1]}}, wavefront_query)
+    assert_like_passes_and_worse_fails(like, worse)
+    asked = [r.query for r in wavefront[0].requests_to("/api/v2/chart/api")]
+    assert {q["q"] for q in asked} >= {wavefront_query("worse"), wavefront_query("baseline")}
+    assert all(int(q["e"]) - int(q["s"]) in range(899_000, 902_000) and q["g"] == "m" for q in asked), asked
+    refused_source = {"wavefront": {"address": wavefront[1].replace("127.0.0.1", "localhost")}}
+    cluster.apply(ns, run_manifest("wf-refused", [{**judge_metric(refused_source, wavefront_query("like"),
+                                                                  wavefront_query("baseline")),
+                                                   "consecutiveErrorLimit": 0}]))
+    refused = wait_done(cluster, ns, "wf-refused")
+    assert refused["status"]["phase"] == "Error"
+    message = metric_result(refused, "judge")["measurements"][0]["message"]
+    assert message.startswith("canary.query (source.wavefront): received authentication error response code: 401"), \
+        message
+    assert_no_secret_leaks(cluster, [ns, home], [like, worse, refused], controller,
+                           [WAVEFRONT_TOKEN, WRONG_WAVEFRONT_TOKEN])
 
 
 def test_a_refusal_is_an_error_naming_the_query(cluster: Cluster, ns: str) -> None:

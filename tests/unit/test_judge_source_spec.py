@@ -22,7 +22,8 @@ def judge(**spec: Any) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("source", [{"datadog": {"secretRef": {"name": "dd"}, "requestTimeout": "5s"}},
                                     {"cloudWatch": {"region": "eu-west-1", "roleArn": "arn:aws:iam::1:role/r"}},
                                     {"graphite": {"address": "http://graphite", "timeout": 3}},
-                                    {"influxdb": {"profile": "metrics"}}])
+                                    {"influxdb": {"profile": "metrics"}},
+                                    {"wavefront": {"address": "example.wavefront.com", "timeout": 10}}])
 def test_each_source_with_its_connection_fields_is_valid(source: dict[str, Any]) -> None:
     assert validate_metrics(judge(source=source)) == []
     kind = next(iter(source))
@@ -34,11 +35,12 @@ def test_no_source_reads_prometheus() -> None:
 
 
 def test_an_unknown_source_or_two_at_once_are_named() -> None:
-    assert validate_metrics(judge(source={"newRelic": {}})) == [
-        f"{WHERE}.source.newRelic: not a series source (supported: datadog, cloudWatch, graphite, influxdb)"
+    supported = ", ".join(SOURCES)
+    assert validate_metrics(judge(source={"kayenta": {}})) == [
+        f"{WHERE}.source.kayenta: not a series source (supported: {supported})"
     ]
     assert validate_metrics(judge(source={"datadog": {}, "influxdb": {}})) == [
-        f"{WHERE}.source: expected an object with exactly one of datadog, cloudWatch, graphite, influxdb"
+        f"{WHERE}.source: expected an object with exactly one of {supported}"
     ]
 
 
@@ -53,6 +55,10 @@ def test_graphite_needs_its_address_and_prometheus_fields_do_not_mix_with_a_sour
         f"{WHERE}.source.graphite.address: required",
         f"{WHERE}.address: a Prometheus setting, unused when the series come from source.graphite: remove it",
     ]
+
+
+def test_wavefront_needs_the_address_its_token_is_kept_under() -> None:
+    assert validate_metrics(judge(source={"wavefront": {}})) == [f"{WHERE}.source.wavefront.address: required"]
 
 
 def test_the_sequential_tests_keep_prometheus() -> None:

@@ -6,7 +6,7 @@ series from instead of Prometheus, and the problems of that block, each naming i
     judge:
       test: mann-whitney
       source:
-        graphite: {address: http://graphite:8080}   # or datadog, cloudWatch, influxdb: their connection fields
+        graphite: {address: http://graphite:8080}   # or datadog, cloudWatch, influxdb, wavefront: their fields
       canary:   {query: "app.canary.errors"}        # in the source's own query language
       baseline: {query: "app.stable.errors"}
 
@@ -31,9 +31,10 @@ SOURCE_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
     "cloudWatch": ("region", "profile", "roleArn", "timeout"),
     "graphite": ("address", "timeout"),
     "influxdb": ("profile", "timeout"),
+    "wavefront": ("address", "timeout"),
 }
 SOURCES: Final = tuple(SOURCE_FIELDS)
-_REQUIRED: Final[Mapping[str, tuple[str, ...]]] = {"graphite": ("address",)}
+_REQUIRED: Final[Mapping[str, tuple[str, ...]]] = {"graphite": ("address",), "wavefront": ("address",)}
 #: Timeouts as their providers write them: Datadog's a Go duration, the others seconds.
 _DURATION_TIMEOUTS: Final = ("requestTimeout",)
 _SECONDS_TIMEOUTS: Final = ("timeout",)
@@ -44,6 +45,7 @@ _QUERY_LANGUAGE: Final[Mapping[str, str]] = {
     "cloudWatch": "a CloudWatch metric math or Metrics Insights expression",
     "graphite": "a Graphite target, e.g. app.canary.errors",
     "influxdb": "a Flux query; its range is range(start: v.timeRangeStart, stop: v.timeRangeStop)",
+    "wavefront": 'a Wavefront query, e.g. ts("errors.rate", version="canary")',
 }
 
 

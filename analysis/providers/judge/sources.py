@@ -9,6 +9,8 @@ pools Prometheus's), null points left out. The fields and checks are in
 * ``graphite``: ``GET /render?target=<query>&from=<start>&until=<end>``; every datapoint of every target.
 * ``influxdb``: the Flux query after ``option v = {timeRangeStart, timeRangeStop, windowPeriod}`` (the
   variables InfluxDB's own UI defines); every record's numeric ``_value``.
+* ``wavefront``: the chart API with ``s`` / ``e`` = the window in epoch ms, the granularity the coarsest of
+  d, h, m, s the step covers; every point of every series.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from analysis.providers import cloudwatch, datadog, graphite, influxdb
+from analysis.providers import cloudwatch, datadog, graphite, influxdb, wavefront
 from analysis.providers.aws import AwsIdentity
 from analysis.providers.base import Context, ProviderError, format_time
 from analysis.providers.hosted import exchange
@@ -128,8 +130,32 @@ async def _influxdb(settings: Mapping[str, Any], context: Context, query: str, s
     return _numbers(influxdb.flux_values(answer), "InfluxDB")
 
 
+def _granularity(step: float) -> str:
+    """The coarsest chart granularity no longer than the step (Wavefront buckets by d, h, m or s)."""
+    return next((unit for unit, seconds in (("d", 86400), ("h", 3600), ("m", 60)) if step >= seconds), "s")
+
+
+async def _wavefront(settings: Mapping[str, Any], context: Context, query: str, start: dt.datetime,
+                     end: dt.datetime, step: float) -> list[float]:
+    address = str(settings.get("address") or "")
+    timeout = _timeout(settings, "timeout", wavefront.TIMEOUT, "wavefront")
+    token = await wavefront.api_token(address, context)
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    params = {"q": query, "s": str(int(start.timestamp()) * 1000), "e": str(int(end.timestamp()) * 1000),
+              "g": _granularity(step)}
+    answer = await exchange("Wavefront", "GET", wavefront.base_url(address) + wavefront.QUERY_PATH, headers, timeout,
+                            params=params)
+    document = wavefront.answer_document(answer)
+    series = document.get("timeseries") if isinstance(document, Mapping) else None
+    points = [point for s in series or [] if isinstance(s, Mapping) for point in s.get("data") or []]
+    if any(not isinstance(point, Sequence) or len(point) < 2 for point in points):
+        raise ProviderError("Wavefront answered with a data point that is not [time, value]")
+    return _numbers([point[1] for point in points], "Wavefront")
+
+
 _FETCHERS: Final[Mapping[str, _Fetch]] = {
     "datadog": _datadog, "cloudWatch": _cloudwatch, "graphite": _graphite, "influxdb": _influxdb,
+    "wavefront": _wavefront,
 }
 
 

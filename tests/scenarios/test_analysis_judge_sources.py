@@ -1,9 +1,9 @@
 """The ``mann-whitney`` judge reading canary and baseline series from providers other than Prometheus
 (``provider.judge.source``): AnalysisRuns on the sandbox, measured by a controller against the same
 servers the providers' own scenarios use (a local Datadog API, a local CloudWatch that checks the SigV4
-signature, a real Graphite, a local InfluxDB v2 query API, a local Wavefront chart API). A canary like its
-baseline passes; one ten times worse fails; the source's refusals are Error measurements naming the query;
-no secret leaks."""
+signature, a real Graphite, a local InfluxDB v2 query API, a local Wavefront chart API, a local New Relic
+NerdGraph). A canary like its baseline passes; one ten times worse fails; the source's refusals are Error
+measurements naming the query; no secret leaks."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from tests.fixtures.aws_servers import AwsWorld, aws_env, aws_world
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess, running_controller, runs_own_controllers
 from tests.fixtures.fake_datadog import API_KEY, APP_KEY, FakeDatadog
+from tests.fixtures.fake_newrelic import ACCOUNT_ID, PERSONAL_KEY, FakeNewRelic
 from tests.fixtures.fake_service import serving
 from tests.fixtures.fake_wavefront import TOKEN as WAVEFRONT_TOKEN
 from tests.fixtures.fake_wavefront import FakeWavefront
@@ -41,6 +42,7 @@ LIKE = [0.011, 0.010, 0.012, 0.010, 0.009, 0.011, 0.013, 0.010, 0.011, 0.012, 0.
 WORSE = [v * 10 for v in BASELINE]
 SERIES = {"baseline": BASELINE, "like": LIKE, "worse": WORSE}
 WRONG_WAVEFRONT_TOKEN = "wf-wr0ng-9e8d-7c6b"
+WRONG_NEWRELIC_KEY = "NRAK-ST4LE-KEY-0042"
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +57,14 @@ def datadog() -> Iterator[tuple[FakeDatadog, str]]:
 def wavefront() -> Iterator[tuple[FakeWavefront, str]]:
     service = FakeWavefront()
     service.ranges = {wavefront_query(name): values for name, values in SERIES.items()}
+    with serving(service) as url:
+        yield service, url
+
+
+@pytest.fixture(scope="module")
+def newrelic() -> Iterator[tuple[FakeNewRelic, str]]:
+    service = FakeNewRelic()
+    service.series = {nrql(name): values for name, values in SERIES.items()}
     with serving(service) as url:
         yield service, url
 
@@ -98,7 +108,11 @@ def controller(cluster: Cluster, home: str, world: AwsWorld, tmp_path_factory: p
 
 @pytest.fixture(scope="module")
 def ns(cluster: Cluster, controller: ControllerProcess, home: str, datadog: tuple[FakeDatadog, str],
-       influx: Influx) -> str:
+       influx: Influx, newrelic: tuple[FakeNewRelic, str]) -> str:
+    profile = {"personal-api-key": PERSONAL_KEY, "account-id": str(ACCOUNT_ID),
+               "base-url-nerdgraph": newrelic[1] + "/graphql"}
+    create_secret(cluster, home, "newrelic", profile)
+    create_secret(cluster, home, "newrelic-stale", {**profile, "personal-api-key": WRONG_NEWRELIC_KEY})
     create_secret(cluster, home, "datadog", {"api-key": API_KEY, "app-key": APP_KEY, "address": datadog[1]})
     # Keys are host names: the fake answers on 127.0.0.1; "localhost" holds a token it refuses.
     create_secret(cluster, home, "wavefront-api-tokens",
@@ -133,6 +147,10 @@ def flux(version: str) -> str:
 
 def wavefront_query(version: str) -> str:
     return f'ts("errors.rate", version="{version}")'
+
+
+def nrql(version: str) -> str:
+    return f"SELECT average(errors) FROM Transaction WHERE appVersion = '{version}'"
 
 
 def assert_like_passes_and_worse_fails(like: dict[str, Any], worse: dict[str, Any]) -> None:
@@ -192,6 +210,26 @@ def test_wavefront_series(cluster: Cluster, ns: str, home: str, wavefront: tuple
         message
     assert_no_secret_leaks(cluster, [ns, home], [like, worse, refused], controller,
                            [WAVEFRONT_TOKEN, WRONG_WAVEFRONT_TOKEN])
+
+
+def test_newrelic_series(cluster: Cluster, ns: str, home: str, newrelic: tuple[FakeNewRelic, str],
+                         controller: ControllerProcess) -> None:
+    like, worse = verdicts(cluster, ns, "nr", {"newRelic": {"timeout": 10}}, nrql)
+    assert_like_passes_and_worse_fails(like, worse)
+    asked = [r.json()["variables"] for r in newrelic[0].requests_to("/graphql")]
+    sent = next(v["query"] for v in asked if v["query"].startswith(nrql("worse")))
+    since, until, step = (int(word) for word in sent.removeprefix(nrql("worse")).split()[1::2])
+    assert until - since in range(899_000, 902_000) and step == 60, sent
+    assert all(v["timeout"] == 10 and v["accountId"] == ACCOUNT_ID for v in asked), asked
+    metric = {**judge_metric({"newRelic": {"profile": "newrelic-stale"}}, nrql("like"), nrql("baseline")),
+              "consecutiveErrorLimit": 0}
+    cluster.apply(ns, run_manifest("nr-refused", [metric]))
+    refused = wait_done(cluster, ns, "nr-refused")
+    assert refused["status"]["phase"] == "Error"
+    message = metric_result(refused, "judge")["measurements"][0]["message"]
+    assert message.startswith("canary.query (source.newRelic): received authentication error response code: 401"), \
+        message
+    assert_no_secret_leaks(cluster, [ns, home], [like, worse, refused], controller, [PERSONAL_KEY, WRONG_NEWRELIC_KEY])
 
 
 def test_a_refusal_is_an_error_naming_the_query(cluster: Cluster, ns: str) -> None:

@@ -23,7 +23,8 @@ def judge(**spec: Any) -> list[dict[str, Any]]:
                                     {"cloudWatch": {"region": "eu-west-1", "roleArn": "arn:aws:iam::1:role/r"}},
                                     {"graphite": {"address": "http://graphite", "timeout": 3}},
                                     {"influxdb": {"profile": "metrics"}},
-                                    {"wavefront": {"address": "example.wavefront.com", "timeout": 10}}])
+                                    {"wavefront": {"address": "example.wavefront.com", "timeout": 10}},
+                                    {"newRelic": {"profile": "nr", "timeout": 10}}])
 def test_each_source_with_its_connection_fields_is_valid(source: dict[str, Any]) -> None:
     assert validate_metrics(judge(source=source)) == []
     kind = next(iter(source))
@@ -59,6 +60,15 @@ def test_graphite_needs_its_address_and_prometheus_fields_do_not_mix_with_a_sour
 
 def test_wavefront_needs_the_address_its_token_is_kept_under() -> None:
     assert validate_metrics(judge(source={"wavefront": {}})) == [f"{WHERE}.source.wavefront.address: required"]
+
+
+def test_nrql_queries_leave_the_window_to_the_judge() -> None:
+    spec = judge(source={"newRelic": {}})
+    spec[0]["provider"]["judge"]["baseline"] = {"query": "SELECT average(duration) FROM Transaction since 1 hour ago"}
+    assert validate_metrics(spec) == [
+        f"{WHERE}.baseline.query: SINCE: the judge appends SINCE, UNTIL and TIMESERIES from its window and "
+        "rangeQuery.step: remove it from the query"
+    ]
 
 
 def test_the_sequential_tests_keep_prometheus() -> None:

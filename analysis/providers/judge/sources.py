@@ -9,6 +9,8 @@ pools Prometheus's), null points left out. The fields and checks are in
 * ``graphite``: ``GET /render?target=<query>&from=<start>&until=<end>``; every datapoint of every target.
 * ``influxdb``: the Flux query after ``option v = {timeRangeStart, timeRangeStop, windowPeriod}`` (the
   variables InfluxDB's own UI defines); every record's numeric ``_value``.
+* ``newRelic``: the NRQL query with `` SINCE <start> UNTIL <end> TIMESERIES <step> seconds`` appended (epoch
+  milliseconds, NRQL's Unix time); the one aggregate of each bucket.
 * ``wavefront``: the chart API with ``s`` / ``e`` = the window in epoch ms, the granularity the coarsest of
   d, h, m, s the step covers; every point of every series.
 """
@@ -18,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import urlencode
 
 import httpx
 
-from analysis.providers import cloudwatch, datadog, graphite, influxdb, wavefront
+from analysis.providers import cloudwatch, datadog, graphite, influxdb, newrelic, wavefront
 from analysis.providers.aws import AwsIdentity
 from analysis.providers.base import Context, ProviderError, format_time
 from analysis.providers.hosted import exchange
@@ -130,6 +133,27 @@ async def _influxdb(settings: Mapping[str, Any], context: Context, query: str, s
     return _numbers(influxdb.flux_values(answer), "InfluxDB")
 
 
+#: The keys of a TIMESERIES bucket that are its bounds, not its aggregate.
+_BUCKET_BOUNDS: Final = ("beginTimeSeconds", "endTimeSeconds")
+
+
+async def _newrelic(settings: Mapping[str, Any], context: Context, query: str, start: dt.datetime,
+                    end: dt.datetime, step: float) -> list[float]:
+    profile = str(settings.get("profile") or newrelic.DEFAULT_PROFILE)
+    nrql_timeout = math.ceil(_timeout(settings, "timeout", newrelic.DEFAULT_NRQL_TIMEOUT, "newRelic"))
+    window = (f" SINCE {int(start.timestamp()) * 1000} UNTIL {int(end.timestamp()) * 1000} "
+              f"TIMESERIES {max(1, int(step))} seconds")
+    rows = newrelic.nrql_result(await newrelic.run_nrql(profile, context, query + window, nrql_timeout))
+    values: list[Any] = []
+    for row in rows if isinstance(rows, list) else [rows]:
+        aggregates = [key for key in row if key not in _BUCKET_BOUNDS]
+        if len(aggregates) != 1:
+            raise ProviderError(f"each TIMESERIES bucket has {len(aggregates)} aggregates ({', '.join(aggregates)}): "
+                                "select exactly one value in the query, without FACET")
+        values.append(row[aggregates[0]])
+    return _numbers(values, "New Relic")
+
+
 def _granularity(step: float) -> str:
     """The coarsest chart granularity no longer than the step (Wavefront buckets by d, h, m or s)."""
     return next((unit for unit, seconds in (("d", 86400), ("h", 3600), ("m", 60)) if step >= seconds), "s")
@@ -155,7 +179,7 @@ async def _wavefront(settings: Mapping[str, Any], context: Context, query: str, 
 
 _FETCHERS: Final[Mapping[str, _Fetch]] = {
     "datadog": _datadog, "cloudWatch": _cloudwatch, "graphite": _graphite, "influxdb": _influxdb,
-    "wavefront": _wavefront,
+    "wavefront": _wavefront, "newRelic": _newrelic,
 }
 
 

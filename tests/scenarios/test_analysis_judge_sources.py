@@ -2,11 +2,12 @@
 (``provider.judge.source``): AnalysisRuns on the sandbox, measured by a controller against the same
 servers the providers' own scenarios use (a local Datadog API, a local CloudWatch that checks the SigV4
 signature, a real Graphite, a local InfluxDB v2 query API, a local Wavefront chart API, a local New Relic
-NerdGraph). A canary like its baseline passes; one ten times worse fails; the source's refusals are Error
-measurements naming the query; no secret leaks."""
+NerdGraph, a local SkyWalking OAP query API). A canary like its baseline passes; one ten times worse fails;
+the source's refusals are Error measurements naming the query; no secret leaks."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -27,6 +28,7 @@ from tests.fixtures.controller import ControllerProcess, running_controller, run
 from tests.fixtures.fake_datadog import API_KEY, APP_KEY, FakeDatadog
 from tests.fixtures.fake_newrelic import ACCOUNT_ID, PERSONAL_KEY, FakeNewRelic
 from tests.fixtures.fake_service import serving
+from tests.fixtures.fake_skywalking import FakeSkyWalking
 from tests.fixtures.fake_wavefront import TOKEN as WAVEFRONT_TOKEN
 from tests.fixtures.fake_wavefront import FakeWavefront
 from tests.fixtures.graphite import Graphite, running_graphite
@@ -65,6 +67,16 @@ def wavefront() -> Iterator[tuple[FakeWavefront, str]]:
 def newrelic() -> Iterator[tuple[FakeNewRelic, str]]:
     service = FakeNewRelic()
     service.series = {nrql(name): values for name, values in SERIES.items()}
+    with serving(service) as url:
+        yield service, url
+
+
+@pytest.fixture(scope="module")
+def skywalking() -> Iterator[tuple[FakeSkyWalking, str]]:
+    service = FakeSkyWalking()
+    # The baseline has a minute without data, which does not count as a point.
+    service.metrics = {("errors", name): [*values, None] if name == "baseline" else list(values)
+                       for name, values in SERIES.items()}
     with serving(service) as url:
         yield service, url
 
@@ -153,6 +165,12 @@ def nrql(version: str) -> str:
     return f"SELECT average(errors) FROM Transaction WHERE appVersion = '{version}'"
 
 
+def skywalking_query(version: str) -> str:
+    return ('query ($duration: Duration!) { errors: readMetricsValues(condition: {name: "errors", entity: '
+            f'{{scope: Service, serviceName: "{version}", normal: true}}}}, duration: $duration) '
+            '{ values { values { value isEmptyValue } } } }')
+
+
 def assert_like_passes_and_worse_fails(like: dict[str, Any], worse: dict[str, Any]) -> None:
     assert like["status"]["phase"] == "Successful", like["status"]
     assert worse["status"]["phase"] == "Failed", worse["status"]
@@ -230,6 +248,23 @@ def test_newrelic_series(cluster: Cluster, ns: str, home: str, newrelic: tuple[F
     assert message.startswith("canary.query (source.newRelic): received authentication error response code: 401"), \
         message
     assert_no_secret_leaks(cluster, [ns, home], [like, worse, refused], controller, [PERSONAL_KEY, WRONG_NEWRELIC_KEY])
+
+
+def test_skywalking_series(cluster: Cluster, ns: str, skywalking: tuple[FakeSkyWalking, str]) -> None:
+    like, worse = verdicts(cluster, ns, "sw", {"skywalking": {"address": skywalking[1], "timeout": 10}},
+                           skywalking_query)
+    assert_like_passes_and_worse_fails(like, worse)
+    durations = [r.json()["variables"]["duration"] for r in skywalking[0].requests_to("/graphql")]
+    spans = {dt.datetime.strptime(d["end"], "%Y-%m-%d %H%M") - dt.datetime.strptime(d["start"], "%Y-%m-%d %H%M")
+             for d in durations}
+    assert all(d["step"] == "MINUTE" for d in durations) and spans <= {dt.timedelta(minutes=m) for m in (14, 15)}
+    metric = {**judge_metric({"skywalking": {"address": skywalking[1]}}, skywalking_query("gone"),
+                             skywalking_query("baseline")), "consecutiveErrorLimit": 0}
+    cluster.apply(ns, run_manifest("sw-refused", [metric]))
+    refused = wait_done(cluster, ns, "sw-refused")
+    assert refused["status"]["phase"] == "Error"
+    assert metric_result(refused, "judge")["measurements"][0]["message"] == (
+        "canary.query (source.skywalking): graphql: Metric [errors] does not exist for service [gone]")
 
 
 def test_a_refusal_is_an_error_naming_the_query(cluster: Cluster, ns: str) -> None:

@@ -24,7 +24,8 @@ def judge(**spec: Any) -> list[dict[str, Any]]:
                                     {"graphite": {"address": "http://graphite", "timeout": 3}},
                                     {"influxdb": {"profile": "metrics"}},
                                     {"wavefront": {"address": "example.wavefront.com", "timeout": 10}},
-                                    {"newRelic": {"profile": "nr", "timeout": 10}}])
+                                    {"newRelic": {"profile": "nr", "timeout": 10}},
+                                    {"skywalking": {"address": "http://oap:12800"}}])
 def test_each_source_with_its_connection_fields_is_valid(source: dict[str, Any]) -> None:
     assert validate_metrics(judge(source=source)) == []
     kind = next(iter(source))
@@ -58,8 +59,9 @@ def test_graphite_needs_its_address_and_prometheus_fields_do_not_mix_with_a_sour
     ]
 
 
-def test_wavefront_needs_the_address_its_token_is_kept_under() -> None:
+def test_wavefront_and_skywalking_need_their_address() -> None:
     assert validate_metrics(judge(source={"wavefront": {}})) == [f"{WHERE}.source.wavefront.address: required"]
+    assert validate_metrics(judge(source={"skywalking": {}})) == [f"{WHERE}.source.skywalking.address: required"]
 
 
 def test_nrql_queries_leave_the_window_to_the_judge() -> None:

@@ -34,9 +34,12 @@ SOURCE_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
     "influxdb": ("profile", "timeout"),
     "wavefront": ("address", "timeout"),
     "newRelic": ("profile", "timeout"),
+    "skywalking": ("address", "timeout"),
 }
 SOURCES: Final = tuple(SOURCE_FIELDS)
-_REQUIRED: Final[Mapping[str, tuple[str, ...]]] = {"graphite": ("address",), "wavefront": ("address",)}
+_REQUIRED: Final[Mapping[str, tuple[str, ...]]] = {
+    "graphite": ("address",), "wavefront": ("address",), "skywalking": ("address",),
+}
 #: Timeouts as their providers write them: Datadog's a Go duration, the others seconds.
 _DURATION_TIMEOUTS: Final = ("requestTimeout",)
 _SECONDS_TIMEOUTS: Final = ("timeout",)
@@ -50,6 +53,8 @@ _QUERY_LANGUAGE: Final[Mapping[str, str]] = {
     "wavefront": 'a Wavefront query, e.g. ts("errors.rate", version="canary")',
     "newRelic": "an NRQL query of one aggregate, e.g. SELECT average(duration) FROM Transaction WHERE appVersion = "
                 "'canary', without SINCE, UNTIL or TIMESERIES",
+    "skywalking": "a GraphQL query over $duration: Duration!, e.g. readMetricsValues(condition: {...}, "
+                  "duration: $duration) { values { values { value } } }",
 }
 #: NRQL clauses the judge appends itself (its window and step): a query carrying one would repeat it.
 _NRQL_WINDOW: Final = re.compile(r"\b(SINCE|UNTIL|TIMESERIES)\b", re.IGNORECASE)

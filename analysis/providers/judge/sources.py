@@ -11,6 +11,8 @@ pools Prometheus's), null points left out. The fields and checks are in
   variables InfluxDB's own UI defines); every record's numeric ``_value``.
 * ``newRelic``: the NRQL query with `` SINCE <start> UNTIL <end> TIMESERIES <step> seconds`` appended (epoch
   milliseconds, NRQL's Unix time); the one aggregate of each bucket.
+* ``skywalking``: the GraphQL query with ``$duration`` = the window at the coarsest of DAY, HOUR, MINUTE the step
+  covers; every ``value`` in the answer's data, points marked ``isEmptyValue`` left out.
 * ``wavefront``: the chart API with ``s`` / ``e`` = the window in epoch ms, the granularity the coarsest of
   d, h, m, s the step covers; every point of every series.
 """
@@ -21,13 +23,13 @@ import asyncio
 import datetime as dt
 import json
 import math
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import urlencode
 
 import httpx
 
-from analysis.providers import cloudwatch, datadog, graphite, influxdb, newrelic, wavefront
+from analysis.providers import cloudwatch, datadog, graphite, influxdb, newrelic, skywalking, wavefront
 from analysis.providers.aws import AwsIdentity
 from analysis.providers.base import Context, ProviderError, format_time
 from analysis.providers.hosted import exchange
@@ -154,6 +156,27 @@ async def _newrelic(settings: Mapping[str, Any], context: Context, query: str, s
     return _numbers(values, "New Relic")
 
 
+async def _skywalking(settings: Mapping[str, Any], context: Context, query: str, start: dt.datetime,
+                      end: dt.datetime, step: float) -> list[float]:
+    timeout = _timeout(settings, "timeout", skywalking.QUERY_TIMEOUT, "skywalking")
+    data = await skywalking.run_query(str(settings.get("address") or ""), query,
+                                      skywalking.window_duration(start, end, step), timeout)
+    return _numbers(list(_graphql_values(data)), "SkyWalking")
+
+
+def _graphql_values(node: Any) -> Iterator[Any]:
+    """Every ``value`` field under ``node`` (readMetricsValues' ``values.values[].value`` and the like)."""
+    if isinstance(node, Mapping):
+        if "value" in node and not node.get("isEmptyValue"):
+            yield node["value"]
+        for key, child in node.items():
+            if key != "value":
+                yield from _graphql_values(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _graphql_values(child)
+
+
 def _granularity(step: float) -> str:
     """The coarsest chart granularity no longer than the step (Wavefront buckets by d, h, m or s)."""
     return next((unit for unit, seconds in (("d", 86400), ("h", 3600), ("m", 60)) if step >= seconds), "s")
@@ -179,7 +202,7 @@ async def _wavefront(settings: Mapping[str, Any], context: Context, query: str, 
 
 _FETCHERS: Final[Mapping[str, _Fetch]] = {
     "datadog": _datadog, "cloudWatch": _cloudwatch, "graphite": _graphite, "influxdb": _influxdb,
-    "wavefront": _wavefront, "newRelic": _newrelic,
+    "wavefront": _wavefront, "newRelic": _newrelic, "skywalking": _skywalking,
 }
 
 

@@ -23,7 +23,8 @@ from analysis.providers.base import Context, ImmediateProvider, Measurement, Pro
 from analysis.providers.hosted import Answer, controller_namespace, error_measurement, exchange, json_answer
 from analysis.providers.hosted_spec import newrelic_problems
 
-__all__ = ["DEFAULT_PROFILE", "NERDGRAPH_URLS", "NRQL_QUERY", "NewRelicProvider", "nrql_result"]
+__all__ = ["DEFAULT_NRQL_TIMEOUT", "DEFAULT_PROFILE", "NERDGRAPH_URLS", "NRQL_QUERY", "NewRelicProvider", "nrql_result",
+           "run_nrql"]
 
 DEFAULT_PROFILE: Final = "newrelic"
 DEFAULT_NRQL_TIMEOUT: Final = 5
@@ -49,15 +50,21 @@ class NewRelicProvider(ImmediateProvider):
         metadata = {"ResolvedNewRelicQuery": query}
         nrql_timeout = int(spec["timeout"]) if spec.get("timeout") is not None else DEFAULT_NRQL_TIMEOUT
         try:
-            url, api_key, account = await _profile(str(spec.get("profile") or DEFAULT_PROFILE), context)
-            headers = {"API-Key": api_key, "Content-Type": "application/json", "User-Agent": USER_AGENT}
-            body = {"query": NRQL_QUERY, "variables": {"query": query, "accountId": account, "timeout": nrql_timeout}}
-            answer = await exchange(_SERVICE, "POST", url, headers, nrql_timeout + _EXCHANGE_MARGIN, body=body)
-            result = nrql_result(_document(answer))
+            result = nrql_result(await run_nrql(str(spec.get("profile") or DEFAULT_PROFILE), context, query,
+                                                nrql_timeout))
         except ProviderError as exc:
             return error_measurement(started, str(exc), metadata)
         measurement = judged(metric, result, started, metadata)
         return _with_json_value(measurement, result)
+
+
+async def run_nrql(profile: str, context: Context, query: str, nrql_timeout: int) -> Any:
+    """NerdGraph's answer to ``query`` run with the profile Secret ``profile``; refusals are ProviderErrors."""
+    url, api_key, account = await _profile(profile, context)
+    headers = {"API-Key": api_key, "Content-Type": "application/json", "User-Agent": USER_AGENT}
+    body = {"query": NRQL_QUERY, "variables": {"query": query, "accountId": account, "timeout": nrql_timeout}}
+    answer = await exchange(_SERVICE, "POST", url, headers, nrql_timeout + _EXCHANGE_MARGIN, body=body)
+    return _document(answer)
 
 
 async def _profile(name: str, context: Context) -> tuple[str, str, int]:

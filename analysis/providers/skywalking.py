@@ -21,11 +21,12 @@ from analysis.providers.hosted import Answer, error_measurement, exchange, json_
 from analysis.providers.hosted_spec import skywalking_problems
 from analysis.spec import duration_seconds
 
-__all__ = ["QUERY_TIMEOUT", "SkyWalkingProvider", "graphql_data", "query_duration"]
+__all__ = ["QUERY_TIMEOUT", "SkyWalkingProvider", "graphql_data", "query_duration", "run_query", "window_duration"]
 
 QUERY_TIMEOUT: Final = 30.0
 _SERVICE: Final = "SkyWalking"
-_MINUTE_FORMAT: Final = "%Y-%m-%d %H%M"
+#: SkyWalking's ``Step`` values the OAP server keeps metrics at, coarsest first, each with its time format.
+_STEPS: Final = (("DAY", 86400, "%Y-%m-%d"), ("HOUR", 3600, "%Y-%m-%d %H"), ("MINUTE", 60, "%Y-%m-%d %H%M"))
 
 
 class SkyWalkingProvider(ImmediateProvider):
@@ -35,25 +36,35 @@ class SkyWalkingProvider(ImmediateProvider):
     async def measure(self, metric: Mapping[str, Any], context: Context) -> Measurement:
         started = format_time(context.now)
         spec = (metric.get("provider") or {}).get("skywalking") or {}
-        url = str(spec.get("address") or "").rstrip("/") + "/graphql"
         try:
             window = duration_seconds(spec.get("interval"), "interval") or 0.0
-            variables = {"duration": query_duration(context.now, window)}
-            body = {"query": str(spec.get("query") or ""), "variables": variables}
-            headers = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json; charset=utf-8"}
-            answer = await exchange(_SERVICE, "POST", url, headers, QUERY_TIMEOUT, body=body)
-            data = graphql_data(answer)
+            data = await run_query(str(spec.get("address") or ""), str(spec.get("query") or ""),
+                                   query_duration(context.now, window), QUERY_TIMEOUT)
         except ProviderError as exc:
             return error_measurement(started, str(exc))
         measurement = judged(metric, data, started, {})
         return replace(measurement, value=json.dumps(data, sort_keys=True, separators=(",", ":")))
 
 
+async def run_query(address: str, query: str, duration: Mapping[str, str], timeout: float) -> Any:
+    """The ``data`` of the GraphQL ``query`` posted to ``<address>/graphql`` with ``$duration``."""
+    url = address.rstrip("/") + "/graphql"
+    body = {"query": query, "variables": {"duration": dict(duration)}}
+    headers = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json; charset=utf-8"}
+    return graphql_data(await exchange(_SERVICE, "POST", url, headers, timeout, body=body))
+
+
 def query_duration(now: dt.datetime, seconds: float) -> dict[str, str]:
     """SkyWalking's ``Duration`` input: minutes, UTC, from ``now - seconds`` to ``now``."""
-    end = now.astimezone(dt.UTC)
-    start = end - dt.timedelta(seconds=seconds)
-    return {"start": start.strftime(_MINUTE_FORMAT), "end": end.strftime(_MINUTE_FORMAT), "step": "MINUTE"}
+    return window_duration(now - dt.timedelta(seconds=seconds), now, 60)
+
+
+def window_duration(start: dt.datetime, end: dt.datetime, step: float) -> dict[str, str]:
+    """SkyWalking's ``Duration`` from ``start`` to ``end`` (UTC), at the coarsest step the ``step`` seconds cover
+    (MINUTE when it is under a minute)."""
+    name, _, fmt = next((kept for kept in _STEPS if step >= kept[1]), _STEPS[-1])
+    return {"start": start.astimezone(dt.UTC).strftime(fmt), "end": end.astimezone(dt.UTC).strftime(fmt),
+            "step": name}
 
 
 def graphql_data(answer: Answer) -> Any:

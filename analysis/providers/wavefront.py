@@ -25,7 +25,7 @@ from analysis.providers.base import Context, ImmediateProvider, Measurement, Pro
 from analysis.providers.hosted import Answer, controller_namespace, error_measurement, exchange, json_answer
 from analysis.providers.hosted_spec import wavefront_problems
 
-__all__ = ["TOKENS_SECRET", "WavefrontProvider", "base_url", "nearest_points"]
+__all__ = ["TOKENS_SECRET", "WavefrontProvider", "answer_document", "api_token", "base_url", "nearest_points"]
 
 TOKENS_SECRET: Final = "wavefront-api-tokens"
 QUERY_PATH: Final = "/api/v2/chart/api"
@@ -46,10 +46,10 @@ class WavefrontProvider(ImmediateProvider):
                   "i": "true"}
         metadata: dict[str, str] = {}
         try:
-            token = await _token(address, context)
+            token = await api_token(address, context)
             headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
             answer = await exchange(_SERVICE, "GET", base_url(address) + QUERY_PATH, headers, TIMEOUT, params=params)
-            document = _document(answer)
+            document = answer_document(answer)
             if isinstance(document, Mapping) and document.get("warnings"):
                 metadata["warnings"] = str(document["warnings"])
             series = document.get("timeseries") if isinstance(document, Mapping) else None
@@ -76,7 +76,8 @@ def base_url(address: str) -> str:
     return address.rstrip("/") if "://" in address else f"https://{address.rstrip('/')}"
 
 
-async def _token(address: str, context: Context) -> str:
+async def api_token(address: str, context: Context) -> str:
+    """The API token of ``address`` from the tokens Secret in the controller's namespace (by address, then host)."""
     namespace = controller_namespace()
     try:
         tokens = await context.secret_data(namespace, TOKENS_SECRET)
@@ -91,7 +92,8 @@ async def _token(address: str, context: Context) -> str:
     return token
 
 
-def _document(answer: Answer) -> Any:
+def answer_document(answer: Answer) -> Any:
+    """The chart API's JSON answer; a refusal (401/403, 429, any non-2xx) is a ProviderError in Argo's words."""
     if answer.status in (401, 403):
         raise ProviderError(f"received authentication error response code: {answer.status} {answer.snippet()}")
     if answer.status == 429:

@@ -24,7 +24,7 @@ from analysis.providers.hosted_spec import (
     wavefront_problems,
 )
 from analysis.providers.newrelic import nrql_result
-from analysis.providers.skywalking import graphql_data, query_duration
+from analysis.providers.skywalking import graphql_data, query_duration, window_duration
 from analysis.providers.wavefront import base_url, nearest_points
 
 W = "spec.metrics[0].provider.datadog"
@@ -131,6 +131,10 @@ def test_skywalking_spec_problems() -> None:
 def test_skywalking_duration_and_answers() -> None:
     now = dt.datetime(2026, 1, 2, 3, 4, 59, tzinfo=dt.UTC)
     assert query_duration(now, 180) == {"start": "2026-01-02 0301", "end": "2026-01-02 0304", "step": "MINUTE"}
+    start = now - dt.timedelta(days=2)
+    assert window_duration(start, now, 30) == {"start": "2025-12-31 0304", "end": "2026-01-02 0304", "step": "MINUTE"}
+    assert window_duration(start, now, 7200) == {"start": "2025-12-31 03", "end": "2026-01-02 03", "step": "HOUR"}
+    assert window_duration(start, now, 86400) == {"start": "2025-12-31", "end": "2026-01-02", "step": "DAY"}
     assert graphql_data(Answer(200, b'{"data": {"a": 1}}', {})) == {"a": 1}
     with pytest.raises(ProviderError, match=r"^graphql: bad$"):
         graphql_data(Answer(200, b'{"errors": [{"message": "bad"}]}', {}))

@@ -22,7 +22,10 @@ def judge(**spec: Any) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("source", [{"datadog": {"secretRef": {"name": "dd"}, "requestTimeout": "5s"}},
                                     {"cloudWatch": {"region": "eu-west-1", "roleArn": "arn:aws:iam::1:role/r"}},
                                     {"graphite": {"address": "http://graphite", "timeout": 3}},
-                                    {"influxdb": {"profile": "metrics"}}])
+                                    {"influxdb": {"profile": "metrics"}},
+                                    {"wavefront": {"address": "example.wavefront.com", "timeout": 10}},
+                                    {"newRelic": {"profile": "nr", "timeout": 10}},
+                                    {"skywalking": {"address": "http://oap:12800"}}])
 def test_each_source_with_its_connection_fields_is_valid(source: dict[str, Any]) -> None:
     assert validate_metrics(judge(source=source)) == []
     kind = next(iter(source))
@@ -34,11 +37,12 @@ def test_no_source_reads_prometheus() -> None:
 
 
 def test_an_unknown_source_or_two_at_once_are_named() -> None:
-    assert validate_metrics(judge(source={"newRelic": {}})) == [
-        f"{WHERE}.source.newRelic: not a series source (supported: datadog, cloudWatch, graphite, influxdb)"
+    supported = ", ".join(SOURCES)
+    assert validate_metrics(judge(source={"kayenta": {}})) == [
+        f"{WHERE}.source.kayenta: not a series source (supported: {supported})"
     ]
     assert validate_metrics(judge(source={"datadog": {}, "influxdb": {}})) == [
-        f"{WHERE}.source: expected an object with exactly one of datadog, cloudWatch, graphite, influxdb"
+        f"{WHERE}.source: expected an object with exactly one of {supported}"
     ]
 
 
@@ -52,6 +56,20 @@ def test_graphite_needs_its_address_and_prometheus_fields_do_not_mix_with_a_sour
     assert validate_metrics(judge(source={"graphite": {}}, address="http://prom")) == [
         f"{WHERE}.source.graphite.address: required",
         f"{WHERE}.address: a Prometheus setting, unused when the series come from source.graphite: remove it",
+    ]
+
+
+def test_wavefront_and_skywalking_need_their_address() -> None:
+    assert validate_metrics(judge(source={"wavefront": {}})) == [f"{WHERE}.source.wavefront.address: required"]
+    assert validate_metrics(judge(source={"skywalking": {}})) == [f"{WHERE}.source.skywalking.address: required"]
+
+
+def test_nrql_queries_leave_the_window_to_the_judge() -> None:
+    spec = judge(source={"newRelic": {}})
+    spec[0]["provider"]["judge"]["baseline"] = {"query": "SELECT average(duration) FROM Transaction since 1 hour ago"}
+    assert validate_metrics(spec) == [
+        f"{WHERE}.baseline.query: SINCE: the judge appends SINCE, UNTIL and TIMESERIES from its window and "
+        "rangeQuery.step: remove it from the query"
     ]
 
 

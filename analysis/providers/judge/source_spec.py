@@ -6,7 +6,7 @@ series from instead of Prometheus, and the problems of that block, each naming i
     judge:
       test: mann-whitney
       source:
-        graphite: {address: http://graphite:8080}   # or datadog, cloudWatch, influxdb: their connection fields
+        graphite: {address: http://graphite:8080}   # or datadog, cloudWatch, influxdb, wavefront: their fields
       canary:   {query: "app.canary.errors"}        # in the source's own query language
       baseline: {query: "app.stable.errors"}
 
@@ -17,6 +17,7 @@ the other services do not offer in one form: they keep reading Prometheus.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -31,9 +32,14 @@ SOURCE_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
     "cloudWatch": ("region", "profile", "roleArn", "timeout"),
     "graphite": ("address", "timeout"),
     "influxdb": ("profile", "timeout"),
+    "wavefront": ("address", "timeout"),
+    "newRelic": ("profile", "timeout"),
+    "skywalking": ("address", "timeout"),
 }
 SOURCES: Final = tuple(SOURCE_FIELDS)
-_REQUIRED: Final[Mapping[str, tuple[str, ...]]] = {"graphite": ("address",)}
+_REQUIRED: Final[Mapping[str, tuple[str, ...]]] = {
+    "graphite": ("address",), "wavefront": ("address",), "skywalking": ("address",),
+}
 #: Timeouts as their providers write them: Datadog's a Go duration, the others seconds.
 _DURATION_TIMEOUTS: Final = ("requestTimeout",)
 _SECONDS_TIMEOUTS: Final = ("timeout",)
@@ -44,7 +50,14 @@ _QUERY_LANGUAGE: Final[Mapping[str, str]] = {
     "cloudWatch": "a CloudWatch metric math or Metrics Insights expression",
     "graphite": "a Graphite target, e.g. app.canary.errors",
     "influxdb": "a Flux query; its range is range(start: v.timeRangeStart, stop: v.timeRangeStop)",
+    "wavefront": 'a Wavefront query, e.g. ts("errors.rate", version="canary")',
+    "newRelic": "an NRQL query of one aggregate, e.g. SELECT average(duration) FROM Transaction WHERE appVersion = "
+                "'canary', without SINCE, UNTIL or TIMESERIES",
+    "skywalking": "a GraphQL query over $duration: Duration!, e.g. readMetricsValues(condition: {...}, "
+                  "duration: $duration) { values { values { value } } }",
 }
+#: NRQL clauses the judge appends itself (its window and step): a query carrying one would repeat it.
+_NRQL_WINDOW: Final = re.compile(r"\b(SINCE|UNTIL|TIMESERIES)\b", re.IGNORECASE)
 
 
 def series_source(spec: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
@@ -86,6 +99,18 @@ def _timeout_problems(settings: Mapping[str, Any], at: str) -> list[str]:
     return problems
 
 
+def _nrql_window_problems(spec: Mapping[str, Any], where: str) -> list[str]:
+    problems: list[str] = []
+    for side in ("canary", "baseline"):
+        block = spec.get(side)
+        query = str(block.get("query") or "") if isinstance(block, Mapping) else ""
+        clause = _NRQL_WINDOW.search(query)
+        if clause:
+            problems.append(f"{where}.{side}.query: {clause.group(1).upper()}: the judge appends SINCE, UNTIL and "
+                            "TIMESERIES from its window and rangeQuery.step: remove it from the query")
+    return problems
+
+
 def source_problems(spec: Mapping[str, Any], where: str, test: str) -> list[str]:
     """What is wrong with ``source`` (and the Prometheus fields beside it) for ``test``."""
     source = spec.get("source")
@@ -112,6 +137,8 @@ def source_problems(spec: Mapping[str, Any], where: str, test: str) -> list[str]
     ]
     problems += [f"{at}.{key}: required" for key in _REQUIRED.get(kind, ()) if not settings.get(key)]
     problems += _timeout_problems(settings, at)
+    if kind == "newRelic":
+        problems += _nrql_window_problems(spec, where)
     problems += [
         f"{where}.{key}: a Prometheus setting, unused when the series come from source.{kind}: remove it"
         for key in PROMETHEUS_FIELDS

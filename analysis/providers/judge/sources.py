@@ -9,6 +9,12 @@ pools Prometheus's), null points left out. The fields and checks are in
 * ``graphite``: ``GET /render?target=<query>&from=<start>&until=<end>``; every datapoint of every target.
 * ``influxdb``: the Flux query after ``option v = {timeRangeStart, timeRangeStop, windowPeriod}`` (the
   variables InfluxDB's own UI defines); every record's numeric ``_value``.
+* ``newRelic``: the NRQL query with `` SINCE <start> UNTIL <end> TIMESERIES <step> seconds`` appended (epoch
+  milliseconds, NRQL's Unix time); the one aggregate of each bucket.
+* ``skywalking``: the GraphQL query with ``$duration`` = the window at the coarsest of DAY, HOUR, MINUTE the step
+  covers; every ``value`` in the answer's data, points marked ``isEmptyValue`` left out.
+* ``wavefront``: the chart API with ``s`` / ``e`` = the window in epoch ms, the granularity the coarsest of
+  d, h, m, s the step covers; every point of every series.
 """
 
 from __future__ import annotations
@@ -16,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import math
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import urlencode
 
 import httpx
 
-from analysis.providers import cloudwatch, datadog, graphite, influxdb
+from analysis.providers import cloudwatch, datadog, graphite, influxdb, newrelic, skywalking, wavefront
 from analysis.providers.aws import AwsIdentity
 from analysis.providers.base import Context, ProviderError, format_time
 from analysis.providers.hosted import exchange
@@ -128,8 +135,74 @@ async def _influxdb(settings: Mapping[str, Any], context: Context, query: str, s
     return _numbers(influxdb.flux_values(answer), "InfluxDB")
 
 
+#: The keys of a TIMESERIES bucket that are its bounds, not its aggregate.
+_BUCKET_BOUNDS: Final = ("beginTimeSeconds", "endTimeSeconds")
+
+
+async def _newrelic(settings: Mapping[str, Any], context: Context, query: str, start: dt.datetime,
+                    end: dt.datetime, step: float) -> list[float]:
+    profile = str(settings.get("profile") or newrelic.DEFAULT_PROFILE)
+    nrql_timeout = math.ceil(_timeout(settings, "timeout", newrelic.DEFAULT_NRQL_TIMEOUT, "newRelic"))
+    window = (f" SINCE {int(start.timestamp()) * 1000} UNTIL {int(end.timestamp()) * 1000} "
+              f"TIMESERIES {max(1, int(step))} seconds")
+    rows = newrelic.nrql_result(await newrelic.run_nrql(profile, context, query + window, nrql_timeout))
+    values: list[Any] = []
+    for row in rows if isinstance(rows, list) else [rows]:
+        aggregates = [key for key in row if key not in _BUCKET_BOUNDS]
+        if len(aggregates) != 1:
+            raise ProviderError(f"each TIMESERIES bucket has {len(aggregates)} aggregates ({', '.join(aggregates)}): "
+                                "select exactly one value in the query, without FACET")
+        values.append(row[aggregates[0]])
+    return _numbers(values, "New Relic")
+
+
+async def _skywalking(settings: Mapping[str, Any], context: Context, query: str, start: dt.datetime,
+                      end: dt.datetime, step: float) -> list[float]:
+    timeout = _timeout(settings, "timeout", skywalking.QUERY_TIMEOUT, "skywalking")
+    data = await skywalking.run_query(str(settings.get("address") or ""), query,
+                                      skywalking.window_duration(start, end, step), timeout)
+    return _numbers(list(_graphql_values(data)), "SkyWalking")
+
+
+def _graphql_values(node: Any) -> Iterator[Any]:
+    """Every ``value`` field under ``node`` (readMetricsValues' ``values.values[].value`` and the like)."""
+    if isinstance(node, Mapping):
+        if "value" in node and not node.get("isEmptyValue"):
+            yield node["value"]
+        for key, child in node.items():
+            if key != "value":
+                yield from _graphql_values(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _graphql_values(child)
+
+
+def _granularity(step: float) -> str:
+    """The coarsest chart granularity no longer than the step (Wavefront buckets by d, h, m or s)."""
+    return next((unit for unit, seconds in (("d", 86400), ("h", 3600), ("m", 60)) if step >= seconds), "s")
+
+
+async def _wavefront(settings: Mapping[str, Any], context: Context, query: str, start: dt.datetime,
+                     end: dt.datetime, step: float) -> list[float]:
+    address = str(settings.get("address") or "")
+    timeout = _timeout(settings, "timeout", wavefront.TIMEOUT, "wavefront")
+    token = await wavefront.api_token(address, context)
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    params = {"q": query, "s": str(int(start.timestamp()) * 1000), "e": str(int(end.timestamp()) * 1000),
+              "g": _granularity(step)}
+    answer = await exchange("Wavefront", "GET", wavefront.base_url(address) + wavefront.QUERY_PATH, headers, timeout,
+                            params=params)
+    document = wavefront.answer_document(answer)
+    series = document.get("timeseries") if isinstance(document, Mapping) else None
+    points = [point for s in series or [] if isinstance(s, Mapping) for point in s.get("data") or []]
+    if any(not isinstance(point, Sequence) or len(point) < 2 for point in points):
+        raise ProviderError("Wavefront answered with a data point that is not [time, value]")
+    return _numbers([point[1] for point in points], "Wavefront")
+
+
 _FETCHERS: Final[Mapping[str, _Fetch]] = {
     "datadog": _datadog, "cloudWatch": _cloudwatch, "graphite": _graphite, "influxdb": _influxdb,
+    "wavefront": _wavefront, "newRelic": _newrelic, "skywalking": _skywalking,
 }
 
 

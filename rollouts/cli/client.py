@@ -13,14 +13,17 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from rollouts.cli.actions import Patch
 from rollouts.cli.transport import Transport
 from rollouts.controller.kubeconfig import KubeconfigError
 from rollouts.controller.kubeconfig import load as load_kubeconfig
+
+T = TypeVar("T")
 
 GROUP = "pyrollouts.io"
 VERSION = "v1alpha1"
@@ -120,6 +123,30 @@ class Client:
 
     def close(self) -> None:
         self.transport.close()
+
+    def all_at_once(self, *calls: Callable[[], T]) -> list[T]:
+        """The results of `calls` (each making requests with this client), made at the same time on threads
+        of their own (a connection each, closed after); the first call's error, in order, is raised."""
+        results: list[T | None] = [None] * len(calls)
+        errors: list[Exception | None] = [None] * len(calls)
+
+        def run(index: int) -> None:
+            try:
+                results[index] = calls[index]()
+            except Exception as exc:  # raised in the caller's thread below
+                errors[index] = exc
+            finally:
+                self.transport.close()  # this thread's connection
+
+        threads = [threading.Thread(target=run, args=(n,), daemon=True) for n in range(len(calls))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for error in errors:
+            if error is not None:
+                raise error
+        return cast(list[T], results)
 
     # ------------------------------------------------------------------ raw requests
 

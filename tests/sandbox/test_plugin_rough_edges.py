@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rollouts.cli.client import PODS, REPLICASETS, Client, CLIError, Resource
 from tests.fixtures.plugin import PAUSED, Plugin, create_rollout, get, plugin_rollout, unique
-from tests.fixtures.sandbox import Kubectl
+from tests.fixtures.sandbox import Kubectl, SandboxHandle
 from tests.fixtures.tools import REPO
 
 pytestmark = pytest.mark.kubectl
@@ -183,3 +184,24 @@ def test_lint_speaks_of_fields_not_python(plugin: Plugin, tmp_path: Path) -> Non
     result = plugin.run("lint", "-f", str(manifest))
     assert result.returncode == 1
     assert "spec.replicas" in result.stdout and "invalid literal" not in result.stdout + result.stderr
+
+
+def test_the_plugins_lists_go_out_at_once_each_on_its_connection(sandbox: SandboxHandle) -> None:
+    """`get rollout` lists ReplicaSets, Pods, AnalysisRuns and Experiments at the same time, each on a thread
+    of its own: results in the order asked, a failing call's error raised in the caller."""
+    client = Client.connect(str(sandbox.kubeconfig), namespace="default")
+    try:
+        seen: list[str] = []
+
+        def listing(resource: Resource) -> int:
+            seen.append(threading.current_thread().name)
+            return len(client.list(resource).get("items") or [])
+
+        counts = client.all_at_once(lambda: listing(REPLICASETS), lambda: listing(PODS), lambda: "third")
+        assert isinstance(counts[0], int) and isinstance(counts[1], int) and counts[2] == "third"
+        assert threading.current_thread().name not in seen and len(set(seen)) == 2
+        with pytest.raises(CLIError) as missing:
+            client.all_at_once(lambda: listing(PODS), lambda: client.get(REPLICASETS, "no-such-replicaset"))
+        assert missing.value.message == 'replicaset "no-such-replicaset" not found in namespace "default"'
+    finally:
+        client.close()

@@ -8,8 +8,7 @@ the judge, the Experiment and the update; an identical one passes and the Rollou
 from __future__ import annotations
 
 import copy
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,15 +17,14 @@ import yaml
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer
-from tests.fixtures.controller import prometheus_env, running_controller
+from tests.fixtures.judge_world import StartPrometheus, judge_sandbox, judged_by_prometheus
 from tests.fixtures.manifests import READY_AFTER, rollout_manifest
 from tests.fixtures.sandbox import ROLLOUTS_API as API
-from tests.fixtures.sandbox import RolloutsApi, traffic_sandbox_with_crds
+from tests.fixtures.sandbox import RolloutsApi
 from tests.fixtures.tools import REPO
 from tests.fixtures.tools import poll as wait
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
-StartPrometheus = Callable[..., PrometheusServer]  # the fixtures of tests/integration/conftest.py
 
 EXAMPLE = REPO / "examples" / "canary-with-judge-experiment.yaml"
 ERROR_RATE = "sandbox.pyrollouts.io/error-rate"
@@ -95,9 +93,7 @@ class Env(RolloutsApi):
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedSandbox]:
-    """Simulated traffic (2,000 requests/s per Service) and the CRDs."""
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    with traffic_sandbox_with_crds(tmp_path_factory.mktemp("judge-exp-sandbox"), traffic_rps=2000) as sb:
+    with judge_sandbox(tmp_path_factory.mktemp("judge-exp-sandbox")) as sb:
         yield sb
 
 
@@ -105,12 +101,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedSandbo
 def controller(
     sandbox: ThreadedSandbox, start_module_prometheus: StartPrometheus, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PrometheusServer]:
-    """A Prometheus scraping the sandbox every second and a controller subprocess using it."""
-    assert sandbox.kubeconfig_path is not None and sandbox.metrics_url is not None
-    prometheus = start_module_prometheus(targets=[sandbox.metrics_url])
-    env = prometheus_env(sandbox.kubeconfig_path, prometheus.url)
-    with running_controller(sandbox.kubeconfig_path, env, tmp_path_factory.mktemp("judge-exp-controller")):
-        yield prometheus
+    with judged_by_prometheus(sandbox, start_module_prometheus, tmp_path_factory.mktemp("judge-exp-controller")) as p:
+        yield p
 
 
 @pytest.fixture

@@ -11,11 +11,10 @@ The verdicts are read back through `kubectl rollouts get rollout` (the plugin)."
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,14 @@ import pytest
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer
-from tests.fixtures.controller import prometheus_env, running_controller
+from tests.fixtures.judge_world import StartPrometheus, judge_sandbox, judged_by_prometheus
 from tests.fixtures.manifests import analysis_step_rollout, service_manifest
 from tests.fixtures.sandbox import ROLLOUTS_API as API
-from tests.fixtures.sandbox import RolloutsApi, traffic_sandbox_with_crds
+from tests.fixtures.sandbox import RolloutsApi
 from tests.fixtures.tools import REPO
 from tests.fixtures.tools import poll as wait
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
-StartPrometheus = Callable[..., PrometheusServer]  # the fixtures of tests/integration/conftest.py
 
 METRIC = "error-rate-judge"
 STABLE_ERROR_RATE = "0.1"
@@ -156,9 +154,7 @@ def judge_result(run: dict[str, Any], metric: str = METRIC) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedSandbox]:
-    """Simulated traffic (2,000 requests/s per Service) and the CRDs."""
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    with traffic_sandbox_with_crds(tmp_path_factory.mktemp("judge-sandbox"), traffic_rps=2000) as sb:
+    with judge_sandbox(tmp_path_factory.mktemp("judge-sandbox")) as sb:
         yield sb
 
 
@@ -166,12 +162,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedSandbo
 def controller(
     sandbox: ThreadedSandbox, start_module_prometheus: StartPrometheus, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PrometheusServer]:
-    """A Prometheus scraping the sandbox every second and a controller subprocess using it."""
-    assert sandbox.kubeconfig_path is not None and sandbox.metrics_url is not None
-    prometheus = start_module_prometheus(targets=[sandbox.metrics_url])
-    env = prometheus_env(sandbox.kubeconfig_path, prometheus.url)
-    with running_controller(sandbox.kubeconfig_path, env, tmp_path_factory.mktemp("judge-controller")):
-        yield prometheus
+    with judged_by_prometheus(sandbox, start_module_prometheus, tmp_path_factory.mktemp("judge-controller")) as p:
+        yield p
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ naming the field."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from tests.fixtures.istio import http_routes, install_istio_crds, virtual_servic
 from tests.fixtures.manifests import Step
 from tests.fixtures.plugin import Plugin
 from tests.fixtures.rollout import Namespace, RolloutHandle, given
-from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
+from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox  # noqa: F401  (this module's `sandbox` fixture)
 from tests.fixtures.traffic import routed_manifests, simulated_shares, simulated_traffic
 from tests.fixtures.weighted_routes import alb_ingress_manifest, alb_weights
 
@@ -49,13 +49,6 @@ HOST_LEVEL_VS = virtual_service(
 
 # the weights a router routes now, by Service (the experiment's Services by template name)
 Weights = Callable[[Namespace, str], dict[str, int]]
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
-    """This module's sandbox also sends simulated traffic (and serves /metrics)."""
-    with traffic_sandbox_handle(tmp_path_factory.mktemp("sandbox"), traffic_rps=400) as handle:
-        yield handle
 
 
 @pytest.fixture(scope="module")

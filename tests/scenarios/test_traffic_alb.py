@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.manifests import Step
 from tests.fixtures.plugin import Plugin
 from tests.fixtures.rollout import Namespace, given
-from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
+from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox  # noqa: F401  (this module's `sandbox` fixture)
 from tests.fixtures.tools import REPO
 from tests.fixtures.traffic import (
     assert_weight_back_before_scale_down,
@@ -48,13 +47,6 @@ SIMULATED_HEADER = {  # a fifth of the simulated requests carry the header
     "sandbox.pyrollouts.io/request-header": "X-Beta: yes",
     "sandbox.pyrollouts.io/request-header-fraction": "0.2",
 }
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
-    """This module's sandbox also sends simulated traffic (and serves /metrics)."""
-    with traffic_sandbox_handle(tmp_path_factory.mktemp("sandbox"), traffic_rps=400) as handle:
-        yield handle
 
 
 def simulated_ingress() -> dict[str, Any]:

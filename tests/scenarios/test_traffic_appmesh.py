@@ -8,7 +8,6 @@ pods. The CRDs come from examples/crds/appmesh.yaml."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.manifests import Step
 from tests.fixtures.plugin import Plugin
 from tests.fixtures.rollout import Namespace, RolloutHandle, given
-from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
+from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox  # noqa: F401  (this module's `sandbox` fixture)
 from tests.fixtures.traffic import (
     assert_weight_back_before_scale_down,
     assert_weight_moves,
@@ -29,13 +28,6 @@ from tests.fixtures.traffic import (
 )
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
-    """This module's sandbox also sends simulated traffic (and serves /metrics)."""
-    with traffic_sandbox_handle(tmp_path_factory.mktemp("sandbox"), traffic_rps=400) as handle:
-        yield handle
 
 
 STEPS: list[Step] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,7 +18,7 @@ from tests.fixtures.cluster import Cluster, install_crds
 from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.manifests import Step
 from tests.fixtures.rollout import Namespace, given
-from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
+from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox  # noqa: F401  (this module's `sandbox` fixture)
 from tests.fixtures.tools import REPO
 from tests.fixtures.traffic import (
     assert_weight_back_before_scale_down,
@@ -41,13 +40,6 @@ STEPS: list[Step] = [
     {"pause": {}},
 ]
 ROUTING = {"gatewayAPI": {"httpRoute": "web"}, "managedRoutes": [{"name": HEADER}]}
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
-    """This module's sandbox also sends simulated traffic (and serves /metrics)."""
-    with traffic_sandbox_handle(tmp_path_factory.mktemp("sandbox"), traffic_rps=400) as handle:
-        yield handle
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -29,7 +28,7 @@ from tests.fixtures.istio import (
 )
 from tests.fixtures.manifests import HASH_LABEL, Step, rollout_manifest, service_manifest
 from tests.fixtures.rollout import given
-from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
+from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox  # noqa: F401  (this module's `sandbox` fixture)
 from tests.fixtures.tools import REPO
 from tests.fixtures.traffic import (
     READY_FAST,
@@ -63,13 +62,6 @@ ROUTING = {
     "istio": {"virtualService": {"name": "web", "routes": ["primary"]}},
     "managedRoutes": [{"name": MIRROR}, {"name": HEADER}],
 }
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
-    """This module's sandbox also sends simulated traffic (and serves /metrics)."""
-    with traffic_sandbox_handle(tmp_path_factory.mktemp("sandbox"), traffic_rps=400) as handle:
-        yield handle
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from tests.fixtures.manifests import Step, service_manifest
 from tests.fixtures.plugin import Plugin
 from tests.fixtures.rollout import Namespace, given
 from tests.fixtures.router_plugin import PLUGIN_NAME, install_example_plugin
-from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
+from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox  # noqa: F401  (this module's `sandbox` fixture)
 from tests.fixtures.traffic import (
     assert_weight_back_before_scale_down,
     assert_weight_moves,
@@ -31,13 +31,6 @@ pytestmark = [pytest.mark.kubectl, pytest.mark.slow, runs_own_controllers]
 
 STEPS: list[Step] = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {}}]
 ROUTING = {"plugins": {PLUGIN_NAME: {"rootService": "web", "splitName": "web-split"}}}
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
-    """This module's sandbox also sends simulated traffic (and serves /metrics)."""
-    with traffic_sandbox_handle(tmp_path_factory.mktemp("sandbox"), traffic_rps=400) as handle:
-        yield handle
 
 
 @pytest.fixture(scope="module")

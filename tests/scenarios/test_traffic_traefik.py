@@ -6,7 +6,6 @@ Service is reported and nothing is written. The CRDs come from examples/crds/tra
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.manifests import Step
 from tests.fixtures.plugin import Plugin
 from tests.fixtures.rollout import Namespace, given
-from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox_handle
+from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox  # noqa: F401  (this module's `sandbox` fixture)
 from tests.fixtures.tools import REPO
 from tests.fixtures.traffic import (
     assert_weight_back_before_scale_down,
@@ -35,13 +34,6 @@ pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
 STEPS: list[Step] = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {}}]
 ROUTING = {"traefik": {"weightedTraefikServiceName": "web"}}
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
-    """This module's sandbox also sends simulated traffic (and serves /metrics)."""
-    with traffic_sandbox_handle(tmp_path_factory.mktemp("sandbox"), traffic_rps=400) as handle:
-        yield handle
 
 
 @pytest.fixture(scope="module")

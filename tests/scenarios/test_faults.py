@@ -115,6 +115,10 @@ def test_canary_with_analysis(cluster: Cluster, controller: ControllerProcess | 
         services = (service_manifest("web-canary", "web"), service_manifest("web-stable", "web"))
         rollout = namespace.rollout(manifest, template, *services).apply().wait_healthy(timeout=TIMEOUT)
         blue = rollout.hash_of("nginx:1")
+        # The watchdog judges moves away from blue, so it starts once both Services are on blue (a CI run
+        # under faults once found the stable Service without a hash just after Healthy: cause not found)
+        on_blue = lambda: all(selected(namespace, s) == blue for s in ("web-stable", "web-canary"))  # noqa: E731
+        rollout.wait_for(f"Services web-stable, web-canary on {blue}", on_blue, timeout=TIMEOUT)
 
         def promoted_only_after_a_successful_run() -> None:
             stable = selected(namespace, "web-stable")

@@ -51,6 +51,7 @@ from analysis.providers.base import (
     format_time,
 )
 from analysis.providers.judge.answers import range_increases, range_values, series_totals
+from analysis.providers.judge.score_spec import judge_problems
 from analysis.providers.judge.shortfall import outcome, still_needed
 from analysis.providers.judge.source_spec import series_source
 from analysis.providers.judge.sources import SourceReader
@@ -65,7 +66,6 @@ from analysis.providers.judge.spec import (
     queries,
     test_name,
 )
-from analysis.providers.judge.spec import spec_problems as judge_spec_problems
 from analysis.providers.judge.verdicts import (
     SavedState,
     Verdict,
@@ -170,7 +170,7 @@ class _Prometheus:
 
 class JudgeProvider(ImmediateProvider):
     kind = "judge"
-    spec_problems = staticmethod(judge_spec_problems)
+    spec_problems = staticmethod(judge_problems)
 
     async def measure(self, metric: Mapping[str, Any], context: Context) -> Measurement:
         started = format_time(context.now)

@@ -68,11 +68,10 @@ def _previous(saved: str | None) -> dict[str, Mapping[str, Any]]:
 
 
 def _fault_text(exc: BaseException, index: int, name: str) -> str:
+    """A metric's fault as its measurement's message: a bad setting by its path, else by the metric's name."""
     if isinstance(exc, JudgeSpecError | SpecError):
         return f"provider.judge.metrics[{index}].{exc}"
-    if isinstance(exc, InvalidInput):
-        return f"judge metric {name}: {exc}"
-    if isinstance(exc, ProviderError):
+    if isinstance(exc, InvalidInput | ProviderError):
         return f"judge metric {name}: {exc}"
     return f"judge metric {name}: cannot use Prometheus's answer: {exc}"
 
@@ -93,15 +92,15 @@ class _Measuring:
     ) -> tuple[list[MetricDecision], dict[str, Any]]:
         """Every metric's decision and the state to save; raises ProviderError naming the first metric that
         could not be judged."""
-        decided: dict[str, MetricDecision] = {}
+        found: dict[str, MetricDecision] = {}  # the final decisions saved earlier, then this measurement's
         for m in spec.metrics:
             saved = previous.get(m.name, {}).get("decided")
             if isinstance(saved, Mapping):
                 try:
-                    decided[m.name] = MetricDecision.from_dict(m.name, m.groups, m.critical, saved)
+                    found[m.name] = MetricDecision.from_dict(m.name, m.groups, m.critical, saved)
                 except (KeyError, ValueError):
                     raise InvalidInput(f"saved judge state has an unreadable decision of {m.name}") from None
-        pending = [(i, m) for i, m in enumerate(spec.metrics) if m.name not in decided]
+        pending = [(i, m) for i, m in enumerate(spec.metrics) if m.name not in found]
         answers = await asyncio.gather(
             *(self._judge(m, previous.get(m.name, {})) for _, m in pending), return_exceptions=True
         )
@@ -114,12 +113,12 @@ class _Measuring:
             verdict, saved_state = answer
             test = test_name(m.spec)
             label = classification_of(verdict.decision, test, verdict.metadata)
-            decided[m.name] = MetricDecision(m.name, m.groups, m.critical, verdict.decision, label, verdict.reason)
+            found[m.name] = MetricDecision(m.name, m.groups, m.critical, verdict.decision, label, verdict.reason)
             state[m.name] = {"saved": encode_state(saved_state) if saved_state is not None else None}
-        for name, d in decided.items():
+        for name, d in found.items():
             entry = state.setdefault(name, {"saved": None})
             entry["decided"] = d.to_dict() if d.final else None
-        return [decided[m.name] for m in spec.metrics], state
+        return [found[m.name] for m in spec.metrics], state
 
 
 def _phase(metric: Mapping[str, Any], outcome: ScoreOutcome) -> tuple[AnalysisPhase, str]:

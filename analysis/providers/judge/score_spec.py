@@ -256,4 +256,4 @@ def score_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any
     if isinstance(entries, list):
         for i, entry in enumerate(entries[:MAX_METRICS]):
             problems += _entry_problems(entry, f"{where}.metrics[{i}]", metric)
-    return problems
+    return list(dict.fromkeys(problems))  # e.g. the metric's count, too small for two sequential metrics

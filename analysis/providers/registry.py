@@ -68,7 +68,7 @@ PROVIDERS: dict[str, ProviderEntry] = {
         "analysis.providers.influxdb:InfluxdbProvider", "analysis.providers.influxdb_spec:influxdb_problems"
     ),
     "judge": ProviderEntry(
-        "analysis.providers.judge.provider:JudgeProvider", "analysis.providers.judge.spec:spec_problems"
+        "analysis.providers.judge.provider:JudgeProvider", "analysis.providers.judge.score_spec:judge_problems"
     ),
     "datadog": ProviderEntry(
         "analysis.providers.datadog:DatadogProvider", "analysis.providers.hosted_spec:datadog_problems"

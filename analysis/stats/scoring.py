@@ -133,8 +133,11 @@ def score(
     """Combine metric classifications into Kayenta's 0-100 score and a verdict."""
     th = thresholds or ScoreThresholds()
     items = list(metrics)
-    failed = tuple(m.name for m in items if m.result.classification not in (Classification.PASS, Classification.NODATA))
-    critical = tuple(m.name for m in items if m.result.critical and m.name in failed)
+    # A metric in several groups (Kayenta's ``groups`` list) is one ScoredMetric per group: name it once.
+    failed = tuple(dict.fromkeys(
+        m.name for m in items if m.result.classification not in (Classification.PASS, Classification.NODATA)
+    ))
+    critical = tuple(dict.fromkeys(m.name for m in items if m.result.critical and m.name in failed))
     groups = sorted({m.group for m in items})
     group_scores = _group_scores(items, groups, _group_weights(groups, group_weights or {}))
     if critical:

@@ -11,34 +11,26 @@ The verdicts are read back through `kubectl rollouts get rollout` (the plugin)."
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer
-from tests.fixtures.judge_world import StartPrometheus, judge_sandbox, judged_by_prometheus
-from tests.fixtures.manifests import analysis_step_rollout, service_manifest
-from tests.fixtures.sandbox import ROLLOUTS_API as API
-from tests.fixtures.sandbox import RolloutsApi
-from tests.fixtures.tools import REPO
-from tests.fixtures.tools import poll as wait
+from tests.fixtures.judge_world import (
+    STABLE_ERROR_RATE,
+    JudgeEnv,
+    StartPrometheus,
+    counter,
+    judge_env,
+    judge_sandbox,
+    judged_by_prometheus,
+)
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 
 METRIC = "error-rate-judge"
-STABLE_ERROR_RATE = "0.1"
-
-
-def counter(hash_arg: str, errors: bool) -> str:
-    code = ',code=~"5.."' if errors else ""
-    return f'http_requests_total{{rollouts_pod_template_hash="{{{{args.{hash_arg}}}}}"{code}}}'
 
 
 def template(name: str, metric: str, judge: dict[str, Any]) -> dict[str, Any]:
@@ -84,67 +76,15 @@ MW_TEMPLATE = template("kayenta-judge", MW_METRIC, {
     "minPoints": 5,
     "alpha": 0.01,
 })
-STABLE_LATENCY = {"sandbox.pyrollouts.io/latency-ms": "40", "sandbox.pyrollouts.io/latency-jitter-ms": "10"}
 
 
-def rollout(name: str, template_name: str) -> dict[str, Any]:
-    args = [
-        {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
-        {"name": "stable-hash", "valueFrom": {"podTemplateHashValue": "Stable"}},
-    ]
-    return analysis_step_rollout(
-        name, template_name, args, {"sandbox.pyrollouts.io/error-rate": STABLE_ERROR_RATE, **STABLE_LATENCY}
-    )
-
-
-class Env(RolloutsApi):
-    """The sandbox's API in one namespace, Prometheus, and the sandbox's kubeconfig."""
-
-    def __init__(self, client: httpx.Client, ns: str, prometheus: PrometheusServer, kubeconfig: Path) -> None:
-        super().__init__(client, ns)
-        self.prometheus, self.kubeconfig = prometheus, kubeconfig
+class Env(JudgeEnv):
+    """The judge's world with this file's error-rate template as the default analysis."""
 
     def start_canary(
         self, name: str, canary: dict[str, str], analysis: dict[str, Any] = TEMPLATE, traffic: bool = True
     ) -> str:
-        """A Healthy first version whose traffic Prometheus has scraped, then a new version whose pod
-        template has the sandbox annotations `canary` (key without prefix): the analysis step's run.
-        Without `traffic` no Service selects the pods, so the simulated traffic never reaches them."""
-        self.create(f"{API}/{self.ns}/analysistemplates", analysis)
-        if traffic:
-            self.create(f"/api/v1/namespaces/{self.ns}/services", service_manifest(name))
-        self.create(f"{API}/{self.ns}/rollouts", rollout(name, analysis["metadata"]["name"]))
-        st = self.wait_phase(name, "Healthy", 30)
-        stable = st["stableRS"]
-        # The baseline's counters are in Prometheus before the canary starts: the judge's first reading
-        # then holds the stable's history, and only the increases after it are compared.
-        if traffic:
-            self.prometheus.wait_for(
-                f'http_requests_total{{rollouts_pod_template_hash="{stable}"}}', lambda result: len(result) > 0,
-                timeout=30,
-            )
-        self.patch_rollout(
-            name,
-            [
-                {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "app:2"},
-                *({"op": "replace", "path": f"/spec/template/metadata/annotations/sandbox.pyrollouts.io~1{key}",
-                   "value": value} for key, value in canary.items()),
-            ],
-        )
-        return wait("the analysis step's AnalysisRun", lambda: self.step_run(name), 30)
-
-    def finished_run(self, name: str) -> dict[str, Any]:
-        return wait("the judge to decide", lambda: (lambda r: r if (r.get("status") or {}).get("phase") not in (
-            None, "", "Pending", "Running") else None)(self.run(name)), 60, interval=0.5)
-
-    def plugin(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "rollouts.cli.main", *args, "-n", self.ns],
-            env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
-            capture_output=True, text=True, timeout=60, cwd=REPO, check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return super().start_canary(name, canary, analysis, traffic)
 
 
 def judge_result(run: dict[str, Any], metric: str = METRIC) -> dict[str, Any]:
@@ -168,11 +108,7 @@ def controller(
 
 @pytest.fixture
 def env(sandbox: ThreadedSandbox, controller: PrometheusServer, request: pytest.FixtureRequest) -> Iterator[Env]:
-    assert sandbox.kubeconfig_path is not None
-    ns = f"judge-{request.node.name.removeprefix('test_')[:30].replace('_', '-')}"
-    with httpx.Client(base_url=sandbox.url, timeout=10) as client:
-        env = Env(client, ns, controller, sandbox.kubeconfig_path)
-        env.new_namespace()
+    with judge_env(sandbox, controller, request.node.name, Env) as env:
         yield env
 
 

@@ -29,6 +29,9 @@ it), judges, and maps the decision to the measurement's phase:
 ``value`` is the estimate (error-rate or exceedance-rate ratio canary/baseline; for mann-whitney the
 shift canary - baseline); metadata holds ``decision``, ``reason``, ``quantity``, ``estimate``,
 ``interval``, ``evidence``, ``samples`` and the test's own figures (``eFail``, ``pValue``, ...).
+
+A spec with ``metrics`` is a score over several such judges (Kayenta's canary config):
+:mod:`analysis.providers.judge.score` measures it, each metric through :meth:`JudgeProvider.verdict`.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ from analysis.providers.base import (
     format_time,
 )
 from analysis.providers.judge.answers import range_increases, range_values, series_totals
+from analysis.providers.judge.score import measure_score
+from analysis.providers.judge.score_spec import is_score, judge_problems
 from analysis.providers.judge.shortfall import outcome, still_needed
 from analysis.providers.judge.source_spec import series_source
 from analysis.providers.judge.sources import SourceReader
@@ -65,7 +70,6 @@ from analysis.providers.judge.spec import (
     queries,
     test_name,
 )
-from analysis.providers.judge.spec import spec_problems as judge_spec_problems
 from analysis.providers.judge.verdicts import (
     SavedState,
     Verdict,
@@ -170,12 +174,15 @@ class _Prometheus:
 
 class JudgeProvider(ImmediateProvider):
     kind = "judge"
-    spec_problems = staticmethod(judge_spec_problems)
+    spec_problems = staticmethod(judge_problems)
 
     async def measure(self, metric: Mapping[str, Any], context: Context) -> Measurement:
         started = format_time(context.now)
         spec = (metric.get("provider") or {}).get("judge") or {}
         saved = _saved_state(context)
+        final = _is_final(metric, context)
+        if is_score(spec):
+            return await measure_score(self.verdict, metric, context, saved, final, started)
 
         def error(message: str) -> Measurement:
             return Measurement(
@@ -189,30 +196,9 @@ class JudgeProvider(ImmediateProvider):
         test = test_name(spec)
         if test not in TESTS:
             return error(f'judge: test "{test}" is not a judge test (supported: {", ".join(TESTS)})')
-        address = str(spec.get("address") or os.environ.get(ADDRESS_ENV) or "")
-        source = series_source(spec)
-        if not address and source is None:
-            return error(f"no Prometheus address: set provider.judge.address or {ADDRESS_ENV}")
-        final = _is_final(metric, context)
-        state: SavedState | None = None
         try:
-            named = [(f"{side}.{what}", query) for side, what, query in queries(spec, test)]
-            if source is not None:
-                verdict = await self._from_source(source, test, spec, metric, context, named, final)
-                return self._measurement(metric, context, verdict, None, final, started)
-            headers = {str(h.get("key")): str(h.get("value")) for h in spec.get("headers") or []}
-            auth = await authenticate(spec, context, headers)
-            prometheus = _Prometheus(address, headers, auth, spec)
-            if test == MANN_WHITNEY:
-                verdict = await self._mann_whitney(spec, metric, context, prometheus.values, named, final)
-            else:
-                previous = decode_state(saved, test) if saved else None
-                history = None
-                if previous is None and test == SEQUENTIAL:
-                    history = await self._baseline_history(spec, metric, context, prometheus, named)
-                answers = await prometheus.ask(named)
-                totals = {name: series_totals(a.result_type, a.result, name) for name, a in answers.items()}
-                verdict, state = await asyncio.to_thread(sequential_step, test, spec, previous, totals, history)
+            previous = decode_state(saved, test) if saved and test != MANN_WHITNEY else None
+            verdict, state = await self.verdict(spec, metric, context, previous, final)
         except ProviderError as exc:
             return error(str(exc))
         except (JudgeSpecError, SpecError) as exc:
@@ -222,6 +208,34 @@ class JudgeProvider(ImmediateProvider):
         except ValueError as exc:  # a conversion nothing above foresaw: still a clear Error, never a crash
             return error(f"judge: cannot use Prometheus's answer: {exc}")
         return self._measurement(metric, context, verdict, state, final, started)
+
+    async def verdict(
+        self, spec: Mapping[str, Any], metric: Mapping[str, Any], context: Context, previous: SavedState | None,
+        final: bool,
+    ) -> tuple[Verdict, SavedState | None]:
+        """One judge spec's verdict and the state to save (``previous``: the sequential tests' saved state).
+        Raises ProviderError, JudgeSpecError, SpecError, InvalidInput or ValueError (see ``measure``)."""
+        test = test_name(spec)
+        if test not in TESTS:
+            raise JudgeSpecError(f'test: "{test}" is not a judge test (supported: {", ".join(TESTS)})')
+        address = str(spec.get("address") or os.environ.get(ADDRESS_ENV) or "")
+        source = series_source(spec)
+        if not address and source is None:
+            raise ProviderError(f"no Prometheus address: set provider.judge.address or {ADDRESS_ENV}")
+        named = [(f"{side}.{what}", query) for side, what, query in queries(spec, test)]
+        if source is not None:
+            return await self._from_source(source, test, spec, metric, context, named, final), None
+        headers = {str(h.get("key")): str(h.get("value")) for h in spec.get("headers") or []}
+        auth = await authenticate(spec, context, headers)
+        prometheus = _Prometheus(address, headers, auth, spec)
+        if test == MANN_WHITNEY:
+            return await self._mann_whitney(spec, metric, context, prometheus.values, named, final), None
+        history = None
+        if previous is None and test == SEQUENTIAL:
+            history = await self._baseline_history(spec, metric, context, prometheus, named)
+        answers = await prometheus.ask(named)
+        totals = {name: series_totals(a.result_type, a.result, name) for name, a in answers.items()}
+        return await asyncio.to_thread(sequential_step, test, spec, previous, totals, history)
 
     async def _from_source(
         self,

@@ -1,0 +1,159 @@
+"""One measurement of a judge score (:mod:`analysis.providers.judge.score_spec`): every undecided metric
+judged concurrently by its own test, the decisions combined into Kayenta's score
+(:mod:`analysis.providers.judge.score_verdict`), and the state carried to the next measurement.
+
+Saved state (metadata ``judgeState``, the judge's codec) is a ``score`` state whose ``state`` holds, per
+metric, its test's own saved state (encoded, while undecided) and its decision (once final)::
+
+    {"metrics": {"error-rate": {"saved": "<judgeState of its test>" | null, "decided": {...} | null}, ...}}
+
+A metric that cannot be measured (a query fails, a bad answer) makes the whole measurement an Error naming
+the metric; the previous state is kept, so every test resumes from it at the next measurement.
+
+Phases: a score not final yet -> an Inconclusive measurement that decides nothing (as a one-metric judge's
+"no decision yet"); a final one -> the metric's conditions on ``result`` (``score``, ``verdict``,
+``groups``) when it has any, else PASS -> Successful, MARGINAL -> Inconclusive, FAIL -> Failed, no data ->
+Inconclusive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+from analysis.phases import AnalysisPhase
+from analysis.providers.base import JUDGE_STATE_KEY, Context, Measurement, ProviderError, evaluate, format_time
+from analysis.providers.judge.score_spec import ScoreMetricSpec, ScoreSpec, score_spec
+from analysis.providers.judge.score_verdict import (
+    SCORE_TEST,
+    MetricDecision,
+    ScoreOutcome,
+    classification_of,
+    combine,
+    score_metadata,
+)
+from analysis.providers.judge.spec import JudgeSpecError, test_name
+from analysis.providers.judge.verdicts import SavedState, Verdict, decode_state, encode_state, fmt
+from analysis.spec import SpecError
+from analysis.stats import InvalidInput, ScoreVerdict
+
+__all__ = ["MetricJudge", "measure_score"]
+
+#: (a metric's judge spec, the AnalysisRun metric, context, its test's saved state, final measurement?) ->
+#: its verdict and the state to save: :meth:`JudgeProvider.verdict`.
+MetricJudge = Callable[
+    [Mapping[str, Any], Mapping[str, Any], Context, SavedState | None, bool],
+    Awaitable[tuple[Verdict, SavedState | None]],
+]
+_PHASES: Final = {
+    ScoreVerdict.PASS: AnalysisPhase.SUCCESSFUL,
+    ScoreVerdict.MARGINAL: AnalysisPhase.INCONCLUSIVE,
+    ScoreVerdict.FAIL: AnalysisPhase.FAILED,
+    ScoreVerdict.NODATA: AnalysisPhase.INCONCLUSIVE,
+}
+_FAULTS: Final = (ProviderError, JudgeSpecError, SpecError, InvalidInput, ValueError)
+
+
+def _previous(saved: str | None) -> dict[str, Mapping[str, Any]]:
+    """Each metric's saved entry; InvalidInput when the state is not a score's."""
+    if not saved:
+        return {}
+    state = decode_state(saved, SCORE_TEST).state or {}
+    metrics = state.get("metrics")
+    if not isinstance(metrics, dict) or not all(isinstance(v, dict) for v in metrics.values()):
+        raise InvalidInput("saved judge state is not a score's state")
+    return metrics
+
+
+def _fault_text(exc: BaseException, index: int, name: str) -> str:
+    """A metric's fault as its measurement's message: a bad setting by its path, else by the metric's name."""
+    if isinstance(exc, JudgeSpecError | SpecError):
+        return f"provider.judge.metrics[{index}].{exc}"
+    if isinstance(exc, InvalidInput | ProviderError):
+        return f"judge metric {name}: {exc}"
+    return f"judge metric {name}: cannot use Prometheus's answer: {exc}"
+
+
+class _Measuring:
+    """One score measurement: the saved decisions, the judging of the undecided metrics, the new state."""
+
+    def __init__(self, judge: MetricJudge, metric: Mapping[str, Any], context: Context, final: bool) -> None:
+        self.judge, self.metric, self.context, self.final = judge, metric, context, final
+
+    async def _judge(self, m: ScoreMetricSpec, entry: Mapping[str, Any]) -> tuple[Verdict, SavedState | None]:
+        test = test_name(m.spec)
+        previous = decode_state(str(entry["saved"]), test) if entry.get("saved") else None
+        return await self.judge(m.spec, {**self.metric, "name": m.name}, self.context, previous, self.final)
+
+    async def decisions(
+        self, spec: ScoreSpec, previous: Mapping[str, Mapping[str, Any]]
+    ) -> tuple[list[MetricDecision], dict[str, Any]]:
+        """Every metric's decision and the state to save; raises ProviderError naming the first metric that
+        could not be judged."""
+        found: dict[str, MetricDecision] = {}  # the final decisions saved earlier, then this measurement's
+        for m in spec.metrics:
+            saved = previous.get(m.name, {}).get("decided")
+            if isinstance(saved, Mapping):
+                try:
+                    found[m.name] = MetricDecision.from_dict(m.name, m.groups, m.critical, saved)
+                except (KeyError, ValueError):
+                    raise InvalidInput(f"saved judge state has an unreadable decision of {m.name}") from None
+        pending = [(i, m) for i, m in enumerate(spec.metrics) if m.name not in found]
+        answers = await asyncio.gather(
+            *(self._judge(m, previous.get(m.name, {})) for _, m in pending), return_exceptions=True
+        )
+        state: dict[str, Any] = {}
+        for (i, m), answer in zip(pending, answers, strict=True):
+            if isinstance(answer, _FAULTS):
+                raise ProviderError(_fault_text(answer, i, m.name))
+            if isinstance(answer, BaseException):
+                raise answer
+            verdict, saved_state = answer
+            test = test_name(m.spec)
+            label = classification_of(verdict.decision, test, verdict.metadata)
+            found[m.name] = MetricDecision(m.name, m.groups, m.critical, verdict.decision, label, verdict.reason)
+            state[m.name] = {"saved": encode_state(saved_state) if saved_state is not None else None}
+        for name, d in found.items():
+            entry = state.setdefault(name, {"saved": None})
+            entry["decided"] = d.to_dict() if d.final else None
+        return [found[m.name] for m in spec.metrics], state
+
+
+def _phase(metric: Mapping[str, Any], outcome: ScoreOutcome) -> tuple[AnalysisPhase, str]:
+    """A final score's phase: the metric's conditions on ``result`` if it has any, else by the verdict."""
+    if metric.get("successCondition") or metric.get("failureCondition"):
+        phase, message = evaluate(metric, outcome.condition_value())
+        return phase, f"{outcome.reason}; {message}" if message else outcome.reason
+    return _PHASES[outcome.verdict], outcome.reason
+
+
+async def measure_score(
+    judge: MetricJudge, metric: Mapping[str, Any], context: Context, saved: str | None, final: bool, started: str
+) -> Measurement:
+    """The score's measurement; ``saved``: the newest judge state, ``final``: the metric's last ``count``."""
+
+    def finished(phase: AnalysisPhase, message: str, metadata: dict[str, str], **extra: Any) -> Measurement:
+        return Measurement(phase, message=message, metadata=metadata, started_at=started,
+                           finished_at=format_time(dt.datetime.now(dt.UTC)), **extra)
+
+    spec_block = (metric.get("provider") or {}).get("judge") or {}
+    keep = {JUDGE_STATE_KEY: saved} if saved else {}
+    try:
+        spec = score_spec(spec_block)
+        decisions, state = await _Measuring(judge, metric, context, final).decisions(spec, _previous(saved))
+    except JudgeSpecError as exc:
+        return finished(AnalysisPhase.ERROR, f"provider.judge.{exc}", keep)
+    except InvalidInput as exc:
+        return finished(AnalysisPhase.ERROR, f"judge: {exc}", keep)
+    except ProviderError as exc:
+        return finished(AnalysisPhase.ERROR, str(exc), keep)
+    outcome = combine(decisions, spec, final)
+    metadata = score_metadata(outcome, decisions)
+    metadata[JUDGE_STATE_KEY] = encode_state(SavedState(SCORE_TEST, {}, {"metrics": state}))
+    value = fmt(outcome.result.score) or None
+    if not outcome.final:
+        return finished(AnalysisPhase.INCONCLUSIVE, outcome.reason, metadata, value=value, undecided=True)
+    phase, message = _phase(metric, outcome)
+    return finished(phase, message, metadata, value=value, result=outcome.condition_value())

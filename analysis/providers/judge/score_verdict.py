@@ -1,0 +1,156 @@
+"""A judge score's metrics' decisions combined into Kayenta's score and verdict, and whether that verdict
+is final yet (pure; no I/O).
+
+Each metric keeps its own test's decision: pass -> Kayenta's Pass, fail -> High (mann-whitney: its own
+High / Low / NodataFailMetric); a metric still undecided counts as Nodata (it neither helps nor hurts its
+group, as in :mod:`analysis.stats.scoring`). A decision, once made, is final: the metric is not judged
+again. The score is final
+
+* at once when a critical metric failed (score 0, FAIL);
+* when every metric has decided;
+* at the metric's final ``count``: the metrics still undecided are left out, and the verdict is at best
+  MARGINAL (a PASS needs every metric decided).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from analysis.providers.judge.score_spec import ScoreSpec
+from analysis.providers.judge.spec import MANN_WHITNEY
+from analysis.stats import Classification, Decision, MetricClassification, ScoredMetric, ScoreResult, ScoreVerdict
+from analysis.stats import score as kayenta_score
+
+__all__ = ["SCORE_TEST", "MetricDecision", "ScoreOutcome", "classification_of", "combine", "score_metadata"]
+
+SCORE_TEST: Final = "score"
+_FINAL: Final = (Decision.PASS, Decision.FAIL)
+_RANK: Final = {ScoreVerdict.NODATA: 0, ScoreVerdict.FAIL: 1, ScoreVerdict.MARGINAL: 2, ScoreVerdict.PASS: 3}
+_FAILING: Final = (Classification.HIGH, Classification.LOW, Classification.NODATA_FAIL)
+
+
+@dataclass(frozen=True)
+class MetricDecision:
+    """One score metric's decision so far, with Kayenta's label for it."""
+
+    name: str
+    groups: tuple[str, ...]
+    critical: bool
+    decision: Decision
+    classification: Classification
+    reason: str
+
+    @property
+    def final(self) -> bool:
+        return self.decision in _FINAL
+
+    @property
+    def label(self) -> str:
+        """Kayenta's classification; "Undecided" for a metric whose test has data but has not decided."""
+        return "Undecided" if self.decision is Decision.CONTINUE else self.classification.value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"decision": self.decision.value, "classification": self.classification.value, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, name: str, groups: tuple[str, ...], critical: bool, data: Mapping[str, Any]) -> MetricDecision:
+        """A saved decision; ValueError when it is not one."""
+        return cls(name, groups, critical, Decision(data["decision"]), Classification(data["classification"]),
+                   str(data.get("reason") or ""))
+
+
+def classification_of(decision: Decision, test: str, metadata: Mapping[str, str]) -> Classification:
+    """Kayenta's label of a test's decision: the sequential tests fail on an increase (High); mann-whitney
+    says which way (a FAIL without its classification is mustHaveData's NodataFailMetric)."""
+    if decision is Decision.PASS:
+        return Classification.PASS
+    if decision is not Decision.FAIL:
+        return Classification.NODATA
+    if test != MANN_WHITNEY:
+        return Classification.HIGH
+    label = metadata.get("classification")
+    failing = {c.value: c for c in _FAILING}
+    return failing.get(label or "", Classification.NODATA_FAIL)
+
+
+@dataclass(frozen=True)
+class ScoreOutcome:
+    """The score over the decided metrics, the verdict (after the undecided cap) and whether it is final."""
+
+    result: ScoreResult
+    verdict: ScoreVerdict
+    final: bool
+    reason: str
+    undecided: tuple[str, ...]
+
+    def condition_value(self) -> dict[str, Any]:
+        """What successCondition / failureCondition see as ``result``."""
+        return {
+            "score": self.result.score,
+            "verdict": self.verdict.value,
+            "groups": {g.group: g.score for g in self.result.groups},
+        }
+
+
+def _scored(decisions: Sequence[MetricDecision]) -> list[ScoredMetric]:
+    return [
+        ScoredMetric(d.name, group, MetricClassification(d.classification, d.reason, critical=d.critical))
+        for d in decisions
+        for group in d.groups
+    ]
+
+
+def combine(decisions: Sequence[MetricDecision], spec: ScoreSpec, last: bool) -> ScoreOutcome:
+    """The score now; ``last``: the metric's final measurement (``count``)."""
+    result = kayenta_score(_scored(decisions), spec.weights, spec.thresholds)
+    undecided = tuple(d.name for d in decisions if not d.final)
+    if result.critical_failures:
+        why = {d.name: d.reason for d in decisions}
+        reason = "; ".join(f"critical metric {name} failed: {why[name]}" for name in result.critical_failures)
+        return ScoreOutcome(result, ScoreVerdict.FAIL, True, reason, undecided)
+    if not undecided:
+        return ScoreOutcome(result, result.verdict, True, f"{result.verdict.value.upper()}: {result.reason}", ())
+    names = ", ".join(undecided)
+    if last:
+        verdict = min(result.verdict, ScoreVerdict.MARGINAL, key=_RANK.__getitem__)
+        reason = (f"{verdict.value.upper()}: {result.reason}; undecided at the final measurement: {names} "
+                  "(left out; a pass needs every metric decided)")
+        return ScoreOutcome(result, verdict, True, reason, undecided)
+    decided = len(decisions) - len(undecided)
+    so_far = "no metric decided yet"
+    if result.score is not None:
+        so_far = f"score so far {result.score:.1f} over {decided} decided metric{'' if decided == 1 else 's'}"
+    reason = f"waiting for {names} to decide; {so_far}"
+    return ScoreOutcome(result, result.verdict, False, reason, undecided)
+
+
+def _number(x: float | None) -> str:
+    return "none" if x is None else f"{x:g}"
+
+
+def score_metadata(outcome: ScoreOutcome, decisions: Sequence[MetricDecision]) -> dict[str, str]:
+    """The measurement's metadata: the verdict, the group scores, each metric's classification and reason."""
+    result = outcome.result
+    groups = ", ".join(f"{g.group} {_number(g.score)} (weight {g.weight:g}, {g.n_pass}/{g.n_judged} pass)"
+                       for g in result.groups)
+    counts = Counter(d.label for d in decisions)
+    meta = {
+        "test": SCORE_TEST,
+        "decision": outcome.verdict.value if outcome.final else Decision.CONTINUE.value,
+        "reason": outcome.reason,
+        "quantity": "canary score 0-100 (Kayenta's: share of passing metrics per group, weighted)",
+        "estimate": "" if result.score is None else f"{result.score:.6g}",
+        "evidence": f"groups: {groups}",
+        "samples": f"{len(decisions)} metrics: " + ", ".join(f"{n} {label}" for label, n in counts.items()),
+        "groups": json.dumps({g.group: g.score for g in result.groups}, separators=(",", ":")),
+        "classifications": json.dumps({d.name: d.label for d in decisions}, separators=(",", ":")),
+    }
+    if outcome.final:
+        meta["verdict"] = outcome.verdict.value
+    for d in decisions:
+        meta[f"metric.{d.name}"] = f"{d.label}{' (critical)' if d.critical else ''}: {d.reason}"
+    return {k: v for k, v in meta.items() if v != ""}

@@ -4,12 +4,15 @@ same end state."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
+from rollouts.model.spec import RolloutSpec
 from rollouts.strategy import canary, passes
 from rollouts.strategy.plan import CreateReplicaSet, Observed, PatchReplicaSet, Plan
+from rollouts.strategy.replicasets import ReplicaSetView
 from tests.fixtures.manifests import Step
 from tests.fixtures.world import World, rollout
 
@@ -93,3 +96,26 @@ def test_a_status_that_never_settles_is_written_after_a_bounded_number_of_moves(
     plan = passes.plan_pass(Observed(rollout=obs, replicasets=[], services={}, now=0.0))
     assert plan.status == {"count": passes.MAX_MOVES}
     assert len(moves) == passes.MAX_MOVES
+
+
+def test_a_pass_parses_the_spec_and_the_replicasets_once_for_all_its_moves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The moves of a pass read the same spec and objects (only the status differs): parsed once."""
+    world = paused_world(whole_passes=True)
+    world.promote()
+    parsed: list[str] = []
+    parse_spec, parse_rs = RolloutSpec.parse, ReplicaSetView.parse
+
+    def spec(obj: Mapping[str, Any]) -> RolloutSpec:
+        parsed.append("spec")
+        return parse_spec(obj)
+
+    def replicaset(obj: Mapping[str, Any]) -> ReplicaSetView:
+        parsed.append("rs")
+        return parse_rs(obj)
+
+    monkeypatch.setattr(RolloutSpec, "parse", staticmethod(spec))
+    monkeypatch.setattr(ReplicaSetView, "parse", staticmethod(replicaset))
+    plan = world.step()
+    assert [e.reason for e in plan.events].count("RolloutStepCompleted") == 2  # several moves in the pass
+    assert parsed.count("spec") == 1
+    assert parsed.count("rs") == len(world.rss)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import socket
 import ssl
@@ -315,7 +316,7 @@ class Client:
                 self.on_response(method, path, resp.status)
                 text = await resp.text()
                 if resp.status < 300:
-                    data: dict[str, Any] = (await resp.json(content_type=None)) if text else {}
+                    data: dict[str, Any] = json.loads(text) if text else {}  # decoded once, not twice
                     return data
                 raise _api_error(resp.status, text, resp.headers.get("Retry-After"))
         except aiohttp.ClientConnectionError as exc:

@@ -108,6 +108,17 @@ class Planner(ABC):
             reading.spec_errors = list(errors)
         return errors
 
+    def _template_hashes(self, template: Mapping[str, Any], collision: int | None) -> tuple[str, str]:
+        """The pod template's hash (with ``collision``) and digest; the template is the same for every move."""
+        reading = self.obs.reading
+        if reading is None:
+            return pod_template_hash(template, collision), template_digest(template)
+        if collision not in reading.pod_hashes:
+            reading.pod_hashes[collision] = pod_template_hash(template, collision)
+        if reading.digest is None:
+            reading.digest = template_digest(template)
+        return reading.pod_hashes[collision], reading.digest
+
     # ------------------------------------------------------------------ small helpers
 
     def event(self, reason: str, message: str, warning: bool = False) -> None:
@@ -176,8 +187,7 @@ class Planner(ABC):
         self.prepare()
 
         collision = self.old.get("collisionCount")
-        self.pod_hash = pod_template_hash(template, int(collision) if collision is not None else None)
-        self.digest = template_digest(template)
+        self.pod_hash, self.digest = self._template_hashes(template, int(collision) if collision is not None else None)
         live = [rs for rs in self.replicaset_views() if not rs.deleting]
         self.all_rss = live
         stable_hash = self.old.get("stableRS") or ""

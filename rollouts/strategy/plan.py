@@ -54,6 +54,8 @@ class PassReading:
     spec: RolloutSpec | None = None  # the parsed spec (metadata and spec: no status)
     spec_errors: list[str] | None = None  # validate_rollout's answer: spec, template, Services present
     replicasets: list[ReplicaSetView] | None = None  # every one of ``Observed.replicasets``, parsed
+    pod_hashes: dict[int | None, str] = field(default_factory=dict)  # the template's hash by collisionCount
+    digest: str | None = None  # the template's digest
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from rollouts.model.hashing import pod_template_hash
 from rollouts.model.spec import RolloutSpec
-from rollouts.strategy import canary, passes
+from rollouts.strategy import base, canary, passes
 from rollouts.strategy.plan import CreateReplicaSet, Observed, PatchReplicaSet, Plan
 from rollouts.strategy.replicasets import ReplicaSetView
 from tests.fixtures.manifests import Step
@@ -98,7 +99,7 @@ def test_a_status_that_never_settles_is_written_after_a_bounded_number_of_moves(
     assert len(moves) == passes.MAX_MOVES
 
 
-def test_a_pass_parses_the_spec_and_the_replicasets_once_for_all_its_moves(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_pass_parses_its_spec_and_replicasets_and_hashes_its_template_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """The moves of a pass read the same spec and objects (only the status differs): parsed once."""
     world = paused_world(whole_passes=True)
     world.promote()
@@ -113,9 +114,15 @@ def test_a_pass_parses_the_spec_and_the_replicasets_once_for_all_its_moves(monke
         parsed.append("rs")
         return parse_rs(obj)
 
+    def template_hash(template: Mapping[str, Any], collision: int | None = None) -> str:
+        parsed.append("hash")
+        return pod_template_hash(template, collision)
+
     monkeypatch.setattr(RolloutSpec, "parse", staticmethod(spec))
     monkeypatch.setattr(ReplicaSetView, "parse", staticmethod(replicaset))
+    monkeypatch.setattr(base, "pod_template_hash", template_hash)
     plan = world.step()
     assert [e.reason for e in plan.events].count("RolloutStepCompleted") == 2  # several moves in the pass
     assert parsed.count("spec") == 1
     assert parsed.count("rs") == len(world.rss)
+    assert parsed.count("hash") == 1

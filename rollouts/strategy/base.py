@@ -58,7 +58,7 @@ class Planner(ABC):
 
     def __init__(self, obs: Observed) -> None:
         self.obs = obs
-        self.ro = RolloutSpec.parse(obs.rollout)
+        self.ro = self._spec()
         self.old: dict[str, Any] = cs.status_copy(obs.rollout.get("status"))
         self.now = obs.now
         self.stamp = format_time(obs.now)
@@ -73,6 +73,51 @@ class Planner(ABC):
         self.restarted_at: str | None = self.old.get("restartedAt")
         self.templates = ca.Templates(obs.analysis_templates, obs.cluster_analysis_templates)
         self.step_hash = ""  # status.currentStepHash (the canary's steps; none for blue/green)
+
+    # ------------------------------------------------------------------ what every move of a pass reads alike
+
+    def _spec(self) -> RolloutSpec:
+        reading = self.obs.reading
+        if reading is None:
+            return RolloutSpec.parse(self.obs.rollout)
+        if reading.spec is None:
+            reading.spec = RolloutSpec.parse(self.obs.rollout)
+        return reading.spec
+
+    def replicaset_views(self) -> list[ReplicaSetView]:
+        """Every ReplicaSet the Rollout controls (those being deleted too), parsed."""
+        reading = self.obs.reading
+        if reading is not None and reading.replicasets is not None:
+            return reading.replicasets
+        views = [ReplicaSetView.parse(r) for r in self.obs.replicasets]
+        if reading is not None:
+            reading.replicasets = views
+        return views
+
+    def _spec_errors(self, template: Mapping[str, Any] | None, workload_error: str | None) -> list[str]:
+        """validate_rollout's errors; its inputs (spec, template, Services present) are the same for every
+        move of a pass (``self.ro`` may carry a workloadRef's selector: computed from the same spec)."""
+        reading = self.obs.reading
+        if reading is not None and reading.spec_errors is not None:
+            return list(reading.spec_errors)
+        strategy = self.strategy_services()
+        names = [name for _, name in (strategy[1] if strategy is not None else ()) if name]
+        services_present = {n: True for n in names if n in self.obs.services}
+        errors = validate_rollout(self.ro, template, services_present, workload_error)
+        if reading is not None:
+            reading.spec_errors = list(errors)
+        return errors
+
+    def _template_hashes(self, template: Mapping[str, Any], collision: int | None) -> tuple[str, str]:
+        """The pod template's hash (with ``collision``) and digest; the template is the same for every move."""
+        reading = self.obs.reading
+        if reading is None:
+            return pod_template_hash(template, collision), template_digest(template)
+        if collision not in reading.pod_hashes:
+            reading.pod_hashes[collision] = pod_template_hash(template, collision)
+        if reading.digest is None:
+            reading.digest = template_digest(template)
+        return reading.pod_hashes[collision], reading.digest
 
     # ------------------------------------------------------------------ small helpers
 
@@ -142,9 +187,8 @@ class Planner(ABC):
         self.prepare()
 
         collision = self.old.get("collisionCount")
-        self.pod_hash = pod_template_hash(template, int(collision) if collision is not None else None)
-        self.digest = template_digest(template)
-        live = [rs for rs in (ReplicaSetView.parse(r) for r in self.obs.replicasets) if not rs.deleting]
+        self.pod_hash, self.digest = self._template_hashes(template, int(collision) if collision is not None else None)
+        live = [rs for rs in self.replicaset_views() if not rs.deleting]
         self.all_rss = live
         stable_hash = self.old.get("stableRS") or ""
         self.stable_rs = next((rs for rs in live if stable_hash and rs.pod_hash == stable_hash), None)
@@ -162,9 +206,7 @@ class Planner(ABC):
         analysis templates."""
         strategy = self.strategy_services()
         path, fields = strategy if strategy is not None else ("", ())
-        names = [name for _, name in fields if name]
-        services_present = {n: True for n in names if n in self.obs.services}
-        errors = validate_rollout(self.ro, template, services_present, workload_error)
+        errors = self._spec_errors(template, workload_error)
         errors.extend(services_managed_elsewhere(self, path, fields))
         if strategy is not None and not errors:
             errors.extend(ca.template_errors(self.ro, self.obs.rollout, self.templates))
@@ -197,8 +239,7 @@ class Planner(ABC):
     def analysis_input(self, step_index: int | None) -> ca.AnalysisInput:
         obs = self.obs
         rs_hashes: dict[str, bool] = {}
-        for raw in obs.replicasets:
-            rs = ReplicaSetView.parse(raw)
+        for rs in self.replicaset_views():
             if rs.pod_hash:
                 rs_hashes[rs.pod_hash] = rs.deleting
         names = obs.analysis_run_names

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rollouts.strategy import bluegreen, canary
-from rollouts.strategy.plan import EventSpec, Observed, Plan
+from rollouts.strategy.plan import EventSpec, Observed, PassReading, Plan
 
 # More in-memory moves than any pass needs (a few per step); a planner whose status never settles
 # is written after this many and looked at again, as it was before passes made several moves.
@@ -36,6 +36,7 @@ def plan_pass(observed: Observed) -> Plan:
     strategy: Callable[[Observed], Plan] = (
         bluegreen.plan if bluegreen.is_blue_green(observed.rollout) else canary.plan
     )
+    observed = dataclasses.replace(observed, reading=PassReading())  # the spec is parsed once per pass
     plan = strategy(observed)
     events: list[EventSpec] = list(plan.events)
     for _ in range(MAX_MOVES - 1):

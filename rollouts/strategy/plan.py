@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from rollouts.model.annotations import SCALE_DOWN_DEADLINE
+from rollouts.model.spec import RolloutSpec
 from rollouts.model.timestamps import format_time, parse_time
+from rollouts.strategy.replicasets import ReplicaSetView
 from rollouts.traffic.router import ObjectRef, ObjectWrite
 
 # --------------------------------------------------------------------------- inputs
@@ -43,6 +45,19 @@ class PodView:
         )
 
 
+@dataclass
+class PassReading:
+    """What every move of one pass reads alike, kept by its first planner for the next ones
+    (rollouts.strategy.passes runs the planner again on the same spec and objects; only the status
+    differs). Each is None until a planner has computed it."""
+
+    spec: RolloutSpec | None = None  # the parsed spec (metadata and spec: no status)
+    spec_errors: list[str] | None = None  # validate_rollout's answer: spec, template, Services present
+    replicasets: list[ReplicaSetView] | None = None  # every one of ``Observed.replicasets``, parsed
+    pod_hashes: dict[int | None, str] = field(default_factory=dict)  # the template's hash by collisionCount
+    digest: str | None = None  # the template's digest
+
+
 @dataclass(frozen=True)
 class Observed:
     """Everything one reconcile of one Rollout looks at (from watch caches)."""
@@ -60,6 +75,8 @@ class Observed:
     experiments: Sequence[Mapping[str, Any]] = ()  # Experiments the Rollout controls (its experiment steps')
     # trafficRouting objects the routers name (absent ones as None); None: not read
     routing: Mapping[ObjectRef, Mapping[str, Any] | None] | None = None
+    # shared by the moves of one pass (plan_pass); None: a single move parses what it reads
+    reading: PassReading | None = None
 
 
 # --------------------------------------------------------------------------- outputs

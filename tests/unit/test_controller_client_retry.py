@@ -12,6 +12,8 @@ import pytest
 from aiohttp import web
 from tenacity import RetryCallState
 
+from rollouts.controller import client as client_module
+from rollouts.controller import retry as retry_policy
 from rollouts.controller.client import ApiError, Client, WritesHeld
 from rollouts.controller.kubeconfig import Connection
 from rollouts.controller.ratelimit import TokenBucket
@@ -117,3 +119,19 @@ def test_the_token_bucket_lets_a_burst_through_then_spaces_requests_by_qps() -> 
     assert TokenBucket(qps=0, burst=1).reserve() == 0.0
     with pytest.raises(ValueError, match="burst >= 1"):
         TokenBucket(qps=1, burst=0)
+
+
+def test_a_request_answered_at_once_never_sets_up_the_retry_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first try goes without tenacity (its set-up per request was costly at scale); retries still use it."""
+    loops: list[int] = []
+    real = retry_policy.retrying
+
+    def counted(*args: Any) -> Any:
+        loops.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(client_module, "retrying", counted)
+    result, served = send([OK])
+    assert result["metadata"]["name"] == "x" and served == 1 and loops == []
+    result, served = send([UNAVAILABLE, OK])
+    assert result["metadata"]["name"] == "x" and served == 2 and loops == [1]  # one try in the loop, not two

@@ -79,3 +79,21 @@ def test_kopfs_index_handlers_run_only_during_the_first_listing() -> None:
     assert controller._listing()
     controller.synced.set()  # what the first event handler does
     assert not controller._listing()
+
+
+def test_after_the_first_listing_the_controller_takes_events_past_kopf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before every first listing is done kopf runs the handlers (its ordering fills the caches first);
+    after, kopfwatch hands each event to `dispatch`: the cache follows it and the owning Rollout is queued."""
+    controller = Controller(Connection(server="https://127.0.0.1:1"))
+    assert not controller.takes(REPLICASETS.resource)
+    controller.synced.set()  # what the first event handler does
+    assert controller.takes(REPLICASETS.resource) and controller.takes("ingresses.networking.k8s.io")
+    assert not controller.takes("configmaps")
+    controller.cache.put(ROLLOUTS, rollout(1))
+    queued: list[tuple[str, str]] = []
+    monkeypatch.setattr(controller, "enqueue", lambda ns, name: queued.append((ns, name)))
+    rs = owned("ReplicaSet", "rs-1", "rs-uid-1", "ro-uid-1")
+    controller.dispatch(REPLICASETS.resource, {"type": "ADDED", "object": rs})
+    assert controller.cache.get(REPLICASETS, NS, "rs-1") is not None and queued == [(NS, "ro-1")]
+    controller.dispatch(REPLICASETS.resource, {"type": "DELETED", "object": rs})
+    assert controller.cache.get(REPLICASETS, NS, "rs-1") is None and queued == [(NS, "ro-1")] * 2

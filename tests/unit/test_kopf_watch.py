@@ -117,3 +117,64 @@ def test_kinds_are_told_apart_by_group_not_by_plural_alone(monkeypatch: pytest.M
     """App Mesh also serves `virtualservices`: its stream is not the Istio kind the listener wants."""
     _, recorder = run_stream(monkeypatch, "virtualservices.appmesh.k8s.aws", NOT_FOUND)
     assert recorder.heard == []
+
+
+class Taker:
+    """A dispatcher that takes the events of `taken` once `ready`, and fails on an object named `bad`."""
+
+    def __init__(self, taken: str) -> None:
+        self.taken = taken
+        self.ready = False
+        self.got: list[tuple[str, Any]] = []
+
+    def takes(self, resource: str) -> bool:
+        return self.ready and resource == self.taken
+
+    def dispatch(self, resource: str, event: dict[str, Any]) -> None:
+        if event["object"]["metadata"]["name"] == "bad":
+            raise ValueError("a handler's bug")
+        self.got.append((resource, event["object"]["metadata"]["name"]))
+
+
+def dispatch_stream(monkeypatch: pytest.MonkeyPatch, resource: str, taker: Taker) -> list[Any]:
+    """What kopf gets of a stream: a listing (before the dispatcher is ready), then events after it."""
+
+    async def kopf_stream(**_: Any) -> AsyncIterator[Any]:
+        yield {"type": None, "object": {"metadata": {"name": "listed-one"}}}
+        yield watching.Bookmark.LISTED
+        taker.ready = True  # what the controller's first event handler does: every listing is done
+        yield {"type": "ADDED", "object": {"metadata": {"name": "bad"}}}
+        yield {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "7"}}}
+        yield {"type": "MODIFIED", "object": {"metadata": {"name": "changed"}}}
+        yield {"type": "DELETED", "object": {"metadata": {"name": "gone"}}}
+
+    monkeypatch.setattr(watching, "continuous_watch", watching.continuous_watch)  # put back after the test
+    monkeypatch.setattr(kopfwatch, "_kopf_continuous_watch", kopf_stream)
+    kopfwatch.install(None, taker)
+
+    async def collect() -> list[Any]:
+        return [event async for event in kopfwatch.continuous_watch_outliving_404(resource=Resource(resource))]
+
+    try:
+        return asyncio.run(collect())
+    finally:
+        kopfwatch.install(None)
+
+
+def test_a_dispatcher_takes_its_kinds_events_past_kopf_once_it_is_ready(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    taker = Taker("replicasets.apps")
+    to_kopf = dispatch_stream(monkeypatch, "replicasets.apps", taker)
+    # the listing went to kopf (its index handlers fill the caches); kopf's own bookmarks always do
+    assert to_kopf[:2] == [{"type": None, "object": {"metadata": {"name": "listed-one"}}}, watching.Bookmark.LISTED]
+    assert [item.get("type") for item in to_kopf[2:]] == ["BOOKMARK"]
+    # a failing handler is logged and the stream goes on, as kopf does with an event handler's error
+    assert taker.got == [("replicasets.apps", "changed"), ("replicasets.apps", "gone")]
+    assert "handling a watch event of replicasets.apps failed" in caplog.text
+
+
+def test_kinds_the_dispatcher_does_not_take_go_to_kopf(monkeypatch: pytest.MonkeyPatch) -> None:
+    taker = Taker("replicasets.apps")
+    to_kopf = dispatch_stream(monkeypatch, "pods", taker)
+    assert len(to_kopf) == 6 and taker.got == []

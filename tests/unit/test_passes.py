@@ -4,12 +4,16 @@ same end state."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from rollouts.strategy import canary, passes
+from rollouts.model.hashing import pod_template_hash
+from rollouts.model.spec import RolloutSpec
+from rollouts.strategy import base, canary, passes
 from rollouts.strategy.plan import CreateReplicaSet, Observed, PatchReplicaSet, Plan
+from rollouts.strategy.replicasets import ReplicaSetView
 from tests.fixtures.manifests import Step
 from tests.fixtures.world import World, rollout
 
@@ -93,3 +97,32 @@ def test_a_status_that_never_settles_is_written_after_a_bounded_number_of_moves(
     plan = passes.plan_pass(Observed(rollout=obs, replicasets=[], services={}, now=0.0))
     assert plan.status == {"count": passes.MAX_MOVES}
     assert len(moves) == passes.MAX_MOVES
+
+
+def test_a_pass_parses_its_spec_and_replicasets_and_hashes_its_template_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The moves of a pass read the same spec and objects (only the status differs): parsed once."""
+    world = paused_world(whole_passes=True)
+    world.promote()
+    parsed: list[str] = []
+    parse_spec, parse_rs = RolloutSpec.parse, ReplicaSetView.parse
+
+    def spec(obj: Mapping[str, Any]) -> RolloutSpec:
+        parsed.append("spec")
+        return parse_spec(obj)
+
+    def replicaset(obj: Mapping[str, Any]) -> ReplicaSetView:
+        parsed.append("rs")
+        return parse_rs(obj)
+
+    def template_hash(template: Mapping[str, Any], collision: int | None = None) -> str:
+        parsed.append("hash")
+        return pod_template_hash(template, collision)
+
+    monkeypatch.setattr(RolloutSpec, "parse", staticmethod(spec))
+    monkeypatch.setattr(ReplicaSetView, "parse", staticmethod(replicaset))
+    monkeypatch.setattr(base, "pod_template_hash", template_hash)
+    plan = world.step()
+    assert [e.reason for e in plan.events].count("RolloutStepCompleted") == 2  # several moves in the pass
+    assert parsed.count("spec") == 1
+    assert parsed.count("rs") == len(world.rss)
+    assert parsed.count("hash") == 1

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from rollouts.cli import actions, render
 from rollouts.cli import info as i
+from rollouts.cli import render
 from rollouts.cli.client import (
     ANALYSISRUNS,
     ANALYSISTEMPLATES,
@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from rollouts.cli.durations import Duration
     from rollouts.cli.watch import ObjectView, RolloutView
 
-# The modules of the other verbs (operations, analysis, experiment_info, analysisrun_info) and of
-# `--watch` (watch) are imported by the functions that use them: one run of the plugin is one verb,
+# The modules of the other verbs (actions, operations, analysis, experiment_info, analysisrun_info) and
+# of `--watch` (watch) are imported by the functions that use them: one run of the plugin is one verb,
 # and `get rollout` should not pay for creating the others' classes (BENCHMARKS.md, Plugin start-up).
 
 # Redraw a watched view at most this often, and at least every second (ages move).
@@ -82,6 +82,8 @@ def now() -> dt.datetime:
 
 
 def _action(call: Any, *args: Any, **kwargs: Any) -> Any:
+    from rollouts.cli import actions
+
     try:
         return call(*args, **kwargs)
     except actions.ActionError as exc:
@@ -385,7 +387,7 @@ def cmd_status(ctx: Context) -> int:
 
 
 def cmd_promote(ctx: Context) -> int:
-    from rollouts.cli import operations
+    from rollouts.cli import actions, operations
 
     args = ctx.args
     if args.skip_current_step:
@@ -445,6 +447,8 @@ def cmd_undo(ctx: Context) -> int:
 
 
 def cmd_set_image(ctx: Context) -> int:
+    from rollouts.cli import actions
+
     client = ctx.client()
     name: str = ctx.args.name
     container, image = ctx.args.assignment
@@ -582,6 +586,7 @@ def cmd_create_analysisrun(ctx: Context) -> int:
 
 
 def cmd_terminate_analysisrun(ctx: Context) -> int:
+    from rollouts.cli import actions
     from rollouts.cli import analysis as a
 
     client = ctx.client()

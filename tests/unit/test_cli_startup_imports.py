@@ -24,6 +24,8 @@ HEAVY = ("kubernetes", "apprise", "slack_sdk", "pymsteams", "jsonschema", "aioht
 # What `get rollout` (no --watch) has no use for: another verb's module, the watch machinery, the client
 # libraries the plugin replaced, what writes `*-data` kubeconfig fields to files (there are none here).
 NOT_FOR_GET_ROLLOUT = (
+    "rollouts.cli.actions",
+    "rollouts.cli.durations",
     "rollouts.cli.operations",
     "rollouts.cli.analysis",
     "rollouts.cli.analysisrun_info",

@@ -334,8 +334,6 @@ def _degraded(name: str, message: str) -> CLIError:
 
 
 def cmd_status(ctx: Context) -> int:
-    from rollouts.cli.watch import RolloutView, report_errors
-
     client = ctx.client()
     name: str = ctx.args.name
     ro = client.get(ROLLOUTS, name)
@@ -346,6 +344,8 @@ def cmd_status(ctx: Context) -> int:
         if phase == "Degraded":
             raise _degraded(name, message)
         return 0
+    from rollouts.cli.watch import RolloutView, report_errors
+
     timeout: Duration | None = ctx.args.timeout
     deadline = time.monotonic() + timeout.seconds if timeout is not None and timeout.seconds > 0 else None
     view = RolloutView(client, ro, children=False)

@@ -16,12 +16,14 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from rollouts.cli.actions import Patch
 from rollouts.cli.transport import Transport
 from rollouts.controller.kubeconfig import KubeconfigError
 from rollouts.controller.kubeconfig import load as load_kubeconfig
+
+if TYPE_CHECKING:
+    from rollouts.cli.actions import Patch
 
 T = TypeVar("T")
 

@@ -11,12 +11,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rollouts.cli import actions, operations, render
-from rollouts.cli import analysis as a
 from rollouts.cli import info as i
-from rollouts.cli.analysisrun_info import analysisrun_detail
+from rollouts.cli import render
 from rollouts.cli.client import (
     ANALYSISRUNS,
     ANALYSISTEMPLATES,
@@ -32,11 +30,16 @@ from rollouts.cli.client import (
     CLIError,
     Resource,
 )
-from rollouts.cli.durations import Duration
-from rollouts.cli.experiment_info import RETRY_PATCH, TERMINATE_PATCH, render_experiment, render_experiment_list
-from rollouts.cli.watch import ObjectView, RolloutListView, RolloutView, report_errors
 from rollouts.model.labelselector import format_label_selector
 from rollouts.model.phase import rollout_phase
+
+if TYPE_CHECKING:
+    from rollouts.cli.durations import Duration
+    from rollouts.cli.watch import ObjectView, RolloutView
+
+# The modules of the other verbs (actions, operations, analysis, experiment_info, analysisrun_info) and
+# of `--watch` (watch) are imported by the functions that use them: one run of the plugin is one verb,
+# and `get rollout` should not pay for creating the others' classes (BENCHMARKS.md, Plugin start-up).
 
 # Redraw a watched view at most this often, and at least every second (ages move).
 MIN_REDRAW_SECONDS = 0.2
@@ -79,6 +82,8 @@ def now() -> dt.datetime:
 
 
 def _action(call: Any, *args: Any, **kwargs: Any) -> Any:
+    from rollouts.cli import actions
+
     try:
         return call(*args, **kwargs)
     except actions.ActionError as exc:
@@ -226,6 +231,8 @@ def _watch_timeout(args: argparse.Namespace) -> float | None:
 
 
 def _watch_rollout(ctx: Context, client: Client, ro: Mapping[str, Any], color: bool) -> int:
+    from rollouts.cli.watch import RolloutView
+
     view = RolloutView(client, ro)
 
     def draw() -> str:
@@ -251,6 +258,8 @@ def _watched(view: ObjectView, kind: str, name: str, namespace: str) -> dict[str
 def _redraw(ctx: Context, view: RolloutView | ObjectView, draw: Callable[[], str], color: bool) -> int:
     """`get ... --watch`: draw the view again on every change (at most every MIN_REDRAW_SECONDS, at least
     every TICK_SECONDS for the ages), in place on a terminal, only when it changed otherwise."""
+    from rollouts.cli.watch import report_errors
+
     timeout = _watch_timeout(ctx.args)
     deadline = time.monotonic() + timeout if timeout else None
     tty = color or bool(getattr(ctx.out, "isatty", lambda: False)())
@@ -299,6 +308,8 @@ def cmd_list_rollouts(ctx: Context) -> int:
     if not args.watch:
         return 0
     # --watch: print a rollout's line again whenever what it shows changes (as Argo does).
+    from rollouts.cli.watch import RolloutListView
+
     shown = {render.list_key(ro): render.list_row(ro) for ro in items}
     view = RolloutListView(client, args.all_namespaces)
     generation = -1
@@ -333,6 +344,8 @@ def cmd_status(ctx: Context) -> int:
         if phase == "Degraded":
             raise _degraded(name, message)
         return 0
+    from rollouts.cli.watch import RolloutView, report_errors
+
     timeout: Duration | None = ctx.args.timeout
     deadline = time.monotonic() + timeout.seconds if timeout is not None and timeout.seconds > 0 else None
     view = RolloutView(client, ro, children=False)
@@ -374,6 +387,8 @@ def cmd_status(ctx: Context) -> int:
 
 
 def cmd_promote(ctx: Context) -> int:
+    from rollouts.cli import actions, operations
+
     args = ctx.args
     if args.skip_current_step:
         print("Flag --skip-current-step has been deprecated, use without the flag instead ex: promote ROLLOUT_NAME",
@@ -398,18 +413,26 @@ def _each(ctx: Context, verb: Callable[[Client, str], str]) -> int:
 
 
 def cmd_abort(ctx: Context) -> int:
+    from rollouts.cli import operations
+
     return _each(ctx, operations.abort)
 
 
 def cmd_retry_rollout(ctx: Context) -> int:
+    from rollouts.cli import operations
+
     return _each(ctx, operations.retry)
 
 
 def cmd_pause(ctx: Context) -> int:
+    from rollouts.cli import operations
+
     return _each(ctx, operations.pause)
 
 
 def cmd_restart(ctx: Context) -> int:
+    from rollouts.cli import operations
+
     delay: Duration | None = ctx.args.delay
     seconds, text = (delay.seconds, delay.text) if delay is not None else (0.0, "0s")
     print(operations.restart(ctx.client(), ctx.args.name, now(), seconds, text), file=ctx.out)
@@ -417,11 +440,15 @@ def cmd_restart(ctx: Context) -> int:
 
 
 def cmd_undo(ctx: Context) -> int:
+    from rollouts.cli import operations
+
     print(operations.undo(ctx.client(), ctx.args.name, ctx.args.to_revision), file=ctx.out)
     return 0
 
 
 def cmd_set_image(ctx: Context) -> int:
+    from rollouts.cli import actions
+
     client = ctx.client()
     name: str = ctx.args.name
     container, image = ctx.args.assignment
@@ -466,6 +493,8 @@ def cmd_dashboard(ctx: Context) -> int:
 
 
 def _analysis(call: Any, *args: Any, **kwargs: Any) -> Any:
+    from rollouts.cli import analysis as a
+
     try:
         return call(*args, **kwargs)
     except a.AnalysisSpecError as exc:
@@ -473,6 +502,8 @@ def _analysis(call: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _template_from_file(filename: str, cluster_scope: bool) -> dict[str, Any]:
+    from rollouts.cli import analysis as a
+
     documents = _read_documents(filename)
     if len(documents) != 1 or not isinstance(documents[0], dict):
         raise CLIError(f"{filename}: expected exactly one AnalysisTemplate or ClusterAnalysisTemplate document")
@@ -522,6 +553,8 @@ def cmd_create(ctx: Context) -> int:
 
 
 def cmd_create_analysisrun(ctx: Context) -> int:
+    from rollouts.cli import analysis as a
+
     args = ctx.args
     sources = [x for x in (args.from_, args.from_cluster_template, args.from_file) if x]
     if len(sources) != 1:
@@ -553,6 +586,9 @@ def cmd_create_analysisrun(ctx: Context) -> int:
 
 
 def cmd_terminate_analysisrun(ctx: Context) -> int:
+    from rollouts.cli import actions
+    from rollouts.cli import analysis as a
+
     client = ctx.client()
     patch = actions.Patch(a.TERMINATE_PATCH)
     for name in ctx.args.names:
@@ -562,6 +598,9 @@ def cmd_terminate_analysisrun(ctx: Context) -> int:
 
 
 def cmd_get_analysisrun(ctx: Context) -> int:
+    from rollouts.cli.analysisrun_info import analysisrun_detail
+    from rollouts.cli.watch import ObjectView
+
     client = ctx.client()
     name: str = ctx.args.name
     run = client.get(ANALYSISRUNS, name)
@@ -579,6 +618,9 @@ def cmd_get_analysisrun(ctx: Context) -> int:
 
 
 def cmd_get_experiment(ctx: Context) -> int:
+    from rollouts.cli.experiment_info import render_experiment
+    from rollouts.cli.watch import ObjectView
+
     client = ctx.client()
     name: str = ctx.args.name
     exp = client.get(EXPERIMENTS, name)
@@ -594,6 +636,8 @@ def cmd_get_experiment(ctx: Context) -> int:
 
 
 def cmd_list_experiments(ctx: Context) -> int:
+    from rollouts.cli.experiment_info import render_experiment_list
+
     client = ctx.client()
     items = client.list(EXPERIMENTS, all_namespaces=ctx.args.all_namespaces).get("items") or []
     if not items:
@@ -605,6 +649,8 @@ def cmd_list_experiments(ctx: Context) -> int:
 
 
 def cmd_terminate_experiment(ctx: Context) -> int:
+    from rollouts.cli.experiment_info import TERMINATE_PATCH
+
     client = ctx.client()
     for name in ctx.args.names:
         client.patch(EXPERIMENTS, name, TERMINATE_PATCH)
@@ -613,6 +659,8 @@ def cmd_terminate_experiment(ctx: Context) -> int:
 
 
 def cmd_retry_experiment(ctx: Context) -> int:
+    from rollouts.cli.experiment_info import RETRY_PATCH
+
     client = ctx.client()
     for name in ctx.args.names:
         client.patch(EXPERIMENTS, name, RETRY_PATCH)

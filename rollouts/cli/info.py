@@ -130,6 +130,8 @@ def rollout_icon(status: str) -> str:
 
 @dataclass
 class PodInfo:
+    """One pod of the tree: its status with icon, ready containers and restarts."""
+
     name: str
     created: dt.datetime | None
     status: str
@@ -140,6 +142,8 @@ class PodInfo:
 
 @dataclass
 class ReplicaSetInfo:
+    """One ReplicaSet of the tree: revision, health, replicas, images and the role tags it carries."""
+
     name: str
     uid: str
     created: dt.datetime | None
@@ -161,6 +165,8 @@ class ReplicaSetInfo:
 
 @dataclass
 class JobInfo:
+    """A Job started by a job metric of an AnalysisRun."""
+
     name: str
     created: dt.datetime | None
     status: str
@@ -169,6 +175,8 @@ class JobInfo:
 
 @dataclass
 class AnalysisRunInfo:
+    """An AnalysisRun (or an experiment step's Experiment) of the tree, with its measurement counts."""
+
     name: str
     created: dt.datetime | None
     revision: int
@@ -211,6 +219,8 @@ def router_weight_infos(status: Mapping[str, Any]) -> list[RouterWeightInfo]:
 
 @dataclass
 class RolloutInfo:
+    """Everything `get rollout` shows about one Rollout."""
+
     name: str
     namespace: str
     created: dt.datetime | None
@@ -490,6 +500,8 @@ def analysisrun_infos(owner_uid: str, runs: Iterable[Mapping[str, Any]]) -> list
 
 @dataclass(frozen=True)
 class _Reversed:
+    """A sort key ordering strings in reverse (Argo sorts ReplicaSet names descending)."""
+
     value: str
 
     def __lt__(self, other: _Reversed) -> bool:
@@ -562,6 +574,8 @@ def _canary_weights(info: RolloutInfo, view: RolloutSpec, canary: CanarySpec, st
 
 @dataclass
 class ImageInfo:
+    """An image the running ReplicaSets use, with their role tags."""
+
     image: str
     tags: list[str]
 

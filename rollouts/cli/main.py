@@ -12,13 +12,14 @@ import argparse
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO, TypeAlias
+from typing import TYPE_CHECKING, TextIO, TypeAlias
 
 from rollouts.cli import commands, completion
-from rollouts.cli.actions import parse_image_assignment
 from rollouts.cli.client import CLIError
-from rollouts.cli.durations import Duration
 from rollouts.model.durations import parse_go_duration
+
+if TYPE_CHECKING:
+    from rollouts.cli.durations import Duration
 
 Handler = Callable[[commands.Context], int]
 
@@ -46,6 +47,8 @@ def _normalise_bools(argv: Sequence[str]) -> list[str]:
 
 
 def _duration(text: str) -> Duration:
+    from rollouts.cli.durations import Duration  # only when a duration flag is given
+
     try:
         seconds = parse_go_duration(text)
     except ValueError as exc:
@@ -80,6 +83,8 @@ def _port(text: str) -> int:
 
 
 def _assignment(text: str) -> tuple[str, str]:
+    from rollouts.cli.actions import parse_image_assignment  # only for `set image`
+
     try:
         return parse_image_assignment(text)
     except ValueError as exc:

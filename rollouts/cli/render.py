@@ -10,15 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rollouts.cli import info as i
-from rollouts.cli.analysisrun_info import AnalysisRunDetail
 from rollouts.model.durations import human_duration
 from rollouts.model.phase import rollout_phase
 from rollouts.model.spec import RolloutSpec
 from rollouts.model.steps import current_set_weight, step_text
 from rollouts.model.timestamps import format_time, parse_datetime
+
+if TYPE_CHECKING:
+    from rollouts.cli.analysisrun_info import AnalysisRunDetail
 
 ICON_ROLLOUT = "⟳"
 ICON_REVISION = "#"

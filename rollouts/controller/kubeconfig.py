@@ -17,24 +17,23 @@ It imports nothing else of the product but `freshness` (when credentials are due
 
 from __future__ import annotations
 
-import atexit
-import base64
-import binascii
 import datetime as dt
-import hashlib
+import json
 import os
-import shutil
-import ssl
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from rollouts.controller.freshness import FileStamp, file_stamp, refresh_at
+
+if TYPE_CHECKING:
+    import ssl
+
+# Imported where they are used, not here: the plugin's `get rollout` reads a kubeconfig on every run, and
+# PyYAML (a JSON kubeconfig needs none), ssl (an http:// server needs none) and what writes `*-data`
+# fields to private files (tempfile, shutil, hashlib) would add several milliseconds to each (BENCHMARKS.md).
 
 DEFAULT_KUBECONFIG = "~/.kube/config"
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -94,6 +93,8 @@ class ClusterConfig:
 def tls_context(conn: Connection) -> ssl.SSLContext:
     """The TLS settings of `conn`: its CA (else the system's) and its client certificate; no server
     verification when the kubeconfig says insecure-skip-tls-verify (the client certificate still goes)."""
+    import ssl
+
     context = ssl.create_default_context(cafile=conn.ca_path) if conn.ca_path else ssl.create_default_context()
     if not conn.verify:
         context.check_hostname = False
@@ -158,14 +159,33 @@ def _read(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        content = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        content = _parsed(path.read_text())
+    except (OSError, ValueError) as exc:
         raise KubeconfigError(f"cannot read kubeconfig {path}: {exc}") from exc
     if content is None:
         return None
     if not isinstance(content, dict):
         raise KubeconfigError(f"kubeconfig {path} is not a mapping: it must be a `kind: Config` document")
     return content
+
+
+def _parsed(text: str) -> Any:
+    """A kubeconfig's text as data. JSON (valid YAML too) is read without importing PyYAML; YAML goes
+    through libyaml's C parser when PyYAML has it (a tenth of the pure-Python parser's time, which
+    grows with the file: kubeconfigs carry base64 certificates for every cluster). ValueError (which
+    yaml.YAMLError is not) when it is neither."""
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass  # a YAML flow mapping that is not JSON
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def _resolved(entry: Mapping[str, Any], section: str, keys: Sequence[str], origin: str) -> dict[str, Any]:
@@ -263,6 +283,9 @@ def _file_or_data(entry: Mapping[str, Any], key: str, where: str) -> str | None:
     if data_key in entry:
         if not entry[data_key]:
             return None
+        import base64
+        import binascii
+
         try:
             content = base64.b64decode(str(entry[data_key]), validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -282,6 +305,11 @@ _PRIVATE_DIR: list[str] = []
 def _private_file(content: bytes) -> str:
     """A file holding `content`, readable by this user only, removed when the process exits (TLS
     libraries take certificates and keys by path)."""
+    import atexit
+    import hashlib
+    import shutil
+    import tempfile
+
     if not _PRIVATE_DIR:
         _PRIVATE_DIR.append(tempfile.mkdtemp(prefix="pyrollouts-kubeconfig-"))
         atexit.register(shutil.rmtree, _PRIVATE_DIR[0], True)

@@ -160,6 +160,29 @@ def test_the_flag_comes_before_kubeconfig_and_must_exist(tmp_path: Path, monkeyp
         load(str(tmp_path / "nope.yaml"))
 
 
+def test_json_yaml_flow_and_block_kubeconfigs_read_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """JSON is read without PyYAML; a YAML flow mapping (starts with `{` too, is not JSON) still goes to
+    the YAML parser; a file that is neither names itself."""
+    config = {
+        "clusters": [cluster("c", "http://c.example:8080")],
+        "users": [user("u", token="t")],
+        "contexts": [context("ctx", "c", "u", "team")],
+        "current-context": "ctx",
+    }
+    flow = yaml.safe_dump(config, default_flow_style=True)
+    assert flow.startswith("{") and not flow.startswith('{"')
+    texts = {"a.json": json.dumps(config, indent=2), "b.yaml": flow, "c.yaml": yaml.safe_dump(config)}
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text)
+        use(monkeypatch, tmp_path / name)
+        found = load()
+        assert (found.settings.server, found.settings.token, found.namespace) == ("http://c.example:8080", "t", "team")
+    (tmp_path / "bad.yaml").write_text("clusters: [\n  - name: c\n  users")
+    use(monkeypatch, tmp_path / "bad.yaml")
+    with pytest.raises(KubeconfigError, match=r"(?s)cannot read kubeconfig .*bad.yaml: .*line 2"):
+        load()
+
+
 def test_home_kubeconfig_when_kubeconfig_is_unset(tmp_path: Path) -> None:
     write(
         tmp_path / "home" / ".kube" / "config",

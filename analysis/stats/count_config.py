@@ -46,6 +46,11 @@ class CountTestConfig:
     sequential t-test (no model for the clustering; slower with few events).
     ``dispersion_level``: 1 - delta, the coverage at every interval of the
     bound on the dispersion (false rollbacks <= alpha_fail + delta under NB2).
+    ``canary_dispersion_intervals`` (negbin guard): the canary's own clustering is
+    estimated from its counts too (a release that fails in bursts); for its first
+    that many intervals with traffic it is taken at the cautious end, then at its
+    best fit once that beats Poisson by ``canary_dispersion_gain`` (nats). 0: the
+    canary is assumed to cluster like the baseline (states saved before this existed).
     ``effect_scale``: prior sd of the standardised effect in the guard.
     ``prior_dof``: pseudo degrees of freedom for the dispersion in the interval.
     """
@@ -61,6 +66,8 @@ class CountTestConfig:
     dispersion: float | None = None
     guard: str = "negbin"
     dispersion_level: float = 0.99
+    canary_dispersion_intervals: int = 10
+    canary_dispersion_gain: float = 0.5
     prior_dof: float = 0.0
     effect_scale: float = 1.0
     grid_step: float = math.log(2.0) / 16.0
@@ -94,6 +101,11 @@ class CountTestConfig:
             raise InvalidInput(f"guard must be one of {', '.join(GUARDS)}, got {self.guard!r}")
         if not (isinstance(self.dispersion_level, int | float) and 0.5 <= self.dispersion_level < 1.0):
             raise InvalidInput(f"dispersion_level must be in [0.5, 1), got {self.dispersion_level!r}")
+        n_canary = self.canary_dispersion_intervals
+        if not (isinstance(n_canary, int) and 0 <= n_canary <= 1000):
+            raise InvalidInput(f"canary_dispersion_intervals must be in [0, 1000], got {n_canary!r}")
+        if not (math.isfinite(self.canary_dispersion_gain) and self.canary_dispersion_gain >= 0.0):
+            raise InvalidInput(f"canary_dispersion_gain must be finite and >= 0, got {self.canary_dispersion_gain!r}")
         if not (self.prior_dof >= 0.0 and math.isfinite(self.prior_dof)):
             raise InvalidInput("prior_dof must be finite and >= 0")
 
@@ -123,6 +135,8 @@ class CountTestConfig:
             "dispersion": self.dispersion,
             "guard": self.guard,
             "dispersionLevel": self.dispersion_level,
+            "canaryDispersionIntervals": self.canary_dispersion_intervals,
+            "canaryDispersionGain": self.canary_dispersion_gain,
             "priorDof": self.prior_dof,
             "effectScale": self.effect_scale,
             "gridStep": self.grid_step,
@@ -147,6 +161,9 @@ class CountTestConfig:
                 # States saved before the negative-binomial guard existed ran the t guard.
                 guard=str(d.get("guard", "t")),
                 dispersion_level=float(d.get("dispersionLevel", 0.99)),
+                # States saved before the canary's own dispersion was estimated assumed the baseline's.
+                canary_dispersion_intervals=int(d.get("canaryDispersionIntervals", 0)),
+                canary_dispersion_gain=float(d.get("canaryDispersionGain", 0.5)),
                 prior_dof=float(d["priorDof"]),
                 effect_scale=float(d.get("effectScale", 1.0)),
                 grid_step=float(d["gridStep"]),

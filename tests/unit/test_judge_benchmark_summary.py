@@ -30,3 +30,16 @@ def test_a_null_cell_meets_its_targets_only_when_the_interval_and_early_promotio
     fails[:3] = 5.0  # 0.3%, but the interval reaches above 0.5%
     (bad,) = null_lines([cell], {cell.name: {OURS: Outcome(fails, early)}})
     assert "3/1000 = 0.30%" in bad and bad.endswith("not met")
+
+
+def test_power_bound_of_the_fixed_sample_test() -> None:
+    from benchmarks.judge.power_bound import clustered_power, rows, ump_power
+
+    # 36 expected canary errors: reject "mean >= 54" at 5% when the count is <= 41 (P(Pois(54) <= 41) =
+    # 0.0400, <= 42: 0.0545); power P(Pois(36) <= 41) = 0.8217.
+    assert ump_power(36.0, 1.5, 0.05) == pytest.approx(0.8217, abs=1e-3)
+    assert ump_power(1.8, 1.5, 0.05) == 0.0  # P(0 errors | 2.7 expected) = 6.7%: even 0 is not rare enough
+    assert clustered_power(36.0, 1.5, 0.05, 2.2) < ump_power(36.0, 1.5, 0.05)
+    table = rows(1.5, 30, 0.05)
+    assert any(line.startswith("| err null: steady 20rps, 10%, 1% | 36.0 | 82% | 1.00 | 82% |") for line in table)
+    assert table[-1].endswith("80% power at 1.5x: 32.5")

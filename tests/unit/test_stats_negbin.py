@@ -132,6 +132,68 @@ def test_guard_config_and_old_states() -> None:
         CountTest.from_dict(d)
 
 
+def _canary_bursts(t: CountTest, rng: np.random.Generator, cv: float, ratio: float, steps: int) -> Decision:
+    """20 rps at 10% share, 1% errors: the canary's rate times a Gamma(mean 1, CV ``cv``) factor each
+    interval, the baseline Poisson (its history too, so the baseline shows no clustering)."""
+    t.prime_baseline(list(rng.poisson(12.0, 240).astype(float)), [1200.0] * 240)
+    r = t.result()
+    for _ in range(steps):
+        g = rng.gamma(1.0 / cv**2, cv**2) if cv else 1.0
+        r = t.update(rng.poisson(1.2 * ratio * g), 120, rng.poisson(10.8), 1080)
+        if r.decision in (Decision.FAIL, Decision.PASS):
+            break
+    return r.decision
+
+
+@pytest.mark.slow
+def test_errors_clustered_in_the_canary_alone_are_guarded_by_its_own_dispersion() -> None:
+    """A release that fails in bursts (CV 1.5) at the baseline's mean rate: the baseline's bound sees no
+    clustering, the canary's own counts do. Without their estimate (the old assumption, 0) the
+    same streams are failed far more often."""
+    fails = {}
+    for n in (10, 0):
+        rng = np.random.default_rng(5)
+        outcomes = [
+            _canary_bursts(CountTest(CountTestConfig(canary_dispersion_intervals=n)), rng, 1.5, 1.0, 40)
+            for _ in range(200)
+        ]
+        fails[n] = outcomes.count(Decision.FAIL)
+    assert fails[10] <= 2 and fails[0] >= fails[10] + 8, fails
+
+
+def test_canary_dispersion_stays_out_of_the_way_of_poisson_canaries_and_real_regressions() -> None:
+    rng = np.random.default_rng(9)
+    t = CountTest()
+    assert _canary_bursts(t, rng, 0.0, 3.0, 40) is Decision.FAIL
+    arr = t._load()
+    assert float(t.core.canary_a(arr)[()]) == 0.0  # 3x at a steady rate is a ratio, not clustering
+    assert t.to_dict()["config"]["canaryDispersionIntervals"] == 10
+    quiet = CountTest()
+    assert _canary_bursts(quiet, rng, 0.0, 1.0, 60) is not Decision.FAIL
+
+
+def test_canary_dispersion_config_and_states_saved_before_it() -> None:
+    for bad in ({"canary_dispersion_intervals": -1}, {"canary_dispersion_intervals": 2.5},
+                {"canary_dispersion_gain": float("nan")}, {"canary_dispersion_gain": -1.0}):
+        with pytest.raises(InvalidInput, match="canary_dispersion"):
+            CountTestConfig(**bad)
+    # A state saved before the canary's own estimate existed: no config keys, no canary arrays.
+    old = CountTest(CountTestConfig(canary_dispersion_intervals=0))
+    old.update(3, 600, 20, 5400)
+    saved = old.to_dict()
+    del saved["config"]["canaryDispersionIntervals"], saved["config"]["canaryDispersionGain"]
+    assert "nbc_ll" not in saved["state"]["arrays"]
+    back = CountTest.from_dict(saved)
+    assert back.config.canary_dispersion_intervals == 0 and back.update(2, 600, 22, 5400).decision is Decision.NODATA
+    new = CountTest()
+    new.update(3, 600, 20, 5400)
+    d = new.to_dict()
+    assert CountTest.from_dict(d).to_dict() == d
+    del d["state"]["arrays"]["nbc_ll"]
+    with pytest.raises(InvalidInput, match="nbc_ll"):
+        CountTest.from_dict(d)
+
+
 def test_degenerate_intervals_give_a_verdict_never_a_numpy_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -58,8 +58,8 @@ def _controller(args: argparse.Namespace) -> int:
     from rollouts.controller.kubeconfig import KubeconfigError
     from rollouts.controller.leader import Timing
     from rollouts.controller.listen import ListenError
-    from rollouts.controller.operator import Options, run_controller
     from rollouts.controller.preflight import UntrustedApiServer
+    from rollouts.controller.process import Options, run_controller
     from rollouts.model.durations import parse_go_duration
 
     try:

@@ -65,12 +65,11 @@ from rollouts.controller.client import (
     WritesHeld,
 )
 from rollouts.controller.experiments import ExperimentController
-from rollouts.controller.kubeconfig import Connection, load_connection
+from rollouts.controller.kubeconfig import Connection
 from rollouts.controller.leader import LeaderElector, Timing, default_identity, lease_name
 from rollouts.controller.listen import Listen, serve
 from rollouts.controller.metrics import ANALYSIS_RUN, CONTENT_TYPE, ROLLOUT, ControllerMetrics
 from rollouts.controller.notifier import Notifier
-from rollouts.controller.preflight import check_api_server_trusted
 from rollouts.controller.ratelimit import TokenBucket
 from rollouts.controller.reconciler import Reconciler, rollout_references, uses_analysis
 from rollouts.controller.resync import Resync, ServerWatch, Watched
@@ -688,60 +687,3 @@ class Controller:
 
     def _health(self) -> tuple[int, str]:
         return (200, "ok\n") if self.ready.is_set() else (503, "starting\n")
-
-
-def configure_logging(verbose: bool) -> None:
-    logging.getLogger("kopf").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-
-
-@dataclass(frozen=True)
-class Options:
-    """What `pyrollouts controller` was asked for (see rollouts.main)."""
-
-    kubeconfig: str | None = None
-    namespaces: Sequence[str] = ()
-    metrics: Listen | None = None
-    health: Listen | None = None
-    leader_elect: bool = False
-    election_namespace: str | None = None
-    timing: Timing = field(default_factory=Timing)
-    instance_id: str | None = None
-    notifications_namespace: str | None = None
-    verbose: bool = False
-    qps: float = DEFAULT_QPS
-    burst: int = DEFAULT_BURST
-
-
-async def run_controller(options: Options) -> None:
-    configure_logging(options.verbose)
-    namespaces = list(options.namespaces)
-    login = functools.partial(load_connection, options.kubeconfig)
-    conn = await asyncio.to_thread(login)
-    # Refuse an API server the kubeconfig's CA did not sign before anything starts (one line, no retries).
-    await asyncio.to_thread(check_api_server_trusted, conn)
-    election = (
-        Election(options.election_namespace or conn.namespace, timing=options.timing)
-        if options.leader_elect
-        else None
-    )
-    controller = Controller(
-        conn,
-        namespaces,
-        login,
-        election,
-        options.instance_id,
-        options.notifications_namespace,
-        TokenBucket(options.qps, options.burst),
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    log.info(
-        "pyrollouts controller: API server %s%s, %s",
-        conn.server,
-        f" (token read from {conn.token_file})" if conn.token_file else "",
-        f"namespaces {', '.join(namespaces)}" if namespaces else "all namespaces",
-    )
-    await controller.run(stop, options.metrics, options.health, signals=True)

@@ -17,7 +17,7 @@ import yaml
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer
-from tests.fixtures.judge_world import StartPrometheus, judge_sandbox, judged_by_prometheus
+from tests.fixtures.judge_world import judge_sandbox_fixture, judged_by_prometheus_fixture  # noqa: F401  (`sandbox`, `controller`)
 from tests.fixtures.manifests import READY_AFTER, rollout_manifest
 from tests.fixtures.sandbox import ROLLOUTS_API as API
 from tests.fixtures.sandbox import RolloutsApi
@@ -89,20 +89,6 @@ class Env(RolloutsApi):
 
     def judge_run(self, experiment: dict[str, Any]) -> dict[str, Any]:
         return self.run(f"{experiment['metadata']['name']}-judge")
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedSandbox]:
-    with judge_sandbox(tmp_path_factory.mktemp("judge-exp-sandbox")) as sb:
-        yield sb
-
-
-@pytest.fixture(scope="module")
-def controller(
-    sandbox: ThreadedSandbox, start_module_prometheus: StartPrometheus, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PrometheusServer]:
-    with judged_by_prometheus(sandbox, start_module_prometheus, tmp_path_factory.mktemp("judge-exp-controller")) as p:
-        yield p
 
 
 @pytest.fixture

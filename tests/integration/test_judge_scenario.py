@@ -18,14 +18,13 @@ import pytest
 
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer
-from tests.fixtures.judge_world import (
+from tests.fixtures.judge_world import (  # noqa: F401  (`sandbox`, `controller`)
     STABLE_ERROR_RATE,
     JudgeEnv,
-    StartPrometheus,
     counter,
     judge_env,
-    judge_sandbox,
-    judged_by_prometheus,
+    judge_sandbox_fixture,
+    judged_by_prometheus_fixture,
 )
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
@@ -90,20 +89,6 @@ class Env(JudgeEnv):
 def judge_result(run: dict[str, Any], metric: str = METRIC) -> dict[str, Any]:
     (result,) = [r for r in run["status"].get("metricResults") or [] if r.get("name") == metric]
     return dict(result)
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedSandbox]:
-    with judge_sandbox(tmp_path_factory.mktemp("judge-sandbox")) as sb:
-        yield sb
-
-
-@pytest.fixture(scope="module")
-def controller(
-    sandbox: ThreadedSandbox, start_module_prometheus: StartPrometheus, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PrometheusServer]:
-    with judged_by_prometheus(sandbox, start_module_prometheus, tmp_path_factory.mktemp("judge-controller")) as p:
-        yield p
 
 
 @pytest.fixture

@@ -17,13 +17,12 @@ import pytest
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer
 from tests.fixtures.analysis_runs import metric_result
-from tests.fixtures.judge_world import (
+from tests.fixtures.judge_world import (  # noqa: F401  (`sandbox`, `controller`)
     JudgeEnv,
-    StartPrometheus,
     counter,
     judge_env,
-    judge_sandbox,
-    judged_by_prometheus,
+    judge_sandbox_fixture,
+    judged_by_prometheus_fixture,
 )
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
@@ -70,20 +69,6 @@ SCORE_TEMPLATE: dict[str, Any] = {
         }],
     },
 }
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedSandbox]:
-    with judge_sandbox(tmp_path_factory.mktemp("judge-score-sandbox")) as sb:
-        yield sb
-
-
-@pytest.fixture(scope="module")
-def controller(
-    sandbox: ThreadedSandbox, start_module_prometheus: StartPrometheus, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PrometheusServer]:
-    with judged_by_prometheus(sandbox, start_module_prometheus, tmp_path_factory.mktemp("judge-score")) as p:
-        yield p
 
 
 @pytest.fixture

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -18,6 +17,7 @@ from analysis.phases import AnalysisPhase as P
 from analysis.providers.base import Context, Measurement, ProviderError, redact
 from analysis.providers.prometheus import ADDRESS_ENV, PrometheusProvider, parse_range_time
 from analysis.providers.web import WebProvider, json_path
+from tests.fixtures.loopback_http import loopback_server, send_whole
 
 TOKEN = "tok-9f8e7d"
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
@@ -38,12 +38,7 @@ class _Fake(BaseHTTPRequestHandler):
         return
 
     def _send(self, code: int, body: Any, ctype: str = "application/json") -> None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_whole(self, code, ctype, body if isinstance(body, bytes) else json.dumps(body).encode())
 
     def _handle(self, body: bytes = b"") -> None:
         url = urlparse(self.path)
@@ -84,16 +79,8 @@ class _Fake(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Fake)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with loopback_server(_Fake) as url:
+        yield url
 
 
 def context(secrets: dict[tuple[str, str], str] | None = None) -> Context:

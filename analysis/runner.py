@@ -31,7 +31,7 @@ from analysis.phases import (
     run_summaries,
 )
 from analysis.providers.base import JUDGE_STATE_KEY, Measurement, format_time
-from analysis.spec import TTL_MAX_SECONDS, ArgError, SpecError, duration_seconds, substitute
+from analysis.spec import TTL_MAX_SECONDS, ArgError, SpecError, duration_seconds, provider_kind, substitute
 
 __all__ = [
     "DEFAULT_ERROR_RETRY_SECONDS",
@@ -165,6 +165,11 @@ def _due_at(metric: Mapping[str, Any], entry: Mapping[str, Any], status: Mapping
     return finished + dt.timedelta(seconds=interval)
 
 
+# Providers whose measurement an outside object finishes (a Job's condition): resuming one only reads
+# the cache, so every pass of the run does, as Argo's Job metric, which has no resumeAt.
+RESUMED_ON_EVENTS: Final = frozenset({"job"})
+
+
 def due_tasks(
     spec: Mapping[str, Any], status: Mapping[str, Any], now: dt.datetime, metrics: Mapping[str, Mapping[str, Any]]
 ) -> list[Task]:
@@ -172,7 +177,9 @@ def due_tasks(
 
     ``metrics`` are the metric specs by name with their plain (non-secret) args substituted, so that
     ``interval: "{{args.every}}"`` works. An in-flight measurement is resumed once its ``resumeAt``
-    has passed (terminated instead when the run is terminating); a new one starts when the metric is
+    has passed (terminated instead when the run is terminating), a Job metric's on every pass (the Job
+    watch wakes the run when the Job finishes; its ``resumeAt`` is the poll should an event be missed);
+    a new one starts when the metric is
     unfinished, the run is not terminating, its count is not reached and it is due: after
     ``initialDelay`` for the first, ``interval`` after the last, and ``min(interval, 10s)`` after an
     Error.
@@ -190,7 +197,7 @@ def due_tasks(
             resume = parse_time(flying.resume_at)
             if terminating or is_completed(current):
                 tasks.append(Task(name, flying, terminate=True))
-            elif resume is None or resume <= now:
+            elif resume is None or resume <= now or _resumed_on_events(metrics.get(name) or {}):
                 tasks.append(Task(name, flying))
             continue
         if is_completed(current) or terminating:
@@ -199,6 +206,11 @@ def due_tasks(
         if due is not None and due <= now:
             tasks.append(Task(name))
     return tasks
+
+
+def _resumed_on_events(metric: Mapping[str, Any]) -> bool:
+    """Is the metric's in-flight measurement finished by an outside event the controller watches?"""
+    return provider_kind(metric) in RESUMED_ON_EVENTS
 
 
 def record_measurement(status: dict[str, Any], name: str, measurement: Measurement) -> None:

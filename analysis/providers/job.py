@@ -4,7 +4,8 @@ AnalysisRun, so it goes with it), is Running until the Job has a ``Complete`` (S
 
 The Job is named ``<run-uid[:8]>.<metric>.<n>`` (``n`` counts the metric's measurements), so a
 measurement whose status write was lost adopts the Job it already created. The controller's Job
-watch requeues the run when the Job changes; ``resumeAt`` is only a safety net.
+watch requeues the run when the Job changes, and every pass of the run resumes the measurement (reads the
+Job from the cache); ``resumeAt`` is only a safety net.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Final
 from analysis.phases import AnalysisPhase
 from analysis.providers.base import Context, Measurement, ProviderSetup, format_time
 from analysis.providers.spec_checks import job_problems
+from analysis.runner import parse_time
 from rollouts.controller.client import JOBS, ApiError, Cache, Client
 
 __all__ = ["JOB_NAME_KEY", "METRIC_LABEL", "POLL_SECONDS", "RUN_LABEL", "RUN_UID_LABEL", "JobProvider", "job_name"]
@@ -159,11 +161,14 @@ class JobProvider:
                     started_at=measurement.started_at,
                     finished_at=format_time(now),
                 )
+        # Every pass of the run resumes a Job measurement: an unchanged poll time leaves its status unchanged.
+        poll = parse_time(measurement.resume_at)
         return Measurement(
             AnalysisPhase.RUNNING,
             metadata=measurement.metadata,
             started_at=measurement.started_at,
-            resume_at=format_time(now + dt.timedelta(seconds=POLL_SECONDS)),
+            resume_at=measurement.resume_at if poll is not None and poll > now
+            else format_time(now + dt.timedelta(seconds=POLL_SECONDS)),
         )
 
     async def terminate(self, metric: Mapping[str, Any], measurement: Measurement, context: Context) -> Measurement:

@@ -3,6 +3,7 @@ metrics on the sandbox's simulated Jobs, limits, dryRun, terminate, retention, t
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -14,6 +15,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from analysis.providers.job import POLL_SECONDS
+from analysis.runner import parse_time
 from tests.fixtures.analysis_runs import closed_port, events, get_run, metric_result, run_manifest, wait_done
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess
@@ -168,6 +171,12 @@ def test_job_metrics(cluster: Cluster, ns: str) -> None:
     job = cluster.plain(client.BatchV1Api(cluster.api).read_namespaced_job(job_name, ns))
     assert job["metadata"]["ownerReferences"][0]["kind"] == "AnalysisRun"
     assert "failed" in metric_result(bad, "tests")["measurements"][0]["message"]
+    # The Job watch finishes the measurement, not the safety-net poll POLL_SECONDS after it started.
+    for run in (ok, bad):
+        measured = metric_result(run, "tests")["measurements"][0]
+        started, finished = (parse_time(measured[k]) for k in ("startedAt", "finishedAt"))
+        assert started is not None and finished is not None
+        assert finished < started + dt.timedelta(seconds=POLL_SECONDS), measured
 
 
 def test_dry_run_metric_has_no_effect(cluster: Cluster, ns: str, web: str) -> None:

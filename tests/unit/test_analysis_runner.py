@@ -214,6 +214,18 @@ def test_next_wake_is_the_earliest_due_time() -> None:
     assert [t.name for t in due_tasks(spec, status, at(4), metrics)] == ["b"]
 
 
+def test_a_job_measurement_is_resumed_on_every_pass_before_its_poll() -> None:
+    spec = {"metrics": [{"name": "j", "provider": {"job": {"spec": {}}}}, metric("w")]}
+    metrics = metric_specs(spec, {})
+    status = prepare_status(spec, None, T0)
+    for name in ("j", "w"):
+        record_measurement(status, name, Measurement(P.RUNNING, started_at=format_time(T0),
+                                                     resume_at=format_time(at(10))))
+    # The Job watch wakes the run when the Job finishes; the web metric waits for its resumeAt.
+    assert [t.name for t in due_tasks(spec, status, at(1), metrics)] == ["j"]
+    assert [t.name for t in due_tasks(spec, status, at(10), metrics)] == ["j", "w"]
+
+
 @pytest.mark.parametrize(
     ("phase", "ttl", "after"),
     [

@@ -530,10 +530,11 @@ class Controller:
         self._on_watch_event(self._kinds[resource], event.get("type"), event["object"])
 
     def _forget_rollout(self, rollout: dict[str, Any]) -> None:
-        """A deleted Rollout's bookkeeping (failure and burst counts) goes with it."""
+        """A deleted Rollout's bookkeeping (failure and burst counts, its stable ReplicaSet's copy) goes with it."""
         key = (str(rollout["metadata"].get("namespace", "")), str(rollout["metadata"]["name"]))
         self._failures.pop(key, None)
         self._burst.pop(key, None)
+        self.reconciler.stable_replicasets.forget(str(rollout["metadata"].get("uid") or ""))
 
     def _listing(self, **_: Any) -> bool:
         """Are the first listings still under way (no event handler has run yet)?"""

@@ -37,7 +37,7 @@ from rollouts.controller.client import (
     event_body,
 )
 from rollouts.controller.routingwatch import ref_kind
-from rollouts.controller.stabletemplate import whole_stable_replicaset, with_whole
+from rollouts.controller.stabletemplate import WholeStableReplicaSets, with_whole
 from rollouts.model.conditions import (
     DEGRADED_PHASE,
     FAILED_RS_CREATE_MESSAGE,
@@ -199,6 +199,7 @@ class Reconciler:
         # Told (namespace, name, type, reason) of each Event recorded: the controller counts them.
         self.on_event: Callable[[str, str, str, str], None] = lambda *_: None
         self.notify = notify
+        self.stable_replicasets = WholeStableReplicaSets()  # for experiments' `specRef: stable`
 
     # ------------------------------------------------------------------ observe
 
@@ -257,7 +258,7 @@ class Reconciler:
             if followed:
                 routing.update(await self.read_routing(followed))
 
-        whole_stable = await whole_stable_replicaset(self.client, self.cache, rollout)
+        whole_stable = await self.stable_replicasets.get(self.client, self.cache, rollout)
 
         def replan(current: dict[str, Any]) -> Plan:
             observed = self.observe(current)

@@ -3,10 +3,13 @@ does not keep: the pass reads that ReplicaSet whole while such a Rollout is bein
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import copy
+from typing import Any, cast
 
-from rollouts.controller.client import REPLICASETS, Cache, cached_fields
-from rollouts.controller.stabletemplate import copies_stable_template, with_whole
+from rollouts.controller.client import REPLICASETS, Cache, Client, cached_fields
+from rollouts.controller.stabletemplate import WholeStableReplicaSets, copies_stable_template, with_whole
+from rollouts.model.spec import HASH_LABEL
 
 STEPS: list[dict[str, Any]] = [
     {"experiment": {"templates": [{"name": "baseline", "specRef": "stable"}, {"name": "canary"}]}},
@@ -44,3 +47,44 @@ def test_the_whole_replicaset_replaces_its_cached_copy() -> None:
     other = cached_fields(REPLICASETS, {"metadata": {"name": "web-old", "namespace": "ns", "uid": "rs-0"}})
     assert with_whole([other, cached], whole) == [other, whole]
     assert with_whole([other, cached], None) == [other, cached]
+
+
+class CountingClient:
+    """Answers GETs from a dict of whole ReplicaSets and counts them."""
+
+    def __init__(self, objects: dict[str, dict[str, Any]]) -> None:
+        self.objects = objects
+        self.gets = 0
+
+    async def get(self, kind: Any, namespace: str, name: str) -> dict[str, Any]:
+        self.gets += 1
+        return copy.deepcopy(self.objects[name])
+
+
+def stable_rs(version: str) -> dict[str, Any]:
+    owner = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "web", "uid": "ro", "controller": True}
+    meta = {"name": "web-abc", "namespace": "ns", "uid": "rs-1", "resourceVersion": version,
+            "labels": {HASH_LABEL: "abc"}, "ownerReferences": [owner]}
+    return {"metadata": meta, "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "c"}]}}}}
+
+
+def test_the_whole_stable_replicaset_is_read_once_per_version() -> None:
+    cache, client, kept = Cache(), CountingClient({"web-abc": stable_rs("5")}), WholeStableReplicaSets()
+    cache.put(REPLICASETS, stable_rs("5"))
+    updating = rollout(STEPS, 0)
+    updating["status"]["stableRS"] = "abc"
+
+    async def passes(n: int, ro: dict[str, Any]) -> list[dict[str, Any] | None]:
+        return [await kept.get(cast(Client, client), cache, ro) for _ in range(n)]
+
+    got = asyncio.run(passes(3, updating))
+    assert client.gets == 1 and all(g is not None and g["spec"]["template"]["spec"]["containers"] for g in got)
+    # A new version in the cache (the stable ReplicaSet scaled, relabelled...): read again, once.
+    client.objects["web-abc"] = stable_rs("6")
+    cache.put(REPLICASETS, stable_rs("6"))
+    asyncio.run(passes(2, updating))
+    assert client.gets == 2
+    # Converged: nothing read, nothing kept.
+    converged = rollout(STEPS, 2)
+    converged["status"]["stableRS"] = "abc"
+    assert asyncio.run(passes(1, converged)) == [None] and client.gets == 2 and len(kept) == 0

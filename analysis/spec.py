@@ -22,7 +22,6 @@ from rollouts.model.durations import parse_go_duration
 
 __all__ = [
     "API_VERSION",
-    "KNOWN_PROVIDERS",
     "UNRESOLVED_ARGS_ANNOTATION",
     "ArgError",
     "SpecError",
@@ -44,12 +43,6 @@ API_VERSION: Final = "pyrollouts.io/v1alpha1"
 #: label the Rollout lacks): why, for the analysis controller to make the run's Error (Argo: the error
 #: belongs to the run that needs the arg, not to the Rollout's spec).
 UNRESOLVED_ARGS_ANNOTATION: Final = "analysis.pyrollouts.io/unresolved-args"
-# Providers the CRD accepts (Argo's list plus ours); those not in analysis.providers.registry are
-# reported as unsupported.
-KNOWN_PROVIDERS: Final = (
-    "prometheus", "web", "job", "judge", "kayenta", "datadog", "newRelic", "wavefront", "cloudWatch",
-    "graphite", "influxdb", "skywalking", "plugin",
-)  # fmt: skip
 
 #: Go's ``time.Duration`` holds at most 2^63-1 ns (about 292 years); Argo cannot parse more.
 MAX_DURATION_SECONDS: Final = (2**63 - 1) / 1e9

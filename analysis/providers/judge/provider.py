@@ -233,6 +233,7 @@ class JudgeProvider(ImmediateProvider):
         prometheus = _Prometheus(address, headers, auth, spec)
         if test == MANN_WHITNEY:
             return await self._mann_whitney(spec, metric, context, prometheus.values, named, final), None
+        totals = await self._totals(prometheus, named)
         history, earlier = None, None
         end = context.now
         if previous is None:
@@ -243,7 +244,6 @@ class JudgeProvider(ImmediateProvider):
             end = at if earlier_start(test, earlier) is not None else end
         if previous is None and test == SEQUENTIAL:
             history = await self._baseline_history(spec, metric, context, prometheus, named, end)
-        totals = await self._totals(prometheus, named)
         return await asyncio.to_thread(sequential_step, test, spec, previous, totals, history, earlier)
 
     @staticmethod

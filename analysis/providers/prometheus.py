@@ -184,8 +184,10 @@ def run_query(
     timeout: float,
     query: str,
     window: tuple[dt.datetime, dt.datetime, str] | None,
+    at: dt.datetime | None = None,
 ) -> Answer:
-    """One query, blocking: runs in a worker thread."""
+    """One query, blocking: runs in a worker thread. ``window``: a range query; else an instant query,
+    evaluated at ``at`` when given (Prometheus's ``time`` parameter), else at Prometheus's now."""
     deadline = time.monotonic() + timeout
     session = _RecordingSession()
     session.verify = not insecure
@@ -200,6 +202,8 @@ def run_query(
     )
     session.mount(prom.url, _DeadlineAdapter(deadline))  # replaces the client's adapter for that address
     params = {"timeout": f"{timeout:g}s"}
+    if at is not None and window is None:
+        params["time"] = f"{at.timestamp():.3f}"
     try:
         if window is None:
             prom.custom_query(query, params=params)

@@ -51,6 +51,11 @@ class CountTestConfig:
     that many intervals with traffic it is taken at the cautious end, then at its
     best fit once that beats Poisson by ``canary_dispersion_gain`` (nats). 0: the
     canary is assumed to cluster like the baseline (states saved before this existed).
+    ``canary_dispersion_events``: the cautious window also ends, after at least 3
+    intervals, once the canary's requests would have shown that many errors at the
+    baseline's rate (high traffic learns the canary's clustering in a few intervals;
+    the canary's own errors do not count, so neither a regression nor a burst shortens
+    it). 0: the window is ``canary_dispersion_intervals`` long whatever the traffic.
     ``effect_scale``: prior sd of the standardised effect in the guard.
     ``prior_dof``: pseudo degrees of freedom for the dispersion in the interval.
     """
@@ -68,6 +73,7 @@ class CountTestConfig:
     dispersion_level: float = 0.99
     canary_dispersion_intervals: int = 10
     canary_dispersion_gain: float = 0.5
+    canary_dispersion_events: float = 12.0
     prior_dof: float = 0.0
     effect_scale: float = 1.0
     grid_step: float = math.log(2.0) / 16.0
@@ -106,6 +112,9 @@ class CountTestConfig:
             raise InvalidInput(f"canary_dispersion_intervals must be in [0, 1000], got {n_canary!r}")
         if not (math.isfinite(self.canary_dispersion_gain) and self.canary_dispersion_gain >= 0.0):
             raise InvalidInput(f"canary_dispersion_gain must be finite and >= 0, got {self.canary_dispersion_gain!r}")
+        events = self.canary_dispersion_events
+        if not (isinstance(events, int | float) and math.isfinite(events) and events >= 0.0):
+            raise InvalidInput(f"canary_dispersion_events must be finite and >= 0, got {events!r}")
         if not (self.prior_dof >= 0.0 and math.isfinite(self.prior_dof)):
             raise InvalidInput("prior_dof must be finite and >= 0")
 
@@ -137,6 +146,7 @@ class CountTestConfig:
             "dispersionLevel": self.dispersion_level,
             "canaryDispersionIntervals": self.canary_dispersion_intervals,
             "canaryDispersionGain": self.canary_dispersion_gain,
+            "canaryDispersionEvents": self.canary_dispersion_events,
             "priorDof": self.prior_dof,
             "effectScale": self.effect_scale,
             "gridStep": self.grid_step,
@@ -164,6 +174,8 @@ class CountTestConfig:
                 # States saved before the canary's own dispersion was estimated assumed the baseline's.
                 canary_dispersion_intervals=int(d.get("canaryDispersionIntervals", 0)),
                 canary_dispersion_gain=float(d.get("canaryDispersionGain", 0.5)),
+                # States saved before the window could end on the canary's traffic ran it in intervals only.
+                canary_dispersion_events=float(d.get("canaryDispersionEvents", 0.0)),
                 prior_dof=float(d["priorDof"]),
                 effect_scale=float(d.get("effectScale", 1.0)),
                 grid_step=float(d["gridStep"]),

@@ -15,7 +15,7 @@ from scipy import special
 from analysis.stats.count_config import CountTestConfig
 from analysis.stats.logspace import logsumexp, softplus
 
-__all__ = ["NB_A_GRID", "NB_A_LOG_PRIOR", "NegBinGuard"]
+__all__ = ["CANARY_MIN_INTERVALS", "NB_A_GRID", "NB_A_LOG_PRIOR", "NegBinGuard"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -26,6 +26,10 @@ NB_A_GRID: tuple[float, ...] = (
     0.0, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0,
 )
 
+
+# The fewest intervals with traffic before the canary's own dispersion is taken at its best fit,
+# however many events they hold: the fit needs a few intervals' counts to see them vary.
+CANARY_MIN_INTERVALS = 3
 
 # Prior of the confidence sequence's mixture over the grid: uniform. (Half the mass on
 # a = 0 measured 1 minute faster on the 2x benchmark cell: not worth a non-obvious prior.)
@@ -166,8 +170,14 @@ class NegBinGuard:
         and bursts early in a canary are what a wrongly assumed Poisson canary fails
         on); then the best-fitting ``a`` when it beats Poisson by
         ``canary_dispersion_gain`` nats, else 0. Not a confidence bound: fast where
-        the canary is Poisson, and 0.4% false rollbacks where only the canary
-        clusters (CV 1, benchmark 2026-12-04; 7.9% without it)."""
+        the canary is Poisson, and 0.5% false rollbacks where only the canary
+        clusters (CV 1, benchmark 2026-12-04; 7.9% without it). The cautious window
+        ends sooner, after `CANARY_MIN_INTERVALS`, once the canary's requests would
+        have shown ``canary_dispersion_events`` errors at the baseline's past rate: with
+        that many expected events a few intervals tell clustering from Poisson, and
+        counting expected rather than seen errors keeps a burst (or a regression) from
+        ending the window early (12 seen errors: 1.2% false rollbacks on the
+        canary-only cell, benchmark 2026-12-04)."""
         cfg = self.config
         a_grid = np.asarray(NB_A_GRID)
         if not cfg.canary_dispersion_intervals:
@@ -180,7 +190,12 @@ class NegBinGuard:
         best = np.argmax(ll, axis=-1)
         shown = np.max(ll, axis=-1) - ll[..., 0] >= cfg.canary_dispersion_gain
         fitted = np.where(shown, best, 0)
-        out: FloatArray = a_grid[np.where(st["nu"] < cfg.canary_dispersion_intervals, cautious, fitted)]
+        early = st["nu"] < cfg.canary_dispersion_intervals
+        if cfg.canary_dispersion_events > 0:
+            p_b = st["b_sum"] / np.where(st["m_sum"] > 0, st["m_sum"], 1.0)
+            expected = st["n_sum"] * p_b
+            early &= (st["nu"] < CANARY_MIN_INTERVALS) | (expected < cfg.canary_dispersion_events)
+        out: FloatArray = a_grid[np.where(early, cautious, fitted)]
         return out
 
     def prime_baseline(self, st: dict[str, FloatArray], errors: FloatArray, requests: FloatArray) -> None:

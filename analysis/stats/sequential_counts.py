@@ -57,8 +57,10 @@ variation tells how much errors cluster.
   does not): with each version's ``a``, ``phi = 1 + (a_b + a_c) B``. ``a_c`` comes
   from an NB2 likelihood of the canary's counts around its own past rate
   (`NegBinGuard.canary_a`), taken as ``max(a_b, a_c)``: cautious (the even-odds
-  upper end) for its first ``canary_dispersion_intervals`` intervals, then its
-  best fit when that beats Poisson. A plug-in, not a confidence bound (a canary's
+  upper end) for its first ``canary_dispersion_intervals`` intervals (fewer, at
+  least 3, once the canary's requests would have shown
+  ``canary_dispersion_events`` errors at the baseline's rate), then its best fit
+  when that beats Poisson. A plug-in, not a confidence bound (a canary's
   few events per interval cannot rule clustering out at the speed the decision
   needs): measured 0.5% false rollbacks at CV 1 on the canary alone, 7.9% without.
 * Assumes intervals independent given the past (clusters shorter than an

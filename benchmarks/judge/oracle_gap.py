@@ -75,7 +75,9 @@ def gap_rows(runs: int, seed: int) -> list[str]:
         ("negbin guard with history, canary like the baseline", CountTestConfig(canary_dispersion_intervals=0),
          True, False),
         ("the same, tempered at the bound itself", CountTestConfig(canary_dispersion_intervals=0), True, True),
-        ("+ the canary's own dispersion (default)", CountTestConfig(), True, False),
+        ("+ the canary's own dispersion, cautious window in intervals only",
+         CountTestConfig(canary_dispersion_events=0), True, False),
+        ("+ the window also ending on the canary's expected errors (default)", CountTestConfig(), True, False),
         ("default, cautious window 5 intervals", CountTestConfig(canary_dispersion_intervals=5), True, False),
         ("default, one alternative at the true ratio", CountTestConfig(fail_alternatives=point), True, False),
     ]

@@ -6,7 +6,8 @@ baseline), its queries templated with `{{args.canary-hash}}` / `{{args.stable-ha
 `podTemplateHashValue: Latest / Stable`, fed by Prometheus scraping the simulated traffic every
 second; the Kayenta-style mann-whitney test fails the error-ratio regression from range queries;
 without traffic the judge only waits, and its Inconclusive final count pauses the rollout; with too
-little traffic for its minimum evidence the run ends "too little traffic", which the paused Rollout shows.
+little traffic for its minimum evidence the run ends "too little traffic", which the paused Rollout shows;
+a canary already serving one interval before the first measurement is judged from that first measurement.
 The verdicts are read back through `kubectl rollouts get rollout` (the plugin)."""
 
 from __future__ import annotations
@@ -226,7 +227,8 @@ def test_too_little_traffic_is_an_outcome_the_rollout_shows(env: Env) -> None:
     result = judge_result(run)
     assert result["count"] == 5 and result["failed"] == result["successful"] == 0
     measurements = result["measurements"]
-    assert measurements[0]["message"].startswith("waiting for data: first reading")
+    # A first reading, unless both versions' counters were in Prometheus one interval before it (see below).
+    assert measurements[0]["message"].startswith(("waiting for data: first reading", "waiting for data: canary "))
     counted = [m for m in measurements[1:] if "/900000 and baseline " in m["message"]]
     assert counted, measurements  # Prometheus had scraped some requests of both versions
     for m in counted[:-1]:
@@ -242,3 +244,18 @@ def test_too_little_traffic_is_an_outcome_the_rollout_shows(env: Env) -> None:
     shown = " ".join(env.plugin("get", "rollout", "thin").split())
     assert "Message: InconclusiveAnalysisRun: too little traffic after 5 measurements: canary " in shown, shown
     assert f"Judge {run_name}/{METRIC}: nodata" in shown and "raise count to at least " in shown, shown
+
+
+def test_the_first_measurement_judges_a_canary_that_was_already_serving(env: Env) -> None:
+    """The metric's `initialDelay` lets Prometheus scrape both versions before the first measurement, so
+    that measurement also reads the counters one interval earlier (`time=now-interval`) and judges their
+    increase: the test starts one interval sooner than with a first reading that only remembers them."""
+    delayed = template("delayed-judge", METRIC, TEMPLATE["spec"]["metrics"][0]["provider"]["judge"])
+    delayed["spec"]["metrics"][0]["initialDelay"] = "10s"
+    run_name = env.start_canary("delayed", {"error-rate": STABLE_ERROR_RATE}, delayed)
+    run = env.finished_run(run_name, timeout=90)
+    assert run["status"]["phase"] == "Successful", run["status"]
+    first = judge_result(run)["measurements"][0]
+    assert not first["message"].startswith("waiting for data: first reading"), first
+    assert "thisInterval" in first["metadata"] and first["metadata"]["thisInterval"].startswith("canary "), first
+    assert first["metadata"]["decision"] in ("nodata", "continue"), first  # minRequests 500: not yet decided

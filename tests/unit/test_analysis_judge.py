@@ -30,6 +30,7 @@ NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 # "bad" (a PromQL error). Range queries: RANGES[query] -> the values of one series.
 VALUES: dict[str, Any] = {}
 RANGES: dict[str, Any] = {}  # "bad": a PromQL error
+EARLIER: dict[str, Any] = {}  # as VALUES, for instant queries with a `time` (the counters one interval earlier)
 SEEN: list[dict[str, str]] = []  # the parameters of every request
 
 
@@ -57,7 +58,7 @@ class _Fake(BaseHTTPRequestHandler):
             values = [[1714564800 + 10 * n, str(v)] for n, v in enumerate(RANGES.get(query, []))]
             series = [{"metric": {}, "values": values}] if values else []
             return self._send(200, {"status": "success", "data": {"resultType": "matrix", "result": series}})
-        value = VALUES.get(query)
+        value = (EARLIER if "time" in params else VALUES).get(query)
         if value == "bad":
             return self._send(400, {"status": "error", "errorType": "bad_data", "error": "1:5: parse error"})
         result: list[dict[str, Any]]
@@ -105,12 +106,14 @@ class Run:
     """A one-metric AnalysisRun status, measured and assessed as the controller does. The fake
     Prometheus answers counters: `step` adds each interval's counts to the totals it serves."""
 
-    def __init__(self, metric: dict[str, Any], run: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, metric: dict[str, Any], run: dict[str, Any] | None = None, start: dict[str, float] | None = None
+    ) -> None:
         self.spec = {"metrics": [metric]}
         self.status = prepare_status(self.spec, None, NOW)
         self.provider = JudgeProvider()
         self.run = run or {}
-        self.totals = {"ce": 0.0, "cr": 0.0, "be": 0.0, "br": 0.0}
+        self.totals = {"ce": 0.0, "cr": 0.0, "be": 0.0, "br": 0.0, **(start or {})}
         if "canary" in (metric.get("provider") or {}).get("judge", {}) and "errors" in str(metric):
             VALUES.update(self.totals)
         self.measure()  # the first reading: the counters' starting values
@@ -905,3 +908,73 @@ def test_range_increases_difference_each_series_and_count_resets() -> None:
         range_increases("vector", [], "q")
     with pytest.raises(ProviderError, match="q: cannot read"):
         range_increases("matrix", [{"values": [[1]]}], "q")
+
+
+@pytest.fixture
+def earlier() -> Iterator[dict[str, Any]]:
+    """The counters the fake Prometheus answers one interval before the first reading (none by default)."""
+    SEEN.clear()
+    yield EARLIER
+    EARLIER.clear()
+
+
+def test_the_first_reading_judges_the_interval_since_the_counters_one_interval_earlier(
+    fake: str, earlier: dict[str, Any]
+) -> None:
+    earlier.update(ce=10.0, cr=1000.0, be=20.0, br=2000.0)
+    run = Run(judge_metric(fake), start={"ce": 15.0, "cr": 1300.0, "be": 30.0, "br": 2400.0})
+    (first,) = run.entry["measurements"]
+    meta = first["metadata"]
+    assert first["phase"] == P.INCONCLUSIVE and meta["decision"] == "nodata", first
+    assert meta["thisInterval"] == "canary 5/300 baseline 10/400 (errors/requests)" and meta["intervals"] == "1"
+    assert first["message"].startswith("waiting for data: canary 300/500 and baseline 400/500 requests"), first
+    saved = state_of(first)
+    assert saved.state is not None and saved.totals["canary.requests"] == {"{}": 1300.0}
+    at = f"{(NOW - dt.timedelta(seconds=1)).timestamp():.3f}"  # the metric's interval is 1s
+    assert sorted(p["query"] for p in SEEN if p.get("time") == at) == ["be", "br", "ce", "cr"]
+    second = run.step(7, 300, 12, 400)
+    assert second.metadata["intervals"] == "2" and second.metadata["canaryRequests"] == "600"
+
+
+def test_a_canary_without_series_one_interval_earlier_gets_a_first_reading(fake: str, earlier: dict[str, Any]) -> None:
+    """The canary did not exist one interval before the first reading: its counters' first values may
+    hold requests from before that interval, so the first measurement only remembers the counters."""
+    earlier.update(be=20.0, br=2000.0)
+    run = Run(judge_metric(fake), start={"ce": 15.0, "cr": 1300.0, "be": 30.0, "br": 2400.0})
+    (first,) = run.entry["measurements"]
+    assert first["message"].startswith("waiting for data: first reading of the error and request counters")
+    assert state_of(first).state is None and state_of(first).totals["canary.requests"] == {"{}": 1300.0}
+    assert run.step(5, 300, 10, 400).metadata["thisInterval"] == "canary 5/300 baseline 10/400 (errors/requests)"
+
+
+def test_the_stable_history_ends_where_the_first_judged_interval_starts(fake: str, earlier: dict[str, Any]) -> None:
+    _stable_history(121, 0.05)
+    earlier.update(ce=0.0, cr=100.0, be=0.0, br=100.0)
+    try:
+        run = Run(judge_metric(fake), start={"cr": 200.0, "br": 200.0})
+        (first,) = run.entry["measurements"]
+        assert first["metadata"]["baselineHistory"] == "120 intervals" and first["metadata"]["intervals"] == "1"
+        assert all(float(p["end"]) == (NOW - dt.timedelta(seconds=1)).timestamp() for p in _range_requests())
+    finally:
+        RANGES.pop("be", None), RANGES.pop("br", None)
+
+
+def test_a_failed_earlier_reading_is_an_error_naming_it(fake: str, earlier: dict[str, Any]) -> None:
+    earlier.update(cr="bad")
+    run = Run(judge_metric(fake))
+    (first,) = run.entry["measurements"]
+    assert first["phase"] == P.ERROR
+    assert first["message"].startswith("the counters one interval before the first reading: canary.requests"), first
+
+
+def test_earlier_start_needs_both_versions_serving() -> None:
+    from analysis.providers.judge.verdicts import earlier_start
+
+    both = {"canary.errors": {}, "canary.requests": {"{}": 5.0}, "baseline.requests": {"{}": 0.0}}
+    assert earlier_start("sequential", both) == both
+    assert earlier_start("sequential", None) is None
+    assert earlier_start("sequential", {**both, "canary.requests": {}}) is None
+    assert earlier_start("sequential", {**both, "baseline.requests": {"{}": float("nan")}}) is None
+    latency = {"canary.latency": {'{"le":"0.1"}': 3.0}, "baseline.latency": {'{"le":"0.1"}': 4.0}}
+    assert earlier_start("sequential-latency", latency) == latency
+    assert earlier_start("sequential-latency", {**latency, "canary.latency": {}}) is None

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from analysis.stats.count_config import CountTestConfig
-from analysis.stats.negbin_guard import NB_A_GRID
+from analysis.stats.negbin_guard import CANARY_MIN_INTERVALS, NB_A_GRID
 from analysis.stats.sequential_counts import CountCore, CountTest
 from analysis.stats.types import Decision, InvalidInput
 
@@ -321,3 +321,37 @@ def test_history_is_given_once_before_the_canary_and_checked() -> None:
     saved = CountTest().to_dict()
     del saved["state"]["historyIntervals"]
     assert CountTest.from_dict(saved).state.history_intervals == 0
+
+
+def _cautious_intervals(config: CountTestConfig, canary_requests: float, steps: int = 12) -> int:
+    """After how many intervals the canary's dispersion is no longer above 0, for a canary whose counts
+    are steady at about the baseline's 1% rate (its best fit is Poisson, a_c = 0; its cautious end is
+    above 0 until the steady counts rule clustering out)."""
+    t = CountTest(config)
+    t.prime_baseline([12.0] * 240, [1200.0] * 240)
+    cautious = 0
+    for _ in range(steps):
+        t.update(round(0.01 * canary_requests), canary_requests, 10.0, 1000.0)
+        cautious += float(t.core.canary_a(t._load())[()]) > 0.0
+    return cautious
+
+
+def test_the_cautious_window_ends_once_the_canarys_traffic_would_show_enough_errors() -> None:
+    """1.2 expected canary errors an interval: the traffic does not shorten the window; 30 an interval:
+    the window ends at the floor of 3 intervals (not after the single interval that holds 12 expected
+    errors); a window in intervals only (0) holds the cautious end for 9 intervals there."""
+    in_intervals = CountTestConfig(canary_dispersion_events=0.0)
+    assert _cautious_intervals(CountTestConfig(), 120.0) == _cautious_intervals(in_intervals, 120.0) >= 8
+    assert _cautious_intervals(CountTestConfig(), 3000.0) == CANARY_MIN_INTERVALS - 1
+    assert _cautious_intervals(in_intervals, 3000.0) >= 8
+    with pytest.raises(InvalidInput, match="canary_dispersion_events"):
+        CountTestConfig(canary_dispersion_events=-1.0)
+
+
+def test_a_state_saved_before_the_traffic_window_keeps_its_window_in_intervals() -> None:
+    t = CountTest()
+    t.update(3, 600, 20, 5400)
+    saved = t.to_dict()
+    assert saved["config"]["canaryDispersionEvents"] == 12.0
+    del saved["config"]["canaryDispersionEvents"]
+    assert CountTest.from_dict(saved).config.canary_dispersion_events == 0.0

@@ -74,6 +74,7 @@ from analysis.providers.judge.verdicts import (
     SavedState,
     Verdict,
     decode_state,
+    earlier_start,
     encode_state,
     fmt,
     mann_whitney_verdict,
@@ -142,17 +143,19 @@ class _Prometheus:
             raise ProviderError(f"provider.judge.timeout: expected a number of seconds, got {wrong!r}") from None
 
     def _thread(
-        self, query: str, window: tuple[dt.datetime, dt.datetime, str] | None
+        self, query: str, window: tuple[dt.datetime, dt.datetime, str] | None, at: dt.datetime | None
     ) -> Coroutine[Any, Any, Answer]:
         return asyncio.to_thread(
-            run_query, self.address, self.headers, self.auth, self.insecure, self.timeout, query, window
+            run_query, self.address, self.headers, self.auth, self.insecure, self.timeout, query, window, at
         )
 
     async def ask(
-        self, named: list[tuple[str, str]], window: tuple[dt.datetime, dt.datetime, str] | None = None
+        self, named: list[tuple[str, str]], window: tuple[dt.datetime, dt.datetime, str] | None = None,
+        at: dt.datetime | None = None,
     ) -> dict[str, Answer]:
+        """Each named query: over ``window`` (a range), else at ``at`` (an instant; None: Prometheus's now)."""
         answers = await asyncio.gather(
-            *(self._thread(query, window) for _, query in named),
+            *(self._thread(query, window, at) for _, query in named),
             return_exceptions=True,
         )
         out: dict[str, Answer] = {}
@@ -230,12 +233,29 @@ class JudgeProvider(ImmediateProvider):
         prometheus = _Prometheus(address, headers, auth, spec)
         if test == MANN_WHITNEY:
             return await self._mann_whitney(spec, metric, context, prometheus.values, named, final), None
-        history = None
+        totals = await self._totals(prometheus, named)
+        history, earlier = None, None
+        end = context.now
+        if previous is None:
+            # The first reading also reads the counters one interval earlier, so that it already judges an
+            # interval when both versions' series were there then (`earlier_start`).
+            at = context.now - dt.timedelta(seconds=_interval_seconds(metric))
+            earlier = await self._totals(prometheus, named, at, "the counters one interval before the first reading")
+            end = at if earlier_start(test, earlier) is not None else end
         if previous is None and test == SEQUENTIAL:
-            history = await self._baseline_history(spec, metric, context, prometheus, named)
-        answers = await prometheus.ask(named)
-        totals = {name: series_totals(a.result_type, a.result, name) for name, a in answers.items()}
-        return await asyncio.to_thread(sequential_step, test, spec, previous, totals, history)
+            history = await self._baseline_history(spec, metric, context, prometheus, named, end)
+        return await asyncio.to_thread(sequential_step, test, spec, previous, totals, history, earlier)
+
+    @staticmethod
+    async def _totals(
+        prometheus: _Prometheus, named: list[tuple[str, str]], at: dt.datetime | None = None, what: str = ""
+    ) -> dict[str, dict[str, float]]:
+        """The counters by series of each named query, now or at ``at`` (``what`` names that reading in errors)."""
+        try:
+            answers = await prometheus.ask(named, at=at)
+        except ProviderError as exc:
+            raise ProviderError(f"{what}: {exc}" if what else str(exc)) from None
+        return {name: series_totals(a.result_type, a.result, name) for name, a in answers.items()}
 
     async def _from_source(
         self,
@@ -260,17 +280,17 @@ class JudgeProvider(ImmediateProvider):
         context: Context,
         prometheus: _Prometheus,
         named: list[tuple[str, str]],
+        end: dt.datetime,
     ) -> tuple[dict[float, float], dict[float, float]] | None:
-        """The baseline's errors and requests per metric interval over ``baselineHistory`` before now
-        (the stable version serving all traffic), for the count test's dispersion bound; None when
-        switched off or the test does not use it."""
+        """The baseline's errors and requests per metric interval over ``baselineHistory`` before ``end``
+        (the stable version serving all traffic; ``end``: where the first judged interval starts), for the
+        count test's dispersion bound; None when switched off or the test does not use it."""
         seconds = baseline_history_seconds(spec)
         if seconds <= 0 or not count_config(spec).uses_history:
             return None
         step = _interval_seconds(metric)
         # Prometheus answers at most 11,000 points per series.
         seconds = min(seconds, step * MAX_HISTORY_POINTS)
-        end = context.now
         window = (end - dt.timedelta(seconds=seconds), end, f"{step:g}s")
         wanted = [(name, query) for name, query in named if name in ("baseline.errors", "baseline.requests")]
         try:

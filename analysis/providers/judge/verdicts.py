@@ -6,8 +6,8 @@ Saved state (measurement metadata ``judgeState``: zlib-compressed JSON, base64):
     {"test": "sequential", "totals": {"canary.errors": {series: value}, ...}, "state": {...} | null}
 
 ``totals`` are the counters' last values per series (see :mod:`analysis.providers.judge.answers`),
-``state`` the statistical test's own state (None until the second reading: the first one only
-remembers the counters).
+``state`` the statistical test's own state (None until the second reading when the first one only
+remembers the counters; a first reading that has the counters one interval earlier judges that interval).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ __all__ = [
     "SavedState",
     "Verdict",
     "decode_state",
+    "earlier_start",
     "encode_state",
     "mann_whitney_verdict",
     "sequential_step",
@@ -175,20 +176,47 @@ def primed_count_test(
     return test.state.to_dict(), used
 
 
+#: The answers whose series show that a version was serving: a first reading takes its start from the
+#: counters one interval earlier only when both versions' series were there then.
+_SERVING: dict[str, tuple[str, str]] = {
+    SEQUENTIAL: ("canary.requests", "baseline.requests"),
+    SEQUENTIAL_LATENCY: ("canary.latency", "baseline.latency"),
+}
+
+
+def earlier_start(test: str, earlier: Mapping[str, dict[str, float]] | None) -> Totals | None:
+    """The counters one interval before a first reading, as the start of its interval, when both versions
+    had a series with a value then; None otherwise (a canary that did not exist yet: its counter's first
+    value may hold requests from before that interval, so the first reading only remembers the counters)."""
+    if earlier is None:
+        return None
+    for key in _SERVING[test]:
+        if not any(not math.isnan(v) for v in (earlier.get(key) or {}).values()):
+            return None
+    return {key: dict(series) for key, series in earlier.items()}
+
+
 def sequential_step(
     test: str,
     spec: Mapping[str, Any],
     saved: SavedState | None,
     answers: Mapping[str, dict[str, float]],
     history: tuple[Mapping[float, float], Mapping[float, float]] | None = None,
+    earlier: Mapping[str, dict[str, float]] | None = None,
 ) -> tuple[Verdict, SavedState]:
     """Add the interval since the previous measurement to the ``sequential`` or ``sequential-latency``
     test. ``answers``: "side.what" -> the counters by series; ``history``: at the first reading of a
     ``sequential`` test, the baseline's (errors, requests) per step before it (see
-    `primed_count_test`). InvalidInput for bad settings or data."""
+    `primed_count_test`); ``earlier``: at the first reading, the counters one interval before it (see
+    `earlier_start`), from which the first reading already judges an interval. InvalidInput for bad
+    settings or data."""
     if test not in (SEQUENTIAL, SEQUENTIAL_LATENCY):
         raise InvalidInput(f"{test} is not a sequential test")
     (count_config if test == SEQUENTIAL else latency_config)(spec)  # bad settings fail every measurement
+    start = earlier_start(test, earlier) if saved is None else None
+    if saved is None and start is not None:
+        state, used = primed_count_test(spec, *history) if test == SEQUENTIAL and history is not None else (None, 0)
+        saved = SavedState(test, start, state if used else None)
     deltas, totals = _deltas(saved, answers)
     if saved is None:
         what = "error and request" if test == SEQUENTIAL else "latency histogram"

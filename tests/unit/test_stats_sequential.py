@@ -350,6 +350,14 @@ def test_latency_config_saved_before_the_evidence_rule_keeps_its_pass_set() -> N
     core.update(st, np.array([20.0, 2.0, 0.0]), np.array(100.0), np.array([180.0, 10.0, 0.0]), np.array(900.0))
     assert core.pass_set(st).tolist() == [True, True, False]  # the range alone, as before
     assert not core.pass_checked(st).any()
+    # A whole test saved mid-run before the rule: loads, keeps its arrays and its old pass set.
+    running = _tail_histograms(np.random.default_rng(5), 0.05, 5).to_dict()
+    for key in ("passMinInformation", "passHorizon", "passCheckInformation"):
+        del running["config"][key]
+    running["config"]["passExceedanceRange"] = [0.01, 0.5]
+    restored = LatencyTest.from_dict(json.loads(json.dumps(running)))
+    assert restored.state.intervals == 5 and restored.config.pass_min_information == 0.0
+    assert restored.result().details["passBounds"] == [0.16, 0.32, 0.64]
     with pytest.raises(InvalidInput, match="pass_min_information"):
         LatencyTestConfig(pass_min_information=-1.0)
     with pytest.raises(InvalidInput, match="pass_check_information"):

@@ -493,9 +493,9 @@ class LatencyTest:
         interval = ci_core.confidence_set(st["loglik"][j], phi_j, float(dof[j])) if have else (0.0, math.inf)
         in_set = lcore.pass_set(st).tolist()
         elig = [b for b, keep in zip(bounds, in_set, strict=True) if keep]
-        # Slower bounds than the pass set's slowest that the PASS does not cover (FAIL still watches them).
         checked_mask = lcore.pass_checked(st).tolist()
         checked = [b for b, c in zip(bounds, checked_mask, strict=True) if c]
+        # Slower bounds than the pass set's slowest that the PASS does not cover (FAIL still watches them).
         left_out = [
             b
             for b, keep, c in zip(bounds, in_set, checked_mask, strict=True)

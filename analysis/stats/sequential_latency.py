@@ -23,12 +23,24 @@ so heavy tails do not hurt.
   with equal weights -- an average of e-processes is an e-process (Vovk & Wang
   2021, "E-values: calibration, combination and applications", AoS 49:1736) --
   and FAIL when the average reaches ``1/alpha_fail``.
-* PASS (non-inferiority): for every bound whose pooled exceedance fraction lies
-  in ``pass_exceedance_range`` (by default the baseline quantiles p50..p99), the
-  canary's exceedance rate is shown below ``pass_ratio`` x the baseline's
-  (intersection-union test: each at ``alpha_pass``, no correction needed).
-  Bounds in the extreme tail never reach enough events to pass and are left out;
-  the reason says which quantiles the PASS covers.
+* PASS (non-inferiority): for every bound in the pass set, the canary's
+  exceedance rate is shown below ``pass_ratio`` x the baseline's
+  (intersection-union test: each at ``alpha_pass``, no correction needed). The
+  pass set is chosen by the evidence each bound can gather: a bound whose pooled
+  exceedance fraction lies in ``pass_exceedance_range`` (by default p50..p99.9)
+  and whose test information by ``pass_horizon`` intervals -- the expected canary
+  exceedances times the baseline's traffic share, ``k theta (1 - theta)`` of the
+  conditional binomial -- reaches ``pass_min_information``. A bound below that
+  cannot show non-inferiority within the horizon in most runs (measured in
+  BENCHMARKS.md, "The latency test's pass set") and would only hold the pass
+  back. When no bound in the range has enough information, the one with the
+  most is tested alone. In-range bounds outside the pass set that reach
+  ``pass_check_information`` by the horizon are checked: no PASS until each has
+  gathered that much information and is estimated below the margin (a p99 that
+  doubles at modest traffic holds the pass until FAIL catches it). No PASS
+  either while any bound's own FAIL e-value is at ``1/alpha_pass``. The reason
+  names the bounds shown, the bounds only estimated, and the slower ones not
+  covered; FAIL watches every bound until the verdict.
 * Estimate / interval: the exceedance-rate ratio at the bound with the most
   evidence of a slowdown, with its confidence sequence at ``alpha_ci / J``
   (Bonferroni over the J bounds, so it stays valid for the selected bound).
@@ -61,6 +73,18 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 
 
+# The pass set's evidence rule (see the module docstring). 120: below about that much
+# information by the horizon a bound shows "< 1.5x" at alpha 5% in fewer than 80% of
+# no-regression runs (measured per bound in BENCHMARKS.md, "The latency test's pass set").
+# 30 intervals: issue 22's target, early promotion within 30 one-minute intervals.
+DEFAULT_PASS_MIN_INFORMATION = 120.0
+DEFAULT_PASS_HORIZON = 30
+# A bound with less than that by the horizon but at least this much is checked instead: no pass
+# until it has gathered this much information and its estimated ratio is below the margin (the
+# estimate of ~20 events is within +-50% at about 2 sd). Below this, a bound is not covered.
+DEFAULT_PASS_CHECK_INFORMATION = 20.0
+
+
 def _default_counts() -> CountTestConfig:
     # A coarser grid than for error rates: there is one grid per bucket bound.
     # The t guard: exceedance counts are large and their clustering is not the
@@ -76,7 +100,10 @@ class LatencyTestConfig:
 
     buckets: tuple[float, ...] | None = None
     counts: CountTestConfig = field(default_factory=_default_counts)
-    pass_exceedance_range: tuple[float, float] = (0.01, 0.5)
+    pass_exceedance_range: tuple[float, float] = (0.001, 0.5)
+    pass_min_information: float = DEFAULT_PASS_MIN_INFORMATION
+    pass_horizon: int = DEFAULT_PASS_HORIZON
+    pass_check_information: float = DEFAULT_PASS_CHECK_INFORMATION
 
     def __post_init__(self) -> None:
         if self.buckets is not None:
@@ -84,12 +111,23 @@ class LatencyTestConfig:
         lo, hi = self.pass_exceedance_range
         if not (0.0 < lo < hi <= 1.0):
             raise InvalidInput("pass_exceedance_range must satisfy 0 < lo < hi <= 1")
+        if not (math.isfinite(self.pass_min_information) and self.pass_min_information >= 0.0):
+            raise InvalidInput(f"pass_min_information must be finite and >= 0, got {self.pass_min_information!r}")
+        if not (math.isfinite(self.pass_check_information) and self.pass_check_information >= 0.0):
+            raise InvalidInput(
+                f"pass_check_information must be finite and >= 0, got {self.pass_check_information!r}"
+            )
+        if not (isinstance(self.pass_horizon, int) and 1 <= self.pass_horizon <= 100_000):
+            raise InvalidInput(f"pass_horizon must be a whole number of intervals >= 1, got {self.pass_horizon!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "buckets": None if self.buckets is None else list(self.buckets),
             "counts": self.counts.to_dict(),
             "passExceedanceRange": list(self.pass_exceedance_range),
+            "passMinInformation": self.pass_min_information,
+            "passHorizon": self.pass_horizon,
+            "passCheckInformation": self.pass_check_information,
         }
 
     @classmethod
@@ -97,10 +135,14 @@ class LatencyTestConfig:
         try:
             b = d["buckets"]
             lo, hi = d["passExceedanceRange"]
+            # Configs saved before the evidence rule existed keep their pass set: the range alone.
             return cls(
                 buckets=None if b is None else tuple(float(x) for x in b),
                 counts=CountTestConfig.from_dict(d["counts"]),
                 pass_exceedance_range=(float(lo), float(hi)),
+                pass_min_information=float(d.get("passMinInformation", 0.0)),
+                pass_horizon=int(d.get("passHorizon", DEFAULT_PASS_HORIZON)),
+                pass_check_information=float(d.get("passCheckInformation", 0.0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"bad latency-test config: {exc!r}") from None
@@ -233,17 +275,67 @@ class LatencyCore:
         cfg = self.config.counts
         lf, lp = self.core.log_e(st)
         lf_comb = np.logaddexp.reduce(lf, axis=-1) - math.log(self.n_bounds)
-        frac = st["exc"] / np.maximum(st["total"], 1.0)[..., None]
-        lo, hi = self.config.pass_exceedance_range
-        elig = (frac >= lo) & (frac <= hi)
+        elig = self.pass_set(st)
         lp_min = np.min(np.where(elig, lp, np.inf), axis=-1)
         lp_comb = np.where(elig.any(axis=-1), lp_min, -np.inf)
+        # A bound outside the pass set may hold the only sign of a slowdown (a heavier tail):
+        # see `pass_held`. min(e, 1) is still an e-value, so this only makes the pass more cautious.
+        held = self.pass_held(st, lf)
+        lp_comb = np.where(held, np.minimum(lp_comb, 0.0), lp_comb)
         enough = (
             (st["traffic"] >= cfg.min_intervals)
             & (st["cn"] >= cfg.min_canary_requests)
             & (st["bn"] >= cfg.min_baseline_requests)
         )
         return lf_comb, lp_comb, enough
+
+    def pass_held(self, st: dict[str, FloatArray], lf: FloatArray) -> npt.NDArray[np.bool_]:
+        """(...) True while some bound's FAIL e-value ``lf`` (..., J) reaches ``1/alpha_pass``, or
+        a checked bound (`pass_checked`) has not yet gathered ``pass_check_information`` or is
+        estimated at or above the pass margin."""
+        shows_slowdown = np.any(lf >= -math.log(self.config.counts.alpha_pass), axis=-1)
+        checked = self.pass_checked(st)
+        gathered = self.information(st, horizon=False) >= self.config.pass_check_information
+        below_margin = self.core.estimate({"loglik": st["loglik"]}) < self.core.lam[self.core.i_pass]
+        out: npt.NDArray[np.bool_] = shows_slowdown | np.any(checked & ~(gathered & below_margin), axis=-1)
+        return out
+
+    def pass_checked(self, st: dict[str, FloatArray]) -> npt.NDArray[np.bool_]:
+        """(..., J) in-range bounds outside the pass set that gather ``pass_check_information``
+        by the horizon: not shown non-inferior, but no pass while their estimate is above the margin."""
+        info = self.information(st)
+        out: npt.NDArray[np.bool_] = (
+            self._in_range(st) & ~self.pass_set(st) & (info >= self.config.pass_check_information)
+        )
+        return out
+
+    def _in_range(self, st: dict[str, FloatArray]) -> npt.NDArray[np.bool_]:
+        frac = st["exc"] / np.maximum(st["total"], 1.0)[..., None]
+        lo, hi = self.config.pass_exceedance_range
+        out: npt.NDArray[np.bool_] = (frac >= lo) & (frac <= hi)
+        return out
+
+    def information(self, st: dict[str, FloatArray], horizon: bool = True) -> FloatArray:
+        """(..., J) each bound's test information (the conditional binomial's ``k theta (1 - theta)``):
+        pooled exceedance fraction x canary requests x the baseline's share; expected by the horizon
+        at the pace seen (canary requests per interval with traffic x ``pass_horizon``), or so far."""
+        frac = st["exc"] / np.maximum(st["total"], 1.0)[..., None]
+        canary = st["cn"] / np.maximum(st["traffic"], 1.0) * self.config.pass_horizon if horizon else st["cn"]
+        baseline_share = st["bn"] / np.maximum(st["cn"] + st["bn"], 1.0)
+        out: FloatArray = frac * (canary * baseline_share)[..., None]
+        return out
+
+    def pass_set(self, st: dict[str, FloatArray]) -> npt.NDArray[np.bool_]:
+        """(..., J) the bounds the PASS must cover: in ``pass_exceedance_range`` with
+        ``pass_min_information``; if none has it, the in-range bound with the most."""
+        in_range = self._in_range(st)
+        info = self.information(st)
+        elig = in_range & (info >= self.config.pass_min_information)
+        ranked = np.where(in_range, info, -np.inf)
+        best = np.arange(self.n_bounds) == np.argmax(ranked, axis=-1)[..., None]
+        fallback = best & in_range & ~elig.any(axis=-1, keepdims=True)
+        out: npt.NDArray[np.bool_] = elig | fallback
+        return out
 
 
 @dataclass
@@ -399,14 +491,25 @@ class LatencyTest:
         ci_core = CountCore(_with_alpha_ci(cfg, cfg.alpha_ci / len(bounds)))
         phi_j = float(core.fitted_dispersion(phi[j]))
         interval = ci_core.confidence_set(st["loglik"][j], phi_j, float(dof[j])) if have else (0.0, math.inf)
-        lo, hi = self.config.pass_exceedance_range
-        elig = [b for b, f in zip(bounds, frac.tolist(), strict=True) if lo <= f <= hi]
+        in_set = lcore.pass_set(st).tolist()
+        elig = [b for b, keep in zip(bounds, in_set, strict=True) if keep]
+        checked_mask = lcore.pass_checked(st).tolist()
+        checked = [b for b, c in zip(bounds, checked_mask, strict=True) if c]
+        # Slower bounds than the pass set's slowest that the PASS does not cover (FAIL still watches them).
+        left_out = [
+            b
+            for b, keep, c in zip(bounds, in_set, checked_mask, strict=True)
+            if elig and b > elig[-1] and not keep and not c
+        ]
         details: dict[str, Any] = {
             "bounds": list(bounds),
             "pooledExceedance": [float(x) for x in frac],
             "eFailPerBound": [math.exp(min(float(x), 700.0)) for x in lf_all],
             "worstBound": bounds[j],
             "passBounds": elig,
+            "passChecked": checked,
+            "passLeftOut": left_out,
+            "passInformation": [float(x) for x in lcore.information(st)],
             "missingIntervals": s.missing,
         }
         if enough:
@@ -427,7 +530,7 @@ class LatencyTest:
                 s.decision, s.decided_at = Decision.PASS.value, s.intervals
                 s.decided_reason = (
                     f"canary exceedance rates shown below {math.exp(core.lam[core.i_pass]):.3g}x baseline at "
-                    f"bounds {', '.join(f'{b:g}s' for b in elig)}"
+                    f"bounds {', '.join(f'{b:g}s' for b in elig)}" + _left_out_text(checked, left_out, self.config)
                 )
         shortfall: Shortfall | None = None
         if s.decision is not None:
@@ -462,6 +565,21 @@ class LatencyTest:
             details=details,
             shortfall=shortfall,
         )
+
+
+def _left_out_text(checked: Sequence[float], left_out: Sequence[float], config: LatencyTestConfig) -> str:
+    """What the pass does not show, and why: too few slower requests within the horizon."""
+    parts = []
+    if checked:
+        parts.append(f"estimated only at {', '.join(f'{b:g}s' for b in checked)}")
+    if left_out:
+        parts.append(f"not covered: {', '.join(f'{b:g}s' for b in left_out)}")
+    if not parts:
+        return ""
+    return (
+        f" ({'; '.join(parts)}: too few slower requests to show it within {config.pass_horizon} intervals; "
+        "watched for a slowdown until this verdict)"
+    )
 
 
 def _with_alpha_ci(cfg: CountTestConfig, alpha: float) -> CountTestConfig:

@@ -17,6 +17,8 @@ HEAVY = LatencyDist(((0.1, 0.5, 0.95),), pareto=(0.05, 0.3, 1.5))
 HEAVIER = LatencyDist(((0.1, 0.5, 0.90),), pareto=(0.10, 0.3, 1.5))
 BIMODAL = LatencyDist(((0.05, 0.3, 0.8), (0.4, 0.3, 0.2)))
 BIMODAL_SLOW = LatencyDist(((0.05, 0.3, 0.7), (0.4, 0.3, 0.3)))
+# 1% more requests above 0.32 s (the lognormal's p99): p99's exceedances double, p83's move 1.05x.
+P99_ONLY = LatencyDist(((0.1, 0.5, 0.99),), pareto=(0.01, 0.32, 1.5))
 
 
 @dataclass(frozen=True)
@@ -136,5 +138,9 @@ CELLS: tuple[Cell, ...] = (
             "lat bimodal slow mode 20%->30% 20rps, 25%", Traffic(20, 0.25), BIMODAL, BIMODAL_SLOW, regression=True
         ),
         twin="lat null: bimodal 20rps, 25%",
+    ),
+    Cell(
+        LatencyCell("lat p99 only 2x: lognormal 20rps, 10%", Traffic(20, 0.10), LOGNORMAL, P99_ONLY, regression=True),
+        twin="lat null: lognormal 20rps, 10%",
     ),
 )

@@ -235,7 +235,9 @@ class JudgeProvider(ImmediateProvider):
             history = await self._baseline_history(spec, metric, context, prometheus, named)
         answers = await prometheus.ask(named)
         totals = {name: series_totals(a.result_type, a.result, name) for name, a in answers.items()}
-        return await asyncio.to_thread(sequential_step, test, spec, previous, totals, history)
+        count = _count(metric)
+        left = None if count is None else max(count - (context.counted + 1), 0)
+        return await asyncio.to_thread(sequential_step, test, spec, previous, totals, history, left)
 
     async def _from_source(
         self,

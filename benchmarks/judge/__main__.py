@@ -21,6 +21,7 @@ from analysis.stats.count_config import CountTestConfig
 from analysis.stats.mannwhitney import mann_whitney
 from benchmarks.judge.cells import CELLS, Cell
 from benchmarks.judge.example import example_mann_whitney
+from benchmarks.judge.joint import LABEL, latency_when_sparse
 from benchmarks.judge.judges import (
     Outcome,
     kayenta_every,
@@ -106,6 +107,8 @@ def run_cell(
         out["ours, Poisson mode (dispersion=1)"] = sequential_counts(
             d.ce, d.cn, d.be, d.bn, CountTestConfig(dispersion=1.0)
         )
+        # With latency queries and promoteOnLatencyWhenSparse (issue 22): latency of the same traffic, unchanged.
+        out[LABEL] = latency_when_sparse(spec, d, history, seed, T)
         with np.errstate(invalid="ignore", divide="ignore"):
             xc = np.where(d.cn > 0, d.ce / d.cn, np.nan)
             xb = np.where(d.bn > 0, d.be / d.bn, np.nan)

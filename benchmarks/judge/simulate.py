@@ -231,3 +231,19 @@ def histogram_quantile(h: FloatArray, bounds: FloatArray, q: float) -> FloatArra
     val = np.where(idx >= bounds.size, bounds[-1], val)
     out: FloatArray = np.where(tot > 0, val, np.nan)
     return out
+
+
+def latency_from_requests(
+    n: FloatArray, m: FloatArray, canary: LatencyDist, baseline: LatencyDist, rng: np.random.Generator
+) -> HistData:
+    """Latency histograms of given traffic (canary ``n``, baseline ``m`` requests per interval, NaN =
+    missing): each interval's requests drawn into the buckets of its version's law, so an error cell's
+    traffic also carries latency (the joint error + latency judge)."""
+    bounds = np.array(LATENCY_BUCKETS)
+    ones = np.ones(n.shape)
+    missing = ~(np.isfinite(n) & np.isfinite(m))
+    hc = rng.multinomial(np.nan_to_num(n).astype(np.int64), _bucket_probs(canary, bounds, ones)).astype(np.float64)
+    hb = rng.multinomial(np.nan_to_num(m).astype(np.int64), _bucket_probs(baseline, bounds, ones)).astype(np.float64)
+    hc[missing] = np.nan
+    hb[missing] = np.nan
+    return HistData(hc, hb, bounds)

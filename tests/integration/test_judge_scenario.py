@@ -7,7 +7,9 @@ baseline), its queries templated with `{{args.canary-hash}}` / `{{args.stable-ha
 second; the Kayenta-style mann-whitney test fails the error-ratio regression from range queries;
 without traffic the judge only waits, and its Inconclusive final count pauses the rollout; with too
 little traffic for its minimum evidence the run ends "too little traffic", which the paused Rollout shows;
-a canary already serving one interval before the first measurement is judged from that first measurement.
+a canary already serving one interval before the first measurement is judged from that first measurement;
+with `promoteOnLatencyWhenSparse` a canary whose errors are too sparse to judge is promoted on its latency
+test's pass, and failed when its latency regresses (issue 22).
 The verdicts are read back through `kubectl rollouts get rollout` (the plugin)."""
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from tests.fixtures.judge_world import (  # noqa: F401  (`sandbox`, `controller`
     judge_sandbox_fixture,
     judged_by_prometheus_fixture,
 )
+from tests.fixtures.sandbox import ROLLOUTS_API as API
+from tests.fixtures.tools import poll as wait
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 
@@ -82,9 +86,10 @@ class Env(JudgeEnv):
     """The judge's world with this file's error-rate template as the default analysis."""
 
     def start_canary(
-        self, name: str, canary: dict[str, str], analysis: dict[str, Any] = TEMPLATE, traffic: bool = True
+        self, name: str, canary: dict[str, str], analysis: dict[str, Any] = TEMPLATE, traffic: bool = True,
+        stable_error_rate: str = STABLE_ERROR_RATE,
     ) -> str:
-        return super().start_canary(name, canary, analysis, traffic)
+        return super().start_canary(name, canary, analysis, traffic, stable_error_rate)
 
 
 def judge_result(run: dict[str, Any], metric: str = METRIC) -> dict[str, Any]:
@@ -259,3 +264,76 @@ def test_the_first_measurement_judges_a_canary_that_was_already_serving(env: Env
     assert not first["message"].startswith("waiting for data: first reading"), first
     assert "thisInterval" in first["metadata"] and first["metadata"]["thisInterval"].startswith("canary "), first
     assert first["metadata"]["decision"] in ("nodata", "continue"), first  # minRequests 500: not yet decided
+
+
+SPARSE_METRIC = "sparse-judge"
+SPARSE_RATE = "0.0001"  # 1,000 canary requests/s for ~90 s: ~9 errors expected, ~33 needed at margin 1.5
+SPARSE_JUDGE = {
+    **TEMPLATE["spec"]["metrics"][0]["provider"]["judge"],
+    "canary": {"errors": counter("canary-hash", True), "requests": counter("canary-hash", False),
+               "latency": BUCKETS.format("canary-hash")},
+    "baseline": {"errors": counter("stable-hash", True), "requests": counter("stable-hash", False),
+                 "latency": BUCKETS.format("stable-hash")},
+    "buckets": [0.025, 0.05, 0.1, 0.25],
+    "promoteOnLatencyWhenSparse": True,
+}
+SPARSE_TEMPLATE = template("sparse-judge", SPARSE_METRIC, SPARSE_JUDGE)
+
+
+def test_sparse_errors_and_good_latency_are_promoted_early_on_the_latency_test(env: Env) -> None:
+    """Both versions fail 1 request in 10,000: by the metric's last measurement the canary is expected to
+    fail about 9, far from the ~33 a test of "below 1.5x" needs; its latency is the stable's, so the judge
+    promotes it early on the latency test's pass and says why."""
+    run_name = env.start_canary("sparse", {"error-rate": SPARSE_RATE}, SPARSE_TEMPLATE, stable_error_rate=SPARSE_RATE)
+    run = env.finished_run(run_name)
+    assert run["status"]["phase"] == "Successful", run["status"]
+    result = judge_result(run, SPARSE_METRIC)
+    last = result["measurements"][-1]
+    meta = last["metadata"]
+    assert last["phase"] == "Successful" and meta["decision"] == "pass", last
+    assert last["message"].startswith("error counts too sparse to judge ("), last["message"]
+    assert " needed); latency no worse than the baseline: canary exceedance rates shown below " in last["message"]
+    assert "; errors so far: no decision yet (e-values fail " in last["message"], last["message"]
+    assert float(meta["expectedCanaryErrors"]) < float(meta["neededCanaryErrors"]), meta
+    assert meta["errorsSparse"] == "true" and meta["latency.decision"] == "pass", meta
+    assert meta["errors.decision"] == "continue" and float(meta["eFail"]) <= 1, meta
+    assert result["count"] < 90 and result["successful"] == 1  # early, not at the final count
+    st = env.wait_promoted("sparse", 30)
+    assert not st.get("abort")
+    shown = " ".join(env.plugin("get", "rollout", "sparse").split())
+    assert f"Judge {run_name}/{SPARSE_METRIC}: pass" in shown and "error counts too sparse to judge" in shown, shown
+
+
+def test_sparse_errors_with_a_latency_regression_fail(env: Env) -> None:
+    """The same sparse errors, but the canary answers in 80 +- 20 ms: the latency test fails the metric."""
+    run_name = env.start_canary(
+        "sparse-slow", {"error-rate": SPARSE_RATE, "latency-ms": "80", "latency-jitter-ms": "20"}, SPARSE_TEMPLATE,
+        stable_error_rate=SPARSE_RATE,
+    )
+    run = env.finished_run(run_name)
+    assert run["status"]["phase"] == "Failed", run["status"]
+    last = judge_result(run, SPARSE_METRIC)["measurements"][-1]
+    assert last["phase"] == "Failed" and last["metadata"]["latency.decision"] == "fail", last
+    assert last["message"].startswith("latency test failed: canary slower than baseline"), last["message"]
+    st = env.wait_phase("sparse-slow", "Degraded", 30)
+    assert f'Metric "{SPARSE_METRIC}" assessed Failed' in st["message"], st["message"]
+
+
+def test_the_flag_without_latency_queries_is_rejected_with_the_fix(env: Env) -> None:
+    judge = {k: v for k, v in SPARSE_JUDGE.items() if k != "buckets"}
+    judge["canary"] = TEMPLATE["spec"]["metrics"][0]["provider"]["judge"]["canary"]
+    judge["baseline"] = TEMPLATE["spec"]["metrics"][0]["provider"]["judge"]["baseline"]
+    env.create(f"{API}/{env.ns}/analysistemplates", template("no-latency", SPARSE_METRIC, judge))
+
+    def invalid() -> str | None:
+        status = env.get(f"{API}/{env.ns}/analysistemplates/no-latency").get("status") or {}
+        found = [c for c in status.get("conditions") or [] if c.get("type") == "Invalid"]
+        return str(found[0].get("message")) if found and found[0].get("status") == "True" else None
+
+    message = wait("the template's Invalid condition", invalid, 30)
+    assert message == (
+        "spec.metrics[0].provider.judge.promoteOnLatencyWhenSparse: needs the latency queries canary.latency and "
+        "baseline.latency (a histogram's bucket counter, e.g. http_request_duration_seconds_bucket{...}): the "
+        "latency test's pass is what promotes when error counts are too sparse; add both queries, or remove "
+        "promoteOnLatencyWhenSparse"
+    ), message

@@ -244,7 +244,11 @@ class JudgeProvider(ImmediateProvider):
             end = at if earlier_start(test, earlier) is not None else end
         if previous is None and test == SEQUENTIAL:
             history = await self._baseline_history(spec, metric, context, prometheus, named, end)
-        return await asyncio.to_thread(sequential_step, test, spec, previous, totals, history, earlier)
+        count = _count(metric)
+        left = None if count is None else max(count - (context.counted + 1), 0)
+        return await asyncio.to_thread(
+            sequential_step, test, spec, previous, totals, history, earlier, left
+        )
 
     @staticmethod
     async def _totals(

@@ -4,7 +4,10 @@ and the problems ``validate_metrics`` reports, each naming its field (pure; no I
 Tests (``test:``):
 
 * ``sequential`` (default): anytime-valid test of error counts (:class:`analysis.stats.CountTest`);
-  queries ``canary.errors``, ``canary.requests``, ``baseline.errors``, ``baseline.requests``.
+  queries ``canary.errors``, ``canary.requests``, ``baseline.errors``, ``baseline.requests``; optionally
+  also ``canary.latency`` and ``baseline.latency``: then the latency test runs beside it and both must
+  pass, or, with ``promoteOnLatencyWhenSparse``, the latency test's pass promotes where error counts are
+  too sparse (:mod:`analysis.providers.judge.joint`).
 * ``sequential-latency``: anytime-valid test of latency histograms (:class:`analysis.stats.LatencyTest`);
   queries ``canary.latency``, ``baseline.latency`` (a histogram's ``_bucket`` counter).
 * ``mann-whitney``: the fixed-horizon Kayenta-style judge (:func:`analysis.stats.classify`) over the
@@ -44,8 +47,10 @@ __all__ = [
     "MannWhitneySettings",
     "baseline_history_seconds",
     "count_config",
+    "has_latency",
     "latency_config",
     "mann_whitney_settings",
+    "promote_on_latency_when_sparse",
     "queries",
     "spec_problems",
     "test_name",
@@ -68,7 +73,10 @@ _CONNECTION: Final = (
 )
 _SEQUENTIAL_FIELDS: Final = ("alpha", "alphaPass", "margin", "failRatio", "minRequests", "minIntervals", "dispersion")
 _FIELDS: Final = {
-    SEQUENTIAL: (*_CONNECTION, *_SEQUENTIAL_FIELDS, "guard", "dispersionLevel", "baselineHistory"),
+    SEQUENTIAL: (
+        *_CONNECTION, *_SEQUENTIAL_FIELDS, "guard", "dispersionLevel", "baselineHistory", "buckets",
+        "promoteOnLatencyWhenSparse",
+    ),
     SEQUENTIAL_LATENCY: (*_CONNECTION, *_SEQUENTIAL_FIELDS, "buckets"),
     MANN_WHITNEY: (
         *_CONNECTION, "alpha", "direction", "nanStrategy", "nanReplacement", "removeOutliers", "outlierFactor",
@@ -90,10 +98,33 @@ def test_name(spec: Mapping[str, Any]) -> str:
     return str(spec.get("test") or SEQUENTIAL)
 
 
+def has_latency(spec: Mapping[str, Any]) -> bool:
+    """Whether a ``sequential`` spec carries a latency query (``canary.latency`` or ``baseline.latency``):
+    then it needs both, and the latency test runs beside the error-rate test."""
+    return test_name(spec) == SEQUENTIAL and any(
+        isinstance(spec.get(side), Mapping) and spec[side].get("latency") is not None for side in ("canary", "baseline")
+    )
+
+
+SPARSE_FLAG: Final = "promoteOnLatencyWhenSparse"
+
+
+def promote_on_latency_when_sparse(spec: Mapping[str, Any]) -> bool:
+    """``promoteOnLatencyWhenSparse`` (default false); JudgeSpecError names the field."""
+    return _boolean(spec, SPARSE_FLAG, False)
+
+
+def _wanted(spec: Mapping[str, Any], test: str) -> tuple[tuple[str, str], ...]:
+    """(side, what) of the queries the test reads: a ``sequential`` spec with latency queries reads both kinds."""
+    if test == SEQUENTIAL and has_latency(spec):
+        return (*COUNT_QUERIES, *LATENCY_QUERIES)
+    return _QUERIES[test]
+
+
 def queries(spec: Mapping[str, Any], test: str) -> list[tuple[str, str, str]]:
     """(side, what, PromQL) of every query the test needs; JudgeSpecError names a missing one."""
     out = []
-    for side, what in _QUERIES[test]:
+    for side, what in _wanted(spec, test):
         block = spec.get(side)
         query = block.get(what) if isinstance(block, Mapping) else None
         if not query or not isinstance(query, str):
@@ -422,7 +453,8 @@ def _unknown_fields(spec: Mapping[str, Any], where: str, test: str) -> list[str]
         if spec.get(side) is not None and not isinstance(spec.get(side), Mapping):
             problems.append(f"{where}.{side}: expected an object with the {side}'s queries")
             continue
-        known = [what for s, what in _QUERIES[test] if s == side]
+        known = [what for s, what in (*_QUERIES[test], *(LATENCY_QUERIES if test == SEQUENTIAL else ()))
+                 if s == side]
         for key in sorted(set(spec.get(side) or {}) - set(known)):
             problems.append(f"{where}.{side}.{key}: unknown query for test {test} (known: {', '.join(known)})")
     return problems
@@ -430,7 +462,7 @@ def _unknown_fields(spec: Mapping[str, Any], where: str, test: str) -> list[str]
 
 def _query_problems(spec: Mapping[str, Any], where: str, test: str) -> list[str]:
     problems: list[str] = []
-    for side, what in _QUERIES[test]:
+    for side, what in _wanted(spec, test):
         block = spec.get(side)
         query = block.get(what) if isinstance(block, Mapping) else None
         if not query or not isinstance(query, str):
@@ -463,6 +495,7 @@ def _settings_problems(spec: Mapping[str, Any], where: str, test: str, metric: M
             config = count_config(spec) if test == SEQUENTIAL else latency_config(spec).counts
             if test == SEQUENTIAL:
                 baseline_history_seconds(spec)
+                problems.extend(f"{where}.{p}" for p in _latency_problems(spec))
             count = _count_problem(metric or {}, config) if metric is not None else None
             if count is not None:
                 problems.append(f"{where.rsplit('.provider', 1)[0]}.{count}")
@@ -478,4 +511,26 @@ def _settings_problems(spec: Mapping[str, Any], where: str, test: str, metric: M
                 )
     except JudgeSpecError as exc:
         problems.append(f"{where}.{exc}")
+    return problems
+
+
+def _latency_problems(spec: Mapping[str, Any]) -> list[str]:
+    """A ``sequential`` spec's latency part: ``buckets`` and ``promoteOnLatencyWhenSparse`` need the latency
+    queries (their absence is named here; a half pair is named by the query check)."""
+    problems: list[str] = []
+    flag = promote_on_latency_when_sparse(spec)
+    if has_latency(spec):
+        latency_config(spec)
+    else:
+        if flag:
+            problems.append(
+                f"{SPARSE_FLAG}: needs the latency queries canary.latency and baseline.latency (a histogram's "
+                "bucket counter, e.g. http_request_duration_seconds_bucket{...}): the latency test's pass is what "
+                f"promotes when error counts are too sparse; add both queries, or remove {SPARSE_FLAG}"
+            )
+        if spec.get("buckets") is not None:
+            problems.append(
+                "buckets: only used with the latency queries canary.latency and baseline.latency; add them, "
+                "or remove buckets"
+            )
     return problems

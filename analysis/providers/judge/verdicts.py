@@ -3,11 +3,14 @@ the state to save out (pure CPU work; the provider runs it in a thread).
 
 Saved state (measurement metadata ``judgeState``: zlib-compressed JSON, base64)::
 
-    {"test": "sequential", "totals": {"canary.errors": {series: value}, ...}, "state": {...} | null}
+    {"test": "sequential", "totals": {"canary.errors": {series: value}, ...}, "state": {...} | null,
+     "latency": {...}}
 
 ``totals`` are the counters' last values per series (see :mod:`analysis.providers.judge.answers`),
 ``state`` the statistical test's own state (None until the second reading when the first one only
-remembers the counters; a first reading that has the counters one interval earlier judges that interval).
+remembers the counters; a first reading that has the counters one interval earlier judges that interval),
+``latency`` the latency test's state of a ``sequential`` metric with latency queries (absent otherwise,
+and in states saved before it existed).
 """
 
 from __future__ import annotations
@@ -24,12 +27,15 @@ import numpy as np
 
 from analysis.providers.base import format_value
 from analysis.providers.judge.answers import by_le, increases
+from analysis.providers.judge.joint import JointInputs, joint_decision
 from analysis.providers.judge.spec import (
     SEQUENTIAL,
     SEQUENTIAL_LATENCY,
     MannWhitneySettings,
     count_config,
+    has_latency,
     latency_config,
+    promote_on_latency_when_sparse,
 )
 from analysis.stats import (
     Classification,
@@ -75,10 +81,14 @@ class SavedState:
     test: str
     totals: Totals
     state: dict[str, Any] | None = None
+    latency: dict[str, Any] | None = None  # a sequential metric's latency test, when it has latency queries
 
 
 def encode_state(saved: SavedState) -> str:
-    raw = json.dumps({"test": saved.test, "totals": saved.totals, "state": saved.state}, separators=(",", ":"))
+    data: dict[str, Any] = {"test": saved.test, "totals": saved.totals, "state": saved.state}
+    if saved.latency is not None:
+        data["latency"] = saved.latency
+    raw = json.dumps(data, separators=(",", ":"))
     return base64.b64encode(zlib.compress(raw.encode(), 9)).decode()
 
 
@@ -92,14 +102,14 @@ def decode_state(text: str, test: str) -> SavedState:
         raise InvalidInput("saved judge state is not a judge state")
     if data.get("test") != test:
         raise InvalidInput(f"saved judge state belongs to test {data.get('test')!r}, not {test!r}")
-    state = data.get("state")
-    if state is not None and not isinstance(state, dict):
+    state, latency = data.get("state"), data.get("latency")
+    if (state is not None and not isinstance(state, dict)) or (latency is not None and not isinstance(latency, dict)):
         raise InvalidInput("saved judge state is not a judge state")
     try:
         totals = {str(k): {str(s): float(v) for s, v in series.items()} for k, series in data["totals"].items()}
     except (AttributeError, TypeError, ValueError):
         raise InvalidInput("saved judge state has unreadable counter totals") from None
-    return SavedState(test, totals, state)
+    return SavedState(test, totals, state, latency)
 
 
 def fmt(x: float | None) -> str:
@@ -203,16 +213,22 @@ def sequential_step(
     answers: Mapping[str, dict[str, float]],
     history: tuple[Mapping[float, float], Mapping[float, float]] | None = None,
     earlier: Mapping[str, dict[str, float]] | None = None,
+    measurements_left: int | None = None,
 ) -> tuple[Verdict, SavedState]:
     """Add the interval since the previous measurement to the ``sequential`` or ``sequential-latency``
-    test. ``answers``: "side.what" -> the counters by series; ``history``: at the first reading of a
+    test (a ``sequential`` spec with latency queries: to both, see :mod:`analysis.providers.judge.joint`).
+    ``answers``: "side.what" -> the counters by series; ``history``: at the first reading of a
     ``sequential`` test, the baseline's (errors, requests) per step before it (see
     `primed_count_test`); ``earlier``: at the first reading, the counters one interval before it (see
-    `earlier_start`), from which the first reading already judges an interval. InvalidInput for bad
-    settings or data."""
+    `earlier_start`), from which the first reading already judges an interval; ``measurements_left``:
+    after this one, until the metric's count (None: no count). InvalidInput for bad settings or data."""
     if test not in (SEQUENTIAL, SEQUENTIAL_LATENCY):
         raise InvalidInput(f"{test} is not a sequential test")
     (count_config if test == SEQUENTIAL else latency_config)(spec)  # bad settings fail every measurement
+    joint = test == SEQUENTIAL and has_latency(spec)
+    if joint:
+        latency_config(spec)
+        promote_on_latency_when_sparse(spec)
     start = earlier_start(test, earlier) if saved is None else None
     if saved is None and start is not None:
         state, used = primed_count_test(spec, *history) if test == SEQUENTIAL and history is not None else (None, 0)
@@ -220,17 +236,36 @@ def sequential_step(
     deltas, totals = _deltas(saved, answers)
     if saved is None:
         what = "error and request" if test == SEQUENTIAL else "latency histogram"
-        verdict = _first_reading(test, what)
+        verdict = _first_reading(test, f"{what} and latency histogram" if joint else what)
         if test != SEQUENTIAL or history is None:
             return verdict, SavedState(test, totals, None)
         state, used = primed_count_test(spec, *history)
         verdict.metadata["baselineHistory"] = f"{used} intervals"
         return verdict, SavedState(test, totals, state if used else None)
+    if joint:
+        return _joint_step(spec, saved, deltas, totals, measurements_left)
     if test == SEQUENTIAL:
-        verdict, state = _count_step(spec, saved.state, deltas)
+        _, verdict, state = _count_step(spec, saved.state, deltas)
     else:
-        verdict, state = _latency_step(spec, saved.state, deltas)
+        _, verdict, state = _latency_step(spec, saved.state, deltas)
     return verdict, SavedState(test, totals, state)
+
+
+def _joint_step(
+    spec: Mapping[str, Any], saved: SavedState, deltas: Mapping[str, dict[str, float]], totals: Totals,
+    measurements_left: int | None,
+) -> tuple[Verdict, SavedState]:
+    """Both tests on the same interval, one decision. A state saved without the latency part (a first
+    reading before the latency queries were read) starts the latency test now: its counters' first
+    reading is this one."""
+    if "canary.latency" not in saved.totals:
+        deltas = {k: v for k, v in deltas.items() if k not in ("canary.latency", "baseline.latency")}
+    errors, errors_verdict, errors_state = _count_step(spec, saved.state, deltas)
+    latency, latency_verdict, latency_state = _latency_step(spec, saved.latency, deltas)
+    inputs = JointInputs(errors, errors_verdict.metadata, latency, latency_verdict.metadata)
+    joint = joint_decision(inputs, count_config(spec), promote_on_latency_when_sparse(spec), measurements_left)
+    verdict = Verdict(joint.decision, joint.reason, errors.estimate, joint.metadata, joint.shortfall)
+    return verdict, SavedState(SEQUENTIAL, totals, errors_state, latency_state)
 
 
 def _sum(delta: Mapping[str, float]) -> float:
@@ -240,14 +275,15 @@ def _sum(delta: Mapping[str, float]) -> float:
 
 def _count_step(
     spec: Mapping[str, Any], state: dict[str, Any] | None, deltas: Mapping[str, dict[str, float]]
-) -> tuple[Verdict, dict[str, Any]]:
+) -> tuple[SequentialResult, Verdict, dict[str, Any]]:
     test = CountTest(count_config(spec), CountTestState.from_dict(state) if state else None)
     ce, cr, be, br = (_sum(deltas.get(key, {})) for key in ("canary.errors", "canary.requests", "baseline.errors",
                                                               "baseline.requests"))
     result = test.update(ce, cr, be, br)
     counts = "canary {}/{} baseline {}/{} (errors/requests)".format(*(fmt(c) or "NaN" for c in (ce, cr, be, br)))
     meta = _sequential_metadata(result, SEQUENTIAL, counts)
-    return Verdict(result.decision, result.reason, result.estimate, meta, result.shortfall), test.state.to_dict()
+    verdict = Verdict(result.decision, result.reason, result.estimate, meta, result.shortfall)
+    return result, verdict, test.state.to_dict()
 
 
 def _histogram(delta: Mapping[str, float], other: Mapping[str, float], what: str) -> dict[str, float] | None:
@@ -261,7 +297,7 @@ def _histogram(delta: Mapping[str, float], other: Mapping[str, float], what: str
 
 def _latency_step(
     spec: Mapping[str, Any], state: dict[str, Any] | None, deltas: Mapping[str, dict[str, float]]
-) -> tuple[Verdict, dict[str, Any]]:
+) -> tuple[SequentialResult, Verdict, dict[str, Any]]:
     test = LatencyTest(latency_config(spec), LatencyTestState.from_dict(state) if state else None)
     canary, baseline = deltas.get("canary.latency", {}), deltas.get("baseline.latency", {})
     hc = _histogram(canary, baseline, "canary.latency")
@@ -280,7 +316,7 @@ def _latency_step(
 
     meta = _sequential_metadata(result, SEQUENTIAL_LATENCY, f"canary {total(hc)} baseline {total(hb)} requests")
     verdict = Verdict(result.decision, result.reason, result.estimate, meta, result.shortfall)
-    return verdict, test.state.to_dict()
+    return result, verdict, test.state.to_dict()
 
 
 def mann_whitney_verdict(

@@ -980,3 +980,11 @@ def test_earlier_start_needs_both_versions_serving() -> None:
     latency = {"canary.latency": {'{"le":"0.1"}': 3.0}, "baseline.latency": {'{"le":"0.1"}': 4.0}}
     assert earlier_start("sequential-latency", latency) == latency
     assert earlier_start("sequential-latency", {**latency, "canary.latency": {}}) is None
+
+
+def test_a_one_metric_judge_refuses_conditions_it_would_ignore() -> None:
+    metric = {**judge_metric("http://prom"), "successCondition": "result < 2", "failureCondition": "result > 3"}
+    problems = validate_metrics([metric])
+    assert any(p.startswith("spec.metrics[0].successCondition: a judge metric is decided by") for p in problems)
+    assert any(p.startswith("spec.metrics[0].failureCondition: ") and "provider.judge.metrics" in p for p in problems)
+    assert validate_metrics([judge_metric("http://prom")]) == []

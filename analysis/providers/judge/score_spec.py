@@ -85,7 +85,21 @@ def is_score(spec: Mapping[str, Any]) -> bool:
 
 def judge_problems(spec: Mapping[str, Any], where: str, metric: Mapping[str, Any] | None = None) -> list[str]:
     """The judge provider's spec check: the score form's or the one-metric form's problems."""
-    return score_problems(spec, where, metric) if is_score(spec) else one_metric_problems(spec, where, metric)
+    if is_score(spec):
+        return score_problems(spec, where, metric)
+    return _condition_problems(where, metric) + one_metric_problems(spec, where, metric)
+
+
+def _condition_problems(where: str, metric: Mapping[str, Any] | None) -> list[str]:
+    """A one-metric judge's phase is its test's decision, so conditions on ``result`` would be ignored."""
+    metric_where = where.removesuffix(".provider.judge")
+    return [
+        f"{metric_where}.{key}: a judge metric is decided by its test (its result is the estimate, not a "
+        f"verdict); remove {key}, or judge several metrics with provider.judge.metrics, whose final score "
+        "it applies to"
+        for key in ("successCondition", "failureCondition")
+        if metric is not None and metric.get(key)
+    ]
 
 
 def _templated(value: Any) -> bool:

@@ -20,6 +20,7 @@ from analysis.phases import AnalysisPhase as P
 from analysis.phases import MetricCounters
 from analysis.providers.base import JUDGE_STATE_KEY, Context, Measurement
 from analysis.providers.judge.provider import JudgeProvider
+from analysis.providers.judge.verdicts import decode_state, encode_state
 from analysis.runner import assess, metric_specs, prepare_status, record_measurement
 from tests.fixtures.loopback_http import loopback_server, send_whole
 
@@ -286,3 +287,44 @@ def test_a_bearer_token_never_reaches_the_measurement(fake: str) -> None:
     assert m.phase is P.ERROR and m.message.startswith("judge metric timeouts: canary.requests: "), m.message
     assert token in ctx.secrets
     assert token not in m.message and all(token not in v for v in m.metadata.values())
+
+
+def _watch_run(address: str) -> tuple[Run, Measurement]:
+    """errors (critical) passes on identical error rates while timeouts has no traffic: the score waits."""
+    latency_points(0.05, 0.05)
+    run = Run(score_metric(address, count=200))
+    m = run.measure()
+    for _ in range(60):
+        if json.loads(m.metadata["classifications"])["errors"] == "Pass":
+            break
+        run.interval({"e": (0.05, 0.05)})
+        m = run.measure()
+    assert json.loads(m.metadata["classifications"])["errors"] == "Pass" and run.status["phase"] == P.RUNNING, m
+    return run, m
+
+
+def test_a_passed_sequential_metric_is_watched_and_a_late_regression_fails_the_score(fake: str) -> None:
+    run, passed = _watch_run(fake)
+    reason = passed.metadata["metric.errors"]
+    run.interval({"e": (0.05, 0.05)})
+    still = run.measure()
+    assert still.metadata["metric.errors"] == reason and still.undecided, still  # the pass stands as it was
+    last = run.until_done({"e": (0.5, 0.05)}, limit=60)
+    assert run.status["phase"] == P.FAILED and last.phase is P.FAILED, last
+    assert last.message.startswith("critical metric errors failed: canary error rate above 1x baseline"), last
+    assert last.message.endswith("(after it had passed)"), last.message
+    assert json.loads(last.metadata["classifications"])["errors"] == "High"
+
+
+def test_a_pass_saved_without_its_tests_state_is_kept_as_it_was(fake: str) -> None:
+    """States saved before passes were watched carry no test state for a passed metric: it stays a pass."""
+    run, _ = _watch_run(fake)
+    entry = run.entry["measurements"][-1]["metadata"]
+    saved = decode_state(entry[JUDGE_STATE_KEY], "score")
+    assert saved.state is not None and saved.state["metrics"]["errors"]["saved"]  # watched from now on
+    saved.state["metrics"]["errors"]["saved"] = None
+    entry[JUDGE_STATE_KEY] = encode_state(saved)
+    for _ in range(5):
+        run.interval({"e": (0.5, 0.05)})
+        m = run.measure()
+        assert json.loads(m.metadata["classifications"])["errors"] == "Pass" and m.undecided, m

@@ -268,12 +268,13 @@ def test_a_bad_metric_setting_at_measurement_time_is_an_error_naming_its_path(fa
 
 
 def test_a_bearer_token_never_reaches_the_measurement(fake: str) -> None:
-    """The shared `authentication` reaches every metric's queries; the token is remembered for redaction and
-    appears in no message or metadata, also when a query fails."""
+    """The shared `authentication` reaches every metric's queries, read once per measurement; the token is
+    remembered for redaction and appears in no message or metadata, also when a query fails."""
     token = "s3cr3t-token-value"
+    reads: list[tuple[str, str]] = []
 
     async def read_secret(name: str, key: str) -> str:
-        assert (name, key) == ("prometheus", "token")
+        reads.append((name, key))
         return token
 
     latency_points(0.05, 0.05)
@@ -286,6 +287,7 @@ def test_a_bearer_token_never_reaches_the_measurement(fake: str) -> None:
     m = asyncio.run(JudgeProvider().measure(metric, ctx))
     assert m.phase is P.ERROR and m.message.startswith("judge metric timeouts: canary.requests: "), m.message
     assert token in ctx.secrets
+    assert reads == [("prometheus", "token")]  # one read for the three metrics of one measurement
     assert token not in m.message and all(token not in v for v in m.metadata.values())
 
 

@@ -26,12 +26,21 @@ Inconclusive.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from analysis.phases import AnalysisPhase
-from analysis.providers.base import JUDGE_STATE_KEY, Context, Measurement, ProviderError, evaluate, format_time
+from analysis.providers.base import (
+    JUDGE_STATE_KEY,
+    Context,
+    Measurement,
+    ProviderError,
+    SecretReader,
+    evaluate,
+    format_time,
+)
 from analysis.providers.judge.score_spec import ScoreMetricSpec, ScoreSpec, score_spec
 from analysis.providers.judge.score_verdict import (
     SCORE_TEST,
@@ -86,6 +95,19 @@ def _fault_text(exc: BaseException, index: int, name: str) -> str:
     return f"judge metric {name}: cannot use Prometheus's answer: {exc}"
 
 
+def _read_once(read: SecretReader) -> SecretReader:
+    """``read`` for one measurement, each Secret key read once: every metric authenticates with the shared
+    connection's `authentication`, concurrently, and one read of the token serves them all."""
+    reads: dict[tuple[str, str], asyncio.Future[str]] = {}
+
+    async def once(name: str, key: str) -> str:
+        if (name, key) not in reads:
+            reads[name, key] = asyncio.ensure_future(read(name, key))
+        return await reads[name, key]
+
+    return once
+
+
 def _reopened(saved: SavedState) -> SavedState:
     """A passed test's state without its decision, so that its next update checks both sides again (the
     score keeps only a failure of it: a repeated pass changes nothing)."""
@@ -103,7 +125,9 @@ class _Measuring:
     new state."""
 
     def __init__(self, judge: MetricJudge, metric: Mapping[str, Any], context: Context, final: bool) -> None:
-        self.judge, self.metric, self.context, self.final = judge, metric, context, final
+        self.judge, self.metric, self.final = judge, metric, final
+        # The same Context otherwise: the secrets read are remembered in its set for redaction.
+        self.context = dataclasses.replace(context, read_secret=_read_once(context.read_secret))
 
     async def _judge(
         self, m: ScoreMetricSpec, entry: Mapping[str, Any], watched: bool

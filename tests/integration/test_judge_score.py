@@ -4,7 +4,8 @@ the latency histograms and the mean latency in ``latency`` (weight 20), threshol
 A canary with twice the stable's error rate fails the critical metric, which fails the run at once (score 0)
 and aborts the update; a canary twice as slow fails both latency metrics, which leaves the score at 80:
 MARGINAL, so the run ends Inconclusive and the Rollout pauses. Read back through `kubectl rollouts get
-rollout` (the plugin) as well."""
+rollout` (the plugin) as well. With weights 50/50 a failed error rate alone fails the score before the
+others decide; a passed error rate whose canary pods then fail half their requests fails it later."""
 
 from __future__ import annotations
 

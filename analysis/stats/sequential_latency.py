@@ -57,7 +57,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analysis.stats.count_config import CountTestConfig
-from analysis.stats.sequential_counts import CountCore, load_arrays
+from analysis.stats.sequential_counts import CountCore, load_arrays, save_arrays
 from analysis.stats.types import Decision, InvalidInput, SequentialResult, Shortfall
 
 __all__ = [
@@ -409,7 +409,7 @@ class LatencyTest:
         self._load()
 
     def _save(self, st: dict[str, FloatArray]) -> None:
-        self.state.arrays = {k: np.asarray(v).tolist() for k, v in st.items()}
+        self.state.arrays = dict(save_arrays(st))
 
     def _load(self) -> dict[str, FloatArray]:
         assert self._core is not None

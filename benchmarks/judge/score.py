@@ -7,8 +7,9 @@ Group ``errors`` (weight 80): the sequential error-rate test on the cell's count
 main benchmark's "ours (sequential)" row). Group ``latency`` (weight 20): the sequential latency test on a
 no-regression latency stream ("lat null: lognormal 20rps, 10%"). Thresholds pass 95 / marginal 75. Each
 run's verdict comes from the provider's own combination
-(:func:`analysis.providers.judge.score_verdict.combine`) at the minute the score becomes final: a critical
-failure at once, else once both metrics decided, else at minute 60 (the final count).
+(:func:`analysis.providers.judge.score_verdict.combine`) at the first minute the score is final: a critical
+failure at once, a failure that keeps the score below marginal whatever the other metric does, passes
+that keep it at pass whatever it does, both metrics decided, else minute 60 (the final count).
 """
 
 from __future__ import annotations
@@ -70,25 +71,23 @@ def _decision(o: Outcome, run: int, minute: float) -> Decision:
     return Decision.CONTINUE
 
 
-def _decided_at(o: Outcome, run: int) -> float:
-    return float(min(o.fail_at[run], o.pass_at[run]))
-
-
 def score_runs(errors: Outcome, latency: Outcome, critical: bool) -> tuple[list[ScoreVerdict], list[float]]:
     """Each run's final verdict and the minute it became final."""
     spec = _spec(critical)
     verdicts: list[ScoreVerdict] = []
     minutes: list[float] = []
     for run in range(errors.fail_at.size):
-        if critical and errors.fail_at[run] <= T:
-            when = float(errors.fail_at[run])
-        else:
-            when = min(max(_decided_at(errors, run), _decided_at(latency, run)), float(T))
-        decisions = [
-            MetricDecision(m.name, m.groups, m.critical, d, classification_of(d, "sequential", {}), "")
-            for m, d in zip(spec.metrics, (_decision(errors, run, when), _decision(latency, run, when)), strict=True)
-        ]
-        outcome = combine(decisions, spec, last=when >= T)
+        # The score can only become final at a minute one of the metrics decides, or at the final count.
+        moments = sorted({float(t) for o in (errors, latency) for t in (o.fail_at[run], o.pass_at[run]) if t <= T})
+        for when in [*moments, float(T)]:
+            decisions = [
+                MetricDecision(m.name, m.groups, m.critical, d, classification_of(d, "sequential", {}), "")
+                for m, d in zip(spec.metrics, (_decision(errors, run, when), _decision(latency, run, when)),
+                                strict=True)
+            ]
+            outcome = combine(decisions, spec, last=when >= T)
+            if outcome.final:
+                break
         assert outcome.final, outcome
         verdicts.append(outcome.verdict)
         minutes.append(when)

@@ -4,10 +4,12 @@ the latency histograms and the mean latency in ``latency`` (weight 20), threshol
 A canary with twice the stable's error rate fails the critical metric, which fails the run at once (score 0)
 and aborts the update; a canary twice as slow fails both latency metrics, which leaves the score at 80:
 MARGINAL, so the run ends Inconclusive and the Rollout pauses. Read back through `kubectl rollouts get
-rollout` (the plugin) as well."""
+rollout` (the plugin) as well. With weights 50/50 a failed error rate alone fails the score before the
+others decide; a passed error rate whose canary pods then fail half their requests fails it later."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +26,7 @@ from tests.fixtures.judge_world import (  # noqa: F401  (`sandbox`, `controller`
     judge_sandbox_fixture,
     judged_by_prometheus_fixture,
 )
+from tests.fixtures.tools import poll
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 
@@ -117,3 +120,72 @@ def test_a_non_critical_regression_is_marginal_and_pauses_the_rollout(env: Judge
     assert any(c.get("reason") == "InconclusiveAnalysisRun" for c in st.get("pauseConditions") or []), st
     shown = " ".join(env.plugin("get", "rollout", "marginal").split())
     assert f"Judge {run_name}/{METRIC}: marginal" in shown and "Estimate: 80 (canary score 0-100" in shown, shown
+
+
+def _template(name: str, weights: dict[str, int], count: int, critical: bool) -> dict[str, Any]:
+    """SCORE_TEMPLATE with other group weights, count and criticality of the error-rate metric."""
+    template = copy.deepcopy(SCORE_TEMPLATE)
+    template["metadata"]["name"] = name
+    metric = template["spec"]["metrics"][0]
+    metric["count"] = count
+    metric["provider"]["judge"]["groupWeights"] = weights
+    metric["provider"]["judge"]["metrics"][0]["critical"] = critical
+    return template
+
+
+def test_a_failed_half_weight_group_fails_the_score_before_the_others_decide(env: JudgeEnv) -> None:
+    """The error rate, not critical, alone in a group of weight 50: once it fails the score can reach 50 at
+    best (every latency metric passing), below marginal 75, so the run fails without waiting for the
+    mann-whitney metric (which decides at the final count only)."""
+    template = _template("judge-score-half", {"errors": 50, "latency": 50}, 90, critical=False)
+    run_name = env.start_canary("half", {"error-rate": "0.2"}, template)
+    run = env.finished_run(run_name)
+    assert run["status"]["phase"] == "Failed", run["status"]
+    last = last_measurement(run)
+    assert last["phase"] == "Failed" and last["metadata"]["verdict"] == "fail", last
+    assert json.loads(last["metadata"]["classifications"])["error-rate"] == "High", last
+    assert "latency-mean" in last["message"] and "is below marginal 75" in last["message"], last["message"]
+    assert "the best score still reachable, 50.0 with" in last["message"], last["message"]
+    assert metric_result(run, METRIC)["count"] < 90
+    env.wait_phase("half", "Degraded", 30)
+
+
+def _canary_pods(env: JudgeEnv, name: str) -> list[dict[str, Any]]:
+    canary = env.status(name)["currentPodHash"]
+    pods = env.get(f"/api/v1/namespaces/{env.ns}/pods?labelSelector=rollouts-pod-template-hash%3D{canary}")
+    items: list[dict[str, Any]] = pods["items"]
+    return items
+
+
+def test_a_passed_metric_that_regresses_later_fails_the_score(env: JudgeEnv) -> None:
+    """The error rate passes on the stable's own rate; the canary's pods then fail half their requests
+    (their annotation, read live by the simulated traffic) while the mann-whitney metric still waits for
+    the final count: the watched metric's fail side fires and the score fails."""
+    template = _template("judge-score-watch", {"errors": 80, "latency": 20}, 600, critical=True)
+    run_name = env.start_canary("watch", {}, template)
+
+    def error_rate_passed() -> dict[str, Any] | None:
+        run = env.run(run_name)
+        measurements = (metric_result(run, METRIC) if run.get("status") else {}).get("measurements") or []
+        meta = (measurements[-1].get("metadata") or {}) if measurements else {}
+        classes = json.loads(meta.get("classifications") or "{}")
+        return run if classes.get("error-rate") == "Pass" else None
+
+    run = poll("the error rate to pass", error_rate_passed, 240, interval=0.5)
+    assert run["status"]["phase"] == "Running", run["status"]
+    pods = _canary_pods(env, "watch")
+    assert pods
+    for pod in pods:
+        response = env.client.patch(
+            f"/api/v1/namespaces/{env.ns}/pods/{pod['metadata']['name']}",
+            json={"metadata": {"annotations": {"sandbox.pyrollouts.io/error-rate": "0.5"}}},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        assert response.status_code < 300, response.text
+    run = env.finished_run(run_name, timeout=120)
+    assert run["status"]["phase"] == "Failed", run["status"]
+    last = last_measurement(run)
+    assert json.loads(last["metadata"]["classifications"])["error-rate"] == "High", last
+    assert last["message"].startswith("critical metric error-rate failed: canary error rate above"), last
+    assert "(after it had passed)" in last["message"], last["message"]
+    env.wait_phase("watch", "Degraded", 30)

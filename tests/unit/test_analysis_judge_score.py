@@ -20,6 +20,7 @@ from analysis.phases import AnalysisPhase as P
 from analysis.phases import MetricCounters
 from analysis.providers.base import JUDGE_STATE_KEY, Context, Measurement
 from analysis.providers.judge.provider import JudgeProvider
+from analysis.providers.judge.verdicts import decode_state, encode_state
 from analysis.runner import assess, metric_specs, prepare_status, record_measurement
 from tests.fixtures.loopback_http import loopback_server, send_whole
 
@@ -225,9 +226,14 @@ def test_a_metric_in_two_groups_counts_in_both(fake: str) -> None:
     metric["provider"]["judge"]["metrics"][1]["groups"] = ["latency", "errors"]
     run = Run(metric)
     last = run.until_done({"e": (0.05, 0.05), "t": (0.15, 0.05)})
-    # errors 50 (errors Pass, timeouts High) x 80 + latency 50 x 20
-    assert last.value == "50" and last.metadata["verdict"] == "fail" and run.status["phase"] == P.FAILED
-    assert last.message == "FAIL: score 50.0 (marginal 75, pass 95); failed: timeouts"
+    # timeouts High in both groups before the others decide: at best (errors and latency-mean passing)
+    # errors 50 x 80 + latency 50 x 20 = 50 < marginal, so the score fails at once.
+    assert last.value == "0" and last.metadata["verdict"] == "fail" and run.status["phase"] == P.FAILED
+    assert last.message == (
+        "FAIL: score 0.0 (marginal 75, pass 95); failed: timeouts; the best score still reachable, 50.0 with "
+        "errors, latency-mean passing, is below marginal 75"
+    ), last.message
+    assert run.entry["count"] < 25
 
 
 def test_a_failed_query_is_an_error_naming_the_metric_and_the_state_survives(fake: str) -> None:
@@ -262,12 +268,13 @@ def test_a_bad_metric_setting_at_measurement_time_is_an_error_naming_its_path(fa
 
 
 def test_a_bearer_token_never_reaches_the_measurement(fake: str) -> None:
-    """The shared `authentication` reaches every metric's queries; the token is remembered for redaction and
-    appears in no message or metadata, also when a query fails."""
+    """The shared `authentication` reaches every metric's queries, read once per measurement; the token is
+    remembered for redaction and appears in no message or metadata, also when a query fails."""
     token = "s3cr3t-token-value"
+    reads: list[tuple[str, str]] = []
 
     async def read_secret(name: str, key: str) -> str:
-        assert (name, key) == ("prometheus", "token")
+        reads.append((name, key))
         return token
 
     latency_points(0.05, 0.05)
@@ -280,4 +287,46 @@ def test_a_bearer_token_never_reaches_the_measurement(fake: str) -> None:
     m = asyncio.run(JudgeProvider().measure(metric, ctx))
     assert m.phase is P.ERROR and m.message.startswith("judge metric timeouts: canary.requests: "), m.message
     assert token in ctx.secrets
+    assert reads == [("prometheus", "token")]  # one read for the three metrics of one measurement
     assert token not in m.message and all(token not in v for v in m.metadata.values())
+
+
+def _watch_run(address: str) -> tuple[Run, Measurement]:
+    """errors (critical) passes on identical error rates while timeouts has no traffic: the score waits."""
+    latency_points(0.05, 0.05)
+    run = Run(score_metric(address, count=200))
+    m = run.measure()
+    for _ in range(60):
+        if json.loads(m.metadata["classifications"])["errors"] == "Pass":
+            break
+        run.interval({"e": (0.05, 0.05)})
+        m = run.measure()
+    assert json.loads(m.metadata["classifications"])["errors"] == "Pass" and run.status["phase"] == P.RUNNING, m
+    return run, m
+
+
+def test_a_passed_sequential_metric_is_watched_and_a_late_regression_fails_the_score(fake: str) -> None:
+    run, passed = _watch_run(fake)
+    reason = passed.metadata["metric.errors"]
+    run.interval({"e": (0.05, 0.05)})
+    still = run.measure()
+    assert still.metadata["metric.errors"] == reason and still.undecided, still  # the pass stands as it was
+    last = run.until_done({"e": (0.5, 0.05)}, limit=60)
+    assert run.status["phase"] == P.FAILED and last.phase is P.FAILED, last
+    assert last.message.startswith("critical metric errors failed: canary error rate above 1x baseline"), last
+    assert last.message.endswith("(after it had passed)"), last.message
+    assert json.loads(last.metadata["classifications"])["errors"] == "High"
+
+
+def test_a_pass_saved_without_its_tests_state_is_kept_as_it_was(fake: str) -> None:
+    """States saved before passes were watched carry no test state for a passed metric: it stays a pass."""
+    run, _ = _watch_run(fake)
+    entry = run.entry["measurements"][-1]["metadata"]
+    saved = decode_state(entry[JUDGE_STATE_KEY], "score")
+    assert saved.state is not None and saved.state["metrics"]["errors"]["saved"]  # watched from now on
+    saved.state["metrics"]["errors"]["saved"] = None
+    entry[JUDGE_STATE_KEY] = encode_state(saved)
+    for _ in range(5):
+        run.interval({"e": (0.5, 0.05)})
+        m = run.measure()
+        assert json.loads(m.metadata["classifications"])["errors"] == "Pass" and m.undecided, m

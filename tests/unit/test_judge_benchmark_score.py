@@ -22,11 +22,11 @@ ERRORS = outcome((5, INF), (INF, 10), (INF, INF), (INF, 12))
 LATENCY = outcome((INF, 20), (30, INF), (INF, 10), (INF, 40))
 
 
-def test_a_critical_failure_is_final_at_once_a_non_critical_one_waits_for_the_other_metric() -> None:
+def test_a_critical_failure_is_final_at_once_and_so_is_one_that_keeps_the_score_below_marginal() -> None:
     assert score_runs(ERRORS, LATENCY, critical=True)[0][0] is ScoreVerdict.FAIL
     assert score_runs(ERRORS, LATENCY, critical=True)[1][0] == 5
     verdicts, minutes = score_runs(ERRORS, LATENCY, critical=False)
-    assert (verdicts[0], minutes[0]) == (ScoreVerdict.FAIL, 20)  # 0 x 80 + 100 x 20 = 20
+    assert (verdicts[0], minutes[0]) == (ScoreVerdict.FAIL, 5)  # at best 0 x 80 + 100 x 20 = 20 < 75
 
 
 def test_marginal_pass_and_the_final_count() -> None:

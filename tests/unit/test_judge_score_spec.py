@@ -148,9 +148,9 @@ def test_templated_weights_and_thresholds_wait_for_the_runs_args() -> None:
 
 def test_too_many_metrics_is_named() -> None:
     judge = good()
-    judge["metrics"] = [{"name": f"m{i}", "groups": ["errors"], **COUNTERS} for i in range(11)]
+    judge["metrics"] = [{"name": f"m{i}", "groups": ["errors"], **COUNTERS} for i in range(21)]
     del judge["groupWeights"]
-    assert f"{WHERE}.metrics: at most 10 metrics in one score, got 11: split them over several judge metrics of " \
+    assert f"{WHERE}.metrics: at most 20 metrics in one score, got 21: split them over several judge metrics of " \
            "the template" in problems(judge)
 
 

@@ -3,9 +3,16 @@ judged concurrently by its own test, the decisions combined into Kayenta's score
 (:mod:`analysis.providers.judge.score_verdict`), and the state carried to the next measurement.
 
 Saved state (metadata ``judgeState``, the judge's codec) is a ``score`` state whose ``state`` holds, per
-metric, its test's own saved state (encoded, while undecided) and its decision (once final)::
+metric, its test's own saved state (encoded, while undecided, and while a passed sequential metric is
+watched) and its decision (once final)::
 
     {"metrics": {"error-rate": {"saved": "<judgeState of its test>" | null, "decided": {...} | null}, ...}}
+
+A sequential metric that passed is watched until the score is final: its test keeps taking the intervals
+and checking its fail side, whose e-process runs over every interval since the start, so a false failure
+stays below its ``alpha`` however long it is watched (Ville's inequality). A pass stays a pass unless that
+fail side fires; then the metric fails and the score with it as for any failure. Failures and mann-whitney
+decisions (fixed horizon) are final.
 
 A metric that cannot be measured (a query fails, a bad answer) makes the whole measurement an Error naming
 the metric; the previous state is kept, so every test resumes from it at the next measurement.
@@ -19,12 +26,21 @@ Inconclusive.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from analysis.phases import AnalysisPhase
-from analysis.providers.base import JUDGE_STATE_KEY, Context, Measurement, ProviderError, evaluate, format_time
+from analysis.providers.base import (
+    JUDGE_STATE_KEY,
+    Context,
+    Measurement,
+    ProviderError,
+    SecretReader,
+    evaluate,
+    format_time,
+)
 from analysis.providers.judge.score_spec import ScoreMetricSpec, ScoreSpec, score_spec
 from analysis.providers.judge.score_verdict import (
     SCORE_TEST,
@@ -34,10 +50,10 @@ from analysis.providers.judge.score_verdict import (
     combine,
     score_metadata,
 )
-from analysis.providers.judge.spec import JudgeSpecError, test_name
+from analysis.providers.judge.spec import SEQUENTIAL, SEQUENTIAL_LATENCY, JudgeSpecError, test_name
 from analysis.providers.judge.verdicts import SavedState, Verdict, decode_state, encode_state, fmt
 from analysis.spec import SpecError
-from analysis.stats import InvalidInput, ScoreVerdict
+from analysis.stats import Decision, InvalidInput, ScoreVerdict
 
 __all__ = ["MetricJudge", "measure_score"]
 
@@ -54,6 +70,9 @@ _PHASES: Final = {
     ScoreVerdict.NODATA: AnalysisPhase.INCONCLUSIVE,
 }
 _FAULTS: Final = (ProviderError, JudgeSpecError, SpecError, InvalidInput, ValueError)
+_WATCHED_TESTS: Final = (SEQUENTIAL, SEQUENTIAL_LATENCY)
+#: The sequential tests' saved decision (count and latency tests alike): a decided test repeats it.
+_DECISION_KEYS: Final = ("decision", "decidedAt", "decidedReason")
 
 
 def _previous(saved: str | None) -> dict[str, Mapping[str, Any]]:
@@ -76,15 +95,47 @@ def _fault_text(exc: BaseException, index: int, name: str) -> str:
     return f"judge metric {name}: cannot use Prometheus's answer: {exc}"
 
 
+def _read_once(read: SecretReader) -> SecretReader:
+    """``read`` for one measurement, each Secret key read once: every metric authenticates with the shared
+    connection's `authentication`, concurrently, and one read of the token serves them all."""
+    reads: dict[tuple[str, str], asyncio.Future[str]] = {}
+
+    async def once(name: str, key: str) -> str:
+        if (name, key) not in reads:
+            reads[name, key] = asyncio.ensure_future(read(name, key))
+        return await reads[name, key]
+
+    return once
+
+
+def _reopened(saved: SavedState) -> SavedState:
+    """A passed test's state without its decision, so that its next update checks both sides again (the
+    score keeps only a failure of it: a repeated pass changes nothing)."""
+    state = {k: v for k, v in (saved.state or {}).items() if k not in _DECISION_KEYS}
+    return SavedState(saved.test, saved.totals, state)
+
+
+def _watched(d: MetricDecision, test: str, entry: Mapping[str, Any]) -> bool:
+    """A passed sequential metric with its test's state saved: judged again until the score is final."""
+    return d.decision is Decision.PASS and test in _WATCHED_TESTS and bool(entry.get("saved"))
+
+
 class _Measuring:
-    """One score measurement: the saved decisions, the judging of the undecided metrics, the new state."""
+    """One score measurement: the saved decisions, the judging of the undecided and watched metrics, the
+    new state."""
 
     def __init__(self, judge: MetricJudge, metric: Mapping[str, Any], context: Context, final: bool) -> None:
-        self.judge, self.metric, self.context, self.final = judge, metric, context, final
+        self.judge, self.metric, self.final = judge, metric, final
+        # The same Context otherwise: the secrets read are remembered in its set for redaction.
+        self.context = dataclasses.replace(context, read_secret=_read_once(context.read_secret))
 
-    async def _judge(self, m: ScoreMetricSpec, entry: Mapping[str, Any]) -> tuple[Verdict, SavedState | None]:
+    async def _judge(
+        self, m: ScoreMetricSpec, entry: Mapping[str, Any], watched: bool
+    ) -> tuple[Verdict, SavedState | None]:
         test = test_name(m.spec)
         previous = decode_state(str(entry["saved"]), test) if entry.get("saved") else None
+        if watched and previous is not None:
+            previous = _reopened(previous)
         return await self.judge(m.spec, {**self.metric, "name": m.name}, self.context, previous, self.final)
 
     async def decisions(
@@ -93,16 +144,21 @@ class _Measuring:
         """Every metric's decision and the state to save; raises ProviderError naming the first metric that
         could not be judged."""
         found: dict[str, MetricDecision] = {}  # the final decisions saved earlier, then this measurement's
+        watched: set[str] = set()
         for m in spec.metrics:
-            saved = previous.get(m.name, {}).get("decided")
+            entry = previous.get(m.name, {})
+            saved = entry.get("decided")
             if isinstance(saved, Mapping):
                 try:
                     found[m.name] = MetricDecision.from_dict(m.name, m.groups, m.critical, saved)
                 except (KeyError, ValueError):
                     raise InvalidInput(f"saved judge state has an unreadable decision of {m.name}") from None
-        pending = [(i, m) for i, m in enumerate(spec.metrics) if m.name not in found]
+                if _watched(found[m.name], test_name(m.spec), entry):
+                    watched.add(m.name)
+        pending = [(i, m) for i, m in enumerate(spec.metrics) if m.name not in found or m.name in watched]
         answers = await asyncio.gather(
-            *(self._judge(m, previous.get(m.name, {})) for _, m in pending), return_exceptions=True
+            *(self._judge(m, previous.get(m.name, {}), m.name in watched) for _, m in pending),
+            return_exceptions=True,
         )
         state: dict[str, Any] = {}
         for (i, m), answer in zip(pending, answers, strict=True):
@@ -111,13 +167,18 @@ class _Measuring:
             if isinstance(answer, BaseException):
                 raise answer
             verdict, saved_state = answer
+            state[m.name] = {"saved": encode_state(saved_state) if saved_state is not None else None}
+            if m.name in watched and verdict.decision is not Decision.FAIL:
+                continue  # still a pass: only its fail side counts now
             test = test_name(m.spec)
             label = classification_of(verdict.decision, test, verdict.metadata)
-            found[m.name] = MetricDecision(m.name, m.groups, m.critical, verdict.decision, label, verdict.reason)
-            state[m.name] = {"saved": encode_state(saved_state) if saved_state is not None else None}
+            reason = f"{verdict.reason} (after it had passed)" if m.name in watched else verdict.reason
+            found[m.name] = MetricDecision(m.name, m.groups, m.critical, verdict.decision, label, reason)
         for name, d in found.items():
             entry = state.setdefault(name, {"saved": None})
             entry["decided"] = d.to_dict() if d.final else None
+            if d.decision is Decision.FAIL:
+                entry["saved"] = None  # a failure is final: nothing left to watch
         return [found[m.name] for m in spec.metrics], state
 
 

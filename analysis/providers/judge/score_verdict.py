@@ -3,13 +3,19 @@ is final yet (pure; no I/O).
 
 Each metric keeps its own test's decision: pass -> Kayenta's Pass, fail -> High (mann-whitney: its own
 High / Low / NodataFailMetric); a metric still undecided counts as Nodata (it neither helps nor hurts its
-group, as in :mod:`analysis.stats.scoring`). A decision, once made, is final: the metric is not judged
-again. The score is final
+group, as in :mod:`analysis.stats.scoring`). The score is final
 
 * at once when a critical metric failed (score 0, FAIL);
+* as soon as the metrics decided so far settle it (`reachable`): FAIL when the best score still reachable
+  (every undecided metric passing) is below ``marginal``; PASS when the worst one (every undecided metric
+  failing) is at or above ``pass`` and no critical metric is undecided;
 * when every metric has decided;
 * at the metric's final ``count``: the metrics still undecided are left out, and the verdict is at best
   MARGINAL (a PASS needs every metric decided).
+
+Kayenta's score only grows when one metric's label improves (Fail -> Nodata -> Pass, also across the
+unweighted-groups fallback), so the all-pass and all-fail completions bound every way the undecided
+metrics can end, including staying undecided.
 """
 
 from __future__ import annotations
@@ -22,10 +28,21 @@ from typing import Any, Final
 
 from analysis.providers.judge.score_spec import ScoreSpec
 from analysis.providers.judge.spec import MANN_WHITNEY
-from analysis.stats import Classification, Decision, MetricClassification, ScoredMetric, ScoreResult, ScoreVerdict
+from analysis.stats import (
+    Classification,
+    Decision,
+    MetricClassification,
+    ScoredMetric,
+    ScoreResult,
+    ScoreThresholds,
+    ScoreVerdict,
+)
 from analysis.stats import score as kayenta_score
 
-__all__ = ["SCORE_TEST", "MetricDecision", "ScoreOutcome", "classification_of", "combine", "score_metadata"]
+__all__ = [
+    "SCORE_TEST", "MetricDecision", "Reachable", "ScoreOutcome", "classification_of", "combine", "reachable",
+    "score_metadata",
+]
 
 SCORE_TEST: Final = "score"
 _FINAL: Final = (Decision.PASS, Decision.FAIL)
@@ -104,6 +121,46 @@ def _scored(decisions: Sequence[MetricDecision]) -> list[ScoredMetric]:
     ]
 
 
+@dataclass(frozen=True)
+class Reachable:
+    """The scores the undecided metrics can still lead to: ``best`` with every one of them passing,
+    ``worst`` with every one failing (a critical one among them: score 0)."""
+
+    best: ScoreResult
+    worst: ScoreResult
+
+    def settled(self) -> ScoreVerdict | None:
+        """FAIL when even the best score stays below ``marginal``, PASS when even the worst reaches ``pass``,
+        else None (the undecided metrics can still change the verdict)."""
+        if self.best.verdict is ScoreVerdict.FAIL:
+            return ScoreVerdict.FAIL
+        if self.worst.verdict is ScoreVerdict.PASS:
+            return ScoreVerdict.PASS
+        return None
+
+
+def _completed(d: MetricDecision, decision: Decision) -> MetricDecision:
+    if d.final:
+        return d
+    label = Classification.PASS if decision is Decision.PASS else Classification.HIGH
+    return MetricDecision(d.name, d.groups, d.critical, decision, label, "")
+
+
+def reachable(
+    decisions: Sequence[MetricDecision], weights: Mapping[str, float], thresholds: ScoreThresholds
+) -> Reachable:
+    """The best and worst scores the metrics still undecided can lead to (see the module's docstring)."""
+    best, worst = (
+        kayenta_score(_scored([_completed(d, end) for d in decisions]), weights, thresholds)
+        for end in (Decision.PASS, Decision.FAIL)
+    )
+    return Reachable(best, worst)
+
+
+def _score_text(result: ScoreResult) -> str:
+    return "none" if result.score is None else f"{result.score:.1f}"
+
+
 def combine(decisions: Sequence[MetricDecision], spec: ScoreSpec, last: bool) -> ScoreOutcome:
     """The score now; ``last``: the metric's final measurement (``count``)."""
     result = kayenta_score(_scored(decisions), spec.weights, spec.thresholds)
@@ -115,6 +172,16 @@ def combine(decisions: Sequence[MetricDecision], spec: ScoreSpec, last: bool) ->
     if not undecided:
         return ScoreOutcome(result, result.verdict, True, f"{result.verdict.value.upper()}: {result.reason}", ())
     names = ", ".join(undecided)
+    bounds = reachable(decisions, spec.weights, spec.thresholds)
+    settled = bounds.settled()
+    if settled is ScoreVerdict.FAIL:
+        reason = (f"FAIL: {result.reason}; the best score still reachable, {_score_text(bounds.best)} with "
+                  f"{names} passing, is below marginal {spec.thresholds.marginal:g}")
+        return ScoreOutcome(result, ScoreVerdict.FAIL, True, reason, undecided)
+    if settled is ScoreVerdict.PASS:
+        reason = (f"PASS: {result.reason}; the worst score still reachable, {_score_text(bounds.worst)} with "
+                  f"{names} failing, reaches pass {spec.thresholds.pass_:g}")
+        return ScoreOutcome(result, ScoreVerdict.PASS, True, reason, undecided)
     if last:
         verdict = min(result.verdict, ScoreVerdict.MARGINAL, key=_RANK.__getitem__)
         reason = (f"{verdict.value.upper()}: {result.reason}; undecided at the final measurement: {names} "

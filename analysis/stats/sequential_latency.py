@@ -19,10 +19,31 @@ increase raises the exceedances above the upper quantiles; an intermittent
 100x slowdown makes nearly every canary request exceed. Indicators are bounded,
 so heavy tails do not hurt.
 
-* FAIL: the canary is slower at some bound. The per-bound e-values are averaged
-  with equal weights -- an average of e-processes is an e-process (Vovk & Wang
-  2021, "E-values: calibration, combination and applications", AoS 49:1736) --
-  and FAIL when the average reaches ``1/alpha_fail``.
+* FAIL: the canary is slower at some bound. The bounds' e-processes are combined
+  as a portfolio that starts as their equal-weight average (an average of
+  e-processes is an e-process: Vovk & Wang 2021, "E-values: calibration,
+  combination and applications", AoS 49:1736) and moves the stake of the bounds
+  that cannot gather evidence to those that can; FAIL when it reaches
+  ``1/alpha_fail``. A bound is informative when its pooled exceedance fraction is
+  at most ``fail_max_exceedance`` and its information by ``pass_horizon`` (below)
+  reaches ``fail_min_information``; before each interval, every other bound's
+  stake above ``fail_floor / J`` is spread equally over the informative ones, and
+  each stake then grows with its own bound's e-value (buy and hold). With twelve
+  bounds of which two (p83, p99) carry a lognormal's upper half, a regression at
+  one of them needs the evidence of a 0.46 stake instead of a 1/12 one.
+  Validity: the stakes before interval t depend on intervals < t only, and each
+  bound's e-value is a test martingale in the binomial mixture (exactly, for
+  Poisson counts) or in the t Bayes factor (for clustered counts), so the
+  combined wealth ``M_t = M_{t-1} sum_j w_jt E_jt / E_j,t-1`` with predictable
+  weights ``w_jt`` summing to 1 is again a test martingale (Shafer & Vovk 2019,
+  "Game-Theoretic Foundations for Probability and Finance", ch. 1: a forecaster's
+  capital under any predictable strategy; Ramdas, Grunwald, Vovk & Shafer 2023,
+  "Game-theoretic statistics and safe anytime-valid inference", Stat. Sci.
+  38:576). Both portfolios are kept and the FAIL e-value is their minimum, which
+  is below whichever is right, as for one bound (`CountCore.log_e`); Ville's
+  inequality bounds the false rollbacks by ``alpha_fail``. ``fail_floor`` 1 keeps
+  the equal weights (configs saved before the portfolio load so; the minimum of
+  the two averages is at least the earlier average of per-bound minima).
 * PASS (non-inferiority): for every bound in the pass set, the canary's
   exceedance rate is shown below ``pass_ratio`` x the baseline's
   (intersection-union test: each at ``alpha_pass``, no correction needed). The
@@ -57,6 +78,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analysis.stats.count_config import CountTestConfig
+from analysis.stats.logspace import logsumexp
 from analysis.stats.sequential_counts import CountCore, load_arrays, save_arrays
 from analysis.stats.types import Decision, InvalidInput, SequentialResult, Shortfall
 
@@ -83,6 +105,16 @@ DEFAULT_PASS_HORIZON = 30
 # until it has gathered this much information and its estimated ratio is below the margin (the
 # estimate of ~20 events is within +-50% at about 2 sd). Below this, a bound is not covered.
 DEFAULT_PASS_CHECK_INFORMATION = 20.0
+# The FAIL portfolio (see the module docstring). A bound is informative when its pooled exceedance
+# fraction is at most 0.5 (above it the canary's exceedances cannot double; the mixture's smallest
+# alternative, 1.5x, is out of reach above 2/3) and it gathers 10 units of information by the
+# horizon (the p99 at 20 rps and 10% gathers 32; 40 would leave it out: 18% caught within 30 min
+# instead of 44% in a 600-run trial). Every bound keeps a tenth of its first stake: a regression
+# where the pooled data put little evidence (a p99.9) still fails, on 10x the evidence of the
+# equal average.
+DEFAULT_FAIL_MIN_INFORMATION = 10.0
+DEFAULT_FAIL_MAX_EXCEEDANCE = 0.5
+DEFAULT_FAIL_FLOOR = 0.1
 
 
 def _default_counts() -> CountTestConfig:
@@ -104,6 +136,9 @@ class LatencyTestConfig:
     pass_min_information: float = DEFAULT_PASS_MIN_INFORMATION
     pass_horizon: int = DEFAULT_PASS_HORIZON
     pass_check_information: float = DEFAULT_PASS_CHECK_INFORMATION
+    fail_min_information: float = DEFAULT_FAIL_MIN_INFORMATION
+    fail_max_exceedance: float = DEFAULT_FAIL_MAX_EXCEEDANCE
+    fail_floor: float = DEFAULT_FAIL_FLOOR
 
     def __post_init__(self) -> None:
         if self.buckets is not None:
@@ -117,6 +152,12 @@ class LatencyTestConfig:
             raise InvalidInput(
                 f"pass_check_information must be finite and >= 0, got {self.pass_check_information!r}"
             )
+        if not (math.isfinite(self.fail_min_information) and self.fail_min_information >= 0.0):
+            raise InvalidInput(f"fail_min_information must be finite and >= 0, got {self.fail_min_information!r}")
+        if not (0.0 < self.fail_max_exceedance <= 1.0):
+            raise InvalidInput(f"fail_max_exceedance must be in (0, 1], got {self.fail_max_exceedance!r}")
+        if not (0.0 < self.fail_floor <= 1.0):
+            raise InvalidInput(f"fail_floor must be in (0, 1], got {self.fail_floor!r}")
         if not (isinstance(self.pass_horizon, int) and 1 <= self.pass_horizon <= 100_000):
             raise InvalidInput(f"pass_horizon must be a whole number of intervals >= 1, got {self.pass_horizon!r}")
 
@@ -128,6 +169,9 @@ class LatencyTestConfig:
             "passMinInformation": self.pass_min_information,
             "passHorizon": self.pass_horizon,
             "passCheckInformation": self.pass_check_information,
+            "failMinInformation": self.fail_min_information,
+            "failMaxExceedance": self.fail_max_exceedance,
+            "failFloor": self.fail_floor,
         }
 
     @classmethod
@@ -135,7 +179,8 @@ class LatencyTestConfig:
         try:
             b = d["buckets"]
             lo, hi = d["passExceedanceRange"]
-            # Configs saved before the evidence rule existed keep their pass set: the range alone.
+            # Configs saved before the evidence rule existed keep their pass set: the range alone;
+            # before the FAIL portfolio, their equal-weight average (floor 1 moves no stake).
             return cls(
                 buckets=None if b is None else tuple(float(x) for x in b),
                 counts=CountTestConfig.from_dict(d["counts"]),
@@ -143,6 +188,9 @@ class LatencyTestConfig:
                 pass_min_information=float(d.get("passMinInformation", 0.0)),
                 pass_horizon=int(d.get("passHorizon", DEFAULT_PASS_HORIZON)),
                 pass_check_information=float(d.get("passCheckInformation", 0.0)),
+                fail_min_information=float(d.get("failMinInformation", DEFAULT_FAIL_MIN_INFORMATION)),
+                fail_max_exceedance=float(d.get("failMaxExceedance", DEFAULT_FAIL_MAX_EXCEEDANCE)),
+                fail_floor=float(d.get("failFloor", 1.0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"bad latency-test config: {exc!r}") from None
@@ -255,10 +303,83 @@ class LatencyCore:
         st["cn"] = np.zeros(shape)
         st["bn"] = np.zeros(shape)
         st["traffic"] = np.zeros(shape)
+        st.update(self.portfolio_from(st))
         return st
+
+    def portfolio_from(self, st: dict[str, FloatArray]) -> dict[str, FloatArray]:
+        """The FAIL portfolio's arrays as the equal-weight average of the bounds' e-values so far
+        (a fresh state, or one saved before the portfolio existed): ``fail_wealth`` (..., 2, J) log
+        stakes per component [binomial, guard], ``fail_last`` the components' log e-values they
+        last grew with, ``fail_released`` (..., J) 1 where a bound has given up its stake."""
+        last = self.fail_components(st)
+        return {
+            "fail_wealth": last - math.log(self.n_bounds),
+            "fail_last": last,
+            "fail_released": np.zeros((*last.shape[:-2], self.n_bounds)),
+        }
+
+    def fail_components(self, st: dict[str, FloatArray]) -> FloatArray:
+        """(..., 2, J) each bound's FAIL log e-value by component: the binomial mixture and the
+        dispersion guard's (t Bayes factor or tempered mixture); `CountCore.log_e` is their minimum."""
+        core = self.core
+        ll = st["loglik"]
+        df = ll[..., core.i_fail + core.fail_off] - ll[..., core.i_fail, None]
+        if self.config.counts.dispersion is not None:
+            one = logsumexp(df / float(self.config.counts.dispersion) + core.fail_logw)
+            return np.stack([one, one], axis=-2)
+        binomial = logsumexp(df + core.fail_logw)
+        if core.negbin:
+            h = core.temper_grid_index(st)[..., None, None]
+            tf = np.take_along_axis(st["tl_fail"], h, axis=-2)[..., 0, :]
+            guard = logsumexp(tf + core.fail_logw)
+        else:
+            guard = core.log_bf_t(st)[..., 0]
+        out: FloatArray = np.stack([binomial, guard], axis=-2)
+        return out
+
+    def fail_informative(self, st: dict[str, FloatArray]) -> npt.NDArray[np.bool_]:
+        """(..., J) bounds the FAIL portfolio invests in: pooled exceedance fraction at most
+        ``fail_max_exceedance`` and information by the horizon at least ``fail_min_information``."""
+        frac = st["exc"] / np.maximum(st["total"], 1.0)[..., None]
+        out: npt.NDArray[np.bool_] = (frac <= self.config.fail_max_exceedance) & (
+            self.information(st) >= self.config.fail_min_information
+        )
+        return out
+
+    def _release(self, st: dict[str, FloatArray]) -> None:
+        """Before an interval (from earlier intervals only): once the data suffice for a verdict,
+        each bound not informative gives ``1 - fail_floor`` of its stake, once, in equal parts to the
+        informative bounds. Stakes move; the total (the FAIL e-value) does not."""
+        floor = self.config.fail_floor
+        if floor >= 1.0:
+            return
+        informative = self.fail_informative(st)
+        receivers = informative.sum(axis=-1)
+        release = (self._enough(st) & (receivers > 0))[..., None] & ~informative & (st["fail_released"] < 0.5)
+        if not np.any(release):
+            return
+        wealth = st["fail_wealth"]
+        rel = release[..., None, :]
+        with np.errstate(divide="ignore"):  # rows releasing nothing move log 0
+            moved = logsumexp(np.where(rel, wealth + math.log1p(-floor), -np.inf), axis=-1)  # (..., 2)
+        share = moved - np.log(np.maximum(receivers, 1))[..., None]
+        gets = informative[..., None, :] & np.any(release, axis=-1)[..., None, None]
+        wealth = np.where(rel, wealth + math.log(floor), wealth)
+        st["fail_wealth"] = np.where(gets, np.logaddexp(wealth, share[..., None]), wealth)
+        st["fail_released"] = np.where(release, 1.0, st["fail_released"])
+
+    def _enough(self, st: dict[str, FloatArray]) -> npt.NDArray[np.bool_]:
+        cfg = self.config.counts
+        out: npt.NDArray[np.bool_] = (
+            (st["traffic"] >= cfg.min_intervals)
+            & (st["cn"] >= cfg.min_canary_requests)
+            & (st["bn"] >= cfg.min_baseline_requests)
+        )
+        return out
 
     def update(self, st: dict[str, FloatArray], ce: FloatArray, cn: FloatArray, be: FloatArray, bn: FloatArray) -> None:
         """``ce``/``be`` (..., J) exceedances; ``cn``/``bn`` (...) requests."""
+        self._release(st)
         both = (cn > 0) & (bn > 0)
         share = np.where(both, cn / np.where(both, cn + bn, 1.0), 0.0)
         per_bound_share = np.broadcast_to(share[..., None], ce.shape)
@@ -269,12 +390,16 @@ class LatencyCore:
         st["cn"] += cn
         st["bn"] += bn
         st["traffic"] += both
+        # Each stake grows with its bound's e-value (buy and hold): log w += log e_t - log e_{t-1}.
+        now = self.fail_components(st)
+        st["fail_wealth"] = st["fail_wealth"] + (now - st["fail_last"])
+        st["fail_last"] = now
 
     def judge(self, st: dict[str, FloatArray]) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
-        """(log e_fail combined, log e_pass (IUT min over eligible bounds), enough)."""
-        cfg = self.config.counts
+        """(log e_fail (the portfolio, min over components), log e_pass (IUT min over eligible
+        bounds), enough)."""
         lf, lp = self.core.log_e(st)
-        lf_comb = np.logaddexp.reduce(lf, axis=-1) - math.log(self.n_bounds)
+        lf_comb = np.min(logsumexp(st["fail_wealth"], axis=-1), axis=-1)
         elig = self.pass_set(st)
         lp_min = np.min(np.where(elig, lp, np.inf), axis=-1)
         lp_comb = np.where(elig.any(axis=-1), lp_min, -np.inf)
@@ -282,12 +407,7 @@ class LatencyCore:
         # see `pass_held`. min(e, 1) is still an e-value, so this only makes the pass more cautious.
         held = self.pass_held(st, lf)
         lp_comb = np.where(held, np.minimum(lp_comb, 0.0), lp_comb)
-        enough = (
-            (st["traffic"] >= cfg.min_intervals)
-            & (st["cn"] >= cfg.min_canary_requests)
-            & (st["bn"] >= cfg.min_baseline_requests)
-        )
-        return lf_comb, lp_comb, enough
+        return lf_comb, lp_comb, self._enough(st)
 
     def pass_held(self, st: dict[str, FloatArray], lf: FloatArray) -> npt.NDArray[np.bool_]:
         """(...) True while some bound's FAIL e-value ``lf`` (..., J) reaches ``1/alpha_pass``, or
@@ -413,7 +533,15 @@ class LatencyTest:
 
     def _load(self) -> dict[str, FloatArray]:
         assert self._core is not None
-        return load_arrays(self.state.arrays, self._core.zeros(), "latency-test")
+        reference = self._core.zeros()
+        portfolio = ("fail_wealth", "fail_last", "fail_released")
+        if all(k not in self.state.arrays for k in portfolio):
+            # Saved before the FAIL portfolio: continue from the equal-weight average it held.
+            st = load_arrays(self.state.arrays, {k: v for k, v in reference.items() if k not in portfolio},
+                             "latency-test")
+            st.update(self._core.portfolio_from(st))
+            return st
+        return load_arrays(self.state.arrays, reference, "latency-test")
 
     def to_dict(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "state": self.state.to_dict()}
@@ -486,7 +614,7 @@ class LatencyTest:
         cn, bn = float(st["cn"]), float(st["bn"])
         frac = st["exc"] / max(float(st["total"]), 1.0)
         have = float(st["exc"][j]) > 0
-        est = math.exp(float(core.estimate({k: v[j] for k, v in st.items() if v.ndim >= 1}))) if have else None
+        est = math.exp(float(core.estimate({"loglik": st["loglik"][j]}))) if have else None
         # Bonferroni over bounds keeps the interval valid for the selected bound.
         ci_core = CountCore(_with_alpha_ci(cfg, cfg.alpha_ci / len(bounds)))
         phi_j = float(core.fitted_dispersion(phi[j]))

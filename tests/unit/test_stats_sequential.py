@@ -364,3 +364,110 @@ def test_latency_config_saved_before_the_evidence_rule_keeps_its_pass_set() -> N
         LatencyTestConfig(pass_check_information=math.nan)
     with pytest.raises(InvalidInput, match="pass_horizon"):
         LatencyTestConfig(pass_horizon=0)
+
+
+def _lognormal_probs(bounds: np.ndarray, extra_tail: float = 0.0) -> np.ndarray:
+    """Bucket probabilities of a lognormal (median 0.1 s, sigma 0.5), with ``extra_tail`` of the
+    requests moved to a Pareto(1.5) tail from 0.32 s (the p99): the p99's exceedances double at 1%."""
+    body = 0.5 * (1.0 + np.vectorize(math.erf)(np.log(bounds / 0.1) / (0.5 * math.sqrt(2.0))))
+    pareto = np.where(bounds > 0.32, 1.0 - (0.32 / bounds) ** 1.5, 0.0)
+    cdf = (1.0 - extra_tail) * body + extra_tail * pareto
+    out: np.ndarray = np.diff(np.concatenate([[0.0], cdf, [1.0]]))
+    return out
+
+
+def _first_fail(cfg: LatencyTestConfig, extra_tail: float, runs: int, intervals: int, seed: int) -> np.ndarray:
+    """Vectorised LatencyCore on 20 rps at a 10% canary share; the first interval each run FAILs."""
+    rng = np.random.default_rng(seed)
+    bounds = np.array(BOUNDS)
+    core = LatencyCore(cfg, bounds.size)
+    st = core.zeros((runs,))
+    pc, pb = _lognormal_probs(bounds, extra_tail), _lognormal_probs(bounds)
+    first = np.full(runs, np.inf)
+    for t in range(intervals):
+        hc = rng.multinomial(120, pc, size=runs).astype(float)
+        hb = rng.multinomial(1080, pb, size=runs).astype(float)
+        core.update(st, exceedance_counts(hc), hc.sum(-1), exceedance_counts(hb), hb.sum(-1))
+        lf, _, enough = core.judge(st)
+        first = np.where(np.isinf(first) & enough & (lf >= -math.log(cfg.counts.alpha_fail)), t + 1, first)
+    return first
+
+
+def test_latency_fail_portfolio_catches_a_p99_only_regression_sooner() -> None:
+    # Only the p99 bound (0.32 s) moves; of the ten bounds two carry the lognormal's upper half.
+    # The portfolio puts the other bounds' stakes on those two: the p99's stake is 0.5 where the
+    # equal average (fail_floor 1) gives it 0.1.
+    portfolio = _first_fail(LatencyTestConfig(buckets=BOUNDS), 0.01, 300, 30, seed=21)
+    equal = _first_fail(LatencyTestConfig(buckets=BOUNDS, fail_floor=1.0), 0.01, 300, 30, seed=21)
+    assert np.isfinite(portfolio).mean() >= np.isfinite(equal).mean() + 0.08
+    assert np.isfinite(portfolio).mean() >= 0.4
+
+
+def test_latency_fail_portfolio_moves_stakes_to_the_informative_bounds() -> None:
+    cfg = LatencyTestConfig(buckets=BOUNDS)
+    core = LatencyCore(cfg, len(BOUNDS))
+    st = core.zeros()
+    bounds = np.array(BOUNDS)
+    p = _lognormal_probs(bounds)
+    hc, hb = 120.0 * p, 1080.0 * p
+    for _ in range(cfg.counts.min_intervals):
+        core.update(st, exceedance_counts(hc), np.array(120.0), exceedance_counts(hb), np.array(1080.0))
+    assert not st["fail_released"].any()  # nothing moves before the data suffice for a verdict
+    informative = core.fail_informative(st)
+    assert bounds[informative].tolist() == [0.16, 0.32]  # 0.01..0.08: > 50% exceed; 0.64 up: rare
+    before = np.exp(st["fail_wealth"])
+    e_fail, _, _ = core.judge(st)
+    # An interval without traffic: the stakes move, no e-value changes.
+    none = np.zeros(len(BOUNDS))
+    core.update(st, none, np.array(0.0), none, np.array(0.0))
+    after = np.exp(st["fail_wealth"])
+    assert after.sum(axis=-1) == pytest.approx(before.sum(axis=-1))
+    assert float(core.judge(st)[0]) == pytest.approx(float(e_fail))
+    assert (st["fail_released"] > 0.5).tolist() == (~informative).tolist()
+    assert after[:, ~informative] == pytest.approx(cfg.fail_floor * before[:, ~informative])
+    gained = after[:, informative] - before[:, informative]
+    assert gained == pytest.approx(np.repeat(gained[:, :1], 2, axis=1))
+    assert gained.sum(axis=-1) == pytest.approx((1.0 - cfg.fail_floor) * before[:, ~informative].sum(axis=-1))
+    # Once only: a second empty interval moves nothing.
+    core.update(st, none, np.array(0.0), none, np.array(0.0))
+    assert np.exp(st["fail_wealth"]) == pytest.approx(after)
+
+
+def test_latency_fail_portfolio_keeps_false_rollbacks_below_alpha() -> None:
+    first = _first_fail(LatencyTestConfig(buckets=BOUNDS), 0.0, 400, 60, seed=22)
+    assert np.isfinite(first).mean() <= 0.01
+
+
+def test_latency_state_saved_before_the_fail_portfolio_loads_and_continues() -> None:
+    running = _tail_histograms(np.random.default_rng(5), 0.05, 5).to_dict()
+    before = LatencyTest.from_dict(json.loads(json.dumps(running))).result()
+    for key in ("failMinInformation", "failMaxExceedance", "failFloor"):
+        del running["config"][key]
+    for key in ("fail_wealth", "fail_last", "fail_released"):
+        del running["state"]["arrays"][key]
+    restored = LatencyTest.from_dict(json.loads(json.dumps(running)))
+    assert restored.config.fail_floor == 1.0  # equal weights, as it was saved
+    r = restored.result()
+    assert restored.state.intervals == 5 and r.decision is before.decision
+    assert r.details["eFailPerBound"] == before.details["eFailPerBound"]
+    rng = np.random.default_rng(6)
+    p = _lognormal_probs(np.array(BOUNDS))
+    r = restored.update_histograms(
+        _cumulative(rng.multinomial(120, p).astype(float)), _cumulative(rng.multinomial(1080, p).astype(float))
+    )
+    assert r.intervals_seen == 6 and "fail_wealth" in restored.state.arrays
+    half = LatencyTest.from_dict(json.loads(json.dumps(running)))
+    half.state.arrays["fail_last"] = [[0.0] * len(BOUNDS)] * 2
+    with pytest.raises(InvalidInput, match="fail_wealth"):
+        LatencyTest(half.config, half.state)
+
+
+def test_latency_fail_portfolio_config_checks() -> None:
+    with pytest.raises(InvalidInput, match="fail_floor"):
+        LatencyTestConfig(fail_floor=0.0)
+    with pytest.raises(InvalidInput, match="fail_max_exceedance"):
+        LatencyTestConfig(fail_max_exceedance=1.5)
+    with pytest.raises(InvalidInput, match="fail_min_information"):
+        LatencyTestConfig(fail_min_information=-1.0)
+    saved = LatencyTestConfig(buckets=BOUNDS, fail_floor=0.5).to_dict()
+    assert LatencyTestConfig.from_dict(saved).fail_floor == 0.5

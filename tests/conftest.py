@@ -11,30 +11,18 @@ from collections.abc import Iterator
 import pytest
 
 from rollouts.sandbox.cluster import ThreadedSandbox
+from tests.fixtures.ordering import file_order
 from tests.fixtures.sandbox import Kubectl, SandboxHandle
 from tests.fixtures.tools import require_tool
 
 
-def _file_rank(item: pytest.Item) -> int:
-    """Where a test's file goes in the run: the image build first, then files marked slow, then the
-    other sandbox-backed files, then the sandbox's own tests, then the unit tests."""
-    if item.get_closest_marker("image"):
-        return 0
-    if item.get_closest_marker("slow"):
-        return 1
-    folder = item.nodeid.split("/")[1] if item.nodeid.count("/") >= 2 else ""
-    return {"sandbox": 3, "unit": 4}.get(folder, 2)
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Longest files first, whole files kept together. With `--dist loadfile` (and xdist's reordering by
-    test count turned off in pyproject's addopts) a worker that frees up takes the next file in this
-    order, so the run ends on short unit-test files rather than on a crash scenario that started late."""
-    ranks: dict[str, int] = {}
-    for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        ranks[path] = min(ranks.get(path, 5), _file_rank(item))
-    items.sort(key=lambda item: ranks[item.nodeid.split("::", 1)[0]])  # stable: collection order within a rank
+    """Longest files first, whole files kept together (tests/fixtures/ordering.py). With `--dist loadfile`
+    (and xdist's reordering by test count turned off in pyproject's addopts) a worker that frees up takes
+    the next file in this order, so the run ends on short unit-test files rather than on a crash scenario
+    that started late."""
+    order = file_order([(item.nodeid, {mark.name for mark in item.iter_markers()}) for item in items])
+    items[:] = [items[i] for i in order]
 
 
 @pytest.fixture(scope="module")

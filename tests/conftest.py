@@ -11,8 +11,18 @@ from collections.abc import Iterator
 import pytest
 
 from rollouts.sandbox.cluster import ThreadedSandbox
+from tests.fixtures.ordering import file_order
 from tests.fixtures.sandbox import Kubectl, SandboxHandle
 from tests.fixtures.tools import require_tool
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest files first, whole files kept together (tests/fixtures/ordering.py). With `--dist loadfile`
+    (and xdist's reordering by test count turned off in pyproject's addopts) a worker that frees up takes
+    the next file in this order, so the run ends on short unit-test files rather than on a crash scenario
+    that started late."""
+    order = file_order([(item.nodeid, {mark.name for mark in item.iter_markers()}) for item in items])
+    items[:] = [items[i] for i in order]
 
 
 @pytest.fixture(scope="module")

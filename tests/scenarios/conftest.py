@@ -45,5 +45,6 @@ def controller(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> It
     if in_cluster_controller():
         yield None
         return
-    with running_controller(cluster.kubeconfig, cluster.env, tmp_path_factory.mktemp("controller")) as proc:
+    log_dir = tmp_path_factory.mktemp("controller")
+    with running_controller(cluster.kubeconfig, cluster.env, log_dir, kill_at_end=True) as proc:
         yield proc

@@ -28,6 +28,13 @@ pytestmark = [pytest.mark.kubectl, pytest.mark.slow, runs_own_controllers]
 
 LEASE = "pyrollouts-controller-lock"
 LEASE_SECONDS, RETRY_SECONDS = 15.0, 2.0
+# The stalled-holder test waits a whole lease out, so it takes a shorter one than client-go's default (the
+# kill -9 test keeps the default); a holder still gets 6 s, as many 1 s retries, to renew on a busy machine.
+SHORT_LEASE_SECONDS, SHORT_RETRY_SECONDS = 8.0, 1.0
+SHORT_LEASE_FLAGS = (
+    "--leader-election-lease-duration", "8s", "--leader-election-renew-deadline", "6s",
+    "--leader-election-retry-period", "1s",
+)  # fmt: skip
 # One pause only: then every Event of a canary is written once, and a repeated one is a step done twice.
 STEPS: list[Step] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"setWeight": 75}]
 
@@ -199,7 +206,7 @@ def test_a_holder_that_cannot_renew_stops_writing_before_another_takes_over(
     holder, woken again, writes nothing, though its watches hand it every change it missed."""
     namespace = given(cluster, "stalled")
     ns = namespace.name
-    with candidates(cluster, tmp_path_factory, ns, 2) as procs:
+    with candidates(cluster, tmp_path_factory, ns, 2, *SHORT_LEASE_FLAGS) as procs:
         first = wait_holder(cluster, ns, procs)
         rollout = namespace.rollout_of(manifests("nginx:1")).apply().wait_healthy()
         namespace.apply(*manifests("nginx:2"))
@@ -211,7 +218,7 @@ def test_a_holder_that_cannot_renew_stops_writing_before_another_takes_over(
         assert stalled.proc is not None
         stalled.proc.send_signal(signal.SIGSTOP)
         try:
-            wait_holder(cluster, ns, procs, not_=first, timeout=LEASE_SECONDS + 2 * RETRY_SECONDS + 3)
+            wait_holder(cluster, ns, procs, not_=first, timeout=SHORT_LEASE_SECONDS + 2 * SHORT_RETRY_SECONDS + 3)
             rollout.promote()
             rollout.wait_healthy(timeout=30)
         finally:

@@ -19,7 +19,7 @@ the counts are too sparse, the error-rate test's fail e-value is at most 1 (its 
 towards a regression) and the test is past the canary's first ``settle`` intervals (the negbin guard's
 cautious dispersion for the canary's first intervals makes any traffic look sparse: the rule applied from
 the first interval promoted 10% of 2x regressions at 20 rps, from the 10th 1.2%; BENCHMARKS.md, issue 22,
-"latency when sparse").
+"latency when sparse"). Its power, its fail e-value ceiling and its horizon are a :class:`SparseRule`.
 """
 
 from __future__ import annotations
@@ -32,10 +32,14 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
+from analysis.stats.types import InvalidInput
+
 __all__ = [
     "DEFAULT_HORIZON",
+    "MAX_FAIL_EVIDENCE",
     "POWER",
     "SparseErrors",
+    "SparseRule",
     "errors_needed",
     "expected_errors",
     "leans_to_regression",
@@ -46,6 +50,9 @@ __all__ = [
 # Intervals the rule looks ahead when the metric has no ``count`` (it would run until it decides).
 DEFAULT_HORIZON: Final = 60
 POWER: Final = 0.8
+# The error-rate test's fail e-value above which its evidence leans towards a regression (measured
+# against 0.5 and 10 in BENCHMARKS.md, issue 22, "latency when sparse").
+MAX_FAIL_EVIDENCE: Final = 1.0
 
 Number = TypeVar("Number", float, npt.NDArray[np.float64])
 BoolArray = npt.NDArray[np.bool_]
@@ -72,23 +79,51 @@ def expected_errors(
     return out
 
 
-def leans_to_regression(e_fail: npt.ArrayLike) -> BoolArray:
-    """Whether the error-rate test's evidence points towards a regression: its fail e-value above 1 (the
-    canary's errors so far are likelier under the regressions its prior weighs than under "no worse").
-    Measured against 0.5 and 10 in BENCHMARKS.md (issue 22, "latency when sparse")."""
-    out: BoolArray = np.asarray(e_fail, dtype=np.float64) > 1.0
+@dataclass(frozen=True)
+class SparseRule:
+    """The rule's settings. ``power``: the chance of passing an unchanged canary below which counts are
+    too sparse (higher: more runs count as sparse); ``max_fail_evidence``: the error-rate test's fail
+    e-value above which its evidence leans towards a regression (lower: fewer sparse promotions of a
+    canary with a few more errors); ``horizon``: the intervals of the whole analysis when the metric has
+    no ``count`` (None: the count's measurements, else ``DEFAULT_HORIZON``)."""
+
+    power: float = POWER
+    max_fail_evidence: float = MAX_FAIL_EVIDENCE
+    horizon: int | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.power, int | float) and 0.0 < self.power < 1.0):
+            raise InvalidInput(f"power must be between 0 and 1 (exclusive), got {self.power!r}")
+        evidence = self.max_fail_evidence
+        if not (isinstance(evidence, int | float) and math.isfinite(evidence) and evidence > 0.0):
+            raise InvalidInput(f"max_fail_evidence must be finite and > 0, got {evidence!r}")
+        if self.horizon is not None and not (isinstance(self.horizon, int) and 1 <= self.horizon <= 100_000):
+            raise InvalidInput(f"horizon must be a whole number of intervals in [1, 100000], got {self.horizon!r}")
+
+
+def leans_to_regression(e_fail: npt.ArrayLike, max_fail_evidence: float = MAX_FAIL_EVIDENCE) -> BoolArray:
+    """Whether the error-rate test's evidence points towards a regression: its fail e-value above
+    ``max_fail_evidence`` (at 1: the canary's errors so far are likelier under the regressions its prior
+    weighs than under "no worse")."""
+    out: BoolArray = np.asarray(e_fail, dtype=np.float64) > max_fail_evidence
     return out
 
 
 def promotes_on_latency(
-    e_fail: npt.ArrayLike, intervals: npt.ArrayLike, expected: npt.ArrayLike, needed: float, settle: int
+    e_fail: npt.ArrayLike,
+    intervals: npt.ArrayLike,
+    expected: npt.ArrayLike,
+    needed: float,
+    settle: int,
+    max_fail_evidence: float = MAX_FAIL_EVIDENCE,
 ) -> BoolArray:
     """Whether the error side lets a passed latency test promote (the error-rate test still undecided is
     the caller's to check): too sparse (``expected`` effective errors below ``needed``), not leaning towards
-    a regression, and ``intervals`` >= ``settle`` (the count test's cautious-dispersion window)."""
+    a regression (fail e-value at most ``max_fail_evidence``), and ``intervals`` >= ``settle`` (the count
+    test's cautious-dispersion window)."""
     sparse = np.asarray(expected, dtype=np.float64) < needed
     settled = np.asarray(intervals, dtype=np.float64) >= settle
-    out: BoolArray = sparse & settled & ~leans_to_regression(e_fail)
+    out: BoolArray = sparse & settled & ~leans_to_regression(e_fail, max_fail_evidence)
     return out
 
 
@@ -97,7 +132,7 @@ class SparseErrors:
     """The figures behind the rule for one measurement."""
 
     expected: float  # effective canary errors expected by the last measurement
-    needed: float  # what the margin's test needs for POWER
+    needed: float  # what the margin's test needs for the rule's power
     intervals_left: int
 
     @property
@@ -120,11 +155,13 @@ def sparse_errors(
     dispersion: float,
     margin: float,
     alpha_pass: float,
+    power: float = POWER,
+    horizon: int = DEFAULT_HORIZON,
 ) -> SparseErrors:
     """The rule's figures after ``intervals`` intervals of the count test; ``intervals_left`` None: the
-    metric has no count, so the rule looks ``DEFAULT_HORIZON`` intervals ahead in all."""
-    left = max(DEFAULT_HORIZON - intervals, 0) if intervals_left is None else max(intervals_left, 0)
+    rule looks ``horizon`` intervals ahead in all (the metric has no count, or the user set the horizon)."""
+    left = max(horizon - intervals, 0) if intervals_left is None else max(intervals_left, 0)
     expected = expected_errors(
         float(baseline_rate), float(canary_requests), float(max(intervals, 1)), float(left), max(dispersion, 1.0)
     )
-    return SparseErrors(expected, errors_needed(margin, alpha_pass), left)
+    return SparseErrors(expected, errors_needed(margin, alpha_pass, power), left)

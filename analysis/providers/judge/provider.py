@@ -247,7 +247,7 @@ class JudgeProvider(ImmediateProvider):
         count = _count(metric)
         left = None if count is None else max(count - (context.counted + 1), 0)
         return await asyncio.to_thread(
-            sequential_step, test, spec, previous, totals, history, earlier, left
+            sequential_step, test, spec, previous, totals, history, earlier, left, count
         )
 
     @staticmethod

@@ -32,6 +32,8 @@ from analysis.providers.judge.source_spec import source_problems
 from analysis.spec import SpecError, duration_seconds
 from analysis.stats import CountTestConfig, InvalidInput, LatencyTestConfig, MetricConfig
 from analysis.stats.mannwhitney import EffectSizeMeasure, NaNStrategy
+from analysis.stats.sequential_latency import DEFAULT_PASS_HORIZON
+from analysis.stats.sparse_errors import SparseRule
 from analysis.stats.types import Direction
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "mann_whitney_settings",
     "promote_on_latency_when_sparse",
     "queries",
+    "sparse_rule",
     "spec_problems",
     "test_name",
 ]
@@ -72,12 +75,20 @@ _CONNECTION: Final = (
     "test", "address", "timeout", "insecure", "headers", "authentication", "canary", "baseline", "source",
 )
 _SEQUENTIAL_FIELDS: Final = ("alpha", "alphaPass", "margin", "failRatio", "minRequests", "minIntervals", "dispersion")
+# The negbin guard's cautious window for the canary's own clustering (CountTestConfig).
+_CANARY_DISPERSION_FIELDS: Final = ("canaryDispersionIntervals", "canaryDispersionEvents")
+# The latency test's pass set and FAIL portfolio (LatencyTestConfig).
+_LATENCY_FIELDS: Final = (
+    "buckets", "passHorizon", "passMinInformation", "passCheckInformation", "failMinInformation", "failFloor",
+)
+# The rule of promoteOnLatencyWhenSparse (SparseRule).
+_SPARSE_FIELDS: Final = ("sparseErrorsPower", "sparseErrorsMaxFailEvidence", "sparseErrorsHorizon")
 _FIELDS: Final = {
     SEQUENTIAL: (
-        *_CONNECTION, *_SEQUENTIAL_FIELDS, "guard", "dispersionLevel", "baselineHistory", "buckets",
-        "promoteOnLatencyWhenSparse",
+        *_CONNECTION, *_SEQUENTIAL_FIELDS, "guard", "dispersionLevel", *_CANARY_DISPERSION_FIELDS,
+        "baselineHistory", *_LATENCY_FIELDS, "promoteOnLatencyWhenSparse", *_SPARSE_FIELDS,
     ),
-    SEQUENTIAL_LATENCY: (*_CONNECTION, *_SEQUENTIAL_FIELDS, "buckets"),
+    SEQUENTIAL_LATENCY: (*_CONNECTION, *_SEQUENTIAL_FIELDS, *_LATENCY_FIELDS),
     MANN_WHITNEY: (
         *_CONNECTION, "alpha", "direction", "nanStrategy", "nanReplacement", "removeOutliers", "outlierFactor",
         "effectSize", "mustHaveData", "minPoints", "failEarly", "rangeQuery",
@@ -112,6 +123,23 @@ SPARSE_FLAG: Final = "promoteOnLatencyWhenSparse"
 def promote_on_latency_when_sparse(spec: Mapping[str, Any]) -> bool:
     """``promoteOnLatencyWhenSparse`` (default false); JudgeSpecError names the field."""
     return _boolean(spec, SPARSE_FLAG, False)
+
+
+def sparse_rule(spec: Mapping[str, Any]) -> SparseRule:
+    """The settings of ``promoteOnLatencyWhenSparse``'s rule (``sparseErrorsPower``,
+    ``sparseErrorsMaxFailEvidence``, ``sparseErrorsHorizon``); JudgeSpecError names the bad field."""
+    kwargs: dict[str, Any] = {}
+    power = _probability(spec, "sparseErrorsPower")
+    if power is not None:
+        kwargs["power"] = power
+    evidence = _positive(spec, "sparseErrorsMaxFailEvidence")
+    if evidence is not None:
+        kwargs["max_fail_evidence"] = evidence
+    horizon = _intervals(spec, "sparseErrorsHorizon")
+    if horizon is not None:
+        kwargs["horizon"] = horizon
+    rule: SparseRule = _config(SparseRule, **kwargs)
+    return rule
 
 
 def _wanted(spec: Mapping[str, Any], test: str) -> tuple[tuple[str, str], ...]:
@@ -180,6 +208,25 @@ def _integer(spec: Mapping[str, Any], key: str, least: int) -> int | None:
     return int(value)
 
 
+# The most intervals a horizon may name (LatencyTestConfig's and SparseRule's own limit).
+_MAX_HORIZON: Final = 100_000
+
+
+def _intervals(spec: Mapping[str, Any], key: str) -> int | None:
+    """A horizon in intervals (the metric's interval each): a whole number in [1, 100000]."""
+    value = _integer(spec, key, 1)
+    if value is not None and value > _MAX_HORIZON:
+        raise JudgeSpecError(f"{key}: expected an integer from 1 to {_MAX_HORIZON} (intervals), got {spec.get(key)!r}")
+    return value
+
+
+def _at_least_zero(spec: Mapping[str, Any], key: str) -> float | None:
+    value = _number(spec, key)
+    if value is not None and value < 0.0:
+        raise JudgeSpecError(f"{key}: must be >= 0, got {spec.get(key)!r}")
+    return value
+
+
 def _boolean(spec: Mapping[str, Any], key: str, default: bool) -> bool:
     value = spec.get(key)
     if value is None:
@@ -241,6 +288,17 @@ def count_config(spec: Mapping[str, Any]) -> CountTestConfig:
     level = _probability(spec, "dispersionLevel")
     if level is not None:
         kwargs["dispersion_level"] = level
+    window = _integer(spec, "canaryDispersionIntervals", 0)
+    if window is not None:
+        if window > 1000:
+            raise JudgeSpecError(
+                f"canaryDispersionIntervals: expected an integer from 0 to 1000 (intervals; 0: assume the canary "
+                f"clusters like the baseline), got {spec.get('canaryDispersionIntervals')!r}"
+            )
+        kwargs["canary_dispersion_intervals"] = window
+    events = _at_least_zero(spec, "canaryDispersionEvents")
+    if events is not None:
+        kwargs["canary_dispersion_events"] = events
     config: CountTestConfig = _config(CountTestConfig, **kwargs)
     return config
 
@@ -263,9 +321,11 @@ def baseline_history_seconds(spec: Mapping[str, Any]) -> float:
     return seconds or 0.0
 
 
-def latency_config(spec: Mapping[str, Any]) -> LatencyTestConfig:
+def latency_config(spec: Mapping[str, Any], count: int | None = None) -> LatencyTestConfig:
     """The ``sequential-latency`` test's settings (the latency test's own grid, the user's alphas and
-    ratios); JudgeSpecError names the bad field."""
+    ratios, its pass set and FAIL portfolio); the pass horizon is ``passHorizon``, else the metric's
+    ``count`` (the analysis judges at most that many intervals), else ``DEFAULT_PASS_HORIZON``.
+    JudgeSpecError names the bad field."""
     base = LatencyTestConfig()
     counts = _config(dataclasses.replace, base.counts, **_sequential_kwargs(spec))
     raw = spec.get("buckets")
@@ -281,8 +341,42 @@ def latency_config(spec: Mapping[str, Any]) -> LatencyTestConfig:
         if len(bounds) != len(raw) or bounds[0] <= 0 or any(b >= a for b, a in itertools.pairwise(bounds)):
             raise JudgeSpecError(f"buckets: expected increasing bounds > 0 (seconds), got {raw!r}")
         buckets = tuple(bounds)
-    config: LatencyTestConfig = _config(LatencyTestConfig, buckets=buckets, counts=counts)
+    config: LatencyTestConfig = _config(
+        LatencyTestConfig, buckets=buckets, counts=counts, pass_horizon=_pass_horizon(spec, count),
+        **_latency_evidence_kwargs(spec),
+    )
     return config
+
+
+def _pass_horizon(spec: Mapping[str, Any], count: int | None) -> int:
+    horizon = _intervals(spec, "passHorizon")
+    if horizon is not None:
+        return horizon
+    if count is not None and count >= 1:
+        return min(count, _MAX_HORIZON)
+    return DEFAULT_PASS_HORIZON
+
+
+def _latency_evidence_kwargs(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``passMinInformation``, ``passCheckInformation``, ``failMinInformation``, ``failFloor``."""
+    kwargs: dict[str, Any] = {}
+    for key, name in (
+        ("passMinInformation", "pass_min_information"),
+        ("passCheckInformation", "pass_check_information"),
+        ("failMinInformation", "fail_min_information"),
+    ):
+        value = _at_least_zero(spec, key)
+        if value is not None:
+            kwargs[name] = value
+    floor = _number(spec, "failFloor")
+    if floor is not None:
+        if not 0.0 < floor <= 1.0:
+            raise JudgeSpecError(
+                f"failFloor: must be in (0, 1] (the share of its first stake every bound keeps; 1: equal "
+                f"weights), got {spec.get('failFloor')!r}"
+            )
+        kwargs["fail_floor"] = floor
+    return kwargs
 
 
 @dataclass(frozen=True)
@@ -495,6 +589,7 @@ def _settings_problems(spec: Mapping[str, Any], where: str, test: str, metric: M
             config = count_config(spec) if test == SEQUENTIAL else latency_config(spec).counts
             if test == SEQUENTIAL:
                 baseline_history_seconds(spec)
+                problems.extend(f"{where}.{p}" for p in _canary_dispersion_problems(spec, config))
                 problems.extend(f"{where}.{p}" for p in _latency_problems(spec))
             count = _count_problem(metric or {}, config) if metric is not None else None
             if count is not None:
@@ -514,14 +609,36 @@ def _settings_problems(spec: Mapping[str, Any], where: str, test: str, metric: M
     return problems
 
 
+def _canary_dispersion_problems(spec: Mapping[str, Any], config: CountTestConfig) -> list[str]:
+    """``canaryDispersionIntervals`` / ``canaryDispersionEvents`` set where no test reads them: only the
+    negbin guard estimates the canary's own clustering."""
+    if config.uses_history:
+        return []
+    return [
+        f"{key}: only used by the negbin guard (guard: negbin, without dispersion), which estimates the canary's "
+        f"own clustering; remove {key}, or remove dispersion and guard"
+        for key in _CANARY_DISPERSION_FIELDS if spec.get(key) is not None
+    ]
+
+
 def _latency_problems(spec: Mapping[str, Any]) -> list[str]:
     """A ``sequential`` spec's latency part: ``buckets`` and ``promoteOnLatencyWhenSparse`` need the latency
     queries (their absence is named here; a half pair is named by the query check)."""
     problems: list[str] = []
     flag = promote_on_latency_when_sparse(spec)
+    sparse_rule(spec)
+    if not flag:
+        problems.extend(
+            f"{key}: only used with {SPARSE_FLAG}: true; set it, or remove {key}"
+            for key in _SPARSE_FIELDS if spec.get(key) is not None
+        )
     if has_latency(spec):
         latency_config(spec)
     else:
+        problems.extend(
+            f"{key}: only used with the latency queries canary.latency and baseline.latency; add them, or remove {key}"
+            for key in _LATENCY_FIELDS if key != "buckets" and spec.get(key) is not None
+        )
         if flag:
             problems.append(
                 f"{SPARSE_FLAG}: needs the latency queries canary.latency and baseline.latency (a histogram's "

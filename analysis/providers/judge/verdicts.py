@@ -36,6 +36,7 @@ from analysis.providers.judge.spec import (
     has_latency,
     latency_config,
     promote_on_latency_when_sparse,
+    sparse_rule,
 )
 from analysis.stats import (
     Classification,
@@ -214,6 +215,7 @@ def sequential_step(
     history: tuple[Mapping[float, float], Mapping[float, float]] | None = None,
     earlier: Mapping[str, dict[str, float]] | None = None,
     measurements_left: int | None = None,
+    count: int | None = None,
 ) -> tuple[Verdict, SavedState]:
     """Add the interval since the previous measurement to the ``sequential`` or ``sequential-latency``
     test (a ``sequential`` spec with latency queries: to both, see :mod:`analysis.providers.judge.joint`).
@@ -221,7 +223,8 @@ def sequential_step(
     ``sequential`` test, the baseline's (errors, requests) per step before it (see
     `primed_count_test`); ``earlier``: at the first reading, the counters one interval before it (see
     `earlier_start`), from which the first reading already judges an interval; ``measurements_left``:
-    after this one, until the metric's count (None: no count). InvalidInput for bad settings or data."""
+    after this one, until the metric's count (None: no count); ``count``: the metric's count (the latency
+    test's pass horizon when ``passHorizon`` is not set). InvalidInput for bad settings or data."""
     if test not in (SEQUENTIAL, SEQUENTIAL_LATENCY):
         raise InvalidInput(f"{test} is not a sequential test")
     (count_config if test == SEQUENTIAL else latency_config)(spec)  # bad settings fail every measurement
@@ -229,6 +232,7 @@ def sequential_step(
     if joint:
         latency_config(spec)
         promote_on_latency_when_sparse(spec)
+        sparse_rule(spec)
     start = earlier_start(test, earlier) if saved is None else None
     if saved is None and start is not None:
         state, used = primed_count_test(spec, *history) if test == SEQUENTIAL and history is not None else (None, 0)
@@ -243,17 +247,17 @@ def sequential_step(
         verdict.metadata["baselineHistory"] = f"{used} intervals"
         return verdict, SavedState(test, totals, state if used else None)
     if joint:
-        return _joint_step(spec, saved, deltas, totals, measurements_left)
+        return _joint_step(spec, saved, deltas, totals, measurements_left, count)
     if test == SEQUENTIAL:
         _, verdict, state = _count_step(spec, saved.state, deltas)
     else:
-        _, verdict, state = _latency_step(spec, saved.state, deltas)
+        _, verdict, state = _latency_step(spec, saved.state, deltas, count)
     return verdict, SavedState(test, totals, state)
 
 
 def _joint_step(
     spec: Mapping[str, Any], saved: SavedState, deltas: Mapping[str, dict[str, float]], totals: Totals,
-    measurements_left: int | None,
+    measurements_left: int | None, count: int | None,
 ) -> tuple[Verdict, SavedState]:
     """Both tests on the same interval, one decision. A state saved without the latency part (a first
     reading before the latency queries were read) starts the latency test now: its counters' first
@@ -261,9 +265,11 @@ def _joint_step(
     if "canary.latency" not in saved.totals:
         deltas = {k: v for k, v in deltas.items() if k not in ("canary.latency", "baseline.latency")}
     errors, errors_verdict, errors_state = _count_step(spec, saved.state, deltas)
-    latency, latency_verdict, latency_state = _latency_step(spec, saved.latency, deltas)
+    latency, latency_verdict, latency_state = _latency_step(spec, saved.latency, deltas, count)
     inputs = JointInputs(errors, errors_verdict.metadata, latency, latency_verdict.metadata)
-    joint = joint_decision(inputs, count_config(spec), promote_on_latency_when_sparse(spec), measurements_left)
+    joint = joint_decision(
+        inputs, count_config(spec), promote_on_latency_when_sparse(spec), measurements_left, sparse_rule(spec)
+    )
     verdict = Verdict(joint.decision, joint.reason, errors.estimate, joint.metadata, joint.shortfall)
     return verdict, SavedState(SEQUENTIAL, totals, errors_state, latency_state)
 
@@ -296,9 +302,10 @@ def _histogram(delta: Mapping[str, float], other: Mapping[str, float], what: str
 
 
 def _latency_step(
-    spec: Mapping[str, Any], state: dict[str, Any] | None, deltas: Mapping[str, dict[str, float]]
+    spec: Mapping[str, Any], state: dict[str, Any] | None, deltas: Mapping[str, dict[str, float]],
+    count: int | None = None,
 ) -> tuple[SequentialResult, Verdict, dict[str, Any]]:
-    test = LatencyTest(latency_config(spec), LatencyTestState.from_dict(state) if state else None)
+    test = LatencyTest(latency_config(spec, count), LatencyTestState.from_dict(state) if state else None)
     canary, baseline = deltas.get("canary.latency", {}), deltas.get("baseline.latency", {})
     hc = _histogram(canary, baseline, "canary.latency")
     hb = _histogram(baseline, canary, "baseline.latency")

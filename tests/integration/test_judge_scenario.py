@@ -323,7 +323,7 @@ def test_sparse_errors_with_a_latency_regression_fail(env: Env) -> None:
 
 
 def test_the_flag_without_latency_queries_is_rejected_with_the_fix(env: Env) -> None:
-    judge = {k: v for k, v in SPARSE_JUDGE.items() if k != "buckets"}
+    judge = {k: v for k, v in SPARSE_JUDGE.items() if k not in ("buckets", "passHorizon")}
     judge["canary"] = TEMPLATE["spec"]["metrics"][0]["provider"]["judge"]["canary"]
     judge["baseline"] = TEMPLATE["spec"]["metrics"][0]["provider"]["judge"]["baseline"]
     env.create(f"{API}/{env.ns}/analysistemplates", template("no-latency", SPARSE_METRIC, judge))

@@ -1,9 +1,10 @@
 # Every target that runs Python creates .venv first, so a fresh clone needs nothing else.
 PYTHON ?= python3
 VENV := .venv
-# Most test time is waiting on simulated pods and timers, so three workers on two cores halve it;
-# whole files go to one worker (--dist loadfile) because modules share a sandbox and a controller.
-PYTEST_WORKERS ?= 3
+# Most test time is waiting on simulated pods and timers (load average ~2 with three workers), so four
+# workers on two cores beat three (BENCHMARKS.md, "Suite on a busy machine"); whole files go to one
+# worker (--dist loadfile) because modules share a sandbox and a controller.
+PYTEST_WORKERS ?= 4
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 

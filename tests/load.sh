@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 RUNS=${RUNS:-3}
-WORKERS=${PYTEST_WORKERS:-3}
+WORKERS=${PYTEST_WORKERS:-4}
 
 hogs=""
 stop_hogs() {

@@ -8,13 +8,12 @@ import base64
 import json
 import math
 import zlib
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 
-from analysis.providers.judge.verdicts import SavedState, Verdict, decode_state, encode_state, sequential_step
+from analysis.providers.judge.verdicts import decode_state, encode_state, sequential_step
 from analysis.spec import validate_metrics
 from analysis.stats import InvalidInput
 from analysis.stats.sparse_errors import (
@@ -25,10 +24,10 @@ from analysis.stats.sparse_errors import (
     promotes_on_latency,
     sparse_errors,
 )
+from tests.fixtures.judge_steps import FAST, judge
 
 # One interval's latency histogram (cumulative counts by le) of 1,000 requests: as fast as the baseline,
 # or slower at every bound.
-FAST = {"0.025": 300.0, "0.05": 800.0, "0.1": 990.0, "+Inf": 1000.0}
 SLOW = {"0.025": 100.0, "0.05": 400.0, "0.1": 900.0, "+Inf": 1000.0}
 LATENCY = {"canary": {"latency": "canary_bucket"}, "baseline": {"latency": "baseline_bucket"}}
 
@@ -82,40 +81,6 @@ def test_the_rule_wants_sparse_calm_counts_past_the_cautious_window() -> None:
     assert rows.tolist() == [True, False]
 
 
-Step = Callable[[int], float]
-
-
-def judge(
-    spec: dict[str, Any], canary_errors: Step, baseline_errors: Step, canary_latency: dict[str, float],
-    count: int = 40, requests: float = 1000.0,
-) -> list[Verdict]:
-    """Measurements of ``spec`` (state saved and restored between them, as the run does) until it decides
-    or reaches ``count``: the counters grow by ``requests`` per version per interval, by the errors the
-    functions give for interval i, and by ``canary_latency`` (the baseline: FAST)."""
-    totals = {"ce": 0.0, "cr": 0.0, "be": 0.0, "br": 0.0}
-    hist_c, hist_b = dict.fromkeys(FAST, 0.0), dict.fromkeys(FAST, 0.0)
-    saved: SavedState | None = None
-    verdicts = []
-    for i in range(count):
-        answers = {
-            "canary.errors": {"{}": totals["ce"]}, "canary.requests": {"{}": totals["cr"]},
-            "baseline.errors": {"{}": totals["be"]}, "baseline.requests": {"{}": totals["br"]},
-            "canary.latency": {json.dumps({"le": le}): v for le, v in hist_c.items()},
-            "baseline.latency": {json.dumps({"le": le}): v for le, v in hist_b.items()},
-        }
-        verdict, state = sequential_step("sequential", spec, saved, answers, None, measurements_left=count - (i + 1))
-        saved = decode_state(encode_state(state), "sequential")
-        verdicts.append(verdict)
-        if verdict.decision.value in ("pass", "fail"):
-            break
-        totals["ce"] += canary_errors(i)
-        totals["be"] += baseline_errors(i)
-        totals["cr"] += requests
-        totals["br"] += requests
-        for le in FAST:
-            hist_c[le] += canary_latency[le]
-            hist_b[le] += FAST[le]
-    return verdicts
 
 
 SPARSE = {**LATENCY, "promoteOnLatencyWhenSparse": True}

@@ -19,9 +19,9 @@ from analysis.stats.sequential_latency import DEFAULT_PASS_HORIZON
 from analysis.stats.sparse_errors import DEFAULT_HORIZON, MAX_FAIL_EVIDENCE, POWER, errors_needed
 from rollouts import schema
 from rollouts.cli import lint
+from tests.fixtures.judge_steps import FAST, Step, judge
 
 WHERE = "spec.metrics[0].provider.judge"
-FAST = {"0.025": 300.0, "0.05": 800.0, "0.1": 990.0, "+Inf": 1000.0}
 LATENCY_QUERIES = {"canary": {"latency": "cl"}, "baseline": {"latency": "bl"}}
 
 
@@ -133,36 +133,12 @@ def test_the_pass_set_rule_reads_pass_min_information() -> None:
     assert "at bounds 0.05s, 0.1s at interval" in easy, easy
 
 
-Step = Callable[[int], float]
-
-
 def joint_run(spec: dict[str, Any], canary_errors: Step, baseline_errors: Step, count: int = 40) -> list[Verdict]:
     """A ``sequential`` judge with latency queries, 1,000 requests per version per interval, equal latency."""
     spec = {"canary": {"errors": "ce", "requests": "cr", "latency": "cl"},
             "baseline": {"errors": "be", "requests": "br", "latency": "bl"}, "promoteOnLatencyWhenSparse": True,
             **spec}
-    totals = {"ce": 0.0, "cr": 0.0, "be": 0.0, "br": 0.0}
-    hist = dict.fromkeys(FAST, 0.0)
-    saved: SavedState | None = None
-    verdicts = []
-    for i in range(count):
-        answers = {"canary.errors": {"{}": totals["ce"]}, "canary.requests": {"{}": totals["cr"]},
-                   "baseline.errors": {"{}": totals["be"]}, "baseline.requests": {"{}": totals["br"]}}
-        answers |= {f"{side}.latency": {json.dumps({"le": le}): v for le, v in hist.items()}
-                    for side in ("canary", "baseline")}
-        verdict, state = sequential_step("sequential", spec, saved, answers, measurements_left=count - (i + 1),
-                                        count=count)
-        saved = decode_state(encode_state(state), "sequential")
-        verdicts.append(verdict)
-        if verdict.decision.value in ("pass", "fail"):
-            break
-        totals["ce"] += canary_errors(i)
-        totals["be"] += baseline_errors(i)
-        totals["cr"] += 1000.0
-        totals["br"] += 1000.0
-        for le in FAST:
-            hist[le] += FAST[le]
-    return verdicts
+    return judge(spec, canary_errors, baseline_errors, FAST, count, horizon_from_count=True)
 
 
 def test_the_sparse_rules_power_sets_the_errors_needed() -> None:

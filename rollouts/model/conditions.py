@@ -52,9 +52,6 @@ ROLLOUT_RETRY_MESSAGE = "Retrying Rollout after abort"
 ROLLOUT_PAUSED_REASON = "RolloutPaused"
 ROLLOUT_PAUSED_MESSAGE = "Rollout is paused"
 INCONCLUSIVE_ANALYSIS_PAUSE = "InconclusiveAnalysisRun"
-# How a judge metric that ended Inconclusive for lack of evidence words its outcome ("too little traffic
-# after 5 measurements: ..."; analysis/providers/judge/shortfall.py); the Rollout's Paused message repeats it.
-SHORTFALL_OUTCOMES = ("too little traffic", "too little data")
 REPLICASET_NOT_AVAILABLE_REASON = "ReplicaSetNotAvailable"
 ROLLOUT_RESUMED_REASON = "RolloutResumed"
 ROLLOUT_RESUMED_MESSAGE = "Rollout is resumed"

@@ -8,7 +8,7 @@ Pure functions over the typed spec view and the status dict (the JSON of ``Rollo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rollouts.model.conditions import (
@@ -20,10 +20,10 @@ from rollouts.model.conditions import (
     PAUSED_PHASE,
     PROGRESSING_PHASE,
     ROLLOUT_ABORTED_REASON,
-    SHORTFALL_OUTCOMES,
     TIMED_OUT_REASON,
     rollout_completed,
 )
+from rollouts.model.shortfall import analysis_shortfall
 from rollouts.model.spec import BlueGreenSpec, RolloutSpec
 from rollouts.model.timestamps import parse_time
 
@@ -64,11 +64,13 @@ def rollout_phase(obj: Mapping[str, Any]) -> Phase:
     return calculate_phase(ro, status)
 
 
-def calculate_phase(ro: RolloutSpec, status: Mapping[str, Any]) -> Phase:
-    """Argo's ``CalculateRolloutPhase``: (phase, message) from the spec and the (new) status."""
+def calculate_phase(ro: RolloutSpec, status: Mapping[str, Any], runs: Iterable[Mapping[str, Any]] = ()) -> Phase:
+    """Argo's ``CalculateRolloutPhase``: (phase, message) from the spec and the (new) status; ``runs``: the
+    AnalysisRuns the Rollout owns, for the judge's "too little traffic" outcome of a current Inconclusive
+    run (:mod:`rollouts.model.shortfall`; Argo's message is the pause reason alone)."""
     return (
         _degraded(status)
-        or _paused(ro, status)
+        or _paused(ro, status, runs)
         or _updating(ro, status)
         or (_blue_green_phase(ro.blue_green, status) if ro.blue_green is not None else _canary_phase(ro, status))
         or (HEALTHY_PHASE, "")
@@ -86,36 +88,14 @@ def _degraded(status: Mapping[str, Any]) -> Phase | None:
     return None
 
 
-def _paused(ro: RolloutSpec, status: Mapping[str, Any]) -> Phase | None:
+def _paused(ro: RolloutSpec, status: Mapping[str, Any], runs: Iterable[Mapping[str, Any]]) -> Phase | None:
     if ro.paused:
         return PAUSED_PHASE, "manually paused"
     for pause in status.get("pauseConditions") or []:
         reason = str(pause.get("reason", ""))
-        shortfall = _analysis_shortfall(status) if reason == INCONCLUSIVE_ANALYSIS_PAUSE else ""
+        shortfall = analysis_shortfall(status, runs) if reason == INCONCLUSIVE_ANALYSIS_PAUSE else ""
         return PAUSED_PHASE, f"{reason}: {shortfall}" if shortfall else reason
     return None
-
-
-_RUN_STATUSES = (
-    ("canary", "currentStepAnalysisRunStatus"),
-    ("canary", "currentBackgroundAnalysisRunStatus"),
-    ("blueGreen", "prePromotionAnalysisRunStatus"),
-    ("blueGreen", "postPromotionAnalysisRunStatus"),
-)
-
-
-def _analysis_shortfall(status: Mapping[str, Any]) -> str:
-    """A current analysis run that ended Inconclusive for lack of evidence: the judge's outcome from its
-    message ("too little traffic after 5 measurements: ..."), so the Rollout says why it paused and what
-    is still needed (Argo's message is the pause reason alone); "" for any other run."""
-    for section, key in _RUN_STATUSES:
-        run = (status.get(section) or {}).get(key) or {}
-        message = str(run.get("message") or "") if run.get("status") == "Inconclusive" else ""
-        for outcome in SHORTFALL_OUTCOMES:
-            at = message.find(f"{outcome} after ")
-            if at >= 0:
-                return message[at:].removesuffix('"')
-    return ""
 
 
 def _same_time(a: str, b: Any) -> bool:

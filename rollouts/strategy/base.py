@@ -329,7 +329,7 @@ class Planner(ABC):
         self.weights(new)
         if not new.get("canary"):
             new.pop("canary", None)
-        new["phase"], new["message"] = calculate_phase(ro, new)
+        new["phase"], new["message"] = calculate_phase(ro, new, self.obs.analysis_runs)
         if not new["message"]:
             del new["message"]
         set_kstatus_conditions(new, self.stamp)

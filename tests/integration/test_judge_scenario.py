@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from analysis.outcome import NEEDED_KEY, OUTCOME_KEY, Needs, describe
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer
 from tests.fixtures.judge_world import (  # noqa: F401  (`sandbox`, `controller`)
@@ -244,8 +245,14 @@ def test_too_little_traffic_is_an_outcome_the_rollout_shows(env: Env) -> None:
     assert last.startswith("too little traffic after 5 measurements: canary "), last
     assert ", but 0 measurements left of count 5: raise count to at least " in last, last
     assert last in run["status"]["message"], run["status"]
+    # The outcome is data on that measurement; the controller words the Rollout's message from it alone.
+    meta = measurements[-1]["metadata"]
+    needs = Needs.parse(meta[NEEDED_KEY])
+    assert meta[OUTCOME_KEY] == "TooLittleTraffic" and needs is not None and needs.measurements == 5, meta
+    assert needs.canary[1] == 900000 and needs.more_intervals is not None and needs.more_intervals > 0, needs
     st = env.wait_phase("thin", "Paused", 30)
     assert not st.get("abort"), st
+    assert st["message"] == f"InconclusiveAnalysisRun: {describe(meta[OUTCOME_KEY], 5, [('', needs)])}", st
     shown = " ".join(env.plugin("get", "rollout", "thin").split())
     assert "Message: InconclusiveAnalysisRun: too little traffic after 5 measurements: canary " in shown, shown
     assert f"Judge {run_name}/{METRIC}: nodata" in shown and "raise count to at least " in shown, shown

@@ -83,6 +83,23 @@ def test_analysis_step_successful_failed_and_inconclusive(
     assert len(namespace.analysis_runs()) == 3
 
 
+def test_a_metric_that_words_a_judge_outcome_leaves_the_rollouts_message_alone(
+    cluster: Cluster, controller: ControllerProcess | None
+) -> None:
+    """A user's own metric (a web provider, not the judge) whose Inconclusive message reads like the judge's
+    "too little traffic after ..." outcome: the paused Rollout's message is Argo's, the pause reason alone;
+    only the judge's structured outcome changes it (tests/integration/test_judge_scenario.py)."""
+    namespace = given(cluster, "analysis-words")
+    steps: list[Step] = [{"setWeight": 25}, {"analysis": {"templates": [{"templateName": "ok"}], "args": [LATEST]}}]
+    rollout = namespace.rollout(rollout_manifest("web", replicas=2, steps=steps), template("ok"))
+    rollout.apply().wait_healthy()
+    name = rollout.set_image("nginx:2").current_run("canary", "currentStepAnalysisRunStatus")
+    words = "too little traffic after 5 measurements: canary 4/500 and baseline 9/500 requests; about 9 more intervals"
+    namespace.set_run_phase(name, "Inconclusive", f'Metric "success-rate" assessed Inconclusive due to x: "{words}"')
+    status = rollout.wait_paused("InconclusiveAnalysisRun").seen
+    assert words in status["canary"]["currentStepAnalysisRunStatus"]["message"], status  # Argo's field, as it was
+
+
 def test_background_analysis_and_missing_template(cluster: Cluster, controller: ControllerProcess | None) -> None:
     namespace = given(cluster, "analysis-bg")
     steps: list[Step] = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 
+from analysis.outcome import NEEDED_KEY, OUTCOME_KEY, Needs
 from analysis.phases import AnalysisPhase as P
 from analysis.phases import MetricCounters
 from analysis.providers.base import Context, Measurement
@@ -230,6 +231,9 @@ def test_too_little_traffic_says_what_is_still_needed_and_ends_the_run_inconclus
         "more intervals (15s) at the pace so far, but 1 measurement left of count 12: raise count to at least 26, "
         "or lower minRequests / minIntervals, or send the canary more traffic (a larger setWeight)"
     )
+    assert OUTCOME_KEY not in m.metadata  # not an outcome while measurements are left
+    waiting = Needs.parse(m.metadata[NEEDED_KEY])
+    assert waiting == Needs("requests", (200, 500), (400, 500), (10, 3), 15, 1.0, 11, 12), m.metadata
     m = run.step(0, 20, 0, 40)
     assert m.phase is P.INCONCLUSIVE and not m.undecided
     assert m.message.startswith(
@@ -238,6 +242,9 @@ def test_too_little_traffic_says_what_is_still_needed_and_ends_the_run_inconclus
         "raise count to at least 26"
     )
     assert m.metadata["decision"] == "nodata" and m.metadata["reason"] == m.message
+    assert m.metadata[OUTCOME_KEY] == "TooLittleTraffic"  # the structured outcome the Rollout reads
+    final = Needs.parse(m.metadata[NEEDED_KEY])
+    assert final is not None and (final.canary, final.more_intervals, final.measurements) == ((220, 500), 14, 12)
     assert run.status["phase"] == P.INCONCLUSIVE
     assert run.status["message"] == (
         f'Metric "judge" assessed Inconclusive due to inconclusive (1) > inconclusiveLimit (0): "{m.message}"'
@@ -477,6 +484,7 @@ def test_mann_whitney_nan_strategy_and_minimum_points(fake: str) -> None:
     assert last.message.endswith("; about 50 more intervals (50s) at the pace so far, but 0 measurements left of "
                                  "count 2: raise count to at least 52, or lower minPoints, or give rangeQuery a "
                                  "longer window or a shorter step")
+    assert last.metadata[OUTCOME_KEY] == "TooLittleData"
     replaced = mw_run(fake, canary, [0.1] * 20, count=1, nanStrategy="replace")
     assert replaced.status["phase"] == P.SUCCESSFUL  # NaN -> 0: lower, and only an increase fails
     must = mw_run(fake, [], [0.1] * 20, count=1, mustHaveData=True)

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 
+from analysis.outcome import NEEDED_KEY, OUTCOME_KEY, Needs
 from analysis.phases import AnalysisPhase as P
 from analysis.phases import MetricCounters
 from analysis.providers.base import JUDGE_STATE_KEY, Context, Measurement
@@ -165,7 +166,10 @@ def test_a_critical_metrics_regression_fails_the_score_at_once(fake: str) -> Non
     assert last.phase is P.FAILED and meta["decision"] == "fail" and meta["verdict"] == "fail", meta
     assert last.value == "0" and last.message.startswith("critical metric errors failed: canary error rate above 1x")
     assert json.loads(meta["classifications"])["errors"] == "High"
-    assert meta["metric.errors"].startswith("High (critical): canary error rate above")
+    errors = json.loads(meta["metric.errors"])
+    assert errors["label"] == "High" and errors["critical"] and errors["groups"] == ["errors"], errors
+    assert errors["decision"] == "fail" and errors["reason"].startswith("canary error rate above"), errors
+    assert float(errors["estimate"]) > 1 and errors["interval"].startswith("["), errors
     # Failed before the mann-whitney metric could pass (only at the final count): at once.
     assert json.loads(meta["classifications"])["latency-mean"] in ("Undecided", "Nodata")
     assert run.entry["count"] < 40 and run.entry["failed"] == 1
@@ -215,9 +219,34 @@ def test_undecided_metrics_at_the_final_count_cap_the_verdict_at_marginal(fake: 
     last = run.until_done({"e": (0.05, 0.05)})
     assert run.status["phase"] == P.INCONCLUSIVE and last.metadata["verdict"] == "marginal", last
     assert last.value == "100" and json.loads(last.metadata["classifications"])["timeouts"] == "Nodata"
-    assert last.message.endswith(
-        "undecided at the final measurement: timeouts (left out; a pass needs every metric decided)"
-    ), last.message
+    assert "undecided at the final measurement: timeouts (left out; a pass needs every metric decided); " \
+           "too little traffic after 25 measurements: timeouts: canary 0/" in last.message, last.message
+    # The same structured outcome as one judge's: the Rollout reads it, and what each short metric needs.
+    assert last.metadata[OUTCOME_KEY] == "TooLittleTraffic" and last.metadata["reason"] == last.message
+    timeouts = json.loads(last.metadata["metric.timeouts"])
+    needed = Needs.parse(timeouts[NEEDED_KEY])
+    assert timeouts["decision"] == "nodata" and needed is not None and needed.measurements == 25, timeouts
+    assert NEEDED_KEY not in json.loads(last.metadata["metric.errors"])  # decided: needs nothing
+
+
+def test_twenty_metrics_short_of_traffic_keep_every_line_in_the_stored_measurement() -> None:
+    """The score's metadata at the metric limit (20), final and short of traffic, within the stored cap."""
+    from analysis.caps import cap_measurement
+    from analysis.providers.judge.score_verdict import MetricDecision, ScoreOutcome, score_metadata
+    from analysis.stats import Classification, Decision, ScoreResult, ScoreThresholds, ScoreVerdict
+
+    needs = Needs("requests", (0, 500), (0, 500), (0, 3), None, 1.0, 30, 30)
+    decisions = [MetricDecision(f"m{n:02d}", ("g",), False, Decision.NODATA, Classification.NODATA, "x" * 2000,
+                                needs=needs) for n in range(20)]
+    result = ScoreResult(None, ScoreVerdict.NODATA, "no data", ())
+    outcome = ScoreOutcome(result, ScoreVerdict.NODATA, True, "NODATA", tuple(d.name for d in decisions))
+    meta = {**score_metadata(outcome, decisions, ScoreThresholds()), OUTCOME_KEY: "TooLittleTraffic",
+            JUDGE_STATE_KEY: "s" * 5000}
+    stored = cap_measurement({"metadata": meta})["metadata"]
+    assert stored == meta or sorted(stored) == sorted(meta), sorted(set(meta) - set(stored))
+    for n in range(20):
+        line = json.loads(stored[f"metric.m{n:02d}"])  # cut to fit, still JSON
+        assert line["reason"].endswith("...") and Needs.parse(line[NEEDED_KEY]) == needs
 
 
 def test_a_metric_in_two_groups_counts_in_both(fake: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from analysis.outcome import Needs
 from rollouts.model import conditions as cs
 from rollouts.model.annotations import SCALE_DOWN_DEADLINE
 from rollouts.model.phase import calculate_phase
@@ -19,6 +20,7 @@ from rollouts.strategy import bluegreen
 from rollouts.strategy.analysis import POST_STATUS, PRE_STATUS
 from rollouts.strategy.plan import CreateReplicaSet, Observed, PatchPod, PatchService, Plan
 from rollouts.strategy.replicasets import EPHEMERAL_METADATA
+from tests.fixtures.judge_outcome import end_inconclusive, short_of_traffic
 from tests.fixtures.world import World, rollout
 
 ACTIVE, PREVIEW = "web-active", "web-preview"
@@ -577,11 +579,15 @@ def test_a_pre_promotion_judge_short_of_traffic_says_so_in_the_rollouts_message(
     world.set_image("nginx:2")
     world.settle()
     [name] = world.runs
-    outcome = "too little data after 12 measurements: canary 4/10 and baseline 11/10 points; about 6 more intervals"
-    world.set_run_phase(name, "Inconclusive", f'Metric "latency" assessed Inconclusive due to x: "{outcome}"')
+    points = Needs("points", (4, 10), (11, 10), (0, 0), 6, 60.0, 12, 12)
+    end_inconclusive(world.runs[name], short_of_traffic(points), "any wording")
     world.settle()
     assert world.status["phase"] == "Paused"
-    assert world.status["message"] == f"InconclusiveAnalysisRun: {outcome}"
+    assert world.status["message"] == (
+        "InconclusiveAnalysisRun: too little data after 12 measurements: canary 4/10 and baseline 11/10 points; "
+        "about 6 more intervals (6m) at the pace so far, but 0 measurements left of count 12: raise count to at "
+        "least 18, or lower minPoints, or give rangeQuery a longer window or a shorter step"
+    )
 
 
 def test_inconclusive_pre_promotion_pauses_and_a_promote_runs_it_again() -> None:

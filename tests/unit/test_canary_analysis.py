@@ -5,6 +5,7 @@ the analysis controller by setting each AnalysisRun's phase; the rollout reacts 
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from rollouts.cli.actions import abort_patches, promote_patches, retry_patches
 from rollouts.strategy import analysis as ca
 from rollouts.strategy.plan import DeleteAnalysisRun, PatchAnalysisRun
+from tests.fixtures.judge_outcome import THIN_CANARY, THIN_CANARY_TEXT, end_inconclusive, short_of_traffic
 from tests.fixtures.world import World, merge, rollout
 
 FAILED_MESSAGE = 'Metric "success-rate" assessed Failed due to failed (1) > failureLimit (0)'
@@ -225,19 +227,46 @@ def test_step_failed_or_error_aborts(phase: str) -> None:
 
 def test_a_judge_short_of_traffic_says_so_in_the_rollouts_message() -> None:
     """An Inconclusive run whose judge ran out of measurements before its minimum evidence: the Rollout's
-    message names the pause reason and the judge's outcome with what is still needed."""
+    message names the pause reason and the judge's outcome with what is still needed, from the structured
+    keys of the metric's newest measurement (`outcome`, `needed`), not from any message."""
     w = world()
     update(w)
     name = step_run(w)["metadata"]["name"]
-    outcome = ("too little traffic after 5 measurements: canary 40/500 and baseline 900/500 requests, 4/3 "
-               "intervals with traffic; about 46 more intervals (46s) at the pace so far, but 0 measurements left")
-    w.set_run_phase(name, "Inconclusive",
-                    f'Metric "error-rate" assessed Inconclusive due to inconclusive (1) > inconclusiveLimit (0): '
-                    f'"{outcome}"')
+    end_inconclusive(w.runs[name], short_of_traffic(), "reworded by a later version of the judge")
     w.settle()
     assert w.status["phase"] == "Paused"
-    assert w.status["message"] == f"InconclusiveAnalysisRun: {outcome}"
+    assert w.status["message"] == f"InconclusiveAnalysisRun: {THIN_CANARY_TEXT}"
     assert [c["reason"] for c in w.status["pauseConditions"]] == ["InconclusiveAnalysisRun"]
+
+
+def test_a_score_short_of_traffic_names_each_short_metric_in_the_rollouts_message() -> None:
+    """A judge score that ended undecided at its final count: its measurement has the outcome, and each
+    short metric's needs in its `metric.<name>` entry; the Rollout names those metrics, not the decided."""
+    w = world()
+    update(w)
+    name = step_run(w)["metadata"]["name"]
+    metadata = {
+        "outcome": "TooLittleTraffic",
+        "metric.errors": json.dumps({"decision": "nodata", "label": "Nodata", "needed": THIN_CANARY.to_dict()}),
+        "metric.latency": json.dumps({"decision": "pass", "label": "Pass", "estimate": "1.01"}),
+    }
+    end_inconclusive(w.runs[name], metadata, "MARGINAL: ...")
+    w.settle()
+    figures = THIN_CANARY_TEXT.removeprefix("too little traffic after 5 measurements: ")
+    assert w.status["message"] == f"InconclusiveAnalysisRun: too little traffic after 5 measurements: errors: {figures}"
+
+
+def test_a_non_judge_metric_that_words_a_shortfall_leaves_the_rollouts_message_alone() -> None:
+    """A user's own metric whose message (and metadata) read like the judge's outcome: not a judge metric,
+    so the Rollout's message is Argo's, the pause reason alone."""
+    w = world()
+    update(w)
+    name = step_run(w)["metadata"]["name"]
+    end_inconclusive(w.runs[name], short_of_traffic(), THIN_CANARY_TEXT, judge=False)
+    w.settle()
+    assert w.status["phase"] == "Paused"
+    assert w.status["message"] == "InconclusiveAnalysisRun"
+    assert THIN_CANARY_TEXT in w.status["canary"][ca.STEP_STATUS]["message"]  # Argo's status field as it was
 
 
 def test_step_inconclusive_pauses_then_promote_continues() -> None:

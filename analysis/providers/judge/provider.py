@@ -43,7 +43,8 @@ import os
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Final
 
-from analysis.phases import AnalysisPhase, effective_count
+from analysis.outcome import NEEDED_KEY, OUTCOME_KEY
+from analysis.phases import AnalysisPhase
 from analysis.providers.base import (
     JUDGE_STATE_KEY,
     Context,
@@ -56,7 +57,7 @@ from analysis.providers.base import (
 from analysis.providers.judge.answers import range_increases, range_values, series_totals
 from analysis.providers.judge.score import measure_score
 from analysis.providers.judge.score_spec import is_score, judge_problems
-from analysis.providers.judge.shortfall import outcome, still_needed
+from analysis.providers.judge.shortfall import DEFAULT_INTERVAL, interval_seconds, message, metric_count, needs
 from analysis.providers.judge.source_spec import series_source
 from analysis.providers.judge.sources import SourceReader
 from analysis.providers.judge.spec import (
@@ -87,7 +88,7 @@ from analysis.stats import Decision, InvalidInput, Shortfall
 __all__ = ["STATE_KEY", "TESTS", "JudgeProvider", "decode_state"]
 
 STATE_KEY: Final = JUDGE_STATE_KEY
-DEFAULT_STEP: Final = "1m"
+DEFAULT_STEP: Final = DEFAULT_INTERVAL
 MAX_HISTORY_POINTS: Final = 10_000
 #: (named queries, start, end, step) -> each query's values over the window: Prometheus's or a source's.
 SeriesReader = Callable[[list[tuple[str, str]], dt.datetime, dt.datetime, str], Awaitable[dict[str, list[float]]]]
@@ -101,21 +102,9 @@ def _saved_state(context: Context) -> str | None:
     return None
 
 
-def _count(metric: Mapping[str, Any]) -> int | None:
-    """The metric's count; None when unbounded (or unreadable: validation reports it)."""
-    try:
-        return effective_count(metric)
-    except ValueError:
-        return None
-
-
 def _is_final(metric: Mapping[str, Any], context: Context) -> bool:
-    count = _count(metric)
+    count = metric_count(metric)
     return count is not None and context.counted + 1 >= count
-
-
-def _interval_seconds(metric: Mapping[str, Any]) -> float:
-    return duration_seconds(metric.get("interval") or DEFAULT_STEP, "interval") or 60.0
 
 
 def _run_start(context: Context) -> dt.datetime | None:
@@ -239,12 +228,12 @@ class JudgeProvider(ImmediateProvider):
         if previous is None:
             # The first reading also reads the counters one interval earlier, so that it already judges an
             # interval when both versions' series were there then (`earlier_start`).
-            at = context.now - dt.timedelta(seconds=_interval_seconds(metric))
+            at = context.now - dt.timedelta(seconds=interval_seconds(metric))
             earlier = await self._totals(prometheus, named, at, "the counters one interval before the first reading")
             end = at if earlier_start(test, earlier) is not None else end
         if previous is None and test == SEQUENTIAL:
             history = await self._baseline_history(spec, metric, context, prometheus, named, end)
-        count = _count(metric)
+        count = metric_count(metric)
         left = None if count is None else max(count - (context.counted + 1), 0)
         return await asyncio.to_thread(
             sequential_step, test, spec, previous, totals, history, earlier, left, count
@@ -292,7 +281,7 @@ class JudgeProvider(ImmediateProvider):
         seconds = baseline_history_seconds(spec)
         if seconds <= 0 or not count_config(spec).uses_history:
             return None
-        step = _interval_seconds(metric)
+        step = interval_seconds(metric)
         # Prometheus answers at most 11,000 points per series.
         seconds = min(seconds, step * MAX_HISTORY_POINTS)
         window = (end - dt.timedelta(seconds=seconds), end, f"{step:g}s")
@@ -326,7 +315,7 @@ class JudgeProvider(ImmediateProvider):
         step = settings.step or str(metric.get("interval") or DEFAULT_STEP)
         window = f"{format_time(start)[:19]}Z..{format_time(end)[:19]}Z step {step}"
         # With the run's window each interval adds interval / step points per version.
-        pace = _interval_seconds(metric) / (duration_seconds(step, "rangeQuery.step") or 1.0)
+        pace = interval_seconds(metric) / (duration_seconds(step, "rangeQuery.step") or 1.0)
         if end <= start:
             reason = f"waiting for data: the window {window} is empty"
             nothing = Shortfall("points", 0, settings.min_points, 0, settings.min_points)
@@ -354,11 +343,13 @@ class JudgeProvider(ImmediateProvider):
             phase = AnalysisPhase.INCONCLUSIVE
             undecided = not final
             if verdict.decision is Decision.NODATA and verdict.shortfall is not None:
-                needed = still_needed(
-                    verdict.shortfall, verdict.pace, _interval_seconds(metric), context.counted + 1, _count(metric)
+                needed = needs(
+                    verdict.shortfall, verdict.pace, interval_seconds(metric), context.counted + 1, metric_count(metric)
                 )
-                reason = outcome(verdict.shortfall, reason, needed, final, context.counted + 1)
-                metadata.update(reason=reason, shortfall=needed)
+                reason = message(needed, reason, final)
+                metadata.update(reason=reason, shortfall=needed.still_needed(), **{NEEDED_KEY: needed.to_json()})
+                if final:  # the metric ends Inconclusive for lack of evidence: the outcome the Rollout reads
+                    metadata[OUTCOME_KEY] = needed.outcome
             elif final:
                 reason = f"no decision after {context.counted + 1} measurements: {reason}"
                 metadata["reason"] = reason

@@ -31,6 +31,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
+from analysis.outcome import OUTCOME_KEY
 from analysis.phases import AnalysisPhase
 from analysis.providers.base import (
     JUDGE_STATE_KEY,
@@ -49,7 +50,9 @@ from analysis.providers.judge.score_verdict import (
     classification_of,
     combine,
     score_metadata,
+    short_of_evidence,
 )
+from analysis.providers.judge.shortfall import interval_seconds, metric_count, needs
 from analysis.providers.judge.spec import SEQUENTIAL, SEQUENTIAL_LATENCY, JudgeSpecError, test_name
 from analysis.providers.judge.verdicts import SavedState, Verdict, decode_state, encode_state, fmt
 from analysis.spec import SpecError
@@ -138,6 +141,21 @@ class _Measuring:
             previous = _reopened(previous)
         return await self.judge(m.spec, {**self.metric, "name": m.name}, self.context, previous, self.final)
 
+    def _decision(self, m: ScoreMetricSpec, verdict: Verdict, watched: bool) -> MetricDecision:
+        """A metric's decision from its test's verdict: Kayenta's label, the estimate and interval, and what
+        it still needs when it is below its minimum evidence."""
+        label = classification_of(verdict.decision, test_name(m.spec), verdict.metadata)
+        reason = f"{verdict.reason} (after it had passed)" if watched else verdict.reason
+        needed = None
+        if verdict.decision is Decision.NODATA and verdict.shortfall is not None:
+            taken = self.context.counted + 1
+            needed = needs(verdict.shortfall, verdict.pace, interval_seconds(self.metric), taken,
+                           metric_count(self.metric))
+            reason = f"{reason}; {needed.still_needed()}"
+        meta = verdict.metadata
+        return MetricDecision(m.name, m.groups, m.critical, verdict.decision, label, reason,
+                              str(meta.get("estimate") or ""), str(meta.get("interval") or ""), needed)
+
     async def decisions(
         self, spec: ScoreSpec, previous: Mapping[str, Mapping[str, Any]]
     ) -> tuple[list[MetricDecision], dict[str, Any]]:
@@ -170,10 +188,7 @@ class _Measuring:
             state[m.name] = {"saved": encode_state(saved_state) if saved_state is not None else None}
             if m.name in watched and verdict.decision is not Decision.FAIL:
                 continue  # still a pass: only its fail side counts now
-            test = test_name(m.spec)
-            label = classification_of(verdict.decision, test, verdict.metadata)
-            reason = f"{verdict.reason} (after it had passed)" if m.name in watched else verdict.reason
-            found[m.name] = MetricDecision(m.name, m.groups, m.critical, verdict.decision, label, reason)
+            found[m.name] = self._decision(m, verdict, m.name in watched)
         for name, d in found.items():
             entry = state.setdefault(name, {"saved": None})
             entry["decided"] = d.to_dict() if d.final else None
@@ -211,10 +226,16 @@ async def measure_score(
     except ProviderError as exc:
         return finished(AnalysisPhase.ERROR, str(exc), keep)
     outcome = combine(decisions, spec, final)
-    metadata = score_metadata(outcome, decisions)
+    metadata = score_metadata(outcome, decisions, spec.thresholds)
     metadata[JUDGE_STATE_KEY] = encode_state(SavedState(SCORE_TEST, {}, {"metrics": state}))
     value = fmt(outcome.result.score) or None
     if not outcome.final:
         return finished(AnalysisPhase.INCONCLUSIVE, outcome.reason, metadata, value=value, undecided=True)
     phase, message = _phase(metric, outcome)
+    short = short_of_evidence(decisions, message, context.counted + 1)
+    if phase is AnalysisPhase.INCONCLUSIVE and short is not None:
+        # Ended undecided because metrics lacked traffic or data: the same outcome as one judge's, with
+        # each short metric's needs in its metric.<name> entry.
+        metadata[OUTCOME_KEY], message = short
+        metadata["reason"] = message
     return finished(phase, message, metadata, value=value, result=outcome.condition_value())

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from analysis.outcome import NEEDED_KEY, Needs, describe, outcome_of
 from analysis.providers.judge.score_spec import ScoreSpec
 from analysis.providers.judge.spec import MANN_WHITNEY
 from analysis.stats import (
@@ -40,11 +41,13 @@ from analysis.stats import (
 from analysis.stats import score as kayenta_score
 
 __all__ = [
-    "SCORE_TEST", "MetricDecision", "Reachable", "ScoreOutcome", "classification_of", "combine", "reachable",
-    "score_metadata",
+    "METRIC_LINE_CHARS", "SCORE_TEST", "MetricDecision", "Reachable", "ScoreOutcome", "classification_of", "combine",
+    "reachable", "score_metadata", "short_of_evidence",
 ]
 
 SCORE_TEST: Final = "score"
+#: A ``metric.<name>`` entry's length, within the stored measurement's cap on a metadata value (1024).
+METRIC_LINE_CHARS: Final = 1000
 _FINAL: Final = (Decision.PASS, Decision.FAIL)
 _RANK: Final = {ScoreVerdict.NODATA: 0, ScoreVerdict.FAIL: 1, ScoreVerdict.MARGINAL: 2, ScoreVerdict.PASS: 3}
 _FAILING: Final = (Classification.HIGH, Classification.LOW, Classification.NODATA_FAIL)
@@ -52,7 +55,8 @@ _FAILING: Final = (Classification.HIGH, Classification.LOW, Classification.NODAT
 
 @dataclass(frozen=True)
 class MetricDecision:
-    """One score metric's decision so far, with Kayenta's label for it."""
+    """One score metric's decision so far, with Kayenta's label for it, its test's estimate and interval
+    (when it has them) and, below its minimum evidence, what it still needs."""
 
     name: str
     groups: tuple[str, ...]
@@ -60,6 +64,9 @@ class MetricDecision:
     decision: Decision
     classification: Classification
     reason: str
+    estimate: str = ""
+    interval: str = ""
+    needs: Needs | None = None
 
     @property
     def final(self) -> bool:
@@ -71,13 +78,42 @@ class MetricDecision:
         return "Undecided" if self.decision is Decision.CONTINUE else self.classification.value
 
     def to_dict(self) -> dict[str, Any]:
-        return {"decision": self.decision.value, "classification": self.classification.value, "reason": self.reason}
+        saved = {"decision": self.decision.value, "classification": self.classification.value, "reason": self.reason}
+        saved.update({k: v for k, v in (("estimate", self.estimate), ("interval", self.interval)) if v})
+        return saved
 
     @classmethod
     def from_dict(cls, name: str, groups: tuple[str, ...], critical: bool, data: Mapping[str, Any]) -> MetricDecision:
-        """A saved decision; ValueError when it is not one."""
+        """A saved decision; ValueError when it is not one (one saved before estimates were: none)."""
         return cls(name, groups, critical, Decision(data["decision"]), Classification(data["classification"]),
-                   str(data.get("reason") or ""))
+                   str(data.get("reason") or ""), str(data.get("estimate") or ""), str(data.get("interval") or ""))
+
+    def line(self) -> str:
+        """Its ``metric.<name>`` metadata: JSON of its groups, decision, Kayenta's label, critical, estimate and
+        interval, reason and ``needed``, at most :data:`METRIC_LINE_CHARS` (the reason is cut to fit)."""
+        entry: dict[str, Any] = {
+            "groups": list(self.groups), "decision": self.decision.value, "label": self.label,
+            "critical": self.critical, "estimate": self.estimate, "interval": self.interval, "reason": "",
+        }
+        if self.needs is not None:
+            entry[NEEDED_KEY] = self.needs.to_dict()
+        bare = len(json.dumps(entry, separators=(",", ":")))
+        reason = json.dumps(self.reason)[1:-1]  # as escaped in JSON, so the cut is counted right
+        room = METRIC_LINE_CHARS - bare
+        entry["reason"] = self.reason if len(reason) <= room else json.loads(f'"{_cut(reason, room)}"')
+        return json.dumps(entry, separators=(",", ":"))
+
+
+def _cut(escaped: str, room: int) -> str:
+    """JSON-escaped text cut to ``room`` characters with "...", never inside an escape."""
+    text = escaped[: max(room - 3, 0)]
+    while text:
+        try:
+            json.loads(f'"{text}"')
+            break
+        except ValueError:
+            text = text[:-1]
+    return text + "..."
 
 
 def classification_of(decision: Decision, test: str, metadata: Mapping[str, str]) -> Classification:
@@ -195,12 +231,26 @@ def combine(decisions: Sequence[MetricDecision], spec: ScoreSpec, last: bool) ->
     return ScoreOutcome(result, result.verdict, False, reason, undecided)
 
 
+def short_of_evidence(decisions: Sequence[MetricDecision], message: str, taken: int) -> tuple[str, str] | None:
+    """A final score's outcome when metrics were left undecided below their minimum evidence: (``outcome``,
+    the message with which metrics and what each still needs, as :func:`analysis.outcome.describe` words
+    it); None when no undecided metric lacked traffic or data."""
+    short = [(d.name, d.needs) for d in decisions if not d.final and d.needs is not None]
+    if not short:
+        return None
+    what = outcome_of([n for _, n in short])
+    return what, f"{message}; {describe(what, taken, short)}"
+
+
 def _number(x: float | None) -> str:
     return "none" if x is None else f"{x:g}"
 
 
-def score_metadata(outcome: ScoreOutcome, decisions: Sequence[MetricDecision]) -> dict[str, str]:
-    """The measurement's metadata: the verdict, the group scores, each metric's classification and reason."""
+def score_metadata(
+    outcome: ScoreOutcome, decisions: Sequence[MetricDecision], thresholds: ScoreThresholds
+) -> dict[str, str]:
+    """The measurement's metadata: the verdict, the thresholds, the group scores, each metric's line. At most
+    31 entries with 20 metrics (the stored cap is 32 besides ``judgeState``; ``outcome`` is the 32nd)."""
     result = outcome.result
     groups = ", ".join(f"{g.group} {_number(g.score)} (weight {g.weight:g}, {g.n_pass}/{g.n_judged} pass)"
                        for g in result.groups)
@@ -215,9 +265,10 @@ def score_metadata(outcome: ScoreOutcome, decisions: Sequence[MetricDecision]) -
         "samples": f"{len(decisions)} metrics: " + ", ".join(f"{n} {label}" for label, n in counts.items()),
         "groups": json.dumps({g.group: g.score for g in result.groups}, separators=(",", ":")),
         "classifications": json.dumps({d.name: d.label for d in decisions}, separators=(",", ":")),
+        "thresholds": json.dumps({"pass": thresholds.pass_, "marginal": thresholds.marginal}, separators=(",", ":")),
     }
     if outcome.final:
         meta["verdict"] = outcome.verdict.value
     for d in decisions:
-        meta[f"metric.{d.name}"] = f"{d.label}{' (critical)' if d.critical else ''}: {d.reason}"
+        meta[f"metric.{d.name}"] = d.line()
     return {k: v for k, v in meta.items() if v != ""}

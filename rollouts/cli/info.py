@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollouts.cli.score_info import ScoreInfo, score_info
 from rollouts.model.annotations import SCALE_DOWN_DEADLINE
 from rollouts.model.phase import rollout_phase
 from rollouts.model.revisions import revision_of
@@ -637,11 +638,13 @@ class JudgeInfo:
     interval: str
     evidence: str  # e-values, or a p-value and an effect size
     samples: str  # requests or points per version
+    score: ScoreInfo | None = None  # a score (provider.judge.metrics): its thresholds and each metric's line
 
 
 def judge_info(metric_spec: Mapping[str, Any], measurements: list[Mapping[str, Any]]) -> JudgeInfo | None:
     """For a `judge` metric, the newest measurement's verdict (its metadata); None otherwise."""
-    if not as_map(metric_spec.get("provider")).get("judge"):
+    judge_spec = as_map(as_map(metric_spec.get("provider")).get("judge"))
+    if not judge_spec:
         return None
     for m in reversed(measurements):
         data = {k: str(v) for k, v in as_map(m.get("metadata")).items() if v is not None}
@@ -661,6 +664,7 @@ def judge_info(metric_spec: Mapping[str, Any], measurements: list[Mapping[str, A
                 interval=data.get("interval", ""),
                 evidence=evidence,
                 samples=samples,
+                score=score_info(judge_spec, data),
             )
     return None
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rollouts.cli import info as i
+from rollouts.cli.score_info import ScoreInfo, ScoreMetricInfo
 from rollouts.model.durations import human_duration
 from rollouts.model.phase import rollout_phase
 from rollouts.model.spec import RolloutSpec
@@ -322,7 +323,10 @@ def render_analysisrun(run: AnalysisRunDetail, now: dt.datetime, color: bool = F
 
 
 def judge_lines(name: str, judge: i.JudgeInfo) -> list[str]:
-    """Why a `judge` metric decided (or has not yet): decision, estimate and interval, evidence, sample sizes."""
+    """Why a `judge` metric decided (or has not yet): decision, estimate and interval, evidence, sample sizes;
+    a score as a score, with a line per metric."""
+    if judge.score is not None:
+        return _score_lines(name, judge, judge.score)
     lines = [f"Judge {name}: {judge.decision}"]
     if judge.estimate:
         estimate = " ".join(part for part in (judge.estimate, judge.interval) if part)
@@ -332,6 +336,34 @@ def judge_lines(name: str, judge: i.JudgeInfo) -> list[str]:
     if judge.samples:
         lines.append(_label("  Sample:", judge.samples))
     lines.append(_label("  Reason:", judge.reason))
+    return lines
+
+
+def _score_metric_line(m: ScoreMetricInfo) -> str:
+    """``errors [errors, critical]: Pass 1.02 [0.85, 1.3]; <reason>`` (a reason of its own, or what it needs)."""
+    tags = ", ".join([*m.groups, *(["critical"] if m.critical else [])])
+    figures = " ".join(part for part in (m.decision, m.estimate, m.interval) if part)
+    why = m.needed or m.reason
+    return f"    {m.name} [{tags}]: {figures}{'; ' + why if why else ''}"
+
+
+def _score_lines(name: str, judge: i.JudgeInfo, score: ScoreInfo) -> list[str]:
+    """A score: its value against the thresholds, final or not, the groups, the reason, then its metrics."""
+    thresholds = ", ".join(f"{label} {value}" for label, value in (("pass", score.pass_threshold),
+                                                                    ("marginal", score.marginal_threshold)) if value)
+    value = score.score or "none"
+    if thresholds:
+        value += f" ({thresholds})"
+    value += ", final" if score.final else ", not final"
+    lines = [f"Judge {name}: {judge.decision}", _label("  Score:", value)]
+    if score.groups:
+        lines.append(_label("  Groups:", score.groups))
+    if score.outcome:
+        lines.append(_label("  Outcome:", score.outcome))
+    lines.append(_label("  Reason:", judge.reason))
+    if score.metrics:
+        lines.append("  Metrics:")
+        lines.extend(_score_metric_line(m) for m in score.metrics)
     return lines
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from analysis.outcome import NEEDED_KEY, OUTCOME_KEY, Needs, describe
 from rollouts.sandbox.cluster import ThreadedSandbox
 from rollouts.sandbox.prometheus import PrometheusServer
 from tests.fixtures.analysis_runs import metric_result
@@ -118,8 +120,16 @@ def test_a_non_critical_regression_is_marginal_and_pauses_the_rollout(env: Judge
     st = env.wait_phase("marginal", "Paused", 30)
     assert not st.get("abort") and st.get("stableRS") != st.get("currentPodHash"), st
     assert any(c.get("reason") == "InconclusiveAnalysisRun" for c in st.get("pauseConditions") or []), st
-    shown = " ".join(env.plugin("get", "rollout", "marginal").split())
-    assert f"Judge {run_name}/{METRIC}: marginal" in shown and "Estimate: 80 (canary score 0-100" in shown, shown
+    shown = env.plugin("get", "rollout", "marginal")
+    lines = shown.splitlines()
+    at = lines.index(f"Judge {run_name}/{METRIC}: marginal")
+    assert lines[at + 1].split() == ["Score:", "80", "(pass", "95,", "marginal", "75),", "final"], shown
+    metrics = lines[lines.index("  Metrics:", at) + 1:][:3]
+    assert metrics[0].startswith("    error-rate [errors, critical]: Pass "), shown
+    assert metrics[1].startswith("    latency [latency]: High ") and metrics[2].startswith(
+        "    latency-mean [latency]: High "), shown
+    for line in metrics:  # each test's estimate and its interval
+        assert re.search(r": (Pass|High) -?[0-9.e+-]+ \[-?[0-9.e+-]+, -?[0-9.e+-]+\]; ", line), line
 
 
 def _template(name: str, weights: dict[str, int], count: int, critical: bool) -> dict[str, Any]:
@@ -148,6 +158,34 @@ def test_a_failed_half_weight_group_fails_the_score_before_the_others_decide(env
     assert "the best score still reachable, 50.0 with" in last["message"], last["message"]
     assert metric_result(run, METRIC)["count"] < 90
     env.wait_phase("half", "Degraded", 30)
+
+
+def test_a_score_short_of_traffic_ends_with_the_outcome_the_rollout_shows(env: JudgeEnv) -> None:
+    """Traffic flows but far too little for any metric's minimum evidence within `count`: the score's final
+    measurement has the structured outcome (`outcome`, each short metric's `needed` in `metric.<name>`),
+    and the paused Rollout's message, worded by the controller from those keys, names every short metric."""
+    template = _template("judge-score-thin", {"errors": 80, "latency": 20}, 5, critical=True)
+    judge = template["spec"]["metrics"][0]["provider"]["judge"]
+    for metric in judge["metrics"]:  # mann-whitney: 0.1 point an interval, 4 needed within a count of 5
+        thin = {"minPoints": 4, "rangeQuery": {"step": "10s"}} if metric["test"] == "mann-whitney" else {}
+        metric.update(thin or {"minRequests": 900000})
+    run_name = env.start_canary("thin", {}, template)
+    run = env.finished_run(run_name)
+    assert run["status"]["phase"] == "Inconclusive", run["status"]
+    last = last_measurement(run)
+    meta = last["metadata"]
+    assert meta["verdict"] == "nodata" and meta[OUTCOME_KEY] == "TooLittleTraffic", meta
+    short = [(name, Needs.parse(json.loads(meta[f"metric.{name}"])[NEEDED_KEY]))
+             for name in ("error-rate", "latency", "latency-mean")]
+    assert all(needs is not None and needs.measurements == 5 for _, needs in short), short
+    units = [needs.unit for _, needs in short if needs is not None]
+    assert units == ["requests", "requests", "points"], short
+    assert "; too little traffic after 5 measurements: error-rate: canary " in last["message"], last["message"]
+    worded = describe("TooLittleTraffic", 5, [(n, needs) for n, needs in short if needs is not None])
+    st = env.wait_phase("thin", "Paused", 30)
+    assert st["message"] == f"InconclusiveAnalysisRun: {worded}", st
+    shown = env.plugin("get", "rollout", "thin")
+    assert ["Outcome:", "TooLittleTraffic"] in [line.split() for line in shown.splitlines()], shown
 
 
 def _canary_pods(env: JudgeEnv, name: str) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
@@ -227,6 +228,31 @@ def test_undecided_metrics_at_the_final_count_cap_the_verdict_at_marginal(fake: 
     needed = Needs.parse(timeouts[NEEDED_KEY])
     assert timeouts["decision"] == "nodata" and needed is not None and needed.measurements == 25, timeouts
     assert NEEDED_KEY not in json.loads(last.metadata["metric.errors"])  # decided: needs nothing
+
+
+def test_get_analysisrun_shows_the_score_as_a_score_with_a_line_per_metric(fake: str) -> None:
+    """The plugin's view of a score: its value against the thresholds, final, the groups, the outcome, and
+    one line per metric with its groups, decision, estimate and interval, or what it still needs."""
+    from rollouts.cli.analysisrun_info import analysisrun_detail
+    from rollouts.cli.render import render_analysisrun
+
+    latency_points(0.05, 0.05)
+    run = Run(score_metric(fake, count=25))
+    run.until_done({"e": (0.05, 0.05)})  # timeouts never gets traffic
+    obj = {"metadata": {"name": "ro-abc-2", "namespace": "ns"}, "spec": run.spec, "status": run.status}
+    lines = render_analysisrun(analysisrun_detail(obj), NOW).splitlines()
+    at = lines.index("Judge score: marginal")
+    view = lines[at:]
+    assert view[1].split() == ["Score:", "100", "(pass", "95,", "marginal", "75),", "final"], view
+    assert view[2].split()[0] == "Groups:" and "errors 100 (weight 80, 1/1 pass)" in view[2], view
+    assert view[3].split() == ["Outcome:", "TooLittleTraffic"], view
+    assert view[4].split()[0] == "Reason:" and view[5] == "  Metrics:", view
+    errors, timeouts, mean = view[6:9]
+    assert re.fullmatch(r"    errors \[errors, critical\]: Pass [0-9.]+ \[[0-9.]+, [0-9.]+\]; .+", errors), errors
+    no_traffic = "    timeouts [latency]: Nodata [0, inf]; canary 0/500 and baseline 0/500 requests"
+    assert timeouts.startswith(no_traffic), timeouts
+    assert mean.startswith("    latency-mean [latency]: Pass "), mean
+    assert len(view) == 9 and JUDGE_STATE_KEY not in "\n".join(lines)
 
 
 def test_twenty_metrics_short_of_traffic_keep_every_line_in_the_stored_measurement() -> None:

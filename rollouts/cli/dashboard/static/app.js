@@ -114,8 +114,29 @@ function replicaSet(rs) {
       `□ ${p.name} `, status(p.status, p.icon), ` ready ${p.ready}, restarts ${p.restarts}`))));
 }
 
+// A judge score: its value against the thresholds, final or not, and one row per metric.
+function scoreVerdict(judge) {
+  const s = judge.score;
+  const thresholds = [s.pass_threshold && `pass ${s.pass_threshold}`,
+                      s.marginal_threshold && `marginal ${s.marginal_threshold}`].filter(Boolean).join(", ");
+  return el("div", {class: "verdict score"},
+    el("div", {}, el("b", {}, judge.decision), " — score ", el("span", {class: "score-value"}, s.score || "none"),
+       thresholds ? ` (${thresholds})` : "", el("span", {class: "score-final"}, s.final ? ", final" : ", not final")),
+    s.outcome ? el("div", {class: "score-outcome"}, s.outcome) : null,
+    el("div", {class: "muted"}, judge.reason),
+    s.groups ? el("div", {class: "muted"}, s.groups) : null,
+    el("table", {class: "score-metrics"},
+      el("tr", {}, ...["Group", "Metric", "Decision", "Estimate", "Interval", "Reason"].map((h) => el("th", {}, h))),
+      ...s.metrics.map((m) => el("tr", {"data-score-metric": m.name},
+        el("td", {class: "groups"}, m.groups.join(", ")),
+        el("td", {class: "name"}, m.critical ? `${m.name} (critical)` : m.name),
+        el("td", {class: "decision"}, m.decision), el("td", {class: "estimate"}, m.estimate),
+        el("td", {class: "interval"}, m.interval), el("td", {class: "reason muted"}, m.needed || m.reason)))));
+}
+
 function verdict(judge) {
   if (!judge) return null;
+  if (judge.score) return scoreVerdict(judge);
   return el("div", {class: "verdict"},
     el("div", {}, el("b", {}, judge.decision), ` — ${judge.reason}`),
     el("div", {class: "muted"}, [judge.quantity && `${judge.quantity}: ${judge.estimate} ${judge.interval}`,

@@ -7,9 +7,8 @@ import asyncio
 import datetime as dt
 import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -23,6 +22,7 @@ from analysis.providers.judge.provider import STATE_KEY, TESTS, JudgeProvider, d
 from analysis.providers.judge.verdicts import SavedState
 from analysis.runner import assess, metric_specs, prepare_status, record_measurement
 from analysis.spec import validate_metrics
+from tests.fixtures.loopback_http import loopback_server, send_whole
 
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -39,12 +39,7 @@ class _Fake(BaseHTTPRequestHandler):
         return
 
     def _send(self, code: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_whole(self, code, "application/json", json.dumps(body).encode())
 
     def _handle(self, body: bytes = b"") -> None:
         params = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
@@ -79,12 +74,8 @@ class _Fake(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Fake)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with loopback_server(_Fake) as url:
+        yield url
 
 
 def judge_metric(address: str, count: int = 30, **extra: Any) -> dict[str, Any]:

@@ -15,14 +15,16 @@ __all__ = [
     "MAX_HORIZON",
     "Field",
     "JudgeSpecError",
+    "Parser",
     "at_least_zero",
     "boolean",
-    "enum_value",
+    "converted",
     "field",
     "field_kwargs",
     "field_names",
     "intervals",
     "number",
+    "one_of",
     "positive",
     "probability",
     "real",
@@ -32,6 +34,12 @@ __all__ = [
 
 class JudgeSpecError(InvalidInput):
     """A ``provider.judge`` field is wrong; the message starts with the field's name."""
+
+
+class Parser(Protocol):
+    """Reads ``spec[key]``: its value (None when unset), or JudgeSpecError naming ``where`` + ``key``."""
+
+    def __call__(self, spec: Mapping[str, Any], key: str, where: str = "") -> object: ...
 
 
 class NumberParser(Protocol):
@@ -110,15 +118,28 @@ def boolean(spec: Mapping[str, Any], key: str, default: bool) -> bool:
     raise JudgeSpecError(f"{key}: expected true or false, got {value!r}")
 
 
-def enum_value(
-    spec: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: str = "", wording: str = "must be",
-) -> str | None:
-    value = spec.get(key)
-    if value is None or value == "":
-        return None
-    if value not in allowed:
-        raise JudgeSpecError(f"{where}{key}: {wording} one of {', '.join(allowed)}, got {value!r}")
-    return str(value)
+def one_of(allowed: tuple[str, ...], wording: str = "must be") -> Parser:
+    """A parser of one of the ``allowed`` words; any other is "<field>: <wording> one of <allowed>, got <value>"."""
+
+    def parse(spec: Mapping[str, Any], key: str, where: str = "") -> str | None:
+        value = spec.get(key)
+        if value is None or value == "":
+            return None
+        if value not in allowed:
+            raise JudgeSpecError(f"{where}{key}: {wording} one of {', '.join(allowed)}, got {value!r}")
+        return str(value)
+
+    return parse
+
+
+def converted(parse: Parser, convert: Callable[[Any], object]) -> Parser:
+    """``parse``, then ``convert`` of the value it read (a unit, an enum type)."""
+
+    def read(spec: Mapping[str, Any], key: str, where: str = "") -> object:
+        value = parse(spec, key, where)
+        return None if value is None else convert(value)
+
+    return read
 
 
 @dataclass(frozen=True)
@@ -127,11 +148,11 @@ class Field:
     (``kwargs``, usually one) it sets when given."""
 
     key: str
-    parse: Callable[[Mapping[str, Any], str], object]
+    parse: Parser
     kwargs: tuple[str, ...]
 
 
-def field(key: str, parse: Callable[[Mapping[str, Any], str], object], *kwargs: str) -> Field:
+def field(key: str, parse: Parser, *kwargs: str) -> Field:
     return Field(key, parse, kwargs)
 
 
@@ -139,12 +160,12 @@ def field_names(table: tuple[Field, ...]) -> tuple[str, ...]:
     return tuple(f.key for f in table)
 
 
-def field_kwargs(spec: Mapping[str, Any], table: tuple[Field, ...]) -> dict[str, Any]:
+def field_kwargs(spec: Mapping[str, Any], table: tuple[Field, ...], where: str = "") -> dict[str, Any]:
     """The configuration arguments of the table's fields that ``spec`` sets, in table order (the first bad
-    field raises JudgeSpecError naming it)."""
+    field raises JudgeSpecError naming it, after ``where``)."""
     kwargs: dict[str, Any] = {}
     for setting in table:
-        value = setting.parse(spec, setting.key)
+        value = setting.parse(spec, setting.key, where)
         if value is not None:
             kwargs.update(dict.fromkeys(setting.kwargs, value))
     return kwargs

@@ -32,12 +32,13 @@ from analysis.providers.judge.fields import (
     JudgeSpecError,
     at_least_zero,
     boolean,
-    enum_value,
+    converted,
     field,
     field_kwargs,
     field_names,
     intervals,
     number,
+    one_of,
     positive,
     probability,
     real,
@@ -102,7 +103,7 @@ _SEQUENTIAL_SETTINGS: Final = (
 )
 # The count test's guard against clustered errors (CountTestConfig).
 _GUARD_SETTINGS: Final = (
-    field("guard", lambda spec, key: enum_value(spec, key, COUNT_GUARDS, wording="expected"), "guard"),
+    field("guard", one_of(COUNT_GUARDS, wording="expected"), "guard"),
     field("dispersionLevel", probability, "dispersion_level"),
 )
 # The negbin guard's cautious window for the canary's own clustering (CountTestConfig).
@@ -141,7 +142,21 @@ _FIELDS: Final = {
         "effectSize", "mustHaveData", "minPoints", "failEarly", "rangeQuery",
     ),
 }
-_EFFECT_FIELDS: Final = ("measure", "allowedIncrease", "allowedDecrease")
+# The mann-whitney test's settings that map one field to MetricConfig's arguments.
+_MANN_WHITNEY_SETTINGS: Final = (
+    field("alpha", converted(probability, lambda alpha: 1.0 - alpha), "conf_level"),
+    field("direction", converted(one_of(tuple(d.value for d in Direction)), Direction), "direction"),
+    field("nanStrategy", converted(one_of(tuple(s.value for s in NaNStrategy)), NaNStrategy), "nan_strategy"),
+    field("nanReplacement", number, "nan_replacement"),
+    field("outlierFactor", positive, "outlier_factor"),
+)
+_EFFECT_SETTINGS: Final = (
+    field("measure", converted(one_of(tuple(m.value for m in EffectSizeMeasure)), EffectSizeMeasure),
+          "effect_measure"),
+    field("allowedIncrease", positive, "allowed_increase"),
+    field("allowedDecrease", positive, "allowed_decrease"),
+)
+_EFFECT_FIELDS: Final = field_names(_EFFECT_SETTINGS)
 _RANGE_FIELDS: Final = ("start", "end", "step")
 # Functions that turn a counter into a rate or an increase: the sequential tests want the counter itself.
 _RATE_FUNCTIONS: Final = re.compile(r"\b(rate|irate|increase|delta|idelta|deriv)\s*\(")
@@ -293,23 +308,8 @@ class MannWhitneySettings:
 
 def mann_whitney_settings(spec: Mapping[str, Any], metric_name: str = "metric") -> MannWhitneySettings:
     """The ``mann-whitney`` test's settings; JudgeSpecError names the bad field."""
-    kwargs: dict[str, Any] = {"name": metric_name}
-    alpha = probability(spec, "alpha")
-    if alpha is not None:
-        kwargs["conf_level"] = 1.0 - alpha
-    direction = enum_value(spec, "direction", tuple(d.value for d in Direction))
-    if direction is not None:
-        kwargs["direction"] = Direction(direction)
-    strategy = enum_value(spec, "nanStrategy", tuple(s.value for s in NaNStrategy))
-    if strategy is not None:
-        kwargs["nan_strategy"] = NaNStrategy(strategy)
-    replacement = number(spec, "nanReplacement")
-    if replacement is not None:
-        kwargs["nan_replacement"] = replacement
+    kwargs: dict[str, Any] = {"name": metric_name, **field_kwargs(spec, _MANN_WHITNEY_SETTINGS)}
     kwargs["remove_outliers"] = boolean(spec, "removeOutliers", False)
-    factor = positive(spec, "outlierFactor")
-    if factor is not None:
-        kwargs["outlier_factor"] = factor
     kwargs["must_have_data"] = boolean(spec, "mustHaveData", False)
     kwargs.update(_effect_size_kwargs(spec.get("effectSize")))
     min_points = whole(2)(spec, "minPoints")
@@ -328,22 +328,14 @@ def mann_whitney_settings(spec: Mapping[str, Any], metric_name: str = "metric") 
 
 def _effect_size_kwargs(effect: Any) -> dict[str, Any]:
     """``effectSize`` as MetricConfig's arguments; JudgeSpecError names the bad field."""
-    kwargs: dict[str, Any] = {}
     if effect is None:
-        return kwargs
+        return {}
     if not isinstance(effect, Mapping):
         raise JudgeSpecError(f"effectSize: expected an object, got {effect!r}")
     unknown = sorted(set(effect) - set(_EFFECT_FIELDS))
     if unknown:
         raise JudgeSpecError(f"effectSize.{unknown[0]}: unknown field (known: {', '.join(_EFFECT_FIELDS)})")
-    measure = enum_value(effect, "measure", tuple(m.value for m in EffectSizeMeasure), "effectSize.")
-    if measure is not None:
-        kwargs["effect_measure"] = EffectSizeMeasure(measure)
-    for key, name in (("allowedIncrease", "allowed_increase"), ("allowedDecrease", "allowed_decrease")):
-        value = positive(effect, key, "effectSize.")
-        if value is not None:
-            kwargs[name] = value
-    return kwargs
+    return field_kwargs(effect, _EFFECT_SETTINGS, "effectSize.")
 
 
 def _range_window(spec: Mapping[str, Any]) -> Mapping[str, Any]:

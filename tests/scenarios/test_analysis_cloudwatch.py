@@ -12,12 +12,10 @@ import pytest
 
 from tests.fixtures.analysis_runs import (
     assert_error_streak,
+    assert_example_accepted_and_bad_template_named,
     events,
-    example_template,
     metric_result,
     run_manifest,
-    template_check,
-    template_manifest,
     wait_done,
 )
 from tests.fixtures.aws_servers import ACCESS_KEY, SECRET_KEY, AwsWorld, aws_env, aws_world
@@ -101,11 +99,8 @@ def test_bad_credentials_are_errors_and_no_secret_leaks(cluster: Cluster, ns: st
 
 
 def test_the_example_template_is_accepted_and_a_bad_one_named(cluster: Cluster, ns: str) -> None:
-    example = example_template("analysis-template-cloudwatch.yaml")
-    cluster.apply(ns, example)
     bad = cloudwatch_metric("errors", "true")
     bad["provider"]["cloudWatch"]["metricDataQueries"][0]["metricStat"]["period"] = 90
-    cluster.apply(ns, template_manifest("cw-bad", [bad]))
-    assert template_check(cluster, ns, example["metadata"]["name"]).startswith("False")
-    assert "spec.metrics[0].provider.cloudWatch.metricDataQueries[0].metricStat.period: Invalid value: 90" in \
-        template_check(cluster, ns, "cw-bad")
+    assert_example_accepted_and_bad_template_named(
+        cluster, ns, "analysis-template-cloudwatch.yaml", "cw-bad", bad,
+        "spec.metrics[0].provider.cloudWatch.metricDataQueries[0].metricStat.period: Invalid value: 90")

@@ -10,14 +10,13 @@ from typing import Any
 import pytest
 
 from tests.fixtures.analysis_runs import (
+    assert_bad_metric_rejected,
     assert_error_streak,
     closed_port,
     example_template,
-    invalid_spec_event,
     metric_result,
     run_example_metric,
     run_manifest,
-    template_manifest,
     wait_done,
 )
 from tests.fixtures.cluster import Cluster
@@ -165,11 +164,7 @@ def test_missing_credentials_name_the_secret(cluster: Cluster, ns: str) -> None:
 
 def test_bad_spec_is_rejected_naming_the_field(cluster: Cluster, ns: str) -> None:
     bad = dd_metric("errors", {"apiVersion": "v2", "queries": {"a": ERRORS, "b": REQUESTS}})
-    cluster.apply(ns, template_manifest("dd-broken", [bad]), run_manifest("dd-broken", [bad]))
-    run = wait_done(cluster, ns, "dd-broken")
-    assert run["status"]["phase"] == "Error"
-    assert run["status"]["message"].startswith("InvalidSpec: spec.metrics[0].provider.datadog.formula: required")
-    assert "spec.metrics[0].provider.datadog.formula" in invalid_spec_event(cluster, ns, kind="AnalysisTemplate")
+    assert_bad_metric_rejected(cluster, ns, "dd-broken", bad, "spec.metrics[0].provider.datadog.formula", "required")
 
 
 def test_example_template_runs(cluster: Cluster, ns: str, datadog: tuple[FakeDatadog, str]) -> None:

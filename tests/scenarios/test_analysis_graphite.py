@@ -12,12 +12,10 @@ import pytest
 
 from tests.fixtures.analysis_runs import (
     assert_error_streak,
+    assert_example_accepted_and_bad_template_named,
     closed_port,
-    example_template,
     metric_result,
     run_manifest,
-    template_check,
-    template_manifest,
     wait_done,
 )
 from tests.fixtures.cluster import Cluster
@@ -78,10 +76,8 @@ def test_graphite_down_and_stuck_count_against_the_error_limit(cluster: Cluster,
 
 
 def test_the_example_template_is_accepted_and_a_bad_one_named(cluster: Cluster, ns: str) -> None:
-    example = example_template("analysis-template-graphite.yaml")
     bad = graphite_metric("http://graphite", "x")
     bad["provider"]["graphite"]["query"] = "app.errors"  # no target=
-    cluster.apply(ns, example, template_manifest("g-bad-template", [bad]))
-    assert template_check(cluster, ns, example["metadata"]["name"]).startswith("False")
-    message = template_check(cluster, ns, "g-bad-template")
-    assert 'spec.metrics[0].provider.graphite.query: Invalid value: "app.errors": no target=' in message
+    assert_example_accepted_and_bad_template_named(
+        cluster, ns, "analysis-template-graphite.yaml", "g-bad-template", bad,
+        'spec.metrics[0].provider.graphite.query: Invalid value: "app.errors": no target=')

@@ -11,13 +11,11 @@ import pytest
 
 from tests.fixtures.analysis_runs import (
     assert_error_streak,
+    assert_example_accepted_and_bad_template_named,
     closed_port,
     events,
-    example_template,
     metric_result,
     run_manifest,
-    template_check,
-    template_manifest,
     wait_done,
 )
 from tests.fixtures.cluster import Cluster
@@ -75,8 +73,6 @@ def test_success_failure_down_and_bad_credentials(cluster: Cluster, ns: str,
 
 
 def test_the_example_template_is_accepted_and_a_bad_one_named(cluster: Cluster, ns: str) -> None:
-    example = example_template("analysis-template-influxdb.yaml")
-    cluster.apply(ns, example, template_manifest("i-bad-template", [influx_metric("errors", "Influx_Prod")]))
-    assert template_check(cluster, ns, example["metadata"]["name"]).startswith("False")
-    message = template_check(cluster, ns, "i-bad-template")
-    assert 'spec.metrics[0].provider.influxdb.profile: Invalid value: "Influx_Prod"' in message
+    assert_example_accepted_and_bad_template_named(
+        cluster, ns, "analysis-template-influxdb.yaml", "i-bad-template", influx_metric("errors", "Influx_Prod"),
+        'spec.metrics[0].provider.influxdb.profile: Invalid value: "Influx_Prod"')

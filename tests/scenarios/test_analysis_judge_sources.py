@@ -15,11 +15,9 @@ from typing import Any
 import pytest
 
 from tests.fixtures.analysis_runs import (
-    example_template,
+    assert_example_accepted_and_bad_template_named,
     metric_result,
     run_manifest,
-    template_check,
-    template_manifest,
     wait_done,
 )
 from tests.fixtures.aws_servers import AwsWorld, aws_env, aws_world
@@ -277,11 +275,9 @@ def test_a_refusal_is_an_error_naming_the_query(cluster: Cluster, ns: str) -> No
 
 
 def test_the_example_is_accepted_and_a_sequential_source_named(cluster: Cluster, ns: str) -> None:
-    example = example_template("analysis-template-judge-graphite.yaml")
     bad = judge_metric({"graphite": {"address": "http://graphite"}}, "a", "b")
     bad["provider"]["judge"] = {"source": {"graphite": {}}, "canary": {"errors": "e", "requests": "r"},
                                 "baseline": {"errors": "e", "requests": "r"}}
-    cluster.apply(ns, example, template_manifest("judge-bad-source", [bad]))
-    assert template_check(cluster, ns, example["metadata"]["name"]).startswith("False")
-    message = template_check(cluster, ns, "judge-bad-source")
-    assert "spec.metrics[0].provider.judge.source: only test: mann-whitney reads another provider's series" in message
+    assert_example_accepted_and_bad_template_named(
+        cluster, ns, "analysis-template-judge-graphite.yaml", "judge-bad-source", bad,
+        "spec.metrics[0].provider.judge.source: only test: mann-whitney reads another provider's series")

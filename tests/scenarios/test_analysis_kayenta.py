@@ -10,12 +10,10 @@ import pytest
 
 from tests.fixtures.analysis_runs import (
     assert_error_streak,
+    assert_example_accepted_and_bad_template_named,
     closed_port,
-    example_template,
     metric_result,
     run_manifest,
-    template_check,
-    template_manifest,
     wait_done,
 )
 from tests.fixtures.cluster import Cluster
@@ -62,10 +60,8 @@ def test_scores_decide_and_faults_are_errors(cluster: Cluster, ns: str, kayenta:
 
 
 def test_the_example_template_is_accepted_and_a_bad_one_named(cluster: Cluster, ns: str) -> None:
-    example = example_template("analysis-template-kayenta.yaml")
     bad = kayenta_metric("http://kayenta:8090", "good")
     bad["provider"]["kayenta"]["threshold"] = {"pass": 70, "marginal": 80}
-    cluster.apply(ns, example, template_manifest("k-bad-template", [bad]))
-    assert template_check(cluster, ns, example["metadata"]["name"]).startswith("False")
-    message = template_check(cluster, ns, "k-bad-template")
-    assert "spec.metrics[0].provider.kayenta.threshold.marginal: Invalid value: 80: at most pass (70)" in message
+    assert_example_accepted_and_bad_template_named(
+        cluster, ns, "analysis-template-kayenta.yaml", "k-bad-template", bad,
+        "spec.metrics[0].provider.kayenta.threshold.marginal: Invalid value: 80: at most pass (70)")

@@ -10,14 +10,13 @@ from typing import Any
 import pytest
 
 from tests.fixtures.analysis_runs import (
+    assert_bad_metric_rejected,
     assert_error_streak,
     closed_port,
     example_template,
-    invalid_spec_event,
     metric_result,
     run_example_metric,
     run_manifest,
-    template_manifest,
     wait_done,
 )
 from tests.fixtures.cluster import Cluster
@@ -134,11 +133,8 @@ def test_rate_limit_is_an_error_measurement(cluster: Cluster, ns: str, newrelic:
 
 def test_bad_spec_is_rejected_naming_the_field(cluster: Cluster, ns: str) -> None:
     bad = nr_metric("success", {"query": SUCCESS, "timeout": 600})
-    cluster.apply(ns, template_manifest("nr-broken", [bad]), run_manifest("nr-broken", [bad]))
-    run = wait_done(cluster, ns, "nr-broken")
-    assert run["status"]["phase"] == "Error"
-    assert run["status"]["message"].startswith("InvalidSpec: spec.metrics[0].provider.newRelic.timeout: Invalid value")
-    assert "spec.metrics[0].provider.newRelic.timeout" in invalid_spec_event(cluster, ns, "nr-broken")
+    assert_bad_metric_rejected(cluster, ns, "nr-broken", bad, "spec.metrics[0].provider.newRelic.timeout",
+                               "Invalid value")
 
 
 def test_example_template_runs(cluster: Cluster, ns: str) -> None:

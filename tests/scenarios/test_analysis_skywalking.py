@@ -9,14 +9,13 @@ from typing import Any
 import pytest
 
 from tests.fixtures.analysis_runs import (
+    assert_bad_metric_rejected,
     assert_error_streak,
     closed_port,
     example_template,
-    invalid_spec_event,
     metric_result,
     run_example_metric,
     run_manifest,
-    template_manifest,
     wait_done,
 )
 from tests.fixtures.cluster import Cluster
@@ -88,10 +87,8 @@ def test_bad_spec_is_rejected_naming_the_field(
     cluster: Cluster, ns: str, skywalking: tuple[FakeSkyWalking, str]
 ) -> None:
     bad = {"name": "web", "provider": {"skywalking": {"address": skywalking[1], "query": APDEX % "web"}}}
-    cluster.apply(ns, template_manifest("sw-broken", [bad]), run_manifest("sw-broken", [bad]))
-    run = wait_done(cluster, ns, "sw-broken")
-    assert run["status"]["message"].startswith("InvalidSpec: spec.metrics[0].provider.skywalking.interval: required")
-    assert "spec.metrics[0].provider.skywalking.interval" in invalid_spec_event(cluster, ns, "sw-broken")
+    assert_bad_metric_rejected(cluster, ns, "sw-broken", bad, "spec.metrics[0].provider.skywalking.interval",
+                               "required")
 
 
 def test_example_template_runs(cluster: Cluster, ns: str, skywalking: tuple[FakeSkyWalking, str]) -> None:

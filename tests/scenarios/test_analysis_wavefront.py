@@ -10,14 +10,13 @@ from typing import Any
 import pytest
 
 from tests.fixtures.analysis_runs import (
+    assert_bad_metric_rejected,
     assert_error_streak,
     closed_port,
     example_template,
-    invalid_spec_event,
     metric_result,
     run_example_metric,
     run_manifest,
-    template_manifest,
     wait_done,
 )
 from tests.fixtures.cluster import Cluster
@@ -127,10 +126,7 @@ def test_rate_limit_is_an_error_measurement(cluster: Cluster, ns: str, wavefront
 
 def test_bad_spec_is_rejected_naming_the_field(cluster: Cluster, ns: str) -> None:
     bad = {"name": "rate", "provider": {"wavefront": {"query": RATE}}}
-    cluster.apply(ns, template_manifest("wf-broken", [bad]), run_manifest("wf-broken", [bad]))
-    run = wait_done(cluster, ns, "wf-broken")
-    assert run["status"]["message"].startswith("InvalidSpec: spec.metrics[0].provider.wavefront.address: required")
-    assert "spec.metrics[0].provider.wavefront.address" in invalid_spec_event(cluster, ns, "wf-broken")
+    assert_bad_metric_rejected(cluster, ns, "wf-broken", bad, "spec.metrics[0].provider.wavefront.address", "required")
 
 
 def test_example_template_runs(cluster: Cluster, ns: str, wavefront: tuple[FakeWavefront, str]) -> None:

@@ -15,16 +15,11 @@ import pytest
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.manifests import Step
-from tests.fixtures.plugin import Plugin
 from tests.fixtures.rollout import Namespace, given
+from tests.fixtures.router_walk import RouterWalk
 from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox  # noqa: F401  (this module's `sandbox` fixture)
 from tests.fixtures.tools import REPO
-from tests.fixtures.traffic import (
-    assert_weight_back_before_scale_down,
-    assert_weight_moves,
-    routed_manifests,
-    status_weights,
-)
+from tests.fixtures.traffic import routed_manifests
 from tests.fixtures.weighted_routes import alb_ingress_manifest, alb_weights, canary_share
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
@@ -83,17 +78,15 @@ def test_weights_traffic_abort_retry_and_full_promotion(
 ) -> None:
     namespace = given(cluster, "alb")
     rollout = namespace.rollout_of(manifests("nginx:1")).apply().wait_healthy(timeout=60)
-    wait_split(namespace, 0)
+    walk = RouterWalk(rollout, "alb", lambda w: alb_weights(namespace) == split(w), "nginx:1", "nginx:2", 2)
+    walk.wait_weight(0)
 
     namespace.apply(*manifests("nginx:2"))
     canary = rollout.wait_paused(timeout=60).seen["currentPodHash"]
     assert alb_weights(namespace) == split(20)
     assert backends(namespace) == ["beta", "web-stable"]
     assert alb_weights(namespace, key=BETA_ACTION) == {"web-canary": 100}
-    rollout.wait_sizes({"nginx:1": 2, "nginx:2": 1})
-    assert status_weights(rollout) == (20, 80, True)
-    shown = Plugin.on_cluster(cluster).ok("get", "rollout", "web", "-n", namespace.name)
-    assert "  alb:           SetWeight 20, ActualWeight 20\n" in shown, shown
+    walk.expect_first_step(20)
     if os.environ.get("PYROLLOUTS_E2E") != "1":  # a real cluster has no simulated traffic
         # one canary pod beside two stable ones: by pods it would get a third; the action says 20% of the
         # requests without the header, the header route all of the fifth that carry it: 0.8 * 0.2 + 0.2
@@ -101,23 +94,16 @@ def test_weights_traffic_abort_retry_and_full_promotion(
         assert metrics_url is not None
         assert canary_share(metrics_url, namespace.name, "web-stable", canary) == pytest.approx(0.36, abs=0.05)
 
-    rollout.abort().wait_degraded(timeout=60)
-    wait_split(namespace, 0)
+    walk.abort(20, "from 1 to 0")
     rollout.wait_for("the header route removed", lambda: backends(namespace) == ["web-stable"], 60)
-    rollout.wait_sizes({"nginx:1": 2}, timeout=60)
-    assert_weight_back_before_scale_down(rollout, 20, "from 1 to 0")
 
-    rollout.retry().wait_paused(timeout=60)
-    wait_split(namespace, 20)
+    walk.retry(20)
     assert backends(namespace) == ["beta", "web-stable"]
-    rollout.promote().wait_status("step 5", lambda st: st.get("currentStepIndex") == 5, 60)
-    rollout.wait_paused(timeout=60)
+    walk.promote(5)
     assert alb_weights(namespace) == split(60)
     assert backends(namespace) == ["web-stable"] and alb_weights(namespace, key=BETA_ACTION) is None
 
-    rollout.promote_full().wait_healthy(timeout=60).wait_sizes({"nginx:2": 2}, timeout=60)
-    wait_split(namespace, 0)
-    assert_weight_moves(rollout, [0, 20, 0, 20, 60, 100, 0])
+    walk.promote_full([0, 20, 0, 20, 60, 100, 0])
     ingress = namespace.kubectl("get", "ingress", "web", "-o", "jsonpath={.metadata.annotations}").stdout
     assert '"rollouts.pyrollouts.io/managed-alb-actions":"web:alb.ingress.kubernetes.io/actions.web-stable"' in ingress
     assert '\\"TargetGroupStickinessConfig\\":{\\"Enabled\\":true,\\"DurationSeconds\\":60}' in ingress
@@ -128,11 +114,7 @@ def test_an_ingress_not_routing_to_the_action_is_reported_and_moves_nothing(
 ) -> None:
     namespace = given(cluster, "albbad")
     rollout = namespace.rollout_of(manifests("nginx:1", alb_ingress_manifest(port="http"))).apply()
-    message = rollout.wait_for(
-        "TrafficRoutingError",
-        lambda: next((m for r, m in rollout.events() if r == "TrafficRoutingError"), None),
-        60,
-    )
+    message = rollout.wait_event("TrafficRoutingError", timeout=60)
     assert 'Ingress "web" routes to Service "web-stable" directly' in message and "use-annotation" in message
     assert alb_weights(namespace) is None  # nothing written
 

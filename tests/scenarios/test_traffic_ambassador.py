@@ -6,7 +6,6 @@ The CRD comes from examples/crds/ambassador.yaml."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -16,15 +15,9 @@ from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.manifests import Step
 from tests.fixtures.plugin import Plugin
 from tests.fixtures.rollout import Namespace, given
+from tests.fixtures.router_walk import RouterWalk
 from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox  # noqa: F401  (this module's `sandbox` fixture)
-from tests.fixtures.traffic import (
-    assert_weight_back_before_scale_down,
-    assert_weight_moves,
-    routed_manifests,
-    simulated_shares,
-    simulated_traffic,
-    status_weights,
-)
+from tests.fixtures.traffic import routed_manifests, simulated_shares, simulated_traffic
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
@@ -54,10 +47,6 @@ def canary_weight(namespace: Namespace) -> int | None:
     return None if obj is None else int(obj["spec"]["weight"])
 
 
-def wait_canary(namespace: Namespace, weight: int | None) -> None:
-    namespace.cluster.wait(f"canary Mapping weight {weight}", lambda: canary_weight(namespace) == weight, 60)
-
-
 def manifests(image: str) -> list[dict[str, Any]]:
     objects = routed_manifests(
         ROUTING, STEPS, image=image, replicas=4, scaleDownDelaySeconds=1, abortScaleDownDelaySeconds=1
@@ -73,6 +62,9 @@ def test_canary_mapping_follows_the_steps_abort_retry_and_promote(
     ns = namespace.name
     rollout = namespace.rollout_of(manifests("nginx:1")).apply().wait_healthy(timeout=60)
     assert mapping(namespace, "web-canary") is None  # nothing to route to a canary yet
+    # 0: no canary Mapping (after an abort it goes at weight 0, then is deleted)
+    walk = RouterWalk(rollout, "ambassador", lambda w: canary_weight(namespace) == (w or None), "nginx:1", "nginx:2",
+                      4, plugin)
 
     plugin.ok("set", "image", "web", "web=nginx:2", "-n", ns)
     rollout.wait_paused(timeout=60)
@@ -80,31 +72,18 @@ def test_canary_mapping_follows_the_steps_abort_retry_and_promote(
     assert copy is not None
     assert copy["spec"] == {"prefix": "/web/", "rewrite": "/", "service": "web-canary:80", "weight": 25}
     assert copy["metadata"]["ownerReferences"][0]["name"] == "web"
-    rollout.wait_sizes({"nginx:1": 4, "nginx:2": 1})
-    assert status_weights(rollout) == (25, 75, True)
+    walk.expect_first_step(25)
     if simulated_traffic():  # a quarter of the requests for /web/ reach the canary (a split by pods: 1/5)
         assert sandbox.threaded.metrics_url is not None
         new = rollout.status["currentPodHash"]
         shares = simulated_shares(sandbox.threaded.metrics_url, ns, "web-stable")
         assert shares.get(new, 0.0) == pytest.approx(0.25, abs=0.05)
-    shown = plugin.ok("get", "rollout", "web", "-n", ns)
-    assert re.search(r"ambassador:\s+SetWeight 25, ActualWeight 25\b", shown), shown
 
-    plugin.ok("abort", "web", "-n", ns)
-    wait_canary(namespace, None)
-    rollout.wait_sizes({"nginx:1": 4}, timeout=60)
-    assert_weight_back_before_scale_down(rollout, 25, "from 1 to 0")
-
-    plugin.ok("retry", "rollout", "web", "-n", ns)
-    rollout.wait_paused(timeout=60)
-    wait_canary(namespace, 25)
-    plugin.ok("promote", "web", "-n", ns)
-    rollout.wait_status("step 3", lambda st: st.get("currentStepIndex") == 3, 60)
-    wait_canary(namespace, 50)
-    plugin.ok("promote", "web", "--full", "-n", ns)
-    rollout.wait_healthy(timeout=60).wait_sizes({"nginx:2": 4}, timeout=60)
-    wait_canary(namespace, None)
-    assert_weight_moves(rollout, [0, 25, 0, 25, 50, 100, 0])
+    walk.abort(25, "from 1 to 0")
+    walk.retry(25)
+    walk.promote(3)
+    walk.wait_weight(50)
+    walk.promote_full([0, 25, 0, 25, 50, 100, 0])
     stable = mapping(namespace, "web")
     assert stable is not None and stable["spec"] == STABLE["spec"]
 
@@ -116,9 +95,5 @@ def test_a_weighted_stable_mapping_is_named(
     objects = manifests("nginx:1")
     objects[0] = {**STABLE, "spec": {**STABLE["spec"], "weight": 100}}
     rollout = namespace.rollout_of(objects).apply()
-    message = rollout.wait_for(
-        "TrafficRoutingError",
-        lambda: next((m for r, m in rollout.events() if r == "TrafficRoutingError"), None),
-        60,
-    )
+    message = rollout.wait_event("TrafficRoutingError", timeout=60)
     assert message.startswith(f'Mapping {namespace.name}/web: spec.weight: Mapping "web" sets a weight: remove it')

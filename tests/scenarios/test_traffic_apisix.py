@@ -6,7 +6,6 @@ weights and the header route. The CRD comes from examples/crds/apisix.yaml."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -16,15 +15,9 @@ from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.manifests import Step
 from tests.fixtures.plugin import Plugin
 from tests.fixtures.rollout import Namespace, given
+from tests.fixtures.router_walk import RouterWalk
 from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox  # noqa: F401  (this module's `sandbox` fixture)
-from tests.fixtures.traffic import (
-    assert_weight_back_before_scale_down,
-    assert_weight_moves,
-    routed_manifests,
-    simulated_shares,
-    simulated_traffic,
-    status_weights,
-)
+from tests.fixtures.traffic import routed_manifests, simulated_shares, simulated_traffic
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
@@ -67,11 +60,6 @@ def weights(namespace: Namespace) -> dict[str, Any] | None:
     return {b["serviceName"]: b.get("weight") for b in obj["spec"]["http"][0]["backends"]}
 
 
-def wait_weights(namespace: Namespace, canary: int) -> None:
-    want = {"web-stable": 100 - canary, "web-canary": canary}
-    namespace.cluster.wait(f"ApisixRoute weights {want}", lambda: weights(namespace) == want, 60)
-
-
 def manifests(image: str) -> list[dict[str, Any]]:
     objects = routed_manifests(
         ROUTING, STEPS, image=image, replicas=4, scaleDownDelaySeconds=1, abortScaleDownDelaySeconds=1
@@ -86,19 +74,17 @@ def test_weights_and_header_route_follow_the_steps_abort_retry_and_promote(
     namespace = given(cluster, "apisix")
     ns = namespace.name
     rollout = namespace.rollout_of(manifests("nginx:1")).apply().wait_healthy(timeout=60)
-    wait_weights(namespace, 0)
+    walk = RouterWalk(rollout, "apisix", lambda w: weights(namespace) == {"web-stable": 100 - w, "web-canary": w},
+                      "nginx:1", "nginx:2", 4, plugin)
+    walk.wait_weight(0)
 
     plugin.ok("set", "image", "web", "web=nginx:2", "-n", ns)
     rollout.wait_paused(timeout=60)
     assert weights(namespace) == {"web-stable": 75, "web-canary": 25}
-    rollout.wait_sizes({"nginx:1": 4, "nginx:2": 1})
-    assert status_weights(rollout) == (25, 75, True)
-    shown = plugin.ok("get", "rollout", "web", "-n", ns)
-    assert re.search(r"apisix:\s+SetWeight 25, ActualWeight 25\b", shown), shown
+    walk.expect_first_step(25)
 
-    plugin.ok("promote", "web", "-n", ns)
-    rollout.wait_status("step 4", lambda st: st.get("currentStepIndex") == 4, 60)
-    wait_weights(namespace, 50)
+    walk.promote(4)
+    walk.wait_weight(50)
     header = route(namespace, "by-header")
     assert header is not None and header["metadata"]["ownerReferences"][0]["name"] == "web"
     [rule] = header["spec"]["http"]
@@ -112,21 +98,13 @@ def test_weights_and_header_route_follow_the_steps_abort_retry_and_promote(
         shares = simulated_shares(sandbox.threaded.metrics_url, ns, "web-stable")
         assert shares.get(new, 0.0) == pytest.approx(0.1 + 0.9 * 0.5, abs=0.05)
 
-    plugin.ok("abort", "web", "-n", ns)
-    wait_weights(namespace, 0)
+    walk.abort(50, "from 2 to 0")
     cluster.wait("the header route gone", lambda: route(namespace, "by-header") is None, 60)
-    rollout.wait_sizes({"nginx:1": 4}, timeout=60)
-    assert_weight_back_before_scale_down(rollout, 50, "from 2 to 0")
 
-    plugin.ok("retry", "rollout", "web", "-n", ns)
-    rollout.wait_paused(timeout=60)
-    wait_weights(namespace, 25)
-    plugin.ok("promote", "web", "--full", "-n", ns)
-    rollout.wait_healthy(timeout=60).wait_sizes({"nginx:2": 4}, timeout=60)
-    wait_weights(namespace, 0)
-    assert route(namespace, "by-header") is None
+    walk.retry(25)
     # the route's unset weights are APISIX's 100 each: half the traffic, set to 0 on the first pass
-    assert_weight_moves(rollout, [50, 0, 25, 50, 0, 25, 100, 0])
+    walk.promote_full([50, 0, 25, 50, 0, 25, 100, 0])
+    assert route(namespace, "by-header") is None
 
 
 def test_a_missing_rule_is_named(cluster: Cluster, controller: ControllerProcess | None, apisix_crd: None) -> None:
@@ -134,11 +112,7 @@ def test_a_missing_rule_is_named(cluster: Cluster, controller: ControllerProcess
     objects = manifests("nginx:1")
     objects[-1]["spec"]["strategy"]["canary"]["trafficRouting"]["apisix"]["route"]["rules"] = ["nope"]
     rollout = namespace.rollout_of(objects).apply()
-    message = rollout.wait_for(
-        "TrafficRoutingError",
-        lambda: next((m for r, m in rollout.events() if r == "TrafficRoutingError"), None),
-        60,
-    )
+    message = rollout.wait_event("TrafficRoutingError", timeout=60)
     assert message == (
         f"ApisixRoute {namespace.name}/web-route: spec.strategy.canary.trafficRouting.apisix.route.rules: "
         'ApisixRoute "web-route" has no spec.http rule named "nope": name the rule in route.rules, or rename the rule'

@@ -164,11 +164,7 @@ def test_a_route_without_the_canary_service_is_reported_and_moves_nothing(
     namespace = given(cluster, "gwapibad")
     objects = routed_manifests(ROUTING, [{"setWeight": 50}, {"pause": {}}], replicas=2)
     rollout = namespace.rollout_of([http_route(canary_backend="web-preview"), *objects]).apply()
-    message = rollout.wait_for(
-        "TrafficRoutingError",
-        lambda: next((m for r, m in rollout.events() if r == "TrafficRoutingError"), None),
-        60,
-    )
+    message = rollout.wait_event("TrafficRoutingError", timeout=60)
     assert "HTTPRoute" in message and "'web-canary'" in message and "backendRefs" in message
     assert rules(namespace) == [("", {"web-stable": 100, "web-preview": 0})]
 

@@ -138,11 +138,7 @@ def test_a_missing_route_is_reported_and_moves_nothing(
     routing = {"istio": {"virtualService": {"name": "web", "routes": ["main"]}}}
     objects = routed_manifests(routing, [{"setWeight": 50}, {"pause": {}}], replicas=2)
     rollout = namespace.rollout_of([HOST_LEVEL_VS, *objects]).apply()
-    message = rollout.wait_for(
-        "TrafficRoutingError",
-        lambda: next((m for r, m in rollout.events() if r == "TrafficRoutingError"), None),
-        60,
-    )
+    message = rollout.wait_event("TrafficRoutingError", timeout=60)
     assert "VirtualService" in message and "'main'" in message and "virtualService.routes" in message
     assert http_routes(namespace) == [split(0)]
 

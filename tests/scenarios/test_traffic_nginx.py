@@ -119,12 +119,7 @@ def test_stable_ingress_without_the_stable_service_is_reported_and_moves_nothing
 ) -> None:
     namespace = given(cluster, "nginxbad")
     rollout = namespace.rollout_of([ingress_manifest("web", "someone-else"), *routed_manifests(ROUTING, STEPS)])
-    rollout.apply().wait_for(
-        "TrafficRoutingError",
-        lambda: [m for r, m in rollout.events() if r == "TrafficRoutingError"],
-        60,
-    )
-    message = next(m for r, m in rollout.events() if r == "TrafficRoutingError")
+    message = rollout.apply().wait_event("TrafficRoutingError", timeout=60)
     assert 'Ingress "web" has no rules using Service "web-stable"' in message
     assert "spec.rules" in message
     assert ingress(namespace, "web-web-canary") is None  # nothing written

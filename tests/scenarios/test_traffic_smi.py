@@ -35,11 +35,7 @@ def test_without_the_traffic_split_crd_the_write_is_reported(
         pytest.skip("this cluster serves TrafficSplit already")
     namespace = given(cluster, "smicrd")
     rollout = namespace.rollout_of(manifests("nginx:1")).apply()
-    message = rollout.wait_for(
-        "TrafficRoutingError",
-        lambda: next((m for r, m in rollout.events() if r == "TrafficRoutingError"), None),
-        60,
-    )
+    message = rollout.wait_event("TrafficRoutingError", timeout=60)
     assert message.startswith(f"TrafficSplit {namespace.name}/web-split: create refused by the API server (404)")
     # the first version still comes up (its Services carry the traffic); no weight is recorded as routed
     rollout.wait_healthy(timeout=60)
@@ -122,12 +118,7 @@ def test_a_traffic_split_owned_by_someone_else_is_left_alone(
         "spec": {"service": "web", "backends": [{"service": "other", "weight": 100}]},
     }
     rollout = namespace.rollout_of([theirs, *manifests("nginx:1")]).apply()
-    rollout.wait_for(
-        "TrafficRoutingError",
-        lambda: [m for r, m in rollout.events() if r == "TrafficRoutingError"],
-        60,
-    )
-    message = next(m for r, m in rollout.events() if r == "TrafficRoutingError")
+    message = rollout.wait_event("TrafficRoutingError", timeout=60)
     assert 'TrafficSplit "web-split" already exists and is not owned by Rollout "web"' in message
     assert "trafficRouting.smi.trafficSplitName" in message
     assert backends(namespace) == {"other": 100}

@@ -13,16 +13,11 @@ import pytest
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller import ControllerProcess
 from tests.fixtures.manifests import Step
-from tests.fixtures.plugin import Plugin
 from tests.fixtures.rollout import Namespace, given
+from tests.fixtures.router_walk import RouterWalk
 from tests.fixtures.sandbox import SandboxHandle, traffic_sandbox  # noqa: F401  (this module's `sandbox` fixture)
 from tests.fixtures.tools import REPO
-from tests.fixtures.traffic import (
-    assert_weight_back_before_scale_down,
-    assert_weight_moves,
-    routed_manifests,
-    status_weights,
-)
+from tests.fixtures.traffic import routed_manifests
 from tests.fixtures.weighted_routes import (
     canary_share,
     install_traefik_crds,
@@ -63,35 +58,24 @@ def test_weights_traffic_abort_retry_and_full_promotion(
 ) -> None:
     namespace = given(cluster, "traefik")
     rollout = namespace.rollout_of(manifests("nginx:1")).apply().wait_healthy(timeout=60)
-    wait_split(namespace, 0)
+    walk = RouterWalk(rollout, "traefik", lambda w: traefik_weights(namespace) == split(w), "nginx:1", "nginx:2", 2)
+    walk.wait_weight(0)
 
     namespace.apply(*manifests("nginx:2"))
     canary = rollout.wait_paused(timeout=60).seen["currentPodHash"]
     assert traefik_weights(namespace) == split(20)
-    rollout.wait_sizes({"nginx:1": 2, "nginx:2": 1})
-    assert status_weights(rollout) == (20, 80, True)
-    shown = Plugin.on_cluster(cluster).ok("get", "rollout", "web", "-n", namespace.name)
-    assert "  traefik:       SetWeight 20, ActualWeight 20\n" in shown, shown
+    walk.expect_first_step(20)
     if os.environ.get("PYROLLOUTS_E2E") != "1":  # a real cluster has no simulated traffic
         # one canary pod beside two stable ones: by pods it would get a third; the TraefikService says 20%
         metrics_url = sandbox.threaded.metrics_url
         assert metrics_url is not None
         assert canary_share(metrics_url, namespace.name, "web-stable", canary) == pytest.approx(0.2, abs=0.05)
 
-    rollout.abort().wait_degraded(timeout=60)
-    wait_split(namespace, 0)
-    rollout.wait_sizes({"nginx:1": 2}, timeout=60)
-    assert_weight_back_before_scale_down(rollout, 20, "from 1 to 0")
-
-    rollout.retry().wait_paused(timeout=60)
-    wait_split(namespace, 20)
-    rollout.promote().wait_status("step 3", lambda st: st.get("currentStepIndex") == 3, 60)
-    rollout.wait_paused(timeout=60)
+    walk.abort(20, "from 1 to 0")
+    walk.retry(20)
+    walk.promote(3)
     assert traefik_weights(namespace) == split(60)
-
-    rollout.promote_full().wait_healthy(timeout=60).wait_sizes({"nginx:2": 2}, timeout=60)
-    wait_split(namespace, 0)
-    assert_weight_moves(rollout, [0, 20, 0, 20, 60, 100, 0])
+    walk.promote_full([0, 20, 0, 20, 60, 100, 0])
 
 
 def test_a_traefik_service_without_the_canary_is_reported_and_moves_nothing(
@@ -101,11 +85,7 @@ def test_a_traefik_service_without_the_canary_is_reported_and_moves_nothing(
     lacking = traefik_service_manifest()
     lacking["spec"]["weighted"]["services"] = lacking["spec"]["weighted"]["services"][:1]
     rollout = namespace.rollout_of(manifests("nginx:1", lacking)).apply()
-    message = rollout.wait_for(
-        "TrafficRoutingError",
-        lambda: next((m for r, m in rollout.events() if r == "TrafficRoutingError"), None),
-        60,
-    )
+    message = rollout.wait_event("TrafficRoutingError", timeout=60)
     assert 'TraefikService "web" has no weighted service "web-canary"' in message
     assert "spec.weighted.services" in message
     assert traefik_weights(namespace) == {"web-stable": 100}  # nothing written

@@ -7,11 +7,9 @@ import asyncio
 import datetime as dt
 import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -24,6 +22,7 @@ from analysis.providers.judge.provider import STATE_KEY, TESTS, JudgeProvider, d
 from analysis.providers.judge.verdicts import SavedState
 from analysis.runner import assess, metric_specs, prepare_status, record_measurement
 from analysis.spec import validate_metrics
+from tests.fixtures.loopback_http import QuietHandler, loopback_server, send_whole
 
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -35,21 +34,12 @@ EARLIER: dict[str, Any] = {}  # as VALUES, for instant queries with a `time` (th
 SEEN: list[dict[str, str]] = []  # the parameters of every request
 
 
-class _Fake(BaseHTTPRequestHandler):
-    def log_message(self, *_: Any) -> None:
-        return
-
+class _Fake(QuietHandler):
     def _send(self, code: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_whole(self, code, "application/json", json.dumps(body).encode())
 
-    def _handle(self, body: bytes = b"") -> None:
-        params = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
-        params.update({k: v[0] for k, v in parse_qs(body.decode()).items()})
+    def answer(self, body: bytes) -> None:
+        params = self.params(body)
         SEEN.append(params)
         query = params.get("query", "")
         if urlparse(self.path).path.endswith("/query_range"):
@@ -71,21 +61,11 @@ class _Fake(BaseHTTPRequestHandler):
             result = [{"metric": {"__name__": "x"}, "value": [1, str(value)]}]
         return self._send(200, {"status": "success", "data": {"resultType": "vector", "result": result}})
 
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Fake)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with loopback_server(_Fake) as url:
+        yield url
 
 
 def judge_metric(address: str, count: int = 30, **extra: Any) -> dict[str, Any]:

@@ -10,9 +10,8 @@ import datetime as dt
 import json
 import re
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -24,20 +23,17 @@ from analysis.providers.base import JUDGE_STATE_KEY, Context, Measurement
 from analysis.providers.judge.provider import JudgeProvider
 from analysis.providers.judge.verdicts import decode_state, encode_state
 from analysis.runner import assess, metric_specs, prepare_status, record_measurement
-from tests.fixtures.loopback_http import loopback_server, send_whole
+from tests.fixtures.loopback_http import QuietHandler, loopback_server, send_whole
 
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 
 
-class _Prometheus(BaseHTTPRequestHandler):
+class _Prometheus(QuietHandler):
     """Instant queries answer ``counters[query]`` (one series; absent: no series; "bad": a PromQL error),
     range queries ``ranges[query]`` (one series' values; absent: no series)."""
 
     counters: ClassVar[dict[str, Any]] = {}
     ranges: ClassVar[dict[str, list[float]]] = {}
-
-    def log_message(self, *_: Any) -> None:
-        return
 
     def _answer(self, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
         query = params.get("query", "")
@@ -51,17 +47,9 @@ class _Prometheus(BaseHTTPRequestHandler):
         vector = [] if value is None else [{"metric": {}, "value": [1, str(value)]}]
         return 200, {"status": "success", "data": {"resultType": "vector", "result": vector}}
 
-    def _handle(self, body: bytes = b"") -> None:
-        params = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
-        params.update({k: v[0] for k, v in parse_qs(body.decode()).items()})
-        code, answer = self._answer(params)
+    def answer(self, body: bytes) -> None:
+        code, answer = self._answer(self.params(body))
         send_whole(self, code, "application/json", json.dumps(answer).encode())
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -17,7 +16,7 @@ from analysis.phases import AnalysisPhase as P
 from analysis.providers.base import Context, Measurement, ProviderError, redact
 from analysis.providers.prometheus import ADDRESS_ENV, PrometheusProvider, parse_range_time
 from analysis.providers.web import WebProvider, json_path
-from tests.fixtures.loopback_http import loopback_server, send_whole
+from tests.fixtures.loopback_http import QuietHandler, loopback_server, send_whole
 
 TOKEN = "tok-9f8e7d"
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
@@ -31,16 +30,13 @@ ANSWERS: dict[str, dict[str, Any]] = {
 }
 
 
-class _Fake(BaseHTTPRequestHandler):
+class _Fake(QuietHandler):
     seen: list[dict[str, Any]] = []
-
-    def log_message(self, *_: Any) -> None:
-        return
 
     def _send(self, code: int, body: Any, ctype: str = "application/json") -> None:
         send_whole(self, code, ctype, body if isinstance(body, bytes) else json.dumps(body).encode())
 
-    def _handle(self, body: bytes = b"") -> None:
+    def answer(self, body: bytes) -> None:
         url = urlparse(self.path)
         params = {k: v[0] for k, v in parse_qs(url.query).items()}
         _Fake.seen.append({"path": url.path, "params": params, "headers": dict(self.headers), "body": body})
@@ -69,12 +65,6 @@ class _Fake(BaseHTTPRequestHandler):
             return self._send(200, {"method": self.command, "body": json.loads(body or b"null"),
                                     "auth": self.headers.get("Authorization")})
         return self._send(200, {"data": {"ok": True, "items": [{"v": 1}, {"v": 2}]}})
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
 
 
 @pytest.fixture(scope="module")

@@ -104,6 +104,7 @@ print(" ".join(loaded))
         "analysis.providers",
         "analysis.providers.hosted_spec",
         "analysis.providers.judge",
+        "analysis.providers.judge.fields",
         "analysis.providers.judge.score_spec",
         "analysis.providers.judge.source_spec",
         "analysis.providers.judge.spec",

@@ -1,6 +1,7 @@
 """The judge's tuning fields (issue 22): the count test's canary-dispersion window, the latency test's
 evidence settings and the sparse rule's settings as ``provider.judge`` fields; each accepted, carried
-into the configuration the tests run with, and a bad value named with its range and fix. The latency
+into the configuration the tests run with, changing when the same counts decide, and a bad value named
+with its range and fix. The latency
 test's pass horizon follows the metric's ``count``."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from analysis.providers.judge.joint import settle_intervals
 from analysis.providers.judge.spec import count_config, latency_config, sparse_rule
 from analysis.providers.judge.verdicts import SavedState, Verdict, decode_state, encode_state, sequential_step
 from analysis.spec import validate_metrics
+from analysis.stats import CountTest
 from analysis.stats.sequential_latency import DEFAULT_PASS_HORIZON
 from analysis.stats.sparse_errors import DEFAULT_HORIZON, MAX_FAIL_EVIDENCE, POWER, errors_needed
 from rollouts import schema
@@ -91,11 +93,14 @@ def test_the_canary_dispersion_window_starts_the_sparse_rule() -> None:
 # --------------------------------------------------------------------------- the values used
 
 
-def latency_run(spec: dict[str, Any], count: int | None, intervals: int = 40) -> tuple[int, str]:
-    """A ``sequential-latency`` judge on equal histograms of 1,000 requests per interval: (the interval of
-    its verdict, its reason)."""
+def latency_run(
+    spec: dict[str, Any], count: int | None, intervals: int = 40, canary: dict[str, float] = FAST,
+    baseline: dict[str, float] = FAST,
+) -> tuple[int, str]:
+    """A ``sequential-latency`` judge on histograms of 1,000 requests per interval (equal ones unless
+    given): (the interval of its verdict, -1 for none, and its reason)."""
     spec = {"test": "sequential-latency", **LATENCY_QUERIES, **spec}
-    hist_c, hist_b = dict.fromkeys(FAST, 0.0), dict.fromkeys(FAST, 0.0)
+    hist_c, hist_b = dict.fromkeys(baseline, 0.0), dict.fromkeys(baseline, 0.0)
     saved: SavedState | None = None
     reason = ""
     for i in range(intervals if count is None else count):
@@ -107,9 +112,9 @@ def latency_run(spec: dict[str, Any], count: int | None, intervals: int = 40) ->
         reason = verdict.reason
         if verdict.decision.value in ("pass", "fail"):
             return i, reason
-        for le in FAST:
-            hist_c[le] += FAST[le]
-            hist_b[le] += FAST[le]
+        for le in baseline:
+            hist_c[le] += canary[le]
+            hist_b[le] += baseline[le]
     return -1, reason
 
 
@@ -131,6 +136,76 @@ def test_the_pass_horizon_follows_the_metrics_count_unless_set() -> None:
 def test_the_pass_set_rule_reads_pass_min_information() -> None:
     _, easy = latency_run({"passMinInformation": 10}, 20)
     assert "at bounds 0.05s, 0.1s at interval" in easy, easy
+
+
+def test_a_checked_bound_holds_the_pass_until_it_has_pass_check_information() -> None:
+    # With count 20 the 0.1s bound (1% slower, 5 units of information an interval) is checked, not shown:
+    # the pass waits until it has gathered passCheckInformation (20 by default, 4 intervals; 60: 12).
+    default_at, default = latency_run({}, 20)
+    later_at, later = latency_run({"passCheckInformation": 60}, 20)
+    for reason in (default, later):
+        assert reason.startswith("canary exceedance rates shown below") and "estimated only at 0.1s" in reason, reason
+    assert default_at == 4 and later_at == 12, (default_at, later_at)
+    # Above what the bound gathers by the horizon (100), it is not checked at all: no wait.
+    unchecked_at, unchecked = latency_run({"passCheckInformation": 150}, 20)
+    assert unchecked_at < default_at and "not covered: 0.1s" in unchecked, unchecked
+
+
+# Seven bounds of which two are informative for FAIL (0.05s, 0.1s): the three fastest are exceeded by more
+# than half the requests, the two slowest by almost none. The canary is 1.4x slower at 0.1s only.
+WIDE = {"0.01": 50.0, "0.02": 100.0, "0.025": 300.0, "0.05": 800.0, "0.1": 990.0, "0.5": 999.9, "1": 1000.0,
+        "+Inf": 1000.0}
+SLOWER_AT_P99 = {**WIDE, "0.1": 986.0}
+
+
+def test_the_fail_portfolio_reads_fail_floor_and_fail_min_information() -> None:
+    def fail_at(**fields: float) -> int:
+        at, reason = latency_run(dict(fields), 60, canary=SLOWER_AT_P99, baseline=WIDE)
+        assert reason.startswith("canary slower than baseline") and "P(latency > 0.1s)" in reason, reason
+        return at
+
+    default = fail_at()
+    # failFloor 1 keeps the equal weights: the uninformative bounds' stakes do not move to 0.1s.
+    assert fail_at(failFloor=0.1) == default < fail_at(failFloor=1), (default, fail_at(failFloor=1))
+    # failMinInformation 400: 0.1s (about 360 by the horizon) is no longer informative and gives its stake away.
+    assert fail_at(failMinInformation=10) == default < fail_at(failMinInformation=400), (
+        default, fail_at(failMinInformation=400))
+
+
+# A canary's errors per interval of 1,000 requests around 10 (the baseline's, steady over a day of history).
+VARYING = (4, 16, 9, 12, 6, 14, 8, 11, 10, 13, 7, 9, 12, 10, 8, 11, 10, 9, 12, 10) * 3
+
+
+def count_decision(spec: dict[str, Any], canary_scale: float) -> tuple[int, str]:
+    """(interval, decision) of the ``sequential`` count test made from ``spec``: the baseline steady at 10
+    errors per 1,000 requests after 200 intervals of the same history, the canary VARYING x ``canary_scale``."""
+    test = CountTest(count_config(spec))
+    test.prime_baseline([10.0] * 200, [1000.0] * 200)
+    for i, errors in enumerate(VARYING):
+        result = test.update(canary_errors=errors * canary_scale, canary_requests=1000.0, baseline_errors=10.0,
+                             baseline_requests=1000.0)
+        if result.decision.value in ("pass", "fail"):
+            return i, result.decision.value
+    return -1, result.decision.value
+
+
+@pytest.mark.parametrize(("scale", "decision"), [(0.5, "pass"), (3.0, "fail")])
+def test_the_canary_dispersion_window_ends_on_canary_dispersion_events(scale: float, decision: str) -> None:
+    # At 10 expected errors an interval the cautious window ends after 3 intervals by default (12 events);
+    # with 0 (or more events than 10 intervals bring) it lasts canaryDispersionIntervals (10), and the same
+    # counts decide later.
+    default = count_decision({}, scale)
+    assert default[1] == decision and count_decision({"canaryDispersionEvents": 12}, scale) == default
+    for events in (0, 1000):
+        later = count_decision({"canaryDispersionEvents": events}, scale)
+        assert later[1] == decision and later[0] > default[0], (events, later, default)
+
+
+def test_the_canary_dispersion_window_is_canary_dispersion_intervals_long() -> None:
+    # canaryDispersionEvents 0: the window is its intervals whatever the traffic; 0 intervals: no window.
+    at = {w: count_decision({"canaryDispersionEvents": 0, "canaryDispersionIntervals": w}, 3.0) for w in (0, 10, 20)}
+    assert {d for _, d in at.values()} == {"fail"}
+    assert at[0][0] < at[10][0] < at[20][0], at
 
 
 def joint_run(spec: dict[str, Any], canary_errors: Step, baseline_errors: Step, count: int = 40) -> list[Verdict]:

@@ -21,13 +21,29 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from analysis.phases import effective_count
+from analysis.providers.judge.fields import (
+    MAX_HORIZON,
+    JudgeSpecError,
+    at_least_zero,
+    boolean,
+    converted,
+    field,
+    field_kwargs,
+    field_names,
+    intervals,
+    number,
+    one_of,
+    positive,
+    probability,
+    real,
+    whole,
+)
 from analysis.providers.judge.source_spec import source_problems
 from analysis.spec import SpecError, duration_seconds
 from analysis.stats import CountTestConfig, InvalidInput, LatencyTestConfig, MetricConfig
@@ -74,18 +90,50 @@ COUNT_GUARDS: Final = ("negbin", "t")
 _CONNECTION: Final = (
     "test", "address", "timeout", "insecure", "headers", "authentication", "canary", "baseline", "source",
 )
-_SEQUENTIAL_FIELDS: Final = ("alpha", "alphaPass", "margin", "failRatio", "minRequests", "minIntervals", "dispersion")
+# The settings that map one field to configuration arguments: (field, parser and range, arguments).
+# Both sequential tests' error-count settings (CountTestConfig; margin >= failRatio is checked after).
+_SEQUENTIAL_SETTINGS: Final = (
+    field("alpha", probability, "alpha_fail"),
+    field("alphaPass", probability, "alpha_pass"),
+    field("margin", positive, "pass_ratio"),
+    field("failRatio", positive, "fail_ratio"),
+    field("minRequests", at_least_zero, "min_canary_requests", "min_baseline_requests"),
+    field("minIntervals", whole(1), "min_intervals"),
+    field("dispersion", real("must be >= 1 (1: Poisson counts)", lambda v: v >= 1.0), "dispersion"),
+)
+# The count test's guard against clustered errors (CountTestConfig).
+_GUARD_SETTINGS: Final = (
+    field("guard", one_of(COUNT_GUARDS, wording="expected"), "guard"),
+    field("dispersionLevel", probability, "dispersion_level"),
+)
 # The negbin guard's cautious window for the canary's own clustering (CountTestConfig).
-_CANARY_DISPERSION_FIELDS: Final = ("canaryDispersionIntervals", "canaryDispersionEvents")
-# The latency test's pass set and FAIL portfolio (LatencyTestConfig).
-_LATENCY_FIELDS: Final = (
-    "buckets", "passHorizon", "passMinInformation", "passCheckInformation", "failMinInformation", "failFloor",
+_CANARY_DISPERSION_SETTINGS: Final = (
+    field("canaryDispersionIntervals", whole(0, 1000, "intervals; 0: assume the canary clusters like the baseline"),
+          "canary_dispersion_intervals"),
+    field("canaryDispersionEvents", at_least_zero, "canary_dispersion_events"),
+)
+# The latency test's pass set and FAIL portfolio (LatencyTestConfig; passHorizon's default follows the count).
+_LATENCY_SETTINGS: Final = (
+    field("passHorizon", intervals, "pass_horizon"),
+    field("passMinInformation", at_least_zero, "pass_min_information"),
+    field("passCheckInformation", at_least_zero, "pass_check_information"),
+    field("failMinInformation", at_least_zero, "fail_min_information"),
+    field("failFloor", real("must be in (0, 1] (the share of its first stake every bound keeps; 1: equal weights)",
+                            lambda v: 0.0 < v <= 1.0), "fail_floor"),
 )
 # The rule of promoteOnLatencyWhenSparse (SparseRule).
-_SPARSE_FIELDS: Final = ("sparseErrorsPower", "sparseErrorsMaxFailEvidence", "sparseErrorsHorizon")
+_SPARSE_SETTINGS: Final = (
+    field("sparseErrorsPower", probability, "power"),
+    field("sparseErrorsMaxFailEvidence", positive, "max_fail_evidence"),
+    field("sparseErrorsHorizon", intervals, "horizon"),
+)
+_SEQUENTIAL_FIELDS: Final = field_names(_SEQUENTIAL_SETTINGS)
+_CANARY_DISPERSION_FIELDS: Final = field_names(_CANARY_DISPERSION_SETTINGS)
+_LATENCY_FIELDS: Final = ("buckets", *field_names(_LATENCY_SETTINGS))
+_SPARSE_FIELDS: Final = field_names(_SPARSE_SETTINGS)
 _FIELDS: Final = {
     SEQUENTIAL: (
-        *_CONNECTION, *_SEQUENTIAL_FIELDS, "guard", "dispersionLevel", *_CANARY_DISPERSION_FIELDS,
+        *_CONNECTION, *_SEQUENTIAL_FIELDS, *field_names(_GUARD_SETTINGS), *_CANARY_DISPERSION_FIELDS,
         "baselineHistory", *_LATENCY_FIELDS, "promoteOnLatencyWhenSparse", *_SPARSE_FIELDS,
     ),
     SEQUENTIAL_LATENCY: (*_CONNECTION, *_SEQUENTIAL_FIELDS, *_LATENCY_FIELDS),
@@ -94,15 +142,25 @@ _FIELDS: Final = {
         "effectSize", "mustHaveData", "minPoints", "failEarly", "rangeQuery",
     ),
 }
-_EFFECT_FIELDS: Final = ("measure", "allowedIncrease", "allowedDecrease")
+# The mann-whitney test's settings that map one field to MetricConfig's arguments.
+_MANN_WHITNEY_SETTINGS: Final = (
+    field("alpha", converted(probability, lambda alpha: 1.0 - alpha), "conf_level"),
+    field("direction", converted(one_of(tuple(d.value for d in Direction)), Direction), "direction"),
+    field("nanStrategy", converted(one_of(tuple(s.value for s in NaNStrategy)), NaNStrategy), "nan_strategy"),
+    field("nanReplacement", number, "nan_replacement"),
+    field("outlierFactor", positive, "outlier_factor"),
+)
+_EFFECT_SETTINGS: Final = (
+    field("measure", converted(one_of(tuple(m.value for m in EffectSizeMeasure)), EffectSizeMeasure),
+          "effect_measure"),
+    field("allowedIncrease", positive, "allowed_increase"),
+    field("allowedDecrease", positive, "allowed_decrease"),
+)
+_EFFECT_FIELDS: Final = field_names(_EFFECT_SETTINGS)
 _RANGE_FIELDS: Final = ("start", "end", "step")
 # Functions that turn a counter into a rate or an increase: the sequential tests want the counter itself.
 _RATE_FUNCTIONS: Final = re.compile(r"\b(rate|irate|increase|delta|idelta|deriv)\s*\(")
 _PLACEHOLDER: Final = re.compile(r"\{\{.*?\}\}")
-
-
-class JudgeSpecError(InvalidInput):
-    """A ``provider.judge`` field is wrong; the message starts with the field's name."""
 
 
 def test_name(spec: Mapping[str, Any]) -> str:
@@ -122,23 +180,13 @@ SPARSE_FLAG: Final = "promoteOnLatencyWhenSparse"
 
 def promote_on_latency_when_sparse(spec: Mapping[str, Any]) -> bool:
     """``promoteOnLatencyWhenSparse`` (default false); JudgeSpecError names the field."""
-    return _boolean(spec, SPARSE_FLAG, False)
+    return boolean(spec, SPARSE_FLAG, False)
 
 
 def sparse_rule(spec: Mapping[str, Any]) -> SparseRule:
     """The settings of ``promoteOnLatencyWhenSparse``'s rule (``sparseErrorsPower``,
     ``sparseErrorsMaxFailEvidence``, ``sparseErrorsHorizon``); JudgeSpecError names the bad field."""
-    kwargs: dict[str, Any] = {}
-    power = _probability(spec, "sparseErrorsPower")
-    if power is not None:
-        kwargs["power"] = power
-    evidence = _positive(spec, "sparseErrorsMaxFailEvidence")
-    if evidence is not None:
-        kwargs["max_fail_evidence"] = evidence
-    horizon = _intervals(spec, "sparseErrorsHorizon")
-    if horizon is not None:
-        kwargs["horizon"] = horizon
-    rule: SparseRule = _config(SparseRule, **kwargs)
+    rule: SparseRule = _config(SparseRule, **field_kwargs(spec, _SPARSE_SETTINGS))
     return rule
 
 
@@ -169,104 +217,14 @@ _QUERY_HELP: Final = {
 }
 
 
-def _number(spec: Mapping[str, Any], key: str, where: str = "") -> float | None:
-    value = spec.get(key)
-    if value is None or value == "":
-        return None
-    name = f"{where}{key}"
-    if isinstance(value, bool):
-        raise JudgeSpecError(f"{name}: expected a number, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise JudgeSpecError(f"{name}: expected a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise JudgeSpecError(f"{name}: expected a finite number, got {value!r}")
-    return number
-
-
-def _probability(spec: Mapping[str, Any], key: str) -> float | None:
-    value = _number(spec, key)
-    if value is not None and not 0.0 < value < 1.0:
-        raise JudgeSpecError(f"{key}: must be between 0 and 1 (exclusive), got {spec.get(key)!r}")
-    return value
-
-
-def _positive(spec: Mapping[str, Any], key: str, where: str = "") -> float | None:
-    value = _number(spec, key, where)
-    if value is not None and value <= 0.0:
-        raise JudgeSpecError(f"{where}{key}: must be > 0, got {spec.get(key)!r}")
-    return value
-
-
-def _integer(spec: Mapping[str, Any], key: str, least: int) -> int | None:
-    value = _number(spec, key)
-    if value is None:
-        return None
-    if not value.is_integer() or value < least:
-        raise JudgeSpecError(f"{key}: expected an integer >= {least}, got {spec.get(key)!r}")
-    return int(value)
-
-
-# The most intervals a horizon may name (LatencyTestConfig's and SparseRule's own limit).
-_MAX_HORIZON: Final = 100_000
-
-
-def _intervals(spec: Mapping[str, Any], key: str) -> int | None:
-    """A horizon in intervals (the metric's interval each): a whole number in [1, 100000]."""
-    value = _integer(spec, key, 1)
-    if value is not None and value > _MAX_HORIZON:
-        raise JudgeSpecError(f"{key}: expected an integer from 1 to {_MAX_HORIZON} (intervals), got {spec.get(key)!r}")
-    return value
-
-
-def _at_least_zero(spec: Mapping[str, Any], key: str) -> float | None:
-    value = _number(spec, key)
-    if value is not None and value < 0.0:
-        raise JudgeSpecError(f"{key}: must be >= 0, got {spec.get(key)!r}")
-    return value
-
-
-def _boolean(spec: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = spec.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise JudgeSpecError(f"{key}: expected true or false, got {value!r}")
-
-
 def _sequential_kwargs(spec: Mapping[str, Any]) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
-    for key, name in (("alpha", "alpha_fail"), ("alphaPass", "alpha_pass")):
-        value = _probability(spec, key)
-        if value is not None:
-            kwargs[name] = value
-    for key, name in (("margin", "pass_ratio"), ("failRatio", "fail_ratio")):
-        value = _positive(spec, key)
-        if value is not None:
-            kwargs[name] = value
+    kwargs = field_kwargs(spec, _SEQUENTIAL_SETTINGS)
     margin, fail = kwargs.get("pass_ratio", 1.5), kwargs.get("fail_ratio", 1.0)
     if margin < fail:
         raise JudgeSpecError(
             f"margin: must be >= failRatio ({fail:g}), got {margin:g}: a canary whose ratio lies between "
             "them could never pass nor fail"
         )
-    dispersion = _number(spec, "dispersion")
-    if dispersion is not None:
-        if dispersion < 1.0:
-            raise JudgeSpecError(f"dispersion: must be >= 1 (1: Poisson counts), got {spec.get('dispersion')!r}")
-        kwargs["dispersion"] = dispersion
-    min_requests = _number(spec, "minRequests")
-    if min_requests is not None:
-        if min_requests < 0:
-            raise JudgeSpecError(f"minRequests: must be >= 0, got {spec.get('minRequests')!r}")
-        kwargs["min_canary_requests"] = kwargs["min_baseline_requests"] = min_requests
-    min_intervals = _integer(spec, "minIntervals", 1)
-    if min_intervals is not None:
-        kwargs["min_intervals"] = min_intervals
     return kwargs
 
 
@@ -279,26 +237,10 @@ def _config(build: Any, *args: Any, **kwargs: Any) -> Any:
 
 def count_config(spec: Mapping[str, Any]) -> CountTestConfig:
     """The ``sequential`` test's settings; JudgeSpecError names the bad field."""
-    kwargs = _sequential_kwargs(spec)
-    guard = spec.get("guard")
-    if guard is not None:
-        if guard not in COUNT_GUARDS:
-            raise JudgeSpecError(f"guard: expected one of {', '.join(COUNT_GUARDS)}, got {guard!r}")
-        kwargs["guard"] = guard
-    level = _probability(spec, "dispersionLevel")
-    if level is not None:
-        kwargs["dispersion_level"] = level
-    window = _integer(spec, "canaryDispersionIntervals", 0)
-    if window is not None:
-        if window > 1000:
-            raise JudgeSpecError(
-                f"canaryDispersionIntervals: expected an integer from 0 to 1000 (intervals; 0: assume the canary "
-                f"clusters like the baseline), got {spec.get('canaryDispersionIntervals')!r}"
-            )
-        kwargs["canary_dispersion_intervals"] = window
-    events = _at_least_zero(spec, "canaryDispersionEvents")
-    if events is not None:
-        kwargs["canary_dispersion_events"] = events
+    kwargs = {
+        **_sequential_kwargs(spec), **field_kwargs(spec, _GUARD_SETTINGS),
+        **field_kwargs(spec, _CANARY_DISPERSION_SETTINGS),
+    }
     config: CountTestConfig = _config(CountTestConfig, **kwargs)
     return config
 
@@ -334,7 +276,7 @@ def latency_config(spec: Mapping[str, Any], count: int | None = None) -> Latency
         if not isinstance(raw, list) or not raw:
             raise JudgeSpecError(f"buckets: expected a list of bucket bounds in seconds, got {raw!r}")
         try:
-            values = [_number({"buckets": b}, "buckets") for b in raw]
+            values = [number({"buckets": b}, "buckets") for b in raw]
         except JudgeSpecError:
             raise JudgeSpecError(f"buckets: expected numbers (seconds), got {raw!r}") from None
         bounds = [v for v in values if v is not None]
@@ -342,41 +284,16 @@ def latency_config(spec: Mapping[str, Any], count: int | None = None) -> Latency
             raise JudgeSpecError(f"buckets: expected increasing bounds > 0 (seconds), got {raw!r}")
         buckets = tuple(bounds)
     config: LatencyTestConfig = _config(
-        LatencyTestConfig, buckets=buckets, counts=counts, pass_horizon=_pass_horizon(spec, count),
-        **_latency_evidence_kwargs(spec),
+        LatencyTestConfig, buckets=buckets, counts=counts,
+        **{"pass_horizon": _default_pass_horizon(count), **field_kwargs(spec, _LATENCY_SETTINGS)},
     )
     return config
 
 
-def _pass_horizon(spec: Mapping[str, Any], count: int | None) -> int:
-    horizon = _intervals(spec, "passHorizon")
-    if horizon is not None:
-        return horizon
+def _default_pass_horizon(count: int | None) -> int:
     if count is not None and count >= 1:
-        return min(count, _MAX_HORIZON)
+        return min(count, MAX_HORIZON)
     return DEFAULT_PASS_HORIZON
-
-
-def _latency_evidence_kwargs(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """``passMinInformation``, ``passCheckInformation``, ``failMinInformation``, ``failFloor``."""
-    kwargs: dict[str, Any] = {}
-    for key, name in (
-        ("passMinInformation", "pass_min_information"),
-        ("passCheckInformation", "pass_check_information"),
-        ("failMinInformation", "fail_min_information"),
-    ):
-        value = _at_least_zero(spec, key)
-        if value is not None:
-            kwargs[name] = value
-    floor = _number(spec, "failFloor")
-    if floor is not None:
-        if not 0.0 < floor <= 1.0:
-            raise JudgeSpecError(
-                f"failFloor: must be in (0, 1] (the share of its first stake every bound keeps; 1: equal "
-                f"weights), got {spec.get('failFloor')!r}"
-            )
-        kwargs["fail_floor"] = floor
-    return kwargs
 
 
 @dataclass(frozen=True)
@@ -389,44 +306,20 @@ class MannWhitneySettings:
     step: str | None = None  # None: the metric's interval, else 1m
 
 
-def _enum_value(spec: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: str = "") -> str | None:
-    value = spec.get(key)
-    if value is None or value == "":
-        return None
-    if value not in allowed:
-        raise JudgeSpecError(f"{where}{key}: must be one of {', '.join(allowed)}, got {value!r}")
-    return str(value)
-
-
 def mann_whitney_settings(spec: Mapping[str, Any], metric_name: str = "metric") -> MannWhitneySettings:
     """The ``mann-whitney`` test's settings; JudgeSpecError names the bad field."""
-    kwargs: dict[str, Any] = {"name": metric_name}
-    alpha = _probability(spec, "alpha")
-    if alpha is not None:
-        kwargs["conf_level"] = 1.0 - alpha
-    direction = _enum_value(spec, "direction", tuple(d.value for d in Direction))
-    if direction is not None:
-        kwargs["direction"] = Direction(direction)
-    strategy = _enum_value(spec, "nanStrategy", tuple(s.value for s in NaNStrategy))
-    if strategy is not None:
-        kwargs["nan_strategy"] = NaNStrategy(strategy)
-    replacement = _number(spec, "nanReplacement")
-    if replacement is not None:
-        kwargs["nan_replacement"] = replacement
-    kwargs["remove_outliers"] = _boolean(spec, "removeOutliers", False)
-    factor = _positive(spec, "outlierFactor")
-    if factor is not None:
-        kwargs["outlier_factor"] = factor
-    kwargs["must_have_data"] = _boolean(spec, "mustHaveData", False)
+    kwargs: dict[str, Any] = {"name": metric_name, **field_kwargs(spec, _MANN_WHITNEY_SETTINGS)}
+    kwargs["remove_outliers"] = boolean(spec, "removeOutliers", False)
+    kwargs["must_have_data"] = boolean(spec, "mustHaveData", False)
     kwargs.update(_effect_size_kwargs(spec.get("effectSize")))
-    min_points = _integer(spec, "minPoints", 2)
+    min_points = whole(2)(spec, "minPoints")
     window = _range_window(spec)
     step = window.get("step")
     metric: MetricConfig = _config(MetricConfig, **kwargs)
     return MannWhitneySettings(
         metric=metric,
         min_points=10 if min_points is None else min_points,
-        fail_early=_boolean(spec, "failEarly", True),
+        fail_early=boolean(spec, "failEarly", True),
         range_start=None if window.get("start") is None else str(window["start"]),
         range_end=str(window.get("end") or "now()"),
         step=None if step is None else str(step),
@@ -435,22 +328,14 @@ def mann_whitney_settings(spec: Mapping[str, Any], metric_name: str = "metric") 
 
 def _effect_size_kwargs(effect: Any) -> dict[str, Any]:
     """``effectSize`` as MetricConfig's arguments; JudgeSpecError names the bad field."""
-    kwargs: dict[str, Any] = {}
     if effect is None:
-        return kwargs
+        return {}
     if not isinstance(effect, Mapping):
         raise JudgeSpecError(f"effectSize: expected an object, got {effect!r}")
     unknown = sorted(set(effect) - set(_EFFECT_FIELDS))
     if unknown:
         raise JudgeSpecError(f"effectSize.{unknown[0]}: unknown field (known: {', '.join(_EFFECT_FIELDS)})")
-    measure = _enum_value(effect, "measure", tuple(m.value for m in EffectSizeMeasure), "effectSize.")
-    if measure is not None:
-        kwargs["effect_measure"] = EffectSizeMeasure(measure)
-    for key, name in (("allowedIncrease", "allowed_increase"), ("allowedDecrease", "allowed_decrease")):
-        value = _positive(effect, key, "effectSize.")
-        if value is not None:
-            kwargs[name] = value
-    return kwargs
+    return field_kwargs(effect, _EFFECT_SETTINGS, "effectSize.")
 
 
 def _range_window(spec: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -572,7 +457,7 @@ def _query_problems(spec: Mapping[str, Any], where: str, test: str) -> list[str]
 def _timeout_problems(spec: Mapping[str, Any], where: str) -> list[str]:
     if spec.get("timeout") is not None and not _has_placeholder(spec.get("timeout")):
         try:
-            _positive(spec, "timeout")
+            positive(spec, "timeout")
         except JudgeSpecError as exc:
             return [f"{where}.{exc}"]
     return []

@@ -187,31 +187,35 @@ def bound_rows(runs: int, seed: int, margin: float, alpha: float) -> list[str]:
 
 Variant = tuple[str, CountTestConfig]
 ONE_X = ((1 / 1.5, 1.0),)  # the PASS mixture as one point: 1x the baseline, the truth on null cells
+#: The PASS prior before branch s23-seqbound (ratios to the PASS boundary: weights).
+BEFORE: tuple[tuple[float, float], ...] = ((1 / 1.25, 1.0), (1 / 1.5, 2.0), (1 / 2, 2.0), (1 / 3, 1.0), (1 / 5, 1.0))
 
 
 def _mixture(*alternatives: tuple[float, float]) -> CountTestConfig:
     return CountTestConfig(pass_alternatives=alternatives)
 
 
-#: ``--variants losses``: the default and, one at a time, each part of the PASS side taken away.
+#: ``--variants losses``: ours as it was before s23-seqbound and, one at a time, each part of its PASS
+#: side taken away.
 LOSSES: tuple[Variant, ...] = (
-    ("default", CountTestConfig()),
-    ("Poisson mode (no guard)", CountTestConfig(dispersion=1.0)),
-    ("no canary dispersion", CountTestConfig(canary_dispersion_intervals=0)),
+    ("before s23-seqbound", CountTestConfig(pass_alternatives=BEFORE)),
+    ("Poisson mode (no guard)", CountTestConfig(dispersion=1.0, pass_alternatives=BEFORE)),
+    ("no canary dispersion", CountTestConfig(canary_dispersion_intervals=0, pass_alternatives=BEFORE)),
     ("PASS mixture = 1x point", CountTestConfig(pass_alternatives=ONE_X)),
     ("Poisson mode + 1x point", CountTestConfig(dispersion=1.0, pass_alternatives=ONE_X)),
-    ("no minimum evidence", CountTestConfig(min_intervals=1, min_canary_requests=0, min_baseline_requests=0)),
+    ("no minimum evidence", CountTestConfig(
+        min_intervals=1, min_canary_requests=0, min_baseline_requests=0, pass_alternatives=BEFORE)),
 )
 
 #: ``--variants mixtures``: PASS mixtures (ratios to the PASS boundary: weights), weights fixed in advance.
 MIXTURES: tuple[Variant, ...] = (
-    ("default 1/1.25:1, 1/1.5:2, 1/2:2, 1/3:1, 1/5:1", CountTestConfig()),
+    ("before: 1/1.25:1, 1/1.5:2, 1/2:2, 1/3:1, 1/5:1", _mixture(*BEFORE)),
     ("1/1.25:1, 1/1.5:4, 1/2:1, 1/3:0.5, 1/5:0.5", _mixture((1 / 1.25, 1.0), (1 / 1.5, 4.0), (1 / 2, 1.0),
                                                             (1 / 3, 0.5), (1 / 5, 0.5))),
     ("1/1.25:1, 1/1.5:6, 1/2:1, 1/5:0.5", _mixture((1 / 1.25, 1.0), (1 / 1.5, 6.0), (1 / 2, 1.0), (1 / 5, 0.5))),
     ("1/1.5:4, 1/2:1, 1/5:0.5", _mixture((1 / 1.5, 4.0), (1 / 2, 1.0), (1 / 5, 0.5))),
     ("1/1.25:2, 1/1.5:4, 1/2:1, 1/5:0.5", _mixture((1 / 1.25, 2.0), (1 / 1.5, 4.0), (1 / 2, 1.0), (1 / 5, 0.5))),
-    ("1/1.5:2, 1/2:2, 1/3:1, 1/5:1", _mixture((1 / 1.5, 2.0), (1 / 2, 2.0), (1 / 3, 1.0), (1 / 5, 1.0))),
+    ("now (default): 1/1.5:2, 1/2:2, 1/3:1, 1/5:1", CountTestConfig()),
     ("1/1.5:3, 1/2:2, 1/3:1, 1/5:1", _mixture((1 / 1.5, 3.0), (1 / 2, 2.0), (1 / 3, 1.0), (1 / 5, 1.0))),
     ("1/1.5:2, 1/1.75:2, 1/2.5:1, 1/5:1", _mixture((1 / 1.5, 2.0), (1 / 1.75, 2.0), (1 / 2.5, 1.0), (1 / 5, 1.0))),
 )

@@ -21,17 +21,8 @@ __all__ = ["DEFAULT_FAIL_ALTERNATIVES", "DEFAULT_PASS_ALTERNATIVES", "GUARDS", "
 DEFAULT_FAIL_ALTERNATIVES: tuple[tuple[float, float], ...] = (
     (1.5, 1.0), (2.0, 2.0), (3.0, 1.0), (10.0, 0.5),
 )
-# The PASS side's prior, as multiples of the PASS boundary (``pass_ratio``, 1.5 by default): 1/1.5 is a
-# canary at the baseline's own rate, what a release without a regression is. A 1/1.25 point (1.2x the
-# baseline at the default margin) was dropped (2026-12-04, branch s23-seqbound): it spent alphaPass on
-# canaries just inside the margin, and without it early promotion within 30 minutes rose 0.4-1.5 points
-# on every no-regression cell with traffic (steady 20 rps 37.4% -> 38.7%), no regression was promoted
-# more often, the 1.5x one at the margin included (BENCHMARKS.md, "Early promotion: the sequential
-# bound"). The weights are fixed before any data, so the mixture of likelihood ratios is still a test
-# martingale under every rate at or above the boundary (Ville: false passes <= alphaPass). States saved
-# with the old prior keep it: it is part of the saved config.
 DEFAULT_PASS_ALTERNATIVES: tuple[tuple[float, float], ...] = (
-    (1 / 1.5, 2.0), (1 / 2.0, 2.0), (1 / 3.0, 1.0), (1 / 5.0, 1.0),
+    (1 / 1.25, 1.0), (1 / 1.5, 2.0), (1 / 2.0, 2.0), (1 / 3.0, 1.0), (1 / 5.0, 1.0),
 )
 
 

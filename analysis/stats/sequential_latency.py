@@ -117,23 +117,11 @@ DEFAULT_FAIL_MAX_EXCEEDANCE = 0.5
 DEFAULT_FAIL_FLOOR = 0.1
 
 
-# The per-bound PASS prior (ratios to the PASS boundary: weights): the error-rate test's until
-# 2026-12-04, with its 1/1.25 point. The latency pass set (s22t-latency) was measured with it; the
-# error-rate test dropped that point (`DEFAULT_PASS_ALTERNATIVES`), the latency test was not re-measured
-# without it.
-LATENCY_PASS_ALTERNATIVES: tuple[tuple[float, float], ...] = (
-    (1 / 1.25, 1.0), (1 / 1.5, 2.0), (1 / 2.0, 2.0), (1 / 3.0, 1.0), (1 / 5.0, 1.0),
-)
-
-
 def _default_counts() -> CountTestConfig:
     # A coarser grid than for error rates: there is one grid per bucket bound.
     # The t guard: exceedance counts are large and their clustering is not the
     # baseline-NB2 kind the error-rate guard models (see sequential_counts).
-    return CountTestConfig(
-        grid_step=math.log(2.0) / 8.0, grid_span=math.log(256.0), guard="t",
-        pass_alternatives=LATENCY_PASS_ALTERNATIVES,
-    )
+    return CountTestConfig(grid_step=math.log(2.0) / 8.0, grid_span=math.log(256.0), guard="t")
 
 
 @dataclass(frozen=True)

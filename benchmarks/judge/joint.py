@@ -174,11 +174,12 @@ VARIANTS: tuple[tuple[str, Rule | None], ...] = (
 
 
 def latency_when_sparse(
-    cell: ErrorCell, d: CountData, history: tuple[FloatArray, FloatArray], seed: int, horizon: int
+    d: CountData, history: tuple[FloatArray, FloatArray], latency_key: tuple[int, ...], horizon: int
 ) -> Outcome:
     """The row "ours + latency when sparse" of ``python -m benchmarks.judge``: the cell's own draws, latency
-    histograms of the same traffic (no latency change) from a generator of their own."""
-    lat_rng = np.random.default_rng([seed, zlib.crc32(cell.name.encode()), 1])
+    histograms of the same traffic (no latency change) from a generator of their own (``latency_key``:
+    :func:`benchmarks.judge.chunks.chunk_seeds`)."""
+    lat_rng = np.random.default_rng(list(latency_key))
     h = latency_from_requests(d.cn, d.bn, LOGNORMAL, LOGNORMAL, lat_rng)
     return joint(trace(d, h, history, horizon), the_rule)
 

@@ -1,0 +1,78 @@
+"""The judge benchmark in chunks of runs, and its judge filter (benchmarks/judge/chunks.py, __main__.py)."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+
+from benchmarks.judge.__main__ import judge_filter, run_cell
+from benchmarks.judge.cells import CELLS
+from benchmarks.judge.chunks import chunk_seeds, chunk_sizes
+from benchmarks.judge.joint import LABEL
+from benchmarks.judge.judges import sequential_counts
+from benchmarks.judge.simulate import HISTORY_INTERVALS, ErrorCell, simulate_errors, simulate_stable_history
+from benchmarks.judge.summary import OURS, summary_lines
+
+SEED = 20240601
+CELL = next(c for c in CELLS if c.name == "err null: steady 20rps, 10%, 1%")
+
+
+def test_runs_split_into_chunks_of_a_thousand() -> None:
+    assert chunk_sizes(10_000) == [1000] * 10
+    assert chunk_sizes(2500) == [1000, 1000, 500]
+    assert chunk_sizes(200) == [200]
+    with pytest.raises(ValueError, match="runs"):
+        chunk_sizes(0)
+
+
+def test_the_first_chunk_keeps_the_one_pass_seeds_and_every_chunk_draws_its_own() -> None:
+    crc = zlib.crc32(CELL.name.encode())
+    first = chunk_seeds(SEED, CELL.name, 0)
+    assert first.data == (SEED, crc) and first.latency == (SEED, crc, 1)
+    seeds = [chunk_seeds(SEED, CELL.name, i) for i in range(12)]
+    keys = [k for s in seeds for k in (s.data, s.latency)]
+    draws = {float(np.random.default_rng(list(k)).random()) for k in keys}
+    assert len(draws) == len(keys)
+
+
+def test_a_run_in_one_chunk_is_the_one_pass_benchmark() -> None:
+    spec = CELL.spec
+    assert isinstance(spec, ErrorCell)
+    rng = np.random.default_rng([SEED, zlib.crc32(CELL.name.encode())])
+    d = simulate_errors(spec, 12, 60, rng)
+    history = simulate_stable_history(spec, 12, HISTORY_INTERVALS, rng)
+    want = sequential_counts(d.ce, d.cn, d.be, d.bn, history=history)
+    _, got = run_cell(CELL, 12, SEED, {}, {}, judge_filter([OURS]))
+    assert list(got) == [OURS]
+    np.testing.assert_array_equal(got[OURS].fail_at, want.fail_at)
+    np.testing.assert_array_equal(got[OURS].pass_at, want.pass_at)
+
+
+def test_more_runs_extend_the_first_chunk_with_new_draws() -> None:
+    wanted = judge_filter([OURS, LABEL])
+    _, one = run_cell(CELL, 8, SEED, {}, {}, wanted, chunk_runs=8)
+    _, three = run_cell(CELL, 20, SEED, {}, {}, wanted, chunk_runs=8)
+    for judge in (OURS, LABEL):
+        assert three[judge].fail_at.size == 20
+        np.testing.assert_array_equal(three[judge].pass_at[:8], one[judge].pass_at)
+    # The later chunks are other runs, not the first one again.
+    assert not np.array_equal(three[OURS].pass_at[8:16], one[OURS].pass_at)
+
+
+def test_the_filter_keeps_named_judges_and_the_families_they_belong_to() -> None:
+    everything = judge_filter([])
+    assert everything("Flagger threshold, 5 failed checks")
+    ours = judge_filter(["ours (sequential)", "latency when sparse"])
+    assert ours(OURS) and ours(LABEL) and not ours("Kayenta MW") and not ours("Argo threshold, failureLimit 2")
+    tuned = judge_filter(["Kayenta MW every interval, tuned"])
+    assert tuned("Kayenta MW") and not tuned(OURS)
+
+
+def test_target_lines_cover_the_judges_that_ran() -> None:
+    _, got = run_cell(CELL, 10, SEED, {}, {}, judge_filter([OURS, LABEL]), chunk_runs=5)
+    headline = next(c for c in CELLS if c.headline)
+    lines = summary_lines([CELL, headline], {CELL.name: got, headline.name: {}}, 60)
+    assert [line.split(":")[2].split(" false")[0].strip() for line in lines] == ["ours", LABEL]
+    assert all("/10 = " in line for line in lines)

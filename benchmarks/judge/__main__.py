@@ -25,7 +25,7 @@ from analysis.stats.mannwhitney import mann_whitney
 from benchmarks.judge.cells import CELLS, Cell
 from benchmarks.judge.chunks import CHUNK_RUNS, ChunkSeeds, chunk_seeds, chunk_sizes
 from benchmarks.judge.example import example_mann_whitney
-from benchmarks.judge.joint import LABEL, latency_when_sparse
+from benchmarks.judge.joint import LABEL, joint, the_rule, trace_when_sparse
 from benchmarks.judge.judges import (
     Outcome,
     kayenta_every,
@@ -125,8 +125,14 @@ def simulate_chunk(cell: Cell, runs: int, seeds: ChunkSeeds, wanted: Wanted) -> 
     if isinstance(spec, ErrorCell):
         d = simulate_errors(spec, runs, T, rng)
         history = simulate_stable_history(spec, runs, HISTORY_INTERVALS, rng)
+        # The error-rate test with the stable's history, and with latency queries and promoteOnLatencyWhenSparse
+        # (issue 22; latency of the same traffic, unchanged). One trace gives both when both are wanted.
+        tr = trace_when_sparse(d, history, seeds.latency, T) if wanted(LABEL) else None
         if wanted("ours (sequential)"):
-            out["ours (sequential)"] = sequential_counts(d.ce, d.cn, d.be, d.bn, history=history)
+            out["ours (sequential)"] = (
+                Outcome(tr.count_fail, tr.count_pass) if tr is not None
+                else sequential_counts(d.ce, d.cn, d.be, d.bn, history=history)
+            )
         # The same without the stable's history (baselineHistory: 0, or a stable deployed minutes ago).
         if wanted("ours, no stable history"):
             out["ours, no stable history"] = sequential_counts(d.ce, d.cn, d.be, d.bn)
@@ -135,9 +141,8 @@ def simulate_chunk(cell: Cell, runs: int, seeds: ChunkSeeds, wanted: Wanted) -> 
             out["ours, Poisson mode (dispersion=1)"] = sequential_counts(
                 d.ce, d.cn, d.be, d.bn, CountTestConfig(dispersion=1.0)
             )
-        # With latency queries and promoteOnLatencyWhenSparse (issue 22): latency of the same traffic, unchanged.
-        if wanted(LABEL):
-            out[LABEL] = latency_when_sparse(d, history, seeds.latency, T)
+        if tr is not None:
+            out[LABEL] = joint(tr, the_rule)
         if spec.regression and wanted("oracle SPRT (knows rates)"):
             out["oracle SPRT (knows rates)"] = oracle_sprt(d.ce, d.cn, spec.rate, spec.ratio)
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -44,10 +44,14 @@ def test_a_run_in_one_chunk_is_the_one_pass_benchmark() -> None:
     d = simulate_errors(spec, 12, 60, rng)
     history = simulate_stable_history(spec, 12, HISTORY_INTERVALS, rng)
     want = sequential_counts(d.ce, d.cn, d.be, d.bn, history=history)
-    _, got = run_cell(CELL, 12, SEED, {}, {}, judge_filter([OURS]))
-    assert list(got) == [OURS]
-    np.testing.assert_array_equal(got[OURS].fail_at, want.fail_at)
-    np.testing.assert_array_equal(got[OURS].pass_at, want.pass_at)
+    _, alone = run_cell(CELL, 12, SEED, {}, {}, judge_filter([OURS]))
+    assert list(alone) == [OURS]
+    # With the sparse rule wanted too, the error-rate test's row comes from the joint trace: the same test.
+    _, both = run_cell(CELL, 12, SEED, {}, {}, judge_filter([OURS, LABEL]))
+    assert list(both) == [OURS, LABEL]
+    for got in (alone, both):
+        np.testing.assert_array_equal(got[OURS].fail_at, want.fail_at)
+        np.testing.assert_array_equal(got[OURS].pass_at, want.pass_at)
 
 
 def test_more_runs_extend_the_first_chunk_with_new_draws() -> None:

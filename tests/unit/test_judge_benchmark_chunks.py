@@ -80,3 +80,15 @@ def test_target_lines_cover_the_judges_that_ran() -> None:
     lines = summary_lines([CELL, headline], {CELL.name: got, headline.name: {}}, 60)
     assert [line.split(":")[2].split(" false")[0].strip() for line in lines] == ["ours", LABEL]
     assert all("/10 = " in line for line in lines)
+
+
+def test_the_study_of_false_rollbacks_sees_the_factors_the_canary_errors_were_drawn_with() -> None:
+    from benchmarks.judge.false_rollbacks import canary_factors
+
+    cell = next(c for c in CELLS if "null: clustered canary-only" in c.name)
+    assert isinstance(cell.spec, ErrorCell)
+    key = chunk_seeds(SEED, cell.name, 0).data
+    g = canary_factors(cell.spec, 50, key)
+    d = simulate_errors(cell.spec, 50, 60, np.random.default_rng(list(key)))
+    # About 1.2 errors a minute: the factor explains most of a minute's count (another stream would not).
+    assert np.corrcoef(g.ravel(), (d.ce / d.cn).ravel())[0, 1] > 0.5

@@ -1,4 +1,4 @@
-"""The judge benchmark in chunks of runs, and its judge filter (benchmarks/judge/chunks.py, __main__.py)."""
+"""The judge benchmark in chunks of runs, its judge filter, and its false-rollback studies (benchmarks/judge/)."""
 
 from __future__ import annotations
 
@@ -92,3 +92,33 @@ def test_the_study_of_false_rollbacks_sees_the_factors_the_canary_errors_were_dr
     d = simulate_errors(cell.spec, 50, 60, np.random.default_rng(list(key)))
     # About 1.2 errors a minute: the factor explains most of a minute's count (another stream would not).
     assert np.corrcoef(g.ravel(), (d.ce / d.cn).ravel())[0, 1] > 0.5
+
+
+def test_the_canary_dispersion_variants_are_never_less_cautious_than_the_library() -> None:
+    from analysis.stats.count_config import CountTestConfig
+    from analysis.stats.negbin_guard import NB_A_GRID
+    from analysis.stats.sequential_counts import CountCore
+    from benchmarks.judge.canary_dispersion import upper_end, variants
+
+    ll = np.array([[0.0, -1.0, -3.0] + [-9.0] * (len(NB_A_GRID) - 3)])
+    assert upper_end(ll, np.array([-1.5]))[0] == NB_A_GRID[1]
+    rng = np.random.default_rng(7)
+    library = CountCore(CountTestConfig())
+    cores = {name: make() for name, make in variants().items()}
+    states = {name: core.zeros((200,)) for name, core in cores.items()}
+    st_lib = library.zeros((200,))
+    stricter = 0
+    for _ in range(20):
+        n, m = rng.poisson(120.0, 200).astype(float), rng.poisson(1080.0, 200).astype(float)
+        c = rng.poisson(n * 0.01 * rng.gamma(1.0, 1.0, 200)).astype(float)
+        e = rng.poisson(m * 0.01).astype(float)
+        args = (c, c + e, n / (n + m), n + m)
+        library.update(st_lib, *args)
+        for name, core in cores.items():
+            core.update(states[name], *args)
+            a = core.canary_a(states[name])
+            if name.startswith("window"):
+                continue  # a longer window, not a floor: compared through the benchmark
+            assert np.all(a >= library.canary_a(st_lib))
+            stricter += int(np.sum(a > library.canary_a(st_lib)))
+    assert stricter > 0

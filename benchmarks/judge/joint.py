@@ -173,14 +173,17 @@ VARIANTS: tuple[tuple[str, Rule | None], ...] = (
 )
 
 
-def latency_when_sparse(
-    cell: ErrorCell, d: CountData, history: tuple[FloatArray, FloatArray], seed: int, horizon: int
-) -> Outcome:
-    """The row "ours + latency when sparse" of ``python -m benchmarks.judge``: the cell's own draws, latency
-    histograms of the same traffic (no latency change) from a generator of their own."""
-    lat_rng = np.random.default_rng([seed, zlib.crc32(cell.name.encode()), 1])
+def trace_when_sparse(
+    d: CountData, history: tuple[FloatArray, FloatArray], latency_key: tuple[int, ...], horizon: int
+) -> Trace:
+    """Both tests on a cell's own draws, for ``python -m benchmarks.judge``: latency histograms of the same
+    traffic (no latency change) from a generator of their own (``latency_key``:
+    :func:`benchmarks.judge.chunks.chunk_seeds`). ``joint(trace, the_rule)`` is the row "ours + latency
+    when sparse"; ``count_fail`` / ``count_pass`` are the error-rate test alone, as
+    :func:`benchmarks.judge.judges.sequential_counts` decides it with the same history."""
+    lat_rng = np.random.default_rng(list(latency_key))
     h = latency_from_requests(d.cn, d.bn, LOGNORMAL, LOGNORMAL, lat_rng)
-    return joint(trace(d, h, history, horizon), the_rule)
+    return trace(d, h, history, horizon)
 
 
 def main(argv: list[str] | None = None) -> int:

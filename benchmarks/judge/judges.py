@@ -49,13 +49,15 @@ def sequential_counts(
     bn: FloatArray,
     config: CountTestConfig | None = None,
     history: tuple[FloatArray, FloatArray] | None = None,
+    core: CountCore | None = None,
 ) -> Outcome:
     """The library's CountTest, run on every interval, vectorised over runs (same
     CountCore arithmetic and the same minimum-evidence gate as CountTest).
     ``history``: the stable version's (errors, requests) per interval before the
-    canary, (runs, H), fed to the dispersion bound as CountTest.prime_baseline does."""
-    cfg = config or CountTestConfig()
-    core = CountCore(cfg)
+    canary, (runs, H), fed to the dispersion bound as CountTest.prime_baseline does.
+    ``core``: a CountCore to run instead of the library's (a variant under study; ``config`` is its own)."""
+    core = core or CountCore(config or CountTestConfig())
+    cfg = core.config
     runs, T = ce.shape
     st = core.zeros((runs,))
     if history is not None:

@@ -10,9 +10,16 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from benchmarks.judge.cells import Cell
+from benchmarks.judge.joint import LABEL
 from benchmarks.judge.judges import Outcome
 
 OURS = "ours (sequential)"
+SPARSE = LABEL  # "ours + latency when sparse"
+KAYENTA_EVERY = "Kayenta MW every interval (95%)"
+HEADLINE_JUDGES = (
+    OURS, "Kayenta MW every interval, tuned", "oracle SPRT (knows rates)", "ours, Poisson mode (dispersion=1)",
+    "ours, no stable history",
+)
 Z95 = 1.959963984540054  # two-sided 95%
 FRR_TARGET = 0.005  # false rollbacks on every no-regression cell
 EARLY_TARGET = 0.80  # early promotion within 30 minutes on every no-regression cell
@@ -39,21 +46,24 @@ def fmt_t(x: float, window: int) -> str:
     return f">{window}" if not math.isfinite(x) or x > window else f"{x:g}"
 
 
-def null_lines(cells: Sequence[Cell], outcomes: Mapping[str, Mapping[str, Outcome]]) -> list[str]:
-    """Per no-regression cell: ours' false rollbacks with the 95% Wilson interval, early promotion
+def null_lines(
+    cells: Sequence[Cell], outcomes: Mapping[str, Mapping[str, Outcome]], judge: str = OURS
+) -> list[str]:
+    """Per no-regression cell: ``judge``'s false rollbacks with the 95% Wilson interval, early promotion
     within 30 minutes, and whether both targets are met (the interval's upper end for the rate)."""
     lines = []
+    who = "ours" if judge == OURS else judge
     for c in cells:
-        if c.regression:
+        if c.regression or judge not in outcomes[c.name]:
             continue
-        o = outcomes[c.name][OURS]
+        o = outcomes[c.name][judge]
         runs = o.fail_at.size
         k = int(np.isfinite(o.fail_at).sum())
         lo, hi = wilson(k, runs)
         early30 = float((o.pass_at <= 30).mean())
         verdict = "met" if hi <= FRR_TARGET and early30 >= EARLY_TARGET else "not met"
         lines.append(
-            f"- {c.name}: ours false rollbacks {k}/{runs} = {100 * k / runs:.2f}% (95% Wilson "
+            f"- {c.name}: {who} false rollbacks {k}/{runs} = {100 * k / runs:.2f}% (95% Wilson "
             f"[{100 * lo:.2f}%, {100 * hi:.2f}%]), early promotion within 30 min {100 * early30:.1f}%: "
             f"targets (<= {100 * FRR_TARGET:g}%, >= {100 * EARLY_TARGET:g}%) {verdict}"
         )
@@ -88,7 +98,7 @@ def headline_line(c: Cell, o: Mapping[str, Outcome], window: int) -> str:
 
 def miss_line(c: Cell, o: Mapping[str, Outcome]) -> str:
     det30 = float((o[OURS].fail_at <= 30).mean())
-    kay30 = float((o["Kayenta MW every interval (95%)"].fail_at <= 30).mean())
+    kay30 = float((o[KAYENTA_EVERY].fail_at <= 30).mean())
     met = "met" if det30 >= MISS_TARGET else "not met"
     return (
         f"- {c.name}: detected within 30 min: ours {100 * det30:.1f}% (target >= {100 * MISS_TARGET:g}%: {met}), "
@@ -97,10 +107,12 @@ def miss_line(c: Cell, o: Mapping[str, Outcome]) -> str:
 
 
 def summary_lines(cells: Sequence[Cell], outcomes: Mapping[str, Mapping[str, Outcome]], window: int) -> list[str]:
-    lines = null_lines(cells, outcomes)
+    """The target lines of the judges that ran (``--judges`` may leave some out)."""
+    lines = null_lines(cells, outcomes) + null_lines(cells, outcomes, SPARSE)
     for c in cells:
-        if c.headline:
-            lines.append(headline_line(c, outcomes[c.name], window))
-        if c.kayenta_miss:
-            lines.append(miss_line(c, outcomes[c.name]))
+        o = outcomes[c.name]
+        if c.headline and all(any(k.startswith(j) for k in o) for j in HEADLINE_JUDGES):
+            lines.append(headline_line(c, o, window))
+        if c.kayenta_miss and OURS in o and KAYENTA_EVERY in o:
+            lines.append(miss_line(c, o))
     return lines

@@ -189,6 +189,15 @@ def joint(tr: Trace, rule: Rule | None) -> Outcome:
     return Outcome(np.where(fail_at <= pass_at, fail_at, np.inf), np.where(pass_at < fail_at, pass_at, np.inf))
 
 
+def latency_alone(tr: Trace, minute: FloatArray) -> BoolArray:
+    """No error-side condition but the settle window: what any setting of the rule can reach at most."""
+    out: BoolArray = _undecided(tr, minute) & (minute[None, :] >= SETTLE)
+    return out
+
+
+CEILING = f"ceiling: the latency test's pass alone, from interval {SETTLE} (any error counts)"
+
+
 def rule_label(settings: SparseRule) -> str:
     return (
         f"{LABEL} (the rule: power {settings.power:g}, fail e-value <= {settings.max_fail_evidence:g}, "
@@ -197,9 +206,11 @@ def rule_label(settings: SparseRule) -> str:
 
 
 def variants(settings: tuple[SparseRule, ...], rule_only: bool = False) -> tuple[tuple[str, Rule | None], ...]:
-    """The rule with each of ``settings`` and (unless ``rule_only``) the rules it was measured against
-    (those at the defaults' power)."""
-    rules: tuple[tuple[str, Rule | None], ...] = tuple((rule_label(s), rule_with(s)) for s in settings)
+    """The rule with each of ``settings``, what any setting can reach at most and (unless ``rule_only``)
+    the rules it was measured against (those at the defaults' power)."""
+    rules: tuple[tuple[str, Rule | None], ...] = (
+        *((rule_label(s), rule_with(s)) for s in settings), (CEILING, latency_alone),
+    )
     if rule_only:
         return rules
     return (

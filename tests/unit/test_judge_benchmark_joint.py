@@ -9,7 +9,7 @@ import pytest
 from analysis.providers.judge.fields import JudgeSpecError
 from analysis.stats.count_config import CountTestConfig
 from analysis.stats.sparse_errors import DEFAULT_HORIZON, SparseRule, errors_needed
-from benchmarks.judge.joint import SETTLE, Trace, horizon_of, rule_with, settings_from
+from benchmarks.judge.joint import SETTLE, Trace, horizon_of, latency_alone, rule_with, settings_from
 
 
 def test_options_not_given_are_the_providers_defaults() -> None:
@@ -55,3 +55,10 @@ def test_the_rule_uses_each_settings_power_and_ceiling() -> None:
         SparseRule(0.95, 0.5): False, SparseRule(0.95, 1.0): True,
     }
     assert not rule_with(SparseRule(0.95, 1.0))(tr, minute)[0, : SETTLE - 1].any()  # not before the window
+
+
+def test_the_ceiling_ignores_the_error_counts_but_not_the_window() -> None:
+    minute = np.arange(1.0, SETTLE + 2.0)
+    tr = _trace(1e6, 100.0, minute.size)  # plenty of errors, leaning to a regression
+    assert not rule_with(SparseRule(0.99, 2.0))(tr, minute).any()
+    assert latency_alone(tr, minute)[0, -1] and not latency_alone(tr, minute)[0, : SETTLE - 1].any()

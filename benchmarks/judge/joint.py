@@ -2,12 +2,16 @@
 traffic, and ``promoteOnLatencyWhenSparse``'s rule (:mod:`analysis.stats.sparse_errors`), vectorised over
 runs with the library's ``CountCore`` / ``LatencyCore``.
 
-    .venv/bin/python -m benchmarks.judge.joint [--runs 1000] [--only TEXT]
+    .venv/bin/python -m benchmarks.judge.joint [--runs 1000] [--only TEXT] [--rule-only]
+        [--sparse-power P [P ...]] [--sparse-max-fail-evidence E [E ...]] [--sparse-horizon N]
 
 prints, per error cell (its traffic also drawn into latency histograms of one lognormal law for both
 versions: no latency change), early promotion and rollbacks of the variants of the rule the README
 documents and of the alternatives it was measured against. ``python -m benchmarks.judge`` shows the
-chosen rule's row ("ours + latency when sparse") beside the other judges.
+chosen rule's row ("ours + latency when sparse") beside the other judges. The ``--sparse-*`` options are
+the spec's ``sparseErrorsPower``, ``sparseErrorsMaxFailEvidence`` and ``sparseErrorsHorizon``, read by the
+provider's own parser into the rule's settings (default: the provider's; the benchmark's metric has no
+``count``, so the horizon is ``DEFAULT_HORIZON`` unless set).
 """
 
 from __future__ import annotations
@@ -22,10 +26,18 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from analysis.providers.judge.fields import JudgeSpecError
+from analysis.providers.judge.spec import sparse_rule
 from analysis.stats.count_config import CountTestConfig
 from analysis.stats.sequential_counts import CountCore
 from analysis.stats.sequential_latency import LatencyCore, LatencyTestConfig, exceedance_counts
-from analysis.stats.sparse_errors import errors_needed, expected_errors, promotes_on_latency
+from analysis.stats.sparse_errors import (
+    DEFAULT_HORIZON,
+    SparseRule,
+    errors_needed,
+    expected_errors,
+    promotes_on_latency,
+)
 from benchmarks.judge.cells import CELLS, LOGNORMAL
 from benchmarks.judge.judges import Outcome
 from benchmarks.judge.simulate import (
@@ -126,11 +138,26 @@ def _undecided(tr: Trace, minute: FloatArray) -> BoolArray:
     return out
 
 
-def the_rule(tr: Trace, minute: FloatArray) -> BoolArray:
-    """``promoteOnLatencyWhenSparse`` as the provider applies it (:func:`promotes_on_latency`)."""
-    out: BoolArray = _undecided(tr, minute) & promotes_on_latency(tr.e_fail, minute[None, :], tr.expected, NEEDED,
-                                                                  SETTLE)
-    return out
+def rule_with(settings: SparseRule) -> Rule:
+    """``promoteOnLatencyWhenSparse`` as the provider applies it (:func:`promotes_on_latency`) with these
+    settings' power and fail e-value ceiling (their horizon is the trace's: :func:`horizon_of`)."""
+    needed = errors_needed(CountTestConfig().pass_ratio, CountTestConfig().alpha_pass, settings.power)
+
+    def rule(tr: Trace, minute: FloatArray) -> BoolArray:
+        out: BoolArray = _undecided(tr, minute) & promotes_on_latency(
+            tr.e_fail, minute[None, :], tr.expected, needed, SETTLE, settings.max_fail_evidence
+        )
+        return out
+
+    return rule
+
+
+def horizon_of(settings: SparseRule) -> int:
+    """The intervals the rule looks ahead to in the benchmark, whose metric has no ``count``."""
+    return DEFAULT_HORIZON if settings.horizon is None else settings.horizon
+
+
+the_rule = rule_with(SparseRule())
 
 
 def alternative(limit: float, settle: int = 0, excess: float = math.inf, ceiling: float = 0.0) -> Rule:
@@ -162,15 +189,58 @@ def joint(tr: Trace, rule: Rule | None) -> Outcome:
     return Outcome(np.where(fail_at <= pass_at, fail_at, np.inf), np.where(pass_at < fail_at, pass_at, np.inf))
 
 
-VARIANTS: tuple[tuple[str, Rule | None], ...] = (
-    ("both must pass (latency queries, no flag)", None),
-    (f"{LABEL} (the rule: fail e-value <= 1, from interval {SETTLE})", the_rule),
-    ("the same from the first interval", alternative(1.0)),
-    (f"fail e-value <= 0.5, from interval {SETTLE}", alternative(0.5, SETTLE)),
-    (f"fail e-value <= 1, shown below 10x at 1%, from interval {SETTLE}", alternative(1.0, SETTLE, ceiling=10.0)),
-    (f"fail e-value <= 1, canary errors <= 1.5x the baseline's rate, from interval {SETTLE}",
-     alternative(1.0, SETTLE, excess=1.5)),
-)
+def latency_alone(tr: Trace, minute: FloatArray) -> BoolArray:
+    """No error-side condition but the settle window: what any setting of the rule can reach at most."""
+    out: BoolArray = _undecided(tr, minute) & (minute[None, :] >= SETTLE)
+    return out
+
+
+CEILING = f"ceiling: the latency test's pass alone, from interval {SETTLE} (any error counts)"
+
+
+def rule_label(settings: SparseRule) -> str:
+    return (
+        f"{LABEL} (the rule: power {settings.power:g}, fail e-value <= {settings.max_fail_evidence:g}, "
+        f"horizon {horizon_of(settings)}, from interval {SETTLE})"
+    )
+
+
+def variants(settings: tuple[SparseRule, ...], rule_only: bool = False) -> tuple[tuple[str, Rule | None], ...]:
+    """The rule with each of ``settings``, what any setting can reach at most and (unless ``rule_only``)
+    the rules it was measured against (those at the defaults' power)."""
+    rules: tuple[tuple[str, Rule | None], ...] = (
+        *((rule_label(s), rule_with(s)) for s in settings), (CEILING, latency_alone),
+    )
+    if rule_only:
+        return rules
+    return (
+        ("both must pass (latency queries, no flag)", None),
+        *rules,
+        ("the same from the first interval", alternative(1.0)),
+        (f"fail e-value <= 0.5, from interval {SETTLE}", alternative(0.5, SETTLE)),
+        (f"fail e-value <= 1, shown below 10x at 1%, from interval {SETTLE}",
+         alternative(1.0, SETTLE, ceiling=10.0)),
+        (f"fail e-value <= 1, canary errors <= 1.5x the baseline's rate, from interval {SETTLE}",
+         alternative(1.0, SETTLE, excess=1.5)),
+    )
+
+
+def settings_from(
+    powers: list[float] | None, max_fail_evidences: list[float] | None, horizon: int | None
+) -> tuple[SparseRule, ...]:
+    """Every combination of the ``--sparse-*`` options, each read as the spec fields they stand for by the
+    provider's parser (JudgeSpecError names a bad field); an option not given is left to the provider's
+    default. All share one horizon: the trace's expected errors depend on it, the rest only on the rule."""
+    out = []
+    unset: list[float | None] = [None]
+    for power in powers or unset:
+        for evidence in max_fail_evidences or unset:
+            fields = (
+                ("sparseErrorsPower", power), ("sparseErrorsMaxFailEvidence", evidence),
+                ("sparseErrorsHorizon", horizon),
+            )
+            out.append(sparse_rule({key: value for key, value in fields if value is not None}))
+    return tuple(out)
 
 
 def trace_when_sparse(
@@ -191,7 +261,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--only", default="")
+    ap.add_argument("--rule-only", action="store_true", help="print only the rule's row per cell")
+    ap.add_argument("--sparse-power", type=float, nargs="+",
+                    help="sparseErrorsPower, one or more (default: the provider's)")
+    ap.add_argument("--sparse-max-fail-evidence", type=float, nargs="+",
+                    help="sparseErrorsMaxFailEvidence, one or more (default: the provider's)")
+    ap.add_argument("--sparse-horizon", type=int, help=f"sparseErrorsHorizon (default: {DEFAULT_HORIZON})")
     args = ap.parse_args(argv)
+    try:
+        settings = settings_from(args.sparse_power, args.sparse_max_fail_evidence, args.sparse_horizon)
+    except JudgeSpecError as err:
+        ap.error(str(err))
+    rows = variants(settings, args.rule_only)
     print("| cell | judge | rollback % | early promote <= 30 min % | early promote % | median min |")
     print("|---|---|---:|---:|---:|---:|")
     for cell in CELLS:
@@ -202,8 +283,9 @@ def main(argv: list[str] | None = None) -> int:
         d = simulate_errors(spec, args.runs, 60, rng)
         history = simulate_stable_history(spec, args.runs, HISTORY_INTERVALS, rng)
         lat_rng = np.random.default_rng([args.seed, zlib.crc32(cell.name.encode()), 1])
-        tr = trace(d, latency_from_requests(d.cn, d.bn, LOGNORMAL, LOGNORMAL, lat_rng), history, 60)
-        for name, rule in VARIANTS:
+        h = latency_from_requests(d.cn, d.bn, LOGNORMAL, LOGNORMAL, lat_rng)
+        tr = trace(d, h, history, horizon_of(settings[0]))
+        for name, rule in rows:
             o = joint(tr, rule)
             decided = np.minimum(np.minimum(o.fail_at, o.pass_at), 60)
             print(

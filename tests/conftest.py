@@ -29,7 +29,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
     """A fresh sandbox cluster on a free loopback port, stopped after the module's tests."""
     workdir = tmp_path_factory.mktemp("sandbox")
-    threaded = ThreadedSandbox(kubeconfig_path=workdir / "kubeconfig", default_ready_after=0.2).start()
+    threaded = ThreadedSandbox(kubeconfig_path=workdir / "kubeconfig", default_ready_after=0.05).start()
     try:
         yield SandboxHandle(threaded, workdir / "kubeconfig", workdir / "kube-cache")
     finally:

@@ -1,10 +1,11 @@
 """Crash safety of blue/green: kill the controller (SIGKILL) at every stage of an update and start a new
 one. At every moment the active Service selects ready pods only (a fully available stack), the preview
-Service never selects anything but the old or the newest version, and the rollout ends exactly as it
-does without crashes."""
+Service never selects anything but the old or the newest version, and the rollout ends exactly as the same
+update does without crashes (run beside it, under a controller of its own)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +13,9 @@ import pytest
 from tests.fixtures.bluegreen import ACTIVE, PREVIEW, bluegreen_manifest, services
 from tests.fixtures.cluster import Cluster, pod_ready, settled
 from tests.fixtures.controller import ControllerProcess, runs_own_controllers
-from tests.fixtures.crash import CrashDrill, Milestone
+from tests.fixtures.crash import CrashDrill, Milestone, own_namespaces, scoped_controllers, side_by_side
 from tests.fixtures.manifests import HASH_LABEL
-from tests.fixtures.rollout import Namespace, RolloutHandle, given
+from tests.fixtures.rollout import Namespace, RolloutHandle
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow, runs_own_controllers]
 
@@ -112,20 +113,13 @@ def run_update(
     return rollout, settled(lambda: normalized(rollout), REPLICAS)
 
 
-@pytest.fixture(scope="module")
-def crash_controller(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    proc = ControllerProcess(cluster.kubeconfig, cluster.env, tmp_path_factory.mktemp("bg-crash")).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-def test_crash_at_every_stage_keeps_the_active_service_on_ready_pods(
-    cluster: Cluster, crash_controller: ControllerProcess
-) -> None:
-    _, reference = run_update(given(cluster, "bgnocrash"), crash_controller, crash=False)
-    rollout, crashed = run_update(given(cluster, "bgcrash"), crash_controller, crash=True)
+def test_crash_at_every_stage_keeps_the_active_service_on_ready_pods(cluster: Cluster, tmp_path: Path) -> None:
+    namespaces = own_namespaces(cluster, "bgnocrash", "bgcrash")
+    with scoped_controllers(namespaces, tmp_path) as (reference_controller, crash_controller):
+        (_, reference), (rollout, crashed) = side_by_side(
+            lambda: run_update(namespaces[0], reference_controller, crash=False),
+            lambda: run_update(namespaces[1], crash_controller, crash=True),
+        )
     assert crashed == reference
     created = [m for r, m in rollout.events() if r == "NewReplicaSetCreated"]
     assert len(created) == 2, created

@@ -1,19 +1,21 @@
 """Crash safety: kill the controller (SIGKILL) at every step of a canary (and at other changes the poll
-sees) and start a new one. The rollout must end exactly as it does without crashes: no extra ReplicaSet,
-no Service pointed at a version it should not see, the same final status."""
+sees) and start a new one. The rollout must end exactly as the same update does without crashes (run
+beside it, under a controller of its own): no extra ReplicaSet, no Service pointed at a version it should
+not see, the same final status."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fixtures.cluster import Cluster, settled
 from tests.fixtures.controller import ControllerProcess, runs_own_controllers
-from tests.fixtures.crash import CrashDrill, canary_milestones
+from tests.fixtures.crash import CrashDrill, canary_milestones, own_namespaces, scoped_controllers, side_by_side
 from tests.fixtures.manifests import HASH_LABEL, Step, rollout_manifest, service_manifest
-from tests.fixtures.rollout import REVISION, Namespace, RolloutHandle, given
+from tests.fixtures.rollout import REVISION, Namespace, RolloutHandle
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow, runs_own_controllers]
 
@@ -113,18 +115,13 @@ def run_canary(
     return rollout, settled(lambda: normalized(rollout), 4)
 
 
-@pytest.fixture(scope="module")
-def crash_controller(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    proc = ControllerProcess(cluster.kubeconfig, cluster.env, tmp_path_factory.mktemp("crash-controller")).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-def test_crash_at_every_step_ends_as_without_crashes(cluster: Cluster, crash_controller: ControllerProcess) -> None:
-    _, reference = run_canary(given(cluster, "nocrash"), crash_controller, crash=False)
-    rollout, crashed = run_canary(given(cluster, "crash"), crash_controller, crash=True)
+def test_crash_at_every_step_ends_as_without_crashes(cluster: Cluster, tmp_path: Path) -> None:
+    namespaces = own_namespaces(cluster, "nocrash", "crash")
+    with scoped_controllers(namespaces, tmp_path) as (reference_controller, crash_controller):
+        (_, reference), (rollout, crashed) = side_by_side(
+            lambda: run_canary(namespaces[0], reference_controller, crash=False),
+            lambda: run_canary(namespaces[1], crash_controller, crash=True),
+        )
     assert crashed == reference
     assert crash_controller.starts >= 8  # one start, and one after each of the 7 milestones
     events = rollout.events()

@@ -1,20 +1,21 @@
 """Crash safety with a traffic router: kill the controller (SIGKILL) at every change of a routed canary
 (NGINX or ALB, dynamicStableScale) and start a new one. At every look the weight sits on ready pods; the
-rollout ends exactly as it does without crashes."""
+rollout ends exactly as the same update does without crashes (run beside it, under a controller of its own)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fixtures.cluster import Cluster, settled
 from tests.fixtures.controller import ControllerProcess, runs_own_controllers
-from tests.fixtures.crash import CrashDrill, canary_milestones
+from tests.fixtures.crash import CrashDrill, canary_milestones, own_namespaces, scoped_controllers, side_by_side
 from tests.fixtures.manifests import HASH_LABEL, Step
-from tests.fixtures.rollout import Namespace, RolloutHandle, given
+from tests.fixtures.rollout import Namespace, RolloutHandle
 from tests.fixtures.traffic import canary_weight, ingress_manifest, routed_manifests
 from tests.fixtures.weighted_routes import alb_ingress_manifest, alb_weights
 
@@ -124,21 +125,14 @@ def run_canary(router: Router, namespace: Namespace, controller: ControllerProce
     return settled(lambda: normalized(router, rollout), 4)
 
 
-@pytest.fixture(scope="module")
-def crash_controller(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    proc = ControllerProcess(cluster.kubeconfig, cluster.env, tmp_path_factory.mktemp("traffic-crash")).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
 @pytest.mark.parametrize("router", ROUTERS, ids=[r.name for r in ROUTERS])
-def test_crash_at_every_change_keeps_traffic_on_ready_pods(
-    cluster: Cluster, crash_controller: ControllerProcess, router: Router
-) -> None:
-    reference = run_canary(router, given(cluster, f"{router.name}nocrash"), crash_controller, crash=False)
-    crashed = run_canary(router, given(cluster, f"{router.name}crash"), crash_controller, crash=True)
+def test_crash_at_every_change_keeps_traffic_on_ready_pods(cluster: Cluster, tmp_path: Path, router: Router) -> None:
+    namespaces = own_namespaces(cluster, f"{router.name}nocrash", f"{router.name}crash")
+    with scoped_controllers(namespaces, tmp_path) as (reference_controller, crash_controller):
+        reference, crashed = side_by_side(
+            lambda: run_canary(router, namespaces[0], reference_controller, crash=False),
+            lambda: run_canary(router, namespaces[1], crash_controller, crash=True),
+        )
     for result in (reference, crashed):
         result["status"].pop("observedGeneration", None)
     assert crashed == reference

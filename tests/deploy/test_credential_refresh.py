@@ -36,6 +36,7 @@ from tests.fixtures.tools import REPO, poll, require_tool
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]
 
 TOKEN_SECONDS = 3  # the sandbox lets tests ask for this; a real API server's minimum is 10 minutes
+DASHBOARD_TOKEN_SECONDS = 15
 SA = ("pyrollouts", "pyrollouts")  # the ServiceAccount deploy/base creates and binds
 REPLICASETS = kind_of("apps/v1", "replicasets", "ReplicaSet")  # deploy/base lets the controller list them
 
@@ -261,7 +262,7 @@ def test_the_dashboard_renews_exec_plugin_tokens_too(
     ns.rollout(rollout_manifest("first", 1)).apply()
     before = denial_count(installed)
     with running_dashboard(Plugin.on_cluster(cluster), "--kubeconfig", str(kubeconfig), "-n", ns.name) as url:
-        poll("the dashboard to list the rollout", lambda: listed(url) == [f"{ns.name}/first"], 10)
+        poll("the dashboard to list the rollout", lambda: listed(url) == [f"{ns.name}/first"], DASHBOARD_TOKEN_SECONDS)
 
         def restarted_past_three_tokens() -> bool:
             status, body = post(f"{url}api/rollouts/{ns.name}/first/restart")
@@ -280,18 +281,20 @@ def test_the_dashboard_reads_a_rotated_token_file_before_the_old_token_fails(
 ) -> None:
     """The official client reads a kubeconfig's tokenFile once; the dashboard reads it again once it changed."""
     token_file = tmp_path / "token"
-    token_file.write_text(issue_token(installed, TOKEN_SECONDS))
+    # The first token must outlive the dashboard's start and first list, which take seconds on a loaded
+    # machine (with a TOKEN_SECONDS token it died first and the dashboard never listed).
+    token_file.write_text(issue_token(installed, DASHBOARD_TOKEN_SECONDS))
     expiring = token_file.read_text()
     kubeconfig, _ = kubeconfig_as(installed.kubeconfig, tmp_path / "kubeconfig", {"tokenFile": str(token_file)})
     ns = given(cluster, "creds-dashfile")
     ns.rollout(rollout_manifest("first", 1)).apply()
     with running_dashboard(Plugin.on_cluster(cluster), "--kubeconfig", str(kubeconfig), "-n", ns.name) as url:
-        poll("the dashboard to list the rollout", lambda: listed(url) == [f"{ns.name}/first"], 10)
+        poll("the dashboard to list the rollout", lambda: listed(url) == [f"{ns.name}/first"], DASHBOARD_TOKEN_SECONDS)
         fresh = tmp_path / "token.new"
         fresh.write_text(issue_token(installed, 600))
         fresh.replace(token_file)
         with https_client(installed, expiring) as http:  # the old token is dead (that 401 is ours)
-            poll("the old token's expiry", lambda: http.get("/api").status_code == 401, 2 * TOKEN_SECONDS + 2)
+            poll("the old token's expiry", lambda: http.get("/api").status_code == 401, DASHBOARD_TOKEN_SECONDS + 5)
         before = denial_count(installed)
         status, body = post(f"{url}api/rollouts/{ns.name}/first/restart")
         assert status == 200, body

@@ -13,7 +13,7 @@ import pytest
 from tests.fixtures.bluegreen import ACTIVE, PREVIEW, bluegreen_manifest, services
 from tests.fixtures.cluster import Cluster, pod_ready, settled
 from tests.fixtures.controller import ControllerProcess, runs_own_controllers
-from tests.fixtures.crash import CrashDrill, Milestone, own_namespaces, scoped_controllers, side_by_side
+from tests.fixtures.crash import CrashDrill, Milestone, with_and_without_crashes
 from tests.fixtures.manifests import HASH_LABEL
 from tests.fixtures.rollout import Namespace, RolloutHandle
 
@@ -114,12 +114,8 @@ def run_update(
 
 
 def test_crash_at_every_stage_keeps_the_active_service_on_ready_pods(cluster: Cluster, tmp_path: Path) -> None:
-    namespaces = own_namespaces(cluster, "bgnocrash", "bgcrash")
-    with scoped_controllers(namespaces, tmp_path) as (reference_controller, crash_controller):
-        (_, reference), (rollout, crashed) = side_by_side(
-            lambda: run_update(namespaces[0], reference_controller, crash=False),
-            lambda: run_update(namespaces[1], crash_controller, crash=True),
-        )
+    compared = with_and_without_crashes(cluster, tmp_path, "bg", run_update)
+    (_, reference), (rollout, crashed) = compared.reference, compared.crashed
     assert crashed == reference
     created = [m for r, m in rollout.events() if r == "NewReplicaSetCreated"]
     assert len(created) == 2, created

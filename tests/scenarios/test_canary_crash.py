@@ -13,7 +13,7 @@ import pytest
 
 from tests.fixtures.cluster import Cluster, settled
 from tests.fixtures.controller import ControllerProcess, runs_own_controllers
-from tests.fixtures.crash import CrashDrill, canary_milestones, own_namespaces, scoped_controllers, side_by_side
+from tests.fixtures.crash import CrashDrill, canary_milestones, with_and_without_crashes
 from tests.fixtures.manifests import HASH_LABEL, Step, rollout_manifest, service_manifest
 from tests.fixtures.rollout import REVISION, Namespace, RolloutHandle
 
@@ -116,14 +116,10 @@ def run_canary(
 
 
 def test_crash_at_every_step_ends_as_without_crashes(cluster: Cluster, tmp_path: Path) -> None:
-    namespaces = own_namespaces(cluster, "nocrash", "crash")
-    with scoped_controllers(namespaces, tmp_path) as (reference_controller, crash_controller):
-        (_, reference), (rollout, crashed) = side_by_side(
-            lambda: run_canary(namespaces[0], reference_controller, crash=False),
-            lambda: run_canary(namespaces[1], crash_controller, crash=True),
-        )
+    compared = with_and_without_crashes(cluster, tmp_path, "", run_canary)
+    (_, reference), (rollout, crashed) = compared.reference, compared.crashed
     assert crashed == reference
-    assert crash_controller.starts >= 8  # one start, and one after each of the 7 milestones
+    assert compared.crash_controller.starts >= 8  # one start, and one after each of the 7 milestones
     events = rollout.events()
     created = [m for r, m in events if r == "NewReplicaSetCreated"]
     assert len(created) == 2, created

@@ -4,6 +4,7 @@ rollout ends exactly as the same update does without crashes (run beside it, und
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from tests.fixtures.cluster import Cluster, settled
 from tests.fixtures.controller import ControllerProcess, runs_own_controllers
-from tests.fixtures.crash import CrashDrill, canary_milestones, own_namespaces, scoped_controllers, side_by_side
+from tests.fixtures.crash import CrashDrill, canary_milestones, with_and_without_crashes
 from tests.fixtures.manifests import HASH_LABEL, Step
 from tests.fixtures.rollout import Namespace, RolloutHandle
 from tests.fixtures.traffic import canary_weight, ingress_manifest, routed_manifests
@@ -127,12 +128,8 @@ def run_canary(router: Router, namespace: Namespace, controller: ControllerProce
 
 @pytest.mark.parametrize("router", ROUTERS, ids=[r.name for r in ROUTERS])
 def test_crash_at_every_change_keeps_traffic_on_ready_pods(cluster: Cluster, tmp_path: Path, router: Router) -> None:
-    namespaces = own_namespaces(cluster, f"{router.name}nocrash", f"{router.name}crash")
-    with scoped_controllers(namespaces, tmp_path) as (reference_controller, crash_controller):
-        reference, crashed = side_by_side(
-            lambda: run_canary(router, namespaces[0], reference_controller, crash=False),
-            lambda: run_canary(router, namespaces[1], crash_controller, crash=True),
-        )
+    compared = with_and_without_crashes(cluster, tmp_path, router.name, functools.partial(run_canary, router))
+    reference, crashed = compared.reference, compared.crashed
     for result in (reference, crashed):
         result["status"].pop("observedGeneration", None)
     assert crashed == reference

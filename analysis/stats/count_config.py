@@ -56,6 +56,13 @@ class CountTestConfig:
     baseline's rate (high traffic learns the canary's clustering in a few intervals;
     the canary's own errors do not count, so neither a regression nor a burst shortens
     it). 0: the window is ``canary_dispersion_intervals`` long whatever the traffic.
+    ``pass_canary_dispersion_scale``: the PASS test's evidence keeps that cautious
+    end over a window this many times as long (both its intervals, rounded up, and
+    its events); the FAIL test keeps the window above. After the window the
+    canary's dispersion is a plug-in best fit, not a bound: where only the canary
+    clusters (CV 1) the 10 / 12 window promoted 4.7% of canaries at the 1.5x margin
+    (Wilson upper end 5.1%, 10,000 runs) against alpha_pass 5% (benchmark, 2026-12-04).
+    1: both tests on one window (states saved before this existed).
     ``effect_scale``: prior sd of the standardised effect in the guard.
     ``prior_dof``: pseudo degrees of freedom for the dispersion in the interval.
     """
@@ -74,6 +81,7 @@ class CountTestConfig:
     canary_dispersion_intervals: int = 10
     canary_dispersion_gain: float = 0.5
     canary_dispersion_events: float = 12.0
+    pass_canary_dispersion_scale: float = 1.5
     prior_dof: float = 0.0
     effect_scale: float = 1.0
     grid_step: float = math.log(2.0) / 16.0
@@ -115,6 +123,9 @@ class CountTestConfig:
         events = self.canary_dispersion_events
         if not (isinstance(events, int | float) and math.isfinite(events) and events >= 0.0):
             raise InvalidInput(f"canary_dispersion_events must be finite and >= 0, got {events!r}")
+        scale = self.pass_canary_dispersion_scale
+        if not (isinstance(scale, int | float) and math.isfinite(scale) and 1.0 <= scale <= 100.0):
+            raise InvalidInput(f"pass_canary_dispersion_scale must be in [1, 100], got {scale!r}")
         if not (self.prior_dof >= 0.0 and math.isfinite(self.prior_dof)):
             raise InvalidInput("prior_dof must be finite and >= 0")
 
@@ -125,6 +136,12 @@ class CountTestConfig:
             alts = getattr(self, name)
             if not alts or any(not (r > 0 and math.isfinite(r) and w > 0 and math.isfinite(w)) for r, w in alts):
                 raise InvalidInput(f"{name} must be non-empty (ratio > 0, weight > 0) pairs")
+
+    @property
+    def pass_canary_dispersion_window(self) -> tuple[int, float]:
+        """The PASS test's cautious window for the canary's dispersion: (intervals, expected errors)."""
+        scale = self.pass_canary_dispersion_scale
+        return math.ceil(scale * self.canary_dispersion_intervals - 1e-9), scale * self.canary_dispersion_events
 
     @property
     def uses_history(self) -> bool:
@@ -147,6 +164,7 @@ class CountTestConfig:
             "canaryDispersionIntervals": self.canary_dispersion_intervals,
             "canaryDispersionGain": self.canary_dispersion_gain,
             "canaryDispersionEvents": self.canary_dispersion_events,
+            "passCanaryDispersionScale": self.pass_canary_dispersion_scale,
             "priorDof": self.prior_dof,
             "effectScale": self.effect_scale,
             "gridStep": self.grid_step,
@@ -176,6 +194,8 @@ class CountTestConfig:
                 canary_dispersion_gain=float(d.get("canaryDispersionGain", 0.5)),
                 # States saved before the window could end on the canary's traffic ran it in intervals only.
                 canary_dispersion_events=float(d.get("canaryDispersionEvents", 0.0)),
+                # States saved before the PASS test had a longer window ran both tests on one.
+                pass_canary_dispersion_scale=float(d.get("passCanaryDispersionScale", 1.0)),
                 prior_dof=float(d["priorDof"]),
                 effect_scale=float(d.get("effectScale", 1.0)),
                 grid_step=float(d["gridStep"]),

@@ -162,7 +162,7 @@ class NegBinGuard:
         st["c_sum"] += np.where(traffic, c, 0.0)
         st["n_sum"] += np.where(traffic, n_c, 0.0)
 
-    def canary_a(self, st: dict[str, FloatArray]) -> FloatArray:
+    def canary_a(self, st: dict[str, FloatArray], for_pass: bool = False) -> FloatArray:
         """The canary's own dispersion ``a``, from its counts up to and including the
         latest interval (so a burst tempers its own evidence): for its first
         ``canary_dispersion_intervals`` intervals the upper end of the even-odds set
@@ -177,11 +177,17 @@ class NegBinGuard:
         that many expected events a few intervals tell clustering from Poisson, and
         counting expected rather than seen errors keeps a burst (or a regression) from
         ending the window early (12 seen errors: 1.2% false rollbacks on the
-        canary-only cell, benchmark 2026-12-04)."""
+        canary-only cell, benchmark 2026-12-04). ``for_pass``: the PASS test's window,
+        ``pass_canary_dispersion_scale`` times as long (see `CountTestConfig`)."""
         cfg = self.config
         a_grid = np.asarray(NB_A_GRID)
         if not cfg.canary_dispersion_intervals:
             return np.zeros(st["nu"].shape)
+        window, window_events = (
+            cfg.pass_canary_dispersion_window
+            if for_pass
+            else (cfg.canary_dispersion_intervals, cfg.canary_dispersion_events)
+        )
         ll = st["nbc_ll"]
         h = ll.shape[-1]
         mix = logsumexp(ll + NB_A_LOG_PRIOR)
@@ -190,11 +196,11 @@ class NegBinGuard:
         best = np.argmax(ll, axis=-1)
         shown = np.max(ll, axis=-1) - ll[..., 0] >= cfg.canary_dispersion_gain
         fitted = np.where(shown, best, 0)
-        early = st["nu"] < cfg.canary_dispersion_intervals
-        if cfg.canary_dispersion_events > 0:
+        early = st["nu"] < window
+        if window_events > 0:
             p_b = st["b_sum"] / np.where(st["m_sum"] > 0, st["m_sum"], 1.0)
             expected = st["n_sum"] * p_b
-            early &= (st["nu"] < CANARY_MIN_INTERVALS) | (expected < cfg.canary_dispersion_events)
+            early &= (st["nu"] < CANARY_MIN_INTERVALS) | (expected < window_events)
         out: FloatArray = a_grid[np.where(early, cautious, fitted)]
         return out
 
@@ -234,17 +240,18 @@ class NegBinGuard:
         out: npt.NDArray[np.intp] = np.minimum(self.nb_upper_index(st) + 1, len(NB_A_GRID) - 1)
         return out
 
-    def temper_grid_index(self, st: dict[str, FloatArray]) -> npt.NDArray[np.intp]:
+    def temper_grid_index(self, st: dict[str, FloatArray], for_pass: bool = False) -> npt.NDArray[np.intp]:
         """Index of the ``a`` whose tempered evidence decides: the score's variance is
         ``B (1 + (a_b + a_c) B)`` with each version's own ``a``, so ``2 a = a_b +
         max(a_b, a_c)`` (the canary clusters at least like the baseline), snapped up to
-        the grid. Without the canary's own estimate: `nb_temper_index`."""
+        the grid. Without the canary's own estimate: `nb_temper_index`. ``for_pass``: with
+        the canary's dispersion over the PASS test's window (`canary_a`)."""
         ib = self.nb_temper_index(st)
         if not self.config.canary_dispersion_intervals:
             return ib
         a_grid = np.asarray(NB_A_GRID)
         a_b = a_grid[ib]
-        half = 0.5 * (a_b + np.maximum(a_b, self.canary_a(st)))
+        half = 0.5 * (a_b + np.maximum(a_b, self.canary_a(st, for_pass)))
         out: npt.NDArray[np.intp] = np.minimum(
             np.searchsorted(a_grid, half - 1e-12, side="left"), len(NB_A_GRID) - 1
         ).astype(np.intp)

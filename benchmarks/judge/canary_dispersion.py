@@ -63,8 +63,8 @@ class _Variant(CountCore):
 
     floor: Callable[[dict[str, FloatArray]], FloatArray]
 
-    def canary_a(self, st: dict[str, FloatArray]) -> FloatArray:
-        out: FloatArray = np.maximum(super().canary_a(st), self.floor(st))
+    def canary_a(self, st: dict[str, FloatArray], for_pass: bool = False) -> FloatArray:
+        out: FloatArray = np.maximum(super().canary_a(st, for_pass), self.floor(st))
         return out
 
 

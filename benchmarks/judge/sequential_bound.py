@@ -4,6 +4,7 @@ of three sequential tests on the benchmark's own simulated runs and seeds.
 
     .venv/bin/python -m benchmarks.judge.sequential_bound [--runs 1000] [--margin 1.5] [--mixture N]
     .venv/bin/python -m benchmarks.judge.sequential_bound --variants losses|mixtures [--only TEXT]
+    .venv/bin/python -m benchmarks.judge.sequential_bound --at-margin TEXT [--runs 10000]
 
 Judges (each looked at after every one-minute interval, PASS at the first e-value >= 1 / alphaPass):
 
@@ -25,7 +26,9 @@ PASS test): the share of runs it promotes within 60 minutes, its real alphaPass.
 ``--variants``: ours with other settings of the PASS side, on every error cell (early promotion within
 30 minutes on no-regression cells and their false rollbacks; regressions promoted early), the
 measurements behind BENCHMARKS.md's "Where ours' PASS side loses" and "The PASS prior"; ``--mixture N``
-runs the bound's "ours" with the PASS prior of column N of ``--variants mixtures``.
+runs the bound's "ours" with the PASS prior of column N of ``--variants mixtures``. ``--at-margin TEXT``:
+ours alone at the margin on the no-regression error cells whose name contains TEXT, in chunks of 1,000
+runs (`benchmarks.judge.chunks`; the first chunk is the table's runs), with a Wilson interval.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from scipy import special
 
 from analysis.stats.count_config import CountTestConfig
 from benchmarks.judge.cells import CELLS, Cell
+from benchmarks.judge.chunks import chunk_seeds, chunk_sizes
 from benchmarks.judge.judges import Outcome, sequential_counts
 from benchmarks.judge.power_bound import MEAN_LOAD, clustered_power, ump_power
 from benchmarks.judge.simulate import (
@@ -50,6 +54,7 @@ from benchmarks.judge.simulate import (
     simulate_errors,
     simulate_stable_history,
 )
+from benchmarks.judge.summary import wilson
 
 FloatArray = npt.NDArray[np.float64]
 T = 60
@@ -189,6 +194,43 @@ def bound_rows(runs: int, seed: int, margin: float, alpha: float, prior: CountTe
     return out
 
 
+def margin_promotions(
+    cell: Cell, runs: int, seed: int, margin: float, alpha: float, config: CountTestConfig | None = None
+) -> int:
+    """How many of ``runs`` runs of ``cell`` with the canary's rate at ``margin`` x ours promotes within
+    60 minutes (ours with ``config``'s PASS prior and guard, at ``margin`` and ``alpha``). Chunk 0's
+    seeds are :func:`bound_row`'s, so its first 1,000 runs are the table's "at margin" runs."""
+    spec = cell.spec
+    assert isinstance(spec, ErrorCell)
+    cfg = replace(config or CountTestConfig(), pass_ratio=margin, alpha_pass=alpha)
+    s = replace(spec, ratio=margin)
+    promoted = 0
+    for chunk, n in enumerate(chunk_sizes(runs)):
+        rng = np.random.default_rng(list(chunk_seeds(seed, f"{cell.name} @ {margin:g}x", chunk).data))
+        d = simulate_errors(s, n, T, rng)
+        history = simulate_stable_history(s, n, HISTORY_INTERVALS, rng)
+        pass_at = sequential_counts(d.ce, d.cn, d.be, d.bn, cfg, history=history).pass_at
+        promoted += int((pass_at <= T).sum())
+    return promoted
+
+
+def margin_rows(runs: int, seed: int, margin: float, alpha: float, only: str) -> list[str]:
+    out = [
+        f"| no-regression cell at {margin:g}x | runs | promoted within {T} min | share (95% Wilson) |",
+        "|---|---:|---:|---:|",
+    ]
+    for cell in CELLS:
+        if not isinstance(cell.spec, ErrorCell) or cell.regression or only not in cell.name:
+            continue
+        k = margin_promotions(cell, runs, seed, margin, alpha)
+        lo, hi = wilson(k, runs)
+        out.append(
+            f"| {cell.name.removeprefix('err null: ')} | {runs} | {k} | "
+            f"{100 * k / runs:.2f}% [{100 * lo:.2f}%, {100 * hi:.2f}%] |"
+        )
+    return out
+
+
 # --- where ours' PASS side loses: variants on every error cell -----------------------------------
 
 
@@ -266,9 +308,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--mixture", type=int, default=0, help="ours with the PASS prior of column N of --variants mixtures (0 default)"
     )
+    ap.add_argument(
+        "--at-margin", metavar="TEXT", help="ours alone at the margin, on no-regression cells whose name contains TEXT"
+    )
     args = ap.parse_args(argv)
     lines = (
-        variant_rows(args.runs, args.seed, VARIANT_SETS[args.variants], args.only)
+        margin_rows(args.runs, args.seed, args.margin, args.alpha, args.at_margin)
+        if args.at_margin is not None
+        else variant_rows(args.runs, args.seed, VARIANT_SETS[args.variants], args.only)
         if args.variants
         else bound_rows(args.runs, args.seed, args.margin, args.alpha, MIXTURES[args.mixture][1])
     )

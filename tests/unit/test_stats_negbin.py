@@ -355,3 +355,43 @@ def test_a_state_saved_before_the_traffic_window_keeps_its_window_in_intervals()
     assert saved["config"]["canaryDispersionEvents"] == 12.0
     del saved["config"]["canaryDispersionEvents"]
     assert CountTest.from_dict(saved).config.canary_dispersion_events == 0.0
+
+
+
+def test_the_pass_test_keeps_the_canarys_cautious_dispersion_longer_than_the_fail_test() -> None:
+    """The same canary clustering alone (CV 1) better than the baseline (1.2 expected errors an
+    interval), judged with the PASS test's window 1.5x as long (15 intervals / 18 expected errors) and on
+    one window (10 / 12) for both tests: the FAIL e-values are the same at every interval; the PASS
+    e-values too while both windows hold the cautious end; between the two windows' ends the one window's
+    PASS e-value (tempered by the best fit) reaches 1 / alphaPass, the longer window's (still by the
+    cautious end) does not."""
+    assert CountTestConfig().pass_canary_dispersion_window == (15, 18.0)
+    default, one_window = CountTest(), CountTest(CountTestConfig(pass_canary_dispersion_scale=1.0))
+    history = list(np.random.default_rng(3).poisson(12.0, 240).astype(float))
+    for t in (default, one_window):
+        t.prime_baseline(history, [1200.0] * 240)
+    rng = np.random.default_rng(11)
+    pairs = []
+    for _ in range(15):
+        counts = (float(rng.poisson(1.2 * 0.7 * rng.gamma(1.0, 1.0))), 120.0, float(rng.poisson(10.8)), 1080.0)
+        new, old = default.update(*counts), one_window.update(*counts)
+        assert new.e_fail == old.e_fail
+        pairs.append((new.e_pass, old.e_pass))
+    assert all(n == o for n, o in pairs[:9]), pairs
+    after = pairs[9:14]  # the FAIL window over, the PASS window not yet
+    assert max(o for _, o in after) >= 20.0 > max(n for n, _ in after), pairs  # 1 / alphaPass
+
+
+def test_a_state_saved_before_the_pass_window_judges_both_tests_on_one_window() -> None:
+    t = CountTest()
+    t.update(3, 600, 20, 5400)
+    saved = t.to_dict()
+    assert saved["config"]["passCanaryDispersionScale"] == 1.5
+    assert CountTest.from_dict(saved).to_dict() == saved
+    del saved["config"]["passCanaryDispersionScale"]
+    back = CountTest.from_dict(saved)
+    assert back.config.pass_canary_dispersion_window == (10, 12.0)
+    assert back.update(2, 600, 22, 5400).decision is Decision.NODATA
+    for bad in (0.5, math.inf, float("nan")):
+        with pytest.raises(InvalidInput, match="pass_canary_dispersion_scale"):
+            CountTestConfig(pass_canary_dispersion_scale=bad)

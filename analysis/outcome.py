@@ -23,7 +23,7 @@ from rollouts.model.durations import human_duration
 
 __all__ = [
     "NEEDED_KEY", "OUTCOMES", "OUTCOME_KEY", "TOO_LITTLE_DATA", "TOO_LITTLE_TRAFFIC", "Needs", "describe",
-    "outcome_of",
+    "outcome_of", "score_metric_entries", "score_metric_key",
 ]
 
 OUTCOME_KEY: Final = "outcome"
@@ -31,6 +31,7 @@ NEEDED_KEY: Final = "needed"
 TOO_LITTLE_TRAFFIC: Final = "TooLittleTraffic"
 TOO_LITTLE_DATA: Final = "TooLittleData"
 OUTCOMES: Final = (TOO_LITTLE_TRAFFIC, TOO_LITTLE_DATA)
+_SCORE_METRIC_PREFIX: Final = "metric."
 _WORDS: Final = {TOO_LITTLE_TRAFFIC: "too little traffic", TOO_LITTLE_DATA: "too little data"}
 
 # What a user can change, by the unit the minimum is counted in.
@@ -161,3 +162,24 @@ def describe(outcome: str, measurements: int, short: Sequence[tuple[str, Needs]]
     head = f"{_WORDS.get(outcome, outcome)} after {_plural(measurements, 'measurement')}: "
     parts = [f"{name + ': ' if name else ''}{n.figures()}; {n.still_needed()}" for name, n in short]
     return head + ". ".join(parts)
+
+
+def score_metric_key(name: str) -> str:
+    """The metadata key of a score's line for metric ``name``."""
+    return _SCORE_METRIC_PREFIX + name
+
+
+def score_metric_entries(metadata: Mapping[str, Any]) -> dict[str, tuple[str, Mapping[str, Any] | None]]:
+    """A score's ``metric.<name>`` lines by name: (the text, its JSON object or None). Lines written before
+    they were JSON ("Pass (critical): reason") come with None."""
+    out: dict[str, tuple[str, Mapping[str, Any] | None]] = {}
+    for key, value in metadata.items():
+        if not str(key).startswith(_SCORE_METRIC_PREFIX):
+            continue
+        text = str(value)
+        try:
+            entry = json.loads(text)
+        except ValueError:
+            entry = None  # an older plain-text line: shown as its text, no needs in it
+        out[str(key)[len(_SCORE_METRIC_PREFIX):]] = (text, entry if isinstance(entry, Mapping) else None)
+    return out

@@ -10,12 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from analysis.outcome import NEEDED_KEY, Needs
+from analysis.outcome import NEEDED_KEY, Needs, score_metric_entries
 
 __all__ = ["ScoreInfo", "ScoreMetricInfo", "score_info"]
 
 _SCORE_TEST = "score"
-_METRIC_PREFIX = "metric."
 
 
 @dataclass
@@ -50,13 +49,9 @@ def _number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
 
 
-def _metric(name: str, text: str, spec_groups: list[str]) -> ScoreMetricInfo:
+def _metric(name: str, text: str, entry: Mapping[str, Any] | None, spec_groups: list[str]) -> ScoreMetricInfo:
     """A ``metric.<name>`` entry; one written before it was JSON ("Pass (critical): reason") as its text."""
-    try:
-        entry = json.loads(text)
-    except ValueError:
-        entry = None
-    if not isinstance(entry, Mapping):
+    if entry is None:
         return ScoreMetricInfo(name, spec_groups, "", False, "", "", text)
     needs = Needs.parse(entry.get(NEEDED_KEY))
     groups = entry.get("groups")
@@ -93,7 +88,7 @@ def score_info(judge_spec: Mapping[str, Any], metadata: Mapping[str, str]) -> Sc
         thresholds = {}
     thresholds = thresholds if isinstance(thresholds, Mapping) else {}
     spec_groups = _spec_groups(judge_spec)
-    found = {k[len(_METRIC_PREFIX):]: v for k, v in metadata.items() if k.startswith(_METRIC_PREFIX)}
+    found = score_metric_entries(metadata)
     order = [n for n in spec_groups if n in found] + [n for n in found if n not in spec_groups]
     verdict = metadata.get("verdict", "")
     return ScoreInfo(
@@ -104,5 +99,5 @@ def score_info(judge_spec: Mapping[str, Any], metadata: Mapping[str, str]) -> Sc
         marginal_threshold=_number(thresholds.get("marginal")),
         groups=metadata.get("evidence", "").removeprefix("groups: "),
         outcome=metadata.get("outcome", ""),
-        metrics=[_metric(n, found[n], spec_groups.get(n, [])) for n in order],
+        metrics=[_metric(n, *found[n], spec_groups.get(n, [])) for n in order],
     )

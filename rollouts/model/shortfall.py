@@ -9,11 +9,10 @@ Pure: the Rollout's status and the runs it owns, as read.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from analysis.outcome import NEEDED_KEY, OUTCOME_KEY, OUTCOMES, Needs, describe
+from analysis.outcome import NEEDED_KEY, OUTCOME_KEY, OUTCOMES, Needs, describe, score_metric_entries
 
 __all__ = ["CURRENT_RUN_STATUSES", "analysis_shortfall", "run_shortfall"]
 
@@ -24,7 +23,6 @@ CURRENT_RUN_STATUSES: Final = (
     ("blueGreen", "prePromotionAnalysisRunStatus"),
     ("blueGreen", "postPromotionAnalysisRunStatus"),
 )
-_METRIC_PREFIX: Final = "metric."
 
 
 def _as_map(value: Any) -> Mapping[str, Any]:
@@ -44,16 +42,10 @@ def _short(metadata: Mapping[str, Any]) -> list[tuple[str, Needs]]:
     if own is not None:
         return [("", own)]
     out: list[tuple[str, Needs]] = []
-    for key, value in metadata.items():
-        if not str(key).startswith(_METRIC_PREFIX):
-            continue
-        try:
-            entry = json.loads(value) if isinstance(value, str) else None
-        except ValueError:
-            continue  # a score written before metric.<name> was JSON: no needs in it
-        needs = Needs.parse(_as_map(entry).get(NEEDED_KEY))
+    for name, (_, entry) in score_metric_entries(metadata).items():
+        needs = Needs.parse(entry.get(NEEDED_KEY)) if entry is not None else None
         if needs is not None:
-            out.append((str(key)[len(_METRIC_PREFIX):], needs))
+            out.append((name, needs))
     return out
 
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from analysis.outcome import NEEDED_KEY, Needs, describe, outcome_of
+from analysis.outcome import NEEDED_KEY, Needs, describe, outcome_of, score_metric_key
 from analysis.providers.judge.score_spec import ScoreSpec
 from analysis.providers.judge.spec import MANN_WHITNEY
 from analysis.stats import (
@@ -270,5 +270,5 @@ def score_metadata(
     if outcome.final:
         meta["verdict"] = outcome.verdict.value
     for d in decisions:
-        meta[f"metric.{d.name}"] = d.line()
+        meta[score_metric_key(d.name)] = d.line()
     return {k: v for k, v in meta.items() if v != ""}
